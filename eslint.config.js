@@ -1,0 +1,38 @@
+// ESLint flat config. Besides the recommended TypeScript rules, `no-restricted-imports` per folder
+// keeps the layer arrows of docs/architecture.md honest: protocol imports no I/O and no xstate,
+// machines import no I/O, io imports no machines or app.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const nodeIo = ['node:net', 'node:fs', 'node:fs/promises', 'node:dgram', 'node:http', 'node:https', 'node:child_process', 'node:worker_threads', 'net', 'fs', 'dgram', 'http', 'https', 'child_process'];
+const restrict = (paths, patterns) => ({
+  'no-restricted-imports': ['error', { paths: paths.map((name) => ({ name, message: 'This layer may not import I/O or a higher layer (see ARCHITECTURE).' })), patterns }],
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    files: ['bin/**/*.js', 'eslint.config.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    files: ['src/protocol/**/*.ts'],
+    rules: restrict([...nodeIo, 'xstate'], [{ group: ['../machines/*', '../io/*', '../app/*'], message: 'src/protocol is pure: it imports nothing but itself.' }]),
+  },
+  {
+    files: ['src/machines/**/*.ts'],
+    rules: restrict(nodeIo, [{ group: ['../io/*', '../app/*', '../../io/*', '../../app/*'], message: 'Machines ask for effects through actors; they import no I/O.' }]),
+  },
+  {
+    files: ['src/io/**/*.ts'],
+    rules: restrict([], [{ group: ['../machines/*', '../app/*', '../../machines/*', '../../app/*'], message: 'src/io may import only src/protocol.' }]),
+  },
+);

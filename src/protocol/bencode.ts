@@ -1,0 +1,258 @@
+/**
+ * Bencode (BEP 3) on top of the `bencode` npm package, made strict and safe for hostile input.
+ *
+ * The package's decoder is lenient: it reads past the end of truncated input, accepts trailing bytes
+ * and recurses once per nesting level. {@link scanBencode} first walks the bytes iteratively with a
+ * bounded depth and checks the grammar exactly (no leading zeros, no `-0`, string lengths inside the
+ * input, dictionary keys are strings, nothing after the value). Only then does {@link decodeBencode}
+ * hand the bytes to the package, so every malformed input becomes a {@link BencodeError} with a
+ * position, never another kind of exception.
+ *
+ * The scanner also reports the exact byte span of each top-level dictionary value, which is how the
+ * info hash is computed over the info dictionary as it stands in the file.
+ */
+import bencode from 'bencode';
+import { BtError } from './errors.js';
+
+/** A decoded bencode value: byte strings stay bytes; dictionaries are plain objects keyed by UTF-8 text. */
+export type BencodeValue = number | Uint8Array | BencodeValue[] | BencodeDict;
+export interface BencodeDict {
+  [key: string]: BencodeValue;
+}
+
+export type BencodeErrorCode =
+  | 'BT_ERR_BENCODE_EMPTY'
+  | 'BT_ERR_BENCODE_TRUNCATED'
+  | 'BT_ERR_BENCODE_SYNTAX'
+  | 'BT_ERR_BENCODE_TOO_DEEP'
+  | 'BT_ERR_BENCODE_TRAILING';
+
+export class BencodeError extends BtError {
+  override readonly name = 'BencodeError';
+  constructor(
+    override readonly code: BencodeErrorCode,
+    message: string,
+    /** Byte offset in the input where the problem was found. */
+    readonly position: number,
+  ) {
+    super(code, `${message} at byte ${position}`);
+  }
+}
+
+/** Byte span `[start, end)` of a value inside the scanned input. */
+export interface Span {
+  start: number;
+  end: number;
+}
+
+export interface ScanResult {
+  /** End offset of the top-level value (equal to the input length unless `allowTrailing`). */
+  end: number;
+  /** For a top-level dictionary: each key (as latin1 text of its bytes) and the span of its value. */
+  topLevelSpans: Map<string, Span>;
+  /** False when some dictionary's keys are not in strictly ascending raw-byte order (non-canonical). */
+  canonical: boolean;
+}
+
+export interface ScanOptions {
+  /** Maximum nesting of lists and dictionaries (default 64). */
+  maxDepth?: number;
+  /** Accept bytes after the first complete value (default false). */
+  allowTrailing?: boolean;
+}
+
+const I = 0x69; // 'i'
+const L = 0x6c; // 'l'
+const D = 0x64; // 'd'
+const E = 0x65; // 'e'
+const COLON = 0x3a;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** Compares two byte ranges of the same buffer lexicographically (memcmp order). */
+function compareRanges(buf: Uint8Array, a: Span, b: Span): number {
+  const la = a.end - a.start;
+  const lb = b.end - b.start;
+  const n = Math.min(la, lb);
+  for (let k = 0; k < n; k++) {
+    const d = buf[a.start + k]! - buf[b.start + k]!;
+    if (d !== 0) return d;
+  }
+  return la - lb;
+}
+
+function latin1(buf: Uint8Array, span: Span): string {
+  let s = '';
+  for (let k = span.start; k < span.end; k++) s += String.fromCharCode(buf[k]!);
+  return s;
+}
+
+interface Frame {
+  kind: 'l' | 'd';
+  /** For dictionaries: the previous key's span (order check) and whether a key awaits its value. */
+  lastKey: Span | null;
+  expectValue: boolean;
+  /** For the top-level dictionary only: the key whose value is being read, and where that value starts. */
+  pendingKey: string | null;
+  valueStart: number;
+}
+
+/**
+ * Validates `buf` as one bencoded value without building it. Iterative, so hostile nesting cannot
+ * overflow the stack; allocation is bounded by `maxDepth` frames plus the top-level key map.
+ */
+export function scanBencode(buf: Uint8Array, options: ScanOptions = {}): ScanResult {
+  const maxDepth = options.maxDepth ?? 64;
+  const n = buf.length;
+  if (n === 0) throw new BencodeError('BT_ERR_BENCODE_EMPTY', 'empty input', 0);
+  const stack: Frame[] = [];
+  const topLevelSpans = new Map<string, Span>();
+  let canonical = true;
+  let pos = 0;
+
+  const readString = (): Span => {
+    const start = pos;
+    let len = 0;
+    let digits = 0;
+    while (pos < n && buf[pos]! >= ZERO && buf[pos]! <= NINE) {
+      if (digits === 1 && buf[start] === ZERO) {
+        throw new BencodeError('BT_ERR_BENCODE_SYNTAX', 'string length with a leading zero', start);
+      }
+      len = len * 10 + (buf[pos]! - ZERO);
+      digits++;
+      pos++;
+      if (len > n) throw new BencodeError('BT_ERR_BENCODE_TRUNCATED', 'string longer than the input', start);
+    }
+    if (pos >= n) throw new BencodeError('BT_ERR_BENCODE_TRUNCATED', 'input ends inside a string length', pos);
+    if (digits === 0 || buf[pos] !== COLON) {
+      throw new BencodeError('BT_ERR_BENCODE_SYNTAX', `unexpected byte 0x${buf[pos]!.toString(16)}`, pos);
+    }
+    pos++;
+    if (pos + len > n) throw new BencodeError('BT_ERR_BENCODE_TRUNCATED', 'string longer than the input', start);
+    const span = { start: pos, end: pos + len };
+    pos += len;
+    return span;
+  };
+
+  const readInt = (): void => {
+    const start = pos;
+    pos++; // 'i'
+    if (pos < n && buf[pos] === MINUS) pos++;
+    const digitsStart = pos;
+    while (pos < n && buf[pos]! >= ZERO && buf[pos]! <= NINE) pos++;
+    if (pos >= n) throw new BencodeError('BT_ERR_BENCODE_TRUNCATED', 'input ends inside an integer', pos);
+    const digits = pos - digitsStart;
+    if (digits === 0 || buf[pos] !== E) {
+      throw new BencodeError('BT_ERR_BENCODE_SYNTAX', 'malformed integer', start);
+    }
+    if (buf[digitsStart] === ZERO && (digits > 1 || digitsStart !== start + 1)) {
+      throw new BencodeError('BT_ERR_BENCODE_SYNTAX', 'integer with a leading zero or -0', start);
+    }
+    pos++; // 'e'
+  };
+
+  // Called after each complete value; closes the bookkeeping of the enclosing dictionary.
+  const valueDone = (): void => {
+    const top = stack[stack.length - 1];
+    if (!top || top.kind !== 'd') return;
+    top.expectValue = false;
+    if (stack.length === 1 && top.pendingKey !== null) {
+      topLevelSpans.set(top.pendingKey, { start: top.valueStart, end: pos });
+      top.pendingKey = null;
+    }
+  };
+
+  do {
+    if (pos >= n) throw new BencodeError('BT_ERR_BENCODE_TRUNCATED', 'input ends inside a value', pos);
+    const top = stack[stack.length - 1];
+    const c = buf[pos]!;
+    if (c === E && top && !(top.kind === 'd' && top.expectValue)) {
+      pos++;
+      stack.pop();
+      valueDone();
+      continue;
+    }
+    if (top && top.kind === 'd' && !top.expectValue) {
+      // A key must come next.
+      if (c < ZERO || c > NINE) {
+        throw new BencodeError('BT_ERR_BENCODE_SYNTAX', 'dictionary key is not a string', pos);
+      }
+      const key = readString();
+      if (top.lastKey && compareRanges(buf, top.lastKey, key) >= 0) canonical = false;
+      top.lastKey = key;
+      top.expectValue = true;
+      if (stack.length === 1) {
+        top.pendingKey = latin1(buf, key);
+        top.valueStart = pos;
+      }
+      continue;
+    }
+    if (c === I) {
+      readInt();
+      valueDone();
+    } else if (c >= ZERO && c <= NINE) {
+      readString();
+      valueDone();
+    } else if (c === L || c === D) {
+      if (stack.length >= maxDepth) {
+        throw new BencodeError('BT_ERR_BENCODE_TOO_DEEP', `nesting deeper than ${maxDepth}`, pos);
+      }
+      stack.push({ kind: c === L ? 'l' : 'd', lastKey: null, expectValue: false, pendingKey: null, valueStart: pos });
+      pos++;
+    } else {
+      throw new BencodeError('BT_ERR_BENCODE_SYNTAX', `unexpected byte 0x${c.toString(16)}`, pos);
+    }
+  } while (stack.length > 0);
+
+  if (pos !== n && !options.allowTrailing) {
+    throw new BencodeError('BT_ERR_BENCODE_TRAILING', 'bytes after the end of the value', pos);
+  }
+  return { end: pos, topLevelSpans, canonical };
+}
+
+/**
+ * Strictly decodes one bencoded value. Throws {@link BencodeError} for any malformed input.
+ * Byte strings are returned as `Uint8Array`; use {@link text} to read them as UTF-8.
+ */
+export function decodeBencode(buf: Uint8Array, options: ScanOptions = {}): { value: BencodeValue; scan: ScanResult } {
+  const scan = scanBencode(buf, options);
+  const view = scan.end === buf.length ? buf : buf.subarray(0, scan.end);
+  const value = bencode.decode(view) as BencodeValue;
+  return { value, scan };
+}
+
+/** Encodes a value with the `bencode` package (dictionary keys sorted, as BEP 3 requires). */
+export function encodeBencode(value: unknown): Uint8Array {
+  return bencode.encode(value);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+/** Reads a byte string as UTF-8 text (invalid sequences become U+FFFD). */
+export function text(bytes: Uint8Array): string {
+  return utf8.decode(bytes);
+}
+
+/** Reads a byte string as UTF-8 text, or returns null if it is not valid UTF-8. */
+export function strictText(bytes: Uint8Array): string | null {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+export function isDict(v: unknown): v is BencodeDict {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+export function isBytes(v: unknown): v is Uint8Array {
+  return v instanceof Uint8Array;
+}
+
+/** Own-property lookup: a key such as `__proto__` or `constructor` in hostile input is just a key. */
+export function get(dict: BencodeDict, key: string): BencodeValue | undefined {
+  return Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : undefined;
+}
