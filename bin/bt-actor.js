@@ -2,6 +2,14 @@
 // Thin launcher: the CLI is compiled to dist/ by `npm run build` (run by `npm ci` through "prepare").
 import { main } from '../dist/app/cli.js';
 
+// `bt-actor info x.torrent | head` closes our stdout early: that is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

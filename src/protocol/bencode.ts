@@ -167,7 +167,10 @@ export function scanBencode(buf: Uint8Array, options: ScanOptions = {}): ScanRes
     if (pos >= n) throw new BencodeError('BT_ERR_BENCODE_TRUNCATED', 'input ends inside a value', pos);
     const top = stack[stack.length - 1];
     const c = buf[pos]!;
-    if (c === E && top && !(top.kind === 'd' && top.expectValue)) {
+    if (c === E && top) {
+      if (top.kind === 'd' && top.expectValue) {
+        throw new BencodeError('BT_ERR_BENCODE_SYNTAX', 'dictionary key without a value', pos);
+      }
       pos++;
       stack.pop();
       valueDone();

@@ -1,0 +1,260 @@
+/**
+ * The `bt-actor` command line. `main` returns the exit code: 0 success, 1 failure, 2 bad input
+ * (unreadable or invalid torrent, bad arguments).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createTorrent } from '../io/create-torrent.js';
+import { isBtError } from '../protocol/errors.js';
+import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { formatBytes, formatDate } from './format.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_BAD_INPUT = 2;
+
+interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultIo: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+const USAGE = `Usage: bt-actor <command> [options]
+
+Commands:
+  info <file.torrent>       Show what a torrent holds (--json for one JSON object)
+  create <path>             Make a .torrent of a file or folder
+
+Run 'bt-actor <command> --help' for a command's options.
+
+Exit codes: 0 success, 1 failure, 2 bad input (unreadable or invalid torrent, bad arguments).`;
+
+const INFO_USAGE = `Usage: bt-actor info <file.torrent> [--json]
+
+Shows the name, info hash, size, pieces, files and trackers of a torrent.
+
+Options:
+  --json      Print one JSON object: name, infoHash, length, pieceLength, pieceCount,
+              files [{path, length}] (paths relative to the torrent's folder), announce
+              (tiers of URLs), private, and the optional comment, createdBy, creationDate, urlList.
+  -h, --help  Show this help.
+
+Exit codes: 0 success, 2 unreadable or invalid torrent.`;
+
+const CREATE_USAGE = `Usage: bt-actor create <path> [--announce URL]... [-o out.torrent] [options]
+
+Makes a torrent of a file (single-file torrent) or a folder (multi-file torrent).
+
+Options:
+  -a, --announce URL     Tracker URL; repeat for more trackers (one tier each, in order).
+  -o, --output FILE      Where to write the torrent (default: <name>.torrent).
+  -l, --piece-length N   Piece length in bytes, or with a suffix: 256K, 1M, 4M (default: chosen
+                         from the size, 16 KiB to 16 MiB, about 1,000-2,000 pieces).
+  -p, --private          Mark the torrent private (BEP 27): no DHT or peer exchange.
+  -c, --comment TEXT     A comment.
+  -n, --name NAME        The torrent's name (default: the file or folder name).
+  -w, --web-seed URL     A web seed (BEP 19); repeatable.
+      --no-date          Leave out the creation date (reproducible output).
+      --json             Print the result as one JSON object.
+  -h, --help             Show this help.`;
+
+function parse<T extends ParseArgsConfig['options']>(args: string[], options: T) {
+  return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+}
+
+/** Runs the CLI with `argv` (without node and script). Resolves to the exit code. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'info':
+        return await infoCommand(rest, io);
+      case 'create':
+        return await createCommand(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? EXIT_BAD_INPUT : EXIT_OK;
+      case '--version':
+      case '-V':
+        io.out(await version());
+        return EXIT_OK;
+      default:
+        io.err(`bt-actor: unknown command '${command}'`);
+        io.err(`Run 'bt-actor --help' for the list of commands.`);
+        return EXIT_BAD_INPUT;
+    }
+  } catch (err) {
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      io.err(`bt-actor ${command}: ${err.message}`);
+      io.err(`Run 'bt-actor ${command} --help' for its options.`);
+      return EXIT_BAD_INPUT;
+    }
+    throw err;
+  }
+}
+
+async function version(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `bt-actor ${pkg.version}`;
+}
+
+/** Reads and parses a torrent, printing one or two lines and returning null when it cannot. */
+async function loadTorrent(file: string, io: Io): Promise<Metainfo | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    io.err(`bt-actor: ${file}: cannot read: ${(err as Error).message}`);
+    return null;
+  }
+  try {
+    return parseMetainfo(bytes);
+  } catch (err) {
+    if (err instanceof MetainfoError) {
+      io.err(`bt-actor: ${file}: invalid torrent: ${err.message} [${err.code}]`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+/** The JSON shape of `bt-actor info --json` (documented in docs/cli.md). */
+export function infoJson(meta: Metainfo) {
+  const json: Record<string, unknown> = {
+    name: meta.name,
+    infoHash: meta.infoHashHex,
+    length: meta.length,
+    pieceLength: meta.pieceLength,
+    pieceCount: meta.pieceCount,
+    multiFile: meta.multiFile,
+    files: meta.files.filter((f) => !f.padding).map((f) => ({ path: f.pathString, length: f.length })),
+    announce: meta.announce,
+    private: meta.private,
+    urlList: meta.urlList,
+  };
+  if (meta.comment !== undefined) json.comment = meta.comment;
+  if (meta.createdBy !== undefined) json.createdBy = meta.createdBy;
+  if (meta.creationDate !== undefined) json.creationDate = meta.creationDate;
+  if (meta.warnings.length > 0) json.warnings = meta.warnings;
+  return json;
+}
+
+async function infoCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  if (values.help) {
+    io.out(INFO_USAGE);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) {
+    io.err(`bt-actor info: expected one torrent file, got ${positionals.length}`);
+    io.err(`Run 'bt-actor info --help' for its options.`);
+    return EXIT_BAD_INPUT;
+  }
+  const meta = await loadTorrent(positionals[0]!, io);
+  if (!meta) return EXIT_BAD_INPUT;
+  if (values.json) {
+    io.out(JSON.stringify(infoJson(meta)));
+    return EXIT_OK;
+  }
+  const files = meta.files.filter((f) => !f.padding);
+  const lines = [
+    `name:          ${meta.name}`,
+    `info hash:     ${meta.infoHashHex}`,
+    `size:          ${formatBytes(meta.length)} (${meta.length} bytes)`,
+    `pieces:        ${meta.pieceCount} × ${formatBytes(meta.pieceLength)}`,
+    `private:       ${meta.private ? 'yes' : 'no'}`,
+  ];
+  if (meta.createdBy !== undefined) lines.push(`created by:    ${meta.createdBy}`);
+  if (meta.creationDate !== undefined) lines.push(`creation date: ${formatDate(meta.creationDate)}`);
+  if (meta.comment !== undefined) lines.push(`comment:       ${meta.comment}`);
+  lines.push(`files (${files.length}):`);
+  for (const f of files) lines.push(`  ${formatBytes(f.length).padStart(10)}  ${meta.multiFile ? `${meta.name}/` : ''}${f.pathString}`);
+  if (meta.announce.length === 0) lines.push('trackers:      none');
+  else {
+    lines.push('trackers:');
+    meta.announce.forEach((tier, i) => lines.push(`  tier ${i + 1}: ${tier.join('  ')}`));
+  }
+  if (meta.urlList.length > 0) lines.push(`web seeds:     ${meta.urlList.join('  ')}`);
+  for (const w of meta.warnings) lines.push(`warning:       ${w}`);
+  for (const l of lines) io.out(l);
+  return EXIT_OK;
+}
+
+/** "256K" → 262144, "4M" → 4194304, "65536" → 65536; NaN when malformed. */
+export function parseSize(s: string): number {
+  const m = /^(\d+)([kKmMgG]?)(i?[bB])?$/.exec(s.trim());
+  if (!m) return Number.NaN;
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * mult;
+}
+
+async function createCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    announce: { type: 'string', short: 'a', multiple: true },
+    output: { type: 'string', short: 'o' },
+    'piece-length': { type: 'string', short: 'l' },
+    private: { type: 'boolean', short: 'p' },
+    comment: { type: 'string', short: 'c' },
+    name: { type: 'string', short: 'n' },
+    'web-seed': { type: 'string', short: 'w', multiple: true },
+    'no-date': { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) {
+    io.out(CREATE_USAGE);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) {
+    io.err(`bt-actor create: expected one file or folder, got ${positionals.length}`);
+    io.err(`Run 'bt-actor create --help' for its options.`);
+    return EXIT_BAD_INPUT;
+  }
+  let pieceLength: number | undefined;
+  if (values['piece-length'] !== undefined) {
+    pieceLength = parseSize(values['piece-length']);
+    if (!Number.isSafeInteger(pieceLength) || pieceLength < 16 * 1024 || pieceLength > 256 * 1024 * 1024) {
+      io.err(`bt-actor create: --piece-length '${values['piece-length']}' must be 16K to 256M`);
+      return EXIT_BAD_INPUT;
+    }
+  }
+  for (const url of [...(values.announce ?? []), ...(values['web-seed'] ?? [])]) {
+    if (!URL.canParse(url)) {
+      io.err(`bt-actor create: '${url}' is not a URL`);
+      return EXIT_BAD_INPUT;
+    }
+  }
+  try {
+    const { torrent, spec } = await createTorrent(positionals[0]!, {
+      announce: (values.announce ?? []).map((u) => [u]),
+      ...(pieceLength !== undefined && { pieceLength }),
+      private: values.private ?? false,
+      ...(values.comment !== undefined && { comment: values.comment }),
+      ...(values.name !== undefined && { name: values.name }),
+      ...(values['web-seed'] && { urlList: values['web-seed'] }),
+      ...(values['no-date'] && { creationDate: null }),
+    });
+    const meta = parseMetainfo(torrent); // what we wrote must be what every client reads
+    const output = values.output ?? `${spec.name}.torrent`;
+    await writeFile(output, torrent);
+    if (values.json) io.out(JSON.stringify({ output, ...infoJson(meta) }));
+    else io.out(`${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, info hash ${meta.infoHashHex}`);
+    return EXIT_OK;
+  } catch (err) {
+    if (isBtError(err)) {
+      io.err(`bt-actor create: ${err.message}`);
+      return EXIT_BAD_INPUT;
+    }
+    if (err instanceof Error && 'code' in err) {
+      io.err(`bt-actor create: ${err.message}`);
+      return EXIT_FAILED;
+    }
+    throw err;
+  }
+}

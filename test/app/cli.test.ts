@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/app/cli.js';
+import { encodeBencode } from '../../src/protocol/bencode.js';
+import { parseMetainfo } from '../../src/protocol/metainfo.js';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
+
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n'), errLines: err };
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bt-actor-cli-'));
+  await mkdir(join(dir, 'data', 'sub'), { recursive: true });
+  await writeFile(join(dir, 'data', 'a.txt'), 'hello world\n'.repeat(5000));
+  await writeFile(join(dir, 'data', 'sub', 'ü.bin'), Buffer.alloc(70_000, 7));
+  await writeFile(join(dir, 'data', 'zero'), '');
+  await writeFile(join(dir, 'one.bin'), Buffer.alloc(100_000, 1));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('bt-actor create / info', () => {
+  it('creates a multi-file torrent that info reads back as JSON', async () => {
+    const out = join(dir, 'data.torrent');
+    const created = await cli('create', join(dir, 'data'), '-a', 'http://127.0.0.1:6969/announce', '-a', 'udp://127.0.0.1:6969', '-o', out, '--piece-length', '16K', '--private');
+    expect(created.code).toBe(0);
+    const info = await cli('info', '--json', out);
+    expect(info.code).toBe(0);
+    const json = JSON.parse(info.out);
+    expect(json).toMatchObject({
+      name: 'data',
+      length: 60_000 + 70_000,
+      pieceLength: 16384,
+      pieceCount: Math.ceil(130_000 / 16384),
+      files: [
+        { path: 'a.txt', length: 60_000 },
+        { path: 'sub/ü.bin', length: 70_000 },
+        { path: 'zero', length: 0 },
+      ],
+      announce: [['http://127.0.0.1:6969/announce'], ['udp://127.0.0.1:6969']],
+      private: true,
+    });
+    expect(json.infoHash).toBe(parseMetainfo(await readFile(out)).infoHashHex);
+    expect(json.infoHash).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it('creates a single-file torrent; the human output lists name, hash, size, pieces, files and trackers', async () => {
+    const out = join(dir, 'one.torrent');
+    expect((await cli('create', join(dir, 'one.bin'), '-a', 'http://t/announce', '-o', out, '--no-date')).code).toBe(0);
+    const info = await cli('info', out);
+    expect(info.code).toBe(0);
+    const meta = parseMetainfo(await readFile(out));
+    expect(info.out).toContain(`name:          one.bin`);
+    expect(info.out).toContain(`info hash:     ${meta.infoHashHex}`);
+    expect(info.out).toContain('(100000 bytes)');
+    expect(info.out).toContain(`pieces:        ${meta.pieceCount} ×`);
+    expect(info.out).toContain('one.bin');
+    expect(info.out).toContain('tier 1: http://t/announce');
+    expect(meta.creationDate).toBeUndefined();
+  });
+
+  it('a broken torrent gives one line naming the problem and exit code 2', async () => {
+    const bad = join(dir, 'bad.torrent');
+    await writeFile(bad, encodeBencode({ info: { name: 'x', 'piece length': 16384, length: 10, pieces: new Uint8Array(33) } }));
+    const r = await cli('info', bad);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.errLines).toHaveLength(1);
+    expect(r.err).toMatch(/info\.pieces: length 33 is not a multiple of 20/);
+  });
+
+  it('a missing file, garbage and bad arguments exit 2', async () => {
+    expect((await cli('info', join(dir, 'nope.torrent'))).code).toBe(2);
+    await writeFile(join(dir, 'garbage.torrent'), 'not a torrent at all');
+    const g = await cli('info', join(dir, 'garbage.torrent'));
+    expect(g.code).toBe(2);
+    expect(g.err).toMatch(/not valid bencode/);
+    expect((await cli('info')).code).toBe(2);
+    expect((await cli('info', '--bogus', 'x')).code).toBe(2);
+    expect((await cli('frobnicate')).code).toBe(2);
+    expect((await cli('create', join(dir, 'data'), '--piece-length', 'huge')).code).toBe(2);
+    expect((await cli('create', join(dir, 'nothing-here'))).code).toBe(2);
+  });
+
+  it('each command has --help', async () => {
+    for (const c of ['info', 'create']) {
+      const r = await cli(c, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`Usage: bt-actor ${c}`));
+    }
+  });
+
+  it('runs as the installed bin', async () => {
+    const out = join(dir, 'bin.torrent');
+    await run(process.execPath, [BIN, 'create', join(dir, 'data'), '-o', out]);
+    const { stdout } = await run(process.execPath, [BIN, 'info', '--json', out]);
+    expect(JSON.parse(stdout).name).toBe('data');
+    const failed = await run(process.execPath, [BIN, 'info', join(dir, 'nope.torrent')]).catch((e: { code: number; stderr: string }) => e);
+    expect(failed).toMatchObject({ code: 2 });
+  });
+});

@@ -1,0 +1,113 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { BencodeError, decodeBencode, encodeBencode, scanBencode, type BencodeValue } from '../../src/protocol/bencode.js';
+import { propertyOptions } from '../support/fc.js';
+
+const bytes = fc.uint8Array({ maxLength: 24 });
+const value: fc.Arbitrary<BencodeValue> = fc.letrec<{ v: BencodeValue }>((tie) => ({
+  v: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.maxSafeInteger(),
+    bytes,
+    fc.array(tie('v'), { maxLength: 4 }),
+    fc.dictionary(fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), tie('v'), { maxKeys: 4 }),
+  ),
+})).v;
+
+describe('bencode properties', () => {
+  it('decode(encode(v)) equals v, and re-encoding gives back the same bytes', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const enc = encodeBencode(v);
+        const { value: dec, scan } = decodeBencode(enc);
+        expect(dec).toEqual(v);
+        expect(scan.canonical).toBe(true);
+        expect(Buffer.from(encodeBencode(dec)).equals(Buffer.from(enc))).toBe(true);
+      }),
+      propertyOptions,
+    );
+  });
+
+  it('reports the exact span of every top-level dictionary value', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), value, { maxKeys: 5 }), (dict) => {
+        const enc = encodeBencode(dict);
+        const { topLevelSpans } = scanBencode(enc);
+        expect([...topLevelSpans.keys()].sort()).toEqual(Object.keys(dict).sort());
+        for (const [k, span] of topLevelSpans) {
+          expect(Buffer.from(enc.subarray(span.start, span.end)).equals(Buffer.from(encodeBencode(dict[k])))).toBe(true);
+        }
+      }),
+      propertyOptions,
+    );
+  });
+
+  it('random bytes give a value or a BencodeError, nothing else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (buf) => {
+        try {
+          decodeBencode(buf);
+        } catch (err) {
+          expect(err).toBeInstanceOf(BencodeError);
+        }
+      }),
+      propertyOptions,
+    );
+  });
+
+  it('mutated and truncated encodings give a value or a BencodeError, nothing else', () => {
+    fc.assert(
+      fc.property(value, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(), (v, at, byte, cut) => {
+        const enc = Uint8Array.from(encodeBencode(v));
+        enc[at % enc.length] = byte;
+        for (const input of [enc, enc.subarray(0, cut % (enc.length + 1))]) {
+          try {
+            decodeBencode(input);
+          } catch (err) {
+            expect(err).toBeInstanceOf(BencodeError);
+          }
+        }
+      }),
+      propertyOptions,
+    );
+  });
+});
+
+describe('bencode strictness', () => {
+  const bad: [string, string][] = [
+    ['', 'BT_ERR_BENCODE_EMPTY'],
+    ['i01e', 'BT_ERR_BENCODE_SYNTAX'],
+    ['i-0e', 'BT_ERR_BENCODE_SYNTAX'],
+    ['ie', 'BT_ERR_BENCODE_SYNTAX'],
+    ['i12', 'BT_ERR_BENCODE_TRUNCATED'],
+    ['5:abc', 'BT_ERR_BENCODE_TRUNCATED'],
+    ['05:abcde', 'BT_ERR_BENCODE_SYNTAX'],
+    ['d3:fooe', 'BT_ERR_BENCODE_SYNTAX'],
+    ['d3:foo', 'BT_ERR_BENCODE_TRUNCATED'],
+    ['di1e3:fooe', 'BT_ERR_BENCODE_SYNTAX'],
+    ['l', 'BT_ERR_BENCODE_TRUNCATED'],
+    ['i1ei2e', 'BT_ERR_BENCODE_TRAILING'],
+    ['x', 'BT_ERR_BENCODE_SYNTAX'],
+    ['99999999999999999999:', 'BT_ERR_BENCODE_TRUNCATED'],
+  ];
+  it.each(bad)('%j is refused with %s', (input, code) => {
+    expect(() => decodeBencode(Buffer.from(input))).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('refuses hostile nesting without overflowing the stack', () => {
+    const deep = Buffer.from('l'.repeat(100_000) + 'e'.repeat(100_000));
+    expect(() => decodeBencode(deep)).toThrow(expect.objectContaining({ code: 'BT_ERR_BENCODE_TOO_DEEP' }));
+  });
+
+  it('accepts and flags non-canonical key order', () => {
+    const { value, scan } = decodeBencode(Buffer.from('d1:bi1e1:ai2ee'));
+    expect(value).toEqual({ a: 2, b: 1 });
+    expect(scan.canonical).toBe(false);
+  });
+
+  it('treats __proto__ as a plain key', () => {
+    const { value } = decodeBencode(Buffer.from('d9:__proto__d1:xi1eee'));
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+    expect(value).toBeTypeOf('object');
+  });
+});

@@ -1,0 +1,7 @@
+// vitest globalSetup: compile src/ to dist/ once, so tests that spawn `bin/bt-actor.js` run the
+// current code (npm ci builds it too, through "prepare").
+import { execFileSync } from 'node:child_process';
+
+export default function setup(): void {
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+}
