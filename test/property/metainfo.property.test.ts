@@ -44,7 +44,7 @@ describe('metainfo properties', () => {
         expect(m.pieceLength).toBe(s.pieceLength);
         expect(m.pieces).toEqual(s.pieces);
         expect(m.private).toBe(s.private);
-        const urls = s.announce.flat();
+        const urls = (s.announce ?? []).flat();
         expect(m.announce.flat()).toEqual(urls.filter((u, i) => urls.indexOf(u) === i));
       }),
       propertyOptions,
