@@ -1,0 +1,392 @@
+/**
+ * Tracker transports: HTTP(S) announce/scrape through Node's fetch, UDP announce/scrape through
+ * dgram following BEP 15. Every failure is a {@link TrackerTransportError} with a `BT_ERR_…` code;
+ * nothing here retries across announces (the tracker statechart does, with backoff).
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { randomBytes } from 'node:crypto';
+import { BtError } from '../protocol/errors.js';
+import type { AnnounceInput, AnnounceResult } from '../protocol/tracker-types.js';
+import {
+  buildAnnounceUrl,
+  buildScrapeUrl,
+  parseAnnounceResponse,
+  parseScrapeResponse,
+  scrapeUrlFor,
+  type ScrapeStats,
+} from '../protocol/tracker-http.js';
+import {
+  decodeUdpResponse,
+  encodeAnnounceRequest,
+  encodeConnectRequest,
+  encodeScrapeRequest,
+  UDP_MAX_SCRAPE_HASHES,
+  type UdpResponse,
+} from '../protocol/tracker-udp.js';
+
+export type TrackerTransportErrorCode =
+  | 'BT_ERR_TRACKER_UNSUPPORTED'
+  | 'BT_ERR_TRACKER_DNS'
+  | 'BT_ERR_TRACKER_CONNECT'
+  | 'BT_ERR_TRACKER_TIMEOUT'
+  | 'BT_ERR_TRACKER_ABORTED'
+  | 'BT_ERR_TRACKER_HTTP_STATUS'
+  | 'BT_ERR_TRACKER_TOO_LARGE'
+  | 'BT_ERR_TRACKER_FAILURE'
+  | 'BT_ERR_TRACKER_NO_SCRAPE'
+  | 'BT_ERR_UDP_ERROR_REPLY'
+  | 'BT_ERR_UDP_TRANSACTION'
+  | 'BT_ERR_UDP_REPLY';
+
+/** An announce or scrape that failed. `retryIn` (seconds) and `never` carry BEP 31 advice. */
+export class TrackerTransportError extends BtError {
+  override readonly name = 'TrackerTransportError';
+  constructor(
+    override readonly code: TrackerTransportErrorCode | string,
+    message: string,
+    readonly url: string,
+    readonly retryIn?: number,
+    readonly never?: boolean,
+  ) {
+    super(code, message);
+  }
+}
+
+/** One announce for one torrent: what the tracker machine asks for, plus the torrent's info hash. */
+export interface AnnounceRequest extends AnnounceInput {
+  infoHash: Uint8Array;
+}
+
+export interface TrackerClientOptions {
+  /** Our 20-byte peer id. */
+  peerId: Uint8Array;
+  /** The TCP port we accept peers on. */
+  port: number;
+  /** The announce `key` (BEP 7): random per client by default. */
+  key?: number;
+  /** HTTP request timeout (default 30 s). */
+  httpTimeoutMs?: number;
+  /** Largest HTTP reply body read (default 2 MiB). */
+  maxReplyBytes?: number;
+  /** BEP 15 retransmission: wait `udpRetransmitBaseMs · 2^n` for n = 0 … `udpMaxRetransmits`. */
+  udpRetransmitBaseMs?: number;
+  udpMaxRetransmits?: number;
+  /** How long a UDP connection id stays valid (BEP 15: one minute). */
+  udpConnectionIdTtlMs?: number;
+}
+
+const CONNECTION_ID_TTL_MS = 60_000;
+
+/** Maps fetch/undici and socket failures onto our codes. */
+function networkError(err: unknown, url: string, signal: AbortSignal | undefined, timedOut: boolean): TrackerTransportError {
+  if (err instanceof TrackerTransportError) return err;
+  if (timedOut) return new TrackerTransportError('BT_ERR_TRACKER_TIMEOUT', `${url}: no reply in time`, url);
+  if (signal?.aborted) return new TrackerTransportError('BT_ERR_TRACKER_ABORTED', `${url}: aborted`, url);
+  const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
+  const code = e.cause?.code ?? e.code;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') {
+    return new TrackerTransportError('BT_ERR_TRACKER_DNS', `${url}: cannot resolve host (${code})`, url);
+  }
+  const detail = code ?? e.cause?.message ?? e.message ?? String(err);
+  return new TrackerTransportError('BT_ERR_TRACKER_CONNECT', `${url}: ${detail}`, url);
+}
+
+/** Rethrows codec errors (bad bencode, bad reply) as they are: they already carry typed codes. */
+function codecError(err: unknown, url: string): BtError {
+  if (err instanceof BtError) {
+    const e = new TrackerTransportError(err.code, `${url}: ${err.message}`, url);
+    e.cause = err;
+    return e;
+  }
+  return new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: ${String(err)}`, url);
+}
+
+/** Reads a fetch body, refusing more than `max` bytes (a hostile tracker cannot exhaust memory). */
+async function readCapped(res: Response, max: number, url: string): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > max) throw new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${url}: reply of ${declared} bytes is too large`, url);
+  if (!res.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > max) throw new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${url}: reply longer than ${max} bytes`, url);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+interface UdpTarget {
+  host: string;
+  port: number;
+  family: 4 | 6;
+}
+
+/**
+ * Announces and scrapes for any number of torrents. One instance per engine (it holds the UDP
+ * connection ids, valid one minute per tracker).
+ */
+export class TrackerClient {
+  private readonly peerId: Uint8Array;
+  private readonly port: number;
+  private readonly key: number;
+  private readonly httpTimeoutMs: number;
+  private readonly maxReplyBytes: number;
+  private readonly udpBaseMs: number;
+  private readonly udpMaxRetransmits: number;
+  private readonly udpTtlMs: number;
+  private readonly connectionIds = new Map<string, { id: bigint; expires: number }>();
+
+  constructor(options: TrackerClientOptions) {
+    this.peerId = options.peerId;
+    this.port = options.port;
+    this.key = options.key ?? randomBytes(4).readUInt32BE(0);
+    this.httpTimeoutMs = options.httpTimeoutMs ?? 30_000;
+    this.maxReplyBytes = options.maxReplyBytes ?? 2 * 1024 * 1024;
+    this.udpBaseMs = options.udpRetransmitBaseMs ?? 15_000;
+    this.udpMaxRetransmits = options.udpMaxRetransmits ?? 8;
+    this.udpTtlMs = options.udpConnectionIdTtlMs ?? CONNECTION_ID_TTL_MS;
+  }
+
+  /** Announces to `req.url` (http, https or udp). Rejects with a {@link TrackerTransportError}. */
+  async announce(req: AnnounceRequest, signal?: AbortSignal): Promise<AnnounceResult> {
+    const protocol = protocolOf(req.url);
+    if (protocol === 'http:' || protocol === 'https:') return this.httpAnnounce(req, signal);
+    if (protocol === 'udp:') return this.udpAnnounce(req, signal);
+    throw new TrackerTransportError('BT_ERR_TRACKER_UNSUPPORTED', `${req.url}: unsupported tracker protocol '${protocol}'`, req.url, undefined, true);
+  }
+
+  /** Scrapes `infoHashes` from the tracker of `announceUrl`. Keys of the result are 40-hex info hashes. */
+  async scrape(announceUrl: string, infoHashes: Uint8Array[], signal?: AbortSignal): Promise<Map<string, ScrapeStats>> {
+    const protocol = protocolOf(announceUrl);
+    if (protocol === 'http:' || protocol === 'https:') return this.httpScrape(announceUrl, infoHashes, signal);
+    if (protocol === 'udp:') return this.udpScrape(announceUrl, infoHashes, signal);
+    throw new TrackerTransportError('BT_ERR_TRACKER_UNSUPPORTED', `${announceUrl}: unsupported tracker protocol '${protocol}'`, announceUrl);
+  }
+
+  // ---- HTTP -------------------------------------------------------------------------------
+
+  private async httpGet(url: string, displayUrl: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    const timeout = AbortSignal.timeout(this.httpTimeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    try {
+      const res = await fetch(url, { signal: combined, redirect: 'follow', headers: { 'accept-encoding': 'identity' } });
+      if (res.status !== 200) {
+        await res.body?.cancel().catch(() => {});
+        throw new TrackerTransportError('BT_ERR_TRACKER_HTTP_STATUS', `${displayUrl}: HTTP ${res.status} ${res.statusText}`.trim(), displayUrl);
+      }
+      return await readCapped(res, this.maxReplyBytes, displayUrl);
+    } catch (err) {
+      throw networkError(err, displayUrl, signal, timeout.aborted);
+    }
+  }
+
+  private async httpAnnounce(req: AnnounceRequest, signal?: AbortSignal): Promise<AnnounceResult> {
+    const params = {
+      infoHash: req.infoHash,
+      peerId: this.peerId,
+      port: this.port,
+      uploaded: req.stats.uploaded,
+      downloaded: req.stats.downloaded,
+      left: req.stats.left,
+      numwant: req.numwant,
+      key: this.key,
+      compact: true,
+      ...(req.event && { event: req.event }),
+      ...(req.trackerId !== undefined && { trackerId: req.trackerId }),
+    };
+    const body = await this.httpGet(buildAnnounceUrl(req.url, params), req.url, signal);
+    let reply;
+    try {
+      reply = parseAnnounceResponse(body);
+    } catch (err) {
+      throw codecError(err, req.url);
+    }
+    if (reply.type === 'failure') {
+      const never = reply.retryIn === 'never';
+      const retryIn = typeof reply.retryIn === 'number' ? reply.retryIn * 60 : undefined;
+      throw new TrackerTransportError('BT_ERR_TRACKER_FAILURE', `${req.url}: tracker says: ${reply.reason}`, req.url, retryIn, never);
+    }
+    const out: AnnounceResult = { interval: reply.interval, peers: reply.peers };
+    if (reply.minInterval !== undefined) out.minInterval = reply.minInterval;
+    if (reply.trackerId !== undefined) out.trackerId = reply.trackerId;
+    if (reply.warning !== undefined) out.warning = reply.warning;
+    if (reply.complete !== undefined) out.complete = reply.complete;
+    if (reply.incomplete !== undefined) out.incomplete = reply.incomplete;
+    return out;
+  }
+
+  private async httpScrape(announceUrl: string, infoHashes: Uint8Array[], signal?: AbortSignal): Promise<Map<string, ScrapeStats>> {
+    const scrapeUrl = scrapeUrlFor(announceUrl);
+    if (!scrapeUrl) throw new TrackerTransportError('BT_ERR_TRACKER_NO_SCRAPE', `${announceUrl}: this tracker has no scrape URL (BEP 48)`, announceUrl);
+    const body = await this.httpGet(buildScrapeUrl(scrapeUrl, infoHashes), scrapeUrl, signal);
+    let reply;
+    try {
+      reply = parseScrapeResponse(body);
+    } catch (err) {
+      throw codecError(err, scrapeUrl);
+    }
+    if (reply.type === 'failure') throw new TrackerTransportError('BT_ERR_TRACKER_FAILURE', `${scrapeUrl}: tracker says: ${reply.reason}`, scrapeUrl);
+    return reply.files;
+  }
+
+  // ---- UDP (BEP 15) -----------------------------------------------------------------------
+
+  private async udpTarget(url: string): Promise<UdpTarget> {
+    const u = new URL(url);
+    const port = Number(u.port);
+    if (!port) throw new TrackerTransportError('BT_ERR_TRACKER_UNSUPPORTED', `${url}: a UDP tracker URL needs a port`, url, undefined, true);
+    const hostname = u.hostname.replace(/^\[|\]$/g, '');
+    try {
+      const { address, family } = await lookup(hostname);
+      return { host: address, port, family: family === 6 ? 6 : 4 };
+    } catch (err) {
+      throw networkError(err, url, undefined, false);
+    }
+  }
+
+  /**
+   * Runs one UDP conversation on its own socket: connect (unless a connection id is cached), then
+   * `build(connectionId, tx)`; retransmits after base·2^n. A reply with another transaction id, an
+   * error reply or a malformed packet fails the request with a typed error.
+   */
+  private async udpRequest(url: string, signal: AbortSignal | undefined, build: (connectionId: bigint, tx: number) => Uint8Array, expect: UdpResponse['action']): Promise<{ res: UdpResponse; target: UdpTarget }> {
+    const target = await this.udpTarget(url);
+    const key = `${target.host}:${target.port}`;
+    const socket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+    socket.unref();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(0, target.family === 6 ? '::' : '0.0.0.0', () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      let cached = this.connectionIds.get(key);
+      if (!cached || cached.expires <= Date.now()) {
+        const tx = randomBytes(4).readUInt32BE(0);
+        const res = await this.udpExchange(socket, target, url, encodeConnectRequest(tx), tx, 'connect', signal);
+        if (res.action !== 'connect') throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a connect reply`, url);
+        cached = { id: res.connectionId, expires: Date.now() + this.udpTtlMs };
+        this.connectionIds.set(key, cached);
+      }
+      const tx = randomBytes(4).readUInt32BE(0);
+      const res = await this.udpExchange(socket, target, url, build(cached.id, tx), tx, expect, signal);
+      return { res, target };
+    } catch (err) {
+      // A stale connection id often shows as an error reply: forget it so the next try reconnects.
+      this.connectionIds.delete(key);
+      throw err;
+    } finally {
+      socket.close();
+    }
+  }
+
+  private udpExchange(socket: Socket, target: UdpTarget, url: string, packet: Uint8Array, tx: number, expect: UdpResponse['action'], signal: AbortSignal | undefined): Promise<UdpResponse> {
+    return new Promise<UdpResponse>((resolve, reject) => {
+      let attempt = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = () => {
+        clearTimeout(timer);
+        socket.off('message', onMessage);
+        socket.off('error', onError);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const fail = (err: unknown) => {
+        cleanup();
+        reject(err);
+      };
+      const onAbort = () => fail(new TrackerTransportError('BT_ERR_TRACKER_ABORTED', `${url}: aborted`, url));
+      const onError = (err: Error) => fail(networkError(err, url, signal, false));
+      const onMessage = (msg: Buffer, rinfo: { address: string; port: number }) => {
+        if (rinfo.port !== target.port) return; // not from the tracker
+        let res: UdpResponse;
+        try {
+          res = decodeUdpResponse(msg, target.family);
+        } catch (err) {
+          fail(codecError(err, url));
+          return;
+        }
+        if (res.transactionId !== tx) {
+          fail(new TrackerTransportError('BT_ERR_UDP_TRANSACTION', `${url}: reply with transaction id ${res.transactionId}, expected ${tx}`, url));
+          return;
+        }
+        if (res.action === 'error') {
+          fail(new TrackerTransportError('BT_ERR_UDP_ERROR_REPLY', `${url}: tracker says: ${res.message}`, url));
+          return;
+        }
+        if (res.action !== expect) {
+          fail(new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a ${expect} reply, got ${res.action}`, url));
+          return;
+        }
+        cleanup();
+        resolve(res);
+      };
+      const send = () => {
+        socket.send(packet, target.port, target.host, (err) => {
+          if (err) onError(err);
+        });
+        const wait = this.udpBaseMs * 2 ** attempt;
+        timer = setTimeout(() => {
+          if (attempt >= this.udpMaxRetransmits) {
+            fail(new TrackerTransportError('BT_ERR_TRACKER_TIMEOUT', `${url}: no reply after ${attempt + 1} tries`, url));
+            return;
+          }
+          attempt++;
+          send();
+        }, wait);
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      socket.on('message', onMessage);
+      socket.on('error', onError);
+      send();
+    });
+  }
+
+  private async udpAnnounce(req: AnnounceRequest, signal?: AbortSignal): Promise<AnnounceResult> {
+    const { res } = await this.udpRequest(
+      req.url,
+      signal,
+      (connectionId, transactionId) =>
+        encodeAnnounceRequest({
+          connectionId,
+          transactionId,
+          infoHash: req.infoHash,
+          peerId: this.peerId,
+          downloaded: req.stats.downloaded,
+          left: req.stats.left,
+          uploaded: req.stats.uploaded,
+          event: req.event ?? 'none',
+          key: this.key,
+          numWant: req.numwant,
+          port: this.port,
+        }),
+      'announce',
+    );
+    if (res.action !== 'announce') throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${req.url}: expected an announce reply`, req.url);
+    return { interval: res.interval, complete: res.seeders, incomplete: res.leechers, peers: res.peers };
+  }
+
+  private async udpScrape(url: string, infoHashes: Uint8Array[], signal?: AbortSignal): Promise<Map<string, ScrapeStats>> {
+    const hashes = infoHashes.slice(0, UDP_MAX_SCRAPE_HASHES);
+    const { res } = await this.udpRequest(url, signal, (connectionId, tx) => encodeScrapeRequest(connectionId, tx, hashes), 'scrape');
+    if (res.action !== 'scrape') throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a scrape reply`, url);
+    const out = new Map<string, ScrapeStats>();
+    res.stats.forEach((s, i) => {
+      const h = hashes[i];
+      if (h) out.set(Buffer.from(h).toString('hex'), { complete: s.seeders, downloaded: s.completed, incomplete: s.leechers });
+    });
+    return out;
+  }
+}
+
+function protocolOf(url: string): string {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return 'invalid URL';
+  }
+}
