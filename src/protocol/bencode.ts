@@ -25,7 +25,8 @@ export type BencodeErrorCode =
   | 'BT_ERR_BENCODE_TRUNCATED'
   | 'BT_ERR_BENCODE_SYNTAX'
   | 'BT_ERR_BENCODE_TOO_DEEP'
-  | 'BT_ERR_BENCODE_TRAILING';
+  | 'BT_ERR_BENCODE_TRAILING'
+  | 'BT_ERR_BENCODE_UNSAFE_KEY';
 
 export class BencodeError extends BtError {
   override readonly name = 'BencodeError';
@@ -80,6 +81,14 @@ function compareRanges(buf: Uint8Array, a: Span, b: Span): number {
     if (d !== 0) return d;
   }
   return la - lb;
+}
+
+const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f]; // "__proto__"
+
+function isProtoKey(buf: Uint8Array, span: Span): boolean {
+  if (span.end - span.start !== PROTO.length) return false;
+  for (let k = 0; k < PROTO.length; k++) if (buf[span.start + k] !== PROTO[k]) return false;
+  return true;
 }
 
 function latin1(buf: Uint8Array, span: Span): string {
@@ -182,6 +191,10 @@ export function scanBencode(buf: Uint8Array, options: ScanOptions = {}): ScanRes
         throw new BencodeError('BT_ERR_BENCODE_SYNTAX', 'dictionary key is not a string', pos);
       }
       const key = readString();
+      if (isProtoKey(buf, key)) {
+        // The package decoder assigns keys onto a plain object: `__proto__` would replace its prototype.
+        throw new BencodeError('BT_ERR_BENCODE_UNSAFE_KEY', "dictionary key '__proto__' is refused", key.start);
+      }
       if (top.lastKey && compareRanges(buf, top.lastKey, key) >= 0) canonical = false;
       top.lastKey = key;
       top.expectValue = true;

@@ -105,9 +105,8 @@ describe('bencode strictness', () => {
     expect(scan.canonical).toBe(false);
   });
 
-  it('treats __proto__ as a plain key', () => {
-    const { value } = decodeBencode(Buffer.from('d9:__proto__d1:xi1eee'));
-    expect(({} as Record<string, unknown>).x).toBeUndefined();
-    expect(value).toBeTypeOf('object');
+  it('refuses a __proto__ key (the package decoder would turn it into a prototype)', () => {
+    expect(() => decodeBencode(Buffer.from('d9:__proto__d1:xi1eee'))).toThrow(expect.objectContaining({ code: 'BT_ERR_BENCODE_UNSAFE_KEY' }));
+    expect(() => decodeBencode(Buffer.from('d1:ad9:__proto__i1eee'))).toThrow(expect.objectContaining({ code: 'BT_ERR_BENCODE_UNSAFE_KEY' }));
   });
 });

@@ -1,0 +1,48 @@
+/**
+ * Wiring of the tracker statecharts to the real transports, and the peers they find as an RxJS
+ * stream for the torrent (and for embedders).
+ */
+import { Observable } from 'rxjs';
+import { createActor, type Actor } from 'xstate';
+import type { TrackerClient } from '../io/tracker-client.js';
+import { announceActor } from '../io/tracker-actors.js';
+import { announcerMachine, type AnnouncerInput } from '../machines/tracker/announcer.machine.js';
+import { trackerMachine } from '../machines/tracker/tracker.machine.js';
+import type { PeerAddress } from '../protocol/peer-address.js';
+
+/** The announcer machine with its trackers' announces going through `client` for `infoHash`. */
+export function announcerLogic(client: TrackerClient, infoHash: Uint8Array) {
+  return announcerMachine.provide({
+    actors: { tracker: trackerMachine.provide({ actors: { announce: announceActor(client, infoHash) } }) },
+  });
+}
+
+export type AnnouncerActor = Actor<ReturnType<typeof announcerLogic>>;
+
+export interface CreateAnnouncerOptions extends Omit<AnnouncerInput, 'report'> {
+  client: TrackerClient;
+  infoHash: Uint8Array;
+}
+
+/** Creates (does not start) a standalone announcer actor. */
+export function createAnnouncer(options: CreateAnnouncerOptions): AnnouncerActor {
+  const { client, infoHash, ...input } = options;
+  return createActor(announcerLogic(client, infoHash), { input });
+}
+
+/**
+ * The peers an announcer finds, each address once (IPv4 and IPv6), as an Observable that
+ * completes when the announcer stops.
+ */
+export function announcerPeers(announcer: AnnouncerActor): Observable<PeerAddress> {
+  return new Observable<PeerAddress>((subscriber) => {
+    const onPeers = announcer.on('announcer.peers', (e) => {
+      for (const p of e.peers) subscriber.next(p);
+    });
+    const done = announcer.subscribe({ complete: () => subscriber.complete(), error: (err) => subscriber.error(err) });
+    return () => {
+      onPeers.unsubscribe();
+      done.unsubscribe();
+    };
+  });
+}

@@ -1,0 +1,228 @@
+/**
+ * The tracker client and the announcer statechart against real trackers on 127.0.0.1 (the
+ * bittorrent-tracker npm server, HTTP and UDP) and against fake trackers that misbehave.
+ */
+import { createServer, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Socket as TcpSocket } from 'node:net';
+import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Server as BtTrackerServer } from 'bittorrent-tracker';
+import { filter, firstValueFrom, take, toArray } from 'rxjs';
+import { TrackerClient, TrackerTransportError } from '../../src/io/tracker-client.js';
+import { createAnnouncer, announcerPeers } from '../../src/app/trackers.js';
+import { encodeAnnounceResponse, parseAnnounceQuery } from '../../src/protocol/tracker-http.js';
+import {
+  decodeUdpRequest,
+  encodeAnnounceResponse as encodeUdpAnnounceResponse,
+  encodeConnectResponse,
+  encodeErrorResponse,
+} from '../../src/protocol/tracker-udp.js';
+
+const infoHash = randomBytes(20);
+const stats = { uploaded: 0, downloaded: 0, left: 1000 };
+const client = (port: number, extra: Partial<ConstructorParameters<typeof TrackerClient>[0]> = {}) =>
+  new TrackerClient({ peerId: randomBytes(20), port, httpTimeoutMs: 2000, udpRetransmitBaseMs: 100, udpMaxRetransmits: 2, ...extra });
+
+async function expectCode(p: Promise<unknown>, code: string) {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TrackerTransportError);
+  expect((err as TrackerTransportError).code).toBe(code);
+  return err as TrackerTransportError;
+}
+
+describe('against the bittorrent-tracker server', () => {
+  let server: InstanceType<typeof BtTrackerServer>;
+  let httpUrl: string;
+  let udpUrl: string;
+  beforeAll(async () => {
+    server = new BtTrackerServer({ http: true, udp: true, ws: false, stats: false, interval: 60_000 });
+    server.on('error', () => {});
+    server.on('warning', () => {});
+    await new Promise<void>((resolve) => server.listen(0, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' }, () => resolve()));
+    httpUrl = `http://127.0.0.1:${(server.http!.address() as { port: number }).port}/announce`;
+    udpUrl = `udp://127.0.0.1:${(server.udp4!.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  for (const proto of ['http', 'udp'] as const) {
+    it(`${proto}: a second client receives the peer that the first announced`, async () => {
+      const url = proto === 'http' ? httpUrl : udpUrl;
+      const hash = randomBytes(20);
+      const a = client(41001);
+      const b = client(41002);
+      const first = await a.announce({ url, infoHash: hash, event: 'started', numwant: 50, stats });
+      expect(first.interval).toBeGreaterThan(0);
+      const second = await b.announce({ url, infoHash: hash, event: 'started', numwant: 50, stats });
+      expect(second.peers).toContainEqual(expect.objectContaining({ host: '127.0.0.1', port: 41001, family: 4 }));
+      expect(second.incomplete).toBeGreaterThanOrEqual(1);
+      const scrape = await b.scrape(url, [hash]);
+      expect(scrape.get(hash.toString('hex'))).toMatchObject({ incomplete: 2 });
+      await a.announce({ url, infoHash: hash, event: 'stopped', numwant: 0, stats });
+      const after = await b.scrape(url, [hash]);
+      expect(after.get(hash.toString('hex'))).toMatchObject({ incomplete: 1 });
+    });
+  }
+
+  it('the announcer actor walks the tier past a dead tracker and streams unique peers', async () => {
+    const hash = randomBytes(20);
+    await client(41003).announce({ url: httpUrl, infoHash: hash, event: 'started', numwant: 50, stats });
+    await client(41004).announce({ url: udpUrl, infoHash: hash, event: 'started', numwant: 50, stats });
+    const dead = `http://127.0.0.1:${await deadPort()}/announce`;
+    const announcer = createAnnouncer({ client: client(41005), infoHash: hash, tiers: [[dead, httpUrl], [udpUrl]], stats: () => stats });
+    // A tracker may list us too (the torrent actor drops a connection to self by peer id).
+    const peers = firstValueFrom(announcerPeers(announcer).pipe(filter((p) => p.port !== 41005), take(2), toArray()));
+    announcer.start();
+    announcer.send({ type: 'announcer.start' });
+    const got = await peers;
+    expect(got.map((p) => p.port).sort()).toEqual([41003, 41004]);
+    const ctx = announcer.getSnapshot().context;
+    expect(ctx.status[dead]!.lastFailure?.code).toBe('BT_ERR_TRACKER_CONNECT');
+    expect(ctx.tiers[0]).toEqual([httpUrl, dead]);
+    announcer.send({ type: 'announcer.stop' });
+    await new Promise<void>((resolve) => announcer.subscribe({ complete: resolve }));
+  });
+});
+
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+describe('against a misbehaving HTTP tracker', () => {
+  let srv: HttpServer;
+  let base: string;
+  let reply: (res: ServerResponse, url: string) => void = () => {};
+  const sockets = new Set<TcpSocket>();
+  beforeAll(async () => {
+    srv = createServer((req, res) => reply(res, req.url ?? ''));
+    srv.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  });
+  const announce = (path = '/announce?passkey=k1') => client(6881).announce({ url: base + path, infoHash, numwant: 10, stats });
+
+  it('keeps the passkey and sends the raw info hash', async () => {
+    let seen = '';
+    reply = (res, url) => {
+      seen = url;
+      res.end(encodeAnnounceResponse({ type: 'success', interval: 60, peers: [] }));
+    };
+    await announce();
+    expect(seen.startsWith('/announce?passkey=k1&info_hash=')).toBe(true);
+    expect(Buffer.from(parseAnnounceQuery(seen).infoHash)).toEqual(infoHash);
+  });
+  it('garbage → BT_ERR_TRACKER_BENCODE', async () => {
+    reply = (res) => res.end('<html>not bencode</html>');
+    await expectCode(announce(), 'BT_ERR_TRACKER_BENCODE');
+  });
+  it('truncated reply → BT_ERR_TRACKER_BENCODE', async () => {
+    reply = (res) => res.end(Buffer.from(encodeAnnounceResponse({ type: 'success', interval: 60, peers: [] })).subarray(0, 10));
+    await expectCode(announce(), 'BT_ERR_TRACKER_BENCODE');
+  });
+  it('bencode that is no reply → BT_ERR_TRACKER_REPLY', async () => {
+    reply = (res) => res.end('d3:fooi1ee');
+    await expectCode(announce(), 'BT_ERR_TRACKER_REPLY');
+  });
+  it('HTTP 500 → BT_ERR_TRACKER_HTTP_STATUS', async () => {
+    reply = (res) => {
+      res.statusCode = 500;
+      res.end('oops');
+    };
+    await expectCode(announce(), 'BT_ERR_TRACKER_HTTP_STATUS');
+  });
+  it('failure reason → BT_ERR_TRACKER_FAILURE with BEP 31 retry in', async () => {
+    reply = (res) => res.end(encodeAnnounceResponse({ type: 'failure', reason: 'torrent not registered', retryIn: 5 }));
+    const e = await expectCode(announce(), 'BT_ERR_TRACKER_FAILURE');
+    expect(e.message).toContain('torrent not registered');
+    expect(e.retryIn).toBe(300);
+  });
+  it('a reply past the size cap → BT_ERR_TRACKER_TOO_LARGE', async () => {
+    reply = (res) => res.end(Buffer.alloc(3 * 1024 * 1024, 0x61));
+    await expectCode(announce(), 'BT_ERR_TRACKER_TOO_LARGE');
+  });
+  it('a tracker that stalls forever → BT_ERR_TRACKER_TIMEOUT', async () => {
+    reply = () => {};
+    await expectCode(announce(), 'BT_ERR_TRACKER_TIMEOUT');
+  });
+  it('refused → BT_ERR_TRACKER_CONNECT; unsupported scheme → BT_ERR_TRACKER_UNSUPPORTED', async () => {
+    await expectCode(client(1).announce({ url: `http://127.0.0.1:${await deadPort()}/announce`, infoHash, numwant: 1, stats }), 'BT_ERR_TRACKER_CONNECT');
+    await expectCode(client(1).announce({ url: 'wss://127.0.0.1:1/announce', infoHash, numwant: 1, stats }), 'BT_ERR_TRACKER_UNSUPPORTED');
+  });
+  it('an aborted announce (shutdown) settles at once', async () => {
+    reply = () => {};
+    const ac = new AbortController();
+    const p = client(1).announce({ url: `${base}/announce`, infoHash, numwant: 1, stats }, ac.signal);
+    ac.abort();
+    await expectCode(p, 'BT_ERR_TRACKER_ABORTED');
+  });
+});
+
+describe('against a misbehaving UDP tracker', () => {
+  let sock: Socket;
+  let url: string;
+  let onPacket: (msg: Buffer, reply: (b: Uint8Array) => void) => void = () => {};
+  let packets = 0;
+  beforeAll(async () => {
+    sock = createSocket('udp4');
+    sock.on('message', (msg, rinfo) => {
+      packets++;
+      onPacket(msg, (b) => sock.send(b, rinfo.port, rinfo.address));
+    });
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    url = `udp://127.0.0.1:${sock.address().port}`;
+  });
+  afterEach(() => {
+    packets = 0;
+  });
+  afterAll(() => new Promise<void>((r) => sock.close(() => r())));
+  const announce = (c = client(6881)) => c.announce({ url, infoHash, numwant: 10, stats });
+
+  it('wrong transaction id → BT_ERR_UDP_TRANSACTION', async () => {
+    onPacket = (msg, reply) => {
+      const req = decodeUdpRequest(msg);
+      reply(encodeConnectResponse((req.transactionId + 1) >>> 0, 1n));
+    };
+    await expectCode(announce(), 'BT_ERR_UDP_TRANSACTION');
+  });
+  it('short packet → BT_ERR_UDP_SHORT', async () => {
+    onPacket = (_msg, reply) => reply(new Uint8Array([0, 0, 0]));
+    await expectCode(announce(), 'BT_ERR_UDP_SHORT');
+  });
+  it('error reply → BT_ERR_UDP_ERROR_REPLY', async () => {
+    onPacket = (msg, reply) => reply(encodeErrorResponse(decodeUdpRequest(msg).transactionId, 'go away'));
+    const e = await expectCode(announce(), 'BT_ERR_UDP_ERROR_REPLY');
+    expect(e.message).toContain('go away');
+  });
+  it('a silent tracker gets BEP 15 retransmissions, then BT_ERR_TRACKER_TIMEOUT', async () => {
+    onPacket = () => {};
+    await expectCode(announce(), 'BT_ERR_TRACKER_TIMEOUT');
+    expect(packets).toBe(3); // the request and 2 retransmissions (100 ms, 200 ms, 400 ms)
+  });
+  it('reuses a connection id for its lifetime', async () => {
+    const actions: string[] = [];
+    onPacket = (msg, reply) => {
+      const req = decodeUdpRequest(msg);
+      actions.push(req.action);
+      if (req.action === 'connect') reply(encodeConnectResponse(req.transactionId, 77n));
+      else reply(encodeUdpAnnounceResponse({ transactionId: req.transactionId, interval: 60, leechers: 0, seeders: 1, peers: [{ host: '127.0.0.1', port: 6881, family: 4 }] }));
+    };
+    const c = client(6881);
+    await announce(c);
+    await announce(c);
+    expect(actions).toEqual(['connect', 'announce', 'announce']);
+  });
+});
