@@ -4,7 +4,9 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { createTorrent } from '../io/create-torrent.js';
+import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { formatBytes, formatDate } from './format.js';
@@ -33,7 +35,7 @@ Run 'bt-actor <command> --help' for a command's options.
 
 Exit codes: 0 success, 1 failure, 2 bad input (unreadable or invalid torrent, bad arguments).`;
 
-const INFO_USAGE = `Usage: bt-actor info <file.torrent> [--json]
+const INFO_USAGE = `Usage: bt-actor info <file.torrent> [--json] [--scrape]
 
 Shows the name, info hash, size, pieces, files and trackers of a torrent.
 
@@ -41,6 +43,9 @@ Options:
   --json      Print one JSON object: name, infoHash, length, pieceLength, pieceCount,
               files [{path, length}] (paths relative to the torrent's folder), announce
               (tiers of URLs), private, and the optional comment, createdBy, creationDate, urlList.
+  --scrape    Also ask each tracker (HTTP/HTTPS by BEP 48, UDP by BEP 15) for its seeders,
+              leechers and completed downloads; with --json they are under "scrape".
+  --timeout S Seconds to wait for each tracker when scraping (default 10).
   -h, --help  Show this help.
 
 Exit codes: 0 success, 2 unreadable or invalid torrent.`;
@@ -147,7 +152,11 @@ export function infoJson(meta: Metainfo) {
 }
 
 async function infoCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, {
+    json: { type: 'boolean' },
+    scrape: { type: 'boolean' },
+    timeout: { type: 'string' },
+  });
   if (values.help) {
     io.out(INFO_USAGE);
     return EXIT_OK;
@@ -159,8 +168,14 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
+  const timeoutS = values.timeout === undefined ? 10 : Number(values.timeout);
+  if (!(timeoutS > 0)) {
+    io.err(`bt-actor info: --timeout '${values.timeout}' must be a positive number of seconds`);
+    return EXIT_BAD_INPUT;
+  }
+  const scrape = values.scrape ? await scrapeAll(meta, timeoutS * 1000) : undefined;
   if (values.json) {
-    io.out(JSON.stringify(infoJson(meta)));
+    io.out(JSON.stringify({ ...infoJson(meta), ...(scrape && { scrape }) }));
     return EXIT_OK;
   }
   const files = meta.files.filter((f) => !f.padding);
@@ -183,8 +198,39 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   if (meta.urlList.length > 0) lines.push(`web seeds:     ${meta.urlList.join('  ')}`);
   for (const w of meta.warnings) lines.push(`warning:       ${w}`);
+  if (scrape) {
+    lines.push('scrape:');
+    if (scrape.length === 0) lines.push('  no trackers to scrape');
+    for (const r of scrape) {
+      lines.push(
+        'error' in r
+          ? `  ${r.url}: ${r.error.message} [${r.error.code}]`
+          : `  ${r.url}: ${r.complete} seeders, ${r.incomplete} leechers, ${r.downloaded} completed`,
+      );
+    }
+  }
   for (const l of lines) io.out(l);
   return EXIT_OK;
+}
+
+type ScrapeLine = { url: string; complete: number; incomplete: number; downloaded: number } | { url: string; error: { code: string; message: string } };
+
+/** Scrapes every tracker of the torrent in parallel, each bounded by `timeoutMs`. */
+async function scrapeAll(meta: Metainfo, timeoutMs: number): Promise<ScrapeLine[]> {
+  const client = new TrackerClient({ peerId: randomBytes(20), port: 0, httpTimeoutMs: timeoutMs, udpRetransmitBaseMs: Math.min(15_000, timeoutMs / 3), udpMaxRetransmits: 1 });
+  const urls = meta.announce.flat();
+  return Promise.all(
+    urls.map(async (url): Promise<ScrapeLine> => {
+      try {
+        const files = await client.scrape(url, [meta.infoHash]);
+        const s = files.get(meta.infoHashHex) ?? { complete: 0, incomplete: 0, downloaded: 0 };
+        return { url, complete: s.complete, incomplete: s.incomplete, downloaded: s.downloaded };
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        return { url, error: { code: e.code ?? 'BT_ERR_TRACKER_UNKNOWN', message: e.message ?? String(err) } };
+      }
+    }),
+  );
 }
 
 /** "256K" → 262144, "4M" → 4194304, "65536" → 65536; NaN when malformed. */
