@@ -173,6 +173,7 @@ export const trackerMachine = setup({
             announceRequested: false,
           }),
           invoke: {
+            id: 'announce',
             src: 'announce',
             input: ({ context }): AnnounceInput => {
               const input: AnnounceInput = {
@@ -274,6 +275,7 @@ export const trackerMachine = setup({
       entry: assign({ inFlightEvent: 'stopped' as const }),
       on: { 'tracker.stop': {} },
       invoke: {
+        id: 'announceStopped',
         src: 'announce',
         input: ({ context }): AnnounceInput => {
           const input: AnnounceInput = { url: context.url, event: 'stopped', numwant: 0, stats: context.stats() };
