@@ -30,6 +30,18 @@ export function createAnnouncer(options: CreateAnnouncerOptions): AnnouncerActor
   return createActor(announcerLogic(client, infoHash), { input });
 }
 
+/** BEP 12: the trackers of each tier are shuffled when a torrent is first loaded. */
+export function shuffleTiers(tiers: string[][], random: () => number = Math.random): string[][] {
+  return tiers.map((tier) => {
+    const t = [...tier];
+    for (let i = t.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [t[i], t[j]] = [t[j]!, t[i]!];
+    }
+    return t;
+  });
+}
+
 /**
  * The peers an announcer finds, each address once (IPv4 and IPv6), as an Observable that
  * completes when the announcer stops.
