@@ -1,0 +1,574 @@
+/**
+ * Storage: a torrent's pieces on disk. Maps pieces onto files (src/io/piece-map.ts), writes verified
+ * pieces with positional writes, reads blocks for upload, verifies pieces (SHA-1) and checks data
+ * already on disk. Files open lazily through a small LRU pool (src/io/file-pool.ts).
+ *
+ * Layout, as every client: a single-file torrent is `DIR/<name>`, a multi-file torrent lives under
+ * `DIR/<name>/<path…>`. Nothing is ever created or opened outside `DIR`: every path is checked
+ * lexically, and every existing component is checked on disk (a symlink that leads outside `DIR`, or a
+ * dangling one, is refused) each time a file is opened. See docs/storage.md.
+ */
+import { createHash } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, realpath, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { Bitfield } from '../protocol/bitfield.js';
+import { type Metainfo, type TorrentFile, pieceHash } from '../protocol/metainfo.js';
+import { FilePool, type FileMode } from './file-pool.js';
+import { type FileSegment, checkPieceRange, mapPieceRange, pieceLengthAt, validateLayout } from './piece-map.js';
+import { StorageError } from './storage-error.js';
+
+export { StorageError, type StorageErrorCode } from './storage-error.js';
+
+/** Default cap on open file handles. */
+export const DEFAULT_MAX_OPEN_FILES = 64;
+/** Default cap on one `readBlock` (peers request 16 KiB; 128 KiB is what clients accept at most). */
+export const DEFAULT_MAX_BLOCK_LENGTH = 128 * 1024;
+
+export interface StorageOptions {
+  /** Never create or write anything (checking or seeding someone else's folder). Default false. */
+  readOnly?: boolean;
+  /** Most file handles open at once (default {@link DEFAULT_MAX_OPEN_FILES}). */
+  maxOpenFiles?: number;
+  /** Longest block `readBlock` serves (default {@link DEFAULT_MAX_BLOCK_LENGTH}). */
+  maxBlockLength?: number;
+}
+
+export interface CheckProgress {
+  /** Pieces checked so far. */
+  checked: number;
+  /** Pieces to check (all, or those of `only`). */
+  total: number;
+  /** Pieces found valid so far. */
+  valid: number;
+}
+
+export interface CheckOptions {
+  /** Called after every piece. */
+  onProgress?: (progress: CheckProgress) => void;
+  /** Aborting rejects the check with the signal's reason. */
+  signal?: AbortSignal;
+  /** Check only these pieces (the others are reported absent). */
+  only?: Bitfield;
+}
+
+/** One of the torrent's files as it stands on disk (for a resume file). */
+export interface FileStat {
+  fileIndex: number;
+  /** The torrent's path of the file ({@link TorrentFile.pathString}). */
+  path: string;
+  exists: boolean;
+  /** 0 when missing. */
+  size: number;
+  /** 0 when missing. */
+  mtimeMs: number;
+}
+
+// O_NOFOLLOW does not exist on Windows; there the lstat checks alone guard the last component.
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+interface OnDisk {
+  exists: boolean;
+  /** The last component is a symlink (leading inside the folder): the open must follow it. */
+  finalIsLink: boolean;
+}
+
+/**
+ * A torrent's data in a download folder.
+ *
+ * @example
+ * const storage = await Storage.open(meta, '/home/me/Downloads');
+ * const have = await storage.check({ onProgress: (p) => console.log(`${p.checked}/${p.total}`) });
+ * if (storage.verifyPiece(index, piece)) await storage.writePiece(index, piece);
+ * const block = await storage.readBlock(index, 16384, 16384); // to upload
+ * await storage.close();
+ */
+export class Storage {
+  /** The download folder (absolute). */
+  readonly root: string;
+  readonly readOnly: boolean;
+  readonly maxBlockLength: number;
+  private realRoot: string;
+  /** Absolute on-disk path of every file ('' for files that live on no disk). */
+  private readonly paths: string[];
+  /** Path components of every file, relative to the root. */
+  private readonly components: string[][];
+  private readonly indexByPath = new Map<string, number>();
+  private readonly pool: FilePool;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private closePromise: Promise<void> | undefined;
+
+  private constructor(
+    readonly meta: Metainfo,
+    root: string,
+    options: StorageOptions,
+  ) {
+    this.root = resolve(root);
+    this.realRoot = this.root;
+    this.readOnly = options.readOnly ?? false;
+    this.maxBlockLength = options.maxBlockLength ?? DEFAULT_MAX_BLOCK_LENGTH;
+    validateLayout(meta);
+    if (meta.pieces.length !== 20 * meta.pieceCount) {
+      throw new StorageError(
+        'BT_ERR_STORAGE_LAYOUT',
+        `inconsistent torrent layout: ${meta.pieces.length} bytes of hashes for ${meta.pieceCount} pieces`,
+      );
+    }
+    this.components = meta.files.map((f) => (isStored(f) ? diskComponents(meta, f.path) : []));
+    this.paths = this.components.map((c) => (c.length === 0 ? '' : resolve(this.root, ...c)));
+    const dirs = new Map<string, number>();
+    this.paths.forEach((p, i) => {
+      if (p === '') return;
+      const rel = relative(this.root, p);
+      if (!inside(rel) || rel === '') {
+        throw new StorageError(
+          'BT_ERR_STORAGE_PATH',
+          `file ${i} '${p}' would leave the download folder ${this.root}`,
+          p,
+        );
+      }
+      const previous = this.indexByPath.get(p);
+      if (previous !== undefined)
+        throw new StorageError('BT_ERR_STORAGE_PATH', `files ${previous} and ${i} are both '${p}'`, p);
+      this.indexByPath.set(p, i);
+      for (let d = dirname(p); d !== this.root; d = dirname(d)) dirs.set(d, i);
+    });
+    for (const [d, i] of dirs) {
+      const clash = this.indexByPath.get(d);
+      if (clash !== undefined)
+        throw new StorageError('BT_ERR_STORAGE_PATH', `'${d}' is file ${clash} and also a folder of file ${i}`, d);
+    }
+    this.pool = new FilePool((path, mode) => this.openFile(path, mode), {
+      maxOpen: options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES,
+    });
+  }
+
+  /**
+   * Opens the storage of `meta` in the download folder `dir`. Checks every file's path (lexically and
+   * against symlinks already on disk: `BT_ERR_STORAGE_PATH`). Unless `readOnly`, creates `dir` and the
+   * torrent's zero-length files (other files are created by their first write). Existing files are
+   * never truncated.
+   */
+  static async open(meta: Metainfo, dir: string, options: StorageOptions = {}): Promise<Storage> {
+    const storage = new Storage(meta, dir, options);
+    await storage.prepare();
+    return storage;
+  }
+
+  /** The absolute on-disk path of file `fileIndex`, or undefined for padding and symlink entries. */
+  filePath(fileIndex: number): string | undefined {
+    const p = this.paths[fileIndex];
+    return p === '' ? undefined : p;
+  }
+
+  /** File handles open now (tests). */
+  get openFiles(): number {
+    return this.pool.openCount;
+  }
+
+  /** The most file handles open at once so far (tests). */
+  get maxOpenFilesSeen(): number {
+    return this.pool.maxOpenSeen;
+  }
+
+  /**
+   * Writes the whole (already verified) piece `index`: one positional write per file segment, padding
+   * skipped. Several pieces may be written at once. `BT_ERR_STORAGE_RANGE` when `data` is not the
+   * piece's size; `BT_ERR_STORAGE_IO` or `BT_ERR_STORAGE_PATH` when a file cannot be written. Nothing
+   * keeps a reference to `data` once the promise settles.
+   */
+  async writePiece(index: number, data: Uint8Array): Promise<void> {
+    this.assertOpen();
+    if (this.readOnly) throw new StorageError('BT_ERR_STORAGE_READ_ONLY', 'the storage is read-only');
+    checkPieceRange(this.meta, index, 0, 0, true);
+    const size = pieceLengthAt(this.meta, index);
+    if (data.length !== size)
+      throw new StorageError('BT_ERR_STORAGE_RANGE', `piece ${index} is ${size} bytes, not ${data.length}`);
+    return this.track(async () => {
+      const jobs: Promise<void>[] = [];
+      let at = 0;
+      for (const seg of mapPieceRange(this.meta, index)) {
+        if (!seg.padding) jobs.push(this.writeSegment(seg, data, at));
+        at += seg.length;
+      }
+      await settleAll(jobs);
+    });
+  }
+
+  /**
+   * Reads `length` bytes at `begin` in piece `index` (to upload a block). `BT_ERR_STORAGE_RANGE` when
+   * the range is outside the piece or longer than {@link maxBlockLength}; `BT_ERR_STORAGE_IO` when the
+   * data is not on disk (we only serve pieces we have, so it vanished). Padding reads as zeros.
+   */
+  async readBlock(index: number, begin: number, length: number): Promise<Buffer> {
+    this.assertOpen();
+    if (length > this.maxBlockLength) {
+      throw new StorageError(
+        'BT_ERR_STORAGE_RANGE',
+        `block of ${length} bytes is longer than the cap of ${this.maxBlockLength}`,
+      );
+    }
+    checkPieceRange(this.meta, index, begin, length);
+    return this.track(async () => {
+      const segments = mapPieceRange(this.meta, index, begin, length);
+      const buf = segments.some((s) => s.padding) ? Buffer.alloc(length) : Buffer.allocUnsafe(length);
+      const jobs: Promise<void>[] = [];
+      let at = 0;
+      for (const seg of segments) {
+        if (!seg.padding) jobs.push(this.readSegment(seg, buf, at));
+        at += seg.length;
+      }
+      await settleAll(jobs);
+      return buf;
+    });
+  }
+
+  /**
+   * True when `data` is piece `index` (its SHA-1 matches the metainfo). Hashes `data` in place.
+   * `BT_ERR_STORAGE_RANGE` for an index outside the torrent.
+   */
+  verifyPiece(index: number, data: Uint8Array): boolean {
+    checkPieceRange(this.meta, index, 0, 0, true);
+    if (data.length !== pieceLengthAt(this.meta, index)) return false;
+    return createHash('sha1').update(data).digest().equals(pieceHash(this.meta, index));
+  }
+
+  /**
+   * Reads and hashes what is on disk; resolves to the bitfield of valid pieces. Missing or short files
+   * make their pieces absent (not an error); a path refused for safety rejects (`BT_ERR_STORAGE_PATH`).
+   * Memory stays at two pieces (one read ahead while the other is hashed), whatever the torrent's size.
+   */
+  async check(options: CheckOptions = {}): Promise<Bitfield> {
+    this.assertOpen();
+    const { onProgress, signal, only } = options;
+    const count = this.meta.pieceCount;
+    if (only && only.length !== count) {
+      throw new StorageError('BT_ERR_STORAGE_RANGE', `'only' has ${only.length} pieces, the torrent ${count}`);
+    }
+    return this.track(async () => {
+      signal?.throwIfAborted();
+      const have = new Bitfield(count);
+      const total = only ? only.count : count;
+      if (total === 0) return have;
+      const indices = only ? only.setBits() : range(count);
+      const bufLength = Math.min(this.meta.pieceLength, this.meta.length);
+      const buffers = [Buffer.allocUnsafe(bufLength), Buffer.allocUnsafe(bufLength)];
+      const sizes = new Map<number, Promise<number>>();
+      const readNext = (slot: number): Promise<{ index: number; present: boolean }> | undefined => {
+        const next = indices.next();
+        if (next.done) return undefined;
+        const index = next.value;
+        return this.readPieceForCheck(index, buffers[slot]!, sizes).then((present) => ({ index, present }));
+      };
+      let slot = 0;
+      let pending = readNext(slot);
+      let checked = 0;
+      while (pending) {
+        const { index, present } = await pending;
+        pending = undefined;
+        if (signal?.aborted) break;
+        const buf = buffers[slot]!;
+        slot ^= 1;
+        pending = readNext(slot); // read ahead into the other buffer while this one is hashed
+        if (present && this.verifyPiece(index, buf.subarray(0, pieceLengthAt(this.meta, index)))) have.set(index);
+        checked++;
+        onProgress?.({ checked, total, valid: have.count });
+      }
+      signal?.throwIfAborted();
+      return have;
+    });
+  }
+
+  /** Sizes and modification times of the torrent's files on disk (padding and symlink entries skipped). */
+  async fileStats(): Promise<FileStat[]> {
+    this.assertOpen();
+    return this.track(async () => {
+      const out: FileStat[] = [];
+      const seen = new Set<string>();
+      for (let i = 0; i < this.paths.length; i++) {
+        const path = this.paths[i]!;
+        if (path === '') continue;
+        const { exists } = await this.confirmInside(i, seen);
+        const st = exists ? await stat(path).catch(ioError(path, 'stat')) : undefined;
+        out.push({
+          fileIndex: i,
+          path: this.meta.files[i]!.pathString,
+          exists,
+          size: st?.size ?? 0,
+          mtimeMs: st?.mtimeMs ?? 0,
+        });
+      }
+      return out;
+    });
+  }
+
+  /** Waits for the reads and writes in flight, then closes every idle file handle. The storage stays usable. */
+  async flush(): Promise<void> {
+    await this.drain();
+    await this.pool.closeIdle();
+  }
+
+  /**
+   * Waits for the reads and writes in flight and closes every file handle; later calls get
+   * `BT_ERR_STORAGE_CLOSED`. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closePromise ??= (async () => {
+      await this.drain();
+      await this.pool.close();
+    })();
+    return this.closePromise;
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  private async prepare(): Promise<void> {
+    if (!this.readOnly) await mkdir(this.root, { recursive: true }).catch(ioError(this.root, 'create folder'));
+    this.realRoot = await realpath(this.root).catch((err: NodeJS.ErrnoException) => {
+      if (this.readOnly && err.code === 'ENOENT') return this.root; // nothing on disk yet
+      throw ioError(this.root, 'open folder')(err);
+    });
+    const seen = new Set<string>();
+    for (let i = 0; i < this.paths.length; i++) {
+      const path = this.paths[i]!;
+      if (path === '') continue;
+      const { exists } = await this.confirmInside(i, seen);
+      if (!exists && !this.readOnly && this.meta.files[i]!.length === 0) {
+        await mkdir(dirname(path), { recursive: true }).catch(ioError(dirname(path), 'create folder'));
+        await this.confirmInside(i);
+        const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | O_NOFOLLOW, 0o666).catch(
+          ioError(path, 'create'),
+        );
+        await fh.close();
+      }
+    }
+  }
+
+  /**
+   * Walks the existing components of file `i`'s path from the root down: a symlink must lead inside
+   * the download folder (its real path), folders must be folders and the file a regular file.
+   * `seenDirs` caches folders already confirmed during one sweep.
+   */
+  private async confirmInside(i: number, seenDirs?: Set<string>): Promise<OnDisk> {
+    const comps = this.components[i]!;
+    let p = this.root;
+    for (let k = 0; k < comps.length; k++) {
+      p = join(p, comps[k]!);
+      const last = k === comps.length - 1;
+      if (!last && seenDirs?.has(p)) continue;
+      let st: Stats;
+      try {
+        st = await lstat(p);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, finalIsLink: false };
+        throw ioError(p, 'inspect')(err);
+      }
+      let isLink = false;
+      if (st.isSymbolicLink()) {
+        isLink = true;
+        let real: string;
+        try {
+          real = await realpath(p);
+        } catch (err) {
+          throw new StorageError('BT_ERR_STORAGE_PATH', `'${p}' is a symlink that leads nowhere (refused)`, p, err);
+        }
+        const rel = relative(this.realRoot, real);
+        if (!inside(rel)) {
+          throw new StorageError(
+            'BT_ERR_STORAGE_PATH',
+            `'${p}' is a symlink to '${real}', outside the download folder ${this.root} (refused)`,
+            p,
+          );
+        }
+        st = await stat(p).catch(ioError(p, 'inspect'));
+      }
+      if (!last) {
+        if (!st.isDirectory()) throw new StorageError('BT_ERR_STORAGE_PATH', `'${p}' is not a folder`, p);
+        seenDirs?.add(p);
+      } else {
+        if (!st.isFile()) throw new StorageError('BT_ERR_STORAGE_PATH', `'${p}' is not a regular file`, p);
+        return { exists: true, finalIsLink: isLink };
+      }
+    }
+    return { exists: false, finalIsLink: false };
+  }
+
+  /** The pool's opener: checks the path on disk every time, creates folders for a write. */
+  private async openFile(path: string, mode: FileMode): Promise<FileHandle> {
+    const i = this.indexByPath.get(path);
+    if (i === undefined) throw new StorageError('BT_ERR_STORAGE_PATH', `'${path}' is not a file of this torrent`, path);
+    let disk = await this.confirmInside(i);
+    if (mode === 'read') {
+      if (!disk.exists)
+        throw new StorageError('BT_ERR_STORAGE_IO', `'${path}' is missing: the data vanished from disk`, path);
+      return open(path, constants.O_RDONLY | (disk.finalIsLink ? 0 : O_NOFOLLOW)).catch(ioError(path, 'open'));
+    }
+    if (!disk.exists) {
+      await mkdir(dirname(path), { recursive: true }).catch(ioError(dirname(path), 'create folder'));
+      disk = await this.confirmInside(i);
+    }
+    // No O_TRUNC: resume relies on the data already there.
+    const flags = constants.O_RDWR | constants.O_CREAT | (disk.finalIsLink ? 0 : O_NOFOLLOW);
+    return open(path, flags, 0o666).catch(ioError(path, 'open'));
+  }
+
+  private writeSegment(seg: FileSegment, data: Uint8Array, at: number): Promise<void> {
+    const path = this.paths[seg.fileIndex]!;
+    return this.pool.use(path, 'write', async (fh) => {
+      let done = 0;
+      while (done < seg.length) {
+        const { bytesWritten } = await fh
+          .write(data, at + done, seg.length - done, seg.fileOffset + done)
+          .catch(ioError(path, 'write'));
+        if (bytesWritten <= 0) throw new StorageError('BT_ERR_STORAGE_IO', `write to '${path}' made no progress`, path);
+        done += bytesWritten;
+      }
+    });
+  }
+
+  private readSegment(seg: FileSegment, buf: Buffer, at: number): Promise<void> {
+    const path = this.paths[seg.fileIndex]!;
+    return this.pool.use(path, 'read', async (fh) => {
+      const got = await readFully(fh, buf, at, seg.length, seg.fileOffset, path);
+      if (got < seg.length) {
+        throw new StorageError(
+          'BT_ERR_STORAGE_IO',
+          `'${path}' is shorter than ${seg.fileOffset + seg.length} bytes: the data vanished from disk`,
+          path,
+        );
+      }
+    });
+  }
+
+  /** Fills `buf` with piece `index`; false when a file is missing or too short. */
+  private async readPieceForCheck(index: number, buf: Buffer, sizes: Map<number, Promise<number>>): Promise<boolean> {
+    const jobs: Promise<boolean>[] = [];
+    let at = 0;
+    for (const seg of mapPieceRange(this.meta, index)) {
+      const start = at;
+      at += seg.length;
+      if (seg.padding) {
+        buf.fill(0, start, start + seg.length);
+        continue;
+      }
+      jobs.push(
+        (async () => {
+          if ((await this.sizeOnDisk(seg.fileIndex, sizes)) < seg.fileOffset + seg.length) return false;
+          const path = this.paths[seg.fileIndex]!;
+          const got = await this.pool.use(path, 'read', (fh) =>
+            readFully(fh, buf, start, seg.length, seg.fileOffset, path),
+          );
+          return got === seg.length; // a file that shrank since it was measured
+        })(),
+      );
+    }
+    // Every read settles before the buffer is handed on (no read may land in a reused buffer).
+    const results = await Promise.allSettled(jobs);
+    let present = true;
+    for (const r of results) {
+      if (r.status === 'rejected') throw r.reason;
+      if (!r.value) present = false;
+    }
+    return present;
+  }
+
+  /** Size of file `i` on disk, -1 when missing; measured once per check. */
+  private sizeOnDisk(i: number, sizes: Map<number, Promise<number>>): Promise<number> {
+    let size = sizes.get(i);
+    if (!size) {
+      const path = this.paths[i]!;
+      size = this.confirmInside(i).then(async ({ exists }) =>
+        exists ? (await stat(path).catch(ioError(path, 'stat'))).size : -1,
+      );
+      sizes.set(i, size);
+    }
+    return size;
+  }
+
+  private assertOpen(): void {
+    if (this.closePromise) throw new StorageError('BT_ERR_STORAGE_CLOSED', 'the storage is closed');
+  }
+
+  private track<T>(fn: () => Promise<T>): Promise<T> {
+    const p = fn();
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+}
+
+/** True for a file that lives on disk: not padding, and not a BEP 47 symlink entry without data. */
+function isStored(f: TorrentFile): boolean {
+  if (f.padding) return false;
+  // Symlink entries are never created as symlinks (a torrent must not plant links). One with data
+  // (not expected) is stored as a regular file so its pieces still verify.
+  if (f.symlinkPath !== undefined && f.length === 0) return false;
+  return true;
+}
+
+/** The path components of a file relative to the download folder, each checked as a plain name. */
+function diskComponents(meta: Metainfo, path: readonly string[]): string[] {
+  const comps = meta.multiFile ? [meta.name, ...path] : [meta.name];
+  if (meta.multiFile && path.length === 0) throw new StorageError('BT_ERR_STORAGE_PATH', 'a file has an empty path');
+  for (const c of comps) {
+    if (typeof c !== 'string' || c === '' || c === '.' || c === '..' || /[/\\\0]/.test(c)) {
+      throw new StorageError(
+        'BT_ERR_STORAGE_PATH',
+        `path element '${String(c).replace(/\0/g, '\\0')}' would leave the download folder (refused)`,
+      );
+    }
+  }
+  return comps;
+}
+
+/** True when a path `relative()` to the root stays inside it (the root itself included). */
+function inside(rel: string): boolean {
+  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/** Reads until `length` bytes or end of file; returns the bytes read. */
+async function readFully(
+  fh: FileHandle,
+  buf: Buffer,
+  at: number,
+  length: number,
+  position: number,
+  path: string,
+): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, at + done, length - done, position + done).catch(ioError(path, 'read'));
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+/** Wraps a Node error as `BT_ERR_STORAGE_IO` (a StorageError passes through). */
+function ioError(path: string, what: string): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof StorageError) throw err;
+    const code = (err as NodeJS.ErrnoException)?.code;
+    throw new StorageError(
+      'BT_ERR_STORAGE_IO',
+      `cannot ${what} '${path}': ${code ?? (err as Error)?.message ?? String(err)}`,
+      path,
+      err,
+    );
+  };
+}
+
+/** Waits for every job (none is left running on a shared buffer) and rethrows the first failure. */
+async function settleAll(jobs: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(jobs);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+function* range(n: number): IterableIterator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}
