@@ -10,6 +10,7 @@ import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { formatBytes, formatDate } from './format.js';
+import { parsePeerArg, prepareOutDir, runDownload } from './run.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -18,16 +19,22 @@ export const EXIT_BAD_INPUT = 2;
 interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Raw terminal output (progress line); absent off a TTY. */
+  tty?: (text: string) => void;
+  /** Aborted on Ctrl-C / SIGTERM. */
+  signal?: AbortSignal;
 }
 
 const defaultIo: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  ...(process.stdout.isTTY && { tty: (text: string) => process.stdout.write(text) }),
 };
 
 const USAGE = `Usage: bt-actor <command> [options]
 
 Commands:
+  run <file.torrent>        Download a torrent (--out DIR, --peer HOST:PORT, --json …)
   info <file.torrent>       Show what a torrent holds (--json for one JSON object)
   create <path>             Make a .torrent of a file or folder
 
@@ -49,6 +56,24 @@ Options:
   -h, --help  Show this help.
 
 Exit codes: 0 success, 2 unreadable or invalid torrent.`;
+
+const RUN_USAGE = `Usage: bt-actor run <file.torrent> [--out DIR] [--peer HOST:PORT]... [options]
+
+Downloads the torrent from the peers its trackers name (and any --peer), verifying every piece
+before it is written. The data lands at DIR/<name> (single-file) or under DIR/<name>/ (multi-file).
+Data already in DIR is checked first; only missing pieces are fetched.
+
+Options:
+  -o, --out DIR          Download folder (default: the current folder).
+      --peer HOST:PORT   Dial this peer too; repeatable ([::1]:6881 for IPv6).
+      --port N           The port announced to trackers (default 6881).
+      --max-peers N      Most connections at once (default 50).
+      --json             JSON lines of events and progress (the default off a TTY).
+  -q, --quiet            Only errors.
+  -h, --help             Show this help.
+
+Exit codes: 0 complete and verified, 1 failed (the reason is printed), 2 bad input
+(unreadable or invalid torrent, unusable folder, bad arguments).`;
 
 const CREATE_USAGE = `Usage: bt-actor create <path> [--announce URL]... [-o out.torrent] [options]
 
@@ -76,6 +101,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   const [command, ...rest] = argv;
   try {
     switch (command) {
+      case 'run':
+        return await runCommand(rest, io);
       case 'info':
         return await infoCommand(rest, io);
       case 'create':
@@ -231,6 +258,85 @@ async function scrapeAll(meta: Metainfo, timeoutMs: number): Promise<ScrapeLine[
       }
     }),
   );
+}
+
+async function runCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    out: { type: 'string', short: 'o' },
+    peer: { type: 'string', multiple: true },
+    port: { type: 'string' },
+    'max-peers': { type: 'string' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  if (values.help) {
+    io.out(RUN_USAGE);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) {
+    io.err(`bt-actor run: expected one torrent file, got ${positionals.length}`);
+    io.err(`Run 'bt-actor run --help' for its options.`);
+    return EXIT_BAD_INPUT;
+  }
+  const peers = [];
+  for (const p of values.peer ?? []) {
+    const addr = parsePeerArg(p);
+    if (!addr) {
+      io.err(`bt-actor run: --peer '${p}' is not HOST:PORT (an IP address and a port)`);
+      return EXIT_BAD_INPUT;
+    }
+    peers.push(addr);
+  }
+  const port = values.port === undefined ? 6881 : Number(values.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    io.err(`bt-actor run: --port '${values.port}' is not a port number`);
+    return EXIT_BAD_INPUT;
+  }
+  const maxPeers = values['max-peers'] === undefined ? 50 : Number(values['max-peers']);
+  if (!Number.isInteger(maxPeers) || maxPeers < 1) {
+    io.err(`bt-actor run: --max-peers '${values['max-peers']}' must be a positive integer`);
+    return EXIT_BAD_INPUT;
+  }
+  const meta = await loadTorrent(positionals[0]!, io);
+  if (!meta) return EXIT_BAD_INPUT;
+  const out = values.out ?? '.';
+  const problem = await prepareOutDir(out);
+  if (problem) {
+    io.err(`bt-actor run: ${problem}`);
+    return EXIT_BAD_INPUT;
+  }
+  const json = values.json ?? !io.tty;
+  const ac = new AbortController();
+  const signal = io.signal ?? ac.signal;
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    io.err('bt-actor: stopping (press Ctrl-C again to quit at once)');
+    ac.abort();
+  };
+  if (!io.signal) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  try {
+    return await runDownload({
+      meta,
+      out,
+      peers,
+      port,
+      maxPeers,
+      json,
+      quiet: values.quiet ?? false,
+      out_: io.out,
+      err: io.err,
+      ...(io.tty && !json && { tty: io.tty }),
+      signal,
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /** "256K" → 262144, "4M" → 4194304, "65536" → 65536; NaN when malformed. */

@@ -1,0 +1,163 @@
+/**
+ * `bt-actor run`: download a torrent into a folder, with a progress line on a TTY and JSON lines
+ * otherwise. Resolves to the exit code (0 complete and verified, 1 failed, 2 bad input).
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
+import type { Metainfo } from '../protocol/metainfo.js';
+import { formatBytes } from './format.js';
+import { createTorrentActor, type TorrentActor } from './torrent-actor.js';
+
+export interface RunOptions {
+  meta: Metainfo;
+  out: string;
+  peers: PeerAddress[];
+  port: number;
+  maxPeers: number;
+  json: boolean;
+  quiet: boolean;
+  out_: (line: string) => void;
+  err: (line: string) => void;
+  /** Writes without a newline (the TTY progress line). */
+  tty?: (text: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Parses `HOST:PORT`, `[IPv6]:PORT`; null when malformed. */
+export function parsePeerArg(s: string): PeerAddress | null {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
+  const host = m[1] === 'localhost' ? '127.0.0.1' : m[1]!;
+  const norm = normaliseHost(host);
+  if (!norm) return null;
+  return { host: norm.host, port, family: norm.family };
+}
+
+/** Checks (and creates) the download folder. Returns an error line, or null when usable. */
+export async function prepareOutDir(dir: string): Promise<string | null> {
+  try {
+    await mkdir(dir, { recursive: true });
+    const st = await stat(dir);
+    if (!st.isDirectory()) return `${dir} is not a folder`;
+    return null;
+  } catch (err) {
+    return `cannot use ${dir}: ${(err as Error).message}`;
+  }
+}
+
+export async function runDownload(o: RunOptions): Promise<number> {
+  const dir = resolve(o.out);
+  const actor: TorrentActor = createTorrentActor({
+    meta: o.meta,
+    dir,
+    peers: o.peers,
+    port: o.port,
+    settings: { maxConnections: o.maxPeers },
+  });
+  const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
+  const started = Date.now();
+  let lastDown = 0;
+  let lastAt = started;
+
+  const progressText = () => {
+    const p = actor.getSnapshot().context.progress;
+    const now = Date.now();
+    const rate = ((p.downloaded - lastDown) * 1000) / Math.max(1, now - lastAt);
+    lastDown = p.downloaded;
+    lastAt = now;
+    const done = p.length - p.left;
+    const pct = p.length > 0 ? (100 * done) / p.length : 100;
+    const eta = rate > 0 ? Math.round(p.left / rate) : undefined;
+    return { p, pct, rate, eta, done };
+  };
+
+  const subs = [
+    actor.on('*', (e) => {
+      if (!o.json) {
+        if (e.type === 'torrent.hashFailed') o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${e.banned.join(', ')}` : ''}`);
+        if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet) o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);
+        if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning' && !o.quiet) o.err(`tracker ${e.report.url} warns: ${e.report.message}`);
+        return;
+      }
+      if (e.type === 'torrent.piece') return; // summarised by progress lines
+      if (e.type === 'announcer.peers') {
+        line({ event: 'peers', tracker: e.url, count: e.peers.length });
+        return;
+      }
+      if (e.type === 'announcer.tracker') {
+        const r = e.report;
+        if (r.type === 'tracker.response') line({ event: 'tracker', url: r.url, announce: r.event ?? 'regular', peers: r.result.peers.length, seeders: r.result.complete, leechers: r.result.incomplete });
+        else if (r.type === 'tracker.failed') line({ event: 'tracker-error', url: r.url, code: r.failure.code, message: r.failure.message });
+        else if (r.type === 'tracker.warning') line({ event: 'tracker-warning', url: r.url, message: r.message });
+        return;
+      }
+      if (e.type === 'torrent.peer') {
+        const { type: _t, event, ...rest } = e;
+        line({ event: `peer-${event}`, ...rest });
+        return;
+      }
+      line({ event: e.type.replace(/^torrent\./, ''), ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'type')) });
+    }),
+  ];
+
+  const timer = setInterval(() => {
+    if (o.quiet) return;
+    const { p, pct, rate, eta } = progressText();
+    if (o.json) {
+      line({ event: 'progress', percent: Number(pct.toFixed(2)), downloaded: p.downloaded, left: p.left, length: p.length, rate: Math.round(rate), peers: p.peersConnected, known: p.peersKnown });
+    } else if (o.tty) {
+      const width = 30;
+      const filled = Math.round((pct / 100) * width);
+      const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
+      o.tty(
+        `\r[${bar}] ${pct.toFixed(1).padStart(5)}%  ${formatBytes(p.length - p.left)}/${formatBytes(p.length)}  ↓ ${formatBytes(rate)}/s  ETA ${eta === undefined ? '--' : `${eta}s`}  peers ${p.peersConnected}/${p.peersKnown}   `,
+      );
+    }
+  }, o.json ? 1000 : 250);
+  timer.unref();
+
+  const result = await new Promise<number>((resolveRun) => {
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      actor.send({ type: 'torrent.stop' });
+    };
+    o.signal?.addEventListener('abort', stop, { once: true });
+    actor.subscribe({
+      next: (snap) => {
+        if (snap.matches({ active: 'complete' })) stop();
+      },
+      complete: () => {
+        const snap = actor.getSnapshot();
+        if (snap.value === 'error') {
+          const e = snap.context.error!;
+          o.err(`bt-actor: ${e.message} [${e.code}]`);
+          resolveRun(1);
+        } else if (snap.context.progress.left === 0) resolveRun(0);
+        else {
+          o.err('bt-actor: stopped before the download completed');
+          resolveRun(1);
+        }
+      },
+      error: (err) => {
+        o.err(`bt-actor: internal error: ${(err as Error).stack ?? String(err)}`);
+        resolveRun(1);
+      },
+    });
+    actor.start();
+  });
+  clearInterval(timer);
+  for (const s of subs) s.unsubscribe();
+  const p = actor.getSnapshot().context.progress;
+  const seconds = (Date.now() - started) / 1000;
+  if (o.json) line({ event: 'done', complete: p.left === 0, length: p.length, downloaded: p.downloaded, wasted: p.wasted, seconds });
+  else {
+    if (o.tty) o.tty('\n');
+    if (!o.quiet && result === 0) o.out_(`${o.meta.name}: complete, ${formatBytes(p.length)} verified in ${seconds.toFixed(1)} s (${formatBytes(p.length / Math.max(seconds, 0.001))}/s) → ${dir}`);
+  }
+  return result;
+}

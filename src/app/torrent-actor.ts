@@ -1,0 +1,66 @@
+/**
+ * Wires a torrent statechart to the real effects: the storage actor on the download folder, the TCP
+ * wire bridge for its peers, and the HTTP/UDP tracker transports for its announcer.
+ */
+import { randomBytes } from 'node:crypto';
+import { createActor, type Actor } from 'xstate';
+import { peerWireActor } from '../io/peer-wire.js';
+import { storageActor, type StorageActorOptions } from '../io/storage-actor.js';
+import { TrackerClient } from '../io/tracker-client.js';
+import { peerMachine } from '../machines/peer/peer.machine.js';
+import { torrentMachine, type TorrentSettings } from '../machines/torrent/torrent.machine.js';
+import type { Metainfo } from '../protocol/metainfo.js';
+import type { PeerAddress } from '../protocol/peer-address.js';
+import { generatePeerId } from '../protocol/peer-id.js';
+import { announcerLogic, shuffleTiers } from './trackers.js';
+
+export interface TorrentActorOptions {
+  meta: Metainfo;
+  /** Download folder: the data lands at `<dir>/<name>` (single-file) or under `<dir>/<name>/`. */
+  dir: string;
+  /** Peers to dial besides the trackers' (`--peer`). */
+  peers?: PeerAddress[];
+  /** The port announced to trackers. */
+  port?: number;
+  peerId?: Uint8Array;
+  settings?: Partial<TorrentSettings>;
+  storage?: StorageActorOptions;
+  /** Tracker transport knobs (tests shorten the UDP retransmission). */
+  trackerClient?: TrackerClient;
+}
+
+export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
+  const { meta } = options;
+  const client = options.trackerClient ?? new TrackerClient({ peerId, port: options.port ?? 6881 });
+  return torrentMachine.provide({
+    actors: {
+      storage: storageActor(meta, options.dir, options.storage),
+      peer: peerMachine.provide({ actors: { wire: peerWireActor } }),
+      announcer: announcerLogic(client, meta.infoHash),
+    },
+  });
+}
+
+export type TorrentActor = Actor<ReturnType<typeof torrentLogic>>;
+
+/** Creates (does not start) the actor of one torrent. */
+export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
+  const peerId = options.peerId ?? generatePeerId((n) => randomBytes(n));
+  const { meta } = options;
+  return createActor(torrentLogic(options, peerId), {
+    input: {
+      info: {
+        infoHash: meta.infoHash,
+        infoHashHex: meta.infoHashHex,
+        name: meta.name,
+        length: meta.length,
+        pieceLength: meta.pieceLength,
+        pieceCount: meta.pieceCount,
+        announce: shuffleTiers(meta.announce),
+      },
+      peerId,
+      peers: options.peers ?? [],
+      settings: options.settings ?? {},
+    },
+  });
+}

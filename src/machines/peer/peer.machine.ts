@@ -1,0 +1,523 @@
+/**
+ * One peer connection as an actor: connecting → handshaking → connected → closing → closed.
+ *
+ * `connected` is a parallel state with the regions of BEP 3 — amChoking, amInterested, peerChoking,
+ * peerInterested — plus the request pipeline and the liveness checks. The socket lives in the `wire`
+ * actor (src/io/peer-wire.ts) that this machine invokes; the machine sees `wire.*` events and sends
+ * `wire.send` commands. What to request comes from the torrent's picker, held by reference.
+ *
+ * Hot path: a 16 KiB block is one `wire.piece` event; its bytes go straight into the piece buffers
+ * (never into context), the counters live in a plain object (no `assign` per block).
+ */
+import { and, assign, enqueueActions, fromCallback, not, sendTo, setup, stateIn } from 'xstate';
+import { Bitfield } from '../../protocol/bitfield.js';
+import type { WireMessage } from '../../protocol/wire.js';
+import { RateMeter, requestQueueDepth } from '../torrent/rate.js';
+import {
+  defaultPeerSettings,
+  type CloseReason,
+  type PeerCommand,
+  type PeerInput,
+  type PeerReport,
+  type PeerServices,
+  type PeerSettings,
+} from './types.js';
+
+/** The `wire` actor's events, as this machine receives them (see src/io/peer-wire.ts). */
+type WireIn =
+  | { type: 'wire.connected'; at: number }
+  | { type: 'wire.handshake'; handshake: { infoHash: Uint8Array; peerId: Uint8Array; reserved: Uint8Array }; at: number }
+  | { type: 'wire.protocolError'; code: string; message: string; at: number }
+  | { type: 'wire.closed'; error?: { code: string; message: string }; at: number }
+  | { type: 'wire.drain'; at: number }
+  | { type: 'wire.keep-alive'; at: number }
+  | { type: 'wire.choke'; at: number }
+  | { type: 'wire.unchoke'; at: number }
+  | { type: 'wire.interested'; at: number }
+  | { type: 'wire.not-interested'; at: number }
+  | { type: 'wire.have'; index: number; at: number }
+  | { type: 'wire.bitfield'; bytes: Uint8Array; at: number }
+  | { type: 'wire.request'; index: number; begin: number; length: number; at: number }
+  | { type: 'wire.piece'; index: number; begin: number; block: Uint8Array; at: number }
+  | { type: 'wire.cancel'; index: number; begin: number; length: number; at: number }
+  | { type: 'wire.port'; port: number; at: number }
+  | { type: 'wire.suggest'; index: number; at: number }
+  | { type: 'wire.have-all'; at: number }
+  | { type: 'wire.have-none'; at: number }
+  | { type: 'wire.reject'; index: number; begin: number; length: number; at: number }
+  | { type: 'wire.allowed-fast'; index: number; at: number }
+  | { type: 'wire.extended'; id: number; payload: Uint8Array; at: number }
+  | { type: 'wire.unknown'; id: number; payload: Uint8Array; at: number };
+
+type WireOut =
+  | { type: 'wire.send'; message: WireMessage }
+  | { type: 'wire.sendBlock'; index: number; begin: number; block: Uint8Array }
+  | { type: 'wire.sendHandshake' }
+  | { type: 'wire.close' };
+
+type WithoutKey<T> = T extends unknown ? Omit<T, 'key'> : never;
+
+export type PeerEvent = WireIn | PeerCommand | { type: 'peer.check' };
+
+/** Mutable per-connection counters, held by reference (updated per block without `assign`). */
+export interface PeerStats {
+  downloaded: number;
+  uploaded: number;
+  /** Messages since the last liveness check, and blocks since the last snub check. */
+  messagesSinceCheck: number;
+  blocksSinceCheck: number;
+  /** Milliseconds of silence / of waiting for blocks, counted in check intervals. */
+  silentMs: number;
+  starvedMs: number;
+  /** Timestamp (from the wire events) of the latest message. */
+  lastAt: number;
+  downRate: RateMeter;
+}
+
+export interface PeerContext {
+  key: string;
+  address: PeerInput['address'];
+  direction: PeerInput['direction'];
+  services: PeerServices;
+  settings: PeerSettings;
+  transport: unknown;
+  /** The peer's id once its handshake arrived (hex). */
+  peerId: string | undefined;
+  extensions: { fast: boolean; extended: boolean; dht: boolean };
+  /** True once the peer told us what it has (bitfield, have-all or have-none). */
+  announcedPieces: boolean;
+  stats: PeerStats;
+  closeReason: CloseReason | undefined;
+  closeDetail: string | undefined;
+}
+
+/** Placeholder: src/io provides the socket bridge (`peerWireActor`). */
+const wireNotProvided = fromCallback<WireOut, any>(() => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  throw new Error('peer machine: no wire actor provided (provide peerWireActor from src/io)');
+});
+
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export const peerMachine = setup({
+  types: {
+    input: {} as PeerInput,
+    context: {} as PeerContext,
+    events: {} as PeerEvent,
+  },
+  actors: { wire: wireNotProvided },
+  delays: {
+    connectTimeout: ({ context }) => context.settings.connectTimeoutMs,
+    handshakeTimeout: ({ context }) => context.settings.handshakeTimeoutMs,
+    keepAliveInterval: ({ context }) => context.settings.keepAliveIntervalMs,
+    checkInterval: ({ context }) => context.settings.checkIntervalMs,
+  },
+  guards: {
+    isOurTorrent: ({ context, event }) =>
+      event.type === 'wire.handshake' && equalBytes(event.handshake.infoHash, context.services.infoHash),
+    isSelf: ({ context, event }) => event.type === 'wire.handshake' && equalBytes(event.handshake.peerId, context.services.peerId),
+    isIncoming: ({ context }) => context.direction === 'incoming',
+    isInterested: ({ context }) => context.services.picker.isInterestedIn(context.key),
+    isNotInterested: ({ context }) => !context.services.picker.isInterestedIn(context.key),
+    /** Liveness check: silent for too long. */
+    isStarved: ({ context }) => context.stats.starvedMs >= context.settings.snubTimeoutMs,
+    isUnchokingUs: stateIn('#peer.connected.peerChoking.unchoked'),
+    hasDeliveredAgain: ({ context }) => context.stats.blocksSinceCheck > 0,
+  },
+  actions: {
+    sendWire: sendTo('wire', (_, cmd: WireOut) => cmd),
+    report: enqueueActions(({ enqueue, context }, report: WithoutKey<PeerReport>) => {
+      enqueue.sendParent({ ...report, key: context.key } as PeerReport);
+    }),
+    /** Fills the request pipeline up to the depth this peer's rate earns. */
+    fillPipeline: enqueueActions(({ context, enqueue }) => {
+      for (const cmd of pipelineRequests(context)) enqueue.sendTo('wire', cmd);
+    }),
+    /** Refills the pipeline when requests are flowing (after a block, a reject, a new `have` …). */
+    maybeFill: enqueueActions(({ context, check, enqueue }) => {
+      if (!check(stateIn('#peer.connected.requests.active') as never)) return;
+      for (const cmd of pipelineRequests(context)) enqueue.sendTo('wire', cmd);
+    }),
+    releaseRequests: ({ context }) => {
+      context.services.picker.releasePeer(context.key);
+    },
+    countMessage: ({ context, event }) => {
+      const s = context.stats;
+      s.messagesSinceCheck++;
+      if ('at' in event) s.lastAt = event.at;
+    },
+    setClose: assign((_, params: { reason: CloseReason; detail?: string }) => ({
+      closeReason: params.reason,
+      closeDetail: params.detail,
+    })),
+  },
+}).createMachine({
+  id: 'peer',
+  context: ({ input }) => ({
+    key: input.key,
+    address: input.address,
+    direction: input.direction,
+    services: input.services,
+    settings: { ...defaultPeerSettings, ...input.settings },
+    transport: input.transport,
+    peerId: undefined,
+    extensions: { fast: false, extended: false, dht: false },
+    announcedPieces: false,
+    stats: {
+      downloaded: 0,
+      uploaded: 0,
+      messagesSinceCheck: 0,
+      blocksSinceCheck: 0,
+      silentMs: 0,
+      starvedMs: 0,
+      lastAt: 0,
+      downRate: new RateMeter(),
+    },
+    closeReason: undefined,
+    closeDetail: undefined,
+  }),
+  invoke: {
+    id: 'wire',
+    src: 'wire',
+    input: ({ context }: { context: PeerContext }) => ({
+      ...(context.direction === 'outgoing'
+        ? { connect: { host: context.address.host, port: context.address.port } }
+        : (context.transport as object)),
+      handshake: {
+        reserved: reservedBytes(),
+        infoHash: context.services.infoHash,
+        peerId: context.services.peerId,
+      },
+      pieceCount: context.services.pieceCount,
+    }),
+  },
+  initial: 'connecting',
+  on: {
+    'wire.closed': {
+      target: '.closed',
+      actions: {
+        type: 'setClose',
+        params: ({ event }) => (event.error ? { reason: 'socket-error' as const, detail: `${event.error.code}: ${event.error.message}` } : { reason: 'closed-by-peer' as const }),
+      },
+    },
+    'wire.protocolError': {
+      target: '.closing',
+      actions: { type: 'setClose', params: ({ event }) => ({ reason: 'protocol-error' as const, detail: `${event.code}: ${event.message}` }) },
+    },
+    'peer.close': {
+      target: '.closing',
+      actions: { type: 'setClose', params: ({ event }) => ({ reason: event.reason, ...(event.detail !== undefined && { detail: event.detail }) }) },
+    },
+  },
+  states: {
+    connecting: {
+      after: {
+        connectTimeout: { target: 'closing', actions: { type: 'setClose', params: { reason: 'timeout', detail: 'connect' } } },
+      },
+      on: { 'wire.connected': 'handshaking' },
+    },
+    handshaking: {
+      after: {
+        handshakeTimeout: { target: 'closing', actions: { type: 'setClose', params: { reason: 'timeout', detail: 'handshake' } } },
+      },
+      on: {
+        'wire.handshake': [
+          {
+            guard: ({ context, event }) => !equalBytes(event.handshake.infoHash, context.services.infoHash),
+            target: 'closing',
+            actions: { type: 'setClose', params: { reason: 'info-hash-mismatch' } },
+          },
+          {
+            guard: 'isSelf',
+            target: 'closing',
+            actions: { type: 'setClose', params: { reason: 'self' } },
+          },
+          {
+            target: 'connected',
+            actions: [
+              assign(({ event }) => ({
+                peerId: hex(event.handshake.peerId),
+                extensions: {
+                  dht: (event.handshake.reserved[7]! & 0x01) !== 0,
+                  fast: (event.handshake.reserved[7]! & 0x04) !== 0,
+                  extended: (event.handshake.reserved[5]! & 0x10) !== 0,
+                },
+              })),
+              enqueueActions(({ context, enqueue }) => {
+                if (context.direction === 'incoming') enqueue({ type: 'sendWire', params: { type: 'wire.sendHandshake' } });
+              }),
+              { type: 'report', params: ({ event }) => ({ type: 'peer.handshake' as const, peerId: event.handshake.peerId }) },
+            ],
+          },
+        ],
+      },
+    },
+    connected: {
+      type: 'parallel',
+      entry: [
+        // Until it says otherwise, the peer has nothing (BEP 3: the bitfield may be omitted).
+        ({ context }) => {
+          context.services.picker.addPeer(context.key, 'none');
+        },
+        enqueueActions(({ context, enqueue }) => {
+          const have = context.services.picker.bitfield();
+          if (context.extensions.fast && have.isComplete) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'have-all' } } });
+          else if (context.extensions.fast && have.isEmpty) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'have-none' } } });
+          else if (!have.isEmpty) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'bitfield', bytes: have.toBytes() } } });
+        }),
+      ],
+      exit: ({ context }) => {
+        context.services.picker.removePeer(context.key);
+      },
+      on: {
+        'wire.bitfield': {
+          actions: [
+            'countMessage',
+            enqueueActions(({ context, event, enqueue }) => {
+              let bits: Bitfield;
+              try {
+                bits = Bitfield.fromBytes(event.bytes, context.services.pieceCount);
+              } catch (err) {
+                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: (err as Error).message });
+                return;
+              }
+              context.services.picker.addPeer(context.key, bits);
+              enqueue(assign({ announcedPieces: true }));
+            }),
+            'maybeFill',
+          ],
+        },
+        'wire.have': {
+          actions: [
+            'countMessage',
+            enqueueActions(({ context, event, enqueue }) => {
+              if (!Number.isInteger(event.index) || event.index < 0 || event.index >= context.services.pieceCount) {
+                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `have for piece ${event.index} of ${context.services.pieceCount}` });
+                return;
+              }
+              context.services.picker.have(context.key, event.index);
+            }),
+            'maybeFill',
+          ],
+        },
+        'wire.have-all': {
+          actions: ['countMessage', ({ context }) => void context.services.picker.addPeer(context.key, 'all'), assign({ announcedPieces: true }), 'maybeFill'],
+        },
+        'wire.have-none': {
+          actions: ['countMessage', ({ context }) => void context.services.picker.addPeer(context.key, 'none'), assign({ announcedPieces: true })],
+        },
+        'wire.keep-alive': { actions: 'countMessage' },
+        'wire.port': { actions: 'countMessage' },
+        'wire.suggest': { actions: 'countMessage' },
+        'wire.allowed-fast': { actions: 'countMessage' },
+        'wire.extended': { actions: 'countMessage' },
+        'wire.unknown': { actions: 'countMessage' },
+        'wire.request': { actions: 'countMessage' }, // we choke everyone until the choker (issue 5) unchokes
+        'wire.cancel': { actions: 'countMessage' },
+        'peer.refill': { actions: 'maybeFill' },
+        'peer.have': {
+          actions: [
+            { type: 'sendWire', params: ({ event }) => ({ type: 'wire.send' as const, message: { type: 'have' as const, index: event.index } }) },
+          ],
+        },
+        'peer.cancel': {
+          actions: [
+            ({ context, event }) => void context.services.picker.cancelRequest(context.key, event.index, event.begin),
+            {
+              type: 'sendWire',
+              params: ({ event }) => ({ type: 'wire.send' as const, message: { type: 'cancel' as const, index: event.index, begin: event.begin, length: event.length } }),
+            },
+          ],
+        },
+      },
+      states: {
+        amChoking: {
+          initial: 'choking',
+          states: { choking: {}, unchoked: {} },
+        },
+        peerInterested: {
+          initial: 'notInterested',
+          states: {
+            notInterested: { on: { 'wire.interested': { target: 'interested', actions: 'countMessage' } } },
+            interested: { on: { 'wire.not-interested': { target: 'notInterested', actions: 'countMessage' } } },
+          },
+        },
+        amInterested: {
+          initial: 'notInterested',
+          states: {
+            notInterested: {
+              always: {
+                guard: 'isInterested',
+                target: 'interested',
+                actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'interested' } } },
+              },
+            },
+            interested: {
+              always: {
+                guard: 'isNotInterested',
+                target: 'notInterested',
+                actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'not-interested' } } },
+              },
+            },
+          },
+        },
+        peerChoking: {
+          initial: 'choked',
+          states: {
+            choked: { on: { 'wire.unchoke': { target: 'unchoked', actions: 'countMessage' } } },
+            unchoked: {
+              on: {
+                'wire.choke': {
+                  target: 'choked',
+                  // BEP 3: a choke discards our pending requests (BEP 6 peers reject them explicitly).
+                  actions: ['countMessage', enqueueActions(({ context, enqueue }) => { if (!context.extensions.fast) enqueue('releaseRequests'); })],
+                },
+              },
+            },
+          },
+        },
+        requests: {
+          initial: 'idle',
+          on: {
+            'wire.piece': {
+              actions: [
+                'countMessage',
+                enqueueActions(({ context, event, enqueue }) => {
+                  const { picker, buffers } = context.services;
+                  const len = event.block.length;
+                  const r = picker.blockReceived(context.key, event.index, event.begin, len);
+                  if (r.status === 'unexpected') {
+                    enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `unrequested block ${event.index}:${event.begin}+${len}` });
+                    return;
+                  }
+                  const s = context.stats;
+                  s.blocksSinceCheck++;
+                  s.downloaded += len;
+                  context.services.counters.downloaded += len;
+                  s.downRate.add(len, event.at);
+                  if (r.status !== 'accepted') return;
+                  buffers.addBlock(event.index, event.begin, event.block);
+                  if (r.cancel.length > 0) {
+                    enqueue({ type: 'report', params: { type: 'peer.cancelElsewhere', peers: r.cancel, index: event.index, begin: event.begin, length: len } });
+                  }
+                  if (r.pieceComplete) enqueue({ type: 'report', params: { type: 'peer.pieceComplete', index: event.index } });
+                }),
+                'maybeFill',
+              ],
+            },
+            'wire.reject': {
+              actions: ['countMessage', ({ context, event }) => void context.services.picker.rejected(context.key, event.index, event.begin), 'maybeFill'],
+            },
+          },
+          states: {
+            idle: {
+              always: { guard: and(['isUnchokingUs', 'isInterested']), target: 'active' },
+            },
+            active: {
+              entry: 'fillPipeline',
+              always: { guard: not(and(['isUnchokingUs', 'isInterested'])), target: 'idle' },
+              on: { 'peer.check': { guard: 'isStarved', target: 'snubbed' } },
+            },
+            snubbed: {
+              // Its requests go elsewhere; it is asked again once it delivers a block.
+              entry: ['releaseRequests', ({ context }) => void (context.stats.starvedMs = 0)],
+              always: { guard: 'hasDeliveredAgain', target: 'active' },
+            },
+          },
+        },
+        liveness: {
+          initial: 'watching',
+          states: {
+            watching: {
+              after: {
+                checkInterval: { target: 'watching', reenter: true, actions: enqueueActions(({ context, enqueue }) => {
+                  const s = context.stats;
+                  const dt = context.settings.checkIntervalMs;
+                  s.silentMs = s.messagesSinceCheck > 0 ? 0 : s.silentMs + dt;
+                  const waiting = context.services.picker.outstandingCount(context.key) > 0;
+                  s.starvedMs = s.blocksSinceCheck > 0 || !waiting ? 0 : s.starvedMs + dt;
+                  s.messagesSinceCheck = 0;
+                  s.blocksSinceCheck = 0;
+                  if (s.silentMs >= context.settings.silenceLimitMs) {
+                    enqueue.raise({ type: 'peer.close', reason: 'timeout', detail: `silent for ${s.silentMs / 1000} s` });
+                  } else {
+                    enqueue.raise({ type: 'peer.check' });
+                  }
+                }) },
+              },
+            },
+          },
+        },
+        keepAlive: {
+          initial: 'waiting',
+          states: {
+            waiting: {
+              after: {
+                keepAliveInterval: {
+                  target: 'waiting',
+                  reenter: true,
+                  actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'keep-alive' } } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    closing: {
+      entry: [
+        { type: 'sendWire', params: { type: 'wire.close' } },
+      ],
+      always: 'closed',
+    },
+    closed: {
+      type: 'final',
+      entry: [
+        ({ context }) => {
+          // Whatever was requested from this peer goes back to wanted.
+          context.services.picker.removePeer(context.key);
+        },
+        {
+          type: 'report',
+          params: ({ context }) => ({
+            type: 'peer.closed' as const,
+            reason: context.closeReason ?? 'closed-by-peer',
+            ...(context.closeDetail !== undefined && { detail: context.closeDetail }),
+            downloaded: context.stats.downloaded,
+            uploaded: context.stats.uploaded,
+          }),
+        },
+      ],
+    },
+  },
+});
+
+/** The `request` commands that top this peer's pipeline up to the depth its rate earns. */
+function pipelineRequests(context: PeerContext): WireOut[] {
+  const { picker } = context.services;
+  const s = context.settings;
+  const depth = requestQueueDepth(context.stats.downRate.rate(context.stats.lastAt), {
+    seconds: s.queueSeconds,
+    min: s.minQueue,
+    max: s.maxQueue,
+  });
+  const want = depth - picker.outstandingCount(context.key);
+  if (want <= 0) return [];
+  return picker.pick(context.key, want).map((r) => ({
+    type: 'wire.send' as const,
+    message: { type: 'request' as const, index: r.index, begin: r.begin, length: r.length },
+  }));
+}
+
+function reservedBytes(): Uint8Array {
+  const r = new Uint8Array(8);
+  r[7] = 0x04; // BEP 6 fast extension
+  return r;
+}
+
+export type PeerMachine = typeof peerMachine;

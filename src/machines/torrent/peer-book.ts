@@ -1,0 +1,117 @@
+/**
+ * The addresses a torrent knows (from trackers, `--peer`, incoming connections), which of them are
+ * connected, and when the others may be tried again. Pure: time advances only through `tick`, which
+ * the torrent statechart calls from a timer on the actor system's clock.
+ */
+import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
+
+export interface PeerRecord {
+  key: string;
+  address: PeerAddress;
+  /** Consecutive failed connections (reset by a connection that did useful work). */
+  failures: number;
+  /** Virtual time (ms) before which it is not dialled again. */
+  retryAt: number;
+  connected: boolean;
+  /** Pieces it supplied that failed their hash. */
+  strikes: number;
+  banned: boolean;
+  /** Never dial again (ourselves, another torrent, …). */
+  dead: boolean;
+}
+
+export interface PeerBookOptions {
+  /** First reconnect delay; doubles per consecutive failure. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Give up on an address after this many consecutive failures. */
+  maxFailures?: number;
+}
+
+export class PeerBook {
+  private readonly records = new Map<string, PeerRecord>();
+  private now = 0;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly maxFailures: number;
+
+  constructor(options: PeerBookOptions = {}) {
+    this.retryBaseMs = options.retryBaseMs ?? 5_000;
+    this.retryMaxMs = options.retryMaxMs ?? 5 * 60_000;
+    this.maxFailures = options.maxFailures ?? 8;
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  get connectedCount(): number {
+    let n = 0;
+    for (const r of this.records.values()) if (r.connected) n++;
+    return n;
+  }
+
+  get(key: string): PeerRecord | undefined {
+    return this.records.get(key);
+  }
+
+  /** Adds an address; returns its record (existing records are kept as they are). */
+  add(address: PeerAddress): PeerRecord {
+    const key = peerKey(address);
+    let r = this.records.get(key);
+    if (!r) {
+      r = { key, address, failures: 0, retryAt: 0, connected: false, strikes: 0, banned: false, dead: false };
+      this.records.set(key, r);
+    }
+    return r;
+  }
+
+  /** Advances virtual time. */
+  tick(ms: number): void {
+    this.now += ms;
+  }
+
+  /** Up to `count` addresses to dial now, least-failed first. */
+  candidates(count: number): PeerRecord[] {
+    if (count <= 0) return [];
+    const out: PeerRecord[] = [];
+    for (const r of this.records.values()) {
+      if (r.connected || r.banned || r.dead || r.retryAt > this.now) continue;
+      out.push(r);
+    }
+    out.sort((a, b) => a.failures - b.failures);
+    return out.slice(0, count);
+  }
+
+  markConnecting(key: string): void {
+    const r = this.records.get(key);
+    if (r) r.connected = true;
+  }
+
+  /** The connection ended; `useful` when it exchanged data (resets the backoff). */
+  markClosed(key: string, outcome: { useful: boolean; retry: boolean }): void {
+    const r = this.records.get(key);
+    if (!r) return;
+    r.connected = false;
+    if (!outcome.retry) {
+      r.dead = true;
+      return;
+    }
+    r.failures = outcome.useful ? 0 : r.failures + 1;
+    if (r.failures >= this.maxFailures) r.dead = true;
+    r.retryAt = this.now + Math.min(this.retryBaseMs * 2 ** Math.max(0, r.failures - 1), this.retryMaxMs);
+  }
+
+  /** A strike for bad data. Returns true when the peer is (now) banned. */
+  strike(key: string, soleContributor: boolean): boolean {
+    const r = this.records.get(key);
+    if (!r) return false;
+    r.strikes++;
+    if (soleContributor || r.strikes >= 2) r.banned = true;
+    return r.banned;
+  }
+
+  isBanned(key: string): boolean {
+    return this.records.get(key)?.banned ?? false;
+  }
+}
