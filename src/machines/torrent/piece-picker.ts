@@ -525,6 +525,7 @@ export class PiecePicker<P = string> {
   pick(peer: P, count: number): BlockRequest[] {
     const out: BlockRequest[] = [];
     const st = this.peers.get(peer);
+    count = Math.floor(count);
     if (!st || !(count > 0) || this.wantCountOf(st) === 0) return out;
 
     // 1. Finish partial pieces first.

@@ -1,0 +1,408 @@
+import { describe, expect, it } from 'vitest';
+import { Bitfield } from '../../src/protocol/bitfield.js';
+import { isBtError } from '../../src/protocol/errors.js';
+import { type BlockRequest, PiecePicker, type PiecePickerOptions } from '../../src/machines/torrent/piece-picker.js';
+import { RateMeter, requestQueueDepth } from '../../src/machines/torrent/rate.js';
+
+const KiB = 1024;
+const BLOCK = 16 * KiB;
+
+/** Small seeded PRNG (mulberry32) for deterministic tie-breaks. */
+function seeded(seed: number): () => number {
+  let s = seed | 0;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function bits(n: number, set: number[]): Bitfield {
+  const b = new Bitfield(n);
+  for (const i of set) b.set(i);
+  return b;
+}
+
+function picker(options: Partial<PiecePickerOptions> & { pieces?: number } = {}): PiecePicker<string> {
+  const pieceLength = options.pieceLength ?? BLOCK;
+  const length = options.length ?? pieceLength * (options.pieces ?? 8);
+  return new PiecePicker<string>({ random: seeded(1), ...options, pieceLength, length });
+}
+
+/** Receives every request, returning the pieces that completed. */
+function receiveAll(p: PiecePicker<string>, peer: string, requests: BlockRequest[]): number[] {
+  const complete: number[] = [];
+  for (const r of requests) {
+    const got = p.blockReceived(peer, r.index, r.begin, r.length);
+    expect(got.status).toBe('accepted');
+    if (got.pieceComplete) complete.push(r.index);
+  }
+  return complete;
+}
+
+describe('PiecePicker: rarest first', () => {
+  it('picks the rarest piece first', () => {
+    const p = picker({ pieces: 6 });
+    p.addPeer('a', bits(6, [0, 1, 2, 3, 4, 5])); // counted as a seed
+    p.addPeer('b', bits(6, [0, 1, 2, 4, 5]));
+    p.addPeer('c', bits(6, [0, 1, 2, 5]));
+    p.addPeer('d', bits(6, [0, 2, 5]));
+    // availability: 0:4 1:3 2:4 3:1 4:2 5:4
+    expect([0, 1, 2, 3, 4, 5].map((i) => p.availability(i))).toEqual([4, 3, 4, 1, 2, 4]);
+    const picked = p.pick('a', 3).map((r) => r.index);
+    expect(picked).toEqual([3, 4, 1]);
+    p.checkInvariants();
+  });
+
+  it('counts seeds (BEP 6 have-all) without touching the order', () => {
+    const p = picker({ pieces: 4 });
+    p.addPeer('seed', 'all');
+    p.addPeer('x', bits(4, [1, 2, 3]));
+    expect(p.seedCount).toBe(1);
+    expect([0, 1, 2, 3].map((i) => p.availability(i))).toEqual([1, 2, 2, 2]);
+    expect(p.pick('seed', 1)[0]!.index).toBe(0);
+    p.removePeer('seed');
+    expect(p.availability(0)).toBe(0);
+    expect(p.seedCount).toBe(0);
+    p.checkInvariants();
+  });
+
+  it('turns a peer that collects every piece through have into a seed', () => {
+    const p = picker({ pieces: 3 });
+    expect(p.addPeer('x', 'none')).toBe(false);
+    expect(p.have('x', 0)).toBe(true);
+    expect(p.isInterestedIn('x')).toBe(true);
+    p.have('x', 1);
+    p.have('x', 2);
+    expect(p.seedCount).toBe(1);
+    expect(p.availability(1)).toBe(1);
+    p.checkInvariants();
+  });
+
+  it('breaks ties at random, but only among the rarest', () => {
+    const rare = new Set([2, 5, 7, 11]);
+    const first = new Set<number>();
+    for (let seed = 1; seed <= 40; seed++) {
+      const p = picker({ pieces: 16, random: seeded(seed) });
+      p.addPeer('a', 'all');
+      p.addPeer(
+        'b',
+        bits(
+          16,
+          [...Array(16).keys()].filter((i) => !rare.has(i)),
+        ),
+      );
+      const [r] = p.pick('a', 1);
+      expect(rare.has(r!.index)).toBe(true);
+      first.add(r!.index);
+    }
+    expect(first.size).toBeGreaterThan(1);
+  });
+
+  it('gives the same choice for the same seed', () => {
+    const run = () => {
+      const p = picker({ pieces: 64, random: seeded(42) });
+      p.addPeer('a', 'all');
+      return p.pick('a', 10).map((r) => r.index);
+    };
+    expect(run()).toEqual(run());
+  });
+
+  it('finds the rarest pieces the same way walking the order or the bitfield', () => {
+    for (const strategy of ['order', 'bitfield'] as const) {
+      const p = picker({ pieces: 40, strategy });
+      p.addPeer('a', bits(40, [1, 5, 9, 30, 31]));
+      p.addPeer('b', bits(40, [5, 9, 30]));
+      p.addPeer('c', bits(40, [9]));
+      const picked = p.pick('a', 5).map((r) => r.index);
+      expect(picked.slice(0, 2).sort((x, y) => x - y)).toEqual([1, 31]);
+      expect(picked.slice(2, 4).sort((x, y) => x - y)).toEqual([5, 30]);
+      expect(picked[4]).toBe(9);
+      p.checkInvariants();
+    }
+  });
+});
+
+describe('PiecePicker: blocks and pieces', () => {
+  it('finishes pieces in progress before starting new ones', () => {
+    const p = picker({ pieceLength: 4 * BLOCK, pieces: 4 });
+    p.addPeer('a', bits(4, [0, 1, 2, 3]));
+    p.addPeer('b', bits(4, [0, 1, 2, 3]));
+    p.addPeer('c', bits(4, [1, 2, 3])); // piece 0 is the rarest
+    const first = p.pick('a', 2);
+    expect(first.map((r) => [r.index, r.begin])).toEqual([
+      [0, 0],
+      [0, BLOCK],
+    ]);
+    // b gets the rest of piece 0 before any new piece, then a new one.
+    const second = p.pick('b', 3);
+    expect(second.map((r) => [r.index, r.begin])).toEqual([
+      [0, 2 * BLOCK],
+      [0, 3 * BLOCK],
+      [second[2]!.index, 0],
+    ]);
+    expect(second[2]!.index).not.toBe(0);
+    // c lacks piece 0: it starts (or continues) another piece.
+    expect(p.pick('c', 1)[0]!.index).toBe(second[2]!.index);
+    p.checkInvariants();
+  });
+
+  it('sizes the last block and the last piece; pieces need not be powers of two', () => {
+    const pieceLength = 40_000; // 16384 + 16384 + 7232
+    const length = 3 * pieceLength + 5_000;
+    const p = picker({ pieceLength, length });
+    expect(p.pieceCount).toBe(4);
+    expect([0, 3].map((i) => p.pieceBytes(i))).toEqual([40_000, 5_000]);
+    expect([0, 3].map((i) => p.blockCount(i))).toEqual([3, 1]);
+    p.addPeer('a', 'all');
+    const all = p.pick('a', 100);
+    expect(all).toHaveLength(10);
+    expect(all.filter((r) => r.index === 0).map((r) => r.length)).toEqual([BLOCK, BLOCK, 7_232]);
+    expect(all.filter((r) => r.index === 3)).toEqual([{ index: 3, begin: 0, length: 5_000 }]);
+    expect(all.reduce((s, r) => s + r.length, 0)).toBe(length);
+    expect(p.left).toBe(length);
+    for (const i of receiveAll(p, 'a', all)) p.pieceVerified(i);
+    expect(p.isComplete).toBe(true);
+    expect(p.left).toBe(0);
+  });
+
+  it('answers duplicate, unexpected and unrequested blocks', () => {
+    const p = picker({ pieceLength: 2 * BLOCK, pieces: 2 });
+    p.addPeer('a', 'all');
+    p.addPeer('b', 'all');
+    const [r] = p.pick('a', 1);
+    expect(p.blockReceived('a', r!.index, r!.begin, 100).status).toBe('unexpected');
+    expect(p.blockReceived('a', 5, 0, BLOCK).status).toBe('unexpected');
+    expect(p.blockReceived('a', r!.index, 100, BLOCK).status).toBe('unexpected');
+    expect(p.blockReceived('a', r!.index, r!.begin, r!.length)).toEqual({
+      status: 'accepted',
+      requested: true,
+      pieceComplete: false,
+      cancel: [],
+    });
+    expect(p.blockReceived('b', r!.index, r!.begin, r!.length).status).toBe('duplicate');
+    // A block nobody asked for is still useful data.
+    const other = 1 - r!.index;
+    expect(p.blockReceived('b', other, BLOCK, BLOCK)).toMatchObject({ status: 'accepted', requested: false });
+    expect(p.blockState(other, BLOCK)).toBe('received');
+    expect(p.contributorsOf(other)).toEqual(['b']);
+    p.checkInvariants();
+  });
+});
+
+describe('PiecePicker: requests return to wanted', () => {
+  it('when a peer leaves', () => {
+    const p = picker({ pieceLength: 4 * BLOCK, pieces: 2 });
+    p.addPeer('a', bits(2, [0, 1]));
+    p.addPeer('b', bits(2, [0]));
+    const got = p.pick('a', 3);
+    expect(got.every((r) => p.blockState(r.index, r.begin) === 'requested')).toBe(true);
+    p.removePeer('a');
+    expect(got.every((r) => p.blockState(r.index, r.begin) === 'wanted')).toBe(true);
+    expect(p.availability(1)).toBe(0);
+    expect(p.piecesInProgress).toBe(0);
+    expect(p.pick('b', 10)).toHaveLength(4);
+    p.checkInvariants();
+  });
+
+  it('when a peer chokes us, rejects a request, or is snubbed', () => {
+    const p = picker({ pieceLength: 4 * BLOCK, pieces: 2 });
+    p.addPeer('a', 'all');
+    p.addPeer('b', 'all');
+    const got = p.pick('a', 4);
+    p.blockReceived('a', got[0]!.index, got[0]!.begin, got[0]!.length);
+    expect(p.rejected('a', got[1]!.index, got[1]!.begin)).toBe(true);
+    expect(p.rejected('a', got[1]!.index, got[1]!.begin)).toBe(false);
+    expect(p.blockState(got[1]!.index, got[1]!.begin)).toBe('wanted');
+    expect(p.cancelRequest('a', got[2]!.index, got[2]!.begin)).toBe(true);
+    expect(p.outstandingCount('a')).toBe(1);
+    // Choke / snub: the rest goes back, availability stays.
+    expect(p.releasePeer('a')).toEqual([got[3]]);
+    expect(p.outstandingCount('a')).toBe(0);
+    expect(p.availability(0)).toBe(2);
+    // The partial piece goes to b first.
+    expect(p.pick('b', 3)).toEqual(got.slice(1));
+    p.checkInvariants();
+  });
+});
+
+describe('PiecePicker: endgame', () => {
+  it('duplicates outstanding blocks up to the cap and lists cancels', () => {
+    const p = picker({ pieceLength: 2 * BLOCK, pieces: 2, endgameMaxRequests: 3 });
+    for (const peer of ['a', 'b', 'c', 'd']) p.addPeer(peer, 'all');
+    expect(p.pick('a', 3)).toHaveLength(3);
+    expect(p.inEndgame).toBe(false);
+    expect(p.pick('b', 10)).toHaveLength(1 + 3); // the last wanted block, then endgame duplicates of a's
+    expect(p.inEndgame).toBe(true);
+    const c = p.pick('c', 10);
+    expect(c).toHaveLength(4);
+    expect(p.pick('c', 10)).toEqual([]); // never twice to one peer
+    expect(p.pick('d', 10)).toHaveLength(1); // the block only b and c had
+    for (const r of c) expect(p.requestersOf(r.index, r.begin).length).toBeLessThanOrEqual(3);
+    const r = c[0]!;
+    const others = p.requestersOf(r.index, r.begin).filter((x) => x !== 'c');
+    const got = p.blockReceived('c', r.index, r.begin, r.length);
+    expect(got.status).toBe('accepted');
+    expect(got.cancel.sort()).toEqual(others.sort());
+    expect(p.blockReceived(others[0]!, r.index, r.begin, r.length).status).toBe('duplicate');
+    for (const peer of ['a', 'b', 'c', 'd']) {
+      expect(p.outstanding(peer).some((x) => x.index === r.index && x.begin === r.begin)).toBe(false);
+    }
+    p.checkInvariants();
+  });
+
+  it('does not duplicate while some block is still wanted', () => {
+    const p = picker({ pieceLength: BLOCK, pieces: 3 });
+    p.addPeer('a', 'all');
+    p.addPeer('b', bits(3, [0]));
+    expect(p.pick('a', 3)).toHaveLength(3);
+    expect(p.inEndgame).toBe(true);
+    p.rejected('a', 1, 0);
+    expect(p.inEndgame).toBe(false);
+    expect(p.pick('b', 5)).toEqual([]); // b has only piece 0, outstanding to a
+    expect(p.requestersOf(0, 0)).toEqual(['a']);
+  });
+
+  it('leaves endgame when a request returns to wanted', () => {
+    const p = picker({ pieceLength: BLOCK, pieces: 1 });
+    p.addPeer('a', 'all');
+    p.addPeer('b', 'all');
+    p.pick('a', 1);
+    expect(p.inEndgame).toBe(true);
+    p.removePeer('a');
+    expect(p.inEndgame).toBe(false);
+    expect(p.pick('b', 1)).toEqual([{ index: 0, begin: 0, length: BLOCK }]);
+  });
+});
+
+describe('PiecePicker: verification', () => {
+  it('a failed hash returns the contributors and wants every block again', () => {
+    const p = picker({ pieceLength: 3 * BLOCK, pieces: 1 });
+    p.addPeer('a', 'all');
+    p.addPeer('b', 'all');
+    const a = p.pick('a', 2);
+    const b = p.pick('b', 5);
+    expect(b).toHaveLength(1 + 2); // last block, then endgame duplicates
+    receiveAll(p, 'a', a);
+    const done = p.blockReceived('b', b[0]!.index, b[0]!.begin, b[0]!.length);
+    expect(done.pieceComplete).toBe(true);
+    expect(p.outstandingCount('b')).toBe(0);
+    expect(p.pieceFailed(0).sort()).toEqual(['a', 'b']);
+    expect([0, BLOCK, 2 * BLOCK].map((o) => p.blockState(0, o))).toEqual(['wanted', 'wanted', 'wanted']);
+    expect(p.piecesInProgress).toBe(0);
+    expect(p.left).toBe(3 * BLOCK);
+    expect(p.pick('b', 5)).toHaveLength(3);
+    p.checkInvariants();
+  });
+
+  it('a verified piece is never picked again', () => {
+    const p = picker({ pieces: 3 });
+    p.addPeer('a', 'all');
+    const [r] = p.pick('a', 1);
+    receiveAll(p, 'a', [r!]);
+    expect(p.pieceVerified(r!.index)).toEqual([]);
+    expect(p.hasPiece(r!.index)).toBe(true);
+    expect(p.blockState(r!.index, 0)).toBe('verified');
+    p.removePeer('a');
+    p.addPeer('a', 'all');
+    expect(p.pick('a', 10).map((x) => x.index)).not.toContain(r!.index);
+    expect(p.blockReceived('a', r!.index, 0, BLOCK).status).toBe('duplicate');
+  });
+
+  it('starts from resume data', () => {
+    const have = bits(5, [0, 2, 4]);
+    const p = picker({ pieceLength: 10_000, length: 45_000, have });
+    expect(p.verifiedCount).toBe(3);
+    expect(p.left).toBe(20_000);
+    expect(p.bitfield().toBytes()).toEqual(have.toBytes());
+    expect(p.addPeer('x', bits(5, [0, 4]))).toBe(false);
+    expect(p.pick('x', 10)).toEqual([]);
+    expect(p.addPeer('y', 'all')).toBe(true);
+    expect(
+      p
+        .pick('y', 10)
+        .map((r) => r.index)
+        .sort(),
+    ).toEqual([1, 3]);
+    p.checkInvariants();
+  });
+
+  it('verifying a piece with requests outstanding returns them to cancel', () => {
+    const p = picker({ pieceLength: 2 * BLOCK, pieces: 1 });
+    p.addPeer('a', 'all');
+    p.pick('a', 1);
+    expect(p.pieceVerified(0)).toEqual([{ peer: 'a', request: { index: 0, begin: 0, length: BLOCK } }]);
+    expect(p.outstandingCount('a')).toBe(0);
+    expect(p.isComplete).toBe(true);
+    expect(p.isInterestedIn('a')).toBe(false);
+    p.checkInvariants();
+  });
+
+  it('rejects bad options and bitfields with typed errors', () => {
+    expect(() => new PiecePicker({ pieceLength: 0, length: 1 })).toThrow();
+    const p = picker({ pieces: 4 });
+    try {
+      p.addPeer('a', new Bitfield(5));
+      expect.unreachable();
+    } catch (err) {
+      expect(isBtError(err, 'BT_ERR_PICKER_BITFIELD')).toBe(true);
+    }
+    expect(p.have('nobody', 3)).toBe(true); // an unknown peer is ignored
+    p.addPeer('a', 'none');
+    expect(() => p.have('a', 4)).toThrow(/outside/);
+  });
+
+  it('builds from metainfo fields', () => {
+    const p = PiecePicker.fromMetainfo({ length: 100_000, pieceLength: 32_768 });
+    expect(p.pieceCount).toBe(4);
+    expect(p.pieceBytes(3)).toBe(100_000 - 3 * 32_768);
+  });
+});
+
+describe('requestQueueDepth', () => {
+  it('covers three seconds of the rate and is clamped', () => {
+    expect(requestQueueDepth(0)).toBe(4);
+    expect(requestQueueDepth(Number.NaN)).toBe(4);
+    expect(requestQueueDepth(-5)).toBe(4);
+    expect(requestQueueDepth(10 * KiB)).toBe(4);
+    expect(requestQueueDepth(100 * KiB)).toBe(19); // ceil(300 KiB / 16 KiB)
+    expect(requestQueueDepth(1024 * KiB)).toBe(192);
+    expect(requestQueueDepth(100 * 1024 * KiB)).toBe(500);
+    expect(requestQueueDepth(Number.POSITIVE_INFINITY)).toBe(4);
+    expect(requestQueueDepth(1024 * KiB, { seconds: 1, max: 50, min: 2 })).toBe(50);
+    expect(requestQueueDepth(1, { min: 2 })).toBe(2);
+    // Monotone in the rate.
+    let last = 0;
+    for (let rate = 0; rate < 50 * 1024 * KiB; rate += 97 * KiB) {
+      const d = requestQueueDepth(rate);
+      expect(d).toBeGreaterThanOrEqual(last);
+      last = d;
+    }
+  });
+});
+
+describe('RateMeter', () => {
+  it('measures over a sliding window', () => {
+    const m = new RateMeter({ windowMs: 5000, bucketMs: 1000 });
+    expect(m.rate(0)).toBe(0);
+    // 100 KiB/s for 10 s, in 100 ms steps.
+    for (let t = 0; t < 10_000; t += 100) m.add(10 * KiB, t);
+    expect(m.rate(10_000)).toBeCloseTo(100 * KiB, -3);
+    expect(m.total).toBe(1000 * KiB);
+    // Silence: the window slides past the samples.
+    expect(m.rate(12_000)).toBeCloseTo(50 * KiB, -3);
+    expect(m.rate(16_000)).toBe(0);
+    // Time never runs backwards.
+    expect(m.rate(1_000)).toBe(0);
+  });
+
+  it('does not under-report while younger than the window, nor blow up on the first sample', () => {
+    const m = new RateMeter();
+    m.add(50 * KiB, 1_000);
+    expect(m.rate(1_000)).toBe(50 * KiB); // at least one bucket of time
+    m.add(50 * KiB, 1_500);
+    m.add(50 * KiB, 2_000);
+    expect(m.rate(3_000)).toBeCloseTo(75 * KiB, 0); // 150 KiB over the 2 s since the first sample
+  });
+});
