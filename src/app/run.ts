@@ -136,7 +136,8 @@ export async function runDownload(o: RunOptions): Promise<number> {
         if (snap.value === 'error') {
           const e = snap.context.error!;
           o.err(`bt-actor: ${e.message} [${e.code}]`);
-          resolveRun(1);
+          // A torrent whose paths would leave the folder, or a folder we cannot use, is bad input.
+          resolveRun(e.code === 'BT_ERR_STORAGE_PATH' || e.code === 'BT_ERR_STORAGE_LAYOUT' ? 2 : 1);
         } else if (snap.context.progress.left === 0) resolveRun(0);
         else {
           o.err('bt-actor: stopped before the download completed');

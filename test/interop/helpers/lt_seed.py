@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""Seeds one torrent with libtorrent (python3-libtorrent) on 127.0.0.1, plain TCP, until killed.
+
+  lt_seed.py TORRENT DATADIR PORT [--ready FILE] [--trust] [--announce-every SEC] [--upload-limit B/s]
+
+--trust: seed_mode (serve the data without hashing it first) — how a test makes a seeder that serves
+a corrupted piece. Writes FILE once seeding. Loopback needs: DHT/LSD/UPnP/NAT-PMP and uTP off, several
+connections per IP, no outgoing encryption (see ../shared/lab/README.md).
+"""
+import argparse
+import sys
+import time
+
+import libtorrent as lt
+
+ap = argparse.ArgumentParser()
+ap.add_argument('torrent')
+ap.add_argument('datadir')
+ap.add_argument('port', type=int)
+ap.add_argument('--ready')
+ap.add_argument('--trust', action='store_true')
+ap.add_argument('--announce-every', type=float, default=0)
+ap.add_argument('--upload-limit', type=int, default=0, help='bytes/s, 0 = none')
+a = ap.parse_args()
+
+ses = lt.session({
+    'listen_interfaces': f'127.0.0.1:{a.port}',
+    'outgoing_interfaces': '127.0.0.1',
+    'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
+    'enable_incoming_utp': False, 'enable_outgoing_utp': False,
+    'allow_multiple_connections_per_ip': True,
+    'out_enc_policy': int(lt.enc_policy.disabled),
+    'in_enc_policy': int(lt.enc_policy.enabled),
+    'stop_tracker_timeout': 1,
+    'alert_mask': int(lt.alert_category.error | lt.alert_category.status),
+    'upload_rate_limit': a.upload_limit,
+})
+if a.upload_limit:
+    # libtorrent exempts local peers from rate limits: put every address in the global peer class.
+    f = lt.ip_filter()
+    f.add_rule('0.0.0.0', '255.255.255.255', 1 << lt.session.global_peer_class_id)
+    ses.set_peer_class_filter(f)
+
+p = lt.add_torrent_params()
+p.ti = lt.torrent_info(a.torrent)
+p.save_path = a.datadir
+p.flags &= ~lt.torrent_flags.auto_managed
+p.flags &= ~lt.torrent_flags.paused
+if a.trust:
+    p.flags |= lt.torrent_flags.seed_mode
+h = ses.add_torrent(p)
+ready = False
+last = time.monotonic()
+while True:
+    ses.wait_for_alert(200)
+    for al in ses.pop_alerts():
+        if al.category() & lt.alert_category.error:
+            print('alert:', al.message(), file=sys.stderr, flush=True)
+    st = h.status()
+    if st.is_seeding and not ready:
+        ready = True
+        print(f'seeding on 127.0.0.1:{a.port}', file=sys.stderr, flush=True)
+        if a.ready:
+            open(a.ready, 'w').write('ready\n')
+    if a.announce_every and time.monotonic() - last > a.announce_every:
+        h.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+        last = time.monotonic()

@@ -1,0 +1,77 @@
+/**
+ * Real clients as seeders on 127.0.0.1 for the interop suite: libtorrent (python3-libtorrent), aria2
+ * and Transmission (Debian packages). Each runs in its own process group and is stopped by PID.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startProcess, waitForPort, type Proc } from './proc.js';
+
+const HELPERS = join(import.meta.dirname, '../interop/helpers');
+
+export interface Seeder {
+  kind: string;
+  port: number;
+  proc: Proc;
+  stop: () => Promise<void>;
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number, what: string, proc: Proc): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (check()) return;
+    if (proc.child.exitCode !== null) throw new Error(`${what}: exited ${proc.child.exitCode}: ${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not ready within ${timeoutMs} ms: ${proc.output()}`);
+}
+
+/** libtorrent seeding `torrent` from `dataDir` (the payload at dataDir/<name>). `trust` serves unverified data. */
+export async function libtorrentSeeder(
+  torrent: string,
+  dataDir: string,
+  port: number,
+  opts: { trust?: boolean; workDir: string; uploadLimit?: number },
+): Promise<Seeder> {
+  const ready = join(opts.workDir, `lt-ready-${port}`);
+  const args = [join(HELPERS, 'lt_seed.py'), torrent, dataDir, String(port), '--ready', ready];
+  if (opts.trust) args.push('--trust');
+  if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
+  const proc = startProcess('/usr/bin/python3', args);
+  await waitFor(() => existsSync(ready), 60_000, 'libtorrent seeder', proc);
+  return { kind: 'libtorrent', port, proc, stop: () => proc.stop() };
+}
+
+/** aria2c seeding (no hash check of the data: --bt-seed-unverified). */
+export async function aria2Seeder(torrent: string, dataDir: string, port: number): Promise<Seeder> {
+  const proc = startProcess('aria2c', [
+    '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
+    '--bt-require-crypto=false', '--bt-min-crypto-level=plain', '--interface=127.0.0.1', '--disable-ipv6=true',
+    `--listen-port=${port}`, '--summary-interval=0', '--console-log-level=warn', '--seed-ratio=0.0',
+    '--bt-seed-unverified=true', '--check-integrity=false', `--dir=${dataDir}`, '--bt-max-peers=0',
+    '--max-overall-upload-limit=0', torrent,
+  ]);
+  await waitForPort(port, 30_000, proc);
+  return { kind: 'aria2', port, proc, stop: () => proc.stop() };
+}
+
+/** transmission-cli 3.00 seeding (it verifies the data first, then listens). */
+export async function transmissionSeeder(torrent: string, dataDir: string, port: number, workDir: string): Promise<Seeder> {
+  const conf = join(workDir, `tr-conf-${port}`);
+  await mkdir(conf, { recursive: true });
+  await writeFile(
+    join(conf, 'settings.json'),
+    JSON.stringify({
+      'dht-enabled': false, 'lpd-enabled': false, 'pex-enabled': false, 'utp-enabled': false,
+      'port-forwarding-enabled': false, encryption: 0, 'peer-port': port, 'peer-port-random-on-start': false,
+      'bind-address-ipv4': '127.0.0.1', 'bind-address-ipv6': '::1', 'rpc-enabled': false,
+      'download-dir': dataDir, 'incomplete-dir-enabled': false, 'rename-partial-files': false,
+      'ratio-limit-enabled': false, 'idle-seeding-limit-enabled': false, 'speed-limit-down-enabled': false,
+      'speed-limit-up-enabled': false, 'alt-speed-enabled': false, 'blocklist-enabled': false, 'message-level': 1,
+      'peer-limit-global': 200, 'peer-limit-per-torrent': 60, 'start-added-torrents': true,
+    }),
+  );
+  const proc = startProcess('transmission-cli', ['-g', conf, '-w', dataDir, '-p', String(port), '-M', '-et', '-v', torrent]);
+  await waitForPort(port, 60_000, proc);
+  return { kind: 'transmission', port, proc, stop: () => proc.stop() };
+}
