@@ -127,6 +127,8 @@ export const peerMachine = setup({
     /** Liveness check: silent for too long. */
     isStarved: ({ context }) => context.stats.starvedMs >= context.settings.snubTimeoutMs,
     isUnchokingUs: stateIn('#peer.connected.peerChoking.unchoked'),
+    /** Requests cannot flow: the peer chokes us, or has nothing we want. */
+    isStalled: not(and(['isUnchokingUs', 'isInterested'])),
     hasDeliveredAgain: ({ context }) => context.stats.blocksSinceCheck > 0,
   },
   actions: {
@@ -228,7 +230,7 @@ export const peerMachine = setup({
       on: {
         'wire.handshake': [
           {
-            guard: ({ context, event }) => !equalBytes(event.handshake.infoHash, context.services.infoHash),
+            guard: not('isOurTorrent'),
             target: 'closing',
             actions: { type: 'setClose', params: { reason: 'info-hash-mismatch' } },
           },
@@ -343,8 +345,19 @@ export const peerMachine = setup({
         peerInterested: {
           initial: 'notInterested',
           states: {
-            notInterested: { on: { 'wire.interested': { target: 'interested', actions: 'countMessage' } } },
-            interested: { on: { 'wire.not-interested': { target: 'notInterested', actions: 'countMessage' } } },
+            // A repeated message changes nothing but still shows the peer is alive.
+            notInterested: {
+              on: {
+                'wire.interested': { target: 'interested', actions: 'countMessage' },
+                'wire.not-interested': { actions: 'countMessage' },
+              },
+            },
+            interested: {
+              on: {
+                'wire.not-interested': { target: 'notInterested', actions: 'countMessage' },
+                'wire.interested': { actions: 'countMessage' },
+              },
+            },
           },
         },
         amInterested: {
@@ -369,9 +382,15 @@ export const peerMachine = setup({
         peerChoking: {
           initial: 'choked',
           states: {
-            choked: { on: { 'wire.unchoke': { target: 'unchoked', actions: 'countMessage' } } },
+            choked: {
+              on: {
+                'wire.unchoke': { target: 'unchoked', actions: 'countMessage' },
+                'wire.choke': { actions: 'countMessage' },
+              },
+            },
             unchoked: {
               on: {
+                'wire.unchoke': { actions: 'countMessage' },
                 'wire.choke': {
                   target: 'choked',
                   // BEP 3: a choke discards our pending requests (BEP 6 peers reject them explicitly).
@@ -420,13 +439,23 @@ export const peerMachine = setup({
             },
             active: {
               entry: 'fillPipeline',
-              always: { guard: not(and(['isUnchokingUs', 'isInterested'])), target: 'idle' },
-              on: { 'peer.check': { guard: 'isStarved', target: 'snubbed' } },
+              always: { guard: 'isStalled', target: 'idle' },
+              on: {
+                'peer.check': [
+                  { guard: 'isStarved', target: 'snubbed' },
+                  // Blocks may have become wanted with no event of ours (another peer closed): top up.
+                  { actions: 'fillPipeline' },
+                ],
+              },
             },
             snubbed: {
-              // Its requests go elsewhere; it is asked again once it delivers a block.
+              // Its requests go elsewhere; it is asked again once it delivers a block, or after a
+              // choke and unchoke (otherwise a snubbed peer that discarded our requests is never asked again).
               entry: ['releaseRequests', ({ context }) => void (context.stats.starvedMs = 0)],
-              always: { guard: 'hasDeliveredAgain', target: 'active' },
+              always: [
+                { guard: 'isStalled', target: 'idle' },
+                { guard: 'hasDeliveredAgain', target: 'active' },
+              ],
             },
           },
         },

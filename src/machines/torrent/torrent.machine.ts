@@ -7,13 +7,13 @@
  * (src/io/storage-actor.ts): it checks existing data first, then verifies and writes each piece the
  * peers complete.
  */
-import { assign, enqueueActions, fromCallback, setup, stopChild } from 'xstate';
+import { assign, enqueueActions, fromCallback, setup, stopChild, type AnyActorRef } from 'xstate';
 import { Bitfield } from '../../protocol/bitfield.js';
 import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
 import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.machine.js';
 import type { TrackerSettings } from '../tracker/types.js';
 import { peerMachine } from '../peer/peer.machine.js';
-import type { CloseReason, PeerReport, PeerServices, PeerSettings } from '../peer/types.js';
+import type { CloseReason, PeerCommand, PeerReport, PeerServices, PeerSettings } from '../peer/types.js';
 import { PeerBook } from './peer-book.js';
 import { PieceBuffers } from './piece-buffers.js';
 import { PiecePicker } from './piece-picker.js';
@@ -131,6 +131,20 @@ export interface TorrentContext {
   announcing: boolean;
   /** Shutdown steps still running (announcer, storage). */
   stopsPending: number;
+}
+
+/**
+ * Sends to a peer child only while it runs: a peer that has just closed is still in `peers` until its
+ * `peer.closed` report is processed, and XState warns about events sent to a stopped actor.
+ */
+function toPeer(
+  enqueue: { sendTo: (to: string, event: PeerCommand) => void },
+  self: AnyActorRef,
+  id: string,
+  event: PeerCommand,
+): void {
+  const child = (self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> }).children[id];
+  if (child?.getSnapshot().status === 'active') enqueue.sendTo(id, event);
 }
 
 const storageNotProvided = fromCallback<StorageCommand>(() => {
@@ -301,6 +315,7 @@ export const torrentMachine = setup({
             report: self,
           },
         });
+        enqueue.sendTo('announcer', { type: 'announcer.start' });
         enqueue(assign({ announcing: true }));
       }),
       on: {
@@ -323,12 +338,12 @@ export const torrentMachine = setup({
           ],
         },
         'peer.handshake': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
             const id = Buffer.from(event.peerId).toString('hex');
             for (const [key, other] of context.peerIds) {
               if (other === id && key !== event.key) {
                 const ref = context.peers.get(event.key);
-                if (ref) enqueue.sendTo(ref, { type: 'peer.close', reason: 'duplicate' });
+                if (ref) toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'duplicate' });
                 return;
               }
             }
@@ -338,12 +353,14 @@ export const torrentMachine = setup({
         },
         'peer.closed': {
           actions: [
-            enqueueActions(({ context, event, enqueue }) => {
+            enqueueActions(({ context, event, enqueue, self }) => {
               const ref = context.peers.get(event.key);
               context.peers.delete(event.key);
               context.peerIds.delete(event.key);
               context.book.markClosed(event.key, { useful: event.downloaded > 0, retry: !FATAL.has(event.reason) });
               if (ref) enqueue(stopChild(ref));
+              // Its requests went back to wanted: let the others take them now.
+              for (const other of context.peers.values()) toPeer(enqueue, self, other, { type: 'peer.refill' });
               enqueue({
                 type: 'emitReport',
                 params: {
@@ -359,11 +376,11 @@ export const torrentMachine = setup({
           ],
         },
         'peer.cancelElsewhere': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
             for (const key of event.peers) {
               const ref = context.peers.get(key);
               if (ref)
-                enqueue.sendTo(ref, {
+                toPeer(enqueue, self, ref, {
                   type: 'peer.cancel',
                   index: event.index,
                   begin: event.begin,
@@ -380,14 +397,14 @@ export const torrentMachine = setup({
         },
         'storage.verified': {
           actions: [
-            enqueueActions(({ context, event, enqueue }) => {
+            enqueueActions(({ context, event, enqueue, self }) => {
               const { picker } = context.services!;
               for (const { peer, request } of picker.pieceVerified(event.index)) {
                 const ref = context.peers.get(peer);
-                if (ref) enqueue.sendTo(ref, { type: 'peer.cancel', ...request });
+                if (ref) toPeer(enqueue, self, ref, { type: 'peer.cancel', ...request });
               }
               for (const ref of context.peers.values())
-                enqueue.sendTo(ref, { type: 'peer.have', index: event.index });
+                toPeer(enqueue, self, ref, { type: 'peer.have', index: event.index });
               enqueue({ type: 'emitReport', params: { type: 'torrent.piece', index: event.index } });
             }),
             'publish',
@@ -395,7 +412,7 @@ export const torrentMachine = setup({
         },
         'storage.hashFailed': {
           actions: [
-            enqueueActions(({ context, event, enqueue }) => {
+            enqueueActions(({ context, event, enqueue, self }) => {
               const { picker } = context.services!;
               const contributors = picker.pieceFailed(event.index);
               context.counters.hashFailures++;
@@ -406,16 +423,17 @@ export const torrentMachine = setup({
                   banned.push(key);
                   const ref = context.peers.get(key);
                   if (ref)
-                    enqueue.sendTo(ref, {
+                    toPeer(enqueue, self, ref, {
                       type: 'peer.close',
                       reason: 'bad-data',
                       detail: `piece ${event.index} failed its hash`,
                     });
                 }
               }
-              // The piece's blocks are wanted again: let every peer ask for them.
-              for (const ref of context.peers.values())
-                enqueue.sendTo(ref, { type: 'peer.refill' });
+              // The piece's blocks are wanted again: let every other peer ask for them.
+              for (const [key, ref] of context.peers) {
+                if (!banned.includes(key)) toPeer(enqueue, self, ref, { type: 'peer.refill' });
+              }
               enqueue({
                 type: 'emitReport',
                 params: { type: 'torrent.hashFailed', index: event.index, peers: contributors, banned },
@@ -444,11 +462,11 @@ export const torrentMachine = setup({
         complete: {
           entry: [
             'publish',
-            enqueueActions(({ context, enqueue }) => {
+            enqueueActions(({ context, enqueue, self }) => {
               enqueue.sendTo('announcer', { type: 'announcer.completed' });
               // A finished download has nothing to ask of anyone; seeding (serving) comes with the choker.
               for (const ref of context.peers.values())
-                enqueue.sendTo(ref, { type: 'peer.close', reason: 'not-useful' });
+                toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'not-useful' });
               enqueue({ type: 'emitReport', params: { type: 'torrent.complete' } });
             }),
           ],
@@ -461,8 +479,8 @@ export const torrentMachine = setup({
     stopping: {
       entry: [
         assign(({ context }) => ({ stopsPending: context.announcing ? 2 : 1 })),
-        enqueueActions(({ context, enqueue }) => {
-          for (const ref of context.peers.values()) enqueue.sendTo(ref, { type: 'peer.close', reason: 'shutdown' });
+        enqueueActions(({ context, enqueue, self }) => {
+          for (const ref of context.peers.values()) toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'shutdown' });
           if (context.announcing) enqueue.sendTo('announcer', { type: 'announcer.stop' });
           enqueue.sendTo('storage', { type: 'storage.close' });
         }),
