@@ -1,6 +1,6 @@
 /**
- * bt-actor's library entry point. The engine API arrives with the engine; today the package
- * exports its pure codecs and the torrent creator.
+ * bt-actor's library entry point: the pure codecs, the torrent creator, and the torrent actor
+ * (an XState actor of the torrent statechart wired to real sockets, disk and trackers).
  */
 export { BtError, isBtError } from './protocol/errors.js';
 export {
@@ -23,3 +23,8 @@ export {
 } from './protocol/metainfo.js';
 export { autoPieceLength, encodeTorrent, type TorrentSpec } from './protocol/metainfo-encode.js';
 export { createTorrent, CreateTorrentError, type CreateTorrentOptions } from './io/create-torrent.js';
+export { createTorrentActor, type TorrentActor, type TorrentActorOptions } from './app/torrent-actor.js';
+export { announcerPeers, createAnnouncer } from './app/trackers.js';
+export { TrackerClient, TrackerTransportError } from './io/tracker-client.js';
+export { Bitfield } from './protocol/bitfield.js';
+export type { PeerAddress } from './protocol/peer-address.js';
