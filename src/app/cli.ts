@@ -66,8 +66,12 @@ Data already in DIR is checked first; only missing pieces are fetched.
 Options:
   -o, --out DIR          Download folder (default: the current folder).
       --peer HOST:PORT   Dial this peer too; repeatable ([::1]:6881 for IPv6).
-      --port N           The port announced to trackers (default 6881).
+      --port N           Port to accept peers on, announced to trackers (default 6881; the
+                         next free one if taken).
       --max-peers N      Most connections at once (default 50).
+      --seed             Keep seeding after the download completes, until Ctrl-C / SIGTERM.
+      --seed-ratio R     With --seed: stop once uploaded ≥ R × the torrent's size.
+      --bind ADDR        Accept peers on this address only (default: all).
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
   -h, --help             Show this help.
@@ -266,6 +270,9 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     peer: { type: 'string', multiple: true },
     port: { type: 'string' },
     'max-peers': { type: 'string' },
+    seed: { type: 'boolean' },
+    'seed-ratio': { type: 'string' },
+    bind: { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
   });
@@ -296,6 +303,14 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   if (!Number.isInteger(maxPeers) || maxPeers < 1) {
     io.err(`bt-actor run: --max-peers '${values['max-peers']}' must be a positive integer`);
     return EXIT_BAD_INPUT;
+  }
+  let seedRatio: number | undefined;
+  if (values['seed-ratio'] !== undefined) {
+    seedRatio = Number(values['seed-ratio']);
+    if (!(seedRatio >= 0)) {
+      io.err(`bt-actor run: --seed-ratio '${values['seed-ratio']}' must be a number ≥ 0`);
+      return EXIT_BAD_INPUT;
+    }
   }
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
@@ -328,6 +343,9 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       maxPeers,
       json,
       quiet: values.quiet ?? false,
+      seed: values.seed ?? seedRatio !== undefined,
+      ...(seedRatio !== undefined && { seedRatio }),
+      ...(values.bind !== undefined && { bind: values.bind }),
       out_: io.out,
       err: io.err,
       ...(io.tty && !json && { tty: io.tty }),

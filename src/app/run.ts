@@ -7,7 +7,9 @@ import { resolve } from 'node:path';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { formatBytes } from './format.js';
-import { createTorrentActor, type TorrentActor } from './torrent-actor.js';
+import { PeerListener } from '../io/listener.js';
+import { peerKey } from '../protocol/peer-address.js';
+import { canAccept, createTorrentActor, type TorrentActor } from './torrent-actor.js';
 
 export interface RunOptions {
   meta: Metainfo;
@@ -17,6 +19,11 @@ export interface RunOptions {
   maxPeers: number;
   json: boolean;
   quiet: boolean;
+  /** Keep seeding after completion until stopped (or until `seedRatio`). */
+  seed: boolean;
+  seedRatio?: number;
+  /** Address to accept peers on (default all interfaces). */
+  bind?: string;
   out_: (line: string) => void;
   err: (line: string) => void;
   /** Writes without a newline (the TTY progress line). */
@@ -50,14 +57,24 @@ export async function prepareOutDir(dir: string): Promise<string | null> {
 
 export async function runDownload(o: RunOptions): Promise<number> {
   const dir = resolve(o.out);
+  const listener = await PeerListener.listen({ port: o.port, ...(o.bind !== undefined && { host: o.bind }) });
   const actor: TorrentActor = createTorrentActor({
     meta: o.meta,
     dir,
     peers: o.peers,
-    port: o.port,
+    port: listener.port,
     settings: { maxConnections: o.maxPeers },
   });
+  const unroute = listener.register(o.meta.infoHashHex, (c) => {
+    if (!canAccept(actor, peerKey(c.address))) {
+      c.socket.destroy();
+      return;
+    }
+    actor.send({ type: 'torrent.incoming', address: c.address, transport: { socket: c.socket, initialBytes: c.initialBytes } });
+  });
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
+  if (o.json) line({ event: 'listening', port: listener.port, infoHash: o.meta.infoHashHex, name: o.meta.name });
+  else if (!o.quiet) o.err(`bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${listener.port}`);
   const started = Date.now();
   let lastDown = 0;
   let lastAt = started;
@@ -129,7 +146,10 @@ export async function runDownload(o: RunOptions): Promise<number> {
     o.signal?.addEventListener('abort', stop, { once: true });
     actor.subscribe({
       next: (snap) => {
-        if (snap.matches({ active: 'complete' })) stop();
+        if (!snap.matches({ active: 'complete' })) return;
+        if (!o.seed) return stop();
+        const p = snap.context.progress;
+        if (o.seedRatio !== undefined && p.uploaded >= o.seedRatio * p.length) stop();
       },
       complete: () => {
         const snap = actor.getSnapshot();
@@ -153,9 +173,11 @@ export async function runDownload(o: RunOptions): Promise<number> {
   });
   clearInterval(timer);
   for (const s of subs) s.unsubscribe();
+  unroute();
+  await listener.close();
   const p = actor.getSnapshot().context.progress;
   const seconds = (Date.now() - started) / 1000;
-  if (o.json) line({ event: 'done', complete: p.left === 0, length: p.length, downloaded: p.downloaded, wasted: p.wasted, seconds });
+  if (o.json) line({ event: 'done', complete: p.left === 0, length: p.length, downloaded: p.downloaded, uploaded: p.uploaded, wasted: p.wasted, seconds });
   else {
     if (o.tty) o.tty('\n');
     if (!o.quiet && result === 0) o.out_(`${o.meta.name}: complete, ${formatBytes(p.length)} verified in ${seconds.toFixed(1)} s (${formatBytes(p.length / Math.max(seconds, 0.001))}/s) → ${dir}`);

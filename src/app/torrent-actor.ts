@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import { peerWireActor } from '../io/peer-wire.js';
-import { storageActor, type StorageActorOptions } from '../io/storage-actor.js';
+import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
 import { torrentMachine, type TorrentSettings } from '../machines/torrent/torrent.machine.js';
@@ -32,10 +32,11 @@ export interface TorrentActorOptions {
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
   const { meta } = options;
   const client = options.trackerClient ?? new TrackerClient({ peerId, port: options.port ?? 6881 });
+  const handle = createStorageHandle();
   return torrentMachine.provide({
     actors: {
-      storage: storageActor(meta, options.dir, options.storage),
-      peer: peerMachine.provide({ actors: { wire: peerWireActor } }),
+      storage: storageActor(meta, options.dir, options.storage, handle),
+      peer: peerMachine.provide({ actors: { wire: peerWireActor, reader: blockReaderActor(handle) } }),
       announcer: announcerLogic(client, meta.infoHash),
     },
   });
@@ -63,4 +64,12 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       settings: options.settings ?? {},
     },
   });
+}
+
+/** Whether the torrent would take an incoming connection from `key` now (checked before routing it). */
+export function canAccept(actor: TorrentActor, key: string): boolean {
+  const ctx = actor.getSnapshot().context;
+  if (!ctx.services || actor.getSnapshot().status !== 'active') return false;
+  if (ctx.book.isBanned(key) || ctx.peers.has(key)) return false;
+  return ctx.peers.size < ctx.settings.maxConnections;
 }

@@ -24,12 +24,52 @@ export interface StorageActorOptions extends StorageOptions {
   progressIntervalMs?: number;
 }
 
+/**
+ * Shares the opened {@link Storage} between the torrent's storage actor (which opens, checks, writes
+ * and closes it) and its peers' block readers (which read blocks to upload).
+ */
+export interface StorageHandle {
+  storage: Storage | undefined;
+}
+
+export function createStorageHandle(): StorageHandle {
+  return { storage: undefined };
+}
+
+/** A read for the upload of one block; answered with `upload.block` or `upload.readFailed`. */
+type ReaderCommand = { type: 'upload.read'; index: number; begin: number; length: number };
+
+/**
+ * A peer's `reader` actor: reads requested blocks from the torrent's storage. Blocks travel back as
+ * events to the peer actor, which sends them unless the request was cancelled in the meantime.
+ */
+export function blockReaderActor(handle: StorageHandle) {
+  return fromCallback<ReaderCommand>(({ sendBack, receive }) => {
+    let alive = true;
+    receive((cmd) => {
+      const s = handle.storage;
+      const { index, begin, length } = cmd;
+      if (!s) {
+        sendBack({ type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_STORAGE_CLOSED', message: 'storage is not open' } as never);
+        return;
+      }
+      s.readBlock(index, begin, length).then(
+        (data) => alive && sendBack({ type: 'upload.block', index, begin, length, data } as never),
+        (err: unknown) => alive && sendBack({ type: 'upload.readFailed', index, begin, length, ...toError(err) } as never),
+      );
+    });
+    return () => {
+      alive = false;
+    };
+  });
+}
+
 function toError(err: unknown): { code: string; message: string } {
   const e = err as { code?: unknown; message?: unknown };
   return { code: typeof e?.code === 'string' ? e.code : 'BT_ERR_STORAGE_IO', message: typeof e?.message === 'string' ? e.message : String(err) };
 }
 
-export function storageActor(meta: Metainfo, dir: string, options: StorageActorOptions = {}) {
+export function storageActor(meta: Metainfo, dir: string, options: StorageActorOptions = {}, handle: StorageHandle = createStorageHandle()) {
   return fromCallback<StorageCommand>(({ sendBack, receive }) => {
     const send = (e: StorageEvent) => sendBack(e as never);
     const abort = new AbortController();
@@ -44,6 +84,7 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
 
     const ready = (async () => {
       storage = await Storage.open(meta, dir, options);
+      handle.storage = storage;
       let last = 0;
       const every = options.progressIntervalMs ?? 200;
       const have = await storage.check({
@@ -75,7 +116,10 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
           .catch(fail);
       } else if (cmd.type === 'storage.close') {
         closing ??= ready
-          .then((s) => s.close())
+          .then((s) => {
+            handle.storage = undefined;
+            return s.close();
+          })
           .catch(() => undefined)
           .then(() => send({ type: 'storage.closed' }));
       }
@@ -83,6 +127,7 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
 
     return () => {
       abort.abort();
+      handle.storage = undefined;
       void storage?.close().catch(() => undefined);
     };
   });

@@ -27,6 +27,8 @@ export const testSettings: PeerSettings = {
   queueSeconds: 3,
   minQueue: 2,
   maxQueue: 4,
+  maxRequestLength: 16 * 1024,
+  maxQueuedRequests: 500,
 };
 
 export const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
@@ -63,7 +65,7 @@ export function startPeer(opts: StartOptions = {}) {
   });
   const buffers = new PieceBuffers((i) => picker.pieceBytes(i));
   const counters = { downloaded: 0, uploaded: 0 };
-  const services = { infoHash: INFO_HASH, peerId: OUR_ID, pieceCount: PIECES, picker, buffers, counters };
+  const services = { infoHash: INFO_HASH, peerId: OUR_ID, pieceCount: PIECES, picker, buffers, counters, registry: new Map() };
   const key = '10.0.0.2:6881';
 
   const wire = {

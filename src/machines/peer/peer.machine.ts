@@ -15,6 +15,7 @@ import type { WireMessage } from '../../protocol/wire.js';
 import { RateMeter, requestQueueDepth } from '../torrent/rate.js';
 import {
   defaultPeerSettings,
+  type ChokeView,
   type CloseReason,
   type PeerCommand,
   type PeerInput,
@@ -57,7 +58,12 @@ type WireOut =
 
 type WithoutKey<T> = T extends unknown ? Omit<T, 'key'> : never;
 
-export type PeerEvent = WireIn | PeerCommand | { type: 'peer.check' };
+/** The `reader` actor's answers (src/io/storage-actor.ts `blockReaderActor`). */
+type ReaderIn =
+  | { type: 'upload.block'; index: number; begin: number; length: number; data: Uint8Array }
+  | { type: 'upload.readFailed'; index: number; begin: number; length: number; code: string; message: string };
+
+export type PeerEvent = WireIn | ReaderIn | PeerCommand | { type: 'peer.check' };
 
 /** Mutable per-connection counters, held by reference (updated per block without `assign`). */
 export interface PeerStats {
@@ -72,6 +78,11 @@ export interface PeerStats {
   /** Timestamp (from the wire events) of the latest message. */
   lastAt: number;
   downRate: RateMeter;
+  upRate: RateMeter;
+  /** Requests the peer made of us, in order, not yet answered (reads may be under way). */
+  uploads: { index: number; begin: number; length: number }[];
+  /** What the choker sees of this peer (registered in `services.registry` while connected). */
+  view: ChokeView;
 }
 
 export interface PeerContext {
@@ -96,6 +107,11 @@ const wireNotProvided = fromCallback<WireOut, any>(() => { // eslint-disable-lin
   throw new Error('peer machine: no wire actor provided (provide peerWireActor from src/io)');
 });
 
+/** Placeholder reader: without storage nothing can be uploaded, so every read fails. */
+const readerNotProvided = fromCallback<{ type: 'upload.read'; index: number; begin: number; length: number }>(({ sendBack, receive }) => {
+  receive(({ index, begin, length }) => sendBack({ type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_NO_READER', message: 'no block reader provided' }));
+});
+
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -110,7 +126,7 @@ export const peerMachine = setup({
     context: {} as PeerContext,
     events: {} as PeerEvent,
   },
-  actors: { wire: wireNotProvided },
+  actors: { wire: wireNotProvided, reader: readerNotProvided },
   delays: {
     connectTimeout: ({ context }) => context.settings.connectTimeoutMs,
     handshakeTimeout: ({ context }) => context.settings.handshakeTimeoutMs,
@@ -179,11 +195,16 @@ export const peerMachine = setup({
       starvedMs: 0,
       lastAt: 0,
       downRate: new RateMeter(),
+      upRate: new RateMeter(),
+      uploads: [],
+      view: undefined as unknown as ChokeView,
     },
     closeReason: undefined,
     closeDetail: undefined,
   }),
-  invoke: {
+  invoke: [
+    { id: 'reader', src: 'reader' },
+    {
     id: 'wire',
     src: 'wire',
     input: ({ context }: { context: PeerContext }) => ({
@@ -197,7 +218,8 @@ export const peerMachine = setup({
       },
       pieceCount: context.services.pieceCount,
     }),
-  },
+    },
+  ],
   initial: 'connecting',
   on: {
     'wire.closed': {
@@ -265,6 +287,16 @@ export const peerMachine = setup({
         // Until it says otherwise, the peer has nothing (BEP 3: the bitfield may be omitted).
         ({ context }) => {
           context.services.picker.addPeer(context.key, 'none');
+          const s = context.stats;
+          s.view = {
+            key: context.key,
+            peerInterested: false,
+            amChoking: true,
+            snubbed: false,
+            downRate: () => s.downRate.rate(s.lastAt),
+            upRate: () => s.upRate.rate(s.lastAt),
+          };
+          context.services.registry.set(context.key, s.view);
         },
         enqueueActions(({ context, enqueue }) => {
           const have = context.services.picker.bitfield();
@@ -275,6 +307,8 @@ export const peerMachine = setup({
       ],
       exit: ({ context }) => {
         context.services.picker.removePeer(context.key);
+        context.services.registry.delete(context.key);
+        context.stats.uploads.length = 0;
       },
       on: {
         'wire.bitfield': {
@@ -319,8 +353,63 @@ export const peerMachine = setup({
         'wire.allowed-fast': { actions: 'countMessage' },
         'wire.extended': { actions: 'countMessage' },
         'wire.unknown': { actions: 'countMessage' },
-        'wire.request': { actions: 'countMessage' }, // we choke everyone until the choker (issue 5) unchokes
-        'wire.cancel': { actions: 'countMessage' },
+        'wire.request': {
+          actions: [
+            'countMessage',
+            enqueueActions(({ context, event, enqueue, check }) => {
+              const { picker, pieceCount } = context.services;
+              const { index, begin, length } = event;
+              const reject = () => {
+                if (context.extensions.fast) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'reject', index, begin, length } } });
+              };
+              const bad = (detail: string) => enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail });
+              if (!Number.isInteger(index) || index < 0 || index >= pieceCount) return bad(`request for piece ${index} of ${pieceCount}`);
+              const size = picker.pieceBytes(index);
+              if (length <= 0 || begin < 0 || begin + length > size) return bad(`request ${index}:${begin}+${length} outside the piece (${size} bytes)`);
+              if (length > context.settings.maxRequestLength) return reject(); // oversized: refused, not served
+              // BEP 3: requests while choked are ignored (BEP 6: rejected); so are pieces we lack.
+              if (check(stateIn('#peer.connected.amChoking.choking') as never) || !picker.hasPiece(index)) return reject();
+              const queue = context.stats.uploads;
+              if (queue.length >= context.settings.maxQueuedRequests) return bad(`more than ${context.settings.maxQueuedRequests} requests queued (flood)`);
+              queue.push({ index, begin, length });
+              enqueue.sendTo('reader', { type: 'upload.read', index, begin, length });
+            }),
+          ],
+        },
+        'wire.cancel': {
+          actions: [
+            'countMessage',
+            ({ context, event }) => {
+              const q = context.stats.uploads;
+              const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
+              if (i >= 0) q.splice(i, 1);
+            },
+          ],
+        },
+        'upload.block': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            // Send it only if still wanted: not cancelled, and not dropped by a choke.
+            const q = context.stats.uploads;
+            const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
+            if (i < 0) return;
+            q.splice(i, 1);
+            const s = context.stats;
+            s.uploaded += event.length;
+            context.services.counters.uploaded += event.length;
+            s.upRate.add(event.length, s.lastAt);
+            enqueue.sendTo('wire', { type: 'wire.sendBlock', index: event.index, begin: event.begin, block: event.data });
+          }),
+        },
+        'upload.readFailed': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const q = context.stats.uploads;
+            const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
+            if (i >= 0) q.splice(i, 1);
+            if (context.extensions.fast) {
+              enqueue.sendTo('wire', { type: 'wire.send', message: { type: 'reject', index: event.index, begin: event.begin, length: event.length } });
+            }
+          }),
+        },
         'peer.refill': { actions: 'maybeFill' },
         'peer.have': {
           actions: [
@@ -340,7 +429,36 @@ export const peerMachine = setup({
       states: {
         amChoking: {
           initial: 'choking',
-          states: { choking: {}, unchoked: {} },
+          states: {
+            choking: {
+              on: {
+                'peer.unchoke': {
+                  target: 'unchoked',
+                  actions: [
+                    ({ context }) => void (context.stats.view.amChoking = false),
+                    { type: 'sendWire', params: { type: 'wire.send', message: { type: 'unchoke' } } },
+                  ],
+                },
+              },
+            },
+            unchoked: {
+              on: {
+                'peer.choke': {
+                  target: 'choking',
+                  actions: [
+                    ({ context }) => void (context.stats.view.amChoking = true),
+                    { type: 'sendWire', params: { type: 'wire.send', message: { type: 'choke' } } },
+                    // Queued requests are discarded (BEP 6 peers are told so with rejects).
+                    enqueueActions(({ context, enqueue }) => {
+                      const q = context.stats.uploads.splice(0);
+                      if (!context.extensions.fast) return;
+                      for (const r of q) enqueue.sendTo('wire', { type: 'wire.send', message: { type: 'reject', ...r } });
+                    }),
+                  ],
+                },
+              },
+            },
+          },
         },
         peerInterested: {
           initial: 'notInterested',
@@ -348,13 +466,23 @@ export const peerMachine = setup({
             // A repeated message changes nothing but still shows the peer is alive.
             notInterested: {
               on: {
-                'wire.interested': { target: 'interested', actions: 'countMessage' },
+                'wire.interested': {
+                  target: 'interested',
+                  actions: [
+                    'countMessage',
+                    ({ context }) => void (context.stats.view.peerInterested = true),
+                    { type: 'report', params: { type: 'peer.interested' as const } },
+                  ],
+                },
                 'wire.not-interested': { actions: 'countMessage' },
               },
             },
             interested: {
               on: {
-                'wire.not-interested': { target: 'notInterested', actions: 'countMessage' },
+                'wire.not-interested': {
+                  target: 'notInterested',
+                  actions: ['countMessage', ({ context }) => void (context.stats.view.peerInterested = false)],
+                },
                 'wire.interested': { actions: 'countMessage' },
               },
             },
@@ -451,7 +579,14 @@ export const peerMachine = setup({
             snubbed: {
               // Its requests go elsewhere; it is asked again once it delivers a block, or after a
               // choke and unchoke (otherwise a snubbed peer that discarded our requests is never asked again).
-              entry: ['releaseRequests', ({ context }) => void (context.stats.starvedMs = 0)],
+              entry: [
+                'releaseRequests',
+                ({ context }) => {
+                  context.stats.starvedMs = 0;
+                  context.stats.view.snubbed = true;
+                },
+              ],
+              exit: ({ context }) => void (context.stats.view.snubbed = false),
               always: [
                 { guard: 'isStalled', target: 'idle' },
                 { guard: 'hasDeliveredAgain', target: 'active' },
@@ -472,7 +607,10 @@ export const peerMachine = setup({
                   s.starvedMs = s.blocksSinceCheck > 0 || !waiting ? 0 : s.starvedMs + dt;
                   s.messagesSinceCheck = 0;
                   s.blocksSinceCheck = 0;
-                  if (s.silentMs >= context.settings.silenceLimitMs) {
+                  const { picker } = context.services;
+                  if (picker.isComplete && picker.isSeed(context.key)) {
+                    enqueue.raise({ type: 'peer.close', reason: 'not-useful', detail: 'both sides have everything' });
+                  } else if (s.silentMs >= context.settings.silenceLimitMs) {
                     enqueue.raise({ type: 'peer.close', reason: 'timeout', detail: `silent for ${s.silentMs / 1000} s` });
                   } else {
                     enqueue.raise({ type: 'peer.check' });

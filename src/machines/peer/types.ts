@@ -31,6 +31,23 @@ export interface PeerServices {
   buffers: PieceBuffers;
   /** The torrent's byte counters, bumped per block (a plain object, not context). */
   counters: { downloaded: number; uploaded: number };
+  /** Connected peers' live state, by key, for the choker (each peer adds itself while connected). */
+  registry: Map<string, ChokeView>;
+}
+
+/** What the choker reads of a connected peer (a plain object the peer actor keeps current). */
+export interface ChokeView {
+  key: string;
+  /** The peer is interested in our pieces. */
+  peerInterested: boolean;
+  /** We are choking the peer. */
+  amChoking: boolean;
+  snubbed: boolean;
+  /** Bytes/s from the peer and to the peer, as of the latest wire event. */
+  downRate: () => number;
+  upRate: () => number;
+  /** The choker round in which the choker first saw this peer (set by the choker). */
+  firstRound?: number;
 }
 
 export interface PeerSettings {
@@ -48,6 +65,10 @@ export interface PeerSettings {
   queueSeconds: number;
   minQueue: number;
   maxQueue: number;
+  /** Longest block we serve (BEP 3 peers ask for 16 KiB; at most 128 KiB). */
+  maxRequestLength: number;
+  /** Requests a peer may have queued with us; past this it is flooding and is dropped. */
+  maxQueuedRequests: number;
 }
 
 export const defaultPeerSettings: PeerSettings = {
@@ -60,6 +81,8 @@ export const defaultPeerSettings: PeerSettings = {
   queueSeconds: 3,
   minQueue: 8,
   maxQueue: 500,
+  maxRequestLength: 16 * 1024,
+  maxQueuedRequests: 500,
 };
 
 export interface PeerInput {
@@ -80,6 +103,8 @@ export interface PeerInput {
 export type PeerReport =
   | { type: 'peer.handshake'; key: string; peerId: Uint8Array }
   | { type: 'peer.pieceComplete'; key: string; index: number }
+  /** The peer became interested in our pieces (the choker may give it a free slot now). */
+  | { type: 'peer.interested'; key: string }
   /** Endgame: the block arrived from `key`; the torrent sends `cancel` to these other peers. */
   | { type: 'peer.cancelElsewhere'; key: string; peers: string[]; index: number; begin: number; length: number }
   | { type: 'peer.closed'; key: string; reason: CloseReason; detail?: string; downloaded: number; uploaded: number };
@@ -92,6 +117,9 @@ export type PeerCommand =
   | { type: 'peer.cancel'; index: number; begin: number; length: number }
   /** Ask for blocks now (e.g. after a failed piece returned blocks to wanted). */
   | { type: 'peer.refill' }
+  /** The choker's verdict: let the peer download from us, or stop it. */
+  | { type: 'peer.unchoke' }
+  | { type: 'peer.choke' }
   | { type: 'peer.close'; reason: CloseReason; detail?: string };
 
 export type { Bitfield, Handshake, WireMessage };

@@ -327,6 +327,12 @@ export class PiecePicker<P = string> {
   }
 
   /** Number of known peers that have every piece. */
+  /** True when `peer` has every piece (a seed, by have-all or a complete bitfield). */
+  isSeed(peer: P): boolean {
+    const st = this.peers.get(peer);
+    return st !== undefined && (st.pieces === null || st.pieces.isComplete);
+  }
+
   get seedCount(): number {
     return this.seeds;
   }

@@ -12,6 +12,7 @@ import { Bitfield } from '../../protocol/bitfield.js';
 import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
 import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.machine.js';
 import type { TrackerSettings } from '../tracker/types.js';
+import { chokerMachine, type ChokerReport, type ChokerSettings } from '../choker/choker.machine.js';
 import { peerMachine } from '../peer/peer.machine.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerServices, PeerSettings } from '../peer/types.js';
 import { PeerBook } from './peer-book.js';
@@ -35,6 +36,7 @@ export interface TorrentSettings {
   tickMs: number;
   peer: Partial<PeerSettings>;
   tracker: Partial<TrackerSettings>;
+  choker: Partial<ChokerSettings>;
   /** Time allowed for stopping (trackers' `stopped`, flushing files). */
   stopTimeoutMs: number;
 }
@@ -44,6 +46,7 @@ export const defaultTorrentSettings: TorrentSettings = {
   tickMs: 1_000,
   peer: {},
   tracker: {},
+  choker: {},
   stopTimeoutMs: 5_000,
 };
 
@@ -108,6 +111,9 @@ export type TorrentEvent =
   | PeerReport
   | AnnouncerReport
   | { type: 'torrent.addPeers'; peers: PeerAddress[] }
+  /** An accepted connection for this torrent (its handshake named our info hash); `transport` is opaque. */
+  | { type: 'torrent.incoming'; address: PeerAddress; transport: unknown }
+  | ChokerReport
   | { type: 'torrent.stop' }
   | { type: 'torrent.tick' };
 
@@ -152,7 +158,7 @@ const storageNotProvided = fromCallback<StorageCommand>(() => {
 });
 
 /** Close reasons after which an address is never dialled again. */
-const FATAL: ReadonlySet<CloseReason> = new Set(['self', 'info-hash-mismatch', 'bad-data']);
+const FATAL: ReadonlySet<CloseReason> = new Set(['self', 'info-hash-mismatch', 'bad-data', 'not-useful']);
 
 function snapshotProgress(ctx: TorrentContext): TorrentProgress {
   const p = ctx.services?.picker;
@@ -178,7 +184,7 @@ export const torrentMachine = setup({
     events: {} as TorrentEvent,
     emitted: {} as TorrentReport,
   },
-  actors: { storage: storageNotProvided, peer: peerMachine, announcer: announcerMachine },
+  actors: { storage: storageNotProvided, peer: peerMachine, announcer: announcerMachine, choker: chokerMachine },
   delays: {
     tick: ({ context }) => context.settings.tickMs,
     stopTimeout: ({ context }) => context.settings.stopTimeoutMs,
@@ -190,8 +196,9 @@ export const torrentMachine = setup({
     publish: assign(({ context }) => ({ progress: snapshotProgress(context) })),
     /** Dials known peers up to the connection limit. */
     connectMore: enqueueActions(({ context, enqueue }) => {
+      // Complete torrents dial too: some leechers (Transmission on loopback) only get data when dialled.
       const services = context.services;
-      if (!services || services.picker.isComplete) return;
+      if (!services) return;
       const free = context.settings.maxConnections - context.peers.size;
       for (const rec of context.book.candidates(free)) {
         context.book.markConnecting(rec.key);
@@ -283,6 +290,7 @@ export const torrentMachine = setup({
                   picker,
                   buffers,
                   counters: context.counters,
+                  registry: new Map(),
                 },
               };
             }),
@@ -316,6 +324,15 @@ export const torrentMachine = setup({
           },
         });
         enqueue.sendTo('announcer', { type: 'announcer.start' });
+        enqueue.spawnChild('choker', {
+          id: 'choker',
+          input: {
+            registry: context.services!.registry,
+            seeding: () => context.services!.picker.isComplete,
+            settings: context.settings.choker,
+            random: context.random,
+          },
+        });
         enqueue(assign({ announcing: true }));
       }),
       on: {
@@ -374,6 +391,32 @@ export const torrentMachine = setup({
             }),
             'connectMore',
           ],
+        },
+        'choker.unchoke': {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
+            const unchoke = new Set(event.keys);
+            for (const [key, view] of context.services!.registry) {
+              const ref = context.peers.get(key);
+              if (!ref) continue;
+              if (unchoke.has(key) && view.amChoking) toPeer(enqueue, self, ref, { type: 'peer.unchoke' });
+              else if (!unchoke.has(key) && !view.amChoking) toPeer(enqueue, self, ref, { type: 'peer.choke' });
+            }
+          }),
+        },
+        'peer.interested': { actions: enqueueActions(({ enqueue }) => enqueue.sendTo('choker', { type: 'choker.fill' })) },
+        'torrent.incoming': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const key = peerKey(event.address);
+            const rec = context.book.add(event.address);
+            if (rec.banned || context.peers.has(key) || context.peers.size >= context.settings.maxConnections) return;
+            context.book.markConnecting(key);
+            const id = `peer:${key}#${++context.spawned}`;
+            enqueue.spawnChild('peer', {
+              id,
+              input: { key, address: event.address, direction: 'incoming', services: context.services!, settings: context.settings.peer, transport: event.transport },
+            });
+            context.peers.set(key, id);
+          }),
         },
         'peer.cancelElsewhere': {
           actions: enqueueActions(({ context, event, enqueue, self }) => {
@@ -464,14 +507,25 @@ export const torrentMachine = setup({
             'publish',
             enqueueActions(({ context, enqueue, self }) => {
               enqueue.sendTo('announcer', { type: 'announcer.completed' });
-              // A finished download has nothing to ask of anyone; seeding (serving) comes with the choker.
-              for (const ref of context.peers.values())
-                toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'not-useful' });
+              // Seeds have nothing to give us and want nothing from us; leechers stay to be served.
+              const { picker } = context.services!;
+              for (const [key, ref] of context.peers) {
+                if (picker.isSeed(key)) toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'not-useful' });
+              }
               enqueue({ type: 'emitReport', params: { type: 'torrent.complete' } });
             }),
           ],
-          after: {
-            tick: { target: 'complete', reenter: true, actions: ['publish'] },
+          initial: 'seeding',
+          states: {
+            seeding: {
+              after: {
+                tick: {
+                  target: 'seeding',
+                  reenter: true,
+                  actions: [({ context }) => context.book.tick(context.settings.tickMs), 'publish', 'connectMore'],
+                },
+              },
+            },
           },
         },
       },

@@ -1,0 +1,114 @@
+/**
+ * Accepts incoming peer connections and routes each to its torrent by the info hash of its
+ * handshake (BEP 3). Connections for unknown torrents, and connections that do not send a handshake
+ * in time, are closed. The bytes read so far (the handshake and anything after it) travel with the
+ * socket to the torrent's peer actor, whose wire bridge frames them again.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
+
+export interface IncomingConnection {
+  socket: Socket;
+  /** Everything read from the socket so far, starting with the 68-byte handshake. */
+  initialBytes: Uint8Array;
+  infoHashHex: string;
+  address: PeerAddress;
+}
+
+export interface ListenerOptions {
+  /** Port to listen on; when taken, the next ports are tried (up to `portRange` of them), then any free port. */
+  port: number;
+  host?: string;
+  portRange?: number;
+  /** Time allowed for the handshake's first 48 bytes. */
+  handshakeTimeoutMs?: number;
+}
+
+const PSTR = Buffer.from('\x13BitTorrent protocol');
+
+export class PeerListener {
+  private readonly routes = new Map<string, (c: IncomingConnection) => void>();
+  private readonly pending = new Set<Socket>();
+  refused = 0;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async listen(options: ListenerOptions): Promise<PeerListener> {
+    const host = options.host ?? '0.0.0.0';
+    const range = options.portRange ?? 10;
+    const server = createServer();
+    server.unref();
+    let port = -1;
+    for (let p = options.port; p < options.port + range && port < 0; p++) port = await tryListen(server, p, host);
+    if (port < 0) port = await tryListen(server, 0, host);
+    if (port < 0) throw new Error(`cannot listen on ${host}`);
+    const listener = new PeerListener(server, port);
+    server.on('connection', (s) => listener.accept(s, options.handshakeTimeoutMs ?? 10_000));
+    return listener;
+  }
+
+  /** Routes connections whose handshake names `infoHashHex` to `handler`. Returns an unregister function. */
+  register(infoHashHex: string, handler: (c: IncomingConnection) => void): () => void {
+    this.routes.set(infoHashHex, handler);
+    return () => this.routes.delete(infoHashHex);
+  }
+
+  private accept(socket: Socket, timeoutMs: number): void {
+    this.pending.add(socket);
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      this.pending.delete(socket);
+    };
+    const refuse = () => {
+      done();
+      this.refused++;
+      socket.destroy();
+    };
+    const timer = setTimeout(refuse, timeoutMs);
+    socket.on('error', refuse);
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      const head = Buffer.concat(chunks, length);
+      // Check the protocol string as soon as its bytes are here, so non-BitTorrent traffic is dropped early.
+      if (!head.subarray(0, Math.min(20, length)).equals(PSTR.subarray(0, Math.min(20, length)))) return refuse();
+      if (length < 48) return;
+      const infoHashHex = head.subarray(28, 48).toString('hex');
+      const route = this.routes.get(infoHashHex);
+      if (!route) return refuse();
+      const host = normaliseHost(socket.remoteAddress ?? '');
+      if (!host || !socket.remotePort) return refuse();
+      done();
+      socket.off('error', refuse);
+      route({ socket, initialBytes: head, infoHashHex, address: { host: host.host, port: socket.remotePort, family: host.family } });
+    };
+    socket.on('data', onData);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.pending) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function tryListen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve) => {
+    const onError = () => {
+      server.off('listening', onListening);
+      resolve(-1);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve((server.address() as { port: number }).port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
