@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { formatBytes } from './format.js';
-import { PeerListener } from '../io/listener.js';
+import { PeerListener, selfKeys } from '../io/listener.js';
 import { peerKey } from '../protocol/peer-address.js';
 import { canAccept, createTorrentActor, type TorrentActor } from './torrent-actor.js';
 
@@ -63,6 +63,7 @@ export async function runDownload(o: RunOptions): Promise<number> {
     dir,
     peers: o.peers,
     port: listener.port,
+    selfKeys: selfKeys(listener.port),
     settings: { maxConnections: o.maxPeers },
   });
   const unroute = listener.register(o.meta.infoHashHex, (c) => {

@@ -27,6 +27,8 @@ export interface TorrentActorOptions {
   storage?: StorageActorOptions;
   /** Tracker transport knobs (tests shorten the UDP retransmission). */
   trackerClient?: TrackerClient;
+  /** Our own listening addresses as peer keys (never dialled). */
+  selfKeys?: string[];
 }
 
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
@@ -62,6 +64,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       peerId,
       peers: options.peers ?? [],
       settings: options.settings ?? {},
+      selfKeys: options.selfKeys ?? [],
     },
   });
 }

@@ -5,7 +5,8 @@
  * socket to the torrent's peer actor, whose wire bridge frames them again.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
+import { networkInterfaces } from 'node:os';
+import { normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
 
 export interface IncomingConnection {
   socket: Socket;
@@ -111,4 +112,19 @@ function tryListen(server: Server, port: number, host: string): Promise<number> 
     server.once('listening', onListening);
     server.listen(port, host);
   });
+}
+
+/**
+ * Peer keys (`host:port`) under which this machine's listener on `port` can be reached: trackers list
+ * us among the peers, and a client must not dial itself.
+ */
+export function selfKeys(port: number): string[] {
+  const hosts = new Set(['127.0.0.1', '::1', '0.0.0.0', '::']);
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address);
+  const keys: string[] = [];
+  for (const h of hosts) {
+    const n = normaliseHost(h);
+    if (n) keys.push(peerKey({ host: n.host, port }));
+  }
+  return keys;
 }

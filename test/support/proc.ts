@@ -33,7 +33,7 @@ export function startProcess(cmd: string, args: string[], options: SpawnOptions 
   const proc: Proc = {
     child,
     pid: child.pid ?? -1,
-    output: () => out,
+    output: () => out.slice(-4000),
     stop: async () => {
       running.delete(proc);
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;

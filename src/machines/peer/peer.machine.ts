@@ -10,6 +10,7 @@
  * (never into context), the counters live in a plain object (no `assign` per block).
  */
 import { and, assign, enqueueActions, fromCallback, not, sendTo, setup, stateIn } from 'xstate';
+import { decodeBencode, encodeBencode, isDict } from '../../protocol/bencode.js';
 import { Bitfield } from '../../protocol/bitfield.js';
 import type { WireMessage } from '../../protocol/wire.js';
 import { RateMeter, requestQueueDepth } from '../torrent/rate.js';
@@ -79,6 +80,8 @@ export interface PeerStats {
   lastAt: number;
   downRate: RateMeter;
   upRate: RateMeter;
+  /** The peer's BEP 10 `reqq`: most requests it accepts queued (bounds our pipeline). */
+  peerReqq: number;
   /** Requests the peer made of us, in order, not yet answered (reads may be under way). */
   uploads: { index: number; begin: number; length: number }[];
   /** What the choker sees of this peer (registered in `services.registry` while connected). */
@@ -196,6 +199,7 @@ export const peerMachine = setup({
       lastAt: 0,
       downRate: new RateMeter(),
       upRate: new RateMeter(),
+      peerReqq: Number.POSITIVE_INFINITY,
       uploads: [],
       view: undefined as unknown as ChokeView,
     },
@@ -299,6 +303,11 @@ export const peerMachine = setup({
           context.services.registry.set(context.key, s.view);
         },
         enqueueActions(({ context, enqueue }) => {
+          if (context.extensions.extended) {
+            // BEP 10: tell the peer how many requests it may queue with us, and who we are.
+            const payload = encodeBencode({ m: {}, v: 'bt-actor', reqq: context.settings.maxQueuedRequests });
+            enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'extended', id: 0, payload } } });
+          }
           const have = context.services.picker.bitfield();
           if (context.extensions.fast && have.isComplete) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'have-all' } } });
           else if (context.extensions.fast && have.isEmpty) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'have-none' } } });
@@ -351,7 +360,22 @@ export const peerMachine = setup({
         'wire.port': { actions: 'countMessage' },
         'wire.suggest': { actions: 'countMessage' },
         'wire.allowed-fast': { actions: 'countMessage' },
-        'wire.extended': { actions: 'countMessage' },
+        'wire.extended': {
+          actions: [
+            'countMessage',
+            ({ context, event }) => {
+              // BEP 10 extension handshake: honour the peer's request queue limit (`reqq`).
+              if (event.id !== 0) return;
+              try {
+                const { value } = decodeBencode(event.payload);
+                const reqq = isDict(value) ? value.reqq : undefined;
+                if (typeof reqq === 'number' && reqq > 0) context.stats.peerReqq = Math.min(reqq, 10_000);
+              } catch {
+                /* a malformed extension handshake is ignored, as BEP 10 clients do */
+              }
+            },
+          ],
+        },
         'wire.unknown': { actions: 'countMessage' },
         'wire.request': {
           actions: [
@@ -670,8 +694,8 @@ function pipelineRequests(context: PeerContext): WireOut[] {
   const s = context.settings;
   const depth = requestQueueDepth(context.stats.downRate.rate(context.stats.lastAt), {
     seconds: s.queueSeconds,
-    min: s.minQueue,
-    max: s.maxQueue,
+    min: Math.min(s.minQueue, context.stats.peerReqq),
+    max: Math.max(1, Math.min(s.maxQueue, context.stats.peerReqq)),
   });
   const want = depth - picker.outstandingCount(context.key);
   if (want <= 0) return [];
@@ -683,6 +707,7 @@ function pipelineRequests(context: PeerContext): WireOut[] {
 
 function reservedBytes(): Uint8Array {
   const r = new Uint8Array(8);
+  r[5] = 0x10; // BEP 10 extension protocol
   r[7] = 0x04; // BEP 6 fast extension
   return r;
 }

@@ -82,7 +82,7 @@ export const defaultPeerSettings: PeerSettings = {
   minQueue: 8,
   maxQueue: 500,
   maxRequestLength: 16 * 1024,
-  maxQueuedRequests: 500,
+  maxQueuedRequests: 2000,
 };
 
 export interface PeerInput {

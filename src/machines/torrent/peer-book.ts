@@ -18,6 +18,8 @@ export interface PeerRecord {
   banned: boolean;
   /** Never dial again (ourselves, another torrent, …). */
   dead: boolean;
+  /** False for the source address of an incoming connection (an ephemeral port nobody listens on). */
+  dialable: boolean;
 }
 
 export interface PeerBookOptions {
@@ -55,15 +57,25 @@ export class PeerBook {
     return this.records.get(key);
   }
 
-  /** Adds an address; returns its record (existing records are kept as they are). */
-  add(address: PeerAddress): PeerRecord {
+  /**
+   * Adds an address; returns its record (existing records are kept as they are, except that an address
+   * learned as dialable becomes dialable).
+   */
+  add(address: PeerAddress, options: { dialable?: boolean } = {}): PeerRecord {
     const key = peerKey(address);
+    const dialable = options.dialable ?? true;
     let r = this.records.get(key);
     if (!r) {
-      r = { key, address, failures: 0, retryAt: 0, connected: false, strikes: 0, banned: false, dead: false };
+      r = { key, address, failures: 0, retryAt: 0, connected: false, strikes: 0, banned: false, dead: false, dialable };
       this.records.set(key, r);
-    }
+    } else if (dialable) r.dialable = true;
     return r;
+  }
+
+  /** Marks an address as never to be dialled (e.g. our own listening address). */
+  markDead(key: string): void {
+    const r = this.records.get(key);
+    if (r) r.dead = true;
   }
 
   /** Advances virtual time. */
@@ -76,7 +88,7 @@ export class PeerBook {
     if (count <= 0) return [];
     const out: PeerRecord[] = [];
     for (const r of this.records.values()) {
-      if (r.connected || r.banned || r.dead || r.retryAt > this.now) continue;
+      if (r.connected || r.banned || r.dead || !r.dialable || r.retryAt > this.now) continue;
       out.push(r);
     }
     out.sort((a, b) => a.failures - b.failures);

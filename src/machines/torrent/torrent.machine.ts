@@ -58,6 +58,8 @@ export interface TorrentInput {
   settings?: Partial<TorrentSettings>;
   /** Tie-break randomness of the picker (tests inject a seeded one). */
   random?: () => number;
+  /** Our own listening addresses (`host:port` keys): trackers list us too, and we never dial ourselves. */
+  selfKeys?: string[];
 }
 
 /** Counters updated on the hot path without `assign`; published in `context.progress` every tick. */
@@ -132,6 +134,7 @@ export interface TorrentContext {
   counters: TorrentCounters;
   progress: TorrentProgress;
   error: { code: string; message: string } | undefined;
+  selfKeys: Set<string>;
   spawned: number;
   /** The announcer child exists (it is spawned once checking is done). */
   announcing: boolean;
@@ -201,6 +204,10 @@ export const torrentMachine = setup({
       if (!services) return;
       const free = context.settings.maxConnections - context.peers.size;
       for (const rec of context.book.candidates(free)) {
+        if (context.selfKeys.has(rec.key)) {
+          context.book.markDead(rec.key);
+          continue;
+        }
         context.book.markConnecting(rec.key);
         const id = `peer:${rec.key}#${++context.spawned}`;
         enqueue.spawnChild('peer', {
@@ -219,6 +226,7 @@ export const torrentMachine = setup({
   context: ({ input }) => {
     const settings = { ...defaultTorrentSettings, ...input.settings };
     const book = new PeerBook();
+    const selfKeys = new Set(input.selfKeys ?? []);
     for (const p of input.peers ?? []) book.add(p);
     const ctx: TorrentContext = {
       info: input.info,
@@ -232,6 +240,7 @@ export const torrentMachine = setup({
       counters: { downloaded: 0, uploaded: 0, wasted: 0, hashFailures: 0 },
       progress: undefined as unknown as TorrentProgress,
       error: undefined,
+      selfKeys,
       spawned: 0,
       announcing: false,
       stopsPending: 0,
@@ -407,7 +416,7 @@ export const torrentMachine = setup({
         'torrent.incoming': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const key = peerKey(event.address);
-            const rec = context.book.add(event.address);
+            const rec = context.book.add(event.address, { dialable: false });
             if (rec.banned || context.peers.has(key) || context.peers.size >= context.settings.maxConnections) return;
             context.book.markConnecting(key);
             const id = `peer:${key}#${++context.spawned}`;

@@ -1,0 +1,92 @@
+/**
+ * Real clients as leechers on 127.0.0.1 for the interop suite: each resolves when its download is
+ * complete (or rejects on failure / timeout), and is stopped by PID either way.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startProcess, type Proc } from './proc.js';
+
+const HELPERS = join(import.meta.dirname, '../interop/helpers');
+
+function exitOf(proc: Proc, timeoutMs: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void proc.stop();
+      reject(new Error(`${what}: no completion within ${timeoutMs} ms: ${proc.output().slice(-1500)}`));
+    }, timeoutMs);
+    proc.child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${what}: exit ${code}: ${proc.output().slice(-1500)}`));
+    });
+  });
+}
+
+/** libtorrent downloading through the torrent's trackers (and `peers`). */
+export async function libtorrentLeecher(torrent: string, outDir: string, port: number, opts: { peers?: number[]; timeoutMs: number }): Promise<void> {
+  const args = [join(HELPERS, 'lt_leech.py'), torrent, outDir, String(port), '--timeout', String(opts.timeoutMs / 1000)];
+  for (const p of opts.peers ?? []) args.push('--peer', String(p));
+  const proc = startProcess('/usr/bin/python3', args);
+  try {
+    await exitOf(proc, opts.timeoutMs + 5000, 'libtorrent leecher');
+  } finally {
+    await proc.stop();
+  }
+}
+
+/** aria2c downloading through the torrent's HTTP tracker (aria2 uses UDP trackers only with DHT on). */
+export async function aria2Leecher(torrent: string, outDir: string, port: number, timeoutMs: number): Promise<void> {
+  const proc = startProcess('aria2c', [
+    '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
+    '--bt-require-crypto=false', '--bt-min-crypto-level=plain', '--interface=127.0.0.1', '--disable-ipv6=true',
+    `--listen-port=${port}`, '--summary-interval=0', '--console-log-level=warn', '--seed-time=0',
+    '--file-allocation=none', `--dir=${outDir}`, '--bt-max-peers=0', '--max-overall-download-limit=0', torrent,
+  ]);
+  try {
+    await exitOf(proc, timeoutMs, 'aria2 leecher');
+  } finally {
+    await proc.stop();
+  }
+}
+
+/**
+ * transmission-cli 3.00 downloading. On loopback it never dials 127.x peers from a tracker, so the
+ * seeder must dial it: start this first, then the seeder, which learns of it from the tracker.
+ */
+export async function transmissionLeecher(torrent: string, outDir: string, port: number, workDir: string, timeoutMs: number): Promise<{ done: Promise<void> }> {
+  const conf = join(workDir, `tr-leech-${port}`);
+  await mkdir(conf, { recursive: true });
+  await mkdir(outDir, { recursive: true });
+  const doneFile = join(conf, 'DONE');
+  await writeFile(join(conf, 'done.sh'), `#!/bin/sh\ntouch '${doneFile}'\n`, { mode: 0o755 });
+  await writeFile(
+    join(conf, 'settings.json'),
+    JSON.stringify({
+      'dht-enabled': false, 'lpd-enabled': false, 'pex-enabled': false, 'utp-enabled': false,
+      'port-forwarding-enabled': false, encryption: 0, 'peer-port': port, 'peer-port-random-on-start': false,
+      'bind-address-ipv4': '127.0.0.1', 'bind-address-ipv6': '::1', 'rpc-enabled': false,
+      'download-dir': outDir, 'incomplete-dir-enabled': false, 'rename-partial-files': false,
+      'ratio-limit-enabled': false, 'idle-seeding-limit-enabled': false, 'speed-limit-down-enabled': false,
+      'speed-limit-up-enabled': false, 'alt-speed-enabled': false, 'blocklist-enabled': false, 'message-level': 1,
+      'peer-limit-global': 200, 'peer-limit-per-torrent': 60, 'start-added-torrents': true,
+    }),
+  );
+  const proc = startProcess('transmission-cli', ['-g', conf, '-w', outDir, '-p', String(port), '-M', '-et', '-f', join(conf, 'done.sh'), torrent]);
+  const done = (async () => {
+    const end = Date.now() + timeoutMs;
+    try {
+      while (Date.now() < end) {
+        if (existsSync(doneFile)) return;
+        if (proc.child.exitCode !== null) throw new Error(`transmission leecher exited ${proc.child.exitCode}: ${proc.output().slice(-1500)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`transmission leecher: no completion within ${timeoutMs} ms: ${proc.output().slice(-1500)}`);
+    } finally {
+      await proc.stop();
+    }
+  })();
+  // Give it a moment to announce before the seeder starts.
+  await new Promise((r) => setTimeout(r, 1500));
+  return { done };
+}
