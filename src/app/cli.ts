@@ -10,6 +10,7 @@ import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { formatBytes, formatDate } from './format.js';
+import { runDemo } from './demo.js';
 import { parsePeerArg, prepareOutDir, runDownload } from './run.js';
 
 export const EXIT_OK = 0;
@@ -34,7 +35,8 @@ const defaultIo: Io = {
 const USAGE = `Usage: bt-actor <command> [options]
 
 Commands:
-  run <file.torrent>        Download a torrent (--out DIR, --peer HOST:PORT, --json …)
+  demo                      A self-contained swarm on 127.0.0.1: seeders, tracker, a verified download
+  run <file.torrent>        Download a torrent (--out DIR, --peer HOST:PORT, --seed, --json …)
   info <file.torrent>       Show what a torrent holds (--json for one JSON object)
   create <path>             Make a .torrent of a file or folder
 
@@ -79,6 +81,20 @@ Options:
 Exit codes: 0 complete and verified, 1 failed (the reason is printed), 2 bad input
 (unreadable or invalid torrent, unusable folder, bad arguments).`;
 
+const DEMO_USAGE = `Usage: bt-actor demo [--size MiB] [--seeders N] [--keep] [--json]
+
+Runs a self-contained swarm on 127.0.0.1 that needs no files and no network: makes a sample dataset
+(nested folders, non-ASCII names, an empty file) and its torrent, starts an embedded tracker and N
+bt-actor seeders, downloads the torrent with the progress display, verifies every file against the
+source and prints a summary. Everything is removed afterwards unless --keep.
+
+Options:
+      --size MiB      Dataset size (default 128).
+      --seeders N     Number of seeders (default 3).
+      --keep          Keep the dataset, torrent and download (the path is printed).
+      --json          JSON lines instead of the progress display.
+  -h, --help          Show this help.`;
+
 const CREATE_USAGE = `Usage: bt-actor create <path> [--announce URL]... [-o out.torrent] [options]
 
 Makes a torrent of a file (single-file torrent) or a folder (multi-file torrent).
@@ -107,6 +123,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     switch (command) {
       case 'run':
         return await runCommand(rest, io);
+      case 'demo':
+        return await demoCommand(rest, io);
       case 'info':
         return await infoCommand(rest, io);
       case 'create':
@@ -321,19 +339,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     return EXIT_BAD_INPUT;
   }
   const json = values.json ?? !io.tty;
-  const ac = new AbortController();
-  const signal = io.signal ?? ac.signal;
-  let interrupts = 0;
-  const onSignal = () => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    io.err('bt-actor: stopping (press Ctrl-C again to quit at once)');
-    ac.abort();
-  };
-  if (!io.signal) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+  const { signal, dispose } = interruptSignal(io);
   try {
     return await runDownload({
       meta,
@@ -352,8 +358,64 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       signal,
     });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    dispose();
+  }
+}
+
+/** Aborts on the first Ctrl-C / SIGTERM (clean stop); exits at once on the second. */
+function interruptSignal(io: Io): { signal: AbortSignal; dispose: () => void } {
+  if (io.signal) return { signal: io.signal, dispose: () => {} };
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    io.err('bt-actor: stopping (press Ctrl-C again to quit at once)');
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+async function demoCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {
+    size: { type: 'string' },
+    seeders: { type: 'string' },
+    keep: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) {
+    io.out(DEMO_USAGE);
+    return EXIT_OK;
+  }
+  const sizeMiB = values.size === undefined ? 128 : Number(values.size);
+  const seeders = values.seeders === undefined ? 3 : Number(values.seeders);
+  if (positionals.length > 0 || !Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > 65536 || !Number.isInteger(seeders) || seeders < 1 || seeders > 20) {
+    io.err('bt-actor demo: --size must be 1 to 65536 MiB and --seeders 1 to 20');
+    return EXIT_BAD_INPUT;
+  }
+  const json = values.json ?? !io.tty;
+  const { signal, dispose } = interruptSignal(io);
+  try {
+    return await runDemo({
+      sizeMiB,
+      seeders,
+      keep: values.keep ?? false,
+      json,
+      out: io.out,
+      err: io.err,
+      ...(io.tty && !json && { tty: io.tty }),
+      signal,
+    });
+  } finally {
+    dispose();
   }
 }
 

@@ -688,6 +688,9 @@ export const peerMachine = setup({
   },
 });
 
+/** Requests kept outstanding per peer once the picker is in endgame. */
+const ENDGAME_DEPTH = 4;
+
 /** The `request` commands that top this peer's pipeline up to the depth its rate earns. */
 function pipelineRequests(context: PeerContext): WireOut[] {
   const { picker } = context.services;
@@ -697,7 +700,9 @@ function pipelineRequests(context: PeerContext): WireOut[] {
     min: Math.min(s.minQueue, context.stats.peerReqq),
     max: Math.max(1, Math.min(s.maxQueue, context.stats.peerReqq)),
   });
-  const want = depth - picker.outstandingCount(context.key);
+  // In endgame every remaining block is already out: duplicates are only worth it for a peer that is
+  // about to run dry, so keep its pipeline short there (deep pipelines would fetch most of the tail twice).
+  const want = (picker.inEndgame ? Math.min(depth, ENDGAME_DEPTH) : depth) - picker.outstandingCount(context.key);
   if (want <= 0) return [];
   return picker.pick(context.key, want).map((r) => ({
     type: 'wire.send' as const,
