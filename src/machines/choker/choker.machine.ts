@@ -7,7 +7,8 @@
  * It reads the peers' live state from the torrent's registry (plain objects the peer actors keep
  * current) and reports its verdict to its parent as `choker.unchoke` with the keys to unchoke; the
  * torrent chokes every other peer. `choker.fill` (a peer became interested) fills free slots at once
- * without choking anyone.
+ * without taking a slot from any interested peer (an unchoked peer that has lost interest is left out
+ * of that verdict, so the torrent chokes it and its slot is the one filled). See docs/machines/choker.md.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { ChokeView } from '../peer/types.js';
@@ -44,7 +45,10 @@ export interface ChokerContext {
 export type ChokerEvent = { type: 'choker.fill' };
 export type ChokerReport = { type: 'choker.unchoke'; keys: string[] };
 
-/** Ranks and picks; pure. Exported for unit tests. */
+/**
+ * Ranks and picks: the best `slots` eligible peers by rate, then the optimistic unchoke. Pure but for
+ * stamping `firstRound` on views it sees for the first time. Exported for unit tests.
+ */
 export function chooseUnchoked(ctx: ChokerContext, rotate: boolean): { keys: string[]; optimistic: string | undefined } {
   const { slots, newRounds } = ctx.settings;
   const views = [...ctx.registry.values()];
@@ -61,14 +65,18 @@ export function chooseUnchoked(ctx: ChokerContext, rotate: boolean): { keys: str
   let optimistic = ctx.optimistic;
   const stillValid = optimistic !== undefined && rest.some((v) => v.key === optimistic);
   if (rotate || !stillValid) {
+    // A rotation passes the slot on: the current holder is drawn again only if nobody else is left
+    // (otherwise it could keep the slot for several periods while others never get a turn).
+    const others = stillValid ? rest.filter((v) => v.key !== optimistic) : rest;
+    const pool = others.length > 0 ? others : rest;
     optimistic = undefined;
-    const weights = rest.map((v) => (ctx.round - (v.firstRound ?? ctx.round) < newRounds ? 3 : 1));
+    const weights = pool.map((v) => (ctx.round - (v.firstRound ?? ctx.round) < newRounds ? 3 : 1));
     const total = weights.reduce((a, b) => a + b, 0);
     let x = ctx.random() * total;
-    for (let i = 0; i < rest.length; i++) {
+    for (let i = 0; i < pool.length; i++) {
       x -= weights[i]!;
       if (x < 0) {
-        optimistic = rest[i]!.key;
+        optimistic = pool[i]!.key;
         break;
       }
     }

@@ -544,7 +544,10 @@ export const torrentMachine = setup({
         assign(({ context }) => ({ stopsPending: context.announcing ? 2 : 1 })),
         enqueueActions(({ context, enqueue, self }) => {
           for (const ref of context.peers.values()) toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'shutdown' });
-          if (context.announcing) enqueue.sendTo('announcer', { type: 'announcer.stop' });
+          if (context.announcing) {
+            enqueue.sendTo('announcer', { type: 'announcer.stop' });
+            enqueue(stopChild('choker'));
+          }
           enqueue.sendTo('storage', { type: 'storage.close' });
         }),
       ],
