@@ -1,4 +1,3 @@
-/* global console, process, performance */
 // Piece-picker benchmark: a 4 GiB torrent of 16 KiB pieces (262,144 pieces) and 50 peers.
 // Not a test (nothing is asserted); run after building:
 //   npx tsc -p tsconfig.build.json && node bench/picker-bench.mjs
