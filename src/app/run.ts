@@ -8,8 +8,7 @@ import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { formatBytes } from './format.js';
 import { PeerListener, selfKeys } from '../io/listener.js';
-import { peerKey } from '../protocol/peer-address.js';
-import { canAccept, createTorrentActor, type TorrentActor } from './torrent-actor.js';
+import { attachListener, createTorrentActor, type TorrentActor } from './torrent-actor.js';
 
 export interface RunOptions {
   meta: Metainfo;
@@ -66,13 +65,7 @@ export async function runDownload(o: RunOptions): Promise<number> {
     selfKeys: selfKeys(listener.port),
     settings: { maxConnections: o.maxPeers },
   });
-  const unroute = listener.register(o.meta.infoHashHex, (c) => {
-    if (!canAccept(actor, peerKey(c.address))) {
-      c.socket.destroy();
-      return;
-    }
-    actor.send({ type: 'torrent.incoming', address: c.address, transport: { socket: c.socket, initialBytes: c.initialBytes } });
-  });
+  const unroute = attachListener(actor, listener, o.meta);
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
   if (o.json) line({ event: 'listening', port: listener.port, infoHash: o.meta.infoHashHex, name: o.meta.name });
   else if (!o.quiet) o.err(`bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${listener.port}`);
@@ -80,16 +73,20 @@ export async function runDownload(o: RunOptions): Promise<number> {
   let lastDown = 0;
   let lastAt = started;
 
+  let lastUp = 0;
   const progressText = () => {
     const p = actor.getSnapshot().context.progress;
     const now = Date.now();
-    const rate = ((p.downloaded - lastDown) * 1000) / Math.max(1, now - lastAt);
+    const dt = Math.max(1, now - lastAt);
+    const rate = ((p.downloaded - lastDown) * 1000) / dt;
+    const upRate = ((p.uploaded - lastUp) * 1000) / dt;
     lastDown = p.downloaded;
+    lastUp = p.uploaded;
     lastAt = now;
     const done = p.length - p.left;
     const pct = p.length > 0 ? (100 * done) / p.length : 100;
     const eta = rate > 0 ? Math.round(p.left / rate) : undefined;
-    return { p, pct, rate, eta, done };
+    return { p, pct, rate, upRate, eta, done, states: peerStates(actor) };
   };
 
   const subs = [
@@ -123,15 +120,31 @@ export async function runDownload(o: RunOptions): Promise<number> {
 
   const timer = setInterval(() => {
     if (o.quiet) return;
-    const { p, pct, rate, eta } = progressText();
+    const { p, pct, rate, upRate, eta, states } = progressText();
     if (o.json) {
-      line({ event: 'progress', percent: Number(pct.toFixed(2)), downloaded: p.downloaded, left: p.left, length: p.length, rate: Math.round(rate), peers: p.peersConnected, known: p.peersKnown });
+      line({
+        event: 'progress',
+        percent: Number(pct.toFixed(2)),
+        downloaded: p.downloaded,
+        uploaded: p.uploaded,
+        left: p.left,
+        length: p.length,
+        rate: Math.round(rate),
+        upRate: Math.round(upRate),
+        peers: p.peersConnected,
+        known: p.peersKnown,
+        states,
+      });
     } else if (o.tty) {
-      const width = 30;
+      const width = 24;
       const filled = Math.round((pct / 100) * width);
       const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
+      const st = Object.entries(states)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ');
       o.tty(
-        `\r[${bar}] ${pct.toFixed(1).padStart(5)}%  ${formatBytes(p.length - p.left)}/${formatBytes(p.length)}  ↓ ${formatBytes(rate)}/s  ETA ${eta === undefined ? '--' : `${eta}s`}  peers ${p.peersConnected}/${p.peersKnown}   `,
+        `\r\x1b[K[${bar}] ${pct.toFixed(1).padStart(5)}%  ${formatBytes(p.length - p.left)}/${formatBytes(p.length)}  ↓ ${formatBytes(rate)}/s ↑ ${formatBytes(upRate)}/s  ETA ${eta === undefined ? '--' : `${eta}s`}  peers ${p.peersConnected}/${p.peersKnown}${st ? ` (${st})` : ''}`,
       );
     }
   }, o.json ? 1000 : 250);
@@ -184,4 +197,32 @@ export async function runDownload(o: RunOptions): Promise<number> {
     if (!o.quiet && result === 0) o.out_(`${o.meta.name}: complete, ${formatBytes(p.length)} verified in ${seconds.toFixed(1)} s (${formatBytes(p.length / Math.max(seconds, 0.001))}/s) → ${dir}`);
   }
   return result;
+}
+
+/**
+ * How many peer actors stand in each state, read from the torrent actor's children: connecting,
+ * handshaking, and for connected peers: choked (by them), downloading (unchoked and requesting),
+ * snubbed, and uploading (unchoked by us).
+ */
+export function peerStates(actor: TorrentActor): Record<string, number> {
+  const counts = { connecting: 0, handshaking: 0, choked: 0, downloading: 0, snubbed: 0, idle: 0, uploading: 0 };
+  const children = actor.getSnapshot().children as Record<string, { getSnapshot(): { status: string; value: unknown } } | undefined>;
+  for (const [id, child] of Object.entries(children)) {
+    if (!id.startsWith('peer:') || !child) continue;
+    const snap = child.getSnapshot();
+    if (snap.status !== 'active') continue;
+    const v = snap.value as string | Record<string, Record<string, string>>;
+    if (v === 'connecting' || v === 'handshaking') {
+      counts[v]++;
+      continue;
+    }
+    const c = typeof v === 'object' ? v.connected : undefined;
+    if (!c) continue;
+    if (c.requests === 'snubbed') counts.snubbed++;
+    else if (c.peerChoking === 'choked') counts.choked++;
+    else if (c.requests === 'active') counts.downloading++;
+    else counts.idle++;
+    if (c.amChoking === 'unchoked') counts.uploading++;
+  }
+  return counts;
 }
