@@ -63,7 +63,8 @@ const RUN_USAGE = `Usage: bt-actor run <file.torrent> [--out DIR] [--peer HOST:P
 
 Downloads the torrent from the peers its trackers name (and any --peer), verifying every piece
 before it is written. The data lands at DIR/<name> (single-file) or under DIR/<name>/ (multi-file).
-Data already in DIR is checked first; only missing pieces are fetched.
+Data already in DIR is checked first (trusting the resume file in DIR/.bt-actor/ when the files
+still match it); only missing pieces are fetched.
 
 Options:
   -o, --out DIR          Download folder (default: the current folder).
@@ -74,6 +75,7 @@ Options:
       --seed             Keep seeding after the download completes, until Ctrl-C / SIGTERM.
       --seed-ratio R     With --seed: stop once uploaded ≥ R × the torrent's size.
       --bind ADDR        Accept peers on this address only (default: all).
+      --check            Check all existing data by hash, ignoring the resume file.
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
   -h, --help             Show this help.
@@ -291,6 +293,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     seed: { type: 'boolean' },
     'seed-ratio': { type: 'string' },
     bind: { type: 'string' },
+    check: { type: 'boolean' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
   });
@@ -352,6 +355,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       seed: values.seed ?? seedRatio !== undefined,
       ...(seedRatio !== undefined && { seedRatio }),
       ...(values.bind !== undefined && { bind: values.bind }),
+      check: values.check ?? false,
       out_: io.out,
       err: io.err,
       ...(io.tty && !json && { tty: io.tty }),

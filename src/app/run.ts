@@ -8,6 +8,7 @@ import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { formatBytes } from './format.js';
 import { PeerListener, selfKeys } from '../io/listener.js';
+import { resumePath } from '../io/resume.js';
 import { attachListener, createTorrentActor, type TorrentActor } from './torrent-actor.js';
 
 export interface RunOptions {
@@ -23,6 +24,8 @@ export interface RunOptions {
   seedRatio?: number;
   /** Address to accept peers on (default all interfaces). */
   bind?: string;
+  /** Ignore the resume file and check existing data by hash. */
+  check?: boolean;
   out_: (line: string) => void;
   err: (line: string) => void;
   /** Writes without a newline (the TTY progress line). */
@@ -64,6 +67,7 @@ export async function runDownload(o: RunOptions): Promise<number> {
     port: listener.port,
     selfKeys: selfKeys(listener.port),
     settings: { maxConnections: o.maxPeers },
+    storage: { resumePath: resumePath(dir, o.meta), forceCheck: o.check ?? false },
   });
   const unroute = attachListener(actor, listener, o.meta);
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));

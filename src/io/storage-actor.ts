@@ -5,6 +5,8 @@
  */
 import { fromCallback } from 'xstate';
 import type { Metainfo } from '../protocol/metainfo.js';
+import type { Bitfield } from '../protocol/bitfield.js';
+import { loadResume, saveResume } from './resume.js';
 import { Storage, type StorageOptions } from './storage.js';
 
 /** Events to the torrent actor (the torrent machine's `StorageEvent`). */
@@ -22,6 +24,12 @@ type StorageCommand = { type: 'storage.write'; index: number; data: Uint8Array }
 export interface StorageActorOptions extends StorageOptions {
   /** Minimum milliseconds between two `storage.checkProgress` events. */
   progressIntervalMs?: number;
+  /** Resume file path (see src/io/resume.ts); none: always check by hash. */
+  resumePath?: string;
+  /** Ignore the resume file and check everything by hash (`--check`). */
+  forceCheck?: boolean;
+  /** Most milliseconds between two saves of the resume file while pieces are written (default 2 s). */
+  resumeSaveIntervalMs?: number;
 }
 
 /**
@@ -82,23 +90,53 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
       send({ type: 'storage.error', ...toError(err) });
     };
 
+    let have: Bitfield | undefined;
     const ready = (async () => {
       storage = await Storage.open(meta, dir, options);
       handle.storage = storage;
       let last = 0;
       const every = options.progressIntervalMs ?? 200;
-      const have = await storage.check({
-        signal: abort.signal,
-        onProgress: (p) => {
-          const now = Date.now();
-          if (now - last < every && p.checked < p.total) return;
-          last = now;
-          send({ type: 'storage.checkProgress', checked: p.checked, total: p.total, valid: p.valid });
-        },
-      });
+      const trusted =
+        options.resumePath && !options.forceCheck ? await loadResume(options.resumePath, meta, await storage.fileStats()) : null;
+      if (trusted) {
+        send({ type: 'storage.checkProgress', checked: meta.pieceCount, total: meta.pieceCount, valid: trusted.count });
+        have = trusted;
+      } else {
+        have = await storage.check({
+          signal: abort.signal,
+          onProgress: (p) => {
+            const now = Date.now();
+            if (now - last < every && p.checked < p.total) return;
+            last = now;
+            send({ type: 'storage.checkProgress', checked: p.checked, total: p.total, valid: p.valid });
+          },
+        });
+      }
       send({ type: 'storage.ready', have: have.toBytes() });
       return storage;
     })();
+
+    // The resume file is saved after pieces were written (at most every resumeSaveIntervalMs), and on close.
+    let saveTimer: NodeJS.Timeout | undefined;
+    let saving: Promise<void> = Promise.resolve();
+    const writes = new Set<Promise<unknown>>();
+    const save = () => {
+      saveTimer = undefined;
+      if (!options.resumePath || !storage || !have) return saving;
+      const s = storage;
+      const bits = have.clone();
+      const path = options.resumePath;
+      saving = saving
+        .then(async () => {
+          await Promise.allSettled([...writes]);
+          await saveResume(path, meta, bits, await s.fileStats());
+        })
+        .catch(() => undefined); // a resume file that cannot be written only costs a recheck
+      return saving;
+    };
+    const scheduleSave = () => {
+      if (options.resumePath && !saveTimer) saveTimer = setTimeout(save, options.resumeSaveIntervalMs ?? 2000);
+    };
     ready.catch(fail);
 
     receive((cmd) => {
@@ -110,13 +148,24 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
               send({ type: 'storage.hashFailed', index });
               return;
             }
-            await s.writePiece(index, data);
+            const write = s.writePiece(index, data);
+            writes.add(write);
+            try {
+              await write;
+            } finally {
+              writes.delete(write);
+            }
+            have?.set(index);
             send({ type: 'storage.verified', index });
+            scheduleSave();
           })
           .catch(fail);
       } else if (cmd.type === 'storage.close') {
         closing ??= ready
-          .then((s) => {
+          .then(async (s) => {
+            clearTimeout(saveTimer);
+            await s.flush();
+            await save();
             handle.storage = undefined;
             return s.close();
           })
@@ -127,6 +176,7 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
 
     return () => {
       abort.abort();
+      clearTimeout(saveTimer);
       handle.storage = undefined;
       void storage?.close().catch(() => undefined);
     };
