@@ -4,13 +4,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
+import type { PeerListener } from '../io/listener.js';
 import { peerWireActor } from '../io/peer-wire.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
 import { torrentMachine, type TorrentSettings } from '../machines/torrent/torrent.machine.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import type { PeerAddress } from '../protocol/peer-address.js';
+import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
 
@@ -71,8 +72,34 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
 
 /** Whether the torrent would take an incoming connection from `key` now (checked before routing it). */
 export function canAccept(actor: TorrentActor, key: string): boolean {
-  const ctx = actor.getSnapshot().context;
-  if (!ctx.services || actor.getSnapshot().status !== 'active') return false;
+  const snap = actor.getSnapshot();
+  const ctx = snap.context;
+  // Only the `active` state takes `torrent.incoming`: while stopping, a connection would be dropped
+  // unanswered and never closed (and the listener's close would wait for it).
+  if (!ctx.services || snap.status !== 'active' || !snap.matches('active')) return false;
   if (ctx.book.isBanned(key) || ctx.peers.has(key)) return false;
   return ctx.peers.size < ctx.settings.maxConnections;
+}
+
+/**
+ * Routes the listener's connections for this torrent (by the info hash of their handshake) to the
+ * actor as `torrent.incoming`; one it would not take now (see {@link canAccept}) is closed at once.
+ * Returns the function that unregisters the route.
+ */
+export function attachListener(
+  actor: TorrentActor,
+  listener: PeerListener,
+  meta: Pick<Metainfo, 'infoHashHex'>,
+): () => void {
+  return listener.register(meta.infoHashHex, (c) => {
+    if (!canAccept(actor, peerKey(c.address))) {
+      c.socket.destroy();
+      return;
+    }
+    actor.send({
+      type: 'torrent.incoming',
+      address: c.address,
+      transport: { socket: c.socket, initialBytes: c.initialBytes },
+    });
+  });
 }

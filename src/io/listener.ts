@@ -3,14 +3,23 @@
  * handshake (BEP 3). Connections for unknown torrents, and connections that do not send a handshake
  * in time, are closed. The bytes read so far (the handshake and anything after it) travel with the
  * socket to the torrent's peer actor, whose wire bridge frames them again.
+ *
+ * A connection that does not start with the protocol string is taken for an MSE/PE key exchange
+ * (src/io/mse-accept.ts; WebTorrent dials only that way): answered as responder with a plaintext
+ * payload stream, then routed by its SKEY like a plaintext one. `mse: false` refuses it instead.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import type { BtError } from '../protocol/errors.js';
 import { normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
+import { acceptMse } from './mse-accept.js';
 
 export interface IncomingConnection {
   socket: Socket;
-  /** Everything read from the socket so far, starting with the 68-byte handshake. */
+  /**
+   * Everything read from the socket so far, starting with the 68-byte handshake; after an MSE
+   * handshake, the payload bytes read so far (its IA and what followed: possibly none of the handshake yet).
+   */
   initialBytes: Uint8Array;
   infoHashHex: string;
   address: PeerAddress;
@@ -21,8 +30,12 @@ export interface ListenerOptions {
   port: number;
   host?: string;
   portRange?: number;
-  /** Time allowed for the handshake's first 48 bytes. */
+  /** Time allowed for the handshake's first 48 bytes (or for the whole MSE handshake). */
   handshakeTimeoutMs?: number;
+  /** Answer MSE/PE handshakes (default true); false refuses anything but a plaintext handshake. */
+  mse?: boolean;
+  /** Told why an MSE handshake failed (the connection is then closed), e.g. BT_ERR_MSE_METHOD for RC4 only. */
+  onMseError?: (error: BtError, remote: string) => void;
 }
 
 const PSTR = Buffer.from('\x13BitTorrent protocol');
@@ -31,6 +44,8 @@ export class PeerListener {
   private readonly routes = new Map<string, (c: IncomingConnection) => void>();
   private readonly pending = new Set<Socket>();
   refused = 0;
+  private mse = true;
+  private onMseError: ListenerOptions['onMseError'];
 
   private constructor(
     private readonly server: Server,
@@ -47,6 +62,8 @@ export class PeerListener {
     if (port < 0) port = await tryListen(server, 0, host);
     if (port < 0) throw new Error(`cannot listen on ${host}`);
     const listener = new PeerListener(server, port);
+    listener.mse = options.mse ?? true;
+    listener.onMseError = options.onMseError;
     server.on('connection', (s) => listener.accept(s, options.handshakeTimeoutMs ?? 10_000));
     return listener;
   }
@@ -61,9 +78,11 @@ export class PeerListener {
     this.pending.add(socket);
     const chunks: Buffer[] = [];
     let length = 0;
+    let stopMse: (() => void) | undefined;
     const done = () => {
       clearTimeout(timer);
       socket.off('data', onData);
+      stopMse?.();
       this.pending.delete(socket);
     };
     const refuse = () => {
@@ -78,16 +97,27 @@ export class PeerListener {
       length += chunk.length;
       const head = Buffer.concat(chunks, length);
       // Check the protocol string as soon as its bytes are here, so non-BitTorrent traffic is dropped early.
-      if (!head.subarray(0, Math.min(20, length)).equals(PSTR.subarray(0, Math.min(20, length)))) return refuse();
+      if (!head.subarray(0, Math.min(20, length)).equals(PSTR.subarray(0, Math.min(20, length)))) return this.mse ? mse(head) : refuse();
       if (length < 48) return;
-      const infoHashHex = head.subarray(28, 48).toString('hex');
+      deliver(head.subarray(28, 48).toString('hex'), head);
+    };
+    const deliver = (infoHashHex: string, initialBytes: Uint8Array) => {
       const route = this.routes.get(infoHashHex);
       if (!route) return refuse();
       const host = normaliseHost(socket.remoteAddress ?? '');
       if (!host || !socket.remotePort) return refuse();
       done();
       socket.off('error', refuse);
-      route({ socket, initialBytes: head, infoHashHex, address: { host: host.host, port: socket.remotePort, family: host.family } });
+      route({ socket, initialBytes, infoHashHex, address: { host: host.host, port: socket.remotePort, family: host.family } });
+    };
+    const mse = (head: Buffer) => {
+      socket.off('data', onData);
+      const infoHashes = () => [...this.routes.keys()].map((h) => Buffer.from(h, 'hex'));
+      stopMse = acceptMse(socket, head, { infoHashes }, (r) => {
+        if (!r.error) return deliver(Buffer.from(r.infoHash).toString('hex'), r.initialPayload);
+        this.onMseError?.(r.error, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+        refuse();
+      });
     };
     socket.on('data', onData);
   }

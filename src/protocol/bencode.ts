@@ -243,8 +243,9 @@ export function encodeBencode(value: unknown): Uint8Array {
   return bencode.encode(value);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: it is part of the string (a file name may start with it).
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Reads a byte string as UTF-8 text (invalid sequences become U+FFFD). */
 export function text(bytes: Uint8Array): string {

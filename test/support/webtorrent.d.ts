@@ -45,6 +45,9 @@ declare module 'webtorrent' {
     readonly numPeers: number;
     readonly wires: Wire[];
     readonly announce: string[];
+    readonly downloaded: number;
+    /** Dials `host:port` (valid once the info hash is known, e.g. from 'ready' on). */
+    addPeer(peer: string): boolean;
     on(event: 'ready' | 'done' | 'trackerAnnounce', listener: () => void): this;
     on(event: 'error' | 'warning', listener: (err: Error | string) => void): this;
     on(event: 'wire', listener: (wire: Wire, addr?: string) => void): this;

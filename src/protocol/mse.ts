@@ -1,0 +1,464 @@
+/**
+ * Message Stream Encryption / Protocol Encryption (MSE/PE, the Vuze/Azureus specification): the
+ * responder's side of the handshake, as an incremental parser with no I/O.
+ *
+ *   1  A → B  Ya, PadA
+ *   2  B → A  Yb, PadB
+ *   3  A → B  HASH('req1', S), HASH('req2', SKEY) xor HASH('req3', S),
+ *             ENCRYPT(VC, crypto_provide, len(PadC), PadC, len(IA)), ENCRYPT(IA)
+ *   4  B → A  ENCRYPT(VC, crypto_select, len(PadD), PadD)
+ *   5  A ↔ B  payload stream (plaintext, or still RC4 when crypto_select is RC4)
+ *
+ * Y = G^X mod P (96 bytes, big-endian, left-padded), S = the DH secret (96 bytes), SKEY = the info
+ * hash, HASH = SHA-1. ENCRYPT is RC4 keyed HASH('keyA', S, SKEY) from A to B and HASH('keyB', S, SKEY)
+ * from B to A, both with the first 1024 bytes of keystream discarded.
+ *
+ * Every failure is a typed {@link BtError} (`BT_ERR_MSE_*`), and the responder never reads more than
+ * {@link MSE_MAX_HANDSHAKE_BYTES} before it is done or has failed. Only `node:crypto`'s SHA-1 is used;
+ * the key exchange is BigInt arithmetic, so the module stays pure (randomness is injected).
+ */
+import { createHash } from 'node:crypto';
+import { BtError } from './errors.js';
+
+/** The 768-bit MSE prime P. */
+export const MSE_PRIME = BigInt(
+  '0xFFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A63A36210000000000090563',
+);
+/** The generator G. */
+export const MSE_GENERATOR = 2n;
+/** Bytes of a public key (Ya, Yb) and of the secret S. */
+export const MSE_KEY_LENGTH = 96;
+/** Bytes of a private key X: 160 bits (the spec asks for at least 128; beyond 180 adds nothing). */
+export const MSE_PRIVATE_KEY_LENGTH = 20;
+/** Verification constant: 8 zero bytes. A fresh copy each call, so nobody can alter the constant. */
+export const mseVc = (): Uint8Array => new Uint8Array(8);
+/** crypto_provide / crypto_select bits. */
+export const CRYPTO_PLAINTEXT = 0x01;
+export const CRYPTO_RC4 = 0x02;
+/** Maximum length of PadA, PadB, PadC and PadD. */
+export const MSE_MAX_PAD = 512;
+/** Bytes of RC4 keystream discarded before use. */
+export const MSE_RC4_DISCARD = 1024;
+/** Most bytes the responder reads before the handshake ends (IA is at most 65535 bytes: uint16 length). */
+export const MSE_MAX_HANDSHAKE_BYTES = MSE_KEY_LENGTH + MSE_MAX_PAD + 20 + 20 + 8 + 4 + 2 + MSE_MAX_PAD + 2 + 0xffff;
+/** Bytes after Ya in which HASH('req1', S) must be found: PadA (≤ 512) and the hash itself. */
+export const MSE_SYNC_WINDOW = MSE_MAX_PAD + 20;
+
+// ---------------------------------------------------------------------------------------------
+// Primitives
+
+/** SHA-1 of the concatenation of `parts` (strings as ASCII). */
+export function mseHash(...parts: (string | Uint8Array)[]): Uint8Array {
+  const h = createHash('sha1');
+  for (const p of parts) h.update(typeof p === 'string' ? Buffer.from(p, 'latin1') : p);
+  return new Uint8Array(h.digest());
+}
+
+/** RC4 (a.k.a. ARC4). `discard` bytes of keystream are dropped at once (MSE uses 1024). */
+export class Rc4 {
+  private readonly s = new Uint8Array(256);
+  private i = 0;
+  private j = 0;
+
+  constructor(key: Uint8Array, discard = 0) {
+    if (key.length < 1 || key.length > 256) throw new BtError('BT_ERR_MSE_RC4_KEY', `RC4 key length ${key.length} is not 1–256`);
+    const s = this.s;
+    for (let k = 0; k < 256; k++) s[k] = k;
+    let j = 0;
+    for (let k = 0; k < 256; k++) {
+      j = (j + s[k]! + key[k % key.length]!) & 0xff;
+      const t = s[k]!;
+      s[k] = s[j]!;
+      s[j] = t;
+    }
+    this.skip(discard);
+  }
+
+  /** Advances the keystream by `n` bytes without producing output. */
+  skip(n: number): void {
+    const s = this.s;
+    let { i, j } = this;
+    for (let k = 0; k < n; k++) {
+      i = (i + 1) & 0xff;
+      j = (j + s[i]!) & 0xff;
+      const t = s[i]!;
+      s[i] = s[j]!;
+      s[j] = t;
+    }
+    this.i = i;
+    this.j = j;
+  }
+
+  /** Encrypts or decrypts `input` (the same operation) into a new array; `input` is not changed. */
+  process(input: Uint8Array): Uint8Array {
+    const s = this.s;
+    const out = new Uint8Array(input.length);
+    let { i, j } = this;
+    for (let k = 0; k < input.length; k++) {
+      i = (i + 1) & 0xff;
+      j = (j + s[i]!) & 0xff;
+      const t = s[i]!;
+      s[i] = s[j]!;
+      s[j] = t;
+      out[k] = input[k]! ^ s[(s[i]! + s[j]!) & 0xff]!;
+    }
+    this.i = i;
+    this.j = j;
+    return out;
+  }
+}
+
+export function bytesToBigInt(bytes: Uint8Array): bigint {
+  let hex = '';
+  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
+  return hex === '' ? 0n : BigInt(`0x${hex}`);
+}
+
+/** `n` as `length` big-endian bytes, left-padded with zeros (n must fit). */
+export function bigIntToBytes(n: bigint, length: number): Uint8Array {
+  const hex = n.toString(16).padStart(length * 2, '0');
+  if (hex.length > length * 2) throw new RangeError(`${hex.length / 2} bytes do not fit in ${length}`);
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+export function modPow(base: bigint, exponent: bigint, modulus: bigint): bigint {
+  let result = 1n;
+  let b = base % modulus;
+  let e = exponent;
+  while (e > 0n) {
+    if (e & 1n) result = (result * b) % modulus;
+    e >>= 1n;
+    b = (b * b) % modulus;
+  }
+  return result;
+}
+
+/** One side's Diffie-Hellman key pair for MSE. */
+export interface MseKeyExchange {
+  /** Y = G^X mod P, 96 bytes. */
+  publicKey: Uint8Array;
+  /** S = Ypeer^X mod P, 96 bytes. Throws BT_ERR_MSE_KEY for a public key outside 2 … P−2. */
+  secret(peerPublicKey: Uint8Array): Uint8Array;
+}
+
+/** A fresh key pair from `random` (160-bit private key). */
+export function createMseKeyExchange(random: (n: number) => Uint8Array): MseKeyExchange {
+  let x = bytesToBigInt(random(MSE_PRIVATE_KEY_LENGTH));
+  if (x < 2n) x += 2n;
+  return {
+    publicKey: bigIntToBytes(modPow(MSE_GENERATOR, x, MSE_PRIME), MSE_KEY_LENGTH),
+    secret(peerPublicKey) {
+      const y = bytesToBigInt(peerPublicKey);
+      if (peerPublicKey.length !== MSE_KEY_LENGTH || y < 2n || y > MSE_PRIME - 2n) {
+        throw new BtError('BT_ERR_MSE_KEY', 'the peer’s Diffie-Hellman public key is out of range (not an MSE key exchange)');
+      }
+      return bigIntToBytes(modPow(y, x, MSE_PRIME), MSE_KEY_LENGTH);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Byte queue: chunks as they came, copied only when taken
+
+class ByteQueue {
+  private chunks: Uint8Array[] = [];
+  /** Offset into chunks[0]. */
+  private offset = 0;
+  length = 0;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  /** A copy of the first `n` bytes (n ≤ length). */
+  peek(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    let offset = this.offset;
+    for (const c of this.chunks) {
+      if (filled === n) break;
+      const part = c.subarray(offset, offset + (n - filled));
+      out.set(part, filled);
+      filled += part.length;
+      offset = 0;
+    }
+    return out;
+  }
+
+  skip(n: number): void {
+    this.length -= n;
+    while (n > 0) {
+      const first = this.chunks[0]!;
+      const available = first.length - this.offset;
+      if (n < available) {
+        this.offset += n;
+        return;
+      }
+      n -= available;
+      this.chunks.shift();
+      this.offset = 0;
+    }
+  }
+
+  take(n: number): Uint8Array {
+    const out = this.peek(n);
+    this.skip(n);
+    return out;
+  }
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let k = 0; k < needle.length; k++) if (haystack[i + k] !== needle[k]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const u16 = (b: Uint8Array, at: number) => (b[at]! << 8) | b[at + 1]!;
+const u32 = (b: Uint8Array, at: number) => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The responder
+
+export type MseMethod = 'plaintext' | 'rc4';
+
+export interface MseResponderOptions {
+  /** Info hashes (SKEY) this side serves; read once, when the initiator's SKEY hash arrives. */
+  infoHashes: () => Iterable<Uint8Array>;
+  /** Random bytes (private key, PadB). */
+  random: (n: number) => Uint8Array;
+  /**
+   * Select RC4 for the payload stream when the initiator offers it but not plaintext (default false:
+   * such a connection fails with BT_ERR_MSE_METHOD). Plaintext is always preferred when offered.
+   */
+  allowRc4?: boolean;
+  /** PadB's length, 0–512 (default: 0–15 random bytes). */
+  padBLength?: number;
+  /** The key pair to use (default: a fresh one from `random`); tests inject a precomputed one. */
+  keyExchange?: MseKeyExchange;
+}
+
+export interface MseDone {
+  /** The SKEY the initiator named: the info hash of a registered torrent. */
+  infoHash: Uint8Array;
+  method: MseMethod;
+  /** The initiator's crypto_provide bits. */
+  cryptoProvide: number;
+  /** IA (decrypted) followed by every payload byte already received after it (decrypted for RC4). */
+  initialPayload: Uint8Array;
+  /** For `rc4`: the ciphers that go on for the payload stream (decrypt what A sends, encrypt what B sends). */
+  ciphers?: { decrypt: Rc4; encrypt: Rc4 };
+}
+
+export interface MseStep {
+  /** Bytes to write to the initiator, in order. */
+  send?: Uint8Array[];
+  /** The handshake is complete. */
+  done?: MseDone;
+  /** The handshake failed: close the connection. */
+  error?: BtError;
+}
+
+type Stage = 'ya' | 'sync' | 'skey' | 'header' | 'padC' | 'iaLength' | 'ia' | 'done' | 'failed';
+
+/**
+ * The MSE responder (peer B). Feed it every byte the initiator sends with {@link push}, write what
+ * each step returns in `send`, and stop at the first `done` or `error`.
+ */
+export class MseResponder {
+  private stage: Stage = 'ya';
+  private readonly queue = new ByteQueue();
+  private secret: Uint8Array = new Uint8Array(0);
+  private req1: Uint8Array = new Uint8Array(0);
+  private infoHash: Uint8Array = new Uint8Array(0);
+  private decrypt: Rc4 | undefined;
+  private encrypt: Rc4 | undefined;
+  private provide = 0;
+  private method: MseMethod = 'plaintext';
+  private padCLength = 0;
+  private iaLength = 0;
+  /** Handshake bytes consumed so far (not counting what is buffered). */
+  private consumed = 0;
+
+  constructor(private readonly options: MseResponderOptions) {}
+
+  /** Bytes held waiting for the rest of a field (never more than the field being read needs). */
+  get buffered(): number {
+    return this.queue.length;
+  }
+
+  /** Handshake bytes read so far; never exceeds {@link MSE_MAX_HANDSHAKE_BYTES}. */
+  get bytesRead(): number {
+    return this.consumed;
+  }
+
+  push(chunk: Uint8Array): MseStep {
+    if (this.stage === 'done' || this.stage === 'failed') {
+      return { error: new BtError('BT_ERR_MSE_STATE', `the MSE handshake has already ${this.stage === 'done' ? 'completed' : 'failed'}`) };
+    }
+    this.queue.push(chunk);
+    const send: Uint8Array[] = [];
+    const withSend = (step: MseStep): MseStep => (send.length > 0 ? { send, ...step } : step);
+    try {
+      for (;;) {
+        const r = this.advance(send);
+        if (r === 'wait') break;
+        if (r !== 'next') return withSend({ done: r });
+      }
+    } catch (err) {
+      if (!(err instanceof BtError)) throw err;
+      this.stage = 'failed';
+      return withSend({ error: err });
+    }
+    return withSend({});
+  }
+
+  /** Whether the current stage can make progress with what is buffered. */
+  private ready(): boolean {
+    const n = this.queue.length;
+    switch (this.stage) {
+      case 'ya':
+        return n >= MSE_KEY_LENGTH;
+      case 'sync':
+        return n >= 20;
+      case 'skey':
+        return n >= 20;
+      case 'header':
+        return n >= 14;
+      case 'padC':
+        return n >= this.padCLength;
+      case 'iaLength':
+        return n >= 2;
+      case 'ia':
+        return n >= this.iaLength;
+      default:
+        return false;
+    }
+  }
+
+  private take(n: number): Uint8Array {
+    this.consumed += n;
+    return this.queue.take(n);
+  }
+
+  /**
+   * Runs the current stage: `wait` when it needs more bytes, `next` when it moved on, the result once
+   * the handshake is complete.
+   */
+  private advance(send: Uint8Array[]): MseDone | 'wait' | 'next' {
+    if (!this.ready()) return 'wait';
+    switch (this.stage) {
+      case 'ya': {
+        const ya = this.take(MSE_KEY_LENGTH);
+        const kx = this.options.keyExchange ?? createMseKeyExchange(this.options.random);
+        this.secret = kx.secret(ya);
+        this.req1 = mseHash('req1', this.secret);
+        const padLength = Math.min(MSE_MAX_PAD, Math.max(0, this.options.padBLength ?? (this.options.random(1)[0]! & 0x0f)));
+        send.push(concatBytes([kx.publicKey, this.options.random(padLength).subarray(0, padLength)]));
+        this.stage = 'sync';
+        return 'next';
+      }
+      case 'sync': {
+        // HASH('req1', S) follows PadA (≤ 512 bytes): look for it in the first 532 bytes only.
+        const window = this.queue.peek(Math.min(this.queue.length, MSE_SYNC_WINDOW));
+        const at = indexOf(window, this.req1);
+        if (at >= 0) {
+          this.take(at + 20);
+          this.stage = 'skey';
+        } else if (window.length >= MSE_SYNC_WINDOW) {
+          throw new BtError('BT_ERR_MSE_SYNC', `HASH('req1', S) not found within ${MSE_SYNC_WINDOW} bytes after Ya (not an MSE initiator, or a different key)`);
+        } else {
+          return 'wait';
+        }
+        return 'next';
+      }
+      case 'skey': {
+        const req2 = this.take(20);
+        const req3 = mseHash('req3', this.secret);
+        for (let i = 0; i < 20; i++) req2[i]! ^= req3[i]!;
+        let found: Uint8Array | undefined;
+        for (const ih of this.options.infoHashes()) {
+          if (equalBytes(mseHash('req2', ih), req2)) {
+            found = ih;
+            break;
+          }
+        }
+        if (!found) throw new BtError('BT_ERR_MSE_SKEY', 'the initiator asks for a torrent that is not served here (unknown SKEY)');
+        this.infoHash = new Uint8Array(found);
+        this.decrypt = new Rc4(mseHash('keyA', this.secret, found), MSE_RC4_DISCARD);
+        this.encrypt = new Rc4(mseHash('keyB', this.secret, found), MSE_RC4_DISCARD);
+        this.stage = 'header';
+        return 'next';
+      }
+      case 'header': {
+        const h = this.decrypt!.process(this.take(14));
+        if (!equalBytes(h.subarray(0, 8), mseVc())) throw new BtError('BT_ERR_MSE_VC', 'the verification constant did not decrypt to zeros');
+        this.provide = u32(h, 8);
+        this.padCLength = u16(h, 12);
+        if (this.padCLength > MSE_MAX_PAD) throw new BtError('BT_ERR_MSE_PAD', `PadC of ${this.padCLength} bytes exceeds ${MSE_MAX_PAD}`);
+        if (this.provide & CRYPTO_PLAINTEXT) this.method = 'plaintext';
+        else if (this.provide & CRYPTO_RC4 && this.options.allowRc4) this.method = 'rc4';
+        else {
+          throw new BtError(
+            'BT_ERR_MSE_METHOD',
+            this.provide & CRYPTO_RC4
+              ? `the initiator offers only RC4 (crypto_provide 0x${this.provide.toString(16)}); only a plaintext payload stream is served`
+              : `no supported crypto method offered (crypto_provide 0x${this.provide.toString(16)})`,
+          );
+        }
+        this.stage = 'padC';
+        return 'next';
+      }
+      case 'padC':
+        this.decrypt!.process(this.take(this.padCLength));
+        this.stage = 'iaLength';
+        return 'next';
+      case 'iaLength':
+        this.iaLength = u16(this.decrypt!.process(this.take(2)), 0);
+        this.stage = 'ia';
+        return 'next';
+      case 'ia': {
+        const ia = this.decrypt!.process(this.take(this.iaLength));
+        const select = this.method === 'plaintext' ? CRYPTO_PLAINTEXT : CRYPTO_RC4;
+        // VC, crypto_select, len(PadD) = 0.
+        const step4 = new Uint8Array(14);
+        step4[8] = (select >>> 24) & 0xff;
+        step4[9] = (select >>> 16) & 0xff;
+        step4[10] = (select >>> 8) & 0xff;
+        step4[11] = select & 0xff;
+        send.push(this.encrypt!.process(step4));
+        let rest = this.queue.take(this.queue.length);
+        if (this.method === 'rc4') rest = this.decrypt!.process(rest);
+        this.stage = 'done';
+        return {
+          infoHash: this.infoHash,
+          method: this.method,
+          cryptoProvide: this.provide,
+          initialPayload: concatBytes([ia, rest]),
+          ...(this.method === 'rc4' && { ciphers: { decrypt: this.decrypt!, encrypt: this.encrypt! } }),
+        };
+      }
+      default:
+        return 'wait';
+    }
+  }
+}

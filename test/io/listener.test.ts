@@ -1,0 +1,293 @@
+/**
+ * PeerListener on 127.0.0.1: routing by the handshake's info hash (also when the handshake arrives in
+ * pieces), refusal of unknown torrents, of non-BitTorrent traffic (at once with `mse: false`; with MSE on,
+ * once it cannot be a key exchange either) and of silent connections, two torrents side by side, and the
+ * next port when the asked one is taken. The MSE handshake itself is tested in test/protocol/mse.test.ts.
+ * Every socket and listener is closed after each test.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PeerListener, type IncomingConnection } from '../../src/io/listener.js';
+import { encodeHandshake, encodeMessage, makeReserved } from '../../src/protocol/wire.js';
+
+const listeners: PeerListener[] = [];
+const sockets = new Set<Socket>();
+
+afterEach(async () => {
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  await Promise.all(listeners.splice(0).map((l) => l.close()));
+});
+
+async function listen(options: Partial<Parameters<typeof PeerListener.listen>[0]> = {}): Promise<PeerListener> {
+  const l = await PeerListener.listen({ port: 0, host: '127.0.0.1', ...options });
+  listeners.push(l);
+  return l;
+}
+
+/** A client socket that records what it receives and when it was closed by the other side. */
+interface Client {
+  socket: Socket;
+  received: () => Buffer;
+  /** Resolves with the time (Date.now()) the socket closed. */
+  closed: Promise<number>;
+  /** True when the other side closed the connection (FIN or reset). */
+  closedByRemote: () => boolean;
+}
+
+async function dial(port: number): Promise<Client> {
+  const socket = connect({ host: '127.0.0.1', port });
+  sockets.add(socket);
+  const chunks: Buffer[] = [];
+  // The remote closing shows as an end of stream (FIN) or a reset; this test code never closes it first.
+  let remoteClosed = false;
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('end', () => void (remoteClosed = true));
+  socket.on('error', () => void (remoteClosed = true));
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('error', reject);
+  });
+  return { socket, received: () => Buffer.concat(chunks), closed, closedByRemote: () => remoteClosed };
+}
+
+const handshake = (infoHash: Uint8Array) =>
+  Buffer.from(encodeHandshake({ reserved: makeReserved({ fast: true }), infoHash, peerId: randomBytes(20) }));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `pred()` holds, polling; fails naming `what` after 5 s. */
+async function until(pred: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`${what}: not within 5000 ms`);
+    await sleep(5);
+  }
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)),
+  ]);
+}
+
+/**
+ * Collects what a routed socket carries: the listener's initial bytes, then whatever the socket reads
+ * afterwards (attached synchronously in the handler, as the torrent's wire bridge does).
+ */
+function collect(c: IncomingConnection): () => Buffer {
+  const chunks: Buffer[] = [Buffer.from(c.initialBytes)];
+  c.socket.on('data', (d: Buffer) => chunks.push(d));
+  c.socket.on('error', () => {});
+  sockets.add(c.socket);
+  return () => Buffer.concat(chunks);
+}
+
+describe('PeerListener', () => {
+  it('routes a handshake sent in several TCP writes to its torrent, with the bytes, the socket and the address', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 5000 });
+    const infoHash = randomBytes(20);
+    const routed: IncomingConnection[] = [];
+    let stream: () => Buffer = () => Buffer.alloc(0);
+    const got = new Promise<IncomingConnection>((resolve) =>
+      listener.register(infoHash.toString('hex'), (c) => {
+        routed.push(c);
+        stream = collect(c);
+        resolve(c);
+      }),
+    );
+    const client = await dial(listener.port);
+    const hs = handshake(infoHash);
+    const after = Buffer.from(encodeMessage({ type: 'interested' }));
+    const all = Buffer.concat([hs, after]);
+    // 1 byte, then the protocol string, then the reserved bytes and half the info hash, then the rest
+    // and a message; the pause lets each write arrive on its own.
+    for (const [from, to] of [
+      [0, 1],
+      [1, 20],
+      [20, 38],
+      [38, all.length],
+    ] as const) {
+      client.socket.write(all.subarray(from, to));
+      await sleep(25);
+    }
+    const c = await within(got, 5000, 'routed');
+    expect(c.infoHashHex).toBe(infoHash.toString('hex'));
+    expect(c.address).toEqual({ host: '127.0.0.1', port: client.socket.localPort, family: 4 });
+    expect(c.initialBytes.length).toBeGreaterThanOrEqual(48);
+    expect(Buffer.from(c.initialBytes)).toEqual(all.subarray(0, c.initialBytes.length));
+    expect(Buffer.from(c.initialBytes.subarray(0, 68))).toEqual(hs); // the whole handshake was in by then
+    // Nothing is lost between the listener and the handler: the stream is the bytes sent, in order.
+    await until(() => stream().length >= all.length, 'all bytes');
+    expect(stream()).toEqual(all);
+    // The socket is the handler's now: it talks to the client.
+    c.socket.write('pong');
+    await until(() => client.received().length >= 4, 'reply');
+    expect(client.received().toString()).toBe('pong');
+    expect(routed).toHaveLength(1);
+    expect(listener.refused).toBe(0);
+  });
+
+  it('routes as soon as the info hash is in, even when the peer id follows later', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 5000 });
+    const infoHash = randomBytes(20);
+    let stream: () => Buffer = () => Buffer.alloc(0);
+    const got = new Promise<IncomingConnection>((resolve) =>
+      listener.register(infoHash.toString('hex'), (c) => {
+        stream = collect(c);
+        resolve(c);
+      }),
+    );
+    const client = await dial(listener.port);
+    const hs = handshake(infoHash);
+    client.socket.write(hs.subarray(0, 48));
+    const c = await within(got, 5000, 'routed');
+    expect(Buffer.from(c.initialBytes)).toEqual(hs.subarray(0, 48));
+    client.socket.write(hs.subarray(48));
+    await until(() => stream().length >= 68, 'peer id');
+    expect(stream()).toEqual(hs);
+  });
+
+  it('refuses a handshake for an unknown info hash: the socket is closed by us', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 20_000 });
+    let calls = 0;
+    listener.register(randomBytes(20).toString('hex'), () => calls++);
+    const client = await dial(listener.port);
+    client.socket.write(handshake(randomBytes(20)));
+    await within(client.closed, 5000, 'closed');
+    expect(client.closedByRemote()).toBe(true);
+    expect(client.received().length).toBe(0); // no handshake of ours
+    expect(calls).toBe(0);
+    expect(listener.refused).toBe(1);
+  });
+
+  it('refuses non-BitTorrent traffic at its first byte when MSE is off', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 20_000, mse: false });
+    const infoHash = randomBytes(20);
+    let calls = 0;
+    listener.register(infoHash.toString('hex'), () => calls++);
+    const client = await dial(listener.port);
+    client.socket.write('G'); // one byte of "GET / HTTP/1.1": not 19
+    // At once, not after the 20 s handshake timeout (the bound leaves room for a loaded machine).
+    await within(client.closed, 5000, 'closed');
+    expect(client.closedByRemote()).toBe(true);
+    expect(client.received().length).toBe(0);
+    expect(calls).toBe(0);
+    expect(listener.refused).toBe(1);
+
+    // A right length byte followed by a wrong protocol string is refused as soon as it differs.
+    const other = await dial(listener.port);
+    other.socket.write(Buffer.concat([Buffer.from([19]), Buffer.from('BitTorrent protocoX')]));
+    await within(other.closed, 5000, 'closed');
+    expect(listener.refused).toBe(2);
+  });
+
+  it('refuses non-BitTorrent traffic that is no MSE handshake either (MSE on, the default)', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 300 });
+    let calls = 0;
+    listener.register(randomBytes(20).toString('hex'), () => calls++);
+    // A lone byte may begin an MSE key exchange: it waits, and is refused at the handshake timeout.
+    const start = Date.now();
+    const client = await dial(listener.port);
+    client.socket.write('G');
+    const at = await within(client.closed, 5000, 'closed');
+    expect(at - start).toBeGreaterThanOrEqual(250);
+    expect(client.closedByRemote()).toBe(true);
+    expect(listener.refused).toBe(1);
+    // An HTTP request of a few KiB holds no MSE synchronisation within its window (512 + 20 bytes after
+    // the 96-byte key): refused as soon as that is clear, long before the handshake timeout.
+    const patient = await listen({ handshakeTimeoutMs: 20_000 });
+    patient.register(randomBytes(20).toString('hex'), () => calls++);
+    const http = await dial(patient.port);
+    http.socket.write(`GET /announce?${'x'.repeat(4096)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    await within(http.closed, 5000, 'closed');
+    expect(http.closedByRemote()).toBe(true);
+    expect(calls).toBe(0);
+    expect(patient.refused).toBe(1);
+  });
+
+  it('refuses a connection that sends nothing within handshakeTimeoutMs', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 200 });
+    listener.register(randomBytes(20).toString('hex'), () => {
+      throw new Error('not routed');
+    });
+    const start = Date.now();
+    const client = await dial(listener.port);
+    const at = await within(client.closed, 5000, 'closed');
+    expect(at - start).toBeGreaterThanOrEqual(150);
+    expect(client.closedByRemote()).toBe(true);
+    expect(listener.refused).toBe(1);
+
+    // So is one that stops half-way through its handshake.
+    const half = await dial(listener.port);
+    half.socket.write(handshake(randomBytes(20)).subarray(0, 30));
+    await within(half.closed, 5000, 'closed');
+    expect(listener.refused).toBe(2);
+  });
+
+  it('routes each connection to its own torrent when two are registered, and stops routing after unregistering', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 5000 });
+    const a = randomBytes(20);
+    const b = randomBytes(20);
+    const toA: IncomingConnection[] = [];
+    const toB: IncomingConnection[] = [];
+    const unregisterA = listener.register(a.toString('hex'), (c) => {
+      sockets.add(c.socket);
+      toA.push(c);
+    });
+    listener.register(b.toString('hex'), (c) => {
+      sockets.add(c.socket);
+      toB.push(c);
+    });
+    const clients = await Promise.all([dial(listener.port), dial(listener.port), dial(listener.port)]);
+    clients[0]!.socket.write(handshake(a));
+    clients[1]!.socket.write(handshake(b));
+    clients[2]!.socket.write(handshake(a));
+    await until(() => toA.length + toB.length >= 3, 'routed');
+    expect(toA.map((c) => c.address.port).sort()).toEqual(
+      [clients[0]!.socket.localPort, clients[2]!.socket.localPort].sort(),
+    );
+    expect(toB.map((c) => c.address.port)).toEqual([clients[1]!.socket.localPort]);
+    for (const c of toA) expect(c.infoHashHex).toBe(a.toString('hex'));
+    expect(toB[0]!.infoHashHex).toBe(b.toString('hex'));
+
+    unregisterA();
+    const late = await dial(listener.port);
+    late.socket.write(handshake(a));
+    await within(late.closed, 5000, 'closed');
+    expect(toA).toHaveLength(2);
+    expect(listener.refused).toBe(1);
+  });
+
+  it('listens on the next port when the asked one is taken', async () => {
+    const first = await listen();
+    const second = await listen({ port: first.port });
+    expect(second.port).not.toBe(first.port);
+    expect(second.port).toBeGreaterThan(first.port);
+    expect(second.port).toBeLessThan(first.port + 10);
+    // Both accept and route.
+    const infoHash = randomBytes(20);
+    const got: number[] = [];
+    for (const l of [first, second])
+      l.register(infoHash.toString('hex'), (c) => {
+        sockets.add(c.socket);
+        got.push(l.port);
+      });
+    for (const l of [first, second]) (await dial(l.port)).socket.write(handshake(infoHash));
+    await until(() => got.length >= 2, 'routed');
+    expect(got.sort()).toEqual([first.port, second.port].sort());
+  });
+
+  it('closes pending connections on close()', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 20_000 });
+    const client = await dial(listener.port);
+    client.socket.write(handshake(randomBytes(20)).subarray(0, 10));
+    await sleep(50);
+    await within(listener.close(), 5000, 'close'); // well before the 20 s handshake timeout
+    listeners.splice(listeners.indexOf(listener), 1);
+    await within(client.closed, 5000, 'client closed');
+  });
+});
