@@ -22,6 +22,8 @@ export type PeerWireEvent =
   | { type: 'wire.protocolError'; code: string; message: string; at: number }
   /** The socket closed or failed; `error` is absent for a clean end. */
   | { type: 'wire.closed'; error?: { code: string; message: string }; at: number }
+  /** The write queue filled past its high-water mark: stop producing until `wire.drain`. */
+  | { type: 'wire.congested'; at: number }
   /** The write queue drained (after it had filled up). */
   | { type: 'wire.drain'; at: number };
 
@@ -96,7 +98,10 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
   const write = (data: Uint8Array) => {
     if (closed || socket.destroyed) return;
     const ok = socket.write(data);
-    if (!ok && !congested && socket.writableLength > HIGH_WATER) congested = true;
+    if (!ok && !congested && socket.writableLength > HIGH_WATER) {
+      congested = true;
+      send({ type: 'wire.congested', at: now() });
+    }
   };
 
   socket.setNoDelay(true);

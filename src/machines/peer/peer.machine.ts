@@ -32,6 +32,7 @@ type WireIn =
   | { type: 'wire.protocolError'; code: string; message: string; at: number }
   | { type: 'wire.closed'; error?: { code: string; message: string }; at: number }
   | { type: 'wire.drain'; at: number }
+  | { type: 'wire.congested'; at: number }
   | { type: 'wire.keep-alive'; at: number }
   | { type: 'wire.choke'; at: number }
   | { type: 'wire.unchoke'; at: number }
@@ -83,7 +84,10 @@ export interface PeerStats {
   /** The peer's BEP 10 `reqq`: most requests it accepts queued (bounds our pipeline). */
   peerReqq: number;
   /** Requests the peer made of us, in order, not yet answered (reads may be under way). */
-  uploads: { index: number; begin: number; length: number }[];
+  uploads: { index: number; begin: number; length: number; reading: boolean }[];
+  /** Block reads under way for this peer (at most `MAX_READS`), and whether its socket is backed up. */
+  readsInFlight: number;
+  congested: boolean;
   /** What the choker sees of this peer (registered in `services.registry` while connected). */
   view: ChokeView;
 }
@@ -201,6 +205,8 @@ export const peerMachine = setup({
       upRate: new RateMeter(),
       peerReqq: Number.POSITIVE_INFINITY,
       uploads: [],
+      readsInFlight: 0,
+      congested: false,
       view: undefined as unknown as ChokeView,
     },
     closeReason: undefined,
@@ -395,8 +401,8 @@ export const peerMachine = setup({
               if (check(stateIn('#peer.connected.amChoking.choking') as never) || !picker.hasPiece(index)) return reject();
               const queue = context.stats.uploads;
               if (queue.length >= context.settings.maxQueuedRequests) return bad(`more than ${context.settings.maxQueuedRequests} requests queued (flood)`);
-              queue.push({ index, begin, length });
-              enqueue.sendTo('reader', { type: 'upload.read', index, begin, length });
+              queue.push({ index, begin, length, reading: false });
+              for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
             }),
           ],
         },
@@ -413,25 +419,39 @@ export const peerMachine = setup({
         'upload.block': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             // Send it only if still wanted: not cancelled, and not dropped by a choke.
-            const q = context.stats.uploads;
-            const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
-            if (i < 0) return;
-            q.splice(i, 1);
             const s = context.stats;
-            s.uploaded += event.length;
-            context.services.counters.uploaded += event.length;
-            s.upRate.add(event.length, s.lastAt);
-            enqueue.sendTo('wire', { type: 'wire.sendBlock', index: event.index, begin: event.begin, block: event.data });
+            s.readsInFlight--;
+            const q = s.uploads;
+            const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
+            if (i >= 0) {
+              q.splice(i, 1);
+              s.uploaded += event.length;
+              context.services.counters.uploaded += event.length;
+              s.upRate.add(event.length, s.lastAt);
+              enqueue.sendTo('wire', { type: 'wire.sendBlock', index: event.index, begin: event.begin, block: event.data });
+            }
+            for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
           }),
         },
         'upload.readFailed': {
           actions: enqueueActions(({ context, event, enqueue }) => {
+            context.stats.readsInFlight--;
             const q = context.stats.uploads;
             const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
             if (i >= 0) q.splice(i, 1);
             if (context.extensions.fast) {
               enqueue.sendTo('wire', { type: 'wire.send', message: { type: 'reject', index: event.index, begin: event.begin, length: event.length } });
             }
+            for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
+          }),
+        },
+        // Backpressure: while the socket is backed up no more blocks are read for this peer; its
+        // requests wait in the queue (and a peer that never reads ends at the flood cap).
+        'wire.congested': { actions: ({ context }) => void (context.stats.congested = true) },
+        'wire.drain': {
+          actions: enqueueActions(({ context, enqueue }) => {
+            context.stats.congested = false;
+            for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
           }),
         },
         'peer.refill': { actions: 'maybeFill' },
@@ -687,6 +707,24 @@ export const peerMachine = setup({
     },
   },
 });
+
+/** Block reads kept under way per peer when uploading. */
+const MAX_READS = 16;
+
+/** The reads to start for queued requests: none while the socket is congested, at most MAX_READS at once. */
+function nextReads(context: PeerContext): { type: 'upload.read'; index: number; begin: number; length: number }[] {
+  const s = context.stats;
+  const out: { type: 'upload.read'; index: number; begin: number; length: number }[] = [];
+  if (s.congested) return out;
+  for (const r of s.uploads) {
+    if (s.readsInFlight >= MAX_READS) break;
+    if (r.reading) continue;
+    r.reading = true;
+    s.readsInFlight++;
+    out.push({ type: 'upload.read', index: r.index, begin: r.begin, length: r.length });
+  }
+  return out;
+}
 
 /** Requests kept outstanding per peer once the picker is in endgame. */
 const ENDGAME_DEPTH = 4;
