@@ -11,10 +11,9 @@ import { createTorrent } from '../io/create-torrent.js';
 import { PeerListener, selfKeys } from '../io/listener.js';
 import { startLocalTracker } from '../io/local-tracker.js';
 import { parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
-import { peerKey } from '../protocol/peer-address.js';
 import { formatBytes } from './format.js';
 import { runDownload } from './run.js';
-import { canAccept, createTorrentActor, type TorrentActor } from './torrent-actor.js';
+import { attachListener, createTorrentActor, type TorrentActor } from './torrent-actor.js';
 
 export interface DemoOptions {
   /** Dataset size in MiB. */
@@ -37,10 +36,7 @@ interface Node {
 async function startNode(meta: Metainfo, dir: string): Promise<Node> {
   const listener = await PeerListener.listen({ port: 0, host: '127.0.0.1' });
   const actor = createTorrentActor({ meta, dir, port: listener.port, selfKeys: selfKeys(listener.port) });
-  listener.register(meta.infoHashHex, (c) => {
-    if (!canAccept(actor, peerKey(c.address))) return void c.socket.destroy();
-    actor.send({ type: 'torrent.incoming', address: c.address, transport: { socket: c.socket, initialBytes: c.initialBytes } });
-  });
+  attachListener(actor, listener, meta);
   actor.start();
   return { actor, listener };
 }

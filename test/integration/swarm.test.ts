@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server as TrackerServer } from 'bittorrent-tracker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canAccept, createTorrentActor, type TorrentActor } from '../../src/app/torrent-actor.js';
+import { attachListener, createTorrentActor, type TorrentActor } from '../../src/app/torrent-actor.js';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { PeerListener, selfKeys } from '../../src/io/listener.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
-import { peerKey } from '../../src/protocol/peer-address.js';
 
 let work: string;
 let tracker: InstanceType<typeof TrackerServer>;
@@ -24,10 +23,7 @@ const engines: { actor: TorrentActor; listener: PeerListener }[] = [];
 async function engine(dir: string): Promise<TorrentActor> {
   const listener = await PeerListener.listen({ port: 0, host: '127.0.0.1' });
   const actor = createTorrentActor({ meta, dir, port: listener.port, selfKeys: selfKeys(listener.port) });
-  listener.register(meta.infoHashHex, (c) => {
-    if (!canAccept(actor, peerKey(c.address))) return void c.socket.destroy();
-    actor.send({ type: 'torrent.incoming', address: c.address, transport: { socket: c.socket, initialBytes: c.initialBytes } });
-  });
+  attachListener(actor, listener, meta);
   engines.push({ actor, listener });
   actor.start();
   return actor;
