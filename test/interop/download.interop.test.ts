@@ -3,13 +3,13 @@
  * through the CLI as a user runs it, and the bytes are compared with the source every time.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
+import { expectSameData, writeRandom } from '../support/data.js';
 import { freePort, stopAll } from '../support/proc.js';
 import { hostileSeeder } from '../support/hostile-seeder.js';
 import { aria2Seeder, libtorrentSeeder, transmissionSeeder, type Seeder } from '../support/seeders.js';
@@ -53,27 +53,6 @@ function runBtActor(args: string[], timeoutMs: number, onLine?: (l: Record<strin
       resolve({ code, lines, stderr });
     });
   });
-}
-
-async function writeRandom(path: string, size: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const fh = await open(path, 'w');
-  for (let done = 0; done < size; ) {
-    const n = Math.min(8 << 20, size - done);
-    await fh.write(randomBytes(n));
-    done += n;
-  }
-  await fh.close();
-}
-
-const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
-
-/** Every non-padding file of `meta` under `out` equals the one under `src`. */
-async function expectSameData(meta: Metainfo, src: string, out: string) {
-  for (const f of meta.files.filter((x) => !x.padding)) {
-    const rel = meta.multiFile ? join(meta.name, ...f.path) : meta.name;
-    expect(await sha(join(out, rel)), rel).toBe(await sha(join(src, rel)));
-  }
 }
 
 async function makeTorrent(src: string, name: string, pieceLength: number): Promise<{ file: string; meta: Metainfo }> {

@@ -4,41 +4,21 @@
  * Peers meet through a bittorrent-tracker server (HTTP) started by the test.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Server as TrackerServer } from 'bittorrent-tracker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/io/create-torrent.js';
-import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
+import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { aria2Leecher, libtorrentLeecher, transmissionLeecher } from '../support/leechers.js';
+import { expectSameData, writeRandom } from '../support/data.js';
 import { freePort, stopAll } from '../support/proc.js';
 
 const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 let work: string;
 let tracker: InstanceType<typeof TrackerServer>;
 let announce: string;
-
-async function writeRandom(path: string, size: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const fh = await open(path, 'w');
-  for (let done = 0; done < size; ) {
-    const n = Math.min(8 << 20, size - done);
-    await fh.write(randomBytes(n));
-    done += n;
-  }
-  await fh.close();
-}
-
-const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
-
-async function expectSameData(meta: Metainfo, src: string, out: string) {
-  for (const f of meta.files.filter((x) => !x.padding)) {
-    const rel = meta.multiFile ? join(meta.name, ...f.path) : meta.name;
-    expect(await sha(join(out, rel)), rel).toBe(await sha(join(src, rel)));
-  }
-}
 
 async function makeTorrent(src: string, name: string, pieceLength: number) {
   const { torrent } = await createTorrent(join(src, name), { pieceLength, creationDate: null, announce: [[announce]] });

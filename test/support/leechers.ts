@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startProcess, type Proc } from './proc.js';
+import { transmissionSettings } from './seeders.js';
 
 const HELPERS = join(import.meta.dirname, '../interop/helpers');
 
@@ -60,18 +61,8 @@ export async function transmissionLeecher(torrent: string, outDir: string, port:
   await mkdir(outDir, { recursive: true });
   const doneFile = join(conf, 'DONE');
   await writeFile(join(conf, 'done.sh'), `#!/bin/sh\ntouch '${doneFile}'\n`, { mode: 0o755 });
-  await writeFile(
-    join(conf, 'settings.json'),
-    JSON.stringify({
-      'dht-enabled': false, 'lpd-enabled': false, 'pex-enabled': false, 'utp-enabled': false,
-      'port-forwarding-enabled': false, encryption: 0, 'peer-port': port, 'peer-port-random-on-start': false,
-      'bind-address-ipv4': '127.0.0.1', 'bind-address-ipv6': '::1', 'rpc-enabled': false,
-      'download-dir': outDir, 'incomplete-dir-enabled': false, 'rename-partial-files': false,
-      'ratio-limit-enabled': false, 'idle-seeding-limit-enabled': false, 'speed-limit-down-enabled': false,
-      'speed-limit-up-enabled': false, 'alt-speed-enabled': false, 'blocklist-enabled': false, 'message-level': 1,
-      'peer-limit-global': 200, 'peer-limit-per-torrent': 60, 'start-added-torrents': true,
-    }),
-  );
+  await writeFile(join(conf, 'settings.json'), transmissionSettings(port, outDir));
+
   const proc = startProcess('transmission-cli', ['-g', conf, '-w', outDir, '-p', String(port), '-M', '-et', '-f', join(conf, 'done.sh'), torrent]);
   const done = (async () => {
     const end = Date.now() + timeoutMs;

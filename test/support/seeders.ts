@@ -55,22 +55,28 @@ export async function aria2Seeder(torrent: string, dataDir: string, port: number
   return { kind: 'aria2', port, proc, stop: () => proc.stop() };
 }
 
+/**
+ * transmission-cli 3.00 settings for loopback: DHT/LPD/PEX/uTP/port forwarding off, plain connections
+ * preferred, bound to 127.0.0.1, no limits.
+ */
+export function transmissionSettings(port: number, dir: string): string {
+  return JSON.stringify({
+    'dht-enabled': false, 'lpd-enabled': false, 'pex-enabled': false, 'utp-enabled': false,
+    'port-forwarding-enabled': false, encryption: 0, 'peer-port': port, 'peer-port-random-on-start': false,
+    'bind-address-ipv4': '127.0.0.1', 'bind-address-ipv6': '::1', 'rpc-enabled': false,
+    'download-dir': dir, 'incomplete-dir-enabled': false, 'rename-partial-files': false,
+    'ratio-limit-enabled': false, 'idle-seeding-limit-enabled': false, 'speed-limit-down-enabled': false,
+    'speed-limit-up-enabled': false, 'alt-speed-enabled': false, 'blocklist-enabled': false, 'message-level': 1,
+    'peer-limit-global': 200, 'peer-limit-per-torrent': 60, 'start-added-torrents': true,
+  });
+}
+
 /** transmission-cli 3.00 seeding (it verifies the data first, then listens). */
 export async function transmissionSeeder(torrent: string, dataDir: string, port: number, workDir: string): Promise<Seeder> {
   const conf = join(workDir, `tr-conf-${port}`);
   await mkdir(conf, { recursive: true });
-  await writeFile(
-    join(conf, 'settings.json'),
-    JSON.stringify({
-      'dht-enabled': false, 'lpd-enabled': false, 'pex-enabled': false, 'utp-enabled': false,
-      'port-forwarding-enabled': false, encryption: 0, 'peer-port': port, 'peer-port-random-on-start': false,
-      'bind-address-ipv4': '127.0.0.1', 'bind-address-ipv6': '::1', 'rpc-enabled': false,
-      'download-dir': dataDir, 'incomplete-dir-enabled': false, 'rename-partial-files': false,
-      'ratio-limit-enabled': false, 'idle-seeding-limit-enabled': false, 'speed-limit-down-enabled': false,
-      'speed-limit-up-enabled': false, 'alt-speed-enabled': false, 'blocklist-enabled': false, 'message-level': 1,
-      'peer-limit-global': 200, 'peer-limit-per-torrent': 60, 'start-added-torrents': true,
-    }),
-  );
+  await writeFile(join(conf, 'settings.json'), transmissionSettings(port, dataDir));
+
   const proc = startProcess('transmission-cli', ['-g', conf, '-w', dataDir, '-p', String(port), '-M', '-et', '-v', torrent]);
   await waitForPort(port, 60_000, proc);
   return { kind: 'transmission', port, proc, stop: () => proc.stop() };
