@@ -92,8 +92,22 @@ describe('bt-actor create / info', () => {
     expect((await cli('create', join(dir, 'nothing-here'))).code).toBe(2);
   });
 
+  it('run: bad input exits 2 (invalid torrent, a folder that is a file, bad --peer, bad --port)', async () => {
+    const bad = join(dir, 'bad-run.torrent');
+    await writeFile(bad, 'd4:infoi1ee');
+    expect((await cli('run', bad, '--out', join(dir, 'o1'))).code).toBe(2);
+    const good = join(dir, 'run-one.torrent');
+    expect((await cli('create', join(dir, 'one.bin'), '-o', good)).code).toBe(0);
+    const r = await cli('run', good, '--out', join(dir, 'one.bin'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/cannot use|not a folder/);
+    expect((await cli('run', good, '--peer', 'nohost'))).toMatchObject({ code: 2 });
+    expect((await cli('run', good, '--port', '70000'))).toMatchObject({ code: 2 });
+    expect((await cli('run', good, '--seed-ratio', '-1'))).toMatchObject({ code: 2 });
+  });
+
   it('each command has --help', async () => {
-    for (const c of ['info', 'create']) {
+    for (const c of ['info', 'create', 'run', 'demo']) {
       const r = await cli(c, '--help');
       expect(r.code).toBe(0);
       expect(r.out).toMatch(new RegExp(`Usage: bt-actor ${c}`));
