@@ -28,3 +28,6 @@ export { announcerPeers, createAnnouncer } from './app/trackers.js';
 export { TrackerClient, TrackerTransportError } from './io/tracker-client.js';
 export { Bitfield } from './protocol/bitfield.js';
 export type { PeerAddress } from './protocol/peer-address.js';
+export { Engine, type AddOptions, type EngineEvent, type EngineOptions, type TorrentHandle } from './app/engine.js';
+export type { TorrentProgress, TorrentReport } from './machines/torrent/torrent.machine.js';
+export { startLocalTracker, type LocalTracker } from './io/local-tracker.js';
