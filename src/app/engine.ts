@@ -22,8 +22,7 @@ import type { TorrentProgress, TorrentReport, TorrentSettings } from '../machine
 import { parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
-import { peerStates } from './run.js';
-import { attachListener, createTorrentActor, type TorrentActor } from './torrent-actor.js';
+import { attachListener, createTorrentActor, peerStates, type TorrentActor } from './torrent-actor.js';
 
 export interface EngineOptions {
   /** Port to accept peers on (the next free one if taken; 0 = any). Default 6881. */

@@ -103,3 +103,31 @@ export function attachListener(
     });
   });
 }
+
+/**
+ * How many peer actors stand in each state, read from the torrent actor's children: connecting,
+ * handshaking, and for connected peers: choked (by them), downloading (unchoked and requesting),
+ * snubbed, and uploading (unchoked by us).
+ */
+export function peerStates(actor: TorrentActor): Record<string, number> {
+  const counts = { connecting: 0, handshaking: 0, choked: 0, downloading: 0, snubbed: 0, idle: 0, uploading: 0 };
+  const children = actor.getSnapshot().children as Record<string, { getSnapshot(): { status: string; value: unknown } } | undefined>;
+  for (const [id, child] of Object.entries(children)) {
+    if (!id.startsWith('peer:') || !child) continue;
+    const snap = child.getSnapshot();
+    if (snap.status !== 'active') continue;
+    const v = snap.value as string | Record<string, Record<string, string>>;
+    if (v === 'connecting' || v === 'handshaking') {
+      counts[v]++;
+      continue;
+    }
+    const c = typeof v === 'object' ? v.connected : undefined;
+    if (!c) continue;
+    if (c.requests === 'snubbed') counts.snubbed++;
+    else if (c.peerChoking === 'choked') counts.choked++;
+    else if (c.requests === 'active') counts.downloading++;
+    else counts.idle++;
+    if (c.amChoking === 'unchoked') counts.uploading++;
+  }
+  return counts;
+}
