@@ -3,20 +3,10 @@ import { Bitfield } from '../../src/protocol/bitfield.js';
 import { isBtError } from '../../src/protocol/errors.js';
 import { type BlockRequest, PiecePicker, type PiecePickerOptions } from '../../src/machines/torrent/piece-picker.js';
 import { RateMeter, requestQueueDepth } from '../../src/machines/torrent/rate.js';
+import { seeded } from '../support/random.js';
 
 const KiB = 1024;
 const BLOCK = 16 * KiB;
-
-/** Small seeded PRNG (mulberry32) for deterministic tie-breaks. */
-function seeded(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bits(n: number, set: number[]): Bitfield {
   const b = new Bitfield(n);

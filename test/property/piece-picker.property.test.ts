@@ -17,20 +17,11 @@ import fc from 'fast-check';
 import { Bitfield } from '../../src/protocol/bitfield.js';
 import { type BlockRequest, type PickStrategy, PiecePicker } from '../../src/machines/torrent/piece-picker.js';
 import { propertyOptions } from '../support/fc.js';
+import { seeded } from '../support/random.js';
 
 const BLOCK = 16 * 1024;
 const PEERS = ['p0', 'p1', 'p2', 'p3'] as const;
 type Peer = (typeof PEERS)[number];
-
-function seeded(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Torrent geometry: up to 7 pieces of up to 5 blocks, any piece length, a shorter last piece. */
 const geometryArb = fc
