@@ -11,6 +11,8 @@ import time
 
 import libtorrent as lt
 
+from lt_session import loopback_session
+
 ap = argparse.ArgumentParser()
 ap.add_argument('torrent')
 ap.add_argument('outdir')
@@ -19,16 +21,7 @@ ap.add_argument('--peer', type=int, action='append', default=[])
 ap.add_argument('--timeout', type=float, default=300)
 a = ap.parse_args()
 
-ses = lt.session({
-    'listen_interfaces': f'127.0.0.1:{a.port}',
-    'outgoing_interfaces': '127.0.0.1',
-    'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
-    'enable_incoming_utp': False, 'enable_outgoing_utp': False,
-    'allow_multiple_connections_per_ip': True,
-    'out_enc_policy': int(lt.enc_policy.disabled),
-    'in_enc_policy': int(lt.enc_policy.enabled),
-    'stop_tracker_timeout': 1,
-})
+ses = loopback_session(a.port)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(a.torrent)
 p.save_path = a.outdir

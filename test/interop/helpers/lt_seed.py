@@ -5,13 +5,15 @@
 
 --trust: seed_mode (serve the data without hashing it first) — how a test makes a seeder that serves
 a corrupted piece. Writes FILE once seeding. Loopback needs: DHT/LSD/UPnP/NAT-PMP and uTP off, several
-connections per IP, no outgoing encryption (see ../shared/lab/README.md).
+connections per IP, no outgoing encryption (the settings live in lt_session.py).
 """
 import argparse
 import sys
 import time
 
 import libtorrent as lt
+
+from lt_session import loopback_session
 
 ap = argparse.ArgumentParser()
 ap.add_argument('torrent')
@@ -23,18 +25,11 @@ ap.add_argument('--announce-every', type=float, default=0)
 ap.add_argument('--upload-limit', type=int, default=0, help='bytes/s, 0 = none')
 a = ap.parse_args()
 
-ses = lt.session({
-    'listen_interfaces': f'127.0.0.1:{a.port}',
-    'outgoing_interfaces': '127.0.0.1',
-    'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
-    'enable_incoming_utp': False, 'enable_outgoing_utp': False,
-    'allow_multiple_connections_per_ip': True,
-    'out_enc_policy': int(lt.enc_policy.disabled),
-    'in_enc_policy': int(lt.enc_policy.enabled),
-    'stop_tracker_timeout': 1,
-    'alert_mask': int(lt.alert_category.error | lt.alert_category.status),
-    'upload_rate_limit': a.upload_limit,
-})
+ses = loopback_session(
+    a.port,
+    alert_mask=int(lt.alert_category.error | lt.alert_category.status),
+    upload_rate_limit=a.upload_limit,
+)
 if a.upload_limit:
     # libtorrent exempts local peers from rate limits: put every address in the global peer class.
     f = lt.ip_filter()

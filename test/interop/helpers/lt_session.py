@@ -1,0 +1,29 @@
+"""The libtorrent (python3-libtorrent) session settings for a loopback swarm, shared by lt_seed.py,
+lt_leech.py and the benchmark (bench/): plain TCP on 127.0.0.1 only.
+
+Loopback needs: listen and dial on 127.0.0.1, DHT/LSD/UPnP/NAT-PMP and uTP off, several connections
+per IP (every peer is 127.0.0.1), no outgoing encryption (incoming MSE is accepted, for WebTorrent);
+see ../shared/lab/README.md.
+"""
+import libtorrent as lt
+
+
+def loopback_settings(port):
+    """settings_pack (a dict) listening on 127.0.0.1:port"""
+    return {
+        'listen_interfaces': f'127.0.0.1:{port}',
+        'outgoing_interfaces': '127.0.0.1',
+        'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
+        'enable_incoming_utp': False, 'enable_outgoing_utp': False,
+        'allow_multiple_connections_per_ip': True,
+        'out_enc_policy': int(lt.enc_policy.disabled),
+        'in_enc_policy': int(lt.enc_policy.enabled),
+        'stop_tracker_timeout': 1,
+    }
+
+
+def loopback_session(port, **extra):
+    """a session with loopback_settings(port), updated with `extra` settings"""
+    s = loopback_settings(port)
+    s.update(extra)
+    return lt.session(s)
