@@ -3,7 +3,7 @@
 // mktorrent (independent of the code under test); downloads verified file by file against the hashes.
 import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Buffer } from 'node:buffer';
 import bencode from 'bencode';
@@ -119,4 +119,20 @@ export async function verify(payload, outDir) {
     if (bad.length >= 10) break;
   }
   return bad;
+}
+
+/**
+ * A single-file torrent of `file` written to `torrentPath` without any external tool (for the scale
+ * bench's many small torrents): { path, infoHash }. `announce` may be undefined (trackerless).
+ */
+export async function makeSingleTorrent(file, torrentPath, { name, pieceLength, announce }) {
+  const data = await readFile(file);
+  const pieces = [];
+  for (let off = 0; off < data.length; off += pieceLength) {
+    pieces.push(createHash('sha1').update(data.subarray(off, off + pieceLength)).digest());
+  }
+  const info = { length: data.length, name, 'piece length': pieceLength, pieces: Buffer.concat(pieces), private: 1 };
+  const torrent = bencode.encode(announce ? { announce, info } : { info });
+  await writeFile(torrentPath, torrent);
+  return { path: torrentPath, infoHash: createHash('sha1').update(bencode.encode(info)).digest('hex') };
 }

@@ -25,12 +25,27 @@ function killGroup(pid, sig) {
 }
 
 /**
- * Starts `cmd args` in a new process group. Output goes to `log` (a file path) or is kept in memory
- * (the last 64 KiB). Returns { pid, child, exited (Promise<{code, signal}>), output(), stop(graceMs) }.
+ * Starts `cmd args` in a new process group. Output goes to `log` (a file path) and the last 64 KiB
+ * are kept in memory; `onLine` hears each line of stdout; `stdin: true` opens a pipe (child.stdin).
+ * Returns { pid, child, exited (Promise<{code, signal}>), output(), stop(graceMs) }.
  */
-export function start(cmd, args, { log, cwd, env } = {}) {
+export function start(cmd, args, { log, cwd, env, onLine, stdin = false } = {}) {
   if (aborting) throw new BenchAbort('interrupted');
-  const child = spawn(cmd, args, { cwd, env: env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, {
+    cwd,
+    env: env ?? process.env,
+    detached: true,
+    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  });
+  child.stdin?.on('error', () => undefined); // a child that exits early closes the pipe
+  if (onLine) {
+    let rest = '';
+    child.stdout.on('data', (d) => {
+      const lines = (rest + d.toString()).split('\n');
+      rest = lines.pop();
+      for (const l of lines) onLine(l);
+    });
+  }
   let mem = '';
   const file = log ? createWriteStream(log) : undefined;
   const keep = (d) => {
