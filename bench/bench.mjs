@@ -6,6 +6,7 @@
 // See docs/performance.md.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -283,6 +284,7 @@ async function download(row, c, ds, o, caseDir, k) {
     peak_rss_mb: m.peak_rss_kb ? +((m.peak_rss_kb * 1024) / 1e6).toFixed(1) : null,
     peak_anon_mb: m.peak_anon_kb ? +((m.peak_anon_kb * 1024) / 1e6).toFixed(1) : null,
     verified: false,
+    load1: +loadavg()[0].toFixed(2),
   };
   if (rec.rc === 0) {
     const bad = await verify(ds.payload, outDir);
@@ -426,13 +428,21 @@ async function main(argv) {
       };
       result.cases.push(out);
       console.log(`\n${c.label} (median of ${o.repeat}; bt × = bt-actor's figure ÷ the row's)\n${caseTable(out)}\n`);
-      for (const r of out.rows) if (r.skipped) console.log(`  ${r.client} skipped: ${r.skipped}`);
+      for (const r of out.rows) {
+        if (r.skipped) console.log(`  ${r.client} skipped: ${r.skipped}`);
+        const bad = r.runs.find((x) => !x.ok);
+        if (bad) {
+          const why = bad.bad?.join('; ') ?? bad.log_tail?.trim().split('\n').slice(-3).join(' | ');
+          console.log(`  ${r.client} run ${bad.run} failed (exit ${bad.rc}, verified ${bad.verified}): ${why}`);
+        }
+      }
     }
   } finally {
     if (o.keep) log(`kept ${root}`);
     else await cleanup();
   }
   result.seconds = +((performance.now() - t0) / 1000).toFixed(1);
+  result.machine.loadavg_at_end = loadavg().map((x) => +x.toFixed(2));
   if (o.flat) result.flat = flatSummary(result);
   else result.targets = targets(result);
   printSummary(result);

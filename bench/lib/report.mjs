@@ -1,7 +1,7 @@
 // Medians, ratios to bt-actor, the printed tables and the JSON results of the benchmark.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -157,6 +157,7 @@ export function environment(btDir) {
       cpus: cpus().length,
       cpu: cpus()[0]?.model ?? null,
       mem_gb: round(totalmem() / 1e9, 1),
+      loadavg_at_start: loadavg().map((x) => round(x)),
       kernel: release(),
       debian,
     },
