@@ -7,17 +7,30 @@ import { Socket, type NetConnectOpts } from 'node:net';
 import { fromCallback } from 'xstate';
 import { encodeHandshake, encodeMessage, encodePieceHeader, type Handshake, type WireMessage } from '../protocol/wire.js';
 import { WireFramer } from '../protocol/wire-framing.js';
+import type { WireEvent } from '../protocol/wire.js';
 
 type Distribute<T> = T extends { type: infer K extends string } ? Omit<T, 'type'> & { type: `wire.${K}`; at: number } : never;
 
 /** A wire message as an actor event: `{ type: 'wire.piece', index, begin, block, at }` … */
 export type WireMessageEvent = Distribute<WireMessage>;
 
+/** One received block of a `wire.pieces` batch; `block` is a view of the socket's bytes. */
+export interface PieceBlock {
+  index: number;
+  begin: number;
+  block: Uint8Array;
+}
+
 /** Events the bridge sends to the peer actor. `at` is a wall-clock timestamp (ms) taken in src/io. */
 export type PeerWireEvent =
   | { type: 'wire.connected'; at: number }
   | { type: 'wire.handshake'; handshake: Handshake; at: number }
   | WireMessageEvent
+  /**
+   * Consecutive `piece` messages decoded from one socket read, in order (one event instead of one per
+   * 16 KiB block; a lone block still comes as `wire.piece`).
+   */
+  | { type: 'wire.pieces'; blocks: PieceBlock[]; at: number }
   /** Malformed input from the peer (framing or message errors): the connection is unusable. */
   | { type: 'wire.protocolError'; code: string; message: string; at: number }
   /** The socket closed or failed; `error` is absent for a clean end. */
@@ -30,6 +43,8 @@ export type PeerWireEvent =
 /** Events the peer actor sends to the bridge. */
 export type PeerWireCommand =
   | { type: 'wire.send'; message: WireMessage }
+  /** Several messages written together (one socket write), e.g. a pipeline of requests. */
+  | { type: 'wire.sendMany'; messages: WireMessage[] }
   /** A `piece` message: the block follows its 13-byte header without being copied. */
   | { type: 'wire.sendBlock'; index: number; begin: number; block: Uint8Array }
   | { type: 'wire.sendHandshake' }
@@ -49,14 +64,32 @@ export interface PeerWireInput {
   maxBlockLength?: number;
 }
 
+/** `wire.<type>` for each message type, so no string is built per message. */
+const WIRE_TYPES = new Map<string, string>();
+const wireType = (type: string): string => {
+  let t = WIRE_TYPES.get(type);
+  if (t === undefined) WIRE_TYPES.set(type, (t = `wire.${type}`));
+  return t;
+};
+
+/**
+ * Size of the read buffer of outgoing connections. One buffer serves them all: a read is framed and
+ * its events delivered synchronously (the peer actor copies each block into its piece while handling
+ * the event), so the buffer is free again before the next read of any socket. Larger reads mean
+ * fewer system calls and fewer events; no garbage per read.
+ */
+const READ_BUFFER_SIZE = 256 * 1024;
+let sharedReadBuffer: Buffer | undefined;
+
 /** Bytes queued for writing past which the socket counts as congested (`wire.drain` follows). */
 const HIGH_WATER = 1 << 20;
 
 /**
  * The bridge as an XState callback actor. Provide it as the peer machine's `wire` actor.
  *
- * Every inbound message becomes exactly one event (a 16 KiB block costs one event, its bytes a view of
- * the socket chunk, never copied here). Errors never throw: they become `wire.protocolError` or
+ * Every inbound message becomes one event, except that the consecutive blocks of one socket read come
+ * as one `wire.pieces` event (their bytes views of the socket chunk, never copied here); commands
+ * written in one tick leave in one system call. Errors never throw: they become `wire.protocolError` or
  * `wire.closed`. Stopping the actor destroys the socket.
  */
 export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ input, sendBack, receive }) => {
@@ -73,17 +106,43 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
   let closed = false;
   let congested = false;
 
-  const emit = (ev: ReturnType<typeof toEvent>) => send(ev);
-  const toEvent = (e: Parameters<Parameters<WireFramer['push']>[1]>[0]): PeerWireEvent => {
+  // Consecutive blocks of one read go to the actor as one `wire.pieces` event.
+  let blocks: PieceBlock[] = [];
+  const flushBlocks = () => {
+    if (blocks.length === 0) return;
     const at = now();
-    if (e.type === 'handshake') return { type: 'wire.handshake', handshake: e.handshake, at };
-    return { ...e, type: `wire.${e.type}`, at } as PeerWireEvent;
+    if (blocks.length === 1) send({ type: 'wire.piece', ...blocks[0]!, at });
+    else send({ type: 'wire.pieces', blocks, at });
+    blocks = [];
   };
-  const onData = (chunk: Uint8Array) => {
+  // Whether the chunk being framed is the shared read buffer (see READ_BUFFER_SIZE).
+  let sharedChunk = false;
+  const emit = (e: WireEvent) => {
+    if (e.type === 'piece') {
+      blocks.push({ index: e.index, begin: e.begin, block: e.block });
+      return;
+    }
+    flushBlocks();
+    // Blocks are consumed (copied into their piece) before the read returns; other payloads are
+    // small and rare, and an actor may keep them: they get their own bytes.
+    if (sharedChunk) {
+      if (e.type === 'bitfield') e.bytes = e.bytes.slice();
+      else if (e.type === 'extended' || e.type === 'unknown') e.payload = e.payload.slice();
+    }
+    // The decoded message is a fresh object: it becomes the event (no copy per message).
+    const ev = e as unknown as { type: string; at: number };
+    ev.type = wireType(e.type);
+    ev.at = now();
+    send(ev as PeerWireEvent);
+  };
+  const onData = (chunk: Uint8Array, shared = false) => {
     if (closed) return;
+    sharedChunk = shared;
     try {
-      framer.push(chunk, (e) => emit(toEvent(e)));
+      framer.push(chunk, emit);
+      flushBlocks();
     } catch (err) {
+      flushBlocks();
       const e = err as { code?: string; message?: string };
       send({ type: 'wire.protocolError', code: e.code ?? 'BT_ERR_WIRE', message: e.message ?? String(err), at: now() });
       finish();
@@ -95,17 +154,30 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
     socket.destroy();
     send({ type: 'wire.closed', ...(error && { error }), at: now() });
   };
-  const write = (data: Uint8Array) => {
+  // Writes made in one tick go out together: the socket is corked at the first and uncorked on the
+  // next tick, so a burst of small messages (a pipeline of requests, haves) is one system call.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
     if (closed || socket.destroyed) return;
-    const ok = socket.write(data);
-    if (!ok && !congested && socket.writableLength > HIGH_WATER) {
+    socket.uncork();
+    if (!congested && socket.writableLength > HIGH_WATER) {
       congested = true;
       send({ type: 'wire.congested', at: now() });
     }
   };
+  const write = (data: Uint8Array) => {
+    if (closed || socket.destroyed) return;
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    socket.write(data);
+  };
 
   socket.setNoDelay(true);
-  socket.on('data', onData);
+  socket.on('data', (chunk: Buffer) => onData(chunk));
   socket.on('drain', () => {
     if (congested) {
       congested = false;
@@ -120,7 +192,18 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
     queueMicrotask(() => send({ type: 'wire.connected', at: now() }));
     if (input.initialBytes && input.initialBytes.length > 0) queueMicrotask(() => onData(input.initialBytes!));
   } else if (input.connect) {
-    const opts: NetConnectOpts = { host: input.connect.host, port: input.connect.port };
+    const opts: NetConnectOpts = {
+      host: input.connect.host,
+      port: input.connect.port,
+      // Reads land in one buffer shared by every outgoing connection, not a new 64 KiB chunk each.
+      onread: {
+        buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
+        callback: (n: number, buf: Uint8Array) => {
+          onData(buf.subarray(0, n), true);
+          return true;
+        },
+      },
+    };
     socket.connect(opts, () => {
       send({ type: 'wire.connected', at: now() });
       write(encodeHandshake(input.handshake));
@@ -132,6 +215,9 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       case 'wire.send':
         write(encodeMessage(cmd.message));
         break;
+      case 'wire.sendMany':
+        for (const m of cmd.messages) write(encodeMessage(m));
+        break;
       case 'wire.sendBlock':
         write(encodePieceHeader(cmd.index, cmd.begin, cmd.block.length));
         write(cmd.block);
@@ -142,6 +228,7 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       case 'wire.close':
         if (!closed) {
           closed = true;
+          if (corked) socket.uncork();
           socket.end();
           // Give the kernel a moment to flush, then make sure the socket is gone.
           setTimeout(() => socket.destroy(), 1000).unref();

@@ -82,6 +82,7 @@ export function startPeer(opts: StartOptions = {}) {
     receive((cmd) => {
       wire.commands.push(cmd);
       if (cmd.type === 'wire.send' && cmd.message.type === 'request') checkRequest(cmd.message);
+      if (cmd.type === 'wire.sendMany') for (const m of cmd.messages) if (m.type === 'request') checkRequest(m);
     });
     return () => {
       wire.stopped = true;
@@ -146,7 +147,7 @@ export function startPeer(opts: StartOptions = {}) {
     status: () => peer.getSnapshot().status,
     /** The `wire.send` messages sent so far, optionally of one type. */
     messages<T extends WireMessage['type']>(type?: T): Extract<WireMessage, { type: T }>[] {
-      const all = wire.commands.flatMap((c) => (c.type === 'wire.send' ? [c.message] : []));
+      const all = wire.commands.flatMap((c) => (c.type === 'wire.send' ? [c.message] : c.type === 'wire.sendMany' ? c.messages : []));
       return (type ? all.filter((m) => m.type === type) : all) as Extract<WireMessage, { type: T }>[];
     },
     /** The peer's reports to its parent (`peer.*`). */

@@ -30,12 +30,14 @@ interface FakePeer {
   stallAfter?: number;
 }
 
+type WireMsg = { type: string; index?: number; begin?: number; length?: number };
+
 function simulation(t: ReturnType<typeof makeTorrent>, peers: Record<string, FakePeer>) {
   const served = new Map<string, number>();
   const dials = new Map<string, number>();
   let open = 0;
   let maxOpen = 0;
-  const wire = fromCallback<{ type: string; message?: { type: string; index?: number; begin?: number; length?: number } }, { connect?: { host: string; port: number } }>(
+  const wire = fromCallback<{ type: string; message?: WireMsg; messages?: WireMsg[] }, { connect?: { host: string; port: number } }>(
     ({ input, sendBack, receive }) => {
       const key = `${input.connect!.host}:${input.connect!.port}`;
       const spec = peers[key];
@@ -54,9 +56,9 @@ function simulation(t: ReturnType<typeof makeTorrent>, peers: Record<string, Fak
       send({ type: 'wire.bitfield', bytes: Bitfield.full(t.info.pieceCount).toBytes() });
       send({ type: 'wire.unchoke' });
       let blocks = 0;
-      receive((cmd) => {
-        if (cmd.type !== 'wire.send' || cmd.message?.type !== 'request') return;
-        const { index, begin, length } = cmd.message as { index: number; begin: number; length: number };
+      const serve = (message: { type: string; index?: number; begin?: number; length?: number }) => {
+        if (message.type !== 'request') return;
+        const { index, begin, length } = message as { index: number; begin: number; length: number };
         if (spec.stallAfter !== undefined && blocks >= spec.stallAfter) return;
         blocks++;
         const start = index * PIECE + begin;
@@ -64,6 +66,10 @@ function simulation(t: ReturnType<typeof makeTorrent>, peers: Record<string, Fak
         if (spec.corrupt?.includes(index)) block[0] = block[0]! ^ 1;
         served.set(key, (served.get(key) ?? 0) + 1);
         send({ type: 'wire.piece', index, begin, block });
+      };
+      receive((cmd) => {
+        if (cmd.type === 'wire.send' && cmd.message) serve(cmd.message);
+        if (cmd.type === 'wire.sendMany') for (const m of cmd.messages ?? []) serve(m);
       });
       return () => {
         alive = false;

@@ -9,7 +9,7 @@
  * Hot path: a 16 KiB block is one `wire.piece` event; its bytes go straight into the piece buffers
  * (never into context), the counters live in a plain object (no `assign` per block).
  */
-import { and, assign, enqueueActions, fromCallback, not, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, enqueueActions, fromCallback, not, raise, sendTo, setup, stateIn } from 'xstate';
 import { decodeBencode, encodeBencode, isDict } from '../../protocol/bencode.js';
 import { Bitfield } from '../../protocol/bitfield.js';
 import type { WireMessage } from '../../protocol/wire.js';
@@ -42,6 +42,7 @@ type WireIn =
   | { type: 'wire.bitfield'; bytes: Uint8Array; at: number }
   | { type: 'wire.request'; index: number; begin: number; length: number; at: number }
   | { type: 'wire.piece'; index: number; begin: number; block: Uint8Array; at: number }
+  | { type: 'wire.pieces'; blocks: { index: number; begin: number; block: Uint8Array }[]; at: number }
   | { type: 'wire.cancel'; index: number; begin: number; length: number; at: number }
   | { type: 'wire.port'; port: number; at: number }
   | { type: 'wire.suggest'; index: number; at: number }
@@ -54,6 +55,7 @@ type WireIn =
 
 type WireOut =
   | { type: 'wire.send'; message: WireMessage }
+  | { type: 'wire.sendMany'; messages: WireMessage[] }
   | { type: 'wire.sendBlock'; index: number; begin: number; block: Uint8Array }
   | { type: 'wire.sendHandshake' }
   | { type: 'wire.close' };
@@ -65,7 +67,13 @@ type ReaderIn =
   | { type: 'upload.block'; index: number; begin: number; length: number; data: Uint8Array }
   | { type: 'upload.readFailed'; index: number; begin: number; length: number; code: string; message: string };
 
-export type PeerEvent = WireIn | ReaderIn | PeerCommand | { type: 'peer.check' };
+/**
+ * Internal events: `peer.check` (the liveness timer's verdict) and `peer.reconsider`, raised after
+ * anything that may change our interest or whether requests can flow (the peer's pieces, ours,
+ * choke/unchoke, a snubbed peer delivering): the interest and request regions re-evaluate their
+ * guards on it. (Eventless transitions would do the same, but at a cost on every event — every block.)
+ */
+export type PeerEvent = WireIn | ReaderIn | PeerCommand | { type: 'peer.check' } | { type: 'peer.reconsider' };
 
 /** Mutable per-connection counters, held by reference (updated per block without `assign`). */
 export interface PeerStats {
@@ -161,12 +169,34 @@ export const peerMachine = setup({
     }),
     /** Fills the request pipeline up to the depth this peer's rate earns. */
     fillPipeline: enqueueActions(({ context, enqueue }) => {
-      for (const cmd of pipelineRequests(context)) enqueue.sendTo('wire', cmd);
+      const cmd = pipelineRequests(context);
+      if (cmd) enqueue.sendTo('wire', cmd);
     }),
-    /** Refills the pipeline when requests are flowing (after a block, a reject, a new `have` …). */
+    /** Refills the pipeline when requests are flowing (after a reject, a new `have` …). */
     maybeFill: enqueueActions(({ context, check, enqueue }) => {
       if (!check(stateIn('#peer.connected.requests.active') as never)) return;
-      for (const cmd of pipelineRequests(context)) enqueue.sendTo('wire', cmd);
+      const cmd = pipelineRequests(context, true);
+      if (cmd) enqueue.sendTo('wire', cmd);
+    }),
+    /** Tops the pipeline up after blocks arrived (in `requests.active`), once enough slots are free. */
+    refill: enqueueActions(({ context, enqueue }) => {
+      const cmd = pipelineRequests(context, true);
+      if (cmd) enqueue.sendTo('wire', cmd);
+    }),
+    reconsider: raise({ type: 'peer.reconsider' }),
+    /** `wire.piece` / `wire.pieces`: see {@link receiveBlock}. */
+    receiveBlocks: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'wire.piece' && event.type !== 'wire.pieces') return;
+      const reports: PeerReport[] = [];
+      const blocks = event.type === 'wire.piece' ? [event] : event.blocks;
+      for (const b of blocks) {
+        const bad = receiveBlock(context, b, event.at, reports);
+        if (bad !== undefined) {
+          enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: bad });
+          break;
+        }
+      }
+      for (const r of reports) enqueue.sendParent(r);
     }),
     releaseRequests: ({ context }) => {
       context.services.picker.releasePeer(context.key);
@@ -319,6 +349,7 @@ export const peerMachine = setup({
           else if (context.extensions.fast && have.isEmpty) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'have-none' } } });
           else if (!have.isEmpty) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'bitfield', bytes: have.toBytes() } } });
         }),
+        'reconsider',
       ],
       exit: ({ context }) => {
         context.services.picker.removePeer(context.key);
@@ -340,6 +371,7 @@ export const peerMachine = setup({
               context.services.picker.addPeer(context.key, bits);
               enqueue(assign({ announcedPieces: true }));
             }),
+            'reconsider',
             'maybeFill',
           ],
         },
@@ -353,14 +385,15 @@ export const peerMachine = setup({
               }
               context.services.picker.have(context.key, event.index);
             }),
+            'reconsider',
             'maybeFill',
           ],
         },
         'wire.have-all': {
-          actions: ['countMessage', ({ context }) => void context.services.picker.addPeer(context.key, 'all'), assign({ announcedPieces: true }), 'maybeFill'],
+          actions: ['countMessage', ({ context }) => void context.services.picker.addPeer(context.key, 'all'), assign({ announcedPieces: true }), 'reconsider', 'maybeFill'],
         },
         'wire.have-none': {
-          actions: ['countMessage', ({ context }) => void context.services.picker.addPeer(context.key, 'none'), assign({ announcedPieces: true })],
+          actions: ['countMessage', ({ context }) => void context.services.picker.addPeer(context.key, 'none'), assign({ announcedPieces: true }), 'reconsider'],
         },
         'wire.keep-alive': { actions: 'countMessage' },
         'wire.port': { actions: 'countMessage' },
@@ -454,9 +487,11 @@ export const peerMachine = setup({
             for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
           }),
         },
-        'peer.refill': { actions: 'maybeFill' },
+        'peer.refill': { actions: ['reconsider', 'maybeFill'] },
         'peer.have': {
           actions: [
+            // We completed a piece: the peer may have nothing more we want.
+            'reconsider',
             { type: 'sendWire', params: ({ event }) => ({ type: 'wire.send' as const, message: { type: 'have' as const, index: event.index } }) },
           ],
         },
@@ -536,17 +571,21 @@ export const peerMachine = setup({
           initial: 'notInterested',
           states: {
             notInterested: {
-              always: {
-                guard: 'isInterested',
-                target: 'interested',
-                actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'interested' } } },
+              on: {
+                'peer.reconsider': {
+                  guard: 'isInterested',
+                  target: 'interested',
+                  actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'interested' } } },
+                },
               },
             },
             interested: {
-              always: {
-                guard: 'isNotInterested',
-                target: 'notInterested',
-                actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'not-interested' } } },
+              on: {
+                'peer.reconsider': {
+                  guard: 'isNotInterested',
+                  target: 'notInterested',
+                  actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'not-interested' } } },
+                },
               },
             },
           },
@@ -556,7 +595,7 @@ export const peerMachine = setup({
           states: {
             choked: {
               on: {
-                'wire.unchoke': { target: 'unchoked', actions: 'countMessage' },
+                'wire.unchoke': { target: 'unchoked', actions: ['countMessage', 'reconsider'] },
                 'wire.choke': { actions: 'countMessage' },
               },
             },
@@ -566,7 +605,7 @@ export const peerMachine = setup({
                 'wire.choke': {
                   target: 'choked',
                   // BEP 3: a choke discards our pending requests (BEP 6 peers reject them explicitly).
-                  actions: ['countMessage', enqueueActions(({ context, enqueue }) => { if (!context.extensions.fast) enqueue('releaseRequests'); })],
+                  actions: ['countMessage', enqueueActions(({ context, enqueue }) => { if (!context.extensions.fast) enqueue('releaseRequests'); }), 'reconsider'],
                 },
               },
             },
@@ -575,44 +614,24 @@ export const peerMachine = setup({
         requests: {
           initial: 'idle',
           on: {
-            'wire.piece': {
-              actions: [
-                'countMessage',
-                enqueueActions(({ context, event, enqueue }) => {
-                  const { picker, buffers } = context.services;
-                  const len = event.block.length;
-                  const r = picker.blockReceived(context.key, event.index, event.begin, len);
-                  if (r.status === 'unexpected') {
-                    enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `unrequested block ${event.index}:${event.begin}+${len}` });
-                    return;
-                  }
-                  const s = context.stats;
-                  s.blocksSinceCheck++;
-                  s.downloaded += len;
-                  context.services.counters.downloaded += len;
-                  s.downRate.add(len, event.at);
-                  if (r.status !== 'accepted') return;
-                  buffers.addBlock(event.index, event.begin, event.block);
-                  if (r.cancel.length > 0) {
-                    enqueue({ type: 'report', params: { type: 'peer.cancelElsewhere', peers: r.cancel, index: event.index, begin: event.begin, length: len } });
-                  }
-                  if (r.pieceComplete) enqueue({ type: 'report', params: { type: 'peer.pieceComplete', index: event.index } });
-                }),
-                'maybeFill',
-              ],
-            },
+            // Blocks while idle (late, after a choke) are still taken; `active` and `snubbed` add to this.
+            'wire.piece': { actions: ['countMessage', 'receiveBlocks'] },
+            // The blocks of one socket read: one event, each block handled as a `wire.piece`.
+            'wire.pieces': { actions: ['countMessage', 'receiveBlocks'] },
             'wire.reject': {
               actions: ['countMessage', ({ context, event }) => void context.services.picker.rejected(context.key, event.index, event.begin), 'maybeFill'],
             },
           },
           states: {
             idle: {
-              always: { guard: and(['isUnchokingUs', 'isInterested']), target: 'active' },
+              on: { 'peer.reconsider': { guard: and(['isUnchokingUs', 'isInterested']), target: 'active' } },
             },
             active: {
               entry: 'fillPipeline',
-              always: { guard: 'isStalled', target: 'idle' },
               on: {
+                'peer.reconsider': { guard: 'isStalled', target: 'idle' },
+                'wire.piece': { actions: ['countMessage', 'receiveBlocks', 'refill'] },
+                'wire.pieces': { actions: ['countMessage', 'receiveBlocks', 'refill'] },
                 'peer.check': [
                   { guard: 'isStarved', target: 'snubbed' },
                   // Blocks may have become wanted with no event of ours (another peer closed): top up.
@@ -631,10 +650,14 @@ export const peerMachine = setup({
                 },
               ],
               exit: ({ context }) => void (context.stats.view.snubbed = false),
-              always: [
-                { guard: 'isStalled', target: 'idle' },
-                { guard: 'hasDeliveredAgain', target: 'active' },
-              ],
+              on: {
+                'peer.reconsider': [
+                  { guard: 'isStalled', target: 'idle' },
+                  { guard: 'hasDeliveredAgain', target: 'active' },
+                ],
+                'wire.piece': { actions: ['countMessage', 'receiveBlocks', 'reconsider'] },
+                'wire.pieces': { actions: ['countMessage', 'receiveBlocks', 'reconsider'] },
+              },
             },
           },
         },
@@ -708,6 +731,29 @@ export const peerMachine = setup({
   },
 });
 
+/**
+ * A block arrived: checked against our requests by the picker, counted, and copied into its piece;
+ * reports for the torrent are pushed to `reports`. Returns the close detail when the block was never
+ * requested (the connection is then closed).
+ */
+function receiveBlock(context: PeerContext, b: { index: number; begin: number; block: Uint8Array }, at: number, reports: PeerReport[]): string | undefined {
+  const { picker, buffers } = context.services;
+  const len = b.block.length;
+  const r = picker.blockReceived(context.key, b.index, b.begin, len);
+  if (r.status === 'unexpected') return `unrequested block ${b.index}:${b.begin}+${len}`;
+  const s = context.stats;
+  s.blocksSinceCheck++;
+  s.downloaded += len;
+  context.services.counters.downloaded += len;
+  s.downRate.add(len, at);
+  if (r.status !== 'accepted') return undefined;
+  buffers.addBlock(b.index, b.begin, b.block);
+  const key = context.key;
+  if (r.cancel.length > 0) reports.push({ type: 'peer.cancelElsewhere', key, peers: r.cancel, index: b.index, begin: b.begin, length: len });
+  if (r.pieceComplete) reports.push({ type: 'peer.pieceComplete', key, index: b.index });
+  return undefined;
+}
+
 /** Block reads kept under way per peer when uploading. */
 const MAX_READS = 16;
 
@@ -726,11 +772,14 @@ function nextReads(context: PeerContext): { type: 'upload.read'; index: number; 
   return out;
 }
 
+/** Most free pipeline slots a top-up waits for (see {@link pipelineRequests}). */
+const REFILL_BATCH = 32;
+
 /** Requests kept outstanding per peer once the picker is in endgame. */
 const ENDGAME_DEPTH = 4;
 
-/** The `request` commands that top this peer's pipeline up to the depth its rate earns. */
-function pipelineRequests(context: PeerContext): WireOut[] {
+/** The `request` messages (one command) that top this peer's pipeline up to the depth its rate earns. */
+function pipelineRequests(context: PeerContext, batched = false): WireOut | undefined {
   const { picker } = context.services;
   const s = context.settings;
   const depth = requestQueueDepth(context.stats.downRate.rate(context.stats.lastAt), {
@@ -741,11 +790,13 @@ function pipelineRequests(context: PeerContext): WireOut[] {
   // In endgame every remaining block is already out: duplicates are only worth it for a peer that is
   // about to run dry, so keep its pipeline short there (deep pipelines would fetch most of the tail twice).
   const want = (picker.inEndgame ? Math.min(depth, ENDGAME_DEPTH) : depth) - picker.outstandingCount(context.key);
-  if (want <= 0) return [];
-  return picker.pick(context.key, want).map((r) => ({
-    type: 'wire.send' as const,
-    message: { type: 'request' as const, index: r.index, begin: r.begin, length: r.length },
-  }));
+  if (want <= 0) return undefined;
+  // A top-up after a block waits until an eighth of a deep pipeline is free (at most 32 slots): the
+  // requests then leave in one write, not one system call per block (costly at loopback rates).
+  if (batched && !picker.inEndgame && want < Math.min(REFILL_BATCH, Math.ceil(depth / 8))) return undefined;
+  const picked = picker.pick(context.key, want);
+  if (picked.length === 0) return undefined;
+  return { type: 'wire.sendMany', messages: picked.map((r) => ({ type: 'request' as const, index: r.index, begin: r.begin, length: r.length })) };
 }
 
 function reservedBytes(): Uint8Array {

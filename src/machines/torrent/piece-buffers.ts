@@ -1,13 +1,17 @@
 /**
  * Assembles received blocks into whole pieces for hashing and writing. Pure (no I/O): the peer actor
  * copies each accepted block in (the only copy of a block's bytes on its way to disk); the torrent
- * actor takes the finished piece out for verification and gives the buffer back when it is written.
+ * actor takes the finished piece out for verification and gives the buffer back when it is written
+ * (or failed its hash).
  *
  * Memory is bounded by the pieces in progress, which the picker keeps few (it finishes started pieces
- * first). Buffers of the common piece size are reused through a small free list.
+ * first), plus the pieces being verified and written. Buffers of the common piece size are reused
+ * through a small free list (no new, zero-filled piece buffer per piece).
  */
 export class PieceBuffers {
   private readonly inProgress = new Map<number, Uint8Array>();
+  /** Pieces taken out for verification and writing, until {@link done}. */
+  private readonly taken = new Map<number, Uint8Array>();
   private readonly free: Uint8Array[] = [];
 
   constructor(
@@ -21,10 +25,16 @@ export class PieceBuffers {
     return this.inProgress.size;
   }
 
-  /** Bytes held in piece buffers (in progress and free). */
+  /** Pieces taken out and not yet done (being verified or written). */
+  get pending(): number {
+    return this.taken.size;
+  }
+
+  /** Bytes held in piece buffers (in progress, being written, and free). */
   get bytesHeld(): number {
     let n = 0;
     for (const b of this.inProgress.values()) n += b.length;
+    for (const b of this.taken.values()) n += b.length;
     for (const b of this.free) n += b.length;
     return n;
   }
@@ -41,11 +51,24 @@ export class PieceBuffers {
     buf.set(block, begin);
   }
 
-  /** Removes and returns the assembled piece (all its blocks were received). */
+  /**
+   * Removes and returns the assembled piece (all its blocks were received) for verification and
+   * writing; call {@link done} once that is over so the buffer can be reused.
+   */
   take(index: number): Uint8Array | undefined {
     const buf = this.inProgress.get(index);
+    if (!buf) return undefined;
     this.inProgress.delete(index);
+    this.taken.set(index, buf);
     return buf;
+  }
+
+  /** The piece taken out is written (or failed its hash): its buffer is free for another piece. */
+  done(index: number): void {
+    const buf = this.taken.get(index);
+    if (!buf) return;
+    this.taken.delete(index);
+    this.release(buf);
   }
 
   /** Drops a piece in progress (its blocks will be fetched again). */
@@ -65,6 +88,7 @@ export class PieceBuffers {
   /** Drops everything (torrent stopped). */
   clear(): void {
     this.inProgress.clear();
+    this.taken.clear();
     this.free.length = 0;
   }
 }

@@ -450,7 +450,8 @@ export const torrentMachine = setup({
         'storage.verified': {
           actions: [
             enqueueActions(({ context, event, enqueue, self }) => {
-              const { picker } = context.services!;
+              const { picker, buffers } = context.services!;
+              buffers.done(event.index);
               for (const { peer, request } of picker.pieceVerified(event.index)) {
                 const ref = context.peers.get(peer);
                 if (ref) toPeer(enqueue, self, ref, { type: 'peer.cancel', ...request });
@@ -465,7 +466,8 @@ export const torrentMachine = setup({
         'storage.hashFailed': {
           actions: [
             enqueueActions(({ context, event, enqueue, self }) => {
-              const { picker } = context.services!;
+              const { picker, buffers } = context.services!;
+              buffers.done(event.index);
               const contributors = picker.pieceFailed(event.index);
               context.counters.hashFailures++;
               context.counters.wasted += picker.pieceBytes(event.index);
