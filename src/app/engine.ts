@@ -22,7 +22,7 @@ import type { TorrentProgress, TorrentReport, TorrentSettings } from '../machine
 import { parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
-import { attachListener, createTorrentActor, peerStates, type TorrentActor } from './torrent-actor.js';
+import { attachListener, createTorrentActor, peerStates, type TorrentActor, type TorrentActorOptions } from './torrent-actor.js';
 
 export interface EngineOptions {
   /** Port to accept peers on (the next free one if taken; 0 = any). Default 6881. */
@@ -33,6 +33,11 @@ export interface EngineOptions {
   dir?: string;
   /** Defaults for every torrent's statechart (connections, timers…). */
   settings?: Partial<TorrentSettings>;
+  /**
+   * XState inspection observer attached to every torrent's actor system, e.g. `startInspection(…).inspect`
+   * (src/app/inspect). Off by default: no observer, no cost.
+   */
+  inspect?: TorrentActorOptions['inspect'];
 }
 
 export interface AddOptions {
@@ -151,6 +156,7 @@ export class Engine {
         selfKeys: selfKeys(this.listener.port),
         settings: { ...this.options.settings, ...options.settings },
         storage: { resumePath: resumePath(dir, meta), forceCheck: options.check ?? false },
+        ...(this.options.inspect && { inspect: this.options.inspect }),
       });
       actor.on('*', (e) => {
         this.events.next({ infoHash: meta.infoHashHex, event: e as TorrentReport });

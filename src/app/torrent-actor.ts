@@ -3,7 +3,7 @@
  * wire bridge for its peers, and the HTTP/UDP tracker transports for its announcer.
  */
 import { randomBytes } from 'node:crypto';
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import type { PeerListener } from '../io/listener.js';
 import { peerWireActor } from '../io/peer-wire.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
@@ -30,6 +30,11 @@ export interface TorrentActorOptions {
   trackerClient?: TrackerClient;
   /** Our own listening addresses as peer keys (never dialled). */
   selfKeys?: string[];
+  /**
+   * XState inspection observer for the whole actor system (the torrent, its peers, trackers, choker):
+   * see src/app/inspect. Absent (the default), no observer is attached and inspection costs nothing.
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
@@ -67,6 +72,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       settings: options.settings ?? {},
       selfKeys: options.selfKeys ?? [],
     },
+    ...(options.inspect && { inspect: options.inspect }),
   });
 }
 

@@ -1,0 +1,388 @@
+/**
+ * The inspection collector: an XState inspection observer that keeps, per machine actor of one or
+ * more actor systems, its parent, machine, latest state, a bounded ring of recent transitions and a
+ * few small fields of its context — and turns them into throttled diffs for the inspector page.
+ *
+ * Cost model. XState calls the observer for every inspection event of the system (events, snapshots,
+ * actions, microsteps: several per received block). The observer does O(1) work per event: a map
+ * lookup and a reference comparison of the state value; only when the value object changed does it
+ * compute the active leaves (a few short strings) to tell a real transition from an `assign`.
+ * Nothing is serialised per event. Contexts are read at flush time only, for the actors marked dirty,
+ * at most every `flushMs` for state changes and every `dataMs` for counters.
+ */
+import type { InspectionEvent } from 'xstate';
+import { DEFAULT_HIGH_RATE_EVENTS, eventMatcher, type EventFilter } from './filter.js';
+import { isStateMachine, machineDefinition, type ActorLike } from './definitions.js';
+import {
+  leafPaths,
+  type ActorView,
+  type DiffMessage,
+  type HelloMessage,
+  type InspectStats,
+  type LogLine,
+  type MachineDef,
+  INSPECT_PROTOCOL_VERSION,
+} from './protocol.js';
+import { byteCounters, eventDetail, peerView, smallContext } from './summary.js';
+
+export interface CollectorOptions {
+  /** Most diffs per second is 1000 / flushMs. Default 200 (5 per second). */
+  flushMs?: number;
+  /** Counters and rates of actors whose state did not change are refreshed this often. Default 1000. */
+  dataMs?: number;
+  /** Log lines kept per actor. Default 200. */
+  logSize?: number;
+  /** A stopped actor stays listed (greyed) this long. Default 5000. */
+  lingerMs?: number;
+  /** Event types not logged unless they change the state (default: {@link DEFAULT_HIGH_RATE_EVENTS}). */
+  quiet?: EventFilter;
+  /** Wall clock (ms). */
+  now?: () => number;
+}
+
+interface Rec {
+  id: number;
+  ref: ActorLike;
+  parent: number | null;
+  machine: string;
+  name: string;
+  isPeer: boolean;
+  status: ActorView['status'];
+  lastValue: unknown;
+  leaves: string[];
+  leafKey: string;
+  changedAt: number;
+  transitions: number;
+  /** Ring of log lines; `logSeq` numbers the latest. */
+  log: LogLine[];
+  logSeq: number;
+  stateDirty: boolean;
+  dataDirty: boolean;
+  sentAt: number;
+  sentJson: string | undefined;
+  endedAt: number | undefined;
+  counters: { down: number; up: number; at: number } | undefined;
+  rates: { down: number; up: number } | undefined;
+}
+
+export type DiffListener = (diff: DiffMessage) => void;
+
+export class InspectCollector {
+  readonly flushMs: number;
+  private readonly dataMs: number;
+  private readonly logSize: number;
+  private readonly lingerMs: number;
+  private readonly quiet: EventFilter;
+  private readonly now: () => number;
+  private readonly byRef = new Map<ActorLike, Rec>();
+  private readonly byId = new Map<number, Rec>();
+  private readonly definitions = new Map<string, MachineDef>();
+  private newDefinitions: MachineDef[] = [];
+  private readonly removed: number[] = [];
+  private readonly listeners = new Set<DiffListener>();
+  private readonly logListeners = new Set<(rec: { id: number; seq: number }) => void>();
+  private readonly logGrew = new Set<Rec>();
+  private nextId = 0;
+  private lastDiffAt = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private eventCount = 0;
+  private rateWindow = { at: 0, count: 0, perSecond: 0 };
+
+  constructor(options: CollectorOptions = {}) {
+    this.flushMs = options.flushMs ?? 200;
+    this.dataMs = options.dataMs ?? 1000;
+    this.logSize = options.logSize ?? 200;
+    this.lingerMs = options.lingerMs ?? 5000;
+    this.quiet = options.quiet ?? eventMatcher(DEFAULT_HIGH_RATE_EVENTS);
+    this.now = options.now ?? Date.now;
+    this.rateWindow.at = this.now();
+    this.timer = setInterval(() => this.flush(), this.flushMs);
+    this.timer.unref?.();
+  }
+
+  /**
+   * The inspection observer: pass it as `createActor(logic, { inspect: collector.observer })` (or
+   * `actor.system.inspect(collector.observer)`). It never throws into the actor system.
+   */
+  readonly observer = (ev: InspectionEvent): void => {
+    this.eventCount++;
+    if (ev.type === '@xstate.snapshot') {
+      const rec = this.byRef.get(ev.actorRef as unknown as ActorLike);
+      if (rec) this.onSnapshot(rec, ev.snapshot as { status?: string; value?: unknown }, ev.event as { type: string });
+    } else if (ev.type === '@xstate.actor') {
+      try {
+        this.onActor(ev.actorRef as unknown as ActorLike);
+      } catch {
+        /* never break the engine */
+      }
+    }
+  };
+
+  private onActor(ref: ActorLike): void {
+    if (this.byRef.has(ref) || !isStateMachine(ref.logic)) return;
+    const machine = ref.logic.id;
+    if (!this.definitions.has(machine)) {
+      const def = machineDefinition(ref.logic);
+      this.definitions.set(machine, def);
+      this.newDefinitions.push(def);
+    }
+    const parentRef = ref._parent;
+    const rec: Rec = {
+      id: ++this.nextId,
+      ref,
+      parent: parentRef ? (this.byRef.get(parentRef)?.id ?? null) : null,
+      machine,
+      name: ref.id,
+      isPeer: machine === 'peer',
+      status: 'active',
+      lastValue: undefined,
+      leaves: [],
+      leafKey: '',
+      changedAt: this.now(),
+      transitions: 0,
+      log: [],
+      logSeq: 0,
+      stateDirty: true,
+      dataDirty: false,
+      sentAt: 0,
+      sentJson: undefined,
+      endedAt: undefined,
+      counters: undefined,
+      rates: undefined,
+    };
+    this.byRef.set(ref, rec);
+    this.byId.set(rec.id, rec);
+  }
+
+  private onSnapshot(rec: Rec, snap: { status?: string; value?: unknown }, event: { type: string }): void {
+    try {
+      const status = (snap.status ?? 'active') as ActorView['status'];
+      if (snap.value === rec.lastValue && status === rec.status) {
+        rec.dataDirty = true;
+        if (!this.quiet(event.type)) this.append(rec, event, undefined, undefined);
+        return;
+      }
+      rec.lastValue = snap.value;
+      const leaves = leafPaths(snap.value);
+      const key = leaves.join(',');
+      if (key === rec.leafKey && status === rec.status) {
+        rec.dataDirty = true; // a new value object with the same states (an assign)
+        if (!this.quiet(event.type)) this.append(rec, event, undefined, undefined);
+        return;
+      }
+      const before = new Set(rec.leaves);
+      const after = new Set(leaves);
+      const from = rec.leaves.filter((l) => !after.has(l));
+      const to = leaves.filter((l) => !before.has(l));
+      if (status !== rec.status) {
+        if (status !== 'active') {
+          to.push(`(${status})`);
+          rec.endedAt = this.now();
+        }
+      }
+      rec.leaves = leaves;
+      rec.leafKey = key;
+      rec.status = status;
+      rec.changedAt = this.now();
+      rec.transitions++;
+      rec.stateDirty = true;
+      this.append(rec, event, from, to);
+    } catch {
+      /* never break the engine */
+    }
+  }
+
+  private append(rec: Rec, event: { type: string }, from: string[] | undefined, to: string[] | undefined): void {
+    const line: LogLine = { seq: ++rec.logSeq, t: this.now(), event: event.type };
+    if (from !== undefined) line.from = from;
+    if (to !== undefined) line.to = to;
+    const detail = eventDetail(event as unknown as Record<string, unknown>);
+    if (detail !== undefined) line.detail = detail;
+    rec.log.push(line);
+    if (rec.log.length > this.logSize) rec.log.splice(0, rec.log.length - this.logSize);
+    this.logGrew.add(rec);
+  }
+
+  /** Subscribes to the diffs (at most one per `flushMs`). Returns the unsubscribe function. */
+  subscribe(listener: DiffListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Called after each flush with the actors whose logs grew (id and latest seq). */
+  onLogs(listener: (rec: { id: number; seq: number }) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
+  }
+
+  /** Everything the page needs to start: definitions and every listed actor. */
+  hello(): HelloMessage {
+    const now = this.now();
+    const actors: ActorView[] = [];
+    for (const rec of this.byId.values()) {
+      actors.push(this.view(rec, now));
+      // What was broadcast before no longer tells what every page holds: send the next change anyway.
+      rec.sentJson = undefined;
+    }
+    return {
+      type: 'hello',
+      version: INSPECT_PROTOCOL_VERSION,
+      t: now,
+      flushMs: this.flushMs,
+      definitions: [...this.definitions.values()],
+      actors,
+      stats: this.stats(),
+    };
+  }
+
+  /** Log lines of an actor after `afterSeq` (all it keeps when 0); `reset` when some were dropped. */
+  logOf(id: number, afterSeq = 0): { lines: LogLine[]; reset: boolean; seq: number } | undefined {
+    const rec = this.byId.get(id);
+    if (!rec) return undefined;
+    const first = rec.log[0]?.seq ?? rec.logSeq + 1;
+    const reset = afterSeq === 0 || afterSeq < first - 1;
+    const lines = reset ? rec.log.slice() : rec.log.filter((l) => l.seq > afterSeq);
+    return { lines, reset, seq: rec.logSeq };
+  }
+
+  /** The actor's current view (for tests and the JSON endpoint). */
+  actor(id: number): ActorView | undefined {
+    const rec = this.byId.get(id);
+    return rec ? this.view(rec, this.now()) : undefined;
+  }
+
+  get actorCount(): number {
+    return this.byId.size;
+  }
+
+  private stats(): InspectStats {
+    return { eventsPerSecond: this.rateWindow.perSecond, actors: this.byId.size };
+  }
+
+  private view(rec: Rec, now: number): ActorView {
+    let snap: { status?: string; value?: unknown; context?: unknown } | undefined;
+    try {
+      snap = rec.ref.getSnapshot() as typeof snap;
+    } catch {
+      snap = undefined;
+    }
+    const context = snap?.context;
+    const small = smallContext(context);
+    const v: ActorView = {
+      id: rec.id,
+      parent: rec.parent,
+      machine: rec.machine,
+      name: rec.name,
+      status: rec.status,
+      value: snap?.value ?? rec.lastValue ?? null,
+      changedAt: rec.changedAt,
+      transitions: rec.transitions,
+      logSeq: rec.logSeq,
+      context: small,
+    };
+    if (rec.isPeer) {
+      try {
+        v.peer = peerView(context, snap?.value);
+      } catch {
+        /* leave it out */
+      }
+    }
+    this.updateRates(rec, context, now);
+    if (rec.rates) v.rates = { down: Math.round(rec.rates.down), up: Math.round(rec.rates.up) };
+    if (rec.endedAt !== undefined) v.endedAt = rec.endedAt;
+    return v;
+  }
+
+  private updateRates(rec: Rec, context: unknown, now: number): void {
+    let c: { down: number; up: number } | undefined;
+    try {
+      c = byteCounters(context);
+    } catch {
+      c = undefined;
+    }
+    if (!c) return;
+    const last = rec.counters;
+    if (!last) {
+      rec.counters = { ...c, at: now };
+      rec.rates = { down: 0, up: 0 };
+      return;
+    }
+    const dt = now - last.at;
+    if (dt < this.dataMs * 0.8) return;
+    const down = ((c.down - last.down) * 1000) / dt;
+    const up = ((c.up - last.up) * 1000) / dt;
+    const prev = rec.rates ?? { down, up };
+    // Smoothed over about two refreshes; a stopped transfer falls to 0 within a few seconds.
+    rec.rates = { down: rec.status === 'active' ? (prev.down + down) / 2 : 0, up: rec.status === 'active' ? (prev.up + up) / 2 : 0 };
+    if (rec.rates.down < 1) rec.rates.down = 0;
+    if (rec.rates.up < 1) rec.rates.up = 0;
+    rec.counters = { ...c, at: now };
+  }
+
+  /**
+   * Builds and hands out one diff: the actors whose state changed since the last flush, those whose
+   * counters changed (at most every `dataMs`), those removed after lingering. Runs on a timer; public
+   * for tests and for a last flush before shutdown.
+   */
+  flush(): void {
+    const now = this.now();
+    if (now - this.rateWindow.at >= 1000) {
+      this.rateWindow.perSecond = Math.round(((this.eventCount - this.rateWindow.count) * 1000) / (now - this.rateWindow.at));
+      this.rateWindow = { at: now, count: this.eventCount, perSecond: this.rateWindow.perSecond };
+    }
+    // Stopped actors linger, then go. Peers whose rates are not yet 0 are refreshed so they decay.
+    for (const rec of this.byId.values()) {
+      if (rec.endedAt !== undefined && now - rec.endedAt >= this.lingerMs) {
+        this.byId.delete(rec.id);
+        this.byRef.delete(rec.ref);
+        this.removed.push(rec.id);
+        continue;
+      }
+      if (rec.rates && (rec.rates.down > 0 || rec.rates.up > 0)) rec.dataDirty = true;
+    }
+    if (this.listeners.size === 0) {
+      // Nobody watches: keep the bookkeeping small (a page that connects gets `hello`).
+      for (const rec of this.byId.values()) rec.stateDirty = rec.dataDirty = false;
+      this.newDefinitions = [];
+      this.removed.length = 0;
+      this.logGrew.clear();
+      return;
+    }
+    const upsert: ActorView[] = [];
+    for (const rec of this.byId.values()) {
+      const due = rec.stateDirty || (rec.dataDirty && now - rec.sentAt >= this.dataMs);
+      if (!due) continue;
+      const v = this.view(rec, now);
+      rec.stateDirty = false;
+      rec.dataDirty = false;
+      const json = JSON.stringify(v);
+      if (json === rec.sentJson) continue;
+      rec.sentJson = json;
+      rec.sentAt = now;
+      upsert.push(v);
+    }
+    const diff: DiffMessage = { type: 'diff', t: now, upsert, remove: this.removed.splice(0), stats: this.stats() };
+    if (this.newDefinitions.length > 0) diff.definitions = this.newDefinitions.splice(0);
+    if (diff.upsert.length > 0 || diff.remove.length > 0 || diff.definitions || now - this.lastDiffAt >= 1000) {
+      this.lastDiffAt = now;
+      for (const l of this.listeners) {
+        try {
+          l(diff);
+        } catch {
+          /* a broken listener must not stop the others */
+        }
+      }
+    }
+    const grew = [...this.logGrew].map((r) => ({ id: r.id, seq: r.logSeq }));
+    this.logGrew.clear();
+    for (const l of this.logListeners) for (const g of grew) l(g);
+  }
+
+  /** Stops the flush timer (the observer keeps working but nothing is handed out). */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.listeners.clear();
+    this.logListeners.clear();
+  }
+}

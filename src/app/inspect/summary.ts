@@ -1,0 +1,188 @@
+/**
+ * Small, JSON-safe views of actor contexts and events for the inspectors. Contexts hold buffers,
+ * bitfields, the piece picker and sockets: only numbers, short strings, flags and small plain
+ * objects are copied, never the big structures — and nothing here may throw into the engine.
+ */
+import type { PeerFlags, PeerView } from './protocol.js';
+import { peerClient } from './peer-client.js';
+
+const MAX_STRING = 160;
+const MAX_KEYS = 32;
+const MAX_ARRAY = 12;
+
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/** A JSON-safe, bounded copy of `v`: undefined for what is left out (functions, class instances …). */
+export function smallValue(v: unknown, depth: number): unknown {
+  switch (typeof v) {
+    case 'string':
+      return v.length > MAX_STRING ? `${v.slice(0, MAX_STRING)}…` : v;
+    case 'number':
+      return Number.isFinite(v) ? v : String(v);
+    case 'boolean':
+      return v;
+    case 'bigint':
+      return String(v);
+    case 'object': {
+      if (v === null) return null;
+      if (v instanceof Uint8Array) return v.length <= 20 ? hex(v) : `<${v.length} bytes>`;
+      if (Array.isArray(v)) {
+        if (depth <= 0) return `[${v.length} items]`;
+        const items = v.slice(0, MAX_ARRAY).map((x) => smallValue(x, depth - 1) ?? null);
+        if (v.length > MAX_ARRAY) items.push(`… ${v.length - MAX_ARRAY} more`);
+        return items;
+      }
+      if (v instanceof Map) return `Map(${v.size})`;
+      if (v instanceof Set) return `Set(${v.size})`;
+      if (!isPlainObject(v) || depth <= 0) return undefined;
+      return smallObject(v as Record<string, unknown>, depth - 1);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The small fields of an object (see {@link smallValue}), at most {@link MAX_KEYS} of them. */
+export function smallObject(obj: Record<string, unknown>, depth = 1): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let n = 0;
+  for (const key of Object.keys(obj)) {
+    if (n >= MAX_KEYS) break;
+    let v: unknown;
+    try {
+      v = smallValue(obj[key], depth);
+    } catch {
+      continue; // a getter that throws: leave it out
+    }
+    if (v !== undefined) {
+      out[key] = v;
+      n++;
+    }
+  }
+  return out;
+}
+
+/** Context keys never copied: the torrent's shared structures, sockets, callbacks, static settings. */
+const SKIP_KEYS = new Set(['services', 'transport', 'report', 'registry', 'random', 'stats', 'settings']);
+
+/**
+ * The small fields of an actor's context (see {@link smallValue}) without the shared structures; a
+ * peer's `stats` contributes its numbers and flags only (not its meters and queues).
+ */
+export function smallContext(context: unknown): Record<string, unknown> {
+  if (!context || typeof context !== 'object') return {};
+  try {
+    const c = context as Record<string, unknown>;
+    const filtered: Record<string, unknown> = {};
+    for (const k of Object.keys(c)) if (!SKIP_KEYS.has(k)) filtered[k] = c[k];
+    const small = smallObject(filtered, 2);
+    const stats = c.stats;
+    if (stats && typeof stats === 'object') small.stats = smallObject(stats as Record<string, unknown>, 0);
+    return small;
+  } catch {
+    return {};
+  }
+}
+
+/** A short text of an event's small fields for a log line (`index=3 reason=timeout`). */
+export function eventDetail(event: Record<string, unknown>): string | undefined {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(event)) {
+    if (k === 'type' || k === 'at' || parts.length >= 6) continue;
+    if (typeof v === 'string') parts.push(`${k}=${v.length > 60 ? `${v.slice(0, 60)}…` : v}`);
+    else if (typeof v === 'number' || typeof v === 'boolean') parts.push(`${k}=${v}`);
+    else if (Array.isArray(v)) parts.push(`${k}=[${v.length}]`);
+  }
+  return parts.length > 0 ? parts.join(' ') : undefined;
+}
+
+/** An event made safe for JSON (Stately inspector): small fields only, buffers as sizes. */
+export function smallEvent(event: { type: string } & Record<string, unknown>): { type: string } & Record<string, unknown> {
+  return { ...smallObject(event, 2), type: event.type };
+}
+
+/** The leaf state of the region `name` found anywhere in a state value. */
+function regionLeaf(value: unknown, name: string): string | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (k === name) {
+      if (typeof v === 'string') return v;
+      if (v && typeof v === 'object') return Object.keys(v)[0];
+    }
+    const deeper = regionLeaf(v, name);
+    if (deeper !== undefined) return deeper;
+  }
+  return undefined;
+}
+
+const yes = (leaf: string | undefined, pattern: RegExp) => (leaf === undefined ? undefined : pattern.test(leaf));
+
+/**
+ * What the page shows of a peer actor. Read tolerantly: the choke and interest flags come from the
+ * state regions of BEP 3's four flags when the machine has them (by name), else from the peer's
+ * choke view in its context; anything missing is left undefined.
+ */
+export function peerView(context: unknown, value: unknown): PeerView {
+  const ctx = (context && typeof context === 'object' ? context : {}) as Record<string, unknown>;
+  const stats = (ctx.stats && typeof ctx.stats === 'object' ? ctx.stats : {}) as Record<string, unknown>;
+  const view = (stats.view && typeof stats.view === 'object' ? stats.view : {}) as Record<string, unknown>;
+  const bool = (v: unknown) => (typeof v === 'boolean' ? v : undefined);
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const flags: PeerFlags = {};
+  const set = <K extends keyof PeerFlags>(k: K, v: boolean | undefined) => {
+    if (v !== undefined) flags[k] = v;
+  };
+  set('amChoking', yes(regionLeaf(value, 'amChoking'), /^chok/i) ?? bool(view.amChoking));
+  set('amInterested', yes(regionLeaf(value, 'amInterested'), /^interested/i));
+  set('peerChoking', yes(regionLeaf(value, 'peerChoking'), /^chok/i));
+  set('peerInterested', yes(regionLeaf(value, 'peerInterested'), /^interested/i) ?? bool(view.peerInterested));
+  set('snubbed', yes(regionLeaf(value, 'requests'), /^snub/i) ?? bool(view.snubbed));
+  const out: PeerView = { flags };
+  const address = ctx.address as { host?: unknown; port?: unknown } | undefined;
+  if (address && typeof address.host === 'string' && typeof address.port === 'number') {
+    out.address = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  } else if (typeof ctx.key === 'string') out.address = ctx.key;
+  if (typeof ctx.direction === 'string') out.direction = ctx.direction;
+  const pid = ctx.peerId;
+  const pidHex = typeof pid === 'string' ? pid : pid instanceof Uint8Array ? hex(pid) : undefined;
+  if (pidHex && /^[0-9a-f]{40}$/i.test(pidHex)) {
+    out.peerId = pidHex;
+    const client = peerClient(pidHex);
+    if (client !== undefined) out.client = client;
+  }
+  const services = ctx.services as { picker?: { outstandingCount?: (k: unknown) => unknown } } | undefined;
+  try {
+    const requests = num(services?.picker?.outstandingCount?.(ctx.key));
+    if (requests !== undefined) out.requests = requests;
+  } catch {
+    /* a picker without this method: leave it out */
+  }
+  if (Array.isArray(stats.uploads)) out.uploadsQueued = stats.uploads.length;
+  const down = num(stats.downloaded);
+  const up = num(stats.uploaded);
+  if (down !== undefined) out.downloaded = down;
+  if (up !== undefined) out.uploaded = up;
+  if (typeof ctx.closeReason === 'string') out.closeReason = ctx.closeReason;
+  if (typeof ctx.closeDetail === 'string') out.closeDetail = ctx.closeDetail;
+  return out;
+}
+
+/** Byte counters of an actor for its rates: a peer's (stats) or a torrent's (counters). */
+export function byteCounters(context: unknown): { down: number; up: number } | undefined {
+  if (!context || typeof context !== 'object') return undefined;
+  const ctx = context as Record<string, unknown>;
+  for (const key of ['stats', 'counters']) {
+    const c = ctx[key] as { downloaded?: unknown; uploaded?: unknown } | undefined;
+    if (c && typeof c === 'object' && typeof c.downloaded === 'number' && typeof c.uploaded === 'number') {
+      return { down: c.downloaded, up: c.uploaded };
+    }
+  }
+  return undefined;
+}
