@@ -8,7 +8,7 @@ export default defineConfig({
           name: 'default',
           include: ['test/**/*.test.ts'],
           exclude: ['test/interop/**'],
-          globalSetup: ['test/support/build.ts'],
+          globalSetup: ['test/support/build.ts', 'test/support/build-inspector-ui.ts'],
           testTimeout: 60_000,
         },
       },
@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: 'interop',
           include: ['test/interop/**/*.test.ts'],
-          globalSetup: ['test/support/build.ts'],
+          globalSetup: ['test/support/build.ts', 'test/support/build-inspector-ui.ts'],
           testTimeout: 600_000,
           hookTimeout: 120_000,
           fileParallelism: false,

@@ -1,0 +1,311 @@
+/**
+ * The inspector page: the actors of the engine (each torrent, its trackers, choker and peers, live),
+ * and for the selected one its statechart with the active states, its context and its log.
+ */
+import type { JSX } from 'preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { activePaths, type ActorView, type LogLine, type PeerFlags } from '../app/inspect/protocol.js';
+import { Statechart } from './chart.js';
+import { ago, bytes, clock, rate, short, stateText, topState } from './format.js';
+import type { Store } from './store.js';
+
+function useStore(store: Store): Store {
+  const [, setVersion] = useState(0);
+  useEffect(() => store.subscribe(() => setVersion(store.version)), [store]);
+  return store;
+}
+
+/** Transmission-style peer flags: D/d download, U/u upload, K, ?, S snubbed, I incoming. */
+const FLAG_HELP: [string, string][] = [
+  ['D', 'downloading: we are interested and the peer unchokes us'],
+  ['d', 'we are interested, the peer chokes us'],
+  ['U', 'uploading: the peer is interested and we unchoke it'],
+  ['u', 'the peer is interested, we choke it'],
+  ['K', 'the peer unchokes us but we are not interested'],
+  ['?', 'we unchoke the peer but it is not interested'],
+  ['S', 'snubbed: no block for a while'],
+  ['I', 'incoming connection'],
+];
+
+function flagLetters(f: PeerFlags, direction: string | undefined): string {
+  let s = '';
+  if (f.amInterested && f.peerChoking === false) s += 'D';
+  else if (f.amInterested && f.peerChoking) s += 'd';
+  if (f.peerInterested && f.amChoking === false) s += 'U';
+  else if (f.peerInterested && f.amChoking) s += 'u';
+  if (f.amInterested === false && f.peerChoking === false) s += 'K';
+  if (f.peerInterested === false && f.amChoking === false) s += '?';
+  if (f.snubbed) s += 'S';
+  if (direction === 'incoming') s += 'I';
+  return s;
+}
+
+function FlagChips({ f }: { f: PeerFlags }) {
+  const chip = (on: boolean | undefined, yes: string, no: string, title: string) =>
+    on === undefined ? null : (
+      <span class={`chip ${on ? 'on' : 'off'}`} title={title}>
+        {on ? yes : no}
+      </span>
+    );
+  return (
+    <span class="chips">
+      {chip(f.peerChoking === undefined ? undefined : !f.peerChoking, 'unchoked by peer', 'choked by peer', 'may we download from the peer?')}
+      {chip(f.amInterested, 'interested', 'not interested', 'do we want pieces the peer has?')}
+      {chip(f.amChoking === undefined ? undefined : !f.amChoking, 'we unchoke', 'we choke', 'may the peer download from us?')}
+      {chip(f.peerInterested, 'peer interested', 'peer not interested', 'does the peer want our pieces?')}
+      {f.snubbed && <span class="chip warn">snubbed</span>}
+    </span>
+  );
+}
+
+function Header({ store }: { store: Store }) {
+  const roots = [...store.actors.values()].filter((a) => a.parent === null);
+  const peers = [...store.actors.values()].filter((a) => a.peer && a.status === 'active');
+  const t = roots[0];
+  const progress = t?.context.progress as { verifiedPieces?: number; pieceCount?: number; left?: number; length?: number } | undefined;
+  const pct = progress?.length ? (100 * (progress.length - (progress.left ?? 0))) / progress.length : 0;
+  const info = t?.context.info as { name?: string } | undefined;
+  return (
+    <header class="top">
+      <span class="brand">bt-actor inspector</span>
+      {t && (
+        <span class="torrent" title={t.name}>
+          {info?.name ?? t.name}
+        </span>
+      )}
+      {progress && (
+        <span class="progress" title={`${progress.verifiedPieces}/${progress.pieceCount} pieces verified`}>
+          <span class="bar">
+            <span style={{ width: `${pct.toFixed(1)}%` }} />
+          </span>
+          <span class="pct" data-testid="percent">
+            {pct.toFixed(1)}%
+          </span>
+        </span>
+      )}
+      {t?.rates && (
+        <span class="rates">
+          ↓ {rate(t.rates.down)} · ↑ {rate(t.rates.up)}
+        </span>
+      )}
+      <span class="count" data-testid="peer-count">
+        {peers.length} peer{peers.length === 1 ? '' : 's'}
+      </span>
+      <span class="count" title="XState inspection events per second, handled by the engine">
+        {store.stats.eventsPerSecond.toLocaleString('en-US')} events/s
+      </span>
+      <span class={`conn conn-${store.connection}`} data-testid="connection">
+        {store.connection === 'open' ? 'live' : store.connection === 'connecting' ? 'connecting…' : 'engine stopped — last state shown'}
+      </span>
+    </header>
+  );
+}
+
+function ActorRow({ a, store, depth }: { a: ActorView; store: Store; depth: number }) {
+  const sel = store.selected === a.id;
+  const url = typeof a.context.url === 'string' ? a.context.url : undefined;
+  return (
+    <tr
+      class={`row ${sel ? 'sel' : ''} ${a.status !== 'active' ? 'ended' : ''}`}
+      onClick={() => store.select(a.id)}
+      data-actor={a.id}
+      data-machine={a.machine}
+    >
+      <td class="name" style={{ paddingLeft: `${0.5 + depth * 1.1}rem` }} title={a.name}>
+        <span class="machine">{a.machine}</span> {url ?? (a.name === a.machine ? '' : a.name)}
+      </td>
+      <td class="state" data-testid="state">
+        {a.status === 'active' ? stateText(a.value) : `${stateText(a.value)} (${a.status})`}
+      </td>
+      <td class="num">{a.transitions}</td>
+      <td class="num">{ago(a.changedAt, store.now)}</td>
+    </tr>
+  );
+}
+
+function PeerRow({ a, store }: { a: ActorView; store: Store }) {
+  const p = a.peer!;
+  const sel = store.selected === a.id;
+  const ended = a.status !== 'active';
+  return (
+    <tr class={`row peer ${sel ? 'sel' : ''} ${ended ? 'ended' : ''}`} onClick={() => store.select(a.id)} data-actor={a.id} data-peer={p.address}>
+      <td class="addr" title={a.name}>
+        {p.address ?? a.name}
+      </td>
+      <td class="client" title={p.peerId}>
+        {p.client ?? '…'}
+      </td>
+      <td class="state" data-testid="peer-state" title={stateText(a.value)}>
+        {ended ? `${topState(a.value)}${p.closeReason ? `: ${p.closeReason}` : ''}` : topState(a.value)}
+      </td>
+      <td class="flags" title={FLAG_HELP.filter(([k]) => flagLetters(p.flags, p.direction).includes(k)).map(([k, v]) => `${k}: ${v}`).join('\n')}>
+        {flagLetters(p.flags, p.direction)}
+      </td>
+      <td class="num" data-testid="requests">
+        {p.requests ?? '–'}
+      </td>
+      <td class="num">{rate(a.rates?.down)}</td>
+      <td class="num">{rate(a.rates?.up)}</td>
+      <td class="num">{bytes(p.downloaded)}</td>
+    </tr>
+  );
+}
+
+function ActorList({ store }: { store: Store }) {
+  const all = [...store.actors.values()];
+  const children = new Map<number | null, ActorView[]>();
+  for (const a of all) {
+    const list = children.get(a.parent) ?? [];
+    list.push(a);
+    children.set(a.parent, list);
+  }
+  const rows: JSX.Element[] = [];
+  const peers: ActorView[] = [];
+  const walk = (parent: number | null, depth: number) => {
+    for (const a of (children.get(parent) ?? []).sort((x, y) => x.id - y.id)) {
+      if (a.peer) {
+        peers.push(a);
+        continue;
+      }
+      rows.push(<ActorRow key={a.id} a={a} store={store} depth={depth} />);
+      walk(a.id, depth + 1);
+    }
+  };
+  walk(null, 0);
+  // Orphans (their parent is not a state machine): listed at the top level.
+  for (const a of all) if (a.parent !== null && !store.actors.has(a.parent) && !a.peer) rows.push(<ActorRow key={a.id} a={a} store={store} depth={0} />);
+  peers.sort((x, y) => Number(x.status !== 'active') - Number(y.status !== 'active') || (y.rates?.down ?? 0) - (x.rates?.down ?? 0) || x.id - y.id);
+  const active = peers.filter((p) => p.status === 'active').length;
+  return (
+    <section class="list">
+      <table class="actors">
+        <thead>
+          <tr>
+            <th>actor</th>
+            <th>state</th>
+            <th class="num" title="state changes">#</th>
+            <th class="num">since</th>
+          </tr>
+        </thead>
+        <tbody>{rows}</tbody>
+      </table>
+      <h2>
+        Peers <span class="muted">{active} connected{peers.length > active ? `, ${peers.length - active} closing` : ''}</span>
+      </h2>
+      <table class="peers" data-testid="peers">
+        <thead>
+          <tr>
+            <th>address</th>
+            <th>client</th>
+            <th>state</th>
+            <th title={FLAG_HELP.map(([k, v]) => `${k}: ${v}`).join('\n')}>flags</th>
+            <th class="num" title="our requests in flight">req</th>
+            <th class="num">↓</th>
+            <th class="num">↑</th>
+            <th class="num">got</th>
+          </tr>
+        </thead>
+        <tbody>
+          {peers.map((a) => (
+            <PeerRow key={a.id} a={a} store={store} />
+          ))}
+        </tbody>
+      </table>
+      {peers.length === 0 && <p class="muted empty">No peers yet.</p>}
+    </section>
+  );
+}
+
+function LogView({ lines }: { lines: LogLine[] }) {
+  const shown = lines.slice(-200).reverse();
+  return (
+    <table class="log" data-testid="log">
+      <tbody>
+        {shown.map((l) => (
+          <tr key={l.seq} class={l.to ? 'tr' : 'ev'}>
+            <td class="t">{clock(l.t)}</td>
+            <td class="e">{l.event}</td>
+            <td class="ch">{l.to ? `${(l.from ?? []).join(', ') || '∅'} → ${l.to.join(', ')}` : ''}</td>
+            <td class="d">{l.detail ?? ''}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function ContextTable({ a }: { a: ActorView }) {
+  const entries: [string, unknown][] = [];
+  if (a.peer) {
+    const { flags: _f, ...rest } = a.peer;
+    for (const [k, v] of Object.entries(rest)) entries.push([k, v]);
+  }
+  for (const [k, v] of Object.entries(a.context)) entries.push([k, v]);
+  return (
+    <table class="ctx">
+      <tbody>
+        {entries.map(([k, v]) => (
+          <tr key={k}>
+            <th>{k}</th>
+            <td>{short(v)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function Details({ store }: { store: Store }) {
+  const a = store.selected === null ? undefined : store.actors.get(store.selected);
+  const def = a ? store.definitions.get(a.machine) : undefined;
+  const active = useMemo(() => new Set(a ? activePaths(a.value) : []), [a?.value]);
+  const lastTo = [...store.log].reverse().find((l) => l.to);
+  const entered = useMemo(() => {
+    const s = new Set<string>();
+    for (const leaf of lastTo?.to ?? []) {
+      const parts = leaf.split('.');
+      for (let i = 1; i <= parts.length; i++) s.add(parts.slice(0, i).join('.'));
+    }
+    return s;
+  }, [lastTo?.seq]);
+  if (!a) return <section class="details muted">{store.selected === null ? 'Select an actor.' : 'This actor has stopped and is no longer listed.'}</section>;
+  return (
+    <section class="details" data-testid="details" data-actor={a.id}>
+      <h2>
+        <span class="machine">{a.machine}</span> {a.peer?.address ?? a.name}
+        {a.peer?.client && <span class="muted"> · {a.peer.client}</span>}
+        <span class={`status status-${a.status}`}>{a.status}</span>
+      </h2>
+      <p class="value" data-testid="value">
+        {stateText(a.value)}
+      </p>
+      {a.peer && <FlagChips f={a.peer.flags} />}
+      {def ? <Statechart def={def} active={active} entered={entered} flashKey={lastTo?.seq ?? 0} /> : <p class="muted">No definition for machine {a.machine}.</p>}
+      <div class="split">
+        <div>
+          <h3>Context</h3>
+          <ContextTable a={a} />
+        </div>
+        <div>
+          <h3>
+            Log <span class="muted">transitions and events, newest first (block-level events left out)</span>
+          </h3>
+          <LogView lines={store.log} />
+        </div>
+      </div>
+    </section>
+  );
+}
+
+export function App({ store }: { store: Store }) {
+  useStore(store);
+  return (
+    <div class="app">
+      <Header store={store} />
+      <main>
+        <ActorList store={store} />
+        <Details store={store} />
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,88 @@
+/**
+ * A statechart drawn from a machine definition sent by the engine: nested boxes for compound states,
+ * side-by-side regions for parallel states, each state's transitions listed inside it. Active
+ * states are highlighted; the states entered by the latest transition flash. Nothing here knows the
+ * names of any machine's states.
+ */
+import type { MachineDef, StateDef, TransitionDef } from '../app/inspect/protocol.js';
+
+interface Props {
+  def: MachineDef;
+  active: Set<string>;
+  /** Paths entered by the latest transition (they flash), and a key that changes with each one. */
+  entered: Set<string>;
+  flashKey: number;
+}
+
+const parentOf = (p: string) => (p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '');
+const keyOf = (p: string) => p.slice(p.lastIndexOf('.') + 1);
+
+/** Targets as text: a sibling by its key, the state itself as ↻, anything else by its path. */
+function targetText(t: TransitionDef, from: StateDef): string {
+  return t.targets
+    .map((p) => {
+      if (p === from.path) return '↻';
+      if (parentOf(p) === parentOf(from.path)) return keyOf(p);
+      return `#${p || '(machine)'}`;
+    })
+    .join(', ');
+}
+
+function Transitions({ node }: { node: StateDef }) {
+  const targeted = node.on.filter((t) => t.targets.length > 0);
+  const internal = node.on.filter((t) => t.targets.length === 0);
+  if (targeted.length === 0 && internal.length === 0) return null;
+  const internalNames = [...new Set(internal.map((t) => t.label))];
+  return (
+    <ul class="st-on">
+      {targeted.map((t, i) => (
+        <li key={i} title={[t.event || 'eventless', t.guard && `guard: ${t.guard}`, t.actions.length > 0 && `actions: ${t.actions.join(', ')}`].filter(Boolean).join('\n')}>
+          <span class="ev">{t.label}</span>
+          {t.guard && <span class="guard"> [{t.guard}]</span>}
+          <span class="arrow"> → </span>
+          <span class="tgt">{targetText(t, node)}</span>
+        </li>
+      ))}
+      {internalNames.length > 0 && (
+        <li class="internal" title={internalNames.join('\n')}>
+          + {internalNames.length} event{internalNames.length === 1 ? '' : 's'} handled in place
+        </li>
+      )}
+    </ul>
+  );
+}
+
+function StateBox({ node, parent, props }: { node: StateDef; parent: StateDef | undefined; props: Props }) {
+  const isActive = props.active.has(node.path);
+  const flash = props.entered.has(node.path);
+  const cls = ['st', `st-${node.type}`, isActive ? 'active' : '', flash ? 'flash' : ''].filter(Boolean).join(' ');
+  const isInitial = parent !== undefined && parent.type === 'compound' && parent.initial === node.key;
+  return (
+    <div class={cls} data-path={node.path} data-active={isActive ? 'true' : 'false'} key={flash ? `${node.path}#${props.flashKey}` : node.path}>
+      <div class="st-head">
+        {isInitial && <span class="initial" title="initial state">●</span>}
+        <span class="st-name">{node.key}</span>
+        {node.type === 'parallel' && <span class="tag">parallel</span>}
+        {node.type === 'final' && <span class="tag">final</span>}
+        {node.invoke.length > 0 && <span class="tag invoke" title="invoked actors">⚙ {node.invoke.join(', ')}</span>}
+      </div>
+      <Transitions node={node} />
+      {node.states.length > 0 && (
+        <div class={node.type === 'parallel' ? 'st-kids regions' : 'st-kids'}>
+          {node.states.map((c) => (
+            <StateBox key={c.path} node={c} parent={node} props={props} />
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function Statechart(props: Props) {
+  const root = props.def.root;
+  return (
+    <div class="chart" data-machine={props.def.id}>
+      <StateBox node={{ ...root, key: props.def.id }} parent={undefined} props={props} />
+    </div>
+  );
+}
