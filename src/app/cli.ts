@@ -12,6 +12,7 @@ import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainf
 import { formatBytes, formatDate } from './format.js';
 import { runDemo } from './demo.js';
 import { parsePeerArg, prepareOutDir, runDownload } from './run.js';
+import { DEFAULT_INSPECT_PORT, parseEventFilter, type InspectionOptions } from './inspect/index.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -36,7 +37,7 @@ const USAGE = `Usage: bt-actor <command> [options]
 
 Commands:
   demo                      A self-contained swarm on 127.0.0.1: seeders, tracker, a verified download
-  run <file.torrent>        Download a torrent (--out DIR, --peer HOST:PORT, --seed, --json …)
+  run <file.torrent>        Download a torrent (--out DIR, --peer HOST:PORT, --seed, --inspect …)
   info <file.torrent>       Show what a torrent holds (--json for one JSON object)
   create <path>             Make a .torrent of a file or folder
 
@@ -78,6 +79,15 @@ Options:
       --check            Check all existing data by hash, ignoring the resume file.
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
+      --inspect[=MODE]   Watch the actors live (see docs/inspect.md). MODE local (the default):
+                         an inspector page served on 127.0.0.1, its URL printed at start.
+                         MODE stately: send to a Stately inspector WebSocket server.
+      --inspect-port N   Port of the inspector page (default ${DEFAULT_INSPECT_PORT}, the next free one if
+                         taken; 0 = any).
+      --inspect-url URL  With --inspect=stately: the server (default ws://localhost:8080).
+      --inspect-filter F Events left out of the logs / not sent: default (block-level traffic
+                         and timers), all (nothing left out), or a comma-separated list of
+                         event types and prefix.* patterns (+list adds to the default).
   -h, --help             Show this help.
 
 Exit codes: 0 complete and verified, 1 failed (the reason is printed), 2 bad input
@@ -285,6 +295,8 @@ async function scrapeAll(meta: Metainfo, timeoutMs: number): Promise<ScrapeLine[
 }
 
 async function runCommand(args: string[], io: Io): Promise<number> {
+  // `--inspect` takes an optional value: a bare one means the local page.
+  args = args.map((a) => (a === '--inspect' ? '--inspect=local' : a));
   const { values, positionals } = parse(args, {
     out: { type: 'string', short: 'o' },
     peer: { type: 'string', multiple: true },
@@ -296,6 +308,10 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     check: { type: 'boolean' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
+    inspect: { type: 'string' },
+    'inspect-port': { type: 'string' },
+    'inspect-url': { type: 'string' },
+    'inspect-filter': { type: 'string' },
   });
   if (values.help) {
     io.out(RUN_USAGE);
@@ -333,6 +349,8 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       return EXIT_BAD_INPUT;
     }
   }
+  const inspect = inspectOptions(values, io);
+  if (inspect === null) return EXIT_BAD_INPUT;
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
   const out = values.out ?? '.';
@@ -360,10 +378,57 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       err: io.err,
       ...(io.tty && !json && { tty: io.tty }),
       signal,
+      ...(inspect && { inspect }),
     });
   } finally {
     dispose();
   }
+}
+
+/** The `--inspect*` options: undefined when inspection is off, null (after a message) when malformed. */
+function inspectOptions(
+  values: { inspect?: string; 'inspect-port'?: string; 'inspect-url'?: string; 'inspect-filter'?: string },
+  io: Io,
+): InspectionOptions | undefined | null {
+  const mode = values.inspect;
+  if (mode === undefined) {
+    const stray = (['inspect-port', 'inspect-url', 'inspect-filter'] as const).find((k) => values[k] !== undefined);
+    if (stray) {
+      io.err(`bt-actor run: --${stray} needs --inspect`);
+      return null;
+    }
+    return undefined;
+  }
+  if (mode !== 'local' && mode !== 'stately') {
+    io.err(`bt-actor run: --inspect='${mode}' must be local or stately`);
+    return null;
+  }
+  const o: InspectionOptions = { mode };
+  if (values['inspect-port'] !== undefined) {
+    const port = Number(values['inspect-port']);
+    if (mode !== 'local' || !Number.isInteger(port) || port < 0 || port > 65535) {
+      io.err(`bt-actor run: --inspect-port '${values['inspect-port']}' must be a port number (0 = any), with --inspect=local`);
+      return null;
+    }
+    o.port = port;
+  }
+  if (values['inspect-url'] !== undefined) {
+    const url = values['inspect-url'];
+    if (mode !== 'stately' || !URL.canParse(url) || !/^wss?:$/.test(new URL(url).protocol)) {
+      io.err(`bt-actor run: --inspect-url '${url}' must be a ws:// or wss:// URL, with --inspect=stately`);
+      return null;
+    }
+    o.url = url;
+  }
+  if (values['inspect-filter'] !== undefined) {
+    const f = parseEventFilter(values['inspect-filter']);
+    if (!f) {
+      io.err(`bt-actor run: --inspect-filter '${values['inspect-filter']}' must be default, all, or a comma-separated list of event types`);
+      return null;
+    }
+    o.filter = f.filter;
+  }
+  return o;
 }
 
 /** Aborts on the first Ctrl-C / SIGTERM (clean stop); exits at once on the second. */

@@ -10,6 +10,7 @@ import { formatBytes } from './format.js';
 import { PeerListener, selfKeys } from '../io/listener.js';
 import { resumePath } from '../io/resume.js';
 import { attachListener, createTorrentActor, peerStates, type TorrentActor } from './torrent-actor.js';
+import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
 
 export interface RunOptions {
   meta: Metainfo;
@@ -31,6 +32,8 @@ export interface RunOptions {
   /** Writes without a newline (the TTY progress line). */
   tty?: (text: string) => void;
   signal?: AbortSignal;
+  /** `--inspect`: the local inspector page or the Stately inspector (docs/inspect.md). Off when absent. */
+  inspect?: InspectionOptions;
 }
 
 /** Parses `HOST:PORT`, `[IPv6]:PORT`; null when malformed. */
@@ -58,6 +61,30 @@ export async function prepareOutDir(dir: string): Promise<string | null> {
 }
 
 export async function runDownload(o: RunOptions): Promise<number> {
+  let inspection: Inspection | undefined;
+  if (o.inspect) {
+    const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
+    try {
+      inspection = await startInspection({
+        ...o.inspect,
+        onStatus: (status, detail) => {
+          if (o.json) line({ event: 'inspect-status', status, ...(detail !== undefined && { detail }) });
+          else if (!o.quiet) o.err(`bt-actor: Stately inspector ${status}${detail ? `: ${detail}` : ''}`);
+        },
+      });
+    } catch (err) {
+      o.err(`bt-actor: cannot start the inspector: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+  try {
+    return await download(o, inspection);
+  } finally {
+    await inspection?.close();
+  }
+}
+
+async function download(o: RunOptions, inspection: Inspection | undefined): Promise<number> {
   const dir = resolve(o.out);
   const listener = await PeerListener.listen({ port: o.port, ...(o.bind !== undefined && { host: o.bind }) });
   const actor: TorrentActor = createTorrentActor({
@@ -68,11 +95,17 @@ export async function runDownload(o: RunOptions): Promise<number> {
     selfKeys: selfKeys(listener.port),
     settings: { maxConnections: o.maxPeers },
     storage: { resumePath: resumePath(dir, o.meta), forceCheck: o.check ?? false },
+    ...(inspection && { inspect: inspection.inspect }),
   });
   const unroute = attachListener(actor, listener, o.meta);
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
   if (o.json) line({ event: 'listening', port: listener.port, infoHash: o.meta.infoHashHex, name: o.meta.name });
   else if (!o.quiet) o.err(`bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${listener.port}`);
+  if (inspection) {
+    if (o.json) line({ event: 'inspect', mode: inspection.mode, url: inspection.url });
+    else if (inspection.mode === 'local') o.err(`bt-actor: inspector page at ${inspection.url}`);
+    else o.err(`bt-actor: sending the actors' inspection events to the Stately inspector server at ${inspection.url}`);
+  }
   const started = Date.now();
   let lastDown = 0;
   let lastAt = started;
