@@ -24,9 +24,13 @@ export {
 export { autoPieceLength, encodeTorrent, type TorrentSpec } from './protocol/metainfo-encode.js';
 export { createTorrent, CreateTorrentError, type CreateTorrentOptions } from './io/create-torrent.js';
 export { createTorrentActor, type TorrentActor, type TorrentActorOptions } from './app/torrent-actor.js';
-export { announcerPeers, createAnnouncer } from './app/trackers.js';
+export { createAnnouncer } from './app/trackers.js';
+export { announcerPeers } from './app/announcer-peers.js';
 export { TrackerClient, TrackerTransportError } from './io/tracker-client.js';
 export { Bitfield } from './protocol/bitfield.js';
+export { decodeMessage, encodeMessage, WireError, type WireEvent, type WireMessage } from './protocol/wire.js';
+export { WireFramer, type FrameWireOptions } from './protocol/wire-framing.js';
+export { frameWire } from './protocol/wire-framing-rx.js';
 export type { PeerAddress } from './protocol/peer-address.js';
 export { Engine, type AddOptions, type EngineEvent, type EngineOptions, type TorrentHandle } from './app/engine.js';
 export type { TorrentProgress, TorrentReport } from './machines/torrent/torrent.machine.js';

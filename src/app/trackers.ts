@@ -1,14 +1,12 @@
 /**
- * Wiring of the tracker statecharts to the real transports, and the peers they find as an RxJS
- * stream for the torrent (and for embedders).
+ * Wiring of the tracker statecharts to the real transports (the peers they find as an RxJS stream:
+ * announcer-peers.ts).
  */
-import { Observable } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
 import type { TrackerClient } from '../io/tracker-client.js';
 import { announceActor } from '../io/tracker-actors.js';
 import { announcerMachine, type AnnouncerInput } from '../machines/tracker/announcer.machine.js';
 import { trackerMachine } from '../machines/tracker/tracker.machine.js';
-import type { PeerAddress } from '../protocol/peer-address.js';
 
 /** The announcer machine with its trackers' announces going through `client` for `infoHash`. */
 export function announcerLogic(client: TrackerClient, infoHash: Uint8Array) {
@@ -39,22 +37,5 @@ export function shuffleTiers(tiers: string[][], random: () => number = Math.rand
       [t[i], t[j]] = [t[j]!, t[i]!];
     }
     return t;
-  });
-}
-
-/**
- * The peers an announcer finds, each address once (IPv4 and IPv6), as an Observable that
- * completes when the announcer stops.
- */
-export function announcerPeers(announcer: AnnouncerActor): Observable<PeerAddress> {
-  return new Observable<PeerAddress>((subscriber) => {
-    const onPeers = announcer.on('announcer.peers', (e) => {
-      for (const p of e.peers) subscriber.next(p);
-    });
-    const done = announcer.subscribe({ complete: () => subscriber.complete(), error: (err) => subscriber.error(err) });
-    return () => {
-      onPeers.unsubscribe();
-      done.unsubscribe();
-    };
   });
 }

@@ -1,7 +1,8 @@
 /**
  * Framing of a peer connection's byte stream into {@link WireEvent}s: an optional 68-byte handshake,
  * then length-prefixed messages. {@link WireFramer} is the stateful core (usable without RxJS);
- * {@link frameWire} is the RxJS operator over it.
+ * `frameWire` (wire-framing-rx.ts) is the RxJS operator over it, in a module of its own so that the
+ * engine's socket bridge, which uses the framer directly, does not load RxJS at start-up.
  *
  * Correct for any chunking. The cost model, since this is the hot path:
  * - A message wholly inside one chunk is decoded in place: its payload is a `subarray` of the chunk
@@ -13,7 +14,6 @@
  * - Nothing is allocated for a length prefix above its cap: the error is raised from the prefix (and
  *   id) alone, before the body arrives.
  */
-import { Observable, type OperatorFunction } from 'rxjs';
 import {
   HANDSHAKE_LENGTH,
   WireError,
@@ -192,41 +192,4 @@ export class WireFramer {
     this.hs = null;
     throw error;
   }
-}
-
-/**
- * RxJS operator: frames a stream of byte chunks into {@link WireEvent}s (handshake first unless
- * `handshake: false`). Errors the stream with the {@link WireError} on invalid input (nothing past a
- * cap is allocated); completes when the source completes, dropping an incomplete trailing message.
- * Emitted payloads may be views of the input chunks (see the module comment).
- *
- * @example
- * ```ts
- * socketChunks$.pipe(frameWire({ limits: { pieceCount: 1200 } })).subscribe({
- *   next: (event) => peerActor.send({ type: `wire.${event.type}`, event }),
- *   error: (err: WireError) => log(err.code),
- * });
- * ```
- */
-export function frameWire(options: FrameWireOptions = {}): OperatorFunction<Uint8Array, WireEvent> {
-  return (source) =>
-    new Observable<WireEvent>((subscriber) => {
-      const framer = new WireFramer(options);
-      const emit = (event: WireEvent): void => subscriber.next(event);
-      return source.subscribe({
-        next(chunk) {
-          try {
-            framer.push(chunk, emit);
-          } catch (err) {
-            subscriber.error(err);
-          }
-        },
-        error(err: unknown) {
-          subscriber.error(err);
-        },
-        complete() {
-          subscriber.complete();
-        },
-      });
-    });
 }

@@ -10,7 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Server as BtTrackerServer } from 'bittorrent-tracker';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
 import { TrackerClient, TrackerTransportError } from '../../src/io/tracker-client.js';
-import { createAnnouncer, announcerPeers } from '../../src/app/trackers.js';
+import { announcerPeers } from '../../src/app/announcer-peers.js';
+import { createAnnouncer } from '../../src/app/trackers.js';
 import { encodeAnnounceResponse, parseAnnounceQuery } from '../../src/protocol/tracker-http.js';
 import {
   decodeUdpRequest,

@@ -19,7 +19,8 @@ import {
   type WireLimits,
   type WireMessage,
 } from '../../src/protocol/wire.js';
-import { WireFramer, frameWire, type FrameWireOptions } from '../../src/protocol/wire-framing.js';
+import { WireFramer, type FrameWireOptions } from '../../src/protocol/wire-framing.js';
+import { frameWire } from '../../src/protocol/wire-framing-rx.js';
 import { Bitfield, BitfieldError } from '../../src/protocol/bitfield.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import {
   type WireLimits,
   type WireMessage,
 } from '../../src/protocol/wire.js';
-import { WireFramer, frameWire } from '../../src/protocol/wire-framing.js';
+import { WireFramer } from '../../src/protocol/wire-framing.js';
+import { frameWire } from '../../src/protocol/wire-framing-rx.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.replace(/\s+/g, '').match(/../g) ?? [], (h) => parseInt(h, 16));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
