@@ -102,7 +102,19 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       maxMessageLength: (input.maxBlockLength ?? 16384) + 13,
     },
   });
-  const socket = input.socket ?? new Socket();
+  // An outgoing socket reads into the buffer shared by every outgoing connection (see
+  // READ_BUFFER_SIZE), not into a new 64 KiB chunk per read. (`onread` is a constructor option.)
+  const socket =
+    input.socket ??
+    new Socket({
+      onread: {
+        buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
+        callback: (n: number, buf: Uint8Array) => {
+          onData(buf.subarray(0, n), true);
+          return true;
+        },
+      },
+    } as ConstructorParameters<typeof Socket>[0]); // @types/node lists `onread` for net.connect only
   let closed = false;
   let congested = false;
 
@@ -192,18 +204,7 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
     queueMicrotask(() => send({ type: 'wire.connected', at: now() }));
     if (input.initialBytes && input.initialBytes.length > 0) queueMicrotask(() => onData(input.initialBytes!));
   } else if (input.connect) {
-    const opts: NetConnectOpts = {
-      host: input.connect.host,
-      port: input.connect.port,
-      // Reads land in one buffer shared by every outgoing connection, not a new 64 KiB chunk each.
-      onread: {
-        buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
-        callback: (n: number, buf: Uint8Array) => {
-          onData(buf.subarray(0, n), true);
-          return true;
-        },
-      },
-    };
+    const opts: NetConnectOpts = { host: input.connect.host, port: input.connect.port };
     socket.connect(opts, () => {
       send({ type: 'wire.connected', at: now() });
       write(encodeHandshake(input.handshake));

@@ -490,8 +490,11 @@ export const peerMachine = setup({
         'peer.refill': { actions: ['reconsider', 'maybeFill'] },
         'peer.have': {
           actions: [
-            // We completed a piece: the peer may have nothing more we want.
-            'reconsider',
+            // We completed a piece: the peer may have nothing more we want (only then is there anything
+            // to reconsider: our own piece never makes a peer more interesting).
+            enqueueActions(({ context, enqueue }) => {
+              if (!context.services.picker.isInterestedIn(context.key)) enqueue('reconsider');
+            }),
             { type: 'sendWire', params: ({ event }) => ({ type: 'wire.send' as const, message: { type: 'have' as const, index: event.index } }) },
           ],
         },

@@ -117,7 +117,9 @@ export type TorrentEvent =
   | { type: 'torrent.incoming'; address: PeerAddress; transport: unknown }
   | ChokerReport
   | { type: 'torrent.stop' }
-  | { type: 'torrent.tick' };
+  | { type: 'torrent.tick' }
+  /** Internal: a piece was verified (raised; `downloading` checks whether that completed the torrent). */
+  | { type: 'torrent.verified' };
 
 export interface TorrentContext {
   info: TorrentInfo;
@@ -452,6 +454,7 @@ export const torrentMachine = setup({
             enqueueActions(({ context, event, enqueue, self }) => {
               const { picker, buffers } = context.services!;
               buffers.done(event.index);
+              enqueue.raise({ type: 'torrent.verified' });
               for (const { peer, request } of picker.pieceVerified(event.index)) {
                 const ref = context.peers.get(peer);
                 if (ref) toPeer(enqueue, self, ref, { type: 'peer.cancel', ...request });
@@ -504,7 +507,8 @@ export const torrentMachine = setup({
         },
         downloading: {
           entry: 'connectMore',
-          always: { guard: 'isComplete', target: 'complete' },
+          // Only a verified piece completes the torrent (checked after the picker took it in).
+          on: { 'torrent.verified': { guard: 'isComplete', target: 'complete' } },
           after: {
             tick: {
               target: 'downloading',
