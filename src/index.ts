@@ -35,3 +35,14 @@ export type { PeerAddress } from './protocol/peer-address.js';
 export { Engine, type AddOptions, type EngineEvent, type EngineOptions, type TorrentHandle } from './app/engine.js';
 export type { TorrentProgress, TorrentReport } from './machines/torrent/torrent.machine.js';
 export { startLocalTracker, type LocalTracker } from './io/local-tracker.js';
+export {
+  DEFAULT_HIGH_RATE_EVENTS,
+  DEFAULT_INSPECT_PORT,
+  InspectCollector,
+  parseEventFilter,
+  peerClient,
+  startInspection,
+  type Inspection,
+  type InspectionOptions,
+  type InspectMode,
+} from './app/inspect/index.js';

@@ -104,6 +104,8 @@ function Header({ store }: { store: Store }) {
 function ActorRow({ a, store, depth }: { a: ActorView; store: Store; depth: number }) {
   const sel = store.selected === a.id;
   const url = typeof a.context.url === 'string' ? a.context.url : undefined;
+  const info = a.context.info as { name?: unknown } | undefined;
+  const label = url ?? (typeof info?.name === 'string' ? info.name : a.name === a.machine ? '' : a.name);
   return (
     <tr
       class={`row ${sel ? 'sel' : ''} ${a.status !== 'active' ? 'ended' : ''}`}
@@ -112,7 +114,7 @@ function ActorRow({ a, store, depth }: { a: ActorView; store: Store; depth: numb
       data-machine={a.machine}
     >
       <td class="name" style={{ paddingLeft: `${0.5 + depth * 1.1}rem` }} title={a.name}>
-        <span class="machine">{a.machine}</span> {url ?? (a.name === a.machine ? '' : a.name)}
+        <span class="machine">{a.machine}</span> {label}
       </td>
       <td class="state" data-testid="state">
         {a.status === 'active' ? stateText(a.value) : `${stateText(a.value)} (${a.status})`}

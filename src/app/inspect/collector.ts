@@ -132,7 +132,8 @@ export class InspectCollector {
       ref,
       parent: parentRef ? (this.byRef.get(parentRef)?.id ?? null) : null,
       machine,
-      name: ref.id,
+      // A root actor's id is its session id (`x:0`): its machine names it better.
+      name: ref.id === ref.sessionId ? machine : ref.id,
       isPeer: machine === 'peer',
       status: 'active',
       lastValue: undefined,

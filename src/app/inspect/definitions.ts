@@ -50,8 +50,22 @@ function nameOf(x: unknown): string | undefined {
   return undefined;
 }
 
+/** A guard as text: its name, `!a`, `a && b`, `a || b`, `in #peer.connected…` for XState's combinators. */
 function guardName(guard: unknown): string | undefined {
   if (!guard) return undefined;
+  if (typeof guard === 'function') {
+    const g = guard as { name?: string; guards?: unknown[]; stateValue?: unknown };
+    if (Array.isArray(g.guards)) {
+      const parts = g.guards.map((x) => {
+        const t = guardName(x) ?? 'guarded';
+        return t.includes(' ') ? `(${t})` : t;
+      });
+      if (g.name === 'not') return `!${parts[0]}`;
+      if (g.name === 'and') return parts.join(' && ');
+      if (g.name === 'or') return parts.join(' || ');
+    }
+    if (g.stateValue !== undefined) return `in ${typeof g.stateValue === 'string' ? g.stateValue : JSON.stringify(g.stateValue)}`;
+  }
   return nameOf(guard) ?? 'guarded';
 }
 

@@ -22,9 +22,8 @@ export const DEFAULT_HIGH_RATE_EVENTS: readonly string[] = [
   'wire.allowed-fast',
   'wire.suggest',
   'wire.port',
-  'wire.send',
-  'wire.sendBlock',
-  'wire.sendBlocks',
+  // Commands to the socket actor: wire.send, wire.sendMany, wire.sendBlock …
+  'wire.send*',
   'upload.*',
   'peer.have',
   'peer.cancel',

@@ -4,7 +4,7 @@
  * - `local`: an {@link InspectCollector} feeding the inspector page served by an
  *   {@link InspectServer} on 127.0.0.1 (no internet needed).
  * - `stately`: the same actor system sent to a Stately inspector WebSocket server
- *   ({@link startStatelyInspection}).
+ *   (`startStatelyInspection` in stately.ts, through {@link startInspection}).
  *
  * @example
  * const inspection = await startInspection({ mode: 'local', port: 0 });
@@ -17,12 +17,14 @@
 import type { InspectionEvent } from 'xstate';
 import { InspectCollector, type CollectorOptions } from './collector.js';
 import { DEFAULT_HIGH_RATE_EVENTS, eventMatcher, type EventFilter } from './filter.js';
-import { InspectServer } from './server.js';
-import { startStatelyInspection, type StatelyInspectionOptions } from './stately.js';
+import type { InspectServer } from './server.js';
+import type { StatelyInspectionOptions } from './stately.js';
 
-export { InspectCollector, type CollectorOptions } from './collector.js';
-export { InspectServer, type InspectServerOptions } from './server.js';
-export { startStatelyInspection, probeWebSocket, type StatelyInspection, type StatelyInspectionOptions } from './stately.js';
+// This module is light on purpose (the CLI imports it on every run): the server (ws) and the Stately
+// inspector (@statelyai/inspect) are loaded only when an inspection starts.
+export { InspectCollector, type CollectorOptions };
+export type { InspectServer, InspectServerOptions } from './server.js';
+export type { StatelyInspection, StatelyInspectionOptions } from './stately.js';
 export { DEFAULT_HIGH_RATE_EVENTS, eventMatcher, parseEventFilter, type EventFilter } from './filter.js';
 export { machineDefinition } from './definitions.js';
 export { peerClient } from './peer-client.js';
@@ -66,9 +68,11 @@ export interface Inspection {
 export async function startInspection(options: InspectionOptions): Promise<Inspection> {
   const filter = options.filter ?? eventMatcher(DEFAULT_HIGH_RATE_EVENTS);
   if (options.mode === 'stately') {
+    const { startStatelyInspection } = await import('./stately.js');
     const s = startStatelyInspection({ filter, ...(options.url !== undefined && { url: options.url }), ...(options.onStatus && { onStatus: options.onStatus }) });
     return { mode: 'stately', inspect: s.inspect, url: s.url, close: () => s.close() };
   }
+  const { InspectServer } = await import('./server.js');
   const collector = new InspectCollector({ ...options.collector, quiet: filter });
   let server: InspectServer;
   try {
