@@ -214,6 +214,14 @@ function ActorList({ store }: { store: Store }) {
         </tbody>
       </table>
       {peers.length === 0 && <p class="muted empty">No peers yet.</p>}
+      <dl class="legend">
+        {FLAG_HELP.map(([k, v]) => (
+          <div key={k}>
+            <dt>{k}</dt>
+            <dd>{v}</dd>
+          </div>
+        ))}
+      </dl>
     </section>
   );
 }
