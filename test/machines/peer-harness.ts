@@ -49,6 +49,8 @@ export interface StartOptions {
   have?: number[];
   transport?: unknown;
   endgameMaxRequests?: number;
+  /** Cap of the piece buffers' write backlog. */
+  maxPendingBytes?: number;
 }
 
 export function startPeer(opts: StartOptions = {}) {
@@ -63,7 +65,7 @@ export function startPeer(opts: StartOptions = {}) {
     random: () => 0,
     ...(opts.endgameMaxRequests !== undefined && { endgameMaxRequests: opts.endgameMaxRequests }),
   });
-  const buffers = new PieceBuffers((i) => picker.pieceBytes(i));
+  const buffers = new PieceBuffers((i) => picker.pieceBytes(i), opts.maxPendingBytes !== undefined ? { maxPendingBytes: opts.maxPendingBytes } : {});
   const counters = { downloaded: 0, uploaded: 0 };
   const services = { infoHash: INFO_HASH, peerId: OUR_ID, pieceCount: PIECES, picker, buffers, counters, registry: new Map() };
   const key = '10.0.0.2:6881';

@@ -314,6 +314,46 @@ describe('peer statechart: requests', () => {
     expect(h.picker.outstandingCount(h.key)).toBe(testSettings.maxQueue);
   });
 
+  it('holds requests back while pieces wait for the disk past the cap, and resumes on the next have', () => {
+    // minQueue 2 = one piece of two blocks at a time; the backlog cap is two pieces (of four).
+    const h = downloading([0, 1, 2, 3], { maxPendingBytes: 2 * PIECE, settings: { minQueue: 2, maxQueue: 2 } });
+    const served = new Set<string>();
+    const taken: number[] = [];
+    // Serve every outstanding request; the torrent takes each complete piece out for the disk (none
+    // is written yet).
+    const serve = () => {
+      for (const r of h.messages('request')) {
+        const id = `${r.index}:${r.begin}`;
+        if (served.has(id)) continue;
+        served.add(id);
+        h.clock.increment(10);
+        h.deliver(r);
+        for (const { index } of h.reports('peer.pieceComplete')) {
+          if (taken.includes(index)) continue;
+          taken.push(index);
+          h.buffers.take(index);
+        }
+      }
+    };
+    for (let i = 0; i < 4 && !h.buffers.backlogged; i++) serve();
+    expect(h.buffers.backlogged).toBe(true);
+    // What was asked before the backlog formed is delivered; nothing new is asked.
+    const asked = h.messages('request').length;
+    serve();
+    expect(h.messages('request').length).toBe(asked);
+    expect(h.picker.outstandingCount(h.key)).toBe(0);
+    expect(taken.length).toBeLessThan(4);
+    // Pieces are written: the torrent's `have` lets the pipeline refill.
+    for (const i of taken) {
+      if (!h.buffers.backlogged) break;
+      h.buffers.done(i);
+      h.send({ type: 'peer.have', index: i });
+    }
+    expect(h.buffers.backlogged).toBe(false);
+    expect(h.messages('request').length).toBeGreaterThan(asked);
+    expect(h.violations).toEqual([]);
+  });
+
   it('a choke discards our requests (no fast extension): they go back to the picker and nothing is asked while choked', () => {
     const h = downloading([0, 1]);
     const asked = h.picker.outstanding(h.key);

@@ -495,6 +495,8 @@ export const peerMachine = setup({
             enqueueActions(({ context, enqueue }) => {
               if (!context.services.picker.isInterestedIn(context.key)) enqueue('reconsider');
             }),
+            // A piece left the write backlog: requests held back for it may go out now.
+            'maybeFill',
             { type: 'sendWire', params: ({ event }) => ({ type: 'wire.send' as const, message: { type: 'have' as const, index: event.index } }) },
           ],
         },
@@ -792,6 +794,9 @@ function pipelineRequests(context: PeerContext, batched = false): WireOut | unde
   });
   // In endgame every remaining block is already out: duplicates are only worth it for a peer that is
   // about to run dry, so keep its pipeline short there (deep pipelines would fetch most of the tail twice).
+  // Pieces wait for the disk past the cap: no new requests until the torrent writes some (its `have`
+  // to this peer tops the pipeline up again).
+  if (context.services.buffers.backlogged) return undefined;
   const want = (picker.inEndgame ? Math.min(depth, ENDGAME_DEPTH) : depth) - picker.outstandingCount(context.key);
   if (want <= 0) return undefined;
   // A top-up after a block waits until an eighth of a deep pipeline is free (at most 32 slots): the

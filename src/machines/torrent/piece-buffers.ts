@@ -8,17 +8,39 @@
  * first), plus the pieces being verified and written. Buffers of the common piece size are reused
  * through a small free list (no new, zero-filled piece buffer per piece).
  */
+/** Bytes of pieces that may wait for verification and writing before peers hold back (32 MiB). */
+export const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024;
+
+export interface PieceBuffersOptions {
+  /** Cap on pieces waiting to be verified and written (see {@link PieceBuffers.backlogged}). */
+  maxPendingBytes?: number;
+}
+
 export class PieceBuffers {
   private readonly inProgress = new Map<number, Uint8Array>();
   /** Pieces taken out for verification and writing, until {@link done}. */
   private readonly taken = new Map<number, Uint8Array>();
   private readonly free: Uint8Array[] = [];
 
+  private takenBytes = 0;
+  private freeBytes = 0;
+  private readonly maxPendingBytes: number;
+
   constructor(
     private readonly pieceSize: (index: number) => number,
-    /** Buffers kept for reuse; beyond this they are left to the garbage collector. */
-    private readonly maxFree = 8,
-  ) {}
+    options: PieceBuffersOptions = {},
+  ) {
+    this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+  }
+
+  /**
+   * Pieces waiting to be verified and written have reached the cap: peers should not start new
+   * pieces until some are written (a disk slower than the network then slows the download instead of
+   * growing memory). At least two pieces may always wait.
+   */
+  get backlogged(): boolean {
+    return this.taken.size >= 2 && this.takenBytes >= this.maxPendingBytes;
+  }
 
   /** Pieces being assembled. */
   get size(): number {
@@ -45,7 +67,10 @@ export class PieceBuffers {
     if (!buf) {
       const size = this.pieceSize(index);
       const reuse = this.free.findIndex((b) => b.length === size);
-      buf = reuse >= 0 ? this.free.splice(reuse, 1)[0]! : new Uint8Array(size);
+      if (reuse >= 0) {
+        buf = this.free.splice(reuse, 1)[0]!;
+        this.freeBytes -= size;
+      } else buf = new Uint8Array(size);
       this.inProgress.set(index, buf);
     }
     buf.set(block, begin);
@@ -60,6 +85,7 @@ export class PieceBuffers {
     if (!buf) return undefined;
     this.inProgress.delete(index);
     this.taken.set(index, buf);
+    this.takenBytes += buf.length;
     return buf;
   }
 
@@ -68,6 +94,7 @@ export class PieceBuffers {
     const buf = this.taken.get(index);
     if (!buf) return;
     this.taken.delete(index);
+    this.takenBytes -= buf.length;
     this.release(buf);
   }
 
@@ -82,7 +109,12 @@ export class PieceBuffers {
 
   /** Gives a buffer back once its piece is written (or failed its hash). */
   release(buf: Uint8Array): void {
-    if (this.free.length < this.maxFree) this.free.push(buf);
+    // A fresh buffer costs zero-filling and page faults, and its first write to a file costs more
+    // than a reused one's (measured: docs/performance.md): free buffers are kept while they and the
+    // pieces waiting for the disk stay within `maxPendingBytes` together.
+    if (this.freeBytes + this.takenBytes + buf.length > this.maxPendingBytes) return;
+    this.free.push(buf);
+    this.freeBytes += buf.length;
   }
 
   /** Drops everything (torrent stopped). */
@@ -90,5 +122,7 @@ export class PieceBuffers {
     this.inProgress.clear();
     this.taken.clear();
     this.free.length = 0;
+    this.takenBytes = 0;
+    this.freeBytes = 0;
   }
 }

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { PieceBuffers } from '../../src/machines/torrent/piece-buffers.js';
+
+const PIECE = 1024;
+const block = (fill: number, n = 512) => new Uint8Array(n).fill(fill);
+
+describe('PieceBuffers', () => {
+  it('assembles blocks into their piece and hands the piece out once', () => {
+    const b = new PieceBuffers(() => PIECE);
+    b.addBlock(3, 512, block(2));
+    b.addBlock(3, 0, block(1));
+    const piece = b.take(3)!;
+    expect([...piece.subarray(0, 512)].every((x) => x === 1)).toBe(true);
+    expect([...piece.subarray(512)].every((x) => x === 2)).toBe(true);
+    expect(b.take(3)).toBeUndefined();
+    expect(b.pending).toBe(1);
+  });
+
+  it('reuses the buffer of a written piece for the next piece', () => {
+    const b = new PieceBuffers(() => PIECE);
+    b.addBlock(0, 0, block(1));
+    const first = b.take(0)!;
+    b.done(0);
+    b.addBlock(1, 0, block(2));
+    expect(b.take(1)).toBe(first);
+  });
+
+  it('is backlogged while the pieces waiting for the disk reach the cap, and not after they are written', () => {
+    const b = new PieceBuffers(() => PIECE, { maxPendingBytes: 3 * PIECE });
+    for (let i = 0; i < 3; i++) {
+      expect(b.backlogged).toBe(false);
+      b.addBlock(i, 0, block(i));
+      b.take(i);
+    }
+    expect(b.backlogged).toBe(true);
+    b.done(1);
+    expect(b.backlogged).toBe(false);
+    expect(b.pending).toBe(2);
+  });
+
+  it('always lets two pieces wait, however large', () => {
+    const b = new PieceBuffers(() => 8 * PIECE, { maxPendingBytes: PIECE });
+    b.addBlock(0, 0, block(1));
+    b.take(0);
+    expect(b.backlogged).toBe(false);
+    b.addBlock(1, 0, block(1));
+    b.take(1);
+    expect(b.backlogged).toBe(true);
+  });
+
+  it('keeps free buffers only within the cap, counted with the pieces still waiting', () => {
+    const b = new PieceBuffers(() => PIECE, { maxPendingBytes: 2 * PIECE });
+    for (let i = 0; i < 4; i++) {
+      b.addBlock(i, 0, block(i));
+      b.take(i);
+    }
+    for (let i = 0; i < 4; i++) b.done(i);
+    // 4 pieces were written, but only 2 buffers are kept for reuse.
+    expect(b.bytesHeld).toBe(2 * PIECE);
+  });
+});
