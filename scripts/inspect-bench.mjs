@@ -8,18 +8,19 @@
 //   npm run build && node scripts/inspect-bench.mjs [--size MiB] [--seeders N] [--repeat N] [--browser]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createTorrent } from '../dist/io/create-torrent.js';
 
 const { values } = parseArgs({
   options: {
-    size: { type: 'string', default: '256' },
+    size: { type: 'string', default: '1024' },
     seeders: { type: 'string', default: '3' },
     repeat: { type: 'string', default: '3' },
     browser: { type: 'boolean', default: false },
@@ -78,6 +79,23 @@ function btActor(args, onLine) {
   return { child, done, stop };
 }
 
+/** CPU seconds used so far by Chromium: its process group (Playwright starts it detached), from /proc. */
+function chromiumCpu(pgid) {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields after the name: state(3) ppid(4) pgrp(5) … utime(14) stime(15), numbered from 1.
+      if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -126,14 +144,22 @@ try {
       const out = join(work, `leech-${r}-${modes.indexOf(mode)}`);
       let watcher;
       let browser;
+      let page;
       let received = 0;
+      if (browserServer && mode.watch) {
+        // A warm browser with a blank tab, as a user who opens the page has: Chromium's own start-up
+        // is not the inspector's cost (loading the page is, and is counted).
+        browser = await chromium.connect(browserServer.wsEndpoint());
+        page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+        await page.goto('about:blank');
+        await sleep(3000);
+      }
+      const browserCpu0 = browserServer && mode.watch ? chromiumCpu(browserServer.process().pid) : undefined;
       const t0 = performance.now();
       const run = btActor(['run', torrentPath, '--out', out, ...peers, '--port', String(await freePort()), '--bind', '127.0.0.1', '--json', ...mode.args], (l) => {
         if (l.event !== 'inspect' || !mode.watch) return;
-        if (browserServer) {
+        if (page) {
           void (async () => {
-            browser = await chromium.connect(browserServer.wsEndpoint());
-            const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
             await page.goto(l.url);
             await page.waitForSelector('table.peers tr.row', { timeout: 10_000 }).catch(() => {});
             await page.click('table.peers tr.row').catch(() => {});
@@ -154,6 +180,7 @@ try {
       });
       const { code, cpu, err } = await run.done;
       const wall = (performance.now() - t0) / 1000;
+      const pageCpu = browserCpu0 !== undefined ? chromiumCpu(browserServer.process().pid) - browserCpu0 : undefined;
       watcher?.terminate();
       await browser?.close().catch(() => {});
       await rm(out, { recursive: true, force: true });
@@ -162,7 +189,7 @@ try {
         continue;
       }
       results.get(mode.name).push({ wall, cpu });
-      console.error(`run ${r + 1} ${mode.name}: ${wall.toFixed(2)} s, ${(SIZE / 2 ** 20 / wall).toFixed(1)} MiB/s, CPU ${cpu.toFixed(2)} s${received ? `, page got ${(received / 1024).toFixed(0)} KiB` : ''}`);
+      console.error(`run ${r + 1} ${mode.name}: ${wall.toFixed(2)} s, ${(SIZE / 2 ** 20 / wall).toFixed(1)} MiB/s, CPU ${cpu.toFixed(2)} s${received ? `, page got ${(received / 1024).toFixed(0)} KiB` : ''}${pageCpu !== undefined ? `, Chromium CPU ${pageCpu.toFixed(2)} s` : ''}`);
     }
   }
   const base = results.get('off');

@@ -3,6 +3,7 @@
  * and for the selected one its statechart with the active states, its context and its log.
  */
 import type { JSX } from 'preact';
+import { memo } from 'preact/compat';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { activePaths, type ActorView, type LogLine, type PeerFlags } from '../app/inspect/protocol.js';
 import { Statechart } from './chart.js';
@@ -101,8 +102,14 @@ function Header({ store }: { store: Store }) {
   );
 }
 
-function ActorRow({ a, store, depth }: { a: ActorView; store: Store; depth: number }) {
-  const sel = store.selected === a.id;
+// Rows re-render only when their actor was sent again, the selection moved, or (for ages) a second passed.
+interface RowProps {
+  a: ActorView;
+  store: Store;
+  sel: boolean;
+}
+
+const ActorRow = memo(function ActorRow({ a, store, sel, depth, nowSec }: RowProps & { depth: number; nowSec: number }) {
   const url = typeof a.context.url === 'string' ? a.context.url : undefined;
   const info = a.context.info as { name?: unknown } | undefined;
   const label = url ?? (typeof info?.name === 'string' ? info.name : a.name === a.machine ? '' : a.name);
@@ -120,14 +127,13 @@ function ActorRow({ a, store, depth }: { a: ActorView; store: Store; depth: numb
         {a.status === 'active' ? stateText(a.value) : `${stateText(a.value)} (${a.status})`}
       </td>
       <td class="num">{a.transitions}</td>
-      <td class="num">{ago(a.changedAt, store.now)}</td>
+      <td class="num">{ago(a.changedAt, nowSec * 1000)}</td>
     </tr>
   );
-}
+});
 
-function PeerRow({ a, store }: { a: ActorView; store: Store }) {
+const PeerRow = memo(function PeerRow({ a, store, sel }: RowProps) {
   const p = a.peer!;
-  const sel = store.selected === a.id;
   const ended = a.status !== 'active';
   return (
     <tr class={`row peer ${sel ? 'sel' : ''} ${ended ? 'ended' : ''}`} onClick={() => store.select(a.id)} data-actor={a.id} data-peer={p.address}>
@@ -151,10 +157,11 @@ function PeerRow({ a, store }: { a: ActorView; store: Store }) {
       <td class="num">{bytes(p.downloaded)}</td>
     </tr>
   );
-}
+});
 
 function ActorList({ store }: { store: Store }) {
   const all = [...store.actors.values()];
+  const nowSec = Math.floor(store.now / 1000);
   const children = new Map<number | null, ActorView[]>();
   for (const a of all) {
     const list = children.get(a.parent) ?? [];
@@ -169,13 +176,13 @@ function ActorList({ store }: { store: Store }) {
         peers.push(a);
         continue;
       }
-      rows.push(<ActorRow key={a.id} a={a} store={store} depth={depth} />);
+      rows.push(<ActorRow key={a.id} a={a} store={store} sel={store.selected === a.id} depth={depth} nowSec={nowSec} />);
       walk(a.id, depth + 1);
     }
   };
   walk(null, 0);
   // Orphans (their parent is not a state machine): listed at the top level.
-  for (const a of all) if (a.parent !== null && !store.actors.has(a.parent) && !a.peer) rows.push(<ActorRow key={a.id} a={a} store={store} depth={0} />);
+  for (const a of all) if (a.parent !== null && !store.actors.has(a.parent) && !a.peer) rows.push(<ActorRow key={a.id} a={a} store={store} sel={store.selected === a.id} depth={0} nowSec={nowSec} />);
   peers.sort((x, y) => Number(x.status !== 'active') - Number(y.status !== 'active') || (y.rates?.down ?? 0) - (x.rates?.down ?? 0) || x.id - y.id);
   const active = peers.filter((p) => p.status === 'active').length;
   return (
@@ -209,7 +216,7 @@ function ActorList({ store }: { store: Store }) {
         </thead>
         <tbody>
           {peers.map((a) => (
-            <PeerRow key={a.id} a={a} store={store} />
+            <PeerRow key={a.id} a={a} store={store} sel={store.selected === a.id} />
           ))}
         </tbody>
       </table>
@@ -226,7 +233,7 @@ function ActorList({ store }: { store: Store }) {
   );
 }
 
-function LogView({ lines }: { lines: LogLine[] }) {
+const LogView = memo(function LogView({ lines }: { lines: LogLine[] }) {
   const shown = lines.slice(-200).reverse();
   return (
     <table class="log" data-testid="log">
@@ -242,9 +249,9 @@ function LogView({ lines }: { lines: LogLine[] }) {
       </tbody>
     </table>
   );
-}
+});
 
-function ContextTable({ a }: { a: ActorView }) {
+const ContextTable = memo(function ContextTable({ a }: { a: ActorView }) {
   const entries: [string, unknown][] = [];
   if (a.peer) {
     const { flags: _f, ...rest } = a.peer;
@@ -263,12 +270,12 @@ function ContextTable({ a }: { a: ActorView }) {
       </tbody>
     </table>
   );
-}
+});
 
 function Details({ store }: { store: Store }) {
   const a = store.selected === null ? undefined : store.actors.get(store.selected);
   const def = a ? store.definitions.get(a.machine) : undefined;
-  const active = useMemo(() => new Set(a ? activePaths(a.value) : []), [a?.value]);
+  const activeKey = a ? activePaths(a.value).join(',') : '';
   const lastTo = [...store.log].reverse().find((l) => l.to);
   const entered = useMemo(() => {
     const s = new Set<string>();
@@ -290,7 +297,7 @@ function Details({ store }: { store: Store }) {
         {stateText(a.value)}
       </p>
       {a.peer && <FlagChips f={a.peer.flags} />}
-      {def ? <Statechart def={def} active={active} entered={entered} flashKey={lastTo?.seq ?? 0} /> : <p class="muted">No definition for machine {a.machine}.</p>}
+      {def ? <Statechart def={def} activeKey={activeKey} entered={entered} flashKey={lastTo?.seq ?? 0} /> : <p class="muted">No definition for machine {a.machine}.</p>}
       <div class="split">
         <div>
           <h3>Context</h3>

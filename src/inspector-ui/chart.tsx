@@ -4,6 +4,8 @@
  * states are highlighted; the states entered by the latest transition flash. Nothing here knows the
  * names of any machine's states.
  */
+import { memo } from 'preact/compat';
+import { useMemo } from 'preact/hooks';
 import type { MachineDef, StateDef, TransitionDef } from '../app/inspect/protocol.js';
 
 interface Props {
@@ -78,11 +80,16 @@ function StateBox({ node, parent, props }: { node: StateDef; parent: StateDef | 
   );
 }
 
-export function Statechart(props: Props) {
-  const root = props.def.root;
+/**
+ * The chart re-renders only when the machine, the active states (`activeKey`: their paths joined)
+ * or the latest transition change — not on every update of the actor's counters.
+ */
+export const Statechart = memo(function Statechart({ def, activeKey, entered, flashKey }: Omit<Props, 'active'> & { activeKey: string }) {
+  const active = useMemo(() => new Set(activeKey.split(',')), [activeKey]);
+  const root = useMemo(() => ({ ...def.root, key: def.id }), [def]);
   return (
-    <div class="chart" data-machine={props.def.id}>
-      <StateBox node={{ ...root, key: props.def.id }} parent={undefined} props={props} />
+    <div class="chart" data-machine={def.id}>
+      <StateBox node={root} parent={undefined} props={{ def, active, entered, flashKey }} />
     </div>
   );
-}
+});
