@@ -93,7 +93,7 @@ export class FilePool {
   async close(): Promise<void> {
     this.closed = true;
     for (const e of [...this.entries.values()]) this.retire(e);
-    this.wake();
+    this.wakeAll();
     while (this.slots > 0) {
       await this.settleClosing();
       if (this.slots > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -117,10 +117,10 @@ export class FilePool {
       if (existing) this.retire(existing); // a 'read' handle, but we need to write: reopen
 
       if (this.slots >= this.maxOpen) {
-        // Evict the least recently used idle handle (its slot frees once the close completes), or
-        // wait for a user to release one. One close in flight at a time keeps a crowd of waiters from
-        // evicting more handles than it needs.
-        if (this.closing.size === 0) this.evictOne();
+        // Evict the least recently used idle handle (its slot frees once the close completes, and
+        // that wakes one waiter), or wait for a user to release one. Each waiter evicts at most one
+        // handle per wake-up, so the closes in flight never outnumber the callers waiting for a slot.
+        this.evictOne();
         await new Promise<void>((resolve) => this.waiters.push(resolve));
         continue;
       }
@@ -190,7 +190,16 @@ export class FilePool {
     while (this.closing.size > 0) await Promise.all([...this.closing]);
   }
 
+  /**
+   * One slot freed or one handle became idle: wakes the longest waiter (it takes the slot, or evicts
+   * the idle handle). Waking every waiter on every event made a crowd of writes — a piece spans many
+   * small files — loop quadratically.
+   */
   private wake(): void {
+    this.waiters.shift()?.();
+  }
+
+  private wakeAll(): void {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();

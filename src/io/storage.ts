@@ -91,6 +91,8 @@ export class Storage {
   private realRoot: string;
   /** Absolute on-disk path of every file ('' for files that live on no disk). */
   private readonly paths: string[];
+  /** Files (by index) confirmed inside the download folder, with their identity (see `openFile`). */
+  private readonly confirmedFiles = new Map<number, { finalIsLink: boolean; dev: number; ino: number }>();
   /** Path components of every file, relative to the root. */
   private readonly components: string[][];
   private readonly indexByPath = new Map<string, number>();
@@ -283,22 +285,42 @@ export class Storage {
   async fileStats(): Promise<FileStat[]> {
     this.assertOpen();
     return this.track(async () => {
-      const out: FileStat[] = [];
       const seen = new Set<string>();
-      for (let i = 0; i < this.paths.length; i++) {
+      // A file this storage opened is stat'ed directly when it is still the same file (device and
+      // inode); others get the full path check. Several at a time: the resume file is saved every few
+      // seconds, and a torrent may have thousands of files.
+      const one = async (i: number): Promise<FileStat | undefined> => {
         const path = this.paths[i]!;
-        if (path === '') continue;
-        const { exists } = await this.confirmInside(i, seen);
-        const st = exists ? await stat(path).catch(ioError(path, 'stat')) : undefined;
-        out.push({
+        if (path === '') return undefined;
+        const known = this.confirmedFiles.get(i);
+        let st: Stats | undefined;
+        if (known) {
+          st = await stat(path).catch(() => undefined);
+          if (st && (st.dev !== known.dev || st.ino !== known.ino)) st = undefined;
+        }
+        let exists = st !== undefined;
+        if (!st) {
+          exists = (await this.confirmInside(i, seen)).exists;
+          st = exists ? await stat(path).catch(ioError(path, 'stat')) : undefined;
+        }
+        return {
           fileIndex: i,
           path: this.meta.files[i]!.pathString,
           exists,
           size: st?.size ?? 0,
           mtimeMs: st?.mtimeMs ?? 0,
-        });
-      }
-      return out;
+        };
+      };
+      const out: (FileStat | undefined)[] = new Array(this.paths.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < this.paths.length) {
+          const i = next++;
+          out[i] = await one(i);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(16, this.paths.length) }, worker));
+      return out.filter((x): x is FileStat => x !== undefined);
     });
   }
 
@@ -393,15 +415,53 @@ export class Storage {
     return { exists: false, finalIsLink: false };
   }
 
-  /** The pool's opener: checks the path on disk every time, creates folders for a write. */
+  /**
+   * The pool's opener. The first open of a file checks its path on disk component by component
+   * (creating folders for a write). A file confirmed once is reopened by path without creating it,
+   * and kept only if it is the same file (device and inode, from fstat) — so a folder swapped for a
+   * symlink since cannot redirect it — otherwise it is checked in full again. (A torrent of 2,000
+   * small files reopens files thousands of times: an lstat of every component each time cost more
+   * than the download.)
+   */
   private async openFile(path: string, mode: FileMode): Promise<FileHandle> {
     const i = this.indexByPath.get(path);
     if (i === undefined) throw new StorageError('BT_ERR_STORAGE_PATH', `'${path}' is not a file of this torrent`, path);
+    const known = this.confirmedFiles.get(i);
+    if (known !== undefined) {
+      this.confirmedFiles.delete(i); // re-added below if the file is still the one confirmed
+      const access = mode === 'read' ? constants.O_RDONLY : constants.O_RDWR;
+      const fh = await open(path, access | (known.finalIsLink ? 0 : O_NOFOLLOW)).catch(() => undefined);
+      if (fh) {
+        const st = await fh.stat().catch(() => undefined);
+        if (st && st.dev === known.dev && st.ino === known.ino) {
+          this.confirmedFiles.set(i, known);
+          return fh;
+        }
+        await fh.close().catch(() => undefined);
+      }
+    }
+    return this.openChecked(i, path, mode);
+  }
+
+  /** Opens file `i` after checking its whole path, and remembers it (see {@link openFile}). */
+  private async openChecked(i: number, path: string, mode: FileMode): Promise<FileHandle> {
+    const { fh, finalIsLink } = await this.openAfterCheck(i, path, mode);
+    try {
+      const { dev, ino } = await fh.stat();
+      this.confirmedFiles.set(i, { finalIsLink, dev, ino });
+    } catch {
+      /* not remembered: the next open checks the path again */
+    }
+    return fh;
+  }
+
+  private async openAfterCheck(i: number, path: string, mode: FileMode): Promise<{ fh: FileHandle; finalIsLink: boolean }> {
     let disk = await this.confirmInside(i);
     if (mode === 'read') {
       if (!disk.exists)
         throw new StorageError('BT_ERR_STORAGE_IO', `'${path}' is missing: the data vanished from disk`, path);
-      return open(path, constants.O_RDONLY | (disk.finalIsLink ? 0 : O_NOFOLLOW)).catch(ioError(path, 'open'));
+      const fh = await open(path, constants.O_RDONLY | (disk.finalIsLink ? 0 : O_NOFOLLOW)).catch(ioError(path, 'open'));
+      return { fh, finalIsLink: disk.finalIsLink };
     }
     if (!disk.exists) {
       await mkdir(dirname(path), { recursive: true }).catch(ioError(dirname(path), 'create folder'));
@@ -409,7 +469,8 @@ export class Storage {
     }
     // No O_TRUNC: resume relies on the data already there.
     const flags = constants.O_RDWR | constants.O_CREAT | (disk.finalIsLink ? 0 : O_NOFOLLOW);
-    return open(path, flags, 0o666).catch(ioError(path, 'open'));
+    const fh = await open(path, flags, 0o666).catch(ioError(path, 'open'));
+    return { fh, finalIsLink: disk.finalIsLink };
   }
 
   private writeSegment(seg: FileSegment, data: Uint8Array, at: number): Promise<void> {

@@ -407,6 +407,24 @@ describe('Storage: paths never leave the download folder', () => {
     expect(await readdir(outside)).toEqual([]);
   });
 
+  it('a folder swapped for a symlink after its files were written is refused when they are reopened', async () => {
+    const b = build('multi', MULTI, PIECE);
+    // One open file at a time: every segment of a piece reopens its file.
+    const storage = await openStorage(b.meta, { maxOpenFiles: 1 });
+    await storage.writePiece(1, pieceData(b, 1)); // a.bin, sub/deeper/ü-ñ 文件.txt, sub/x
+    await storage.flush();
+    // The same names outside (so the opens succeed), then `sub` becomes a symlink to them.
+    await mkdir(join(outside, 'deeper'), { recursive: true });
+    await writeFile(join(outside, 'deeper', 'ü-ñ 文件.txt'), 'outside');
+    await writeFile(join(outside, 'x'), 'outside');
+    await rm(join(dir, 'multi', 'sub'), { recursive: true });
+    await symlink(outside, join(dir, 'multi', 'sub'));
+    const err = await expectCode(storage.writePiece(1, pieceData(b, 1)), 'BT_ERR_STORAGE_PATH');
+    expect(err.message).toMatch(/outside the download folder/);
+    expect(await readFile(join(outside, 'x'), 'utf8')).toBe('outside');
+    expect(await readFile(join(outside, 'deeper', 'ü-ñ 文件.txt'), 'utf8')).toBe('outside');
+  });
+
   it('refuses a single-file torrent whose file is a symlink to a file outside', async () => {
     const b = build('single.bin', [{ path: ['x'], length: 5000 }], 4096, false);
     const target = join(outside, 'precious');
