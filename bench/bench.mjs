@@ -313,8 +313,11 @@ async function startSwarm(c, ds, o, caseDir) {
       const workDir = join(caseDir, `seed${i}-work`);
       await mkdir(dataDir, { recursive: true });
       await mkdir(workDir, { recursive: true });
-      const cp = await run('cp', ['-al', join(ds.payload.root, ds.payload.name), dataDir], { timeoutMs: 120_000 }); // hard links: no copy
-      if (cp.code !== 0) throw new Error(`cp -al failed: ${cp.output}`);
+      if (!existsSync(join(dataDir, ds.payload.name))) {
+        // hard links: no copy
+        const cp = await run('cp', ['-al', join(ds.payload.root, ds.payload.name), dataDir], { timeoutMs: 120_000 });
+        if (cp.code !== 0) throw new Error(`cp -al failed: ${cp.output}`);
+      }
       const spec = seederCommand(o.seeder, {
         torrent: ds.torrent.path,
         dataDir,
@@ -395,16 +398,26 @@ async function main(argv) {
       await mkdir(caseDir, { recursive: true });
       const rows = rowsOf(c, o).map((r) => ({ ...r, runs: [], skipped: incompatible(r.client, o.seeder) }));
       const active = rows.filter((r) => !r.skipped);
-      const swarm = active.length ? await startSwarm(c, ds, o, caseDir) : undefined;
+      // Transmission keys its peers by IP address: once one leecher on 127.0.0.1 has completed, a
+      // Transmission seeder takes 127.0.0.1 for a seed and refuses every later leecher. So its
+      // seeders (and the tracker) start afresh for each download; their resume files spare a recheck.
+      const fresh = o.seeder === 'transmission';
+      let swarm;
+      const stopSwarm = async () => {
+        if (swarm) await Promise.all([swarm.tracker.proc, ...swarm.seeders.map((s) => s.proc)].map((p) => p.stop()));
+        swarm = undefined;
+      };
       try {
         for (let k = 1; k <= o.repeat; k++) {
           for (const r of active) {
+            swarm ??= await startSwarm(c, ds, o, caseDir);
             r.runs.push(await download(r, c, ds, o, caseDir, k));
+            if (fresh) await stopSwarm();
             await sleep(300);
           }
         }
       } finally {
-        if (swarm) await Promise.all([swarm.tracker.proc, ...swarm.seeders.map((s) => s.proc)].map((p) => p.stop()));
+        await stopSwarm();
         if (!o.keep) await rm(caseDir, { recursive: true, force: true });
       }
       for (const r of rows) r.median = summarize(r.runs);
@@ -468,9 +481,10 @@ function flatSummary(result) {
   };
 }
 
-/** The issue's throughput, CPU and RSS targets, from cases 1 and 2 (against libtorrent). */
+/** The issue's throughput, CPU and RSS targets (libtorrent seeders; throughput and CPU on single-file cases). */
 function targets(result) {
   const t = [];
+  if (result.options.seeder !== 'libtorrent') return t; // the issue's targets are against libtorrent seeders
   for (const c of result.cases) {
     const bt = c.rows.find((r) => r.client === 'bt-actor');
     const lt = c.rows.find((r) => r.client === 'libtorrent');
