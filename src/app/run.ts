@@ -197,7 +197,9 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
     o.signal?.addEventListener('abort', stop, { once: true });
     actor.subscribe({
       next: (snap) => {
-        if (!snap.matches({ active: 'complete' })) return;
+        // (snap.matches walks the state value; this runs on every snapshot, i.e. every piece.)
+        const v = snap.value as { active?: unknown };
+        if (typeof v !== 'object' || typeof v.active !== 'object' || v.active === null || !('complete' in v.active)) return;
         if (!o.seed) return stop();
         const p = snap.context.progress;
         if (o.seedRatio !== undefined && p.uploaded >= o.seedRatio * p.length) stop();

@@ -216,9 +216,12 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       case 'wire.send':
         write(encodeMessage(cmd.message));
         break;
-      case 'wire.sendMany':
-        for (const m of cmd.messages) write(encodeMessage(m));
+      case 'wire.sendMany': {
+        // One buffer for the batch (a pipeline of 17-byte requests), not one small write each.
+        const parts = cmd.messages.map(encodeMessage);
+        write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
         break;
+      }
       case 'wire.sendBlock':
         write(encodePieceHeader(cmd.index, cmd.begin, cmd.block.length));
         write(cmd.block);
