@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { assign, createActor, enqueueActions, setup, type AnyActorRef } from 'xstate';
 import { main } from '../../src/app/cli.js';
 import { InspectCollector } from '../../src/app/inspect/collector.js';
 import { machineDefinition } from '../../src/app/inspect/definitions.js';
@@ -20,6 +21,7 @@ import { InspectServer } from '../../src/app/inspect/server.js';
 import { startStatelyInspection } from '../../src/app/inspect/stately.js';
 import { attachListener, createTorrentActor, type TorrentActorOptions } from '../../src/app/torrent-actor.js';
 import { documentedMachines } from '../../src/app/machine-diagrams.js';
+import { Engine } from '../../src/app/engine.js';
 import { PeerListener, selfKeys } from '../../src/io/listener.js';
 import { freePort } from '../support/proc.js';
 import { startLocalSwarm, type LocalSwarm } from '../support/local-swarm.js';
@@ -173,6 +175,123 @@ describe('the inspection collector on a running actor system', () => {
     expect(() => collector.observer({ type: '@xstate.snapshot', actorRef: broken, rootId: 'x:9', event: { type: 'e' }, snapshot: { status: 'active', value: { a: 'b' }, get context() { throw new Error('no'); } } } as never)).not.toThrow();
     expect(() => collector.hello()).not.toThrow();
     collector.close();
+  });
+});
+
+/**
+ * Many actors and a flood of events, without sockets: `count` children of one root, each holding a
+ * 64 KiB buffer in its context; `block` events only bump a counter, `toggle` events change state.
+ */
+function floodSystem(count: number, inspect: TorrentActorOptions['inspect']) {
+  const worker = setup({ types: { context: {} as { n: number; blob: Uint8Array } } }).createMachine({
+    id: 'worker',
+    context: () => ({ n: 0, blob: new Uint8Array(64 * 1024) }),
+    initial: 'a',
+    states: { a: { on: { toggle: 'b' } }, b: { on: { toggle: 'a' } } },
+    on: { block: { actions: assign({ n: ({ context }) => context.n + 1 }) } },
+  });
+  const root = setup({ actors: { worker } }).createMachine({
+    id: 'swarm',
+    entry: enqueueActions(({ enqueue }) => {
+      for (let i = 0; i < count; i++) enqueue.spawnChild('worker', { id: `w${i}` });
+    }),
+  });
+  const actor = createActor(root, { ...(inspect && { inspect }) });
+  actor.start();
+  const children = Object.values(actor.getSnapshot().children) as AnyActorRef[];
+  /** Sends `blocks` block events spread over the children, and `toggles` toggles to the first ones, for `ms`. */
+  const run = async (ms: number, perTick: number, togglesEvery: number) => {
+    const end = Date.now() + ms;
+    let sent = 0;
+    let tick = 0;
+    while (Date.now() < end) {
+      for (let i = 0; i < perTick; i++) children[(sent + i) % children.length]!.send({ type: 'block' });
+      sent += perTick;
+      if (++tick % togglesEvery === 0) for (let i = 0; i < 10; i++) children[i]!.send({ type: 'toggle' });
+      await new Promise((r) => setImmediate(r));
+    }
+    return sent;
+  };
+  return { actor, children, run };
+}
+
+describe('throttling under load', () => {
+  it('hundreds of actors and a flood of events: at most one diff per flush, counters at most once a second, no buffers', async () => {
+    const flushMs = 100;
+    const collector = new InspectCollector({ flushMs, dataMs: 1000, quiet: eventMatcher(['block']) });
+    const diffs: DiffMessage[] = [];
+    collector.subscribe((d) => diffs.push(d));
+    const sys = floodSystem(300, collector.observer);
+    const started = Date.now();
+    const sent = await sys.run(2500, 600, 20);
+    const elapsed = Date.now() - started;
+    collector.flush();
+    expect(sent).toBeGreaterThan(10_000);
+    expect(diffs.length).toBeLessThanOrEqual(Math.ceil(elapsed / flushMs) + 2);
+    const upserts = new Map<string, number>();
+    for (const d of diffs) for (const a of d.upsert) upserts.set(a.name, (upserts.get(a.name) ?? 0) + 1);
+    // A worker that only counted blocks was sent about once a second; the toggled ones more often.
+    const quietOnes = [...upserts].filter(([name]) => /^w\d+$/.test(name) && Number(name.slice(1)) >= 10).map(([, n]) => n);
+    expect(quietOnes.length).toBe(290);
+    expect(Math.max(...quietOnes)).toBeLessThanOrEqual(Math.ceil(elapsed / 1000) + 2);
+    expect(upserts.get('w0')!).toBeGreaterThan(Math.max(...quietOnes));
+    // Contexts hold 64 KiB buffers: the views carry their length only.
+    const sample = diffs.flatMap((d) => d.upsert).find((a) => a.machine === 'worker')!;
+    expect(sample.context.blob).toBe('<65536 bytes>');
+    expect(Math.max(...diffs.map((d) => JSON.stringify(d).length))).toBeLessThan(300 * 600);
+    // Logs: toggles are transitions, blocks are left out.
+    const w0 = diffs.flatMap((d) => d.upsert).find((a) => a.name === 'w0')!;
+    const log = collector.logOf(w0.id)!;
+    expect(log.lines.length).toBeGreaterThan(3);
+    expect(log.lines.every((l) => l.event !== 'block')).toBe(true);
+    expect(collector.hello().stats.eventsPerSecond).toBeGreaterThan(0);
+    sys.actor.stop();
+    collector.close();
+  });
+
+  it('a page that does not read is sent no backlog: it gets a fresh hello once it drains', async () => {
+    const collector = new InspectCollector({ flushMs: 50, dataMs: 50 });
+    const server = await InspectServer.start({ collector, port: 0, highWaterBytes: 64 * 1024 });
+    const sys = floodSystem(1500, collector.observer);
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}ws`);
+    const got: string[] = [];
+    ws.on('message', (d) => got.push(JSON.parse(String(d)).type));
+    try {
+      await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+      await new Promise((r) => setTimeout(r, 200));
+      const socket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      socket.pause();
+      await sys.run(4000, 3000, 1000); // every actor changes counters every flush: ~1500 views each time
+      const before = got.length;
+      socket.resume();
+      const deadline = Date.now() + 10_000;
+      while (got.filter((t) => t === 'hello').length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(got.filter((t) => t === 'hello').length, `${before} messages before resuming`).toBe(2);
+      // Fewer diffs arrived than were built: the ones the page could not take were dropped, not queued.
+      expect(got.filter((t) => t === 'diff').length).toBeLessThan(4000 / 50);
+    } finally {
+      ws.terminate();
+      sys.actor.stop();
+      await server.close();
+      collector.close();
+    }
+  });
+});
+
+describe('Engine.create({ inspect })', () => {
+  it('attaches the observer to every torrent it runs', async () => {
+    const collector = new InspectCollector({ flushMs: 50 });
+    const engine = await Engine.create({ port: 0, host: '127.0.0.1', inspect: collector.observer });
+    try {
+      const t = await engine.add(swarm.torrentPath, { dir: join(work, 'engine'), peers: swarm.seeders.map((s) => ({ host: '127.0.0.1', port: s.listener.port, family: 4 as const })) });
+      await t.completed;
+      const machines = new Set(collector.hello().actors.map((a) => a.machine));
+      expect(machines).toContain('torrent');
+      expect(machines).toContain('peer');
+    } finally {
+      await engine.close();
+      collector.close();
+    }
   });
 });
 

@@ -21,10 +21,9 @@ export interface InspectServerOptions {
   port?: number;
   /** Folder of the built page (index.html, inspector.js, inspector.css). Default: dist/inspector-ui. */
   assetsDir?: string;
+  /** Bytes queued for a page past which it is sent no diffs (it gets a fresh `hello` later). Default 1 MiB. */
+  highWaterBytes?: number;
 }
-
-/** Bytes queued for a page past which it is not sent diffs (it gets a fresh `hello` later). */
-const HIGH_WATER = 1 << 20;
 
 interface Client {
   ws: WebSocket;
@@ -69,6 +68,7 @@ export class InspectServer {
     private readonly assetsDir: string,
     readonly host: string,
     readonly port: number,
+    private readonly highWater: number,
   ) {
     this.unsubscribeLogs = collector.onLogs(({ id, seq }) => {
       for (const c of this.clients) if (c.selected === id && seq > c.logSeq && !c.stale) this.sendLog(c, false);
@@ -116,7 +116,7 @@ export class InspectServer {
     }
     const actual = (http.address() as AddressInfo).port;
     const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-    const server = new InspectServer(http, wss, options.collector, assetsDir, host, actual);
+    const server = new InspectServer(http, wss, options.collector, assetsDir, host, actual, options.highWaterBytes ?? 1 << 20);
     holder.server = server;
     http.on('upgrade', (req, socket, head) => {
       if (server.closed || !req.url?.startsWith('/ws') || !server.allowedHost(req) || !server.allowedOrigin(req)) {
@@ -226,7 +226,7 @@ export class InspectServer {
   private broadcast(json: string): void {
     for (const c of this.clients) {
       if (c.ws.readyState !== c.ws.OPEN) continue;
-      if (c.ws.bufferedAmount > HIGH_WATER) {
+      if (c.ws.bufferedAmount > this.highWater) {
         c.stale = true;
         continue;
       }
