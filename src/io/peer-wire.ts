@@ -81,6 +81,39 @@ const wireType = (type: string): string => {
 const READ_BUFFER_SIZE = 256 * 1024;
 let sharedReadBuffer: Buffer | undefined;
 
+interface TcpHandle {
+  reading: boolean;
+  readStop(): number;
+  useUserBuffer(buf: Uint8Array): void;
+}
+
+/**
+ * Moves an accepted socket's TCP handle onto a new Socket that reads with `onread` (Node offers
+ * `onread` only to sockets it creates, and an accepted socket's 64 KiB chunks cost an allocation and
+ * garbage each: 1.5 CPU s/GiB more when a seeder dialled us, measured in docs/performance.md). Only a
+ * plain TCP socket with nothing buffered either way is moved; otherwise undefined (keep the socket).
+ * Nothing runs between the listener handing the socket over and this, so no read is missed.
+ */
+function adoptOnSharedBuffer(old: Socket, onread: object): Socket | undefined {
+  const internal = old as unknown as { _handle: Partial<TcpHandle> | null };
+  const handle = internal._handle;
+  if (!handle || typeof handle.useUserBuffer !== 'function' || typeof handle.readStop !== 'function') return undefined;
+  if (old.destroyed || old.connecting || old.readableLength > 0 || old.writableLength > 0) return undefined;
+  handle.readStop();
+  handle.reading = false;
+  let adopted: Socket;
+  try {
+    adopted = new Socket({ handle, onread, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+  } catch {
+    old.read(0); // reading again on the old socket
+    return undefined;
+  }
+  old.removeAllListeners();
+  internal._handle = null; // the old Socket no longer owns (nor closes) the handle
+  old.destroy();
+  return adopted;
+}
+
 /** Bytes queued for writing past which the socket counts as congested (`wire.drain` follows). */
 const HIGH_WATER = 1 << 20;
 
@@ -102,25 +135,33 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       maxMessageLength: (input.maxBlockLength ?? 16384) + 13,
     },
   });
-  // An outgoing socket reads into the buffer shared by every outgoing connection (see
-  // READ_BUFFER_SIZE), not into a new 64 KiB chunk per read. (`onread` is a constructor option.)
-  const socket =
-    input.socket ??
-    new Socket({
-      onread: {
-        buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
-        callback: (n: number, buf: Uint8Array) => {
-          onData(buf.subarray(0, n), true);
-          return true;
-        },
-      },
-    } as ConstructorParameters<typeof Socket>[0]); // @types/node lists `onread` for net.connect only
+  // Reads land in the buffer shared by every connection (see READ_BUFFER_SIZE), not in a new 64 KiB
+  // chunk per read: an outgoing socket is created so; an accepted one is moved onto such a socket
+  // when it can be (otherwise it keeps its 'data' events).
+  const onread = {
+    buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
+    callback: (n: number, buf: Uint8Array) => {
+      onData(buf.subarray(0, n), true);
+      return true;
+    },
+  };
+  const socket = input.socket
+    ? (adoptOnSharedBuffer(input.socket, onread) ?? input.socket)
+    : new Socket({ onread } as ConstructorParameters<typeof Socket>[0]); // @types/node lists `onread` for net.connect only
   let closed = false;
   let congested = false;
 
-  // Consecutive blocks of one read go to the actor as one `wire.pieces` event.
+  // Consecutive blocks go to the actor as one `wire.pieces` event: those of one read of the shared
+  // buffer at once (it is reused by the next read), those of the 64 KiB chunks of an accepted socket
+  // once per event-loop turn (the chunks are the socket's own: their views stay valid), so a turn's
+  // worth of reads costs one machine event, not one per chunk.
   let blocks: PieceBlock[] = [];
+  let flushTimer: NodeJS.Immediate | undefined;
   const flushBlocks = () => {
+    if (flushTimer) {
+      clearImmediate(flushTimer);
+      flushTimer = undefined;
+    }
     if (blocks.length === 0) return;
     const at = now();
     if (blocks.length === 1) send({ type: 'wire.piece', ...blocks[0]!, at });
@@ -152,7 +193,8 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
     sharedChunk = shared;
     try {
       framer.push(chunk, emit);
-      flushBlocks();
+      if (shared) flushBlocks();
+      else if (blocks.length > 0 && !flushTimer) flushTimer = setImmediate(flushBlocks);
     } catch (err) {
       flushBlocks();
       const e = err as { code?: string; message?: string };
@@ -162,6 +204,7 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
   };
   const finish = (error?: { code: string; message: string }) => {
     if (closed) return;
+    flushBlocks(); // what arrived before the end is delivered first
     closed = true;
     socket.destroy();
     send({ type: 'wire.closed', ...(error && { error }), at: now() });
@@ -243,6 +286,7 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
 
   return () => {
     closed = true;
+    if (flushTimer) clearImmediate(flushTimer);
     socket.destroy();
   };
 });
