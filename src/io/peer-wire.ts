@@ -73,10 +73,10 @@ const wireType = (type: string): string => {
 };
 
 /**
- * Size of the read buffer of outgoing connections. One buffer serves them all: a read is framed and
- * its events delivered synchronously (the peer actor copies each block into its piece while handling
- * the event), so the buffer is free again before the next read of any socket. Larger reads mean
- * fewer system calls and fewer events; no garbage per read.
+ * Size of the read buffer of peer connections. One buffer serves them all: a read is framed and its
+ * events delivered synchronously (the peer actor copies each block into its piece while handling the
+ * event; other payloads are copied here), so the buffer is free again before the next read of any
+ * socket. Larger reads mean fewer system calls and fewer events; no garbage per read.
  */
 const READ_BUFFER_SIZE = 256 * 1024;
 let sharedReadBuffer: Buffer | undefined;
