@@ -5,6 +5,7 @@
 // a peer that has few pieces.
 import { Bitfield } from '../dist/protocol/bitfield.js';
 import { PiecePicker } from '../dist/machines/torrent/piece-picker.js';
+import { prng } from './lib/data.mjs';
 
 const BLOCK = 16 * 1024;
 let PIECES = 262_144;
@@ -12,15 +13,6 @@ const PEERS = 50;
 const SEEDS = 10;
 const DEPTH = 64;
 
-function seeded(seed) {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBitfield(rnd, density) {
   const b = new Bitfield(PIECES);
@@ -31,8 +23,8 @@ function randomBitfield(rnd, density) {
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 function fullDownload(strategy) {
-  const rnd = seeded(7);
-  const picker = new PiecePicker({ pieceLength: BLOCK, length: PIECES * BLOCK, random: seeded(1), strategy });
+  const rnd = prng(7);
+  const picker = new PiecePicker({ pieceLength: BLOCK, length: PIECES * BLOCK, random: prng(1), strategy });
   const bitfields = [];
   for (let k = SEEDS; k < PEERS; k++) bitfields.push(randomBitfield(rnd, 0.3 + 0.65 * rnd()));
   let t0 = performance.now();
@@ -71,8 +63,8 @@ function fullDownload(strategy) {
 }
 
 function sparsePeer(strategy) {
-  const rnd = seeded(9);
-  const picker = new PiecePicker({ pieceLength: BLOCK, length: PIECES * BLOCK, random: seeded(2), strategy });
+  const rnd = prng(9);
+  const picker = new PiecePicker({ pieceLength: BLOCK, length: PIECES * BLOCK, random: prng(2), strategy });
   for (let k = 0; k < PEERS - 1; k++) picker.addPeer(`peer${k}`, k < SEEDS ? 'all' : randomBitfield(rnd, 0.5));
   picker.addPeer('sparse', randomBitfield(rnd, 0.01)); // ~2,600 pieces
   const t0 = performance.now();

@@ -19,7 +19,8 @@ export function pieceLengthFor(bytes) {
   return MiB;
 }
 
-function prng(seed) {
+/** A small seeded PRNG (mulberry32) in [0, 1). */
+export function prng(seed) {
   let s = seed | 0;
   return () => {
     s = (s + 0x6d2b79f5) | 0;

@@ -9,6 +9,7 @@ import { chokerMachine } from '../machines/choker/choker.machine.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
 import { torrentMachine } from '../machines/torrent/torrent.machine.js';
 import { trackerMachine } from '../machines/tracker/tracker.machine.js';
+import { transitionLabel } from './inspect/definitions.js';
 
 interface Node {
   id: string;
@@ -22,15 +23,6 @@ interface Node {
 
 const mid = (n: Node) => n.id.replace(/[^A-Za-z0-9]/g, '_');
 
-function label(eventType: string): string {
-  const after = /^xstate\.after\.([^.]+)\./.exec(eventType);
-  if (after) return `after ${after[1]}`;
-  const done = /^xstate\.done\.actor\.(.+)$/.exec(eventType);
-  if (done) return `${done[1]} done`;
-  const error = /^xstate\.error\.actor\.(.+)$/.exec(eventType);
-  if (error) return `${error[1]} error`;
-  return eventType;
-}
 
 function guardName(guard: unknown): string {
   if (!guard) return '';
@@ -73,7 +65,7 @@ function edges(node: Node, out: string[]): void {
     for (const t of list) {
       for (const target of t.target ?? []) {
         if (target === node && eventType.startsWith('xstate.after')) continue; // timer re-arming itself
-        out.push(`  ${mid(node)} --> ${mid(target)}: ${label(eventType)}${guardName(t.guard)}`);
+        out.push(`  ${mid(node)} --> ${mid(target)}: ${transitionLabel(eventType)}${guardName(t.guard)}`);
       }
     }
   }
