@@ -4,22 +4,11 @@
  * event with a `BT_ERR_…` code; nothing throws into the actor system.
  */
 import { fromCallback } from 'xstate';
+import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
 import { loadResume, saveResume } from './resume.js';
 import { Storage, type StorageOptions } from './storage.js';
-
-/** Events to the torrent actor (the torrent machine's `StorageEvent`). */
-type StorageEvent =
-  | { type: 'storage.checkProgress'; checked: number; total: number; valid: number }
-  | { type: 'storage.ready'; have: Uint8Array }
-  | { type: 'storage.verified'; index: number }
-  | { type: 'storage.hashFailed'; index: number }
-  | { type: 'storage.closed' }
-  | { type: 'storage.error'; code: string; message: string };
-
-/** Commands from the torrent actor (the torrent machine's `StorageCommand`). */
-type StorageCommand = { type: 'storage.write'; index: number; data: Uint8Array } | { type: 'storage.close' };
 
 export interface StorageActorOptions extends StorageOptions {
   /** Minimum milliseconds between two `storage.checkProgress` events. */

@@ -18,6 +18,7 @@ import type { CloseReason, PeerCommand, PeerReport, PeerServices, PeerSettings }
 import { PeerBook } from './peer-book.js';
 import { PieceBuffers } from './piece-buffers.js';
 import { PiecePicker } from './piece-picker.js';
+import type { StorageCommand, StorageEvent } from '../../protocol/storage-types.js';
 
 /** What the torrent actor needs to know of its metainfo (a subset of `Metainfo`). */
 export interface TorrentInfo {
@@ -96,17 +97,8 @@ export type TorrentReport =
   | { type: 'torrent.error'; code: string; message: string }
   | AnnouncerReport;
 
-/** Events from the storage actor (src/io/storage-actor.ts). */
-export type StorageEvent =
-  | { type: 'storage.checkProgress'; checked: number; total: number; valid: number }
-  | { type: 'storage.ready'; have: Uint8Array }
-  | { type: 'storage.verified'; index: number }
-  | { type: 'storage.hashFailed'; index: number }
-  | { type: 'storage.closed' }
-  | { type: 'storage.error'; code: string; message: string };
-
-/** Commands to the storage actor. */
-export type StorageCommand = { type: 'storage.write'; index: number; data: Uint8Array } | { type: 'storage.close' };
+/** Events from and commands to the storage actor (src/io/storage-actor.ts). */
+export type { StorageCommand, StorageEvent } from '../../protocol/storage-types.js';
 
 export type TorrentEvent =
   | StorageEvent
