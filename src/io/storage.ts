@@ -255,7 +255,7 @@ export class Storage {
       const indices = only ? only.setBits() : range(count);
       const bufLength = Math.min(this.meta.pieceLength, this.meta.length);
       const buffers = [Buffer.allocUnsafe(bufLength), Buffer.allocUnsafe(bufLength)];
-      const sizes = new Map<number, Promise<number>>();
+      const sizes: SizeSweep = { sizes: new Map(), missing: new Set() };
       const readNext = (slot: number): Promise<{ index: number; present: boolean }> | undefined => {
         const next = indices.next();
         if (next.done) return undefined;
@@ -286,6 +286,7 @@ export class Storage {
     this.assertOpen();
     return this.track(async () => {
       const seen = new Set<string>();
+      const missing = new Set<string>();
       // A file this storage opened is stat'ed directly when it is still the same file (device and
       // inode); others get the full path check. Several at a time: the resume file is saved every few
       // seconds, and a torrent may have thousands of files.
@@ -300,7 +301,7 @@ export class Storage {
         }
         let exists = st !== undefined;
         if (!st) {
-          exists = (await this.confirmInside(i, seen)).exists;
+          exists = (await this.confirmInside(i, seen, missing)).exists;
           st = exists ? await stat(path).catch(ioError(path, 'stat')) : undefined;
         }
         return {
@@ -371,18 +372,23 @@ export class Storage {
    * the download folder (its real path), folders must be folders and the file a regular file.
    * `seenDirs` caches folders already confirmed during one sweep.
    */
-  private async confirmInside(i: number, seenDirs?: Set<string>): Promise<OnDisk> {
+  private async confirmInside(i: number, seenDirs?: Set<string>, missingDirs?: Set<string>): Promise<OnDisk> {
     const comps = this.components[i]!;
     let p = this.root;
     for (let k = 0; k < comps.length; k++) {
       p = join(p, comps[k]!);
       const last = k === comps.length - 1;
       if (!last && seenDirs?.has(p)) continue;
+      // A folder found missing in this sweep: every file under it is missing (no lstat, no error each).
+      if (!last && missingDirs?.has(p)) return { exists: false, finalIsLink: false };
       let st: Stats;
       try {
         st = await lstat(p);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, finalIsLink: false };
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          if (!last) missingDirs?.add(p);
+          return { exists: false, finalIsLink: false };
+        }
         throw ioError(p, 'inspect')(err);
       }
       let isLink = false;
@@ -502,7 +508,7 @@ export class Storage {
   }
 
   /** Fills `buf` with piece `index`; false when a file is missing or too short. */
-  private async readPieceForCheck(index: number, buf: Buffer, sizes: Map<number, Promise<number>>): Promise<boolean> {
+  private async readPieceForCheck(index: number, buf: Buffer, sizes: SizeSweep): Promise<boolean> {
     const jobs: Promise<boolean>[] = [];
     let at = 0;
     for (const seg of mapPieceRange(this.meta, index)) {
@@ -534,14 +540,14 @@ export class Storage {
   }
 
   /** Size of file `i` on disk, -1 when missing; measured once per check. */
-  private sizeOnDisk(i: number, sizes: Map<number, Promise<number>>): Promise<number> {
-    let size = sizes.get(i);
+  private sizeOnDisk(i: number, sweep: SizeSweep): Promise<number> {
+    let size = sweep.sizes.get(i);
     if (!size) {
       const path = this.paths[i]!;
-      size = this.confirmInside(i).then(async ({ exists }) =>
+      size = this.confirmInside(i, undefined, sweep.missing).then(async ({ exists }) =>
         exists ? (await stat(path).catch(ioError(path, 'stat'))).size : -1,
       );
-      sizes.set(i, size);
+      sweep.sizes.set(i, size);
     }
     return size;
   }
@@ -570,6 +576,12 @@ function isStored(f: TorrentFile): boolean {
   // (not expected) is stored as a regular file so its pieces still verify.
   if (f.symlinkPath !== undefined && f.length === 0) return false;
   return true;
+}
+
+/** One check's file sizes (each file measured once) and the folders it found missing. */
+interface SizeSweep {
+  sizes: Map<number, Promise<number>>;
+  missing: Set<string>;
 }
 
 /** The path components of a file relative to the download folder, each checked as a plain name. */
