@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { expectSameData, writeRandom } from '../support/data.js';
-import { freePort, stopAll } from '../support/proc.js';
+import { freePort, jsonLines, stopAll } from '../support/proc.js';
 import { hostileSeeder } from '../support/hostile-seeder.js';
 import { aria2Seeder, libtorrentSeeder, transmissionSeeder, type Seeder } from '../support/seeders.js';
 
@@ -28,24 +28,8 @@ interface RunResult {
 function runBtActor(args: string[], timeoutMs: number, onLine?: (l: Record<string, unknown>) => void): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: Record<string, unknown>[] = [];
     let stderr = '';
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const text = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const l = JSON.parse(text) as Record<string, unknown>;
-          lines.push(l);
-          onLine?.(l);
-        } catch {
-          stderr += `non-JSON stdout: ${text}\n`;
-        }
-      }
-    });
+    const lines = jsonLines(child.stdout, onLine, (text) => (stderr += `non-JSON stdout: ${text}\n`));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('exit', (code) => {

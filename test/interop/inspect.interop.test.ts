@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserServer, type Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, startProcess, type Proc } from '../support/proc.js';
+import { freePort, jsonLines, startProcess, type Proc } from '../support/proc.js';
 import { startLocalSwarm, type LocalSwarm } from '../support/local-swarm.js';
 import { aria2Seeder, transmissionSeeder, type Seeder } from '../support/seeders.js';
 import { throttleProxy } from '../support/throttle-proxy.js';
@@ -132,20 +132,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
         BIN, 'run', swarm.torrentPath, '--out', out, '--json', '--port', String(await freePort()), '--bind', '127.0.0.1',
         '--inspect', '--inspect-port', '0',
       ]);
-      const lines: Record<string, unknown>[] = [];
-      let buf = '';
-      leecher.child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-          const l = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            lines.push(JSON.parse(l) as Record<string, unknown>);
-          } catch {
-            /* not ours */
-          }
-        }
-      });
+      const lines = jsonLines(leecher.child.stdout!);
       const exited = new Promise<number | null>((resolve) => leecher!.child.once('exit', (code) => resolve(code)));
       let url: string | undefined;
       while (!url && left() > 0 && leecher.child.exitCode === null) {

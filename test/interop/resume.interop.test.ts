@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
-import { freePort, stopAll } from '../support/proc.js';
+import { freePort, jsonLines, stopAll } from '../support/proc.js';
 import { libtorrentSeeder, type Seeder } from '../support/seeders.js';
 
 const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
@@ -20,19 +20,8 @@ let seeder: Seeder | undefined;
 function run(args: string[], onLine: (l: Record<string, unknown>, kill: () => void) => void, timeoutMs: number) {
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: Record<string, unknown>[] }>((resolve) => {
     const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: Record<string, unknown>[] = [];
-    let buf = '';
     const kill = () => child.kill('SIGKILL');
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const l = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        lines.push(l);
-        onLine(l, kill);
-      }
-    });
+    const lines = jsonLines(child.stdout, (l) => onLine(l, kill));
     const timer = setTimeout(kill, timeoutMs);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);

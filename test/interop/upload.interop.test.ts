@@ -13,7 +13,7 @@ import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { aria2Leecher, libtorrentLeecher, transmissionLeecher } from '../support/leechers.js';
 import { expectSameData, writeRandom } from '../support/data.js';
-import { freePort, stopAll } from '../support/proc.js';
+import { freePort, jsonLines, stopAll } from '../support/proc.js';
 
 const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 let work: string;
@@ -38,23 +38,15 @@ async function btActorSeed(torrent: string, dataDir: string, port: number): Prom
   const child = spawn(process.execPath, [BIN, 'run', torrent, '--out', dataDir, '--seed', '--port', String(port), '--bind', '127.0.0.1', '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const lines: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  let buf = '';
+  let lines: Record<string, unknown>[] = [];
   const seeding = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`bt-actor seed not ready: ${stderr}`)), 60_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const l = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-        buf = buf.slice(nl + 1);
-        lines.push(l);
-        if (l.event === 'complete') {
-          clearTimeout(timer);
-          resolve();
-        }
+    lines = jsonLines(child.stdout!, (l) => {
+      if (l.event === 'complete') {
+        clearTimeout(timer);
+        resolve();
       }
     });
     child.once('exit', (code) => reject(new Error(`bt-actor seed exited ${code}: ${stderr}`)));

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
 import { createSocket } from 'node:dgram';
+import type { Readable } from 'node:stream';
 
 export interface Proc {
   child: ChildProcess;
@@ -99,4 +100,34 @@ export async function waitForPort(port: number, timeoutMs = 10_000, proc?: Proc)
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`port ${port} did not open within ${timeoutMs} ms${proc ? `: ${proc.output()}` : ''}`);
+}
+
+/**
+ * Calls `onLine` with each JSON line a process writes (bt-actor's `--json` output), parsed; a line
+ * that is not JSON goes to `onOther` (ignored without it). Collects the parsed lines, returned.
+ */
+export function jsonLines(
+  stream: Readable,
+  onLine?: (line: Record<string, unknown>) => void,
+  onOther?: (text: string) => void,
+): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const text = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        onOther?.(text);
+        continue;
+      }
+      lines.push(line);
+      onLine?.(line);
+    }
+  });
+  return lines;
 }
