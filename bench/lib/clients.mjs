@@ -36,6 +36,11 @@ export const btBin = (btDir) => join(btDir, 'bin/bt-actor.js');
 export const LEECHERS = ['bt-actor', 'aria2', 'transmission', 'libtorrent', 'webtorrent'];
 export const SEEDERS = ['libtorrent', 'transmission', 'bt-actor'];
 
+/** `bt-actor run` of `torrent` into `dir` on 127.0.0.1:`port`, with `extra` flags. */
+function btRun(btDir, torrent, dir, port, extra) {
+  return { cmd: process.execPath, args: [btBin(btDir), 'run', torrent, '--out', dir, '--port', String(port), '--bind', '127.0.0.1', ...extra] };
+}
+
 /**
  * The command of leecher `name`: { cmd, args, doneFile? }. `o`: { torrent, outDir, port, timeoutS,
  * workDir, btDir, btArgs (extra bt-actor flags) }.
@@ -43,22 +48,7 @@ export const SEEDERS = ['libtorrent', 'transmission', 'bt-actor'];
 export function leecherCommand(name, o) {
   switch (name) {
     case 'bt-actor':
-      return {
-        cmd: process.execPath,
-        args: [
-          btBin(o.btDir),
-          'run',
-          o.torrent,
-          '--out',
-          o.outDir,
-          '--port',
-          String(o.port),
-          '--bind',
-          '127.0.0.1',
-          '--json',
-          ...(o.btArgs ?? []),
-        ],
-      };
+      return btRun(o.btDir, o.torrent, o.outDir, o.port, ['--json', ...(o.btArgs ?? [])]);
     case 'aria2':
       return {
         cmd: 'aria2c',
@@ -142,22 +132,7 @@ export function seederCommand(kind, o) {
         ],
       };
     case 'bt-actor':
-      return {
-        cmd: process.execPath,
-        args: [
-          btBin(o.btDir),
-          'run',
-          o.torrent,
-          '--out',
-          o.dataDir,
-          '--port',
-          String(o.port),
-          '--bind',
-          '127.0.0.1',
-          '--seed',
-          '--json',
-        ],
-      };
+      return btRun(o.btDir, o.torrent, o.dataDir, o.port, ['--seed', '--json']);
     default:
       throw new Error(`unknown seeder ${kind} (${SEEDERS.join(', ')})`);
   }
