@@ -107,8 +107,8 @@ export class PieceBuffers {
     }
   }
 
-  /** Gives a buffer back once its piece is written (or failed its hash). */
-  release(buf: Uint8Array): void {
+  /** Keeps a buffer no longer in use for reuse (see {@link done} and {@link discard}). */
+  private release(buf: Uint8Array): void {
     // A fresh buffer costs zero-filling and page faults, and its first write to a file costs more
     // than a reused one's (measured: docs/performance.md): free buffers are kept while they and the
     // pieces waiting for the disk stay within `maxPendingBytes` together.
