@@ -378,14 +378,16 @@ export const peerMachine = setup({
         'wire.have': {
           actions: [
             'countMessage',
-            enqueueActions(({ context, event, enqueue }) => {
+            enqueueActions(({ context, event, enqueue, check }) => {
               if (!Number.isInteger(event.index) || event.index < 0 || event.index >= context.services.pieceCount) {
                 enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `have for piece ${event.index} of ${context.services.pieceCount}` });
                 return;
               }
               context.services.picker.have(context.key, event.index);
+              // A have only ever makes the peer more interesting: nothing to reconsider once we are
+              // interested (every peer sends one per piece it completes).
+              if (!check(stateIn('#peer.connected.amInterested.interested') as never)) enqueue('reconsider');
             }),
-            'reconsider',
             'maybeFill',
           ],
         },
