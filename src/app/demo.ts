@@ -124,7 +124,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       }
       verified++;
     }
-    const sent = nodes.map((n, i) => `seeder ${i + 1} sent ${formatBytes(n.actor.getSnapshot().context.counters.uploaded)}`);
+    const sent = nodes.map((n, i) => `seeder ${i + 1} sent ${formatBytes(n.actor.getSnapshot().context.progress.uploaded)}`);
     say(`verified: all ${verified} files are byte-identical to the source (SHA-256); ${sent.join(', ')}`);
     if (o.keep) say(`kept ${work}`);
     return 0;

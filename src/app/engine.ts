@@ -159,6 +159,7 @@ export class Engine {
         ...(this.options.inspect && { inspect: this.options.inspect }),
       });
       actor.on('*', (e) => {
+        if (e.type === 'torrent.refused') return; // the routing closed it; not a report
         this.events.next({ infoHash: meta.infoHashHex, event: e as TorrentReport });
         if (e.type === 'torrent.complete') settle.resolve();
         if (e.type === 'torrent.error') settle.reject(Object.assign(new Error((e as { message: string }).message), { code: (e as { code: string }).code }));
@@ -191,7 +192,7 @@ export class Engine {
       switchMap((a) =>
         a
           ? new Observable<TorrentReport>((sub) => {
-              const s = a.on('*', (e) => sub.next(e as TorrentReport));
+              const s = a.on('*', (e) => e.type !== 'torrent.refused' && sub.next(e));
               return () => s.unsubscribe();
             })
           : new Observable<TorrentReport>(),

@@ -128,6 +128,7 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
 
   const subs = [
     actor.on('*', (e) => {
+      if (e.type === 'torrent.refused') return;
       if (!o.json) {
         if (e.type === 'torrent.hashFailed') o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${e.banned.join(', ')}` : ''}`);
         if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet) o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import type { PeerListener } from '../io/listener.js';
+import { isAcceptedTransport, type AcceptedTransport, type PeerListener } from '../io/listener.js';
 import { peerWireActor } from '../io/peer-wire.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
 import { TrackerClient } from '../io/tracker-client.js';
@@ -76,38 +76,42 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
   });
 }
 
-/** Whether the torrent would take an incoming connection from `key` now (checked before routing it). */
+/** Whether the torrent would take an incoming connection from `key` now (read from its snapshot). */
 export function canAccept(actor: TorrentActor, key: string): boolean {
   const snap = actor.getSnapshot();
   const ctx = snap.context;
-  // Only the `active` state takes `torrent.incoming`: while stopping, a connection would be dropped
-  // unanswered and never closed (and the listener's close would wait for it).
-  if (!ctx.services || snap.status !== 'active' || !snap.matches('active')) return false;
-  if (ctx.book.isBanned(key) || ctx.peers.has(key)) return false;
-  return ctx.peers.size < ctx.settings.maxConnections;
+  // Only the `active` state takes `torrent.incoming`: while checking or stopping it is refused.
+  if (snap.status !== 'active' || !snap.matches('active')) return false;
+  if (ctx.banned[key] || ctx.peers[key]) return false;
+  return Object.keys(ctx.peers).length < ctx.settings.maxConnections;
 }
 
 /**
  * Routes the listener's connections for this torrent (by the info hash of their handshake) to the
- * actor as `torrent.incoming`; one it would not take now (see {@link canAccept}) is closed at once.
- * Returns the function that unregisters the route.
+ * actor as `torrent.incoming`; one it would not take now (see {@link canAccept}) is closed at once, and
+ * so is one the torrent refuses after all (`torrent.refused`). Returns the function that unregisters
+ * the route.
  */
 export function attachListener(
   actor: TorrentActor,
   listener: PeerListener,
   meta: Pick<Metainfo, 'infoHashHex'>,
 ): () => void {
-  return listener.register(meta.infoHashHex, (c) => {
+  const refused = actor.on('torrent.refused', (e) => {
+    if (isAcceptedTransport(e.transport)) e.transport.socket.destroy();
+  });
+  const unregister = listener.register(meta.infoHashHex, (c) => {
     if (!canAccept(actor, peerKey(c.address))) {
       c.socket.destroy();
       return;
     }
-    actor.send({
-      type: 'torrent.incoming',
-      address: c.address,
-      transport: { socket: c.socket, initialBytes: c.initialBytes },
-    });
+    const transport: AcceptedTransport = { socket: c.socket, initialBytes: c.initialBytes };
+    actor.send({ type: 'torrent.incoming', address: c.address, transport });
   });
+  return () => {
+    unregister();
+    refused.unsubscribe();
+  };
 }
 
 /**

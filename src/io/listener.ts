@@ -8,7 +8,7 @@
  * (src/io/mse-accept.ts; WebTorrent dials only that way): answered as responder with a plaintext
  * payload stream, then routed by its SKEY like a plaintext one. `mse: false` refuses it instead.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { BtError } from '../protocol/errors.js';
 import { normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
@@ -23,6 +23,21 @@ export interface IncomingConnection {
   initialBytes: Uint8Array;
   infoHashHex: string;
   address: PeerAddress;
+}
+
+/**
+ * An accepted connection as it travels, opaque, through the torrent and peer machines to the peer's
+ * `wire` actor (src/io/peer-wire.ts), which takes the socket over.
+ */
+export interface AcceptedTransport {
+  socket: Socket;
+  initialBytes: Uint8Array;
+}
+
+/** True when `t` is an {@link AcceptedTransport} (what the listener routes). */
+export function isAcceptedTransport(t: unknown): t is AcceptedTransport {
+  const x = t as Partial<AcceptedTransport> | null;
+  return typeof x === 'object' && x !== null && x.socket instanceof Socket && x.initialBytes instanceof Uint8Array;
 }
 
 export interface ListenerOptions {

@@ -5,64 +5,13 @@
  */
 import { Socket, type NetConnectOpts } from 'node:net';
 import { fromCallback } from 'xstate';
-import { encodeHandshake, encodeMessage, encodePieceHeader, type Handshake, type WireMessage } from '../protocol/wire.js';
+import type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock } from '../protocol/peer-wire-types.js';
+import { encodeHandshake, encodeMessage, encodePieceHeader, type WireEvent } from '../protocol/wire.js';
 import { WireFramer } from '../protocol/wire-framing.js';
-import type { WireEvent } from '../protocol/wire.js';
+import { BLOCK_LENGTH } from '../protocol/layout.js';
+import { isAcceptedTransport } from './listener.js';
 
-type Distribute<T> = T extends { type: infer K extends string } ? Omit<T, 'type'> & { type: `wire.${K}`; at: number } : never;
-
-/** A wire message as an actor event: `{ type: 'wire.piece', index, begin, block, at }` … */
-export type WireMessageEvent = Distribute<WireMessage>;
-
-/** One received block of a `wire.pieces` batch; `block` is a view of the socket's bytes. */
-export interface PieceBlock {
-  index: number;
-  begin: number;
-  block: Uint8Array;
-}
-
-/** Events the bridge sends to the peer actor. `at` is a wall-clock timestamp (ms) taken in src/io. */
-export type PeerWireEvent =
-  | { type: 'wire.connected'; at: number }
-  | { type: 'wire.handshake'; handshake: Handshake; at: number }
-  | WireMessageEvent
-  /**
-   * Consecutive `piece` messages decoded from one socket read, in order (one event instead of one per
-   * 16 KiB block; a lone block still comes as `wire.piece`).
-   */
-  | { type: 'wire.pieces'; blocks: PieceBlock[]; at: number }
-  /** Malformed input from the peer (framing or message errors): the connection is unusable. */
-  | { type: 'wire.protocolError'; code: string; message: string; at: number }
-  /** The socket closed or failed; `error` is absent for a clean end. */
-  | { type: 'wire.closed'; error?: { code: string; message: string }; at: number }
-  /** The write queue filled past its high-water mark: stop producing until `wire.drain`. */
-  | { type: 'wire.congested'; at: number }
-  /** The write queue drained (after it had filled up). */
-  | { type: 'wire.drain'; at: number };
-
-/** Events the peer actor sends to the bridge. */
-export type PeerWireCommand =
-  | { type: 'wire.send'; message: WireMessage }
-  /** Several messages written together (one socket write), e.g. a pipeline of requests. */
-  | { type: 'wire.sendMany'; messages: WireMessage[] }
-  /** A `piece` message: the block follows its 13-byte header without being copied. */
-  | { type: 'wire.sendBlock'; index: number; begin: number; block: Uint8Array }
-  | { type: 'wire.sendHandshake' }
-  | { type: 'wire.close' };
-
-export interface PeerWireInput {
-  /** Dial this address (outgoing connection)… */
-  connect?: { host: string; port: number };
-  /** …or adopt an accepted socket (incoming connection), with bytes already read from it. */
-  socket?: Socket;
-  initialBytes?: Uint8Array;
-  /** Our handshake; sent at once on an outgoing connection, on `wire.sendHandshake` on an incoming one. */
-  handshake: Handshake;
-  /** Bounds the bitfield message (BEP 3: ⌈pieces / 8⌉ bytes). */
-  pieceCount?: number;
-  /** Largest block we accept in a `piece` message (default 16 KiB; BEP 3 peers send 16 KiB). */
-  maxBlockLength?: number;
-}
+export type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock };
 
 /** `wire.<type>` for each message type, so no string is built per message. */
 const WIRE_TYPES = new Map<string, string>();
@@ -127,12 +76,13 @@ const HIGH_WATER = 1 << 20;
  */
 export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ input, sendBack, receive }) => {
   const now = () => Date.now();
-  const send = (e: PeerWireEvent) => sendBack(e as never);
+  const send = (e: PeerWireEvent) => sendBack(e);
+  const accepted = isAcceptedTransport(input.transport) ? input.transport : undefined;
   const framer = new WireFramer({
     handshake: true,
     limits: {
       ...(input.pieceCount !== undefined && { pieceCount: input.pieceCount }),
-      maxMessageLength: (input.maxBlockLength ?? 16384) + 13,
+      maxMessageLength: (input.maxBlockLength ?? BLOCK_LENGTH) + 13,
     },
   });
   // Reads land in the buffer shared by every connection (see READ_BUFFER_SIZE), not in a new 64 KiB
@@ -145,8 +95,8 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       return true;
     },
   };
-  const socket = input.socket
-    ? (adoptOnSharedBuffer(input.socket, onread) ?? input.socket)
+  const socket = accepted
+    ? (adoptOnSharedBuffer(accepted.socket, onread) ?? accepted.socket)
     : new Socket({ onread } as ConstructorParameters<typeof Socket>[0]); // @types/node lists `onread` for net.connect only
   let closed = false;
   let congested = false;
@@ -243,9 +193,9 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
   socket.on('close', () => finish());
   socket.on('end', () => finish());
 
-  if (input.socket) {
+  if (accepted) {
     queueMicrotask(() => send({ type: 'wire.connected', at: now() }));
-    if (input.initialBytes && input.initialBytes.length > 0) queueMicrotask(() => onData(input.initialBytes!));
+    if (accepted.initialBytes.length > 0) queueMicrotask(() => onData(accepted.initialBytes));
   } else if (input.connect) {
     const opts: NetConnectOpts = { host: input.connect.host, port: input.connect.port };
     socket.connect(opts, () => {

@@ -4,6 +4,7 @@
  * event with a `BT_ERR_…` code; nothing throws into the actor system.
  */
 import { fromCallback } from 'xstate';
+import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
@@ -27,32 +28,31 @@ export interface StorageActorOptions extends StorageOptions {
  */
 export interface StorageHandle {
   storage: Storage | undefined;
+  /** The pieces verified on disk: only those are ever read for an upload. */
+  have: Bitfield | undefined;
 }
 
 export function createStorageHandle(): StorageHandle {
-  return { storage: undefined };
+  return { storage: undefined, have: undefined };
 }
-
-/** A read for the upload of one block; answered with `upload.block` or `upload.readFailed`. */
-type ReaderCommand = { type: 'upload.read'; index: number; begin: number; length: number };
 
 /**
  * A peer's `reader` actor: reads requested blocks from the torrent's storage. Blocks travel back as
  * events to the peer actor, which sends them unless the request was cancelled in the meantime.
  */
 export function blockReaderActor(handle: StorageHandle) {
-  return fromCallback<ReaderCommand>(({ sendBack, receive }) => {
+  return fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
     let alive = true;
+    const answer = (e: BlockReadEvent) => alive && sendBack(e);
     receive((cmd) => {
       const s = handle.storage;
       const { index, begin, length } = cmd;
-      if (!s) {
-        sendBack({ type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_STORAGE_CLOSED', message: 'storage is not open' } as never);
-        return;
-      }
+      if (!s) return answer({ type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_STORAGE_CLOSED', message: 'storage is not open' });
+      // Only verified data leaves: a request for a piece we lack is refused (the peer rejects it).
+      if (!handle.have?.has(index)) return answer({ type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_NOT_VERIFIED', message: `piece ${index} is not verified` });
       s.readBlock(index, begin, length).then(
-        (data) => alive && sendBack({ type: 'upload.block', index, begin, length, data } as never),
-        (err: unknown) => alive && sendBack({ type: 'upload.readFailed', index, begin, length, ...toError(err) } as never),
+        (data) => answer({ type: 'upload.block', index, begin, length, data }),
+        (err: unknown) => answer({ type: 'upload.readFailed', index, begin, length, ...toError(err) }),
       );
     });
     return () => {
@@ -68,7 +68,7 @@ function toError(err: unknown): { code: string; message: string } {
 
 export function storageActor(meta: Metainfo, dir: string, options: StorageActorOptions = {}, handle: StorageHandle = createStorageHandle()) {
   return fromCallback<StorageCommand>(({ sendBack, receive }) => {
-    const send = (e: StorageEvent) => sendBack(e as never);
+    const send = (e: StorageEvent) => sendBack(e);
     const abort = new AbortController();
     let storage: Storage | undefined;
     let failed = false;
@@ -101,6 +101,7 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
           },
         });
       }
+      handle.have = have;
       send({ type: 'storage.ready', have: have.toBytes() });
       return storage;
     })();
@@ -167,6 +168,7 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
       abort.abort();
       clearTimeout(saveTimer);
       handle.storage = undefined;
+      handle.have = undefined;
       void storage?.close().catch(() => undefined);
     };
   });

@@ -13,6 +13,7 @@
  * The stateful framing over a byte stream is in `wire-framing.ts`.
  */
 import { BtError } from './errors.js';
+import { BLOCK_LENGTH, type BlockRequest } from './layout.js';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -26,8 +27,8 @@ export const RESERVED_LENGTH = 8;
 /** BEP 3: size of the info hash (SHA-1) and of the peer id. */
 export const INFO_HASH_LENGTH = 20;
 export const PEER_ID_LENGTH = 20;
-/** BEP 3: the conventional (and maximum commonly accepted) request/block size, 16 KiB. */
-export const BLOCK_SIZE = 16384;
+/** BEP 3: the conventional (and maximum commonly accepted) request/block size, 16 KiB (see layout.ts). */
+export const BLOCK_SIZE = BLOCK_LENGTH;
 /** BEP 3: a `piece` message's header: 4 (length) + 1 (id) + 4 (index) + 4 (begin). */
 export const PIECE_HEADER_LENGTH = 13;
 
@@ -92,12 +93,8 @@ export interface HandshakeExtensions {
   extended: boolean;
 }
 
-/** A block coordinate: `request`, `cancel` and `reject` carry one. */
-export interface BlockRef {
-  index: number;
-  begin: number;
-  length: number;
-}
+/** A block coordinate: `request`, `cancel` and `reject` carry one (the layout's {@link BlockRequest}). */
+export type BlockRef = BlockRequest;
 
 export type WireMessage =
   | { type: 'keep-alive' }

@@ -29,6 +29,14 @@ async function engine(dir: string): Promise<TorrentActor> {
   return actor;
 }
 
+function stop(a: TorrentActor): Promise<void> {
+  if (a.getSnapshot().status !== 'active') return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    a.subscribe({ complete: () => resolve() });
+    a.send({ type: 'torrent.stop' });
+  });
+}
+
 const isComplete = (a: TorrentActor) => a.getSnapshot().matches({ active: 'complete' });
 
 beforeAll(async () => {
@@ -76,8 +84,10 @@ describe('a bt-actor swarm', () => {
       const got = await readFile(join(work, `leech${i}`, 'swarm.bin'));
       expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
     }
-    const uploaded = leechers.map((l) => l.getSnapshot().context.counters.uploaded);
-    const seedUploaded = seed.getSnapshot().context.counters.uploaded;
+    // Stopped, every peer's final counters are in (live peers report theirs once a second).
+    await Promise.all([seed, ...leechers].map(stop));
+    const uploaded = leechers.map((l) => l.getSnapshot().context.progress.uploaded);
+    const seedUploaded = seed.getSnapshot().context.progress.uploaded;
     console.log(`swarm: seed uploaded ${seedUploaded}, leechers uploaded ${uploaded.join(", ")}`);
     // The leechers served each other: the seed was not their only source.
     expect(uploaded.filter((u) => u > 0).length).toBeGreaterThanOrEqual(2);

@@ -73,7 +73,7 @@ describe('against the bittorrent-tracker server', () => {
     await client(41003).announce({ url: httpUrl, infoHash: hash, event: 'started', numwant: 50, stats });
     await client(41004).announce({ url: udpUrl, infoHash: hash, event: 'started', numwant: 50, stats });
     const dead = `http://127.0.0.1:${await deadPort()}/announce`;
-    const announcer = createAnnouncer({ client: client(41005), infoHash: hash, tiers: [[dead, httpUrl], [udpUrl]], stats: () => stats });
+    const announcer = createAnnouncer({ client: client(41005), infoHash: hash, tiers: [[dead, httpUrl], [udpUrl]], stats });
     // A tracker may list us too (the torrent actor drops a connection to self by peer id).
     const peers = firstValueFrom(announcerPeers(announcer).pipe(filter((p) => p.port !== 41005), take(2), toArray()));
     announcer.start();

@@ -211,7 +211,7 @@ async function download(s: Seeded, label: string) {
   const wires: WireCrypto[] = [];
   const torrent = leech(client, s, dir, wires);
   const started = Date.now();
-  const uploadedBefore = s.actor.getSnapshot().context.counters.uploaded;
+  const uploadedBefore = s.actor.getSnapshot().context.progress.uploaded;
   await within(
     new Promise<void>((resolve) => (torrent.done ? resolve() : torrent.once('done', () => resolve()))),
     DOWNLOAD_MS,
@@ -223,7 +223,17 @@ async function download(s: Seeded, label: string) {
   // Close the leecher's files before reading them.
   await destroyClient(client);
   await expectSameFiles(s, dir);
-  const uploaded = s.actor.getSnapshot().context.counters.uploaded - uploadedBefore;
+  // The leecher's connections are gone: their final counters are in the seed's progress (live peers
+  // report theirs once a second).
+  await within(
+    new Promise<void>((resolve) => {
+      const sub = s.actor.subscribe((snap) => snap.context.progress.peersConnected === 0 && (sub.unsubscribe(), resolve()));
+      if (s.actor.getSnapshot().context.progress.peersConnected === 0) (sub.unsubscribe(), resolve());
+    }),
+    10_000,
+    () => 'the seed still lists the leecher as connected',
+  );
+  const uploaded = s.actor.getSnapshot().context.progress.uploaded - uploadedBefore;
   return { ms, uploaded, wires };
 }
 

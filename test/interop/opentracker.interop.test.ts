@@ -74,7 +74,7 @@ describe('opentracker', () => {
   it('the announcer statechart gets peers over UDP after a dead HTTP tracker, and stops cleanly', async () => {
     const dead = `http://127.0.0.1:${await freePort()}/announce`;
     await client(42031).announce({ url: `udp://127.0.0.1:${port}`, infoHash: meta.infoHash, event: 'started', numwant: 5, stats });
-    const announcer = createAnnouncer({ client: client(42032), infoHash: meta.infoHash, tiers: [[dead], [`udp://127.0.0.1:${port}`]], stats: () => stats });
+    const announcer = createAnnouncer({ client: client(42032), infoHash: meta.infoHash, tiers: [[dead], [`udp://127.0.0.1:${port}`]], stats: stats });
     const peers = firstValueFrom(announcerPeers(announcer).pipe(filter((p) => p.port === 42031), take(1), toArray()));
     announcer.start();
     announcer.send({ type: 'announcer.start' });

@@ -10,7 +10,7 @@ function start(tiers: string[][]) {
   const clock = new SimulatedClock();
   const { calls, logic } = scriptedTransport();
   const machine = announcerMachine.provide({ actors: { tracker: trackerMachine.provide({ actors: { announce: logic } }) } });
-  const actor = createActor(machine, { clock, input: { tiers, stats: () => ({ uploaded: 0, downloaded: 0, left: 10 }), settings } });
+  const actor = createActor(machine, { clock, input: { tiers, stats: { uploaded: 0, downloaded: 0, left: 10 }, settings } });
   const reports: AnnouncerReport[] = [];
   actor.on('announcer.peers', (e) => reports.push(e));
   actor.on('announcer.tracker', (e) => reports.push(e));

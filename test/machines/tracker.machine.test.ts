@@ -12,7 +12,7 @@ function start(statsLeft = 1000) {
   const stats = { uploaded: 0, downloaded: 0, left: statsLeft };
   const actor = createActor(trackerMachine.provide({ actors: { announce: logic } }), {
     clock,
-    input: { url: 'http://t/announce', stats: () => ({ ...stats }), settings },
+    input: { url: 'http://t/announce', stats, settings },
   });
   const reports: TrackerReport[] = [];
   for (const t of ['tracker.response', 'tracker.failed', 'tracker.warning', 'tracker.stopped'] as const) actor.on(t, (e) => reports.push(e));
@@ -98,7 +98,7 @@ describe('tracker statechart', () => {
     actor.send({ type: 'tracker.enable' });
     calls[0]!.resolve(ok());
     await flush();
-    stats.left = 0;
+    actor.send({ type: 'tracker.stats', stats: { ...stats, left: 0 } });
     actor.send({ type: 'tracker.completed' });
     await flush();
     expect(calls).toHaveLength(2);
@@ -111,7 +111,7 @@ describe('tracker statechart', () => {
   it('completion during the started announce is told right after it', async () => {
     const { calls, actor, stats } = start();
     actor.send({ type: 'tracker.enable' });
-    stats.left = 0;
+    actor.send({ type: 'tracker.stats', stats: { ...stats, left: 0 } });
     actor.send({ type: 'tracker.completed' });
     calls[0]!.resolve(ok());
     await flush();

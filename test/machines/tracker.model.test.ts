@@ -11,7 +11,7 @@ import { trackerMachine } from '../../src/machines/tracker/tracker.machine.js';
 import { advance, failure, flush, ok, scriptedTransport, SimulatedClock } from './tracker-harness.js';
 
 const settings = { backoffBaseMs: 15_000, backoffMaxMs: 60_000, minAnnounceIntervalMs: 30_000, stopTimeoutMs: 5_000, numwant: 50 };
-const input = { url: 'http://t/announce', stats: () => ({ uploaded: 0, downloaded: 0, left: 10 }), settings };
+const input = { url: 'http://t/announce', stats: { uploaded: 0, downloaded: 0, left: 10 }, settings };
 
 // Abstract events of the model: the machine's own events, plus the transport's answers and the timers.
 const E = {

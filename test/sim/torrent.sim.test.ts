@@ -142,7 +142,7 @@ describe('torrent statechart with simulated peers', () => {
     const failed = events.filter((e) => e.type === 'torrent.hashFailed');
     expect(failed.length).toBeGreaterThanOrEqual(1);
     expect(failed.every((e) => e.index === 3)).toBe(true);
-    expect(actor.getSnapshot().context.book.isBanned('10.0.0.1:1')).toBe(true);
+    expect(actor.getSnapshot().context.banned['10.0.0.1:1']).toBe(true);
     expect(events).toContainEqual(expect.objectContaining({ type: 'torrent.peer', key: '10.0.0.1:1', event: 'closed', reason: 'bad-data' }));
     expect(sim.dials.get('10.0.0.1:1')).toBe(1);
   });

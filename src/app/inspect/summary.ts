@@ -69,12 +69,15 @@ export function smallObject(obj: Record<string, unknown>, depth = 1): Record<str
   return out;
 }
 
-/** Context keys never copied: the torrent's shared structures, sockets, callbacks, static settings. */
-const SKIP_KEYS = new Set(['services', 'transport', 'report', 'registry', 'random', 'stats', 'settings']);
+/**
+ * Context keys never copied: the torrent's services and peer table, sockets, callbacks, static
+ * settings, and a peer's queues and rate windows (summarised instead).
+ */
+const SKIP_KEYS = new Set(['svc', 'peers', 'transport', 'report', 'trackers', 'settings', 'torrent', 'pipeline', 'uploads', 'traffic', 'seenPeers']);
 
 /**
- * The small fields of an actor's context (see {@link smallValue}) without the shared structures; a
- * peer's `stats` contributes its numbers and flags only (not its meters and queues).
+ * The small fields of an actor's context (see {@link smallValue}) without the big structures; a peer's
+ * request pipeline and upload queue contribute their lengths.
  */
 export function smallContext(context: unknown): Record<string, unknown> {
   if (!context || typeof context !== 'object') return {};
@@ -83,8 +86,11 @@ export function smallContext(context: unknown): Record<string, unknown> {
     const filtered: Record<string, unknown> = {};
     for (const k of Object.keys(c)) if (!SKIP_KEYS.has(k)) filtered[k] = c[k];
     const small = smallObject(filtered, 2);
-    const stats = c.stats;
-    if (stats && typeof stats === 'object') small.stats = smallObject(stats as Record<string, unknown>, 0);
+    const outstanding = (c.pipeline as { outstanding?: unknown } | undefined)?.outstanding;
+    if (Array.isArray(outstanding)) small.requestsOut = outstanding.length;
+    const queued = (c.uploads as { queued?: unknown } | undefined)?.queued;
+    if (Array.isArray(queued)) small.uploadsQueued = queued.length;
+    if (c.peers && typeof c.peers === 'object') small.peerCount = Object.keys(c.peers).length;
     return small;
   } catch {
     return {};
@@ -131,19 +137,16 @@ const yes = (leaf: string | undefined, pattern: RegExp) => (leaf === undefined ?
  */
 export function peerView(context: unknown, value: unknown): PeerView {
   const ctx = (context && typeof context === 'object' ? context : {}) as Record<string, unknown>;
-  const stats = (ctx.stats && typeof ctx.stats === 'object' ? ctx.stats : {}) as Record<string, unknown>;
-  const view = (stats.view && typeof stats.view === 'object' ? stats.view : {}) as Record<string, unknown>;
-  const bool = (v: unknown) => (typeof v === 'boolean' ? v : undefined);
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   const flags: PeerFlags = {};
   const set = <K extends keyof PeerFlags>(k: K, v: boolean | undefined) => {
     if (v !== undefined) flags[k] = v;
   };
-  set('amChoking', yes(regionLeaf(value, 'amChoking'), /^chok/i) ?? bool(view.amChoking));
+  set('amChoking', yes(regionLeaf(value, 'amChoking'), /^chok/i));
   set('amInterested', yes(regionLeaf(value, 'amInterested'), /^interested/i));
   set('peerChoking', yes(regionLeaf(value, 'peerChoking'), /^chok/i));
-  set('peerInterested', yes(regionLeaf(value, 'peerInterested'), /^interested/i) ?? bool(view.peerInterested));
-  set('snubbed', yes(regionLeaf(value, 'requests'), /^snub/i) ?? bool(view.snubbed));
+  set('peerInterested', yes(regionLeaf(value, 'peerInterested'), /^interested/i));
+  set('snubbed', yes(regionLeaf(value, 'requests'), /^snub/i));
   const out: PeerView = { flags };
   const address = ctx.address as { host?: unknown; port?: unknown } | undefined;
   if (address && typeof address.host === 'string' && typeof address.port === 'number') {
@@ -157,29 +160,26 @@ export function peerView(context: unknown, value: unknown): PeerView {
     const client = peerClient(pidHex);
     if (client !== undefined) out.client = client;
   }
-  const services = ctx.services as { picker?: { outstandingCount?: (k: unknown) => unknown } } | undefined;
-  try {
-    const requests = num(services?.picker?.outstandingCount?.(ctx.key));
-    if (requests !== undefined) out.requests = requests;
-  } catch {
-    /* a picker without this method: leave it out */
-  }
-  if (Array.isArray(stats.uploads)) out.uploadsQueued = stats.uploads.length;
-  const down = num(stats.downloaded);
-  const up = num(stats.uploaded);
+  const outstanding = (ctx.pipeline as { outstanding?: unknown } | undefined)?.outstanding;
+  if (Array.isArray(outstanding)) out.requests = outstanding.length;
+  const queued = (ctx.uploads as { queued?: unknown } | undefined)?.queued;
+  if (Array.isArray(queued)) out.uploadsQueued = queued.length;
+  const traffic = (ctx.traffic && typeof ctx.traffic === 'object' ? ctx.traffic : {}) as Record<string, unknown>;
+  const down = num(traffic.downloaded);
+  const up = num(traffic.uploaded);
   if (down !== undefined) out.downloaded = down;
   if (up !== undefined) out.uploaded = up;
-  if (typeof ctx.closeReason === 'string') out.closeReason = ctx.closeReason;
-  if (typeof ctx.closeDetail === 'string') out.closeDetail = ctx.closeDetail;
+  const close = (ctx.close && typeof ctx.close === 'object' ? ctx.close : {}) as Record<string, unknown>;
+  if (typeof close.reason === 'string') out.closeReason = close.reason;
+  if (typeof close.detail === 'string') out.closeDetail = close.detail;
   return out;
 }
 
-/** Byte counters of an actor for its rates: a peer's (stats) or a torrent's (counters). */
+/** Byte counters of an actor for its rates: a peer's (in its context) or a torrent's (its progress). */
 export function byteCounters(context: unknown): { down: number; up: number } | undefined {
   if (!context || typeof context !== 'object') return undefined;
   const ctx = context as Record<string, unknown>;
-  for (const key of ['stats', 'counters']) {
-    const c = ctx[key] as { downloaded?: unknown; uploaded?: unknown } | undefined;
+  for (const c of [ctx.traffic as Record<string, unknown> | undefined, ctx.progress as Record<string, unknown> | undefined]) {
     if (c && typeof c === 'object' && typeof c.downloaded === 'number' && typeof c.uploaded === 'number') {
       return { down: c.downloaded, up: c.uploaded };
     }

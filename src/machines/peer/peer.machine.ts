@@ -2,138 +2,141 @@
  * One peer connection as an actor: connecting → handshaking → connected → closing → closed.
  *
  * `connected` is a parallel state with the regions of BEP 3 — amChoking, amInterested, peerChoking,
- * peerInterested — plus the request pipeline and the liveness checks. The socket lives in the `wire`
- * actor (src/io/peer-wire.ts) that this machine invokes; the machine sees `wire.*` events and sends
- * `wire.send` commands. What to request comes from the torrent's picker, held by reference.
+ * peerInterested — plus the request pipeline (idle / active / snubbed) and two timers (liveness,
+ * keep-alive). The socket lives in the `wire` actor that src/io provides; the machine sees `wire.*`
+ * events and sends `wire.*` commands (src/protocol/peer-wire-types.ts).
  *
- * Hot path: a 16 KiB block is one `wire.piece` event; its bytes go straight into the piece buffers
- * (never into context), the counters live in a plain object (no `assign` per block).
+ * The machine is a thin coordinator over pure modules: the request pipeline (pipeline.ts), the upload
+ * queue (upload-queue.ts), the extension protocol (extensions.ts) and liveness (liveness.ts). Its
+ * context is immutable data — no picker, no buffers, no shared object — so `transition()` computes
+ * its next state and actions from (snapshot, event) alone. What to request is the torrent's decision:
+ * the peer says how many slots are free (`peer.wants`, `peer.blocks`) and sends what the torrent
+ * picks (`peer.request`); blocks go to the torrent (`peer.blocks`) only if they were requested.
  */
 import { and, assign, enqueueActions, fromCallback, not, raise, sendTo, setup, stateIn } from 'xstate';
-import { decodeBencode, encodeBencode, isDict } from '../../protocol/bencode.js';
 import { Bitfield } from '../../protocol/bitfield.js';
-import type { WireMessage } from '../../protocol/wire.js';
-import { RateMeter, requestQueueDepth } from '../torrent/rate.js';
+import { equalBytes, toHex } from '../../protocol/bytes.js';
+import { isPieceIndex, type BlockRequest } from '../../protocol/layout.js';
+import type { BlockReadCommand, BlockReadEvent, PeerWireCommand, PeerWireEvent, PeerWireInput } from '../../protocol/peer-wire-types.js';
+import { handshakeExtensions, makeReserved, type WireMessage } from '../../protocol/wire.js';
+import { EXTENSIONS, emptyExtensionState, ourExtensionHandshake, routeExtended, type ExtensionState } from './extensions.js';
+import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
+import { addRequests, emptyPipeline, freeSlots, giveUp, giveUpAll, pipelineDepth, refillBatch, takeBlocks, type PipelineState } from './pipeline.js';
+import { addBytes, rateOf, rateWindow, type RateWindow } from './rate.js';
+import {
+  cancelUpload,
+  dropAll,
+  emptyUploads,
+  enqueue as enqueueUpload,
+  readDone,
+  setCongested,
+  validateRequest,
+  type UploadQueueState,
+} from './upload-queue.js';
 import {
   defaultPeerSettings,
-  type ChokeView,
   type CloseReason,
   type PeerCommand,
   type PeerInput,
   type PeerReport,
-  type PeerServices,
   type PeerSettings,
+  type PeerTorrent,
+  type PeerView,
 } from './types.js';
-
-/** The `wire` actor's events, as this machine receives them (see src/io/peer-wire.ts). */
-type WireIn =
-  | { type: 'wire.connected'; at: number }
-  | { type: 'wire.handshake'; handshake: { infoHash: Uint8Array; peerId: Uint8Array; reserved: Uint8Array }; at: number }
-  | { type: 'wire.protocolError'; code: string; message: string; at: number }
-  | { type: 'wire.closed'; error?: { code: string; message: string }; at: number }
-  | { type: 'wire.drain'; at: number }
-  | { type: 'wire.congested'; at: number }
-  | { type: 'wire.keep-alive'; at: number }
-  | { type: 'wire.choke'; at: number }
-  | { type: 'wire.unchoke'; at: number }
-  | { type: 'wire.interested'; at: number }
-  | { type: 'wire.not-interested'; at: number }
-  | { type: 'wire.have'; index: number; at: number }
-  | { type: 'wire.bitfield'; bytes: Uint8Array; at: number }
-  | { type: 'wire.request'; index: number; begin: number; length: number; at: number }
-  | { type: 'wire.piece'; index: number; begin: number; block: Uint8Array; at: number }
-  | { type: 'wire.pieces'; blocks: { index: number; begin: number; block: Uint8Array }[]; at: number }
-  | { type: 'wire.cancel'; index: number; begin: number; length: number; at: number }
-  | { type: 'wire.port'; port: number; at: number }
-  | { type: 'wire.suggest'; index: number; at: number }
-  | { type: 'wire.have-all'; at: number }
-  | { type: 'wire.have-none'; at: number }
-  | { type: 'wire.reject'; index: number; begin: number; length: number; at: number }
-  | { type: 'wire.allowed-fast'; index: number; at: number }
-  | { type: 'wire.extended'; id: number; payload: Uint8Array; at: number }
-  | { type: 'wire.unknown'; id: number; payload: Uint8Array; at: number };
-
-type WireOut =
-  | { type: 'wire.send'; message: WireMessage }
-  | { type: 'wire.sendMany'; messages: WireMessage[] }
-  | { type: 'wire.sendBlock'; index: number; begin: number; block: Uint8Array }
-  | { type: 'wire.sendHandshake' }
-  | { type: 'wire.close' };
 
 type WithoutKey<T> = T extends unknown ? Omit<T, 'key'> : never;
 
-/** The `reader` actor's answers (src/io/storage-actor.ts `blockReaderActor`). */
-type ReaderIn =
-  | { type: 'upload.block'; index: number; begin: number; length: number; data: Uint8Array }
-  | { type: 'upload.readFailed'; index: number; begin: number; length: number; code: string; message: string };
-
 /**
  * Internal events: `peer.check` (the liveness timer's verdict) and `peer.reconsider`, raised after
- * anything that may change our interest or whether requests can flow (the peer's pieces, ours,
- * choke/unchoke, a snubbed peer delivering): the interest and request regions re-evaluate their
- * guards on it. (Eventless transitions would do the same, but at a cost on every event — every block.)
+ * anything that may change whether requests can flow (choke/unchoke, our interest, a snubbed peer
+ * delivering): the request region re-evaluates its guards on it.
  */
-export type PeerEvent = WireIn | ReaderIn | PeerCommand | { type: 'peer.check' } | { type: 'peer.reconsider' };
+export type PeerInternalEvent = { type: 'peer.check'; starved: boolean } | { type: 'peer.reconsider' };
 
-/** Mutable per-connection counters, held by reference (updated per block without `assign`). */
-export interface PeerStats {
-  downloaded: number;
-  uploaded: number;
-  /** Messages since the last liveness check, and blocks since the last snub check. */
-  messagesSinceCheck: number;
-  blocksSinceCheck: number;
-  /** Milliseconds of silence / of waiting for blocks, counted in check intervals. */
-  silentMs: number;
-  starvedMs: number;
-  /** Timestamp (from the wire events) of the latest message. */
-  lastAt: number;
-  downRate: RateMeter;
-  upRate: RateMeter;
-  /** The peer's BEP 10 `reqq`: most requests it accepts queued (bounds our pipeline). */
-  peerReqq: number;
-  /** Requests the peer made of us, in order, not yet answered (reads may be under way). */
-  uploads: { index: number; begin: number; length: number; reading: boolean }[];
-  /** Block reads under way for this peer (at most `MAX_READS`), and whether its socket is backed up. */
-  readsInFlight: number;
-  congested: boolean;
-  /** What the choker sees of this peer (registered in `services.registry` while connected). */
-  view: ChokeView;
-}
+export type PeerEvent = PeerWireEvent | BlockReadEvent | PeerCommand | PeerInternalEvent;
 
 export interface PeerContext {
   key: string;
   address: PeerInput['address'];
   direction: PeerInput['direction'];
-  services: PeerServices;
+  torrent: PeerTorrent;
   settings: PeerSettings;
   transport: unknown;
   /** The peer's id once its handshake arrived (hex). */
   peerId: string | undefined;
   extensions: { fast: boolean; extended: boolean; dht: boolean };
-  /** True once the peer told us what it has (bitfield, have-all or have-none). */
+  /** What the peer's BEP 10 handshake said. */
+  ext: ExtensionState;
+  /** The peer told us what it has (bitfield, have-all or have-none). */
   announcedPieces: boolean;
-  stats: PeerStats;
-  closeReason: CloseReason | undefined;
-  closeDetail: string | undefined;
+  pipeline: PipelineState;
+  uploads: UploadQueueState;
+  liveness: LivenessState;
+  traffic: Traffic;
+  /**
+   * The counters as last reported, and whether that report showed a rate above zero: `peer.stats` goes
+   * out while they change, and once more when the rates have fallen to zero.
+   */
+  reported: { downloaded: number; uploaded: number; moving: boolean };
+  /** Why the connection ends, once it does. */
+  close: { reason: CloseReason; detail?: string } | undefined;
+}
+
+/**
+ * Bytes and rates of the connection, both ways (one value, replaced on each change: a machine's context
+ * keeps few top-level fields, see docs/architecture.md).
+ */
+export interface Traffic {
+  down: RateWindow;
+  up: RateWindow;
+  /** Payload bytes received in blocks we asked for, and sent in blocks the peer asked for. */
+  downloaded: number;
+  uploaded: number;
+  /** Timestamp (ms, from the wire events) of the latest message. */
+  lastAt: number;
 }
 
 /** Placeholder: src/io provides the socket bridge (`peerWireActor`). */
-const wireNotProvided = fromCallback<WireOut, any>(() => { // eslint-disable-line @typescript-eslint/no-explicit-any
+const wireNotProvided = fromCallback<PeerWireCommand, PeerWireInput>(() => {
   throw new Error('peer machine: no wire actor provided (provide peerWireActor from src/io)');
 });
 
 /** Placeholder reader: without storage nothing can be uploaded, so every read fails. */
-const readerNotProvided = fromCallback<{ type: 'upload.read'; index: number; begin: number; length: number }>(({ sendBack, receive }) => {
-  receive(({ index, begin, length }) => sendBack({ type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_NO_READER', message: 'no block reader provided' }));
+const readerNotProvided = fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
+  receive(({ index, begin, length }) => {
+    const failed: BlockReadEvent = { type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_NO_READER', message: 'no block reader provided' };
+    sendBack(failed);
+  });
 });
 
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** The request pipeline depth the peer's measured rate earns. */
+function depthOf(c: PeerContext): number {
+  return pipelineDepth(rateOf(c.traffic.down, c.traffic.lastAt), c.settings, c.ext.reqq);
 }
+
+/** "Now" for rates: the latest wire timestamp, moved on by the silence the liveness checks counted. */
+const nowOf = (c: PeerContext) => c.traffic.lastAt + c.liveness.silentMs;
+
+const send = (message: WireMessage): PeerWireCommand => ({ type: 'wire.send', message });
+
+/**
+ * `check(stateIn(id))` inside an `enqueueActions` of `setup({ actions })`: there XState types `check`
+ * before the machine's guards exist (as taking `never`), so the one call site is typed here.
+ */
+function inState(check: unknown, id: string): boolean {
+  return (check as (guard: ReturnType<typeof stateIn>) => boolean)(stateIn(id));
+}
+const canRequestNow = (check: unknown) => inState(check, '#peer.connected.peerChoking.unchoked') && inState(check, '#peer.connected.amInterested.interested');
+
+/** Our pieces as the peer should first hear them: bitfield, or BEP 6 have-all / have-none. */
+function piecesMessage(c: PeerContext, bytes: Uint8Array): WireMessage | undefined {
+  const have = Bitfield.fromBytes(bytes, c.torrent.geometry.pieceCount);
+  if (c.extensions.fast && have.isComplete) return { type: 'have-all' };
+  if (c.extensions.fast && have.isEmpty) return { type: 'have-none' };
+  return have.isEmpty ? undefined : { type: 'bitfield', bytes: have.toBytes() };
+}
+
+const requestsOf = (requests: readonly BlockRequest[]): WireMessage[] => requests.map((r) => ({ type: 'request', index: r.index, begin: r.begin, length: r.length }));
 
 export const peerMachine = setup({
   types: {
@@ -149,67 +152,96 @@ export const peerMachine = setup({
     checkInterval: ({ context }) => context.settings.checkIntervalMs,
   },
   guards: {
-    isOurTorrent: ({ context, event }) =>
-      event.type === 'wire.handshake' && equalBytes(event.handshake.infoHash, context.services.infoHash),
-    isSelf: ({ context, event }) => event.type === 'wire.handshake' && equalBytes(event.handshake.peerId, context.services.peerId),
-    isIncoming: ({ context }) => context.direction === 'incoming',
-    isInterested: ({ context }) => context.services.picker.isInterestedIn(context.key),
-    isNotInterested: ({ context }) => !context.services.picker.isInterestedIn(context.key),
-    /** Liveness check: silent for too long. */
-    isStarved: ({ context }) => context.stats.starvedMs >= context.settings.snubTimeoutMs,
+    isOurTorrent: ({ context, event }) => event.type === 'wire.handshake' && equalBytes(event.handshake.infoHash, context.torrent.infoHash),
+    isSelf: ({ context, event }) => event.type === 'wire.handshake' && equalBytes(event.handshake.peerId, context.torrent.peerId),
     isUnchokingUs: stateIn('#peer.connected.peerChoking.unchoked'),
-    /** Requests cannot flow: the peer chokes us, or has nothing we want. */
-    isStalled: not(and(['isUnchokingUs', 'isInterested'])),
-    hasDeliveredAgain: ({ context }) => context.stats.blocksSinceCheck > 0,
+    isInterested: stateIn('#peer.connected.amInterested.interested'),
+    /** Requests can flow: the peer unchokes us and has pieces we want. */
+    canRequest: and(['isUnchokingUs', 'isInterested']),
+    isStalled: not('canRequest'),
+    isStarved: ({ event }) => event.type === 'peer.check' && event.starved,
+    hasDeliveredAgain: ({ context }) => context.liveness.blocks > 0,
+    wantsInterest: ({ event }) => event.type === 'peer.interest' && event.interested,
+    wantsNoInterest: ({ event }) => event.type === 'peer.interest' && !event.interested,
+    isFast: ({ context }) => context.extensions.fast,
   },
   actions: {
-    sendWire: sendTo('wire', (_, cmd: WireOut) => cmd),
-    report: enqueueActions(({ enqueue, context }, report: WithoutKey<PeerReport>) => {
+    sendWire: sendTo('wire', (_, cmd: PeerWireCommand) => cmd),
+    report: enqueueActions(({ context, enqueue }, report: WithoutKey<PeerReport>) => {
       enqueue.sendParent({ ...report, key: context.key } as PeerReport);
     }),
-    /** Fills the request pipeline up to the depth this peer's rate earns. */
-    fillPipeline: enqueueActions(({ context, enqueue }) => {
-      const cmd = pipelineRequests(context);
-      if (cmd) enqueue.sendTo('wire', cmd);
-    }),
-    /** Refills the pipeline when requests are flowing (after a reject, a new `have` …). */
-    maybeFill: enqueueActions(({ context, check, enqueue }) => {
-      if (!check(stateIn('#peer.connected.requests.active') as never)) return;
-      const cmd = pipelineRequests(context, true);
-      if (cmd) enqueue.sendTo('wire', cmd);
-    }),
-    /** Tops the pipeline up after blocks arrived (in `requests.active`), once enough slots are free. */
-    refill: enqueueActions(({ context, enqueue }) => {
-      const cmd = pipelineRequests(context, true);
-      if (cmd) enqueue.sendTo('wire', cmd);
+    /** Any message shows the peer is alive. */
+    heard: assign(({ context, event }) => {
+      const t = context.traffic;
+      const at = 'at' in event && typeof event.at === 'number' && event.at > t.lastAt ? event.at : t.lastAt;
+      return { liveness: heard(context.liveness), ...(at !== t.lastAt && { traffic: { ...t, lastAt: at } }) };
     }),
     reconsider: raise({ type: 'peer.reconsider' }),
-    /** `wire.piece` / `wire.pieces`: see {@link receiveBlock}. */
-    receiveBlocks: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'wire.piece' && event.type !== 'wire.pieces') return;
-      const reports: PeerReport[] = [];
-      const blocks = event.type === 'wire.piece' ? [event] : event.blocks;
-      for (const b of blocks) {
-        const bad = receiveBlock(context, b, event.at, reports);
-        if (bad !== undefined) {
-          enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: bad });
-          break;
-        }
-      }
-      for (const r of reports) enqueue.sendParent(r);
+    /** Asks the torrent for blocks when the pipeline has free slots. */
+    askForBlocks: enqueueActions(({ context, enqueue }) => {
+      const count = freeSlots(context.pipeline, depthOf(context));
+      if (count > 0) enqueue.sendParent({ type: 'peer.wants', key: context.key, count } satisfies PeerReport);
     }),
-    releaseRequests: ({ context }) => {
-      context.services.picker.releasePeer(context.key);
-    },
-    countMessage: ({ context, event }) => {
-      const s = context.stats;
-      s.messagesSinceCheck++;
-      if ('at' in event) s.lastAt = event.at;
-    },
-    setClose: assign((_, params: { reason: CloseReason; detail?: string }) => ({
-      closeReason: params.reason,
-      closeDetail: params.detail,
-    })),
+    /** `wire.piece` / `wire.pieces`: blocks we asked for go to the torrent; one we never asked for closes. */
+    receiveBlocks: enqueueActions(({ context, event, enqueue, check }) => {
+      if (event.type !== 'wire.piece' && event.type !== 'wire.pieces') return;
+      const blocks = event.type === 'wire.piece' ? [{ index: event.index, begin: event.begin, block: event.block }] : event.blocks;
+      const r = takeBlocks(context.pipeline, blocks);
+      let bytes = 0;
+      for (const b of r.accepted) bytes += b.block.length;
+      const t = context.traffic;
+      const at = Math.max(t.lastAt, event.at);
+      const traffic: Traffic = bytes > 0 ? { ...t, down: addBytes(t.down, bytes, at), downloaded: t.downloaded + bytes, lastAt: at } : { ...t, lastAt: at };
+      enqueue.assign({ pipeline: r.pipeline, liveness: heard(context.liveness, r.accepted.length + r.late), traffic });
+      if (r.accepted.length > 0) {
+        // Free slots as of after this delivery (the pipeline and the rate just changed).
+        const depth = pipelineDepth(rateOf(traffic.down, at), context.settings, context.ext.reqq);
+        const want = canRequestNow(check) ? freeSlots(r.pipeline, depth) : 0;
+        enqueue.sendParent({ type: 'peer.blocks', key: context.key, blocks: r.accepted, want, batch: refillBatch(depth) } satisfies PeerReport);
+      }
+      if (r.unrequested) {
+        const u = r.unrequested;
+        enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `unrequested block ${u.index}:${u.begin}+${u.block.length}` });
+      }
+    }),
+    /** Every outstanding request is given up (a choke without BEP 6, a snub): the torrent takes them back. */
+    giveUpAll: enqueueActions(({ context, enqueue }) => {
+      const { pipeline, dropped } = giveUpAll(context.pipeline);
+      if (dropped.length === 0) return;
+      enqueue.assign({ pipeline });
+      enqueue.sendParent({ type: 'peer.returned', key: context.key, requests: dropped } satisfies PeerReport);
+    }),
+    /** Requests the torrent picked, sent (in `requests.active`). */
+    sendRequests: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'peer.request' || event.requests.length === 0) return;
+      enqueue.assign({ pipeline: addRequests(context.pipeline, event.requests) });
+      enqueue.sendTo('wire', { type: 'wire.sendMany', messages: requestsOf(event.requests) });
+    }),
+    /** Requests that arrive when they cannot be sent (choked, not interested, snubbed, not connected) go back. */
+    returnRequests: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'peer.request' || event.requests.length === 0) return;
+      enqueue.sendParent({ type: 'peer.returned', key: context.key, requests: event.requests } satisfies PeerReport);
+    }),
+    /** What the peer looks like to the choker; `change` is what this transition changes. */
+    reportState: enqueueActions(({ context, enqueue, check }, change: Partial<PeerView>) => {
+      const view: PeerView = {
+        peerInterested: inState(check, '#peer.connected.peerInterested.interested'),
+        amChoking: inState(check, '#peer.connected.amChoking.choking'),
+        snubbed: inState(check, '#peer.connected.requests.snubbed'),
+        ...change,
+      };
+      enqueue.sendParent({ type: 'peer.state', key: context.key, ...view } satisfies PeerReport);
+    }),
+    /** BEP 6 `reject`: the request goes back to the torrent. */
+    takeReject: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'wire.reject') return;
+      const r = { index: event.index, begin: event.begin, length: event.length };
+      const g = giveUp(context.pipeline, r);
+      if (!g.found) return;
+      enqueue.assign({ pipeline: g.pipeline });
+      enqueue.sendParent({ type: 'peer.returned', key: context.key, requests: [r] } satisfies PeerReport);
+    }),
+    setClose: assign((_, params: { reason: CloseReason; detail?: string }) => ({ close: params })),
   },
 }).createMachine({
   id: 'peer',
@@ -217,47 +249,30 @@ export const peerMachine = setup({
     key: input.key,
     address: input.address,
     direction: input.direction,
-    services: input.services,
+    torrent: input.torrent,
     settings: { ...defaultPeerSettings, ...input.settings },
     transport: input.transport,
     peerId: undefined,
     extensions: { fast: false, extended: false, dht: false },
+    ext: emptyExtensionState,
     announcedPieces: false,
-    stats: {
-      downloaded: 0,
-      uploaded: 0,
-      messagesSinceCheck: 0,
-      blocksSinceCheck: 0,
-      silentMs: 0,
-      starvedMs: 0,
-      lastAt: 0,
-      downRate: new RateMeter(),
-      upRate: new RateMeter(),
-      peerReqq: Number.POSITIVE_INFINITY,
-      uploads: [],
-      readsInFlight: 0,
-      congested: false,
-      view: undefined as unknown as ChokeView,
-    },
-    closeReason: undefined,
-    closeDetail: undefined,
+    pipeline: emptyPipeline,
+    uploads: emptyUploads,
+    liveness: freshLiveness,
+    traffic: { down: rateWindow(), up: rateWindow(), downloaded: 0, uploaded: 0, lastAt: 0 },
+    reported: { downloaded: 0, uploaded: 0, moving: false },
+    close: undefined,
   }),
   invoke: [
     { id: 'reader', src: 'reader' },
     {
-    id: 'wire',
-    src: 'wire',
-    input: ({ context }: { context: PeerContext }) => ({
-      ...(context.direction === 'outgoing'
-        ? { connect: { host: context.address.host, port: context.address.port } }
-        : (context.transport as object)),
-      handshake: {
-        reserved: reservedBytes(),
-        infoHash: context.services.infoHash,
-        peerId: context.services.peerId,
-      },
-      pieceCount: context.services.pieceCount,
-    }),
+      id: 'wire',
+      src: 'wire',
+      input: ({ context }): PeerWireInput => ({
+        ...(context.direction === 'outgoing' ? { connect: { host: context.address.host, port: context.address.port } } : { transport: context.transport }),
+        handshake: { reserved: makeReserved({ extended: true, fast: true }), infoHash: context.torrent.infoHash, peerId: context.torrent.peerId },
+        pieceCount: context.torrent.geometry.pieceCount,
+      }),
     },
   ],
   initial: 'connecting',
@@ -277,6 +292,8 @@ export const peerMachine = setup({
       target: '.closing',
       actions: { type: 'setClose', params: ({ event }) => ({ reason: event.reason, ...(event.detail !== undefined && { detail: event.detail }) }) },
     },
+    // Before the connection is up (or while it is not requesting): requests go back.
+    'peer.request': { actions: 'returnRequests' },
   },
   states: {
     connecting: {
@@ -291,225 +308,169 @@ export const peerMachine = setup({
       },
       on: {
         'wire.handshake': [
+          { guard: not('isOurTorrent'), target: 'closing', actions: { type: 'setClose', params: { reason: 'info-hash-mismatch' } } },
+          { guard: 'isSelf', target: 'closing', actions: { type: 'setClose', params: { reason: 'self' } } },
           {
-            guard: not('isOurTorrent'),
-            target: 'closing',
-            actions: { type: 'setClose', params: { reason: 'info-hash-mismatch' } },
-          },
-          {
-            guard: 'isSelf',
-            target: 'closing',
-            actions: { type: 'setClose', params: { reason: 'self' } },
-          },
-          {
-            target: 'connected',
+            target: 'admitting',
             actions: [
               assign(({ event }) => ({
-                peerId: hex(event.handshake.peerId),
-                extensions: {
-                  dht: (event.handshake.reserved[7]! & 0x01) !== 0,
-                  fast: (event.handshake.reserved[7]! & 0x04) !== 0,
-                  extended: (event.handshake.reserved[5]! & 0x10) !== 0,
-                },
+                peerId: toHex(event.handshake.peerId),
+                extensions: handshakeExtensions(event.handshake.reserved),
               })),
+              // An incoming peer spoke first; we answer only once its handshake named our torrent.
               enqueueActions(({ context, enqueue }) => {
-                if (context.direction === 'incoming') enqueue({ type: 'sendWire', params: { type: 'wire.sendHandshake' } });
+                if (context.direction === 'incoming') enqueue.sendTo('wire', { type: 'wire.sendHandshake' });
               }),
-              { type: 'report', params: ({ event }) => ({ type: 'peer.handshake' as const, peerId: event.handshake.peerId }) },
+              {
+                type: 'report',
+                params: ({ event }) => {
+                  const { fast, extended } = handshakeExtensions(event.handshake.reserved);
+                  return { type: 'peer.handshake' as const, peerId: event.handshake.peerId, fast, extended };
+                },
+              },
             ],
           },
         ],
       },
     },
+    // The torrent decides on the handshake (a second connection to the same peer id is closed) and
+    // answers at once with our pieces as of now, so the bitfield we send misses nothing.
+    admitting: {
+      on: {
+        'peer.admit': {
+          target: 'connected',
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            // BEP 10: our extension messages, how many requests we queue, who we are (before the bitfield).
+            if (context.extensions.extended) {
+              const payload = ourExtensionHandshake({ reqq: context.settings.maxQueuedRequests, registry: EXTENSIONS });
+              enqueue.sendTo('wire', send({ type: 'extended', id: 0, payload }));
+            }
+            const pieces = piecesMessage(context, event.have);
+            if (pieces) enqueue.sendTo('wire', send(pieces));
+          }),
+        },
+      },
+    },
     connected: {
       type: 'parallel',
-      entry: [
-        // Until it says otherwise, the peer has nothing (BEP 3: the bitfield may be omitted).
-        ({ context }) => {
-          context.services.picker.addPeer(context.key, 'none');
-          const s = context.stats;
-          s.view = {
-            key: context.key,
-            peerInterested: false,
-            amChoking: true,
-            snubbed: false,
-            downRate: () => s.downRate.rate(s.lastAt),
-            upRate: () => s.upRate.rate(s.lastAt),
-          };
-          context.services.registry.set(context.key, s.view);
-        },
-        enqueueActions(({ context, enqueue }) => {
-          if (context.extensions.extended) {
-            // BEP 10: tell the peer how many requests it may queue with us, and who we are.
-            const payload = encodeBencode({ m: {}, v: 'bt-actor', reqq: context.settings.maxQueuedRequests });
-            enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'extended', id: 0, payload } } });
-          }
-          const have = context.services.picker.bitfield();
-          if (context.extensions.fast && have.isComplete) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'have-all' } } });
-          else if (context.extensions.fast && have.isEmpty) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'have-none' } } });
-          else if (!have.isEmpty) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'bitfield', bytes: have.toBytes() } } });
-        }),
-        'reconsider',
-      ],
-      exit: ({ context }) => {
-        context.services.picker.removePeer(context.key);
-        context.services.registry.delete(context.key);
-        context.stats.uploads.length = 0;
-      },
       on: {
         'wire.bitfield': {
           actions: [
-            'countMessage',
+            'heard',
             enqueueActions(({ context, event, enqueue }) => {
-              let bits: Bitfield;
               try {
-                bits = Bitfield.fromBytes(event.bytes, context.services.pieceCount);
+                Bitfield.fromBytes(event.bytes, context.torrent.geometry.pieceCount);
               } catch (err) {
                 enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: (err as Error).message });
                 return;
               }
-              context.services.picker.addPeer(context.key, bits);
-              enqueue(assign({ announcedPieces: true }));
+              enqueue.assign({ announcedPieces: true });
+              enqueue.sendParent({ type: 'peer.bitfield', key: context.key, pieces: event.bytes } satisfies PeerReport);
             }),
-            'reconsider',
-            'maybeFill',
-          ],
-        },
-        'wire.have': {
-          actions: [
-            'countMessage',
-            enqueueActions(({ context, event, enqueue, check }) => {
-              if (!Number.isInteger(event.index) || event.index < 0 || event.index >= context.services.pieceCount) {
-                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `have for piece ${event.index} of ${context.services.pieceCount}` });
-                return;
-              }
-              context.services.picker.have(context.key, event.index);
-              // A have only ever makes the peer more interesting: nothing to reconsider once we are
-              // interested (every peer sends one per piece it completes).
-              if (!check(stateIn('#peer.connected.amInterested.interested') as never)) enqueue('reconsider');
-            }),
-            'maybeFill',
           ],
         },
         'wire.have-all': {
-          actions: ['countMessage', ({ context }) => void context.services.picker.addPeer(context.key, 'all'), assign({ announcedPieces: true }), 'reconsider', 'maybeFill'],
+          actions: ['heard', assign({ announcedPieces: true }), { type: 'report', params: { type: 'peer.bitfield', pieces: 'all' } }],
         },
         'wire.have-none': {
-          actions: ['countMessage', ({ context }) => void context.services.picker.addPeer(context.key, 'none'), assign({ announcedPieces: true }), 'reconsider'],
+          actions: ['heard', assign({ announcedPieces: true }), { type: 'report', params: { type: 'peer.bitfield', pieces: 'none' } }],
         },
-        'wire.keep-alive': { actions: 'countMessage' },
-        'wire.port': { actions: 'countMessage' },
-        'wire.suggest': { actions: 'countMessage' },
-        'wire.allowed-fast': { actions: 'countMessage' },
-        'wire.extended': {
+        'wire.have': {
           actions: [
-            'countMessage',
-            ({ context, event }) => {
-              // BEP 10 extension handshake: honour the peer's request queue limit (`reqq`).
-              if (event.id !== 0) return;
-              try {
-                const { value } = decodeBencode(event.payload);
-                const reqq = isDict(value) ? value.reqq : undefined;
-                if (typeof reqq === 'number' && reqq > 0) context.stats.peerReqq = Math.min(reqq, 10_000);
-              } catch {
-                /* a malformed extension handshake is ignored, as BEP 10 clients do */
+            'heard',
+            enqueueActions(({ context, event, enqueue }) => {
+              if (!isPieceIndex(context.torrent.geometry, event.index)) {
+                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `have for piece ${event.index} of ${context.torrent.geometry.pieceCount}` });
+                return;
               }
-            },
+              enqueue.sendParent({ type: 'peer.have', key: context.key, index: event.index } satisfies PeerReport);
+            }),
           ],
         },
-        'wire.unknown': { actions: 'countMessage' },
+        'wire.keep-alive': { actions: 'heard' },
+        'wire.port': { actions: 'heard' },
+        'wire.suggest': { actions: 'heard' },
+        'wire.allowed-fast': { actions: 'heard' },
+        'wire.unknown': { actions: 'heard' },
+        'wire.extended': {
+          actions: [
+            'heard',
+            enqueueActions(({ event, enqueue }) => {
+              const m = routeExtended(event.id, event.payload);
+              // A new `reqq` bounds the pipeline from the next top-up on.
+              if (m.kind === 'handshake') enqueue.assign({ ext: m.state });
+            }),
+          ],
+        },
         'wire.request': {
           actions: [
-            'countMessage',
+            'heard',
             enqueueActions(({ context, event, enqueue, check }) => {
-              const { picker, pieceCount } = context.services;
-              const { index, begin, length } = event;
+              const r = { index: event.index, begin: event.begin, length: event.length };
               const reject = () => {
-                if (context.extensions.fast) enqueue({ type: 'sendWire', params: { type: 'wire.send', message: { type: 'reject', index, begin, length } } });
+                if (context.extensions.fast) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
               };
-              const bad = (detail: string) => enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail });
-              if (!Number.isInteger(index) || index < 0 || index >= pieceCount) return bad(`request for piece ${index} of ${pieceCount}`);
-              const size = picker.pieceBytes(index);
-              if (length <= 0 || begin < 0 || begin + length > size) return bad(`request ${index}:${begin}+${length} outside the piece (${size} bytes)`);
-              if (length > context.settings.maxRequestLength) return reject(); // oversized: refused, not served
-              // BEP 3: requests while choked are ignored (BEP 6: rejected); so are pieces we lack.
-              if (check(stateIn('#peer.connected.amChoking.choking') as never) || !picker.hasPiece(index)) return reject();
-              const queue = context.stats.uploads;
-              if (queue.length >= context.settings.maxQueuedRequests) return bad(`more than ${context.settings.maxQueuedRequests} requests queued (flood)`);
-              queue.push({ index, begin, length, reading: false });
-              for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
+              const v = validateRequest(context.torrent.geometry, r, context.settings.maxRequestLength);
+              if (v.verdict === 'error') {
+                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: v.detail });
+                return;
+              }
+              // BEP 3: requests while choked are ignored (BEP 6: rejected); so are oversized ones.
+              if (v.verdict === 'reject' || inState(check, '#peer.connected.amChoking.choking')) return reject();
+              const q = enqueueUpload(context.uploads, r, context.settings.maxQueuedRequests);
+              if (q === 'flood') {
+                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `more than ${context.settings.maxQueuedRequests} requests queued (flood)` });
+                return;
+              }
+              enqueue.assign({ uploads: q.queue });
+              for (const read of q.reads) enqueue.sendTo('reader', read);
             }),
           ],
         },
         'wire.cancel': {
-          actions: [
-            'countMessage',
-            ({ context, event }) => {
-              const q = context.stats.uploads;
-              const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
-              if (i >= 0) q.splice(i, 1);
-            },
-          ],
+          actions: ['heard', assign({ uploads: ({ context, event }) => cancelUpload(context.uploads, event) })],
         },
         'upload.block': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            // Send it only if still wanted: not cancelled, and not dropped by a choke.
-            const s = context.stats;
-            s.readsInFlight--;
-            const q = s.uploads;
-            const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
-            if (i >= 0) {
-              q.splice(i, 1);
-              s.uploaded += event.length;
-              context.services.counters.uploaded += event.length;
-              s.upRate.add(event.length, s.lastAt);
+            const d = readDone(context.uploads, event);
+            // Sent only if still wanted: not cancelled, and not dropped by a choke.
+            if (d.found) {
+              const t = context.traffic;
+              enqueue.assign({ uploads: d.queue, traffic: { ...t, uploaded: t.uploaded + event.length, up: addBytes(t.up, event.length, t.lastAt) } });
               enqueue.sendTo('wire', { type: 'wire.sendBlock', index: event.index, begin: event.begin, block: event.data });
-            }
-            for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
+            } else enqueue.assign({ uploads: d.queue });
+            for (const read of d.reads) enqueue.sendTo('reader', read);
           }),
         },
         'upload.readFailed': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            context.stats.readsInFlight--;
-            const q = context.stats.uploads;
-            const i = q.findIndex((r) => r.index === event.index && r.begin === event.begin && r.length === event.length);
-            if (i >= 0) q.splice(i, 1);
-            if (context.extensions.fast) {
-              enqueue.sendTo('wire', { type: 'wire.send', message: { type: 'reject', index: event.index, begin: event.begin, length: event.length } });
+            const d = readDone(context.uploads, event);
+            enqueue.assign({ uploads: d.queue });
+            if (d.found && context.extensions.fast) {
+              enqueue.sendTo('wire', send({ type: 'reject', index: event.index, begin: event.begin, length: event.length }));
             }
-            for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
+            for (const read of d.reads) enqueue.sendTo('reader', read);
           }),
         },
-        // Backpressure: while the socket is backed up no more blocks are read for this peer; its
-        // requests wait in the queue (and a peer that never reads ends at the flood cap).
-        'wire.congested': { actions: ({ context }) => void (context.stats.congested = true) },
+        // Backpressure: while the socket is backed up no block is read for this peer; its requests wait
+        // in the queue (and a peer that never reads ends at the flood cap).
+        'wire.congested': { actions: assign({ uploads: ({ context }) => setCongested(context.uploads, true).queue }) },
         'wire.drain': {
           actions: enqueueActions(({ context, enqueue }) => {
-            context.stats.congested = false;
-            for (const cmd of nextReads(context)) enqueue.sendTo('reader', cmd);
+            const d = setCongested(context.uploads, false);
+            enqueue.assign({ uploads: d.queue });
+            for (const read of d.reads) enqueue.sendTo('reader', read);
           }),
         },
-        'peer.refill': { actions: ['reconsider', 'maybeFill'] },
-        'peer.have': {
-          actions: [
-            // We completed a piece: the peer may have nothing more we want (only then is there anything
-            // to reconsider: our own piece never makes a peer more interesting).
-            enqueueActions(({ context, enqueue }) => {
-              if (!context.services.picker.isInterestedIn(context.key)) enqueue('reconsider');
-            }),
-            // A piece left the write backlog: requests held back for it may go out now.
-            'maybeFill',
-            { type: 'sendWire', params: ({ event }) => ({ type: 'wire.send' as const, message: { type: 'have' as const, index: event.index } }) },
-          ],
-        },
+        'peer.announce': { actions: { type: 'sendWire', params: ({ event }) => send({ type: 'have', index: event.index }) } },
         'peer.cancel': {
-          actions: [
-            ({ context, event }) => void context.services.picker.cancelRequest(context.key, event.index, event.begin),
-            {
-              type: 'sendWire',
-              params: ({ event }) => ({ type: 'wire.send' as const, message: { type: 'cancel' as const, index: event.index, begin: event.begin, length: event.length } }),
-            },
-          ],
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const r = { index: event.index, begin: event.begin, length: event.length };
+            const g = giveUp(context.pipeline, r);
+            if (!g.found) return;
+            enqueue.assign({ pipeline: g.pipeline });
+            enqueue.sendTo('wire', send({ type: 'cancel', ...r }));
+          }),
         },
       },
       states: {
@@ -520,10 +481,7 @@ export const peerMachine = setup({
               on: {
                 'peer.unchoke': {
                   target: 'unchoked',
-                  actions: [
-                    ({ context }) => void (context.stats.view.amChoking = false),
-                    { type: 'sendWire', params: { type: 'wire.send', message: { type: 'unchoke' } } },
-                  ],
+                  actions: [{ type: 'sendWire', params: send({ type: 'unchoke' }) }, { type: 'reportState', params: { amChoking: false } }],
                 },
               },
             },
@@ -532,14 +490,14 @@ export const peerMachine = setup({
                 'peer.choke': {
                   target: 'choking',
                   actions: [
-                    ({ context }) => void (context.stats.view.amChoking = true),
-                    { type: 'sendWire', params: { type: 'wire.send', message: { type: 'choke' } } },
+                    { type: 'sendWire', params: send({ type: 'choke' }) },
                     // Queued requests are discarded (BEP 6 peers are told so with rejects).
                     enqueueActions(({ context, enqueue }) => {
-                      const q = context.stats.uploads.splice(0);
-                      if (!context.extensions.fast) return;
-                      for (const r of q) enqueue.sendTo('wire', { type: 'wire.send', message: { type: 'reject', ...r } });
+                      const { queue, dropped } = dropAll(context.uploads);
+                      enqueue.assign({ uploads: queue });
+                      if (context.extensions.fast) for (const r of dropped) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
                     }),
+                    { type: 'reportState', params: { amChoking: true } },
                   ],
                 },
               },
@@ -552,24 +510,14 @@ export const peerMachine = setup({
             // A repeated message changes nothing but still shows the peer is alive.
             notInterested: {
               on: {
-                'wire.interested': {
-                  target: 'interested',
-                  actions: [
-                    'countMessage',
-                    ({ context }) => void (context.stats.view.peerInterested = true),
-                    { type: 'report', params: { type: 'peer.interested' as const } },
-                  ],
-                },
-                'wire.not-interested': { actions: 'countMessage' },
+                'wire.interested': { target: 'interested', actions: ['heard', { type: 'reportState', params: { peerInterested: true } }] },
+                'wire.not-interested': { actions: 'heard' },
               },
             },
             interested: {
               on: {
-                'wire.not-interested': {
-                  target: 'notInterested',
-                  actions: ['countMessage', ({ context }) => void (context.stats.view.peerInterested = false)],
-                },
-                'wire.interested': { actions: 'countMessage' },
+                'wire.not-interested': { target: 'notInterested', actions: ['heard', { type: 'reportState', params: { peerInterested: false } }] },
+                'wire.interested': { actions: 'heard' },
               },
             },
           },
@@ -579,19 +527,19 @@ export const peerMachine = setup({
           states: {
             notInterested: {
               on: {
-                'peer.reconsider': {
-                  guard: 'isInterested',
+                'peer.interest': {
+                  guard: 'wantsInterest',
                   target: 'interested',
-                  actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'interested' } } },
+                  actions: [{ type: 'sendWire', params: send({ type: 'interested' }) }, 'reconsider'],
                 },
               },
             },
             interested: {
               on: {
-                'peer.reconsider': {
-                  guard: 'isNotInterested',
+                'peer.interest': {
+                  guard: 'wantsNoInterest',
                   target: 'notInterested',
-                  actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'not-interested' } } },
+                  actions: [{ type: 'sendWire', params: send({ type: 'not-interested' }) }, 'reconsider'],
                 },
               },
             },
@@ -602,18 +550,19 @@ export const peerMachine = setup({
           states: {
             choked: {
               on: {
-                'wire.unchoke': { target: 'unchoked', actions: ['countMessage', 'reconsider'] },
-                'wire.choke': { actions: 'countMessage' },
+                'wire.unchoke': { target: 'unchoked', actions: ['heard', 'reconsider'] },
+                'wire.choke': { actions: 'heard' },
               },
             },
             unchoked: {
               on: {
-                'wire.unchoke': { actions: 'countMessage' },
-                'wire.choke': {
-                  target: 'choked',
-                  // BEP 3: a choke discards our pending requests (BEP 6 peers reject them explicitly).
-                  actions: ['countMessage', enqueueActions(({ context, enqueue }) => { if (!context.extensions.fast) enqueue('releaseRequests'); }), 'reconsider'],
-                },
+                'wire.unchoke': { actions: 'heard' },
+                'wire.choke': [
+                  // BEP 6: a fast peer rejects our pending requests itself; keep them until it does.
+                  { guard: 'isFast', target: 'choked', actions: ['heard', 'reconsider'] },
+                  // BEP 3: a choke discards our pending requests.
+                  { target: 'choked', actions: ['heard', 'giveUpAll', 'reconsider'] },
+                ],
               },
             },
           },
@@ -621,49 +570,42 @@ export const peerMachine = setup({
         requests: {
           initial: 'idle',
           on: {
-            // Blocks while idle (late, after a choke) are still taken; `active` and `snubbed` add to this.
-            'wire.piece': { actions: ['countMessage', 'receiveBlocks'] },
-            // The blocks of one socket read: one event, each block handled as a `wire.piece`.
-            'wire.pieces': { actions: ['countMessage', 'receiveBlocks'] },
-            'wire.reject': {
-              actions: ['countMessage', ({ context, event }) => void context.services.picker.rejected(context.key, event.index, event.begin), 'maybeFill'],
-            },
+            // Blocks while idle (late, after a choke) are still taken if we asked for them.
+            'wire.piece': { actions: 'receiveBlocks' },
+            'wire.pieces': { actions: 'receiveBlocks' },
+            'wire.reject': { actions: ['heard', 'takeReject'] },
           },
           states: {
             idle: {
-              on: { 'peer.reconsider': { guard: and(['isUnchokingUs', 'isInterested']), target: 'active' } },
+              on: { 'peer.reconsider': { guard: 'canRequest', target: 'active' } },
             },
             active: {
-              entry: 'fillPipeline',
+              entry: 'askForBlocks',
               on: {
                 'peer.reconsider': { guard: 'isStalled', target: 'idle' },
-                'wire.piece': { actions: ['countMessage', 'receiveBlocks', 'refill'] },
-                'wire.pieces': { actions: ['countMessage', 'receiveBlocks', 'refill'] },
+                'peer.request': { actions: 'sendRequests' },
+                // A rejected request leaves a free slot (the torrent picks something else).
+                'wire.reject': { actions: ['heard', 'takeReject', 'askForBlocks'] },
+                'peer.refill': { actions: 'askForBlocks' },
                 'peer.check': [
                   { guard: 'isStarved', target: 'snubbed' },
                   // Blocks may have become wanted with no event of ours (another peer closed): top up.
-                  { actions: 'fillPipeline' },
+                  { actions: 'askForBlocks' },
                 ],
               },
             },
             snubbed: {
-              // Its requests go elsewhere; it is asked again once it delivers a block, or after a
-              // choke and unchoke (otherwise a snubbed peer that discarded our requests is never asked again).
-              entry: [
-                'releaseRequests',
-                ({ context }) => {
-                  context.stats.starvedMs = 0;
-                  context.stats.view.snubbed = true;
-                },
-              ],
-              exit: ({ context }) => void (context.stats.view.snubbed = false),
+              // Its requests go elsewhere; it is asked again once it delivers a block, or after a choke and
+              // an unchoke (otherwise a snubbed peer that discarded our requests is never asked again).
+              entry: ['giveUpAll', { type: 'reportState', params: { snubbed: true } }],
+              exit: { type: 'reportState', params: { snubbed: false } },
               on: {
                 'peer.reconsider': [
                   { guard: 'isStalled', target: 'idle' },
                   { guard: 'hasDeliveredAgain', target: 'active' },
                 ],
-                'wire.piece': { actions: ['countMessage', 'receiveBlocks', 'reconsider'] },
-                'wire.pieces': { actions: ['countMessage', 'receiveBlocks', 'reconsider'] },
+                'wire.piece': { actions: ['receiveBlocks', 'reconsider'] },
+                'wire.pieces': { actions: ['receiveBlocks', 'reconsider'] },
               },
             },
           },
@@ -673,23 +615,26 @@ export const peerMachine = setup({
           states: {
             watching: {
               after: {
-                checkInterval: { target: 'watching', reenter: true, actions: enqueueActions(({ context, enqueue }) => {
-                  const s = context.stats;
-                  const dt = context.settings.checkIntervalMs;
-                  s.silentMs = s.messagesSinceCheck > 0 ? 0 : s.silentMs + dt;
-                  const waiting = context.services.picker.outstandingCount(context.key) > 0;
-                  s.starvedMs = s.blocksSinceCheck > 0 || !waiting ? 0 : s.starvedMs + dt;
-                  s.messagesSinceCheck = 0;
-                  s.blocksSinceCheck = 0;
-                  const { picker } = context.services;
-                  if (picker.isComplete && picker.isSeed(context.key)) {
-                    enqueue.raise({ type: 'peer.close', reason: 'not-useful', detail: 'both sides have everything' });
-                  } else if (s.silentMs >= context.settings.silenceLimitMs) {
-                    enqueue.raise({ type: 'peer.close', reason: 'timeout', detail: `silent for ${s.silentMs / 1000} s` });
-                  } else {
-                    enqueue.raise({ type: 'peer.check' });
-                  }
-                }) },
+                checkInterval: {
+                  target: 'watching',
+                  reenter: true,
+                  actions: enqueueActions(({ context, enqueue }) => {
+                    const c = checkLiveness(context.liveness, context.settings.checkIntervalMs, context.pipeline.outstanding.length > 0, context.settings);
+                    const t = context.traffic;
+                    const now = t.lastAt + c.liveness.silentMs;
+                    const { downloaded, uploaded } = t;
+                    const { reported } = context;
+                    const downRate = rateOf(t.down, now);
+                    const upRate = rateOf(t.up, now);
+                    const changed = downloaded !== reported.downloaded || uploaded !== reported.uploaded;
+                    if (changed || reported.moving) {
+                      enqueue.sendParent({ type: 'peer.stats', key: context.key, downloaded, uploaded, downRate, upRate } satisfies PeerReport);
+                    }
+                    enqueue.assign({ liveness: c.liveness, reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 } });
+                    if (c.verdict === 'silent') enqueue.raise({ type: 'peer.close', reason: 'timeout', detail: `silent for ${c.liveness.silentMs / 1000} s` });
+                    else enqueue.raise({ type: 'peer.check', starved: c.verdict === 'starved' });
+                  }),
+                },
               },
             },
           },
@@ -699,11 +644,7 @@ export const peerMachine = setup({
           states: {
             waiting: {
               after: {
-                keepAliveInterval: {
-                  target: 'waiting',
-                  reenter: true,
-                  actions: { type: 'sendWire', params: { type: 'wire.send', message: { type: 'keep-alive' } } },
-                },
+                keepAliveInterval: { target: 'waiting', reenter: true, actions: { type: 'sendWire', params: send({ type: 'keep-alive' }) } },
               },
             },
           },
@@ -711,109 +652,30 @@ export const peerMachine = setup({
       },
     },
     closing: {
-      entry: [
-        { type: 'sendWire', params: { type: 'wire.close' } },
-      ],
+      entry: { type: 'sendWire', params: { type: 'wire.close' } },
       always: 'closed',
     },
     closed: {
       type: 'final',
-      entry: [
-        ({ context }) => {
-          // Whatever was requested from this peer goes back to wanted.
-          context.services.picker.removePeer(context.key);
-        },
-        {
-          type: 'report',
-          params: ({ context }) => ({
-            type: 'peer.closed' as const,
-            reason: context.closeReason ?? 'closed-by-peer',
-            ...(context.closeDetail !== undefined && { detail: context.closeDetail }),
-            downloaded: context.stats.downloaded,
-            uploaded: context.stats.uploaded,
-          }),
-        },
-      ],
+      entry: {
+        type: 'report',
+        params: ({ context }) => ({
+          type: 'peer.closed' as const,
+          reason: context.close?.reason ?? 'closed-by-peer',
+          ...(context.close?.detail !== undefined && { detail: context.close.detail }),
+          downloaded: context.traffic.downloaded,
+          uploaded: context.traffic.uploaded,
+        }),
+      },
     },
   },
 });
 
-/**
- * A block arrived: checked against our requests by the picker, counted, and copied into its piece;
- * reports for the torrent are pushed to `reports`. Returns the close detail when the block was never
- * requested (the connection is then closed).
- */
-function receiveBlock(context: PeerContext, b: { index: number; begin: number; block: Uint8Array }, at: number, reports: PeerReport[]): string | undefined {
-  const { picker, buffers } = context.services;
-  const len = b.block.length;
-  const r = picker.blockReceived(context.key, b.index, b.begin, len);
-  if (r.status === 'unexpected') return `unrequested block ${b.index}:${b.begin}+${len}`;
-  const s = context.stats;
-  s.blocksSinceCheck++;
-  s.downloaded += len;
-  context.services.counters.downloaded += len;
-  s.downRate.add(len, at);
-  if (r.status !== 'accepted') return undefined;
-  buffers.addBlock(b.index, b.begin, b.block);
-  const key = context.key;
-  if (r.cancel.length > 0) reports.push({ type: 'peer.cancelElsewhere', key, peers: r.cancel, index: b.index, begin: b.begin, length: len });
-  if (r.pieceComplete) reports.push({ type: 'peer.pieceComplete', key, index: b.index });
-  return undefined;
-}
 
-/** Block reads kept under way per peer when uploading. */
-const MAX_READS = 16;
-
-/** The reads to start for queued requests: none while the socket is congested, at most MAX_READS at once. */
-function nextReads(context: PeerContext): { type: 'upload.read'; index: number; begin: number; length: number }[] {
-  const s = context.stats;
-  const out: { type: 'upload.read'; index: number; begin: number; length: number }[] = [];
-  if (s.congested) return out;
-  for (const r of s.uploads) {
-    if (s.readsInFlight >= MAX_READS) break;
-    if (r.reading) continue;
-    r.reading = true;
-    s.readsInFlight++;
-    out.push({ type: 'upload.read', index: r.index, begin: r.begin, length: r.length });
-  }
-  return out;
-}
-
-/** Most free pipeline slots a top-up waits for (see {@link pipelineRequests}). */
-const REFILL_BATCH = 32;
-
-/** Requests kept outstanding per peer once the picker is in endgame. */
-const ENDGAME_DEPTH = 4;
-
-/** The `request` messages (one command) that top this peer's pipeline up to the depth its rate earns. */
-function pipelineRequests(context: PeerContext, batched = false): WireOut | undefined {
-  const { picker } = context.services;
-  const s = context.settings;
-  const depth = requestQueueDepth(context.stats.downRate.rate(context.stats.lastAt), {
-    seconds: s.queueSeconds,
-    min: Math.min(s.minQueue, context.stats.peerReqq),
-    max: Math.max(1, Math.min(s.maxQueue, context.stats.peerReqq)),
-  });
-  // In endgame every remaining block is already out: duplicates are only worth it for a peer that is
-  // about to run dry, so keep its pipeline short there (deep pipelines would fetch most of the tail twice).
-  // Pieces wait for the disk past the cap: no new requests until the torrent writes some (its `have`
-  // to this peer tops the pipeline up again).
-  if (context.services.buffers.backlogged) return undefined;
-  const want = (picker.inEndgame ? Math.min(depth, ENDGAME_DEPTH) : depth) - picker.outstandingCount(context.key);
-  if (want <= 0) return undefined;
-  // A top-up after a block waits until an eighth of a deep pipeline is free (at most 32 slots): the
-  // requests then leave in one write, not one system call per block (costly at loopback rates).
-  if (batched && !picker.inEndgame && want < Math.min(REFILL_BATCH, Math.ceil(depth / 8))) return undefined;
-  const picked = picker.pick(context.key, want);
-  if (picked.length === 0) return undefined;
-  return { type: 'wire.sendMany', messages: picked.map((r) => ({ type: 'request' as const, index: r.index, begin: r.begin, length: r.length })) };
-}
-
-function reservedBytes(): Uint8Array {
-  const r = new Uint8Array(8);
-  r[5] = 0x10; // BEP 10 extension protocol
-  r[7] = 0x04; // BEP 6 fast extension
-  return r;
+/** The rates of a peer actor's context as of its latest event (the inspector and tests read them). */
+export function peerRates(c: PeerContext): { down: number; up: number } {
+  const now = nowOf(c);
+  return { down: rateOf(c.traffic.down, now), up: rateOf(c.traffic.up, now) };
 }
 
 export type PeerMachine = typeof peerMachine;

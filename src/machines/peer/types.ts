@@ -1,9 +1,7 @@
-/** Types shared by the peer statechart and the torrent statechart that owns it. */
-import type { Bitfield } from '../../protocol/bitfield.js';
+/** The peer statechart's input, settings, and the events it exchanges with the torrent that owns it. */
+import type { BlockRequest, PieceGeometry } from '../../protocol/layout.js';
 import type { PeerAddress } from '../../protocol/peer-address.js';
-import type { Handshake, WireMessage } from '../../protocol/wire.js';
-import type { PieceBuffers } from '../torrent/piece-buffers.js';
-import type { PiecePicker } from '../torrent/piece-picker.js';
+import type { PieceBlock } from '../../protocol/peer-wire-types.js';
 
 /** Why a peer connection ended. */
 export type CloseReason =
@@ -18,38 +16,6 @@ export type CloseReason =
   | 'not-useful'
   | 'shutdown';
 
-/**
- * The torrent's shared structures a peer actor works on, held by reference (never copied into
- * context): the picker decides what to request, the piece buffers take the blocks.
- */
-export interface PeerServices {
-  infoHash: Uint8Array;
-  /** Our peer id (a connection to it is a connection to ourselves). */
-  peerId: Uint8Array;
-  pieceCount: number;
-  picker: PiecePicker<string>;
-  buffers: PieceBuffers;
-  /** The torrent's byte counters, bumped per block (a plain object, not context). */
-  counters: { downloaded: number; uploaded: number };
-  /** Connected peers' live state, by key, for the choker (each peer adds itself while connected). */
-  registry: Map<string, ChokeView>;
-}
-
-/** What the choker reads of a connected peer (a plain object the peer actor keeps current). */
-export interface ChokeView {
-  key: string;
-  /** The peer is interested in our pieces. */
-  peerInterested: boolean;
-  /** We are choking the peer. */
-  amChoking: boolean;
-  snubbed: boolean;
-  /** Bytes/s from the peer and to the peer, as of the latest wire event. */
-  downRate: () => number;
-  upRate: () => number;
-  /** The choker round in which the choker first saw this peer (set by the choker). */
-  firstRound?: number;
-}
-
 export interface PeerSettings {
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
@@ -59,7 +25,7 @@ export interface PeerSettings {
   silenceLimitMs: number;
   /** A peer that sends no block for this long while we wait for some is snubbed. */
   snubTimeoutMs: number;
-  /** How often the liveness and snub checks run. */
+  /** How often the liveness and snub checks run and the peer reports its counters to the torrent. */
   checkIntervalMs: number;
   /** Request queue depth: seconds of the peer's rate, and the bounds. */
   queueSeconds: number;
@@ -77,7 +43,7 @@ export const defaultPeerSettings: PeerSettings = {
   keepAliveIntervalMs: 120_000,
   silenceLimitMs: 180_000,
   snubTimeoutMs: 60_000,
-  checkIntervalMs: 5_000,
+  checkIntervalMs: 1_000,
   queueSeconds: 3,
   minQueue: 8,
   maxQueue: 500,
@@ -85,12 +51,20 @@ export const defaultPeerSettings: PeerSettings = {
   maxQueuedRequests: 2000,
 };
 
+/** What a peer needs to know of its torrent (immutable data, copied into the peer's input). */
+export interface PeerTorrent {
+  infoHash: Uint8Array;
+  /** Our peer id (a connection to it is a connection to ourselves). */
+  peerId: Uint8Array;
+  geometry: PieceGeometry;
+}
+
 export interface PeerInput {
-  /** The peer's address key (`peerKey`), also its key in the picker. */
+  /** The peer's address key (`peerKey`), also its key in the torrent's picker. */
   key: string;
   address: PeerAddress;
   direction: 'outgoing' | 'incoming';
-  services: PeerServices;
+  torrent: PeerTorrent;
   settings?: Partial<PeerSettings>;
   /**
    * For an incoming connection: the transport's handle of the accepted connection, passed through to
@@ -99,27 +73,59 @@ export interface PeerInput {
   transport?: unknown;
 }
 
+/** What the peer says about itself to the torrent (and so to the choker): `peer.state`. */
+export interface PeerView {
+  /** The peer is interested in our pieces. */
+  peerInterested: boolean;
+  /** We are choking the peer. */
+  amChoking: boolean;
+  /** The peer sits on our requests and sends nothing. */
+  snubbed: boolean;
+}
+
 /** Events the peer actor sends to its parent (the torrent actor). */
 export type PeerReport =
-  | { type: 'peer.handshake'; key: string; peerId: Uint8Array }
-  | { type: 'peer.pieceComplete'; key: string; index: number }
-  /** The peer became interested in our pieces (the choker may give it a free slot now). */
-  | { type: 'peer.interested'; key: string }
-  /** Endgame: the block arrived from `key`; the torrent sends `cancel` to these other peers. */
-  | { type: 'peer.cancelElsewhere'; key: string; peers: string[]; index: number; begin: number; length: number }
+  /** The peer's handshake named our torrent: admit it (`peer.admit`) or close it (a duplicate). */
+  | { type: 'peer.handshake'; key: string; peerId: Uint8Array; fast: boolean; extended: boolean }
+  /** What the peer has, as it first says it: a validated bitfield, or BEP 6 have-all / have-none. */
+  | { type: 'peer.bitfield'; key: string; pieces: Uint8Array | 'all' | 'none' }
+  /** The peer's `have` (the index is checked). */
+  | { type: 'peer.have'; key: string; index: number }
+  /** The request pipeline has `count` free slots: pick blocks for it (answered with `peer.request`). */
+  | { type: 'peer.wants'; key: string; count: number }
+  /**
+   * Blocks the peer delivered that were outstanding to it, in order (their bytes are views of the
+   * socket's buffer: copy them while handling the event). `want` free slots follow; a top-up smaller
+   * than `batch` may wait (outside endgame).
+   */
+  | { type: 'peer.blocks'; key: string; blocks: PieceBlock[]; want: number; batch: number }
+  /** Requests the peer will not answer (choked without BEP 6, rejected, or snubbed): back to the picker. */
+  | { type: 'peer.returned'; key: string; requests: readonly BlockRequest[] }
+  | ({ type: 'peer.state'; key: string } & PeerView)
+  /** Counters and rates, every check interval while they change. */
+  | { type: 'peer.stats'; key: string; downloaded: number; uploaded: number; downRate: number; upRate: number }
   | { type: 'peer.closed'; key: string; reason: CloseReason; detail?: string; downloaded: number; uploaded: number };
 
 /** Commands the torrent sends a peer actor. */
 export type PeerCommand =
-  /** We verified piece `index`: tell the peer (`have`) and re-evaluate interest. */
-  | { type: 'peer.have'; index: number }
-  /** Another peer delivered this block first (endgame): cancel our request for it. */
+  /**
+   * The torrent takes the peer after its handshake (not a duplicate): `have` is our verified pieces
+   * (bitfield bytes) at this moment; pieces verified later arrive as `peer.announce`.
+   */
+  | { type: 'peer.admit'; have: Uint8Array }
+  /** Blocks picked for this peer (after `peer.wants` or `peer.blocks`): send the requests. */
+  | { type: 'peer.request'; requests: BlockRequest[] }
+  /** Another peer delivered this block first, or its piece was verified: cancel our request. */
   | { type: 'peer.cancel'; index: number; begin: number; length: number }
-  /** Ask for blocks now (e.g. after a failed piece returned blocks to wanted). */
+  /** We verified piece `index`: tell the peer (`have`); ignored before the peer is admitted. */
+  | { type: 'peer.announce'; index: number }
+  /** Whether the peer has pieces we lack (the torrent's picker decides): `interested` / `not interested`. */
+  | { type: 'peer.interest'; interested: boolean }
+  /** Blocks may be wanted again (a peer left, a piece failed): ask for them if the pipeline has room. */
   | { type: 'peer.refill' }
   /** The choker's verdict: let the peer download from us, or stop it. */
   | { type: 'peer.unchoke' }
   | { type: 'peer.choke' }
   | { type: 'peer.close'; reason: CloseReason; detail?: string };
 
-export type { Bitfield, Handshake, WireMessage };
+export type { BlockRequest, PieceBlock };

@@ -100,6 +100,12 @@ export class PeerBook {
     if (r) r.connected = true;
   }
 
+  /** A dial that did not happen after all (the torrent was full): the address is a candidate again. */
+  release(key: string): void {
+    const r = this.records.get(key);
+    if (r) r.connected = false;
+  }
+
   /** The connection ended; `useful` when it exchanged data (resets the backoff). */
   markClosed(key: string, outcome: { useful: boolean; retry: boolean }): void {
     const r = this.records.get(key);

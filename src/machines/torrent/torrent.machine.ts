@@ -1,24 +1,33 @@
 /**
- * One torrent as an actor: checking → downloading → complete, stopping → stopped, or error.
+ * One torrent as an actor: checking → active (downloading → complete) → stopping → stopped, or error.
  *
  * It owns its peer actors (spawned, at most `maxConnections`, no duplicates, reconnects with backoff),
- * its announcer (BEP 12 trackers), and the shared structures the peers work on — the piece picker and
- * the piece buffers — held by reference. Disk work goes through the invoked `storage` actor
- * (src/io/storage-actor.ts): it checks existing data first, then verifies and writes each piece the
- * peers complete.
+ * its announcer (BEP 12 trackers), its choker, and the torrent's services — the piece picker, the piece
+ * buffers and the peer book — which no other actor sees. Disk work goes through the invoked `storage`
+ * actor (src/io/storage-actor.ts): it checks existing data first, then verifies and writes each piece.
+ *
+ * Transitions are pure. What a guard or a target decides on is context data (peers and what they
+ * reported, counters, bans) or arrives in the event; the services change only in named actions, which
+ * XState runs after it has resolved the transition (`transition()` returns them unexecuted), and what
+ * they learn comes back as events (`torrent.dial`, `torrent.struck`). Peers learn what to request from
+ * `peer.request` and tell what they have and receive through their reports; nothing is shared.
  */
-import { assign, enqueueActions, fromCallback, setup, stopChild, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromCallback, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { Bitfield } from '../../protocol/bitfield.js';
+import { toHex } from '../../protocol/bytes.js';
+import { pieceBytes, type PieceGeometry } from '../../protocol/layout.js';
 import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
+import type { StorageCommand, StorageEvent } from '../../protocol/storage-types.js';
+import type { TransferStats } from '../../protocol/tracker-types.js';
+import { chokerMachine, type ChokeCandidate, type ChokerReport, type ChokerSettings } from '../choker/choker.machine.js';
+import { peerMachine } from '../peer/peer.machine.js';
+import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
+import { randomFrom, seedFrom } from '../random.js';
 import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.machine.js';
 import type { TrackerSettings } from '../tracker/types.js';
-import { chokerMachine, type ChokerReport, type ChokerSettings } from '../choker/choker.machine.js';
-import { peerMachine } from '../peer/peer.machine.js';
-import type { CloseReason, PeerCommand, PeerReport, PeerServices, PeerSettings } from '../peer/types.js';
 import { PeerBook } from './peer-book.js';
 import { PieceBuffers } from './piece-buffers.js';
 import { PiecePicker } from './piece-picker.js';
-import type { StorageCommand, StorageEvent } from '../../protocol/storage-types.js';
 
 /** What the torrent actor needs to know of its metainfo (a subset of `Metainfo`). */
 export interface TorrentInfo {
@@ -57,19 +66,12 @@ export interface TorrentInput {
   /** Peers to dial besides those the trackers give (`--peer`). */
   peers?: PeerAddress[];
   settings?: Partial<TorrentSettings>;
-  /** Tie-break randomness of the picker (tests inject a seeded one). */
+  /** Seed of the picker's and the choker's random choices (default: from `random`, else Math.random). */
+  seed?: number;
+  /** Source of the default seed (tests inject a fixed one). */
   random?: () => number;
   /** Our own listening addresses (`host:port` keys): trackers list us too, and we never dial ourselves. */
   selfKeys?: string[];
-}
-
-/** Counters updated on the hot path without `assign`; published in `context.progress` every tick. */
-export interface TorrentCounters {
-  downloaded: number;
-  uploaded: number;
-  /** Bytes of pieces that failed their hash. */
-  wasted: number;
-  hashFailures: number;
 }
 
 /** A snapshot-friendly summary, refreshed every tick and on every verified piece. */
@@ -97,6 +99,16 @@ export type TorrentReport =
   | { type: 'torrent.error'; code: string; message: string }
   | AnnouncerReport;
 
+/**
+ * An incoming connection the torrent did not take (full, banned, a duplicate address, not active): the
+ * app that routed it closes its transport. Emitted beside the {@link TorrentReport}s.
+ */
+export interface TorrentRefused {
+  type: 'torrent.refused';
+  address: PeerAddress;
+  transport: unknown;
+}
+
 /** Events from and commands to the storage actor (src/io/storage-actor.ts). */
 export type { StorageCommand, StorageEvent } from '../../protocol/storage-types.js';
 
@@ -104,50 +116,89 @@ export type TorrentEvent =
   | StorageEvent
   | PeerReport
   | AnnouncerReport
+  | ChokerReport
   | { type: 'torrent.addPeers'; peers: PeerAddress[] }
   /** An accepted connection for this torrent (its handshake named our info hash); `transport` is opaque. */
   | { type: 'torrent.incoming'; address: PeerAddress; transport: unknown }
-  | ChokerReport
   | { type: 'torrent.stop' }
-  | { type: 'torrent.tick' }
   /** Internal: a piece was verified (raised; `downloading` checks whether that completed the torrent). */
-  | { type: 'torrent.verified' };
+  | { type: 'torrent.verified' }
+  /** Internal: addresses the peer book chose to dial now, and how many it knows. */
+  | { type: 'torrent.dial'; peers: PeerAddress[]; known: number }
+  /** Internal: a piece failed its hash; the peer book's verdict on who sent it. */
+  | { type: 'torrent.struck'; index: number; peers: string[]; banned: string[] };
+
+type PeerRef = ActorRefFrom<typeof peerMachine>;
+
+/** What the torrent knows of one peer actor: its ref, and what the peer reported. */
+export interface PeerEntry {
+  ref: PeerRef;
+  address: PeerAddress;
+  direction: 'outgoing' | 'incoming';
+  /** Hex peer id, once its handshake arrived. */
+  peerId: string | undefined;
+  view: PeerView;
+  downloaded: number;
+  uploaded: number;
+  downRate: number;
+  upRate: number;
+}
+
+/**
+ * The torrent's services: plain mutable modules, owned by this actor alone and touched only by its
+ * named actions (never by a guard, an `assign` or an `enqueueActions` callback).
+ */
+export interface TorrentServices {
+  book: PeerBook;
+  /** Made when checking is done (it starts from the verified pieces). */
+  picker: PiecePicker<string> | undefined;
+  buffers: PieceBuffers | undefined;
+  /** What each peer was last told of our interest in it. */
+  interest: Map<string, boolean>;
+  /** Peers whose top-up waited because pieces were backed up for the disk. */
+  heldBack: Set<string>;
+}
 
 export interface TorrentContext {
   info: TorrentInfo;
   peerId: Uint8Array;
   settings: TorrentSettings;
-  random: () => number;
-  /** Created when checking is done (the picker starts from the verified pieces). */
-  services: PeerServices | undefined;
-  book: PeerBook;
-  /** Peer actors by address key → child actor id (a plain Map held by reference). */
-  peers: Map<string, string>;
-  /** Peer ids (hex) of connections past their handshake, to refuse duplicates. */
-  peerIds: Map<string, string>;
-  counters: TorrentCounters;
+  seed: number;
+  svc: TorrentServices;
+  /** Peer actors by address key. */
+  peers: Readonly<Record<string, PeerEntry>>;
+  /** Addresses banned for bad data. */
+  banned: Readonly<Record<string, true>>;
+  selfKeys: ReadonlySet<string>;
+  spawned: number;
+  tally: TorrentTally;
   progress: TorrentProgress;
   error: { code: string; message: string } | undefined;
-  selfKeys: Set<string>;
-  spawned: number;
   /** The announcer child exists (it is spawned once checking is done). */
   announcing: boolean;
   /** Shutdown steps still running (announcer, storage). */
   stopsPending: number;
+  /** Counters as last sent to the announcer. */
+  announced: TransferStats | undefined;
 }
 
 /**
- * Sends to a peer child only while it runs: a peer that has just closed is still in `peers` until its
- * `peer.closed` report is processed, and XState warns about events sent to a stopped actor.
+ * The torrent's counters (one value: a machine's context keeps few top-level fields, see
+ * docs/architecture.md). Byte counts of live peers are in their entries.
  */
-function toPeer(
-  enqueue: { sendTo: (to: string, event: PeerCommand) => void },
-  self: AnyActorRef,
-  id: string,
-  event: PeerCommand,
-): void {
-  const child = (self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> }).children[id];
-  if (child?.getSnapshot().status === 'active') enqueue.sendTo(id, event);
+export interface TorrentTally {
+  verifiedPieces: number;
+  left: number;
+  /** Pieces checked so far while checking. */
+  checked: number;
+  /** Bytes that peers no longer connected downloaded and uploaded. */
+  downloadedGone: number;
+  uploadedGone: number;
+  /** Bytes of pieces that failed their hash. */
+  wasted: number;
+  hashFailures: number;
+  /** Addresses the peer book knows. */
+  known: number;
 }
 
 const storageNotProvided = fromCallback<StorageCommand>(() => {
@@ -157,21 +208,116 @@ const storageNotProvided = fromCallback<StorageCommand>(() => {
 /** Close reasons after which an address is never dialled again. */
 const FATAL: ReadonlySet<CloseReason> = new Set(['self', 'info-hash-mismatch', 'bad-data', 'not-useful']);
 
-function snapshotProgress(ctx: TorrentContext): TorrentProgress {
-  const p = ctx.services?.picker;
+/** Requests kept outstanding per peer once the picker is in endgame (deep pipelines would fetch the tail twice). */
+const ENDGAME_DEPTH = 4;
+
+const geometryOf = (info: TorrentInfo): PieceGeometry => ({ length: info.length, pieceLength: info.pieceLength, pieceCount: info.pieceCount });
+
+function totals(c: TorrentContext): { downloaded: number; uploaded: number } {
+  let downloaded = c.tally.downloadedGone;
+  let uploaded = c.tally.uploadedGone;
+  for (const e of Object.values(c.peers)) {
+    downloaded += e.downloaded;
+    uploaded += e.uploaded;
+  }
+  return { downloaded, uploaded };
+}
+
+function progressOf(c: TorrentContext): TorrentProgress {
+  const { downloaded, uploaded } = totals(c);
   return {
-    verifiedPieces: p?.verifiedCount ?? 0,
-    pieceCount: ctx.info.pieceCount,
-    left: p?.left ?? ctx.info.length,
-    length: ctx.info.length,
-    downloaded: ctx.counters.downloaded,
-    uploaded: ctx.counters.uploaded,
-    wasted: ctx.counters.wasted,
-    hashFailures: ctx.counters.hashFailures,
-    peersConnected: ctx.peers.size,
-    peersKnown: ctx.book.size,
-    checked: ctx.progress.checked,
+    verifiedPieces: c.tally.verifiedPieces,
+    pieceCount: c.info.pieceCount,
+    left: c.tally.left,
+    length: c.info.length,
+    downloaded,
+    uploaded,
+    wasted: c.tally.wasted,
+    hashFailures: c.tally.hashFailures,
+    peersConnected: Object.keys(c.peers).length,
+    peersKnown: c.tally.known,
+    checked: c.tally.checked,
   };
+}
+
+function statsOf(c: TorrentContext): TransferStats {
+  const { downloaded, uploaded } = totals(c);
+  return { downloaded, uploaded, left: c.tally.left };
+}
+
+function chokeCandidates(c: TorrentContext): ChokeCandidate[] {
+  return Object.entries(c.peers)
+    .filter(([, e]) => e.peerId !== undefined)
+    .map(([key, e]) => ({ key, peerInterested: e.view.peerInterested, snubbed: e.view.snubbed, downRate: e.downRate, upRate: e.upRate }));
+}
+
+const isComplete = (c: TorrentContext) => c.tally.verifiedPieces >= c.info.pieceCount;
+
+/** Sends a command to a peer actor while it runs (a peer that has just closed may still be listed). */
+function tell(entry: PeerEntry | undefined, cmd: PeerCommand): void {
+  if (entry && entry.ref.getSnapshot().status === 'active') entry.ref.send(cmd);
+}
+
+function storageOf(self: AnyActorRef): AnyActorRef | undefined {
+  return (self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> }).children.storage;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Named actions' bodies: the only code that touches the services.
+
+/** Tells the peer whether it has pieces we lack, when that changed. */
+function updateInterest(c: TorrentContext, key: string): void {
+  const picker = c.svc.picker!;
+  const want = picker.isInterestedIn(key);
+  if (c.svc.interest.get(key) === want) return;
+  c.svc.interest.set(key, want);
+  tell(c.peers[key], { type: 'peer.interest', interested: want });
+}
+
+/** Both sides have everything: the connection is of no use to either. */
+function closeIfUseless(c: TorrentContext, key: string): void {
+  const picker = c.svc.picker!;
+  if (picker.isComplete && picker.isSeed(key)) tell(c.peers[key], { type: 'peer.close', reason: 'not-useful', detail: 'both sides have everything' });
+}
+
+/** Picks up to `count` blocks for `key` and sends them as one `peer.request`. */
+function pickFor(c: TorrentContext, key: string, count: number, batch?: number): void {
+  const { picker, buffers } = c.svc;
+  if (!picker || !buffers) return;
+  // Pieces wait for the disk past the cap: no new requests until some are written.
+  if (buffers.backlogged) {
+    c.svc.heldBack.add(key);
+    return;
+  }
+  let n = count;
+  // In endgame every remaining block is already out: duplicates are only worth it for a peer about to
+  // run dry, so its pipeline stays short. Otherwise a small top-up waits to leave in one write.
+  if (picker.inEndgame) n = Math.min(n, ENDGAME_DEPTH - picker.outstandingCount(key));
+  else if (batch !== undefined && n < batch) return;
+  if (n <= 0) return;
+  const requests = picker.pick(key, n);
+  if (requests.length > 0) tell(c.peers[key], { type: 'peer.request', requests });
+}
+
+/** Asks every other peer to top up (blocks became wanted again). */
+function refillOthers(c: TorrentContext, except?: string): void {
+  for (const [key, e] of Object.entries(c.peers)) if (key !== except) tell(e, { type: 'peer.refill' });
+}
+
+/** Lets the peer book choose addresses to dial, up to the connection limit (spawned on `torrent.dial`). */
+function dialMore(c: TorrentContext, self: AnyActorRef): void {
+  const { book } = c.svc;
+  const free = c.settings.maxConnections - Object.keys(c.peers).length;
+  const peers: PeerAddress[] = [];
+  for (const rec of book.candidates(free)) {
+    if (c.selfKeys.has(rec.key)) {
+      book.markDead(rec.key);
+      continue;
+    }
+    book.markConnecting(rec.key);
+    peers.push(rec.address);
+  }
+  if (peers.length > 0 || book.size !== c.tally.known) self.send({ type: 'torrent.dial', peers, known: book.size });
 }
 
 export const torrentMachine = setup({
@@ -179,7 +325,7 @@ export const torrentMachine = setup({
     input: {} as TorrentInput,
     context: {} as TorrentContext,
     events: {} as TorrentEvent,
-    emitted: {} as TorrentReport,
+    emitted: {} as TorrentReport | TorrentRefused,
   },
   actors: { storage: storageNotProvided, peer: peerMachine, announcer: announcerMachine, choker: chokerMachine },
   delays: {
@@ -187,60 +333,171 @@ export const torrentMachine = setup({
     stopTimeout: ({ context }) => context.settings.stopTimeoutMs,
   },
   guards: {
-    isComplete: ({ context }) => context.services?.picker.isComplete ?? false,
+    isComplete: ({ context }) => isComplete(context),
+    isDuplicate: ({ context, event }) => {
+      if (event.type !== 'peer.handshake') return false;
+      const id = toHex(event.peerId);
+      return Object.entries(context.peers).some(([key, e]) => key !== event.key && e.peerId === id);
+    },
+    canAdmitIncoming: ({ context, event }) => {
+      if (event.type !== 'torrent.incoming') return false;
+      const key = peerKey(event.address);
+      return !context.peers[key] && !context.banned[key] && Object.keys(context.peers).length < context.settings.maxConnections;
+    },
+    allStopped: ({ context }) => context.stopsPending <= 0,
   },
   actions: {
-    publish: assign(({ context }) => ({ progress: snapshotProgress(context) })),
-    /** Dials known peers up to the connection limit. */
-    connectMore: enqueueActions(({ context, enqueue }) => {
-      // Complete torrents dial too: some leechers (Transmission on loopback) only get data when dialled.
-      const services = context.services;
-      if (!services) return;
-      const free = context.settings.maxConnections - context.peers.size;
-      for (const rec of context.book.candidates(free)) {
-        if (context.selfKeys.has(rec.key)) {
-          context.book.markDead(rec.key);
-          continue;
-        }
-        context.book.markConnecting(rec.key);
-        const id = `peer:${rec.key}#${++context.spawned}`;
-        enqueue.spawnChild('peer', {
-          id,
-          input: { key: rec.key, address: rec.address, direction: 'outgoing', services, settings: context.settings.peer },
-        });
-        context.peers.set(rec.key, id);
-      }
-    }),
+    publish: assign(({ context }) => ({ progress: progressOf(context) })),
     emitReport: enqueueActions(({ enqueue }, report: TorrentReport) => {
       enqueue.emit(report);
     }),
+    /** Sends the announcer fresh counters when they changed (trackers read them at their next announce). */
+    updateAnnouncer: enqueueActions(({ context, enqueue }) => {
+      if (!context.announcing) return;
+      const stats = statsOf(context);
+      const a = context.announced;
+      if (a && a.downloaded === stats.downloaded && a.uploaded === stats.uploaded && a.left === stats.left) return;
+      enqueue.sendTo('announcer', { type: 'announcer.stats', stats });
+      enqueue.assign({ announced: stats });
+    }),
+
+    // Named actions on the services (run after the transition is resolved).
+    createPicker: ({ context, event }) => {
+      if (event.type !== 'storage.ready') return;
+      const have = Bitfield.fromBytes(event.have, context.info.pieceCount);
+      const picker = new PiecePicker<string>({ pieceLength: context.info.pieceLength, length: context.info.length, have, random: randomFrom(context.seed) });
+      context.svc.picker = picker;
+      context.svc.buffers = new PieceBuffers((i) => picker.pieceBytes(i));
+    },
+    learnPeers: ({ context, event, self }) => {
+      if (event.type !== 'announcer.peers' && event.type !== 'torrent.addPeers') return;
+      for (const p of event.peers) context.svc.book.add(p);
+      dialMore(context, self);
+    },
+    dialMore: ({ context, self }) => dialMore(context, self),
+    undial: ({ context }, params: { keys: string[] }) => {
+      for (const key of params.keys) context.svc.book.release(key);
+    },
+    noteIncoming: ({ context, event }) => {
+      if (event.type !== 'torrent.incoming') return;
+      const rec = context.svc.book.add(event.address, { dialable: false });
+      context.svc.book.markConnecting(rec.key);
+    },
+    admit: ({ context, event }) => {
+      if (event.type !== 'peer.handshake') return;
+      tell(context.peers[event.key], { type: 'peer.admit', have: context.svc.picker!.bitfield().toBytes() });
+    },
+    peerBitfield: ({ context, event }) => {
+      if (event.type !== 'peer.bitfield') return;
+      const pieces = event.pieces === 'all' || event.pieces === 'none' ? event.pieces : Bitfield.fromBytes(event.pieces, context.info.pieceCount);
+      context.svc.picker!.addPeer(event.key, pieces);
+      updateInterest(context, event.key);
+      closeIfUseless(context, event.key);
+    },
+    peerHave: ({ context, event }) => {
+      if (event.type !== 'peer.have') return;
+      context.svc.picker!.have(event.key, event.index);
+      // A have only ever makes a peer more interesting.
+      if (context.svc.interest.get(event.key) !== true) updateInterest(context, event.key);
+      closeIfUseless(context, event.key);
+    },
+    pick: ({ context, event }) => {
+      if (event.type === 'peer.wants') pickFor(context, event.key, event.count);
+    },
+    acceptBlocks: ({ context, event, self }) => {
+      if (event.type !== 'peer.blocks') return;
+      const { picker, buffers } = context.svc;
+      if (!picker || !buffers) return;
+      const storage = storageOf(self);
+      for (const b of event.blocks) {
+        const len = b.block.length;
+        const r = picker.blockReceived(event.key, b.index, b.begin, len);
+        if (r.status !== 'accepted') continue;
+        // The block's bytes are a view of the socket's read buffer: copied into its piece now.
+        buffers.addBlock(b.index, b.begin, b.block);
+        for (const other of r.cancel) tell(context.peers[other], { type: 'peer.cancel', index: b.index, begin: b.begin, length: len });
+        if (r.pieceComplete) {
+          const data = buffers.take(b.index);
+          if (data) storage?.send({ type: 'storage.write', index: b.index, data } satisfies StorageCommand);
+        }
+      }
+      if (event.want > 0) pickFor(context, event.key, event.want, event.batch);
+    },
+    takeBack: ({ context, event }) => {
+      if (event.type !== 'peer.returned') return;
+      for (const r of event.requests) context.svc.picker?.rejected(event.key, r.index, r.begin);
+    },
+    peerGone: ({ context, event, self }) => {
+      if (event.type !== 'peer.closed') return;
+      const { svc } = context;
+      // Whatever was requested from it goes back to wanted; let the others take it.
+      svc.picker?.removePeer(event.key);
+      svc.interest.delete(event.key);
+      svc.heldBack.delete(event.key);
+      svc.book.markClosed(event.key, { useful: event.downloaded > 0, retry: !FATAL.has(event.reason) });
+      refillOthers(context, event.key);
+      dialMore(context, self);
+    },
+    pieceVerified: ({ context, event }) => {
+      if (event.type !== 'storage.verified') return;
+      const { picker, buffers, heldBack } = context.svc;
+      const wasBacklogged = buffers!.backlogged;
+      buffers!.done(event.index);
+      for (const { peer, request } of picker!.pieceVerified(event.index)) tell(context.peers[peer], { type: 'peer.cancel', ...request });
+      for (const [key, e] of Object.entries(context.peers)) {
+        tell(e, { type: 'peer.announce', index: event.index });
+        // Our new piece may leave a peer with nothing we lack.
+        if (context.svc.interest.get(key) === true) updateInterest(context, key);
+      }
+      // A piece left the write backlog: the requests held back for it may go out now.
+      if (wasBacklogged && !buffers!.backlogged) {
+        for (const key of heldBack) tell(context.peers[key], { type: 'peer.refill' });
+        heldBack.clear();
+      }
+    },
+    pieceFailed: ({ context, event, self }) => {
+      if (event.type !== 'storage.hashFailed') return;
+      const { picker, buffers, book } = context.svc;
+      buffers!.done(event.index);
+      const peers = picker!.pieceFailed(event.index);
+      const banned = peers.filter((key) => book.strike(key, peers.length === 1));
+      self.send({ type: 'torrent.struck', index: event.index, peers, banned });
+      // The piece's blocks are wanted again.
+      refillOthers(context);
+    },
+    closeSeeds: ({ context }) => {
+      for (const key of Object.keys(context.peers)) closeIfUseless(context, key);
+    },
+    tickBook: ({ context, self }) => {
+      context.svc.book.tick(context.settings.tickMs);
+      dialMore(context, self);
+    },
   },
 }).createMachine({
   id: 'torrent',
   context: ({ input }) => {
     const settings = { ...defaultTorrentSettings, ...input.settings };
     const book = new PeerBook();
-    const selfKeys = new Set(input.selfKeys ?? []);
     for (const p of input.peers ?? []) book.add(p);
-    const ctx: TorrentContext = {
+    const c: TorrentContext = {
       info: input.info,
       peerId: input.peerId,
       settings,
-      random: input.random ?? Math.random,
-      services: undefined,
-      book,
-      peers: new Map(),
-      peerIds: new Map(),
-      counters: { downloaded: 0, uploaded: 0, wasted: 0, hashFailures: 0 },
+      seed: input.seed ?? seedFrom(input.random ?? Math.random),
+      svc: { book, picker: undefined, buffers: undefined, interest: new Map(), heldBack: new Set() },
+      peers: {},
+      banned: {},
+      selfKeys: new Set(input.selfKeys ?? []),
+      spawned: 0,
+      tally: { verifiedPieces: 0, left: input.info.length, checked: 0, downloadedGone: 0, uploadedGone: 0, wasted: 0, hashFailures: 0, known: book.size },
       progress: undefined as unknown as TorrentProgress,
       error: undefined,
-      selfKeys,
-      spawned: 0,
       announcing: false,
       stopsPending: 0,
+      announced: undefined,
     };
-    ctx.progress = { ...snapshotProgress({ ...ctx, progress: { checked: 0 } as TorrentProgress }), checked: 0 };
-    return ctx;
+    c.progress = progressOf(c);
+    return c;
   },
   invoke: { id: 'storage', src: 'storage' },
   initial: 'checking',
@@ -249,27 +506,22 @@ export const torrentMachine = setup({
       target: '.error',
       actions: [
         assign(({ event }) => ({ error: { code: event.code, message: event.message } })),
-        {
-          type: 'emitReport',
-          params: ({ event }) => ({ type: 'torrent.error' as const, code: event.code, message: event.message }),
-        },
+        { type: 'emitReport', params: ({ event }) => ({ type: 'torrent.error' as const, code: event.code, message: event.message }) },
       ],
     },
+    // A connection routed to us while we do not take peers (checking, stopping) is refused.
+    'torrent.incoming': { actions: enqueueActions(({ event, enqueue }) => enqueue.emit({ type: 'torrent.refused', address: event.address, transport: event.transport })) },
   },
   states: {
     checking: {
       on: {
         'storage.checkProgress': {
           actions: [
-            assign(({ context, event }) => ({ progress: { ...context.progress, checked: event.checked } })),
+            assign({ tally: ({ context, event }) => ({ ...context.tally, checked: event.checked }) }),
+            'publish',
             {
               type: 'emitReport',
-              params: ({ event }) => ({
-                type: 'torrent.checking' as const,
-                checked: event.checked,
-                total: event.total,
-                valid: event.valid,
-              }),
+              params: ({ event }) => ({ type: 'torrent.checking' as const, checked: event.checked, total: event.total, valid: event.valid }),
             },
           ],
         },
@@ -278,34 +530,14 @@ export const torrentMachine = setup({
           actions: [
             assign(({ context, event }) => {
               const have = Bitfield.fromBytes(event.have, context.info.pieceCount);
-              const picker = new PiecePicker<string>({
-                pieceLength: context.info.pieceLength,
-                length: context.info.length,
-                have,
-                random: context.random,
-              });
-              const buffers = new PieceBuffers((i) => picker.pieceBytes(i));
-              return {
-                services: {
-                  infoHash: context.info.infoHash,
-                  peerId: context.peerId,
-                  pieceCount: context.info.pieceCount,
-                  picker,
-                  buffers,
-                  counters: context.counters,
-                  registry: new Map(),
-                },
-              };
+              const g = geometryOf(context.info);
+              let left = context.info.length;
+              have.forEach((i) => (left -= pieceBytes(g, i)));
+              return { tally: { ...context.tally, verifiedPieces: have.count, left } };
             }),
+            'createPicker',
             'publish',
-            {
-              type: 'emitReport',
-              params: ({ context }) => ({
-                type: 'torrent.ready' as const,
-                have: context.progress.verifiedPieces,
-                total: context.info.pieceCount,
-              }),
-            },
+            { type: 'emitReport', params: ({ context }) => ({ type: 'torrent.ready' as const, have: context.tally.verifiedPieces, total: context.info.pieceCount }) },
           ],
         },
         'torrent.stop': 'stopping',
@@ -313,182 +545,192 @@ export const torrentMachine = setup({
     },
     active: {
       initial: 'routing',
-      entry: enqueueActions(({ context, enqueue, self }) => {
-        enqueue.spawnChild('announcer', {
-          id: 'announcer',
-          input: {
-            tiers: context.info.announce,
-            stats: () => {
-              const p = context.services!.picker;
-              return { uploaded: context.counters.uploaded, downloaded: context.counters.downloaded, left: p.left };
-            },
-            settings: context.settings.tracker,
-            report: self,
-          },
-        });
-        enqueue.sendTo('announcer', { type: 'announcer.start' });
-        enqueue.spawnChild('choker', {
-          id: 'choker',
-          input: {
-            registry: context.services!.registry,
-            seeding: () => context.services!.picker.isComplete,
-            settings: context.settings.choker,
-            random: context.random,
-          },
-        });
-        enqueue(assign({ announcing: true }));
-      }),
+      entry: [
+        enqueueActions(({ context, enqueue, self }) => {
+          const stats = statsOf(context);
+          enqueue.spawnChild('announcer', {
+            id: 'announcer',
+            input: { tiers: context.info.announce, stats, settings: context.settings.tracker, report: self },
+          });
+          enqueue.sendTo('announcer', { type: 'announcer.start' });
+          enqueue.spawnChild('choker', { id: 'choker', input: { settings: context.settings.choker, seed: context.seed ^ 0x5bd1e995 } });
+          enqueue.assign({ announcing: true, announced: stats });
+        }),
+        'dialMore',
+      ],
       on: {
-        'announcer.peers': {
-          actions: [
-            ({ context, event }) => {
-              for (const p of event.peers) context.book.add(p);
-            },
-            { type: 'emitReport', params: ({ event }) => event },
-            'connectMore',
-          ],
-        },
+        'announcer.peers': { actions: [{ type: 'emitReport', params: ({ event }) => event }, 'learnPeers'] },
         'announcer.tracker': { actions: { type: 'emitReport', params: ({ event }) => event } },
-        'torrent.addPeers': {
-          actions: [
-            ({ context, event }) => {
-              for (const p of event.peers) context.book.add(p);
-            },
-            'connectMore',
-          ],
-        },
-        'peer.handshake': {
-          actions: enqueueActions(({ context, event, enqueue, self }) => {
-            const id = Buffer.from(event.peerId).toString('hex');
-            for (const [key, other] of context.peerIds) {
-              if (other === id && key !== event.key) {
-                const ref = context.peers.get(event.key);
-                if (ref) toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'duplicate' });
-                return;
+        'torrent.addPeers': { actions: 'learnPeers' },
+        'torrent.dial': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            let count = Object.keys(context.peers).length;
+            const dial: PeerAddress[] = [];
+            const skip: string[] = [];
+            for (const address of event.peers) {
+              const key = peerKey(address);
+              if (context.peers[key] || context.banned[key] || count >= context.settings.maxConnections) skip.push(key);
+              else {
+                dial.push(address);
+                count++;
               }
             }
-            context.peerIds.set(event.key, id);
-            enqueue({ type: 'emitReport', params: { type: 'torrent.peer', key: event.key, event: 'connected' } });
+            enqueue.assign(({ context: c, spawn }) => {
+              const peers = { ...c.peers };
+              let spawned = c.spawned;
+              for (const address of dial) {
+                const key = peerKey(address);
+                const ref = spawn('peer', {
+                  id: `peer:${key}#${++spawned}`,
+                  input: { key, address, direction: 'outgoing', torrent: peerTorrent(c), settings: c.settings.peer },
+                });
+                peers[key] = newEntry(ref, address, 'outgoing');
+              }
+              return { peers, spawned, tally: { ...c.tally, known: event.known } };
+            });
+            if (skip.length > 0) enqueue({ type: 'undial', params: { keys: skip } });
+          }),
+        },
+        'torrent.incoming': [
+          {
+            guard: 'canAdmitIncoming',
+            actions: [
+              assign(({ context, event, spawn }) => {
+                const key = peerKey(event.address);
+                const spawned = context.spawned + 1;
+                const ref = spawn('peer', {
+                  id: `peer:${key}#${spawned}`,
+                  input: { key, address: event.address, direction: 'incoming', torrent: peerTorrent(context), settings: context.settings.peer, transport: event.transport },
+                });
+                return { peers: { ...context.peers, [key]: newEntry(ref, event.address, 'incoming') }, spawned };
+              }),
+              'noteIncoming',
+            ],
+          },
+          { actions: enqueueActions(({ event, enqueue }) => enqueue.emit({ type: 'torrent.refused', address: event.address, transport: event.transport })) },
+        ],
+        'peer.handshake': [
+          {
+            guard: 'isDuplicate',
+            actions: enqueueActions(({ context, event, enqueue }) => {
+              const e = context.peers[event.key];
+              if (e) enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'duplicate' });
+            }),
+          },
+          {
+            actions: [
+              assign(({ context, event }) => {
+                const e = context.peers[event.key];
+                return e ? { peers: { ...context.peers, [event.key]: { ...e, peerId: toHex(event.peerId) } } } : {};
+              }),
+              { type: 'emitReport', params: ({ event }) => ({ type: 'torrent.peer' as const, key: event.key, event: 'connected' as const }) },
+              'admit',
+            ],
+          },
+        ],
+        'peer.bitfield': { actions: 'peerBitfield' },
+        'peer.have': { actions: 'peerHave' },
+        'peer.wants': { actions: 'pick' },
+        'peer.blocks': { actions: 'acceptBlocks' },
+        'peer.returned': { actions: 'takeBack' },
+        'peer.state': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const e = context.peers[event.key];
+            if (!e) return;
+            const view: PeerView = { peerInterested: event.peerInterested, amChoking: event.amChoking, snubbed: event.snubbed };
+            const peers = { ...context.peers, [event.key]: { ...e, view } };
+            enqueue.assign({ peers });
+            // A newly interested peer may have a free slot at once.
+            if (view.peerInterested && !e.view.peerInterested) {
+              enqueue.sendTo('choker', { type: 'choker.fill', peers: chokeCandidates({ ...context, peers }), seeding: isComplete(context) });
+            }
+          }),
+        },
+        'peer.stats': {
+          actions: assign(({ context, event }) => {
+            const e = context.peers[event.key];
+            if (!e) return {};
+            const { downloaded, uploaded, downRate, upRate } = event;
+            return { peers: { ...context.peers, [event.key]: { ...e, downloaded, uploaded, downRate, upRate } } };
           }),
         },
         'peer.closed': {
           actions: [
-            enqueueActions(({ context, event, enqueue, self }) => {
-              const ref = context.peers.get(event.key);
-              context.peers.delete(event.key);
-              context.peerIds.delete(event.key);
-              context.book.markClosed(event.key, { useful: event.downloaded > 0, retry: !FATAL.has(event.reason) });
-              if (ref) enqueue(stopChild(ref));
-              // Its requests went back to wanted: let the others take them now.
-              for (const other of context.peers.values()) toPeer(enqueue, self, other, { type: 'peer.refill' });
-              enqueue({
-                type: 'emitReport',
-                params: {
-                  type: 'torrent.peer',
-                  key: event.key,
-                  event: 'closed',
-                  reason: event.reason,
-                  ...(event.detail !== undefined && { detail: event.detail }),
+            enqueueActions(({ context, event, enqueue }) => {
+              const e = context.peers[event.key];
+              const peers = { ...context.peers };
+              delete peers[event.key];
+              enqueue.assign({
+                peers,
+                tally: {
+                  ...context.tally,
+                  downloadedGone: context.tally.downloadedGone + event.downloaded,
+                  uploadedGone: context.tally.uploadedGone + event.uploaded,
                 },
               });
+              if (e) enqueue(stopChild(e.ref));
+              enqueue.emit({ type: 'torrent.peer', key: event.key, event: 'closed', reason: event.reason, ...(event.detail !== undefined && { detail: event.detail }) });
             }),
-            'connectMore',
+            'peerGone',
+            'publish',
           ],
         },
+        'choker.due': {
+          actions: enqueueActions(({ context, enqueue }) => {
+            enqueue.sendTo('choker', { type: 'choker.rechoke', peers: chokeCandidates(context), seeding: isComplete(context) });
+          }),
+        },
         'choker.unchoke': {
-          actions: enqueueActions(({ context, event, enqueue, self }) => {
+          actions: enqueueActions(({ context, event, enqueue }) => {
             const unchoke = new Set(event.keys);
-            for (const [key, view] of context.services!.registry) {
-              const ref = context.peers.get(key);
-              if (!ref) continue;
-              if (unchoke.has(key) && view.amChoking) toPeer(enqueue, self, ref, { type: 'peer.unchoke' });
-              else if (!unchoke.has(key) && !view.amChoking) toPeer(enqueue, self, ref, { type: 'peer.choke' });
+            for (const [key, e] of Object.entries(context.peers)) {
+              if (e.peerId === undefined) continue;
+              if (unchoke.has(key) && e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.unchoke' });
+              else if (!unchoke.has(key) && !e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.choke' });
             }
-          }),
-        },
-        'peer.interested': { actions: enqueueActions(({ enqueue }) => enqueue.sendTo('choker', { type: 'choker.fill' })) },
-        'torrent.incoming': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const key = peerKey(event.address);
-            const rec = context.book.add(event.address, { dialable: false });
-            if (rec.banned || context.peers.has(key) || context.peers.size >= context.settings.maxConnections) return;
-            context.book.markConnecting(key);
-            const id = `peer:${key}#${++context.spawned}`;
-            enqueue.spawnChild('peer', {
-              id,
-              input: { key, address: event.address, direction: 'incoming', services: context.services!, settings: context.settings.peer, transport: event.transport },
-            });
-            context.peers.set(key, id);
-          }),
-        },
-        'peer.cancelElsewhere': {
-          actions: enqueueActions(({ context, event, enqueue, self }) => {
-            for (const key of event.peers) {
-              const ref = context.peers.get(key);
-              if (ref)
-                toPeer(enqueue, self, ref, {
-                  type: 'peer.cancel',
-                  index: event.index,
-                  begin: event.begin,
-                  length: event.length,
-                });
-            }
-          }),
-        },
-        'peer.pieceComplete': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const data = context.services!.buffers.take(event.index);
-            if (data) enqueue.sendTo('storage', { type: 'storage.write', index: event.index, data });
           }),
         },
         'storage.verified': {
           actions: [
-            enqueueActions(({ context, event, enqueue, self }) => {
-              const { picker, buffers } = context.services!;
-              buffers.done(event.index);
-              enqueue.raise({ type: 'torrent.verified' });
-              for (const { peer, request } of picker.pieceVerified(event.index)) {
-                const ref = context.peers.get(peer);
-                if (ref) toPeer(enqueue, self, ref, { type: 'peer.cancel', ...request });
-              }
-              for (const ref of context.peers.values())
-                toPeer(enqueue, self, ref, { type: 'peer.have', index: event.index });
-              enqueue({ type: 'emitReport', params: { type: 'torrent.piece', index: event.index } });
-            }),
+            assign(({ context, event }) => ({
+              tally: {
+                ...context.tally,
+                verifiedPieces: context.tally.verifiedPieces + 1,
+                left: context.tally.left - pieceBytes(geometryOf(context.info), event.index),
+              },
+            })),
+            'pieceVerified',
             'publish',
+            { type: 'emitReport', params: ({ event }) => ({ type: 'torrent.piece' as const, index: event.index }) },
+            enqueueActions(({ enqueue }) => enqueue.raise({ type: 'torrent.verified' })),
           ],
         },
         'storage.hashFailed': {
           actions: [
-            enqueueActions(({ context, event, enqueue, self }) => {
-              const { picker, buffers } = context.services!;
-              buffers.done(event.index);
-              const contributors = picker.pieceFailed(event.index);
-              context.counters.hashFailures++;
-              context.counters.wasted += picker.pieceBytes(event.index);
-              const banned: string[] = [];
-              for (const key of contributors) {
-                if (context.book.strike(key, contributors.length === 1)) {
-                  banned.push(key);
-                  const ref = context.peers.get(key);
-                  if (ref)
-                    toPeer(enqueue, self, ref, {
-                      type: 'peer.close',
-                      reason: 'bad-data',
-                      detail: `piece ${event.index} failed its hash`,
-                    });
-                }
+            assign(({ context, event }) => ({
+              tally: {
+                ...context.tally,
+                hashFailures: context.tally.hashFailures + 1,
+                wasted: context.tally.wasted + pieceBytes(geometryOf(context.info), event.index),
+              },
+            })),
+            'pieceFailed',
+          ],
+        },
+        'torrent.struck': {
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              if (event.banned.length === 0) return;
+              const banned = { ...context.banned };
+              for (const key of event.banned) {
+                banned[key] = true;
+                const e = context.peers[key];
+                if (e) enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'bad-data', detail: `piece ${event.index} failed its hash` });
               }
-              // The piece's blocks are wanted again: let every other peer ask for them.
-              for (const [key, ref] of context.peers) {
-                if (!banned.includes(key)) toPeer(enqueue, self, ref, { type: 'peer.refill' });
-              }
-              enqueue({
-                type: 'emitReport',
-                params: { type: 'torrent.hashFailed', index: event.index, peers: contributors, banned },
-              });
+              enqueue.assign({ banned });
             }),
             'publish',
+            { type: 'emitReport', params: ({ event }) => ({ type: 'torrent.hashFailed' as const, index: event.index, peers: event.peers, banned: event.banned }) },
           ],
         },
         'torrent.stop': '#torrent.stopping',
@@ -498,40 +740,25 @@ export const torrentMachine = setup({
           always: [{ guard: 'isComplete', target: 'complete' }, { target: 'downloading' }],
         },
         downloading: {
-          entry: 'connectMore',
-          // Only a verified piece completes the torrent (checked after the picker took it in).
+          // Only a verified piece completes the torrent.
           on: { 'torrent.verified': { guard: 'isComplete', target: 'complete' } },
-          after: {
-            tick: {
-              target: 'downloading',
-              reenter: true,
-              actions: [({ context }) => context.book.tick(context.settings.tickMs), 'publish'],
-            },
-          },
+          after: { tick: { target: 'downloading', reenter: true, actions: ['tickBook', 'publish', 'updateAnnouncer'] } },
         },
         complete: {
           entry: [
             'publish',
-            enqueueActions(({ context, enqueue, self }) => {
-              enqueue.sendTo('announcer', { type: 'announcer.completed' });
-              // Seeds have nothing to give us and want nothing from us; leechers stay to be served.
-              const { picker } = context.services!;
-              for (const [key, ref] of context.peers) {
-                if (picker.isSeed(key)) toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'not-useful' });
-              }
-              enqueue({ type: 'emitReport', params: { type: 'torrent.complete' } });
-            }),
+            // Trackers hear `completed` with nothing left.
+            'updateAnnouncer',
+            enqueueActions(({ enqueue }) => enqueue.sendTo('announcer', { type: 'announcer.completed' })),
+            // Seeds have nothing to give us and want nothing from us; leechers stay to be served.
+            'closeSeeds',
+            { type: 'emitReport', params: { type: 'torrent.complete' } },
           ],
           initial: 'seeding',
           states: {
             seeding: {
-              after: {
-                tick: {
-                  target: 'seeding',
-                  reenter: true,
-                  actions: [({ context }) => context.book.tick(context.settings.tickMs), 'publish', 'connectMore'],
-                },
-              },
+              // Complete torrents dial too: some leechers (Transmission on loopback) only get data when dialled.
+              after: { tick: { target: 'seeding', reenter: true, actions: ['tickBook', 'publish', 'updateAnnouncer'] } },
             },
           },
         },
@@ -539,9 +766,10 @@ export const torrentMachine = setup({
     },
     stopping: {
       entry: [
+        'updateAnnouncer',
         assign(({ context }) => ({ stopsPending: context.announcing ? 2 : 1 })),
-        enqueueActions(({ context, enqueue, self }) => {
-          for (const ref of context.peers.values()) toPeer(enqueue, self, ref, { type: 'peer.close', reason: 'shutdown' });
+        enqueueActions(({ context, enqueue }) => {
+          for (const e of Object.values(context.peers)) enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'shutdown' });
           if (context.announcing) {
             enqueue.sendTo('announcer', { type: 'announcer.stop' });
             enqueue(stopChild('choker'));
@@ -549,16 +777,19 @@ export const torrentMachine = setup({
           enqueue.sendTo('storage', { type: 'storage.close' });
         }),
       ],
-      always: { guard: ({ context }) => context.stopsPending <= 0, target: 'stopped' },
+      always: { guard: 'allStopped', target: 'stopped' },
       after: { stopTimeout: 'stopped' },
       on: {
-        'storage.closed': { actions: assign(({ context }) => ({ stopsPending: context.stopsPending - 1 })) },
-        'xstate.done.actor.announcer': { actions: assign(({ context }) => ({ stopsPending: context.stopsPending - 1 })) },
+        'storage.closed': { actions: assign({ stopsPending: ({ context }) => context.stopsPending - 1 }) },
+        'xstate.done.actor.announcer': { actions: assign({ stopsPending: ({ context }) => context.stopsPending - 1 }) },
         'announcer.tracker': { actions: { type: 'emitReport', params: ({ event }) => event } },
         'peer.closed': {
-          actions: ({ context, event }) => {
-            context.peers.delete(event.key);
-          },
+          actions: assign(({ context, event }) => {
+            const peers = { ...context.peers };
+            delete peers[event.key];
+            const t = context.tally;
+            return { peers, tally: { ...t, downloadedGone: t.downloadedGone + event.downloaded, uploadedGone: t.uploadedGone + event.uploaded } };
+          }),
         },
       },
     },
@@ -566,6 +797,14 @@ export const torrentMachine = setup({
     error: { type: 'final', entry: 'publish' },
   },
 });
+
+function peerTorrent(c: TorrentContext): PeerTorrent {
+  return { infoHash: c.info.infoHash, peerId: c.peerId, geometry: geometryOf(c.info) };
+}
+
+function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'incoming'): PeerEntry {
+  return { ref, address, direction, peerId: undefined, view: { peerInterested: false, amChoking: true, snubbed: false }, downloaded: 0, uploaded: 0, downRate: 0, upRate: 0 };
+}
 
 export type TorrentMachine = typeof torrentMachine;
 export { peerKey };

@@ -24,7 +24,8 @@ import {
 export interface AnnouncerInput {
   /** Tracker tiers, as in the torrent's announce-list. */
   tiers: string[][];
-  stats: () => TransferStats;
+  /** The torrent's counters when the announcer is made; fresh ones arrive as `announcer.stats`. */
+  stats: TransferStats;
   settings?: Partial<TrackerSettings>;
   /** Receives `announcer.peers` and `announcer.status` events (the torrent actor). */
   report?: ActorRef<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -48,6 +49,8 @@ export type AnnouncerEvent =
   | { type: 'announcer.completed' }
   | { type: 'announcer.reannounce' }
   | { type: 'announcer.stop' }
+  /** The torrent's counters changed: passed on to every tracker for its next announce. */
+  | { type: 'announcer.stats'; stats: TransferStats }
   | TrackerReport;
 
 type TrackerRef = ActorRefFrom<typeof trackerMachine>;
@@ -55,7 +58,6 @@ type TrackerRef = ActorRefFrom<typeof trackerMachine>;
 export interface AnnouncerContext {
   /** Tiers in their current order (answering trackers move to the front of their tier). */
   tiers: string[][];
-  stats: () => TransferStats;
   settings: Partial<TrackerSettings>;
   report: ActorRef<any, any> | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
   trackers: Record<string, TrackerRef>;
@@ -63,8 +65,8 @@ export interface AnnouncerContext {
   current: string | undefined;
   /** Consecutive failures since the last answer: a whole round failed when it reaches the URL count. */
   failedInRound: number;
-  /** Addresses already reported (a plain Set held by reference, never copied). */
-  seenPeers: Set<string>;
+  /** Addresses already reported (replaced, never changed in place). */
+  seenPeers: ReadonlySet<string>;
   /** Trackers still to confirm `stopped` while stopping. */
   stopping: number;
   status: Record<string, TrackerStatus>;
@@ -107,7 +109,7 @@ export const announcerMachine = setup({
       const ref = context.current !== undefined ? context.trackers[context.current] : undefined;
       if (ref) enqueue.sendTo(ref, { type: 'tracker.enable', immediate: params.immediate });
     }),
-    broadcast: enqueueActions(({ context, enqueue }, event: { type: 'tracker.completed' | 'tracker.stop' }) => {
+    broadcast: enqueueActions(({ context, enqueue }, event: { type: 'tracker.completed' | 'tracker.stop' } | { type: 'tracker.stats'; stats: TransferStats }) => {
       for (const ref of Object.values(context.trackers)) enqueue.sendTo(ref, event);
     }),
   },
@@ -129,7 +131,6 @@ export const announcerMachine = setup({
     );
     return {
       tiers,
-      stats: input.stats,
       settings: input.settings ?? {},
       report: input.report,
       trackers,
@@ -141,6 +142,9 @@ export const announcerMachine = setup({
     };
   },
   initial: 'idle',
+  on: {
+    'announcer.stats': { actions: { type: 'broadcast', params: ({ event }) => ({ type: 'tracker.stats' as const, stats: event.stats }) } },
+  },
   states: {
     idle: {
       on: {
@@ -166,13 +170,15 @@ export const announcerMachine = setup({
             { type: 'report', params: ({ event }) => ({ type: 'announcer.tracker' as const, report: event }) },
             enqueueActions(({ context, event, enqueue }) => {
               const fresh: PeerAddress[] = [];
+              const seen = new Set(context.seenPeers);
               for (const p of event.result.peers) {
                 const key = peerKey(p);
-                if (context.seenPeers.has(key)) continue;
-                context.seenPeers.add(key);
+                if (seen.has(key)) continue;
+                seen.add(key);
                 fresh.push(p);
               }
               if (fresh.length > 0) {
+                enqueue.assign({ seenPeers: seen });
                 enqueue({ type: 'report', params: { type: 'announcer.peers', url: event.url, peers: fresh } });
               }
             }),

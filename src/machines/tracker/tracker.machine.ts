@@ -24,8 +24,8 @@ import {
 
 export interface TrackerInput {
   url: string;
-  /** Reads the torrent's counters at the moment of an announce. */
-  stats: () => TransferStats;
+  /** The torrent's counters when the tracker is made; fresh ones arrive as `tracker.stats`. */
+  stats: TransferStats;
   settings?: Partial<TrackerSettings>;
   /** The actor that receives this tracker's {@link TrackerReport}s (the announcer). */
   report?: ActorRef<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -33,7 +33,8 @@ export interface TrackerInput {
 
 export interface TrackerContext {
   url: string;
-  stats: () => TransferStats;
+  /** The torrent's counters, as last told: sent with each announce. */
+  stats: TransferStats;
   settings: TrackerSettings;
   report: ActorRef<any, any> | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** A `started` announce succeeded: this tracker counts us in the swarm. */
@@ -70,7 +71,9 @@ export type TrackerEvent =
   /** Ask for more peers now; honoured as soon as min interval allows. */
   | { type: 'tracker.reannounce' }
   /** Shut down: send `stopped` if this tracker got `started`. */
-  | { type: 'tracker.stop' };
+  | { type: 'tracker.stop' }
+  /** The torrent's counters changed (read by the next announce). */
+  | { type: 'tracker.stats'; stats: TransferStats };
 
 /** Placeholder: src/io provides the real announce (see `trackerTransportActors`). */
 const announceNotProvided = fromPromise<AnnounceResult, AnnounceInput>(async () => {
@@ -148,6 +151,7 @@ export const trackerMachine = setup({
   initial: 'idle',
   on: {
     'tracker.completed': { actions: assign({ completedPending: true }) },
+    'tracker.stats': { actions: assign({ stats: ({ event }) => event.stats }) },
     'tracker.stop': [{ guard: 'hasStarted', target: '.stopping' }, { target: '.stopped' }],
   },
   states: {
@@ -169,7 +173,7 @@ export const trackerMachine = setup({
         announcing: {
           entry: assign({
             inFlightEvent: ({ context }) => nextEvent(context),
-            inFlightStats: ({ context }) => context.stats(),
+            inFlightStats: ({ context }) => context.stats,
             announceRequested: false,
           }),
           invoke: {
@@ -278,7 +282,7 @@ export const trackerMachine = setup({
         id: 'announceStopped',
         src: 'announce',
         input: ({ context }): AnnounceInput => {
-          const input: AnnounceInput = { url: context.url, event: 'stopped', numwant: 0, stats: context.stats() };
+          const input: AnnounceInput = { url: context.url, event: 'stopped', numwant: 0, stats: context.stats };
           if (context.trackerId !== undefined) input.trackerId = context.trackerId;
           return input;
         },

@@ -1,0 +1,82 @@
+/**
+ * What a peer actor (src/machines/peer) and the effects it invokes (src/io: the socket bridge and the
+ * block reader) say to each other, declared once. Both layers import these shapes from here, the
+ * lowest layer, so neither imports the other and no event is cast on its way across.
+ */
+import type { Handshake, WireMessage } from './wire.js';
+
+type Distribute<T> = T extends { type: infer K extends string } ? Omit<T, 'type'> & { type: `wire.${K}`; at: number } : never;
+
+/** A decoded wire message as an actor event: `{ type: 'wire.have', index, at }` … */
+export type WireMessageEvent = Distribute<WireMessage>;
+
+/** One received block of a `wire.pieces` batch. */
+export interface PieceBlock {
+  index: number;
+  begin: number;
+  /**
+   * The block's bytes: a view of the socket's read buffer, valid only while the event is handled (the
+   * buffer is reused by the next read). Whoever keeps them copies them, synchronously.
+   */
+  block: Uint8Array;
+}
+
+/**
+ * Events the socket bridge sends to the peer actor. `at` is a wall-clock timestamp (ms) taken in src/io
+ * (machines never read a clock). A bridge never sends an event synchronously from inside a command's
+ * handling: bytes arrive from socket callbacks, so a block's view is consumed before the next read.
+ */
+export type PeerWireEvent =
+  | { type: 'wire.connected'; at: number }
+  | { type: 'wire.handshake'; handshake: Handshake; at: number }
+  | WireMessageEvent
+  /** Consecutive `piece` messages decoded from one socket read, in order (a lone block comes as `wire.piece`). */
+  | { type: 'wire.pieces'; blocks: PieceBlock[]; at: number }
+  /** Malformed input from the peer (framing or message errors): the connection is unusable. */
+  | { type: 'wire.protocolError'; code: string; message: string; at: number }
+  /** The socket closed or failed; `error` is absent for a clean end. */
+  | { type: 'wire.closed'; error?: { code: string; message: string }; at: number }
+  /** The write queue filled past its high-water mark: stop producing until `wire.drain`. */
+  | { type: 'wire.congested'; at: number }
+  /** The write queue drained (after it had filled up). */
+  | { type: 'wire.drain'; at: number };
+
+/** Commands the peer actor sends to the socket bridge. */
+export type PeerWireCommand =
+  | { type: 'wire.send'; message: WireMessage }
+  /** Several messages written together (one socket write), e.g. a pipeline of requests. */
+  | { type: 'wire.sendMany'; messages: WireMessage[] }
+  /** A `piece` message: the block follows its 13-byte header without being copied. */
+  | { type: 'wire.sendBlock'; index: number; begin: number; block: Uint8Array }
+  | { type: 'wire.sendHandshake' }
+  | { type: 'wire.close' };
+
+/** What the peer actor gives its `wire` actor when it invokes it. */
+export interface PeerWireInput {
+  /** Dial this address (outgoing connection)… */
+  connect?: { host: string; port: number };
+  /**
+   * …or take over an accepted connection (incoming): the listener's handle, passed through the
+   * machines untouched (only src/io looks inside).
+   */
+  transport?: unknown;
+  /** Our handshake; sent at once on an outgoing connection, on `wire.sendHandshake` on an incoming one. */
+  handshake: Handshake;
+  /** Bounds the bitfield message (BEP 3: ⌈pieces / 8⌉ bytes). */
+  pieceCount?: number;
+  /** Largest block we accept in a `piece` message (default 16 KiB; BEP 3 peers send 16 KiB). */
+  maxBlockLength?: number;
+}
+
+/** A block to read from storage for the upload of one request. */
+export interface BlockReadCommand {
+  type: 'upload.read';
+  index: number;
+  begin: number;
+  length: number;
+}
+
+/** The block reader's answers (src/io/storage-actor.ts `blockReaderActor`). */
+export type BlockReadEvent =
+  | { type: 'upload.block'; index: number; begin: number; length: number; data: Uint8Array }
+  | { type: 'upload.readFailed'; index: number; begin: number; length: number; code: string; message: string };
