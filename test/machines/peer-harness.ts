@@ -1,15 +1,14 @@
 /**
- * Drives the peer statechart with no network: a fake `wire` actor that records every command the
- * machine sends and lets the test push `wire.*` events, a tiny parent machine that receives the
- * peer's `sendParent` reports, a real PiecePicker / PieceBuffers, and a simulated clock.
+ * Drives the peer statechart alone, with no network: a fake `wire` actor that records every command
+ * the machine sends and lets the test push `wire.*` events, a fake block reader that records reads and
+ * lets the test answer them, a parent that records the peer's reports (the test plays the torrent:
+ * it sends `peer.*` commands itself), and a simulated clock.
  */
 import { createActor, fromCallback, setup, SimulatedClock, type ActorRefFrom, type AnyEventObject } from 'xstate';
-import type { PeerWireCommand, PeerWireEvent, PeerWireInput } from '../../src/io/peer-wire.js';
 import { peerMachine } from '../../src/machines/peer/peer.machine.js';
 import type { PeerCommand, PeerInput, PeerReport, PeerSettings } from '../../src/machines/peer/types.js';
-import { PieceBuffers } from '../../src/machines/torrent/piece-buffers.js';
-import { PiecePicker } from '../../src/machines/torrent/piece-picker.js';
 import { Bitfield } from '../../src/protocol/bitfield.js';
+import type { BlockReadCommand, BlockReadEvent, PeerWireCommand, PeerWireEvent, PeerWireInput } from '../../src/protocol/peer-wire-types.js';
 import type { WireMessage } from '../../src/protocol/wire.js';
 
 export const PIECE = 32 * 1024;
@@ -35,41 +34,32 @@ export const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 export const INFO_HASH = bytes(20, 0xaa);
 export const OUR_ID = bytes(20, 0x01);
 export const THEIR_ID = bytes(20, 0x02);
-/** Reserved bytes: none, or BEP 6 fast. */
+/** Reserved bytes: none, BEP 6 fast, BEP 10 extended. */
 export const NO_EXT = new Uint8Array(8);
 export const FAST = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0x04]);
+export const EXTENDED = Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0]);
 
 /** A `wire.*` event without its timestamp (the harness stamps it with the simulated clock). */
-type WireIn = PeerWireEvent extends infer E ? (E extends { at: number } ? Omit<E, 'at'> : never) : never;
+export type WireIn = PeerWireEvent extends infer E ? (E extends { at: number } ? Omit<E, 'at'> : never) : never;
 
 export interface StartOptions {
   direction?: PeerInput['direction'];
   settings?: Partial<PeerSettings>;
-  /** Pieces we already have (verified). */
-  have?: number[];
   transport?: unknown;
-  endgameMaxRequests?: number;
-  /** Cap of the piece buffers' write backlog. */
-  maxPendingBytes?: number;
+  pieces?: number;
+}
+
+export const KEY = '10.0.0.2:6881';
+
+export function bitfieldOf(pieces: number[], count = PIECES): Uint8Array {
+  const b = new Bitfield(count);
+  for (const i of pieces) b.set(i);
+  return b.toBytes();
 }
 
 export function startPeer(opts: StartOptions = {}) {
   const clock = new SimulatedClock();
-  const have = new Bitfield(PIECES);
-  for (const i of opts.have ?? []) have.set(i);
-  const picker = new PiecePicker<string>({
-    pieceLength: PIECE,
-    length: PIECE * PIECES,
-    blockLength: BLOCK,
-    have,
-    random: () => 0,
-    ...(opts.endgameMaxRequests !== undefined && { endgameMaxRequests: opts.endgameMaxRequests }),
-  });
-  const buffers = new PieceBuffers((i) => picker.pieceBytes(i), opts.maxPendingBytes !== undefined ? { maxPendingBytes: opts.maxPendingBytes } : {});
-  const counters = { downloaded: 0, uploaded: 0 };
-  const services = { infoHash: INFO_HASH, peerId: OUR_ID, pieceCount: PIECES, picker, buffers, counters, registry: new Map() };
-  const key = '10.0.0.2:6881';
-
+  const pieceCount = opts.pieces ?? PIECES;
   const wire = {
     input: undefined as PeerWireInput | undefined,
     commands: [] as PeerWireCommand[],
@@ -81,40 +71,28 @@ export function startPeer(opts: StartOptions = {}) {
     wire.started++;
     wire.input = input;
     wire.sendBack = sendBack;
-    receive((cmd) => {
-      wire.commands.push(cmd);
-      if (cmd.type === 'wire.send' && cmd.message.type === 'request') checkRequest(cmd.message);
-      if (cmd.type === 'wire.sendMany') for (const m of cmd.messages) if (m.type === 'request') checkRequest(m);
-    });
-    return () => {
-      wire.stopped = true;
-    };
+    receive((cmd) => void wire.commands.push(cmd));
+    return () => void (wire.stopped = true);
+  });
+  const reader = { reads: [] as BlockReadCommand[], sendBack: undefined as ((e: BlockReadEvent) => void) | undefined };
+  const fakeReader = fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
+    reader.sendBack = sendBack;
+    receive((cmd) => void reader.reads.push(cmd));
   });
 
-  // The peer's invariants, checked at the moment each `request` leaves the machine.
-  const violations: string[] = [];
-  const maxQueue = opts.settings?.maxQueue ?? testSettings.maxQueue;
-  const checkRequest = (r: { index: number; begin: number }) => {
-    const value = peer.getSnapshot().value as { connected?: { peerChoking?: string } };
-    if (value.connected?.peerChoking !== 'unchoked') violations.push(`request ${r.index}:${r.begin} while choked`);
-    if (!picker.peerHas(key, r.index)) violations.push(`request ${r.index}:${r.begin} for a piece the peer lacks`);
-    if (picker.outstandingCount(key) > maxQueue)
-      violations.push(`${picker.outstandingCount(key)} requests outstanding`);
-  };
-
   const received: AnyEventObject[] = [];
-  const input: PeerInput = {
-    key,
+  const input: Omit<PeerInput, 'report'> = {
+    key: KEY,
     address: { host: '10.0.0.2', port: 6881, family: 4 },
     direction: opts.direction ?? 'outgoing',
-    services,
+    torrent: { infoHash: INFO_HASH, peerId: OUR_ID, geometry: { length: PIECE * pieceCount, pieceLength: PIECE, pieceCount } },
     settings: { ...testSettings, ...opts.settings },
     ...(opts.transport !== undefined && { transport: opts.transport }),
   };
   const parentMachine = setup({
-    actors: { peer: peerMachine.provide({ actors: { wire: fakeWire } }) },
+    actors: { peer: peerMachine.provide({ actors: { wire: fakeWire, reader: fakeReader } }) },
   }).createMachine({
-    invoke: { id: 'peer', src: 'peer', input },
+    invoke: { id: 'peer', src: 'peer', input: ({ self }) => ({ ...input, report: self }) },
     on: { '*': { actions: ({ event }) => void received.push(event) } },
   });
   const parent = createActor(parentMachine, { clock });
@@ -123,12 +101,9 @@ export function startPeer(opts: StartOptions = {}) {
 
   const h = {
     clock,
-    picker,
-    buffers,
-    counters,
-    services,
-    key,
+    key: KEY,
     wire,
+    reader,
     parent,
     peer,
     /** Pushes a `wire.*` event from the fake bridge into the peer actor, stamped with the clock. */
@@ -139,6 +114,10 @@ export function startPeer(opts: StartOptions = {}) {
     /** A command from the torrent. */
     send(cmd: PeerCommand) {
       peer.send(cmd);
+    },
+    /** Answers a read of the fake block reader. */
+    answer(e: BlockReadEvent) {
+      reader.sendBack!(e);
     },
     /** Advances the simulated clock in steps (SimulatedClock fires each timer at most once per step). */
     advance(ms: number, step = 1000) {
@@ -160,18 +139,20 @@ export function startPeer(opts: StartOptions = {}) {
     /** Errors the peer actor raised (always expected to be none). */
     errors: () => received.filter((e) => e.type.startsWith('xstate.error.')),
     received,
-    violations,
-    /** Outgoing: connect and exchange handshakes; ends in `connected`. */
-    connect(reserved: Uint8Array = NO_EXT) {
+    /** Outgoing: connect and exchange handshakes; ends in `admitting` (the torrent answers with `peer.admit`). */
+    handshake(reserved: Uint8Array = NO_EXT) {
       h.push({ type: 'wire.connected' });
       h.push({ type: 'wire.handshake', handshake: { reserved, infoHash: INFO_HASH, peerId: THEIR_ID } });
     },
-    bitfield(pieces: number[]) {
-      const b = new Bitfield(PIECES);
-      for (const i of pieces) b.set(i);
-      h.push({ type: 'wire.bitfield', bytes: b.toBytes() });
+    /** Handshake and admission with our pieces `have`: ends in `connected`. */
+    connect(reserved: Uint8Array = NO_EXT, have: number[] = []) {
+      h.handshake(reserved);
+      h.send({ type: 'peer.admit', have: bitfieldOf(have, pieceCount) });
     },
-    /** Delivers the block of a request (payload filled with the piece index). */
+    bitfield(pieces: number[]) {
+      h.push({ type: 'wire.bitfield', bytes: bitfieldOf(pieces, pieceCount) });
+    },
+    /** Delivers the block of a request (payload filled with the piece index + 1). */
     deliver(r: { index: number; begin: number; length: number }) {
       h.push({ type: 'wire.piece', index: r.index, begin: r.begin, block: bytes(r.length, r.index + 1) });
     },

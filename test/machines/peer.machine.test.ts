@@ -1,13 +1,22 @@
+/**
+ * The peer statechart alone: the test plays the torrent (it answers `peer.wants` with `peer.request`,
+ * admits the peer, tells it our interest) and the socket (it pushes `wire.*` events). What the peer
+ * does with a real picker is in torrent.machine.test.ts.
+ */
 import { afterEach, describe, expect, it } from 'vitest';
+import { transition } from 'xstate';
+import { peerMachine } from '../../src/machines/peer/peer.machine.js';
 import type { PeerReport } from '../../src/machines/peer/types.js';
+import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import {
   BLOCK,
+  bitfieldOf,
   bytes,
+  EXTENDED,
   FAST,
   INFO_HASH,
   NO_EXT,
   OUR_ID,
-  PIECE,
   startPeer,
   testSettings,
   THEIR_ID,
@@ -24,8 +33,6 @@ function start(...args: Parameters<typeof startPeer>) {
 afterEach(() => {
   for (const h of current) {
     expect(h.errors()).toEqual([]);
-    expect(h.violations).toEqual([]);
-    h.picker.checkInvariants();
     h.stop();
     expect(h.wire.stopped).toBe(true);
   }
@@ -35,19 +42,20 @@ afterEach(() => {
 const REGIONS = ['amChoking', 'amInterested', 'peerChoking', 'peerInterested', 'requests', 'liveness', 'keepAlive'];
 const connected = (h: PeerHarness) => (h.value() as { connected: Record<string, string> }).connected;
 const closedReport = (h: PeerHarness) => h.reports('peer.closed')[0];
-const requests = (h: PeerHarness) => h.messages('request').map((r) => `${r.index}:${r.begin}`);
+const req = (index: number, begin: number, length = BLOCK) => ({ index, begin, length });
 
-/** Connected, the peer has `pieces`, it unchoked us: requests are flowing. */
-function downloading(pieces = [0, 1, 2, 3], opts: Parameters<typeof startPeer>[0] = {}, reserved = NO_EXT) {
-  const h = start(opts);
+/** Connected, the peer has `pieces`, unchoked us, and we told it we are interested: requests flow. */
+function requesting(reserved = NO_EXT, settings: Parameters<typeof startPeer>[0] = {}) {
+  const h = start(settings);
   h.connect(reserved);
-  h.bitfield(pieces);
+  h.bitfield([0, 1, 2, 3]);
   h.push({ type: 'wire.unchoke' });
+  h.send({ type: 'peer.interest', interested: true });
   return h;
 }
 
-describe('peer statechart: connecting and handshaking', () => {
-  it('dials, lets the bridge send our handshake, and enters the parallel connected state on a matching handshake', () => {
+describe('peer statechart: connecting, handshaking, admission', () => {
+  it('dials, waits for the torrent to admit the peer after its handshake, then enters the parallel connected state', () => {
     const h = start();
     expect(h.value()).toBe('connecting');
     expect(h.wire.started).toBe(1);
@@ -55,11 +63,16 @@ describe('peer statechart: connecting and handshaking', () => {
     expect(h.wire.input!.handshake.infoHash).toEqual(INFO_HASH);
     expect(h.wire.input!.handshake.peerId).toEqual(OUR_ID);
     expect(h.wire.input!.handshake.reserved[7]! & 0x04).toBe(0x04); // we offer BEP 6
+    expect(h.wire.input!.handshake.reserved[5]! & 0x10).toBe(0x10); // and BEP 10
 
     h.push({ type: 'wire.connected' });
     expect(h.value()).toBe('handshaking');
     h.push({ type: 'wire.handshake', handshake: { reserved: FAST, infoHash: INFO_HASH, peerId: THEIR_ID } });
+    expect(h.value()).toBe('admitting');
+    expect(h.reports()).toEqual([{ type: 'peer.handshake', key: h.key, peerId: THEIR_ID, fast: true, extended: false }]);
+    expect(h.wire.commands).toEqual([]); // nothing is said before the torrent decides
 
+    h.send({ type: 'peer.admit', have: bitfieldOf([]) });
     expect(Object.keys(connected(h)).sort()).toEqual([...REGIONS].sort());
     expect(connected(h)).toEqual({
       amChoking: 'choking',
@@ -70,28 +83,48 @@ describe('peer statechart: connecting and handshaking', () => {
       liveness: 'watching',
       keepAlive: 'waiting',
     });
-    expect(h.reports()).toEqual([{ type: 'peer.handshake', key: h.key, peerId: THEIR_ID }]);
     const ctx = h.snapshot().context;
     expect(ctx.peerId).toBe('02'.repeat(20));
     expect(ctx.extensions).toEqual({ fast: true, extended: false, dht: false });
-    // An outgoing connection never asks the bridge for a second handshake; with nothing to announce
-    // but a fast peer, we say have-none.
+    // Nothing to announce, a fast peer: have-none.
     expect(h.wire.commands).toEqual([{ type: 'wire.send', message: { type: 'have-none' } }]);
-    expect(h.picker.peerCount).toBe(1);
   });
 
-  it('announces what we have: a bitfield, or have-all to a fast peer when we are complete', () => {
-    const a = start({ have: [1] });
-    a.connect();
+  it('announces our pieces as admitted: a bitfield, nothing, or have-all to a fast peer when complete', () => {
+    const a = start();
+    a.connect(NO_EXT, [1]);
     expect(a.messages()).toEqual([{ type: 'bitfield', bytes: Uint8Array.from([0x40]) }]);
 
     const b = start();
     b.connect(); // no fast extension and nothing to say: the bitfield is omitted (BEP 3)
     expect(b.wire.commands).toEqual([]);
 
-    const c = start({ have: [0, 1, 2, 3] });
-    c.connect(FAST);
+    const c = start();
+    c.connect(FAST, [0, 1, 2, 3]);
     expect(c.messages()).toEqual([{ type: 'have-all' }]);
+
+    const d = start();
+    d.connect(FAST, [0, 1, 2, 3].slice(0, 2));
+    expect(d.messages()).toEqual([{ type: 'bitfield', bytes: Uint8Array.from([0xc0]) }]);
+  });
+
+  it('an extension-protocol peer gets our BEP 10 handshake (reqq, client) before the bitfield', () => {
+    const h = start();
+    h.connect(EXTENDED, [2]);
+    const [ext, bf] = h.messages();
+    expect(ext).toEqual({ type: 'extended', id: 0, payload: encodeExtensionHandshake({ m: {}, reqq: testSettings.maxQueuedRequests, client: 'bt-actor' }) });
+    expect(bf).toEqual({ type: 'bitfield', bytes: Uint8Array.from([0x20]) });
+  });
+
+  it('our pieces verified before admission are in the admitted bitfield; announcements before it are ignored', () => {
+    const h = start();
+    h.handshake();
+    h.send({ type: 'peer.announce', index: 3 });
+    expect(h.wire.commands).toEqual([]);
+    h.send({ type: 'peer.admit', have: bitfieldOf([3]) });
+    expect(h.messages()).toEqual([{ type: 'bitfield', bytes: Uint8Array.from([0x10]) }]);
+    h.send({ type: 'peer.announce', index: 0 });
+    expect(h.messages().at(-1)).toEqual({ type: 'have', index: 0 });
   });
 
   it('closes on an info-hash mismatch', () => {
@@ -102,9 +135,7 @@ describe('peer statechart: connecting and handshaking', () => {
     expect(h.snapshot().value).toBe('closed');
     expect(h.wire.commands).toEqual([{ type: 'wire.close' }]);
     expect(h.wire.stopped).toBe(true);
-    expect(h.reports()).toEqual([
-      { type: 'peer.closed', key: h.key, reason: 'info-hash-mismatch', downloaded: 0, uploaded: 0 },
-    ]);
+    expect(h.reports()).toEqual([{ type: 'peer.closed', key: h.key, reason: 'info-hash-mismatch', downloaded: 0, uploaded: 0 }]);
     expect(h.received.some((e) => e.type === 'xstate.done.actor.peer')).toBe(true);
   });
 
@@ -114,7 +145,14 @@ describe('peer statechart: connecting and handshaking', () => {
     h.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: INFO_HASH, peerId: OUR_ID } });
     expect(closedReport(h)).toMatchObject({ reason: 'self' });
     expect(h.reports('peer.handshake')).toEqual([]);
-    expect(h.picker.peerCount).toBe(0);
+  });
+
+  it('the torrent may refuse the peer instead of admitting it (a duplicate)', () => {
+    const h = start();
+    h.handshake();
+    h.send({ type: 'peer.close', reason: 'duplicate' });
+    expect(h.wire.commands).toEqual([{ type: 'wire.close' }]);
+    expect(closedReport(h)).toMatchObject({ reason: 'duplicate' } satisfies Partial<PeerReport>);
   });
 
   it('times out connecting, and handshaking, on the simulated clock', () => {
@@ -135,21 +173,19 @@ describe('peer statechart: connecting and handshaking', () => {
   });
 
   it('incoming: hands the transport to the bridge and answers the handshake only after the peer’s', () => {
-    const h = start({
-      direction: 'incoming',
-      have: [2],
-      transport: { socket: 'accepted-socket', initialBytes: bytes(3, 7) },
-    });
-    expect(h.wire.input).toMatchObject({ socket: 'accepted-socket', initialBytes: bytes(3, 7), pieceCount: 4 });
+    const transport = { socket: 'accepted-socket', initialBytes: bytes(3, 7) };
+    const h = start({ direction: 'incoming', transport });
+    expect(h.wire.input).toMatchObject({ transport, pieceCount: 4 });
     expect(h.wire.input).not.toHaveProperty('connect');
     h.push({ type: 'wire.connected' });
     expect(h.wire.commands).toEqual([]);
     h.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: INFO_HASH, peerId: THEIR_ID } });
+    expect(h.wire.commands).toEqual([{ type: 'wire.sendHandshake' }]);
+    h.send({ type: 'peer.admit', have: bitfieldOf([2]) });
     expect(h.wire.commands).toEqual([
       { type: 'wire.sendHandshake' },
       { type: 'wire.send', message: { type: 'bitfield', bytes: Uint8Array.from([0x20]) } },
     ]);
-    expect(h.reports('peer.handshake')).toHaveLength(1);
   });
 
   it('incoming: never sends our handshake for another torrent', () => {
@@ -161,72 +197,23 @@ describe('peer statechart: connecting and handshaking', () => {
   });
 });
 
-describe('peer statechart: interest', () => {
-  it('a bitfield with pieces we lack makes us interested and counts availability', () => {
-    const h = start({ have: [0] });
-    h.connect();
-    h.bitfield([0, 2]);
-    expect(h.messages()).toEqual([{ type: 'bitfield', bytes: Uint8Array.from([0x80]) }, { type: 'interested' }]);
-    expect(connected(h).amInterested).toBe('interested');
-    expect(h.picker.availability(2)).toBe(1);
-    expect(h.picker.availability(1)).toBe(0);
-    expect(h.snapshot().context.announcedPieces).toBe(true);
-  });
-
-  it('stays not interested in a peer that has nothing we lack, and loses interest when we verify its last piece', () => {
-    const a = start({ have: [0, 1] });
-    a.connect();
-    a.bitfield([0, 1]);
-    expect(a.messages('interested')).toEqual([]);
-    expect(connected(a).amInterested).toBe('notInterested');
-
-    const b = start();
-    b.connect();
-    b.bitfield([3]);
-    expect(b.messages('interested')).toHaveLength(1);
-    b.picker.pieceVerified(3); // got it from someone else
-    b.send({ type: 'peer.have', index: 3 });
-    expect(b.messages().slice(-2)).toEqual([{ type: 'have', index: 3 }, { type: 'not-interested' }]);
-    expect(connected(b).amInterested).toBe('notInterested');
-  });
-
-  it('the bitfield may be omitted: have messages alone make us interested', () => {
+describe('peer statechart: what the peer has, and our interest', () => {
+  it('reports a valid bitfield, have-all, have-none and haves to the torrent', () => {
     const h = start();
-    h.connect();
-    h.push({ type: 'wire.have', index: 1 });
-    expect(h.messages()).toEqual([{ type: 'interested' }]);
-    h.push({ type: 'wire.have', index: 3 });
-    expect(h.messages()).toEqual([{ type: 'interested' }]); // said once
-    expect(h.picker.availability(1)).toBe(1);
-    expect(h.picker.availability(3)).toBe(1);
-  });
-
-  it('an unchoke before we are interested (Deluge unchokes first), then haves: interested, then requests', () => {
-    const h = start();
-    h.connect();
-    h.push({ type: 'wire.unchoke' });
-    h.push({ type: 'wire.interested' });
-    expect(connected(h)).toMatchObject({ peerChoking: 'unchoked', peerInterested: 'interested', requests: 'idle' });
-    expect(h.messages()).toEqual([]);
-    h.push({ type: 'wire.have', index: 2 });
-    expect(h.messages()).toEqual([
-      { type: 'interested' },
-      { type: 'request', index: 2, begin: 0, length: BLOCK },
-      { type: 'request', index: 2, begin: BLOCK, length: BLOCK },
-    ]);
-    expect(connected(h).requests).toBe('active');
-  });
-
-  it('have-all and have-none (BEP 6)', () => {
-    const h = start({ have: [0] });
     h.connect(FAST);
-    h.push({ type: 'wire.have-none' });
-    expect(connected(h).amInterested).toBe('notInterested');
+    h.bitfield([0, 2]);
+    h.push({ type: 'wire.have', index: 3 });
+    expect(h.reports('peer.bitfield')).toEqual([{ type: 'peer.bitfield', key: h.key, pieces: bitfieldOf([0, 2]) }]);
+    expect(h.reports('peer.have')).toEqual([{ type: 'peer.have', key: h.key, index: 3 }]);
+    expect(h.snapshot().context.announcedPieces).toBe(true);
     const i = start();
     i.connect(FAST);
     i.push({ type: 'wire.have-all' });
-    expect(connected(i).amInterested).toBe('interested');
-    expect(i.picker.seedCount).toBe(1);
+    const j = start();
+    j.connect(FAST);
+    j.push({ type: 'wire.have-none' });
+    expect(i.reports('peer.bitfield')[0]!.pieces).toBe('all');
+    expect(j.reports('peer.bitfield')[0]!.pieces).toBe('none');
   });
 
   it('a bitfield with spare bits set, or of the wrong length, is a protocol error', () => {
@@ -234,14 +221,13 @@ describe('peer statechart: interest', () => {
     a.connect();
     a.push({ type: 'wire.bitfield', bytes: Uint8Array.from([0xf1]) }); // 4 pieces: the low 4 bits are spare
     expect(closedReport(a)).toMatchObject({ reason: 'protocol-error' });
-    expect(a.messages('interested')).toEqual([]);
+    expect(a.reports('peer.bitfield')).toEqual([]);
     expect(a.wire.commands.at(-1)).toEqual({ type: 'wire.close' });
 
     const b = start();
     b.connect();
     b.push({ type: 'wire.bitfield', bytes: Uint8Array.from([0xf0, 0x00]) });
     expect(closedReport(b)).toMatchObject({ reason: 'protocol-error' });
-    expect(b.picker.peerCount).toBe(0);
   });
 
   it('a have for a piece outside the torrent is a protocol error', () => {
@@ -249,6 +235,18 @@ describe('peer statechart: interest', () => {
     h.connect();
     h.push({ type: 'wire.have', index: 4 });
     expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: 'have for piece 4 of 4' });
+  });
+
+  it('says interested / not interested as the torrent decides, once each', () => {
+    const h = start();
+    h.connect();
+    h.send({ type: 'peer.interest', interested: true });
+    h.send({ type: 'peer.interest', interested: true });
+    expect(connected(h).amInterested).toBe('interested');
+    h.send({ type: 'peer.interest', interested: false });
+    h.send({ type: 'peer.interest', interested: false });
+    expect(h.messages()).toEqual([{ type: 'interested' }, { type: 'not-interested' }]);
+    expect(connected(h).amInterested).toBe('notInterested');
   });
 
   it('a framing error from the bridge closes with protocol-error', () => {
@@ -259,239 +257,255 @@ describe('peer statechart: interest', () => {
   });
 });
 
-describe('peer statechart: requests', () => {
-  it('an unchoke while interested sends requests for blocks the peer has, as many as the queue depth', () => {
-    const h = downloading([1, 3]);
-    expect(connected(h).requests).toBe('active');
-    // A new peer has no measured rate: minQueue requests, both blocks of one piece (rarest first,
-    // then finishing what was started).
-    const asked = h.messages('request');
-    expect(asked).toHaveLength(testSettings.minQueue);
-    expect([1, 3]).toContain(asked[0]!.index);
-    expect(requests(h)).toEqual([`${asked[0]!.index}:0`, `${asked[0]!.index}:${BLOCK}`]);
-    expect(h.picker.outstanding(h.key)).toEqual(asked.map(({ index, begin, length }) => ({ index, begin, length })));
+describe('peer statechart: the request pipeline', () => {
+  it('asks for minQueue blocks once unchoked and interested, in either order (Deluge unchokes first)', () => {
+    const a = requesting();
+    expect(connected(a).requests).toBe('active');
+    expect(a.reports('peer.wants')).toEqual([{ type: 'peer.wants', key: a.key, count: testSettings.minQueue }]);
+
+    const b = start();
+    b.connect();
+    b.send({ type: 'peer.interest', interested: true });
+    expect(connected(b).requests).toBe('idle');
+    expect(b.reports('peer.wants')).toEqual([]);
+    b.push({ type: 'wire.unchoke' });
+    expect(connected(b).requests).toBe('active');
+    expect(b.reports('peer.wants')).toHaveLength(1);
   });
 
-  it('accepts blocks into the piece buffers, refills after each block, and reports complete pieces', () => {
-    const h = downloading([0, 1]);
-    const sentAfterEach: number[] = [];
-    for (let k = 0; k < 4; k++) {
-      const next = h.messages('request')[k]!;
-      h.clock.increment(100);
-      h.deliver(next);
-      expect(h.picker.blockState(next.index, next.begin)).toBe('received');
-      sentAfterEach.push(h.messages('request').length);
-    }
-    // 2 asked at unchoke; the first block tops the pipeline up (to 3 at 16 KiB/s, but only 2 blocks
-    // are left to ask for); then there is nothing more this peer has.
-    expect(sentAfterEach).toEqual([4, 4, 4, 4]);
-    expect(new Set(requests(h)).size).toBe(4); // two pieces of two blocks, each asked once
-    expect(h.picker.outstandingCount(h.key)).toBe(0);
-    expect(
-      h
-        .reports('peer.pieceComplete')
-        .map((r) => r.index)
-        .sort(),
-    ).toEqual([0, 1]);
-    expect(h.counters.downloaded).toBe(2 * PIECE);
-    expect(h.snapshot().context.stats.downloaded).toBe(2 * PIECE);
-    const piece0 = h.buffers.take(0)!;
-    expect(piece0.length).toBe(PIECE);
-    expect(piece0.every((b) => b === 1)).toBe(true);
-    expect(h.buffers.take(1)!.every((b) => b === 2)).toBe(true);
+  it('sends the requests the torrent picked as one write, and takes only blocks it asked for', () => {
+    const h = requesting();
+    h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    expect(h.wire.commands.at(-1)).toEqual({
+      type: 'wire.sendMany',
+      messages: [
+        { type: 'request', ...req(0, 0) },
+        { type: 'request', ...req(0, BLOCK) },
+      ],
+    });
+    expect(h.snapshot().context.pipeline.outstanding).toEqual([req(0, 0), req(0, BLOCK)]);
+    h.clock.increment(100);
+    h.deliver(req(0, 0));
+    const [blocks] = h.reports('peer.blocks');
+    expect(blocks).toMatchObject({ key: h.key, want: 2, batch: 1 }); // 16 KiB in the first second: depth 3, 1 outstanding
+    expect(blocks!.blocks.map((b) => [b.index, b.begin, b.block.length])).toEqual([[0, 0, BLOCK]]);
+    expect(h.snapshot().context.pipeline.outstanding).toEqual([req(0, BLOCK)]);
+    expect(h.snapshot().context.traffic.downloaded).toBe(BLOCK);
     // Payload bytes never enter context.
-    expect(
-      JSON.stringify(h.snapshot().context, (_k, v) => (v instanceof Uint8Array && v.length > 20 ? 'BIG' : v)),
-    ).not.toContain('BIG');
+    expect(JSON.stringify(h.snapshot().context, (_k, v) => (v instanceof Uint8Array && v.length > 20 ? 'BIG' : v))).not.toContain('BIG');
   });
 
-  it('the queue grows with the measured rate, up to maxQueue', () => {
-    const h = downloading([0, 1, 2, 3]);
-    expect(h.picker.outstandingCount(h.key)).toBe(2);
-    h.deliver(h.messages('request')[0]!); // 16 KiB in the first second: depth ⌈16 KiB/s × 3 s / 16 KiB⌉ = 3
-    expect(h.picker.outstandingCount(h.key)).toBe(3);
-    h.deliver(h.messages('request')[1]!); // 32 KiB/s: 6, clamped to maxQueue
-    expect(h.picker.outstandingCount(h.key)).toBe(testSettings.maxQueue);
+  it('the blocks of one socket read travel as one peer.blocks report', () => {
+    const h = requesting();
+    h.send({ type: 'peer.request', requests: [req(1, 0), req(1, BLOCK)] });
+    h.push({ type: 'wire.pieces', blocks: [req(1, 0), req(1, BLOCK)].map((r) => ({ index: r.index, begin: r.begin, block: bytes(BLOCK, 2) })) });
+    expect(h.reports('peer.blocks')).toHaveLength(1);
+    expect(h.reports('peer.blocks')[0]!.blocks).toHaveLength(2);
+    expect(h.snapshot().context.pipeline.outstanding).toEqual([]);
   });
 
-  it('holds requests back while pieces wait for the disk past the cap, and resumes on the next have', () => {
-    // minQueue 2 = one piece of two blocks at a time; the backlog cap is two pieces (of four).
-    const h = downloading([0, 1, 2, 3], { maxPendingBytes: 2 * PIECE, settings: { minQueue: 2, maxQueue: 2 } });
-    const served = new Set<string>();
-    const taken: number[] = [];
-    // Serve every outstanding request; the torrent takes each complete piece out for the disk (none
-    // is written yet).
-    const serve = () => {
-      for (const r of h.messages('request')) {
-        const id = `${r.index}:${r.begin}`;
-        if (served.has(id)) continue;
-        served.add(id);
-        h.clock.increment(10);
-        h.deliver(r);
-        for (const { index } of h.reports('peer.pieceComplete')) {
-          if (taken.includes(index)) continue;
-          taken.push(index);
-          h.buffers.take(index);
-        }
-      }
-    };
-    for (let i = 0; i < 4 && !h.buffers.backlogged; i++) serve();
-    expect(h.buffers.backlogged).toBe(true);
-    // What was asked before the backlog formed is delivered; nothing new is asked.
-    const asked = h.messages('request').length;
-    serve();
-    expect(h.messages('request').length).toBe(asked);
-    expect(h.picker.outstandingCount(h.key)).toBe(0);
-    expect(taken.length).toBeLessThan(4);
-    // Pieces are written: the torrent's `have` lets the pipeline refill.
-    for (const i of taken) {
-      if (!h.buffers.backlogged) break;
-      h.buffers.done(i);
-      h.send({ type: 'peer.have', index: i });
-    }
-    expect(h.buffers.backlogged).toBe(false);
-    expect(h.messages('request').length).toBeGreaterThan(asked);
-    expect(h.violations).toEqual([]);
+  it('a block that was never requested closes the connection; one we gave up lately is dropped quietly', () => {
+    const a = requesting();
+    a.send({ type: 'peer.request', requests: [req(0, 0)] });
+    a.deliver(req(3, BLOCK));
+    expect(closedReport(a)).toMatchObject({ reason: 'protocol-error', detail: `unrequested block 3:${BLOCK}+${BLOCK}` });
+    expect(a.reports('peer.blocks')).toEqual([]);
+
+    const b = requesting();
+    b.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    b.send({ type: 'peer.cancel', ...req(0, 0) });
+    expect(b.messages().at(-1)).toEqual({ type: 'cancel', ...req(0, 0) });
+    b.deliver(req(0, 0)); // it was already on its way
+    expect(b.status()).toBe('active');
+    expect(b.reports('peer.blocks')).toEqual([]);
+    expect(b.snapshot().context.liveness.blocks).toBe(1);
   });
 
-  it('a choke discards our requests (no fast extension): they go back to the picker and nothing is asked while choked', () => {
-    const h = downloading([0, 1]);
-    const asked = h.picker.outstanding(h.key);
-    expect(asked).toHaveLength(2);
-    h.push({ type: 'wire.choke' });
-    expect(connected(h)).toMatchObject({ peerChoking: 'choked', requests: 'idle' });
-    expect(h.picker.outstandingCount(h.key)).toBe(0);
-    for (const r of asked) expect(h.picker.blockState(r.index, r.begin)).toBe('wanted');
-    h.send({ type: 'peer.refill' });
-    h.push({ type: 'wire.have', index: 2 });
-    expect(h.messages('request')).toHaveLength(2);
-    // A block sent before the choke reached the peer still counts.
-    h.deliver(asked[0]!);
-    expect(h.picker.blockState(asked[0]!.index, asked[0]!.begin)).toBe('received');
-    expect(h.messages('request')).toHaveLength(2);
-    h.push({ type: 'wire.unchoke' });
-    expect(connected(h).requests).toBe('active');
-    expect(h.messages('request').length).toBeGreaterThan(2);
-  });
-
-  it('a choke from a fast peer keeps our requests until it rejects them (BEP 6)', () => {
-    const h = downloading([0, 1], {}, FAST);
-    const asked = h.picker.outstanding(h.key);
-    h.push({ type: 'wire.choke' });
-    expect(h.picker.outstandingCount(h.key)).toBe(2);
-    h.push({ type: 'wire.reject', ...asked[0]! });
-    expect(h.picker.outstandingCount(h.key)).toBe(1);
-    expect(h.picker.blockState(asked[0]!.index, asked[0]!.begin)).toBe('wanted');
-    expect(h.messages('request')).toHaveLength(2); // the reject does not make us ask while choked
-  });
-
-  it('a reject while unchoked frees a slot that is filled again', () => {
-    const h = downloading([0, 1], {}, FAST);
-    const asked = h.picker.outstanding(h.key);
-    h.push({ type: 'wire.reject', ...asked[1]! });
-    expect(h.picker.outstandingCount(h.key)).toBe(2);
-    expect(h.messages('request')).toHaveLength(3);
-  });
-
-  it('a block that was never requested is kept if valid, a protocol error if its offset is bad', () => {
-    const a = downloading([0, 1, 2, 3]);
-    a.push({ type: 'wire.piece', index: 3, begin: BLOCK, block: bytes(BLOCK, 9) }); // valid, unrequested
-    expect(a.picker.blockState(3, BLOCK)).toBe('received');
-    expect(a.status()).toBe('active');
-
-    const b = downloading([0, 1, 2, 3]);
-    b.push({ type: 'wire.piece', index: 3, begin: 100, block: bytes(BLOCK, 9) });
-    expect(closedReport(b)).toMatchObject({ reason: 'protocol-error', detail: `unrequested block 3:100+${BLOCK}` });
-    expect(b.counters.downloaded).toBe(0);
-  });
-
-  it('endgame: a block also requested from other peers is reported for cancelling there', () => {
+  it('requests that arrive when they cannot be sent go back to the torrent', () => {
     const h = start();
-    h.picker.addPeer('other', 'all');
-    expect(h.picker.pick('other', 8)).toHaveLength(8); // every block requested elsewhere: endgame
-    expect(h.picker.inEndgame).toBe(true);
+    h.send({ type: 'peer.request', requests: [req(0, 0)] }); // not even connected
     h.connect();
-    h.bitfield([0, 1, 2, 3]);
-    h.push({ type: 'wire.unchoke' });
-    const dup = h.messages('request')[0]!;
-    expect(h.picker.requestersOf(dup.index, dup.begin)).toEqual(['other', h.key]);
-    h.deliver(dup);
-    expect(h.reports('peer.cancelElsewhere')).toEqual([
-      { type: 'peer.cancelElsewhere', key: h.key, peers: ['other'], index: dup.index, begin: dup.begin, length: BLOCK },
-    ]);
-    h.picker.removePeer('other');
+    h.send({ type: 'peer.request', requests: [req(1, 0)] }); // choked
+    expect(h.reports('peer.returned').map((r) => r.requests)).toEqual([[req(0, 0)], [req(1, 0)]]);
+    expect(h.messages('request')).toEqual([]);
   });
 
-  it('peer.cancel sends cancel and drops the request from the picker', () => {
-    const h = downloading([0]);
-    const [r] = h.picker.outstanding(h.key);
-    h.send({ type: 'peer.cancel', ...r! });
-    expect(h.messages().at(-1)).toEqual({ type: 'cancel', ...r });
-    expect(h.picker.outstanding(h.key)).not.toContainEqual(r);
+  it('a choke (no fast extension) gives every request back; a fast peer keeps them until it rejects them', () => {
+    const a = requesting();
+    a.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    a.push({ type: 'wire.choke' });
+    expect(connected(a)).toMatchObject({ peerChoking: 'choked', requests: 'idle' });
+    expect(a.reports('peer.returned')).toEqual([{ type: 'peer.returned', key: a.key, requests: [req(0, 0), req(0, BLOCK)] }]);
+    expect(a.snapshot().context.pipeline.outstanding).toEqual([]);
+    a.deliver(req(0, 0)); // sent before the choke: late, dropped
+    expect(a.status()).toBe('active');
+    a.push({ type: 'wire.unchoke' });
+    expect(connected(a).requests).toBe('active');
+    expect(a.reports('peer.wants')).toHaveLength(2);
+
+    const b = requesting(FAST);
+    b.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    b.push({ type: 'wire.choke' });
+    expect(b.reports('peer.returned')).toEqual([]);
+    expect(b.snapshot().context.pipeline.outstanding).toHaveLength(2);
+    b.push({ type: 'wire.reject', ...req(0, 0) });
+    expect(b.reports('peer.returned')).toEqual([{ type: 'peer.returned', key: b.key, requests: [req(0, 0)] }]);
+    expect(b.reports('peer.wants')).toHaveLength(1); // no new request while choked
   });
 
-  it('snub: no block for snubTimeoutMs releases the requests; a block brings the peer back', () => {
-    const h = downloading([0, 1]);
-    const asked = h.picker.outstanding(h.key);
+  it('a reject while unchoked frees a slot the torrent is asked to fill', () => {
+    const h = requesting(FAST);
+    h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    h.push({ type: 'wire.reject', ...req(0, BLOCK) });
+    expect(h.reports('peer.wants').at(-1)).toEqual({ type: 'peer.wants', key: h.key, count: 1 });
+    h.push({ type: 'wire.reject', ...req(2, 0) }); // never asked: nothing to give back
+    expect(h.reports('peer.returned')).toHaveLength(1);
+  });
+
+  it('the pipeline deepens with the measured rate, up to maxQueue and the peer’s reqq', () => {
+    const h = requesting(EXTENDED);
+    h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    h.deliver(req(0, 0)); // 16 KiB/s: depth 3
+    expect(h.reports('peer.blocks').at(-1)!.want).toBe(2);
+    h.deliver(req(0, BLOCK)); // 32 KiB/s: depth 6, clamped to maxQueue 4
+    expect(h.reports('peer.blocks').at(-1)!.want).toBe(4);
+    h.push({ type: 'wire.extended', id: 0, payload: encodeExtensionHandshake({ m: {}, reqq: 2 }) });
+    expect(h.snapshot().context.ext.reqq).toBe(2);
+    h.send({ type: 'peer.refill' });
+    expect(h.reports('peer.wants').at(-1)).toEqual({ type: 'peer.wants', key: h.key, count: 2 });
+    // A malformed extension handshake is ignored (BEP 10), the connection stays.
+    h.push({ type: 'wire.extended', id: 0, payload: bytes(5, 0x65) });
+    h.push({ type: 'wire.extended', id: 7, payload: bytes(1, 0) });
+    expect(h.status()).toBe('active');
+    expect(h.snapshot().context.ext.reqq).toBe(2);
+  });
+
+  it('snub: no block for snubTimeoutMs gives the requests back; a block brings the peer back', () => {
+    const h = requesting();
+    h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
     h.advance(testSettings.snubTimeoutMs - testSettings.checkIntervalMs);
     h.push({ type: 'wire.keep-alive' }); // alive, but no blocks
     expect(connected(h).requests).toBe('active');
     h.advance(testSettings.checkIntervalMs);
     expect(connected(h).requests).toBe('snubbed');
-    expect(h.picker.outstandingCount(h.key)).toBe(0);
-    for (const r of asked) expect(h.picker.blockState(r.index, r.begin)).toBe('wanted');
-    expect(h.status()).toBe('active');
-    // It finally delivers one of the released blocks: asked again at once.
-    h.deliver(asked[0]!);
+    expect(h.reports('peer.returned').at(-1)!.requests).toEqual([req(0, 0), req(0, BLOCK)]);
+    expect(h.reports('peer.state').at(-1)).toMatchObject({ snubbed: true });
+    // It finally delivers one of the given-up blocks: asked again at once.
+    h.deliver(req(0, 0));
     expect(connected(h).requests).toBe('active');
-    expect(h.picker.outstandingCount(h.key)).toBeGreaterThan(0);
-    expect(h.messages('request').length).toBeGreaterThan(2);
+    expect(h.reports('peer.state').at(-1)).toMatchObject({ snubbed: false });
+    expect(h.reports('peer.wants').length).toBeGreaterThan(1);
   });
 
-  it('a peer that is not starved is not snubbed', () => {
-    const h = downloading([0, 1, 2, 3]);
+  it('a peer that keeps delivering is never snubbed', () => {
+    const h = requesting();
+    let next = 0;
     for (let t = 0; t < 3 * testSettings.snubTimeoutMs; t += testSettings.checkIntervalMs) {
+      h.send({ type: 'peer.request', requests: [req(next % 4, 0)] });
       h.advance(testSettings.checkIntervalMs);
-      const r = h.picker.outstanding(h.key)[0];
-      if (r && t % 20_000 === 0) h.deliver(r);
+      h.deliver(req(next % 4, 0));
+      next++;
     }
     expect(h.reports('peer.closed')).toEqual([]);
-    expect(connected(h).requests).not.toBe('snubbed');
+    expect(connected(h).requests).toBe('active');
   });
 
   it('a snubbed peer that chokes and unchokes us is asked again', () => {
-    const h = downloading([0, 1]);
+    const h = requesting();
+    h.send({ type: 'peer.request', requests: [req(0, 0)] });
     h.advance(testSettings.snubTimeoutMs);
     expect(connected(h).requests).toBe('snubbed');
     h.push({ type: 'wire.choke' });
+    expect(connected(h).requests).toBe('idle');
     h.push({ type: 'wire.unchoke' });
     expect(connected(h).requests).toBe('active');
-    expect(h.picker.outstandingCount(h.key)).toBe(2);
   });
 
-  it('blocks freed elsewhere (another peer died) are picked up at the next check', () => {
-    const h = start({ endgameMaxRequests: 1 });
-    h.picker.addPeer('other', 'all');
-    h.picker.pick('other', 8);
-    h.connect();
-    h.bitfield([0, 1, 2, 3]);
-    h.push({ type: 'wire.unchoke' });
-    expect(connected(h).requests).toBe('active');
-    expect(h.messages('request')).toEqual([]); // nothing to ask: every block is out elsewhere
-    h.picker.removePeer('other'); // its blocks are wanted again
+  it('an active peer with free slots asks again at each check (blocks may have been freed elsewhere)', () => {
+    const h = requesting();
+    const asked = h.reports('peer.wants').length;
     h.advance(testSettings.checkIntervalMs);
-    expect(h.messages('request')).toHaveLength(2);
+    expect(h.reports('peer.wants').length).toBe(asked + 1);
+    h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    h.advance(testSettings.checkIntervalMs); // full: nothing to ask
+    expect(h.reports('peer.wants').length).toBe(asked + 1);
+  });
+});
+
+describe('peer statechart: uploading', () => {
+  function unchoked(reserved = FAST) {
+    const h = start();
+    h.connect(reserved, [0, 1]);
+    h.push({ type: 'wire.interested' });
+    h.send({ type: 'peer.unchoke' });
+    return h;
+  }
+
+  it('tells the torrent when the peer’s interest and our choke change', () => {
+    const h = start();
+    h.connect();
+    h.push({ type: 'wire.interested' });
+    h.send({ type: 'peer.unchoke' });
+    h.push({ type: 'wire.not-interested' });
+    h.send({ type: 'peer.choke' });
+    expect(h.reports('peer.state').map(({ peerInterested, amChoking, snubbed }) => [peerInterested, amChoking, snubbed])).toEqual([
+      [true, true, false],
+      [true, false, false],
+      [false, false, false],
+      [false, true, false],
+    ]);
+    expect(h.messages()).toEqual([{ type: 'unchoke' }, { type: 'choke' }]);
   });
 
-  it('after a failed hash the torrent’s peer.refill asks for the blocks again', () => {
-    const h = downloading([0]);
-    for (const r of h.picker.outstanding(h.key)) h.deliver(r);
-    expect(h.reports('peer.pieceComplete')).toEqual([{ type: 'peer.pieceComplete', key: h.key, index: 0 }]);
-    expect(h.messages('request')).toHaveLength(2);
-    h.buffers.discard(0);
-    expect(h.picker.pieceFailed(0)).toEqual([h.key]);
-    h.send({ type: 'peer.refill' });
-    expect(requests(h)).toEqual(['0:0', '0:16384', '0:0', '0:16384']);
+  it('serves a valid request: reads the block, sends it, counts it', () => {
+    const h = unchoked();
+    h.push({ type: 'wire.request', ...req(1, BLOCK) });
+    expect(h.reader.reads).toEqual([{ type: 'upload.read', ...req(1, BLOCK) }]);
+    h.answer({ type: 'upload.block', ...req(1, BLOCK), data: bytes(BLOCK, 5) });
+    expect(h.wire.commands.at(-1)).toEqual({ type: 'wire.sendBlock', index: 1, begin: BLOCK, block: bytes(BLOCK, 5) });
+    expect(h.snapshot().context.traffic.uploaded).toBe(BLOCK);
+    expect(h.snapshot().context.uploads.queued).toEqual([]);
+  });
+
+  it('refuses requests while choking (BEP 6 reject), oversized ones, and failed reads; closes on nonsense', () => {
+    const h = start();
+    h.connect(FAST, [0]);
+    h.push({ type: 'wire.request', ...req(0, 0) }); // choked
+    h.send({ type: 'peer.unchoke' });
+    h.push({ type: 'wire.request', index: 0, begin: 0, length: 2 * BLOCK }); // too long
+    h.push({ type: 'wire.request', ...req(2, 0) }); // we lack it: the reader says so
+    h.answer({ type: 'upload.readFailed', ...req(2, 0), code: 'BT_ERR_NOT_VERIFIED', message: 'no' });
+    expect(h.messages('reject')).toEqual([
+      { type: 'reject', ...req(0, 0) },
+      { type: 'reject', index: 0, begin: 0, length: 2 * BLOCK },
+      { type: 'reject', ...req(2, 0) },
+    ]);
+    h.push({ type: 'wire.request', index: 9, begin: 0, length: BLOCK });
+    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: `request 9:0+${BLOCK} outside the torrent's pieces` });
+  });
+
+  it('a cancelled request, or one dropped by a choke, is not sent when its read returns', () => {
+    const h = unchoked();
+    h.push({ type: 'wire.request', ...req(0, 0) });
+    h.push({ type: 'wire.request', ...req(0, BLOCK) });
+    h.push({ type: 'wire.cancel', ...req(0, 0) });
+    h.answer({ type: 'upload.block', ...req(0, 0), data: bytes(BLOCK, 1) });
+    h.send({ type: 'peer.choke' });
+    expect(h.messages('reject')).toEqual([{ type: 'reject', ...req(0, BLOCK) }]);
+    h.answer({ type: 'upload.block', ...req(0, BLOCK), data: bytes(BLOCK, 1) });
+    expect(h.wire.commands.filter((c) => c.type === 'wire.sendBlock')).toEqual([]);
+    expect(h.snapshot().context.uploads).toEqual({ queued: [], reads: 0, congested: false });
+  });
+
+  it('backpressure: no read while the socket is congested; a flood past the cap closes', () => {
+    const h = unchoked();
+    h.push({ type: 'wire.congested' });
+    h.push({ type: 'wire.request', ...req(0, 0) });
+    expect(h.reader.reads).toEqual([]);
+    h.push({ type: 'wire.drain' });
+    expect(h.reader.reads).toEqual([{ type: 'upload.read', ...req(0, 0) }]);
+    for (let i = 0; i <= testSettings.maxQueuedRequests; i++) h.push({ type: 'wire.request', ...req(1, 0) });
+    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: `more than ${testSettings.maxQueuedRequests} requests queued (flood)` });
   });
 });
 
@@ -528,6 +542,12 @@ describe('peer statechart: liveness and closing', () => {
       h.advance(testSettings.silenceLimitMs / 2);
       h.push({ type: i % 2 ? 'wire.unchoke' : 'wire.interested' });
     }
+    for (const type of ['wire.port', 'wire.suggest', 'wire.allowed-fast', 'wire.unknown'] as const) {
+      h.advance(testSettings.silenceLimitMs / 2);
+      if (type === 'wire.port') h.push({ type, port: 6881 });
+      else if (type === 'wire.unknown') h.push({ type, id: 99, payload: bytes(1, 0) });
+      else h.push({ type, index: 0 });
+    }
     expect(h.status()).toBe('active');
     expect(connected(h)).toMatchObject({ peerChoking: 'unchoked', peerInterested: 'interested' });
   });
@@ -544,60 +564,72 @@ describe('peer statechart: liveness and closing', () => {
     expect(h.messages('keep-alive')).toHaveLength(2);
   });
 
-  it('peer.close: wire.close, then peer.closed with the bytes downloaded; the picker forgets the peer', () => {
-    const h = downloading([0, 1]);
-    h.deliver(h.messages('request')[0]!);
-    expect(h.picker.availability(0)).toBe(1);
-    const outstanding = h.picker.outstanding(h.key);
-    expect(outstanding.length).toBeGreaterThan(0);
+  it('reports its counters and rates at each check while they move, then once more at rest', () => {
+    const h = requesting();
+    h.send({ type: 'peer.request', requests: [req(0, 0)] });
+    h.deliver(req(0, 0));
+    h.advance(testSettings.checkIntervalMs);
+    const [first] = h.reports('peer.stats');
+    expect(first).toMatchObject({ key: h.key, downloaded: BLOCK, uploaded: 0 });
+    expect(first!.downRate).toBeGreaterThan(0);
+    for (let i = 0; i < 4; i++) h.advance(testSettings.checkIntervalMs);
+    const stats = h.reports('peer.stats');
+    expect(stats.at(-1)!.downRate).toBe(0);
+    const n = stats.length;
+    h.advance(3 * testSettings.checkIntervalMs);
+    expect(h.reports('peer.stats')).toHaveLength(n); // nothing moves: nothing to say
+  });
+
+  it('peer.close: wire.close, then peer.closed with the bytes downloaded', () => {
+    const h = requesting();
+    h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    h.deliver(req(0, 0));
     h.send({ type: 'peer.close', reason: 'shutdown' });
     expect(h.wire.commands.at(-1)).toEqual({ type: 'wire.close' });
-    expect(h.reports('peer.closed')).toEqual([
-      { type: 'peer.closed', key: h.key, reason: 'shutdown', downloaded: BLOCK, uploaded: 0 },
-    ]);
-    expect(h.picker.availability(0)).toBe(0);
-    expect(h.picker.availability(1)).toBe(0);
-    expect(h.picker.peerCount).toBe(0);
-    for (const r of outstanding) expect(h.picker.blockState(r.index, r.begin)).toBe('wanted');
+    expect(h.reports('peer.closed')).toEqual([{ type: 'peer.closed', key: h.key, reason: 'shutdown', downloaded: BLOCK, uploaded: 0 }]);
     expect(h.status()).toBe('done');
     expect(h.wire.stopped).toBe(true);
   });
 
   it('wire.closed: socket-error with the error, closed-by-peer without; no wire.close sent', () => {
-    const a = downloading([0]);
+    const a = requesting();
     a.push({ type: 'wire.closed', error: { code: 'ECONNRESET', message: 'reset' } });
     expect(a.reports('peer.closed')).toEqual([
-      {
-        type: 'peer.closed',
-        key: a.key,
-        reason: 'socket-error',
-        detail: 'ECONNRESET: reset',
-        downloaded: 0,
-        uploaded: 0,
-      },
+      { type: 'peer.closed', key: a.key, reason: 'socket-error', detail: 'ECONNRESET: reset', downloaded: 0, uploaded: 0 },
     ]);
     expect(a.wire.commands.filter((c) => c.type === 'wire.close')).toEqual([]);
-    expect(a.picker.availability(0)).toBe(0);
 
     const b = start();
     b.push({ type: 'wire.closed' });
     expect(closedReport(b)).toMatchObject({ reason: 'closed-by-peer' });
   });
 
-  it('peer.have sends have', () => {
+  it('peer.announce sends have; commands before the connection is up are ignored', () => {
     const h = start();
+    h.send({ type: 'peer.announce', index: 2 });
+    h.send({ type: 'peer.refill' });
+    h.send({ type: 'peer.unchoke' });
+    expect(h.wire.commands).toEqual([]);
     h.connect();
-    h.send({ type: 'peer.have', index: 2 });
+    h.send({ type: 'peer.announce', index: 2 });
     expect(h.messages()).toEqual([{ type: 'have', index: 2 }]);
   });
+});
 
-  it('commands before the connection is up are ignored; peer.close still closes', () => {
-    const h = start();
-    h.send({ type: 'peer.have', index: 2 });
-    h.send({ type: 'peer.refill' });
-    expect(h.wire.commands).toEqual([]);
-    h.send({ type: 'peer.close', reason: 'duplicate' });
-    expect(h.wire.commands).toEqual([{ type: 'wire.close' }]);
-    expect(closedReport(h)).toMatchObject({ reason: 'duplicate' } satisfies Partial<PeerReport>);
+describe('peer statechart: a pure function of (snapshot, event)', () => {
+  it('transition() gives the same next state, context and actions every time, and changes nothing it is given', () => {
+    const h = requesting();
+    h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    const snap = h.snapshot();
+    const before = JSON.stringify(snap.context);
+    const event = { type: 'wire.pieces' as const, blocks: [{ index: 0, begin: 0, block: bytes(BLOCK, 1) }], at: 5 };
+    const [a, actionsA] = transition(peerMachine, snap, event);
+    const [b, actionsB] = transition(peerMachine, snap, event);
+    expect(a.value).toEqual(b.value);
+    expect(a.context).toEqual(b.context);
+    expect(actionsA.map((x) => x.type)).toEqual(actionsB.map((x) => x.type));
+    expect(JSON.stringify(snap.context)).toBe(before);
+    expect(a.context.pipeline.outstanding).toEqual([req(0, BLOCK)]);
+    expect(h.snapshot().context.pipeline.outstanding).toHaveLength(2); // the live actor did not move
   });
 });

@@ -12,7 +12,7 @@
  * unchoked peer that has lost interest is left out of that verdict, so the torrent chokes it and its
  * slot is the one filled). See docs/machines/choker.md.
  */
-import { enqueueActions, sendParent, setup } from 'xstate';
+import { enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
 import { nextRandom } from '../random.js';
 
 export interface ChokerSettings {
@@ -37,12 +37,15 @@ export interface ChokeCandidate {
 }
 
 export interface ChokerInput {
+  /** The actor that receives `choker.due` and `choker.unchoke` (the torrent). */
+  report: AnyActorRef;
   settings?: Partial<ChokerSettings>;
   /** Seed of the tie-breaks and the optimistic draw. */
   seed?: number;
 }
 
 export interface ChokerContext {
+  report: AnyActorRef;
   settings: ChokerSettings;
   /** State of the seeded generator (see src/machines/random.ts). */
   rng: number;
@@ -139,7 +142,7 @@ export const chokerMachine = setup({
       const rotate = context.round % context.settings.optimisticRounds === 0;
       const c = chooseUnchoked(context, event.peers, event.seeding, rotate);
       enqueue.assign({ round: context.round + 1, optimistic: c.optimistic, unchoked: c.keys, rng: c.rng, firstSeen: c.firstSeen });
-      enqueue.sendParent({ type: 'choker.unchoke', keys: c.keys });
+      enqueue.sendTo(context.report, { type: 'choker.unchoke', keys: c.keys } satisfies ChokerReport);
       enqueue.emit({ type: 'choker.unchoke', keys: c.keys });
     }),
     fill: enqueueActions(({ context, event, enqueue }) => {
@@ -154,13 +157,14 @@ export const chokerMachine = setup({
       if (added.length === 0) return;
       const keys = [...current, ...added];
       enqueue.assign({ unchoked: keys, rng: c.rng, firstSeen: c.firstSeen });
-      enqueue.sendParent({ type: 'choker.unchoke', keys });
+      enqueue.sendTo(context.report, { type: 'choker.unchoke', keys } satisfies ChokerReport);
       enqueue.emit({ type: 'choker.unchoke', keys });
     }),
   },
 }).createMachine({
   id: 'choker',
   context: ({ input }) => ({
+    report: input.report,
     settings: { ...defaultChokerSettings, ...input.settings },
     rng: input.seed ?? 0,
     round: 0,
@@ -172,7 +176,7 @@ export const chokerMachine = setup({
   states: {
     running: {
       // Each round starts by asking the torrent for its peers.
-      entry: sendParent({ type: 'choker.due' }),
+      entry: sendTo(({ context }) => context.report, { type: 'choker.due' } satisfies ChokerReport),
       after: { rechokeInterval: { target: 'running', reenter: true } },
       on: {
         'choker.rechoke': { actions: 'rechoke' },

@@ -13,7 +13,7 @@
  * the peer says how many slots are free (`peer.wants`, `peer.blocks`) and sends what the torrent
  * picks (`peer.request`); blocks go to the torrent (`peer.blocks`) only if they were requested.
  */
-import { and, assign, enqueueActions, fromCallback, not, raise, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, enqueueActions, fromCallback, not, raise, sendTo, setup, stateIn, stopChild, type AnyActorRef } from 'xstate';
 import { Bitfield } from '../../protocol/bitfield.js';
 import { equalBytes, toHex } from '../../protocol/bytes.js';
 import { isPieceIndex, type BlockRequest } from '../../protocol/layout.js';
@@ -60,6 +60,8 @@ export interface PeerContext {
   address: PeerInput['address'];
   direction: PeerInput['direction'];
   torrent: PeerTorrent;
+  /** The actor that receives this peer's reports (its torrent). */
+  report: AnyActorRef;
   settings: PeerSettings;
   transport: unknown;
   /** The peer's id once its handshake arrived (hex). */
@@ -73,11 +75,6 @@ export interface PeerContext {
   uploads: UploadQueueState;
   liveness: LivenessState;
   traffic: Traffic;
-  /**
-   * The counters as last reported, and whether that report showed a rate above zero: `peer.stats` goes
-   * out while they change, and once more when the rates have fallen to zero.
-   */
-  reported: { downloaded: number; uploaded: number; moving: boolean };
   /** Why the connection ends, once it does. */
   close: { reason: CloseReason; detail?: string } | undefined;
 }
@@ -94,6 +91,11 @@ export interface Traffic {
   uploaded: number;
   /** Timestamp (ms, from the wire events) of the latest message. */
   lastAt: number;
+  /**
+   * The counters as last reported, and whether that report showed a rate above zero: `peer.stats` goes
+   * out while they change, and once more when the rates have fallen to zero.
+   */
+  reported: { downloaded: number; uploaded: number; moving: boolean };
 }
 
 /** Placeholder: src/io provides the socket bridge (`peerWireActor`). */
@@ -168,7 +170,7 @@ export const peerMachine = setup({
   actions: {
     sendWire: sendTo('wire', (_, cmd: PeerWireCommand) => cmd),
     report: enqueueActions(({ context, enqueue }, report: WithoutKey<PeerReport>) => {
-      enqueue.sendParent({ ...report, key: context.key } as PeerReport);
+      enqueue.sendTo(context.report, { ...report, key: context.key } as PeerReport);
     }),
     /** Any message shows the peer is alive. */
     heard: assign(({ context, event }) => {
@@ -180,7 +182,7 @@ export const peerMachine = setup({
     /** Asks the torrent for blocks when the pipeline has free slots. */
     askForBlocks: enqueueActions(({ context, enqueue }) => {
       const count = freeSlots(context.pipeline, depthOf(context));
-      if (count > 0) enqueue.sendParent({ type: 'peer.wants', key: context.key, count } satisfies PeerReport);
+      if (count > 0) enqueue.sendTo(context.report, { type: 'peer.wants', key: context.key, count } satisfies PeerReport);
     }),
     /** `wire.piece` / `wire.pieces`: blocks we asked for go to the torrent; one we never asked for closes. */
     receiveBlocks: enqueueActions(({ context, event, enqueue, check }) => {
@@ -197,7 +199,7 @@ export const peerMachine = setup({
         // Free slots as of after this delivery (the pipeline and the rate just changed).
         const depth = pipelineDepth(rateOf(traffic.down, at), context.settings, context.ext.reqq);
         const want = canRequestNow(check) ? freeSlots(r.pipeline, depth) : 0;
-        enqueue.sendParent({ type: 'peer.blocks', key: context.key, blocks: r.accepted, want, batch: refillBatch(depth) } satisfies PeerReport);
+        enqueue.sendTo(context.report, { type: 'peer.blocks', key: context.key, blocks: r.accepted, want, batch: refillBatch(depth) } satisfies PeerReport);
       }
       if (r.unrequested) {
         const u = r.unrequested;
@@ -209,7 +211,7 @@ export const peerMachine = setup({
       const { pipeline, dropped } = giveUpAll(context.pipeline);
       if (dropped.length === 0) return;
       enqueue.assign({ pipeline });
-      enqueue.sendParent({ type: 'peer.returned', key: context.key, requests: dropped } satisfies PeerReport);
+      enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: dropped } satisfies PeerReport);
     }),
     /** Requests the torrent picked, sent (in `requests.active`). */
     sendRequests: enqueueActions(({ context, event, enqueue }) => {
@@ -220,7 +222,7 @@ export const peerMachine = setup({
     /** Requests that arrive when they cannot be sent (choked, not interested, snubbed, not connected) go back. */
     returnRequests: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peer.request' || event.requests.length === 0) return;
-      enqueue.sendParent({ type: 'peer.returned', key: context.key, requests: event.requests } satisfies PeerReport);
+      enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: event.requests } satisfies PeerReport);
     }),
     /** What the peer looks like to the choker; `change` is what this transition changes. */
     reportState: enqueueActions(({ context, enqueue, check }, change: Partial<PeerView>) => {
@@ -230,7 +232,7 @@ export const peerMachine = setup({
         snubbed: inState(check, '#peer.connected.requests.snubbed'),
         ...change,
       };
-      enqueue.sendParent({ type: 'peer.state', key: context.key, ...view } satisfies PeerReport);
+      enqueue.sendTo(context.report, { type: 'peer.state', key: context.key, ...view } satisfies PeerReport);
     }),
     /** BEP 6 `reject`: the request goes back to the torrent. */
     takeReject: enqueueActions(({ context, event, enqueue }) => {
@@ -239,7 +241,7 @@ export const peerMachine = setup({
       const g = giveUp(context.pipeline, r);
       if (!g.found) return;
       enqueue.assign({ pipeline: g.pipeline });
-      enqueue.sendParent({ type: 'peer.returned', key: context.key, requests: [r] } satisfies PeerReport);
+      enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: [r] } satisfies PeerReport);
     }),
     setClose: assign((_, params: { reason: CloseReason; detail?: string }) => ({ close: params })),
   },
@@ -250,6 +252,7 @@ export const peerMachine = setup({
     address: input.address,
     direction: input.direction,
     torrent: input.torrent,
+    report: input.report,
     settings: { ...defaultPeerSettings, ...input.settings },
     transport: input.transport,
     peerId: undefined,
@@ -259,8 +262,7 @@ export const peerMachine = setup({
     pipeline: emptyPipeline,
     uploads: emptyUploads,
     liveness: freshLiveness,
-    traffic: { down: rateWindow(), up: rateWindow(), downloaded: 0, uploaded: 0, lastAt: 0 },
-    reported: { downloaded: 0, uploaded: 0, moving: false },
+    traffic: { down: rateWindow(), up: rateWindow(), downloaded: 0, uploaded: 0, lastAt: 0, reported: { downloaded: 0, uploaded: 0, moving: false } },
     close: undefined,
   }),
   invoke: [
@@ -365,7 +367,7 @@ export const peerMachine = setup({
                 return;
               }
               enqueue.assign({ announcedPieces: true });
-              enqueue.sendParent({ type: 'peer.bitfield', key: context.key, pieces: event.bytes } satisfies PeerReport);
+              enqueue.sendTo(context.report, { type: 'peer.bitfield', key: context.key, pieces: event.bytes } satisfies PeerReport);
             }),
           ],
         },
@@ -383,7 +385,7 @@ export const peerMachine = setup({
                 enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `have for piece ${event.index} of ${context.torrent.geometry.pieceCount}` });
                 return;
               }
-              enqueue.sendParent({ type: 'peer.have', key: context.key, index: event.index } satisfies PeerReport);
+              enqueue.sendTo(context.report, { type: 'peer.have', key: context.key, index: event.index } satisfies PeerReport);
             }),
           ],
         },
@@ -622,15 +624,14 @@ export const peerMachine = setup({
                     const c = checkLiveness(context.liveness, context.settings.checkIntervalMs, context.pipeline.outstanding.length > 0, context.settings);
                     const t = context.traffic;
                     const now = t.lastAt + c.liveness.silentMs;
-                    const { downloaded, uploaded } = t;
-                    const { reported } = context;
+                    const { downloaded, uploaded, reported } = t;
                     const downRate = rateOf(t.down, now);
                     const upRate = rateOf(t.up, now);
                     const changed = downloaded !== reported.downloaded || uploaded !== reported.uploaded;
                     if (changed || reported.moving) {
-                      enqueue.sendParent({ type: 'peer.stats', key: context.key, downloaded, uploaded, downRate, upRate } satisfies PeerReport);
+                      enqueue.sendTo(context.report, { type: 'peer.stats', key: context.key, downloaded, uploaded, downRate, upRate } satisfies PeerReport);
                     }
-                    enqueue.assign({ liveness: c.liveness, reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 } });
+                    enqueue.assign({ liveness: c.liveness, traffic: { ...t, reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 } } });
                     if (c.verdict === 'silent') enqueue.raise({ type: 'peer.close', reason: 'timeout', detail: `silent for ${c.liveness.silentMs / 1000} s` });
                     else enqueue.raise({ type: 'peer.check', starved: c.verdict === 'starved' });
                   }),
@@ -657,7 +658,11 @@ export const peerMachine = setup({
     },
     closed: {
       type: 'final',
-      entry: {
+      entry: [
+        // The socket goes before the torrent hears of it (it may dial another peer in its place at once).
+        stopChild('wire'),
+        stopChild('reader'),
+        {
         type: 'report',
         params: ({ context }) => ({
           type: 'peer.closed' as const,
@@ -666,7 +671,8 @@ export const peerMachine = setup({
           downloaded: context.traffic.downloaded,
           uploaded: context.traffic.uploaded,
         }),
-      },
+        },
+      ],
     },
   },
 });

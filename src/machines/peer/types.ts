@@ -1,4 +1,5 @@
 /** The peer statechart's input, settings, and the events it exchanges with the torrent that owns it. */
+import type { AnyActorRef } from 'xstate';
 import type { BlockRequest, PieceGeometry } from '../../protocol/layout.js';
 import type { PeerAddress } from '../../protocol/peer-address.js';
 import type { PieceBlock } from '../../protocol/peer-wire-types.js';
@@ -65,6 +66,8 @@ export interface PeerInput {
   address: PeerAddress;
   direction: 'outgoing' | 'incoming';
   torrent: PeerTorrent;
+  /** The actor that receives the peer's {@link PeerReport}s (its torrent). */
+  report: AnyActorRef;
   settings?: Partial<PeerSettings>;
   /**
    * For an incoming connection: the transport's handle of the accepted connection, passed through to

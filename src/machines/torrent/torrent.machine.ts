@@ -26,7 +26,7 @@ import { randomFrom, seedFrom } from '../random.js';
 import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.machine.js';
 import type { TrackerSettings } from '../tracker/types.js';
 import { PeerBook } from './peer-book.js';
-import { PieceBuffers } from './piece-buffers.js';
+import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { PiecePicker } from './piece-picker.js';
 
 /** What the torrent actor needs to know of its metainfo (a subset of `Metainfo`). */
@@ -49,6 +49,11 @@ export interface TorrentSettings {
   choker: Partial<ChokerSettings>;
   /** Time allowed for stopping (trackers' `stopped`, flushing files). */
   stopTimeoutMs: number;
+  /**
+   * Bytes of pieces that may wait to be verified and written before peers stop asking for new blocks
+   * (a disk slower than the network then slows the download instead of growing memory).
+   */
+  writeBacklogBytes: number;
 }
 
 export const defaultTorrentSettings: TorrentSettings = {
@@ -58,6 +63,7 @@ export const defaultTorrentSettings: TorrentSettings = {
   tracker: {},
   choker: {},
   stopTimeoutMs: 5_000,
+  writeBacklogBytes: DEFAULT_MAX_PENDING_BYTES,
 };
 
 export interface TorrentInput {
@@ -367,7 +373,7 @@ export const torrentMachine = setup({
       const have = Bitfield.fromBytes(event.have, context.info.pieceCount);
       const picker = new PiecePicker<string>({ pieceLength: context.info.pieceLength, length: context.info.length, have, random: randomFrom(context.seed) });
       context.svc.picker = picker;
-      context.svc.buffers = new PieceBuffers((i) => picker.pieceBytes(i));
+      context.svc.buffers = new PieceBuffers((i) => picker.pieceBytes(i), { maxPendingBytes: context.settings.writeBacklogBytes });
     },
     learnPeers: ({ context, event, self }) => {
       if (event.type !== 'announcer.peers' && event.type !== 'torrent.addPeers') return;
@@ -385,7 +391,10 @@ export const torrentMachine = setup({
     },
     admit: ({ context, event }) => {
       if (event.type !== 'peer.handshake') return;
-      tell(context.peers[event.key], { type: 'peer.admit', have: context.svc.picker!.bitfield().toBytes() });
+      const picker = context.svc.picker!;
+      // Until it says otherwise, the peer has nothing (BEP 3: the bitfield may be omitted).
+      picker.addPeer(event.key, 'none');
+      tell(context.peers[event.key], { type: 'peer.admit', have: picker.bitfield().toBytes() });
     },
     peerBitfield: ({ context, event }) => {
       if (event.type !== 'peer.bitfield') return;
@@ -553,7 +562,7 @@ export const torrentMachine = setup({
             input: { tiers: context.info.announce, stats, settings: context.settings.tracker, report: self },
           });
           enqueue.sendTo('announcer', { type: 'announcer.start' });
-          enqueue.spawnChild('choker', { id: 'choker', input: { settings: context.settings.choker, seed: context.seed ^ 0x5bd1e995 } });
+          enqueue.spawnChild('choker', { id: 'choker', input: { settings: context.settings.choker, seed: context.seed ^ 0x5bd1e995, report: self } });
           enqueue.assign({ announcing: true, announced: stats });
         }),
         'dialMore',
@@ -575,14 +584,14 @@ export const torrentMachine = setup({
                 count++;
               }
             }
-            enqueue.assign(({ context: c, spawn }) => {
+            enqueue.assign(({ context: c, spawn, self }) => {
               const peers = { ...c.peers };
               let spawned = c.spawned;
               for (const address of dial) {
                 const key = peerKey(address);
                 const ref = spawn('peer', {
                   id: `peer:${key}#${++spawned}`,
-                  input: { key, address, direction: 'outgoing', torrent: peerTorrent(c), settings: c.settings.peer },
+                  input: { key, address, direction: 'outgoing', torrent: peerTorrent(c), report: self, settings: c.settings.peer },
                 });
                 peers[key] = newEntry(ref, address, 'outgoing');
               }
@@ -595,12 +604,20 @@ export const torrentMachine = setup({
           {
             guard: 'canAdmitIncoming',
             actions: [
-              assign(({ context, event, spawn }) => {
+              assign(({ context, event, spawn, self }) => {
                 const key = peerKey(event.address);
                 const spawned = context.spawned + 1;
                 const ref = spawn('peer', {
                   id: `peer:${key}#${spawned}`,
-                  input: { key, address: event.address, direction: 'incoming', torrent: peerTorrent(context), settings: context.settings.peer, transport: event.transport },
+                  input: {
+                    key,
+                    address: event.address,
+                    direction: 'incoming',
+                    torrent: peerTorrent(context),
+                    report: self,
+                    settings: context.settings.peer,
+                    transport: event.transport,
+                  },
                 });
                 return { peers: { ...context.peers, [key]: newEntry(ref, event.address, 'incoming') }, spawned };
               }),

@@ -1,0 +1,275 @@
+/**
+ * Drives the real torrent statechart — its real peer actors, picker, buffers, choker and announcer —
+ * with no network and no disk, on a simulated clock: every peer's `wire` actor is a fake the test
+ * scripts (push `wire.*` events, read the commands it got), the `storage` actor is a fake that records
+ * writes and verifies them against the torrent's data (at once, or when the test says), and the
+ * torrent has no trackers. Everything runs synchronously: a `push` returns once every actor has
+ * handled what followed from it.
+ */
+import { randomBytes } from 'node:crypto';
+import { createActor, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';
+import { peerMachine } from '../../src/machines/peer/peer.machine.js';
+import type { PeerSettings } from '../../src/machines/peer/types.js';
+import {
+  torrentMachine,
+  type TorrentInfo,
+  type TorrentRefused,
+  type TorrentReport,
+  type TorrentSettings,
+} from '../../src/machines/torrent/torrent.machine.js';
+import { announcerMachine } from '../../src/machines/tracker/announcer.machine.js';
+import { Bitfield } from '../../src/protocol/bitfield.js';
+import { pieceBytes } from '../../src/protocol/layout.js';
+import type { PeerAddress } from '../../src/protocol/peer-address.js';
+import type { PeerWireCommand, PeerWireInput } from '../../src/protocol/peer-wire-types.js';
+import type { StorageCommand, StorageEvent } from '../../src/protocol/storage-types.js';
+import type { BlockRequest } from '../../src/protocol/layout.js';
+import type { WireMessage } from '../../src/protocol/wire.js';
+import { FAST, INFO_HASH, NO_EXT, OUR_ID, testSettings, type WireIn } from './peer-harness.js';
+
+export const T_PIECE = 32 * 1024;
+export const T_BLOCK = 16 * 1024;
+
+export interface TorrentHarnessOptions {
+  pieces?: number;
+  pieceLength?: number;
+  /** Bytes of the last piece (default a full piece). */
+  lastPiece?: number;
+  /** Pieces already verified when storage is ready. */
+  have?: number[];
+  /** Addresses (`host:port`) to dial from the start. */
+  peers?: string[];
+  settings?: Partial<TorrentSettings>;
+  peerSettings?: Partial<PeerSettings>;
+  seed?: number;
+  /** `auto`: writes are verified at once against the data; `manual`: the test answers them. */
+  storage?: 'auto' | 'manual';
+  /** Send `storage.ready` at start (default true). */
+  ready?: boolean;
+}
+
+/** One fake socket bridge, as the torrent's peer actor drives it. */
+export interface FakeWire {
+  key: string;
+  input: PeerWireInput;
+  commands: PeerWireCommand[];
+  sendBack: (e: AnyEventObject) => void;
+  stopped: boolean;
+  /** Blocks the test delivered on this connection. */
+  delivered: BlockRequest[];
+}
+
+const keyOf = (input: PeerWireInput) =>
+  input.connect ? `${input.connect.host}:${input.connect.port}` : String((input.transport as { key?: string } | undefined)?.key);
+
+export function address(key: string): PeerAddress {
+  const i = key.lastIndexOf(':');
+  return { host: key.slice(0, i), port: Number(key.slice(i + 1)), family: 4 };
+}
+
+export function startTorrent(o: TorrentHarnessOptions = {}) {
+  const pieceLength = o.pieceLength ?? T_PIECE;
+  const pieceCount = o.pieces ?? 4;
+  const length = pieceLength * (pieceCount - 1) + (o.lastPiece ?? pieceLength);
+  const data = randomBytes(length);
+  const info: TorrentInfo = { infoHash: INFO_HASH, infoHashHex: Buffer.from(INFO_HASH).toString('hex'), name: 'harness', length, pieceLength, pieceCount, announce: [] };
+  const clock = new SimulatedClock();
+
+  const wires = new Map<string, FakeWire>();
+  /** Every wire ever started, in order (a key may be dialled again). */
+  const allWires: FakeWire[] = [];
+  const fakeWire = fromCallback<PeerWireCommand, PeerWireInput>(({ input, sendBack, receive }) => {
+    const w: FakeWire = { key: keyOf(input), input, commands: [], sendBack, stopped: false, delivered: [] };
+    wires.set(w.key, w);
+    allWires.push(w);
+    receive((cmd) => void w.commands.push(cmd));
+    return () => void (w.stopped = true);
+  });
+
+  const storage = {
+    writes: [] as { index: number; data: Uint8Array }[],
+    /** Writes not yet answered (manual mode). */
+    pending: [] as { index: number; data: Uint8Array }[],
+    closes: 0,
+    sendBack: undefined as ((e: StorageEvent) => void) | undefined,
+    /** Pieces the harness's storage holds verified. */
+    have: new Set<number>(o.have ?? []),
+    alive: false,
+  };
+  const verdict = (w: { index: number; data: Uint8Array }): StorageEvent => {
+    const start = w.index * pieceLength;
+    const ok = Buffer.from(w.data).equals(data.subarray(start, start + pieceBytes(info, w.index)));
+    if (ok) storage.have.add(w.index);
+    return ok ? { type: 'storage.verified', index: w.index } : { type: 'storage.hashFailed', index: w.index };
+  };
+  const fakeStorage = fromCallback<StorageCommand>(({ sendBack, receive }) => {
+    storage.sendBack = sendBack;
+    storage.alive = true;
+    receive((cmd) => {
+      if (cmd.type === 'storage.write') {
+        // The piece buffer is reused once verified: keep a copy.
+        const w = { index: cmd.index, data: Uint8Array.from(cmd.data) };
+        storage.writes.push(w);
+        if ((o.storage ?? 'auto') === 'auto') sendBack(verdict(w));
+        else storage.pending.push(w);
+      } else if (cmd.type === 'storage.close') {
+        storage.closes++;
+        sendBack({ type: 'storage.closed' });
+      }
+    });
+    return () => void (storage.alive = false);
+  });
+
+  const logic = torrentMachine.provide({
+    actors: { storage: fakeStorage, peer: peerMachine.provide({ actors: { wire: fakeWire } }), announcer: announcerMachine },
+  });
+  const events: (TorrentReport | TorrentRefused)[] = [];
+  const actor = createActor(logic, {
+    clock,
+    input: {
+      info,
+      peerId: OUR_ID,
+      peers: (o.peers ?? []).map(address),
+      settings: { tickMs: 1000, ...o.settings, peer: { ...testSettings, ...o.settings?.peer, ...o.peerSettings } },
+      seed: o.seed ?? 1,
+    },
+  });
+  actor.on('*', (e) => void events.push(e as TorrentReport | TorrentRefused));
+  const errors: unknown[] = [];
+  actor.subscribe({ error: (err) => void errors.push(err) });
+  actor.start();
+
+  const h = {
+    clock,
+    actor,
+    info,
+    data,
+    events,
+    errors,
+    storage,
+    wires,
+    allWires,
+    context: () => actor.getSnapshot().context,
+    value: () => actor.getSnapshot().value,
+    picker: () => actor.getSnapshot().context.svc.picker!,
+    buffers: () => actor.getSnapshot().context.svc.buffers!,
+    book: () => actor.getSnapshot().context.svc.book,
+    /** `storage.ready` with the pieces of `have` (already sent at start unless `ready: false`). */
+    ready(have: number[] = o.have ?? []) {
+      const b = new Bitfield(pieceCount);
+      for (const i of have) b.set(i);
+      storage.sendBack!({ type: 'storage.ready', have: b.toBytes() });
+    },
+    /** Answers the oldest pending write (manual storage): verified if its bytes are right. */
+    answerWrite(fail = false) {
+      const w = storage.pending.shift();
+      if (!w) return undefined;
+      storage.sendBack!(fail ? { type: 'storage.hashFailed', index: w.index } : verdict(w));
+      return w.index;
+    },
+    storageError(code = 'BT_ERR_STORAGE_IO', message = 'disk on fire') {
+      storage.sendBack!({ type: 'storage.error', code, message });
+    },
+    addPeers(...keys: string[]) {
+      actor.send({ type: 'torrent.addPeers', peers: keys.map(address) });
+    },
+    incoming(key: string) {
+      actor.send({ type: 'torrent.incoming', address: address(key), transport: { key } });
+    },
+    advance(ms: number, step = 1000) {
+      for (let t = 0; t < ms; t += step) clock.increment(Math.min(step, ms - t));
+    },
+    stop() {
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'torrent.stop' });
+    },
+    /** The scripted peer at `key` (its wire must have been started by a dial or an incoming connection). */
+    peer(key: string) {
+      const w = () => {
+        const x = wires.get(key);
+        if (!x) throw new Error(`no wire for ${key}`);
+        return x;
+      };
+      const p = {
+        key,
+        wire: w,
+        push(e: WireIn) {
+          w().sendBack({ ...e, at: clock.now() });
+        },
+        /** The peer actor's snapshot, while it is a child of the torrent. */
+        actor() {
+          return actor.getSnapshot().context.peers[key]?.ref;
+        },
+        connected() {
+          const v = p.actor()?.getSnapshot().value as { connected?: Record<string, string> } | undefined;
+          return v?.connected;
+        },
+        /** TCP up, its handshake (peer id filled with `id`). */
+        connect(reserved: Uint8Array = NO_EXT, id = 0x70) {
+          p.push({ type: 'wire.connected' });
+          p.push({ type: 'wire.handshake', handshake: { reserved, infoHash: INFO_HASH, peerId: new Uint8Array(20).fill(id) } });
+        },
+        bitfield(pieces: number[]) {
+          const b = new Bitfield(pieceCount);
+          for (const i of pieces) b.set(i);
+          p.push({ type: 'wire.bitfield', bytes: b.toBytes() });
+        },
+        /** Connected, with every piece, unchoking us: a seeder. */
+        seed(reserved: Uint8Array = FAST, id?: number) {
+          p.connect(reserved, id);
+          p.push({ type: 'wire.have-all' });
+          p.push({ type: 'wire.unchoke' });
+        },
+        messages<T extends WireMessage['type']>(type?: T): Extract<WireMessage, { type: T }>[] {
+          const all = w().commands.flatMap((c) => (c.type === 'wire.send' ? [c.message] : c.type === 'wire.sendMany' ? c.messages : []));
+          return (type ? all.filter((m) => m.type === type) : all) as Extract<WireMessage, { type: T }>[];
+        },
+        /** Requests sent to this peer and neither answered (by `deliver`) nor cancelled, oldest first. */
+        open(): BlockRequest[] {
+          const open: BlockRequest[] = [];
+          const same = (a: BlockRequest, b: BlockRequest) => a.index === b.index && a.begin === b.begin && a.length === b.length;
+          for (const m of p.messages()) {
+            if (m.type === 'request') open.push({ index: m.index, begin: m.begin, length: m.length });
+            else if (m.type === 'cancel') {
+              const i = open.findIndex((r) => same(r, m));
+              if (i >= 0) open.splice(i, 1);
+            }
+          }
+          for (const d of w().delivered) {
+            const i = open.findIndex((r) => same(r, d));
+            if (i >= 0) open.splice(i, 1);
+          }
+          return open;
+        },
+        /** Sends the block of `r` (the right bytes, or wrong ones). */
+        deliver(r: BlockRequest, corrupt = false) {
+          const start = r.index * pieceLength + r.begin;
+          const block = Buffer.from(data.subarray(start, start + r.length));
+          if (corrupt) block[0] = block[0]! ^ 0xff;
+          w().delivered.push(r);
+          p.push({ type: 'wire.piece', index: r.index, begin: r.begin, block });
+        },
+        /** Delivers every open request, as one socket read (`wire.pieces`). */
+        serve(corrupt = false) {
+          const open = p.open();
+          if (open.length === 0) return 0;
+          const blocks = open.map((r) => {
+            const start = r.index * pieceLength + r.begin;
+            const block = Buffer.from(data.subarray(start, start + r.length));
+            if (corrupt) block[0] = block[0]! ^ 0xff;
+            return { index: r.index, begin: r.begin, block };
+          });
+          w().delivered.push(...open);
+          if (blocks.length === 1) p.push({ type: 'wire.piece', ...blocks[0]! });
+          else p.push({ type: 'wire.pieces', blocks });
+          return open.length;
+        },
+      };
+      return p;
+    },
+  };
+  if (o.ready ?? true) h.ready();
+  return h;
+}
+
+export type TorrentHarness = ReturnType<typeof startTorrent>;
+export { FAST, NO_EXT };

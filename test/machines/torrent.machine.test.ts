@@ -1,0 +1,325 @@
+/**
+ * The torrent statechart with its real peer actors, picker, buffers, choker and announcer; the test
+ * scripts each peer's socket and answers the storage (torrent-harness.ts). These are the flows in
+ * which a peer and the torrent work together: interest, picking, endgame, hash failures, bans,
+ * closing and reconnecting, the choker's verdicts, storage failures and stopping.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { transition } from 'xstate';
+import { torrentMachine } from '../../src/machines/torrent/torrent.machine.js';
+import { FAST, NO_EXT, startTorrent, T_BLOCK, type TorrentHarness } from './torrent-harness.js';
+import { testSettings } from './peer-harness.js';
+
+let current: TorrentHarness[] = [];
+function start(...args: Parameters<typeof startTorrent>) {
+  const h = startTorrent(...args);
+  current.push(h);
+  return h;
+}
+afterEach(() => {
+  for (const h of current) {
+    expect(h.errors).toEqual([]);
+    if (h.actor.getSnapshot().context.svc.picker) h.picker().checkInvariants();
+    h.actor.stop();
+  }
+  current = [];
+});
+
+const A = '10.0.0.1:1';
+const B = '10.0.0.2:1';
+const C = '10.0.0.3:1';
+const ids = (rs: { index: number; begin: number }[]) => rs.map((r) => `${r.index}:${r.begin}`);
+
+describe('torrent statechart: peers and interest', () => {
+  it('dials its peers once storage is ready, admits them with our pieces, and follows their bitfield', () => {
+    const h = start({ peers: [A], have: [0], ready: false });
+    expect(h.value()).toBe('checking');
+    expect(h.wires.size).toBe(0);
+    h.ready([0]);
+    expect(h.value()).toEqual({ active: 'downloading' });
+    const a = h.peer(A);
+    a.connect();
+    expect(a.messages()).toEqual([{ type: 'bitfield', bytes: Uint8Array.from([0x80]) }]);
+    expect(h.context().peers[A]!.peerId).toBe('70'.repeat(20));
+    a.bitfield([0, 2]);
+    expect(a.messages().at(-1)).toEqual({ type: 'interested' });
+    expect(h.picker().availability(2)).toBe(1);
+    expect(h.picker().availability(1)).toBe(0);
+    expect(h.events).toContainEqual({ type: 'torrent.peer', key: A, event: 'connected' });
+  });
+
+  it('stays not interested in a peer that has nothing we lack; haves alone make us interested', () => {
+    const h = start({ peers: [A, B], have: [0, 1] });
+    const a = h.peer(A);
+    a.connect();
+    a.bitfield([0, 1]);
+    expect(a.messages('interested')).toEqual([]);
+    const b = h.peer(B);
+    b.connect(NO_EXT, 0x71);
+    b.push({ type: 'wire.have', index: 1 });
+    expect(b.messages('interested')).toEqual([]);
+    b.push({ type: 'wire.have', index: 3 });
+    b.push({ type: 'wire.have', index: 2 });
+    expect(b.messages('interested')).toHaveLength(1); // said once
+  });
+
+  it('an unchoke while interested brings requests for blocks the peer has, rarest first, minQueue of them', () => {
+    const h = start({ peers: [A, B] });
+    const a = h.peer(A);
+    const b = h.peer(B);
+    a.connect(NO_EXT, 0x71);
+    a.bitfield([1, 3]);
+    b.connect(NO_EXT, 0x72);
+    b.bitfield([0, 1, 2, 3]);
+    b.push({ type: 'wire.unchoke' });
+    // B has everything; pieces 0 and 2 are the rarest (only B has them).
+    const asked = b.messages('request');
+    expect(asked).toHaveLength(testSettings.minQueue);
+    expect([0, 2]).toContain(asked[0]!.index);
+    expect(ids(asked)).toEqual([`${asked[0]!.index}:0`, `${asked[0]!.index}:${T_BLOCK}`]);
+    expect(h.picker().outstanding(B)).toEqual(asked.map(({ index, begin, length }) => ({ index, begin, length })));
+  });
+
+  it('loses interest in a peer once we have verified everything it has', () => {
+    const h = start({ peers: [A, B] });
+    const a = h.peer(A);
+    a.seed(NO_EXT, 0x71);
+    const b = h.peer(B);
+    b.connect(NO_EXT, 0x72);
+    b.bitfield([3]);
+    expect(b.messages('interested')).toHaveLength(1);
+    // Piece 3 comes from A.
+    while (h.context().tally.verifiedPieces < 4 && a.serve() > 0);
+    expect(b.messages()).toContainEqual({ type: 'have', index: 3 });
+    expect(b.messages().at(-1)).toEqual({ type: 'not-interested' });
+  });
+});
+
+describe('torrent statechart: blocks to pieces to disk', () => {
+  it('blocks go into their piece; a complete piece is written, verified, and announced to every peer', () => {
+    const h = start({ peers: [A, B] });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    const b = h.peer(B);
+    b.connect(NO_EXT, 0x72);
+    let rounds = 0;
+    while (h.value() !== undefined && JSON.stringify(h.value()) !== JSON.stringify({ active: { complete: 'seeding' } }) && rounds++ < 50) a.serve();
+    expect(h.value()).toEqual({ active: { complete: 'seeding' } });
+    expect(h.storage.writes.map((w) => w.index).sort()).toEqual([0, 1, 2, 3]);
+    for (const w of h.storage.writes) expect(Buffer.from(w.data).equals(h.data.subarray(w.index * h.info.pieceLength, (w.index + 1) * h.info.pieceLength))).toBe(true);
+    expect(b.messages('have').map((m) => m.index).sort()).toEqual([0, 1, 2, 3]);
+    expect(h.context().progress).toMatchObject({ verifiedPieces: 4, left: 0 });
+    expect(h.events.filter((e) => e.type === 'torrent.piece')).toHaveLength(4);
+    expect(h.events).toContainEqual({ type: 'torrent.complete' });
+    // A seed is of no use to a complete torrent: closed.
+    expect(h.events).toContainEqual({ type: 'torrent.peer', key: A, event: 'closed', reason: 'not-useful', detail: 'both sides have everything' });
+  });
+
+  it('holds requests back while pieces wait for the disk past the cap, and resumes once some are written', () => {
+    // 8 pieces; the disk answers only when told; two pieces may wait for it.
+    const h = start({ peers: [A], pieces: 8, storage: 'manual', settings: { writeBacklogBytes: 2 * 32 * 1024 } });
+    const a = h.peer(A);
+    a.seed(FAST);
+    for (let i = 0; i < 20 && a.serve() > 0; i++);
+    // Two pieces (and what was already asked for when they completed) wait for the disk; nothing new is asked.
+    expect(h.buffers().backlogged).toBe(true);
+    expect(h.storage.pending.length).toBeGreaterThanOrEqual(2);
+    expect(h.storage.pending.length).toBeLessThan(8);
+    expect(a.open()).toEqual([]);
+    const asked = a.messages('request').length;
+    expect(asked).toBeLessThan(16);
+    // Pieces are written until the backlog is below the cap: the requests held back go out again, and in
+    // the end everything arrives.
+    while (h.buffers().backlogged) h.answerWrite();
+    expect(a.messages('request').length).toBeGreaterThan(asked);
+    for (let i = 0; i < 100 && h.context().tally.verifiedPieces < 8; i++) {
+      a.serve();
+      h.answerWrite();
+    }
+    expect(h.context().tally.verifiedPieces).toBe(8);
+  });
+
+  it('a choke without the fast extension returns the requests to the picker; a fast peer keeps them until it rejects', () => {
+    const h = start({ peers: [A, B] });
+    const a = h.peer(A);
+    a.connect(NO_EXT, 0x71);
+    a.bitfield([0, 1, 2, 3]);
+    a.push({ type: 'wire.unchoke' });
+    const asked = h.picker().outstanding(A);
+    expect(asked).toHaveLength(2);
+    a.push({ type: 'wire.choke' });
+    expect(h.picker().outstandingCount(A)).toBe(0);
+    for (const r of asked) expect(h.picker().blockState(r.index, r.begin)).toBe('wanted');
+
+    const b = h.peer(B);
+    b.connect(FAST, 0x72);
+    b.push({ type: 'wire.have-all' });
+    b.push({ type: 'wire.unchoke' });
+    const bAsked = h.picker().outstanding(B);
+    b.push({ type: 'wire.choke' });
+    expect(h.picker().outstandingCount(B)).toBe(2);
+    b.push({ type: 'wire.reject', ...bAsked[0]! });
+    expect(h.picker().outstandingCount(B)).toBe(1);
+    expect(h.picker().blockState(bAsked[0]!.index, bAsked[0]!.begin)).toBe('wanted');
+  });
+
+  it('endgame: the block that arrives first is cancelled at the other peers that were asked for it', () => {
+    const h = start({ peers: [A, B], pieces: 1, peerSettings: { minQueue: 4, maxQueue: 4 } });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    expect(h.picker().outstandingCount(A)).toBe(2); // the whole torrent: endgame
+    const b = h.peer(B);
+    b.seed(FAST, 0x72);
+    expect(h.picker().inEndgame).toBe(true);
+    const dup = b.messages('request')[0]!;
+    expect(h.picker().requestersOf(dup.index, dup.begin).sort()).toEqual([A, B]);
+    b.deliver(dup);
+    expect(a.messages('cancel')).toEqual([{ type: 'cancel', index: dup.index, begin: dup.begin, length: dup.length }]);
+  });
+
+  it('a piece that fails its hash is fetched again; its only contributor is banned, closed and never dialled again', () => {
+    const h = start({ peers: [A, B], pieces: 2 });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    // A delivers piece 0 corrupted (it was asked for one whole piece first).
+    a.serve(true);
+    expect(h.events.filter((e) => e.type === 'torrent.hashFailed')).toEqual([{ type: 'torrent.hashFailed', index: expect.any(Number), peers: [A], banned: [A] }]);
+    expect(h.events).toContainEqual(expect.objectContaining({ type: 'torrent.peer', key: A, event: 'closed', reason: 'bad-data' }));
+    expect(h.context().banned[A]).toBe(true);
+    expect(h.context().tally).toMatchObject({ hashFailures: 1, wasted: h.info.pieceLength });
+    // B brings the right data.
+    const b = h.peer(B);
+    b.seed(FAST, 0x72);
+    while (h.context().tally.verifiedPieces < 2 && b.serve() > 0);
+    expect(h.context().tally.verifiedPieces).toBe(2);
+    h.advance(10 * 60_000);
+    expect(h.allWires.filter((w) => w.key === A)).toHaveLength(1);
+    // Nor is it taken when it comes to us.
+    h.incoming(A);
+    expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+  });
+});
+
+describe('torrent statechart: peers come and go', () => {
+  it('a peer that closes gives its requests back; the others ask for them; its address is dialled again later', () => {
+    const h = start({ peers: [A, B], peerSettings: { minQueue: 8, maxQueue: 8 } });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    const b = h.peer(B);
+    b.seed(FAST, 0x72);
+    const aAsked = h.picker().outstanding(A);
+    expect(aAsked.length).toBeGreaterThan(0);
+    a.push({ type: 'wire.closed', error: { code: 'ECONNRESET', message: 'reset' } });
+    expect(h.picker().outstandingCount(A)).toBe(0);
+    expect(h.context().peers[A]).toBeUndefined();
+    for (const r of aAsked) expect(h.picker().requestersOf(r.index, r.begin)).toEqual([B]);
+    expect(h.allWires.filter((w) => w.key === A)).toHaveLength(1);
+    h.advance(6_000); // the first retry waits 5 s
+    expect(h.allWires.filter((w) => w.key === A)).toHaveLength(2);
+  });
+
+  it('a second connection to the same peer id is closed as a duplicate; a connection to ourselves as self', () => {
+    const h = start({ peers: [A, B] });
+    h.peer(A).connect(NO_EXT, 0x77);
+    h.peer(B).connect(NO_EXT, 0x77);
+    expect(h.events).toContainEqual({ type: 'torrent.peer', key: B, event: 'closed', reason: 'duplicate' });
+    expect(h.context().peers[A]).toBeDefined();
+    h.addPeers(C);
+    h.peer(C).connect(NO_EXT, 0x01); // OUR_ID is 0x01 × 20
+    expect(h.events).toContainEqual(expect.objectContaining({ type: 'torrent.peer', key: C, event: 'closed', reason: 'self' }));
+  });
+
+  it('never holds more than maxConnections; incoming connections past it are refused', () => {
+    const keys = Array.from({ length: 6 }, (_, i) => `10.0.1.${i}:1`);
+    const h = start({ peers: keys, settings: { maxConnections: 3 } });
+    expect(Object.keys(h.context().peers)).toHaveLength(3);
+    expect(h.wires.size).toBe(3);
+    h.incoming('10.9.9.9:5');
+    expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+    // One closes: another is dialled in its place.
+    const first = [...h.wires.keys()][0]!;
+    h.peer(first).push({ type: 'wire.closed' });
+    expect(Object.keys(h.context().peers)).toHaveLength(3);
+    expect(h.wires.size).toBe(4);
+  });
+
+  it('an incoming peer is admitted when there is room and talks like any other', () => {
+    const h = start();
+    h.incoming(A);
+    expect(h.context().peers[A]!.direction).toBe('incoming');
+    const a = h.peer(A);
+    a.connect(NO_EXT, 0x71);
+    expect(a.wire().commands[0]).toEqual({ type: 'wire.sendHandshake' });
+    h.incoming(A); // the same address again: refused
+    expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+  });
+});
+
+describe('torrent statechart: the choker', () => {
+  it('a newly interested peer is unchoked at once; at most slots + 1 are unchoked', () => {
+    const keys = Array.from({ length: 7 }, (_, i) => `10.0.2.${i}:1`);
+    const h = start({ peers: keys, have: [0, 1, 2, 3] });
+    keys.forEach((k, i) => {
+      const p = h.peer(k);
+      p.connect(NO_EXT, 0x40 + i);
+      p.push({ type: 'wire.interested' });
+    });
+    const unchoked = keys.filter((k) => h.peer(k).messages('unchoke').length > h.peer(k).messages('choke').length);
+    expect(unchoked).toHaveLength(5);
+    h.advance(10_000); // a rechoke round
+    const again = keys.filter((k) => h.context().peers[k]!.view.amChoking === false);
+    expect(again).toHaveLength(5);
+  });
+});
+
+describe('torrent statechart: failures and stopping', () => {
+  it('a storage failure ends the torrent in error, and nothing is written after it', () => {
+    const h = start({ peers: [A], storage: 'manual' });
+    const a = h.peer(A);
+    a.seed(FAST);
+    a.serve();
+    const writes = h.storage.writes.length;
+    h.storageError();
+    expect(h.value()).toBe('error');
+    expect(h.context().error).toEqual({ code: 'BT_ERR_STORAGE_IO', message: 'disk on fire' });
+    expect(h.events).toContainEqual({ type: 'torrent.error', code: 'BT_ERR_STORAGE_IO', message: 'disk on fire' });
+    expect(h.storage.alive).toBe(false);
+    expect(a.wire().stopped).toBe(true);
+    expect(h.storage.writes).toHaveLength(writes);
+  });
+
+  it('stop closes every peer and the storage and ends in stopped', () => {
+    const h = start({ peers: [A, B] });
+    h.peer(A).seed(FAST, 0x71);
+    h.stop();
+    expect(h.value()).toBe('stopped');
+    expect(h.storage.closes).toBe(1);
+    expect(h.peer(A).wire().commands.at(-1)).toEqual({ type: 'wire.close' });
+    expect(h.allWires.every((w) => w.stopped)).toBe(true);
+    expect(h.context().peers).toEqual({});
+  });
+
+  it('stopping while still checking needs no announcer', () => {
+    const h = start({ ready: false });
+    h.stop();
+    expect(h.value()).toBe('stopped');
+  });
+});
+
+describe('torrent statechart: a pure function of (snapshot, event)', () => {
+  it('transition() computes the next state and actions without running them: the services are untouched', () => {
+    const h = start({ peers: [A] });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    const snap = h.actor.getSnapshot();
+    const picker = snap.context.svc.picker!;
+    const before = picker.outstandingCount(A);
+    const r = picker.outstanding(A)[0]!;
+    const event = { type: 'peer.blocks' as const, key: A, blocks: [{ index: r.index, begin: r.begin, block: h.data.subarray(0, r.length) }], want: 1, batch: 1 };
+    const [next, actions] = transition(torrentMachine, snap, event);
+    expect(next.value).toEqual(snap.value);
+    expect(actions.map((x) => x.type)).toEqual(['acceptBlocks']);
+    expect(picker.outstandingCount(A)).toBe(before);
+    expect(picker.blockState(r.index, r.begin)).toBe('requested');
+  });
+});
