@@ -1,42 +1,55 @@
 import fc from 'fast-check';
-import { createActor, setup, SimulatedClock, type ActorRefFrom } from 'xstate';
+import {
+  createActor,
+  createMachine,
+  enqueueActions,
+  initialTransition,
+  setup,
+  SimulatedClock,
+  transition,
+  type ActorRefFrom,
+  type AnyActorRef,
+  type ExecutableActionObject,
+} from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   chokerMachine,
   chooseUnchoked,
   defaultChokerSettings,
+  type ChokeCandidate,
+  type ChokeChoice,
   type ChokerContext,
+  type ChokerEvent,
   type ChokerReport,
   type ChokerSettings,
 } from '../../src/machines/choker/choker.machine.js';
-import type { ChokeView } from '../../src/machines/peer/types.js';
+import { nextRandom, randomFrom } from '../../src/machines/random.js';
 import { propertyOptions } from '../support/fc.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** A peer's choke view whose rates the test sets directly (`p.down`, `p.up`). */
-type TestView = ChokeView & { down: number; up: number };
-
+/** A candidate as the torrent would report it: interested, not snubbed and idle unless told otherwise. */
 function peer(
   key: string,
-  o: { interested?: boolean; snubbed?: boolean; down?: number; up?: number; firstRound?: number } = {},
-): TestView {
-  const v: TestView = {
+  o: { interested?: boolean; snubbed?: boolean; down?: number; up?: number } = {},
+): ChokeCandidate {
+  return {
     key,
     peerInterested: o.interested ?? true,
-    amChoking: true,
     snubbed: o.snubbed ?? false,
-    down: o.down ?? 0,
-    up: o.up ?? 0,
-    downRate: () => v.down,
-    upRate: () => v.up,
-    ...(o.firstRound !== undefined && { firstRound: o.firstRound }),
+    downRate: o.down ?? 0,
+    upRate: o.up ?? 0,
   };
-  return v;
 }
 
-const registryOf = (...views: ChokeView[]) => new Map(views.map((v) => [v.key, v]));
+/** Changes a candidate in the test's list in place (the parent sends copies, so the choker never sees this). */
+function patch(peers: ChokeCandidate[], key: string, changes: Partial<Omit<ChokeCandidate, 'key'>>): void {
+  Object.assign(
+    peers.find((p) => p.key === key)!,
+    changes,
+  );
+}
 
 /** mulberry32: a small seeded PRNG, so every "random" run here is reproducible. */
 function prng(seed: number): () => number {
@@ -56,23 +69,34 @@ function sequence(values: number[], fallback = 0.5): () => number {
   return () => (i < values.length ? values[i++]! : fallback);
 }
 
+/** Stands in for the torrent where nothing is sent (the pure ranking); never started. */
+const nobody = createActor(createMachine({}));
+
 function context(
-  registry: Map<string, ChokeView>,
   o: Partial<Omit<ChokerContext, 'settings'>> & { settings?: Partial<ChokerSettings> } = {},
 ): ChokerContext {
   return {
-    registry,
-    seeding: () => false,
-    random: () => 0.5,
+    report: nobody,
+    rng: 0,
     round: 0,
     optimistic: undefined,
     unchoked: [],
+    firstSeen: {},
     ...o,
     settings: { ...defaultChokerSettings, ...o.settings },
   };
 }
 
+/** The verdict part of a choice. */
+const verdict = (c: ChokeChoice) => ({ keys: c.keys, optimistic: c.optimistic });
+
 const sorted = (keys: string[]) => [...keys].sort();
+
+/** The generator state `n` steps after `state`. */
+function stepped(state: number, n: number): number {
+  for (let i = 0; i < n; i++) state = nextRandom(state)[1];
+  return state;
+}
 
 function check(ok: boolean, what: string): asserts ok {
   if (!ok) throw new Error(what);
@@ -83,15 +107,15 @@ function check(ok: boolean, what: string): asserts ok {
 
 describe('chooseUnchoked', () => {
   it('ranks by their upload to us (downRate) while leeching', () => {
-    const reg = registryOf(
+    const peers = [
       peer('a', { down: 10, up: 0 }),
       peer('b', { down: 50, up: 0 }),
       peer('c', { down: 30, up: 0 }),
       peer('d', { down: 40, up: 0 }),
       peer('e', { down: 20, up: 100 }),
       peer('f', { down: 5, up: 100 }),
-    );
-    const r = chooseUnchoked(context(reg), true);
+    ];
+    const r = chooseUnchoked(context(), peers, false, true);
     expect(r.keys.slice(0, 4)).toEqual(['b', 'd', 'c', 'e']);
     expect(r.keys).toHaveLength(5);
     expect(['a', 'f']).toContain(r.optimistic);
@@ -99,39 +123,66 @@ describe('chooseUnchoked', () => {
   });
 
   it('ranks by our upload to them (upRate) while seeding', () => {
-    const reg = registryOf(
+    const peers = [
       peer('a', { down: 100, up: 1 }),
       peer('b', { down: 90, up: 7 }),
       peer('c', { down: 80, up: 3 }),
       peer('d', { down: 0, up: 9 }),
       peer('e', { down: 0, up: 5 }),
-    );
-    const r = chooseUnchoked(context(reg, { seeding: () => true }), true);
+    ];
+    const r = chooseUnchoked(context(), peers, true, true);
     expect(r.keys.slice(0, 4)).toEqual(['d', 'b', 'e', 'c']);
     expect(r.optimistic).toBe('a');
   });
 
-  it('breaks ties with the injected random', () => {
-    const reg = () =>
-      registryOf(peer('a', { down: 5 }), peer('b', { down: 5 }), peer('c', { down: 5 }), peer('d', { down: 9 }));
-    const settings = { slots: 2 };
-    // One tie-breaker per candidate in registry order (a, b, c, d); the smallest wins among equals.
-    const first = chooseUnchoked(context(reg(), { settings, random: sequence([0.9, 0.1, 0.5, 0.7], 0) }), true);
+  it('breaks ties with the scripted draws', () => {
+    const peers = [peer('a', { down: 5 }), peer('b', { down: 5 }), peer('c', { down: 5 }), peer('d', { down: 9 })];
+    const ctx = context({ settings: { slots: 2 } });
+    // One tie-breaker per candidate in the given order (a, b, c, d); the smallest wins among equals.
+    const first = chooseUnchoked(ctx, peers, false, true, sequence([0.9, 0.1, 0.5, 0.7], 0));
     expect(first.keys.slice(0, 2)).toEqual(['d', 'b']);
-    const second = chooseUnchoked(context(reg(), { settings, random: sequence([0.2, 0.8, 0.1, 0.7], 0) }), true);
+    const second = chooseUnchoked(ctx, peers, false, true, sequence([0.2, 0.8, 0.1, 0.7], 0));
     expect(second.keys.slice(0, 2)).toEqual(['d', 'c']);
   });
 
+  it('without scripted draws, draws from the context generator and returns its next state', () => {
+    const peers = [peer('a'), peer('b'), peer('c'), peer('d')];
+    const ctx = context({ rng: 1234, settings: { slots: 1 } });
+    const r = chooseUnchoked(ctx, peers, false, true);
+    // The same draws scripted from the same state give the same verdict.
+    const scripted = chooseUnchoked(ctx, peers, false, true, randomFrom(1234));
+    expect(verdict(r)).toEqual(verdict(scripted));
+    // Four tie-breakers and the optimistic draw: the state five steps on. Scripted draws leave it alone.
+    expect(r.rng).toBe(stepped(1234, 5));
+    expect(scripted.rng).toBe(1234);
+    // Pure: the same context gives the same choice, and is left as it was.
+    expect(chooseUnchoked(ctx, peers, false, true)).toEqual(r);
+    expect(ctx.rng).toBe(1234);
+    // No rotation and the optimistic unchoke still eligible: only the four tie-breakers.
+    const kept = chooseUnchoked({ ...ctx, optimistic: r.optimistic }, peers, false, false);
+    expect(kept.optimistic).toBe(r.optimistic);
+    expect(kept.rng).toBe(stepped(1234, 4));
+    // Threading the state through gives fresh tie-breaks: equal peers take turns.
+    let c = ctx;
+    const regulars = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const next = chooseUnchoked(c, peers, false, true);
+      regulars.add(next.keys[0]!);
+      c = { ...c, rng: next.rng };
+    }
+    expect(sorted([...regulars])).toEqual(['a', 'b', 'c', 'd']);
+  });
+
   it('never unchokes snubbed or uninterested peers, even optimistically', () => {
-    const reg = registryOf(
+    const peers = [
       peer('fast-snub', { down: 1000, snubbed: true }),
       peer('fast-bored', { down: 900, interested: false }),
       peer('a', { down: 3 }),
       peer('b', { down: 2 }),
       peer('c', { down: 1 }),
-    );
+    ];
     for (let seed = 0; seed < 50; seed++) {
-      const r = chooseUnchoked(context(reg, { settings: { slots: 1 }, random: prng(seed) }), true);
+      const r = chooseUnchoked(context({ settings: { slots: 1 } }), peers, false, true, prng(seed));
       expect(r.keys).not.toContain('fast-snub');
       expect(r.keys).not.toContain('fast-bored');
       expect(r.keys[0]).toBe('a');
@@ -140,119 +191,108 @@ describe('chooseUnchoked', () => {
   });
 
   it('chooses the optimistic unchoke only among peers outside the regular slots', () => {
-    const reg = registryOf(
-      peer('a', { down: 4 }),
-      peer('b', { down: 3 }),
-      peer('c', { down: 2 }),
-      peer('d', { down: 1 }),
-    );
+    const peers = [peer('a', { down: 4 }), peer('b', { down: 3 }), peer('c', { down: 2 }), peer('d', { down: 1 })];
     for (let seed = 0; seed < 50; seed++) {
-      const r = chooseUnchoked(context(reg, { settings: { slots: 2 }, random: prng(seed) }), true);
+      const r = chooseUnchoked(context({ settings: { slots: 2 } }), peers, false, true, prng(seed));
       expect(r.keys.slice(0, 2)).toEqual(['a', 'b']);
       expect(['c', 'd']).toContain(r.optimistic);
     }
   });
 
   it('unchokes everyone, with no optimistic, when there are no more candidates than slots', () => {
-    const reg = registryOf(
-      peer('a', { down: 1 }),
-      peer('b'),
-      peer('c', { interested: false }),
-      peer('d', { snubbed: true }),
-    );
-    const r = chooseUnchoked(context(reg), true);
+    const peers = [peer('a', { down: 1 }), peer('b'), peer('c', { interested: false }), peer('d', { snubbed: true })];
+    const r = chooseUnchoked(context(), peers, false, true);
     expect(sorted(r.keys)).toEqual(['a', 'b']);
     expect(r.optimistic).toBeUndefined();
     // Exactly slots + 1 candidates: the last one is the optimistic unchoke.
-    const five = registryOf(
+    const five = [
       peer('a', { down: 5 }),
       peer('b', { down: 4 }),
       peer('c', { down: 3 }),
       peer('d', { down: 2 }),
       peer('e', { down: 1 }),
-    );
-    expect(chooseUnchoked(context(five), true)).toEqual({ keys: ['a', 'b', 'c', 'd', 'e'], optimistic: 'e' });
-    expect(chooseUnchoked(context(new Map()), true)).toEqual({ keys: [], optimistic: undefined });
+    ];
+    expect(verdict(chooseUnchoked(context(), five, false, true))).toEqual({
+      keys: ['a', 'b', 'c', 'd', 'e'],
+      optimistic: 'e',
+    });
+    expect(verdict(chooseUnchoked(context(), [], false, true))).toEqual({ keys: [], optimistic: undefined });
   });
 
   it('keeps the optimistic unchoke between rotations while it stays eligible', () => {
-    const reg = registryOf(peer('a', { down: 9 }), peer('b'), peer('c'), peer('d'));
-    const r = chooseUnchoked(context(reg, { settings: { slots: 1 }, optimistic: 'c', random: prng(1) }), false);
-    expect(r).toEqual({ keys: ['a', 'c'], optimistic: 'c' });
+    const peers = [peer('a', { down: 9 }), peer('b'), peer('c'), peer('d')];
+    const ctx = context({ settings: { slots: 1 }, optimistic: 'c' });
+    expect(verdict(chooseUnchoked(ctx, peers, false, false, prng(1)))).toEqual({ keys: ['a', 'c'], optimistic: 'c' });
     // No longer eligible (it lost interest): a new one is drawn even without rotation.
-    reg.get('c')!.peerInterested = false;
-    const s = chooseUnchoked(context(reg, { settings: { slots: 1 }, optimistic: 'c', random: prng(1) }), false);
-    expect(['b', 'd']).toContain(s.optimistic);
+    patch(peers, 'c', { peerInterested: false });
+    expect(['b', 'd']).toContain(chooseUnchoked(ctx, peers, false, false, prng(1)).optimistic);
     // Promoted to a regular slot: likewise.
-    reg.get('c')!.peerInterested = true;
-    (reg.get('c') as TestView).down = 100;
-    const t = chooseUnchoked(context(reg, { settings: { slots: 1 }, optimistic: 'c', random: prng(1) }), false);
+    patch(peers, 'c', { peerInterested: true, downRate: 100 });
+    const t = chooseUnchoked(ctx, peers, false, false, prng(1));
     expect(t.keys[0]).toBe('c');
     expect(['a', 'b', 'd']).toContain(t.optimistic);
+    // Gone altogether: likewise.
+    const u = chooseUnchoked(ctx, [peer('a', { down: 9 }), peer('b'), peer('d')], false, false, prng(1));
+    expect(['b', 'd']).toContain(u.optimistic);
   });
 
   it('a rotation moves the optimistic unchoke to another peer when there is one', () => {
+    const ctx = context({ settings: { slots: 1 }, optimistic: 'b' });
     for (let seed = 0; seed < 200; seed++) {
-      const reg = registryOf(peer('a', { down: 9 }), peer('b'), peer('c'));
-      const r = chooseUnchoked(context(reg, { settings: { slots: 1 }, optimistic: 'b', random: prng(seed) }), true);
+      const r = chooseUnchoked(ctx, [peer('a', { down: 9 }), peer('b'), peer('c')], false, true, prng(seed));
       expect(r.optimistic).toBe('c');
     }
     // The only one left keeps it.
-    const reg = registryOf(peer('a', { down: 9 }), peer('b'));
-    expect(chooseUnchoked(context(reg, { settings: { slots: 1 }, optimistic: 'b' }), true).optimistic).toBe('b');
+    expect(chooseUnchoked(ctx, [peer('a', { down: 9 }), peer('b')], false, true).optimistic).toBe('b');
   });
 
-  it('records the round in which it first saw each peer', () => {
-    const reg = registryOf(peer('a'), peer('b', { interested: false }), peer('c', { firstRound: 2 }));
-    chooseUnchoked(context(reg, { round: 7 }), true);
-    expect([...reg.values()].map((v) => v.firstRound)).toEqual([7, 7, 2]);
+  it('records the round in which it first saw each peer, and forgets departed peers', () => {
+    const peers = [peer('a'), peer('b', { interested: false }), peer('c')];
+    const ctx = context({ round: 7, firstSeen: { c: 2, gone: 1 } });
+    expect(chooseUnchoked(ctx, peers, false, true).firstSeen).toEqual({ a: 7, b: 7, c: 2 });
+    expect(ctx.firstSeen).toEqual({ c: 2, gone: 1 }); // a new record, not a mutation
   });
 
   it('weights new peers (seen fewer than newRounds rounds ago) three times: deterministic draw', () => {
-    // round 10, newRounds 3: firstRound 8 is new (age 2), firstRound 7 is old (age 3).
-    const reg = () =>
-      registryOf(
-        peer('top', { down: 9, firstRound: 0 }),
-        peer('old', { firstRound: 7 }),
-        peer('new', { firstRound: 8 }),
-      );
-    const draw = (x: number) =>
-      // three tie-breakers (top, old, new), then the draw over weights [old 1, new 3]
-      chooseUnchoked(context(reg(), { round: 10, settings: { slots: 1 }, random: sequence([0, 0, 0, x]) }), true)
-        .optimistic;
+    // round 10, newRounds 3: first seen in round 8 is new (age 2), in round 7 is old (age 3).
+    const peers = [peer('top', { down: 9 }), peer('old'), peer('new')];
+    const ctx = context({ round: 10, settings: { slots: 1 }, firstSeen: { top: 0, old: 7, new: 8 } });
+    // three tie-breakers (top, old, new), then the draw over weights [old 1, new 3]
+    const draw = (x: number) => chooseUnchoked(ctx, peers, false, true, sequence([0, 0, 0, x])).optimistic;
     expect(draw(0)).toBe('old');
     expect(draw(0.249)).toBe('old');
     expect(draw(0.25)).toBe('new');
     expect(draw(0.999)).toBe('new');
+    // A peer never seen before is first seen now, so it is new.
+    const fresh = [peer('top', { down: 9 }), peer('old'), peer('unseen')];
+    expect(chooseUnchoked(ctx, fresh, false, true, sequence([0, 0, 0, 0.25])).optimistic).toBe('unseen');
   });
 
-  it('weights new peers three times: statistically, with a seeded PRNG', () => {
-    const random = prng(0xc0ffee);
-    const counts = new Map<string, number>();
+  it('weights new peers three times: statistically, with a seeded PRNG or the context generator', () => {
+    const peers = [peer('top', { down: 9 }), peer('old1'), peer('old2'), peer('new1'), peer('new2')];
+    const firstSeen = { top: 0, old1: 0, old2: 5, new1: 8, new2: 10 };
     const runs = 20_000;
-    const reg = registryOf(
-      peer('top', { down: 9, firstRound: 0 }),
-      peer('old1', { firstRound: 0 }),
-      peer('old2', { firstRound: 5 }),
-      peer('new1', { firstRound: 8 }),
-      peer('new2', { firstRound: 10 }),
-    );
-    const ctx = context(reg, { round: 10, settings: { slots: 1 }, random });
-    for (let i = 0; i < runs; i++) {
-      const { optimistic } = chooseUnchoked(ctx, true);
-      counts.set(optimistic!, (counts.get(optimistic!) ?? 0) + 1);
+    for (const source of ['scripted', 'context'] as const) {
+      const counts = new Map<string, number>();
+      const draw = source === 'scripted' ? prng(0xc0ffee) : undefined;
+      let ctx = context({ round: 10, settings: { slots: 1 }, firstSeen, rng: 0xc0ffee });
+      for (let i = 0; i < runs; i++) {
+        const r = chooseUnchoked(ctx, peers, false, true, draw);
+        counts.set(r.optimistic!, (counts.get(r.optimistic!) ?? 0) + 1);
+        ctx = { ...ctx, rng: r.rng };
+      }
+      const n = (k: string) => counts.get(k) ?? 0;
+      expect(n('top'), source).toBe(0);
+      const old = n('old1') + n('old2');
+      const young = n('new1') + n('new2');
+      expect(old + young, source).toBe(runs);
+      // Expected 3:1 (a new peer 3/8 each, an old one 1/8). The draws are seeded, so this cannot flake;
+      // the band is still ±10 %, some six standard deviations wide.
+      expect(young / old, source).toBeGreaterThan(2.7);
+      expect(young / old, source).toBeLessThan(3.3);
+      for (const k of ['old1', 'old2']) expect(n(k) / runs, `${source} ${k}`).toBeCloseTo(1 / 8, 1);
+      for (const k of ['new1', 'new2']) expect(n(k) / runs, `${source} ${k}`).toBeCloseTo(3 / 8, 1);
     }
-    const n = (k: string) => counts.get(k) ?? 0;
-    expect(n('top')).toBe(0);
-    const old = n('old1') + n('old2');
-    const young = n('new1') + n('new2');
-    expect(old + young).toBe(runs);
-    // Expected 3:1 (a new peer 3/8 each, an old one 1/8). The PRNG is seeded, so this cannot flake;
-    // the band is still ±10 %, some six standard deviations wide.
-    expect(young / old).toBeGreaterThan(2.7);
-    expect(young / old).toBeLessThan(3.3);
-    for (const k of ['old1', 'old2']) expect(n(k) / runs).toBeCloseTo(1 / 8, 1);
-    for (const k of ['new1', 'new2']) expect(n(k) / runs).toBeCloseTo(3 / 8, 1);
   });
 
   it('property: only eligible peers, at most slots + 1, no duplicates, the top slots by rate always in', () => {
@@ -272,20 +312,25 @@ describe('chooseUnchoked', () => {
         fc.integer({ min: 0, max: 10 }),
         fc.integer(),
         fc.integer({ min: -1, max: 9 }),
-        (peers, slots, seeding, rotate, round, seed, previous) => {
-          const views = peers.map((p, i) =>
-            peer(`p${i}`, { ...p, ...(p.age !== undefined && { firstRound: Math.max(0, round - p.age) }) }),
+        fc.boolean(),
+        (arbs, slots, seeding, rotate, round, seed, previous, scripted) => {
+          const peers = arbs.map((p, i) => Object.freeze(peer(`p${i}`, p)));
+          const firstSeen: Record<string, number> = {};
+          arbs.forEach((p, i) => {
+            if (p.age !== undefined) firstSeen[`p${i}`] = Math.max(0, round - p.age);
+          });
+          const optimistic = previous >= 0 && previous < peers.length ? `p${previous}` : undefined;
+          // Frozen throughout: any mutation of the inputs throws (test modules run in strict mode).
+          const ctx = Object.freeze(
+            context({ settings: { slots }, round, optimistic, rng: seed, firstSeen: Object.freeze(firstSeen) }),
           );
-          const reg = registryOf(...views);
-          const optimistic = previous >= 0 && previous < views.length ? `p${previous}` : undefined;
-          const r = chooseUnchoked(
-            context(reg, { settings: { slots }, seeding: () => seeding, round, optimistic, random: prng(seed) }),
-            rotate,
-          );
+          Object.freeze(ctx.settings);
+          const r = chooseUnchoked(ctx, Object.freeze(peers), seeding, rotate, scripted ? prng(seed) : undefined);
 
           // Plain checks, not expect(): this body runs 10,000 times.
-          const eligible = new Set(views.filter((v) => v.peerInterested && !v.snubbed).map((v) => v.key));
-          const rate = (k: string) => (seeding ? (reg.get(k) as TestView).up : (reg.get(k) as TestView).down);
+          const byKey = new Map(peers.map((p) => [p.key, p]));
+          const eligible = new Set(peers.filter((p) => p.peerInterested && !p.snubbed).map((p) => p.key));
+          const rate = (k: string) => (seeding ? byKey.get(k)!.upRate : byKey.get(k)!.downRate);
           check(new Set(r.keys).size === r.keys.length, 'duplicate keys');
           check(
             r.keys.every((k) => eligible.has(k)),
@@ -317,10 +362,19 @@ describe('chooseUnchoked', () => {
             else if (eligible.size > slots + 1)
               check(r.optimistic !== optimistic, 'a rotation kept the optimistic unchoke');
           }
+          // Every current peer, and only those, has a first-seen round: the recorded one, else this one.
           check(
-            views.every((v) => typeof v.firstRound === 'number'),
-            'a peer without firstRound',
+            Object.keys(r.firstSeen).length === peers.length &&
+              peers.every((p) => r.firstSeen[p.key] === (firstSeen[p.key] ?? round)),
+            'first-seen rounds wrong',
           );
+          // Scripted draws leave the generator alone; its own draws make the choice a function of the context.
+          if (scripted) check(r.rng === seed, 'scripted draws moved the generator state');
+          else
+            check(
+              JSON.stringify(chooseUnchoked(ctx, peers, seeding, rotate)) === JSON.stringify(r),
+              'the same context gave another choice',
+            );
         },
       ),
       { ...propertyOptions, seed: 0x5eed },
@@ -329,14 +383,25 @@ describe('chooseUnchoked', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// The statechart, as a child of a parent that records its verdicts
+// The statechart, as a child of a parent that answers its calls and records its verdicts
+
+/** The torrent's side, as the test sets it between rounds. */
+interface World {
+  peers: ChokeCandidate[];
+  seeding: boolean;
+  /** The parent answers `choker.due` with the peers (false: it ignores the call). */
+  answering: boolean;
+}
 
 function start(
-  registry: Map<string, ChokeView>,
-  o: { settings?: Partial<ChokerSettings>; seed?: number; seeding?: () => boolean } = {},
+  peers: ChokeCandidate[],
+  o: { settings?: Partial<ChokerSettings>; seed?: number; seeding?: boolean; answering?: boolean } = {},
 ) {
+  const world: World = { peers, seeding: o.seeding ?? false, answering: o.answering ?? true };
   const clock = new SimulatedClock();
   const reports: string[][] = [];
+  /** Every report the parent received, in order. */
+  const log: ChokerReport['type'][] = [];
   const parent = setup({
     types: { events: {} as ChokerReport },
     actors: { choker: chokerMachine },
@@ -344,9 +409,33 @@ function start(
     invoke: {
       id: 'choker',
       src: 'choker',
-      input: { registry, seeding: o.seeding ?? (() => false), settings: o.settings ?? {}, random: prng(o.seed ?? 1) },
+      input: ({ self }) => ({
+        report: self,
+        settings: o.settings ?? {},
+        ...(o.seed !== undefined && { seed: o.seed }),
+      }),
     },
-    on: { 'choker.unchoke': { actions: ({ event }) => void reports.push(event.keys) } },
+    on: {
+      'choker.due': {
+        actions: enqueueActions(({ enqueue }) => {
+          log.push('choker.due');
+          if (!world.answering) return;
+          // Copies, as the torrent's own reports would be: the test may change its list afterwards.
+          const answer: ChokerEvent = {
+            type: 'choker.rechoke',
+            peers: world.peers.map((p) => ({ ...p })),
+            seeding: world.seeding,
+          };
+          enqueue.sendTo('choker', answer);
+        }),
+      },
+      'choker.unchoke': {
+        actions: ({ event }) => {
+          log.push('choker.unchoke');
+          reports.push(event.keys);
+        },
+      },
+    },
   });
   const actor = createActor(parent, { clock });
   actor.start();
@@ -355,7 +444,10 @@ function start(
   choker.on('choker.unchoke', (e) => void emitted.push(e.keys));
   started.push(actor);
   const ctx = () => choker.getSnapshot().context;
-  return { clock, actor, choker, reports, emitted, ctx };
+  /** A peer became interested: the torrent sends the choker `choker.fill` with the peers now. */
+  const fill = () =>
+    choker.send({ type: 'choker.fill', peers: world.peers.map((p) => ({ ...p })), seeding: world.seeding });
+  return { clock, actor, choker, reports, emitted, log, ctx, fill, world };
 }
 
 const started: { stop(): void }[] = [];
@@ -363,10 +455,20 @@ afterEach(() => {
   for (const a of started.splice(0)) a.stop();
 });
 
+/** Actions as types and params, with the actor a `sendTo` goes to named rather than compared as an object. */
+const described = (actions: readonly ExecutableActionObject[], report: AnyActorRef) =>
+  actions.map(({ type, params }) => {
+    const p = { ...(params as Record<string, unknown>) };
+    if ('to' in p) p.to = p.to === report ? 'report' : 'another actor';
+    return { type, params: p };
+  });
+
+/** A context without its `report` ref (an actor, not data), to compare and to clone. */
+const data = ({ report: _, ...rest }: ChokerContext) => rest;
+
 describe('choker statechart', () => {
-  it('rechokes at start and every rechoke interval, reporting to its parent and emitting', () => {
-    const reg = registryOf(peer('a', { down: 2 }), peer('b', { down: 1 }));
-    const { clock, reports, emitted, choker, actor } = start(reg);
+  it('rechokes at start and every rechoke interval, asking its parent first, reporting and emitting', () => {
+    const { clock, reports, emitted, log, choker, actor } = start([peer('a', { down: 2 }), peer('b', { down: 1 })]);
     expect(reports).toEqual([['a', 'b']]);
     clock.increment(9_999);
     expect(reports).toHaveLength(1);
@@ -379,16 +481,32 @@ describe('choker statechart', () => {
     clock.increment(10_000);
     expect(reports).toHaveLength(5);
     expect(choker.getSnapshot().context.round).toBe(5);
+    // Each round: the call for peers, then (given them) the verdict.
+    expect(log).toEqual(Array.from({ length: 5 }, () => ['choker.due', 'choker.unchoke']).flat());
     // The first verdict went out before the test could subscribe; the rest were emitted too.
     expect(emitted).toEqual(reports.slice(1));
     // Stopping it stops the timer.
     actor.stop();
     clock.increment(100_000);
     expect(reports).toHaveLength(5);
+    expect(log).toHaveLength(10);
+  });
+
+  it('ranks only when the parent answers: a round is a call for peers and the answer', () => {
+    const { clock, reports, log, ctx, world } = start([peer('a', { down: 1 })], { answering: false });
+    clock.increment(10_000);
+    expect(log).toEqual(['choker.due', 'choker.due']);
+    expect(reports).toEqual([]);
+    expect(ctx().round).toBe(0);
+    expect(ctx().unchoked).toEqual([]);
+    world.answering = true;
+    clock.increment(10_000);
+    expect(reports).toEqual([['a']]);
+    expect(ctx().round).toBe(1);
   });
 
   it('honours a configured interval', () => {
-    const { clock, reports } = start(registryOf(peer('a')), { settings: { rechokeIntervalMs: 1_000 } });
+    const { clock, reports } = start([peer('a')], { settings: { rechokeIntervalMs: 1_000 } });
     clock.increment(999);
     expect(reports).toHaveLength(1);
     clock.increment(1);
@@ -396,9 +514,9 @@ describe('choker statechart', () => {
   });
 
   it('keeps the optimistic unchoke for three rounds and rotates it on the third', () => {
-    const reg = registryOf(peer('fast', { down: 100 }), peer('b'), peer('c'), peer('d'), peer('e'), peer('f'));
+    const peers = [peer('fast', { down: 100 }), peer('b'), peer('c'), peer('d'), peer('e'), peer('f')];
     for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
-      const { clock, reports, ctx, actor } = start(reg, { settings: { slots: 1 }, seed });
+      const { clock, reports, ctx, actor } = start(peers, { settings: { slots: 1 }, seed });
       const optimistic: string[] = [];
       for (let round = 0; round < 12; round++) {
         if (round > 0) clock.increment(10_000);
@@ -417,113 +535,196 @@ describe('choker statechart', () => {
   });
 
   it('a peer that becomes snubbed loses its slot at the next round', () => {
-    const reg = registryOf(
+    const peers = [
       peer('a', { down: 50 }),
       peer('b', { down: 40 }),
       peer('c', { down: 30 }),
       peer('d', { down: 20 }),
       peer('e', { down: 10 }),
-    );
-    const { clock, reports } = start(reg, { settings: { slots: 2 } });
+    ];
+    const { clock, reports } = start(peers, { settings: { slots: 2 } });
     expect(reports[0]!.slice(0, 2)).toEqual(['a', 'b']);
-    reg.get('a')!.snubbed = true;
+    patch(peers, 'a', { snubbed: true });
     expect(reports).toHaveLength(1); // nothing until the next round
     clock.increment(10_000);
     expect(reports[1]!).not.toContain('a');
     expect(reports[1]!.slice(0, 2)).toEqual(['b', 'c']);
     expect(reports[1]!).toHaveLength(3);
     // Delivering again (no longer snubbed) earns it back.
-    reg.get('a')!.snubbed = false;
+    patch(peers, 'a', { snubbed: false });
     clock.increment(10_000);
     expect(reports[2]!.slice(0, 2)).toEqual(['a', 'b']);
   });
 
   it('choker.fill unchokes a newly interested peer at once, keeping the others, and does nothing when full', () => {
-    const reg = registryOf(
+    const peers = [
       peer('a', { down: 5 }),
       peer('b', { down: 3 }),
       peer('c', { interested: false }),
       peer('d', { interested: false }),
-    );
-    const { clock, reports, choker, ctx } = start(reg, { settings: { slots: 1 } });
+    ];
+    const { clock, reports, ctx, fill } = start(peers, { settings: { slots: 1 } });
     expect(reports).toEqual([['a', 'b']]); // a regular, b optimistic: slots + 1 = 2, all taken
-    reg.get('c')!.peerInterested = true;
-    choker.send({ type: 'choker.fill' });
+    patch(peers, 'c', { peerInterested: true });
+    fill();
     expect(reports).toHaveLength(1); // full: nothing changes, nobody is choked
     expect(ctx().unchoked).toEqual(['a', 'b']);
 
     // b loses interest: its slot is free for the next interested peer, without waiting for a round
     // (b, no longer in the verdict, is choked by the torrent; no interested peer is).
-    reg.get('b')!.peerInterested = false;
-    reg.get('d')!.peerInterested = true;
-    choker.send({ type: 'choker.fill' });
+    patch(peers, 'b', { peerInterested: false });
+    patch(peers, 'd', { peerInterested: true });
+    fill();
     expect(reports).toHaveLength(2);
     expect(reports[1]![0]).toBe('a');
     expect(reports[1]!).toHaveLength(2);
     expect(['c', 'd']).toContain(reports[1]![1]);
     expect(ctx().unchoked).toEqual(reports[1]);
-    expect(ctx().round).toBe(1); // a fill is not a round
+    // A fill is not a round: the counter and the optimistic holder stay.
+    expect(ctx().round).toBe(1);
+    expect(ctx().optimistic).toBe('b');
     clock.increment(9_999);
     expect(reports).toHaveLength(2);
   });
 
   it('choker.fill with free slots adds the newly interested peer to those already unchoked', () => {
-    const reg = registryOf(peer('a', { down: 1 }), peer('b', { down: 9 }), peer('c', { interested: false, down: 100 }));
-    const { reports, choker, emitted } = start(reg);
+    const peers = [peer('a', { down: 1 }), peer('b', { down: 9 }), peer('c', { interested: false, down: 100 })];
+    const { reports, emitted, ctx, fill } = start(peers);
     expect(sorted(reports[0]!)).toEqual(['a', 'b']);
-    reg.get('c')!.peerInterested = true;
-    choker.send({ type: 'choker.fill' });
+    patch(peers, 'c', { peerInterested: true });
+    fill();
     expect(reports).toHaveLength(2);
     expect(sorted(reports[1]!)).toEqual(['a', 'b', 'c']);
     expect(emitted).toEqual([reports[1]]);
+    // A peer first seen at a fill is first seen in the round under way.
+    expect(ctx().firstSeen).toEqual({ a: 0, b: 0, c: 0 });
+    peers.push(peer('n'));
+    fill();
+    expect(sorted(reports[2]!)).toEqual(['a', 'b', 'c', 'n']);
+    expect(ctx().firstSeen).toEqual({ a: 0, b: 0, c: 0, n: 1 });
     // A fill with nothing new to add reports nothing.
-    choker.send({ type: 'choker.fill' });
-    expect(reports).toHaveLength(2);
+    fill();
+    expect(reports).toHaveLength(3);
   });
 
   it('choker.fill never unchokes a snubbed peer', () => {
-    const reg = registryOf(peer('a', { down: 1 }), peer('s', { interested: false, snubbed: true, down: 100 }));
-    const { reports, choker } = start(reg);
-    reg.get('s')!.peerInterested = true;
-    choker.send({ type: 'choker.fill' });
+    const peers = [peer('a', { down: 1 }), peer('s', { interested: false, snubbed: true, down: 100 })];
+    const { reports, fill } = start(peers);
+    patch(peers, 's', { peerInterested: true });
+    fill();
     expect(reports).toEqual([['a']]);
   });
 
   it('rates changing between rounds change the regular set', () => {
-    const reg = registryOf(
-      peer('a', { down: 10 }),
-      peer('b', { down: 9 }),
-      peer('c', { down: 1 }),
-      peer('d'),
-      peer('e'),
-    );
-    const { clock, reports, ctx } = start(reg, { settings: { slots: 2 } });
+    const peers = [peer('a', { down: 10 }), peer('b', { down: 9 }), peer('c', { down: 1 }), peer('d'), peer('e')];
+    const { clock, reports, ctx } = start(peers, { settings: { slots: 2 } });
     const regular = (i: number) => sorted(reports[i]!.filter((k) => k !== ctx().optimistic));
     expect(regular(0)).toEqual(['a', 'b']);
-    (reg.get('c') as TestView).down = 20;
-    (reg.get('b') as TestView).down = 0;
+    patch(peers, 'c', { downRate: 20 });
+    patch(peers, 'b', { downRate: 0 });
     clock.increment(10_000);
     expect(regular(1)).toEqual(['a', 'c']);
     expect(reports[1]!).toHaveLength(3);
   });
 
   it('ranks by our upload once the torrent is seeding', () => {
-    let seeding = false;
-    const reg = registryOf(peer('a', { down: 10, up: 0 }), peer('b', { down: 0, up: 10 }));
-    const { clock, reports } = start(reg, { settings: { slots: 1 }, seeding: () => seeding });
+    const { clock, reports, world } = start([peer('a', { down: 10, up: 0 }), peer('b', { down: 0, up: 10 })], {
+      settings: { slots: 1 },
+    });
     expect(reports[0]).toEqual(['a', 'b']);
-    seeding = true;
+    world.seeding = true;
     clock.increment(10_000);
     expect(reports[1]).toEqual(['b', 'a']);
   });
 
   it('new and departed peers are picked up at the next round', () => {
-    const reg = registryOf(peer('a', { down: 1 }));
-    const { clock, reports } = start(reg);
-    reg.set('b', peer('b', { down: 2 }));
-    reg.delete('a');
+    const peers = [peer('a', { down: 1 })];
+    const { clock, reports, ctx } = start(peers);
+    peers.push(peer('b', { down: 2 }));
+    peers.splice(0, 1); // a leaves
     clock.increment(10_000);
     expect(reports).toEqual([['a'], ['b']]);
-    expect(reg.get('b')!.firstRound).toBe(1);
+    expect(ctx().firstSeen).toEqual({ b: 1 });
+    // a comes back: a new peer again, first seen now.
+    peers.push(peer('a', { down: 1 }));
+    clock.increment(10_000);
+    expect(reports[2]).toEqual(['b', 'a']);
+    expect(ctx().firstSeen).toEqual({ b: 1, a: 2 });
+  });
+
+  it('is deterministic: the same seed gives the same verdicts over 20 rounds', () => {
+    const run = (seed: number | undefined) => {
+      // Eight equal peers, so the tie-breaks and the optimistic draws decide every verdict.
+      const peers = Array.from({ length: 8 }, (_, i) => peer(`p${i}`));
+      const { clock, reports, ctx, fill } = start(peers, { ...(seed !== undefined && { seed }) });
+      for (let round = 1; round < 20; round++) {
+        if (round === 7) patch(peers, 'p3', { downRate: 50 });
+        if (round === 12) {
+          peers.push(peer('late', { interested: false }));
+          peers.splice(0, 1);
+        }
+        if (round === 15) {
+          patch(peers, 'late', { peerInterested: true });
+          patch(peers, 'p5', { peerInterested: false });
+          fill();
+        }
+        clock.increment(10_000);
+      }
+      return { reports, context: data(ctx()) };
+    };
+    const a = run(42);
+    expect(a.reports).toHaveLength(21); // 20 rounds and a fill
+    expect(a.context.round).toBe(20);
+    expect(run(42)).toEqual(a);
+    // Another seed may choose otherwise (and here does): the draws come from the seed, not Math.random.
+    expect(run(43).reports).not.toEqual(a.reports);
+    // No seed: seed 0, just as reproducible.
+    expect(run(undefined)).toEqual(run(0));
+  });
+
+  it('is pure: the same snapshot and event give the same next context and actions (the rng is in context)', () => {
+    const peers = Array.from({ length: 7 }, (_, i) => peer(`p${i}`, { down: i % 3 }));
+    const { choker, clock, actor, reports } = start(peers, { seed: 99 });
+    clock.increment(10_000); // round 2, so the snapshot has a history (firstSeen, optimistic, rng moved on)
+    const snapshot = choker.getSnapshot();
+    const before = structuredClone(data(snapshot.context));
+    const others = peers.filter((p) => p.key !== snapshot.context.optimistic);
+    const events: ChokerEvent[] = [
+      { type: 'choker.rechoke', peers, seeding: false },
+      { type: 'choker.rechoke', peers, seeding: true },
+      // The optimistic peer left and a new one came: a free place to fill.
+      { type: 'choker.fill', peers: [...others, peer('x')], seeding: false },
+    ];
+    for (const event of events) {
+      const [one, oneActions] = transition(chokerMachine, snapshot, event);
+      const [two, twoActions] = transition(chokerMachine, snapshot, event);
+      expect(two.context, event.type).toEqual(one.context);
+      expect(described(twoActions, actor), event.type).toEqual(described(oneActions, actor));
+      // Something happened (the verdict went to the torrent and out as an event), and the rng moved on.
+      const actions = described(oneActions, actor);
+      expect(
+        actions.map((a) => a.type),
+        event.type,
+      ).toEqual(['xstate.sendTo', 'xstate.emit']);
+      expect(actions[0]!.params.to, event.type).toBe('report');
+      expect(actions[0]!.params.event, event.type).toEqual({ type: 'choker.unchoke', keys: one.context.unchoked });
+      expect(one.context.rng, event.type).not.toBe(snapshot.context.rng);
+    }
+    // Nothing was sent or changed: the snapshot stepped from is untouched.
+    expect(reports).toHaveLength(2);
+    expect(data(snapshot.context)).toEqual(before);
+    // The live actor, given the same event, lands on the same context as the pure step.
+    const [next] = transition(chokerMachine, snapshot, events[0]!);
+    choker.send(events[0]!);
+    expect(choker.getSnapshot().context).toEqual(next.context);
+    expect(reports).toHaveLength(3);
+    // The start is pure too: the first call for peers and the round's timer.
+    const start0 = () => initialTransition(chokerMachine, { report: actor, seed: 5 });
+    const [s0, a0] = start0();
+    const [t0, b0] = start0();
+    expect(t0.context).toEqual(s0.context);
+    expect(described(b0, actor)).toEqual(described(a0, actor));
+    expect(described(a0, actor).map((a) => a.type)).toEqual(['xstate.sendTo', 'xstate.raise']);
+    expect(described(a0, actor)[0]!.params.event).toEqual({ type: 'choker.due' });
   });
 });
