@@ -10,6 +10,10 @@
  * t.progress$.subscribe((p) => console.log(`${p.verifiedPieces}/${p.pieceCount}`));
  * await t.completed;
  * await engine.close();
+ * console.log(t.outcome); // { state: 'complete', progress: { … uploaded … } }
+ *
+ * There is one way a torrent stops: the handle's stop routine (`pause`, `remove` and `Engine.close`
+ * all go through it). The `bt-actor run` and `demo` commands are an engine plus a renderer.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -24,14 +28,15 @@ import type { PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import { attachListener, createTorrentActor, peerStates, type TorrentActor, type TorrentActorOptions } from './torrent-actor.js';
 
+/** Options of {@link Engine.create}. */
 export interface EngineOptions {
   /** Port to accept peers on (the next free one if taken; 0 = any). Default 6881. */
   port?: number;
-  /** Address to accept peers on. Default all interfaces. */
+  /** Address to accept peers on (e.g. `127.0.0.1`). Default all interfaces. */
   host?: string;
   /** Default download folder for `add`. Default the current folder. */
   dir?: string;
-  /** Defaults for every torrent's statechart (connections, timers…). */
+  /** Defaults for every torrent's statechart (`maxConnections`, timers, `stopTimeoutMs`…); `add` can override them. */
   settings?: Partial<TorrentSettings>;
   /**
    * XState inspection observer attached to every torrent's actor system, e.g. `startInspection(…).inspect`
@@ -40,6 +45,7 @@ export interface EngineOptions {
   inspect?: TorrentActorOptions['inspect'];
 }
 
+/** Options of {@link Engine.add}. */
 export interface AddOptions {
   /** Download folder: the data lands at `<dir>/<name>` (single-file) or under `<dir>/<name>/`. */
   dir?: string;
@@ -47,10 +53,27 @@ export interface AddOptions {
   peers?: PeerAddress[];
   /** Ignore the resume file and check the data by hash. */
   check?: boolean;
-  /** Add without starting (call `resume()`). */
+  /**
+   * Add without starting (call `resume()`): subscribe to the handle's observables first to see every
+   * event from the first one on.
+   */
   paused?: boolean;
+  /** This torrent's statechart settings (e.g. `maxConnections`), over the engine's `settings`. */
   settings?: Partial<TorrentSettings>;
 }
+
+/**
+ * How a run of a torrent ended (its actor reached a final state or was stopped), with its progress
+ * then (the byte counts include every peer's last report):
+ * - `complete`: every piece verified and written (it may have been seeding when stopped);
+ * - `stopped`: stopped before completion;
+ * - `error`: the torrent failed on its own, with a stable `code` (`BT_ERR_STORAGE_…` from the storage,
+ *   `BT_ERR_INTERNAL` when the actor threw, the message then holding the stack).
+ */
+export type TorrentOutcome =
+  | { state: 'complete'; progress: TorrentProgress }
+  | { state: 'stopped'; progress: TorrentProgress }
+  | { state: 'error'; code: string; message: string; progress: TorrentProgress };
 
 /** An event of any torrent of the engine, tagged with its info hash. */
 export interface EngineEvent {
@@ -64,46 +87,91 @@ export interface TorrentHandle {
   readonly name: string;
   readonly meta: Metainfo;
   readonly dir: string;
-  /** The running actor (a new one after each `resume()`), or undefined while paused or removed. */
+  /** The running actor (a new one after each `resume()`; it stays while stopping), or undefined while paused or removed. */
   readonly actor: TorrentActor | undefined;
-  /** Progress, published by the statechart (every tick and every verified piece). */
+  /** Progress, published by the statechart (every tick and every verified piece, and once more when it stops). */
   readonly progress$: Observable<TorrentProgress>;
+  /**
+   * The latest progress: read from the running actor, else the final progress of the last run (kept
+   * after `pause`, `remove` and `Engine.close`); zeros before the first start.
+   */
+  readonly progress: TorrentProgress;
+  /** How the last run ended; undefined while the torrent runs or before it first started. */
+  readonly outcome: TorrentOutcome | undefined;
+  /**
+   * Each run's end, whoever ended it (`pause`, `remove`, `Engine.close`, or the torrent itself on an
+   * error); completes when the torrent is removed.
+   */
+  readonly ended$: Observable<TorrentOutcome>;
   /** The statechart's events: checking, ready, piece, hashFailed, peer, complete, error, tracker events. */
   readonly events$: Observable<TorrentReport>;
   /** How many peer actors stand in each state, sampled with each progress update. */
   readonly peerStates$: Observable<Record<string, number>>;
   /** Resolves once every piece is verified and written; rejects if the torrent fails. */
   readonly completed: Promise<void>;
-  /** Stops the torrent (trackers told `stopped`, files closed); the handle stays in the engine. */
-  pause(): Promise<void>;
+  /**
+   * Stops the torrent (trackers told `stopped`, peers closed, files closed; bounded in time); the handle
+   * stays in the engine. Resolves to how the run ended (the last one's when not running).
+   */
+  pause(): Promise<TorrentOutcome | undefined>;
   /** Starts it again (verified pieces are found through the resume file). */
   resume(): void;
-  /** Stops it and removes it from the engine. */
-  remove(): Promise<void>;
+  /** Stops it (as `pause`) and removes it from the engine; its observables complete. */
+  remove(): Promise<TorrentOutcome | undefined>;
 }
 
-async function stopActor(actor: TorrentActor): Promise<void> {
-  if (actor.getSnapshot().status !== 'active') return;
-  await new Promise<void>((done) => {
-    const timer = setTimeout(done, 10_000);
-    actor.subscribe({ complete: () => (clearTimeout(timer), done()), error: () => (clearTimeout(timer), done()) });
-    actor.send({ type: 'torrent.stop' });
-  });
+/** Time a stopping torrent is given beyond its own `stopTimeoutMs` before its actor is stopped outright. */
+const STOP_SLACK_MS = 5_000;
+const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+
+/** One run of a torrent: its actor from `resume()` (or `add`) until it ends. */
+interface Run {
+  actor: TorrentActor;
+  unroute: () => void;
+  ended: Promise<TorrentOutcome>;
+  stopping?: Promise<TorrentOutcome>;
+}
+
+function outcomeOf(actor: TorrentActor): TorrentOutcome {
+  const snap = actor.getSnapshot();
+  const progress = snap.context.progress;
+  if (snap.value === 'error') {
+    const e = snap.context.error ?? { code: 'BT_ERR_INTERNAL', message: 'the torrent failed' };
+    return { state: 'error', code: e.code, message: e.message, progress };
+  }
+  return { state: progress.left === 0 ? 'complete' : 'stopped', progress };
+}
+
+function initialProgress(meta: Metainfo): TorrentProgress {
+  return {
+    verifiedPieces: 0,
+    pieceCount: meta.pieceCount,
+    left: meta.length,
+    length: meta.length,
+    downloaded: 0,
+    uploaded: 0,
+    wasted: 0,
+    hashFailures: 0,
+    peersConnected: 0,
+    peersKnown: 0,
+    checked: 0,
+  };
 }
 
 export class Engine {
   private readonly handles = new Map<string, TorrentHandle>();
   private readonly events = new Subject<EngineEvent>();
-  private closed = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     private readonly listener: PeerListener,
     private readonly client: TrackerClient,
+    /** Our peer id, the same for every torrent of the engine. */
     readonly peerId: Uint8Array,
     private readonly options: EngineOptions,
   ) {}
 
-  /** Opens the listening port and the tracker client. */
+  /** Opens the listening port (`port`, `host`) and the tracker client. */
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const listener = await PeerListener.listen({ port: options.port ?? 6881, ...(options.host !== undefined && { host: options.host }) });
     const peerId = generatePeerId((n) => randomBytes(n));
@@ -116,17 +184,24 @@ export class Engine {
     return this.listener.port;
   }
 
-  /** Every event of every torrent. */
+  /** Every event of every torrent; completes when the engine is closed. */
   get events$(): Observable<EngineEvent> {
     return this.events.asObservable();
   }
 
+  /** The torrents in the engine (paused ones included, removed ones not). */
   get torrents(): TorrentHandle[] {
     return [...this.handles.values()];
   }
 
+  /** The torrent with this info hash (40 lowercase hex digits), if it is in the engine. */
   get(infoHash: string): TorrentHandle | undefined {
     return this.handles.get(infoHash);
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
   }
 
   /**
@@ -136,11 +211,16 @@ export class Engine {
   async add(source: string | Uint8Array | Metainfo, options: AddOptions = {}): Promise<TorrentHandle> {
     if (this.closed) throw new Error('the engine is closed');
     const meta = typeof source === 'string' ? parseMetainfo(await readFile(source)) : source instanceof Uint8Array ? parseMetainfo(source) : source;
+    if (this.closed) throw new Error('the engine is closed');
     if (this.handles.has(meta.infoHashHex)) throw new Error(`torrent ${meta.infoHashHex} is already in the engine`);
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
+    const settings = { ...this.options.settings, ...options.settings };
+    const stopBoundMs = (settings.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS) + STOP_SLACK_MS;
     const actors = new BehaviorSubject<TorrentActor | undefined>(undefined);
+    const ended = new Subject<TorrentOutcome>();
     const removed = new Subject<void>();
-    let unroute: (() => void) | undefined;
+    let run: Run | undefined;
+    let last: TorrentOutcome | undefined;
     let settle: { resolve: () => void; reject: (e: Error) => void };
     const completed = new Promise<void>((res, rej) => (settle = { resolve: res, reject: rej }));
     completed.catch(() => undefined); // observed through the handle; never an unhandled rejection
@@ -154,7 +234,7 @@ export class Engine {
         peerId: this.peerId,
         trackerClient: this.client,
         selfKeys: selfKeys(this.listener.port),
-        settings: { ...this.options.settings, ...options.settings },
+        settings,
         storage: { resumePath: resumePath(dir, meta), forceCheck: options.check ?? false },
         ...(this.options.inspect && { inspect: this.options.inspect }),
       });
@@ -162,18 +242,61 @@ export class Engine {
         if (e.type === 'torrent.refused') return; // the routing closed it; not a report
         this.events.next({ infoHash: meta.infoHashHex, event: e as TorrentReport });
         if (e.type === 'torrent.complete') settle.resolve();
-        if (e.type === 'torrent.error') settle.reject(Object.assign(new Error((e as { message: string }).message), { code: (e as { code: string }).code }));
       });
-      unroute = attachListener(actor, this.listener, meta);
+      let unrouted = false;
+      const unrouteListener = attachListener(actor, this.listener, meta);
+      let done!: (o: TorrentOutcome) => void;
+      const current: Run = {
+        actor,
+        unroute: () => {
+          if (!unrouted) unrouteListener();
+          unrouted = true;
+        },
+        ended: new Promise<TorrentOutcome>((r) => (done = r)),
+      };
+      // However the actor ends (stopped, failed, or stopped outright at the bound), this records it.
+      const finish = (outcome: TorrentOutcome) => {
+        current.unroute();
+        if (run === current) {
+          run = undefined;
+          if (actors.value === actor) actors.next(undefined);
+        }
+        last = outcome;
+        if (outcome.state === 'error') settle.reject(Object.assign(new Error(outcome.message), { code: outcome.code }));
+        ended.next(outcome);
+        done(outcome);
+      };
+      actor.subscribe({
+        complete: () => finish(outcomeOf(actor)),
+        error: (err) => {
+          const progress = actor.getSnapshot().context.progress;
+          finish({ state: 'error', code: 'BT_ERR_INTERNAL', message: (err as Error)?.stack ?? String(err), progress });
+        },
+      });
+      run = current;
+      actors.next(actor); // before start: subscribers see the first snapshot and every event
       actor.start();
-      actors.next(actor);
     };
-    const stop = async () => {
-      const actor = actors.value;
-      actors.next(undefined);
-      unroute?.();
-      unroute = undefined;
-      if (actor) await stopActor(actor);
+
+    /**
+     * The one stop routine (pause, remove and Engine.close): no more incoming connections for the
+     * torrent, `torrent.stop` (trackers told `stopped`, peers and files closed within the statechart's
+     * `stopTimeoutMs`), and at a bound beyond that the actor is stopped outright.
+     */
+    const stop = (): Promise<TorrentOutcome | undefined> => {
+      const current = run;
+      if (!current) return Promise.resolve(last);
+      current.stopping ??= (async () => {
+        current.unroute();
+        const timer = setTimeout(() => current.actor.stop(), stopBoundMs);
+        current.actor.send({ type: 'torrent.stop' });
+        try {
+          return await current.ended;
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+      return current.stopping;
     };
 
     const progress$ = actors.pipe(
@@ -207,20 +330,29 @@ export class Engine {
       get actor() {
         return actors.value;
       },
+      get progress() {
+        return run ? run.actor.getSnapshot().context.progress : (last?.progress ?? initialProgress(meta));
+      },
+      get outcome() {
+        return run ? undefined : last;
+      },
       progress$,
       events$,
+      ended$: ended.pipe(takeUntil(removed)),
       peerStates$: progress$.pipe(map(() => (actors.value ? peerStates(actors.value) : {}))),
       completed,
       pause: stop,
       resume: () => {
-        if (!actors.value && this.handles.has(meta.infoHashHex)) start();
+        if (!run && !this.closed && this.handles.get(meta.infoHashHex) === handle) start();
       },
       remove: async () => {
-        await stop();
-        this.handles.delete(meta.infoHashHex);
+        const outcome = await stop();
+        if (this.handles.get(meta.infoHashHex) === handle) this.handles.delete(meta.infoHashHex);
         removed.next();
         removed.complete();
         actors.complete();
+        ended.complete();
+        return outcome;
       },
     };
     this.handles.set(meta.infoHashHex, handle);
@@ -228,12 +360,17 @@ export class Engine {
     return handle;
   }
 
-  /** Stops every torrent (bounded), then the listener. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all(this.torrents.map((t) => t.remove()));
-    await this.listener.close();
-    this.events.complete();
+  /**
+   * Stops every torrent through its stop routine (bounded in time), then closes the listening port.
+   * Calling it again (even while closing) returns the same promise; the handles keep their final
+   * `progress` and `outcome`.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all(this.torrents.map((t) => t.remove()));
+      await this.listener.close();
+      this.events.complete();
+    })();
+    return this.closing;
   }
 }

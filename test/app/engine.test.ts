@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, filter } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, type EngineEvent } from '../../src/app/engine.js';
+import { Engine, type EngineEvent, type TorrentOutcome } from '../../src/app/engine.js';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { startLocalTracker, type LocalTracker } from '../../src/io/local-tracker.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
@@ -73,5 +73,51 @@ describe('Engine (library API)', () => {
     expect(states).toBeTypeOf('object');
     await t.remove();
     expect(leech.get(t.infoHash)).toBeUndefined();
+  });
+
+  it('every run ends with an outcome and its final progress, whoever stopped it', async () => {
+    const d = await dataset('d.bin', 512 * 1024);
+    const seed = await engine();
+    const s = await seed.add(d.torrent, { dir: work });
+    await s.completed;
+    expect(s.outcome).toBeUndefined(); // running
+
+    // Complete: downloaded, then paused. pause() resolves to the outcome; ended$ saw it.
+    const leech = await engine();
+    const t = await leech.add(d.torrent, { dir: join(work, 'out3'), paused: true });
+    expect(t.progress).toMatchObject({ left: d.data.length, downloaded: 0 });
+    const ends: TorrentOutcome[] = [];
+    t.ended$.subscribe((o) => ends.push(o));
+    t.resume();
+    await t.completed;
+    const done = await t.pause();
+    expect(done).toMatchObject({ state: 'complete', progress: { left: 0, length: d.data.length } });
+    expect(done!.progress.downloaded).toBeGreaterThanOrEqual(d.data.length);
+    expect(ends).toEqual([done]);
+    expect(t.outcome).toBe(done);
+    expect(t.progress).toBe(done!.progress);
+
+    // The seeder's upload counts are final once it stopped: all it sent to the one leecher.
+    await seed.close();
+    expect(s.outcome).toMatchObject({ state: 'complete' });
+    expect(s.progress.uploaded).toBeGreaterThanOrEqual(d.data.length);
+    expect(seed.torrents).toEqual([]);
+
+    // Stopped before completion: no trackers, no peers; closing the engine stops it.
+    const lonely = await engine();
+    const u = await lonely.add({ ...parseMetainfo(d.torrent), announce: [] }, { dir: join(work, 'out4') });
+    await firstValueFrom(u.events$.pipe(filter((e) => e.type === 'torrent.ready')));
+    await Promise.all([lonely.close(), lonely.close()]); // one stop, however often it is asked
+    expect(u.outcome).toMatchObject({ state: 'stopped', progress: { left: d.data.length } });
+    expect(u.actor).toBeUndefined();
+
+    // An error: the file's path is a folder. The run ends by itself; completed rejects with the code.
+    await mkdir(join(work, 'out5', 'd.bin'), { recursive: true });
+    const failing = await engine();
+    const v = await failing.add(d.torrent, { dir: join(work, 'out5') });
+    const failed = await firstValueFrom(v.ended$);
+    expect(failed).toMatchObject({ state: 'error', code: 'BT_ERR_STORAGE_PATH' });
+    await expect(v.completed).rejects.toMatchObject({ code: 'BT_ERR_STORAGE_PATH' });
+    expect(await v.remove()).toBe(failed);
   });
 });
