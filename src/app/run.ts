@@ -1,15 +1,16 @@
 /**
  * `bt-actor run`: download a torrent into a folder, with a progress line on a TTY and JSON lines
- * otherwise. Resolves to the exit code (0 complete and verified, 1 failed, 2 bad input).
+ * otherwise. Resolves to the exit code (0 complete and verified, 1 failed, 2 bad input). It is an
+ * {@link Engine} holding the one torrent plus a renderer; the engine alone starts and stops it.
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
+import { firstValueFrom } from 'rxjs';
+import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
 import type { Metainfo } from '../protocol/metainfo.js';
+import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
+import { Engine, type TorrentOutcome } from './engine.js';
 import { formatBytes } from './format.js';
-import { PeerListener, selfKeys } from '../io/listener.js';
-import { resumePath } from '../io/resume.js';
-import { attachListener, createTorrentActor, peerStates, type TorrentActor } from './torrent-actor.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
 
 export interface RunOptions {
@@ -84,35 +85,72 @@ export async function runDownload(o: RunOptions): Promise<number> {
   }
 }
 
+/** The exit code of a run that ended so: 0 complete, 2 for a torrent or folder the storage refuses, else 1. */
+function exitCode(outcome: TorrentOutcome): number {
+  if (outcome.state === 'complete') return 0;
+  // A torrent whose paths would leave the folder, or a folder we cannot use, is bad input.
+  if (outcome.state === 'error' && (outcome.code === 'BT_ERR_STORAGE_PATH' || outcome.code === 'BT_ERR_STORAGE_LAYOUT')) return 2;
+  return 1;
+}
+
+/**
+ * An {@link Engine} with the one torrent, and a renderer: JSON lines or the TTY progress line from the
+ * handle's observables. The engine's stop routine is the only one: at completion (unless seeding), at
+ * the seed ratio, on the abort signal, or when the torrent fails, `engine.close()` stops it; the summary
+ * and the `done` line are printed from its final progress.
+ */
 async function download(o: RunOptions, inspection: Inspection | undefined): Promise<number> {
   const dir = resolve(o.out);
-  const listener = await PeerListener.listen({ port: o.port, ...(o.bind !== undefined && { host: o.bind }) });
-  const actor: TorrentActor = createTorrentActor({
-    meta: o.meta,
-    dir,
-    peers: o.peers,
-    port: listener.port,
-    selfKeys: selfKeys(listener.port),
+  const engine = await Engine.create({
+    port: o.port,
+    ...(o.bind !== undefined && { host: o.bind }),
     settings: { maxConnections: o.maxPeers },
-    storage: { resumePath: resumePath(dir, o.meta), forceCheck: o.check ?? false },
     ...(inspection && { inspect: inspection.inspect }),
   });
-  const unroute = attachListener(actor, listener, o.meta);
+  const started = Date.now();
+  // Paused: the renderer subscribes first, then resumes it, and sees every event.
+  const t = await engine.add(o.meta, { dir, peers: o.peers, check: o.check ?? false, paused: true }).catch(async (err: unknown) => {
+    await engine.close();
+    throw err;
+  });
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
-  if (o.json) line({ event: 'listening', port: listener.port, infoHash: o.meta.infoHashHex, name: o.meta.name });
-  else if (!o.quiet) o.err(`bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${listener.port}`);
+  if (o.json) line({ event: 'listening', port: engine.port, infoHash: o.meta.infoHashHex, name: o.meta.name });
+  else if (!o.quiet) o.err(`bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${engine.port}`);
   if (inspection) {
     if (o.json) line({ event: 'inspect', mode: inspection.mode, url: inspection.url });
     else if (inspection.mode === 'local') o.err(`bt-actor: inspector page at ${inspection.url}`);
     else o.err(`bt-actor: sending the actors' inspection events to the Stately inspector server at ${inspection.url}`);
   }
-  const started = Date.now();
-  let lastDown = 0;
-  let lastAt = started;
 
+  const stop = () => void engine.close();
+  let complete = false;
+  /** Once complete: stop, unless seeding (then stop at the seed ratio, if any). */
+  const stopWhenDone = () => {
+    if (!complete) return;
+    const p = t.progress;
+    if (!o.seed || (o.seedRatio !== undefined && p.uploaded >= o.seedRatio * p.length)) stop();
+  };
+  let states: Record<string, number> = {};
+  const subs = [
+    t.events$.subscribe((e) => {
+      if (o.json) printJson(e, line);
+      else printText(e, o);
+      if (e.type === 'torrent.complete') {
+        complete = true;
+        stopWhenDone();
+      }
+    }),
+    t.peerStates$.subscribe((s) => (states = s)),
+    t.progress$.subscribe(stopWhenDone),
+  ];
+  const ended = firstValueFrom(t.ended$, { defaultValue: undefined });
+
+  let lastDown = 0;
   let lastUp = 0;
-  const progressText = () => {
-    const p = actor.getSnapshot().context.progress;
+  let lastAt = started;
+  const timer = setInterval(() => {
+    if (o.quiet) return;
+    const p = t.progress;
     const now = Date.now();
     const dt = Math.max(1, now - lastAt);
     const rate = ((p.downloaded - lastDown) * 1000) / dt;
@@ -120,45 +158,7 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
     lastDown = p.downloaded;
     lastUp = p.uploaded;
     lastAt = now;
-    const done = p.length - p.left;
-    const pct = p.length > 0 ? (100 * done) / p.length : 100;
-    const eta = rate > 0 ? Math.round(p.left / rate) : undefined;
-    return { p, pct, rate, upRate, eta, done, states: peerStates(actor) };
-  };
-
-  const subs = [
-    actor.on('*', (e) => {
-      if (e.type === 'torrent.refused') return;
-      if (!o.json) {
-        if (e.type === 'torrent.hashFailed') o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${e.banned.join(', ')}` : ''}`);
-        if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet) o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);
-        if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning' && !o.quiet) o.err(`tracker ${e.report.url} warns: ${e.report.message}`);
-        return;
-      }
-      if (e.type === 'torrent.piece') return; // summarised by progress lines
-      if (e.type === 'announcer.peers') {
-        line({ event: 'peers', tracker: e.url, count: e.peers.length });
-        return;
-      }
-      if (e.type === 'announcer.tracker') {
-        const r = e.report;
-        if (r.type === 'tracker.response') line({ event: 'tracker', url: r.url, announce: r.event ?? 'regular', peers: r.result.peers.length, seeders: r.result.complete, leechers: r.result.incomplete });
-        else if (r.type === 'tracker.failed') line({ event: 'tracker-error', url: r.url, code: r.failure.code, message: r.failure.message });
-        else if (r.type === 'tracker.warning') line({ event: 'tracker-warning', url: r.url, message: r.message });
-        return;
-      }
-      if (e.type === 'torrent.peer') {
-        const { type: _t, event, ...rest } = e;
-        line({ event: `peer-${event}`, ...rest });
-        return;
-      }
-      line({ event: e.type.replace(/^torrent\./, ''), ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'type')) });
-    }),
-  ];
-
-  const timer = setInterval(() => {
-    if (o.quiet) return;
-    const { p, pct, rate, upRate, eta, states } = progressText();
+    const pct = p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
     if (o.json) {
       line({
         event: 'progress',
@@ -174,6 +174,7 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
         states,
       });
     } else if (o.tty) {
+      const eta = rate > 0 ? Math.round(p.left / rate) : undefined;
       const width = 24;
       const filled = Math.round((pct / 100) * width);
       const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
@@ -188,48 +189,23 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
   }, o.json ? 1000 : 250);
   timer.unref();
 
-  const result = await new Promise<number>((resolveRun) => {
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      actor.send({ type: 'torrent.stop' });
-    };
-    o.signal?.addEventListener('abort', stop, { once: true });
-    actor.subscribe({
-      next: (snap) => {
-        // (snap.matches walks the state value; this runs on every snapshot, i.e. every piece.)
-        const v = snap.value as { active?: unknown };
-        if (typeof v !== 'object' || typeof v.active !== 'object' || v.active === null || !('complete' in v.active)) return;
-        if (!o.seed) return stop();
-        const p = snap.context.progress;
-        if (o.seedRatio !== undefined && p.uploaded >= o.seedRatio * p.length) stop();
-      },
-      complete: () => {
-        const snap = actor.getSnapshot();
-        if (snap.value === 'error') {
-          const e = snap.context.error!;
-          o.err(`bt-actor: ${e.message} [${e.code}]`);
-          // A torrent whose paths would leave the folder, or a folder we cannot use, is bad input.
-          resolveRun(e.code === 'BT_ERR_STORAGE_PATH' || e.code === 'BT_ERR_STORAGE_LAYOUT' ? 2 : 1);
-        } else if (snap.context.progress.left === 0) resolveRun(0);
-        else {
-          o.err('bt-actor: stopped before the download completed');
-          resolveRun(1);
-        }
-      },
-      error: (err) => {
-        o.err(`bt-actor: internal error: ${(err as Error).stack ?? String(err)}`);
-        resolveRun(1);
-      },
-    });
-    actor.start();
-  });
+  o.signal?.addEventListener('abort', stop, { once: true });
+  t.resume();
+  if (o.signal?.aborted) stop();
+  // However the run ends (completion, the seed ratio, a signal, a failure), the engine closes it.
+  await ended;
+  await engine.close();
+  o.signal?.removeEventListener('abort', stop);
   clearInterval(timer);
   for (const s of subs) s.unsubscribe();
-  unroute();
-  await listener.close();
-  const p = actor.getSnapshot().context.progress;
+
+  const outcome = t.outcome ?? { state: 'stopped' as const, progress: t.progress };
+  if (outcome.state === 'error') {
+    if (outcome.code === 'BT_ERR_INTERNAL') o.err(`bt-actor: internal error: ${outcome.message}`);
+    else o.err(`bt-actor: ${outcome.message} [${outcome.code}]`);
+  } else if (outcome.state === 'stopped') o.err('bt-actor: stopped before the download completed');
+  const result = exitCode(outcome);
+  const p = outcome.progress;
   const seconds = (Date.now() - started) / 1000;
   if (o.json) line({ event: 'done', complete: p.left === 0, length: p.length, downloaded: p.downloaded, uploaded: p.uploaded, wasted: p.wasted, seconds });
   else {
@@ -237,4 +213,33 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
     if (!o.quiet && result === 0) o.out_(`${o.meta.name}: complete, ${formatBytes(p.length)} verified in ${seconds.toFixed(1)} s (${formatBytes(p.length / Math.max(seconds, 0.001))}/s) → ${dir}`);
   }
   return result;
+}
+
+/** A torrent's report as a JSON line (`--json`). */
+function printJson(e: TorrentReport, line: (obj: Record<string, unknown>) => void): void {
+  if (e.type === 'torrent.piece') return; // summarised by progress lines
+  if (e.type === 'announcer.peers') {
+    line({ event: 'peers', tracker: e.url, count: e.peers.length });
+    return;
+  }
+  if (e.type === 'announcer.tracker') {
+    const r = e.report;
+    if (r.type === 'tracker.response') line({ event: 'tracker', url: r.url, announce: r.event ?? 'regular', peers: r.result.peers.length, seeders: r.result.complete, leechers: r.result.incomplete });
+    else if (r.type === 'tracker.failed') line({ event: 'tracker-error', url: r.url, code: r.failure.code, message: r.failure.message });
+    else if (r.type === 'tracker.warning') line({ event: 'tracker-warning', url: r.url, message: r.message });
+    return;
+  }
+  if (e.type === 'torrent.peer') {
+    const { type: _t, event, ...rest } = e;
+    line({ event: `peer-${event}`, ...rest });
+    return;
+  }
+  line({ event: e.type.replace(/^torrent\./, ''), ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'type')) });
+}
+
+/** The reports shown on stderr beside the TTY progress line: failed pieces, tracker failures and warnings. */
+function printText(e: TorrentReport, o: RunOptions): void {
+  if (e.type === 'torrent.hashFailed') o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${e.banned.join(', ')}` : ''}`);
+  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet) o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);
+  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning' && !o.quiet) o.err(`tracker ${e.report.url} warns: ${e.report.message}`);
 }
