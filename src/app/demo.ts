@@ -1,19 +1,19 @@
 /**
  * `bt-actor demo`: a self-contained swarm on 127.0.0.1 that needs no files and no network. It makes
- * a sample dataset and its torrent, starts an embedded tracker and a few bt-actor seeders, downloads
- * the torrent with the normal `run` display, verifies every file and prints a summary.
+ * a sample dataset and its torrent, starts an embedded tracker and a few bt-actor seeders (an
+ * {@link Engine} each, on its own port of 127.0.0.1), downloads the torrent through the `run` path
+ * (an engine and the normal display), verifies every file and prints a summary.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createTorrent } from '../io/create-torrent.js';
-import { PeerListener, selfKeys } from '../io/listener.js';
 import { startLocalTracker } from '../io/local-tracker.js';
-import { parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { parseMetainfo } from '../protocol/metainfo.js';
+import { Engine, type TorrentHandle } from './engine.js';
 import { formatBytes } from './format.js';
 import { runDownload } from './run.js';
-import { attachListener, createTorrentActor, type TorrentActor } from './torrent-actor.js';
 
 export interface DemoOptions {
   /** Dataset size in MiB. */
@@ -25,32 +25,6 @@ export interface DemoOptions {
   err: (line: string) => void;
   tty?: (text: string) => void;
   signal?: AbortSignal;
-}
-
-interface Node {
-  actor: TorrentActor;
-  listener: PeerListener;
-}
-
-/** A bt-actor engine for one torrent: the actor plus a listener on 127.0.0.1 routed to it. */
-async function startNode(meta: Metainfo, dir: string): Promise<Node> {
-  const listener = await PeerListener.listen({ port: 0, host: '127.0.0.1' });
-  const actor = createTorrentActor({ meta, dir, port: listener.port, selfKeys: selfKeys(listener.port) });
-  attachListener(actor, listener, meta);
-  actor.start();
-  return { actor, listener };
-}
-
-async function stopNode(n: Node): Promise<void> {
-  if (n.actor.getSnapshot().status === 'active') {
-    const done = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 8000);
-      n.actor.subscribe({ complete: () => (clearTimeout(timer), resolve()) });
-    });
-    n.actor.send({ type: 'torrent.stop' });
-    await done;
-  }
-  await n.listener.close();
 }
 
 async function writeRandomFile(path: string, size: number): Promise<void> {
@@ -81,23 +55,33 @@ const sha = async (p: string) => createHash('sha256').update(await readFile(p)).
 
 export async function runDemo(o: DemoOptions): Promise<number> {
   const work = await mkdtemp(join(tmpdir(), 'bt-actor-demo-'));
-  const nodes: Node[] = [];
+  const seeders: Engine[] = [];
   const tracker = await startLocalTracker();
   const say = (line: string) => (o.json ? o.out(JSON.stringify({ time: new Date().toISOString(), event: 'demo', message: line })) : o.err(line));
+  const name = 'bt-actor demo set';
+  const seedDir = join(work, 'seed');
+  const outDir = join(work, 'download');
+  const torrentPath = join(work, `${name}.torrent`);
   try {
-    const name = 'bt-actor demo set';
-    const seedDir = join(work, 'seed');
     say(`making a ${o.sizeMiB} MiB sample dataset in ${seedDir}`);
     await makeDataset(join(seedDir, name), o.sizeMiB * 1024 * 1024);
     const { torrent } = await createTorrent(join(seedDir, name), { announce: [[tracker.url]], comment: 'bt-actor demo', creationDate: null });
+    await writeFile(torrentPath, torrent);
     const meta = parseMetainfo(torrent);
     say(`torrent ${meta.infoHashHex}: ${meta.files.length} files, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces; tracker ${tracker.url}`);
-    for (let i = 0; i < o.seeders; i++) nodes.push(await startNode(meta, seedDir));
-    await Promise.all(
-      nodes.map((n) => new Promise<void>((resolve) => n.actor.subscribe((s) => s.matches({ active: 'complete' }) && resolve()))),
-    );
-    say(`${o.seeders} bt-actor seeders ready on ports ${nodes.map((n) => n.listener.port).join(', ')}; downloading…`);
-    const outDir = join(work, 'download');
+    const seeds: TorrentHandle[] = [];
+    for (let i = 0; i < o.seeders; i++) {
+      const engine = await Engine.create({ port: 0, host: '127.0.0.1', dir: seedDir });
+      seeders.push(engine);
+      seeds.push(await engine.add(meta));
+    }
+    try {
+      await Promise.all(seeds.map((s) => s.completed));
+    } catch (err) {
+      o.err(`bt-actor demo: a seeder failed: ${(err as Error).message}`);
+      return 1;
+    }
+    say(`${o.seeders} bt-actor seeders ready on ports ${seeders.map((e) => e.port).join(', ')}; downloading…`);
     const code = await runDownload({
       meta,
       out: outDir,
@@ -124,13 +108,15 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       }
       verified++;
     }
-    const sent = nodes.map((n, i) => `seeder ${i + 1} sent ${formatBytes(n.actor.getSnapshot().context.progress.uploaded)}`);
+    // A seeder's byte counts are final once it stopped (a live peer's come in its reports once a second).
+    await Promise.all(seeders.map((e) => e.close()));
+    const sent = seeds.map((s, i) => `seeder ${i + 1} sent ${formatBytes(s.progress.uploaded)}`);
     say(`verified: all ${verified} files are byte-identical to the source (SHA-256); ${sent.join(', ')}`);
-    if (o.keep) say(`kept ${work}`);
     return 0;
   } finally {
-    await Promise.all(nodes.map(stopNode));
+    await Promise.all(seeders.map((e) => e.close()));
     await tracker.close();
-    if (!o.keep) await rm(work, { recursive: true, force: true });
+    if (o.keep) say(`kept ${work}: the torrent ${torrentPath}, the source under ${seedDir}, the download under ${outDir}`);
+    else await rm(work, { recursive: true, force: true });
   }
 }
