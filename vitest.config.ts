@@ -9,6 +9,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/interop/**'],
           globalSetup: ['test/support/build.ts', 'test/support/build-inspector-ui.ts'],
+          setupFiles: ['test/support/machine-coverage.ts'],
           testTimeout: 60_000,
         },
       },

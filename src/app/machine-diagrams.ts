@@ -4,11 +4,7 @@
  * compares; `npm run docs:machines` rewrites the file).
  */
 import type { AnyStateMachine } from 'xstate';
-import { announcerMachine } from '../machines/tracker/announcer.machine.js';
-import { chokerMachine } from '../machines/choker/choker.machine.js';
-import { peerMachine } from '../machines/peer/peer.machine.js';
-import { torrentMachine } from '../machines/torrent/torrent.machine.js';
-import { trackerMachine } from '../machines/tracker/tracker.machine.js';
+import { machineRegistry, type MachineEntry } from '../machines/registry.js';
 import { transitionLabel } from './inspect/definitions.js';
 
 interface Node {
@@ -94,13 +90,7 @@ export function mermaidDiagram(machine: AnyStateMachine): string {
   return lines.join('\n');
 }
 
-export const documentedMachines: { name: string; source: string; machine: AnyStateMachine }[] = [
-  { name: 'torrent', source: 'src/machines/torrent/torrent.machine.ts', machine: torrentMachine },
-  { name: 'peer', source: 'src/machines/peer/peer.machine.ts', machine: peerMachine },
-  { name: 'announcer', source: 'src/machines/tracker/announcer.machine.ts', machine: announcerMachine },
-  { name: 'tracker', source: 'src/machines/tracker/tracker.machine.ts', machine: trackerMachine },
-  { name: 'choker', source: 'src/machines/choker/choker.machine.ts', machine: chokerMachine },
-];
+export const documentedMachines: readonly MachineEntry[] = machineRegistry;
 
 /** The whole of docs/machines.md. */
 export function machinesMarkdown(): string {

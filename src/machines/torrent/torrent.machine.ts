@@ -132,7 +132,9 @@ export type TorrentEvent =
   /** Internal: addresses the peer book chose to dial now, and how many it knows. */
   | { type: 'torrent.dial'; peers: PeerAddress[]; known: number }
   /** Internal: a piece failed its hash; the peer book's verdict on who sent it. */
-  | { type: 'torrent.struck'; index: number; peers: string[]; banned: string[] };
+  | { type: 'torrent.struck'; index: number; peers: string[]; banned: string[] }
+  /** Internal: the commands a named action decided on (see `Outbox`), sent by this event's transition. */
+  | { type: 'torrent.deliver'; out: Outgoing[] };
 
 type PeerRef = ActorRefFrom<typeof peerMachine>;
 
@@ -259,35 +261,46 @@ function chokeCandidates(c: TorrentContext): ChokeCandidate[] {
 
 const isComplete = (c: TorrentContext) => c.tally.verifiedPieces >= c.info.pieceCount;
 
-/** Sends a command to a peer actor while it runs (a peer that has just closed may still be listed). */
-function tell(entry: PeerEntry | undefined, cmd: PeerCommand): void {
-  if (entry && entry.ref.getSnapshot().status === 'active') entry.ref.send(cmd);
-}
+/** A command a named action decided on, for a peer (by key) or for the storage actor. */
+export type Outgoing = { to: 'peer'; key: string; event: PeerCommand } | { to: 'storage'; event: StorageCommand };
 
-function storageOf(self: AnyActorRef): AnyActorRef | undefined {
-  return (self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> }).children.storage;
+/**
+ * The commands of one named action. Named actions never run another actor: what they decide leaves
+ * after the transition as one `torrent.deliver` event, whose transition sends each command.
+ */
+class Outbox {
+  readonly out: Outgoing[] = [];
+  peer(key: string, event: PeerCommand): void {
+    this.out.push({ to: 'peer', key, event });
+  }
+  storage(event: StorageCommand): void {
+    this.out.push({ to: 'storage', event });
+  }
+  flush(self: AnyActorRef): void {
+    if (this.out.length > 0) self.send({ type: 'torrent.deliver', out: this.out } satisfies TorrentEvent);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Named actions' bodies: the only code that touches the services.
 
 /** Tells the peer whether it has pieces we lack, when that changed. */
-function updateInterest(c: TorrentContext, key: string): void {
+function updateInterest(c: TorrentContext, out: Outbox, key: string): void {
   const picker = c.svc.picker!;
   const want = picker.isInterestedIn(key);
   if (c.svc.interest.get(key) === want) return;
   c.svc.interest.set(key, want);
-  tell(c.peers[key], { type: 'peer.interest', interested: want });
+  out.peer(key, { type: 'peer.interest', interested: want });
 }
 
 /** Both sides have everything: the connection is of no use to either. */
-function closeIfUseless(c: TorrentContext, key: string): void {
+function closeIfUseless(c: TorrentContext, out: Outbox, key: string): void {
   const picker = c.svc.picker!;
-  if (picker.isComplete && picker.isSeed(key)) tell(c.peers[key], { type: 'peer.close', reason: 'not-useful', detail: 'both sides have everything' });
+  if (picker.isComplete && picker.isSeed(key)) out.peer(key, { type: 'peer.close', reason: 'not-useful', detail: 'both sides have everything' });
 }
 
 /** Picks up to `count` blocks for `key` and sends them as one `peer.request`. */
-function pickFor(c: TorrentContext, key: string, count: number, batch?: number): void {
+function pickFor(c: TorrentContext, out: Outbox, key: string, count: number, batch?: number): void {
   const { picker, buffers } = c.svc;
   if (!picker || !buffers) return;
   // Pieces wait for the disk past the cap: no new requests until some are written.
@@ -302,12 +315,12 @@ function pickFor(c: TorrentContext, key: string, count: number, batch?: number):
   else if (batch !== undefined && n < batch) return;
   if (n <= 0) return;
   const requests = picker.pick(key, n);
-  if (requests.length > 0) tell(c.peers[key], { type: 'peer.request', requests });
+  if (requests.length > 0) out.peer(key, { type: 'peer.request', requests });
 }
 
 /** Asks every other peer to top up (blocks became wanted again). */
-function refillOthers(c: TorrentContext, except?: string): void {
-  for (const [key, e] of Object.entries(c.peers)) if (key !== except) tell(e, { type: 'peer.refill' });
+function refillOthers(c: TorrentContext, out: Outbox, except?: string): void {
+  for (const key of Object.keys(c.peers)) if (key !== except) out.peer(key, { type: 'peer.refill' });
 }
 
 /** Lets the peer book choose addresses to dial, up to the connection limit (spawned on `torrent.dial`). */
@@ -389,48 +402,58 @@ export const torrentMachine = setup({
       const rec = context.svc.book.add(event.address, { dialable: false });
       context.svc.book.markConnecting(rec.key);
     },
-    admit: ({ context, event }) => {
+    admit: ({ context, event, self }) => {
       if (event.type !== 'peer.handshake') return;
       const picker = context.svc.picker!;
       // Until it says otherwise, the peer has nothing (BEP 3: the bitfield may be omitted).
       picker.addPeer(event.key, 'none');
-      tell(context.peers[event.key], { type: 'peer.admit', have: picker.bitfield().toBytes() });
+      const out = new Outbox();
+      out.peer(event.key, { type: 'peer.admit', have: picker.bitfield().toBytes() });
+      out.flush(self);
     },
-    peerBitfield: ({ context, event }) => {
+    peerBitfield: ({ context, event, self }) => {
       if (event.type !== 'peer.bitfield') return;
       const pieces = event.pieces === 'all' || event.pieces === 'none' ? event.pieces : Bitfield.fromBytes(event.pieces, context.info.pieceCount);
       context.svc.picker!.addPeer(event.key, pieces);
-      updateInterest(context, event.key);
-      closeIfUseless(context, event.key);
+      const out = new Outbox();
+      updateInterest(context, out, event.key);
+      closeIfUseless(context, out, event.key);
+      out.flush(self);
     },
-    peerHave: ({ context, event }) => {
+    peerHave: ({ context, event, self }) => {
       if (event.type !== 'peer.have') return;
       context.svc.picker!.have(event.key, event.index);
+      const out = new Outbox();
       // A have only ever makes a peer more interesting.
-      if (context.svc.interest.get(event.key) !== true) updateInterest(context, event.key);
-      closeIfUseless(context, event.key);
+      if (context.svc.interest.get(event.key) !== true) updateInterest(context, out, event.key);
+      closeIfUseless(context, out, event.key);
+      out.flush(self);
     },
-    pick: ({ context, event }) => {
-      if (event.type === 'peer.wants') pickFor(context, event.key, event.count);
+    pick: ({ context, event, self }) => {
+      if (event.type !== 'peer.wants') return;
+      const out = new Outbox();
+      pickFor(context, out, event.key, event.count);
+      out.flush(self);
     },
     acceptBlocks: ({ context, event, self }) => {
       if (event.type !== 'peer.blocks') return;
       const { picker, buffers } = context.svc;
       if (!picker || !buffers) return;
-      const storage = storageOf(self);
+      const out = new Outbox();
       for (const b of event.blocks) {
         const len = b.block.length;
         const r = picker.blockReceived(event.key, b.index, b.begin, len);
         if (r.status !== 'accepted') continue;
         // The block's bytes are a view of the socket's read buffer: copied into its piece now.
         buffers.addBlock(b.index, b.begin, b.block);
-        for (const other of r.cancel) tell(context.peers[other], { type: 'peer.cancel', index: b.index, begin: b.begin, length: len });
+        for (const other of r.cancel) out.peer(other, { type: 'peer.cancel', index: b.index, begin: b.begin, length: len });
         if (r.pieceComplete) {
           const data = buffers.take(b.index);
-          if (data) storage?.send({ type: 'storage.write', index: b.index, data } satisfies StorageCommand);
+          if (data) out.storage({ type: 'storage.write', index: b.index, data });
         }
       }
-      if (event.want > 0) pickFor(context, event.key, event.want, event.batch);
+      if (event.want > 0) pickFor(context, out, event.key, event.want, event.batch);
+      out.flush(self);
     },
     takeBack: ({ context, event }) => {
       if (event.type !== 'peer.returned') return;
@@ -444,25 +467,29 @@ export const torrentMachine = setup({
       svc.interest.delete(event.key);
       svc.heldBack.delete(event.key);
       svc.book.markClosed(event.key, { useful: event.downloaded > 0, retry: !FATAL.has(event.reason) });
-      refillOthers(context, event.key);
+      const out = new Outbox();
+      refillOthers(context, out, event.key);
+      out.flush(self);
       dialMore(context, self);
     },
-    pieceVerified: ({ context, event }) => {
+    pieceVerified: ({ context, event, self }) => {
       if (event.type !== 'storage.verified') return;
       const { picker, buffers, heldBack } = context.svc;
       const wasBacklogged = buffers!.backlogged;
       buffers!.done(event.index);
-      for (const { peer, request } of picker!.pieceVerified(event.index)) tell(context.peers[peer], { type: 'peer.cancel', ...request });
-      for (const [key, e] of Object.entries(context.peers)) {
-        tell(e, { type: 'peer.announce', index: event.index });
+      const out = new Outbox();
+      for (const { peer, request } of picker!.pieceVerified(event.index)) out.peer(peer, { type: 'peer.cancel', ...request });
+      for (const key of Object.keys(context.peers)) {
+        out.peer(key, { type: 'peer.announce', index: event.index });
         // Our new piece may leave a peer with nothing we lack.
-        if (context.svc.interest.get(key) === true) updateInterest(context, key);
+        if (context.svc.interest.get(key) === true) updateInterest(context, out, key);
       }
       // A piece left the write backlog: the requests held back for it may go out now.
       if (wasBacklogged && !buffers!.backlogged) {
-        for (const key of heldBack) tell(context.peers[key], { type: 'peer.refill' });
+        for (const key of heldBack) out.peer(key, { type: 'peer.refill' });
         heldBack.clear();
       }
+      out.flush(self);
     },
     pieceFailed: ({ context, event, self }) => {
       if (event.type !== 'storage.hashFailed') return;
@@ -472,10 +499,14 @@ export const torrentMachine = setup({
       const banned = peers.filter((key) => book.strike(key, peers.length === 1));
       self.send({ type: 'torrent.struck', index: event.index, peers, banned });
       // The piece's blocks are wanted again.
-      refillOthers(context);
+      const out = new Outbox();
+      refillOthers(context, out);
+      out.flush(self);
     },
-    closeSeeds: ({ context }) => {
-      for (const key of Object.keys(context.peers)) closeIfUseless(context, key);
+    closeSeeds: ({ context, self }) => {
+      const out = new Outbox();
+      for (const key of Object.keys(context.peers)) closeIfUseless(context, out, key);
+      out.flush(self);
     },
     tickBook: ({ context, self }) => {
       context.svc.book.tick(context.settings.tickMs);
@@ -517,6 +548,18 @@ export const torrentMachine = setup({
         assign(({ event }) => ({ error: { code: event.code, message: event.message } })),
         { type: 'emitReport', params: ({ event }) => ({ type: 'torrent.error' as const, code: event.code, message: event.message }) },
       ],
+    },
+    'torrent.deliver': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        for (const m of event.out) {
+          if (m.to === 'storage') enqueue.sendTo('storage', m.event);
+          else {
+            // A peer that closed meanwhile is gone from the table (its report came first).
+            const e = context.peers[m.key];
+            if (e) enqueue.sendTo(e.ref, m.event);
+          }
+        }
+      }),
     },
     // A connection routed to us while we do not take peers (checking, stopping) is refused.
     'torrent.incoming': { actions: enqueueActions(({ event, enqueue }) => enqueue.emit({ type: 'torrent.refused', address: event.address, transport: event.transport })) },
