@@ -47,6 +47,10 @@ export interface StartOptions {
   settings?: Partial<PeerSettings>;
   transport?: unknown;
   pieces?: number;
+  /** Called with each command the wire receives, and the peer's snapshot at that moment. */
+  onCommand?: (cmd: PeerWireCommand, peer: ReturnType<ActorRefFrom<typeof peerMachine>['getSnapshot']>) => void;
+  /** Called with each read the reader receives, and the peer's snapshot at that moment. */
+  onRead?: (cmd: BlockReadCommand, peer: ReturnType<ActorRefFrom<typeof peerMachine>['getSnapshot']>) => void;
 }
 
 export const KEY = '10.0.0.2:6881';
@@ -71,16 +75,24 @@ export function startPeer(opts: StartOptions = {}) {
     wire.started++;
     wire.input = input;
     wire.sendBack = sendBack;
-    receive((cmd) => void wire.commands.push(cmd));
+    receive((cmd) => {
+      wire.commands.push(cmd);
+      opts.onCommand?.(cmd, current());
+    });
     return () => void (wire.stopped = true);
   });
   const reader = { reads: [] as BlockReadCommand[], sendBack: undefined as ((e: BlockReadEvent) => void) | undefined };
   const fakeReader = fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
     reader.sendBack = sendBack;
-    receive((cmd) => void reader.reads.push(cmd));
+    receive((cmd) => {
+      reader.reads.push(cmd);
+      opts.onRead?.(cmd, current());
+    });
   });
 
   const received: AnyEventObject[] = [];
+  // The peer actor's snapshot (the callbacks above run only once it exists).
+  const current = () => (parent.getSnapshot().children.peer as ActorRefFrom<typeof peerMachine>).getSnapshot();
   const input: Omit<PeerInput, 'report'> = {
     key: KEY,
     address: { host: '10.0.0.2', port: 6881, family: 4 },

@@ -116,6 +116,11 @@ function depthOf(c: PeerContext): number {
   return pipelineDepth(rateOf(c.traffic.down, c.traffic.lastAt), c.settings, c.ext.reqq);
 }
 
+/** Most requests ever outstanding to the peer: our cap, and what the peer said it queues (BEP 10 `reqq`). */
+export function pipelineCap(c: PeerContext): number {
+  return Math.max(1, Math.min(c.settings.maxQueue, c.ext.reqq));
+}
+
 /** "Now" for rates: the latest wire timestamp, moved on by the silence the liveness checks counted. */
 const nowOf = (c: PeerContext) => c.traffic.lastAt + c.liveness.silentMs;
 
@@ -213,11 +218,20 @@ export const peerMachine = setup({
       enqueue.assign({ pipeline });
       enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: dropped } satisfies PeerReport);
     }),
-    /** Requests the torrent picked, sent (in `requests.active`). */
+    /**
+     * Requests the torrent picked, sent (in `requests.active`) — never more than the peer queues (its
+     * `reqq`) nor our cap: any beyond go back.
+     */
     sendRequests: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peer.request' || event.requests.length === 0) return;
-      enqueue.assign({ pipeline: addRequests(context.pipeline, event.requests) });
-      enqueue.sendTo('wire', { type: 'wire.sendMany', messages: requestsOf(event.requests) });
+      const room = Math.max(0, pipelineCap(context) - context.pipeline.outstanding.length);
+      const sent = event.requests.slice(0, room);
+      const back = event.requests.slice(room);
+      if (sent.length > 0) {
+        enqueue.assign({ pipeline: addRequests(context.pipeline, sent) });
+        enqueue.sendTo('wire', { type: 'wire.sendMany', messages: requestsOf(sent) });
+      }
+      if (back.length > 0) enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: back } satisfies PeerReport);
     }),
     /** Requests that arrive when they cannot be sent (choked, not interested, snubbed, not connected) go back. */
     returnRequests: enqueueActions(({ context, event, enqueue }) => {
@@ -397,10 +411,20 @@ export const peerMachine = setup({
         'wire.extended': {
           actions: [
             'heard',
-            enqueueActions(({ event, enqueue }) => {
+            enqueueActions(({ context, event, enqueue }) => {
               const m = routeExtended(event.id, event.payload);
-              // A new `reqq` bounds the pipeline from the next top-up on.
-              if (m.kind === 'handshake') enqueue.assign({ ext: m.state });
+              if (m.kind !== 'handshake') return;
+              // A lower `reqq` than we have requests out: the newest are cancelled and go back.
+              const cap = pipelineCap({ ...context, ext: m.state });
+              const out = context.pipeline.outstanding;
+              let pipeline = context.pipeline;
+              const excess = out.slice(cap);
+              for (const r of excess) {
+                pipeline = giveUp(pipeline, r).pipeline;
+                enqueue.sendTo('wire', send({ type: 'cancel', ...r }));
+              }
+              enqueue.assign({ ext: m.state, pipeline });
+              if (excess.length > 0) enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: excess } satisfies PeerReport);
             }),
           ],
         },
