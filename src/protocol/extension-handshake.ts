@@ -38,6 +38,8 @@ export function encodeExtensionHandshake(h: ExtensionHandshake): Uint8Array {
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+/** A positive count, however large (a bencoded integer past 2^53 still means "many"). */
+const isPositive = (v: unknown): v is number => typeof v === 'number' && v >= 1;
 
 /**
  * Decodes a peer's handshake. Unknown keys are ignored (BEP 10: the dictionary is extensible); a
@@ -59,13 +61,14 @@ export function decodeExtensionHandshake(payload: Uint8Array): ExtensionHandshak
     for (const name of Object.keys(m)) {
       const id = m[name];
       if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 255) throw bad(`m.${name.slice(0, MAX_NAME_BYTES)} is not a message id`);
-      if (id === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES) continue;
-      if (++n > MAX_EXTENSIONS) break;
+      // Every id is checked; only the first MAX_EXTENSIONS names are kept.
+      if (id === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES || n >= MAX_EXTENSIONS) continue;
+      n++;
       out.m[name] = id;
     }
   }
   const reqq = get(value, 'reqq');
-  if (isCount(reqq)) out.reqq = Math.min(reqq, MAX_REQQ);
+  if (isPositive(reqq)) out.reqq = Math.min(Math.floor(reqq), MAX_REQQ);
   const v = get(value, 'v');
   if (isBytes(v) && v.length <= MAX_NAME_BYTES) {
     const s = strictText(v);

@@ -227,8 +227,13 @@ async function download(s: Seeded, label: string) {
   // report theirs once a second).
   await within(
     new Promise<void>((resolve) => {
-      const sub = s.actor.subscribe((snap) => snap.context.progress.peersConnected === 0 && (sub.unsubscribe(), resolve()));
-      if (s.actor.getSnapshot().context.progress.peersConnected === 0) (sub.unsubscribe(), resolve());
+      const done = () => {
+        if (s.actor.getSnapshot().context.progress.peersConnected !== 0) return;
+        sub.unsubscribe();
+        resolve();
+      };
+      const sub = s.actor.subscribe(done);
+      done();
     }),
     10_000,
     () => 'the seed still lists the leecher as connected',

@@ -481,7 +481,7 @@ describe('peer statechart: uploading', () => {
       { type: 'reject', ...req(2, 0) },
     ]);
     h.push({ type: 'wire.request', index: 9, begin: 0, length: BLOCK });
-    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: `request 9:0+${BLOCK} outside the torrent's pieces` });
+    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: `request 9:0+${BLOCK} is not a range of a piece of the torrent` });
   });
 
   it('a cancelled request, or one dropped by a choke, is not sent when its read returns', () => {

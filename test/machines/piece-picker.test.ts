@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { Bitfield } from '../../src/protocol/bitfield.js';
 import { isBtError } from '../../src/protocol/errors.js';
 import { type BlockRequest, PiecePicker, type PiecePickerOptions } from '../../src/machines/torrent/piece-picker.js';
-import { RateMeter, requestQueueDepth } from '../../src/machines/torrent/rate.js';
 import { seeded } from '../support/random.js';
 
 const KiB = 1024;
@@ -347,52 +346,5 @@ describe('PiecePicker: verification', () => {
     const p = PiecePicker.fromMetainfo({ length: 100_000, pieceLength: 32_768 });
     expect(p.pieceCount).toBe(4);
     expect(p.pieceBytes(3)).toBe(100_000 - 3 * 32_768);
-  });
-});
-
-describe('requestQueueDepth', () => {
-  it('covers three seconds of the rate and is clamped', () => {
-    expect(requestQueueDepth(0)).toBe(4);
-    expect(requestQueueDepth(Number.NaN)).toBe(4);
-    expect(requestQueueDepth(-5)).toBe(4);
-    expect(requestQueueDepth(10 * KiB)).toBe(4);
-    expect(requestQueueDepth(100 * KiB)).toBe(19); // ceil(300 KiB / 16 KiB)
-    expect(requestQueueDepth(1024 * KiB)).toBe(192);
-    expect(requestQueueDepth(100 * 1024 * KiB)).toBe(500);
-    expect(requestQueueDepth(Number.POSITIVE_INFINITY)).toBe(4);
-    expect(requestQueueDepth(1024 * KiB, { seconds: 1, max: 50, min: 2 })).toBe(50);
-    expect(requestQueueDepth(1, { min: 2 })).toBe(2);
-    // Monotone in the rate.
-    let last = 0;
-    for (let rate = 0; rate < 50 * 1024 * KiB; rate += 97 * KiB) {
-      const d = requestQueueDepth(rate);
-      expect(d).toBeGreaterThanOrEqual(last);
-      last = d;
-    }
-  });
-});
-
-describe('RateMeter', () => {
-  it('measures over a sliding window', () => {
-    const m = new RateMeter({ windowMs: 5000, bucketMs: 1000 });
-    expect(m.rate(0)).toBe(0);
-    // 100 KiB/s for 10 s, in 100 ms steps.
-    for (let t = 0; t < 10_000; t += 100) m.add(10 * KiB, t);
-    expect(m.rate(10_000)).toBeCloseTo(100 * KiB, -3);
-    expect(m.total).toBe(1000 * KiB);
-    // Silence: the window slides past the samples.
-    expect(m.rate(12_000)).toBeCloseTo(50 * KiB, -3);
-    expect(m.rate(16_000)).toBe(0);
-    // Time never runs backwards.
-    expect(m.rate(1_000)).toBe(0);
-  });
-
-  it('does not under-report while younger than the window, nor blow up on the first sample', () => {
-    const m = new RateMeter();
-    m.add(50 * KiB, 1_000);
-    expect(m.rate(1_000)).toBe(50 * KiB); // at least one bucket of time
-    m.add(50 * KiB, 1_500);
-    m.add(50 * KiB, 2_000);
-    expect(m.rate(3_000)).toBeCloseTo(75 * KiB, 0); // 150 KiB over the 2 s since the first sample
   });
 });

@@ -46,6 +46,8 @@ export interface TorrentHarnessOptions {
   storage?: 'auto' | 'manual';
   /** Send `storage.ready` at start (default true). */
   ready?: boolean;
+  /** Called with each command a peer's wire receives (when it receives it). */
+  onCommand?: (wire: FakeWire, cmd: PeerWireCommand) => void;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -82,7 +84,10 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     const w: FakeWire = { key: keyOf(input), input, commands: [], sendBack, stopped: false, delivered: [] };
     wires.set(w.key, w);
     allWires.push(w);
-    receive((cmd) => void w.commands.push(cmd));
+    receive((cmd) => {
+      w.commands.push(cmd);
+      o.onCommand?.(w, cmd);
+    });
     return () => void (w.stopped = true);
   });
 

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { Actor, type InspectionEvent } from 'xstate';
 import { machineRegistry, machineStructure, transitionKey } from '../../src/machines/registry.js';
 
 const dir = process.env.BT_MACHINE_COVERAGE;
@@ -22,8 +22,9 @@ if (dir) {
     if (!t) reached.set(name, (t = { states: new Set(), transitions: new Set() }));
     return t;
   };
-  const machineOf = (ref: AnyActorRef): string | undefined => {
-    const id = (ref.logic as { id?: unknown; root?: unknown }).root ? (ref.logic as { id: string }).id : undefined;
+  const machineOf = (ref: unknown): string | undefined => {
+    const logic = (ref as { logic?: { id?: unknown; root?: unknown } }).logic;
+    const id = logic?.root && typeof logic.id === 'string' ? logic.id : undefined;
     return id !== undefined && names.has(id) ? id : undefined;
   };
   const observe = (e: InspectionEvent) => {

@@ -69,7 +69,7 @@ export interface PeerContext {
   extensions: { fast: boolean; extended: boolean; dht: boolean };
   /** What the peer's BEP 10 handshake said. */
   ext: ExtensionState;
-  /** The peer told us what it has (bitfield, have-all or have-none). */
+  /** The peer told us what it has (bitfield, have-all, have-none, or a first have). */
   announcedPieces: boolean;
   pipeline: PipelineState;
   uploads: UploadQueueState;
@@ -171,6 +171,7 @@ export const peerMachine = setup({
     wantsInterest: ({ event }) => event.type === 'peer.interest' && event.interested,
     wantsNoInterest: ({ event }) => event.type === 'peer.interest' && !event.interested,
     isFast: ({ context }) => context.extensions.fast,
+    hasAnnouncedPieces: ({ context }) => context.announcedPieces,
   },
   actions: {
     sendWire: sendTo('wire', (_, cmd: PeerWireCommand) => cmd),
@@ -257,6 +258,7 @@ export const peerMachine = setup({
       enqueue.assign({ pipeline: g.pipeline });
       enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: [r] } satisfies PeerReport);
     }),
+    closeForProtocol: raise((_, params: { detail: string }) => ({ type: 'peer.close' as const, reason: 'protocol-error' as const, detail: params.detail })),
     setClose: assign((_, params: { reason: CloseReason; detail?: string }) => ({ close: params })),
   },
 }).createMachine({
@@ -370,7 +372,11 @@ export const peerMachine = setup({
     connected: {
       type: 'parallel',
       on: {
-        'wire.bitfield': {
+        // BEP 3 and 6: what a peer has is said once, first (a second bitfield would replace what it told
+        // us, requests and all).
+        'wire.bitfield': [
+          { guard: 'hasAnnouncedPieces', actions: ['heard', { type: 'closeForProtocol', params: { detail: 'a second bitfield' } }] },
+          {
           actions: [
             'heard',
             enqueueActions(({ context, event, enqueue }) => {
@@ -384,13 +390,16 @@ export const peerMachine = setup({
               enqueue.sendTo(context.report, { type: 'peer.bitfield', key: context.key, pieces: event.bytes } satisfies PeerReport);
             }),
           ],
-        },
-        'wire.have-all': {
-          actions: ['heard', assign({ announcedPieces: true }), { type: 'report', params: { type: 'peer.bitfield', pieces: 'all' } }],
-        },
-        'wire.have-none': {
-          actions: ['heard', assign({ announcedPieces: true }), { type: 'report', params: { type: 'peer.bitfield', pieces: 'none' } }],
-        },
+          },
+        ],
+        'wire.have-all': [
+          { guard: 'hasAnnouncedPieces', actions: ['heard', { type: 'closeForProtocol', params: { detail: 'have-all after its pieces were announced' } }] },
+          { actions: ['heard', assign({ announcedPieces: true }), { type: 'report', params: { type: 'peer.bitfield', pieces: 'all' } }] },
+        ],
+        'wire.have-none': [
+          { guard: 'hasAnnouncedPieces', actions: ['heard', { type: 'closeForProtocol', params: { detail: 'have-none after its pieces were announced' } }] },
+          { actions: ['heard', assign({ announcedPieces: true }), { type: 'report', params: { type: 'peer.bitfield', pieces: 'none' } }] },
+        ],
         'wire.have': {
           actions: [
             'heard',
@@ -399,6 +408,8 @@ export const peerMachine = setup({
                 enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `have for piece ${event.index} of ${context.torrent.geometry.pieceCount}` });
                 return;
               }
+              // A have counts as saying what it has: no bitfield may follow.
+              if (!context.announcedPieces) enqueue.assign({ announcedPieces: true });
               enqueue.sendTo(context.report, { type: 'peer.have', key: context.key, index: event.index } satisfies PeerReport);
             }),
           ],

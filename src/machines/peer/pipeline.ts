@@ -37,7 +37,7 @@ export interface DepthSettings {
 export function pipelineDepth(rate: number, s: DepthSettings, peerReqq: number): number {
   return requestQueueDepth(rate, {
     seconds: s.queueSeconds,
-    min: Math.max(1, Math.min(s.minQueue, peerReqq)),
+    min: Math.max(1, Math.min(s.minQueue, s.maxQueue, peerReqq)),
     max: Math.max(1, Math.min(s.maxQueue, peerReqq)),
   });
 }

@@ -32,7 +32,7 @@ export const emptyUploads: UploadQueueState = { queued: [], reads: 0, congested:
  */
 export function validateRequest(g: PieceGeometry, r: BlockRequest, maxLength: number): { verdict: 'ok' | 'reject' } | { verdict: 'error'; detail: string } {
   if (!isRangeInPiece(g, r.index, r.begin, r.length)) {
-    return { verdict: 'error', detail: `request ${r.index}:${r.begin}+${r.length} outside the torrent's pieces` };
+    return { verdict: 'error', detail: `request ${r.index}:${r.begin}+${r.length} is not a range of a piece of the torrent` };
   }
   return { verdict: r.length > maxLength ? 'reject' : 'ok' };
 }
@@ -57,8 +57,11 @@ export function enqueue(q: UploadQueueState, r: BlockRequest, maxQueued: number)
   return startReads({ ...q, queued: q.queued.concat({ index: r.index, begin: r.begin, length: r.length, reading: false }) });
 }
 
-function without(q: UploadQueueState, r: BlockRequest): { queued: readonly UploadRequest[]; found: boolean } {
-  const i = q.queued.findIndex((x) => sameBlock(x, r));
+function without(q: UploadQueueState, r: BlockRequest, reading?: boolean): { queued: readonly UploadRequest[]; found: boolean } {
+  // A finished read matches the copy being read (a request cancelled while read and asked again has a
+  // second copy, not yet read); a cancel matches the oldest copy.
+  let i = reading === undefined ? -1 : q.queued.findIndex((x) => x.reading === reading && sameBlock(x, r));
+  if (i < 0) i = q.queued.findIndex((x) => sameBlock(x, r));
   if (i < 0) return { queued: q.queued, found: false };
   return { queued: q.queued.slice(0, i).concat(q.queued.slice(i + 1)), found: true };
 }
@@ -69,7 +72,7 @@ function without(q: UploadQueueState, r: BlockRequest): { queued: readonly Uploa
  * sent, or its failure rejected.
  */
 export function readDone(q: UploadQueueState, r: BlockRequest): { queue: UploadQueueState; found: boolean; reads: BlockReadCommand[] } {
-  const { queued, found } = without(q, r);
+  const { queued, found } = without(q, r, true);
   const next = startReads({ queued, reads: Math.max(0, q.reads - 1), congested: q.congested });
   return { queue: next.queue, found, reads: next.reads };
 }

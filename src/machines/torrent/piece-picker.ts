@@ -17,9 +17,9 @@
 import { Bitfield } from '../../protocol/bitfield.js';
 import { BtError } from '../../protocol/errors.js';
 import type { Metainfo } from '../../protocol/metainfo.js';
-import { DEFAULT_BLOCK_LENGTH } from './rate.js';
+import { BLOCK_LENGTH, blockBytes, blockCount, pieceBytes, pieceCountFor, type BlockRequest, type PieceGeometry } from '../../protocol/layout.js';
 
-export { DEFAULT_BLOCK_LENGTH };
+export type { BlockRequest };
 
 export type PickerErrorCode = 'BT_ERR_PICKER_OPTIONS' | 'BT_ERR_PICKER_BITFIELD';
 
@@ -32,16 +32,6 @@ export class PickerError extends BtError {
   ) {
     super(code, message);
   }
-}
-
-/** One block request, as in the wire `request` / `cancel` / `reject` messages. */
-export interface BlockRequest {
-  /** Piece index. */
-  index: number;
-  /** Byte offset inside the piece (a multiple of the block length). */
-  begin: number;
-  /** Bytes: the block length, or less for the last block of the last piece (or of a short piece). */
-  length: number;
 }
 
 /** A request outstanding to a given peer. */
@@ -176,7 +166,7 @@ export class PiecePicker<P = string> {
 
   private readonly random: () => number;
   private readonly strategy: PickStrategy;
-  private readonly lastPieceLength: number;
+  private readonly geometry: PieceGeometry;
   private readonly verified: Bitfield;
   private leftBytes: number;
 
@@ -208,7 +198,7 @@ export class PiecePicker<P = string> {
 
   constructor(options: PiecePickerOptions) {
     const { pieceLength, length } = options;
-    const blockLength = options.blockLength ?? DEFAULT_BLOCK_LENGTH;
+    const blockLength = options.blockLength ?? BLOCK_LENGTH;
     const endgameMaxRequests = options.endgameMaxRequests ?? 3;
     if (!Number.isSafeInteger(pieceLength) || pieceLength <= 0) {
       throw new PickerError('BT_ERR_PICKER_OPTIONS', `invalid piece length ${pieceLength}`);
@@ -226,9 +216,9 @@ export class PiecePicker<P = string> {
     this.length = length;
     this.blockLength = blockLength;
     this.endgameMaxRequests = endgameMaxRequests;
-    this.pieceCount = Math.ceil(length / pieceLength);
+    this.pieceCount = pieceCountFor(length, pieceLength);
+    this.geometry = { length, pieceLength, pieceCount: this.pieceCount };
     this.blocksPerPiece = Math.ceil(pieceLength / blockLength);
-    this.lastPieceLength = length - pieceLength * (this.pieceCount - 1);
     this.random = options.random ?? Math.random;
     this.strategy = options.strategy ?? 'auto';
 
@@ -285,17 +275,17 @@ export class PiecePicker<P = string> {
 
   /** Bytes of piece `index` (the last piece may be shorter). */
   pieceBytes(index: number): number {
-    return index === this.pieceCount - 1 ? this.lastPieceLength : this.pieceLength;
+    return pieceBytes(this.geometry, index);
   }
 
   /** Blocks of piece `index`. */
   blockCount(index: number): number {
-    return index === this.pieceCount - 1 ? Math.ceil(this.lastPieceLength / this.blockLength) : this.blocksPerPiece;
+    return blockCount(this.geometry, index, this.blockLength);
   }
 
   /** Bytes of block `block` (0-based) of piece `index`. */
   blockBytes(index: number, block: number): number {
-    return Math.min(this.blockLength, this.pieceBytes(index) - block * this.blockLength);
+    return blockBytes(this.geometry, index, block, this.blockLength);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,307 @@
+/**
+ * The peer's upload queue (src/machines/peer/upload-queue.ts): examples of each function, and a
+ * property over any sequence of requests, read answers, cancels, chokes and congestion, checked
+ * against a model of the queue and of the reads under way:
+ * - reads under way never exceed MAX_READS, and none starts while the socket is congested;
+ * - every read asked for is of a request queued at that moment and not already being read;
+ * - reads start whenever they may (no request waits while a read slot is free and the socket drains);
+ * - the queue never exceeds maxQueued (`flood` instead);
+ * - `found` from readDone is true exactly when the request was still queued.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  MAX_READS,
+  cancelUpload,
+  dropAll,
+  emptyUploads,
+  enqueue,
+  readDone,
+  setCongested,
+  startReads,
+  validateRequest,
+  type UploadQueueState,
+} from '../../src/machines/peer/upload-queue.js';
+import type { BlockRequest, PieceGeometry } from '../../src/protocol/layout.js';
+import type { BlockReadCommand } from '../../src/protocol/peer-wire-types.js';
+import { propertyOptions } from '../support/fc.js';
+
+const KiB = 1024;
+const BLOCK = 16 * KiB;
+const req = (index: number, begin: number, length = BLOCK): BlockRequest => ({ index, begin, length });
+const read = (r: BlockRequest): BlockReadCommand => ({ type: 'upload.read', ...r });
+
+/** Applies an enqueue that must not flood. */
+function add(
+  q: UploadQueueState,
+  r: BlockRequest,
+  maxQueued = 100,
+): { queue: UploadQueueState; reads: BlockReadCommand[] } {
+  const e = enqueue(q, r, maxQueued);
+  if (e === 'flood') throw new Error('unexpected flood');
+  return e;
+}
+
+describe('validateRequest', () => {
+  // 3 pieces of 32 KiB and a last one of 1000 bytes.
+  const g: PieceGeometry = { length: 3 * 2 * BLOCK + 1000, pieceLength: 2 * BLOCK, pieceCount: 4 };
+
+  it('accepts a range inside a piece, up to maxLength', () => {
+    expect(validateRequest(g, req(0, 0), BLOCK)).toEqual({ verdict: 'ok' });
+    expect(validateRequest(g, req(2, BLOCK), BLOCK)).toEqual({ verdict: 'ok' });
+    expect(validateRequest(g, req(3, 0, 1000), BLOCK)).toEqual({ verdict: 'ok' });
+    expect(validateRequest(g, req(3, 999, 1), BLOCK)).toEqual({ verdict: 'ok' });
+  });
+
+  it('rejects a valid request longer than maxLength', () => {
+    expect(validateRequest(g, req(0, 0, 2 * BLOCK), BLOCK)).toEqual({ verdict: 'reject' });
+    expect(validateRequest(g, req(0, 0, BLOCK), BLOCK - 1)).toEqual({ verdict: 'reject' });
+  });
+
+  it('calls a range outside the torrent a protocol error, naming it', () => {
+    for (const r of [
+      req(4, 0), // no such piece
+      req(-1, 0),
+      req(0, BLOCK + 1), // past the end of the piece
+      req(3, 0, 1001), // past the end of the short last piece
+      req(0, 0, 0), // empty
+      req(0, -1, 1),
+      req(0.5, 0),
+    ]) {
+      const v = validateRequest(g, r, BLOCK);
+      expect(v.verdict).toBe('error');
+      if (v.verdict === 'error') expect(v.detail).toContain(`${r.index}:${r.begin}+${r.length}`);
+    }
+    // An out-of-range request is an error even when it is also too long.
+    expect(validateRequest(g, req(3, 0, 2 * BLOCK), BLOCK).verdict).toBe('error');
+  });
+});
+
+describe('enqueue and startReads', () => {
+  it('starts a read for each request until MAX_READS are under way', () => {
+    let q = emptyUploads;
+    for (let i = 0; i < MAX_READS; i++) {
+      const e = add(q, req(i, 0));
+      expect(e.reads).toEqual([read(req(i, 0))]);
+      q = e.queue;
+    }
+    expect(q.reads).toBe(MAX_READS);
+    const e = add(q, req(99, 0));
+    expect(e.reads).toEqual([]);
+    expect(e.queue.queued).toHaveLength(MAX_READS + 1);
+    expect(e.queue.queued[MAX_READS]).toEqual({ ...req(99, 0), reading: false });
+    expect(startReads(e.queue)).toEqual({ queue: e.queue, reads: [] });
+    expect(emptyUploads).toEqual({ queued: [], reads: 0, congested: false }); // never mutated
+  });
+
+  it('floods at maxQueued, leaving the queue as it was', () => {
+    let q = emptyUploads;
+    for (let i = 0; i < 3; i++) q = add(q, req(i, 0), 3).queue;
+    expect(enqueue(q, req(3, 0), 3)).toBe('flood');
+    expect(q.queued).toHaveLength(3);
+    expect(enqueue(emptyUploads, req(0, 0), 0)).toBe('flood');
+  });
+
+  it('copies only the request fields into the queue', () => {
+    const r = { index: 1, begin: 0, length: BLOCK, type: 'wire.request', at: 5 } as BlockRequest;
+    expect(add(emptyUploads, r).queue.queued).toEqual([{ index: 1, begin: 0, length: BLOCK, reading: true }]);
+  });
+
+  it('reads nothing while congested, and everything it may once drained', () => {
+    let q = setCongested(emptyUploads, true).queue;
+    expect(q.congested).toBe(true);
+    for (let i = 0; i < MAX_READS + 2; i++) {
+      const e = add(q, req(i, 0));
+      expect(e.reads).toEqual([]);
+      q = e.queue;
+    }
+    expect(q.reads).toBe(0);
+    const d = setCongested(q, false);
+    expect(d.reads).toEqual(Array.from({ length: MAX_READS }, (_, i) => read(req(i, 0))));
+    expect(d.queue.reads).toBe(MAX_READS);
+    expect(d.queue.congested).toBe(false);
+    expect(d.queue.queued.map((r) => r.reading)).toEqual([...Array<boolean>(MAX_READS).fill(true), false, false]);
+    // Congested again: nothing new starts, and the reads under way stay counted.
+    const c = setCongested(d.queue, true);
+    expect(c.reads).toEqual([]);
+    expect(c.queue.reads).toBe(MAX_READS);
+  });
+});
+
+describe('readDone', () => {
+  it('takes the request out of the queue and starts the next read', () => {
+    let q = emptyUploads;
+    for (let i = 0; i <= MAX_READS; i++) q = add(q, req(i, 0)).queue;
+    const d = readDone(q, req(3, 0));
+    expect(d.found).toBe(true);
+    expect(d.reads).toEqual([read(req(MAX_READS, 0))]);
+    expect(d.queue.reads).toBe(MAX_READS);
+    expect(d.queue.queued).toHaveLength(MAX_READS);
+    expect(d.queue.queued.some((r) => r.index === 3)).toBe(false);
+  });
+
+  it('says found: false for a request cancelled or dropped while it was read', () => {
+    let q = add(emptyUploads, req(0, 0)).queue;
+    q = add(q, req(1, 0)).queue;
+    q = cancelUpload(q, req(0, 0));
+    expect(q.reads).toBe(2); // the read under way is still counted
+    const d = readDone(q, req(0, 0));
+    expect(d.found).toBe(false);
+    expect(d.queue.reads).toBe(1);
+    expect(d.queue.queued).toEqual([{ ...req(1, 0), reading: true }]);
+    const dropped = dropAll(d.queue).queue;
+    const e = readDone(dropped, req(1, 0));
+    expect(e).toEqual({ queue: { queued: [], reads: 0, congested: false }, found: false, reads: [] });
+  });
+
+  it('starts no read while congested', () => {
+    let q = emptyUploads;
+    for (let i = 0; i <= MAX_READS; i++) q = add(q, req(i, 0)).queue;
+    q = setCongested(q, true).queue;
+    const d = readDone(q, req(0, 0));
+    expect(d.found).toBe(true);
+    expect(d.reads).toEqual([]);
+    expect(d.queue.reads).toBe(MAX_READS - 1);
+    expect(setCongested(d.queue, false).reads).toEqual([read(req(MAX_READS, 0))]);
+  });
+
+  it('never counts the reads below zero', () => {
+    expect(readDone(emptyUploads, req(0, 0))).toEqual({ queue: emptyUploads, found: false, reads: [] });
+  });
+});
+
+describe('cancelUpload and dropAll', () => {
+  it('cancels the first queued copy of a request; an unknown one changes nothing', () => {
+    let q = setCongested(emptyUploads, true).queue;
+    q = add(q, req(0, 0)).queue;
+    q = add(q, req(1, 0)).queue;
+    q = add(q, req(0, 0)).queue;
+    const c = cancelUpload(q, req(0, 0));
+    expect(c.queued).toEqual([
+      { ...req(1, 0), reading: false },
+      { ...req(0, 0), reading: false },
+    ]);
+    expect(cancelUpload(q, req(0, 0, 100))).toBe(q);
+    expect(cancelUpload(q, req(5, 0))).toBe(q);
+  });
+
+  it('drops every queued request, returning them as plain requests', () => {
+    let q = add(emptyUploads, req(0, 0)).queue;
+    q = add(q, req(1, BLOCK, 100)).queue;
+    const d = dropAll(q);
+    expect(d.dropped).toEqual([req(0, 0), req(1, BLOCK, 100)]);
+    expect(d.dropped[0]).not.toHaveProperty('reading');
+    expect(d.queue).toEqual({ queued: [], reads: 2, congested: false });
+    expect(dropAll(emptyUploads).dropped).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Property
+
+/** A small block space, so requests repeat. */
+const KEYS: BlockRequest[] = [];
+for (let index = 0; index < 4; index++) for (const begin of [0, BLOCK, 2 * BLOCK]) KEYS.push(req(index, begin));
+const keyOf = (r: BlockRequest): number =>
+  KEYS.findIndex((k) => k.index === r.index && k.begin === r.begin && k.length === r.length);
+
+type Op =
+  | { t: 'request'; key: number; times: number }
+  | { t: 'answer'; i: number }
+  | { t: 'cancel'; key: number }
+  | { t: 'drop' }
+  | { t: 'congested'; on: boolean };
+
+const keyArb = fc.nat({ max: KEYS.length - 1 });
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      t: fc.constant('request' as const),
+      key: keyArb,
+      times: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(1) },
+        { weight: 1, arbitrary: fc.integer({ min: 2, max: 30 }) },
+      ),
+    }),
+  },
+  { weight: 6, arbitrary: fc.record({ t: fc.constant('answer' as const), i: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('cancel' as const), key: keyArb }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'drop' as const }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('congested' as const), on: fc.boolean() }) },
+);
+
+describe('upload queue property', () => {
+  it('bounds reads and the queue, reads only what is queued, and finds exactly what is still queued', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), fc.integer({ min: 1, max: 40 }), (ops, maxQueued) => {
+        let q = emptyUploads;
+        // The model: the queue (key, being read), the reads under way (keys), congestion.
+        let queued: { key: number; reading: boolean }[] = [];
+        const underWay: number[] = [];
+        let congested = false;
+        const fail = (what: string, detail: unknown) => expect({ [what]: detail }).toBeUndefined();
+        /** Checks the reads asked for against the model (before they are marked), then marks them. */
+        const started = (reads: readonly BlockReadCommand[]) => {
+          if (reads.length > 0 && congested) fail('read while congested', reads);
+          for (const r of reads) {
+            const k = keyOf(r);
+            const entry = queued.find((e) => e.key === k && !e.reading);
+            if (r.type !== 'upload.read' || !entry) fail('read of a request not queued or already read', r);
+            entry!.reading = true;
+            underWay.push(k);
+          }
+        };
+        for (const op of ops) {
+          if (op.t === 'request') {
+            for (let n = 0; n < op.times; n++) {
+              const e = enqueue(q, KEYS[op.key]!, maxQueued);
+              if (queued.length >= maxQueued) {
+                if (e !== 'flood') fail('no flood at maxQueued', queued.length);
+                continue;
+              }
+              if (e === 'flood') return fail('flood below maxQueued', queued.length);
+              queued.push({ key: op.key, reading: false });
+              started(e.reads);
+              q = e.queue;
+            }
+          } else if (op.t === 'answer') {
+            if (underWay.length === 0) continue;
+            const k = underWay.splice(op.i % underWay.length, 1)[0]!;
+            const d = readDone(q, { ...KEYS[k]! });
+            const i = queued.findIndex((e) => e.key === k);
+            if (d.found !== i >= 0) fail('found', { found: d.found, queued: i >= 0 });
+            if (i >= 0) queued.splice(i, 1);
+            started(d.reads);
+            q = d.queue;
+          } else if (op.t === 'cancel') {
+            q = cancelUpload(q, KEYS[op.key]!);
+            const i = queued.findIndex((e) => e.key === op.key);
+            if (i >= 0) queued.splice(i, 1);
+          } else if (op.t === 'drop') {
+            const d = dropAll(q);
+            if (d.dropped.map(keyOf).join() !== queued.map((e) => e.key).join()) fail('dropped', d.dropped);
+            queued = [];
+            q = d.queue;
+          } else {
+            congested = op.on;
+            const d = setCongested(q, op.on);
+            started(d.reads);
+            q = d.queue;
+          }
+          // The queue is the model's, and the bounds hold.
+          const have = q.queued.map((e) => `${keyOf(e)}${e.reading ? 'r' : ''}`).join();
+          const want = queued.map((e) => `${e.key}${e.reading ? 'r' : ''}`).join();
+          if (have !== want) expect(have).toBe(want);
+          if (q.reads !== underWay.length) fail('reads', { counted: q.reads, underWay: underWay.length });
+          if (q.reads > MAX_READS) fail('more than MAX_READS', q.reads);
+          if (q.queued.length > maxQueued) fail('more than maxQueued', q.queued.length);
+          if (q.congested !== congested) fail('congested', q.congested);
+          // Reads start whenever they may.
+          if (!congested && q.reads < MAX_READS && q.queued.some((e) => !e.reading)) fail('a read could start', q);
+        }
+      }),
+      propertyOptions,
+    );
+  });
+});
