@@ -116,6 +116,11 @@ export interface TorrentHandle {
   pause(): Promise<TorrentOutcome | undefined>;
   /** Starts it again (verified pieces are found through the resume file). */
   resume(): void;
+  /**
+   * Asks the tracker in use for peers now (BEP 3 regular announce), as soon as its `min interval`
+   * allows; does nothing while paused.
+   */
+  reannounce(): void;
   /** Stops it (as `pause`) and removes it from the engine; its observables complete. */
   remove(): Promise<TorrentOutcome | undefined>;
 }
@@ -342,6 +347,10 @@ export class Engine {
       peerStates$: progress$.pipe(map(() => (actors.value ? peerStates(actors.value) : {}))),
       completed,
       pause: stop,
+      reannounce: () => {
+        const a = actors.value;
+        if (a && a.getSnapshot().status === 'active') a.send({ type: 'torrent.reannounce' });
+      },
       resume: () => {
         if (!run && !this.closed && this.handles.get(meta.infoHashHex) === handle) start();
       },

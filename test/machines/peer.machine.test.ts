@@ -390,8 +390,8 @@ describe('peer statechart: the request pipeline', () => {
     expect(connected(h).requests).toBe('snubbed');
     expect(h.reports('peer.returned').at(-1)!.requests).toEqual([req(0, 0), req(0, BLOCK)]);
     expect(h.reports('peer.state').at(-1)).toMatchObject({ snubbed: true });
-    // It finally delivers one of the given-up blocks: asked again at once.
-    h.deliver(req(0, 0));
+    // It finally delivers the given-up blocks (one socket read): asked again at once.
+    h.push({ type: 'wire.pieces', blocks: [req(0, 0), req(0, BLOCK)].map((r) => ({ ...r, block: bytes(BLOCK, 1) })) });
     expect(connected(h).requests).toBe('active');
     expect(h.reports('peer.state').at(-1)).toMatchObject({ snubbed: false });
     expect(h.reports('peer.wants').length).toBeGreaterThan(1);

@@ -18,6 +18,7 @@ import {
   type TorrentSettings,
 } from '../../src/machines/torrent/torrent.machine.js';
 import { announcerMachine } from '../../src/machines/tracker/announcer.machine.js';
+import { trackerMachine } from '../../src/machines/tracker/tracker.machine.js';
 import { Bitfield } from '../../src/protocol/bitfield.js';
 import { pieceBytes } from '../../src/protocol/layout.js';
 import type { PeerAddress } from '../../src/protocol/peer-address.js';
@@ -26,6 +27,7 @@ import type { StorageCommand, StorageEvent } from '../../src/protocol/storage-ty
 import type { BlockRequest } from '../../src/protocol/layout.js';
 import type { WireMessage } from '../../src/protocol/wire.js';
 import { FAST, INFO_HASH, NO_EXT, OUR_ID, testSettings, type WireIn } from './peer-harness.js';
+import { scriptedTransport } from './tracker-harness.js';
 
 export const T_PIECE = 32 * 1024;
 export const T_BLOCK = 16 * 1024;
@@ -46,6 +48,10 @@ export interface TorrentHarnessOptions {
   storage?: 'auto' | 'manual';
   /** Send `storage.ready` at start (default true). */
   ready?: boolean;
+  /** Tracker URLs (one tier), announced to through a scripted transport (`h.trackers.calls`). */
+  trackers?: string[];
+  /** Answer `storage.close` (default true; false: the storage never confirms, stopping times out). */
+  closes?: boolean;
   /** Called with each command a peer's wire receives (when it receives it). */
   onCommand?: (wire: FakeWire, cmd: PeerWireCommand) => void;
 }
@@ -74,7 +80,15 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   const pieceCount = o.pieces ?? 4;
   const length = pieceLength * (pieceCount - 1) + (o.lastPiece ?? pieceLength);
   const data = randomBytes(length);
-  const info: TorrentInfo = { infoHash: INFO_HASH, infoHashHex: Buffer.from(INFO_HASH).toString('hex'), name: 'harness', length, pieceLength, pieceCount, announce: [] };
+  const info: TorrentInfo = {
+    infoHash: INFO_HASH,
+    infoHashHex: Buffer.from(INFO_HASH).toString('hex'),
+    name: 'harness',
+    length,
+    pieceLength,
+    pieceCount,
+    announce: o.trackers ? [o.trackers] : [],
+  };
   const clock = new SimulatedClock();
 
   const wires = new Map<string, FakeWire>();
@@ -119,14 +133,19 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
         else storage.pending.push(w);
       } else if (cmd.type === 'storage.close') {
         storage.closes++;
-        sendBack({ type: 'storage.closed' });
+        if (o.closes ?? true) sendBack({ type: 'storage.closed' });
       }
     });
     return () => void (storage.alive = false);
   });
 
+  const trackers = scriptedTransport();
   const logic = torrentMachine.provide({
-    actors: { storage: fakeStorage, peer: peerMachine.provide({ actors: { wire: fakeWire } }), announcer: announcerMachine },
+    actors: {
+      storage: fakeStorage,
+      peer: peerMachine.provide({ actors: { wire: fakeWire } }),
+      announcer: announcerMachine.provide({ actors: { tracker: trackerMachine.provide({ actors: { announce: trackers.logic } }) } }),
+    },
   });
   const events: (TorrentReport | TorrentRefused)[] = [];
   const actor = createActor(logic, {
@@ -152,6 +171,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     events,
     errors,
     storage,
+    trackers,
     wires,
     allWires,
     context: () => actor.getSnapshot().context,
@@ -171,6 +191,10 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       if (!w) return undefined;
       storage.sendBack!(fail ? { type: 'storage.hashFailed', index: w.index } : verdict(w));
       return w.index;
+    },
+    /** Any event from the storage actor (e.g. `storage.checkProgress`). */
+    storageEvent(e: StorageEvent) {
+      storage.sendBack!(e);
     },
     storageError(code = 'BT_ERR_STORAGE_IO', message = 'disk on fire') {
       storage.sendBack!({ type: 'storage.error', code, message });

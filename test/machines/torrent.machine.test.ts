@@ -7,8 +7,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { transition } from 'xstate';
 import { torrentMachine } from '../../src/machines/torrent/torrent.machine.js';
-import { FAST, NO_EXT, startTorrent, T_BLOCK, type TorrentHarness } from './torrent-harness.js';
+import { address, FAST, NO_EXT, startTorrent, T_BLOCK, type TorrentHarness } from './torrent-harness.js';
 import { testSettings } from './peer-harness.js';
+import { flush, ok } from './tracker-harness.js';
 
 let current: TorrentHarness[] = [];
 function start(...args: Parameters<typeof startTorrent>) {
@@ -302,6 +303,63 @@ describe('torrent statechart: failures and stopping', () => {
   it('stopping while still checking needs no announcer', () => {
     const h = start({ ready: false });
     h.stop();
+    expect(h.value()).toBe('stopped');
+  });
+});
+
+describe('torrent statechart: checking and trackers', () => {
+  it('reports checking progress, and refuses connections until checking is done', () => {
+    const h = start({ ready: false });
+    h.storageEvent({ type: 'storage.checkProgress', checked: 2, total: 4, valid: 1 });
+    expect(h.context().progress.checked).toBe(2);
+    expect(h.events).toContainEqual({ type: 'torrent.checking', checked: 2, total: 4, valid: 1 });
+    h.incoming(A);
+    expect(h.events).toContainEqual(expect.objectContaining({ type: 'torrent.refused', address: address(A) }));
+    expect(h.wires.size).toBe(0);
+    h.ready([1]);
+    expect(h.events).toContainEqual({ type: 'torrent.ready', have: 1, total: 4 });
+  });
+
+  it('dials the peers its tracker gives, reports the replies, re-announces on demand, and tells the tracker stopped', async () => {
+    const url = 'http://tracker.test/announce';
+    const h = start({ trackers: [url], have: [0] });
+    await flush();
+    const { calls } = h.trackers;
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.input).toMatchObject({ url, event: 'started', stats: { left: 3 * h.info.pieceLength } });
+    calls[0]!.resolve(ok({ interval: 60, minInterval: 30, peers: [address(A), address(B)] }));
+    await flush();
+    expect(h.events).toContainEqual({ type: 'announcer.peers', url, peers: [address(A), address(B)] });
+    expect(h.events).toContainEqual({ type: 'announcer.tracker', report: expect.objectContaining({ type: 'tracker.response', url, event: 'started' }) });
+    expect([...h.wires.keys()].sort()).toEqual([A, B]);
+    // A re-announce waits for the tracker's min interval, then goes.
+    h.actor.send({ type: 'torrent.reannounce' });
+    await flush();
+    expect(calls).toHaveLength(1);
+    h.advance(30_000);
+    await flush();
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.input.event).toBeUndefined();
+    calls[1]!.resolve(ok({ interval: 60 }));
+    await flush();
+    // Stopping: the tracker that got `started` hears `stopped`; its answer is reported while stopping.
+    h.stop();
+    await flush();
+    expect(calls[2]!.input).toMatchObject({ url, event: 'stopped' });
+    expect(h.value()).toBe('stopping');
+    calls[2]!.resolve(ok());
+    await flush();
+    expect(h.events).toContainEqual({ type: 'announcer.tracker', report: { type: 'tracker.stopped', url } });
+    expect(h.value()).toBe('stopped');
+  });
+
+  it('stopping is bounded: storage that never confirms does not hold it past stopTimeoutMs', () => {
+    const h = start({ closes: false, settings: { stopTimeoutMs: 3_000 } });
+    h.stop();
+    expect(h.value()).toBe('stopping');
+    h.advance(2_000);
+    expect(h.value()).toBe('stopping');
+    h.advance(1_000);
     expect(h.value()).toBe('stopped');
   });
 });

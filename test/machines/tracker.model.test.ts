@@ -24,6 +24,7 @@ const E = {
   ok: { type: 'xstate.done.actor.announce', output: ok({ interval: 120, minInterval: 60 }) },
   fail: { type: 'xstate.error.actor.announce', error: failure() },
   stoppedOk: { type: 'xstate.done.actor.announceStopped', output: ok() },
+  stoppedFail: { type: 'xstate.error.actor.announceStopped', error: failure() },
   interval: { type: 'xstate.after.announceInterval.tracker.active.waiting' },
   minInterval: { type: 'xstate.after.minInterval.tracker.active.waiting.cooling' },
   backoff: { type: 'xstate.after.backoffDelay.tracker.active.backoff' },
@@ -44,6 +45,8 @@ async function replay(path: Path) {
   const actor = createActor(trackerMachine.provide({ actors: { announce: logic } }), { clock, input });
   actor.start();
   let pending = 0; // calls[] index of the announce the next done/error answers
+  const settled = new Set<number>();
+  let startedSeen = false;
   const delays: Record<string, () => number> = {
     interval: () => Math.max((actor.getSnapshot().context.interval ?? 0) * 1000, settings.minAnnounceIntervalMs),
     minInterval: () => Math.max((actor.getSnapshot().context.minInterval ?? 0) * 1000, settings.minAnnounceIntervalMs),
@@ -55,9 +58,11 @@ async function replay(path: Path) {
     if (e.type.startsWith('tracker.')) actor.send(e as never);
     else if (e.type === 'xstate.done.actor.announce' || e.type === 'xstate.done.actor.announceStopped') {
       pending = calls.length - 1;
+      settled.add(pending);
       calls[pending]!.resolve(e.output as never);
-    } else if (e.type === 'xstate.error.actor.announce') {
+    } else if (e.type === 'xstate.error.actor.announce' || e.type === 'xstate.error.actor.announceStopped') {
       pending = calls.length - 1;
+      settled.add(pending);
       calls[pending]!.reject(e.error);
     } else {
       const key = (Object.keys(E) as (keyof typeof E)[]).find((k) => E[k].type === e.type)!;
@@ -66,6 +71,17 @@ async function replay(path: Path) {
     await flush();
     expect(actor.getSnapshot().value, `after ${e.type}`).toEqual(step.state.value);
     expect(actor.getSnapshot().context.started).toBe(step.state.context.started);
+    // Invariants: one announce in flight at most; `stopped` only to a tracker that got `started`, and
+    // only once; nothing after it.
+    const live = calls.filter((c, i) => !c.aborted && !settled.has(i));
+    expect(live.length, 'one-announce-at-a-time').toBeLessThanOrEqual(1);
+    const stops = calls.filter((c) => c.input.event === 'stopped');
+    expect(stops.length, 'stopped-once').toBeLessThanOrEqual(1);
+    if (stops.length === 1) {
+      expect(startedSeen, 'stopped-only-if-started').toBe(true);
+      expect(calls.at(-1), 'nothing-after-stopped').toBe(stops[0]);
+    }
+    if (actor.getSnapshot().context.started) startedSeen = true;
   }
   actor.stop();
   await advance(clock, 0);
@@ -97,10 +113,13 @@ describe('tracker statechart, model-based', () => {
     }
     return { ...p, steps, state };
   };
-  const toStopped = shortest.filter((p) => p.state.status !== "done").map((p) => {
-    const stopped = extend(p, [E.stop]);
-    return stopped.state.value === 'stopping' ? extend(stopped, [E.stoppedOk]) : stopped;
-  });
+  const toStopped = shortest
+    .filter((p) => p.state.status !== 'done')
+    .flatMap((p) => {
+      const stopped = extend(p, [E.stop]);
+      // A stopped announce that the tracker answers, and one that fails: both end the tracker.
+      return stopped.state.value === 'stopping' ? [extend(stopped, [E.stoppedOk]), extend(stopped, [E.stoppedFail])] : [stopped];
+    });
   it.each(toStopped.map((p, i) => [i, p.steps.slice(1).map((s) => s.event.type.replace(/^xstate\.|^tracker\./, '')).join(' → '), p] as const))(
     'path then shutdown %i: %s',
     async (_i, _name, path) => {

@@ -147,9 +147,10 @@ export const chokerMachine = setup({
     }),
     fill: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'choker.fill') return;
-      // Keep everyone unchoked now; add the best interested peers while slots are free.
-      const interested = new Set(event.peers.filter((p) => p.peerInterested).map((p) => p.key));
-      const current = context.unchoked.filter((k) => interested.has(k));
+      // Keep everyone unchoked now who still may be (interested, not snubbed); add the best eligible peers
+      // while slots are free.
+      const eligible = new Set(event.peers.filter((p) => p.peerInterested && !p.snubbed).map((p) => p.key));
+      const current = context.unchoked.filter((k) => eligible.has(k));
       const free = context.settings.slots + 1 - current.length;
       if (free <= 0) return;
       const c = chooseUnchoked({ ...context, optimistic: undefined }, event.peers, event.seeding, false);

@@ -12,7 +12,7 @@
  * they learn comes back as events (`torrent.dial`, `torrent.struck`). Peers learn what to request from
  * `peer.request` and tell what they have and receive through their reports; nothing is shared.
  */
-import { assign, enqueueActions, fromCallback, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, fromCallback, sendTo, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { Bitfield } from '../../protocol/bitfield.js';
 import { toHex } from '../../protocol/bytes.js';
 import { pieceBytes, type PieceGeometry } from '../../protocol/layout.js';
@@ -127,6 +127,8 @@ export type TorrentEvent =
   /** An accepted connection for this torrent (its handshake named our info hash); `transport` is opaque. */
   | { type: 'torrent.incoming'; address: PeerAddress; transport: unknown }
   | { type: 'torrent.stop' }
+  /** Ask the tracker in use for peers now (as soon as its min interval allows). */
+  | { type: 'torrent.reannounce' }
   /** Internal: a piece was verified (raised; `downloading` checks whether that completed the torrent). */
   | { type: 'torrent.verified' }
   /** Internal: addresses the peer book chose to dial now, and how many it knows. */
@@ -614,6 +616,7 @@ export const torrentMachine = setup({
         'announcer.peers': { actions: [{ type: 'emitReport', params: ({ event }) => event }, 'learnPeers'] },
         'announcer.tracker': { actions: { type: 'emitReport', params: ({ event }) => event } },
         'torrent.addPeers': { actions: 'learnPeers' },
+        'torrent.reannounce': { actions: sendTo('announcer', { type: 'announcer.reannounce' }) },
         'torrent.dial': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             let count = Object.keys(context.peers).length;

@@ -65,6 +65,8 @@ export interface AnnouncerContext {
   current: string | undefined;
   /** Consecutive failures since the last answer: a whole round failed when it reaches the URL count. */
   failedInRound: number;
+  /** Trackers that said "retry in: never" (BEP 31): never contacted again (but for `stopped`). */
+  retired: readonly string[];
   /** Addresses already reported (replaced, never changed in place). */
   seenPeers: ReadonlySet<string>;
   /** Trackers still to confirm `stopped` while stopping. */
@@ -76,12 +78,22 @@ function allUrls(tiers: string[][]): string[] {
   return tiers.flat();
 }
 
-/** The URL after `url` in tier order, wrapping round to the first. */
-function nextUrl(tiers: string[][], url: string): string {
+/**
+ * The URL after `url` in tier order, wrapping round to the first, skipping trackers that said "never"
+ * (BEP 31); undefined when every tracker did.
+ */
+function nextUrl(tiers: string[][], url: string, retired: readonly string[]): string | undefined {
   const urls = allUrls(tiers);
   const i = urls.indexOf(url);
-  return urls[(i + 1) % urls.length]!;
+  for (let n = 1; n <= urls.length; n++) {
+    const u = urls[(i + n) % urls.length]!;
+    if (!retired.includes(u)) return u;
+  }
+  return undefined;
 }
+
+/** Trackers still in the rotation (a whole failed round is this many failures). */
+const roundSize = (c: AnnouncerContext) => allUrls(c.tiers).length - c.retired.length;
 
 export const announcerMachine = setup({
   types: {
@@ -91,9 +103,6 @@ export const announcerMachine = setup({
     emitted: {} as AnnouncerReport,
   },
   actors: { tracker: trackerMachine },
-  delays: {
-    stopTimeout: ({ context }) => (context.settings.stopTimeoutMs ?? 5_000) + 1_000,
-  },
   guards: {
     hasTrackers: ({ context }) => context.current !== undefined,
     isFromCurrent: ({ context, event }) => 'url' in event && event.url === context.current,
@@ -136,6 +145,7 @@ export const announcerMachine = setup({
       trackers,
       current: allUrls(tiers)[0],
       failedInRound: 0,
+      retired: [],
       seenPeers: new Set<string>(),
       stopping: 0,
       status,
@@ -195,20 +205,17 @@ export const announcerMachine = setup({
               assign(({ context, event }) => {
                 const s = context.status[event.url];
                 const status = s ? { ...context.status, [event.url]: { ...s, lastFailure: event.failure, failures: event.failures } } : context.status;
-                return { status, current: nextUrl(context.tiers, context.current!), failedInRound: context.failedInRound + 1 };
+                // BEP 31 "retry in: never": out of the rotation for good.
+                const retired = event.failure.never ? [...context.retired, event.url] : context.retired;
+                const failedInRound = event.failure.never ? context.failedInRound : context.failedInRound + 1;
+                return { status, retired, current: nextUrl(context.tiers, context.current!, retired), failedInRound };
               }),
               { type: 'report', params: ({ event }) => ({ type: 'announcer.tracker' as const, report: event }) },
               // After a whole failed round the next tracker waits out its backoff first.
-              {
-                type: 'enableCurrent',
-                params: ({ context }) => ({ immediate: context.failedInRound < allUrls(context.tiers).length }),
-              },
-              assign(({ context }) => ({
-                failedInRound: context.failedInRound >= allUrls(context.tiers).length ? 0 : context.failedInRound,
-              })),
+              { type: 'enableCurrent', params: ({ context }) => ({ immediate: context.failedInRound < roundSize(context) }) },
+              assign(({ context }) => ({ failedInRound: context.failedInRound >= roundSize(context) ? 0 : context.failedInRound })),
             ],
           },
-          { actions: { type: 'report', params: ({ event }) => ({ type: 'announcer.tracker' as const, report: event }) } },
         ],
         'tracker.warning': {
           actions: { type: 'report', params: ({ event }) => ({ type: 'announcer.tracker' as const, report: event }) },
@@ -236,7 +243,7 @@ export const announcerMachine = setup({
         // Count a tracker out when its actor is done (after its own final report reached us).
         'xstate.done.actor.*': { actions: assign(({ context }) => ({ stopping: context.stopping - 1 })) },
       },
-      after: { stopTimeout: 'stopped' },
+      // No timer of its own: every tracker bounds its `stopped` announce (its stopTimeoutMs).
     },
     stopped: {
       type: 'final',

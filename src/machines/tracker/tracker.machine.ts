@@ -164,7 +164,6 @@ export const trackerMachine = setup({
       initial: 'starting',
       on: {
         'tracker.disable': { target: 'idle' },
-        'tracker.enable': { actions: assign({ immediate: ({ event }) => event.immediate ?? true }) },
       },
       states: {
         starting: {
