@@ -1,13 +1,15 @@
 /**
- * The socket bridge of one peer connection: net.Socket → the wire framer → typed `wire.*` events for
- * the peer actor; `wire.send*` events from the actor → a write queue that honours backpressure. The
- * peer actor never touches the socket: it invokes {@link peerWireActor} and talks to it with events.
+ * The socket bridge of one peer connection: net.Socket reads → an Observable of chunks → `frameWire`
+ * (RxJS) → typed `wire.*` events for the peer actor; `wire.send*` commands from the actor → a write
+ * queue that honours backpressure. The peer actor never touches the socket: it invokes
+ * {@link peerWireActor} and talks to it with the events of src/protocol/peer-wire-types.ts.
  */
 import { Socket, type NetConnectOpts } from 'node:net';
 import { fromCallback } from 'xstate';
 import type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock } from '../protocol/peer-wire-types.js';
+import { Observable, type Subscriber } from 'rxjs';
 import { encodeHandshake, encodeMessage, encodePieceHeader, type WireEvent } from '../protocol/wire.js';
-import { WireFramer } from '../protocol/wire-framing.js';
+import { frameWire, type PiecesEvent } from '../protocol/wire-framing-rx.js';
 import { BLOCK_LENGTH } from '../protocol/layout.js';
 import { isAcceptedTransport } from './listener.js';
 
@@ -69,21 +71,23 @@ const HIGH_WATER = 1 << 20;
 /**
  * The bridge as an XState callback actor. Provide it as the peer machine's `wire` actor.
  *
- * Every inbound message becomes one event, except that the consecutive blocks of one socket read come
- * as one `wire.pieces` event (their bytes views of the socket chunk, never copied here); commands
- * written in one tick leave in one system call. Errors never throw: they become `wire.protocolError` or
- * `wire.closed`. Stopping the actor destroys the socket.
+ * A connection's bytes are an Observable of chunks (reads of the shared buffer, or an accepted
+ * socket's own chunks) piped through `frameWire` — one subscription per connection — and every framed
+ * message becomes one event, except that the consecutive blocks of one read come as one `wire.pieces`
+ * event (views of the read, never copied here). Commands written in one tick leave in one system call.
+ * Errors never throw: they become `wire.protocolError` or `wire.closed`. Stopping the actor destroys
+ * the socket.
  */
 export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ input, sendBack, receive }) => {
   const now = () => Date.now();
   const send = (e: PeerWireEvent) => sendBack(e);
   const accepted = isAcceptedTransport(input.transport) ? input.transport : undefined;
-  const framer = new WireFramer({
-    handshake: true,
-    limits: {
-      ...(input.pieceCount !== undefined && { pieceCount: input.pieceCount }),
-      maxMessageLength: (input.maxBlockLength ?? BLOCK_LENGTH) + 13,
-    },
+  // The socket's reads, as the Observable the framing operator consumes (subscribed to below, before
+  // the socket can read anything).
+  let inbound: Subscriber<Uint8Array> | undefined;
+  const chunks$ = new Observable<Uint8Array>((subscriber) => {
+    inbound = subscriber;
+    return () => void (inbound = undefined);
   });
   // Reads land in the buffer shared by every connection (see READ_BUFFER_SIZE), not in a new 64 KiB
   // chunk per read: an outgoing socket is created so; an accepted one is moved onto such a socket
@@ -91,7 +95,7 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
   const onread = {
     buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
     callback: (n: number, buf: Uint8Array) => {
-      onData(buf.subarray(0, n), true);
+      if (!closed) inbound?.next(buf.subarray(0, n));
       return true;
     },
   };
@@ -101,64 +105,46 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
   let closed = false;
   let congested = false;
 
-  // Consecutive blocks go to the actor as one `wire.pieces` event: those of one read of the shared
-  // buffer at once (it is reused by the next read), those of the 64 KiB chunks of an accepted socket
-  // once per event-loop turn (the chunks are the socket's own: their views stay valid), so a turn's
-  // worth of reads costs one machine event, not one per chunk.
-  let blocks: PieceBlock[] = [];
-  let flushTimer: NodeJS.Immediate | undefined;
-  const flushBlocks = () => {
-    if (flushTimer) {
-      clearImmediate(flushTimer);
-      flushTimer = undefined;
-    }
-    if (blocks.length === 0) return;
-    const at = now();
-    if (blocks.length === 1) send({ type: 'wire.piece', ...blocks[0]!, at });
-    else send({ type: 'wire.pieces', blocks, at });
-    blocks = [];
-  };
-  // Whether the chunk being framed is the shared read buffer (see READ_BUFFER_SIZE).
-  let sharedChunk = false;
-  const emit = (e: WireEvent) => {
-    if (e.type === 'piece') {
-      blocks.push({ index: e.index, begin: e.begin, block: e.block });
-      return;
-    }
-    flushBlocks();
-    // Blocks are consumed (copied into their piece) before the read returns; other payloads are
-    // small and rare, and an actor may keep them: they get their own bytes.
-    if (sharedChunk) {
-      if (e.type === 'bitfield') e.bytes = e.bytes.slice();
-      else if (e.type === 'extended' || e.type === 'unknown') e.payload = e.payload.slice();
-    }
+  // A framed message as the actor's event. Blocks are consumed (copied into their piece) while their
+  // event is handled, before the read returns; other payloads are small and rare, and an actor may
+  // keep them: those that are views of the shared buffer get their own bytes.
+  const isShared = (b: Uint8Array) => sharedReadBuffer !== undefined && b.buffer === sharedReadBuffer.buffer;
+  const deliver = (e: WireEvent | PiecesEvent) => {
+    if (e.type === 'pieces') return send({ type: 'wire.pieces', blocks: e.blocks, at: now() });
+    if (e.type === 'bitfield' && isShared(e.bytes)) e.bytes = e.bytes.slice();
+    else if ((e.type === 'extended' || e.type === 'unknown') && isShared(e.payload)) e.payload = e.payload.slice();
     // The decoded message is a fresh object: it becomes the event (no copy per message).
     const ev = e as unknown as { type: string; at: number };
     ev.type = wireType(e.type);
     ev.at = now();
     send(ev as PeerWireEvent);
   };
-  const onData = (chunk: Uint8Array, shared = false) => {
-    if (closed) return;
-    sharedChunk = shared;
-    try {
-      framer.push(chunk, emit);
-      if (shared) flushBlocks();
-      else if (blocks.length > 0 && !flushTimer) flushTimer = setImmediate(flushBlocks);
-    } catch (err) {
-      flushBlocks();
-      const e = err as { code?: string; message?: string };
-      send({ type: 'wire.protocolError', code: e.code ?? 'BT_ERR_WIRE', message: e.message ?? String(err), at: now() });
-      finish();
-    }
-  };
   const finish = (error?: { code: string; message: string }) => {
     if (closed) return;
-    flushBlocks(); // what arrived before the end is delivered first
+    inbound?.complete(); // what arrived before the end is delivered first
     closed = true;
     socket.destroy();
     send({ type: 'wire.closed', ...(error && { error }), at: now() });
   };
+  const subscription = chunks$
+    .pipe(
+      frameWire({
+        handshake: true,
+        batchBlocks: true,
+        limits: {
+          ...(input.pieceCount !== undefined && { pieceCount: input.pieceCount }),
+          maxMessageLength: (input.maxBlockLength ?? BLOCK_LENGTH) + 13,
+        },
+      }),
+    )
+    .subscribe({
+      next: deliver,
+      error: (err: unknown) => {
+        const e = err as { code?: string; message?: string };
+        send({ type: 'wire.protocolError', code: e.code ?? 'BT_ERR_WIRE', message: e.message ?? String(err), at: now() });
+        finish();
+      },
+    });
   // Writes made in one tick go out together: the socket is corked at the first and uncorked on the
   // next tick, so a burst of small messages (a pipeline of requests, haves) is one system call.
   let corked = false;
@@ -182,7 +168,9 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
   };
 
   socket.setNoDelay(true);
-  socket.on('data', (chunk: Buffer) => onData(chunk));
+  socket.on('data', (chunk: Buffer) => {
+    if (!closed) inbound?.next(chunk);
+  });
   socket.on('drain', () => {
     if (congested) {
       congested = false;
@@ -195,7 +183,7 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
 
   if (accepted) {
     queueMicrotask(() => send({ type: 'wire.connected', at: now() }));
-    if (accepted.initialBytes.length > 0) queueMicrotask(() => onData(accepted.initialBytes));
+    if (accepted.initialBytes.length > 0) queueMicrotask(() => !closed && inbound?.next(accepted.initialBytes));
   } else if (input.connect) {
     const opts: NetConnectOpts = { host: input.connect.host, port: input.connect.port };
     socket.connect(opts, () => {
@@ -236,7 +224,7 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
 
   return () => {
     closed = true;
-    if (flushTimer) clearImmediate(flushTimer);
+    subscription.unsubscribe();
     socket.destroy();
   };
 });

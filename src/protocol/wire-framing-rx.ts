@@ -1,16 +1,33 @@
 /**
  * The RxJS face of the wire framing: {@link frameWire} turns a stream of byte chunks into typed wire
- * events over the pure {@link WireFramer}.
+ * events over the pure {@link WireFramer}. It is how a connection's bytes reach its peer actor
+ * (src/io/peer-wire.ts): one subscription per connection.
  */
 import { Observable, type OperatorFunction } from 'rxjs';
+import type { PieceBlock } from './peer-wire-types.js';
 import type { WireEvent } from './wire.js';
 import { WireFramer, type FrameWireOptions } from './wire-framing.js';
+
+/** Consecutive `piece` messages of one chunk, in order (see {@link FrameWireRxOptions.batchBlocks}). */
+export interface PiecesEvent {
+  type: 'pieces';
+  blocks: PieceBlock[];
+}
+
+export interface FrameWireRxOptions extends FrameWireOptions {
+  /**
+   * Emit the consecutive `piece` messages decoded from one chunk as one {@link PiecesEvent} (a lone
+   * block still comes as a `piece` event): one downstream event per socket read on the hot path.
+   */
+  batchBlocks?: boolean;
+}
 
 /**
  * RxJS operator: frames a stream of byte chunks into {@link WireEvent}s (handshake first unless
  * `handshake: false`). Errors the stream with the {@link WireError} on invalid input (nothing past a
  * cap is allocated); completes when the source completes, dropping an incomplete trailing message.
- * Emitted payloads may be views of the input chunks (see the module comment).
+ * Emitted payloads may be views of the input chunks: a subscriber that keeps one past the chunk's
+ * lifetime copies it. Everything for a chunk is emitted before the operator returns from it.
  *
  * @example
  * ```ts
@@ -20,23 +37,45 @@ import { WireFramer, type FrameWireOptions } from './wire-framing.js';
  * });
  * ```
  */
-export function frameWire(options: FrameWireOptions = {}): OperatorFunction<Uint8Array, WireEvent> {
+export function frameWire(options?: FrameWireOptions & { batchBlocks?: false }): OperatorFunction<Uint8Array, WireEvent>;
+export function frameWire(options: FrameWireRxOptions): OperatorFunction<Uint8Array, WireEvent | PiecesEvent>;
+export function frameWire(options: FrameWireRxOptions = {}): OperatorFunction<Uint8Array, WireEvent | PiecesEvent> {
   return (source) =>
-    new Observable<WireEvent>((subscriber) => {
+    new Observable<WireEvent | PiecesEvent>((subscriber) => {
       const framer = new WireFramer(options);
-      const emit = (event: WireEvent): void => subscriber.next(event);
+      let blocks: PieceBlock[] = [];
+      const flush = () => {
+        if (blocks.length === 0) return;
+        const b = blocks;
+        blocks = [];
+        subscriber.next(b.length === 1 ? { type: 'piece', ...b[0]! } : { type: 'pieces', blocks: b });
+      };
+      const emit = options.batchBlocks
+        ? (event: WireEvent): void => {
+            if (event.type === 'piece') {
+              blocks.push({ index: event.index, begin: event.begin, block: event.block });
+              return;
+            }
+            flush();
+            subscriber.next(event);
+          }
+        : (event: WireEvent): void => subscriber.next(event);
       return source.subscribe({
         next(chunk) {
           try {
             framer.push(chunk, emit);
+            flush();
           } catch (err) {
+            flush(); // what arrived before the bad bytes is delivered first
             subscriber.error(err);
           }
         },
         error(err: unknown) {
+          flush();
           subscriber.error(err);
         },
         complete() {
+          flush();
           subscriber.complete();
         },
       });
