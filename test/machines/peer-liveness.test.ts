@@ -10,7 +10,7 @@ import {
 } from '../../src/machines/peer/liveness.js';
 import { propertyOptions } from '../support/fc.js';
 
-const settings: LivenessSettings = { silenceLimitMs: 120_000, snubTimeoutMs: 60_000 };
+const settings: LivenessSettings = { silenceLimitMs: 120_000, snubTimeoutMs: 60_000, keepAliveIntervalMs: 100_000 };
 const STEP = 30_000;
 
 /** Runs `n` checks of STEP ms with nothing heard. */
@@ -25,22 +25,22 @@ describe('heard', () => {
     const l1 = heard(freshLiveness);
     const l2 = heard(l1, 3);
     const l3 = heard(l2, 0);
-    expect(l1).toEqual({ messages: 1, blocks: 0, silentMs: 0, starvedMs: 0 });
-    expect(l2).toEqual({ messages: 2, blocks: 3, silentMs: 0, starvedMs: 0 });
-    expect(l3).toEqual({ messages: 3, blocks: 3, silentMs: 0, starvedMs: 0 });
-    expect(freshLiveness).toEqual({ messages: 0, blocks: 0, silentMs: 0, starvedMs: 0 });
+    expect(l1).toEqual({ messages: 1, blocks: 0, silentMs: 0, starvedMs: 0, keepAliveMs: 0 });
+    expect(l2).toEqual({ messages: 2, blocks: 3, silentMs: 0, starvedMs: 0, keepAliveMs: 0 });
+    expect(l3).toEqual({ messages: 3, blocks: 3, silentMs: 0, starvedMs: 0, keepAliveMs: 0 });
+    expect(freshLiveness).toEqual({ messages: 0, blocks: 0, silentMs: 0, starvedMs: 0, keepAliveMs: 0 });
   });
 
   it('keeps the silence and starvation counted so far (only a check resets them)', () => {
-    const l = heard({ messages: 0, blocks: 0, silentMs: 90_000, starvedMs: 45_000 }, 1);
-    expect(l).toEqual({ messages: 1, blocks: 1, silentMs: 90_000, starvedMs: 45_000 });
+    const l = heard({ messages: 0, blocks: 0, silentMs: 90_000, starvedMs: 45_000, keepAliveMs: 7 }, 1);
+    expect(l).toEqual({ messages: 1, blocks: 1, silentMs: 90_000, starvedMs: 45_000, keepAliveMs: 7 });
   });
 });
 
 describe('check', () => {
   it('is alive while the peer talks, and resets the counts since the last check', () => {
     const c = check(heard(heard(freshLiveness), 2), STEP, true, settings);
-    expect(c).toEqual({
+    expect(c).toMatchObject({
       liveness: { messages: 0, blocks: 0, silentMs: 0, starvedMs: 0 },
       verdict: 'alive',
       deliveredSinceCheck: true,
@@ -48,7 +48,7 @@ describe('check', () => {
   });
 
   it('calls a peer silent once nothing came for silenceLimitMs', () => {
-    expect(quiet(freshLiveness, 3, false)).toEqual({
+    expect(quiet(freshLiveness, 3, false)).toMatchObject({
       liveness: { messages: 0, blocks: 0, silentMs: 90_000, starvedMs: 0 },
       verdict: 'alive',
       deliveredSinceCheck: false,
@@ -58,7 +58,7 @@ describe('check', () => {
     expect(c.liveness.silentMs).toBe(120_000);
     // Still silent at the next check, unless it speaks.
     expect(check(c.liveness, STEP, false, settings).verdict).toBe('silent');
-    expect(check(heard(c.liveness), STEP, false, settings)).toEqual({
+    expect(check(heard(c.liveness), STEP, false, settings)).toMatchObject({
       liveness: { messages: 0, blocks: 0, silentMs: 0, starvedMs: 0 },
       verdict: 'alive',
       deliveredSinceCheck: false,
@@ -73,7 +73,7 @@ describe('check', () => {
     l = c.liveness;
     c = check(heard(l), STEP, true, settings); // it talks (keep-alives, haves) but sends no block
     expect(c.verdict).toBe('starved');
-    expect(c.liveness).toEqual({ messages: 0, blocks: 0, silentMs: 0, starvedMs: 60_000 });
+    expect(c.liveness).toMatchObject({ messages: 0, blocks: 0, silentMs: 0, starvedMs: 60_000 });
     // A block ends the starvation.
     c = check(heard(c.liveness, 1), STEP, true, settings);
     expect(c.verdict).toBe('alive');
@@ -82,7 +82,7 @@ describe('check', () => {
   });
 
   it('counts no starvation while nothing is requested', () => {
-    let l: LivenessState = { messages: 1, blocks: 0, silentMs: 0, starvedMs: 50_000 };
+    let l: LivenessState = { messages: 1, blocks: 0, silentMs: 0, starvedMs: 50_000, keepAliveMs: 0 };
     const c = check(l, STEP, false, settings);
     expect(c.liveness.starvedMs).toBe(0);
     expect(c.verdict).toBe('alive');
@@ -90,9 +90,21 @@ describe('check', () => {
     expect(check(heard(l), STEP, true, settings).liveness.starvedMs).toBe(STEP); // counting starts again
   });
 
+  it('asks for a keep-alive every keepAliveIntervalMs, whatever the peer does', () => {
+    let l = freshLiveness;
+    const due: boolean[] = [];
+    for (let i = 0; i < 8; i++) {
+      const c = check(heard(l), 25_000, false, settings);
+      due.push(c.keepAlive);
+      l = c.liveness;
+    }
+    // 100 s at 25 s a check: the 4th and the 8th.
+    expect(due).toEqual([false, false, false, true, false, false, false, true]);
+  });
+
   it('prefers silent to starved', () => {
     const c = quiet(freshLiveness, 4, true);
-    expect(c.liveness).toEqual({ messages: 0, blocks: 0, silentMs: 120_000, starvedMs: 120_000 });
+    expect(c.liveness).toMatchObject({ messages: 0, blocks: 0, silentMs: 120_000, starvedMs: 120_000 });
     expect(c.verdict).toBe('silent');
     const s = check(freshLiveness, 60_000, true, settings);
     expect(s.verdict).toBe('starved');
@@ -115,12 +127,14 @@ describe('check', () => {
     const settingsArb = fc.record({
       silenceLimitMs: fc.integer({ min: 1, max: 200_000 }),
       snubTimeoutMs: fc.integer({ min: 1, max: 200_000 }),
+      keepAliveIntervalMs: fc.integer({ min: 1, max: 200_000 }),
     });
     fc.assert(
       fc.property(fc.array(stepArb, { maxLength: 30 }), settingsArb, (steps, s) => {
         let l = freshLiveness;
         let silent = 0;
         let starved = 0;
+        let sinceKeepAlive = 0;
         for (const step of steps) {
           // `blocks` messages carry a block each, `messages` more carry none.
           for (let i = 0; i < step.blocks; i++) l = heard(l, 1);
@@ -129,8 +143,11 @@ describe('check', () => {
           silent = step.messages + step.blocks > 0 ? 0 : silent + step.dt;
           starved = step.blocks > 0 || !step.waiting ? 0 : starved + step.dt;
           const verdict = silent >= s.silenceLimitMs ? 'silent' : starved >= s.snubTimeoutMs ? 'starved' : 'alive';
+          const keepAlive = sinceKeepAlive + step.dt >= s.keepAliveIntervalMs;
+          sinceKeepAlive = keepAlive ? 0 : sinceKeepAlive + step.dt;
           expect(c).toEqual({
-            liveness: { messages: 0, blocks: 0, silentMs: silent, starvedMs: starved },
+            keepAlive,
+            liveness: { messages: 0, blocks: 0, silentMs: silent, starvedMs: starved, keepAliveMs: sinceKeepAlive },
             verdict,
             deliveredSinceCheck: step.blocks > 0,
           });

@@ -97,14 +97,14 @@ describe('freeSlots and refillBatch', () => {
     expect(freeSlots(p, 1)).toBe(0); // the depth shrank below what is outstanding
   });
 
-  it('tops up by an eighth of the depth, between 1 and 32', () => {
+  it('tops up by a quarter of the depth, between 1 and 128', () => {
     expect(refillBatch(0)).toBe(1);
     expect(refillBatch(1)).toBe(1);
-    expect(refillBatch(8)).toBe(1);
-    expect(refillBatch(9)).toBe(2);
-    expect(refillBatch(192)).toBe(24);
-    expect(refillBatch(256)).toBe(32);
-    expect(refillBatch(500)).toBe(32);
+    expect(refillBatch(4)).toBe(1);
+    expect(refillBatch(5)).toBe(2);
+    expect(refillBatch(192)).toBe(48);
+    expect(refillBatch(512)).toBe(128);
+    expect(refillBatch(600)).toBe(128);
   });
 });
 

@@ -39,7 +39,7 @@ afterEach(() => {
   current = [];
 });
 
-const REGIONS = ['amChoking', 'amInterested', 'peerChoking', 'peerInterested', 'requests', 'liveness', 'keepAlive'];
+const REGIONS = ['amChoking', 'amInterested', 'peerChoking', 'peerInterested', 'requests', 'liveness'];
 const connected = (h: PeerHarness) => (h.value() as { connected: Record<string, string> }).connected;
 const closedReport = (h: PeerHarness) => h.reports('peer.closed')[0];
 const req = (index: number, begin: number, length = BLOCK) => ({ index, begin, length });
@@ -81,7 +81,6 @@ describe('peer statechart: connecting, handshaking, admission', () => {
       peerInterested: 'notInterested',
       requests: 'idle',
       liveness: 'watching',
-      keepAlive: 'waiting',
     });
     const ctx = h.snapshot().context;
     expect(ctx.peerId).toBe('02'.repeat(20));

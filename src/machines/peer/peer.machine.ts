@@ -2,8 +2,8 @@
  * One peer connection as an actor: connecting → handshaking → connected → closing → closed.
  *
  * `connected` is a parallel state with the regions of BEP 3 — amChoking, amInterested, peerChoking,
- * peerInterested — plus the request pipeline (idle / active / snubbed) and two timers (liveness,
- * keep-alive). The socket lives in the `wire` actor that src/io provides; the machine sees `wire.*`
+ * peerInterested — plus the request pipeline (idle / active / snubbed) and the liveness timer (checks
+ * for silence and snubbing, keep-alives, counters reported to the torrent). The socket lives in the `wire` actor that src/io provides; the machine sees `wire.*`
  * events and sends `wire.*` commands (src/protocol/peer-wire-types.ts).
  *
  * The machine is a thin coordinator over pure modules: the request pipeline (pipeline.ts), the upload
@@ -155,7 +155,6 @@ export const peerMachine = setup({
   delays: {
     connectTimeout: ({ context }) => context.settings.connectTimeoutMs,
     handshakeTimeout: ({ context }) => context.settings.handshakeTimeoutMs,
-    keepAliveInterval: ({ context }) => context.settings.keepAliveIntervalMs,
     checkInterval: ({ context }) => context.settings.checkIntervalMs,
   },
   guards: {
@@ -667,20 +666,11 @@ export const peerMachine = setup({
                       enqueue.sendTo(context.report, { type: 'peer.stats', key: context.key, downloaded, uploaded, downRate, upRate } satisfies PeerReport);
                     }
                     enqueue.assign({ liveness: c.liveness, traffic: { ...t, reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 } } });
+                    if (c.keepAlive) enqueue.sendTo('wire', send({ type: 'keep-alive' }));
                     if (c.verdict === 'silent') enqueue.raise({ type: 'peer.close', reason: 'timeout', detail: `silent for ${c.liveness.silentMs / 1000} s` });
                     else enqueue.raise({ type: 'peer.check', starved: c.verdict === 'starved' });
                   }),
                 },
-              },
-            },
-          },
-        },
-        keepAlive: {
-          initial: 'waiting',
-          states: {
-            waiting: {
-              after: {
-                keepAliveInterval: { target: 'waiting', reenter: true, actions: { type: 'sendWire', params: send({ type: 'keep-alive' }) } },
               },
             },
           },
