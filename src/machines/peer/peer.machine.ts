@@ -133,7 +133,7 @@ const send = (message: WireMessage): PeerWireCommand => ({ type: 'wire.send', me
 function inState(check: unknown, id: string): boolean {
   return (check as (guard: ReturnType<typeof stateIn>) => boolean)(stateIn(id));
 }
-const canRequestNow = (check: unknown) => inState(check, '#peer.connected.peerChoking.unchoked') && inState(check, '#peer.connected.amInterested.interested');
+
 
 /** Our pieces as the peer should first hear them: bitfield, or BEP 6 have-all / have-none. */
 function piecesMessage(c: PeerContext, bytes: Uint8Array): WireMessage | undefined {
@@ -190,7 +190,7 @@ export const peerMachine = setup({
       if (count > 0) enqueue.sendTo(context.report, { type: 'peer.wants', key: context.key, count } satisfies PeerReport);
     }),
     /** `wire.piece` / `wire.pieces`: blocks we asked for go to the torrent; one we never asked for closes. */
-    receiveBlocks: enqueueActions(({ context, event, enqueue, check }) => {
+    receiveBlocks: enqueueActions(({ context, event, enqueue }, params: { requesting: boolean }) => {
       if (event.type !== 'wire.piece' && event.type !== 'wire.pieces') return;
       const blocks = event.type === 'wire.piece' ? [{ index: event.index, begin: event.begin, block: event.block }] : event.blocks;
       const r = takeBlocks(context.pipeline, blocks);
@@ -203,7 +203,9 @@ export const peerMachine = setup({
       if (r.accepted.length > 0) {
         // Free slots as of after this delivery (the pipeline and the rate just changed).
         const depth = pipelineDepth(rateOf(traffic.down, at), context.settings, context.ext.reqq);
-        const want = canRequestNow(check) ? freeSlots(r.pipeline, depth) : 0;
+        // In `requests.active` (which it is exactly while the peer unchokes us and we are interested)
+        // the torrent tops the pipeline up with what this delivery freed.
+        const want = params.requesting ? freeSlots(r.pipeline, depth) : 0;
         enqueue.sendTo(context.report, { type: 'peer.blocks', key: context.key, blocks: r.accepted, want, batch: refillBatch(depth) } satisfies PeerReport);
       }
       if (r.unrequested) {
@@ -247,6 +249,30 @@ export const peerMachine = setup({
         ...change,
       };
       enqueue.sendTo(context.report, { type: 'peer.state', key: context.key, ...view } satisfies PeerReport);
+    }),
+    /**
+     * A `request` from the peer: checked, then queued for a read — or, while we choke it (`serving:
+     * false`; BEP 3 ignores such requests, BEP 6 rejects them) or when it is too long, rejected.
+     */
+    takeRequest: enqueueActions(({ context, event, enqueue }, params: { serving: boolean }) => {
+      if (event.type !== 'wire.request') return;
+      const r = { index: event.index, begin: event.begin, length: event.length };
+      const v = validateRequest(context.torrent.geometry, r, context.settings.maxRequestLength);
+      if (v.verdict === 'error') {
+        enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: v.detail });
+        return;
+      }
+      if (v.verdict === 'reject' || !params.serving) {
+        if (context.extensions.fast) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
+        return;
+      }
+      const q = enqueueUpload(context.uploads, r, context.settings.maxQueuedRequests);
+      if (q === 'flood') {
+        enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `more than ${context.settings.maxQueuedRequests} requests queued (flood)` });
+        return;
+      }
+      enqueue.assign({ uploads: q.queue });
+      for (const read of q.reads) enqueue.sendTo('reader', read);
     }),
     /** BEP 6 `reject`: the request goes back to the torrent. */
     takeReject: enqueueActions(({ context, event, enqueue }) => {
@@ -438,31 +464,6 @@ export const peerMachine = setup({
             }),
           ],
         },
-        'wire.request': {
-          actions: [
-            'heard',
-            enqueueActions(({ context, event, enqueue, check }) => {
-              const r = { index: event.index, begin: event.begin, length: event.length };
-              const reject = () => {
-                if (context.extensions.fast) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
-              };
-              const v = validateRequest(context.torrent.geometry, r, context.settings.maxRequestLength);
-              if (v.verdict === 'error') {
-                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: v.detail });
-                return;
-              }
-              // BEP 3: requests while choked are ignored (BEP 6: rejected); so are oversized ones.
-              if (v.verdict === 'reject' || inState(check, '#peer.connected.amChoking.choking')) return reject();
-              const q = enqueueUpload(context.uploads, r, context.settings.maxQueuedRequests);
-              if (q === 'flood') {
-                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `more than ${context.settings.maxQueuedRequests} requests queued (flood)` });
-                return;
-              }
-              enqueue.assign({ uploads: q.queue });
-              for (const read of q.reads) enqueue.sendTo('reader', read);
-            }),
-          ],
-        },
         'wire.cancel': {
           actions: ['heard', assign({ uploads: ({ context, event }) => cancelUpload(context.uploads, event) })],
         },
@@ -515,6 +516,7 @@ export const peerMachine = setup({
           states: {
             choking: {
               on: {
+                'wire.request': { actions: ['heard', { type: 'takeRequest', params: { serving: false } }] },
                 'peer.unchoke': {
                   target: 'unchoked',
                   actions: [{ type: 'sendWire', params: send({ type: 'unchoke' }) }, { type: 'reportState', params: { amChoking: false } }],
@@ -523,6 +525,7 @@ export const peerMachine = setup({
             },
             unchoked: {
               on: {
+                'wire.request': { actions: ['heard', { type: 'takeRequest', params: { serving: true } }] },
                 'peer.choke': {
                   target: 'choking',
                   actions: [
@@ -607,8 +610,8 @@ export const peerMachine = setup({
           initial: 'idle',
           on: {
             // Blocks while idle (late, after a choke) are still taken if we asked for them.
-            'wire.piece': { actions: 'receiveBlocks' },
-            'wire.pieces': { actions: 'receiveBlocks' },
+            'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: false } } },
+            'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: false } } },
             'wire.reject': { actions: ['heard', 'takeReject'] },
           },
           states: {
@@ -623,6 +626,8 @@ export const peerMachine = setup({
                 // A rejected request leaves a free slot (the torrent picks something else).
                 'wire.reject': { actions: ['heard', 'takeReject', 'askForBlocks'] },
                 'peer.refill': { actions: 'askForBlocks' },
+                'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
+                'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
                 'peer.check': [
                   { guard: 'isStarved', target: 'snubbed' },
                   // Blocks may have become wanted with no event of ours (another peer closed): top up.
@@ -640,8 +645,8 @@ export const peerMachine = setup({
                   { guard: 'isStalled', target: 'idle' },
                   { guard: 'hasDeliveredAgain', target: 'active' },
                 ],
-                'wire.piece': { actions: ['receiveBlocks', 'reconsider'] },
-                'wire.pieces': { actions: ['receiveBlocks', 'reconsider'] },
+                'wire.piece': { actions: [{ type: 'receiveBlocks', params: { requesting: false } }, 'reconsider'] },
+                'wire.pieces': { actions: [{ type: 'receiveBlocks', params: { requesting: false } }, 'reconsider'] },
               },
             },
           },

@@ -83,17 +83,33 @@ export interface TakenBlocks {
  */
 export function takeBlocks(p: PipelineState, blocks: readonly PieceBlock[]): TakenBlocks {
   const out = p.outstanding;
+  if (blocks.length === 0) return { pipeline: p, accepted: [], late: 0, unrequested: undefined };
+  // The usual case: the blocks are the oldest requests, in order — no search, one slice.
+  let k = 0;
+  while (k < blocks.length && k < out.length) {
+    const b = blocks[k]!;
+    const r = out[k]!;
+    if (r.index !== b.index || r.begin !== b.begin || r.length !== b.block.length) break;
+    k++;
+  }
+  if (k === blocks.length) {
+    return { pipeline: { outstanding: out.slice(k), late: p.late }, accepted: blocks.slice(), late: 0, unrequested: undefined };
+  }
   const taken = new Uint8Array(out.length);
-  const accepted: PieceBlock[] = [];
+  for (let i = 0; i < k; i++) taken[i] = 1;
+  const accepted: PieceBlock[] = blocks.slice(0, k);
   let late = 0;
   let lateList = p.late;
   let unrequested: PieceBlock | undefined;
-  let cursor = 0;
-  for (const b of blocks) {
+  // Otherwise a search that starts where the previous match ended: O(blocks + outstanding) for a peer
+  // that serves in order with a few exceptions.
+  let cursor = k;
+  for (let n = k; n < blocks.length; n++) {
+    const b = blocks[n]!;
     const len = b.block.length;
     let found = -1;
-    for (let n = 0; n < out.length; n++) {
-      const j = (cursor + n) % out.length;
+    for (let m = 0; m < out.length; m++) {
+      const j = (cursor + m) % out.length;
       const r = out[j]!;
       if (taken[j] === 0 && r.index === b.index && r.begin === b.begin && r.length === len) {
         found = j;
@@ -106,10 +122,10 @@ export function takeBlocks(p: PipelineState, blocks: readonly PieceBlock[]): Tak
       accepted.push(b);
       continue;
     }
-    const k = lateList.findIndex((r) => r.index === b.index && r.begin === b.begin && r.length === len);
-    if (k >= 0) {
+    const i = lateList.findIndex((r) => r.index === b.index && r.begin === b.begin && r.length === len);
+    if (i >= 0) {
       late++;
-      lateList = lateList.slice(0, k).concat(lateList.slice(k + 1));
+      lateList = lateList.slice(0, i).concat(lateList.slice(i + 1));
       continue;
     }
     unrequested = b;
