@@ -12,6 +12,6 @@ rm -rf "$DIR"
 mkdir -p "$DIR"
 git -C "$ROOT" archive "$SHA" | tar -x -C "$DIR"
 ln -s "$ROOT/node_modules" "$DIR/node_modules"
-(cd "$DIR" && "$ROOT/node_modules/.bin/tsc" -p tsconfig.build.json) >&2
+(cd "$DIR" && "$ROOT/node_modules/.bin/tsc" -p tsconfig.build.json && { [ ! -f scripts/build-cli.mjs ] || node scripts/build-cli.mjs; }) >&2
 echo "$SHA" > "$DIR/.bench-commit"
 echo "$DIR"

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm run build` (run by `npm ci` through "prepare").
-import { main } from '../dist/app/cli.js';
+// Thin launcher: the CLI is compiled to dist/ and bundled into one file by `npm run build` (run by
+// `npm ci` through "prepare"; see scripts/build-cli.mjs).
+import { main } from '../dist/app/cli.bundle.js';
 
 // `bt-actor info x.torrent | head` closes our stdout early: that is not an error.
 for (const stream of [process.stdout, process.stderr]) {

@@ -43,7 +43,12 @@ const TYPES: Record<string, string> = {
 
 /** Where the built page is: beside the compiled code (dist/), or dist/ seen from src/ (tests). */
 export function defaultAssetsDir(): string {
-  const candidates = [new URL('../../inspector-ui/', import.meta.url), new URL('../../../dist/inspector-ui/', import.meta.url)];
+  // dist/app/inspect/server.js, the CLI bundle in dist/app/, or src/app/inspect/server.ts under a test runner.
+  const candidates = [
+    new URL('../../inspector-ui/', import.meta.url),
+    new URL('../inspector-ui/', import.meta.url),
+    new URL('../../../dist/inspector-ui/', import.meta.url),
+  ];
   for (const c of candidates) {
     const dir = fileURLToPath(c);
     if (existsSync(`${dir}inspector.js`)) return dir;
