@@ -126,6 +126,16 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     expect(h.messages().at(-1)).toEqual({ type: 'have', index: 0 });
   });
 
+  it('while the torrent decides, nothing is said, and a torrent that never answers is timed out', () => {
+    const h = start();
+    h.handshake();
+    h.push({ type: 'wire.bitfield', bytes: bitfieldOf([1]) });
+    expect(h.value()).toBe('admitting');
+    expect(h.reports('peer.bitfield')).toEqual([]);
+    h.advance(testSettings.handshakeTimeoutMs);
+    expect(closedReport(h)).toMatchObject({ reason: 'timeout', detail: 'admission' });
+  });
+
   it('closes on an info-hash mismatch', () => {
     const h = start();
     h.push({ type: 'wire.connected' });
@@ -227,6 +237,25 @@ describe('peer statechart: what the peer has, and our interest', () => {
     b.connect();
     b.push({ type: 'wire.bitfield', bytes: Uint8Array.from([0xf0, 0x00]) });
     expect(closedReport(b)).toMatchObject({ reason: 'protocol-error' });
+  });
+
+  it('what a peer has is said once, first: a second bitfield, or one after a have, closes the connection', () => {
+    const a = start();
+    a.connect(FAST);
+    a.bitfield([0]);
+    a.bitfield([0, 1]);
+    expect(closedReport(a)).toMatchObject({ reason: 'protocol-error', detail: 'a second bitfield' });
+    expect(a.reports('peer.bitfield')).toHaveLength(1);
+    const b = start();
+    b.connect(FAST);
+    b.push({ type: 'wire.have', index: 1 });
+    b.push({ type: 'wire.have-all' });
+    expect(closedReport(b)).toMatchObject({ reason: 'protocol-error', detail: 'have-all after its pieces were announced' });
+    const c = start();
+    c.connect(FAST);
+    c.push({ type: 'wire.have-none' });
+    c.push({ type: 'wire.have-none' });
+    expect(closedReport(c)).toMatchObject({ reason: 'protocol-error', detail: 'have-none after its pieces were announced' });
   });
 
   it('a have for a piece outside the torrent is a protocol error', () => {
@@ -359,6 +388,20 @@ describe('peer statechart: the request pipeline', () => {
     expect(h.reports('peer.wants').at(-1)).toEqual({ type: 'peer.wants', key: h.key, count: 1 });
     h.push({ type: 'wire.reject', ...req(2, 0) }); // never asked: nothing to give back
     expect(h.reports('peer.returned')).toHaveLength(1);
+  });
+
+  it('a peer that lowers its reqq below what is outstanding: the newest requests are cancelled and go back', () => {
+    const h = requesting(EXTENDED);
+    h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK), req(1, 0), req(1, BLOCK)] });
+    h.push({ type: 'wire.extended', id: 0, payload: encodeExtensionHandshake({ m: {}, reqq: 1 }) });
+    expect(h.snapshot().context.pipeline.outstanding).toEqual([req(0, 0)]);
+    expect(h.messages('cancel')).toEqual([req(0, BLOCK), req(1, 0), req(1, BLOCK)].map((r) => ({ type: 'cancel', ...r })));
+    expect(h.reports('peer.returned').at(-1)!.requests).toEqual([req(0, BLOCK), req(1, 0), req(1, BLOCK)]);
+    // More than reqq at once: the rest goes straight back.
+    h.deliver(req(0, 0));
+    h.send({ type: 'peer.request', requests: [req(2, 0), req(2, BLOCK)] });
+    expect(h.snapshot().context.pipeline.outstanding).toEqual([req(2, 0)]);
+    expect(h.reports('peer.returned').at(-1)!.requests).toEqual([req(2, BLOCK)]);
   });
 
   it('the pipeline deepens with the measured rate, up to maxQueue and the peer’s reqq', () => {

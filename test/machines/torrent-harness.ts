@@ -2,9 +2,9 @@
  * Drives the real torrent statechart — its real peer actors, picker, buffers, choker and announcer —
  * with no network and no disk, on a simulated clock: every peer's `wire` actor is a fake the test
  * scripts (push `wire.*` events, read the commands it got), the `storage` actor is a fake that records
- * writes and verifies them against the torrent's data (at once, or when the test says), and the
- * torrent has no trackers. Everything runs synchronously: a `push` returns once every actor has
- * handled what followed from it.
+ * writes and verifies them against the torrent's data (at once, or when the test says), and trackers
+ * (none unless asked for) answer through a scripted transport. Everything but the trackers runs
+ * synchronously: a `push` returns once every actor has handled what followed from it.
  */
 import { randomBytes } from 'node:crypto';
 import { createActor, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';

@@ -308,6 +308,14 @@ describe('torrent statechart: failures and stopping', () => {
 });
 
 describe('torrent statechart: checking and trackers', () => {
+  it('peers given while checking are dialled once checking is done', () => {
+    const h = start({ ready: false });
+    h.addPeers(A, B);
+    expect(h.wires.size).toBe(0);
+    h.ready();
+    expect([...h.wires.keys()].sort()).toEqual([A, B]);
+  });
+
   it('reports checking progress, and refuses connections until checking is done', () => {
     const h = start({ ready: false });
     h.storageEvent({ type: 'storage.checkProgress', checked: 2, total: 4, valid: 1 });

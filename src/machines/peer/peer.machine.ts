@@ -379,6 +379,11 @@ export const peerMachine = setup({
     // The torrent decides on the handshake (a second connection to the same peer id is closed) and
     // answers at once with our pieces as of now, so the bitfield we send misses nothing.
     admitting: {
+      // The torrent answers at once (before the socket's next event); the timer only guards against one
+      // that never does.
+      after: {
+        handshakeTimeout: { target: 'closing', actions: { type: 'setClose', params: { reason: 'timeout', detail: 'admission' } } },
+      },
       on: {
         'peer.admit': {
           target: 'connected',

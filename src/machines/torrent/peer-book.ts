@@ -47,12 +47,6 @@ export class PeerBook {
     return this.records.size;
   }
 
-  get connectedCount(): number {
-    let n = 0;
-    for (const r of this.records.values()) if (r.connected) n++;
-    return n;
-  }
-
   get(key: string): PeerRecord | undefined {
     return this.records.get(key);
   }
@@ -127,9 +121,5 @@ export class PeerBook {
     r.strikes++;
     if (soleContributor || r.strikes >= 2) r.banned = true;
     return r.banned;
-  }
-
-  isBanned(key: string): boolean {
-    return this.records.get(key)?.banned ?? false;
   }
 }

@@ -316,13 +316,13 @@ export class PiecePicker<P = string> {
     return this.peers.size;
   }
 
-  /** Number of known peers that have every piece. */
   /** True when `peer` has every piece (a seed, by have-all or a complete bitfield). */
   isSeed(peer: P): boolean {
     const st = this.peers.get(peer);
     return st !== undefined && (st.pieces === null || st.pieces.isComplete);
   }
 
+  /** Number of known peers that have every piece. */
   get seedCount(): number {
     return this.seeds;
   }

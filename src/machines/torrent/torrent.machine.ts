@@ -7,10 +7,11 @@
  * actor (src/io/storage-actor.ts): it checks existing data first, then verifies and writes each piece.
  *
  * Transitions are pure. What a guard or a target decides on is context data (peers and what they
- * reported, counters, bans) or arrives in the event; the services change only in named actions, which
- * XState runs after it has resolved the transition (`transition()` returns them unexecuted), and what
- * they learn comes back as events (`torrent.dial`, `torrent.struck`). Peers learn what to request from
- * `peer.request` and tell what they have and receive through their reports; nothing is shared.
+ * reported, counters, bans) or arrives in the event; the services change only in named actions — a live
+ * actor runs them in order as it resolves the transition, `transition()` returns them unexecuted, and no
+ * guard or assign reads what they change — and what they learn comes back as events (`torrent.dial`,
+ * `torrent.struck`, `torrent.deliver`). Peers learn what to request from `peer.request` and tell what
+ * they have and receive through their reports; nothing is shared.
  */
 import { assign, enqueueActions, fromCallback, sendTo, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { Bitfield } from '../../protocol/bitfield.js';
@@ -382,7 +383,7 @@ export const torrentMachine = setup({
       enqueue.assign({ announced: stats });
     }),
 
-    // Named actions on the services (run after the transition is resolved).
+    // Named actions on the services (returned unexecuted by transition(); run in order by a live actor).
     createPicker: ({ context, event }) => {
       if (event.type !== 'storage.ready') return;
       const have = Bitfield.fromBytes(event.have, context.info.pieceCount);
@@ -394,6 +395,10 @@ export const torrentMachine = setup({
       if (event.type !== 'announcer.peers' && event.type !== 'torrent.addPeers') return;
       for (const p of event.peers) context.svc.book.add(p);
       dialMore(context, self);
+    },
+    /** Addresses given before the torrent is active: remembered, dialled once it is. */
+    rememberPeers: ({ context, event }) => {
+      if (event.type === 'torrent.addPeers') for (const p of event.peers) context.svc.book.add(p);
     },
     dialMore: ({ context, self }) => dialMore(context, self),
     undial: ({ context }, params: { keys: string[] }) => {
@@ -563,6 +568,7 @@ export const torrentMachine = setup({
         }
       }),
     },
+    'torrent.addPeers': { actions: 'rememberPeers' },
     // A connection routed to us while we do not take peers (checking, stopping) is refused.
     'torrent.incoming': { actions: enqueueActions(({ event, enqueue }) => enqueue.emit({ type: 'torrent.refused', address: event.address, transport: event.transport })) },
   },

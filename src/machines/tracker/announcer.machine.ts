@@ -27,7 +27,7 @@ export interface AnnouncerInput {
   /** The torrent's counters when the announcer is made; fresh ones arrive as `announcer.stats`. */
   stats: TransferStats;
   settings?: Partial<TrackerSettings>;
-  /** Receives `announcer.peers` and `announcer.status` events (the torrent actor). */
+  /** Receives `announcer.peers` and `announcer.tracker` events (the torrent actor). */
   report?: ActorRef<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
@@ -104,7 +104,6 @@ export const announcerMachine = setup({
   },
   actors: { tracker: trackerMachine },
   guards: {
-    hasTrackers: ({ context }) => context.current !== undefined,
     isFromCurrent: ({ context, event }) => 'url' in event && event.url === context.current,
     allStopped: ({ context }) => context.stopping <= 0,
   },
