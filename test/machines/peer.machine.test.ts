@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { transition } from 'xstate';
 import { peerMachine } from '../../src/machines/peer/peer.machine.js';
+import { outstanding } from '../../src/machines/peer/pipeline.js';
 import type { PeerReport } from '../../src/machines/peer/types.js';
 import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import {
@@ -311,13 +312,13 @@ describe('peer statechart: the request pipeline', () => {
         { type: 'request', ...req(0, BLOCK) },
       ],
     });
-    expect(h.snapshot().context.pipeline.outstanding).toEqual([req(0, 0), req(0, BLOCK)]);
+    expect(outstanding(h.snapshot().context.pipeline)).toEqual([req(0, 0), req(0, BLOCK)]);
     h.clock.increment(100);
     h.deliver(req(0, 0));
     const [blocks] = h.reports('peer.blocks');
     expect(blocks).toMatchObject({ key: h.key, want: 2, batch: 1 }); // 16 KiB in the first second: depth 3, 1 outstanding
     expect(blocks!.blocks.map((b) => [b.index, b.begin, b.block.length])).toEqual([[0, 0, BLOCK]]);
-    expect(h.snapshot().context.pipeline.outstanding).toEqual([req(0, BLOCK)]);
+    expect(outstanding(h.snapshot().context.pipeline)).toEqual([req(0, BLOCK)]);
     expect(h.snapshot().context.traffic.downloaded).toBe(BLOCK);
     // Payload bytes never enter context.
     expect(JSON.stringify(h.snapshot().context, (_k, v) => (v instanceof Uint8Array && v.length > 20 ? 'BIG' : v))).not.toContain('BIG');
@@ -329,7 +330,7 @@ describe('peer statechart: the request pipeline', () => {
     h.push({ type: 'wire.pieces', blocks: [req(1, 0), req(1, BLOCK)].map((r) => ({ index: r.index, begin: r.begin, block: bytes(BLOCK, 2) })) });
     expect(h.reports('peer.blocks')).toHaveLength(1);
     expect(h.reports('peer.blocks')[0]!.blocks).toHaveLength(2);
-    expect(h.snapshot().context.pipeline.outstanding).toEqual([]);
+    expect(outstanding(h.snapshot().context.pipeline)).toEqual([]);
   });
 
   it('a block that was never requested closes the connection; one we gave up lately is dropped quietly', () => {
@@ -364,7 +365,7 @@ describe('peer statechart: the request pipeline', () => {
     a.push({ type: 'wire.choke' });
     expect(connected(a)).toMatchObject({ peerChoking: 'choked', requests: 'idle' });
     expect(a.reports('peer.returned')).toEqual([{ type: 'peer.returned', key: a.key, requests: [req(0, 0), req(0, BLOCK)] }]);
-    expect(a.snapshot().context.pipeline.outstanding).toEqual([]);
+    expect(outstanding(a.snapshot().context.pipeline)).toEqual([]);
     a.deliver(req(0, 0)); // sent before the choke: late, dropped
     expect(a.status()).toBe('active');
     a.push({ type: 'wire.unchoke' });
@@ -375,7 +376,7 @@ describe('peer statechart: the request pipeline', () => {
     b.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
     b.push({ type: 'wire.choke' });
     expect(b.reports('peer.returned')).toEqual([]);
-    expect(b.snapshot().context.pipeline.outstanding).toHaveLength(2);
+    expect(outstanding(b.snapshot().context.pipeline)).toHaveLength(2);
     b.push({ type: 'wire.reject', ...req(0, 0) });
     expect(b.reports('peer.returned')).toEqual([{ type: 'peer.returned', key: b.key, requests: [req(0, 0)] }]);
     expect(b.reports('peer.wants')).toHaveLength(1); // no new request while choked
@@ -394,13 +395,13 @@ describe('peer statechart: the request pipeline', () => {
     const h = requesting(EXTENDED);
     h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK), req(1, 0), req(1, BLOCK)] });
     h.push({ type: 'wire.extended', id: 0, payload: encodeExtensionHandshake({ m: {}, reqq: 1 }) });
-    expect(h.snapshot().context.pipeline.outstanding).toEqual([req(0, 0)]);
+    expect(outstanding(h.snapshot().context.pipeline)).toEqual([req(0, 0)]);
     expect(h.messages('cancel')).toEqual([req(0, BLOCK), req(1, 0), req(1, BLOCK)].map((r) => ({ type: 'cancel', ...r })));
     expect(h.reports('peer.returned').at(-1)!.requests).toEqual([req(0, BLOCK), req(1, 0), req(1, BLOCK)]);
     // More than reqq at once: the rest goes straight back.
     h.deliver(req(0, 0));
     h.send({ type: 'peer.request', requests: [req(2, 0), req(2, BLOCK)] });
-    expect(h.snapshot().context.pipeline.outstanding).toEqual([req(2, 0)]);
+    expect(outstanding(h.snapshot().context.pipeline)).toEqual([req(2, 0)]);
     expect(h.reports('peer.returned').at(-1)!.requests).toEqual([req(2, BLOCK)]);
   });
 
@@ -671,7 +672,7 @@ describe('peer statechart: a pure function of (snapshot, event)', () => {
     expect(a.context).toEqual(b.context);
     expect(actionsA.map((x) => x.type)).toEqual(actionsB.map((x) => x.type));
     expect(JSON.stringify(snap.context)).toBe(before);
-    expect(a.context.pipeline.outstanding).toEqual([req(0, BLOCK)]);
-    expect(h.snapshot().context.pipeline.outstanding).toHaveLength(2); // the live actor did not move
+    expect(outstanding(a.context.pipeline)).toEqual([req(0, BLOCK)]);
+    expect(outstanding(h.snapshot().context.pipeline)).toHaveLength(2); // the live actor did not move
   });
 });

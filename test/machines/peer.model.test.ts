@@ -23,6 +23,7 @@ import type { PeerContext } from '../../src/machines/peer/peer.machine.js';
 import type { BlockRequest } from '../../src/protocol/layout.js';
 import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import { MAX_READS } from '../../src/machines/peer/upload-queue.js';
+import { outstanding } from '../../src/machines/peer/pipeline.js';
 import { propertyOptions } from '../support/fc.js';
 import { BLOCK, bitfieldOf, bytes, INFO_HASH, OUR_ID, PIECES, startPeer, testSettings, THEIR_ID } from './peer-harness.js';
 
@@ -126,11 +127,11 @@ function run(steps: Step[]): void {
   let queuedBefore: BlockRequest[] = [];
   const pendingReads: BlockRequest[] = [];
   const ctx = (): PeerContext => h.snapshot().context;
-  const outstanding = () => ctx().pipeline.outstanding;
+  const outstandingNow = () => outstanding(ctx().pipeline);
   const isActive = () => h.status() === 'active';
 
   const apply = (s: Step) => {
-    const pipeline = outstanding();
+    const pipeline = outstandingNow();
     switch (s.t) {
       case 'connected':
         return h.push({ type: 'wire.connected' });
@@ -247,7 +248,7 @@ function run(steps: Step[]): void {
   try {
     for (const s of steps) {
       if (!isActive()) break;
-      const before = outstanding();
+      const before = outstandingNow();
       apply(s);
       const reports = h.reports();
       for (const r of reports.slice(reportsSeen)) {
@@ -266,7 +267,7 @@ function run(steps: Step[]): void {
       reportsSeen = reports.length;
       if (!isActive()) break;
       const c = ctx();
-      const out = c.pipeline.outstanding;
+      const out = outstanding(c.pipeline);
       const cap = Math.max(1, Math.min(c.settings.maxQueue, c.ext.reqq));
       if (out.length > cap) fail('pipeline-bounded', `${out.length} outstanding, cap ${cap}`);
       const agree = out.length === given.length && out.every((o) => given.some((g) => same(g, o)));

@@ -22,6 +22,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defaultChokerSettings } from '../../src/machines/choker/choker.machine.js';
+import { outstanding } from '../../src/machines/peer/pipeline.js';
 import { Bitfield } from '../../src/protocol/bitfield.js';
 import type { PeerWireCommand } from '../../src/protocol/peer-wire-types.js';
 import { propertyOptions } from '../support/fc.js';
@@ -184,8 +185,8 @@ function run(o: { incomingOnly: boolean; backlog: boolean; seed: number }, steps
       if (ps.status !== 'active') continue;
       const pc = ps.context;
       const cap = Math.max(1, Math.min(pc.settings.maxQueue, pc.ext.reqq));
-      if (pc.pipeline.outstanding.length > cap) fail('pipeline-bounded', `${key}: ${pc.pipeline.outstanding.length} > ${cap}`);
-      const mine = pc.pipeline.outstanding.map((r) => `${r.index}:${r.begin}`).sort();
+      if (outstanding(pc.pipeline).length > cap) fail('pipeline-bounded', `${key}: ${outstanding(pc.pipeline).length} > ${cap}`);
+      const mine = outstanding(pc.pipeline).map((r) => `${r.index}:${r.begin}`).sort();
       const its = picker.outstanding(key).map((r) => `${r.index}:${r.begin}`).sort();
       if (mine.join() !== its.join()) fail('peer-and-picker-agree', `${key}: peer [${mine}] picker [${its}]`);
       const v = ps.value as { connected?: Record<string, string> };

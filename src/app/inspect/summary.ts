@@ -69,6 +69,12 @@ export function smallObject(obj: Record<string, unknown>, depth = 1): Record<str
   return out;
 }
 
+/** Requests outstanding in a peer's pipeline (`sent` from `head` on), if the value has that shape. */
+function pipelineLength(p: unknown): number | undefined {
+  const x = p as { sent?: unknown; head?: unknown } | undefined;
+  return Array.isArray(x?.sent) && typeof x.head === 'number' ? x.sent.length - x.head : undefined;
+}
+
 /**
  * Context keys never copied: the torrent's services and peer table, sockets, callbacks, static
  * settings, and a peer's queues and rate windows (summarised instead).
@@ -86,8 +92,8 @@ export function smallContext(context: unknown): Record<string, unknown> {
     const filtered: Record<string, unknown> = {};
     for (const k of Object.keys(c)) if (!SKIP_KEYS.has(k)) filtered[k] = c[k];
     const small = smallObject(filtered, 2);
-    const outstanding = (c.pipeline as { outstanding?: unknown } | undefined)?.outstanding;
-    if (Array.isArray(outstanding)) small.requestsOut = outstanding.length;
+    const requestsOut = pipelineLength(c.pipeline);
+    if (requestsOut !== undefined) small.requestsOut = requestsOut;
     const queued = (c.uploads as { queued?: unknown } | undefined)?.queued;
     if (Array.isArray(queued)) small.uploadsQueued = queued.length;
     if (c.peers && typeof c.peers === 'object') small.peerCount = Object.keys(c.peers).length;
@@ -160,8 +166,8 @@ export function peerView(context: unknown, value: unknown): PeerView {
     const client = peerClient(pidHex);
     if (client !== undefined) out.client = client;
   }
-  const outstanding = (ctx.pipeline as { outstanding?: unknown } | undefined)?.outstanding;
-  if (Array.isArray(outstanding)) out.requests = outstanding.length;
+  const requests = pipelineLength(ctx.pipeline);
+  if (requests !== undefined) out.requests = requests;
   const queued = (ctx.uploads as { queued?: unknown } | undefined)?.queued;
   if (Array.isArray(queued)) out.uploadsQueued = queued.length;
   const traffic = (ctx.traffic && typeof ctx.traffic === 'object' ? ctx.traffic : {}) as Record<string, unknown>;

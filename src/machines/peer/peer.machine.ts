@@ -21,7 +21,19 @@ import type { BlockReadCommand, BlockReadEvent, PeerWireCommand, PeerWireEvent, 
 import { handshakeExtensions, makeReserved, type WireMessage } from '../../protocol/wire.js';
 import { EXTENSIONS, emptyExtensionState, ourExtensionHandshake, routeExtended, type ExtensionState } from './extensions.js';
 import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
-import { addRequests, emptyPipeline, freeSlots, giveUp, giveUpAll, pipelineDepth, refillBatch, takeBlocks, type PipelineState } from './pipeline.js';
+import {
+  addRequests,
+  emptyPipeline,
+  freeSlots,
+  giveUp,
+  giveUpAll,
+  outstanding,
+  outstandingCount,
+  pipelineDepth,
+  refillBatch,
+  takeBlocks,
+  type PipelineState,
+} from './pipeline.js';
 import { addBytes, rateOf, rateWindow, type RateWindow } from './rate.js';
 import {
   cancelUpload,
@@ -226,7 +238,7 @@ export const peerMachine = setup({
      */
     sendRequests: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peer.request' || event.requests.length === 0) return;
-      const room = Math.max(0, pipelineCap(context) - context.pipeline.outstanding.length);
+      const room = Math.max(0, pipelineCap(context) - outstandingCount(context.pipeline));
       const sent = event.requests.slice(0, room);
       const back = event.requests.slice(room);
       if (sent.length > 0) {
@@ -457,7 +469,7 @@ export const peerMachine = setup({
               if (m.kind !== 'handshake') return;
               // A lower `reqq` than we have requests out: the newest are cancelled and go back.
               const cap = pipelineCap({ ...context, ext: m.state });
-              const out = context.pipeline.outstanding;
+              const out = outstanding(context.pipeline);
               let pipeline = context.pipeline;
               const excess = out.slice(cap);
               for (const r of excess) {
@@ -665,7 +677,7 @@ export const peerMachine = setup({
                   target: 'watching',
                   reenter: true,
                   actions: enqueueActions(({ context, enqueue }) => {
-                    const c = checkLiveness(context.liveness, context.settings.checkIntervalMs, context.pipeline.outstanding.length > 0, context.settings);
+                    const c = checkLiveness(context.liveness, context.settings.checkIntervalMs, outstandingCount(context.pipeline) > 0, context.settings);
                     const t = context.traffic;
                     const now = t.lastAt + c.liveness.silentMs;
                     const { downloaded, uploaded, reported } = t;

@@ -12,8 +12,13 @@ import type { PieceBlock } from '../../protocol/peer-wire-types.js';
 import { requestQueueDepth } from './rate.js';
 
 export interface PipelineState {
-  /** Requests sent and not yet answered, oldest first. */
-  readonly outstanding: readonly BlockRequest[];
+  /**
+   * Requests sent, oldest first; those from `head` on are outstanding. Blocks mostly arrive in request
+   * order, so taking them only moves `head` (no copy per socket read); the array is compacted when
+   * requests are added. Read it through {@link outstanding} and {@link outstandingCount}.
+   */
+  readonly sent: readonly BlockRequest[];
+  readonly head: number;
   /** Requests cancelled, rejected or dropped by a choke lately, newest last (at most {@link LATE_LIMIT}). */
   readonly late: readonly BlockRequest[];
 }
@@ -21,7 +26,19 @@ export interface PipelineState {
 /** Given-up requests remembered, so a block already on its way when we cancelled is not a violation. */
 export const LATE_LIMIT = 512;
 
-export const emptyPipeline: PipelineState = { outstanding: [], late: [] };
+export const emptyPipeline: PipelineState = { sent: [], head: 0, late: [] };
+
+/** The requests outstanding to the peer, oldest first (a copy when some were answered). */
+export function outstanding(p: PipelineState): readonly BlockRequest[] {
+  return p.head === 0 ? p.sent : p.sent.slice(p.head);
+}
+
+/** How many requests are outstanding. */
+export function outstandingCount(p: PipelineState): number {
+  return p.sent.length - p.head;
+}
+
+const of = (list: readonly BlockRequest[], late: readonly BlockRequest[]): PipelineState => ({ sent: list, head: 0, late });
 
 export interface DepthSettings {
   /** Seconds of the peer's rate to keep requested ahead. */
@@ -44,7 +61,7 @@ export function pipelineDepth(rate: number, s: DepthSettings, peerReqq: number):
 
 /** Free slots of the pipeline at `depth`. */
 export function freeSlots(p: PipelineState, depth: number): number {
-  return Math.max(0, depth - p.outstanding.length);
+  return Math.max(0, depth - outstandingCount(p));
 }
 
 /**
@@ -58,7 +75,7 @@ export function refillBatch(depth: number): number {
 
 /** The pipeline with `requests` sent. */
 export function addRequests(p: PipelineState, requests: readonly BlockRequest[]): PipelineState {
-  return { outstanding: p.outstanding.concat(requests), late: p.late };
+  return of(outstanding(p).concat(requests), p.late);
 }
 
 function remember(late: readonly BlockRequest[], given: readonly BlockRequest[]): readonly BlockRequest[] {
@@ -70,7 +87,7 @@ function remember(late: readonly BlockRequest[], given: readonly BlockRequest[])
 export interface TakenBlocks {
   pipeline: PipelineState;
   /** Blocks that were outstanding: the peer delivered what we asked for. */
-  accepted: PieceBlock[];
+  accepted: readonly PieceBlock[];
   /** Blocks of requests given up lately (cancelled, rejected, choked): dropped, not a fault. */
   late: number;
   /** The first block that was never asked of this peer, if any (a protocol violation). */
@@ -78,32 +95,28 @@ export interface TakenBlocks {
 }
 
 /**
- * Matches received blocks against the outstanding requests. Blocks usually arrive in request order, so
- * the search starts where the previous match ended: O(blocks + outstanding) for an orderly peer.
+ * Matches received blocks against the outstanding requests. The usual case — the blocks are the oldest
+ * requests, in order — costs no search and no copy; otherwise the search starts where the previous
+ * match ended: O(blocks + outstanding) for a peer that serves in order with a few exceptions.
  */
 export function takeBlocks(p: PipelineState, blocks: readonly PieceBlock[]): TakenBlocks {
-  const out = p.outstanding;
   if (blocks.length === 0) return { pipeline: p, accepted: [], late: 0, unrequested: undefined };
-  // The usual case: the blocks are the oldest requests, in order — no search, one slice.
+  const sent = p.sent;
   let k = 0;
-  while (k < blocks.length && k < out.length) {
+  while (k < blocks.length && p.head + k < sent.length) {
     const b = blocks[k]!;
-    const r = out[k]!;
+    const r = sent[p.head + k]!;
     if (r.index !== b.index || r.begin !== b.begin || r.length !== b.block.length) break;
     k++;
   }
-  if (k === blocks.length) {
-    return { pipeline: { outstanding: out.slice(k), late: p.late }, accepted: blocks.slice(), late: 0, unrequested: undefined };
-  }
+  if (k === blocks.length) return { pipeline: { sent, head: p.head + k, late: p.late }, accepted: blocks, late: 0, unrequested: undefined };
+  const out = sent.slice(p.head + k);
   const taken = new Uint8Array(out.length);
-  for (let i = 0; i < k; i++) taken[i] = 1;
   const accepted: PieceBlock[] = blocks.slice(0, k);
   let late = 0;
   let lateList = p.late;
   let unrequested: PieceBlock | undefined;
-  // Otherwise a search that starts where the previous match ended: O(blocks + outstanding) for a peer
-  // that serves in order with a few exceptions.
-  let cursor = k;
+  let cursor = 0;
   for (let n = k; n < blocks.length; n++) {
     const b = blocks[n]!;
     const len = b.block.length;
@@ -131,26 +144,26 @@ export function takeBlocks(p: PipelineState, blocks: readonly PieceBlock[]): Tak
     unrequested = b;
     break;
   }
-  const outstanding = accepted.length === 0 ? out : out.filter((_, i) => taken[i] === 0);
-  return { pipeline: { outstanding, late: lateList }, accepted, late, unrequested };
+  if (accepted.length === 0 && late === 0) return { pipeline: p, accepted, late, unrequested };
+  return { pipeline: of(out.filter((_, i) => taken[i] === 0), lateList), accepted, late, unrequested };
 }
 
 /** The pipeline without `request`, remembered as late (we sent `cancel`, or the peer sent `reject`). */
 export function giveUp(p: PipelineState, request: BlockRequest): { pipeline: PipelineState; found: boolean } {
-  const i = p.outstanding.findIndex((r) => sameBlock(r, request));
+  const out = outstanding(p);
+  const i = out.findIndex((r) => sameBlock(r, request));
   if (i < 0) return { pipeline: p, found: false };
-  return {
-    pipeline: { outstanding: p.outstanding.slice(0, i).concat(p.outstanding.slice(i + 1)), late: remember(p.late, [request]) },
-    found: true,
-  };
+  return { pipeline: of(out.slice(0, i).concat(out.slice(i + 1)), remember(p.late, [request])), found: true };
 }
 
 /** Every outstanding request given up at once (a choke without the fast extension, a snub). */
 export function giveUpAll(p: PipelineState): { pipeline: PipelineState; dropped: readonly BlockRequest[] } {
-  return { pipeline: { outstanding: [], late: remember(p.late, p.outstanding) }, dropped: p.outstanding };
+  const dropped = outstanding(p);
+  return { pipeline: of([], remember(p.late, dropped)), dropped };
 }
 
 /** True when `request` is outstanding. */
 export function isOutstanding(p: PipelineState, request: BlockRequest): boolean {
-  return p.outstanding.some((r) => sameBlock(r, request));
+  for (let i = p.head; i < p.sent.length; i++) if (sameBlock(p.sent[i]!, request)) return true;
+  return false;
 }

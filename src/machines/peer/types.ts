@@ -101,7 +101,7 @@ export type PeerReport =
    * socket's buffer: copy them while handling the event). `want` free slots follow; a top-up smaller
    * than `batch` may wait (outside endgame).
    */
-  | { type: 'peer.blocks'; key: string; blocks: PieceBlock[]; want: number; batch: number }
+  | { type: 'peer.blocks'; key: string; blocks: readonly PieceBlock[]; want: number; batch: number }
   /** Requests the peer will not answer (choked without BEP 6, rejected, or snubbed): back to the picker. */
   | { type: 'peer.returned'; key: string; requests: readonly BlockRequest[] }
   | ({ type: 'peer.state'; key: string } & PeerView)
