@@ -8,6 +8,7 @@
  * (src/io/mse-accept.ts; WebTorrent dials only that way): answered as responder with a plaintext
  * payload stream, then routed by its SKEY like a plaintext one. `mse: false` refuses it instead.
  */
+import { toHex } from '../protocol/bytes.js';
 import { createServer, Socket, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { BtError } from '../protocol/errors.js';
@@ -114,7 +115,7 @@ export class PeerListener {
       // Check the protocol string as soon as its bytes are here, so non-BitTorrent traffic is dropped early.
       if (!head.subarray(0, Math.min(20, length)).equals(PSTR.subarray(0, Math.min(20, length)))) return this.mse ? mse(head) : refuse();
       if (length < 48) return;
-      deliver(head.subarray(28, 48).toString('hex'), head);
+      deliver(toHex(head.subarray(28, 48)), head);
     };
     const deliver = (infoHashHex: string, initialBytes: Uint8Array) => {
       const route = this.routes.get(infoHashHex);
@@ -129,7 +130,7 @@ export class PeerListener {
       socket.off('data', onData);
       const infoHashes = () => [...this.routes.keys()].map((h) => Buffer.from(h, 'hex'));
       stopMse = acceptMse(socket, head, { infoHashes }, (r) => {
-        if (!r.error) return deliver(Buffer.from(r.infoHash).toString('hex'), r.initialPayload);
+        if (!r.error) return deliver(toHex(r.infoHash), r.initialPayload);
         this.onMseError?.(r.error, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
         refuse();
       });

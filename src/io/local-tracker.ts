@@ -3,6 +3,7 @@
  * tests. It keeps every announced peer of every torrent in memory and answers each announce with the
  * other peers. Not meant for the open internet (no limits beyond a peer cap per torrent).
  */
+import { toHex } from '../protocol/bytes.js';
 import { createServer, type Server } from 'node:http';
 import { normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { encodeAnnounceResponse, parseAnnounceQuery } from '../protocol/tracker-http.js';
@@ -34,7 +35,7 @@ export async function startLocalTracker(options: { host?: string; port?: number;
     let body: Uint8Array;
     try {
       const q = parseAnnounceQuery(url);
-      const hex = Buffer.from(q.infoHash).toString('hex');
+      const hex = toHex(q.infoHash);
       const swarm = swarms.get(hex) ?? new Map<string, SwarmPeer>();
       swarms.set(hex, swarm);
       const remote = normaliseHost(q.ip ?? req.socket.remoteAddress ?? '');

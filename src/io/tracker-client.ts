@@ -3,6 +3,7 @@
  * dgram following BEP 15. Every failure is a {@link TrackerTransportError} with a `BT_ERR_…` code;
  * nothing here retries across announces (the tracker statechart does, with backoff).
  */
+import { toHex } from '../protocol/bytes.js';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { randomBytes } from 'node:crypto';
@@ -377,7 +378,7 @@ export class TrackerClient {
     const out = new Map<string, ScrapeStats>();
     res.stats.forEach((s, i) => {
       const h = hashes[i];
-      if (h) out.set(Buffer.from(h).toString('hex'), { complete: s.seeders, downloaded: s.completed, incomplete: s.leechers });
+      if (h) out.set(toHex(h), { complete: s.seeders, downloaded: s.completed, incomplete: s.leechers });
     });
     return out;
   }

@@ -6,6 +6,7 @@
  * (found by {@link scanBencode}), never of a re-encoding, so a torrent with extra or unordered keys
  * gets the same hash as every other client computes.
  */
+import { toHex } from './bytes.js';
 import { createHash } from 'node:crypto';
 import {
   type BencodeDict,
@@ -116,9 +117,7 @@ export function pieceSize(meta: Metainfo, index: number): number {
   return meta.length - meta.pieceLength * (meta.pieceCount - 1);
 }
 
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
+export { toHex } from './bytes.js';
 
 /**
  * Parses and validates a .torrent file. Throws {@link MetainfoError} naming the field at fault.

@@ -17,6 +17,7 @@
  * {@link MSE_MAX_HANDSHAKE_BYTES} before it is done or has failed. Only `node:crypto`'s SHA-1 is used;
  * the key exchange is BigInt arithmetic, so the module stays pure (randomness is injected).
  */
+import { equalBytes } from './bytes.js';
 import { createHash } from 'node:crypto';
 import { BtError } from './errors.js';
 
@@ -215,12 +216,6 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
     return i;
   }
   return -1;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 const u16 = (b: Uint8Array, at: number) => (b[at]! << 8) | b[at + 1]!;

@@ -6,6 +6,7 @@
  * the parsers. Every parse problem is a {@link TrackerError} with a stable code, never another kind
  * of exception. See docs/tracker.md.
  */
+import { fromHex, toHex } from './bytes.js';
 import {
   type BencodeDict,
   type BencodeValue,
@@ -545,18 +546,6 @@ export type ScrapeResponse =
       /** `flags.min_request_interval`, seconds. */
       minRequestInterval?: number;
     };
-
-function toHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += HEX[b >> 4]! + HEX[b & 15]!;
-  return s.toLowerCase();
-}
-
-function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
 
 const HEX40 = /^[0-9a-fA-F]{40}$/;
 

@@ -3,6 +3,7 @@
  * bitfields, the piece picker and sockets: only numbers, short strings, flags and small plain
  * objects are copied, never the big structures — and nothing here may throw into the engine.
  */
+import { toHex } from '../../protocol/bytes.js';
 import type { PeerFlags, PeerView } from './protocol.js';
 import { peerClient } from './peer-client.js';
 
@@ -15,9 +16,6 @@ function isPlainObject(v: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
 
 /** A JSON-safe, bounded copy of `v`: undefined for what is left out (functions, class instances …). */
 export function smallValue(v: unknown, depth: number): unknown {
@@ -32,7 +30,7 @@ export function smallValue(v: unknown, depth: number): unknown {
       return String(v);
     case 'object': {
       if (v === null) return null;
-      if (v instanceof Uint8Array) return v.length <= 20 ? hex(v) : `<${v.length} bytes>`;
+      if (v instanceof Uint8Array) return v.length <= 20 ? toHex(v) : `<${v.length} bytes>`;
       if (Array.isArray(v)) {
         if (depth <= 0) return `[${v.length} items]`;
         const items = v.slice(0, MAX_ARRAY).map((x) => smallValue(x, depth - 1) ?? null);
@@ -160,7 +158,7 @@ export function peerView(context: unknown, value: unknown): PeerView {
   } else if (typeof ctx.key === 'string') out.address = ctx.key;
   if (typeof ctx.direction === 'string') out.direction = ctx.direction;
   const pid = ctx.peerId;
-  const pidHex = typeof pid === 'string' ? pid : pid instanceof Uint8Array ? hex(pid) : undefined;
+  const pidHex = typeof pid === 'string' ? pid : pid instanceof Uint8Array ? toHex(pid) : undefined;
   if (pidHex && /^[0-9a-f]{40}$/i.test(pidHex)) {
     out.peerId = pidHex;
     const client = peerClient(pidHex);
