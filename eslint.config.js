@@ -4,13 +4,37 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const nodeIo = ['node:net', 'node:fs', 'node:fs/promises', 'node:dgram', 'node:http', 'node:https', 'node:child_process', 'node:worker_threads', 'net', 'fs', 'dgram', 'http', 'https', 'child_process'];
+const nodeIo = [
+  'node:net',
+  'node:fs',
+  'node:fs/promises',
+  'node:dgram',
+  'node:http',
+  'node:https',
+  'node:child_process',
+  'node:worker_threads',
+  'net',
+  'fs',
+  'dgram',
+  'http',
+  'https',
+  'child_process',
+];
 const restrict = (paths, patterns) => ({
-  'no-restricted-imports': ['error', { paths: paths.map((name) => ({ name, message: 'This layer may not import I/O or a higher layer (see ARCHITECTURE).' })), patterns }],
+  'no-restricted-imports': [
+    'error',
+    {
+      paths: paths.map((name) => ({
+        name,
+        message: 'This layer may not import I/O or a higher layer (see ARCHITECTURE).',
+      })),
+      patterns,
+    },
+  ],
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', 'scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -21,18 +45,41 @@ export default tseslint.config(
   },
   {
     files: ['bin/**/*.js', 'eslint.config.js', 'scripts/**/*.mjs', 'bench/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', performance: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', performance: 'readonly' },
+    },
   },
   {
     files: ['src/protocol/**/*.ts'],
-    rules: restrict([...nodeIo, 'xstate'], [{ group: ['../machines/*', '../io/*', '../app/*'], message: 'src/protocol is pure: it imports nothing but itself.' }]),
+    rules: restrict(
+      [...nodeIo, 'xstate'],
+      [
+        {
+          group: ['../machines/*', '../io/*', '../app/*'],
+          message: 'src/protocol is pure: it imports nothing but itself.',
+        },
+      ],
+    ),
   },
   {
     files: ['src/machines/**/*.ts'],
-    rules: restrict(nodeIo, [{ group: ['../io/*', '../app/*', '../../io/*', '../../app/*'], message: 'Machines ask for effects through actors; they import no I/O.' }]),
+    rules: restrict(nodeIo, [
+      {
+        group: ['../io/*', '../app/*', '../../io/*', '../../app/*'],
+        message: 'Machines ask for effects through actors; they import no I/O.',
+      },
+    ]),
   },
   {
     files: ['src/io/**/*.ts'],
-    rules: restrict([], [{ group: ['../machines/*', '../app/*', '../../machines/*', '../../app/*'], message: 'src/io may import only src/protocol.' }]),
+    rules: restrict(
+      [],
+      [
+        {
+          group: ['../machines/*', '../app/*', '../../machines/*', '../../app/*'],
+          message: 'src/io may import only src/protocol.',
+        },
+      ],
+    ),
   },
 );

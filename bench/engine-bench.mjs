@@ -35,7 +35,15 @@ const perRead = Number(values['blocks-per-read']);
 // Every piece holds the same bytes: memory stays flat whatever the size.
 const pieceData = randomBytes(PIECE);
 const pieceHash = createHash('sha1').update(pieceData).digest();
-const info = { infoHash: randomBytes(20), infoHashHex: '', name: 'bench', length: PIECE * pieceCount, pieceLength: PIECE, pieceCount, announce: [] };
+const info = {
+  infoHash: randomBytes(20),
+  infoHashHex: '',
+  name: 'bench',
+  length: PIECE * pieceCount,
+  pieceLength: PIECE,
+  pieceCount,
+  announce: [],
+};
 
 const wire = fromCallback(({ sendBack, receive }) => {
   const queue = [];
@@ -47,7 +55,11 @@ const wire = fromCallback(({ sendBack, receive }) => {
     while (n > 0) {
       const batch = queue.splice(0, Math.min(perRead, n));
       n -= batch.length;
-      const blocks = batch.map((r) => ({ index: r.index, begin: r.begin, block: pieceData.subarray(r.begin, r.begin + r.length) }));
+      const blocks = batch.map((r) => ({
+        index: r.index,
+        begin: r.begin,
+        block: pieceData.subarray(r.begin, r.begin + r.length),
+      }));
       sendBack({ type: 'wire.pieces', blocks, at: Date.now() });
     }
   };
@@ -61,7 +73,11 @@ const wire = fromCallback(({ sendBack, receive }) => {
   };
   setImmediate(() => {
     sendBack({ type: 'wire.connected', at: Date.now() });
-    sendBack({ type: 'wire.handshake', handshake: { reserved: new Uint8Array(8), infoHash: info.infoHash, peerId: randomBytes(20) }, at: Date.now() });
+    sendBack({
+      type: 'wire.handshake',
+      handshake: { reserved: new Uint8Array(8), infoHash: info.infoHash, peerId: randomBytes(20) },
+      at: Date.now(),
+    });
     sendBack({ type: 'wire.bitfield', bytes: Bitfield.full(pieceCount).toBytes(), at: Date.now() });
     sendBack({ type: 'wire.unchoke', at: Date.now() });
   });
@@ -81,7 +97,9 @@ const storage = fromCallback(({ sendBack, receive }) => {
   });
 });
 
-const logic = torrentMachine.provide({ actors: { storage, peer: peerMachine.provide({ actors: { wire } }), announcer: announcerMachine } });
+const logic = torrentMachine.provide({
+  actors: { storage, peer: peerMachine.provide({ actors: { wire } }), announcer: announcerMachine },
+});
 const peers = Array.from({ length: peerCount }, (_, i) => ({ host: `10.0.0.${i + 1}`, port: 6881, family: 4 }));
 const actor = createActor(logic, { input: { info, peerId: randomBytes(20), peers, settings: {} } });
 const cpu0 = process.cpuUsage();
@@ -97,6 +115,14 @@ const cpu = process.cpuUsage(cpu0);
 const seconds = (performance.now() - t0) / 1000;
 const cpuS = (cpu.user + cpu.system) / 1e6;
 console.log(
-  JSON.stringify({ mib: pieceCount, peers: peerCount, blocksPerRead: perRead, seconds: +seconds.toFixed(2), mibPerS: Math.round(pieceCount / seconds), cpuS: +cpuS.toFixed(2), cpuSPerGiB: +((cpuS * 1024) / pieceCount).toFixed(2) }),
+  JSON.stringify({
+    mib: pieceCount,
+    peers: peerCount,
+    blocksPerRead: perRead,
+    seconds: +seconds.toFixed(2),
+    mibPerS: Math.round(pieceCount / seconds),
+    cpuS: +cpuS.toFixed(2),
+    cpuSPerGiB: +((cpuS * 1024) / pieceCount).toFixed(2),
+  }),
 );
 actor.stop();

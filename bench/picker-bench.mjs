@@ -13,7 +13,6 @@ const PEERS = 50;
 const SEEDS = 10;
 const DEPTH = 64;
 
-
 function randomBitfield(rnd, density) {
   const b = new Bitfield(PIECES);
   for (let i = 0; i < PIECES; i++) if (rnd() < density) b.set(i);

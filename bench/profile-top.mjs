@@ -4,13 +4,24 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '30' } },
+});
 const target = positionals[0];
 if (!target) {
   console.error('usage: node bench/profile-top.mjs DIR_OR_FILE [--top N]');
   process.exit(2);
 }
-const file = statSync(target).isDirectory() ? join(target, readdirSync(target).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)) : target;
+const file = statSync(target).isDirectory()
+  ? join(
+      target,
+      readdirSync(target)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .sort()
+        .at(-1),
+    )
+  : target;
 const profile = JSON.parse(readFileSync(file, 'utf8'));
 const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
 const self = new Map();

@@ -27,12 +27,17 @@ export async function main(log: (line: string) => void = console.log): Promise<b
     const download = await leecher.add(torrent, { dir: join(work, 'download') });
 
     // Typed observables: progress, events, peer states.
-    const sub = download.progress$.subscribe((p) => log(`${download.name}: ${p.verifiedPieces}/${p.pieceCount} pieces, ${p.peersConnected} peers`));
+    const sub = download.progress$.subscribe((p) =>
+      log(`${download.name}: ${p.verifiedPieces}/${p.pieceCount} pieces, ${p.peersConnected} peers`),
+    );
     download.events$.subscribe((e) => e.type === 'torrent.peer' && log(`peer ${e.key} ${e.event}`));
 
     await download.completed;
     sub.unsubscribe();
-    const same = createHash('sha256').update(await readFile(join(work, 'download', 'example.bin'))).digest('hex') === createHash('sha256').update(data).digest('hex');
+    const same =
+      createHash('sha256')
+        .update(await readFile(join(work, 'download', 'example.bin')))
+        .digest('hex') === createHash('sha256').update(data).digest('hex');
     log(same ? 'downloaded and verified: byte-identical' : 'MISMATCH');
     return same;
   } finally {

@@ -22,7 +22,9 @@ const inspectorStaysLazy = {
   name: 'inspector-stays-lazy',
   setup(b) {
     b.onResolve({ filter: /^\.\/(server|stately)\.js$/ }, (args) =>
-      args.importer.endsWith(join('app', 'inspect', 'index.js')) ? { path: `./inspect/${args.path.slice(2)}`, external: true } : undefined,
+      args.importer.endsWith(join('app', 'inspect', 'index.js'))
+        ? { path: `./inspect/${args.path.slice(2)}`, external: true }
+        : undefined,
     );
   },
 };
@@ -39,7 +41,9 @@ await build({
   external: ['ws', '@statelyai/inspect', 'bufferutil', 'utf-8-validate'],
   plugins: [inspectorStaysLazy],
   // CommonJS dependencies bundled into an ES module still call require() for node built-ins.
-  banner: { js: "import { createRequire as __btCreateRequire } from 'node:module'; const require = __btCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __btCreateRequire } from 'node:module'; const require = __btCreateRequire(import.meta.url);",
+  },
   legalComments: 'eof',
   logLevel: 'warning',
 });

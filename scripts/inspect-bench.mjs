@@ -44,7 +44,10 @@ const freePort = () =>
  * read (`times`). `stop()` ends the whole group.
  */
 function btActor(args, onLine) {
-  const child = spawn('sh', ['-c', '"$@"; s=$?; times >&2; exit $s', 'sh', process.execPath, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('sh', ['-c', '"$@"; s=$?; times >&2; exit $s', 'sh', process.execPath, BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let buf = '';
   let err = '';
   child.stdout.on('data', (d) => {
@@ -122,7 +125,10 @@ try {
     const port = await freePort();
     let ready;
     const isReady = new Promise((r) => (ready = r));
-    const s = btActor(['run', torrentPath, '--out', work, '--seed', '--port', String(port), '--bind', '127.0.0.1', '--json'], (l) => l.event === 'complete' && ready());
+    const s = btActor(
+      ['run', torrentPath, '--out', work, '--seed', '--port', String(port), '--bind', '127.0.0.1', '--json'],
+      (l) => l.event === 'complete' && ready(),
+    );
     seeders.push(s);
     await isReady;
     peers.push('--peer', `127.0.0.1:${port}`);
@@ -130,13 +136,24 @@ try {
   console.error(`${seeders.length} bt-actor seeders ready`);
   if (values.browser && existsSync(CHROMIUM)) {
     ({ chromium } = await import('playwright-core'));
-    browserServer = await chromium.launchServer({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    browserServer = await chromium.launchServer({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu'],
+    });
   }
 
   const modes = [
     { name: 'off', args: [] },
-    { name: values.browser ? '--inspect (page open in Chromium)' : '--inspect (page watched: WebSocket client)', args: ['--inspect', '--inspect-port', '0'], watch: true },
-    { name: '--inspect=stately (local sink)', args: ['--inspect=stately', '--inspect-url', `ws://127.0.0.1:${sink.address().port}`] },
+    {
+      name: values.browser ? '--inspect (page open in Chromium)' : '--inspect (page watched: WebSocket client)',
+      args: ['--inspect', '--inspect-port', '0'],
+      watch: true,
+    },
+    {
+      name: '--inspect=stately (local sink)',
+      args: ['--inspect=stately', '--inspect-url', `ws://127.0.0.1:${sink.address().port}`],
+    },
   ];
   const results = new Map(modes.map((m) => [m.name, []]));
   for (let r = 0; r < Number(values.repeat); r++) {
@@ -156,28 +173,43 @@ try {
       }
       const browserCpu0 = browserServer && mode.watch ? chromiumCpu(browserServer.process().pid) : undefined;
       const t0 = performance.now();
-      const run = btActor(['run', torrentPath, '--out', out, ...peers, '--port', String(await freePort()), '--bind', '127.0.0.1', '--json', ...mode.args], (l) => {
-        if (l.event !== 'inspect' || !mode.watch) return;
-        if (page) {
-          void (async () => {
-            await page.goto(l.url);
-            await page.waitForSelector('table.peers tr.row', { timeout: 10_000 }).catch(() => {});
-            await page.click('table.peers tr.row').catch(() => {});
-          })().catch(() => {});
-        } else {
-          watcher = new WebSocket(`${l.url.replace('http', 'ws')}ws`);
-          watcher.on('error', () => {});
-          watcher.on('message', (d) => {
-            received += d.length;
-            const m = JSON.parse(String(d));
-            const peer = (m.upsert ?? m.actors ?? []).find((a) => a.machine === 'peer');
-            if (peer && !watcher.selected) {
-              watcher.selected = true;
-              watcher.send(JSON.stringify({ type: 'select', id: peer.id }));
-            }
-          });
-        }
-      });
+      const run = btActor(
+        [
+          'run',
+          torrentPath,
+          '--out',
+          out,
+          ...peers,
+          '--port',
+          String(await freePort()),
+          '--bind',
+          '127.0.0.1',
+          '--json',
+          ...mode.args,
+        ],
+        (l) => {
+          if (l.event !== 'inspect' || !mode.watch) return;
+          if (page) {
+            void (async () => {
+              await page.goto(l.url);
+              await page.waitForSelector('table.peers tr.row', { timeout: 10_000 }).catch(() => {});
+              await page.click('table.peers tr.row').catch(() => {});
+            })().catch(() => {});
+          } else {
+            watcher = new WebSocket(`${l.url.replace('http', 'ws')}ws`);
+            watcher.on('error', () => {});
+            watcher.on('message', (d) => {
+              received += d.length;
+              const m = JSON.parse(String(d));
+              const peer = (m.upsert ?? m.actors ?? []).find((a) => a.machine === 'peer');
+              if (peer && !watcher.selected) {
+                watcher.selected = true;
+                watcher.send(JSON.stringify({ type: 'select', id: peer.id }));
+              }
+            });
+          }
+        },
+      );
       const { code, cpu, err } = await run.done;
       const wall = (performance.now() - t0) / 1000;
       const pageCpu = browserCpu0 !== undefined ? chromiumCpu(browserServer.process().pid) - browserCpu0 : undefined;
@@ -189,14 +221,25 @@ try {
         continue;
       }
       results.get(mode.name).push({ wall, cpu });
-      console.error(`run ${r + 1} ${mode.name}: ${wall.toFixed(2)} s, ${(SIZE / 2 ** 20 / wall).toFixed(1)} MiB/s, CPU ${cpu.toFixed(2)} s${received ? `, page got ${(received / 1024).toFixed(0)} KiB` : ''}${pageCpu !== undefined ? `, Chromium CPU ${pageCpu.toFixed(2)} s` : ''}`);
+      console.error(
+        `run ${r + 1} ${mode.name}: ${wall.toFixed(2)} s, ${(SIZE / 2 ** 20 / wall).toFixed(1)} MiB/s, CPU ${cpu.toFixed(2)} s${received ? `, page got ${(received / 1024).toFixed(0)} KiB` : ''}${pageCpu !== undefined ? `, Chromium CPU ${pageCpu.toFixed(2)} s` : ''}`,
+      );
     }
   }
   const base = results.get('off');
   const baseWall = median(base.map((x) => x.wall));
   const baseCpu = median(base.map((x) => x.cpu));
-  console.log(`\n${values.size} MiB from ${seeders.length} bt-actor seeders on 127.0.0.1, median of ${values.repeat}; ${cpus().length} cores, load average ${loadavg()[0].toFixed(2)}`);
-  console.log('mode'.padEnd(48), 'MiB/s'.padStart(7), 'wall s'.padStart(8), 'CPU s'.padStart(7), 'throughput'.padStart(11), 'CPU'.padStart(8));
+  console.log(
+    `\n${values.size} MiB from ${seeders.length} bt-actor seeders on 127.0.0.1, median of ${values.repeat}; ${cpus().length} cores, load average ${loadavg()[0].toFixed(2)}`,
+  );
+  console.log(
+    'mode'.padEnd(48),
+    'MiB/s'.padStart(7),
+    'wall s'.padStart(8),
+    'CPU s'.padStart(7),
+    'throughput'.padStart(11),
+    'CPU'.padStart(8),
+  );
   for (const [name, xs] of results) {
     if (xs.length === 0) continue;
     const wall = median(xs.map((x) => x.wall));

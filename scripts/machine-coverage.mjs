@@ -16,7 +16,13 @@ const dir = process.env.BT_MACHINE_COVERAGE ?? mkdtempSync(join(tmpdir(), 'bt-ma
 if (!noRun) {
   const run = spawnSync(
     process.execPath,
-    ['node_modules/vitest/vitest.mjs', 'run', '--project', 'default', ...(files.length > 0 ? files : ['test/machines', 'test/sim'])],
+    [
+      'node_modules/vitest/vitest.mjs',
+      'run',
+      '--project',
+      'default',
+      ...(files.length > 0 ? files : ['test/machines', 'test/sim']),
+    ],
     { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, BT_MACHINE_COVERAGE: dir } },
   );
   if (run.status !== 0) {
@@ -46,10 +52,13 @@ const missing = [];
 for (const [name, t] of total) {
   const states = t.structure.states.filter((s) => t.states.has(s));
   const transitions = t.structure.transitions.filter((s) => t.transitions.has(s));
-  console.log(`machine ${name} states ${states.length}/${t.structure.states.length} transitions ${transitions.length}/${t.structure.transitions.length}`);
+  console.log(
+    `machine ${name} states ${states.length}/${t.structure.states.length} transitions ${transitions.length}/${t.structure.transitions.length}`,
+  );
   if (states.length < t.structure.states.length || transitions.length < t.structure.transitions.length) ok = false;
   for (const s of t.structure.states) if (!t.states.has(s)) missing.push(`  ${name}: state ${s} never entered`);
-  for (const s of t.structure.transitions) if (!t.transitions.has(s)) missing.push(`  ${name}: transition ${s} never taken`);
+  for (const s of t.structure.transitions)
+    if (!t.transitions.has(s)) missing.push(`  ${name}: transition ${s} never taken`);
 }
 if (missing.length > 0) console.log(`never reached:\n${missing.join('\n')}`);
 process.exit(ok ? 0 : 1);

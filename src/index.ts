@@ -32,7 +32,14 @@ export { decodeMessage, encodeMessage, WireError, type WireEvent, type WireMessa
 export { WireFramer, type FrameWireOptions } from './protocol/wire-framing.js';
 export { frameWire } from './protocol/wire-framing-rx.js';
 export type { PeerAddress } from './protocol/peer-address.js';
-export { Engine, type AddOptions, type EngineEvent, type EngineOptions, type TorrentHandle, type TorrentOutcome } from './app/engine.js';
+export {
+  Engine,
+  type AddOptions,
+  type EngineEvent,
+  type EngineOptions,
+  type TorrentHandle,
+  type TorrentOutcome,
+} from './app/engine.js';
 export type { TorrentProgress, TorrentReport } from './machines/torrent/torrent.machine.js';
 export { startLocalTracker, type LocalTracker } from './io/local-tracker.js';
 export {

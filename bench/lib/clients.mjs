@@ -38,7 +38,10 @@ export const SEEDERS = ['libtorrent', 'transmission', 'bt-actor'];
 
 /** `bt-actor run` of `torrent` into `dir` on 127.0.0.1:`port`, with `extra` flags. */
 function btRun(btDir, torrent, dir, port, extra) {
-  return { cmd: process.execPath, args: [btBin(btDir), 'run', torrent, '--out', dir, '--port', String(port), '--bind', '127.0.0.1', ...extra] };
+  return {
+    cmd: process.execPath,
+    args: [btBin(btDir), 'run', torrent, '--out', dir, '--port', String(port), '--bind', '127.0.0.1', ...extra],
+  };
 }
 
 /**

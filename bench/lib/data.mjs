@@ -130,7 +130,11 @@ export async function makeSingleTorrent(file, torrentPath, { name, pieceLength, 
   const data = await readFile(file);
   const pieces = [];
   for (let off = 0; off < data.length; off += pieceLength) {
-    pieces.push(createHash('sha1').update(data.subarray(off, off + pieceLength)).digest());
+    pieces.push(
+      createHash('sha1')
+        .update(data.subarray(off, off + pieceLength))
+        .digest(),
+    );
   }
   const info = { length: data.length, name, 'piece length': pieceLength, pieces: Buffer.concat(pieces), private: 1 };
   const torrent = bencode.encode(announce ? { announce, info } : { info });

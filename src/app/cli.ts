@@ -125,7 +125,12 @@ Options:
   -h, --help             Show this help.`;
 
 function parse<T extends ParseArgsConfig['options']>(args: string[], options: T) {
-  return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  return parseArgs({
+    args,
+    options: { ...options, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+    strict: true,
+  });
 }
 
 /** Runs the CLI with `argv` (without node and script). Resolves to the exit code. */
@@ -251,7 +256,8 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   if (meta.creationDate !== undefined) lines.push(`creation date: ${formatDate(meta.creationDate)}`);
   if (meta.comment !== undefined) lines.push(`comment:       ${meta.comment}`);
   lines.push(`files (${files.length}):`);
-  for (const f of files) lines.push(`  ${formatBytes(f.length).padStart(10)}  ${meta.multiFile ? `${meta.name}/` : ''}${f.pathString}`);
+  for (const f of files)
+    lines.push(`  ${formatBytes(f.length).padStart(10)}  ${meta.multiFile ? `${meta.name}/` : ''}${f.pathString}`);
   if (meta.announce.length === 0) lines.push('trackers:      none');
   else {
     lines.push('trackers:');
@@ -274,11 +280,19 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   return EXIT_OK;
 }
 
-type ScrapeLine = { url: string; complete: number; incomplete: number; downloaded: number } | { url: string; error: { code: string; message: string } };
+type ScrapeLine =
+  | { url: string; complete: number; incomplete: number; downloaded: number }
+  | { url: string; error: { code: string; message: string } };
 
 /** Scrapes every tracker of the torrent in parallel, each bounded by `timeoutMs`. */
 async function scrapeAll(meta: Metainfo, timeoutMs: number): Promise<ScrapeLine[]> {
-  const client = new TrackerClient({ peerId: randomBytes(20), port: 0, httpTimeoutMs: timeoutMs, udpRetransmitBaseMs: Math.min(15_000, timeoutMs / 3), udpMaxRetransmits: 1 });
+  const client = new TrackerClient({
+    peerId: randomBytes(20),
+    port: 0,
+    httpTimeoutMs: timeoutMs,
+    udpRetransmitBaseMs: Math.min(15_000, timeoutMs / 3),
+    udpMaxRetransmits: 1,
+  });
   const urls = meta.announce.flat();
   return Promise.all(
     urls.map(async (url): Promise<ScrapeLine> => {
@@ -407,7 +421,9 @@ function inspectOptions(
   if (values['inspect-port'] !== undefined) {
     const port = Number(values['inspect-port']);
     if (mode !== 'local' || !Number.isInteger(port) || port < 0 || port > 65535) {
-      io.err(`bt-actor run: --inspect-port '${values['inspect-port']}' must be a port number (0 = any), with --inspect=local`);
+      io.err(
+        `bt-actor run: --inspect-port '${values['inspect-port']}' must be a port number (0 = any), with --inspect=local`,
+      );
       return null;
     }
     o.port = port;
@@ -423,7 +439,9 @@ function inspectOptions(
   if (values['inspect-filter'] !== undefined) {
     const f = parseEventFilter(values['inspect-filter']);
     if (!f) {
-      io.err(`bt-actor run: --inspect-filter '${values['inspect-filter']}' must be default, all, or a comma-separated list of event types`);
+      io.err(
+        `bt-actor run: --inspect-filter '${values['inspect-filter']}' must be default, all, or a comma-separated list of event types`,
+      );
       return null;
     }
     o.filter = f.filter;
@@ -466,7 +484,15 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
   }
   const sizeMiB = values.size === undefined ? 128 : Number(values.size);
   const seeders = values.seeders === undefined ? 3 : Number(values.seeders);
-  if (positionals.length > 0 || !Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > 65536 || !Number.isInteger(seeders) || seeders < 1 || seeders > 20) {
+  if (
+    positionals.length > 0 ||
+    !Number.isInteger(sizeMiB) ||
+    sizeMiB < 1 ||
+    sizeMiB > 65536 ||
+    !Number.isInteger(seeders) ||
+    seeders < 1 ||
+    seeders > 20
+  ) {
     io.err('bt-actor demo: --size must be 1 to 65536 MiB and --seeders 1 to 20');
     return EXIT_BAD_INPUT;
   }
@@ -545,7 +571,10 @@ async function createCommand(args: string[], io: Io): Promise<number> {
     const output = values.output ?? `${spec.name}.torrent`;
     await writeFile(output, torrent);
     if (values.json) io.out(JSON.stringify({ output, ...infoJson(meta) }));
-    else io.out(`${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, info hash ${meta.infoHashHex}`);
+    else
+      io.out(
+        `${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, info hash ${meta.infoHashHex}`,
+      );
     return EXIT_OK;
   } catch (err) {
     if (isBtError(err)) {

@@ -31,7 +31,7 @@ async function writeRandomFile(path: string, size: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const fh = await open(path, 'w');
   try {
-    for (let done = 0; done < size; ) {
+    for (let done = 0; done < size;) {
       const n = Math.min(4 << 20, size - done);
       await fh.write(randomBytes(n));
       done += n;
@@ -45,19 +45,24 @@ async function writeRandomFile(path: string, size: number): Promise<void> {
 async function makeDataset(root: string, total: number): Promise<void> {
   const big = Math.max(1 << 20, total - 6 * (256 << 10) - 40_000);
   await writeRandomFile(join(root, 'video', 'big-buck-bytes.bin'), big);
-  for (let i = 1; i <= 6; i++) await writeRandomFile(join(root, 'photos', `IMG_${String(i).padStart(4, '0')}.raw`), 256 << 10);
+  for (let i = 1; i <= 6; i++)
+    await writeRandomFile(join(root, 'photos', `IMG_${String(i).padStart(4, '0')}.raw`), 256 << 10);
   await writeRandomFile(join(root, 'docs', 'ünïcødé — 日本語.txt'), 30_000);
   await writeRandomFile(join(root, 'docs', 'README.txt'), 10_000);
   await writeRandomFile(join(root, 'empty.txt'), 0);
 }
 
-const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+const sha = async (p: string) =>
+  createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex');
 
 export async function runDemo(o: DemoOptions): Promise<number> {
   const work = await mkdtemp(join(tmpdir(), 'bt-actor-demo-'));
   const seeders: Engine[] = [];
   const tracker = await startLocalTracker();
-  const say = (line: string) => (o.json ? o.out(JSON.stringify({ time: new Date().toISOString(), event: 'demo', message: line })) : o.err(line));
+  const say = (line: string) =>
+    o.json ? o.out(JSON.stringify({ time: new Date().toISOString(), event: 'demo', message: line })) : o.err(line);
   const name = 'bt-actor demo set';
   const seedDir = join(work, 'seed');
   const outDir = join(work, 'download');
@@ -65,10 +70,16 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   try {
     say(`making a ${o.sizeMiB} MiB sample dataset in ${seedDir}`);
     await makeDataset(join(seedDir, name), o.sizeMiB * 1024 * 1024);
-    const { torrent } = await createTorrent(join(seedDir, name), { announce: [[tracker.url]], comment: 'bt-actor demo', creationDate: null });
+    const { torrent } = await createTorrent(join(seedDir, name), {
+      announce: [[tracker.url]],
+      comment: 'bt-actor demo',
+      creationDate: null,
+    });
     await writeFile(torrentPath, torrent);
     const meta = parseMetainfo(torrent);
-    say(`torrent ${meta.infoHashHex}: ${meta.files.length} files, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces; tracker ${tracker.url}`);
+    say(
+      `torrent ${meta.infoHashHex}: ${meta.files.length} files, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces; tracker ${tracker.url}`,
+    );
     const seeds: TorrentHandle[] = [];
     for (let i = 0; i < o.seeders; i++) {
       const engine = await Engine.create({ port: 0, host: '127.0.0.1', dir: seedDir });
@@ -116,7 +127,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   } finally {
     await Promise.all(seeders.map((e) => e.close()));
     await tracker.close();
-    if (o.keep) say(`kept ${work}: the torrent ${torrentPath}, the source under ${seedDir}, the download under ${outDir}`);
+    if (o.keep)
+      say(`kept ${work}: the torrent ${torrentPath}, the source under ${seedDir}, the download under ${outDir}`);
     else await rm(work, { recursive: true, force: true });
   }
 }

@@ -26,7 +26,13 @@ import type { TorrentProgress, TorrentReport, TorrentSettings } from '../machine
 import { parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
-import { attachListener, createTorrentActor, peerStates, type TorrentActor, type TorrentActorOptions } from './torrent-actor.js';
+import {
+  attachListener,
+  createTorrentActor,
+  peerStates,
+  type TorrentActor,
+  type TorrentActorOptions,
+} from './torrent-actor.js';
 
 /** Options of {@link Engine.create}. */
 export interface EngineOptions {
@@ -178,7 +184,10 @@ export class Engine {
 
   /** Opens the listening port (`port`, `host`) and the tracker client. */
   static async create(options: EngineOptions = {}): Promise<Engine> {
-    const listener = await PeerListener.listen({ port: options.port ?? 6881, ...(options.host !== undefined && { host: options.host }) });
+    const listener = await PeerListener.listen({
+      port: options.port ?? 6881,
+      ...(options.host !== undefined && { host: options.host }),
+    });
     const peerId = generatePeerId((n) => randomBytes(n));
     const client = new TrackerClient({ peerId, port: listener.port });
     return new Engine(listener, client, peerId, options);
@@ -215,7 +224,12 @@ export class Engine {
    */
   async add(source: string | Uint8Array | Metainfo, options: AddOptions = {}): Promise<TorrentHandle> {
     if (this.closed) throw new Error('the engine is closed');
-    const meta = typeof source === 'string' ? parseMetainfo(await readFile(source)) : source instanceof Uint8Array ? parseMetainfo(source) : source;
+    const meta =
+      typeof source === 'string'
+        ? parseMetainfo(await readFile(source))
+        : source instanceof Uint8Array
+          ? parseMetainfo(source)
+          : source;
     if (this.closed) throw new Error('the engine is closed');
     if (this.handles.has(meta.infoHashHex)) throw new Error(`torrent ${meta.infoHashHex} is already in the engine`);
     const dir = resolve(options.dir ?? this.options.dir ?? '.');

@@ -18,5 +18,8 @@ export function formatBytes(n: number): string {
 export function formatDate(seconds: number): string {
   const d = new Date(seconds * 1000);
   if (Number.isNaN(d.getTime())) return String(seconds);
-  return `${d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC`;
+  return `${d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '')} UTC`;
 }

@@ -19,11 +19,11 @@ interface Node {
 
 const mid = (n: Node) => n.id.replace(/[^A-Za-z0-9]/g, '_');
 
-
 function guardName(guard: unknown): string {
   if (!guard) return '';
   if (typeof guard === 'string') return ` [${guard}]`;
-  if (typeof guard === 'object' && guard !== null && 'type' in guard && typeof guard.type === 'string') return ` [${guard.type}]`;
+  if (typeof guard === 'object' && guard !== null && 'type' in guard && typeof guard.type === 'string')
+    return ` [${guard.type}]`;
   return ' [guarded]';
 }
 

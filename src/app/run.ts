@@ -89,7 +89,8 @@ export async function runDownload(o: RunOptions): Promise<number> {
 function exitCode(outcome: TorrentOutcome): number {
   if (outcome.state === 'complete') return 0;
   // A torrent whose paths would leave the folder, or a folder we cannot use, is bad input.
-  if (outcome.state === 'error' && (outcome.code === 'BT_ERR_STORAGE_PATH' || outcome.code === 'BT_ERR_STORAGE_LAYOUT')) return 2;
+  if (outcome.state === 'error' && (outcome.code === 'BT_ERR_STORAGE_PATH' || outcome.code === 'BT_ERR_STORAGE_LAYOUT'))
+    return 2;
   return 1;
 }
 
@@ -109,10 +110,12 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
   });
   const started = Date.now();
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
-  const t = await engine.add(o.meta, { dir, peers: o.peers, check: o.check ?? false, paused: true }).catch(async (err: unknown) => {
-    await engine.close();
-    throw err;
-  });
+  const t = await engine
+    .add(o.meta, { dir, peers: o.peers, check: o.check ?? false, paused: true })
+    .catch(async (err: unknown) => {
+      await engine.close();
+      throw err;
+    });
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
   if (o.json) line({ event: 'listening', port: engine.port, infoHash: o.meta.infoHashHex, name: o.meta.name });
   else if (!o.quiet) o.err(`bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${engine.port}`);
@@ -148,45 +151,48 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
   let lastDown = 0;
   let lastUp = 0;
   let lastAt = started;
-  const timer = setInterval(() => {
-    if (o.quiet) return;
-    const p = t.progress;
-    const now = Date.now();
-    const dt = Math.max(1, now - lastAt);
-    const rate = ((p.downloaded - lastDown) * 1000) / dt;
-    const upRate = ((p.uploaded - lastUp) * 1000) / dt;
-    lastDown = p.downloaded;
-    lastUp = p.uploaded;
-    lastAt = now;
-    const pct = p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
-    if (o.json) {
-      line({
-        event: 'progress',
-        percent: Number(pct.toFixed(2)),
-        downloaded: p.downloaded,
-        uploaded: p.uploaded,
-        left: p.left,
-        length: p.length,
-        rate: Math.round(rate),
-        upRate: Math.round(upRate),
-        peers: p.peersConnected,
-        known: p.peersKnown,
-        states,
-      });
-    } else if (o.tty) {
-      const eta = rate > 0 ? Math.round(p.left / rate) : undefined;
-      const width = 24;
-      const filled = Math.round((pct / 100) * width);
-      const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
-      const st = Object.entries(states)
-        .filter(([, n]) => n > 0)
-        .map(([k, n]) => `${n} ${k}`)
-        .join(', ');
-      o.tty(
-        `\r\x1b[K[${bar}] ${pct.toFixed(1).padStart(5)}%  ${formatBytes(p.length - p.left)}/${formatBytes(p.length)}  ↓ ${formatBytes(rate)}/s ↑ ${formatBytes(upRate)}/s  ETA ${eta === undefined ? '--' : `${eta}s`}  peers ${p.peersConnected}/${p.peersKnown}${st ? ` (${st})` : ''}`,
-      );
-    }
-  }, o.json ? 1000 : 250);
+  const timer = setInterval(
+    () => {
+      if (o.quiet) return;
+      const p = t.progress;
+      const now = Date.now();
+      const dt = Math.max(1, now - lastAt);
+      const rate = ((p.downloaded - lastDown) * 1000) / dt;
+      const upRate = ((p.uploaded - lastUp) * 1000) / dt;
+      lastDown = p.downloaded;
+      lastUp = p.uploaded;
+      lastAt = now;
+      const pct = p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
+      if (o.json) {
+        line({
+          event: 'progress',
+          percent: Number(pct.toFixed(2)),
+          downloaded: p.downloaded,
+          uploaded: p.uploaded,
+          left: p.left,
+          length: p.length,
+          rate: Math.round(rate),
+          upRate: Math.round(upRate),
+          peers: p.peersConnected,
+          known: p.peersKnown,
+          states,
+        });
+      } else if (o.tty) {
+        const eta = rate > 0 ? Math.round(p.left / rate) : undefined;
+        const width = 24;
+        const filled = Math.round((pct / 100) * width);
+        const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
+        const st = Object.entries(states)
+          .filter(([, n]) => n > 0)
+          .map(([k, n]) => `${n} ${k}`)
+          .join(', ');
+        o.tty(
+          `\r\x1b[K[${bar}] ${pct.toFixed(1).padStart(5)}%  ${formatBytes(p.length - p.left)}/${formatBytes(p.length)}  ↓ ${formatBytes(rate)}/s ↑ ${formatBytes(upRate)}/s  ETA ${eta === undefined ? '--' : `${eta}s`}  peers ${p.peersConnected}/${p.peersKnown}${st ? ` (${st})` : ''}`,
+        );
+      }
+    },
+    o.json ? 1000 : 250,
+  );
   timer.unref();
 
   o.signal?.addEventListener('abort', stop, { once: true });
@@ -207,10 +213,22 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
   const result = exitCode(outcome);
   const p = outcome.progress;
   const seconds = (Date.now() - started) / 1000;
-  if (o.json) line({ event: 'done', complete: p.left === 0, length: p.length, downloaded: p.downloaded, uploaded: p.uploaded, wasted: p.wasted, seconds });
+  if (o.json)
+    line({
+      event: 'done',
+      complete: p.left === 0,
+      length: p.length,
+      downloaded: p.downloaded,
+      uploaded: p.uploaded,
+      wasted: p.wasted,
+      seconds,
+    });
   else {
     if (o.tty) o.tty('\n');
-    if (!o.quiet && result === 0) o.out_(`${o.meta.name}: complete, ${formatBytes(p.length)} verified in ${seconds.toFixed(1)} s (${formatBytes(p.length / Math.max(seconds, 0.001))}/s) → ${dir}`);
+    if (!o.quiet && result === 0)
+      o.out_(
+        `${o.meta.name}: complete, ${formatBytes(p.length)} verified in ${seconds.toFixed(1)} s (${formatBytes(p.length / Math.max(seconds, 0.001))}/s) → ${dir}`,
+      );
   }
   return result;
 }
@@ -224,8 +242,17 @@ function printJson(e: TorrentReport, line: (obj: Record<string, unknown>) => voi
   }
   if (e.type === 'announcer.tracker') {
     const r = e.report;
-    if (r.type === 'tracker.response') line({ event: 'tracker', url: r.url, announce: r.event ?? 'regular', peers: r.result.peers.length, seeders: r.result.complete, leechers: r.result.incomplete });
-    else if (r.type === 'tracker.failed') line({ event: 'tracker-error', url: r.url, code: r.failure.code, message: r.failure.message });
+    if (r.type === 'tracker.response')
+      line({
+        event: 'tracker',
+        url: r.url,
+        announce: r.event ?? 'regular',
+        peers: r.result.peers.length,
+        seeders: r.result.complete,
+        leechers: r.result.incomplete,
+      });
+    else if (r.type === 'tracker.failed')
+      line({ event: 'tracker-error', url: r.url, code: r.failure.code, message: r.failure.message });
     else if (r.type === 'tracker.warning') line({ event: 'tracker-warning', url: r.url, message: r.message });
     return;
   }
@@ -234,12 +261,18 @@ function printJson(e: TorrentReport, line: (obj: Record<string, unknown>) => voi
     line({ event: `peer-${event}`, ...rest });
     return;
   }
-  line({ event: e.type.replace(/^torrent\./, ''), ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'type')) });
+  line({
+    event: e.type.replace(/^torrent\./, ''),
+    ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'type')),
+  });
 }
 
 /** The reports shown on stderr beside the TTY progress line: failed pieces, tracker failures and warnings. */
 function printText(e: TorrentReport, o: RunOptions): void {
-  if (e.type === 'torrent.hashFailed') o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${e.banned.join(', ')}` : ''}`);
-  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet) o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);
-  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning' && !o.quiet) o.err(`tracker ${e.report.url} warns: ${e.report.message}`);
+  if (e.type === 'torrent.hashFailed')
+    o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${e.banned.join(', ')}` : ''}`);
+  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet)
+    o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);
+  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning' && !o.quiet)
+    o.err(`tracker ${e.report.url} warns: ${e.report.message}`);
 }

@@ -121,7 +121,10 @@ export function attachListener(
  */
 export function peerStates(actor: TorrentActor): Record<string, number> {
   const counts = { connecting: 0, handshaking: 0, choked: 0, downloading: 0, snubbed: 0, idle: 0, uploading: 0 };
-  const children = actor.getSnapshot().children as Record<string, { getSnapshot(): { status: string; value: unknown } } | undefined>;
+  const children = actor.getSnapshot().children as Record<
+    string,
+    { getSnapshot(): { status: string; value: unknown } } | undefined
+  >;
   for (const [id, child] of Object.entries(children)) {
     if (!id.startsWith('peer:') || !child) continue;
     const snap = child.getSnapshot();

@@ -50,9 +50,19 @@ function FlagChips({ f }: { f: PeerFlags }) {
     );
   return (
     <span class="chips">
-      {chip(f.peerChoking === undefined ? undefined : !f.peerChoking, 'unchoked by peer', 'choked by peer', 'may we download from the peer?')}
+      {chip(
+        f.peerChoking === undefined ? undefined : !f.peerChoking,
+        'unchoked by peer',
+        'choked by peer',
+        'may we download from the peer?',
+      )}
       {chip(f.amInterested, 'interested', 'not interested', 'do we want pieces the peer has?')}
-      {chip(f.amChoking === undefined ? undefined : !f.amChoking, 'we unchoke', 'we choke', 'may the peer download from us?')}
+      {chip(
+        f.amChoking === undefined ? undefined : !f.amChoking,
+        'we unchoke',
+        'we choke',
+        'may the peer download from us?',
+      )}
       {chip(f.peerInterested, 'peer interested', 'peer not interested', 'does the peer want our pieces?')}
       {f.snubbed && <span class="chip warn">snubbed</span>}
     </span>
@@ -63,7 +73,8 @@ function Header({ store }: { store: Store }) {
   const roots = [...store.actors.values()].filter((a) => a.parent === null);
   const peers = [...store.actors.values()].filter((a) => a.peer && a.status === 'active');
   const t = roots[0];
-  const progress = t?.context.progress as { verifiedPieces?: number; pieceCount?: number; left?: number; length?: number } | undefined;
+  const progress = t?.context.progress as
+    { verifiedPieces?: number; pieceCount?: number; left?: number; length?: number } | undefined;
   const pct = progress?.length ? (100 * (progress.length - (progress.left ?? 0))) / progress.length : 0;
   const info = t?.context.info as { name?: string } | undefined;
   return (
@@ -96,7 +107,11 @@ function Header({ store }: { store: Store }) {
         {store.stats.eventsPerSecond.toLocaleString('en-US')} events/s
       </span>
       <span class={`conn conn-${store.connection}`} data-testid="connection">
-        {store.connection === 'open' ? 'live' : store.connection === 'connecting' ? 'connecting…' : 'engine stopped — last state shown'}
+        {store.connection === 'open'
+          ? 'live'
+          : store.connection === 'connecting'
+            ? 'connecting…'
+            : 'engine stopped — last state shown'}
       </span>
     </header>
   );
@@ -109,7 +124,13 @@ interface RowProps {
   sel: boolean;
 }
 
-const ActorRow = memo(function ActorRow({ a, store, sel, depth, nowSec }: RowProps & { depth: number; nowSec: number }) {
+const ActorRow = memo(function ActorRow({
+  a,
+  store,
+  sel,
+  depth,
+  nowSec,
+}: RowProps & { depth: number; nowSec: number }) {
   const url = typeof a.context.url === 'string' ? a.context.url : undefined;
   const info = a.context.info as { name?: unknown } | undefined;
   const label = url ?? (typeof info?.name === 'string' ? info.name : a.name === a.machine ? '' : a.name);
@@ -136,7 +157,12 @@ const PeerRow = memo(function PeerRow({ a, store, sel }: RowProps) {
   const p = a.peer!;
   const ended = a.status !== 'active';
   return (
-    <tr class={`row peer ${sel ? 'sel' : ''} ${ended ? 'ended' : ''}`} onClick={() => store.select(a.id)} data-actor={a.id} data-peer={p.address}>
+    <tr
+      class={`row peer ${sel ? 'sel' : ''} ${ended ? 'ended' : ''}`}
+      onClick={() => store.select(a.id)}
+      data-actor={a.id}
+      data-peer={p.address}
+    >
       <td class="addr" title={a.name}>
         {p.address ?? a.name}
       </td>
@@ -146,7 +172,12 @@ const PeerRow = memo(function PeerRow({ a, store, sel }: RowProps) {
       <td class="state" data-testid="peer-state" title={stateText(a.value)}>
         {ended ? `${topState(a.value)}${p.closeReason ? `: ${p.closeReason}` : ''}` : topState(a.value)}
       </td>
-      <td class="flags" title={FLAG_HELP.filter(([k]) => flagLetters(p.flags, p.direction).includes(k)).map(([k, v]) => `${k}: ${v}`).join('\n')}>
+      <td
+        class="flags"
+        title={FLAG_HELP.filter(([k]) => flagLetters(p.flags, p.direction).includes(k))
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\n')}
+      >
         {flagLetters(p.flags, p.direction)}
       </td>
       <td class="num" data-testid="requests">
@@ -176,14 +207,23 @@ function ActorList({ store }: { store: Store }) {
         peers.push(a);
         continue;
       }
-      rows.push(<ActorRow key={a.id} a={a} store={store} sel={store.selected === a.id} depth={depth} nowSec={nowSec} />);
+      rows.push(
+        <ActorRow key={a.id} a={a} store={store} sel={store.selected === a.id} depth={depth} nowSec={nowSec} />,
+      );
       walk(a.id, depth + 1);
     }
   };
   walk(null, 0);
   // Orphans (their parent is not a state machine): listed at the top level.
-  for (const a of all) if (a.parent !== null && !store.actors.has(a.parent) && !a.peer) rows.push(<ActorRow key={a.id} a={a} store={store} sel={store.selected === a.id} depth={0} nowSec={nowSec} />);
-  peers.sort((x, y) => Number(x.status !== 'active') - Number(y.status !== 'active') || (y.rates?.down ?? 0) - (x.rates?.down ?? 0) || x.id - y.id);
+  for (const a of all)
+    if (a.parent !== null && !store.actors.has(a.parent) && !a.peer)
+      rows.push(<ActorRow key={a.id} a={a} store={store} sel={store.selected === a.id} depth={0} nowSec={nowSec} />);
+  peers.sort(
+    (x, y) =>
+      Number(x.status !== 'active') - Number(y.status !== 'active') ||
+      (y.rates?.down ?? 0) - (x.rates?.down ?? 0) ||
+      x.id - y.id,
+  );
   const active = peers.filter((p) => p.status === 'active').length;
   return (
     <section class="list">
@@ -192,14 +232,19 @@ function ActorList({ store }: { store: Store }) {
           <tr>
             <th>actor</th>
             <th>state</th>
-            <th class="num" title="state changes">#</th>
+            <th class="num" title="state changes">
+              #
+            </th>
             <th class="num">since</th>
           </tr>
         </thead>
         <tbody>{rows}</tbody>
       </table>
       <h2>
-        Peers <span class="muted">{active} connected{peers.length > active ? `, ${peers.length - active} closing` : ''}</span>
+        Peers{' '}
+        <span class="muted">
+          {active} connected{peers.length > active ? `, ${peers.length - active} closing` : ''}
+        </span>
       </h2>
       <table class="peers" data-testid="peers">
         <thead>
@@ -208,7 +253,9 @@ function ActorList({ store }: { store: Store }) {
             <th>client</th>
             <th>state</th>
             <th title={FLAG_HELP.map(([k, v]) => `${k}: ${v}`).join('\n')}>flags</th>
-            <th class="num" title="our requests in flight">req</th>
+            <th class="num" title="our requests in flight">
+              req
+            </th>
             <th class="num">↓</th>
             <th class="num">↑</th>
             <th class="num">got</th>
@@ -285,7 +332,12 @@ function Details({ store }: { store: Store }) {
     }
     return s;
   }, [lastTo?.seq]);
-  if (!a) return <section class="details muted">{store.selected === null ? 'Select an actor.' : 'This actor has stopped and is no longer listed.'}</section>;
+  if (!a)
+    return (
+      <section class="details muted">
+        {store.selected === null ? 'Select an actor.' : 'This actor has stopped and is no longer listed.'}
+      </section>
+    );
   return (
     <section class="details" data-testid="details" data-actor={a.id}>
       <h2>
@@ -297,7 +349,11 @@ function Details({ store }: { store: Store }) {
         {stateText(a.value)}
       </p>
       {a.peer && <FlagChips f={a.peer.flags} />}
-      {def ? <Statechart def={def} activeKey={activeKey} entered={entered} flashKey={lastTo?.seq ?? 0} /> : <p class="muted">No definition for machine {a.machine}.</p>}
+      {def ? (
+        <Statechart def={def} activeKey={activeKey} entered={entered} flashKey={lastTo?.seq ?? 0} />
+      ) : (
+        <p class="muted">No definition for machine {a.machine}.</p>
+      )}
       <div class="split">
         <div>
           <h3>Context</h3>

@@ -38,7 +38,16 @@ function Transitions({ node }: { node: StateDef }) {
   return (
     <ul class="st-on">
       {targeted.map((t, i) => (
-        <li key={i} title={[t.event || 'eventless', t.guard && `guard: ${t.guard}`, t.actions.length > 0 && `actions: ${t.actions.join(', ')}`].filter(Boolean).join('\n')}>
+        <li
+          key={i}
+          title={[
+            t.event || 'eventless',
+            t.guard && `guard: ${t.guard}`,
+            t.actions.length > 0 && `actions: ${t.actions.join(', ')}`,
+          ]
+            .filter(Boolean)
+            .join('\n')}
+        >
           <span class="ev">{t.label}</span>
           {t.guard && <span class="guard"> [{t.guard}]</span>}
           <span class="arrow"> → </span>
@@ -60,13 +69,26 @@ function StateBox({ node, parent, props }: { node: StateDef; parent: StateDef | 
   const cls = ['st', `st-${node.type}`, isActive ? 'active' : '', flash ? 'flash' : ''].filter(Boolean).join(' ');
   const isInitial = parent !== undefined && parent.type === 'compound' && parent.initial === node.key;
   return (
-    <div class={cls} data-path={node.path} data-active={isActive ? 'true' : 'false'} key={flash ? `${node.path}#${props.flashKey}` : node.path}>
+    <div
+      class={cls}
+      data-path={node.path}
+      data-active={isActive ? 'true' : 'false'}
+      key={flash ? `${node.path}#${props.flashKey}` : node.path}
+    >
       <div class="st-head">
-        {isInitial && <span class="initial" title="initial state">●</span>}
+        {isInitial && (
+          <span class="initial" title="initial state">
+            ●
+          </span>
+        )}
         <span class="st-name">{node.key}</span>
         {node.type === 'parallel' && <span class="tag">parallel</span>}
         {node.type === 'final' && <span class="tag">final</span>}
-        {node.invoke.length > 0 && <span class="tag invoke" title="invoked actors">⚙ {node.invoke.join(', ')}</span>}
+        {node.invoke.length > 0 && (
+          <span class="tag invoke" title="invoked actors">
+            ⚙ {node.invoke.join(', ')}
+          </span>
+        )}
       </div>
       <Transitions node={node} />
       {node.states.length > 0 && (
@@ -84,7 +106,12 @@ function StateBox({ node, parent, props }: { node: StateDef; parent: StateDef | 
  * The chart re-renders only when the machine, the active states (`activeKey`: their paths joined)
  * or the latest transition change — not on every update of the actor's counters.
  */
-export const Statechart = memo(function Statechart({ def, activeKey, entered, flashKey }: Omit<Props, 'active'> & { activeKey: string }) {
+export const Statechart = memo(function Statechart({
+  def,
+  activeKey,
+  entered,
+  flashKey,
+}: Omit<Props, 'active'> & { activeKey: string }) {
   const active = useMemo(() => new Set(activeKey.split(',')), [activeKey]);
   const root = useMemo(() => ({ ...def.root, key: def.id }), [def]);
   return (

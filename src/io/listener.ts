@@ -113,7 +113,8 @@ export class PeerListener {
       length += chunk.length;
       const head = Buffer.concat(chunks, length);
       // Check the protocol string as soon as its bytes are here, so non-BitTorrent traffic is dropped early.
-      if (!head.subarray(0, Math.min(20, length)).equals(PSTR.subarray(0, Math.min(20, length)))) return this.mse ? mse(head) : refuse();
+      if (!head.subarray(0, Math.min(20, length)).equals(PSTR.subarray(0, Math.min(20, length))))
+        return this.mse ? mse(head) : refuse();
       if (length < 48) return;
       deliver(toHex(head.subarray(28, 48)), head);
     };
@@ -124,7 +125,12 @@ export class PeerListener {
       if (!host || !socket.remotePort) return refuse();
       done();
       socket.off('error', refuse);
-      route({ socket, initialBytes, infoHashHex, address: { host: host.host, port: socket.remotePort, family: host.family } });
+      route({
+        socket,
+        initialBytes,
+        infoHashHex,
+        address: { host: host.host, port: socket.remotePort, family: host.family },
+      });
     };
     const mse = (head: Buffer) => {
       socket.off('data', onData);

@@ -20,7 +20,9 @@ export interface LocalTracker {
   close(): Promise<void>;
 }
 
-export async function startLocalTracker(options: { host?: string; port?: number; interval?: number; maxPeers?: number } = {}): Promise<LocalTracker> {
+export async function startLocalTracker(
+  options: { host?: string; port?: number; interval?: number; maxPeers?: number } = {},
+): Promise<LocalTracker> {
   const host = options.host ?? '127.0.0.1';
   const interval = options.interval ?? 60;
   const maxPeers = options.maxPeers ?? 1000;

@@ -10,7 +10,8 @@ import type { Socket } from 'node:net';
 import type { BtError } from '../protocol/errors.js';
 import { MseResponder } from '../protocol/mse.js';
 
-export type MseAcceptResult = { infoHash: Uint8Array; initialPayload: Uint8Array; error?: undefined } | { error: BtError };
+export type MseAcceptResult =
+  { infoHash: Uint8Array; initialPayload: Uint8Array; error?: undefined } | { error: BtError };
 
 export interface MseAcceptOptions {
   /** Info hashes served (read when the initiator's SKEY hash arrives). */
@@ -29,7 +30,10 @@ export function acceptMse(
   options: MseAcceptOptions,
   onResult: (r: MseAcceptResult) => void,
 ): () => void {
-  const responder = new MseResponder({ infoHashes: options.infoHashes, random: options.random ?? ((n) => randomBytes(n)) });
+  const responder = new MseResponder({
+    infoHashes: options.infoHashes,
+    random: options.random ?? ((n) => randomBytes(n)),
+  });
   let finished = false;
   const stop = () => {
     finished = true;

@@ -141,7 +141,12 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       next: deliver,
       error: (err: unknown) => {
         const e = err as { code?: string; message?: string };
-        send({ type: 'wire.protocolError', code: e.code ?? 'BT_ERR_WIRE', message: e.message ?? String(err), at: now() });
+        send({
+          type: 'wire.protocolError',
+          code: e.code ?? 'BT_ERR_WIRE',
+          message: e.message ?? String(err),
+          at: now(),
+        });
         finish();
       },
     });
@@ -177,7 +182,9 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       send({ type: 'wire.drain', at: now() });
     }
   });
-  socket.on('error', (err: NodeJS.ErrnoException) => finish({ code: err.code ?? 'BT_ERR_SOCKET', message: err.message }));
+  socket.on('error', (err: NodeJS.ErrnoException) =>
+    finish({ code: err.code ?? 'BT_ERR_SOCKET', message: err.message }),
+  );
   socket.on('close', () => finish());
   socket.on('end', () => finish());
 

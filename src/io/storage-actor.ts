@@ -47,9 +47,25 @@ export function blockReaderActor(handle: StorageHandle) {
     receive((cmd) => {
       const s = handle.storage;
       const { index, begin, length } = cmd;
-      if (!s) return answer({ type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_STORAGE_CLOSED', message: 'storage is not open' });
+      if (!s)
+        return answer({
+          type: 'upload.readFailed',
+          index,
+          begin,
+          length,
+          code: 'BT_ERR_STORAGE_CLOSED',
+          message: 'storage is not open',
+        });
       // Only verified data leaves: a request for a piece we lack is refused (the peer rejects it).
-      if (!handle.have?.has(index)) return answer({ type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_NOT_VERIFIED', message: `piece ${index} is not verified` });
+      if (!handle.have?.has(index))
+        return answer({
+          type: 'upload.readFailed',
+          index,
+          begin,
+          length,
+          code: 'BT_ERR_NOT_VERIFIED',
+          message: `piece ${index} is not verified`,
+        });
       s.readBlock(index, begin, length).then(
         (data) => answer({ type: 'upload.block', index, begin, length, data }),
         (err: unknown) => answer({ type: 'upload.readFailed', index, begin, length, ...toError(err) }),
@@ -63,10 +79,18 @@ export function blockReaderActor(handle: StorageHandle) {
 
 function toError(err: unknown): { code: string; message: string } {
   const e = err as { code?: unknown; message?: unknown };
-  return { code: typeof e?.code === 'string' ? e.code : 'BT_ERR_STORAGE_IO', message: typeof e?.message === 'string' ? e.message : String(err) };
+  return {
+    code: typeof e?.code === 'string' ? e.code : 'BT_ERR_STORAGE_IO',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+  };
 }
 
-export function storageActor(meta: Metainfo, dir: string, options: StorageActorOptions = {}, handle: StorageHandle = createStorageHandle()) {
+export function storageActor(
+  meta: Metainfo,
+  dir: string,
+  options: StorageActorOptions = {},
+  handle: StorageHandle = createStorageHandle(),
+) {
   return fromCallback<StorageCommand>(({ sendBack, receive }) => {
     const send = (e: StorageEvent) => sendBack(e);
     const abort = new AbortController();
@@ -86,7 +110,9 @@ export function storageActor(meta: Metainfo, dir: string, options: StorageActorO
       let last = 0;
       const every = options.progressIntervalMs ?? 200;
       const trusted =
-        options.resumePath && !options.forceCheck ? await loadResume(options.resumePath, meta, await storage.fileStats()) : null;
+        options.resumePath && !options.forceCheck
+          ? await loadResume(options.resumePath, meta, await storage.fileStats())
+          : null;
       if (trusted) {
         send({ type: 'storage.checkProgress', checked: meta.pieceCount, total: meta.pieceCount, valid: trusted.count });
         have = trusted;

@@ -461,12 +461,18 @@ export class Storage {
     return fh;
   }
 
-  private async openAfterCheck(i: number, path: string, mode: FileMode): Promise<{ fh: FileHandle; finalIsLink: boolean }> {
+  private async openAfterCheck(
+    i: number,
+    path: string,
+    mode: FileMode,
+  ): Promise<{ fh: FileHandle; finalIsLink: boolean }> {
     let disk = await this.confirmInside(i);
     if (mode === 'read') {
       if (!disk.exists)
         throw new StorageError('BT_ERR_STORAGE_IO', `'${path}' is missing: the data vanished from disk`, path);
-      const fh = await open(path, constants.O_RDONLY | (disk.finalIsLink ? 0 : O_NOFOLLOW)).catch(ioError(path, 'open'));
+      const fh = await open(path, constants.O_RDONLY | (disk.finalIsLink ? 0 : O_NOFOLLOW)).catch(
+        ioError(path, 'open'),
+      );
       return { fh, finalIsLink: disk.finalIsLink };
     }
     if (!disk.exists) {

@@ -7,5 +7,7 @@ import type { AnnounceInput, AnnounceResult } from '../protocol/tracker-types.js
 import type { TrackerClient } from './tracker-client.js';
 
 export function announceActor(client: TrackerClient, infoHash: Uint8Array) {
-  return fromPromise<AnnounceResult, AnnounceInput>(({ input, signal }) => client.announce({ ...input, infoHash }, signal));
+  return fromPromise<AnnounceResult, AnnounceInput>(({ input, signal }) =>
+    client.announce({ ...input, infoHash }, signal),
+  );
 }

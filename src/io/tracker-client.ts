@@ -80,7 +80,12 @@ export interface TrackerClientOptions {
 const CONNECTION_ID_TTL_MS = 60_000;
 
 /** Maps fetch/undici and socket failures onto our codes. */
-function networkError(err: unknown, url: string, signal: AbortSignal | undefined, timedOut: boolean): TrackerTransportError {
+function networkError(
+  err: unknown,
+  url: string,
+  signal: AbortSignal | undefined,
+  timedOut: boolean,
+): TrackerTransportError {
   if (err instanceof TrackerTransportError) return err;
   if (timedOut) return new TrackerTransportError('BT_ERR_TRACKER_TIMEOUT', `${url}: no reply in time`, url);
   if (signal?.aborted) return new TrackerTransportError('BT_ERR_TRACKER_ABORTED', `${url}: aborted`, url);
@@ -106,13 +111,15 @@ function codecError(err: unknown, url: string): BtError {
 /** Reads a fetch body, refusing more than `max` bytes (a hostile tracker cannot exhaust memory). */
 async function readCapped(res: Response, max: number, url: string): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > max) throw new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${url}: reply of ${declared} bytes is too large`, url);
+  if (declared > max)
+    throw new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${url}: reply of ${declared} bytes is too large`, url);
   if (!res.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
     total += chunk.length;
-    if (total > max) throw new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${url}: reply longer than ${max} bytes`, url);
+    if (total > max)
+      throw new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${url}: reply longer than ${max} bytes`, url);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, total);
@@ -155,7 +162,13 @@ export class TrackerClient {
     const protocol = protocolOf(req.url);
     if (protocol === 'http:' || protocol === 'https:') return this.httpAnnounce(req, signal);
     if (protocol === 'udp:') return this.udpAnnounce(req, signal);
-    throw new TrackerTransportError('BT_ERR_TRACKER_UNSUPPORTED', `${req.url}: unsupported tracker protocol '${protocol}'`, req.url, undefined, true);
+    throw new TrackerTransportError(
+      'BT_ERR_TRACKER_UNSUPPORTED',
+      `${req.url}: unsupported tracker protocol '${protocol}'`,
+      req.url,
+      undefined,
+      true,
+    );
   }
 
   /** Scrapes `infoHashes` from the tracker of `announceUrl`. Keys of the result are 40-hex info hashes. */
@@ -163,7 +176,11 @@ export class TrackerClient {
     const protocol = protocolOf(announceUrl);
     if (protocol === 'http:' || protocol === 'https:') return this.httpScrape(announceUrl, infoHashes, signal);
     if (protocol === 'udp:') return this.udpScrape(announceUrl, infoHashes, signal);
-    throw new TrackerTransportError('BT_ERR_TRACKER_UNSUPPORTED', `${announceUrl}: unsupported tracker protocol '${protocol}'`, announceUrl);
+    throw new TrackerTransportError(
+      'BT_ERR_TRACKER_UNSUPPORTED',
+      `${announceUrl}: unsupported tracker protocol '${protocol}'`,
+      announceUrl,
+    );
   }
 
   // ---- HTTP -------------------------------------------------------------------------------
@@ -172,10 +189,18 @@ export class TrackerClient {
     const timeout = AbortSignal.timeout(this.httpTimeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     try {
-      const res = await fetch(url, { signal: combined, redirect: 'follow', headers: { 'accept-encoding': 'identity' } });
+      const res = await fetch(url, {
+        signal: combined,
+        redirect: 'follow',
+        headers: { 'accept-encoding': 'identity' },
+      });
       if (res.status !== 200) {
         await res.body?.cancel().catch(() => {});
-        throw new TrackerTransportError('BT_ERR_TRACKER_HTTP_STATUS', `${displayUrl}: HTTP ${res.status} ${res.statusText}`.trim(), displayUrl);
+        throw new TrackerTransportError(
+          'BT_ERR_TRACKER_HTTP_STATUS',
+          `${displayUrl}: HTTP ${res.status} ${res.statusText}`.trim(),
+          displayUrl,
+        );
       }
       return await readCapped(res, this.maxReplyBytes, displayUrl);
     } catch (err) {
@@ -207,7 +232,13 @@ export class TrackerClient {
     if (reply.type === 'failure') {
       const never = reply.retryIn === 'never';
       const retryIn = typeof reply.retryIn === 'number' ? reply.retryIn * 60 : undefined;
-      throw new TrackerTransportError('BT_ERR_TRACKER_FAILURE', `${req.url}: tracker says: ${reply.reason}`, req.url, retryIn, never);
+      throw new TrackerTransportError(
+        'BT_ERR_TRACKER_FAILURE',
+        `${req.url}: tracker says: ${reply.reason}`,
+        req.url,
+        retryIn,
+        never,
+      );
     }
     const out: AnnounceResult = { interval: reply.interval, peers: reply.peers };
     if (reply.minInterval !== undefined) out.minInterval = reply.minInterval;
@@ -218,9 +249,18 @@ export class TrackerClient {
     return out;
   }
 
-  private async httpScrape(announceUrl: string, infoHashes: Uint8Array[], signal?: AbortSignal): Promise<Map<string, ScrapeStats>> {
+  private async httpScrape(
+    announceUrl: string,
+    infoHashes: Uint8Array[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, ScrapeStats>> {
     const scrapeUrl = scrapeUrlFor(announceUrl);
-    if (!scrapeUrl) throw new TrackerTransportError('BT_ERR_TRACKER_NO_SCRAPE', `${announceUrl}: this tracker has no scrape URL (BEP 48)`, announceUrl);
+    if (!scrapeUrl)
+      throw new TrackerTransportError(
+        'BT_ERR_TRACKER_NO_SCRAPE',
+        `${announceUrl}: this tracker has no scrape URL (BEP 48)`,
+        announceUrl,
+      );
     const body = await this.httpGet(buildScrapeUrl(scrapeUrl, infoHashes), scrapeUrl, signal);
     let reply;
     try {
@@ -228,7 +268,12 @@ export class TrackerClient {
     } catch (err) {
       throw codecError(err, scrapeUrl);
     }
-    if (reply.type === 'failure') throw new TrackerTransportError('BT_ERR_TRACKER_FAILURE', `${scrapeUrl}: tracker says: ${reply.reason}`, scrapeUrl);
+    if (reply.type === 'failure')
+      throw new TrackerTransportError(
+        'BT_ERR_TRACKER_FAILURE',
+        `${scrapeUrl}: tracker says: ${reply.reason}`,
+        scrapeUrl,
+      );
     return reply.files;
   }
 
@@ -237,7 +282,14 @@ export class TrackerClient {
   private async udpTarget(url: string): Promise<UdpTarget> {
     const u = new URL(url);
     const port = Number(u.port);
-    if (!port) throw new TrackerTransportError('BT_ERR_TRACKER_UNSUPPORTED', `${url}: a UDP tracker URL needs a port`, url, undefined, true);
+    if (!port)
+      throw new TrackerTransportError(
+        'BT_ERR_TRACKER_UNSUPPORTED',
+        `${url}: a UDP tracker URL needs a port`,
+        url,
+        undefined,
+        true,
+      );
     const hostname = u.hostname.replace(/^\[|\]$/g, '');
     try {
       const { address, family } = await lookup(hostname);
@@ -252,7 +304,12 @@ export class TrackerClient {
    * `build(connectionId, tx)`; retransmits after base·2^n. A reply with another transaction id, an
    * error reply or a malformed packet fails the request with a typed error.
    */
-  private async udpRequest(url: string, signal: AbortSignal | undefined, build: (connectionId: bigint, tx: number) => Uint8Array, expect: UdpResponse['action']): Promise<{ res: UdpResponse; target: UdpTarget }> {
+  private async udpRequest(
+    url: string,
+    signal: AbortSignal | undefined,
+    build: (connectionId: bigint, tx: number) => Uint8Array,
+    expect: UdpResponse['action'],
+  ): Promise<{ res: UdpResponse; target: UdpTarget }> {
     const target = await this.udpTarget(url);
     const key = `${target.host}:${target.port}`;
     const socket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
@@ -269,7 +326,8 @@ export class TrackerClient {
       if (!cached || cached.expires <= Date.now()) {
         const tx = randomBytes(4).readUInt32BE(0);
         const res = await this.udpExchange(socket, target, url, encodeConnectRequest(tx), tx, 'connect', signal);
-        if (res.action !== 'connect') throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a connect reply`, url);
+        if (res.action !== 'connect')
+          throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a connect reply`, url);
         cached = { id: res.connectionId, expires: Date.now() + this.udpTtlMs };
         this.connectionIds.set(key, cached);
       }
@@ -285,7 +343,15 @@ export class TrackerClient {
     }
   }
 
-  private udpExchange(socket: Socket, target: UdpTarget, url: string, packet: Uint8Array, tx: number, expect: UdpResponse['action'], signal: AbortSignal | undefined): Promise<UdpResponse> {
+  private udpExchange(
+    socket: Socket,
+    target: UdpTarget,
+    url: string,
+    packet: Uint8Array,
+    tx: number,
+    expect: UdpResponse['action'],
+    signal: AbortSignal | undefined,
+  ): Promise<UdpResponse> {
     return new Promise<UdpResponse>((resolve, reject) => {
       let attempt = 0;
       let timer: NodeJS.Timeout | undefined;
@@ -311,7 +377,13 @@ export class TrackerClient {
           return;
         }
         if (res.transactionId !== tx) {
-          fail(new TrackerTransportError('BT_ERR_UDP_TRANSACTION', `${url}: reply with transaction id ${res.transactionId}, expected ${tx}`, url));
+          fail(
+            new TrackerTransportError(
+              'BT_ERR_UDP_TRANSACTION',
+              `${url}: reply with transaction id ${res.transactionId}, expected ${tx}`,
+              url,
+            ),
+          );
           return;
         }
         if (res.action === 'error') {
@@ -319,7 +391,9 @@ export class TrackerClient {
           return;
         }
         if (res.action !== expect) {
-          fail(new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a ${expect} reply, got ${res.action}`, url));
+          fail(
+            new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a ${expect} reply, got ${res.action}`, url),
+          );
           return;
         }
         cleanup();
@@ -332,7 +406,9 @@ export class TrackerClient {
         const wait = this.udpBaseMs * 2 ** attempt;
         timer = setTimeout(() => {
           if (attempt >= this.udpMaxRetransmits) {
-            fail(new TrackerTransportError('BT_ERR_TRACKER_TIMEOUT', `${url}: no reply after ${attempt + 1} tries`, url));
+            fail(
+              new TrackerTransportError('BT_ERR_TRACKER_TIMEOUT', `${url}: no reply after ${attempt + 1} tries`, url),
+            );
             return;
           }
           attempt++;
@@ -367,14 +443,25 @@ export class TrackerClient {
         }),
       'announce',
     );
-    if (res.action !== 'announce') throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${req.url}: expected an announce reply`, req.url);
+    if (res.action !== 'announce')
+      throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${req.url}: expected an announce reply`, req.url);
     return { interval: res.interval, complete: res.seeders, incomplete: res.leechers, peers: res.peers };
   }
 
-  private async udpScrape(url: string, infoHashes: Uint8Array[], signal?: AbortSignal): Promise<Map<string, ScrapeStats>> {
+  private async udpScrape(
+    url: string,
+    infoHashes: Uint8Array[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, ScrapeStats>> {
     const hashes = infoHashes.slice(0, UDP_MAX_SCRAPE_HASHES);
-    const { res } = await this.udpRequest(url, signal, (connectionId, tx) => encodeScrapeRequest(connectionId, tx, hashes), 'scrape');
-    if (res.action !== 'scrape') throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a scrape reply`, url);
+    const { res } = await this.udpRequest(
+      url,
+      signal,
+      (connectionId, tx) => encodeScrapeRequest(connectionId, tx, hashes),
+      'scrape',
+    );
+    if (res.action !== 'scrape')
+      throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a scrape reply`, url);
     const out = new Map<string, ScrapeStats>();
     res.stats.forEach((s, i) => {
       const h = hashes[i];

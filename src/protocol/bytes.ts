@@ -7,7 +7,8 @@ export function toHex(bytes: Uint8Array): string {
 
 /** Bytes of an even-length hex string; throws a RangeError on anything else. */
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new RangeError(`not a hex string: ${JSON.stringify(hex.slice(0, 80))}`);
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex))
+    throw new RangeError(`not a hex string: ${JSON.stringify(hex.slice(0, 80))}`);
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 

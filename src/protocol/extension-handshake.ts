@@ -60,7 +60,8 @@ export function decodeExtensionHandshake(payload: Uint8Array): ExtensionHandshak
     let n = 0;
     for (const name of Object.keys(m)) {
       const id = m[name];
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 255) throw bad(`m.${name.slice(0, MAX_NAME_BYTES)} is not a message id`);
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 255)
+        throw bad(`m.${name.slice(0, MAX_NAME_BYTES)} is not a message id`);
       // Every id is checked; only the first MAX_EXTENSIONS names are kept.
       if (id === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES || n >= MAX_EXTENSIONS) continue;
       n++;

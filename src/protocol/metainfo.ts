@@ -227,10 +227,18 @@ function parseInfo(info: BencodeDict): InfoPart {
   }
   const length = files.reduce((sum, f) => sum + f.length, 0);
   if (length > MAX_TORRENT_LENGTH) {
-    throw new MetainfoError('BT_ERR_METAINFO_LENGTH', multiFile ? 'info.files' : 'info.length', `total ${length} bytes is absurd`);
+    throw new MetainfoError(
+      'BT_ERR_METAINFO_LENGTH',
+      multiFile ? 'info.files' : 'info.length',
+      `total ${length} bytes is absurd`,
+    );
   }
   if (length === 0) {
-    throw new MetainfoError('BT_ERR_METAINFO_LENGTH', multiFile ? 'info.files' : 'info.length', 'the torrent holds no data (total length 0)');
+    throw new MetainfoError(
+      'BT_ERR_METAINFO_LENGTH',
+      multiFile ? 'info.files' : 'info.length',
+      'the torrent holds no data (total length 0)',
+    );
   }
   const pieceCount = piecesValue.length / HASH_LENGTH;
   const expected = Math.ceil(length / pieceLength);

@@ -62,7 +62,8 @@ export class Rc4 {
   private j = 0;
 
   constructor(key: Uint8Array, discard = 0) {
-    if (key.length < 1 || key.length > 256) throw new BtError('BT_ERR_MSE_RC4_KEY', `RC4 key length ${key.length} is not 1–256`);
+    if (key.length < 1 || key.length > 256)
+      throw new BtError('BT_ERR_MSE_RC4_KEY', `RC4 key length ${key.length} is not 1–256`);
     const s = this.s;
     for (let k = 0; k < 256; k++) s[k] = k;
     let j = 0;
@@ -151,7 +152,10 @@ export function createMseKeyExchange(random: (n: number) => Uint8Array): MseKeyE
     secret(peerPublicKey) {
       const y = bytesToBigInt(peerPublicKey);
       if (peerPublicKey.length !== MSE_KEY_LENGTH || y < 2n || y > MSE_PRIME - 2n) {
-        throw new BtError('BT_ERR_MSE_KEY', 'the peer’s Diffie-Hellman public key is out of range (not an MSE key exchange)');
+        throw new BtError(
+          'BT_ERR_MSE_KEY',
+          'the peer’s Diffie-Hellman public key is out of range (not an MSE key exchange)',
+        );
       }
       return bigIntToBytes(modPow(y, x, MSE_PRIME), MSE_KEY_LENGTH);
     },
@@ -308,7 +312,12 @@ export class MseResponder {
 
   push(chunk: Uint8Array): MseStep {
     if (this.stage === 'done' || this.stage === 'failed') {
-      return { error: new BtError('BT_ERR_MSE_STATE', `the MSE handshake has already ${this.stage === 'done' ? 'completed' : 'failed'}`) };
+      return {
+        error: new BtError(
+          'BT_ERR_MSE_STATE',
+          `the MSE handshake has already ${this.stage === 'done' ? 'completed' : 'failed'}`,
+        ),
+      };
     }
     this.queue.push(chunk);
     const send: Uint8Array[] = [];
@@ -367,7 +376,10 @@ export class MseResponder {
         const kx = this.options.keyExchange ?? createMseKeyExchange(this.options.random);
         this.secret = kx.secret(ya);
         this.req1 = mseHash('req1', this.secret);
-        const padLength = Math.min(MSE_MAX_PAD, Math.max(0, this.options.padBLength ?? (this.options.random(1)[0]! & 0x0f)));
+        const padLength = Math.min(
+          MSE_MAX_PAD,
+          Math.max(0, this.options.padBLength ?? this.options.random(1)[0]! & 0x0f),
+        );
         send.push(concatBytes([kx.publicKey, this.options.random(padLength).subarray(0, padLength)]));
         this.stage = 'sync';
         return 'next';
@@ -380,7 +392,10 @@ export class MseResponder {
           this.take(at + 20);
           this.stage = 'skey';
         } else if (window.length >= MSE_SYNC_WINDOW) {
-          throw new BtError('BT_ERR_MSE_SYNC', `HASH('req1', S) not found within ${MSE_SYNC_WINDOW} bytes after Ya (not an MSE initiator, or a different key)`);
+          throw new BtError(
+            'BT_ERR_MSE_SYNC',
+            `HASH('req1', S) not found within ${MSE_SYNC_WINDOW} bytes after Ya (not an MSE initiator, or a different key)`,
+          );
         } else {
           return 'wait';
         }
@@ -397,7 +412,11 @@ export class MseResponder {
             break;
           }
         }
-        if (!found) throw new BtError('BT_ERR_MSE_SKEY', 'the initiator asks for a torrent that is not served here (unknown SKEY)');
+        if (!found)
+          throw new BtError(
+            'BT_ERR_MSE_SKEY',
+            'the initiator asks for a torrent that is not served here (unknown SKEY)',
+          );
         this.infoHash = new Uint8Array(found);
         this.decrypt = new Rc4(mseHash('keyA', this.secret, found), MSE_RC4_DISCARD);
         this.encrypt = new Rc4(mseHash('keyB', this.secret, found), MSE_RC4_DISCARD);
@@ -406,10 +425,12 @@ export class MseResponder {
       }
       case 'header': {
         const h = this.decrypt!.process(this.take(14));
-        if (!equalBytes(h.subarray(0, 8), mseVc())) throw new BtError('BT_ERR_MSE_VC', 'the verification constant did not decrypt to zeros');
+        if (!equalBytes(h.subarray(0, 8), mseVc()))
+          throw new BtError('BT_ERR_MSE_VC', 'the verification constant did not decrypt to zeros');
         this.provide = u32(h, 8);
         this.padCLength = u16(h, 12);
-        if (this.padCLength > MSE_MAX_PAD) throw new BtError('BT_ERR_MSE_PAD', `PadC of ${this.padCLength} bytes exceeds ${MSE_MAX_PAD}`);
+        if (this.padCLength > MSE_MAX_PAD)
+          throw new BtError('BT_ERR_MSE_PAD', `PadC of ${this.padCLength} bytes exceeds ${MSE_MAX_PAD}`);
         if (this.provide & CRYPTO_PLAINTEXT) this.method = 'plaintext';
         else if (this.provide & CRYPTO_RC4 && this.options.allowRc4) this.method = 'rc4';
         else {

@@ -154,7 +154,7 @@ export function formatIPv6(bytes: Uint8Array, offset = 0): string {
   for (let i = 0; i < 8; i++) words.push((bytes[offset + 2 * i]! << 8) | bytes[offset + 2 * i + 1]!);
   let bestStart = -1;
   let bestLen = 1; // a single zero group is not compressed
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (words[i] !== 0) {
       i++;
       continue;
@@ -211,7 +211,10 @@ export function peerKey(addr: Pick<PeerAddress, 'host' | 'port'>): string {
  */
 export function decodeCompactPeers4(bytes: Uint8Array): PeerAddress[] {
   if (bytes.length % COMPACT_PEER4_LENGTH !== 0) {
-    throw new PeerAddressError('BT_ERR_PEERS_LENGTH', `compact IPv4 peers: ${bytes.length} bytes is not a multiple of 6`);
+    throw new PeerAddressError(
+      'BT_ERR_PEERS_LENGTH',
+      `compact IPv4 peers: ${bytes.length} bytes is not a multiple of 6`,
+    );
   }
   const peers: PeerAddress[] = [];
   for (let o = 0; o < bytes.length; o += COMPACT_PEER4_LENGTH) {
@@ -228,7 +231,10 @@ export function decodeCompactPeers4(bytes: Uint8Array): PeerAddress[] {
  */
 export function decodeCompactPeers6(bytes: Uint8Array): PeerAddress[] {
   if (bytes.length % COMPACT_PEER6_LENGTH !== 0) {
-    throw new PeerAddressError('BT_ERR_PEERS_LENGTH', `compact IPv6 peers: ${bytes.length} bytes is not a multiple of 18`);
+    throw new PeerAddressError(
+      'BT_ERR_PEERS_LENGTH',
+      `compact IPv6 peers: ${bytes.length} bytes is not a multiple of 18`,
+    );
   }
   const peers: PeerAddress[] = [];
   for (let o = 0; o < bytes.length; o += COMPACT_PEER6_LENGTH) {

@@ -40,7 +40,10 @@ export function clientName(peerId: Uint8Array): string {
     const name = AZUREUS[az[1]!] ?? az[1]!;
     const v = az[2]!;
     if (az[1] === 'TR') return `${name} ${v[0]}.${v.slice(1, 3)}`;
-    return `${name} ${[...v].map((c) => (/[0-9]/.test(c) ? c : String(c.charCodeAt(0) - 55))).join('.').replace(/(\.0)+$/, '')}`;
+    return `${name} ${[...v]
+      .map((c) => (/[0-9]/.test(c) ? c : String(c.charCodeAt(0) - 55)))
+      .join('.')
+      .replace(/(\.0)+$/, '')}`;
   }
   const aria = /^A2-(\d+)-(\d+)-(\d+)-/.exec(s);
   if (aria) return `aria2 ${aria[1]}.${aria[2]}.${aria[3]}`;

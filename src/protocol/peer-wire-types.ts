@@ -5,7 +5,9 @@
  */
 import type { Handshake, WireMessage } from './wire.js';
 
-type Distribute<T> = T extends { type: infer K extends string } ? Omit<T, 'type'> & { type: `wire.${K}`; at: number } : never;
+type Distribute<T> = T extends { type: infer K extends string }
+  ? Omit<T, 'type'> & { type: `wire.${K}`; at: number }
+  : never;
 
 /** A decoded wire message as an actor event: `{ type: 'wire.have', index, at }` … */
 export type WireMessageEvent = Distribute<WireMessage>;

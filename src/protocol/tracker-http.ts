@@ -169,7 +169,8 @@ function isUint(v: unknown, max = Number.MAX_SAFE_INTEGER): v is number {
 }
 
 function requireUint(name: string, v: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!isUint(v, max)) throw new TrackerError('BT_ERR_TRACKER_PARAM', `${name} must be an integer in 0..${max}, got ${String(v)}`, name);
+  if (!isUint(v, max))
+    throw new TrackerError('BT_ERR_TRACKER_PARAM', `${name} must be an integer in 0..${max}, got ${String(v)}`, name);
   return v;
 }
 
@@ -381,7 +382,11 @@ function peerList(value: BencodeValue | undefined, field: 'peers' | 'peers6'): P
   if (isBytes(value)) {
     const size = field === 'peers' ? COMPACT_PEER4_LENGTH : COMPACT_PEER6_LENGTH;
     if (value.length % size !== 0) {
-      throw new TrackerError('BT_ERR_TRACKER_REPLY', `${field}: ${value.length} bytes is not a multiple of ${size}`, field);
+      throw new TrackerError(
+        'BT_ERR_TRACKER_REPLY',
+        `${field}: ${value.length} bytes is not a multiple of ${size}`,
+        field,
+      );
     }
     return field === 'peers' ? decodeCompactPeers4(value) : decodeCompactPeers6(value);
   }
@@ -408,8 +413,10 @@ export function parseAnnounceResponse(body: Uint8Array): AnnounceResponse {
     return failure;
   }
   const interval = get(dict, 'interval');
-  if (interval === undefined) throw new TrackerError('BT_ERR_TRACKER_REPLY', 'announce reply lacks interval', 'interval');
-  if (!isUint(interval)) throw new TrackerError('BT_ERR_TRACKER_REPLY', 'interval is not a non-negative integer', 'interval');
+  if (interval === undefined)
+    throw new TrackerError('BT_ERR_TRACKER_REPLY', 'announce reply lacks interval', 'interval');
+  if (!isUint(interval))
+    throw new TrackerError('BT_ERR_TRACKER_REPLY', 'interval is not a non-negative integer', 'interval');
   const res: AnnounceSuccess = {
     type: 'success',
     interval,
@@ -460,7 +467,8 @@ export function encodeAnnounceResponse(res: AnnounceResponse, options: EncodeAnn
   };
   if (res.externalIp !== undefined) {
     const n = normaliseHost(res.externalIp);
-    if (!n) throw new TrackerError('BT_ERR_TRACKER_PARAM', `externalIp ${res.externalIp} is not an IP address`, 'externalIp');
+    if (!n)
+      throw new TrackerError('BT_ERR_TRACKER_PARAM', `externalIp ${res.externalIp} is not an IP address`, 'externalIp');
     dict['external ip'] = parseIp(n.host)!.bytes;
   }
   try {
@@ -521,7 +529,8 @@ export function parseScrapeQuery(urlOrQuery: string): Uint8Array[] {
   const hashes: Uint8Array[] = [];
   for (const [name, value] of queryPairs(urlOrQuery)) {
     if (name !== 'info_hash') continue;
-    if (value.length !== 20) throw new TrackerError('BT_ERR_TRACKER_QUERY', `info_hash is ${value.length} bytes, not 20`, 'info_hash');
+    if (value.length !== 20)
+      throw new TrackerError('BT_ERR_TRACKER_QUERY', `info_hash is ${value.length} bytes, not 20`, 'info_hash');
     hashes.push(value);
   }
   return hashes;
@@ -581,7 +590,8 @@ export function parseScrapeResponse(body: Uint8Array): ScrapeResponse {
   // The body is valid bencode (decodeReply checked it), so the walk below cannot run off the end.
   const span = scan.topLevelSpans.get('files');
   if (span === undefined) return res;
-  if (body[span.start] !== 0x64 /* d */) throw new TrackerError('BT_ERR_TRACKER_REPLY', 'files is not a dictionary', 'files');
+  if (body[span.start] !== 0x64 /* d */)
+    throw new TrackerError('BT_ERR_TRACKER_REPLY', 'files is not a dictionary', 'files');
   let pos = span.start + 1;
   while (body[pos] !== 0x65 /* e */) {
     let len = 0;
@@ -646,7 +656,8 @@ export function encodeScrapeResponse(res: ScrapeResponse): Uint8Array {
   if (res.type === 'failure') return encodeBencode({ 'failure reason': res.reason });
   const entries = new Map<string, [Uint8Array, Uint8Array]>();
   for (const [hex, s] of res.files) {
-    if (!HEX40.test(hex)) throw new TrackerError('BT_ERR_TRACKER_PARAM', `files key ${hex} is not a 40-hex info hash`, 'files');
+    if (!HEX40.test(hex))
+      throw new TrackerError('BT_ERR_TRACKER_PARAM', `files key ${hex} is not a 40-hex info hash`, 'files');
     const stats = encodeBencode({
       complete: requireUint('complete', s.complete),
       downloaded: requireUint('downloaded', s.downloaded),
@@ -660,7 +671,10 @@ export function encodeScrapeResponse(res: ScrapeResponse): Uint8Array {
   for (const [key, stats] of sorted) parts.push(ASCII.encode('20:'), key, stats);
   parts.push(ASCII.encode('e'));
   if (res.minRequestInterval !== undefined) {
-    parts.push(ASCII.encode('5:flags'), encodeBencode({ min_request_interval: requireUint('minRequestInterval', res.minRequestInterval) }));
+    parts.push(
+      ASCII.encode('5:flags'),
+      encodeBencode({ min_request_interval: requireUint('minRequestInterval', res.minRequestInterval) }),
+    );
   }
   parts.push(ASCII.encode('e'));
   return concatBytes(parts);

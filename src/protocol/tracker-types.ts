@@ -34,4 +34,3 @@ export interface AnnounceResult {
   incomplete?: number;
   peers: PeerAddress[];
 }
-

@@ -55,12 +55,14 @@ function param(name: string, message: string): TrackerError {
 }
 
 function u32(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw param(name, `must be an integer in 0..2^32-1, got ${String(v)}`);
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+    throw param(name, `must be an integer in 0..2^32-1, got ${String(v)}`);
   return v;
 }
 
 function i32(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw param(name, `must be a 32-bit signed integer, got ${String(v)}`);
+  if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff)
+    throw param(name, `must be a 32-bit signed integer, got ${String(v)}`);
   return v;
 }
 
@@ -137,7 +139,12 @@ export interface UdpAnnounceRequest {
  * downloaded u64 | left u64 | uploaded u64 | event u32 | ip u32 | key u32 | num_want i32 | port u16.
  */
 export function encodeAnnounceRequest(req: UdpAnnounceRequest): Uint8Array {
-  const url = req.urlData === undefined ? new Uint8Array(0) : typeof req.urlData === 'string' ? new TextEncoder().encode(req.urlData) : req.urlData;
+  const url =
+    req.urlData === undefined
+      ? new Uint8Array(0)
+      : typeof req.urlData === 'string'
+        ? new TextEncoder().encode(req.urlData)
+        : req.urlData;
   const chunks = Math.ceil(url.length / 255);
   const out = new Uint8Array(UDP_ANNOUNCE_REQUEST_LENGTH + url.length + 2 * chunks);
   const dv = view(out);
@@ -156,7 +163,8 @@ export function encodeAnnounceRequest(req: UdpAnnounceRequest): Uint8Array {
   dv.setUint32(88, u32('key', req.key));
   dv.setInt32(92, i32('numWant', req.numWant ?? -1));
   const port = req.port;
-  if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw param('port', `must be in 0..65535, got ${String(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff)
+    throw param('port', `must be in 0..65535, got ${String(port)}`);
   dv.setUint16(96, port);
   let o = UDP_ANNOUNCE_REQUEST_LENGTH;
   for (let i = 0; i < url.length; i += 255) {
@@ -170,7 +178,11 @@ export function encodeAnnounceRequest(req: UdpAnnounceRequest): Uint8Array {
 }
 
 /** Scrape request: connection id, action 2, transaction id, then 20 bytes per info hash (1..74). */
-export function encodeScrapeRequest(connectionId: bigint, transactionId: number, infoHashes: readonly Uint8Array[]): Uint8Array {
+export function encodeScrapeRequest(
+  connectionId: bigint,
+  transactionId: number,
+  infoHashes: readonly Uint8Array[],
+): Uint8Array {
   if (infoHashes.length < 1 || infoHashes.length > UDP_MAX_SCRAPE_HASHES) {
     throw param('infoHashes', `must hold 1..${UDP_MAX_SCRAPE_HASHES} hashes, got ${infoHashes.length}`);
   }
@@ -249,10 +261,12 @@ export function decodeUdpRequest(bytes: Uint8Array): UdpRequest {
       }
       return { action: 'connect', transactionId };
     case UdpAction.announce: {
-      if (bytes.length < UDP_ANNOUNCE_REQUEST_LENGTH) throw short('UDP announce request', UDP_ANNOUNCE_REQUEST_LENGTH, bytes.length);
+      if (bytes.length < UDP_ANNOUNCE_REQUEST_LENGTH)
+        throw short('UDP announce request', UDP_ANNOUNCE_REQUEST_LENGTH, bytes.length);
       const eventNumber = dv.getUint32(80);
       const event = EVENT_NAMES[eventNumber];
-      if (event === undefined) throw new TrackerError('BT_ERR_UDP_FIELD', `unknown announce event ${eventNumber}`, 'event');
+      if (event === undefined)
+        throw new TrackerError('BT_ERR_UDP_FIELD', `unknown announce event ${eventNumber}`, 'event');
       const req: UdpRequest = {
         action: 'announce',
         connectionId: dv.getBigUint64(0),
@@ -275,7 +289,8 @@ export function decodeUdpRequest(bytes: Uint8Array): UdpRequest {
     case UdpAction.scrape: {
       const n = bytes.length - 16;
       if (n < 20) throw short('UDP scrape request', 36, bytes.length);
-      if (n % 20 !== 0) throw new TrackerError('BT_ERR_UDP_LENGTH', `scrape request: ${n} bytes of hashes is not a multiple of 20`);
+      if (n % 20 !== 0)
+        throw new TrackerError('BT_ERR_UDP_LENGTH', `scrape request: ${n} bytes of hashes is not a multiple of 20`);
       const infoHashes: Uint8Array[] = [];
       for (let o = 16; o < bytes.length; o += 20) infoHashes.push(bytes.slice(o, o + 20));
       return { action: 'scrape', connectionId: dv.getBigUint64(0), transactionId, infoHashes };
@@ -315,7 +330,8 @@ export function encodeAnnounceResponse(reply: UdpAnnounceReply, family: 4 | 6 = 
   try {
     peers = family === 6 ? encodeCompactPeers6(reply.peers) : encodeCompactPeers4(reply.peers);
   } catch (err) {
-    if (err instanceof PeerAddressError) throw new TrackerError('BT_ERR_TRACKER_PARAM', `peers: ${err.message}`, 'peers', err);
+    if (err instanceof PeerAddressError)
+      throw new TrackerError('BT_ERR_TRACKER_PARAM', `peers: ${err.message}`, 'peers', err);
     throw err;
   }
   const { out, dv } = header(UDP_ANNOUNCE_RESPONSE_HEADER + peers.length, UdpAction.announce, reply.transactionId);
@@ -377,14 +393,19 @@ export function decodeUdpResponse(bytes: Uint8Array, family: 4 | 6 = 4): UdpResp
   const transactionId = dv.getUint32(4);
   switch (action) {
     case UdpAction.connect:
-      if (bytes.length < UDP_CONNECT_RESPONSE_LENGTH) throw short('UDP connect response', UDP_CONNECT_RESPONSE_LENGTH, bytes.length);
+      if (bytes.length < UDP_CONNECT_RESPONSE_LENGTH)
+        throw short('UDP connect response', UDP_CONNECT_RESPONSE_LENGTH, bytes.length);
       return { action: 'connect', transactionId, connectionId: dv.getBigUint64(8) };
     case UdpAction.announce: {
-      if (bytes.length < UDP_ANNOUNCE_RESPONSE_HEADER) throw short('UDP announce response', UDP_ANNOUNCE_RESPONSE_HEADER, bytes.length);
+      if (bytes.length < UDP_ANNOUNCE_RESPONSE_HEADER)
+        throw short('UDP announce response', UDP_ANNOUNCE_RESPONSE_HEADER, bytes.length);
       const size = family === 6 ? COMPACT_PEER6_LENGTH : COMPACT_PEER4_LENGTH;
       const list = bytes.subarray(UDP_ANNOUNCE_RESPONSE_HEADER);
       if (list.length % size !== 0) {
-        throw new TrackerError('BT_ERR_UDP_LENGTH', `announce response: ${list.length} bytes of peers is not a multiple of ${size} (IPv${family})`);
+        throw new TrackerError(
+          'BT_ERR_UDP_LENGTH',
+          `announce response: ${list.length} bytes of peers is not a multiple of ${size} (IPv${family})`,
+        );
       }
       return {
         action: 'announce',
@@ -398,7 +419,10 @@ export function decodeUdpResponse(bytes: Uint8Array, family: 4 | 6 = 4): UdpResp
     case UdpAction.scrape: {
       const n = bytes.length - 8;
       if (n % UDP_SCRAPE_ENTRY_LENGTH !== 0) {
-        throw new TrackerError('BT_ERR_UDP_LENGTH', `scrape response: ${n} bytes is not a multiple of ${UDP_SCRAPE_ENTRY_LENGTH}`);
+        throw new TrackerError(
+          'BT_ERR_UDP_LENGTH',
+          `scrape response: ${n} bytes is not a multiple of ${UDP_SCRAPE_ENTRY_LENGTH}`,
+        );
       }
       const stats: UdpScrapeStats[] = [];
       for (let o = 8; o < bytes.length; o += UDP_SCRAPE_ENTRY_LENGTH) {
@@ -419,7 +443,10 @@ export function decodeUdpResponse(bytes: Uint8Array, family: 4 | 6 = 4): UdpResp
  */
 export function expectTransaction<T extends { transactionId: number }>(res: T, transactionId: number): T {
   if (res.transactionId !== transactionId >>> 0) {
-    throw new TrackerError('BT_ERR_UDP_TRANSACTION', `transaction id ${res.transactionId} does not match ${transactionId >>> 0}`);
+    throw new TrackerError(
+      'BT_ERR_UDP_TRANSACTION',
+      `transaction id ${res.transactionId} does not match ${transactionId >>> 0}`,
+    );
   }
   return res;
 }

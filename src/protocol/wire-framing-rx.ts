@@ -37,7 +37,9 @@ export interface FrameWireRxOptions extends FrameWireOptions {
  * });
  * ```
  */
-export function frameWire(options?: FrameWireOptions & { batchBlocks?: false }): OperatorFunction<Uint8Array, WireEvent>;
+export function frameWire(
+  options?: FrameWireOptions & { batchBlocks?: false },
+): OperatorFunction<Uint8Array, WireEvent>;
 export function frameWire(options: FrameWireRxOptions): OperatorFunction<Uint8Array, WireEvent | PiecesEvent>;
 export function frameWire(options: FrameWireRxOptions = {}): OperatorFunction<Uint8Array, WireEvent | PiecesEvent> {
   return (source) =>

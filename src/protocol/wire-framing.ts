@@ -110,7 +110,8 @@ export class WireFramer {
         this.body = null;
         this.bodyFilled = 0;
         const r = decodeMessage(body, 0, limits);
-        if (r.kind !== 'message') this.fail(r.kind === 'error' ? r.error : new WireError('BT_ERR_MESSAGE_LENGTH', 'incomplete message'));
+        if (r.kind !== 'message')
+          this.fail(r.kind === 'error' ? r.error : new WireError('BT_ERR_MESSAGE_LENGTH', 'incomplete message'));
         emit(r.message);
         continue;
       }

@@ -168,11 +168,14 @@ export interface WireLimits {
   maxExtendedLength?: number;
 }
 
-export const DEFAULT_WIRE_LIMITS: Readonly<WireLimits> = Object.freeze({ maxMessageLength: DEFAULT_MAX_MESSAGE_LENGTH });
+export const DEFAULT_WIRE_LIMITS: Readonly<WireLimits> = Object.freeze({
+  maxMessageLength: DEFAULT_MAX_MESSAGE_LENGTH,
+});
 
 /** Throws `BT_ERR_LIMITS` unless `v` is a non-negative safe integer (a NaN cap would disable the check). */
 export function checkLimit(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0) throw new WireError('BT_ERR_LIMITS', `${name} ${v} is not a non-negative integer`);
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new WireError('BT_ERR_LIMITS', `${name} ${v} is not a non-negative integer`);
   return v;
 }
 
@@ -236,7 +239,11 @@ export function makeReserved(ext: Partial<HandshakeExtensions> = {}): Uint8Array
  * ```
  */
 export function encodeHandshake(h: Handshake): Uint8Array {
-  if (h.reserved.length !== RESERVED_LENGTH || h.infoHash.length !== INFO_HASH_LENGTH || h.peerId.length !== PEER_ID_LENGTH) {
+  if (
+    h.reserved.length !== RESERVED_LENGTH ||
+    h.infoHash.length !== INFO_HASH_LENGTH ||
+    h.peerId.length !== PEER_ID_LENGTH
+  ) {
     throw new WireError('BT_ERR_MESSAGE_VALUE', 'handshake fields must be 8, 20 and 20 bytes');
   }
   const out = new Uint8Array(HANDSHAKE_LENGTH);
@@ -257,11 +264,17 @@ export function decodeHandshake(buf: Uint8Array, offset = 0): HandshakeDecodeRes
   const avail = buf.length - offset;
   const check = Math.min(avail, 1 + PSTR.length);
   if (check > 0 && buf[offset] !== PSTR.length) {
-    return { kind: 'error', error: new WireError('BT_ERR_HANDSHAKE', `handshake pstrlen ${buf[offset]} (expected 19)`) };
+    return {
+      kind: 'error',
+      error: new WireError('BT_ERR_HANDSHAKE', `handshake pstrlen ${buf[offset]} (expected 19)`),
+    };
   }
   for (let k = 1; k < check; k++) {
     if (buf[offset + k] !== PSTR[k - 1]) {
-      return { kind: 'error', error: new WireError('BT_ERR_HANDSHAKE', 'handshake protocol string is not "BitTorrent protocol"') };
+      return {
+        kind: 'error',
+        error: new WireError('BT_ERR_HANDSHAKE', 'handshake protocol string is not "BitTorrent protocol"'),
+      };
     }
   }
   if (avail < HANDSHAKE_LENGTH) return { kind: 'need', bytes: HANDSHAKE_LENGTH - avail };
@@ -463,7 +476,10 @@ function bitfieldCap(limits: WireLimits): number {
 }
 
 function tooLarge(length: number, cap: number, what: string): DecodeResult {
-  return { kind: 'error', error: new WireError('BT_ERR_FRAME_TOO_LARGE', `${what} length prefix ${length} exceeds the cap ${cap}`) };
+  return {
+    kind: 'error',
+    error: new WireError('BT_ERR_FRAME_TOO_LARGE', `${what} length prefix ${length} exceeds the cap ${cap}`),
+  };
 }
 
 /**
@@ -476,14 +492,20 @@ function checkHeader(length: number, id: number, limits: WireLimits): DecodeResu
     if (length === fixed) return null;
     return {
       kind: 'error',
-      error: new WireError('BT_ERR_MESSAGE_LENGTH', `message id ${id} with length prefix ${length} (expected ${fixed})`),
+      error: new WireError(
+        'BT_ERR_MESSAGE_LENGTH',
+        `message id ${id} with length prefix ${length} (expected ${fixed})`,
+      ),
     };
   }
   switch (id) {
     case MessageId.piece:
       if (length > limits.maxMessageLength) return tooLarge(length, limits.maxMessageLength, 'piece');
       if (length < 9) {
-        return { kind: 'error', error: new WireError('BT_ERR_MESSAGE_LENGTH', `piece with length prefix ${length} (at least 9)`) };
+        return {
+          kind: 'error',
+          error: new WireError('BT_ERR_MESSAGE_LENGTH', `piece with length prefix ${length} (at least 9)`),
+        };
       }
       return null;
     case MessageId.bitfield: {
@@ -500,7 +522,10 @@ function checkHeader(length: number, id: number, limits: WireLimits): DecodeResu
       const cap = extendedCap(limits);
       if (length > cap) return tooLarge(length, cap, 'extended');
       if (length < 2) {
-        return { kind: 'error', error: new WireError('BT_ERR_MESSAGE_LENGTH', 'extended message without its extended id') };
+        return {
+          kind: 'error',
+          error: new WireError('BT_ERR_MESSAGE_LENGTH', 'extended message without its extended id'),
+        };
       }
       return null;
     }

@@ -32,7 +32,19 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 describe('bt-actor create / info', () => {
   it('creates a multi-file torrent that info reads back as JSON', async () => {
     const out = join(dir, 'data.torrent');
-    const created = await cli('create', join(dir, 'data'), '-a', 'http://127.0.0.1:6969/announce', '-a', 'udp://127.0.0.1:6969', '-o', out, '--piece-length', '16K', '--private');
+    const created = await cli(
+      'create',
+      join(dir, 'data'),
+      '-a',
+      'http://127.0.0.1:6969/announce',
+      '-a',
+      'udp://127.0.0.1:6969',
+      '-o',
+      out,
+      '--piece-length',
+      '16K',
+      '--private',
+    );
     expect(created.code).toBe(0);
     const info = await cli('info', '--json', out);
     expect(info.code).toBe(0);
@@ -71,7 +83,10 @@ describe('bt-actor create / info', () => {
 
   it('a broken torrent gives one line naming the problem and exit code 2', async () => {
     const bad = join(dir, 'bad.torrent');
-    await writeFile(bad, encodeBencode({ info: { name: 'x', 'piece length': 16384, length: 10, pieces: new Uint8Array(33) } }));
+    await writeFile(
+      bad,
+      encodeBencode({ info: { name: 'x', 'piece length': 16384, length: 10, pieces: new Uint8Array(33) } }),
+    );
     const r = await cli('info', bad);
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
@@ -101,9 +116,9 @@ describe('bt-actor create / info', () => {
     const r = await cli('run', good, '--out', join(dir, 'one.bin'));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/cannot use|not a folder/);
-    expect((await cli('run', good, '--peer', 'nohost'))).toMatchObject({ code: 2 });
-    expect((await cli('run', good, '--port', '70000'))).toMatchObject({ code: 2 });
-    expect((await cli('run', good, '--seed-ratio', '-1'))).toMatchObject({ code: 2 });
+    expect(await cli('run', good, '--peer', 'nohost')).toMatchObject({ code: 2 });
+    expect(await cli('run', good, '--port', '70000')).toMatchObject({ code: 2 });
+    expect(await cli('run', good, '--seed-ratio', '-1')).toMatchObject({ code: 2 });
   });
 
   it('each command has --help', async () => {
@@ -119,7 +134,9 @@ describe('bt-actor create / info', () => {
     await run(process.execPath, [BIN, 'create', join(dir, 'data'), '-o', out]);
     const { stdout } = await run(process.execPath, [BIN, 'info', '--json', out]);
     expect(JSON.parse(stdout).name).toBe('data');
-    const failed = await run(process.execPath, [BIN, 'info', join(dir, 'nope.torrent')]).catch((e: { code: number; stderr: string }) => e);
+    const failed = await run(process.execPath, [BIN, 'info', join(dir, 'nope.torrent')]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(failed).toMatchObject({ code: 2 });
   });
 });

@@ -8,8 +8,13 @@ const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 
 describe('bt-actor demo', () => {
   it('runs a self-contained swarm and verifies the download', async () => {
-    const { stdout } = await run(process.execPath, [BIN, 'demo', '--size', '8', '--seeders', '2', '--json'], { timeout: 90_000 });
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const { stdout } = await run(process.execPath, [BIN, 'demo', '--size', '8', '--seeders', '2', '--json'], {
+      timeout: 90_000,
+    });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.find((l) => l.event === 'done')).toMatchObject({ complete: true, wasted: 0 });
     const last = lines.at(-1)!;
     expect(last.event).toBe('demo');

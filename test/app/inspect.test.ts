@@ -16,7 +16,15 @@ import { InspectCollector } from '../../src/app/inspect/collector.js';
 import { machineDefinition } from '../../src/app/inspect/definitions.js';
 import { DEFAULT_HIGH_RATE_EVENTS, eventMatcher, parseEventFilter } from '../../src/app/inspect/filter.js';
 import { peerClient } from '../../src/app/inspect/peer-client.js';
-import { activePaths, type ActorView, type DiffMessage, type HelloMessage, type MachineDef, type ServerMessage, type StateDef } from '../../src/app/inspect/protocol.js';
+import {
+  activePaths,
+  type ActorView,
+  type DiffMessage,
+  type HelloMessage,
+  type MachineDef,
+  type ServerMessage,
+  type StateDef,
+} from '../../src/app/inspect/protocol.js';
 import { InspectServer } from '../../src/app/inspect/server.js';
 import { startStatelyInspection } from '../../src/app/inspect/stately.js';
 import { attachListener, createTorrentActor, type TorrentActorOptions } from '../../src/app/torrent-actor.js';
@@ -50,8 +58,12 @@ async function download(inspect: TorrentActorOptions['inspect'], whileRunning?: 
     ...(inspect && { inspect }),
   });
   const unroute = attachListener(actor, listener, swarm.meta);
-  const complete = new Promise<void>((resolve) => actor.subscribe((s) => s.matches({ active: 'complete' }) && resolve()));
-  const stopped = new Promise<void>((resolve) => actor.subscribe({ complete: () => resolve(), error: () => resolve() }));
+  const complete = new Promise<void>((resolve) =>
+    actor.subscribe((s) => s.matches({ active: 'complete' }) && resolve()),
+  );
+  const stopped = new Promise<void>((resolve) =>
+    actor.subscribe({ complete: () => resolve(), error: () => resolve() }),
+  );
   actor.start();
   await complete;
   await whileRunning?.();
@@ -108,13 +120,15 @@ describe('the inspection collector on a running actor system', () => {
     }
     const machines = new Set([...views.values()].map((v) => v.machine));
     for (const m of ['torrent', 'announcer', 'tracker', 'choker', 'peer']) expect(machines, m).toContain(m);
-    for (const m of documentedMachines) if (defs.has(m.machine.id)) expect(defs.get(m.machine.id)).toEqual(machineDefinition(m.machine));
+    for (const m of documentedMachines)
+      if (defs.has(m.machine.id)) expect(defs.get(m.machine.id)).toEqual(machineDefinition(m.machine));
 
     // Parents: peers, announcer and choker under the torrent; the tracker under the announcer.
     const byMachine = (m: string) => [...views.values()].filter((v) => v.machine === m);
     const torrent = byMachine('torrent')[0]!;
     expect(torrent.parent).toBeNull();
-    for (const v of [...byMachine('peer'), ...byMachine('announcer'), ...byMachine('choker')]) expect(v.parent).toBe(torrent.id);
+    for (const v of [...byMachine('peer'), ...byMachine('announcer'), ...byMachine('choker')])
+      expect(v.parent).toBe(torrent.id);
     expect(byMachine('tracker')[0]!.parent).toBe(byMachine('announcer')[0]!.id);
 
     // Peers: address, client from the peer id, flags, counters; both seeders were used.
@@ -126,9 +140,12 @@ describe('the inspection collector on a running actor system', () => {
       expect(p.peer!.peerId).toMatch(/^[0-9a-f]{40}$/);
       expect(p.peer!.client).toMatch(/^bt-actor 0\.1/);
       // While connected, the four BEP 3 flags were known.
-      const connected = history.get(p.id)!.filter((v) => v.status === 'active' && v.peer?.flags.peerChoking !== undefined);
+      const connected = history
+        .get(p.id)!
+        .filter((v) => v.status === 'active' && v.peer?.flags.peerChoking !== undefined);
       expect(connected.length).toBeGreaterThan(0);
-      for (const k of ['amChoking', 'amInterested', 'peerChoking', 'peerInterested'] as const) expect(typeof connected[0]!.peer!.flags[k], k).toBe('boolean');
+      for (const k of ['amChoking', 'amInterested', 'peerChoking', 'peerInterested'] as const)
+        expect(typeof connected[0]!.peer!.flags[k], k).toBe('boolean');
       expect(connected.some((v) => v.peer!.flags.peerChoking === false)).toBe(true);
       expect(connected.some((v) => (v.peer!.requests ?? 0) > 0)).toBe(true);
     }
@@ -159,7 +176,8 @@ describe('the inspection collector on a running actor system', () => {
       expect(log.lines.length).toBeLessThanOrEqual(200);
       for (const l of log.lines) if (!l.to) expect(quiet(l.event), `${a.name}: ${l.event}`).toBe(false);
       // A peer's log holds its connection's story, not its blocks.
-      if (a.machine === 'peer' && a.peer?.downloaded) expect(log.lines.some((l) => l.event.startsWith('wire.piece') && !l.to)).toBe(false);
+      if (a.machine === 'peer' && a.peer?.downloaded)
+        expect(log.lines.some((l) => l.event.startsWith('wire.piece') && !l.to)).toBe(false);
     }
     // The seq numbers let a page ask for what it lacks.
     const later = collector.logOf(torrent.id, tlog.lines[1]!.seq)!;
@@ -170,9 +188,31 @@ describe('the inspection collector on a running actor system', () => {
 
   it('never throws into the engine, whatever the contexts hold', () => {
     const collector = new InspectCollector();
-    const broken = { id: 'x', sessionId: 'x:9', logic: { id: 'peer', root: { key: '', path: [], type: 'atomic', states: {}, transitions: new Map() } }, system: {}, getSnapshot: () => { throw new Error('boom'); } };
+    const broken = {
+      id: 'x',
+      sessionId: 'x:9',
+      logic: { id: 'peer', root: { key: '', path: [], type: 'atomic', states: {}, transitions: new Map() } },
+      system: {},
+      getSnapshot: () => {
+        throw new Error('boom');
+      },
+    };
     expect(() => collector.observer({ type: '@xstate.actor', actorRef: broken, rootId: 'x:9' } as never)).not.toThrow();
-    expect(() => collector.observer({ type: '@xstate.snapshot', actorRef: broken, rootId: 'x:9', event: { type: 'e' }, snapshot: { status: 'active', value: { a: 'b' }, get context() { throw new Error('no'); } } } as never)).not.toThrow();
+    expect(() =>
+      collector.observer({
+        type: '@xstate.snapshot',
+        actorRef: broken,
+        rootId: 'x:9',
+        event: { type: 'e' },
+        snapshot: {
+          status: 'active',
+          value: { a: 'b' },
+          get context() {
+            throw new Error('no');
+          },
+        },
+      } as never),
+    ).not.toThrow();
     expect(() => collector.hello()).not.toThrow();
     collector.close();
   });
@@ -231,7 +271,9 @@ describe('throttling under load', () => {
     const upserts = new Map<string, number>();
     for (const d of diffs) for (const a of d.upsert) upserts.set(a.name, (upserts.get(a.name) ?? 0) + 1);
     // A worker that only counted blocks was sent about once a second; the toggled ones more often.
-    const quietOnes = [...upserts].filter(([name]) => /^w\d+$/.test(name) && Number(name.slice(1)) >= 10).map(([, n]) => n);
+    const quietOnes = [...upserts]
+      .filter(([name]) => /^w\d+$/.test(name) && Number(name.slice(1)) >= 10)
+      .map(([, n]) => n);
     expect(quietOnes.length).toBe(290);
     expect(Math.max(...quietOnes)).toBeLessThanOrEqual(Math.ceil(elapsed / 1000) + 2);
     expect(upserts.get('w0')!).toBeGreaterThan(Math.max(...quietOnes));
@@ -265,7 +307,8 @@ describe('throttling under load', () => {
       const before = got.length;
       socket.resume();
       const deadline = Date.now() + 10_000;
-      while (got.filter((t) => t === 'hello').length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (got.filter((t) => t === 'hello').length < 2 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
       expect(got.filter((t) => t === 'hello').length, `${before} messages before resuming`).toBe(2);
       // Fewer diffs arrived than were built: the ones the page could not take were dropped, not queued.
       expect(got.filter((t) => t === 'diff').length).toBeLessThan(4000 / 50);
@@ -283,7 +326,10 @@ describe('Engine.create({ inspect })', () => {
     const collector = new InspectCollector({ flushMs: 50 });
     const engine = await Engine.create({ port: 0, host: '127.0.0.1', inspect: collector.observer });
     try {
-      const t = await engine.add(swarm.torrentPath, { dir: join(work, 'engine'), peers: swarm.seeders.map((s) => ({ host: '127.0.0.1', port: s.listener.port, family: 4 as const })) });
+      const t = await engine.add(swarm.torrentPath, {
+        dir: join(work, 'engine'),
+        peers: swarm.seeders.map((s) => ({ host: '127.0.0.1', port: s.listener.port, family: 4 as const })),
+      });
       await t.completed;
       const machines = new Set(collector.hello().actors.map((a) => a.machine));
       expect(machines).toContain('torrent');
@@ -324,7 +370,10 @@ describe('the local inspector server', () => {
       await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
       let selected = false;
       await download(collector.observer, async () => {
-        const peer = [...messages].reverse().flatMap((m) => (m.type === 'diff' ? m.upsert : m.type === 'hello' ? m.actors : [])).find((a) => a.machine === 'peer');
+        const peer = [...messages]
+          .reverse()
+          .flatMap((m) => (m.type === 'diff' ? m.upsert : m.type === 'hello' ? m.actors : []))
+          .find((a) => a.machine === 'peer');
         expect(peer).toBeDefined();
         ws.send(JSON.stringify({ type: 'select', id: peer!.id }));
         selected = true;
@@ -358,7 +407,15 @@ describe('the Stately inspector (--inspect=stately)', () => {
   async function sink(port = 0) {
     const wss = new WebSocketServer({ host: '127.0.0.1', port });
     await new Promise((resolve) => wss.once('listening', resolve));
-    const received: { type: string; event?: { type: string }; name?: string; sessionId: string; parentId?: string; definition?: string; snapshot?: unknown }[] = [];
+    const received: {
+      type: string;
+      event?: { type: string };
+      name?: string;
+      sessionId: string;
+      parentId?: string;
+      definition?: string;
+      snapshot?: unknown;
+    }[] = [];
     const sizes: number[] = [];
     wss.on('connection', (ws) =>
       ws.on('message', (d) => {
@@ -366,10 +423,11 @@ describe('the Stately inspector (--inspect=stately)', () => {
         received.push(JSON.parse(String(d)));
       }),
     );
-    const close = () => new Promise<void>((resolve) => {
-      for (const c of wss.clients) c.terminate();
-      wss.close(() => resolve());
-    });
+    const close = () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      });
     return { wss, received, sizes, port: (wss.address() as { port: number }).port, close };
   }
 
@@ -411,7 +469,10 @@ describe('the Stately inspector (--inspect=stately)', () => {
 
   it('with the filter off, sends the block-level events too', async () => {
     const s = await sink();
-    const stately = startStatelyInspection({ url: `ws://127.0.0.1:${s.port}`, filter: parseEventFilter('all')!.filter });
+    const stately = startStatelyInspection({
+      url: `ws://127.0.0.1:${s.port}`,
+      filter: parseEventFilter('all')!.filter,
+    });
     try {
       const deadline = Date.now() + 5000;
       while (!stately.connected && Date.now() < deadline) await sleep(20);
@@ -429,7 +490,11 @@ describe('the Stately inspector (--inspect=stately)', () => {
   it('waits for a server that is not there yet, then registers the live actors; closing stops retrying', async () => {
     const port = await freePort();
     const statuses: string[] = [];
-    const stately = startStatelyInspection({ url: `ws://127.0.0.1:${port}`, retryMs: 150, onStatus: (st) => statuses.push(st) });
+    const stately = startStatelyInspection({
+      url: `ws://127.0.0.1:${port}`,
+      retryMs: 150,
+      onStatus: (st) => statuses.push(st),
+    });
     let s: Awaited<ReturnType<typeof sink>> | undefined;
     try {
       await download(stately.inspect, async () => {
@@ -462,7 +527,21 @@ describe('bt-actor run --inspect', () => {
     const completed = new Promise<void>((resolve) => (complete = resolve));
     const port = await freePort();
     const code = await main(
-      ['run', swarm.torrentPath, '--out', join(work, 'cli'), '--json', '--port', String(port), '--bind', '127.0.0.1', '--seed', '--inspect', '--inspect-port', '0'],
+      [
+        'run',
+        swarm.torrentPath,
+        '--out',
+        join(work, 'cli'),
+        '--json',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--seed',
+        '--inspect',
+        '--inspect-port',
+        '0',
+      ],
       {
         out: (l) => {
           out.push(l);
@@ -503,7 +582,10 @@ describe('bt-actor run --inspect', () => {
       return { code, err: err.join('\n') };
     };
     expect(await cli('--inspect=bogus')).toMatchObject({ code: 2, err: expect.stringContaining('local or stately') });
-    expect(await cli('--inspect-port', '9000')).toMatchObject({ code: 2, err: expect.stringContaining('needs --inspect') });
+    expect(await cli('--inspect-port', '9000')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('needs --inspect'),
+    });
     expect(await cli('--inspect', '--inspect-port', 'x')).toMatchObject({ code: 2 });
     expect(await cli('--inspect', '--inspect-url', 'ws://localhost:8080')).toMatchObject({ code: 2 });
     expect(await cli('--inspect=stately', '--inspect-url', 'http://x')).toMatchObject({ code: 2 });
@@ -549,7 +631,8 @@ describe('inspector helpers', () => {
       expect(def.id).toBe(m.machine.id);
       const known = paths(def);
       const walk = (n: StateDef) => {
-        for (const t of n.on) for (const target of t.targets) expect(known.has(target), `${m.name}: ${n.path} → ${target}`).toBe(true);
+        for (const t of n.on)
+          for (const target of t.targets) expect(known.has(target), `${m.name}: ${n.path} → ${target}`).toBe(true);
         if (n.initial !== undefined) expect(n.states.map((s) => s.key)).toContain(n.initial);
         n.states.forEach(walk);
       };

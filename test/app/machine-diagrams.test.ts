@@ -14,7 +14,8 @@ describe('statechart diagrams', () => {
   it('draws states, parallel regions and transitions from the definitions', () => {
     const peer = mermaidDiagram(peerMachine);
     expect(peer).toMatch(/state "connected \(parallel\)" as peer_connected \{/);
-    for (const region of ['amChoking', 'amInterested', 'peerChoking', 'peerInterested', 'requests']) expect(peer).toContain(`as peer_connected_${region}`);
+    for (const region of ['amChoking', 'amInterested', 'peerChoking', 'peerInterested', 'requests'])
+      expect(peer).toContain(`as peer_connected_${region}`);
     expect(peer).toMatch(/peer_connected_peerChoking_choked --> peer_connected_peerChoking_unchoked: wire\.unchoke/);
     const tracker = mermaidDiagram(trackerMachine);
     expect(tracker).toMatch(/tracker_active_announcing --> tracker_active_waiting: announce done/);

@@ -40,7 +40,12 @@ const portIsFree = (port: number) =>
  * Runs `bt-actor run … --json` in-process. `closes` tells, for each call of `Engine.close`, whether
  * the torrent was still running then (the call stopped it) or had already ended by itself.
  */
-async function run(torrent: string, out: string, args: string[], onLine?: (l: Record<string, unknown>, abort: () => void) => void) {
+async function run(
+  torrent: string,
+  out: string,
+  args: string[],
+  onLine?: (l: Record<string, unknown>, abort: () => void) => void,
+) {
   const closes: { running: boolean }[] = [];
   const close = Engine.prototype.close;
   vi.spyOn(Engine.prototype, 'close').mockImplementation(function (this: Engine) {
@@ -50,15 +55,18 @@ async function run(torrent: string, out: string, args: string[], onLine?: (l: Re
   const ac = new AbortController();
   const lines: Record<string, unknown>[] = [];
   const err: string[] = [];
-  const code = await main(['run', torrent, '--out', out, '--json', '--bind', '127.0.0.1', '--port', String(await freePort()), ...args], {
-    out: (l) => {
-      const line = JSON.parse(l) as Record<string, unknown>;
-      lines.push(line);
-      onLine?.(line, () => ac.abort());
+  const code = await main(
+    ['run', torrent, '--out', out, '--json', '--bind', '127.0.0.1', '--port', String(await freePort()), ...args],
+    {
+      out: (l) => {
+        const line = JSON.parse(l) as Record<string, unknown>;
+        lines.push(line);
+        onLine?.(line, () => ac.abort());
+      },
+      err: (l) => err.push(l),
+      signal: ac.signal,
     },
-    err: (l) => err.push(l),
-    signal: ac.signal,
-  });
+  );
   const port = lines[0]!.port as number;
   return { code, lines, err: err.join('\n'), closes, port };
 }
@@ -72,7 +80,12 @@ describe('bt-actor run: one stop routine', () => {
     expect(r.code).toBe(0);
     expect(r.lines[0]).toMatchObject({ event: 'listening', port: r.port });
     expect(r.lines.some((l) => l.event === 'complete')).toBe(true);
-    expect(r.lines.at(-1)).toMatchObject({ event: 'done', complete: true, length: swarm.meta.length, downloaded: swarm.meta.length });
+    expect(r.lines.at(-1)).toMatchObject({
+      event: 'done',
+      complete: true,
+      length: swarm.meta.length,
+      downloaded: swarm.meta.length,
+    });
     expect(r.closes[0]).toEqual({ running: true }); // Engine.close stopped the torrent
     expect(await portIsFree(r.port)).toBe(true);
   });

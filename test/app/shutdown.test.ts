@@ -28,7 +28,17 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/announce`;
   torrent = join(dir, 't.torrent');
-  await writeFile(torrent, encodeTorrent({ name: 'never.bin', multiFile: false, files: [{ path: ['never.bin'], length: 1 << 20 }], pieceLength: 1 << 18, pieces: new Uint8Array(80), announce: [[url]] }));
+  await writeFile(
+    torrent,
+    encodeTorrent({
+      name: 'never.bin',
+      multiFile: false,
+      files: [{ path: ['never.bin'], length: 1 << 20 }],
+      pieceLength: 1 << 18,
+      pieces: new Uint8Array(80),
+      announce: [[url]],
+    }),
+  );
 });
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -38,11 +48,17 @@ afterAll(async () => {
 });
 
 function start() {
-  const child = spawn(process.execPath, [BIN, 'run', torrent, '--out', join(dir, 'out'), '--bind', '127.0.0.1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'run', torrent, '--out', join(dir, 'out'), '--bind', '127.0.0.1', '--json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.push(child);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; at: number }>((r) => child.on('exit', (code) => r({ code, at: Date.now() })));
+  const exited = new Promise<{ code: number | null; at: number }>((r) =>
+    child.on('exit', (code) => r({ code, at: Date.now() })),
+  );
   const announced = new Promise<void>((r) => {
     const t = setInterval(() => out.includes('"event":"tracker"') && (clearInterval(t), r()), 20);
   });

@@ -49,7 +49,11 @@ beforeAll(async () => {
   data = randomBytes(24 * 1024 * 1024);
   await mkdir(join(work, 'seed'), { recursive: true });
   await writeFile(join(work, 'seed', 'swarm.bin'), data);
-  const { torrent } = await createTorrent(join(work, 'seed', 'swarm.bin'), { announce: [[announce]], pieceLength: 64 * 1024, creationDate: null });
+  const { torrent } = await createTorrent(join(work, 'seed', 'swarm.bin'), {
+    announce: [[announce]],
+    pieceLength: 64 * 1024,
+    creationDate: null,
+  });
   meta = parseMetainfo(torrent);
 });
 afterAll(async () => {
@@ -88,7 +92,7 @@ describe('a bt-actor swarm', () => {
     await Promise.all([seed, ...leechers].map(stop));
     const uploaded = leechers.map((l) => l.getSnapshot().context.progress.uploaded);
     const seedUploaded = seed.getSnapshot().context.progress.uploaded;
-    console.log(`swarm: seed uploaded ${seedUploaded}, leechers uploaded ${uploaded.join(", ")}`);
+    console.log(`swarm: seed uploaded ${seedUploaded}, leechers uploaded ${uploaded.join(', ')}`);
     // The leechers served each other: the seed was not their only source.
     expect(uploaded.filter((u) => u > 0).length).toBeGreaterThanOrEqual(2);
     expect(seedUploaded).toBeGreaterThan(0);

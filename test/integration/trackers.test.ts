@@ -23,7 +23,14 @@ import {
 const infoHash = randomBytes(20);
 const stats = { uploaded: 0, downloaded: 0, left: 1000 };
 const client = (port: number, extra: Partial<ConstructorParameters<typeof TrackerClient>[0]> = {}) =>
-  new TrackerClient({ peerId: randomBytes(20), port, httpTimeoutMs: 2000, udpRetransmitBaseMs: 100, udpMaxRetransmits: 2, ...extra });
+  new TrackerClient({
+    peerId: randomBytes(20),
+    port,
+    httpTimeoutMs: 2000,
+    udpRetransmitBaseMs: 100,
+    udpMaxRetransmits: 2,
+    ...extra,
+  });
 
 async function expectCode(p: Promise<unknown>, code: string) {
   const err = await p.then(
@@ -43,7 +50,9 @@ describe('against the bittorrent-tracker server', () => {
     server = new BtTrackerServer({ http: true, udp: true, ws: false, stats: false, interval: 60_000 });
     server.on('error', () => {});
     server.on('warning', () => {});
-    await new Promise<void>((resolve) => server.listen(0, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' }, () => resolve()));
+    await new Promise<void>((resolve) =>
+      server.listen(0, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' }, () => resolve()),
+    );
     httpUrl = `http://127.0.0.1:${(server.http!.address() as { port: number }).port}/announce`;
     udpUrl = `udp://127.0.0.1:${(server.udp4!.address() as { port: number }).port}`;
   });
@@ -73,9 +82,20 @@ describe('against the bittorrent-tracker server', () => {
     await client(41003).announce({ url: httpUrl, infoHash: hash, event: 'started', numwant: 50, stats });
     await client(41004).announce({ url: udpUrl, infoHash: hash, event: 'started', numwant: 50, stats });
     const dead = `http://127.0.0.1:${await deadPort()}/announce`;
-    const announcer = createAnnouncer({ client: client(41005), infoHash: hash, tiers: [[dead, httpUrl], [udpUrl]], stats });
+    const announcer = createAnnouncer({
+      client: client(41005),
+      infoHash: hash,
+      tiers: [[dead, httpUrl], [udpUrl]],
+      stats,
+    });
     // A tracker may list us too (the torrent actor drops a connection to self by peer id).
-    const peers = firstValueFrom(announcerPeers(announcer).pipe(filter((p) => p.port !== 41005), take(2), toArray()));
+    const peers = firstValueFrom(
+      announcerPeers(announcer).pipe(
+        filter((p) => p.port !== 41005),
+        take(2),
+        toArray(),
+      ),
+    );
     announcer.start();
     announcer.send({ type: 'announcer.start' });
     const got = await peers;
@@ -114,7 +134,8 @@ describe('against a misbehaving HTTP tracker', () => {
     for (const s of sockets) s.destroy();
     await new Promise<void>((r) => srv.close(() => r()));
   });
-  const announce = (path = '/announce?passkey=k1') => client(6881).announce({ url: base + path, infoHash, numwant: 10, stats });
+  const announce = (path = '/announce?passkey=k1') =>
+    client(6881).announce({ url: base + path, infoHash, numwant: 10, stats });
 
   it('keeps the passkey and sends the raw info hash', async () => {
     let seen = '';
@@ -131,7 +152,8 @@ describe('against a misbehaving HTTP tracker', () => {
     await expectCode(announce(), 'BT_ERR_TRACKER_BENCODE');
   });
   it('truncated reply → BT_ERR_TRACKER_BENCODE', async () => {
-    reply = (res) => res.end(Buffer.from(encodeAnnounceResponse({ type: 'success', interval: 60, peers: [] })).subarray(0, 10));
+    reply = (res) =>
+      res.end(Buffer.from(encodeAnnounceResponse({ type: 'success', interval: 60, peers: [] })).subarray(0, 10));
     await expectCode(announce(), 'BT_ERR_TRACKER_BENCODE');
   });
   it('bencode that is no reply → BT_ERR_TRACKER_REPLY', async () => {
@@ -160,8 +182,14 @@ describe('against a misbehaving HTTP tracker', () => {
     await expectCode(announce(), 'BT_ERR_TRACKER_TIMEOUT');
   });
   it('refused → BT_ERR_TRACKER_CONNECT; unsupported scheme → BT_ERR_TRACKER_UNSUPPORTED', async () => {
-    await expectCode(client(1).announce({ url: `http://127.0.0.1:${await deadPort()}/announce`, infoHash, numwant: 1, stats }), 'BT_ERR_TRACKER_CONNECT');
-    await expectCode(client(1).announce({ url: 'wss://127.0.0.1:1/announce', infoHash, numwant: 1, stats }), 'BT_ERR_TRACKER_UNSUPPORTED');
+    await expectCode(
+      client(1).announce({ url: `http://127.0.0.1:${await deadPort()}/announce`, infoHash, numwant: 1, stats }),
+      'BT_ERR_TRACKER_CONNECT',
+    );
+    await expectCode(
+      client(1).announce({ url: 'wss://127.0.0.1:1/announce', infoHash, numwant: 1, stats }),
+      'BT_ERR_TRACKER_UNSUPPORTED',
+    );
   });
   it('an aborted announce (shutdown) settles at once', async () => {
     reply = () => {};
@@ -219,7 +247,16 @@ describe('against a misbehaving UDP tracker', () => {
       const req = decodeUdpRequest(msg);
       actions.push(req.action);
       if (req.action === 'connect') reply(encodeConnectResponse(req.transactionId, 77n));
-      else reply(encodeUdpAnnounceResponse({ transactionId: req.transactionId, interval: 60, leechers: 0, seeders: 1, peers: [{ host: '127.0.0.1', port: 6881, family: 4 }] }));
+      else
+        reply(
+          encodeUdpAnnounceResponse({
+            transactionId: req.transactionId,
+            interval: 60,
+            leechers: 0,
+            seeders: 1,
+            peers: [{ host: '127.0.0.1', port: 6881, family: 4 }],
+          }),
+        );
     };
     const c = client(6881);
     await announce(c);

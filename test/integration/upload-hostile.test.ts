@@ -358,7 +358,13 @@ describe('bt-actor seeding to hostile leechers', () => {
     const before = process.memoryUsage();
     // Valid requests, 500 every 250 ms, for 3 s: under the flood cap per burst, far more than the socket can hold.
     for (let round = 0; round < 12 && !l.closed; round++) {
-      l.write(Buffer.concat(Array.from({ length: 500 }, (_, i) => encodeMessage({ type: 'request', ...blocks[(round * 500 + i) % blocks.length]! }))));
+      l.write(
+        Buffer.concat(
+          Array.from({ length: 500 }, (_, i) =>
+            encodeMessage({ type: 'request', ...blocks[(round * 500 + i) % blocks.length]! }),
+          ),
+        ),
+      );
       await new Promise((r) => setTimeout(r, 250));
     }
     const after = process.memoryUsage();

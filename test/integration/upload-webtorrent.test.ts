@@ -85,7 +85,11 @@ async function seed(source: string, pieceLength: number): Promise<Seeded> {
     });
   });
   actor.start();
-  await within(complete, WAIT_MS, () => `the seed of ${meta.name} verifying its data (${JSON.stringify(actor.getSnapshot().value)})`);
+  await within(
+    complete,
+    WAIT_MS,
+    () => `the seed of ${meta.name} verifying its data (${JSON.stringify(actor.getSnapshot().value)})`,
+  );
   return { meta, torrent, source, actor };
 }
 
@@ -182,7 +186,10 @@ function leech(client: WebTorrent, s: Seeded, dir: string, wires: WireCrypto[] =
   return torrent;
 }
 
-const pick = (w: WireCrypto): WireCrypto => ({ _cryptoHandshakeDone: w._cryptoHandshakeDone, _encryptionMethod: w._encryptionMethod });
+const pick = (w: WireCrypto): WireCrypto => ({
+  _cryptoHandshakeDone: w._cryptoHandshakeDone,
+  _encryptionMethod: w._encryptionMethod,
+});
 
 /** Every file of `meta` under `dir` is byte-identical to the source, and nothing else is there. */
 async function expectSameFiles(s: Seeded, dir: string) {
@@ -259,8 +266,11 @@ describe('a WebTorrent 3 leecher (MSE/PE, plaintext selected) downloads from a b
     'a multi-file torrent (nested, non-ASCII, pieces across files) lands file by file, from the same listener',
     async () => {
       const { meta } = seeds[1]!;
-      const spanning = Array.from({ length: meta.pieceCount }, (_, i) =>
-        meta.files.filter((f) => f.offset < (i + 1) * meta.pieceLength && f.offset + f.length > i * meta.pieceLength).length,
+      const spanning = Array.from(
+        { length: meta.pieceCount },
+        (_, i) =>
+          meta.files.filter((f) => f.offset < (i + 1) * meta.pieceLength && f.offset + f.length > i * meta.pieceLength)
+            .length,
       );
       expect(Math.max(...spanning)).toBeGreaterThanOrEqual(3);
       const r = await download(seeds[1]!, 'multi');
@@ -285,7 +295,10 @@ describe('a WebTorrent 3 leecher (MSE/PE, plaintext selected) downloads from a b
         WAIT_MS,
         () => `an MSE refusal (refused ${listener.refused})`,
       );
-      expect(mseErrors[before]).toMatchObject({ code: 'BT_ERR_MSE_METHOD', message: expect.stringMatching(/only RC4/) });
+      expect(mseErrors[before]).toMatchObject({
+        code: 'BT_ERR_MSE_METHOD',
+        message: expect.stringMatching(/only RC4/),
+      });
       expect(torrent.downloaded).toBe(0);
       await destroyClient(client);
     },

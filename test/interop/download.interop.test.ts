@@ -25,7 +25,11 @@ interface RunResult {
 }
 
 /** Runs `bt-actor run` with --json; `onLine` sees every JSON line as it comes. Killed after `timeoutMs`. */
-function runBtActor(args: string[], timeoutMs: number, onLine?: (l: Record<string, unknown>) => void): Promise<RunResult> {
+function runBtActor(
+  args: string[],
+  timeoutMs: number,
+  onLine?: (l: Record<string, unknown>) => void,
+): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -109,17 +113,23 @@ describe('download from real seeders', () => {
     const { file, meta } = await makeTorrent(join(work, 'src'), 'single.bin', 256 * 1024);
     const ports = [await freePort(), await freePort(), await freePort()];
     for (const port of ports) {
-      seeders.push(await libtorrentSeeder(file, join(work, 'src'), port, { workDir: work, uploadLimit: 2 * 1024 * 1024 }));
+      seeders.push(
+        await libtorrentSeeder(file, join(work, 'src'), port, { workDir: work, uploadLimit: 2 * 1024 * 1024 }),
+      );
     }
     const out = join(work, 'out-kill');
     let killed = false;
-    const r = await runBtActor([file, '--out', out, ...ports.flatMap((p) => ['--peer', `127.0.0.1:${p}`])], 180_000, (l) => {
-      if (!killed && l.event === 'progress' && (l.percent as number) >= 20) {
-        killed = true;
-        void seeders[0]!.stop();
-        void seeders[1]!.stop();
-      }
-    });
+    const r = await runBtActor(
+      [file, '--out', out, ...ports.flatMap((p) => ['--peer', `127.0.0.1:${p}`])],
+      180_000,
+      (l) => {
+        if (!killed && l.event === 'progress' && (l.percent as number) >= 20) {
+          killed = true;
+          void seeders[0]!.stop();
+          void seeders[1]!.stop();
+        }
+      },
+    );
     expect(killed).toBe(true);
     expect(r.code, r.stderr).toBe(0);
     const closed = r.lines.filter((l) => l.event === 'peer-closed').map((l) => l.key);
@@ -135,17 +145,23 @@ describe('download from real seeders', () => {
     // The good seeder (libtorrent) comes up only once the bad one has served piece 5 and it failed.
     let good: Promise<Seeder> | undefined;
     try {
-      const r = await runBtActor([file, '--out', out, '--peer', `127.0.0.1:${bad.port}`, '--peer', `127.0.0.1:${goodPort}`], 180_000, (l) => {
-        if (l.event === 'hashFailed' && !good) {
-          good = libtorrentSeeder(file, join(work, 'src'), goodPort, { workDir: work });
-          void good.then((s) => seeders.push(s));
-        }
-      });
+      const r = await runBtActor(
+        [file, '--out', out, '--peer', `127.0.0.1:${bad.port}`, '--peer', `127.0.0.1:${goodPort}`],
+        180_000,
+        (l) => {
+          if (l.event === 'hashFailed' && !good) {
+            good = libtorrentSeeder(file, join(work, 'src'), goodPort, { workDir: work });
+            void good.then((s) => seeders.push(s));
+          }
+        },
+      );
       expect(r.code, r.stderr).toBe(0);
       const failed = r.lines.filter((l) => l.event === 'hashFailed');
       expect(failed).toHaveLength(1);
       expect(failed[0]).toMatchObject({ index: 5, banned: [`127.0.0.1:${bad.port}`] });
-      expect(r.lines).toContainEqual(expect.objectContaining({ event: 'peer-closed', key: `127.0.0.1:${bad.port}`, reason: 'bad-data' }));
+      expect(r.lines).toContainEqual(
+        expect.objectContaining({ event: 'peer-closed', key: `127.0.0.1:${bad.port}`, reason: 'bad-data' }),
+      );
       expect(bad.connections).toBe(1); // banned: never dialled again
       await expectSameData(meta, join(work, 'src'), out);
     } finally {

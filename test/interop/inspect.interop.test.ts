@@ -19,7 +19,8 @@ import { throttleProxy } from '../support/throttle-proxy.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
-if (!HAVE_CHROMIUM) console.warn(`inspector browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+if (!HAVE_CHROMIUM)
+  console.warn(`inspector browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/bt-actor.js');
@@ -65,7 +66,10 @@ interface El {
   querySelector(s: string): El | null;
   getAttribute(n: string): string | null;
 }
-declare const document: { querySelector(s: string): El | null; querySelectorAll(s: string): ArrayLike<El> & Iterable<El> };
+declare const document: {
+  querySelector(s: string): El | null;
+  querySelectorAll(s: string): ArrayLike<El> & Iterable<El>;
+};
 
 /** What the page shows, read from its DOM (only generic attributes: no state names). */
 interface Seen {
@@ -129,8 +133,19 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
 
       const out = join(swarm.work, 'download');
       leecher = startProcess(process.execPath, [
-        BIN, 'run', swarm.torrentPath, '--out', out, '--json', '--port', String(await freePort()), '--bind', '127.0.0.1',
-        '--inspect', '--inspect-port', '0',
+        BIN,
+        'run',
+        swarm.torrentPath,
+        '--out',
+        out,
+        '--json',
+        '--port',
+        String(await freePort()),
+        '--bind',
+        '127.0.0.1',
+        '--inspect',
+        '--inspect-port',
+        '0',
       ]);
       const lines = jsonLines(leecher.child.stdout!);
       const exited = new Promise<number | null>((resolve) => leecher!.child.once('exit', (code) => resolve(code)));
@@ -185,7 +200,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
           const pick = busy.sort((a, b) => b.requests - a.requests)[0]!;
           await page.click(`table.peers tr.row[data-actor="${pick.id}"]`);
           await page.waitForSelector(`[data-testid=details][data-actor="${pick.id}"]`, { timeout: 5000 });
-          await page.waitForFunction(() => document.querySelectorAll('[data-testid=log] tr.tr').length >= 3, undefined, { timeout: 5000 });
+          await page.waitForFunction(
+            () => document.querySelectorAll('[data-testid=log] tr.tr').length >= 3,
+            undefined,
+            { timeout: 5000 },
+          );
           await new Promise((r) => setTimeout(r, 1500)); // the flash of the latest transition fades
           activeBoxes = await page.locator('.chart .st[data-active=true]').count();
           logTransitions = await page.locator('[data-testid=log] tr.tr').count();
@@ -199,7 +218,10 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
         }
         await new Promise((r) => setTimeout(r, 150));
       }
-      const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), Math.max(1000, left() - 10_000)))]);
+      const code = await Promise.race([
+        exited,
+        new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), Math.max(1000, left() - 10_000))),
+      ]);
       expect(code, leecher.output()).toBe(0);
       // The page keeps the last state it was sent once the engine has gone.
       await page.waitForSelector('[data-testid=connection]:has-text("engine stopped")', { timeout: 10_000 });
@@ -209,7 +231,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
       expect(shot, 'a screenshot was taken mid-download').toBe(true);
       expect(statSync(SCREENSHOT).size).toBeGreaterThan(20_000);
       expect(maxActive).toBeGreaterThanOrEqual(3);
-      for (const c of expectClients) expect([...clientNames].some((n) => c.test(n)), `${c} in ${[...clientNames].join(', ')}`).toBe(true);
+      for (const c of expectClients)
+        expect(
+          [...clientNames].some((n) => c.test(n)),
+          `${c} in ${[...clientNames].join(', ')}`,
+        ).toBe(true);
       // States change: the torrent's (downloading, then complete) and peers' (connected, then closed).
       expect(torrentStates.size, [...torrentStates].join(' | ')).toBeGreaterThanOrEqual(2);
       expect([...states.values()].some((s) => s.size >= 2)).toBe(true);

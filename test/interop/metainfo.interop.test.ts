@@ -90,7 +90,8 @@ beforeAll(async () => {
   await writeFile(join(multi, 'empty-file'), '');
   await writeFile(join(multi, '.hidden'), 'hidden\n');
   await mkdir(join(multi, 'many'));
-  for (let i = 0; i < 300; i++) await writeFile(join(multi, 'many', `f${String(i).padStart(3, '0')}.txt`), randomBytes(i * 37));
+  for (let i = 0; i < 300; i++)
+    await writeFile(join(multi, 'many', `f${String(i).padStart(3, '0')}.txt`), randomBytes(i * 37));
 });
 afterAll(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
 
@@ -104,17 +105,41 @@ describe('info hash and layout agree with libtorrent', () => {
 
   it('multi-file torrent made by mktorrent: nested folders, non-ASCII names, 300 small files, an empty file', async () => {
     const t = join(dir, 'multi.torrent');
-    await run('mktorrent', ['-l', '16', '-a', 'http://127.0.0.1:6969/announce', '-o', t, join(dir, 'Múlti 日本語 set')]);
+    await run('mktorrent', [
+      '-l',
+      '16',
+      '-a',
+      'http://127.0.0.1:6969/announce',
+      '-o',
+      t,
+      join(dir, 'Múlti 日本語 set'),
+    ]);
     const { bt } = await expectSameAsLibtorrent(t);
     expect(bt.files.length).toBeGreaterThanOrEqual(302);
   });
 
   it('private torrent with tiers, web seed and comment made by mktorrent', async () => {
     const t = join(dir, 'private.torrent');
-    await run('mktorrent', ['-p', '-c', 'a comment', '-w', 'http://127.0.0.1:8080/ws', '-a', 'http://127.0.0.1:1/announce,udp://127.0.0.1:2', '-a', 'http://127.0.0.1:3/announce', '-o', t, join(dir, 'single.bin')]);
+    await run('mktorrent', [
+      '-p',
+      '-c',
+      'a comment',
+      '-w',
+      'http://127.0.0.1:8080/ws',
+      '-a',
+      'http://127.0.0.1:1/announce,udp://127.0.0.1:2',
+      '-a',
+      'http://127.0.0.1:3/announce',
+      '-o',
+      t,
+      join(dir, 'single.bin'),
+    ]);
     const { bt } = await expectSameAsLibtorrent(t);
     expect(bt.private).toBe(true);
-    expect(bt.announce).toEqual([['http://127.0.0.1:1/announce', 'udp://127.0.0.1:2'], ['http://127.0.0.1:3/announce']]);
+    expect(bt.announce).toEqual([
+      ['http://127.0.0.1:1/announce', 'udp://127.0.0.1:2'],
+      ['http://127.0.0.1:3/announce'],
+    ]);
   });
 
   it('a non-canonical info dictionary (keys out of order, an extra key) is hashed as it stands', async () => {
@@ -125,10 +150,16 @@ describe('info hash and layout agree with libtorrent', () => {
     const entries = [...Object.entries(info).reverse(), ['x-extra', encodeBencode('kept')] as const];
     const infoBytes = Buffer.concat([
       Buffer.from('d'),
-      ...entries.map(([k, v]) => Buffer.concat([encodeBencode(k), k === 'x-extra' ? (v as Uint8Array) : encodeBencode(v)])),
+      ...entries.map(([k, v]) =>
+        Buffer.concat([encodeBencode(k), k === 'x-extra' ? (v as Uint8Array) : encodeBencode(v)]),
+      ),
       Buffer.from('e'),
     ]);
-    const file = Buffer.concat([Buffer.from('d8:announce30:http://127.0.0.1:6969/announce4:info'), infoBytes, Buffer.from('e')]);
+    const file = Buffer.concat([
+      Buffer.from('d8:announce30:http://127.0.0.1:6969/announce4:info'),
+      infoBytes,
+      Buffer.from('e'),
+    ]);
     const t = join(dir, 'noncanonical.torrent');
     await writeFile(t, file);
     const { bt } = await expectSameAsLibtorrent(t);
@@ -153,7 +184,10 @@ open(sys.argv[3], 'wb').write(lt.bencode(ct.generate()))
   });
 
   it('torrents made by bt-actor create are read identically by libtorrent', async () => {
-    for (const [src, name] of [['single.bin', 'own-single'], ['Múlti 日本語 set', 'own-multi']] as const) {
+    for (const [src, name] of [
+      ['single.bin', 'own-single'],
+      ['Múlti 日本語 set', 'own-multi'],
+    ] as const) {
       const t = join(dir, `${name}.torrent`);
       await run(process.execPath, [BIN, 'create', join(dir, src), '-a', 'http://127.0.0.1:6969/announce', '-o', t]);
       await expectSameAsLibtorrent(t);

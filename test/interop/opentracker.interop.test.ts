@@ -22,10 +22,23 @@ const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 
 // A small torrent whose info hash goes on opentracker's whitelist.
-const torrentBytes = encodeTorrent({ name: 'ot.bin', multiFile: false, files: [{ path: ['ot.bin'], length: 100 }], pieceLength: 16384, pieces: randomBytes(20) });
+const torrentBytes = encodeTorrent({
+  name: 'ot.bin',
+  multiFile: false,
+  files: [{ path: ['ot.bin'], length: 100 }],
+  pieceLength: 16384,
+  pieces: randomBytes(20),
+});
 const meta = parseMetainfo(torrentBytes);
 const stats = { uploaded: 0, downloaded: 0, left: 100 };
-const client = (port: number) => new TrackerClient({ peerId: randomBytes(20), port, httpTimeoutMs: 5000, udpRetransmitBaseMs: 1000, udpMaxRetransmits: 2 });
+const client = (port: number) =>
+  new TrackerClient({
+    peerId: randomBytes(20),
+    port,
+    httpTimeoutMs: 5000,
+    udpRetransmitBaseMs: 1000,
+    udpMaxRetransmits: 2,
+  });
 
 let dir: string;
 let tracker: Proc;
@@ -42,7 +55,18 @@ beforeAll(async () => {
   // Debian's opentracker is built with a whitelist and chroots to -d: the list lives inside it.
   await writeFile(join(dir, 'whitelist'), `${meta.infoHashHex}\n`);
   port = await freePort(true);
-  tracker = startProcess('opentracker', ['-i', '127.0.0.1', '-p', String(port), '-P', String(port), '-d', dir, '-w', '/whitelist']);
+  tracker = startProcess('opentracker', [
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-P',
+    String(port),
+    '-d',
+    dir,
+    '-w',
+    '/whitelist',
+  ]);
   await waitForPort(port, 10_000, tracker);
 });
 afterAll(async () => {
@@ -66,23 +90,51 @@ describe('opentracker', () => {
 
   it('refuses a torrent that is not on its whitelist with a typed failure', async () => {
     const err = await client(42021)
-      .announce({ url: `http://127.0.0.1:${port}/announce`, infoHash: randomBytes(20), event: 'started', numwant: 5, stats })
+      .announce({
+        url: `http://127.0.0.1:${port}/announce`,
+        infoHash: randomBytes(20),
+        event: 'started',
+        numwant: 5,
+        stats,
+      })
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'BT_ERR_TRACKER_FAILURE' });
   });
 
   it('the announcer statechart gets peers over UDP after a dead HTTP tracker, and stops cleanly', async () => {
     const dead = `http://127.0.0.1:${await freePort()}/announce`;
-    await client(42031).announce({ url: `udp://127.0.0.1:${port}`, infoHash: meta.infoHash, event: 'started', numwant: 5, stats });
-    const announcer = createAnnouncer({ client: client(42032), infoHash: meta.infoHash, tiers: [[dead], [`udp://127.0.0.1:${port}`]], stats: stats });
-    const peers = firstValueFrom(announcerPeers(announcer).pipe(filter((p) => p.port === 42031), take(1), toArray()));
+    await client(42031).announce({
+      url: `udp://127.0.0.1:${port}`,
+      infoHash: meta.infoHash,
+      event: 'started',
+      numwant: 5,
+      stats,
+    });
+    const announcer = createAnnouncer({
+      client: client(42032),
+      infoHash: meta.infoHash,
+      tiers: [[dead], [`udp://127.0.0.1:${port}`]],
+      stats: stats,
+    });
+    const peers = firstValueFrom(
+      announcerPeers(announcer).pipe(
+        filter((p) => p.port === 42031),
+        take(1),
+        toArray(),
+      ),
+    );
     announcer.start();
     announcer.send({ type: 'announcer.start' });
     expect((await peers)[0]).toMatchObject({ host: '127.0.0.1', port: 42031 });
     announcer.send({ type: 'announcer.stop' });
     await new Promise<void>((resolve) => announcer.subscribe({ complete: resolve }));
     // The stopped announce reached the tracker: a scrape no longer counts peer 42032.
-    const after = await client(42033).announce({ url: `http://127.0.0.1:${port}/announce`, infoHash: meta.infoHash, numwant: 200, stats });
+    const after = await client(42033).announce({
+      url: `http://127.0.0.1:${port}/announce`,
+      infoHash: meta.infoHash,
+      numwant: 200,
+      stats,
+    });
     expect(after.peers.some((p) => p.port === 42032)).toBe(false);
   });
 
@@ -103,6 +155,8 @@ describe('opentracker', () => {
 
 function encodeTorrentWithAnnounce(): Uint8Array {
   // Same info dictionary (same info hash), now with both trackers in the announce-list.
-  const head = Buffer.from(`d8:announce${`http://127.0.0.1:${port}/announce`.length}:http://127.0.0.1:${port}/announce13:announce-listll${`http://127.0.0.1:${port}/announce`.length}:http://127.0.0.1:${port}/announceel${`udp://127.0.0.1:${port}`.length}:udp://127.0.0.1:${port}ee4:info`);
+  const head = Buffer.from(
+    `d8:announce${`http://127.0.0.1:${port}/announce`.length}:http://127.0.0.1:${port}/announce13:announce-listll${`http://127.0.0.1:${port}/announce`.length}:http://127.0.0.1:${port}/announceel${`udp://127.0.0.1:${port}`.length}:udp://127.0.0.1:${port}ee4:info`,
+  );
   return Buffer.concat([head, meta.infoBytes, Buffer.from('e')]);
 }

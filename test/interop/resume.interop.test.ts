@@ -18,16 +18,18 @@ let work: string;
 let seeder: Seeder | undefined;
 
 function run(args: string[], onLine: (l: Record<string, unknown>, kill: () => void) => void, timeoutMs: number) {
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: Record<string, unknown>[] }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const kill = () => child.kill('SIGKILL');
-    const lines = jsonLines(child.stdout, (l) => onLine(l, kill));
-    const timer = setTimeout(kill, timeoutMs);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, lines });
-    });
-  });
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: Record<string, unknown>[] }>(
+    (resolve) => {
+      const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const kill = () => child.kill('SIGKILL');
+      const lines = jsonLines(child.stdout, (l) => onLine(l, kill));
+      const timer = setTimeout(kill, timeoutMs);
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, lines });
+      });
+    },
+  );
 }
 
 beforeAll(async () => {
@@ -46,7 +48,10 @@ describe('resume after kill -9', () => {
     const fh = await open(join(work, 'src', 'resume.bin'), 'w');
     for (let i = 0; i < size; i += 8 << 20) await fh.write(randomBytes(Math.min(8 << 20, size - i)));
     await fh.close();
-    const { torrent } = await createTorrent(join(work, 'src', 'resume.bin'), { pieceLength: 256 * 1024, creationDate: null });
+    const { torrent } = await createTorrent(join(work, 'src', 'resume.bin'), {
+      pieceLength: 256 * 1024,
+      creationDate: null,
+    });
     const file = join(work, 'resume.torrent');
     await writeFile(file, torrent);
     const meta = parseMetainfo(torrent);
@@ -57,12 +62,16 @@ describe('resume after kill -9', () => {
     const args = [file, '--out', out, '--peer', `127.0.0.1:${port}`];
 
     let killedAt = 0;
-    const first = await run(args, (l, kill) => {
-      if (l.event === 'progress' && (l.percent as number) >= 40 && !killedAt) {
-        killedAt = l.percent as number;
-        kill();
-      }
-    }, 120_000);
+    const first = await run(
+      args,
+      (l, kill) => {
+        if (l.event === 'progress' && (l.percent as number) >= 40 && !killedAt) {
+          killedAt = l.percent as number;
+          kill();
+        }
+      },
+      120_000,
+    );
     expect(first.signal).toBe('SIGKILL');
     expect(killedAt).toBeGreaterThanOrEqual(40);
     expect(killedAt).toBeLessThan(100);
@@ -77,8 +86,12 @@ describe('resume after kill -9', () => {
     const missing = meta.length - ready.have * meta.pieceLength;
     // Only the missing pieces were fetched (a little slack for the endgame).
     expect(done.downloaded).toBeLessThanOrEqual(missing + 4 * meta.pieceLength);
-    const a = createHash('sha256').update(await readFile(join(work, 'src', 'resume.bin'))).digest('hex');
-    const b = createHash('sha256').update(await readFile(join(out, 'resume.bin'))).digest('hex');
+    const a = createHash('sha256')
+      .update(await readFile(join(work, 'src', 'resume.bin')))
+      .digest('hex');
+    const b = createHash('sha256')
+      .update(await readFile(join(out, 'resume.bin')))
+      .digest('hex');
     expect(b).toBe(a);
   });
 });

@@ -35,9 +35,13 @@ interface Seed {
 
 /** Starts `bt-actor run --seed` on data already in `dataDir`; resolves once it is seeding. */
 async function btActorSeed(torrent: string, dataDir: string, port: number): Promise<Seed> {
-  const child = spawn(process.execPath, [BIN, 'run', torrent, '--out', dataDir, '--seed', '--port', String(port), '--bind', '127.0.0.1', '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'run', torrent, '--out', dataDir, '--seed', '--port', String(port), '--bind', '127.0.0.1', '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   let lines: Record<string, unknown>[] = [];

@@ -7,7 +7,18 @@ import { Bitfield } from '../../src/protocol/bitfield.js';
 import { encodeTorrent } from '../../src/protocol/metainfo-encode.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
 
-const meta = parseMetainfo(encodeTorrent({ name: 'r', multiFile: true, files: [{ path: ['a'], length: 40000 }, { path: ['b'], length: 10 }], pieceLength: 16384, pieces: new Uint8Array(60) }));
+const meta = parseMetainfo(
+  encodeTorrent({
+    name: 'r',
+    multiFile: true,
+    files: [
+      { path: ['a'], length: 40000 },
+      { path: ['b'], length: 10 },
+    ],
+    pieceLength: 16384,
+    pieces: new Uint8Array(60),
+  }),
+);
 const files = [
   { fileIndex: 0, path: 'a', exists: true, size: 40000, mtimeMs: 1000.5 },
   { fileIndex: 1, path: 'b', exists: true, size: 10, mtimeMs: 2000 },
@@ -44,7 +55,10 @@ describe('resume file', () => {
     await writeFile(path, '{"version":1,');
     expect(await loadResume(path, meta, files)).toBeNull();
     const other = join(dir, 'other.json');
-    await writeFile(other, JSON.stringify({ version: 1, infoHash: '00'.repeat(20), pieceCount: 3, have: 'AA==', files }));
+    await writeFile(
+      other,
+      JSON.stringify({ version: 1, infoHash: '00'.repeat(20), pieceCount: 3, have: 'AA==', files }),
+    );
     expect(await loadResume(other, meta, files)).toBeNull();
   });
 });

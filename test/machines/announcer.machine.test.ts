@@ -9,8 +9,13 @@ const settings = { backoffBaseMs: 15_000, minAnnounceIntervalMs: 30_000, stopTim
 function start(tiers: string[][]) {
   const clock = new SimulatedClock();
   const { calls, logic } = scriptedTransport();
-  const machine = announcerMachine.provide({ actors: { tracker: trackerMachine.provide({ actors: { announce: logic } }) } });
-  const actor = createActor(machine, { clock, input: { tiers, stats: { uploaded: 0, downloaded: 0, left: 10 }, settings } });
+  const machine = announcerMachine.provide({
+    actors: { tracker: trackerMachine.provide({ actors: { announce: logic } }) },
+  });
+  const actor = createActor(machine, {
+    clock,
+    input: { tiers, stats: { uploaded: 0, downloaded: 0, left: 10 }, settings },
+  });
   const reports: AnnouncerReport[] = [];
   actor.on('announcer.peers', (e) => reports.push(e));
   actor.on('announcer.tracker', (e) => reports.push(e));
@@ -95,7 +100,10 @@ describe('announcer statechart (BEP 12 tiers)', () => {
     await flush();
     actor.send({ type: 'announcer.stop' });
     await flush();
-    const stops = calls.filter((c) => c.input.event === 'stopped').map((c) => c.input.url).sort();
+    const stops = calls
+      .filter((c) => c.input.event === 'stopped')
+      .map((c) => c.input.url)
+      .sort();
     expect(stops).toEqual(['a', 'b']);
     for (const c of calls.filter((c) => c.input.event === 'stopped')) c.resolve(ok());
     await flush();

@@ -42,7 +42,13 @@ const step = fc.oneof(
       interval: fc.constantFrom(30, 60, 600),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('advance' as const), ms: fc.constantFrom(1_000, 15_000, 30_000, 60_000, 600_000) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('advance' as const),
+      ms: fc.constantFrom(1_000, 15_000, 30_000, 60_000, 600_000),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ t: 'stop' } as const) },
 );
 type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
@@ -52,8 +58,13 @@ async function run(steps: Step[]): Promise<void> {
   const fail = (name: string, detail: string) => violations.push(`${name}: ${detail}`);
   const clock = new SimulatedClock();
   const { calls, logic } = scriptedTransport();
-  const machine = announcerMachine.provide({ actors: { tracker: trackerMachine.provide({ actors: { announce: logic } }) } });
-  const actor = createActor(machine, { clock, input: { tiers: TIERS, stats: { uploaded: 0, downloaded: 0, left: 10 }, settings } });
+  const machine = announcerMachine.provide({
+    actors: { tracker: trackerMachine.provide({ actors: { announce: logic } }) },
+  });
+  const actor = createActor(machine, {
+    clock,
+    input: { tiers: TIERS, stats: { uploaded: 0, downloaded: 0, left: 10 }, settings },
+  });
   const reports: AnnouncerReport[] = [];
   actor.on('announcer.peers', (e) => reports.push(e));
   actor.on('announcer.tracker', (e) => reports.push(e));
@@ -112,7 +123,9 @@ async function run(steps: Step[]): Promise<void> {
             if (!stopping && url === current) current = nextAfter(url) ?? current;
           } else {
             if (p.c.input.event === 'started') started.add(url);
-            p.c.resolve(ok({ interval: s.interval, peers: s.peers, ...(s.how === 'warning' && { warning: 'be nice' }) }));
+            p.c.resolve(
+              ok({ interval: s.interval, peers: s.peers, ...(s.how === 'warning' && { warning: 'be nice' }) }),
+            );
             if (!stopping) {
               const tier = tiers.find((t) => t.includes(url))!;
               tier.splice(tier.indexOf(url), 1);
@@ -143,11 +156,17 @@ async function run(steps: Step[]): Promise<void> {
         });
         if (active.length > 1) fail('one-tracker-at-a-time', `${active.length} trackers active`);
         if (snap.value === 'running' && never.size < flat().length) {
-          const v = snap.context.current !== undefined ? snap.context.trackers[snap.context.current]?.getSnapshot().value : undefined;
-          if (typeof v !== 'object' || v === null || !('active' in v)) fail('always-announcing', `current ${snap.context.current} is ${JSON.stringify(v)}`);
+          const v =
+            snap.context.current !== undefined
+              ? snap.context.trackers[snap.context.current]?.getSnapshot().value
+              : undefined;
+          if (typeof v !== 'object' || v === null || !('active' in v))
+            fail('always-announcing', `current ${snap.context.current} is ${JSON.stringify(v)}`);
         }
       }
-      const all = reports.filter((r) => r.type === 'announcer.peers').flatMap((r) => r.peers.map((x) => `${x.host}:${x.port}`));
+      const all = reports
+        .filter((r) => r.type === 'announcer.peers')
+        .flatMap((r) => r.peers.map((x) => `${x.host}:${x.port}`));
       if (new Set(all).size !== all.length) fail('peers-once', all.join(' '));
       if (violations.length > 0) break;
     }
@@ -159,9 +178,11 @@ async function run(steps: Step[]): Promise<void> {
       clock.increment(settings.stopTimeoutMs);
       await flush();
     }
-    if (actor.getSnapshot().status !== 'done') fail('stop-is-bounded', `still ${JSON.stringify(actor.getSnapshot().value)}`);
+    if (actor.getSnapshot().status !== 'done')
+      fail('stop-is-bounded', `still ${JSON.stringify(actor.getSnapshot().value)}`);
     const stops = new Set(calls.filter((c) => c.input.event === 'stopped').map((c) => c.input.url));
-    for (const url of started) if (!stops.has(url)) fail('stopped-to-every-started', `${url} got started, never stopped`);
+    for (const url of started)
+      if (!stops.has(url)) fail('stopped-to-every-started', `${url} got started, never stopped`);
     expect(violations).toEqual([]);
   } finally {
     actor.stop();
@@ -178,7 +199,15 @@ describe('announcer statechart, model-based (fast-check on a live announcer and 
 
   it('a tracker that said "never" is skipped when the round comes back to it', async () => {
     const ans = (how: 'ok' | 'fail' | 'never'): Step => ({ t: 'answer', how, peers: [], interval: 60 });
-    await run([{ t: 'start' }, ans('never'), ans('fail'), ans('fail'), { t: 'advance', ms: 60_000 }, ans('ok'), { t: 'advance', ms: 600_000 }]);
+    await run([
+      { t: 'start' },
+      ans('never'),
+      ans('fail'),
+      ans('fail'),
+      { t: 'advance', ms: 60_000 },
+      ans('ok'),
+      { t: 'advance', ms: 600_000 },
+    ]);
   });
 
   it('a standalone announcer stopped before it started announces nothing', async () => {

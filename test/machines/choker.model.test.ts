@@ -14,11 +14,31 @@
  *   (the machine is a pure function of snapshot and event, its randomness included).
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, createMachine, initialTransition, setup, SimulatedClock, transition, type EventObject } from 'xstate';
+import {
+  createActor,
+  createMachine,
+  initialTransition,
+  setup,
+  SimulatedClock,
+  transition,
+  type EventObject,
+} from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
-import { chokerMachine, defaultChokerSettings, type ChokeCandidate, type ChokerReport } from '../../src/machines/choker/choker.machine.js';
+import {
+  chokerMachine,
+  defaultChokerSettings,
+  type ChokeCandidate,
+  type ChokerReport,
+} from '../../src/machines/choker/choker.machine.js';
 
-const p = (key: string, down: number, o: Partial<ChokeCandidate> = {}): ChokeCandidate => ({ key, peerInterested: true, snubbed: false, downRate: down, upRate: 10 - down, ...o });
+const p = (key: string, down: number, o: Partial<ChokeCandidate> = {}): ChokeCandidate => ({
+  key,
+  peerInterested: true,
+  snubbed: false,
+  downRate: down,
+  upRate: 10 - down,
+  ...o,
+});
 const SETS: ChokeCandidate[][] = [
   [p('a', 5), p('b', 4), p('c', 3), p('d', 2), p('e', 1), p('f', 0), p('g', 0)],
   [p('a', 1), p('b', 2, { snubbed: true }), p('c', 3, { peerInterested: false }), p('d', 9), p('e', 1), p('f', 8)],
@@ -42,7 +62,13 @@ const shortest = getShortestPaths(chokerMachine, {
   input: input as never,
   events: events as never,
   serializeState: ((s: { value: unknown; context: { round: number; optimistic?: string; unchoked: string[] } }) =>
-    JSON.stringify([s.value, s.context.round % defaultChokerSettings.optimisticRounds, s.context.round > 3, s.context.optimistic, s.context.unchoked])) as never,
+    JSON.stringify([
+      s.value,
+      s.context.round % defaultChokerSettings.optimisticRounds,
+      s.context.round > 3,
+      s.context.optimistic,
+      s.context.unchoked,
+    ])) as never,
 });
 const paths: EventObject[][] = shortest.flatMap((x) => {
   const evs = x.steps.slice(1).map((st) => st.event as EventObject);
@@ -86,7 +112,8 @@ async function replay(path: EventObject[]) {
       choker.send(e as never);
       last = { peers: e.peers!, seeding: e.seeding! };
     }
-    for (const keys of verdicts.slice(before)) violations.push(...check(keys, last.peers, last.seeding, e.type === 'choker.rechoke'));
+    for (const keys of verdicts.slice(before))
+      violations.push(...check(keys, last.peers, last.seeding, e.type === 'choker.rechoke'));
     const live = choker.getSnapshot() as { context: unknown };
     const { report: _a, ...ctx } = live.context as Record<string, unknown>;
     const { report: _b, ...want } = model.context as unknown as Record<string, unknown>;
@@ -102,7 +129,8 @@ describe('choker statechart, walked by generated paths (xstate/graph)', () => {
   it('the paths cover every round of the optimistic period and every kind of event', () => {
     expect(paths.length).toBeGreaterThan(20);
     const types = new Set(paths.flatMap((x) => x.map((e) => e.type)));
-    for (const t of ['choker.rechoke', 'choker.fill', 'xstate.after.rechokeInterval.choker.running']) expect(types).toContain(t);
+    for (const t of ['choker.rechoke', 'choker.fill', 'xstate.after.rechokeInterval.choker.running'])
+      expect(types).toContain(t);
   });
   it.each(paths.map((x, i) => [i, x.length, x] as const))('path %i (%i steps)', async (_i, _n, path) => replay(path));
 });

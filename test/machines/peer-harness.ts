@@ -8,7 +8,13 @@ import { createActor, fromCallback, setup, SimulatedClock, type ActorRefFrom, ty
 import { peerMachine } from '../../src/machines/peer/peer.machine.js';
 import type { PeerCommand, PeerInput, PeerReport, PeerSettings } from '../../src/machines/peer/types.js';
 import { Bitfield } from '../../src/protocol/bitfield.js';
-import type { BlockReadCommand, BlockReadEvent, PeerWireCommand, PeerWireEvent, PeerWireInput } from '../../src/protocol/peer-wire-types.js';
+import type {
+  BlockReadCommand,
+  BlockReadEvent,
+  PeerWireCommand,
+  PeerWireEvent,
+  PeerWireInput,
+} from '../../src/protocol/peer-wire-types.js';
 import type { WireMessage } from '../../src/protocol/wire.js';
 
 export const PIECE = 32 * 1024;
@@ -97,7 +103,11 @@ export function startPeer(opts: StartOptions = {}) {
     key: KEY,
     address: { host: '10.0.0.2', port: 6881, family: 4 },
     direction: opts.direction ?? 'outgoing',
-    torrent: { infoHash: INFO_HASH, peerId: OUR_ID, geometry: { length: PIECE * pieceCount, pieceLength: PIECE, pieceCount } },
+    torrent: {
+      infoHash: INFO_HASH,
+      peerId: OUR_ID,
+      geometry: { length: PIECE * pieceCount, pieceLength: PIECE, pieceCount },
+    },
     settings: { ...testSettings, ...opts.settings },
     ...(opts.transport !== undefined && { transport: opts.transport }),
   };
@@ -140,7 +150,9 @@ export function startPeer(opts: StartOptions = {}) {
     status: () => peer.getSnapshot().status,
     /** The `wire.send` messages sent so far, optionally of one type. */
     messages<T extends WireMessage['type']>(type?: T): Extract<WireMessage, { type: T }>[] {
-      const all = wire.commands.flatMap((c) => (c.type === 'wire.send' ? [c.message] : c.type === 'wire.sendMany' ? c.messages : []));
+      const all = wire.commands.flatMap((c) =>
+        c.type === 'wire.send' ? [c.message] : c.type === 'wire.sendMany' ? c.messages : [],
+      );
       return (type ? all.filter((m) => m.type === type) : all) as Extract<WireMessage, { type: T }>[];
     },
     /** The peer's reports to its parent (`peer.*`). */

@@ -421,7 +421,10 @@ describe('pipeline properties', () => {
           }
           // Every request sent is accepted, outstanding or given up; every one given up is taken late,
           // remembered, or forgotten.
-          if (accepted + outstandingOf(p).length + givenUp !== sent || lateTaken + p.late.length + forgotten !== givenUp) {
+          if (
+            accepted + outstandingOf(p).length + givenUp !== sent ||
+            lateTaken + p.late.length + forgotten !== givenUp
+          ) {
             expect({
               sent: accepted + outstandingOf(p).length + givenUp,
               givenUp: lateTaken + p.late.length + forgotten,
@@ -476,7 +479,10 @@ describe('pipeline properties', () => {
         }
         expectSame(sorted(a.accepted.map(keyOfBlock)), sorted(b.accepted.map(keyOfBlock)));
         expectSame(sorted(outstanding(a.pipeline).map(keyOf)), sorted(outstanding(b.pipeline).map(keyOf)));
-        expectSame(sorted(outstanding(a.pipeline).map(keyOf)), sorted(rs.filter((r) => !r.delivered).map((r) => r.key)));
+        expectSame(
+          sorted(outstanding(a.pipeline).map(keyOf)),
+          sorted(rs.filter((r) => !r.delivered).map((r) => r.key)),
+        );
       }),
       propertyOptions,
     );

@@ -70,7 +70,9 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     expect(h.value()).toBe('handshaking');
     h.push({ type: 'wire.handshake', handshake: { reserved: FAST, infoHash: INFO_HASH, peerId: THEIR_ID } });
     expect(h.value()).toBe('admitting');
-    expect(h.reports()).toEqual([{ type: 'peer.handshake', key: h.key, peerId: THEIR_ID, fast: true, extended: false }]);
+    expect(h.reports()).toEqual([
+      { type: 'peer.handshake', key: h.key, peerId: THEIR_ID, fast: true, extended: false },
+    ]);
     expect(h.wire.commands).toEqual([]); // nothing is said before the torrent decides
 
     h.send({ type: 'peer.admit', have: bitfieldOf([]) });
@@ -112,7 +114,11 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     const h = start();
     h.connect(EXTENDED, [2]);
     const [ext, bf] = h.messages();
-    expect(ext).toEqual({ type: 'extended', id: 0, payload: encodeExtensionHandshake({ m: {}, reqq: testSettings.maxQueuedRequests, client: 'bt-actor' }) });
+    expect(ext).toEqual({
+      type: 'extended',
+      id: 0,
+      payload: encodeExtensionHandshake({ m: {}, reqq: testSettings.maxQueuedRequests, client: 'bt-actor' }),
+    });
     expect(bf).toEqual({ type: 'bitfield', bytes: Uint8Array.from([0x20]) });
   });
 
@@ -145,7 +151,9 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     expect(h.snapshot().value).toBe('closed');
     expect(h.wire.commands).toEqual([{ type: 'wire.close' }]);
     expect(h.wire.stopped).toBe(true);
-    expect(h.reports()).toEqual([{ type: 'peer.closed', key: h.key, reason: 'info-hash-mismatch', downloaded: 0, uploaded: 0 }]);
+    expect(h.reports()).toEqual([
+      { type: 'peer.closed', key: h.key, reason: 'info-hash-mismatch', downloaded: 0, uploaded: 0 },
+    ]);
     expect(h.received.some((e) => e.type === 'xstate.done.actor.peer')).toBe(true);
   });
 
@@ -251,12 +259,18 @@ describe('peer statechart: what the peer has, and our interest', () => {
     b.connect(FAST);
     b.push({ type: 'wire.have', index: 1 });
     b.push({ type: 'wire.have-all' });
-    expect(closedReport(b)).toMatchObject({ reason: 'protocol-error', detail: 'have-all after its pieces were announced' });
+    expect(closedReport(b)).toMatchObject({
+      reason: 'protocol-error',
+      detail: 'have-all after its pieces were announced',
+    });
     const c = start();
     c.connect(FAST);
     c.push({ type: 'wire.have-none' });
     c.push({ type: 'wire.have-none' });
-    expect(closedReport(c)).toMatchObject({ reason: 'protocol-error', detail: 'have-none after its pieces were announced' });
+    expect(closedReport(c)).toMatchObject({
+      reason: 'protocol-error',
+      detail: 'have-none after its pieces were announced',
+    });
   });
 
   it('a have for a piece outside the torrent is a protocol error', () => {
@@ -321,13 +335,18 @@ describe('peer statechart: the request pipeline', () => {
     expect(outstanding(h.snapshot().context.pipeline)).toEqual([req(0, BLOCK)]);
     expect(h.snapshot().context.traffic.downloaded).toBe(BLOCK);
     // Payload bytes never enter context.
-    expect(JSON.stringify(h.snapshot().context, (_k, v) => (v instanceof Uint8Array && v.length > 20 ? 'BIG' : v))).not.toContain('BIG');
+    expect(
+      JSON.stringify(h.snapshot().context, (_k, v) => (v instanceof Uint8Array && v.length > 20 ? 'BIG' : v)),
+    ).not.toContain('BIG');
   });
 
   it('the blocks of one socket read travel as one peer.blocks report', () => {
     const h = requesting();
     h.send({ type: 'peer.request', requests: [req(1, 0), req(1, BLOCK)] });
-    h.push({ type: 'wire.pieces', blocks: [req(1, 0), req(1, BLOCK)].map((r) => ({ index: r.index, begin: r.begin, block: bytes(BLOCK, 2) })) });
+    h.push({
+      type: 'wire.pieces',
+      blocks: [req(1, 0), req(1, BLOCK)].map((r) => ({ index: r.index, begin: r.begin, block: bytes(BLOCK, 2) })),
+    });
     expect(h.reports('peer.blocks')).toHaveLength(1);
     expect(h.reports('peer.blocks')[0]!.blocks).toHaveLength(2);
     expect(outstanding(h.snapshot().context.pipeline)).toEqual([]);
@@ -337,7 +356,10 @@ describe('peer statechart: the request pipeline', () => {
     const a = requesting();
     a.send({ type: 'peer.request', requests: [req(0, 0)] });
     a.deliver(req(3, BLOCK));
-    expect(closedReport(a)).toMatchObject({ reason: 'protocol-error', detail: `unrequested block 3:${BLOCK}+${BLOCK}` });
+    expect(closedReport(a)).toMatchObject({
+      reason: 'protocol-error',
+      detail: `unrequested block 3:${BLOCK}+${BLOCK}`,
+    });
     expect(a.reports('peer.blocks')).toEqual([]);
 
     const b = requesting();
@@ -364,7 +386,9 @@ describe('peer statechart: the request pipeline', () => {
     a.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
     a.push({ type: 'wire.choke' });
     expect(connected(a)).toMatchObject({ peerChoking: 'choked', requests: 'idle' });
-    expect(a.reports('peer.returned')).toEqual([{ type: 'peer.returned', key: a.key, requests: [req(0, 0), req(0, BLOCK)] }]);
+    expect(a.reports('peer.returned')).toEqual([
+      { type: 'peer.returned', key: a.key, requests: [req(0, 0), req(0, BLOCK)] },
+    ]);
     expect(outstanding(a.snapshot().context.pipeline)).toEqual([]);
     a.deliver(req(0, 0)); // sent before the choke: late, dropped
     expect(a.status()).toBe('active');
@@ -396,7 +420,9 @@ describe('peer statechart: the request pipeline', () => {
     h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK), req(1, 0), req(1, BLOCK)] });
     h.push({ type: 'wire.extended', id: 0, payload: encodeExtensionHandshake({ m: {}, reqq: 1 }) });
     expect(outstanding(h.snapshot().context.pipeline)).toEqual([req(0, 0)]);
-    expect(h.messages('cancel')).toEqual([req(0, BLOCK), req(1, 0), req(1, BLOCK)].map((r) => ({ type: 'cancel', ...r })));
+    expect(h.messages('cancel')).toEqual(
+      [req(0, BLOCK), req(1, 0), req(1, BLOCK)].map((r) => ({ type: 'cancel', ...r })),
+    );
     expect(h.reports('peer.returned').at(-1)!.requests).toEqual([req(0, BLOCK), req(1, 0), req(1, BLOCK)]);
     // More than reqq at once: the rest goes straight back.
     h.deliver(req(0, 0));
@@ -491,7 +517,9 @@ describe('peer statechart: uploading', () => {
     h.send({ type: 'peer.unchoke' });
     h.push({ type: 'wire.not-interested' });
     h.send({ type: 'peer.choke' });
-    expect(h.reports('peer.state').map(({ peerInterested, amChoking, snubbed }) => [peerInterested, amChoking, snubbed])).toEqual([
+    expect(
+      h.reports('peer.state').map(({ peerInterested, amChoking, snubbed }) => [peerInterested, amChoking, snubbed]),
+    ).toEqual([
       [true, true, false],
       [true, false, false],
       [false, false, false],
@@ -524,7 +552,10 @@ describe('peer statechart: uploading', () => {
       { type: 'reject', ...req(2, 0) },
     ]);
     h.push({ type: 'wire.request', index: 9, begin: 0, length: BLOCK });
-    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: `request 9:0+${BLOCK} is not a range of a piece of the torrent` });
+    expect(closedReport(h)).toMatchObject({
+      reason: 'protocol-error',
+      detail: `request 9:0+${BLOCK} is not a range of a piece of the torrent`,
+    });
   });
 
   it('a cancelled request, or one dropped by a choke, is not sent when its read returns', () => {
@@ -548,7 +579,10 @@ describe('peer statechart: uploading', () => {
     h.push({ type: 'wire.drain' });
     expect(h.reader.reads).toEqual([{ type: 'upload.read', ...req(0, 0) }]);
     for (let i = 0; i <= testSettings.maxQueuedRequests; i++) h.push({ type: 'wire.request', ...req(1, 0) });
-    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: `more than ${testSettings.maxQueuedRequests} requests queued (flood)` });
+    expect(closedReport(h)).toMatchObject({
+      reason: 'protocol-error',
+      detail: `more than ${testSettings.maxQueuedRequests} requests queued (flood)`,
+    });
   });
 });
 
@@ -629,7 +663,9 @@ describe('peer statechart: liveness and closing', () => {
     h.deliver(req(0, 0));
     h.send({ type: 'peer.close', reason: 'shutdown' });
     expect(h.wire.commands.at(-1)).toEqual({ type: 'wire.close' });
-    expect(h.reports('peer.closed')).toEqual([{ type: 'peer.closed', key: h.key, reason: 'shutdown', downloaded: BLOCK, uploaded: 0 }]);
+    expect(h.reports('peer.closed')).toEqual([
+      { type: 'peer.closed', key: h.key, reason: 'shutdown', downloaded: BLOCK, uploaded: 0 },
+    ]);
     expect(h.status()).toBe('done');
     expect(h.wire.stopped).toBe(true);
   });
@@ -638,7 +674,14 @@ describe('peer statechart: liveness and closing', () => {
     const a = requesting();
     a.push({ type: 'wire.closed', error: { code: 'ECONNRESET', message: 'reset' } });
     expect(a.reports('peer.closed')).toEqual([
-      { type: 'peer.closed', key: a.key, reason: 'socket-error', detail: 'ECONNRESET: reset', downloaded: 0, uploaded: 0 },
+      {
+        type: 'peer.closed',
+        key: a.key,
+        reason: 'socket-error',
+        detail: 'ECONNRESET: reset',
+        downloaded: 0,
+        uploaded: 0,
+      },
     ]);
     expect(a.wire.commands.filter((c) => c.type === 'wire.close')).toEqual([]);
 

@@ -25,19 +25,51 @@ import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake
 import { MAX_READS } from '../../src/machines/peer/upload-queue.js';
 import { outstanding } from '../../src/machines/peer/pipeline.js';
 import { propertyOptions } from '../support/fc.js';
-import { BLOCK, bitfieldOf, bytes, INFO_HASH, OUR_ID, PIECES, startPeer, testSettings, THEIR_ID } from './peer-harness.js';
+import {
+  BLOCK,
+  bitfieldOf,
+  bytes,
+  INFO_HASH,
+  OUR_ID,
+  PIECES,
+  startPeer,
+  testSettings,
+  THEIR_ID,
+} from './peer-harness.js';
 
 /** Every block of the test torrent (4 pieces of 2 blocks). */
-const ALL: BlockRequest[] = Array.from({ length: PIECES * 2 }, (_, i) => ({ index: i >> 1, begin: (i & 1) * BLOCK, length: BLOCK }));
+const ALL: BlockRequest[] = Array.from({ length: PIECES * 2 }, (_, i) => ({
+  index: i >> 1,
+  begin: (i & 1) * BLOCK,
+  length: BLOCK,
+}));
 const same = (a: BlockRequest, b: BlockRequest) => a.index === b.index && a.begin === b.begin && a.length === b.length;
 const id = (r: BlockRequest) => `${r.index}:${r.begin}+${r.length}`;
 
-const RESERVED = [new Uint8Array(8), Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 4]), Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0]), Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 4])];
-const DELAYS = [testSettings.checkIntervalMs, testSettings.keepAliveIntervalMs, testSettings.snubTimeoutMs, testSettings.silenceLimitMs, testSettings.connectTimeoutMs];
+const RESERVED = [
+  new Uint8Array(8),
+  Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 4]),
+  Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0]),
+  Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 4]),
+];
+const DELAYS = [
+  testSettings.checkIntervalMs,
+  testSettings.keepAliveIntervalMs,
+  testSettings.snubTimeoutMs,
+  testSettings.silenceLimitMs,
+  testSettings.connectTimeoutMs,
+];
 
 const step = fc.oneof(
   { weight: 3, arbitrary: fc.constant({ t: 'connected' } as const) },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('handshake' as const), hash: fc.constantFrom('ok', 'ok', 'ok', 'wrong', 'self'), reserved: fc.nat(3) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('handshake' as const),
+      hash: fc.constantFrom('ok', 'ok', 'ok', 'wrong', 'self'),
+      reserved: fc.nat(3),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('admit' as const), mask: fc.nat(15) }) },
   fc.constantFrom(
     { t: 'choke' } as const,
@@ -55,20 +87,45 @@ const step = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom({ t: 'unchoke' } as const, { t: 'torrentInterest', v: true } as const) },
   fc.record({ t: fc.constant('have' as const), i: fc.nat(PIECES - 1) }),
   fc.record({ t: fc.constant('bitfield' as const), mask: fc.nat(15), bad: fc.constant(false) }),
-  { weight: 1, arbitrary: fc.constantFrom({ t: 'have', i: PIECES } as const, { t: 'bitfield', mask: 0, bad: true } as const) },
-  { weight: 8, arbitrary: fc.record({ t: fc.constant('deliver' as const), which: fc.constantFrom('first', 'any', 'several', 'several', 'late', 'unrequested'), k: fc.nat(20) }) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom({ t: 'have', i: PIECES } as const, { t: 'bitfield', mask: 0, bad: true } as const),
+  },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      t: fc.constant('deliver' as const),
+      which: fc.constantFrom('first', 'any', 'several', 'several', 'late', 'unrequested'),
+      k: fc.nat(20),
+    }),
+  },
   fc.record({ t: fc.constant('reject' as const), k: fc.nat(20), outstanding: fc.boolean() }),
-  fc.record({ t: fc.constant('wireRequest' as const), k: fc.nat(ALL.length - 1), bad: fc.constantFrom('no', 'no', 'no', 'no', 'no', 'no', 'range', 'long') }),
+  fc.record({
+    t: fc.constant('wireRequest' as const),
+    k: fc.nat(ALL.length - 1),
+    bad: fc.constantFrom('no', 'no', 'no', 'no', 'no', 'no', 'range', 'long'),
+  }),
   fc.record({ t: fc.constant('wireCancel' as const), k: fc.nat(ALL.length - 1) }),
   fc.record({ t: fc.constant('read' as const), k: fc.nat(20), ok: fc.boolean() }),
   fc.record({ t: fc.constant('extHandshake' as const), reqq: fc.integer({ min: 1, max: 6 }), bad: fc.boolean() }),
-  fc.record({ t: fc.constant('misc' as const), kind: fc.constantFrom('keep-alive', 'port', 'suggest', 'allowed-fast', 'unknown', 'extended-other') }),
+  fc.record({
+    t: fc.constant('misc' as const),
+    kind: fc.constantFrom('keep-alive', 'port', 'suggest', 'allowed-fast', 'unknown', 'extended-other'),
+  }),
   fc.record({ t: fc.constant('torrentInterest' as const), v: fc.boolean() }),
   { weight: 6, arbitrary: fc.record({ t: fc.constant('torrentRequest' as const), n: fc.integer({ min: 1, max: 6 }) }) },
   fc.record({ t: fc.constant('torrentCancel' as const), k: fc.nat(20) }),
   fc.record({ t: fc.constant('announce' as const), i: fc.nat(PIECES - 1) }),
   { weight: 3, arbitrary: fc.record({ t: fc.constant('advance' as const), k: fc.nat(DELAYS.length - 1) }) },
-  { weight: 1, arbitrary: fc.constantFrom({ t: 'protocolError' } as const, { t: 'closed', error: true } as const, { t: 'closed', error: false } as const, { t: 'close' } as const) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      { t: 'protocolError' } as const,
+      { t: 'closed', error: true } as const,
+      { t: 'closed', error: false } as const,
+      { t: 'close' } as const,
+    ),
+  },
 );
 type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
 
@@ -81,19 +138,27 @@ const prefix = fc.oneof(
   { weight: 1, arbitrary: fc.constant<Step[]>([{ t: 'connected' }]) },
   {
     weight: 3,
-    arbitrary: fc.nat(3).map((reserved): Step[] => [{ t: 'connected' }, { t: 'handshake', hash: 'ok', reserved }, { t: 'admit', mask: 0 }]),
+    arbitrary: fc
+      .nat(3)
+      .map((reserved): Step[] => [
+        { t: 'connected' },
+        { t: 'handshake', hash: 'ok', reserved },
+        { t: 'admit', mask: 0 },
+      ]),
   },
   {
     weight: 6,
-    arbitrary: fc.tuple(fc.nat(3), fc.nat(15)).map(([reserved, mask]): Step[] => [
-      { t: 'connected' },
-      { t: 'handshake', hash: 'ok', reserved },
-      { t: 'admit', mask },
-      { t: 'bitfield', mask: 15, bad: false },
-      { t: 'unchoke' },
-      { t: 'torrentInterest', v: true },
-      { t: 'torrentRequest', n: 2 },
-    ]),
+    arbitrary: fc
+      .tuple(fc.nat(3), fc.nat(15))
+      .map(([reserved, mask]): Step[] => [
+        { t: 'connected' },
+        { t: 'handshake', hash: 'ok', reserved },
+        { t: 'admit', mask },
+        { t: 'bitfield', mask: 15, bad: false },
+        { t: 'unchoke' },
+        { t: 'torrentInterest', v: true },
+        { t: 'torrentRequest', n: 2 },
+      ]),
   },
 );
 const session = fc.tuple(prefix, fc.array(step, { minLength: 1, maxLength: 50 })).map(([p, rest]) => [...p, ...rest]);
@@ -107,11 +172,13 @@ function run(steps: Step[]): void {
       const requests = cmd.type === 'wire.sendMany' ? cmd.messages : cmd.type === 'wire.send' ? [cmd.message] : [];
       const v = snap.value as { connected?: { peerChoking?: string } };
       for (const m of requests) {
-        if (m.type === 'request' && v.connected?.peerChoking !== 'unchoked') fail('no-request-while-choked', `request ${m.index}:${m.begin} with ${JSON.stringify(snap.value)}`);
+        if (m.type === 'request' && v.connected?.peerChoking !== 'unchoked')
+          fail('no-request-while-choked', `request ${m.index}:${m.begin} with ${JSON.stringify(snap.value)}`);
       }
       if (cmd.type === 'wire.sendBlock') {
         const r = { index: cmd.index, begin: cmd.begin, length: cmd.block.length };
-        if (!queuedBefore.some((q) => same(q, r))) fail('uploads-bounded', `block ${id(r)} sent for a request not queued`);
+        if (!queuedBefore.some((q) => same(q, r)))
+          fail('uploads-bounded', `block ${id(r)} sent for a request not queued`);
       }
     },
     onRead: (cmd, snap) => {
@@ -138,7 +205,11 @@ function run(steps: Step[]): void {
       case 'handshake':
         return h.push({
           type: 'wire.handshake',
-          handshake: { reserved: RESERVED[s.reserved]!, infoHash: s.hash === 'wrong' ? bytes(20, 0xbb) : INFO_HASH, peerId: s.hash === 'self' ? OUR_ID : THEIR_ID },
+          handshake: {
+            reserved: RESERVED[s.reserved]!,
+            infoHash: s.hash === 'wrong' ? bytes(20, 0xbb) : INFO_HASH,
+            peerId: s.hash === 'self' ? OUR_ID : THEIR_ID,
+          },
         });
       case 'admit':
         return h.send({ type: 'peer.admit', have: bitfieldOf([0, 1, 2, 3].filter((i) => s.mask & (1 << i))) });
@@ -167,7 +238,10 @@ function run(steps: Step[]): void {
       case 'have':
         return h.push({ type: 'wire.have', index: s.i });
       case 'bitfield':
-        return h.push({ type: 'wire.bitfield', bytes: s.bad ? Uint8Array.from([0xff]) : bitfieldOf([0, 1, 2, 3].filter((i) => s.mask & (1 << i))) });
+        return h.push({
+          type: 'wire.bitfield',
+          bytes: s.bad ? Uint8Array.from([0xff]) : bitfieldOf([0, 1, 2, 3].filter((i) => s.mask & (1 << i))),
+        });
       case 'deliver': {
         const block = (r: BlockRequest) => ({ index: r.index, begin: r.begin, block: bytes(r.length, 1) });
         if (s.which === 'unrequested') {
@@ -209,7 +283,11 @@ function run(steps: Step[]): void {
         return;
       }
       case 'extHandshake':
-        return h.push({ type: 'wire.extended', id: 0, payload: s.bad ? bytes(3, 0x69) : encodeExtensionHandshake({ m: {}, reqq: s.reqq }) });
+        return h.push({
+          type: 'wire.extended',
+          id: 0,
+          payload: s.bad ? bytes(3, 0x69) : encodeExtensionHandshake({ m: {}, reqq: s.reqq }),
+        });
       case 'misc':
         if (s.kind === 'keep-alive') return h.push({ type: 'wire.keep-alive' });
         if (s.kind === 'port') return h.push({ type: 'wire.port', port: 6881 });
@@ -273,13 +351,23 @@ function run(steps: Step[]): void {
       const agree = out.length === given.length && out.every((o) => given.some((g) => same(g, o)));
       if (!agree) fail('torrent-agrees', `peer ${out.map(id).join(',')} / torrent ${given.map(id).join(',')}`);
       if (c.uploads.reads > MAX_READS) fail('uploads-bounded', `${c.uploads.reads} reads under way`);
-      if (c.uploads.queued.length > c.settings.maxQueuedRequests) fail('uploads-bounded', `${c.uploads.queued.length} queued`);
-      if (c.traffic.downloaded !== bytesReported) fail('counted', `downloaded ${c.traffic.downloaded}, reported ${bytesReported}`);
+      if (c.uploads.queued.length > c.settings.maxQueuedRequests)
+        fail('uploads-bounded', `${c.uploads.queued.length} queued`);
+      if (c.traffic.downloaded !== bytesReported)
+        fail('counted', `downloaded ${c.traffic.downloaded}, reported ${bytesReported}`);
       const state = reports.filter((r) => r.type === 'peer.state').at(-1);
       const v = (h.value() as { connected?: Record<string, string> }).connected;
       if (state && v && s.t !== 'advance') {
-        const now = { peerInterested: v.peerInterested === 'interested', amChoking: v.amChoking === 'choking', snubbed: v.requests === 'snubbed' };
-        if (state.peerInterested !== now.peerInterested || state.amChoking !== now.amChoking || state.snubbed !== now.snubbed) {
+        const now = {
+          peerInterested: v.peerInterested === 'interested',
+          amChoking: v.amChoking === 'choking',
+          snubbed: v.requests === 'snubbed',
+        };
+        if (
+          state.peerInterested !== now.peerInterested ||
+          state.amChoking !== now.amChoking ||
+          state.snubbed !== now.snubbed
+        ) {
           fail('reports-match-states', `${JSON.stringify(state)} vs ${JSON.stringify(v)}`);
         }
       }
@@ -294,7 +382,10 @@ function run(steps: Step[]): void {
 
 describe('peer statechart, model-based (fast-check sequences on a live actor, invariants after every step)', () => {
   it('keeps every invariant under any sequence of socket events, torrent commands, reads and time', () => {
-    fc.assert(fc.property(session, (steps) => run(steps)), { ...propertyOptions, numRuns: Math.min(propertyOptions.numRuns ?? 1000, 2000) });
+    fc.assert(
+      fc.property(session, (steps) => run(steps)),
+      { ...propertyOptions, numRuns: Math.min(propertyOptions.numRuns ?? 1000, 2000) },
+    );
   });
 
   it('reaches a connection that downloads, uploads and closes (the generator is not vacuous)', () => {
@@ -320,4 +411,3 @@ describe('peer statechart, model-based (fast-check sequences on a live actor, in
     ]);
   });
 });
-

@@ -68,7 +68,9 @@ export interface FakeWire {
 }
 
 const keyOf = (input: PeerWireInput) =>
-  input.connect ? `${input.connect.host}:${input.connect.port}` : String((input.transport as { key?: string } | undefined)?.key);
+  input.connect
+    ? `${input.connect.host}:${input.connect.port}`
+    : String((input.transport as { key?: string } | undefined)?.key);
 
 export function address(key: string): PeerAddress {
   const i = key.lastIndexOf(':');
@@ -144,7 +146,9 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     actors: {
       storage: fakeStorage,
       peer: peerMachine.provide({ actors: { wire: fakeWire } }),
-      announcer: announcerMachine.provide({ actors: { tracker: trackerMachine.provide({ actors: { announce: trackers.logic } }) } }),
+      announcer: announcerMachine.provide({
+        actors: { tracker: trackerMachine.provide({ actors: { announce: trackers.logic } }) },
+      }),
     },
   });
   const events: (TorrentReport | TorrentRefused)[] = [];
@@ -235,7 +239,10 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
         /** TCP up, its handshake (peer id filled with `id`). */
         connect(reserved: Uint8Array = NO_EXT, id = 0x70) {
           p.push({ type: 'wire.connected' });
-          p.push({ type: 'wire.handshake', handshake: { reserved, infoHash: INFO_HASH, peerId: new Uint8Array(20).fill(id) } });
+          p.push({
+            type: 'wire.handshake',
+            handshake: { reserved, infoHash: INFO_HASH, peerId: new Uint8Array(20).fill(id) },
+          });
         },
         bitfield(pieces: number[]) {
           const b = new Bitfield(pieceCount);
@@ -249,13 +256,16 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
           p.push({ type: 'wire.unchoke' });
         },
         messages<T extends WireMessage['type']>(type?: T): Extract<WireMessage, { type: T }>[] {
-          const all = w().commands.flatMap((c) => (c.type === 'wire.send' ? [c.message] : c.type === 'wire.sendMany' ? c.messages : []));
+          const all = w().commands.flatMap((c) =>
+            c.type === 'wire.send' ? [c.message] : c.type === 'wire.sendMany' ? c.messages : [],
+          );
           return (type ? all.filter((m) => m.type === type) : all) as Extract<WireMessage, { type: T }>[];
         },
         /** Requests sent to this peer and neither answered (by `deliver`) nor cancelled, oldest first. */
         open(): BlockRequest[] {
           const open: BlockRequest[] = [];
-          const same = (a: BlockRequest, b: BlockRequest) => a.index === b.index && a.begin === b.begin && a.length === b.length;
+          const same = (a: BlockRequest, b: BlockRequest) =>
+            a.index === b.index && a.begin === b.begin && a.length === b.length;
           for (const m of p.messages()) {
             if (m.type === 'request') open.push({ index: m.index, begin: m.begin, length: m.length });
             else if (m.type === 'cancel') {

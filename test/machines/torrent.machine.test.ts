@@ -104,16 +104,35 @@ describe('torrent statechart: blocks to pieces to disk', () => {
     const b = h.peer(B);
     b.connect(NO_EXT, 0x72);
     let rounds = 0;
-    while (h.value() !== undefined && JSON.stringify(h.value()) !== JSON.stringify({ active: { complete: 'seeding' } }) && rounds++ < 50) a.serve();
+    while (
+      h.value() !== undefined &&
+      JSON.stringify(h.value()) !== JSON.stringify({ active: { complete: 'seeding' } }) &&
+      rounds++ < 50
+    )
+      a.serve();
     expect(h.value()).toEqual({ active: { complete: 'seeding' } });
     expect(h.storage.writes.map((w) => w.index).sort()).toEqual([0, 1, 2, 3]);
-    for (const w of h.storage.writes) expect(Buffer.from(w.data).equals(h.data.subarray(w.index * h.info.pieceLength, (w.index + 1) * h.info.pieceLength))).toBe(true);
-    expect(b.messages('have').map((m) => m.index).sort()).toEqual([0, 1, 2, 3]);
+    for (const w of h.storage.writes)
+      expect(
+        Buffer.from(w.data).equals(h.data.subarray(w.index * h.info.pieceLength, (w.index + 1) * h.info.pieceLength)),
+      ).toBe(true);
+    expect(
+      b
+        .messages('have')
+        .map((m) => m.index)
+        .sort(),
+    ).toEqual([0, 1, 2, 3]);
     expect(h.context().progress).toMatchObject({ verifiedPieces: 4, left: 0 });
     expect(h.events.filter((e) => e.type === 'torrent.piece')).toHaveLength(4);
     expect(h.events).toContainEqual({ type: 'torrent.complete' });
     // A seed is of no use to a complete torrent: closed.
-    expect(h.events).toContainEqual({ type: 'torrent.peer', key: A, event: 'closed', reason: 'not-useful', detail: 'both sides have everything' });
+    expect(h.events).toContainEqual({
+      type: 'torrent.peer',
+      key: A,
+      event: 'closed',
+      reason: 'not-useful',
+      detail: 'both sides have everything',
+    });
   });
 
   it('holds requests back while pieces wait for the disk past the cap, and resumes once some are written', () => {
@@ -184,8 +203,12 @@ describe('torrent statechart: blocks to pieces to disk', () => {
     a.seed(FAST, 0x71);
     // A delivers piece 0 corrupted (it was asked for one whole piece first).
     a.serve(true);
-    expect(h.events.filter((e) => e.type === 'torrent.hashFailed')).toEqual([{ type: 'torrent.hashFailed', index: expect.any(Number), peers: [A], banned: [A] }]);
-    expect(h.events).toContainEqual(expect.objectContaining({ type: 'torrent.peer', key: A, event: 'closed', reason: 'bad-data' }));
+    expect(h.events.filter((e) => e.type === 'torrent.hashFailed')).toEqual([
+      { type: 'torrent.hashFailed', index: expect.any(Number), peers: [A], banned: [A] },
+    ]);
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'torrent.peer', key: A, event: 'closed', reason: 'bad-data' }),
+    );
     expect(h.context().banned[A]).toBe(true);
     expect(h.context().tally).toMatchObject({ hashFailures: 1, wasted: h.info.pieceLength });
     // B brings the right data.
@@ -227,7 +250,9 @@ describe('torrent statechart: peers come and go', () => {
     expect(h.context().peers[A]).toBeDefined();
     h.addPeers(C);
     h.peer(C).connect(NO_EXT, 0x01); // OUR_ID is 0x01 × 20
-    expect(h.events).toContainEqual(expect.objectContaining({ type: 'torrent.peer', key: C, event: 'closed', reason: 'self' }));
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'torrent.peer', key: C, event: 'closed', reason: 'self' }),
+    );
   });
 
   it('never holds more than maxConnections; incoming connections past it are refused', () => {
@@ -338,7 +363,10 @@ describe('torrent statechart: checking and trackers', () => {
     calls[0]!.resolve(ok({ interval: 60, minInterval: 30, peers: [address(A), address(B)] }));
     await flush();
     expect(h.events).toContainEqual({ type: 'announcer.peers', url, peers: [address(A), address(B)] });
-    expect(h.events).toContainEqual({ type: 'announcer.tracker', report: expect.objectContaining({ type: 'tracker.response', url, event: 'started' }) });
+    expect(h.events).toContainEqual({
+      type: 'announcer.tracker',
+      report: expect.objectContaining({ type: 'tracker.response', url, event: 'started' }),
+    });
     expect([...h.wires.keys()].sort()).toEqual([A, B]);
     // A re-announce waits for the tracker's min interval, then goes.
     h.actor.send({ type: 'torrent.reannounce' });
@@ -381,7 +409,13 @@ describe('torrent statechart: a pure function of (snapshot, event)', () => {
     const picker = snap.context.svc.picker!;
     const before = picker.outstandingCount(A);
     const r = picker.outstanding(A)[0]!;
-    const event = { type: 'peer.blocks' as const, key: A, blocks: [{ index: r.index, begin: r.begin, block: h.data.subarray(0, r.length) }], want: 1, batch: 1 };
+    const event = {
+      type: 'peer.blocks' as const,
+      key: A,
+      blocks: [{ index: r.index, begin: r.begin, block: h.data.subarray(0, r.length) }],
+      want: 1,
+      batch: 1,
+    };
     const [next, actions] = transition(torrentMachine, snap, event);
     expect(next.value).toEqual(snap.value);
     expect(actions.map((x) => x.type)).toEqual(['acceptBlocks']);

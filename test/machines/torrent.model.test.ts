@@ -36,10 +36,25 @@ const DELAYS = [1_000, 5_000, 10_000, 60_000];
 
 const peerStep = fc.oneof(
   { weight: 3, arbitrary: fc.record({ t: fc.constant('connect' as const), reserved: fc.nat(2), dup: fc.boolean() }) },
-  { weight: 3, arbitrary: fc.record({ t: fc.constant('has' as const), how: fc.constantFrom('all', 'all', 'bitfield', 'none', 'have'), mask: fc.nat(63), i: fc.nat(PIECES - 1) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('has' as const),
+      how: fc.constantFrom('all', 'all', 'bitfield', 'none', 'have'),
+      mask: fc.nat(63),
+      i: fc.nat(PIECES - 1),
+    }),
+  },
   { weight: 3, arbitrary: fc.constant({ t: 'unchoke' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'choke' as const }) },
-  { weight: 8, arbitrary: fc.record({ t: fc.constant('serve' as const), corrupt: fc.constantFrom(false, false, false, false, true), n: fc.integer({ min: 1, max: 8 }) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      t: fc.constant('serve' as const),
+      corrupt: fc.constantFrom(false, false, false, false, true),
+      n: fc.integer({ min: 1, max: 8 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('reject' as const), k: fc.nat(8) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('interest' as const), v: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('upload' as const), i: fc.nat(PIECES - 1) }) },
@@ -48,7 +63,13 @@ const peerStep = fc.oneof(
 const step = fc.oneof(
   { weight: 10, arbitrary: fc.record({ t: fc.constant('peer' as const), k: fc.nat(KEYS.length - 1), s: peerStep }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('incoming' as const), k: fc.nat(KEYS.length - 1) }) },
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('write' as const), fail: fc.constantFrom(false, false, false, false, false, true) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      t: fc.constant('write' as const),
+      fail: fc.constantFrom(false, false, false, false, false, true),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('advance' as const), k: fc.nat(DELAYS.length - 1) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'storageError' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'stop' as const }) },
@@ -57,22 +78,44 @@ type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
 const options = fc.record({ incomingOnly: fc.boolean(), backlog: fc.boolean(), seed: fc.nat(1000) });
 
 /** A swarm already under way: some of the dialled peers connected, saying what they have, unchoking us. */
-const prefix = fc.array(
-  fc.record({ k: fc.nat(2), reserved: fc.nat(2), how: fc.constantFrom('all', 'all', 'bitfield'), mask: fc.nat(63), unchoke: fc.boolean() }),
-  { maxLength: 3 },
-).map((peers) =>
-  peers.flatMap((q): Step[] => [
-    { t: 'peer', k: q.k, s: { t: 'connect', reserved: q.reserved, dup: false } },
-    { t: 'peer', k: q.k, s: { t: 'has', how: q.how, mask: q.mask, i: 0 } },
-    ...(q.unchoke ? [{ t: 'peer', k: q.k, s: { t: 'unchoke' } } as Step] : []),
-  ]),
-);
+const prefix = fc
+  .array(
+    fc.record({
+      k: fc.nat(2),
+      reserved: fc.nat(2),
+      how: fc.constantFrom('all', 'all', 'bitfield'),
+      mask: fc.nat(63),
+      unchoke: fc.boolean(),
+    }),
+    { maxLength: 3 },
+  )
+  .map((peers) =>
+    peers.flatMap((q): Step[] => [
+      { t: 'peer', k: q.k, s: { t: 'connect', reserved: q.reserved, dup: false } },
+      { t: 'peer', k: q.k, s: { t: 'has', how: q.how, mask: q.mask, i: 0 } },
+      ...(q.unchoke ? [{ t: 'peer', k: q.k, s: { t: 'unchoke' } } as Step] : []),
+    ]),
+  );
 /** Serving and writing, interleaved: the download moves. */
-const progress = fc.array(fc.record({ k: fc.nat(KEYS.length - 1), n: fc.integer({ min: 1, max: 8 }) }), { maxLength: 12 }).map((xs) =>
-  xs.flatMap((x): Step[] => [{ t: 'peer', k: x.k, s: { t: 'serve', corrupt: false, n: x.n } }, { t: 'write', fail: false }]),
-);
+const progress = fc
+  .array(fc.record({ k: fc.nat(KEYS.length - 1), n: fc.integer({ min: 1, max: 8 }) }), { maxLength: 12 })
+  .map((xs) =>
+    xs.flatMap((x): Step[] => [
+      { t: 'peer', k: x.k, s: { t: 'serve', corrupt: false, n: x.n } },
+      { t: 'write', fail: false },
+    ]),
+  );
 const session = fc
-  .tuple(prefix, fc.array(fc.oneof(step, progress.map((p) => p as Step[] | Step)), { minLength: 1, maxLength: 40 }))
+  .tuple(
+    prefix,
+    fc.array(
+      fc.oneof(
+        step,
+        progress.map((p) => p as Step[] | Step),
+      ),
+      { minLength: 1, maxLength: 40 },
+    ),
+  )
   .map(([p, rest]) => [...p, ...rest.flatMap((x) => (Array.isArray(x) ? x : [x]))]);
 
 function run(o: { incomingOnly: boolean; backlog: boolean; seed: number }, steps: Step[]): { verified: number } {
@@ -91,7 +134,8 @@ function run(o: { incomingOnly: boolean; backlog: boolean; seed: number }, steps
       const requests = cmd.type === 'wire.sendMany' ? cmd.messages : cmd.type === 'wire.send' ? [cmd.message] : [];
       for (const m of requests) {
         if (m.type !== 'request') continue;
-        const v = h.context().peers[w.key]?.ref.getSnapshot().value as { connected?: { peerChoking?: string } } | undefined;
+        const v = h.context().peers[w.key]?.ref.getSnapshot().value as
+          { connected?: { peerChoking?: string } } | undefined;
         if (v?.connected?.peerChoking !== 'unchoked') fail('no-request-while-choked', `${w.key} ${m.index}:${m.begin}`);
         if (verified.has(m.index)) fail('verified-never-requested', `${w.key} asked for ${m.index}:${m.begin}`);
       }
@@ -162,8 +206,10 @@ function run(o: { incomingOnly: boolean; backlog: boolean; seed: number }, steps
     const snap = h.actor.getSnapshot();
     const c = snap.context;
     if (errored) {
-      if (snap.value !== 'error') fail('no-write-after-error', `state ${JSON.stringify(snap.value)} after a storage failure`);
-      if (h.storage.writes.length !== writesAtError) fail('no-write-after-error', `${h.storage.writes.length - writesAtError} writes after it`);
+      if (snap.value !== 'error')
+        fail('no-write-after-error', `state ${JSON.stringify(snap.value)} after a storage failure`);
+      if (h.storage.writes.length !== writesAtError)
+        fail('no-write-after-error', `${h.storage.writes.length - writesAtError} writes after it`);
       return;
     }
     if (snap.status !== 'active') {
@@ -185,9 +231,15 @@ function run(o: { incomingOnly: boolean; backlog: boolean; seed: number }, steps
       if (ps.status !== 'active') continue;
       const pc = ps.context;
       const cap = Math.max(1, Math.min(pc.settings.maxQueue, pc.ext.reqq));
-      if (outstanding(pc.pipeline).length > cap) fail('pipeline-bounded', `${key}: ${outstanding(pc.pipeline).length} > ${cap}`);
-      const mine = outstanding(pc.pipeline).map((r) => `${r.index}:${r.begin}`).sort();
-      const its = picker.outstanding(key).map((r) => `${r.index}:${r.begin}`).sort();
+      if (outstanding(pc.pipeline).length > cap)
+        fail('pipeline-bounded', `${key}: ${outstanding(pc.pipeline).length} > ${cap}`);
+      const mine = outstanding(pc.pipeline)
+        .map((r) => `${r.index}:${r.begin}`)
+        .sort();
+      const its = picker
+        .outstanding(key)
+        .map((r) => `${r.index}:${r.begin}`)
+        .sort();
       if (mine.join() !== its.join()) fail('peer-and-picker-agree', `${key}: peer [${mine}] picker [${its}]`);
       const v = ps.value as { connected?: Record<string, string> };
       if (v.connected) {
@@ -199,13 +251,19 @@ function run(o: { incomingOnly: boolean; backlog: boolean; seed: number }, steps
           else if (m.type === 'bitfield') Bitfield.fromBytes(m.bytes, PIECES).forEach((i) => told.add(i));
           else if (m.type === 'have') told.add(m.index);
         }
-        for (const i of verified) if (!told.has(i)) fail('every-verified-piece-announced', `${key} was not told of piece ${i}`);
+        for (const i of verified)
+          if (!told.has(i)) fail('every-verified-piece-announced', `${key} was not told of piece ${i}`);
       }
     }
     if (unchoked > defaultChokerSettings.slots + 1) fail('unchoked-at-most-slots-plus-one', `${unchoked} unchoked`);
-    for (const key of KEYS) if (!c.peers[key] && picker.outstandingCount(key) > 0) fail('closed-peer-holds-nothing', `${key} holds ${picker.outstandingCount(key)}`);
+    for (const key of KEYS)
+      if (!c.peers[key] && picker.outstandingCount(key) > 0)
+        fail('closed-peer-holds-nothing', `${key} holds ${picker.outstandingCount(key)}`);
     if (c.tally.verifiedPieces !== picker.verifiedCount || c.tally.left !== picker.left) {
-      fail('tally-agrees', `context ${c.tally.verifiedPieces}/${c.tally.left}, picker ${picker.verifiedCount}/${picker.left}`);
+      fail(
+        'tally-agrees',
+        `context ${c.tally.verifiedPieces}/${c.tally.left}, picker ${picker.verifiedCount}/${picker.left}`,
+      );
     }
   };
 

@@ -4,7 +4,13 @@ import { trackerMachine } from '../../src/machines/tracker/tracker.machine.js';
 import type { TrackerReport } from '../../src/machines/tracker/types.js';
 import { advance, failure, flush, ok, scriptedTransport, SimulatedClock } from './tracker-harness.js';
 
-const settings = { backoffBaseMs: 15_000, backoffMaxMs: 30 * 60_000, minAnnounceIntervalMs: 30_000, stopTimeoutMs: 5_000, numwant: 50 };
+const settings = {
+  backoffBaseMs: 15_000,
+  backoffMaxMs: 30 * 60_000,
+  minAnnounceIntervalMs: 30_000,
+  stopTimeoutMs: 5_000,
+  numwant: 50,
+};
 
 function start(statsLeft = 1000) {
   const clock = new SimulatedClock();
@@ -15,7 +21,8 @@ function start(statsLeft = 1000) {
     input: { url: 'http://t/announce', stats, settings },
   });
   const reports: TrackerReport[] = [];
-  for (const t of ['tracker.response', 'tracker.failed', 'tracker.warning', 'tracker.stopped'] as const) actor.on(t, (e) => reports.push(e));
+  for (const t of ['tracker.response', 'tracker.failed', 'tracker.warning', 'tracker.stopped'] as const)
+    actor.on(t, (e) => reports.push(e));
   actor.start();
   return { clock, calls, actor, reports, stats };
 }
@@ -28,7 +35,12 @@ describe('tracker statechart', () => {
     expect(state(actor)).toBe('"idle"');
     actor.send({ type: 'tracker.enable' });
     expect(calls).toHaveLength(1);
-    expect(calls[0]!.input).toMatchObject({ url: 'http://t/announce', event: 'started', numwant: 50, stats: { left: 1000 } });
+    expect(calls[0]!.input).toMatchObject({
+      url: 'http://t/announce',
+      event: 'started',
+      numwant: 50,
+      stats: { left: 1000 },
+    });
     calls[0]!.resolve(ok({ interval: 120, trackerId: 'T1', peers: [{ host: '127.0.0.1', port: 7000, family: 4 }] }));
     await flush();
     expect(state(actor)).toBe('{"active":{"waiting":"cooling"}}');
@@ -66,7 +78,9 @@ describe('tracker statechart', () => {
       expect(calls).toHaveLength(i + 2);
       expect(calls[i + 1]!.input.event).toBe('started'); // still not started
     }
-    expect(reports.filter((r) => r.type === 'tracker.failed').map((r) => (r as { failures: number }).failures)).toEqual([1, 2, 3, 4]);
+    expect(reports.filter((r) => r.type === 'tracker.failed').map((r) => (r as { failures: number }).failures)).toEqual(
+      [1, 2, 3, 4],
+    );
     calls[4]!.resolve(ok());
     await flush();
     expect(actor.getSnapshot().context.failures).toBe(0);

@@ -10,7 +10,13 @@ import { getShortestPaths } from 'xstate/graph';
 import { trackerMachine } from '../../src/machines/tracker/tracker.machine.js';
 import { advance, failure, flush, ok, scriptedTransport, SimulatedClock } from './tracker-harness.js';
 
-const settings = { backoffBaseMs: 15_000, backoffMaxMs: 60_000, minAnnounceIntervalMs: 30_000, stopTimeoutMs: 5_000, numwant: 50 };
+const settings = {
+  backoffBaseMs: 15_000,
+  backoffMaxMs: 60_000,
+  minAnnounceIntervalMs: 30_000,
+  stopTimeoutMs: 5_000,
+  numwant: 50,
+};
 const input = { url: 'http://t/announce', stats: { uploaded: 0, downloaded: 0, left: 10 }, settings };
 
 // Abstract events of the model: the machine's own events, plus the transport's answers and the timers.
@@ -34,7 +40,13 @@ const allEvents = Object.values(E) as unknown as EventObject[];
 
 // The model's state: its configuration plus the flags that change what happens next.
 const serializeState = (s: { value: unknown; context: Record<string, unknown> }) =>
-  JSON.stringify([s.value, s.context.started, s.context.completedPending, (s.context.failures as number) > 0, s.context.announceRequested]);
+  JSON.stringify([
+    s.value,
+    s.context.started,
+    s.context.completedPending,
+    (s.context.failures as number) > 0,
+    s.context.announceRequested,
+  ]);
 
 type Path = ReturnType<typeof getShortestPaths<typeof trackerMachine>>[number];
 
@@ -93,14 +105,30 @@ describe('tracker statechart, model-based', () => {
   const shortest = getShortestPaths(trackerMachine, traversal);
   it('reaches every state of the model', () => {
     const values = new Set(shortest.map((p) => JSON.stringify(p.state.value)));
-    for (const v of ['"idle"', '{"active":"backoff"}', '{"active":{"waiting":"cooling"}}', '{"active":{"waiting":"ready"}}', '"stopping"', '"stopped"']) {
+    for (const v of [
+      '"idle"',
+      '{"active":"backoff"}',
+      '{"active":{"waiting":"cooling"}}',
+      '{"active":{"waiting":"ready"}}',
+      '"stopping"',
+      '"stopped"',
+    ]) {
       expect(values).toContain(v);
     }
   });
-  it.each(shortest.map((p, i) => [i, p.steps.slice(1).map((s) => s.event.type.replace(/^xstate\.|^tracker\./, '')).join(' → ') || '(start)', p] as const))(
-    'shortest path %i: %s',
-    async (_i, _name, path) => replay(path),
-  );
+  it.each(
+    shortest.map(
+      (p, i) =>
+        [
+          i,
+          p.steps
+            .slice(1)
+            .map((s) => s.event.type.replace(/^xstate\.|^tracker\./, ''))
+            .join(' → ') || '(start)',
+          p,
+        ] as const,
+    ),
+  )('shortest path %i: %s', async (_i, _name, path) => replay(path));
 
   // From every state the model reaches: shut down, and let a started tracker's stopped announce answer.
   // Extend a path with events, the model's next states computed by the machine's own transition function.
@@ -118,13 +146,24 @@ describe('tracker statechart, model-based', () => {
     .flatMap((p) => {
       const stopped = extend(p, [E.stop]);
       // A stopped announce that the tracker answers, and one that fails: both end the tracker.
-      return stopped.state.value === 'stopping' ? [extend(stopped, [E.stoppedOk]), extend(stopped, [E.stoppedFail])] : [stopped];
+      return stopped.state.value === 'stopping'
+        ? [extend(stopped, [E.stoppedOk]), extend(stopped, [E.stoppedFail])]
+        : [stopped];
     });
-  it.each(toStopped.map((p, i) => [i, p.steps.slice(1).map((s) => s.event.type.replace(/^xstate\.|^tracker\./, '')).join(' → '), p] as const))(
-    'path then shutdown %i: %s',
-    async (_i, _name, path) => {
-      expect(path.state.status).toBe('done');
-      await replay(path);
-    },
-  );
+  it.each(
+    toStopped.map(
+      (p, i) =>
+        [
+          i,
+          p.steps
+            .slice(1)
+            .map((s) => s.event.type.replace(/^xstate\.|^tracker\./, ''))
+            .join(' → '),
+          p,
+        ] as const,
+    ),
+  )('path then shutdown %i: %s', async (_i, _name, path) => {
+    expect(path.state.status).toBe('done');
+    await replay(path);
+  });
 });

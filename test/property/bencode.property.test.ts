@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BencodeError, decodeBencode, encodeBencode, scanBencode, type BencodeValue } from '../../src/protocol/bencode.js';
+import {
+  BencodeError,
+  decodeBencode,
+  encodeBencode,
+  scanBencode,
+  type BencodeValue,
+} from '../../src/protocol/bencode.js';
 import { propertyOptions } from '../support/fc.js';
 
 const bytes = fc.uint8Array({ maxLength: 24 });
@@ -35,7 +41,9 @@ describe('bencode properties', () => {
         const { topLevelSpans } = scanBencode(enc);
         expect([...topLevelSpans.keys()].sort()).toEqual(Object.keys(dict).sort());
         for (const [k, span] of topLevelSpans) {
-          expect(Buffer.from(enc.subarray(span.start, span.end)).equals(Buffer.from(encodeBencode(dict[k])))).toBe(true);
+          expect(Buffer.from(enc.subarray(span.start, span.end)).equals(Buffer.from(encodeBencode(dict[k])))).toBe(
+            true,
+          );
         }
       }),
       propertyOptions,
@@ -106,7 +114,11 @@ describe('bencode strictness', () => {
   });
 
   it('refuses a __proto__ key (the package decoder would turn it into a prototype)', () => {
-    expect(() => decodeBencode(Buffer.from('d9:__proto__d1:xi1eee'))).toThrow(expect.objectContaining({ code: 'BT_ERR_BENCODE_UNSAFE_KEY' }));
-    expect(() => decodeBencode(Buffer.from('d1:ad9:__proto__i1eee'))).toThrow(expect.objectContaining({ code: 'BT_ERR_BENCODE_UNSAFE_KEY' }));
+    expect(() => decodeBencode(Buffer.from('d9:__proto__d1:xi1eee'))).toThrow(
+      expect.objectContaining({ code: 'BT_ERR_BENCODE_UNSAFE_KEY' }),
+    );
+    expect(() => decodeBencode(Buffer.from('d1:ad9:__proto__i1eee'))).toThrow(
+      expect.objectContaining({ code: 'BT_ERR_BENCODE_UNSAFE_KEY' }),
+    );
   });
 });

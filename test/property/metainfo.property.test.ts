@@ -9,17 +9,22 @@ import { propertyOptions } from '../support/fc.js';
 // Path elements: any non-empty text without '/', '\\' or NUL that is not '.' or '..' (non-ASCII included).
 const element = fc
   .string({ unit: 'binary', minLength: 1, maxLength: 8 })
-  .filter((s) => !/[/\\\0]/.test(s) && s !== '.' && s !== '..' && !s.includes('\uFFFD') && Buffer.from(s).toString() === s);
+  .filter(
+    (s) => !/[/\\\0]/.test(s) && s !== '.' && s !== '..' && !s.includes('\uFFFD') && Buffer.from(s).toString() === s,
+  );
 
 const spec: fc.Arbitrary<TorrentSpec> = fc
   .record({
     name: element,
     multiFile: fc.boolean(),
-    files: fc.uniqueArray(fc.record({ path: fc.array(element, { minLength: 1, maxLength: 3 }), length: fc.nat({ max: 100_000 }) }), {
-      minLength: 1,
-      maxLength: 6,
-      selector: (f) => f.path[0]!, // distinct first elements: no duplicates and no file-vs-folder clash
-    }),
+    files: fc.uniqueArray(
+      fc.record({ path: fc.array(element, { minLength: 1, maxLength: 3 }), length: fc.nat({ max: 100_000 }) }),
+      {
+        minLength: 1,
+        maxLength: 6,
+        selector: (f) => f.path[0]!, // distinct first elements: no duplicates and no file-vs-folder clash
+      },
+    ),
     pieceLength: fc.constantFrom(16384, 32768, 65536, 1 << 20, 12345),
     announce: fc.array(fc.array(fc.webUrl(), { minLength: 1, maxLength: 2 }), { maxLength: 3 }),
     private: fc.boolean(),
@@ -52,14 +57,28 @@ describe('metainfo properties', () => {
   });
 
   it('the info hash is the SHA-1 of the raw info bytes, whatever the key order and extra keys', () => {
-    const extra = fc.dictionary(fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 6 }).map((k) => `x-${k}`), fc.oneof(fc.nat(), fc.string()), { maxKeys: 3 });
+    const extra = fc.dictionary(
+      fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 6 }).map((k) => `x-${k}`),
+      fc.oneof(fc.nat(), fc.string()),
+      { maxKeys: 3 },
+    );
     fc.assert(
       fc.property(spec, extra, fc.infiniteStream(fc.double()), (s, more, rand) => {
         const canonical = parseMetainfo(encodeTorrent(s));
-        const entries = Object.entries({ name: s.name, 'piece length': s.pieceLength, pieces: s.pieces, ...(s.multiFile ? { files: s.files } : { length: s.files[0]!.length }), ...more });
+        const entries = Object.entries({
+          name: s.name,
+          'piece length': s.pieceLength,
+          pieces: s.pieces,
+          ...(s.multiFile ? { files: s.files } : { length: s.files[0]!.length }),
+          ...more,
+        });
         const it = rand[Symbol.iterator]();
         entries.sort(() => (it.next().value as number) - 0.5);
-        const info = Buffer.concat([Buffer.from('d'), ...entries.map(([k, v]) => Buffer.concat([encodeBencode(k), encodeBencode(v)])), Buffer.from('e')]);
+        const info = Buffer.concat([
+          Buffer.from('d'),
+          ...entries.map(([k, v]) => Buffer.concat([encodeBencode(k), encodeBencode(v)])),
+          Buffer.from('e'),
+        ]);
         const file = Buffer.concat([Buffer.from('d4:info'), info, Buffer.from('e')]);
         const m = parseMetainfo(file);
         expect(m.infoHashHex).toBe(createHash('sha1').update(info).digest('hex'));
@@ -73,19 +92,25 @@ describe('metainfo properties', () => {
 
   it('mutated and truncated torrents give a Metainfo or a MetainfoError, nothing else', () => {
     fc.assert(
-      fc.property(spec, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), fc.nat(), (s, edits, cut) => {
-        const bytes = Uint8Array.from(encodeTorrent(s));
-        for (const [at, b] of edits) bytes[at % bytes.length] = b;
-        for (const input of [bytes, bytes.subarray(0, cut % (bytes.length + 1))]) {
-          try {
-            const m = parseMetainfo(input);
-            expect(m.infoHashHex).toMatch(/^[0-9a-f]{40}$/);
-            for (const f of m.files) for (const p of f.path) expect(p === '..' || p.includes('/') || p.includes('\0')).toBe(false);
-          } catch (err) {
-            expect(err).toBeInstanceOf(MetainfoError);
+      fc.property(
+        spec,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+        (s, edits, cut) => {
+          const bytes = Uint8Array.from(encodeTorrent(s));
+          for (const [at, b] of edits) bytes[at % bytes.length] = b;
+          for (const input of [bytes, bytes.subarray(0, cut % (bytes.length + 1))]) {
+            try {
+              const m = parseMetainfo(input);
+              expect(m.infoHashHex).toMatch(/^[0-9a-f]{40}$/);
+              for (const f of m.files)
+                for (const p of f.path) expect(p === '..' || p.includes('/') || p.includes('\0')).toBe(false);
+            } catch (err) {
+              expect(err).toBeInstanceOf(MetainfoError);
+            }
           }
-        }
-      }),
+        },
+      ),
       propertyOptions,
     );
   });

@@ -82,12 +82,18 @@ const cuts = fc.array(fc.nat({ max: 4000 }), { maxLength: 12 });
 describe('RC4', () => {
   it('is one keystream whatever the chunking, and its own inverse', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), bytes(600), cuts, fc.nat({ max: 1100 }), (key, data, cs, discard) => {
-        const whole = new Rc4(key, discard).process(data);
-        const inParts = new Rc4(key, discard);
-        expect(hex(Buffer.concat(chunked(data, cs).map((c) => inParts.process(c))))).toBe(hex(whole));
-        expect(hex(new Rc4(key, discard).process(whole))).toBe(hex(data));
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 64 }),
+        bytes(600),
+        cuts,
+        fc.nat({ max: 1100 }),
+        (key, data, cs, discard) => {
+          const whole = new Rc4(key, discard).process(data);
+          const inParts = new Rc4(key, discard);
+          expect(hex(Buffer.concat(chunked(data, cs).map((c) => inParts.process(c))))).toBe(hex(whole));
+          expect(hex(new Rc4(key, discard).process(whole))).toBe(hex(data));
+        },
+      ),
       propertyOptions,
     );
   });
@@ -99,7 +105,10 @@ describe('MseResponder', () => {
     padC: bytes(512),
     ia: bytes(120),
     payload: bytes(120),
-    provide: fc.oneof(fc.constantFrom(1, 3), fc.integer({ min: 0, max: 0xffffffff }).map((n) => (n | 1) >>> 0)),
+    provide: fc.oneof(
+      fc.constantFrom(1, 3),
+      fc.integer({ min: 0, max: 0xffffffff }).map((n) => (n | 1) >>> 0),
+    ),
     others: fc.array(hash20, { maxLength: 3 }),
     position: fc.nat(),
     cuts,
@@ -112,7 +121,12 @@ describe('MseResponder', () => {
         fc.pre(!h.others.some((o) => Buffer.from(o).equals(Buffer.from(target))));
         const list = [...h.others];
         list.splice(h.position % (list.length + 1), 0, target);
-        const responder = new MseResponder({ infoHashes: () => list, random: fixedRandom(3), keyExchange: cachedKx, padBLength: h.padB });
+        const responder = new MseResponder({
+          infoHashes: () => list,
+          random: fixedRandom(3),
+          keyExchange: cachedKx,
+          padBLength: h.padB,
+        });
         const s3 = initiatorStep3(SECRET, { infoHash: target, provide: h.provide, padC: h.padC, ia: h.ia });
         const stream = Buffer.concat([YA, h.padA, s3.bytes, h.payload]);
         const fed = feed(responder, chunked(stream, h.cuts));
@@ -190,7 +204,11 @@ describe('MseResponder', () => {
   it('a handshake with one byte changed ends in a typed error or still completes for the right torrent, within the bound', () => {
     fc.assert(
       fc.property(handshakeArb, hash20, fc.nat(), fc.integer({ min: 1, max: 255 }), (h, target, where, flip) => {
-        const responder = new MseResponder({ infoHashes: () => [...h.others, target], random: fixedRandom(5), keyExchange: cachedKx });
+        const responder = new MseResponder({
+          infoHashes: () => [...h.others, target],
+          random: fixedRandom(5),
+          keyExchange: cachedKx,
+        });
         const s3 = initiatorStep3(SECRET, { infoHash: target, provide: h.provide, padC: h.padC, ia: h.ia });
         const stream = Buffer.concat([YA, h.padA, s3.bytes]);
         stream[where % stream.length]! ^= flip;

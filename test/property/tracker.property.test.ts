@@ -47,7 +47,10 @@ const bytes20 = fc.uint8Array({ minLength: 20, maxLength: 20 });
 const port = fc.integer({ min: 1, max: 0xffff });
 const count = fc.oneof(fc.nat(1000), fc.nat());
 // Cheap to generate, and covers what matters: multi-byte UTF-8 and characters special in URLs.
-const text = fc.string({ unit: fc.constantFrom(...'aZ09 ~-._%&=+?#/:'.split(''), 'é', '€', '\u{1F600}', '\u0000'), maxLength: 12 });
+const text = fc.string({
+  unit: fc.constantFrom(...'aZ09 ~-._%&=+?#/:'.split(''), 'é', '€', '\u{1F600}', '\u0000'),
+  maxLength: 12,
+});
 const u32 = fc.nat({ max: 0xffffffff });
 
 const host4 = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => formatIPv4(b));
@@ -56,8 +59,14 @@ const host6 = fc
   .map(([b, zeros]) => b.fill(0, 0, zeros)) // long zero runs exercise '::'
   .filter((b) => !isIPv4Mapped(b))
   .map((b) => formatIPv6(b));
-const peer4: fc.Arbitrary<PeerAddress> = fc.record({ host: host4, port, family: fc.constant(4 as const) }, { noNullPrototype: true });
-const peer6: fc.Arbitrary<PeerAddress> = fc.record({ host: host6, port, family: fc.constant(6 as const) }, { noNullPrototype: true });
+const peer4: fc.Arbitrary<PeerAddress> = fc.record(
+  { host: host4, port, family: fc.constant(4 as const) },
+  { noNullPrototype: true },
+);
+const peer6: fc.Arbitrary<PeerAddress> = fc.record(
+  { host: host6, port, family: fc.constant(6 as const) },
+  { noNullPrototype: true },
+);
 const withId = (a: fc.Arbitrary<PeerAddress>): fc.Arbitrary<PeerAddress> =>
   fc.tuple(a, fc.option(bytes20, { nil: undefined })).map(([p, id]) => (id ? { ...p, peerId: id } : p));
 
@@ -106,7 +115,10 @@ const scrapeSuccess: fc.Arbitrary<ScrapeResponse> = fc
       files: fc.array(
         fc.tuple(
           bytes20.map((b) => Buffer.from(b).toString('hex')),
-          fc.record({ complete: count, downloaded: count, incomplete: count, name: text }, { noNullPrototype: true, requiredKeys: ['complete', 'downloaded', 'incomplete'] }),
+          fc.record(
+            { complete: count, downloaded: count, incomplete: count, name: text },
+            { noNullPrototype: true, requiredKeys: ['complete', 'downloaded', 'incomplete'] },
+          ),
         ),
         { maxLength: 4 },
       ),
@@ -134,13 +146,31 @@ const udpAnnounceRequest = fc.record(
     port: fc.nat(0xffff),
     urlData: fc.uint8Array({ minLength: 1, maxLength: 300 }), // > 255: several options
   },
-  { noNullPrototype: true, requiredKeys: ['connectionId', 'transactionId', 'infoHash', 'peerId', 'downloaded', 'left', 'uploaded', 'event', 'ip', 'key', 'numWant', 'port'] },
+  {
+    noNullPrototype: true,
+    requiredKeys: [
+      'connectionId',
+      'transactionId',
+      'infoHash',
+      'peerId',
+      'downloaded',
+      'left',
+      'uploaded',
+      'event',
+      'ip',
+      'key',
+      'numWant',
+      'port',
+    ],
+  },
 );
 
 const udpRequestPacket = fc.oneof(
   u32.map((tx) => udp.encodeConnectRequest(tx)),
   udpAnnounceRequest.map((r) => udp.encodeAnnounceRequest(r)),
-  fc.tuple(u64, u32, fc.array(bytes20, { minLength: 1, maxLength: 6 })).map(([c, t, h]) => udp.encodeScrapeRequest(c, t, h)),
+  fc
+    .tuple(u64, u32, fc.array(bytes20, { minLength: 1, maxLength: 6 }))
+    .map(([c, t, h]) => udp.encodeScrapeRequest(c, t, h)),
 );
 
 const scrapeStats = fc.record({ seeders: u32, completed: u32, leechers: u32 }, { noNullPrototype: true });
@@ -150,7 +180,9 @@ const udpReply = (peers: fc.Arbitrary<PeerAddress[]>) =>
 const udpResponsePacket = (family: 4 | 6): fc.Arbitrary<Uint8Array> =>
   fc.oneof(
     fc.tuple(u32, u64).map(([t, c]) => udp.encodeConnectResponse(t, c)),
-    udpReply(fc.array(family === 4 ? peer4 : fc.oneof(peer4, peer6), { maxLength: 5 })).map((r) => udp.encodeAnnounceResponse(r, family)),
+    udpReply(fc.array(family === 4 ? peer4 : fc.oneof(peer4, peer6), { maxLength: 5 })).map((r) =>
+      udp.encodeAnnounceResponse(r, family),
+    ),
     fc.tuple(u32, fc.array(scrapeStats, { maxLength: 5 })).map(([t, s]) => udp.encodeScrapeResponse(t, s)),
     fc.tuple(u32, text).map(([t, m]) => udp.encodeErrorResponse(t, m)),
   );
@@ -174,15 +206,38 @@ function mutate(input: Uint8Array, ops: Array<[string, number, number]>): Uint8A
 
 /** Random bencode built from the reply vocabulary, so parsers see plausible but wrong structures. */
 const replyKey = fc.constantFrom(
-  'interval', 'min interval', 'peers', 'peers6', 'failure reason', 'retry in', 'tracker id', 'warning message',
-  'complete', 'incomplete', 'downloaded', 'external ip', 'files', 'flags', 'min_request_interval', 'ip', 'port',
-  'peer id', 'name', '__proto__', 'constructor', 'x',
+  'interval',
+  'min interval',
+  'peers',
+  'peers6',
+  'failure reason',
+  'retry in',
+  'tracker id',
+  'warning message',
+  'complete',
+  'incomplete',
+  'downloaded',
+  'external ip',
+  'files',
+  'flags',
+  'min_request_interval',
+  'ip',
+  'port',
+  'peer id',
+  'name',
+  '__proto__',
+  'constructor',
+  'x',
 );
 const { bvalue } = fc.letrec((tie) => ({
   bvalue: fc.oneof(
     { depthSize: 'small', maxDepth: 3 },
     fc.oneof(fc.integer({ min: -3, max: 70_000 }), fc.integer(), fc.constantFrom(2 ** 53, -(2 ** 60), 2 ** 70)),
-    fc.oneof(fc.uint8Array({ maxLength: 40 }), host4.map((h) => new TextEncoder().encode(h)), fc.constantFrom('never', '::1', 'a.b')),
+    fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      host4.map((h) => new TextEncoder().encode(h)),
+      fc.constantFrom('never', '::1', 'a.b'),
+    ),
     fc.array(tie('bvalue'), { maxLength: 4 }),
     fc.dictionary(replyKey, tie('bvalue'), { maxKeys: 5 }),
   ),
@@ -220,7 +275,10 @@ describe('round trips', () => {
     fc.assert(
       fc.property(announceParams, fc.constantFrom('', '?passkey=abc', '?a=1&', '?'), (p, query) => {
         const url = buildAnnounceUrl(`http://tracker.example:6969/announce${query}`, p);
-        return url.startsWith(`http://tracker.example:6969/announce${query}`) && isDeepStrictEqual(parseAnnounceQuery(url), { ...p, compact: p.compact ?? true });
+        return (
+          url.startsWith(`http://tracker.example:6969/announce${query}`) &&
+          isDeepStrictEqual(parseAnnounceQuery(url), { ...p, compact: p.compact ?? true })
+        );
       }),
       propertyOptions,
     );
@@ -239,13 +297,18 @@ describe('round trips', () => {
   it('scrapeUrlFor replaces a last segment starting with announce and keeps the rest', () => {
     const segment = fc.string({ unit: fc.constantFrom(...'abcnoue.%_-0'.split('')), maxLength: 8 });
     fc.assert(
-      fc.property(fc.array(segment, { maxLength: 3 }), segment, fc.constantFrom('', '?k=1', '?x=/announce'), (dirs, last, query) => {
-        const prefix = `http://h.example/${dirs.map((d) => `${d}/`).join('')}`;
-        const got = scrapeUrlFor(`${prefix}${last}${query}#frag`);
-        const want = last.startsWith('announce') ? `${prefix}scrape${last.slice(8)}${query}` : null;
-        const direct = scrapeUrlFor(`${prefix}announce${last}${query}`);
-        return got === want && direct === `${prefix}scrape${last}${query}`;
-      }),
+      fc.property(
+        fc.array(segment, { maxLength: 3 }),
+        segment,
+        fc.constantFrom('', '?k=1', '?x=/announce'),
+        (dirs, last, query) => {
+          const prefix = `http://h.example/${dirs.map((d) => `${d}/`).join('')}`;
+          const got = scrapeUrlFor(`${prefix}${last}${query}#frag`);
+          const want = last.startsWith('announce') ? `${prefix}scrape${last.slice(8)}${query}` : null;
+          const direct = scrapeUrlFor(`${prefix}announce${last}${query}`);
+          return got === want && direct === `${prefix}scrape${last}${query}`;
+        },
+      ),
       propertyOptions,
     );
   });
@@ -273,11 +336,17 @@ describe('round trips', () => {
 
   it('scrape reply: encode → parse gives the reply and re-encodes to the same bytes', () => {
     fc.assert(
-      fc.property(fc.oneof(scrapeSuccess, text.map((reason): ScrapeResponse => ({ type: 'failure', reason }))), (res) => {
-        const body = encodeScrapeResponse(res);
-        const parsed = parseScrapeResponse(body);
-        return isDeepStrictEqual(parsed, res) && sameBytes(encodeScrapeResponse(parsed), body);
-      }),
+      fc.property(
+        fc.oneof(
+          scrapeSuccess,
+          text.map((reason): ScrapeResponse => ({ type: 'failure', reason })),
+        ),
+        (res) => {
+          const body = encodeScrapeResponse(res);
+          const parsed = parseScrapeResponse(body);
+          return isDeepStrictEqual(parsed, res) && sameBytes(encodeScrapeResponse(parsed), body);
+        },
+      ),
       propertyOptions,
     );
   });
@@ -285,7 +354,10 @@ describe('round trips', () => {
   it('compact peers: decode(encode(peers)) = peers, and decode-then-re-encode gives back the bytes', () => {
     fc.assert(
       fc.property(fc.array(peer4, { maxLength: 6 }), fc.array(fc.oneof(peer4, peer6), { maxLength: 6 }), (p4, p6) => {
-        return isDeepStrictEqual(decodeCompactPeers4(encodeCompactPeers4(p4)), p4) && isDeepStrictEqual(decodeCompactPeers6(encodeCompactPeers6(p6)), p6);
+        return (
+          isDeepStrictEqual(decodeCompactPeers4(encodeCompactPeers4(p4)), p4) &&
+          isDeepStrictEqual(decodeCompactPeers6(encodeCompactPeers6(p6)), p6)
+        );
       }),
       propertyOptions,
     );
@@ -311,7 +383,11 @@ describe('round trips', () => {
       fc.property(udpAnnounceRequest, (req) => {
         const packet = udp.encodeAnnounceRequest(req);
         const back = udp.decodeUdpRequest(packet);
-        return isDeepStrictEqual(back, { action: 'announce', ...req }) && back.action === 'announce' && sameBytes(udp.encodeAnnounceRequest(back), packet);
+        return (
+          isDeepStrictEqual(back, { action: 'announce', ...req }) &&
+          back.action === 'announce' &&
+          sameBytes(udp.encodeAnnounceRequest(back), packet)
+        );
       }),
       propertyOptions,
     );
@@ -332,27 +408,43 @@ describe('round trips', () => {
 
   it('UDP responses: decode-then-re-encode gives back the bytes, for both address families', () => {
     fc.assert(
-      fc.property(fc.constantFrom(4 as const, 6 as const).chain((f) => fc.tuple(fc.constant(f), udpResponsePacket(f))), ([family, packet]) => {
-        const res = udp.expectTransaction(udp.decodeUdpResponse(packet, family), new DataView(packet.buffer, packet.byteOffset).getUint32(4));
-        let again: Uint8Array;
-        if (res.action === 'connect') again = udp.encodeConnectResponse(res.transactionId, res.connectionId);
-        else if (res.action === 'announce') again = udp.encodeAnnounceResponse(res, family);
-        else if (res.action === 'scrape') again = udp.encodeScrapeResponse(res.transactionId, res.stats);
-        else again = udp.encodeErrorResponse(res.transactionId, res.message);
-        return sameBytes(again, packet);
-      }),
+      fc.property(
+        fc.constantFrom(4 as const, 6 as const).chain((f) => fc.tuple(fc.constant(f), udpResponsePacket(f))),
+        ([family, packet]) => {
+          const res = udp.expectTransaction(
+            udp.decodeUdpResponse(packet, family),
+            new DataView(packet.buffer, packet.byteOffset).getUint32(4),
+          );
+          let again: Uint8Array;
+          if (res.action === 'connect') again = udp.encodeConnectResponse(res.transactionId, res.connectionId);
+          else if (res.action === 'announce') again = udp.encodeAnnounceResponse(res, family);
+          else if (res.action === 'scrape') again = udp.encodeScrapeResponse(res.transactionId, res.stats);
+          else again = udp.encodeErrorResponse(res.transactionId, res.message);
+          return sameBytes(again, packet);
+        },
+      ),
       propertyOptions,
     );
   });
 
   it('UDP announce replies: decode(encode(reply)) = reply', () => {
     fc.assert(
-      fc.property(udpReply(fc.array(peer4, { maxLength: 6 })), udpReply(fc.array(fc.oneof(peer4, peer6), { maxLength: 6 })), (r4, r6) => {
-        return (
-          isDeepStrictEqual(udp.decodeUdpResponse(udp.encodeAnnounceResponse(r4, 4), 4), { action: 'announce', ...r4 }) &&
-          isDeepStrictEqual(udp.decodeUdpResponse(udp.encodeAnnounceResponse(r6, 6), 6), { action: 'announce', ...r6 })
-        );
-      }),
+      fc.property(
+        udpReply(fc.array(peer4, { maxLength: 6 })),
+        udpReply(fc.array(fc.oneof(peer4, peer6), { maxLength: 6 })),
+        (r4, r6) => {
+          return (
+            isDeepStrictEqual(udp.decodeUdpResponse(udp.encodeAnnounceResponse(r4, 4), 4), {
+              action: 'announce',
+              ...r4,
+            }) &&
+            isDeepStrictEqual(udp.decodeUdpResponse(udp.encodeAnnounceResponse(r6, 6), 6), {
+              action: 'announce',
+              ...r6,
+            })
+          );
+        },
+      ),
       propertyOptions,
     );
   });
@@ -419,7 +511,9 @@ describe('hostile input raises only typed errors', () => {
   it('mutated valid HTTP replies', () => {
     const validReply = fc.oneof(
       fc.tuple(fc.oneof(announceSuccess, announceFailure), fc.boolean()).map(([gen, compact]) =>
-        encodeAnnounceResponse(gen.type === 'failure' ? gen : { ...gen, peers: [...gen.peers4, ...gen.peers6] }, { compact }),
+        encodeAnnounceResponse(gen.type === 'failure' ? gen : { ...gen, peers: [...gen.peers4, ...gen.peers6] }, {
+          compact,
+        }),
       ),
       scrapeSuccess.map((r) => encodeScrapeResponse(r)),
     );

@@ -26,7 +26,10 @@ import { Bitfield, BitfieldError } from '../../src/protocol/bitfield.js';
 // ---------------------------------------------------------------------------------------------
 // Arbitraries (small sizes keep 10,000 runs per property within seconds)
 
-const u32 = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff));
+const u32 = fc.oneof(
+  fc.integer({ min: 0, max: 0xffffffff }),
+  fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff),
+);
 const bytes = (maxLength: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ maxLength });
 const unknownId = fc.integer({ min: 0, max: 255 }).filter((id) => !isKnownMessageId(id));
 
@@ -42,7 +45,12 @@ const messageArb: fc.Arbitrary<WireMessage> = fc.oneof(
   ),
   fc.record({ type: fc.constantFrom('have' as const, 'suggest' as const, 'allowed-fast' as const), index: u32 }),
   fc.record({ type: fc.constant('bitfield' as const), bytes: bytes(40) }),
-  fc.record({ type: fc.constantFrom('request' as const, 'cancel' as const, 'reject' as const), index: u32, begin: u32, length: u32 }),
+  fc.record({
+    type: fc.constantFrom('request' as const, 'cancel' as const, 'reject' as const),
+    index: u32,
+    begin: u32,
+    length: u32,
+  }),
   fc.record({ type: fc.constant('piece' as const), index: u32, begin: u32, block: bytes(300) }),
   fc.record({ type: fc.constant('port' as const), port: fc.integer({ min: 0, max: 0xffff }) }),
   fc.record({ type: fc.constant('extended' as const), id: fc.integer({ min: 0, max: 255 }), payload: bytes(200) }),
@@ -199,7 +207,21 @@ describe('wire codec properties', () => {
       })
       .map(({ id, payload, fixed, trailing }) => {
         // Half the time use the exact payload size of fixed-size ids, so most frames are valid.
-        const sizes: Record<number, number> = { 0: 0, 1: 0, 2: 0, 3: 0, 4: 4, 6: 12, 8: 12, 9: 2, 13: 4, 14: 0, 15: 0, 16: 12, 17: 4 };
+        const sizes: Record<number, number> = {
+          0: 0,
+          1: 0,
+          2: 0,
+          3: 0,
+          4: 4,
+          6: 12,
+          8: 12,
+          9: 2,
+          13: 4,
+          14: 0,
+          15: 0,
+          16: 12,
+          17: 4,
+        };
         const size = fixed && sizes[id] !== undefined ? sizes[id] : payload.length;
         const body = Uint8Array.from({ length: size }, (_, k) => payload[k] ?? k);
         const len = 1 + body.length;
@@ -218,29 +240,43 @@ describe('wire codec properties', () => {
 
   it('WireFramer gives the same events for any split of any message sequence', () => {
     fc.assert(
-      fc.property(fc.option(handshakeArb, { nil: null }), fc.array(messageArb, { maxLength: 20 }), cutsArb, (hs, messages, cuts) => {
-        const stream = streamOf(hs, messages);
-        const { events, error } = runFramer(split(stream, cuts), { handshake: hs !== null });
-        expect(error).toBeNull();
-        expectSameEvents(events, expectedEvents(hs, messages));
-      }),
+      fc.property(
+        fc.option(handshakeArb, { nil: null }),
+        fc.array(messageArb, { maxLength: 20 }),
+        cutsArb,
+        (hs, messages, cuts) => {
+          const stream = streamOf(hs, messages);
+          const { events, error } = runFramer(split(stream, cuts), { handshake: hs !== null });
+          expect(error).toBeNull();
+          expectSameEvents(events, expectedEvents(hs, messages));
+        },
+      ),
       propertyOptions,
     );
   });
 
   it('frameWire gives the same events for any split and completes', () => {
     fc.assert(
-      fc.property(fc.option(handshakeArb, { nil: null }), fc.array(messageArb, { maxLength: 20 }), cutsArb, (hs, messages, cuts) => {
-        const events: WireEvent[] = [];
-        let completed = false;
-        let failed: unknown = null;
-        from(split(streamOf(hs, messages), cuts))
-          .pipe(frameWire({ handshake: hs !== null }))
-          .subscribe({ next: (e) => events.push(e), error: (e: unknown) => (failed = e), complete: () => (completed = true) });
-        expect(failed).toBeNull();
-        expect(completed).toBe(true);
-        expectSameEvents(events, expectedEvents(hs, messages));
-      }),
+      fc.property(
+        fc.option(handshakeArb, { nil: null }),
+        fc.array(messageArb, { maxLength: 20 }),
+        cutsArb,
+        (hs, messages, cuts) => {
+          const events: WireEvent[] = [];
+          let completed = false;
+          let failed: unknown = null;
+          from(split(streamOf(hs, messages), cuts))
+            .pipe(frameWire({ handshake: hs !== null }))
+            .subscribe({
+              next: (e) => events.push(e),
+              error: (e: unknown) => (failed = e),
+              complete: () => (completed = true),
+            });
+          expect(failed).toBeNull();
+          expect(completed).toBe(true);
+          expectSameEvents(events, expectedEvents(hs, messages));
+        },
+      ),
       propertyOptions,
     );
   });
@@ -259,7 +295,10 @@ describe('wire codec properties', () => {
   });
 
   it('mutated valid streams give the same events as decoding in one piece, or the same WireError', () => {
-    const mutationArb = fc.array(fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 4 });
+    const mutationArb = fc.array(fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }), {
+      minLength: 1,
+      maxLength: 4,
+    });
     fc.assert(
       fc.property(
         fc.option(handshakeArb, { nil: null }),
@@ -285,70 +324,96 @@ describe('wire codec properties', () => {
   });
 
   it('an invalid header fails from the header alone, before the body, allocating nothing', () => {
-    const fixedLength: Record<number, number> = { 0: 1, 1: 1, 2: 1, 3: 1, 4: 5, 6: 13, 8: 13, 9: 3, 13: 5, 14: 1, 15: 1, 16: 13, 17: 5 };
+    const fixedLength: Record<number, number> = {
+      0: 1,
+      1: 1,
+      2: 1,
+      3: 1,
+      4: 5,
+      6: 13,
+      8: 13,
+      9: 3,
+      13: 5,
+      14: 1,
+      15: 1,
+      16: 13,
+      17: 5,
+    };
     const ids = fc.oneof(
       fc.constantFrom(MessageId.piece, MessageId.bitfield, MessageId.extended, MessageId.request, MessageId.have),
       fc.integer({ min: 0, max: 255 }),
     );
     fc.assert(
-      fc.property(limitsArb, ids, fc.integer({ min: 0, max: 0xffffffff }), bytes(40), cutsArb, (partial, id, raw, body, cuts) => {
-        const limits = resolveLimits(partial);
-        const frameCap = maxFrameLength(limits);
-        const fixed = fixedLength[id];
-        let prefix: number;
-        let code: string;
-        if (fixed !== undefined) {
-          // Any non-zero length but the right one.
-          prefix = 1 + (raw % 0xfffffffe);
-          if (prefix >= fixed) prefix++;
-          code = 'BT_ERR_MESSAGE_LENGTH';
-        } else {
-          const idCap =
-            id === MessageId.bitfield
-              ? limits.pieceCount !== undefined
-                ? 1 + Math.ceil(limits.pieceCount / 8)
-                : (limits.maxBitfieldLength ?? DEFAULT_MAX_BITFIELD_LENGTH)
-              : id === MessageId.extended
-                ? (limits.maxExtendedLength ?? Math.max(limits.maxMessageLength, MIN_DEFAULT_MAX_EXTENDED_LENGTH))
-                : limits.maxMessageLength;
-          // Above the id's cap, often far above (up to 0xFFFFFFFF).
-          prefix = idCap + 1 + (raw % (0xffffffff - idCap));
-          code = id === MessageId.bitfield ? 'BT_ERR_BITFIELD_TOO_LARGE' : 'BT_ERR_FRAME_TOO_LARGE';
-        }
-        // Over every cap, the prefix alone decides; otherwise the id (byte 5) is needed too.
-        if (prefix > frameCap) code = 'BT_ERR_FRAME_TOO_LARGE';
-        const detectedAt = prefix > frameCap ? 4 : 5;
-        const header = Uint8Array.of(prefix >>> 24, prefix >>> 16, prefix >>> 8, prefix, id);
-        const stream = concat([header, body]);
-        const framer = new WireFramer({ handshake: false, limits: partial });
-        let before = 0;
-        let error: unknown = null;
-        const { sizes } = recordAllocations(() => {
-          for (const chunk of split(stream, cuts)) {
-            try {
-              framer.push(chunk, () => expect.unreachable('no event expected'));
-            } catch (err) {
-              error = err;
-              return;
-            }
-            before += chunk.length;
+      fc.property(
+        limitsArb,
+        ids,
+        fc.integer({ min: 0, max: 0xffffffff }),
+        bytes(40),
+        cutsArb,
+        (partial, id, raw, body, cuts) => {
+          const limits = resolveLimits(partial);
+          const frameCap = maxFrameLength(limits);
+          const fixed = fixedLength[id];
+          let prefix: number;
+          let code: string;
+          if (fixed !== undefined) {
+            // Any non-zero length but the right one.
+            prefix = 1 + (raw % 0xfffffffe);
+            if (prefix >= fixed) prefix++;
+            code = 'BT_ERR_MESSAGE_LENGTH';
+          } else {
+            const idCap =
+              id === MessageId.bitfield
+                ? limits.pieceCount !== undefined
+                  ? 1 + Math.ceil(limits.pieceCount / 8)
+                  : (limits.maxBitfieldLength ?? DEFAULT_MAX_BITFIELD_LENGTH)
+                : id === MessageId.extended
+                  ? (limits.maxExtendedLength ?? Math.max(limits.maxMessageLength, MIN_DEFAULT_MAX_EXTENDED_LENGTH))
+                  : limits.maxMessageLength;
+            // Above the id's cap, often far above (up to 0xFFFFFFFF).
+            prefix = idCap + 1 + (raw % (0xffffffff - idCap));
+            code = id === MessageId.bitfield ? 'BT_ERR_BITFIELD_TOO_LARGE' : 'BT_ERR_FRAME_TOO_LARGE';
           }
-        });
-        expect(sizes).toEqual([]);
-        expect(error).toBeInstanceOf(WireError);
-        expect((error as WireError).code).toBe(code);
-        // It failed in the chunk holding the deciding byte: no body byte was waited for.
-        expect(before).toBeLessThan(detectedAt);
-      }),
+          // Over every cap, the prefix alone decides; otherwise the id (byte 5) is needed too.
+          if (prefix > frameCap) code = 'BT_ERR_FRAME_TOO_LARGE';
+          const detectedAt = prefix > frameCap ? 4 : 5;
+          const header = Uint8Array.of(prefix >>> 24, prefix >>> 16, prefix >>> 8, prefix, id);
+          const stream = concat([header, body]);
+          const framer = new WireFramer({ handshake: false, limits: partial });
+          let before = 0;
+          let error: unknown = null;
+          const { sizes } = recordAllocations(() => {
+            for (const chunk of split(stream, cuts)) {
+              try {
+                framer.push(chunk, () => expect.unreachable('no event expected'));
+              } catch (err) {
+                error = err;
+                return;
+              }
+              before += chunk.length;
+            }
+          });
+          expect(sizes).toEqual([]);
+          expect(error).toBeInstanceOf(WireError);
+          expect((error as WireError).code).toBe(code);
+          // It failed in the chunk holding the deciding byte: no body byte was waited for.
+          expect(before).toBeLessThan(detectedAt);
+        },
+      ),
       propertyOptions,
     );
   });
 });
 
 describe('Bitfield properties', () => {
-  const pieceSet = fc.integer({ min: 0, max: 200 }).chain((n) =>
-    fc.tuple(fc.constant(n), n === 0 ? fc.constant([] as number[]) : fc.array(fc.integer({ min: 0, max: n - 1 }), { maxLength: 60 })),
-  );
+  const pieceSet = fc
+    .integer({ min: 0, max: 200 })
+    .chain((n) =>
+      fc.tuple(
+        fc.constant(n),
+        n === 0 ? fc.constant([] as number[]) : fc.array(fc.integer({ min: 0, max: n - 1 }), { maxLength: 60 }),
+      ),
+    );
 
   it('set bits: count, has, setBits, forEach, firstSet and toBytes/fromBytes agree with a Set', () => {
     fc.assert(
@@ -377,9 +442,14 @@ describe('Bitfield properties', () => {
   });
 
   it('set and clear keep the count of a model', () => {
-    const ops = fc.integer({ min: 1, max: 100 }).chain((n) =>
-      fc.tuple(fc.constant(n), fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: n - 1 })), { maxLength: 80 })),
-    );
+    const ops = fc
+      .integer({ min: 1, max: 100 })
+      .chain((n) =>
+        fc.tuple(
+          fc.constant(n),
+          fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: n - 1 })), { maxLength: 80 }),
+        ),
+      );
     fc.assert(
       fc.property(ops, ([n, steps]) => {
         const b = new Bitfield(n);
@@ -400,9 +470,14 @@ describe('Bitfield properties', () => {
   });
 
   it('fromBytes accepts exactly the payloads of the right length with zero spare bits', () => {
-    const input = fc.integer({ min: 0, max: 100 }).chain((n) =>
-      fc.tuple(fc.constant(n), fc.oneof(fc.uint8Array({ minLength: Math.ceil(n / 8), maxLength: Math.ceil(n / 8) }), bytes(16))),
-    );
+    const input = fc
+      .integer({ min: 0, max: 100 })
+      .chain((n) =>
+        fc.tuple(
+          fc.constant(n),
+          fc.oneof(fc.uint8Array({ minLength: Math.ceil(n / 8), maxLength: Math.ceil(n / 8) }), bytes(16)),
+        ),
+      );
     fc.assert(
       fc.property(input, ([n, payload]) => {
         const spare = Math.ceil(n / 8) * 8 - n;
@@ -429,9 +504,11 @@ describe('Bitfield properties', () => {
   });
 
   it('interesting(other) holds exactly when other has a piece we lack; full(n) is complete', () => {
-    const pair = fc.integer({ min: 0, max: 80 }).chain((n) =>
-      fc.tuple(fc.constant(n), fc.array(fc.nat(), { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 30 })),
-    );
+    const pair = fc
+      .integer({ min: 0, max: 80 })
+      .chain((n) =>
+        fc.tuple(fc.constant(n), fc.array(fc.nat(), { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 30 })),
+      );
     fc.assert(
       fc.property(pair, ([n, a, b]) => {
         const mine = new Bitfield(n);

@@ -10,8 +10,20 @@ const hashes = (n: number) => new Uint8Array(20 * n).map((_, i) => i % 251);
 function torrent(info: Record<string, unknown>, top: Record<string, unknown> = {}): Uint8Array {
   return encodeBencode({ announce: 'http://127.0.0.1:6969/announce', ...top, info });
 }
-const single = (over: Record<string, unknown> = {}) => ({ name: 'a.bin', 'piece length': 16384, length: 40000, pieces: hashes(3), ...over });
-const multi = (files: unknown[], over: Record<string, unknown> = {}) => ({ name: 'dir', 'piece length': 16384, files, pieces: hashes(1), ...over });
+const single = (over: Record<string, unknown> = {}) => ({
+  name: 'a.bin',
+  'piece length': 16384,
+  length: 40000,
+  pieces: hashes(3),
+  ...over,
+});
+const multi = (files: unknown[], over: Record<string, unknown> = {}) => ({
+  name: 'dir',
+  'piece length': 16384,
+  files,
+  pieces: hashes(1),
+  ...over,
+});
 
 function expectError(bytes: Uint8Array, code: string, field: string | RegExp) {
   try {
@@ -33,7 +45,17 @@ describe('parseMetainfo: valid torrents', () => {
     const m = parseMetainfo(torrent(single(), { comment: 'hi', 'created by': 'me', 'creation date': 1700000000 }));
     expect(m.name).toBe('a.bin');
     expect(m.multiFile).toBe(false);
-    expect(m.files).toEqual([{ path: ['a.bin'], pathString: 'a.bin', length: 40000, offset: 0, padding: false, executable: false, hidden: false }]);
+    expect(m.files).toEqual([
+      {
+        path: ['a.bin'],
+        pathString: 'a.bin',
+        length: 40000,
+        offset: 0,
+        padding: false,
+        executable: false,
+        hidden: false,
+      },
+    ]);
     expect(m.length).toBe(40000);
     expect(m.pieceCount).toBe(3);
     expect(pieceSize(m, 0)).toBe(16384);
@@ -55,27 +77,49 @@ describe('parseMetainfo: valid torrents', () => {
     ];
     const m = parseMetainfo(torrent(multi(files)));
     expect(m.multiFile).toBe(true);
-    expect(m.files.map((f) => [f.pathString, f.offset, f.length])).toEqual([['x/y.txt', 0, 5], ['empty', 5, 0], ['z', 5, 7]]);
+    expect(m.files.map((f) => [f.pathString, f.offset, f.length])).toEqual([
+      ['x/y.txt', 0, 5],
+      ['empty', 5, 0],
+      ['z', 5, 7],
+    ]);
     expect(m.length).toBe(12);
   });
 
   it('hashes the info dictionary as it stands in the file, not a re-encoding', () => {
     // Keys out of order and an unknown key: a re-encoding would sort them and change the hash.
-    const info = Buffer.from(`d12:piece lengthi16384e4:name5:a.bin6:lengthi10e6:x-keepi1e6:pieces20:${'A'.repeat(20)}e`);
+    const info = Buffer.from(
+      `d12:piece lengthi16384e4:name5:a.bin6:lengthi10e6:x-keepi1e6:pieces20:${'A'.repeat(20)}e`,
+    );
     const file = Buffer.concat([Buffer.from('d8:announce4:none4:info'), info, Buffer.from('e')]);
     const m = parseMetainfo(file);
     expect(m.infoHashHex).toBe(sha1(info));
-    expect(m.infoHashHex).not.toBe(sha1(encodeBencode({ name: 'a.bin', 'piece length': 16384, length: 10, 'x-keep': 1, pieces: Buffer.from('A'.repeat(20)) })));
+    expect(m.infoHashHex).not.toBe(
+      sha1(
+        encodeBencode({
+          name: 'a.bin',
+          'piece length': 16384,
+          length: 10,
+          'x-keep': 1,
+          pieces: Buffer.from('A'.repeat(20)),
+        }),
+      ),
+    );
     expect(Buffer.from(m.infoBytes).equals(info)).toBe(true);
   });
 
   it('prefers announce-list (BEP 12) and drops empty tiers and repeated URLs', () => {
-    const m = parseMetainfo(torrent(single(), { 'announce-list': [['http://a/announce', 'udp://b:1'], [], ['http://a/announce'], ['http://c/announce']] }));
+    const m = parseMetainfo(
+      torrent(single(), {
+        'announce-list': [['http://a/announce', 'udp://b:1'], [], ['http://a/announce'], ['http://c/announce']],
+      }),
+    );
     expect(m.announce).toEqual([['http://a/announce', 'udp://b:1'], ['http://c/announce']]);
   });
 
   it('reads private (BEP 27), url-list (BEP 19) and non-ASCII names', () => {
-    const m = parseMetainfo(torrent(single({ private: 1, name: 'Ünïcödé 日本語.bin' }), { 'url-list': 'http://seed/x' }));
+    const m = parseMetainfo(
+      torrent(single({ private: 1, name: 'Ünïcödé 日本語.bin' }), { 'url-list': 'http://seed/x' }),
+    );
     expect(m.private).toBe(true);
     expect(m.urlList).toEqual(['http://seed/x']);
     expect(m.name).toBe('Ünïcödé 日本語.bin');
@@ -118,7 +162,10 @@ describe('parseMetainfo: valid torrents', () => {
     const bytes = encodeTorrent({
       name: 'set',
       multiFile: true,
-      files: [{ path: ['a', 'b'], length: 3 }, { path: ['c'], length: 16384 }],
+      files: [
+        { path: ['a', 'b'], length: 3 },
+        { path: ['c'], length: 16384 },
+      ],
       pieceLength: 16384,
       pieces: hashes(2),
       announce: [['http://t1/announce'], ['udp://t2:80']],
@@ -141,13 +188,21 @@ describe('parseMetainfo: every broken torrent names its field', () => {
   it('not a dictionary', () => expectError(Buffer.from('li1ee'), 'BT_ERR_METAINFO_TYPE', 'file'));
   it('no info', () => expectError(encodeBencode({ announce: 'x' }), 'BT_ERR_METAINFO_MISSING', 'info'));
   it('info not a dictionary', () => expectError(encodeBencode({ info: 3 }), 'BT_ERR_METAINFO_TYPE', 'info'));
-  it('no piece length', () => expectError(torrent(single({ 'piece length': undefined })), 'BT_ERR_METAINFO_MISSING', 'info.piece length'));
-  it('piece length a string', () => expectError(torrent(single({ 'piece length': '16384' })), 'BT_ERR_METAINFO_TYPE', 'info.piece length'));
-  it('piece length zero', () => expectError(torrent(single({ 'piece length': 0 })), 'BT_ERR_METAINFO_LENGTH', 'info.piece length'));
-  it('piece length absurd', () => expectError(torrent(single({ 'piece length': 2 ** 40 })), 'BT_ERR_METAINFO_LENGTH', 'info.piece length'));
+  it('no piece length', () =>
+    expectError(torrent(single({ 'piece length': undefined })), 'BT_ERR_METAINFO_MISSING', 'info.piece length'));
+  it('piece length a string', () =>
+    expectError(torrent(single({ 'piece length': '16384' })), 'BT_ERR_METAINFO_TYPE', 'info.piece length'));
+  it('piece length zero', () =>
+    expectError(torrent(single({ 'piece length': 0 })), 'BT_ERR_METAINFO_LENGTH', 'info.piece length'));
+  it('piece length absurd', () =>
+    expectError(torrent(single({ 'piece length': 2 ** 40 })), 'BT_ERR_METAINFO_LENGTH', 'info.piece length'));
   it('no pieces', () => expectError(torrent(single({ pieces: undefined })), 'BT_ERR_METAINFO_MISSING', 'info.pieces'));
   it('v2-only torrent', () => {
-    const e = expectError(torrent(single({ pieces: undefined, 'file tree': {}, 'meta version': 2 })), 'BT_ERR_METAINFO_UNSUPPORTED', 'info.pieces');
+    const e = expectError(
+      torrent(single({ pieces: undefined, 'file tree': {}, 'meta version': 2 })),
+      'BT_ERR_METAINFO_UNSUPPORTED',
+      'info.pieces',
+    );
     expect(e.message).toMatch(/BEP 52/);
   });
   it('pieces not a multiple of 20', () => {
@@ -163,26 +218,70 @@ describe('parseMetainfo: every broken torrent names its field', () => {
   it('name ..', () => expectError(torrent(single({ name: '..' })), 'BT_ERR_METAINFO_PATH', 'info.name'));
   it('negative length', () => expectError(torrent(single({ length: -1 })), 'BT_ERR_METAINFO_LENGTH', 'info.length'));
   it('absurd length', () => expectError(torrent(single({ length: 2 ** 52 })), 'BT_ERR_METAINFO_LENGTH', 'info.length'));
-  it('no length and no files', () => expectError(torrent(single({ length: undefined })), 'BT_ERR_METAINFO_MISSING', 'info.length'));
+  it('no length and no files', () =>
+    expectError(torrent(single({ length: undefined })), 'BT_ERR_METAINFO_MISSING', 'info.length'));
   it('both length and files', () => expectError(torrent(single({ files: [] })), 'BT_ERR_METAINFO_TYPE', 'info'));
   it('empty files list', () => expectError(torrent(multi([])), 'BT_ERR_METAINFO_MISSING', 'info.files'));
-  it('file without length', () => expectError(torrent(multi([{ path: ['a'] }])), 'BT_ERR_METAINFO_MISSING', 'info.files[0].length'));
-  it('file without path', () => expectError(torrent(multi([{ length: 1 }])), 'BT_ERR_METAINFO_MISSING', 'info.files[0].path'));
-  it('empty path', () => expectError(torrent(multi([{ length: 1, path: [] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path'));
-  it('empty path element', () => expectError(torrent(multi([{ length: 1, path: ['a', ''] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[1]'));
-  it('absolute path', () => expectError(torrent(multi([{ length: 1, path: ['/etc', 'passwd'] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[0]'));
-  it('.. in a path', () => expectError(torrent(multi([{ length: 1, path: ['a', '..', '..', 'x'] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[1]'));
-  it('slash inside an element', () => expectError(torrent(multi([{ length: 1, path: ['a/../../x'] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[0]'));
+  it('file without length', () =>
+    expectError(torrent(multi([{ path: ['a'] }])), 'BT_ERR_METAINFO_MISSING', 'info.files[0].length'));
+  it('file without path', () =>
+    expectError(torrent(multi([{ length: 1 }])), 'BT_ERR_METAINFO_MISSING', 'info.files[0].path'));
+  it('empty path', () =>
+    expectError(torrent(multi([{ length: 1, path: [] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path'));
+  it('empty path element', () =>
+    expectError(torrent(multi([{ length: 1, path: ['a', ''] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[1]'));
+  it('absolute path', () =>
+    expectError(
+      torrent(multi([{ length: 1, path: ['/etc', 'passwd'] }])),
+      'BT_ERR_METAINFO_PATH',
+      'info.files[0].path[0]',
+    ));
+  it('.. in a path', () =>
+    expectError(
+      torrent(multi([{ length: 1, path: ['a', '..', '..', 'x'] }])),
+      'BT_ERR_METAINFO_PATH',
+      'info.files[0].path[1]',
+    ));
+  it('slash inside an element', () =>
+    expectError(torrent(multi([{ length: 1, path: ['a/../../x'] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[0]'));
   it('NUL inside an element', () => {
-    const e = expectError(torrent(multi([{ length: 1, path: ['a\0b'] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[0]');
+    const e = expectError(
+      torrent(multi([{ length: 1, path: ['a\0b'] }])),
+      'BT_ERR_METAINFO_PATH',
+      'info.files[0].path[0]',
+    );
     expect(e.message).toContain('NUL');
   });
-  it('path element not a string', () => expectError(torrent(multi([{ length: 1, path: [5] }])), 'BT_ERR_METAINFO_TYPE', 'info.files[0].path[0]'));
+  it('path element not a string', () =>
+    expectError(torrent(multi([{ length: 1, path: [5] }])), 'BT_ERR_METAINFO_TYPE', 'info.files[0].path[0]'));
   it('duplicate paths', () => {
-    const e = expectError(torrent(multi([{ length: 1, path: ['a', 'b'] }, { length: 1, path: ['a', 'b'] }])), 'BT_ERR_METAINFO_DUPLICATE_PATH', 'info.files[1].path');
+    const e = expectError(
+      torrent(
+        multi([
+          { length: 1, path: ['a', 'b'] },
+          { length: 1, path: ['a', 'b'] },
+        ]),
+      ),
+      'BT_ERR_METAINFO_DUPLICATE_PATH',
+      'info.files[1].path',
+    );
     expect(e.message).toMatch(/info\.files\[0\]/);
   });
   it('a file that is also a folder', () =>
-    expectError(torrent(multi([{ length: 1, path: ['a'] }, { length: 1, path: ['a', 'b'] }])), 'BT_ERR_METAINFO_DUPLICATE_PATH', 'info.files[0].path'));
-  it('zero total length', () => expectError(torrent(multi([{ length: 0, path: ['a'] }], { pieces: new Uint8Array(0) })), 'BT_ERR_METAINFO_LENGTH', 'info.files'));
+    expectError(
+      torrent(
+        multi([
+          { length: 1, path: ['a'] },
+          { length: 1, path: ['a', 'b'] },
+        ]),
+      ),
+      'BT_ERR_METAINFO_DUPLICATE_PATH',
+      'info.files[0].path',
+    ));
+  it('zero total length', () =>
+    expectError(
+      torrent(multi([{ length: 0, path: ['a'] }], { pieces: new Uint8Array(0) })),
+      'BT_ERR_METAINFO_LENGTH',
+      'info.files',
+    ));
 });

@@ -128,7 +128,12 @@ describe('MseResponder', () => {
   const target = random(20);
   const others = [random(20), random(20)];
   const infoHashes = () => [...others, target];
-  const btHandshake = Buffer.concat([Buffer.from('\x13BitTorrent protocol', 'latin1'), Buffer.alloc(8), target, random(20)]);
+  const btHandshake = Buffer.concat([
+    Buffer.from('\x13BitTorrent protocol', 'latin1'),
+    Buffer.alloc(8),
+    target,
+    random(20),
+  ]);
 
   it('completes with plaintext when offered (provide 0x03), IA = the BT handshake, payload after it', () => {
     const after = random(100);
@@ -154,7 +159,11 @@ describe('MseResponder', () => {
 
   it('completes byte by byte with empty IA (WebTorrent’s way): initialPayload is what came after step 3', () => {
     const after = btHandshake.subarray(0, 30);
-    const { run, step4 } = handshake({ infoHashes }, { infoHash: target, provide: CRYPTO_PLAINTEXT | CRYPTO_RC4, padC: random(512) }, { padA: random(512), after, chunk: 1 });
+    const { run, step4 } = handshake(
+      { infoHashes },
+      { infoHash: target, provide: CRYPTO_PLAINTEXT | CRYPTO_RC4, padC: random(512) },
+      { padA: random(512), after, chunk: 1 },
+    );
     // One byte at a time, the handshake completes with the last byte of len(IA): `after` is not read yet.
     const done = last(run).done!;
     expect(done.initialPayload.length).toBe(0);
@@ -176,7 +185,11 @@ describe('MseResponder', () => {
     const ya = dh.generateKeys();
     const yb = Buffer.concat(responder.push(Buffer.concat([Buffer.alloc(96 - ya.length), ya])).send!).subarray(0, 96);
     const raw = dh.computeSecret(yb);
-    const s3 = initiatorStep3(Buffer.concat([Buffer.alloc(96 - raw.length), raw]), { infoHash: target, provide: CRYPTO_RC4, ia });
+    const s3 = initiatorStep3(Buffer.concat([Buffer.alloc(96 - raw.length), raw]), {
+      infoHash: target,
+      provide: CRYPTO_RC4,
+      ia,
+    });
     const step = responder.push(Buffer.concat([s3.bytes, s3.encrypt.process(payload)]));
     expect(step.done?.method).toBe('rc4');
     expect(hex(step.done!.initialPayload)).toBe(hex(Buffer.concat([ia, payload])));
@@ -193,13 +206,22 @@ describe('MseResponder', () => {
   });
 
   it('refuses an unknown torrent (SKEY) with BT_ERR_MSE_SKEY, and when nothing is registered', () => {
-    expect(last(handshake({ infoHashes }, { infoHash: random(20), provide: 3 }).run).error?.code).toBe('BT_ERR_MSE_SKEY');
-    expect(last(handshake({ infoHashes: () => [] }, { infoHash: target, provide: 3 }).run).error?.code).toBe('BT_ERR_MSE_SKEY');
+    expect(last(handshake({ infoHashes }, { infoHash: random(20), provide: 3 }).run).error?.code).toBe(
+      'BT_ERR_MSE_SKEY',
+    );
+    expect(last(handshake({ infoHashes: () => [] }, { infoHash: target, provide: 3 }).run).error?.code).toBe(
+      'BT_ERR_MSE_SKEY',
+    );
   });
 
   it('refuses a wrong verification constant (BT_ERR_MSE_VC) and PadC over 512 bytes (BT_ERR_MSE_PAD)', () => {
-    expect(last(handshake({ infoHashes }, { infoHash: target, provide: 3, vc: Buffer.from([0, 0, 0, 0, 0, 0, 0, 1]) }).run).error?.code).toBe('BT_ERR_MSE_VC');
-    expect(last(handshake({ infoHashes }, { infoHash: target, provide: 3, padCLength: 513 }).run).error?.code).toBe('BT_ERR_MSE_PAD');
+    expect(
+      last(handshake({ infoHashes }, { infoHash: target, provide: 3, vc: Buffer.from([0, 0, 0, 0, 0, 0, 0, 1]) }).run)
+        .error?.code,
+    ).toBe('BT_ERR_MSE_VC');
+    expect(last(handshake({ infoHashes }, { infoHash: target, provide: 3, padCLength: 513 }).run).error?.code).toBe(
+      'BT_ERR_MSE_PAD',
+    );
   });
 
   it('refuses PadA over 512 bytes: BT_ERR_MSE_SYNC as the 532nd byte after Ya arrives, not before', () => {

@@ -26,7 +26,9 @@ describe('compact IPv4 peers (BEP 23)', () => {
   });
 
   it('drops entries with port 0', () => {
-    expect(decodeCompactPeers4(Uint8Array.of(1, 2, 3, 4, 0, 0, 5, 6, 7, 8, 0, 1))).toEqual([{ host: '5.6.7.8', port: 1, family: 4 }]);
+    expect(decodeCompactPeers4(Uint8Array.of(1, 2, 3, 4, 0, 0, 5, 6, 7, 8, 0, 1))).toEqual([
+      { host: '5.6.7.8', port: 1, family: 4 },
+    ]);
   });
 
   it('accepts an empty list and rejects a length that is not a multiple of 6', () => {
@@ -42,8 +44,12 @@ describe('compact IPv4 peers (BEP 23)', () => {
   });
 
   it('encodes, taking IPv4-mapped text as IPv4 and refusing IPv6 or bad ports', () => {
-    expect(encodeCompactPeers4([{ host: '10.0.0.1', port: 6881, family: 4 }])).toEqual(Uint8Array.of(10, 0, 0, 1, 0x1a, 0xe1));
-    expect(encodeCompactPeers4([{ host: '::ffff:10.0.0.1', port: 1, family: 6 }])).toEqual(Uint8Array.of(10, 0, 0, 1, 0, 1));
+    expect(encodeCompactPeers4([{ host: '10.0.0.1', port: 6881, family: 4 }])).toEqual(
+      Uint8Array.of(10, 0, 0, 1, 0x1a, 0xe1),
+    );
+    expect(encodeCompactPeers4([{ host: '::ffff:10.0.0.1', port: 1, family: 6 }])).toEqual(
+      Uint8Array.of(10, 0, 0, 1, 0, 1),
+    );
     expect(() => encodeCompactPeers4([{ host: '::1', port: 1, family: 6 }])).toThrow(/not an IPv4/);
     expect(() => encodeCompactPeers4([{ host: '1.2.3.4', port: 70000, family: 4 }])).toThrow(PeerAddressError);
     expect(() => encodeCompactPeers4([{ host: 'example.com', port: 1, family: 4 }])).toThrow(PeerAddressError);
@@ -96,7 +102,20 @@ describe('address text', () => {
   });
 
   it('rejects what is not an IP address', () => {
-    for (const bad of ['', 'example.com', '01.2.3.4', '1.2.3', '256.1.1.1', '1::2::3', '1:2:3:4:5:6:7:8:9', '::1%eth0', ':1::', '1.2.3.4::', 'g::1', '1::2:3:4:5:6:7:8']) {
+    for (const bad of [
+      '',
+      'example.com',
+      '01.2.3.4',
+      '1.2.3',
+      '256.1.1.1',
+      '1::2::3',
+      '1:2:3:4:5:6:7:8:9',
+      '::1%eth0',
+      ':1::',
+      '1.2.3.4::',
+      'g::1',
+      '1::2:3:4:5:6:7:8',
+    ]) {
       expect(normaliseHost(bad), bad).toBeNull();
     }
   });
@@ -155,7 +174,8 @@ describe('address text', () => {
           // Compress a run of zero groups, if the chosen range is one (never splitting the dotted quad).
           const [a, len] = sp.cut;
           const b = Math.min(a + len + 1, sp.dotted ? 6 : 8);
-          if (a < b && ws.slice(a, b).every((w) => w === 0)) text = `${parts.slice(0, a).join(':')}::${parts.slice(b).join(':')}`;
+          if (a < b && ws.slice(a, b).every((w) => w === 0))
+            text = `${parts.slice(0, a).join(':')}::${parts.slice(b).join(':')}`;
         }
         const ip = parseIp(text);
         const bytes = toBytes(ws);

@@ -50,7 +50,9 @@ function codeOf(fn: () => unknown): string | undefined {
 describe('percent-encoding', () => {
   it('encodes raw bytes outside the unreserved set as uppercase %XX', () => {
     expect(percentEncodeBytes(infoHash)).toBe(infoHashEncoded);
-    expect(percentEncodeBytes(Uint8Array.of(0x00, 0x20, 0x2b, 0x2d, 0x2e, 0x5f, 0x7e, 0x7f, 0xff))).toBe('%00%20%2B-._~%7F%FF');
+    expect(percentEncodeBytes(Uint8Array.of(0x00, 0x20, 0x2b, 0x2d, 0x2e, 0x5f, 0x7e, 0x7f, 0xff))).toBe(
+      '%00%20%2B-._~%7F%FF',
+    );
     expect(percentEncodeBytes(peerId)).toBe('-BA0001-a%20b~c.d_e%25f%21');
   });
 
@@ -63,7 +65,15 @@ describe('percent-encoding', () => {
 
 describe('buildAnnounceUrl', () => {
   it('writes the BEP 3 parameters in a fixed order', () => {
-    expect(buildAnnounceUrl('http://tracker.example:6969/announce', { ...params, event: 'started', numwant: 50, key: 0xabc, trackerId: 'x y' })).toBe(
+    expect(
+      buildAnnounceUrl('http://tracker.example:6969/announce', {
+        ...params,
+        event: 'started',
+        numwant: 50,
+        key: 0xabc,
+        trackerId: 'x y',
+      }),
+    ).toBe(
       'http://tracker.example:6969/announce?info_hash=' +
         infoHashEncoded +
         '&peer_id=-BA0001-a%20b~c.d_e%25f%21&port=6881&uploaded=0&downloaded=1024&left=4096&compact=1&event=started&numwant=50&key=00000ABC&trackerid=x%20y',
@@ -86,7 +96,9 @@ describe('buildAnnounceUrl', () => {
   });
 
   it('rejects bad arguments with BT_ERR_TRACKER_PARAM', () => {
-    expect(codeOf(() => buildAnnounceUrl('http://t/', { ...params, infoHash: new Uint8Array(19) }))).toBe('BT_ERR_TRACKER_PARAM');
+    expect(codeOf(() => buildAnnounceUrl('http://t/', { ...params, infoHash: new Uint8Array(19) }))).toBe(
+      'BT_ERR_TRACKER_PARAM',
+    );
     expect(codeOf(() => buildAnnounceUrl('http://t/', { ...params, port: 65536 }))).toBe('BT_ERR_TRACKER_PARAM');
     expect(codeOf(() => buildAnnounceUrl('http://t/', { ...params, left: -1 }))).toBe('BT_ERR_TRACKER_PARAM');
     expect(codeOf(() => buildAnnounceUrl('http://t/', { ...params, uploaded: 1.5 }))).toBe('BT_ERR_TRACKER_PARAM');
@@ -94,10 +106,20 @@ describe('buildAnnounceUrl', () => {
   });
 
   it('reads back on the tracker side (parseAnnounceQuery), ignoring the passkey', () => {
-    const full: AnnounceParams = { ...params, event: 'completed', numwant: 0, key: 'abc', trackerId: 'tid', compact: true, ip: '10.0.0.1' };
+    const full: AnnounceParams = {
+      ...params,
+      event: 'completed',
+      numwant: 0,
+      key: 'abc',
+      trackerId: 'tid',
+      compact: true,
+      ip: '10.0.0.1',
+    };
     expect(parseAnnounceQuery(buildAnnounceUrl('http://t/announce?passkey=p', full))).toEqual(full);
     expect(codeOf(() => parseAnnounceQuery('info_hash=abc'))).toBe('BT_ERR_TRACKER_QUERY');
-    expect(codeOf(() => parseAnnounceQuery(buildAnnounceUrl('http://t/', params).replace('port=6881', 'port=x')))).toBe('BT_ERR_TRACKER_QUERY');
+    expect(codeOf(() => parseAnnounceQuery(buildAnnounceUrl('http://t/', params).replace('port=6881', 'port=x')))).toBe(
+      'BT_ERR_TRACKER_QUERY',
+    );
   });
 });
 
@@ -160,13 +182,28 @@ describe('parseAnnounceResponse', () => {
   });
 
   it('treats a missing peers key as no peers and ignores mistyped optional fields', () => {
-    expect(parseAnnounceResponse(ascii('d8:intervali30e8:completei-1e10:incomplete3:abce'))).toEqual({ type: 'success', interval: 30, peers: [] });
+    expect(parseAnnounceResponse(ascii('d8:intervali30e8:completei-1e10:incomplete3:abce'))).toEqual({
+      type: 'success',
+      interval: 30,
+      peers: [],
+    });
   });
 
   it('reads failure replies, with BEP 31 retry in, and without interval', () => {
-    expect(parseAnnounceResponse(ascii('d14:failure reason12:unregisterede'))).toEqual({ type: 'failure', reason: 'unregistered' });
-    expect(parseAnnounceResponse(ascii('d14:failure reason1:x8:retry ini5ee'))).toEqual({ type: 'failure', reason: 'x', retryIn: 5 });
-    expect(parseAnnounceResponse(ascii('d14:failure reason1:x8:retry in5:nevere'))).toEqual({ type: 'failure', reason: 'x', retryIn: 'never' });
+    expect(parseAnnounceResponse(ascii('d14:failure reason12:unregisterede'))).toEqual({
+      type: 'failure',
+      reason: 'unregistered',
+    });
+    expect(parseAnnounceResponse(ascii('d14:failure reason1:x8:retry ini5ee'))).toEqual({
+      type: 'failure',
+      reason: 'x',
+      retryIn: 5,
+    });
+    expect(parseAnnounceResponse(ascii('d14:failure reason1:x8:retry in5:nevere'))).toEqual({
+      type: 'failure',
+      reason: 'x',
+      retryIn: 'never',
+    });
     expect(parseAnnounceResponse(ascii('d14:failure reasoni3ee'))).toEqual({ type: 'failure', reason: '3' });
   });
 
@@ -187,15 +224,24 @@ describe('parseAnnounceResponse', () => {
     expect(err('de')).toMatchObject({ code: 'BT_ERR_TRACKER_REPLY', field: 'interval' });
     expect(err('d8:interval2:60e')).toMatchObject({ code: 'BT_ERR_TRACKER_REPLY', field: 'interval' });
     expect(err('d8:intervali-1ee')).toMatchObject({ code: 'BT_ERR_TRACKER_REPLY', field: 'interval' });
-    expect(err('d8:intervali99999999999999999999ee')).toMatchObject({ code: 'BT_ERR_TRACKER_REPLY', field: 'interval' });
+    expect(err('d8:intervali99999999999999999999ee')).toMatchObject({
+      code: 'BT_ERR_TRACKER_REPLY',
+      field: 'interval',
+    });
     expect(err('d8:intervali1e5:peers5:abcdee')).toMatchObject({ code: 'BT_ERR_TRACKER_REPLY', field: 'peers' });
     expect(err('d8:intervali1e5:peersi1ee')).toMatchObject({ code: 'BT_ERR_TRACKER_REPLY', field: 'peers' });
     expect(err('d8:intervali1e6:peers66:abcdefe')).toMatchObject({ code: 'BT_ERR_TRACKER_REPLY', field: 'peers6' });
   });
 
   it('refuses a __proto__ key (which the package decoder would turn into a prototype) as bad bencode', () => {
-    for (const body of ['d8:intervali1e5:peersd9:__proto__3:abcee', 'd8:intervali1e5:peersld2:ipd9:__proto__3:abce4:porti1eeee', 'd9:__proto__3:abce']) {
-      expect(() => parseAnnounceResponse(ascii(body))).toThrow(expect.objectContaining({ code: 'BT_ERR_TRACKER_BENCODE' }));
+    for (const body of [
+      'd8:intervali1e5:peersd9:__proto__3:abcee',
+      'd8:intervali1e5:peersld2:ipd9:__proto__3:abce4:porti1eeee',
+      'd9:__proto__3:abce',
+    ]) {
+      expect(() => parseAnnounceResponse(ascii(body))).toThrow(
+        expect.objectContaining({ code: 'BT_ERR_TRACKER_BENCODE' }),
+      );
     }
   });
 
@@ -207,9 +253,18 @@ describe('parseAnnounceResponse', () => {
     ];
     const res = { type: 'success' as const, interval: 5, trackerId: 't', peers };
     expect(parseAnnounceResponse(encodeAnnounceResponse(res, { compact: false }))).toEqual(res);
-    expect(parseAnnounceResponse(encodeAnnounceResponse(res))).toEqual({ ...res, peers: [{ host: '1.2.3.4', port: 1, family: 4 }, peers[1]] });
-    expect(encodeAnnounceResponse({ type: 'failure', reason: 'no', retryIn: 'never' })).toEqual(ascii('d14:failure reason2:no8:retry in5:nevere'));
-    expect(codeOf(() => encodeAnnounceResponse({ type: 'success', interval: 1, peers: [{ host: 'x', port: 1, family: 4 }] }))).toBe('BT_ERR_TRACKER_PARAM');
+    expect(parseAnnounceResponse(encodeAnnounceResponse(res))).toEqual({
+      ...res,
+      peers: [{ host: '1.2.3.4', port: 1, family: 4 }, peers[1]],
+    });
+    expect(encodeAnnounceResponse({ type: 'failure', reason: 'no', retryIn: 'never' })).toEqual(
+      ascii('d14:failure reason2:no8:retry in5:nevere'),
+    );
+    expect(
+      codeOf(() =>
+        encodeAnnounceResponse({ type: 'success', interval: 1, peers: [{ host: 'x', port: 1, family: 4 }] }),
+      ),
+    ).toBe('BT_ERR_TRACKER_PARAM');
   });
 });
 
@@ -243,7 +298,22 @@ describe('scrape (BEP 48)', () => {
     const h3 = Uint8Array.from([0xef, 0xbb, 0xbf, ...new Uint8Array(17).fill(0x61)]); // UTF-8 BOM first
     const h4 = Uint8Array.from([0xef, 0xbf, 0xbd, ...new Uint8Array(17).fill(0x62)]); // a literal U+FFFD
     const entry = 'd8:completei1e10:downloadedi2e10:incompletei3e4:name1:ne';
-    const body = bytes('d5:filesd', '20:', h2, entry, '20:', h1, 'd8:completei4ee', '20:', h4, 'de', '20:', h3, 'de', 'ee');
+    const body = bytes(
+      'd5:filesd',
+      '20:',
+      h2,
+      entry,
+      '20:',
+      h1,
+      'd8:completei4ee',
+      '20:',
+      h4,
+      'de',
+      '20:',
+      h3,
+      'de',
+      'ee',
+    );
     const res = parseScrapeResponse(body);
     expect(res.type).toBe('success');
     if (res.type !== 'success') return;
@@ -254,7 +324,13 @@ describe('scrape (BEP 48)', () => {
 
   it('accepts hex keys, skips odd keys and non-dictionary entries, reads flags', () => {
     const hex = 'AB'.repeat(20);
-    const body = bytes('d5:filesd3:abcde40:', hex, 'd8:completei9ee20:', new Uint8Array(20), 'i1ee5:flagsd20:min_request_intervali300eee');
+    const body = bytes(
+      'd5:filesd3:abcde40:',
+      hex,
+      'd8:completei9ee20:',
+      new Uint8Array(20),
+      'i1ee5:flagsd20:min_request_intervali300eee',
+    );
     expect(parseScrapeResponse(body)).toEqual({
       type: 'success',
       files: new Map([[hex.toLowerCase(), { complete: 9, downloaded: 0, incomplete: 0 }]]),
@@ -278,9 +354,14 @@ describe('scrape (BEP 48)', () => {
     const body = encodeScrapeResponse({ type: 'success', files, minRequestInterval: 60 });
     expect(body.subarray(0, 13)).toEqual(bytes('d5:filesd20:', Uint8Array.of(0)));
     expect(parseScrapeResponse(body)).toEqual({ type: 'success', files, minRequestInterval: 60 });
-    expect(codeOf(() => encodeScrapeResponse({ type: 'success', files: new Map([['xyz', { complete: 1, downloaded: 1, incomplete: 1 }]]) }))).toBe(
-      'BT_ERR_TRACKER_PARAM',
-    );
+    expect(
+      codeOf(() =>
+        encodeScrapeResponse({
+          type: 'success',
+          files: new Map([['xyz', { complete: 1, downloaded: 1, incomplete: 1 }]]),
+        }),
+      ),
+    ).toBe('BT_ERR_TRACKER_PARAM');
   });
 });
 
@@ -289,7 +370,11 @@ describe('scrape reply quirks of real trackers', () => {
     const hash = Uint8Array.from({ length: 20 }, (_, i) => (i * 37 + 200) & 255);
     const key = Buffer.from(String.fromCharCode(...hash), 'utf8');
     expect(key.length).toBeGreaterThan(20);
-    const body = Buffer.concat([Buffer.from(`d5:filesd${key.length}:`), key, Buffer.from('d8:completei3e10:downloadedi4e10:incompletei5eeee')]);
+    const body = Buffer.concat([
+      Buffer.from(`d5:filesd${key.length}:`),
+      key,
+      Buffer.from('d8:completei3e10:downloadedi4e10:incompletei5eeee'),
+    ]);
     const res = parseScrapeResponse(body);
     expect(res.type).toBe('success');
     if (res.type === 'success') {

@@ -97,7 +97,19 @@ describe('requests', () => {
 
   it('announce: defaults event none, ip 0; carries BEP 41 URL data in 255-byte options', () => {
     const urlData = '/announce?passkey=' + 'p'.repeat(300);
-    const packet = encodeAnnounceRequest({ connectionId: 1n, transactionId: 2, infoHash, peerId, downloaded: 0, left: 0, uploaded: 0, key: 3, numWant: 50, port: 1, urlData });
+    const packet = encodeAnnounceRequest({
+      connectionId: 1n,
+      transactionId: 2,
+      infoHash,
+      peerId,
+      downloaded: 0,
+      left: 0,
+      uploaded: 0,
+      key: 3,
+      numWant: 50,
+      port: 1,
+      urlData,
+    });
     expect(hex(packet.subarray(80, 98))).toBe('00000000' + '00000000' + '00000003' + '00000032' + '0001');
     expect(packet[98]).toBe(0x02);
     expect(packet[99]).toBe(255);
@@ -109,7 +121,17 @@ describe('requests', () => {
   });
 
   it('announce options: NOP, unknown options skipped, end of options, truncation tolerated', () => {
-    const base = encodeAnnounceRequest({ connectionId: 1n, transactionId: 2, infoHash, peerId, downloaded: 0, left: 0, uploaded: 0, key: 3, port: 1 });
+    const base = encodeAnnounceRequest({
+      connectionId: 1n,
+      transactionId: 2,
+      infoHash,
+      peerId,
+      downloaded: 0,
+      left: 0,
+      uploaded: 0,
+      key: 3,
+      port: 1,
+    });
     const withOptions = (...opts: number[]): Uint8Array => Uint8Array.from([...base, ...opts]);
     const url = (packet: Uint8Array): string | undefined => {
       const r = decodeUdpRequest(packet);
@@ -125,11 +147,26 @@ describe('requests', () => {
     const other = new Uint8Array(20).fill(0xee);
     const packet = encodeScrapeRequest(0xabn, 7, [infoHash, other]);
     expect(hex(packet)).toBe('00000000000000ab' + '00000002' + '00000007' + hex(infoHash) + hex(other));
-    expect(decodeUdpRequest(packet)).toEqual({ action: 'scrape', connectionId: 0xabn, transactionId: 7, infoHashes: [infoHash, other] });
+    expect(decodeUdpRequest(packet)).toEqual({
+      action: 'scrape',
+      connectionId: 0xabn,
+      transactionId: 7,
+      infoHashes: [infoHash, other],
+    });
   });
 
   it('rejects bad arguments', () => {
-    const ok = { connectionId: 1n, transactionId: 2, infoHash, peerId, downloaded: 0, left: 0, uploaded: 0, key: 3, port: 1 };
+    const ok = {
+      connectionId: 1n,
+      transactionId: 2,
+      infoHash,
+      peerId,
+      downloaded: 0,
+      left: 0,
+      uploaded: 0,
+      key: 3,
+      port: 1,
+    };
     expect(codeOf(() => encodeConnectRequest(-1))).toBe('BT_ERR_TRACKER_PARAM');
     expect(codeOf(() => encodeConnectRequest(2 ** 32))).toBe('BT_ERR_TRACKER_PARAM');
     expect(codeOf(() => encodeAnnounceRequest({ ...ok, infoHash: new Uint8Array(21) }))).toBe('BT_ERR_TRACKER_PARAM');
@@ -146,13 +183,28 @@ describe('requests', () => {
     expect(codeOf(() => decodeUdpRequest(fromHex('0000000000000000 00000000 00000001')))).toBe('BT_ERR_UDP_PROTOCOL');
     expect(codeOf(() => decodeUdpRequest(fromHex('0000041727101980 00000003 00000001')))).toBe('BT_ERR_UDP_ACTION');
     expect(codeOf(() => decodeUdpRequest(fromHex('0000000000000001 00000001 00000001')))).toBe('BT_ERR_UDP_SHORT');
-    expect(codeOf(() => decodeUdpRequest(new Uint8Array([...encodeScrapeRequest(1n, 1, [infoHash]), 0])))).toBe('BT_ERR_UDP_LENGTH');
+    expect(codeOf(() => decodeUdpRequest(new Uint8Array([...encodeScrapeRequest(1n, 1, [infoHash]), 0])))).toBe(
+      'BT_ERR_UDP_LENGTH',
+    );
     expect(codeOf(() => decodeUdpRequest(fromHex('0000000000000001 00000002 00000001')))).toBe('BT_ERR_UDP_SHORT');
-    const bad = encodeAnnounceRequest({ connectionId: 1n, transactionId: 2, infoHash, peerId, downloaded: 0, left: 0, uploaded: 0, key: 3, port: 1 });
+    const bad = encodeAnnounceRequest({
+      connectionId: 1n,
+      transactionId: 2,
+      infoHash,
+      peerId,
+      downloaded: 0,
+      left: 0,
+      uploaded: 0,
+      key: 3,
+      port: 1,
+    });
     bad[83] = 4;
     expect(codeOf(() => decodeUdpRequest(bad))).toBe('BT_ERR_UDP_FIELD');
     // A connect request with extra bytes is accepted (BEP 15: accept larger packets).
-    expect(decodeUdpRequest(new Uint8Array([...encodeConnectRequest(9), 1, 2]))).toEqual({ action: 'connect', transactionId: 9 });
+    expect(decodeUdpRequest(new Uint8Array([...encodeConnectRequest(9), 1, 2]))).toEqual({
+      action: 'connect',
+      transactionId: 9,
+    });
   });
 });
 
@@ -160,11 +212,21 @@ describe('responses', () => {
   it('connect: action 0, transaction id, connection id', () => {
     const packet = encodeConnectResponse(0x01020304, 0x1122334455667788n);
     expect(hex(packet)).toBe('00000000' + '01020304' + '1122334455667788');
-    expect(decodeUdpResponse(packet)).toEqual({ action: 'connect', transactionId: 0x01020304, connectionId: 0x1122334455667788n });
+    expect(decodeUdpResponse(packet)).toEqual({
+      action: 'connect',
+      transactionId: 0x01020304,
+      connectionId: 0x1122334455667788n,
+    });
   });
 
   it('announce over IPv4: 20-byte header and 6-byte peers', () => {
-    const packet = encodeAnnounceResponse({ transactionId: 5, interval: 1800, leechers: 2, seeders: 3, peers: [{ host: '10.0.0.1', port: 6881, family: 4 }] });
+    const packet = encodeAnnounceResponse({
+      transactionId: 5,
+      interval: 1800,
+      leechers: 2,
+      seeders: 3,
+      peers: [{ host: '10.0.0.1', port: 6881, family: 4 }],
+    });
     expect(hex(packet)).toBe('00000001' + '00000005' + '00000708' + '00000002' + '00000003' + '0a000001' + '1ae1');
     expect(decodeUdpResponse(packet)).toEqual({
       action: 'announce',
@@ -178,16 +240,29 @@ describe('responses', () => {
 
   it('announce over IPv6: 18-byte peers, chosen by the socket family', () => {
     const packet = encodeAnnounceResponse(
-      { transactionId: 5, interval: 60, leechers: 0, seeders: 1, peers: [{ host: '2001:db8::1', port: 80, family: 6 }] },
+      {
+        transactionId: 5,
+        interval: 60,
+        leechers: 0,
+        seeders: 1,
+        peers: [{ host: '2001:db8::1', port: 80, family: 6 }],
+      },
       6,
     );
-    expect(hex(packet)).toBe('00000001' + '00000005' + '0000003c' + '00000000' + '00000001' + '20010db8000000000000000000000001' + '0050');
+    expect(hex(packet)).toBe(
+      '00000001' + '00000005' + '0000003c' + '00000000' + '00000001' + '20010db8000000000000000000000001' + '0050',
+    );
     expect(decodeUdpResponse(packet, 6)).toMatchObject({ peers: [{ host: '2001:db8::1', port: 80, family: 6 }] });
     // Read with the wrong family, 18 bytes are three IPv4 entries.
     expect(decodeUdpResponse(packet, 4).action).toBe('announce');
-    expect(codeOf(() => encodeAnnounceResponse({ transactionId: 1, interval: 1, leechers: 0, seeders: 0, peers: [{ host: '::1', port: 1, family: 6 }] }, 4))).toBe(
-      'BT_ERR_TRACKER_PARAM',
-    );
+    expect(
+      codeOf(() =>
+        encodeAnnounceResponse(
+          { transactionId: 1, interval: 1, leechers: 0, seeders: 0, peers: [{ host: '::1', port: 1, family: 6 }] },
+          4,
+        ),
+      ),
+    ).toBe('BT_ERR_TRACKER_PARAM');
   });
 
   it('scrape: 12 bytes per hash in the order seeders, completed, leechers', () => {
@@ -209,7 +284,11 @@ describe('responses', () => {
   it('error: action 3, transaction id, message to the end', () => {
     const packet = encodeErrorResponse(4, 'Connection ID missmatch.');
     expect(hex(packet.subarray(0, 8))).toBe('00000003' + '00000004');
-    expect(decodeUdpResponse(packet)).toEqual({ action: 'error', transactionId: 4, message: 'Connection ID missmatch.' });
+    expect(decodeUdpResponse(packet)).toEqual({
+      action: 'error',
+      transactionId: 4,
+      message: 'Connection ID missmatch.',
+    });
     expect(decodeUdpResponse(fromHex('00000003 00000004'))).toEqual({ action: 'error', transactionId: 4, message: '' });
   });
 
@@ -220,14 +299,28 @@ describe('responses', () => {
     expect(codeOf(() => decodeUdpResponse(fromHex('00000004 00000001')))).toBe('BT_ERR_UDP_ACTION');
     const announce = encodeAnnounceResponse({ transactionId: 1, interval: 1, leechers: 0, seeders: 0, peers: [] });
     expect(codeOf(() => decodeUdpResponse(new Uint8Array([...announce, 1, 2, 3])))).toBe('BT_ERR_UDP_LENGTH');
-    expect(codeOf(() => decodeUdpResponse(new Uint8Array([...announce, ...new Uint8Array(6)]), 6))).toBe('BT_ERR_UDP_LENGTH');
-    expect(codeOf(() => decodeUdpResponse(new Uint8Array([...encodeScrapeResponse(1, []), 0])))).toBe('BT_ERR_UDP_LENGTH');
+    expect(codeOf(() => decodeUdpResponse(new Uint8Array([...announce, ...new Uint8Array(6)]), 6))).toBe(
+      'BT_ERR_UDP_LENGTH',
+    );
+    expect(codeOf(() => decodeUdpResponse(new Uint8Array([...encodeScrapeResponse(1, []), 0])))).toBe(
+      'BT_ERR_UDP_LENGTH',
+    );
     // Larger connect responses are accepted.
-    expect(decodeUdpResponse(new Uint8Array([...encodeConnectResponse(1, 2n), 0]))).toEqual({ action: 'connect', transactionId: 1, connectionId: 2n });
+    expect(decodeUdpResponse(new Uint8Array([...encodeConnectResponse(1, 2n), 0]))).toEqual({
+      action: 'connect',
+      transactionId: 1,
+      connectionId: 2n,
+    });
   });
 
   it('drops port-0 peers', () => {
-    const packet = encodeAnnounceResponse({ transactionId: 1, interval: 1, leechers: 0, seeders: 0, peers: [{ host: '1.1.1.1', port: 0, family: 4 }] });
+    const packet = encodeAnnounceResponse({
+      transactionId: 1,
+      interval: 1,
+      leechers: 0,
+      seeders: 0,
+      peers: [{ host: '1.1.1.1', port: 0, family: 4 }],
+    });
     expect(decodeUdpResponse(packet)).toMatchObject({ peers: [] });
   });
 

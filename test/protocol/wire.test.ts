@@ -21,7 +21,8 @@ import {
 import { WireFramer } from '../../src/protocol/wire-framing.js';
 import { frameWire } from '../../src/protocol/wire-framing-rx.js';
 
-const hex = (s: string): Uint8Array => Uint8Array.from(s.replace(/\s+/g, '').match(/../g) ?? [], (h) => parseInt(h, 16));
+const hex = (s: string): Uint8Array =>
+  Uint8Array.from(s.replace(/\s+/g, '').match(/../g) ?? [], (h) => parseInt(h, 16));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 const infoHash = Uint8Array.from({ length: 20 }, (_, i) => i + 1);
@@ -102,7 +103,9 @@ describe('messages', () => {
     expect(toHex(encodeMessage({ type: 'request', index: 1, begin: 0x4000, length: 0x4000 }))).toBe(
       '0000000d06000000010000400000004000',
     );
-    expect(toHex(encodeMessage({ type: 'piece', index: 2, begin: 0, block: hex('aabb') }))).toBe('0000000b070000000200000000aabb');
+    expect(toHex(encodeMessage({ type: 'piece', index: 2, begin: 0, block: hex('aabb') }))).toBe(
+      '0000000b070000000200000000aabb',
+    );
     expect(toHex(encodeMessage({ type: 'cancel', index: 1, begin: 0x4000, length: 0x4000 }))).toBe(
       '0000000d08000000010000400000004000',
     );
@@ -120,7 +123,11 @@ describe('messages', () => {
 
   it('decodes a request and big-endian uint32 values', () => {
     const r = decodeMessage(hex('0000000d06ffffffff0000400000004000'), 0, DEFAULT_WIRE_LIMITS);
-    expect(r).toEqual({ kind: 'message', message: { type: 'request', index: 0xffffffff, begin: 0x4000, length: 0x4000 }, consumed: 17 });
+    expect(r).toEqual({
+      kind: 'message',
+      message: { type: 'request', index: 0xffffffff, begin: 0x4000, length: 0x4000 },
+      consumed: 17,
+    });
   });
 
   it('writes a piece as header + block', () => {
@@ -157,7 +164,11 @@ describe('messages', () => {
     for (const id of [10, 11, 12, 18, 19, 21, 255]) {
       expect(isKnownMessageId(id)).toBe(false);
       const r = decodeMessage(Uint8Array.of(0, 0, 0, 3, id, 1, 2), 0, DEFAULT_WIRE_LIMITS);
-      expect(r).toEqual({ kind: 'message', message: { type: 'unknown', id, payload: Uint8Array.of(1, 2) }, consumed: 7 });
+      expect(r).toEqual({
+        kind: 'message',
+        message: { type: 'unknown', id, payload: Uint8Array.of(1, 2) },
+        consumed: 7,
+      });
     }
     for (const id of Object.values(MessageId)) expect(isKnownMessageId(id)).toBe(true);
   });
@@ -226,7 +237,10 @@ describe('WireFramer and frameWire', () => {
     { type: 'extended', id: 0, payload: hex('6465') },
   ];
   const stream = new Uint8Array([...hs, ...msgs.flatMap((m) => [...encodeMessage(m)])]);
-  const expected: WireEvent[] = [{ type: 'handshake', handshake: { reserved: makeReserved({ extended: true }), infoHash, peerId } }, ...msgs];
+  const expected: WireEvent[] = [
+    { type: 'handshake', handshake: { reserved: makeReserved({ extended: true }), infoHash, peerId } },
+    ...msgs,
+  ];
 
   it('frames the handshake and messages in one chunk, decoding in place', () => {
     const events = frameAll([stream]);
@@ -249,7 +263,11 @@ describe('WireFramer and frameWire', () => {
     let completed = false;
     from([stream.subarray(0, 70), stream.subarray(70), hex('ffffffff00')])
       .pipe(frameWire())
-      .subscribe({ next: (e) => events.push(e), error: (e: unknown) => (error = e), complete: () => (completed = true) });
+      .subscribe({
+        next: (e) => events.push(e),
+        error: (e: unknown) => (error = e),
+        complete: () => (completed = true),
+      });
     expect(events).toEqual(expected);
     expect(completed).toBe(false);
     expect(error).toBeInstanceOf(WireError);
@@ -259,7 +277,9 @@ describe('WireFramer and frameWire', () => {
   it('completes with the source', () => {
     let completed = false;
     const events: WireEvent[] = [];
-    from([stream]).pipe(frameWire()).subscribe({ next: (e) => events.push(e), complete: () => (completed = true) });
+    from([stream])
+      .pipe(frameWire())
+      .subscribe({ next: (e) => events.push(e), complete: () => (completed = true) });
     expect(completed).toBe(true);
     expect(events.length).toBe(6);
   });

@@ -17,8 +17,20 @@ const PIECE = 32 * 1024;
 function makeTorrent(length: number) {
   const data = randomBytes(length);
   const pieceCount = Math.ceil(length / PIECE);
-  const hashes = Array.from({ length: pieceCount }, (_, i) => createHash('sha1').update(data.subarray(i * PIECE, (i + 1) * PIECE)).digest());
-  const info: TorrentInfo = { infoHash: randomBytes(20), infoHashHex: '', name: 'sim', length, pieceLength: PIECE, pieceCount, announce: [] };
+  const hashes = Array.from({ length: pieceCount }, (_, i) =>
+    createHash('sha1')
+      .update(data.subarray(i * PIECE, (i + 1) * PIECE))
+      .digest(),
+  );
+  const info: TorrentInfo = {
+    infoHash: randomBytes(20),
+    infoHashHex: '',
+    name: 'sim',
+    length,
+    pieceLength: PIECE,
+    pieceCount,
+    announce: [],
+  };
   return { data, hashes, info };
 }
 
@@ -37,46 +49,50 @@ function simulation(t: ReturnType<typeof makeTorrent>, peers: Record<string, Fak
   const dials = new Map<string, number>();
   let open = 0;
   let maxOpen = 0;
-  const wire = fromCallback<{ type: string; message?: WireMsg; messages?: WireMsg[] }, { connect?: { host: string; port: number } }>(
-    ({ input, sendBack, receive }) => {
-      const key = `${input.connect!.host}:${input.connect!.port}`;
-      const spec = peers[key];
-      const n = (dials.get(key) ?? 0) + 1;
-      dials.set(key, n);
-      let alive = true;
-      const send = (e: Record<string, unknown>) => queueMicrotask(() => alive && sendBack({ at: 0, ...e } as never));
-      if (!spec || n <= (spec.refuseTimes ?? 0)) {
-        send({ type: 'wire.closed', error: { code: 'ECONNREFUSED', message: 'refused' } });
-        return () => void (alive = false);
-      }
-      open++;
-      maxOpen = Math.max(maxOpen, open);
-      send({ type: 'wire.connected' });
-      send({ type: 'wire.handshake', handshake: { reserved: new Uint8Array(8), infoHash: t.info.infoHash, peerId: spec.peerId ?? randomBytes(20) } });
-      send({ type: 'wire.bitfield', bytes: Bitfield.full(t.info.pieceCount).toBytes() });
-      send({ type: 'wire.unchoke' });
-      let blocks = 0;
-      const serve = (message: { type: string; index?: number; begin?: number; length?: number }) => {
-        if (message.type !== 'request') return;
-        const { index, begin, length } = message as { index: number; begin: number; length: number };
-        if (spec.stallAfter !== undefined && blocks >= spec.stallAfter) return;
-        blocks++;
-        const start = index * PIECE + begin;
-        const block = Buffer.from(t.data.subarray(start, start + length));
-        if (spec.corrupt?.includes(index)) block[0] = block[0]! ^ 1;
-        served.set(key, (served.get(key) ?? 0) + 1);
-        send({ type: 'wire.piece', index, begin, block });
-      };
-      receive((cmd) => {
-        if (cmd.type === 'wire.send' && cmd.message) serve(cmd.message);
-        if (cmd.type === 'wire.sendMany') for (const m of cmd.messages ?? []) serve(m);
-      });
-      return () => {
-        alive = false;
-        open--;
-      };
-    },
-  );
+  const wire = fromCallback<
+    { type: string; message?: WireMsg; messages?: WireMsg[] },
+    { connect?: { host: string; port: number } }
+  >(({ input, sendBack, receive }) => {
+    const key = `${input.connect!.host}:${input.connect!.port}`;
+    const spec = peers[key];
+    const n = (dials.get(key) ?? 0) + 1;
+    dials.set(key, n);
+    let alive = true;
+    const send = (e: Record<string, unknown>) => queueMicrotask(() => alive && sendBack({ at: 0, ...e } as never));
+    if (!spec || n <= (spec.refuseTimes ?? 0)) {
+      send({ type: 'wire.closed', error: { code: 'ECONNREFUSED', message: 'refused' } });
+      return () => void (alive = false);
+    }
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    send({ type: 'wire.connected' });
+    send({
+      type: 'wire.handshake',
+      handshake: { reserved: new Uint8Array(8), infoHash: t.info.infoHash, peerId: spec.peerId ?? randomBytes(20) },
+    });
+    send({ type: 'wire.bitfield', bytes: Bitfield.full(t.info.pieceCount).toBytes() });
+    send({ type: 'wire.unchoke' });
+    let blocks = 0;
+    const serve = (message: { type: string; index?: number; begin?: number; length?: number }) => {
+      if (message.type !== 'request') return;
+      const { index, begin, length } = message as { index: number; begin: number; length: number };
+      if (spec.stallAfter !== undefined && blocks >= spec.stallAfter) return;
+      blocks++;
+      const start = index * PIECE + begin;
+      const block = Buffer.from(t.data.subarray(start, start + length));
+      if (spec.corrupt?.includes(index)) block[0] = block[0]! ^ 1;
+      served.set(key, (served.get(key) ?? 0) + 1);
+      send({ type: 'wire.piece', index, begin, block });
+    };
+    receive((cmd) => {
+      if (cmd.type === 'wire.send' && cmd.message) serve(cmd.message);
+      if (cmd.type === 'wire.sendMany') for (const m of cmd.messages ?? []) serve(m);
+    });
+    return () => {
+      alive = false;
+      open--;
+    };
+  });
   const written = Buffer.alloc(t.info.length);
   const storage = fromCallback<{ type: string; index?: number; data?: Uint8Array }>(({ sendBack, receive }) => {
     queueMicrotask(() => sendBack({ type: 'storage.ready', have: new Bitfield(t.info.pieceCount).toBytes() }));
@@ -89,9 +105,17 @@ function simulation(t: ReturnType<typeof makeTorrent>, peers: Record<string, Fak
     });
   });
   const logic = torrentMachine.provide({
-    actors: { storage: storage as never, peer: peerMachine.provide({ actors: { wire: wire as never } }), announcer: announcerMachine },
+    actors: {
+      storage: storage as never,
+      peer: peerMachine.provide({ actors: { wire: wire as never } }),
+      announcer: announcerMachine,
+    },
   });
-  const addresses: PeerAddress[] = Object.keys(peers).map((k) => ({ host: k.split(':')[0]!, port: Number(k.split(':')[1]), family: 4 }));
+  const addresses: PeerAddress[] = Object.keys(peers).map((k) => ({
+    host: k.split(':')[0]!,
+    port: Number(k.split(':')[1]),
+    family: 4,
+  }));
   return { logic, addresses, written, served, dials, stats: () => ({ maxOpen, open }) };
 }
 
@@ -99,7 +123,12 @@ async function settle(rounds = 50) {
   for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
 }
 
-async function runUntil(actor: { getSnapshot(): { matches(v: unknown): boolean } }, clock: SimulatedClock, done: () => boolean, maxSteps = 400) {
+async function runUntil(
+  actor: { getSnapshot(): { matches(v: unknown): boolean } },
+  clock: SimulatedClock,
+  done: () => boolean,
+  maxSteps = 400,
+) {
   for (let i = 0; i < maxSteps && !done(); i++) {
     await settle(5);
     clock.increment(1000);
@@ -107,10 +136,24 @@ async function runUntil(actor: { getSnapshot(): { matches(v: unknown): boolean }
   await settle();
 }
 
-function start(t: ReturnType<typeof makeTorrent>, peers: Record<string, FakePeer>, settings: Record<string, unknown> = {}, ourId = randomBytes(20)) {
+function start(
+  t: ReturnType<typeof makeTorrent>,
+  peers: Record<string, FakePeer>,
+  settings: Record<string, unknown> = {},
+  ourId = randomBytes(20),
+) {
   const sim = simulation(t, peers);
   const clock = new SimulatedClock();
-  const actor = createActor(sim.logic, { clock, input: { info: t.info, peerId: ourId, peers: sim.addresses, settings: { tickMs: 1000, ...settings }, random: () => 0.5 } });
+  const actor = createActor(sim.logic, {
+    clock,
+    input: {
+      info: t.info,
+      peerId: ourId,
+      peers: sim.addresses,
+      settings: { tickMs: 1000, ...settings },
+      random: () => 0.5,
+    },
+  });
   const events: { type: string; [k: string]: unknown }[] = [];
   actor.on('*', (e) => events.push(e as never));
   actor.start();
@@ -143,7 +186,9 @@ describe('torrent statechart with simulated peers', () => {
     expect(failed.length).toBeGreaterThanOrEqual(1);
     expect(failed.every((e) => e.index === 3)).toBe(true);
     expect(actor.getSnapshot().context.banned['10.0.0.1:1']).toBe(true);
-    expect(events).toContainEqual(expect.objectContaining({ type: 'torrent.peer', key: '10.0.0.1:1', event: 'closed', reason: 'bad-data' }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'torrent.peer', key: '10.0.0.1:1', event: 'closed', reason: 'bad-data' }),
+    );
     expect(sim.dials.get('10.0.0.1:1')).toBe(1);
   });
 
@@ -159,7 +204,11 @@ describe('torrent statechart with simulated peers', () => {
   it('closes a second connection to the same peer id as a duplicate', async () => {
     const t = makeTorrent(8 * PIECE);
     const id = randomBytes(20);
-    const { actor, clock, complete, events } = start(t, { '10.0.0.1:1': { peerId: id, stallAfter: 0 }, '10.0.0.1:2': { peerId: id, stallAfter: 0 }, '10.0.0.9:1': {} });
+    const { actor, clock, complete, events } = start(t, {
+      '10.0.0.1:1': { peerId: id, stallAfter: 0 },
+      '10.0.0.1:2': { peerId: id, stallAfter: 0 },
+      '10.0.0.9:1': {},
+    });
     await runUntil(actor, clock, complete);
     const dup = events.filter((e) => e.type === 'torrent.peer' && e.reason === 'duplicate');
     expect(dup).toHaveLength(1);
@@ -168,10 +217,17 @@ describe('torrent statechart with simulated peers', () => {
   it('a connection to ourselves is closed and never retried', async () => {
     const t = makeTorrent(8 * PIECE);
     const ourId = randomBytes(20);
-    const { actor, clock, sim, complete, events } = start(t, { '10.0.0.1:1': {}, '10.0.0.5:5': { peerId: ourId } }, {}, ourId);
+    const { actor, clock, sim, complete, events } = start(
+      t,
+      { '10.0.0.1:1': {}, '10.0.0.5:5': { peerId: ourId } },
+      {},
+      ourId,
+    );
     await runUntil(actor, clock, complete);
     expect(complete()).toBe(true);
-    expect(events).toContainEqual(expect.objectContaining({ type: 'torrent.peer', key: '10.0.0.5:5', event: 'closed', reason: 'self' }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'torrent.peer', key: '10.0.0.5:5', event: 'closed', reason: 'self' }),
+    );
     expect(sim.dials.get('10.0.0.5:5')).toBe(1);
   });
 
@@ -186,7 +242,11 @@ describe('torrent statechart with simulated peers', () => {
 
   it('a seeder that stalls is snubbed and its blocks fetched from another', async () => {
     const t = makeTorrent(24 * PIECE);
-    const { actor, clock, sim, complete } = start(t, { '10.0.0.1:1': { stallAfter: 3 }, '10.0.0.2:1': { refuseTimes: 1 } }, { peer: { snubTimeoutMs: 10_000, checkIntervalMs: 1000 } });
+    const { actor, clock, sim, complete } = start(
+      t,
+      { '10.0.0.1:1': { stallAfter: 3 }, '10.0.0.2:1': { refuseTimes: 1 } },
+      { peer: { snubTimeoutMs: 10_000, checkIntervalMs: 1000 } },
+    );
     await runUntil(actor, clock, complete);
     expect(complete()).toBe(true);
     expect(sim.written.equals(t.data)).toBe(true);

@@ -17,7 +17,11 @@ declare module 'bittorrent-tracker' {
     http: HttpServer | null;
     udp4: Socket | null;
     udp6: Socket | null;
-    listen(port: number, hostname: string | { http?: string; udp?: string; udp6?: string }, onListening?: () => void): void;
+    listen(
+      port: number,
+      hostname: string | { http?: string; udp?: string; udp6?: string },
+      onListening?: () => void,
+    ): void;
     close(cb?: () => void): void;
   }
 }

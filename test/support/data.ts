@@ -10,7 +10,7 @@ export async function writeRandom(path: string, size: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const fh = await open(path, 'w');
   try {
-    for (let done = 0; done < size; ) {
+    for (let done = 0; done < size;) {
       const n = Math.min(8 << 20, size - done);
       await fh.write(randomBytes(n));
       done += n;
@@ -20,7 +20,10 @@ export async function writeRandom(path: string, size: number): Promise<void> {
   }
 }
 
-export const sha256File = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+export const sha256File = async (p: string) =>
+  createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex');
 
 /** Every non-padding file of `meta` under `out` equals the one under `src` (both hold `<name>`). */
 export async function expectSameData(meta: Metainfo, src: string, out: string): Promise<void> {

@@ -18,7 +18,11 @@ export interface HostileSeeder {
   stop: () => Promise<void>;
 }
 
-export async function hostileSeeder(meta: Metainfo, data: Uint8Array, opts: { corrupt: number[] }): Promise<HostileSeeder> {
+export async function hostileSeeder(
+  meta: Metainfo,
+  data: Uint8Array,
+  opts: { corrupt: number[] },
+): Promise<HostileSeeder> {
   const sockets = new Set<Socket>();
   const served = new Map<number, number>();
   const state = { connections: 0 };

@@ -25,8 +25,20 @@ function exitOf(proc: Proc, timeoutMs: number, what: string): Promise<void> {
 }
 
 /** libtorrent downloading through the torrent's trackers (and `peers`). */
-export async function libtorrentLeecher(torrent: string, outDir: string, port: number, opts: { peers?: number[]; timeoutMs: number }): Promise<void> {
-  const args = [join(HELPERS, 'lt_leech.py'), torrent, outDir, String(port), '--timeout', String(opts.timeoutMs / 1000)];
+export async function libtorrentLeecher(
+  torrent: string,
+  outDir: string,
+  port: number,
+  opts: { peers?: number[]; timeoutMs: number },
+): Promise<void> {
+  const args = [
+    join(HELPERS, 'lt_leech.py'),
+    torrent,
+    outDir,
+    String(port),
+    '--timeout',
+    String(opts.timeoutMs / 1000),
+  ];
   for (const p of opts.peers ?? []) args.push('--peer', String(p));
   const proc = startProcess('/usr/bin/python3', args);
   try {
@@ -39,10 +51,23 @@ export async function libtorrentLeecher(torrent: string, outDir: string, port: n
 /** aria2c downloading through the torrent's HTTP tracker (aria2 uses UDP trackers only with DHT on). */
 export async function aria2Leecher(torrent: string, outDir: string, port: number, timeoutMs: number): Promise<void> {
   const proc = startProcess('aria2c', [
-    '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
-    '--bt-require-crypto=false', '--bt-min-crypto-level=plain', '--interface=127.0.0.1', '--disable-ipv6=true',
-    `--listen-port=${port}`, '--summary-interval=0', '--console-log-level=warn', '--seed-time=0',
-    '--file-allocation=none', `--dir=${outDir}`, '--bt-max-peers=0', '--max-overall-download-limit=0', torrent,
+    '--enable-dht=false',
+    '--enable-dht6=false',
+    '--bt-enable-lpd=false',
+    '--enable-peer-exchange=false',
+    '--bt-require-crypto=false',
+    '--bt-min-crypto-level=plain',
+    '--interface=127.0.0.1',
+    '--disable-ipv6=true',
+    `--listen-port=${port}`,
+    '--summary-interval=0',
+    '--console-log-level=warn',
+    '--seed-time=0',
+    '--file-allocation=none',
+    `--dir=${outDir}`,
+    '--bt-max-peers=0',
+    '--max-overall-download-limit=0',
+    torrent,
   ]);
   try {
     await exitOf(proc, timeoutMs, 'aria2 leecher');
@@ -55,7 +80,13 @@ export async function aria2Leecher(torrent: string, outDir: string, port: number
  * transmission-cli 3.00 downloading. On loopback it never dials 127.x peers from a tracker, so the
  * seeder must dial it: start this first, then the seeder, which learns of it from the tracker.
  */
-export async function transmissionLeecher(torrent: string, outDir: string, port: number, workDir: string, timeoutMs: number): Promise<{ done: Promise<void> }> {
+export async function transmissionLeecher(
+  torrent: string,
+  outDir: string,
+  port: number,
+  workDir: string,
+  timeoutMs: number,
+): Promise<{ done: Promise<void> }> {
   const conf = join(workDir, `tr-leech-${port}`);
   await mkdir(conf, { recursive: true });
   await mkdir(outDir, { recursive: true });
@@ -63,13 +94,26 @@ export async function transmissionLeecher(torrent: string, outDir: string, port:
   await writeFile(join(conf, 'done.sh'), `#!/bin/sh\ntouch '${doneFile}'\n`, { mode: 0o755 });
   await writeFile(join(conf, 'settings.json'), transmissionSettings(port, outDir));
 
-  const proc = startProcess('transmission-cli', ['-g', conf, '-w', outDir, '-p', String(port), '-M', '-et', '-f', join(conf, 'done.sh'), torrent]);
+  const proc = startProcess('transmission-cli', [
+    '-g',
+    conf,
+    '-w',
+    outDir,
+    '-p',
+    String(port),
+    '-M',
+    '-et',
+    '-f',
+    join(conf, 'done.sh'),
+    torrent,
+  ]);
   const done = (async () => {
     const end = Date.now() + timeoutMs;
     try {
       while (Date.now() < end) {
         if (existsSync(doneFile)) return;
-        if (proc.child.exitCode !== null) throw new Error(`transmission leecher exited ${proc.child.exitCode}: ${proc.output().slice(-1500)}`);
+        if (proc.child.exitCode !== null)
+          throw new Error(`transmission leecher exited ${proc.child.exitCode}: ${proc.output().slice(-1500)}`);
         await new Promise((r) => setTimeout(r, 200));
       }
       throw new Error(`transmission leecher: no completion within ${timeoutMs} ms: ${proc.output().slice(-1500)}`);

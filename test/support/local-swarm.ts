@@ -53,10 +53,15 @@ export async function startLocalSwarm(o: LocalSwarmOptions): Promise<LocalSwarm>
   const name = 'inspected swarm.bin';
   await writeRandom(join(seedDir, name), o.sizeMiB * 1024 * 1024);
   const pieceLength = o.pieceLength ?? 256 * 1024;
-  const { torrent } = await createTorrent(join(seedDir, name), { announce: [[tracker.url]], pieceLength, creationDate: null });
+  const { torrent } = await createTorrent(join(seedDir, name), {
+    announce: [[tracker.url]],
+    pieceLength,
+    creationDate: null,
+  });
   const quiet = await createTorrent(join(seedDir, name), { announce: [], pieceLength, creationDate: null });
   const meta = parseMetainfo(torrent);
-  if (parseMetainfo(quiet.torrent).infoHashHex !== meta.infoHashHex) throw new Error('the torrents without trackers differs');
+  if (parseMetainfo(quiet.torrent).infoHashHex !== meta.infoHashHex)
+    throw new Error('the torrents without trackers differs');
   const torrentPath = join(work, 'swarm.torrent');
   const quietTorrentPath = join(work, 'swarm-no-trackers.torrent');
   await writeFile(torrentPath, torrent);
@@ -86,7 +91,10 @@ export async function startLocalSwarm(o: LocalSwarmOptions): Promise<LocalSwarm>
           if (s.actor.getSnapshot().status === 'active') {
             const done = new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, 8000);
-              s.actor.subscribe({ complete: () => (clearTimeout(timer), resolve()), error: () => (clearTimeout(timer), resolve()) });
+              s.actor.subscribe({
+                complete: () => (clearTimeout(timer), resolve()),
+                error: () => (clearTimeout(timer), resolve()),
+              });
             });
             s.actor.send({ type: 'torrent.stop' });
             await done;
@@ -103,16 +111,31 @@ export async function startLocalSwarm(o: LocalSwarmOptions): Promise<LocalSwarm>
       const listener = await PeerListener.listen({ port: 0, host: '127.0.0.1' });
       // Behind a proxy a seeder must not announce its own port (the leecher would bypass the proxy).
       const seedMeta = o.throttle ? { ...meta, announce: [] } : meta;
-      const actor = createTorrentActor({ meta: seedMeta, dir: seedDir, port: listener.port, selfKeys: selfKeys(listener.port) });
+      const actor = createTorrentActor({
+        meta: seedMeta,
+        dir: seedDir,
+        port: listener.port,
+        selfKeys: selfKeys(listener.port),
+      });
       attachListener(actor, listener, meta);
       seeders.push({ actor, listener });
       actor.start();
     }
-    await Promise.all(seeders.map((s) => new Promise<void>((resolve) => s.actor.subscribe((snap) => snap.matches({ active: 'complete' }) && resolve()))));
+    await Promise.all(
+      seeders.map(
+        (s) =>
+          new Promise<void>((resolve) =>
+            s.actor.subscribe((snap) => snap.matches({ active: 'complete' }) && resolve()),
+          ),
+      ),
+    );
     if (o.throttle) {
       for (let i = 0; i < seeders.length; i++) {
         const dropAfterMs = o.dropAfterMs?.[i];
-        const proxy = await throttleProxy(seeders[i]!.listener.port, { bytesPerSecond: o.throttle[i] ?? o.throttle[0]!, ...(dropAfterMs !== undefined && { dropAfterMs }) });
+        const proxy = await throttleProxy(seeders[i]!.listener.port, {
+          bytesPerSecond: o.throttle[i] ?? o.throttle[0]!,
+          ...(dropAfterMs !== undefined && { dropAfterMs }),
+        });
         proxies.push(proxy);
         await announce(proxy.port);
       }

@@ -76,7 +76,9 @@ export interface Step4 {
  */
 export function readStep4(afterYb: Uint8Array, decrypt: Rc4): Step4 | null {
   const vcEnc = Buffer.from(decrypt.process(new Uint8Array(8)));
-  const at = Buffer.from(afterYb).subarray(0, 512 + 8).indexOf(vcEnc);
+  const at = Buffer.from(afterYb)
+    .subarray(0, 512 + 8)
+    .indexOf(vcEnc);
   if (at < 0 || afterYb.length < at + 14) return null;
   const rest = Buffer.from(decrypt.process(afterYb.subarray(at + 8, at + 14)));
   const padDLength = rest.readUInt16BE(4);

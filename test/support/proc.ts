@@ -96,7 +96,8 @@ export async function waitForPort(port: number, timeoutMs = 10_000, proc?: Proc)
       s.connect(port, '127.0.0.1');
     });
     if (ok) return;
-    if (proc && proc.child.exitCode !== null) throw new Error(`process exited (${proc.child.exitCode}): ${proc.output()}`);
+    if (proc && proc.child.exitCode !== null)
+      throw new Error(`process exited (${proc.child.exitCode}): ${proc.output()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`port ${port} did not open within ${timeoutMs} ms${proc ? `: ${proc.output()}` : ''}`);

@@ -45,11 +45,24 @@ export async function libtorrentSeeder(
 /** aria2c seeding (no hash check of the data: --bt-seed-unverified). */
 export async function aria2Seeder(torrent: string, dataDir: string, port: number): Promise<Seeder> {
   const proc = startProcess('aria2c', [
-    '--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
-    '--bt-require-crypto=false', '--bt-min-crypto-level=plain', '--interface=127.0.0.1', '--disable-ipv6=true',
-    `--listen-port=${port}`, '--summary-interval=0', '--console-log-level=warn', '--seed-ratio=0.0',
-    '--bt-seed-unverified=true', '--check-integrity=false', `--dir=${dataDir}`, '--bt-max-peers=0',
-    '--max-overall-upload-limit=0', torrent,
+    '--enable-dht=false',
+    '--enable-dht6=false',
+    '--bt-enable-lpd=false',
+    '--enable-peer-exchange=false',
+    '--bt-require-crypto=false',
+    '--bt-min-crypto-level=plain',
+    '--interface=127.0.0.1',
+    '--disable-ipv6=true',
+    `--listen-port=${port}`,
+    '--summary-interval=0',
+    '--console-log-level=warn',
+    '--seed-ratio=0.0',
+    '--bt-seed-unverified=true',
+    '--check-integrity=false',
+    `--dir=${dataDir}`,
+    '--bt-max-peers=0',
+    '--max-overall-upload-limit=0',
+    torrent,
   ]);
   await waitForPort(port, 30_000, proc);
   return { kind: 'aria2', port, proc, stop: () => proc.stop() };
@@ -61,23 +74,56 @@ export async function aria2Seeder(torrent: string, dataDir: string, port: number
  */
 export function transmissionSettings(port: number, dir: string): string {
   return JSON.stringify({
-    'dht-enabled': false, 'lpd-enabled': false, 'pex-enabled': false, 'utp-enabled': false,
-    'port-forwarding-enabled': false, encryption: 0, 'peer-port': port, 'peer-port-random-on-start': false,
-    'bind-address-ipv4': '127.0.0.1', 'bind-address-ipv6': '::1', 'rpc-enabled': false,
-    'download-dir': dir, 'incomplete-dir-enabled': false, 'rename-partial-files': false,
-    'ratio-limit-enabled': false, 'idle-seeding-limit-enabled': false, 'speed-limit-down-enabled': false,
-    'speed-limit-up-enabled': false, 'alt-speed-enabled': false, 'blocklist-enabled': false, 'message-level': 1,
-    'peer-limit-global': 200, 'peer-limit-per-torrent': 60, 'start-added-torrents': true,
+    'dht-enabled': false,
+    'lpd-enabled': false,
+    'pex-enabled': false,
+    'utp-enabled': false,
+    'port-forwarding-enabled': false,
+    encryption: 0,
+    'peer-port': port,
+    'peer-port-random-on-start': false,
+    'bind-address-ipv4': '127.0.0.1',
+    'bind-address-ipv6': '::1',
+    'rpc-enabled': false,
+    'download-dir': dir,
+    'incomplete-dir-enabled': false,
+    'rename-partial-files': false,
+    'ratio-limit-enabled': false,
+    'idle-seeding-limit-enabled': false,
+    'speed-limit-down-enabled': false,
+    'speed-limit-up-enabled': false,
+    'alt-speed-enabled': false,
+    'blocklist-enabled': false,
+    'message-level': 1,
+    'peer-limit-global': 200,
+    'peer-limit-per-torrent': 60,
+    'start-added-torrents': true,
   });
 }
 
 /** transmission-cli 3.00 seeding (it verifies the data first, then listens). */
-export async function transmissionSeeder(torrent: string, dataDir: string, port: number, workDir: string): Promise<Seeder> {
+export async function transmissionSeeder(
+  torrent: string,
+  dataDir: string,
+  port: number,
+  workDir: string,
+): Promise<Seeder> {
   const conf = join(workDir, `tr-conf-${port}`);
   await mkdir(conf, { recursive: true });
   await writeFile(join(conf, 'settings.json'), transmissionSettings(port, dataDir));
 
-  const proc = startProcess('transmission-cli', ['-g', conf, '-w', dataDir, '-p', String(port), '-M', '-et', '-v', torrent]);
+  const proc = startProcess('transmission-cli', [
+    '-g',
+    conf,
+    '-w',
+    dataDir,
+    '-p',
+    String(port),
+    '-M',
+    '-et',
+    '-v',
+    torrent,
+  ]);
   await waitForPort(port, 60_000, proc);
   return { kind: 'transmission', port, proc, stop: () => proc.stop() };
 }

@@ -314,7 +314,10 @@ export class InspectCollector {
     const up = ((c.up - last.up) * 1000) / dt;
     const prev = rec.rates ?? { down, up };
     // Smoothed over about two refreshes; a stopped transfer falls to 0 within a few seconds.
-    rec.rates = { down: rec.status === 'active' ? (prev.down + down) / 2 : 0, up: rec.status === 'active' ? (prev.up + up) / 2 : 0 };
+    rec.rates = {
+      down: rec.status === 'active' ? (prev.down + down) / 2 : 0,
+      up: rec.status === 'active' ? (prev.up + up) / 2 : 0,
+    };
     if (rec.rates.down < 1) rec.rates.down = 0;
     if (rec.rates.up < 1) rec.rates.up = 0;
     rec.counters = { ...c, at: now };
@@ -328,7 +331,9 @@ export class InspectCollector {
   flush(): void {
     const now = this.now();
     if (now - this.rateWindow.at >= 1000) {
-      this.rateWindow.perSecond = Math.round(((this.eventCount - this.rateWindow.count) * 1000) / (now - this.rateWindow.at));
+      this.rateWindow.perSecond = Math.round(
+        ((this.eventCount - this.rateWindow.count) * 1000) / (now - this.rateWindow.at),
+      );
       this.rateWindow = { at: now, count: this.eventCount, perSecond: this.rateWindow.perSecond };
     }
     // Stopped actors linger, then go. Peers whose rates are not yet 0 are refreshed so they decay.

@@ -64,7 +64,8 @@ function guardName(guard: unknown): string | undefined {
       if (g.name === 'and') return parts.join(' && ');
       if (g.name === 'or') return parts.join(' || ');
     }
-    if (g.stateValue !== undefined) return `in ${typeof g.stateValue === 'string' ? g.stateValue : JSON.stringify(g.stateValue)}`;
+    if (g.stateValue !== undefined)
+      return `in ${typeof g.stateValue === 'string' ? g.stateValue : JSON.stringify(g.stateValue)}`;
   }
   return nameOf(guard) ?? 'guarded';
 }
@@ -96,7 +97,13 @@ function convert(n: Node): StateDef {
   }
   for (const t of n.always ?? []) {
     const guard = guardName(t.guard);
-    on.push({ event: '', label: 'always', targets: (t.target ?? []).map((x) => x.path.join('.')), ...(guard !== undefined && { guard }), actions: names(t.actions) });
+    on.push({
+      event: '',
+      label: 'always',
+      targets: (t.target ?? []).map((x) => x.path.join('.')),
+      ...(guard !== undefined && { guard }),
+      actions: names(t.actions),
+    });
   }
   const def: StateDef = {
     key: n.path.length === 0 ? '(machine)' : n.key,
@@ -132,5 +139,11 @@ export interface ActorLike {
 
 /** Whether an actor's logic is a state machine (callback, promise and observable actors are not). */
 export function isStateMachine(logic: unknown): logic is AnyStateMachine {
-  return !!logic && typeof logic === 'object' && 'root' in logic && 'id' in logic && typeof (logic as { id: unknown }).id === 'string';
+  return (
+    !!logic &&
+    typeof logic === 'object' &&
+    'root' in logic &&
+    'id' in logic &&
+    typeof (logic as { id: unknown }).id === 'string'
+  );
 }

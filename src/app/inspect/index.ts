@@ -69,14 +69,22 @@ export async function startInspection(options: InspectionOptions): Promise<Inspe
   const filter = options.filter ?? eventMatcher(DEFAULT_HIGH_RATE_EVENTS);
   if (options.mode === 'stately') {
     const { startStatelyInspection } = await import('./stately.js');
-    const s = startStatelyInspection({ filter, ...(options.url !== undefined && { url: options.url }), ...(options.onStatus && { onStatus: options.onStatus }) });
+    const s = startStatelyInspection({
+      filter,
+      ...(options.url !== undefined && { url: options.url }),
+      ...(options.onStatus && { onStatus: options.onStatus }),
+    });
     return { mode: 'stately', inspect: s.inspect, url: s.url, close: () => s.close() };
   }
   const { InspectServer } = await import('./server.js');
   const collector = new InspectCollector({ ...options.collector, quiet: filter });
   let server: InspectServer;
   try {
-    server = await InspectServer.start({ collector, port: options.port ?? DEFAULT_INSPECT_PORT, ...(options.host !== undefined && { host: options.host }) });
+    server = await InspectServer.start({
+      collector,
+      port: options.port ?? DEFAULT_INSPECT_PORT,
+      ...(options.host !== undefined && { host: options.host }),
+    });
   } catch (err) {
     collector.close();
     throw err;

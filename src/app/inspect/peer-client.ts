@@ -34,7 +34,10 @@ export function peerClient(peerId: Uint8Array | string | undefined): string | un
   if (/^-[A-Za-z]{2}[0-9A-Za-z]{4}-/.test(s) || /^A2-\d+-\d+-\d+-/.test(s)) return clientName(bytes);
   const mainline = /^([MQ])(\d+)-(\d+)-(\d+)-/.exec(s) ?? /^([MQ])(\d+)-(\d+)--/.exec(s);
   if (mainline && MAINLINE[mainline[1]!]) {
-    return `${MAINLINE[mainline[1]!]} ${mainline.slice(2).filter((x) => x !== undefined).join('.')}`;
+    return `${MAINLINE[mainline[1]!]} ${mainline
+      .slice(2)
+      .filter((x) => x !== undefined)
+      .join('.')}`;
   }
   const shadow = /^([AOQRSTU])([0-9A-Za-z.]{3,5})(-{1,3}|\0{1,3})/.exec(s);
   if (shadow) {

@@ -115,13 +115,22 @@ export class InspectServer {
         });
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || wanted === 0 || attempt >= 20 || port >= 65535) throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || wanted === 0 || attempt >= 20 || port >= 65535)
+          throw err;
         port++;
       }
     }
     const actual = (http.address() as AddressInfo).port;
     const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-    const server = new InspectServer(http, wss, options.collector, assetsDir, host, actual, options.highWaterBytes ?? 1 << 20);
+    const server = new InspectServer(
+      http,
+      wss,
+      options.collector,
+      assetsDir,
+      host,
+      actual,
+      options.highWaterBytes ?? 1 << 20,
+    );
     holder.server = server;
     http.on('upgrade', (req, socket, head) => {
       if (server.closed || !req.url?.startsWith('/ws') || !server.allowedHost(req) || !server.allowedOrigin(req)) {
@@ -201,7 +210,8 @@ export class InspectServer {
   private accept(ws: WebSocket): void {
     const client: Client = { ws, selected: null, logSeq: 0, stale: false };
     this.clients.add(client);
-    if (!this.unsubscribeDiffs) this.unsubscribeDiffs = this.collector.subscribe((diff) => this.broadcast(JSON.stringify(diff)));
+    if (!this.unsubscribeDiffs)
+      this.unsubscribeDiffs = this.collector.subscribe((diff) => this.broadcast(JSON.stringify(diff)));
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       let msg: ClientMessage;
@@ -268,7 +278,8 @@ export class InspectServer {
     this.collector.flush();
     this.closed = true;
     const deadline = Date.now() + 500;
-    while ([...this.clients].some((c) => c.ws.bufferedAmount > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ([...this.clients].some((c) => c.ws.bufferedAmount > 0) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     this.unsubscribeLogs();
     this.unsubscribeDiffs?.();
     for (const c of this.clients) c.ws.close(1001, 'the engine stopped');

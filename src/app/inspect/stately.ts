@@ -88,7 +88,13 @@ export function probeWebSocket(url: string, timeoutMs = 2000): Promise<boolean> 
 
 /** A snapshot with only small fields (what the Stately inspector shows as context). */
 function slimSnapshot(snapshot: unknown, isPeer: boolean): Record<string, unknown> {
-  const s = (snapshot ?? {}) as { status?: string; value?: unknown; context?: unknown; output?: unknown; error?: unknown };
+  const s = (snapshot ?? {}) as {
+    status?: string;
+    value?: unknown;
+    context?: unknown;
+    output?: unknown;
+    error?: unknown;
+  };
   const out: Record<string, unknown> = { status: s.status ?? 'active' };
   if (s.value !== undefined) out.value = s.value;
   if (s.context !== undefined) {
@@ -103,7 +109,8 @@ function slimSnapshot(snapshot: unknown, isPeer: boolean): Record<string, unknow
     out.context = context;
   }
   if (s.output !== undefined) out.output = smallValue(s.output, 2) ?? null;
-  if (s.error !== undefined) out.error = s.error instanceof Error ? { message: s.error.message } : (smallValue(s.error, 1) ?? String(s.error));
+  if (s.error !== undefined)
+    out.error = s.error instanceof Error ? { message: s.error.message } : (smallValue(s.error, 1) ?? String(s.error));
   return out;
 }
 
@@ -184,7 +191,13 @@ export function startStatelyInspection(options: StatelyInspectionOptions = {}): 
   };
 
   const inspect = (e: InspectionEvent): void => {
-    const ev = e as unknown as { type: string; actorRef: ActorLike; sourceRef?: ActorLike; event: { type: string } & Record<string, unknown>; snapshot: unknown };
+    const ev = e as unknown as {
+      type: string;
+      actorRef: ActorLike;
+      sourceRef?: ActorLike;
+      event: { type: string } & Record<string, unknown>;
+      snapshot: unknown;
+    };
     try {
       switch (ev.type) {
         case '@xstate.actor': {
@@ -304,7 +317,8 @@ export function startStatelyInspection(options: StatelyInspectionOptions = {}): 
         await new Promise((r) => setTimeout(r, 50));
         const ws = adapter.ws;
         const deadline = Date.now() + 1000;
-        while (ws && ws.readyState === WebSocket.OPEN && ws.bufferedAmount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        while (ws && ws.readyState === WebSocket.OPEN && ws.bufferedAmount > 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
       }
       const ws = adapter.ws;
       if (ws) ws.onerror = () => {};

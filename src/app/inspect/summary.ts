@@ -16,7 +16,6 @@ function isPlainObject(v: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-
 /** A JSON-safe, bounded copy of `v`: undefined for what is left out (functions, class instances …). */
 export function smallValue(v: unknown, depth: number): unknown {
   switch (typeof v) {
@@ -77,7 +76,19 @@ function pipelineLength(p: unknown): number | undefined {
  * Context keys never copied: the torrent's services and peer table, sockets, callbacks, static
  * settings, and a peer's queues and rate windows (summarised instead).
  */
-const SKIP_KEYS = new Set(['svc', 'peers', 'transport', 'report', 'trackers', 'settings', 'torrent', 'pipeline', 'uploads', 'traffic', 'seenPeers']);
+const SKIP_KEYS = new Set([
+  'svc',
+  'peers',
+  'transport',
+  'report',
+  'trackers',
+  'settings',
+  'torrent',
+  'pipeline',
+  'uploads',
+  'traffic',
+  'seenPeers',
+]);
 
 /**
  * The small fields of an actor's context (see {@link smallValue}) without the big structures; a peer's
@@ -114,7 +125,9 @@ export function eventDetail(event: Record<string, unknown>): string | undefined 
 }
 
 /** An event made safe for JSON (Stately inspector): small fields only, buffers as sizes. */
-export function smallEvent(event: { type: string } & Record<string, unknown>): { type: string } & Record<string, unknown> {
+export function smallEvent(
+  event: { type: string } & Record<string, unknown>,
+): { type: string } & Record<string, unknown> {
   return { ...smallObject(event, 2), type: event.type };
 }
 
@@ -183,7 +196,10 @@ export function peerView(context: unknown, value: unknown): PeerView {
 export function byteCounters(context: unknown): { down: number; up: number } | undefined {
   if (!context || typeof context !== 'object') return undefined;
   const ctx = context as Record<string, unknown>;
-  for (const c of [ctx.traffic as Record<string, unknown> | undefined, ctx.progress as Record<string, unknown> | undefined]) {
+  for (const c of [
+    ctx.traffic as Record<string, unknown> | undefined,
+    ctx.progress as Record<string, unknown> | undefined,
+  ]) {
     if (c && typeof c === 'object' && typeof c.downloaded === 'number' && typeof c.uploaded === 'number') {
       return { down: c.downloaded, up: c.uploaded };
     }

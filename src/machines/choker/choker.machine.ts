@@ -23,7 +23,12 @@ export interface ChokerSettings {
   newRounds: number;
 }
 
-export const defaultChokerSettings: ChokerSettings = { slots: 4, rechokeIntervalMs: 10_000, optimisticRounds: 3, newRounds: 3 };
+export const defaultChokerSettings: ChokerSettings = {
+  slots: 4,
+  rechokeIntervalMs: 10_000,
+  optimisticRounds: 3,
+  newRounds: 3,
+};
 
 /** What the choker is told of a connected peer (from the peer's `peer.state` and `peer.stats` reports). */
 export interface ChokeCandidate {
@@ -141,7 +146,13 @@ export const chokerMachine = setup({
       if (event.type !== 'choker.rechoke') return;
       const rotate = context.round % context.settings.optimisticRounds === 0;
       const c = chooseUnchoked(context, event.peers, event.seeding, rotate);
-      enqueue.assign({ round: context.round + 1, optimistic: c.optimistic, unchoked: c.keys, rng: c.rng, firstSeen: c.firstSeen });
+      enqueue.assign({
+        round: context.round + 1,
+        optimistic: c.optimistic,
+        unchoked: c.keys,
+        rng: c.rng,
+        firstSeen: c.firstSeen,
+      });
       enqueue.sendTo(context.report, { type: 'choker.unchoke', keys: c.keys } satisfies ChokerReport);
       enqueue.emit({ type: 'choker.unchoke', keys: c.keys });
     }),

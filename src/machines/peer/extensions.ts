@@ -7,7 +7,11 @@
  * of {@link routeExtended} as `{ kind: 'extension', name, payload }` for the peer coordinator to hand to
  * the extension's owner — one module and one line of the coordinator.
  */
-import { decodeExtensionHandshake, encodeExtensionHandshake, type ExtensionHandshake } from '../../protocol/extension-handshake.js';
+import {
+  decodeExtensionHandshake,
+  encodeExtensionHandshake,
+  type ExtensionHandshake,
+} from '../../protocol/extension-handshake.js';
 
 export interface ExtensionSpec {
   /** Its name in the handshake's `m` dictionary, e.g. `ut_metadata`. */
@@ -45,7 +49,11 @@ export type ExtendedMessage =
   | { kind: 'ignored'; reason: string };
 
 /** Routes an `extended` message (id 0: the handshake; otherwise our local id of an extension). */
-export function routeExtended(id: number, payload: Uint8Array, registry: readonly ExtensionSpec[] = EXTENSIONS): ExtendedMessage {
+export function routeExtended(
+  id: number,
+  payload: Uint8Array,
+  registry: readonly ExtensionSpec[] = EXTENSIONS,
+): ExtendedMessage {
   if (id === 0) {
     try {
       const h = decodeExtensionHandshake(payload);

@@ -29,7 +29,13 @@ export interface LivenessSettings {
 
 /** A message arrived (`blocks` of them carried blocks). */
 export function heard(l: LivenessState, blocks = 0): LivenessState {
-  return { messages: l.messages + 1, blocks: l.blocks + blocks, silentMs: l.silentMs, starvedMs: l.starvedMs, keepAliveMs: l.keepAliveMs };
+  return {
+    messages: l.messages + 1,
+    blocks: l.blocks + blocks,
+    silentMs: l.silentMs,
+    starvedMs: l.starvedMs,
+    keepAliveMs: l.keepAliveMs,
+  };
 }
 
 export type LivenessVerdict = 'alive' | 'silent' | 'starved';
@@ -49,6 +55,7 @@ export function check(
   const starvedMs = l.blocks > 0 || !waiting ? 0 : l.starvedMs + dt;
   const due = l.keepAliveMs + dt >= s.keepAliveIntervalMs;
   const liveness = { messages: 0, blocks: 0, silentMs, starvedMs, keepAliveMs: due ? 0 : l.keepAliveMs + dt };
-  const verdict: LivenessVerdict = silentMs >= s.silenceLimitMs ? 'silent' : starvedMs >= s.snubTimeoutMs ? 'starved' : 'alive';
+  const verdict: LivenessVerdict =
+    silentMs >= s.silenceLimitMs ? 'silent' : starvedMs >= s.snubTimeoutMs ? 'starved' : 'alive';
   return { liveness, verdict, deliveredSinceCheck: l.blocks > 0, keepAlive: due };
 }

@@ -13,13 +13,37 @@
  * the peer says how many slots are free (`peer.wants`, `peer.blocks`) and sends what the torrent
  * picks (`peer.request`); blocks go to the torrent (`peer.blocks`) only if they were requested.
  */
-import { and, assign, enqueueActions, fromCallback, not, raise, sendTo, setup, stateIn, stopChild, type AnyActorRef } from 'xstate';
+import {
+  and,
+  assign,
+  enqueueActions,
+  fromCallback,
+  not,
+  raise,
+  sendTo,
+  setup,
+  stateIn,
+  stopChild,
+  type AnyActorRef,
+} from 'xstate';
 import { Bitfield } from '../../protocol/bitfield.js';
 import { equalBytes, toHex } from '../../protocol/bytes.js';
 import { isPieceIndex, type BlockRequest } from '../../protocol/layout.js';
-import type { BlockReadCommand, BlockReadEvent, PeerWireCommand, PeerWireEvent, PeerWireInput } from '../../protocol/peer-wire-types.js';
+import type {
+  BlockReadCommand,
+  BlockReadEvent,
+  PeerWireCommand,
+  PeerWireEvent,
+  PeerWireInput,
+} from '../../protocol/peer-wire-types.js';
 import { handshakeExtensions, makeReserved, type WireMessage } from '../../protocol/wire.js';
-import { EXTENSIONS, emptyExtensionState, ourExtensionHandshake, routeExtended, type ExtensionState } from './extensions.js';
+import {
+  EXTENSIONS,
+  emptyExtensionState,
+  ourExtensionHandshake,
+  routeExtended,
+  type ExtensionState,
+} from './extensions.js';
 import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
 import {
   addRequests,
@@ -118,7 +142,14 @@ const wireNotProvided = fromCallback<PeerWireCommand, PeerWireInput>(() => {
 /** Placeholder reader: without storage nothing can be uploaded, so every read fails. */
 const readerNotProvided = fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
   receive(({ index, begin, length }) => {
-    const failed: BlockReadEvent = { type: 'upload.readFailed', index, begin, length, code: 'BT_ERR_NO_READER', message: 'no block reader provided' };
+    const failed: BlockReadEvent = {
+      type: 'upload.readFailed',
+      index,
+      begin,
+      length,
+      code: 'BT_ERR_NO_READER',
+      message: 'no block reader provided',
+    };
     sendBack(failed);
   });
 });
@@ -146,7 +177,6 @@ function inState(check: unknown, id: string): boolean {
   return (check as (guard: ReturnType<typeof stateIn>) => boolean)(stateIn(id));
 }
 
-
 /** Our pieces as the peer should first hear them: bitfield, or BEP 6 have-all / have-none. */
 function piecesMessage(c: PeerContext, bytes: Uint8Array): WireMessage | undefined {
   const have = Bitfield.fromBytes(bytes, c.torrent.geometry.pieceCount);
@@ -155,7 +185,8 @@ function piecesMessage(c: PeerContext, bytes: Uint8Array): WireMessage | undefin
   return have.isEmpty ? undefined : { type: 'bitfield', bytes: have.toBytes() };
 }
 
-const requestsOf = (requests: readonly BlockRequest[]): WireMessage[] => requests.map((r) => ({ type: 'request', index: r.index, begin: r.begin, length: r.length }));
+const requestsOf = (requests: readonly BlockRequest[]): WireMessage[] =>
+  requests.map((r) => ({ type: 'request', index: r.index, begin: r.begin, length: r.length }));
 
 export const peerMachine = setup({
   types: {
@@ -170,8 +201,10 @@ export const peerMachine = setup({
     checkInterval: ({ context }) => context.settings.checkIntervalMs,
   },
   guards: {
-    isOurTorrent: ({ context, event }) => event.type === 'wire.handshake' && equalBytes(event.handshake.infoHash, context.torrent.infoHash),
-    isSelf: ({ context, event }) => event.type === 'wire.handshake' && equalBytes(event.handshake.peerId, context.torrent.peerId),
+    isOurTorrent: ({ context, event }) =>
+      event.type === 'wire.handshake' && equalBytes(event.handshake.infoHash, context.torrent.infoHash),
+    isSelf: ({ context, event }) =>
+      event.type === 'wire.handshake' && equalBytes(event.handshake.peerId, context.torrent.peerId),
     isUnchokingUs: stateIn('#peer.connected.peerChoking.unchoked'),
     isInterested: stateIn('#peer.connected.amInterested.interested'),
     /** Requests can flow: the peer unchokes us and has pieces we want. */
@@ -199,18 +232,23 @@ export const peerMachine = setup({
     /** Asks the torrent for blocks when the pipeline has free slots. */
     askForBlocks: enqueueActions(({ context, enqueue }) => {
       const count = freeSlots(context.pipeline, depthOf(context));
-      if (count > 0) enqueue.sendTo(context.report, { type: 'peer.wants', key: context.key, count } satisfies PeerReport);
+      if (count > 0)
+        enqueue.sendTo(context.report, { type: 'peer.wants', key: context.key, count } satisfies PeerReport);
     }),
     /** `wire.piece` / `wire.pieces`: blocks we asked for go to the torrent; one we never asked for closes. */
     receiveBlocks: enqueueActions(({ context, event, enqueue }, params: { requesting: boolean }) => {
       if (event.type !== 'wire.piece' && event.type !== 'wire.pieces') return;
-      const blocks = event.type === 'wire.piece' ? [{ index: event.index, begin: event.begin, block: event.block }] : event.blocks;
+      const blocks =
+        event.type === 'wire.piece' ? [{ index: event.index, begin: event.begin, block: event.block }] : event.blocks;
       const r = takeBlocks(context.pipeline, blocks);
       let bytes = 0;
       for (const b of r.accepted) bytes += b.block.length;
       const t = context.traffic;
       const at = Math.max(t.lastAt, event.at);
-      const traffic: Traffic = bytes > 0 ? { ...t, down: addBytes(t.down, bytes, at), downloaded: t.downloaded + bytes, lastAt: at } : { ...t, lastAt: at };
+      const traffic: Traffic =
+        bytes > 0
+          ? { ...t, down: addBytes(t.down, bytes, at), downloaded: t.downloaded + bytes, lastAt: at }
+          : { ...t, lastAt: at };
       enqueue.assign({ pipeline: r.pipeline, liveness: heard(context.liveness, r.accepted.length + r.late), traffic });
       if (r.accepted.length > 0) {
         // Free slots as of after this delivery (the pipeline and the rate just changed).
@@ -218,11 +256,21 @@ export const peerMachine = setup({
         // In `requests.active` (which it is exactly while the peer unchokes us and we are interested)
         // the torrent tops the pipeline up with what this delivery freed.
         const want = params.requesting ? freeSlots(r.pipeline, depth) : 0;
-        enqueue.sendTo(context.report, { type: 'peer.blocks', key: context.key, blocks: r.accepted, want, batch: refillBatch(depth) } satisfies PeerReport);
+        enqueue.sendTo(context.report, {
+          type: 'peer.blocks',
+          key: context.key,
+          blocks: r.accepted,
+          want,
+          batch: refillBatch(depth),
+        } satisfies PeerReport);
       }
       if (r.unrequested) {
         const u = r.unrequested;
-        enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `unrequested block ${u.index}:${u.begin}+${u.block.length}` });
+        enqueue.raise({
+          type: 'peer.close',
+          reason: 'protocol-error',
+          detail: `unrequested block ${u.index}:${u.begin}+${u.block.length}`,
+        });
       }
     }),
     /** Every outstanding request is given up (a choke without BEP 6, a snub): the torrent takes them back. */
@@ -230,7 +278,11 @@ export const peerMachine = setup({
       const { pipeline, dropped } = giveUpAll(context.pipeline);
       if (dropped.length === 0) return;
       enqueue.assign({ pipeline });
-      enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: dropped } satisfies PeerReport);
+      enqueue.sendTo(context.report, {
+        type: 'peer.returned',
+        key: context.key,
+        requests: dropped,
+      } satisfies PeerReport);
     }),
     /**
      * Requests the torrent picked, sent (in `requests.active`) — never more than the peer queues (its
@@ -245,12 +297,21 @@ export const peerMachine = setup({
         enqueue.assign({ pipeline: addRequests(context.pipeline, sent) });
         enqueue.sendTo('wire', { type: 'wire.sendMany', messages: requestsOf(sent) });
       }
-      if (back.length > 0) enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: back } satisfies PeerReport);
+      if (back.length > 0)
+        enqueue.sendTo(context.report, {
+          type: 'peer.returned',
+          key: context.key,
+          requests: back,
+        } satisfies PeerReport);
     }),
     /** Requests that arrive when they cannot be sent (choked, not interested, snubbed, not connected) go back. */
     returnRequests: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'peer.request' || event.requests.length === 0) return;
-      enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: event.requests } satisfies PeerReport);
+      enqueue.sendTo(context.report, {
+        type: 'peer.returned',
+        key: context.key,
+        requests: event.requests,
+      } satisfies PeerReport);
     }),
     /** What the peer looks like to the choker; `change` is what this transition changes. */
     reportState: enqueueActions(({ context, enqueue, check }, change: Partial<PeerView>) => {
@@ -280,7 +341,11 @@ export const peerMachine = setup({
       }
       const q = enqueueUpload(context.uploads, r, context.settings.maxQueuedRequests);
       if (q === 'flood') {
-        enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `more than ${context.settings.maxQueuedRequests} requests queued (flood)` });
+        enqueue.raise({
+          type: 'peer.close',
+          reason: 'protocol-error',
+          detail: `more than ${context.settings.maxQueuedRequests} requests queued (flood)`,
+        });
         return;
       }
       enqueue.assign({ uploads: q.queue });
@@ -295,7 +360,11 @@ export const peerMachine = setup({
       enqueue.assign({ pipeline: g.pipeline });
       enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: [r] } satisfies PeerReport);
     }),
-    closeForProtocol: raise((_, params: { detail: string }) => ({ type: 'peer.close' as const, reason: 'protocol-error' as const, detail: params.detail })),
+    closeForProtocol: raise((_, params: { detail: string }) => ({
+      type: 'peer.close' as const,
+      reason: 'protocol-error' as const,
+      detail: params.detail,
+    })),
     setClose: assign((_, params: { reason: CloseReason; detail?: string }) => ({ close: params })),
   },
 }).createMachine({
@@ -315,7 +384,14 @@ export const peerMachine = setup({
     pipeline: emptyPipeline,
     uploads: emptyUploads,
     liveness: freshLiveness,
-    traffic: { down: rateWindow(), up: rateWindow(), downloaded: 0, uploaded: 0, lastAt: 0, reported: { downloaded: 0, uploaded: 0, moving: false } },
+    traffic: {
+      down: rateWindow(),
+      up: rateWindow(),
+      downloaded: 0,
+      uploaded: 0,
+      lastAt: 0,
+      reported: { downloaded: 0, uploaded: 0, moving: false },
+    },
     close: undefined,
   }),
   invoke: [
@@ -324,8 +400,14 @@ export const peerMachine = setup({
       id: 'wire',
       src: 'wire',
       input: ({ context }): PeerWireInput => ({
-        ...(context.direction === 'outgoing' ? { connect: { host: context.address.host, port: context.address.port } } : { transport: context.transport }),
-        handshake: { reserved: makeReserved({ extended: true, fast: true }), infoHash: context.torrent.infoHash, peerId: context.torrent.peerId },
+        ...(context.direction === 'outgoing'
+          ? { connect: { host: context.address.host, port: context.address.port } }
+          : { transport: context.transport }),
+        handshake: {
+          reserved: makeReserved({ extended: true, fast: true }),
+          infoHash: context.torrent.infoHash,
+          peerId: context.torrent.peerId,
+        },
         pieceCount: context.torrent.geometry.pieceCount,
       }),
     },
@@ -336,16 +418,25 @@ export const peerMachine = setup({
       target: '.closed',
       actions: {
         type: 'setClose',
-        params: ({ event }) => (event.error ? { reason: 'socket-error' as const, detail: `${event.error.code}: ${event.error.message}` } : { reason: 'closed-by-peer' as const }),
+        params: ({ event }) =>
+          event.error
+            ? { reason: 'socket-error' as const, detail: `${event.error.code}: ${event.error.message}` }
+            : { reason: 'closed-by-peer' as const },
       },
     },
     'wire.protocolError': {
       target: '.closing',
-      actions: { type: 'setClose', params: ({ event }) => ({ reason: 'protocol-error' as const, detail: `${event.code}: ${event.message}` }) },
+      actions: {
+        type: 'setClose',
+        params: ({ event }) => ({ reason: 'protocol-error' as const, detail: `${event.code}: ${event.message}` }),
+      },
     },
     'peer.close': {
       target: '.closing',
-      actions: { type: 'setClose', params: ({ event }) => ({ reason: event.reason, ...(event.detail !== undefined && { detail: event.detail }) }) },
+      actions: {
+        type: 'setClose',
+        params: ({ event }) => ({ reason: event.reason, ...(event.detail !== undefined && { detail: event.detail }) }),
+      },
     },
     // Before the connection is up (or while it is not requesting): requests go back.
     'peer.request': { actions: 'returnRequests' },
@@ -353,17 +444,27 @@ export const peerMachine = setup({
   states: {
     connecting: {
       after: {
-        connectTimeout: { target: 'closing', actions: { type: 'setClose', params: { reason: 'timeout', detail: 'connect' } } },
+        connectTimeout: {
+          target: 'closing',
+          actions: { type: 'setClose', params: { reason: 'timeout', detail: 'connect' } },
+        },
       },
       on: { 'wire.connected': 'handshaking' },
     },
     handshaking: {
       after: {
-        handshakeTimeout: { target: 'closing', actions: { type: 'setClose', params: { reason: 'timeout', detail: 'handshake' } } },
+        handshakeTimeout: {
+          target: 'closing',
+          actions: { type: 'setClose', params: { reason: 'timeout', detail: 'handshake' } },
+        },
       },
       on: {
         'wire.handshake': [
-          { guard: not('isOurTorrent'), target: 'closing', actions: { type: 'setClose', params: { reason: 'info-hash-mismatch' } } },
+          {
+            guard: not('isOurTorrent'),
+            target: 'closing',
+            actions: { type: 'setClose', params: { reason: 'info-hash-mismatch' } },
+          },
           { guard: 'isSelf', target: 'closing', actions: { type: 'setClose', params: { reason: 'self' } } },
           {
             target: 'admitting',
@@ -394,7 +495,10 @@ export const peerMachine = setup({
       // The torrent answers at once (before the socket's next event); the timer only guards against one
       // that never does.
       after: {
-        handshakeTimeout: { target: 'closing', actions: { type: 'setClose', params: { reason: 'timeout', detail: 'admission' } } },
+        handshakeTimeout: {
+          target: 'closing',
+          actions: { type: 'setClose', params: { reason: 'timeout', detail: 'admission' } },
+        },
       },
       on: {
         'peer.admit': {
@@ -417,42 +521,81 @@ export const peerMachine = setup({
         // BEP 3 and 6: what a peer has is said once, first (a second bitfield would replace what it told
         // us, requests and all).
         'wire.bitfield': [
-          { guard: 'hasAnnouncedPieces', actions: ['heard', { type: 'closeForProtocol', params: { detail: 'a second bitfield' } }] },
           {
-          actions: [
-            'heard',
-            enqueueActions(({ context, event, enqueue }) => {
-              try {
-                Bitfield.fromBytes(event.bytes, context.torrent.geometry.pieceCount);
-              } catch (err) {
-                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: (err as Error).message });
-                return;
-              }
-              enqueue.assign({ announcedPieces: true });
-              enqueue.sendTo(context.report, { type: 'peer.bitfield', key: context.key, pieces: event.bytes } satisfies PeerReport);
-            }),
-          ],
+            guard: 'hasAnnouncedPieces',
+            actions: ['heard', { type: 'closeForProtocol', params: { detail: 'a second bitfield' } }],
+          },
+          {
+            actions: [
+              'heard',
+              enqueueActions(({ context, event, enqueue }) => {
+                try {
+                  Bitfield.fromBytes(event.bytes, context.torrent.geometry.pieceCount);
+                } catch (err) {
+                  enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: (err as Error).message });
+                  return;
+                }
+                enqueue.assign({ announcedPieces: true });
+                enqueue.sendTo(context.report, {
+                  type: 'peer.bitfield',
+                  key: context.key,
+                  pieces: event.bytes,
+                } satisfies PeerReport);
+              }),
+            ],
           },
         ],
         'wire.have-all': [
-          { guard: 'hasAnnouncedPieces', actions: ['heard', { type: 'closeForProtocol', params: { detail: 'have-all after its pieces were announced' } }] },
-          { actions: ['heard', assign({ announcedPieces: true }), { type: 'report', params: { type: 'peer.bitfield', pieces: 'all' } }] },
+          {
+            guard: 'hasAnnouncedPieces',
+            actions: [
+              'heard',
+              { type: 'closeForProtocol', params: { detail: 'have-all after its pieces were announced' } },
+            ],
+          },
+          {
+            actions: [
+              'heard',
+              assign({ announcedPieces: true }),
+              { type: 'report', params: { type: 'peer.bitfield', pieces: 'all' } },
+            ],
+          },
         ],
         'wire.have-none': [
-          { guard: 'hasAnnouncedPieces', actions: ['heard', { type: 'closeForProtocol', params: { detail: 'have-none after its pieces were announced' } }] },
-          { actions: ['heard', assign({ announcedPieces: true }), { type: 'report', params: { type: 'peer.bitfield', pieces: 'none' } }] },
+          {
+            guard: 'hasAnnouncedPieces',
+            actions: [
+              'heard',
+              { type: 'closeForProtocol', params: { detail: 'have-none after its pieces were announced' } },
+            ],
+          },
+          {
+            actions: [
+              'heard',
+              assign({ announcedPieces: true }),
+              { type: 'report', params: { type: 'peer.bitfield', pieces: 'none' } },
+            ],
+          },
         ],
         'wire.have': {
           actions: [
             'heard',
             enqueueActions(({ context, event, enqueue }) => {
               if (!isPieceIndex(context.torrent.geometry, event.index)) {
-                enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: `have for piece ${event.index} of ${context.torrent.geometry.pieceCount}` });
+                enqueue.raise({
+                  type: 'peer.close',
+                  reason: 'protocol-error',
+                  detail: `have for piece ${event.index} of ${context.torrent.geometry.pieceCount}`,
+                });
                 return;
               }
               // A have counts as saying what it has: no bitfield may follow.
               if (!context.announcedPieces) enqueue.assign({ announcedPieces: true });
-              enqueue.sendTo(context.report, { type: 'peer.have', key: context.key, index: event.index } satisfies PeerReport);
+              enqueue.sendTo(context.report, {
+                type: 'peer.have',
+                key: context.key,
+                index: event.index,
+              } satisfies PeerReport);
             }),
           ],
         },
@@ -477,7 +620,12 @@ export const peerMachine = setup({
                 enqueue.sendTo('wire', send({ type: 'cancel', ...r }));
               }
               enqueue.assign({ ext: m.state, pipeline });
-              if (excess.length > 0) enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: excess } satisfies PeerReport);
+              if (excess.length > 0)
+                enqueue.sendTo(context.report, {
+                  type: 'peer.returned',
+                  key: context.key,
+                  requests: excess,
+                } satisfies PeerReport);
             }),
           ],
         },
@@ -490,8 +638,16 @@ export const peerMachine = setup({
             // Sent only if still wanted: not cancelled, and not dropped by a choke.
             if (d.found) {
               const t = context.traffic;
-              enqueue.assign({ uploads: d.queue, traffic: { ...t, uploaded: t.uploaded + event.length, up: addBytes(t.up, event.length, t.lastAt) } });
-              enqueue.sendTo('wire', { type: 'wire.sendBlock', index: event.index, begin: event.begin, block: event.data });
+              enqueue.assign({
+                uploads: d.queue,
+                traffic: { ...t, uploaded: t.uploaded + event.length, up: addBytes(t.up, event.length, t.lastAt) },
+              });
+              enqueue.sendTo('wire', {
+                type: 'wire.sendBlock',
+                index: event.index,
+                begin: event.begin,
+                block: event.data,
+              });
             } else enqueue.assign({ uploads: d.queue });
             for (const read of d.reads) enqueue.sendTo('reader', read);
           }),
@@ -501,7 +657,10 @@ export const peerMachine = setup({
             const d = readDone(context.uploads, event);
             enqueue.assign({ uploads: d.queue });
             if (d.found && context.extensions.fast) {
-              enqueue.sendTo('wire', send({ type: 'reject', index: event.index, begin: event.begin, length: event.length }));
+              enqueue.sendTo(
+                'wire',
+                send({ type: 'reject', index: event.index, begin: event.begin, length: event.length }),
+              );
             }
             for (const read of d.reads) enqueue.sendTo('reader', read);
           }),
@@ -516,7 +675,9 @@ export const peerMachine = setup({
             for (const read of d.reads) enqueue.sendTo('reader', read);
           }),
         },
-        'peer.announce': { actions: { type: 'sendWire', params: ({ event }) => send({ type: 'have', index: event.index }) } },
+        'peer.announce': {
+          actions: { type: 'sendWire', params: ({ event }) => send({ type: 'have', index: event.index }) },
+        },
         'peer.cancel': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const r = { index: event.index, begin: event.begin, length: event.length };
@@ -536,7 +697,10 @@ export const peerMachine = setup({
                 'wire.request': { actions: ['heard', { type: 'takeRequest', params: { serving: false } }] },
                 'peer.unchoke': {
                   target: 'unchoked',
-                  actions: [{ type: 'sendWire', params: send({ type: 'unchoke' }) }, { type: 'reportState', params: { amChoking: false } }],
+                  actions: [
+                    { type: 'sendWire', params: send({ type: 'unchoke' }) },
+                    { type: 'reportState', params: { amChoking: false } },
+                  ],
                 },
               },
             },
@@ -551,7 +715,8 @@ export const peerMachine = setup({
                     enqueueActions(({ context, enqueue }) => {
                       const { queue, dropped } = dropAll(context.uploads);
                       enqueue.assign({ uploads: queue });
-                      if (context.extensions.fast) for (const r of dropped) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
+                      if (context.extensions.fast)
+                        for (const r of dropped) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
                     }),
                     { type: 'reportState', params: { amChoking: true } },
                   ],
@@ -566,13 +731,19 @@ export const peerMachine = setup({
             // A repeated message changes nothing but still shows the peer is alive.
             notInterested: {
               on: {
-                'wire.interested': { target: 'interested', actions: ['heard', { type: 'reportState', params: { peerInterested: true } }] },
+                'wire.interested': {
+                  target: 'interested',
+                  actions: ['heard', { type: 'reportState', params: { peerInterested: true } }],
+                },
                 'wire.not-interested': { actions: 'heard' },
               },
             },
             interested: {
               on: {
-                'wire.not-interested': { target: 'notInterested', actions: ['heard', { type: 'reportState', params: { peerInterested: false } }] },
+                'wire.not-interested': {
+                  target: 'notInterested',
+                  actions: ['heard', { type: 'reportState', params: { peerInterested: false } }],
+                },
                 'wire.interested': { actions: 'heard' },
               },
             },
@@ -677,7 +848,12 @@ export const peerMachine = setup({
                   target: 'watching',
                   reenter: true,
                   actions: enqueueActions(({ context, enqueue }) => {
-                    const c = checkLiveness(context.liveness, context.settings.checkIntervalMs, outstandingCount(context.pipeline) > 0, context.settings);
+                    const c = checkLiveness(
+                      context.liveness,
+                      context.settings.checkIntervalMs,
+                      outstandingCount(context.pipeline) > 0,
+                      context.settings,
+                    );
                     const t = context.traffic;
                     const now = t.lastAt + c.liveness.silentMs;
                     const { downloaded, uploaded, reported } = t;
@@ -685,11 +861,29 @@ export const peerMachine = setup({
                     const upRate = rateOf(t.up, now);
                     const changed = downloaded !== reported.downloaded || uploaded !== reported.uploaded;
                     if (changed || reported.moving) {
-                      enqueue.sendTo(context.report, { type: 'peer.stats', key: context.key, downloaded, uploaded, downRate, upRate } satisfies PeerReport);
+                      enqueue.sendTo(context.report, {
+                        type: 'peer.stats',
+                        key: context.key,
+                        downloaded,
+                        uploaded,
+                        downRate,
+                        upRate,
+                      } satisfies PeerReport);
                     }
-                    enqueue.assign({ liveness: c.liveness, traffic: { ...t, reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 } } });
+                    enqueue.assign({
+                      liveness: c.liveness,
+                      traffic: {
+                        ...t,
+                        reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 },
+                      },
+                    });
                     if (c.keepAlive) enqueue.sendTo('wire', send({ type: 'keep-alive' }));
-                    if (c.verdict === 'silent') enqueue.raise({ type: 'peer.close', reason: 'timeout', detail: `silent for ${c.liveness.silentMs / 1000} s` });
+                    if (c.verdict === 'silent')
+                      enqueue.raise({
+                        type: 'peer.close',
+                        reason: 'timeout',
+                        detail: `silent for ${c.liveness.silentMs / 1000} s`,
+                      });
                     else enqueue.raise({ type: 'peer.check', starved: c.verdict === 'starved' });
                   }),
                 },
@@ -710,20 +904,19 @@ export const peerMachine = setup({
         stopChild('wire'),
         stopChild('reader'),
         {
-        type: 'report',
-        params: ({ context }) => ({
-          type: 'peer.closed' as const,
-          reason: context.close?.reason ?? 'closed-by-peer',
-          ...(context.close?.detail !== undefined && { detail: context.close.detail }),
-          downloaded: context.traffic.downloaded,
-          uploaded: context.traffic.uploaded,
-        }),
+          type: 'report',
+          params: ({ context }) => ({
+            type: 'peer.closed' as const,
+            reason: context.close?.reason ?? 'closed-by-peer',
+            ...(context.close?.detail !== undefined && { detail: context.close.detail }),
+            downloaded: context.traffic.downloaded,
+            uploaded: context.traffic.uploaded,
+          }),
         },
       ],
     },
   },
 });
-
 
 /** The rates of a peer actor's context as of its latest event (the inspector and tests read them). */
 export function peerRates(c: PeerContext): { down: number; up: number } {

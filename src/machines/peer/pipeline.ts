@@ -38,7 +38,11 @@ export function outstandingCount(p: PipelineState): number {
   return p.sent.length - p.head;
 }
 
-const of = (list: readonly BlockRequest[], late: readonly BlockRequest[]): PipelineState => ({ sent: list, head: 0, late });
+const of = (list: readonly BlockRequest[], late: readonly BlockRequest[]): PipelineState => ({
+  sent: list,
+  head: 0,
+  late,
+});
 
 export interface DepthSettings {
   /** Seconds of the peer's rate to keep requested ahead. */
@@ -109,7 +113,8 @@ export function takeBlocks(p: PipelineState, blocks: readonly PieceBlock[]): Tak
     if (r.index !== b.index || r.begin !== b.begin || r.length !== b.block.length) break;
     k++;
   }
-  if (k === blocks.length) return { pipeline: { sent, head: p.head + k, late: p.late }, accepted: blocks, late: 0, unrequested: undefined };
+  if (k === blocks.length)
+    return { pipeline: { sent, head: p.head + k, late: p.late }, accepted: blocks, late: 0, unrequested: undefined };
   const out = sent.slice(p.head + k);
   const taken = new Uint8Array(out.length);
   const accepted: PieceBlock[] = blocks.slice(0, k);
@@ -145,7 +150,15 @@ export function takeBlocks(p: PipelineState, blocks: readonly PieceBlock[]): Tak
     break;
   }
   if (accepted.length === 0 && late === 0) return { pipeline: p, accepted, late, unrequested };
-  return { pipeline: of(out.filter((_, i) => taken[i] === 0), lateList), accepted, late, unrequested };
+  return {
+    pipeline: of(
+      out.filter((_, i) => taken[i] === 0),
+      lateList,
+    ),
+    accepted,
+    late,
+    unrequested,
+  };
 }
 
 /** The pipeline without `request`, remembered as late (we sent `cancel`, or the peer sent `reject`). */

@@ -46,7 +46,14 @@ export function rateWindow(options: RateWindowOptions = {}): RateWindow {
   const windowMs = options.windowMs ?? 5000;
   if (!(bucketMs > 0) || !(windowMs > 0)) throw new RangeError('rateWindow: windowMs and bucketMs must be positive');
   const n = Math.max(1, Math.ceil(windowMs / bucketMs));
-  return { bucketMs, slots: new Array<number>(n).fill(-1), bytes: new Array<number>(n).fill(0), startMs: Number.NaN, latestMs: Number.NEGATIVE_INFINITY, total: 0 };
+  return {
+    bucketMs,
+    slots: new Array<number>(n).fill(-1),
+    bytes: new Array<number>(n).fill(0),
+    startMs: Number.NaN,
+    latestMs: Number.NEGATIVE_INFINITY,
+    total: 0,
+  };
 }
 
 function slotOf(bucket: number, n: number): number {
@@ -66,7 +73,14 @@ export function addBytes(w: RateWindow, bytes: number, at: number): RateWindow {
     counts[k] = 0;
   }
   counts[k]! += bytes;
-  return { bucketMs: w.bucketMs, slots, bytes: counts, startMs: Number.isNaN(w.startMs) ? now : w.startMs, latestMs: now, total: w.total + bytes };
+  return {
+    bucketMs: w.bucketMs,
+    slots,
+    bytes: counts,
+    startMs: Number.isNaN(w.startMs) ? now : w.startMs,
+    latestMs: now,
+    total: w.total + bytes,
+  };
 }
 
 /** Bytes per second over the window ending at `at`; 0 before the first sample. */

@@ -30,9 +30,16 @@ export const emptyUploads: UploadQueueState = { queued: [], reads: 0, congested:
  * What to do with a `request` from the peer: `ok`; `reject` (valid but not served: too long); or a
  * protocol violation (`error`, naming it) — a piece outside the torrent or a range outside the piece.
  */
-export function validateRequest(g: PieceGeometry, r: BlockRequest, maxLength: number): { verdict: 'ok' | 'reject' } | { verdict: 'error'; detail: string } {
+export function validateRequest(
+  g: PieceGeometry,
+  r: BlockRequest,
+  maxLength: number,
+): { verdict: 'ok' | 'reject' } | { verdict: 'error'; detail: string } {
   if (!isRangeInPiece(g, r.index, r.begin, r.length)) {
-    return { verdict: 'error', detail: `request ${r.index}:${r.begin}+${r.length} is not a range of a piece of the torrent` };
+    return {
+      verdict: 'error',
+      detail: `request ${r.index}:${r.begin}+${r.length} is not a range of a piece of the torrent`,
+    };
   }
   return { verdict: r.length > maxLength ? 'reject' : 'ok' };
 }
@@ -52,12 +59,23 @@ export function startReads(q: UploadQueueState): { queue: UploadQueueState; read
 }
 
 /** Queues a valid request; `flood` when the queue is already at `maxQueued`. */
-export function enqueue(q: UploadQueueState, r: BlockRequest, maxQueued: number): { queue: UploadQueueState; reads: BlockReadCommand[] } | 'flood' {
+export function enqueue(
+  q: UploadQueueState,
+  r: BlockRequest,
+  maxQueued: number,
+): { queue: UploadQueueState; reads: BlockReadCommand[] } | 'flood' {
   if (q.queued.length >= maxQueued) return 'flood';
-  return startReads({ ...q, queued: q.queued.concat({ index: r.index, begin: r.begin, length: r.length, reading: false }) });
+  return startReads({
+    ...q,
+    queued: q.queued.concat({ index: r.index, begin: r.begin, length: r.length, reading: false }),
+  });
 }
 
-function without(q: UploadQueueState, r: BlockRequest, reading?: boolean): { queued: readonly UploadRequest[]; found: boolean } {
+function without(
+  q: UploadQueueState,
+  r: BlockRequest,
+  reading?: boolean,
+): { queued: readonly UploadRequest[]; found: boolean } {
   // A finished read matches the copy being read (a request cancelled while read and asked again has a
   // second copy, not yet read); a cancel matches the oldest copy.
   let i = reading === undefined ? -1 : q.queued.findIndex((x) => x.reading === reading && sameBlock(x, r));
@@ -71,7 +89,10 @@ function without(q: UploadQueueState, r: BlockRequest, reading?: boolean): { que
  * whether it was still queued (not cancelled nor dropped by a choke meanwhile) — only then is its block
  * sent, or its failure rejected.
  */
-export function readDone(q: UploadQueueState, r: BlockRequest): { queue: UploadQueueState; found: boolean; reads: BlockReadCommand[] } {
+export function readDone(
+  q: UploadQueueState,
+  r: BlockRequest,
+): { queue: UploadQueueState; found: boolean; reads: BlockReadCommand[] } {
   const { queued, found } = without(q, r, true);
   const next = startReads({ queued, reads: Math.max(0, q.reads - 1), congested: q.congested });
   return { queue: next.queue, found, reads: next.reads };
@@ -85,10 +106,16 @@ export function cancelUpload(q: UploadQueueState, r: BlockRequest): UploadQueueS
 
 /** Every queued request dropped (we choke the peer); returns them for BEP 6 rejects. */
 export function dropAll(q: UploadQueueState): { queue: UploadQueueState; dropped: readonly BlockRequest[] } {
-  return { queue: { ...q, queued: [] }, dropped: q.queued.map(({ index, begin, length }) => ({ index, begin, length })) };
+  return {
+    queue: { ...q, queued: [] },
+    dropped: q.queued.map(({ index, begin, length }) => ({ index, begin, length })),
+  };
 }
 
 /** The socket backed up (`true`) or drained (`false`); draining starts the waiting reads. */
-export function setCongested(q: UploadQueueState, congested: boolean): { queue: UploadQueueState; reads: BlockReadCommand[] } {
+export function setCongested(
+  q: UploadQueueState,
+  congested: boolean,
+): { queue: UploadQueueState; reads: BlockReadCommand[] } {
   return startReads({ ...q, congested });
 }

@@ -17,7 +17,15 @@
 import { Bitfield } from '../../protocol/bitfield.js';
 import { BtError } from '../../protocol/errors.js';
 import type { Metainfo } from '../../protocol/metainfo.js';
-import { BLOCK_LENGTH, blockBytes, blockCount, pieceBytes, pieceCountFor, type BlockRequest, type PieceGeometry } from '../../protocol/layout.js';
+import {
+  BLOCK_LENGTH,
+  blockBytes,
+  blockCount,
+  pieceBytes,
+  pieceCountFor,
+  type BlockRequest,
+  type PieceGeometry,
+} from '../../protocol/layout.js';
 
 export type { BlockRequest };
 

@@ -13,14 +13,28 @@
  * `torrent.struck`, `torrent.deliver`). Peers learn what to request from `peer.request` and tell what
  * they have and receive through their reports; nothing is shared.
  */
-import { assign, enqueueActions, fromCallback, sendTo, setup, stopChild, type ActorRefFrom, type AnyActorRef } from 'xstate';
+import {
+  assign,
+  enqueueActions,
+  fromCallback,
+  sendTo,
+  setup,
+  stopChild,
+  type ActorRefFrom,
+  type AnyActorRef,
+} from 'xstate';
 import { Bitfield } from '../../protocol/bitfield.js';
 import { toHex } from '../../protocol/bytes.js';
 import { pieceBytes, type PieceGeometry } from '../../protocol/layout.js';
 import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
 import type { StorageCommand, StorageEvent } from '../../protocol/storage-types.js';
 import type { TransferStats } from '../../protocol/tracker-types.js';
-import { chokerMachine, type ChokeCandidate, type ChokerReport, type ChokerSettings } from '../choker/choker.machine.js';
+import {
+  chokerMachine,
+  type ChokeCandidate,
+  type ChokerReport,
+  type ChokerSettings,
+} from '../choker/choker.machine.js';
 import { peerMachine } from '../peer/peer.machine.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
 import { randomFrom, seedFrom } from '../random.js';
@@ -222,7 +236,11 @@ const FATAL: ReadonlySet<CloseReason> = new Set(['self', 'info-hash-mismatch', '
 /** Requests kept outstanding per peer once the picker is in endgame (deep pipelines would fetch the tail twice). */
 const ENDGAME_DEPTH = 4;
 
-const geometryOf = (info: TorrentInfo): PieceGeometry => ({ length: info.length, pieceLength: info.pieceLength, pieceCount: info.pieceCount });
+const geometryOf = (info: TorrentInfo): PieceGeometry => ({
+  length: info.length,
+  pieceLength: info.pieceLength,
+  pieceCount: info.pieceCount,
+});
 
 function totals(c: TorrentContext): { downloaded: number; uploaded: number } {
   let downloaded = c.tally.downloadedGone;
@@ -259,7 +277,13 @@ function statsOf(c: TorrentContext): TransferStats {
 function chokeCandidates(c: TorrentContext): ChokeCandidate[] {
   return Object.entries(c.peers)
     .filter(([, e]) => e.peerId !== undefined)
-    .map(([key, e]) => ({ key, peerInterested: e.view.peerInterested, snubbed: e.view.snubbed, downRate: e.downRate, upRate: e.upRate }));
+    .map(([key, e]) => ({
+      key,
+      peerInterested: e.view.peerInterested,
+      snubbed: e.view.snubbed,
+      downRate: e.downRate,
+      upRate: e.upRate,
+    }));
 }
 
 const isComplete = (c: TorrentContext) => c.tally.verifiedPieces >= c.info.pieceCount;
@@ -299,7 +323,8 @@ function updateInterest(c: TorrentContext, out: Outbox, key: string): void {
 /** Both sides have everything: the connection is of no use to either. */
 function closeIfUseless(c: TorrentContext, out: Outbox, key: string): void {
   const picker = c.svc.picker!;
-  if (picker.isComplete && picker.isSeed(key)) out.peer(key, { type: 'peer.close', reason: 'not-useful', detail: 'both sides have everything' });
+  if (picker.isComplete && picker.isSeed(key))
+    out.peer(key, { type: 'peer.close', reason: 'not-useful', detail: 'both sides have everything' });
 }
 
 /** Picks up to `count` blocks for `key` and sends them as one `peer.request`. */
@@ -364,7 +389,11 @@ export const torrentMachine = setup({
     canAdmitIncoming: ({ context, event }) => {
       if (event.type !== 'torrent.incoming') return false;
       const key = peerKey(event.address);
-      return !context.peers[key] && !context.banned[key] && Object.keys(context.peers).length < context.settings.maxConnections;
+      return (
+        !context.peers[key] &&
+        !context.banned[key] &&
+        Object.keys(context.peers).length < context.settings.maxConnections
+      );
     },
     allStopped: ({ context }) => context.stopsPending <= 0,
   },
@@ -387,9 +416,16 @@ export const torrentMachine = setup({
     createPicker: ({ context, event }) => {
       if (event.type !== 'storage.ready') return;
       const have = Bitfield.fromBytes(event.have, context.info.pieceCount);
-      const picker = new PiecePicker<string>({ pieceLength: context.info.pieceLength, length: context.info.length, have, random: randomFrom(context.seed) });
+      const picker = new PiecePicker<string>({
+        pieceLength: context.info.pieceLength,
+        length: context.info.length,
+        have,
+        random: randomFrom(context.seed),
+      });
       context.svc.picker = picker;
-      context.svc.buffers = new PieceBuffers((i) => picker.pieceBytes(i), { maxPendingBytes: context.settings.writeBacklogBytes });
+      context.svc.buffers = new PieceBuffers((i) => picker.pieceBytes(i), {
+        maxPendingBytes: context.settings.writeBacklogBytes,
+      });
     },
     learnPeers: ({ context, event, self }) => {
       if (event.type !== 'announcer.peers' && event.type !== 'torrent.addPeers') return;
@@ -420,7 +456,10 @@ export const torrentMachine = setup({
     },
     peerBitfield: ({ context, event, self }) => {
       if (event.type !== 'peer.bitfield') return;
-      const pieces = event.pieces === 'all' || event.pieces === 'none' ? event.pieces : Bitfield.fromBytes(event.pieces, context.info.pieceCount);
+      const pieces =
+        event.pieces === 'all' || event.pieces === 'none'
+          ? event.pieces
+          : Bitfield.fromBytes(event.pieces, context.info.pieceCount);
       context.svc.picker!.addPeer(event.key, pieces);
       const out = new Outbox();
       updateInterest(context, out, event.key);
@@ -453,7 +492,8 @@ export const torrentMachine = setup({
         if (r.status !== 'accepted') continue;
         // The block's bytes are a view of the socket's read buffer: copied into its piece now.
         buffers.addBlock(b.index, b.begin, b.block);
-        for (const other of r.cancel) out.peer(other, { type: 'peer.cancel', index: b.index, begin: b.begin, length: len });
+        for (const other of r.cancel)
+          out.peer(other, { type: 'peer.cancel', index: b.index, begin: b.begin, length: len });
         if (r.pieceComplete) {
           const data = buffers.take(b.index);
           if (data) out.storage({ type: 'storage.write', index: b.index, data });
@@ -485,7 +525,8 @@ export const torrentMachine = setup({
       const wasBacklogged = buffers!.backlogged;
       buffers!.done(event.index);
       const out = new Outbox();
-      for (const { peer, request } of picker!.pieceVerified(event.index)) out.peer(peer, { type: 'peer.cancel', ...request });
+      for (const { peer, request } of picker!.pieceVerified(event.index))
+        out.peer(peer, { type: 'peer.cancel', ...request });
       for (const key of Object.keys(context.peers)) {
         out.peer(key, { type: 'peer.announce', index: event.index });
         // Our new piece may leave a peer with nothing we lack.
@@ -536,7 +577,16 @@ export const torrentMachine = setup({
       banned: {},
       selfKeys: new Set(input.selfKeys ?? []),
       spawned: 0,
-      tally: { verifiedPieces: 0, left: input.info.length, checked: 0, downloadedGone: 0, uploadedGone: 0, wasted: 0, hashFailures: 0, known: book.size },
+      tally: {
+        verifiedPieces: 0,
+        left: input.info.length,
+        checked: 0,
+        downloadedGone: 0,
+        uploadedGone: 0,
+        wasted: 0,
+        hashFailures: 0,
+        known: book.size,
+      },
       progress: undefined as unknown as TorrentProgress,
       error: undefined,
       announcing: false,
@@ -553,7 +603,10 @@ export const torrentMachine = setup({
       target: '.error',
       actions: [
         assign(({ event }) => ({ error: { code: event.code, message: event.message } })),
-        { type: 'emitReport', params: ({ event }) => ({ type: 'torrent.error' as const, code: event.code, message: event.message }) },
+        {
+          type: 'emitReport',
+          params: ({ event }) => ({ type: 'torrent.error' as const, code: event.code, message: event.message }),
+        },
       ],
     },
     'torrent.deliver': {
@@ -570,7 +623,11 @@ export const torrentMachine = setup({
     },
     'torrent.addPeers': { actions: 'rememberPeers' },
     // A connection routed to us while we do not take peers (checking, stopping) is refused.
-    'torrent.incoming': { actions: enqueueActions(({ event, enqueue }) => enqueue.emit({ type: 'torrent.refused', address: event.address, transport: event.transport })) },
+    'torrent.incoming': {
+      actions: enqueueActions(({ event, enqueue }) =>
+        enqueue.emit({ type: 'torrent.refused', address: event.address, transport: event.transport }),
+      ),
+    },
   },
   states: {
     checking: {
@@ -581,7 +638,12 @@ export const torrentMachine = setup({
             'publish',
             {
               type: 'emitReport',
-              params: ({ event }) => ({ type: 'torrent.checking' as const, checked: event.checked, total: event.total, valid: event.valid }),
+              params: ({ event }) => ({
+                type: 'torrent.checking' as const,
+                checked: event.checked,
+                total: event.total,
+                valid: event.valid,
+              }),
             },
           ],
         },
@@ -597,7 +659,14 @@ export const torrentMachine = setup({
             }),
             'createPicker',
             'publish',
-            { type: 'emitReport', params: ({ context }) => ({ type: 'torrent.ready' as const, have: context.tally.verifiedPieces, total: context.info.pieceCount }) },
+            {
+              type: 'emitReport',
+              params: ({ context }) => ({
+                type: 'torrent.ready' as const,
+                have: context.tally.verifiedPieces,
+                total: context.info.pieceCount,
+              }),
+            },
           ],
         },
         'torrent.stop': 'stopping',
@@ -613,7 +682,10 @@ export const torrentMachine = setup({
             input: { tiers: context.info.announce, stats, settings: context.settings.tracker, report: self },
           });
           enqueue.sendTo('announcer', { type: 'announcer.start' });
-          enqueue.spawnChild('choker', { id: 'choker', input: { settings: context.settings.choker, seed: context.seed ^ 0x5bd1e995, report: self } });
+          enqueue.spawnChild('choker', {
+            id: 'choker',
+            input: { settings: context.settings.choker, seed: context.seed ^ 0x5bd1e995, report: self },
+          });
           enqueue.assign({ announcing: true, announced: stats });
         }),
         'dialMore',
@@ -643,7 +715,14 @@ export const torrentMachine = setup({
                 const key = peerKey(address);
                 const ref = spawn('peer', {
                   id: `peer:${key}#${++spawned}`,
-                  input: { key, address, direction: 'outgoing', torrent: peerTorrent(c), report: self, settings: c.settings.peer },
+                  input: {
+                    key,
+                    address,
+                    direction: 'outgoing',
+                    torrent: peerTorrent(c),
+                    report: self,
+                    settings: c.settings.peer,
+                  },
                 });
                 peers[key] = newEntry(ref, address, 'outgoing');
               }
@@ -676,7 +755,11 @@ export const torrentMachine = setup({
               'noteIncoming',
             ],
           },
-          { actions: enqueueActions(({ event, enqueue }) => enqueue.emit({ type: 'torrent.refused', address: event.address, transport: event.transport })) },
+          {
+            actions: enqueueActions(({ event, enqueue }) =>
+              enqueue.emit({ type: 'torrent.refused', address: event.address, transport: event.transport }),
+            ),
+          },
         ],
         'peer.handshake': [
           {
@@ -692,7 +775,10 @@ export const torrentMachine = setup({
                 const e = context.peers[event.key];
                 return e ? { peers: { ...context.peers, [event.key]: { ...e, peerId: toHex(event.peerId) } } } : {};
               }),
-              { type: 'emitReport', params: ({ event }) => ({ type: 'torrent.peer' as const, key: event.key, event: 'connected' as const }) },
+              {
+                type: 'emitReport',
+                params: ({ event }) => ({ type: 'torrent.peer' as const, key: event.key, event: 'connected' as const }),
+              },
               'admit',
             ],
           },
@@ -706,12 +792,20 @@ export const torrentMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             const e = context.peers[event.key];
             if (!e) return;
-            const view: PeerView = { peerInterested: event.peerInterested, amChoking: event.amChoking, snubbed: event.snubbed };
+            const view: PeerView = {
+              peerInterested: event.peerInterested,
+              amChoking: event.amChoking,
+              snubbed: event.snubbed,
+            };
             const peers = { ...context.peers, [event.key]: { ...e, view } };
             enqueue.assign({ peers });
             // A newly interested peer may have a free slot at once.
             if (view.peerInterested && !e.view.peerInterested) {
-              enqueue.sendTo('choker', { type: 'choker.fill', peers: chokeCandidates({ ...context, peers }), seeding: isComplete(context) });
+              enqueue.sendTo('choker', {
+                type: 'choker.fill',
+                peers: chokeCandidates({ ...context, peers }),
+                seeding: isComplete(context),
+              });
             }
           }),
         },
@@ -738,7 +832,13 @@ export const torrentMachine = setup({
                 },
               });
               if (e) enqueue(stopChild(e.ref));
-              enqueue.emit({ type: 'torrent.peer', key: event.key, event: 'closed', reason: event.reason, ...(event.detail !== undefined && { detail: event.detail }) });
+              enqueue.emit({
+                type: 'torrent.peer',
+                key: event.key,
+                event: 'closed',
+                reason: event.reason,
+                ...(event.detail !== undefined && { detail: event.detail }),
+              });
             }),
             'peerGone',
             'publish',
@@ -746,7 +846,11 @@ export const torrentMachine = setup({
         },
         'choker.due': {
           actions: enqueueActions(({ context, enqueue }) => {
-            enqueue.sendTo('choker', { type: 'choker.rechoke', peers: chokeCandidates(context), seeding: isComplete(context) });
+            enqueue.sendTo('choker', {
+              type: 'choker.rechoke',
+              peers: chokeCandidates(context),
+              seeding: isComplete(context),
+            });
           }),
         },
         'choker.unchoke': {
@@ -794,12 +898,25 @@ export const torrentMachine = setup({
               for (const key of event.banned) {
                 banned[key] = true;
                 const e = context.peers[key];
-                if (e) enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'bad-data', detail: `piece ${event.index} failed its hash` });
+                if (e)
+                  enqueue.sendTo(e.ref, {
+                    type: 'peer.close',
+                    reason: 'bad-data',
+                    detail: `piece ${event.index} failed its hash`,
+                  });
               }
               enqueue.assign({ banned });
             }),
             'publish',
-            { type: 'emitReport', params: ({ event }) => ({ type: 'torrent.hashFailed' as const, index: event.index, peers: event.peers, banned: event.banned }) },
+            {
+              type: 'emitReport',
+              params: ({ event }) => ({
+                type: 'torrent.hashFailed' as const,
+                index: event.index,
+                peers: event.peers,
+                banned: event.banned,
+              }),
+            },
           ],
         },
         'torrent.stop': '#torrent.stopping',
@@ -811,7 +928,9 @@ export const torrentMachine = setup({
         downloading: {
           // Only a verified piece completes the torrent.
           on: { 'torrent.verified': { guard: 'isComplete', target: 'complete' } },
-          after: { tick: { target: 'downloading', reenter: true, actions: ['tickBook', 'publish', 'updateAnnouncer'] } },
+          after: {
+            tick: { target: 'downloading', reenter: true, actions: ['tickBook', 'publish', 'updateAnnouncer'] },
+          },
         },
         complete: {
           entry: [
@@ -827,7 +946,9 @@ export const torrentMachine = setup({
           states: {
             seeding: {
               // Complete torrents dial too: some leechers (Transmission on loopback) only get data when dialled.
-              after: { tick: { target: 'seeding', reenter: true, actions: ['tickBook', 'publish', 'updateAnnouncer'] } },
+              after: {
+                tick: { target: 'seeding', reenter: true, actions: ['tickBook', 'publish', 'updateAnnouncer'] },
+              },
             },
           },
         },
@@ -838,7 +959,8 @@ export const torrentMachine = setup({
         'updateAnnouncer',
         assign(({ context }) => ({ stopsPending: context.announcing ? 2 : 1 })),
         enqueueActions(({ context, enqueue }) => {
-          for (const e of Object.values(context.peers)) enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'shutdown' });
+          for (const e of Object.values(context.peers))
+            enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'shutdown' });
           if (context.announcing) {
             enqueue.sendTo('announcer', { type: 'announcer.stop' });
             enqueue(stopChild('choker'));
@@ -857,7 +979,14 @@ export const torrentMachine = setup({
             const peers = { ...context.peers };
             delete peers[event.key];
             const t = context.tally;
-            return { peers, tally: { ...t, downloadedGone: t.downloadedGone + event.downloaded, uploadedGone: t.uploadedGone + event.uploaded } };
+            return {
+              peers,
+              tally: {
+                ...t,
+                downloadedGone: t.downloadedGone + event.downloaded,
+                uploadedGone: t.uploadedGone + event.uploaded,
+              },
+            };
           }),
         },
       },
@@ -872,7 +1001,17 @@ function peerTorrent(c: TorrentContext): PeerTorrent {
 }
 
 function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'incoming'): PeerEntry {
-  return { ref, address, direction, peerId: undefined, view: { peerInterested: false, amChoking: true, snubbed: false }, downloaded: 0, uploaded: 0, downRate: 0, upRate: 0 };
+  return {
+    ref,
+    address,
+    direction,
+    peerId: undefined,
+    view: { peerInterested: false, amChoking: true, snubbed: false },
+    downloaded: 0,
+    uploaded: 0,
+    downRate: 0,
+    upRate: 0,
+  };
 }
 
 export type TorrentMachine = typeof torrentMachine;

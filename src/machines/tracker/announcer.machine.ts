@@ -41,8 +41,7 @@ export interface TrackerStatus {
 }
 
 export type AnnouncerReport =
-  | { type: 'announcer.peers'; url: string; peers: PeerAddress[] }
-  | { type: 'announcer.tracker'; report: TrackerReport };
+  { type: 'announcer.peers'; url: string; peers: PeerAddress[] } | { type: 'announcer.tracker'; report: TrackerReport };
 
 export type AnnouncerEvent =
   | { type: 'announcer.start' }
@@ -117,9 +116,14 @@ export const announcerMachine = setup({
       const ref = context.current !== undefined ? context.trackers[context.current] : undefined;
       if (ref) enqueue.sendTo(ref, { type: 'tracker.enable', immediate: params.immediate });
     }),
-    broadcast: enqueueActions(({ context, enqueue }, event: { type: 'tracker.completed' | 'tracker.stop' } | { type: 'tracker.stats'; stats: TransferStats }) => {
-      for (const ref of Object.values(context.trackers)) enqueue.sendTo(ref, event);
-    }),
+    broadcast: enqueueActions(
+      (
+        { context, enqueue },
+        event: { type: 'tracker.completed' | 'tracker.stop' } | { type: 'tracker.stats'; stats: TransferStats },
+      ) => {
+        for (const ref of Object.values(context.trackers)) enqueue.sendTo(ref, event);
+      },
+    ),
   },
 }).createMachine({
   id: 'announcer',
@@ -152,7 +156,9 @@ export const announcerMachine = setup({
   },
   initial: 'idle',
   on: {
-    'announcer.stats': { actions: { type: 'broadcast', params: ({ event }) => ({ type: 'tracker.stats' as const, stats: event.stats }) } },
+    'announcer.stats': {
+      actions: { type: 'broadcast', params: ({ event }) => ({ type: 'tracker.stats' as const, stats: event.stats }) },
+    },
   },
   states: {
     idle: {
@@ -173,7 +179,12 @@ export const announcerMachine = setup({
               );
               const s = context.status[event.url];
               const { peers, ...rest } = event.result;
-              const status = s ? { ...context.status, [event.url]: { ...s, lastResult: { ...rest, peerCount: peers.length }, failures: 0 } } : context.status;
+              const status = s
+                ? {
+                    ...context.status,
+                    [event.url]: { ...s, lastResult: { ...rest, peerCount: peers.length }, failures: 0 },
+                  }
+                : context.status;
               return { tiers, status, failedInRound: event.url === context.current ? 0 : context.failedInRound };
             }),
             { type: 'report', params: ({ event }) => ({ type: 'announcer.tracker' as const, report: event }) },
@@ -203,7 +214,9 @@ export const announcerMachine = setup({
               }),
               assign(({ context, event }) => {
                 const s = context.status[event.url];
-                const status = s ? { ...context.status, [event.url]: { ...s, lastFailure: event.failure, failures: event.failures } } : context.status;
+                const status = s
+                  ? { ...context.status, [event.url]: { ...s, lastFailure: event.failure, failures: event.failures } }
+                  : context.status;
                 // BEP 31 "retry in: never": out of the rotation for good.
                 const retired = event.failure.never ? [...context.retired, event.url] : context.retired;
                 const failedInRound = event.failure.never ? context.failedInRound : context.failedInRound + 1;
@@ -211,8 +224,13 @@ export const announcerMachine = setup({
               }),
               { type: 'report', params: ({ event }) => ({ type: 'announcer.tracker' as const, report: event }) },
               // After a whole failed round the next tracker waits out its backoff first.
-              { type: 'enableCurrent', params: ({ context }) => ({ immediate: context.failedInRound < roundSize(context) }) },
-              assign(({ context }) => ({ failedInRound: context.failedInRound >= roundSize(context) ? 0 : context.failedInRound })),
+              {
+                type: 'enableCurrent',
+                params: ({ context }) => ({ immediate: context.failedInRound < roundSize(context) }),
+              },
+              assign(({ context }) => ({
+                failedInRound: context.failedInRound >= roundSize(context) ? 0 : context.failedInRound,
+              })),
             ],
           },
         ],

@@ -58,7 +58,7 @@ export interface TrackerContext {
   immediate: boolean;
   /** Counters of what this tracker has done, for the inspector and the CLI. */
   announces: number;
-  lastResult: Omit<AnnounceResult, 'peers'> & { peerCount: number } | undefined;
+  lastResult: (Omit<AnnounceResult, 'peers'> & { peerCount: number }) | undefined;
 }
 
 export type TrackerEvent =
@@ -259,7 +259,10 @@ export const trackerMachine = setup({
           states: {
             cooling: {
               after: {
-                minInterval: [{ guard: 'isAnnounceRequested', target: '#tracker.active.announcing' }, { target: 'ready' }],
+                minInterval: [
+                  { guard: 'isAnnounceRequested', target: '#tracker.active.announcing' },
+                  { target: 'ready' },
+                ],
               },
               on: { 'tracker.reannounce': { actions: assign({ announceRequested: true }) } },
             },
