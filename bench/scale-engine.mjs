@@ -100,7 +100,7 @@ if (cfg.mode === 'torrents') {
       idle_cpu_s: +((cpu.user + cpu.system) / 1e6).toFixed(2),
       idle_elu: +performance.eventLoopUtilization(elu0).utilization.toFixed(3),
       idle_event_loop: histogram(h),
-      peers_connected: handles.reduce((n, x) => n + (x.actor?.getSnapshot().context.peers?.size ?? 0), 0),
+      peers_connected: handles.reduce((n, x) => n + Object.keys(x.actor?.getSnapshot().context.peers ?? {}).length, 0),
     },
   });
   await closeEngine(engine);
