@@ -31,10 +31,11 @@ function bench(dir) {
   return new Promise((resolve) => {
     const args = ['bench/bench.mjs', '--quick', '--clients', 'bt-actor', '--cases', values.cases, '--bt-dir', dir];
     const child = spawn(process.execPath, [...args, '--repeat', values.repeat, '--no-save'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
+    // The benchmark reports each run on stderr.
     let buf = '';
-    child.stdout.on('data', (d) => {
+    child.stderr.on('data', (d) => {
       buf += d;
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);

@@ -36,11 +36,27 @@ export const btBin = (btDir) => join(btDir, 'bin/bt-actor.js');
 export const LEECHERS = ['bt-actor', 'aria2', 'transmission', 'libtorrent', 'webtorrent'];
 export const SEEDERS = ['libtorrent', 'transmission', 'bt-actor'];
 
-/** `bt-actor run` of `torrent` into `dir` on 127.0.0.1:`port`, with `extra` flags. */
+/**
+ * `bt-actor run` of `torrent` into `dir` on 127.0.0.1:`port`, with `extra` flags. `BT_BENCH_NODE_ARGS`
+ * (space-separated) goes to node first, e.g. `--cpu-prof --cpu-prof-dir=prof` to profile each run.
+ */
 function btRun(btDir, torrent, dir, port, extra) {
+  const nodeArgs = (process.env.BT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   return {
     cmd: process.execPath,
-    args: [btBin(btDir), 'run', torrent, '--out', dir, '--port', String(port), '--bind', '127.0.0.1', ...extra],
+    args: [
+      ...nodeArgs,
+      btBin(btDir),
+      'run',
+      torrent,
+      '--out',
+      dir,
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      ...extra,
+    ],
   };
 }
 
