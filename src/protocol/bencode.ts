@@ -8,6 +8,10 @@
  * hand the bytes to the package, so every malformed input becomes a {@link BencodeError} with a
  * position, never another kind of exception.
  *
+ * Keys are compared as the package names them (UTF-8 text without a leading BOM, or the hex of bytes that
+ * are not UTF-8): a dictionary where two keys get one name — the same bytes twice, or twins such as
+ * `info` and BOM+`info` — is refused, so every reader of the value sees the same bytes.
+ *
  * The scanner also reports the exact byte span of each top-level dictionary value, which is how the
  * info hash is computed over the info dictionary as it stands in the file.
  */
@@ -26,7 +30,8 @@ export type BencodeErrorCode =
   | 'BT_ERR_BENCODE_SYNTAX'
   | 'BT_ERR_BENCODE_TOO_DEEP'
   | 'BT_ERR_BENCODE_TRAILING'
-  | 'BT_ERR_BENCODE_UNSAFE_KEY';
+  | 'BT_ERR_BENCODE_UNSAFE_KEY'
+  | 'BT_ERR_BENCODE_DUPLICATE_KEY';
 
 export class BencodeError extends BtError {
   override readonly name = 'BencodeError';
@@ -49,7 +54,7 @@ export interface Span {
 export interface ScanResult {
   /** End offset of the top-level value (equal to the input length unless `allowTrailing`). */
   end: number;
-  /** For a top-level dictionary: each key (as latin1 text of its bytes) and the span of its value. */
+  /** For a top-level dictionary: each key (named as the decoded value names it) and the span of its value. */
   topLevelSpans: Map<string, Span>;
   /** False when some dictionary's keys are not in strictly ascending raw-byte order (non-canonical). */
   canonical: boolean;
@@ -91,11 +96,6 @@ function isProtoKey(buf: Uint8Array, span: Span): boolean {
   return true;
 }
 
-function latin1(buf: Uint8Array, span: Span): string {
-  let s = '';
-  for (let k = span.start; k < span.end; k++) s += String.fromCharCode(buf[k]!);
-  return s;
-}
 
 interface Frame {
   kind: 'l' | 'd';
@@ -105,6 +105,22 @@ interface Frame {
   /** For the top-level dictionary only: the key whose value is being read, and where that value starts. */
   pendingKey: string | null;
   valueStart: number;
+  /** For dictionaries: each key as the decoder will name it (see {@link decodedKey}), to refuse twins. */
+  keys: Set<string> | null;
+}
+
+// The `bencode` package names a key by its UTF-8 text (a leading BOM dropped), or by the hex of its
+// bytes when that text has a replacement character: two different keys can get one name.
+const packageText = new TextDecoder();
+
+/** The name the package's decoder gives the key at `span` (see `uint8-util`'s `arr2text`). */
+function decodedKey(buf: Uint8Array, span: Span): string {
+  const bytes = buf.subarray(span.start, span.end);
+  const t = packageText.decode(bytes);
+  if (!t.includes('\uFFFD')) return t;
+  let hex = '';
+  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
+  return hex;
 }
 
 /**
@@ -196,10 +212,18 @@ export function scanBencode(buf: Uint8Array, options: ScanOptions = {}): ScanRes
         throw new BencodeError('BT_ERR_BENCODE_UNSAFE_KEY', "dictionary key '__proto__' is refused", key.start);
       }
       if (top.lastKey && compareRanges(buf, top.lastKey, key) >= 0) canonical = false;
+      // The same key twice — as bytes, or as the decoder reads it (a BOM, invalid UTF-8) — would let one
+      // reader see one value and another reader the other (the info hash over one info dictionary, the
+      // files and pieces from its twin): refused at every level.
+      const name = decodedKey(buf, key);
+      if (top.keys!.has(name)) {
+        throw new BencodeError('BT_ERR_BENCODE_DUPLICATE_KEY', `dictionary key '${name}' appears twice`, key.start);
+      }
+      top.keys!.add(name);
       top.lastKey = key;
       top.expectValue = true;
       if (stack.length === 1) {
-        top.pendingKey = latin1(buf, key);
+        top.pendingKey = name;
         top.valueStart = pos;
       }
       continue;
@@ -214,7 +238,15 @@ export function scanBencode(buf: Uint8Array, options: ScanOptions = {}): ScanRes
       if (stack.length >= maxDepth) {
         throw new BencodeError('BT_ERR_BENCODE_TOO_DEEP', `nesting deeper than ${maxDepth}`, pos);
       }
-      stack.push({ kind: c === L ? 'l' : 'd', lastKey: null, expectValue: false, pendingKey: null, valueStart: pos });
+      const kind = c === L ? 'l' : 'd';
+      stack.push({
+        kind,
+        lastKey: null,
+        expectValue: false,
+        pendingKey: null,
+        valueStart: pos,
+        keys: kind === 'd' ? new Set() : null,
+      });
       pos++;
     } else {
       throw new BencodeError('BT_ERR_BENCODE_SYNTAX', `unexpected byte 0x${c.toString(16)}`, pos);

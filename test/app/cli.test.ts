@@ -94,6 +94,29 @@ describe('bt-actor create / info', () => {
     expect(r.err).toMatch(/info\.pieces: length 33 is not a multiple of 20/);
   });
 
+  it('a torrent with twin info dictionaries (info and BOM+info) is refused with exit 2, naming the key', async () => {
+    const a = encodeBencode({ name: 'a', 'piece length': 16384, length: 10, pieces: new Uint8Array(20) });
+    const b = encodeBencode({ name: 'b', 'piece length': 16384, length: 20, pieces: new Uint8Array(40) });
+    const twin = join(dir, 'twin.torrent');
+    await writeFile(
+      twin,
+      Buffer.concat([
+        Buffer.from('d4:info'),
+        a,
+        Buffer.from('7:'),
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from('info'),
+        b,
+        Buffer.from('e'),
+      ]),
+    );
+    const r = await cli('info', twin);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.errLines).toHaveLength(1);
+    expect(r.err).toMatch(/key 'info' appears twice/);
+  });
+
   it('a missing file, garbage and bad arguments exit 2', async () => {
     expect((await cli('info', join(dir, 'nope.torrent'))).code).toBe(2);
     await writeFile(join(dir, 'garbage.torrent'), 'not a torrent at all');

@@ -121,4 +121,49 @@ describe('bencode strictness', () => {
       expect.objectContaining({ code: 'BT_ERR_BENCODE_UNSAFE_KEY' }),
     );
   });
+
+  it('refuses a key that appears twice, at any level', () => {
+    for (const input of ['d1:ai1e1:ai2ee', 'd1:bi1e1:ai2e1:bi3ee', 'ld1:xi1e1:xi1eee', 'd1:ad1:ki1e1:ki2eee']) {
+      expect(() => decodeBencode(Buffer.from(input)), input).toThrow(
+        expect.objectContaining({ code: 'BT_ERR_BENCODE_DUPLICATE_KEY' }),
+      );
+    }
+  });
+
+  it('refuses twin keys that the decoder would read as one: a BOM before the key, invalid UTF-8 against its hex', () => {
+    const bom = Buffer.concat([Buffer.from('d4:infoi1e7:'), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('infoi2ee')]);
+    expect(() => decodeBencode(bom)).toThrow(expect.objectContaining({ code: 'BT_ERR_BENCODE_DUPLICATE_KEY' }));
+    // 0xff is not UTF-8: the package names that key "ff", like the key "ff" itself.
+    const hex = Buffer.concat([Buffer.from('d1:'), Buffer.from([0xff]), Buffer.from('i1e2:ffi2ee')]);
+    expect(() => decodeBencode(hex)).toThrow(expect.objectContaining({ code: 'BT_ERR_BENCODE_DUPLICATE_KEY' }));
+    // Alone, such keys are read (named as the decoder names them), and the span is of that same key.
+    const lone = Buffer.concat([Buffer.from('d7:'), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('infoi2ee')]);
+    const { value, scan } = decodeBencode(lone);
+    expect(value).toEqual({ info: 2 });
+    expect(scan.topLevelSpans.get('info')).toEqual({ start: 10, end: 13 });
+  });
+
+  it('a dictionary with distinct keys in any order decodes whatever the keys', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.uint8Array({ maxLength: 6 }), {
+          maxLength: 6,
+          selector: (k) => Buffer.from(k).toString('hex'),
+        }),
+        (keys) => {
+          const parts = keys.map((k, i) => Buffer.concat([Buffer.from(`${k.length}:`), k, Buffer.from(`i${i}e`)]));
+          const enc = Buffer.concat([Buffer.from('d'), ...parts, Buffer.from('e')]);
+          try {
+            const { value } = decodeBencode(enc);
+            // Every key's value is there: no key overwrote another's.
+            expect(Object.keys(value as object)).toHaveLength(keys.length);
+          } catch (err) {
+            expect(err).toBeInstanceOf(BencodeError);
+            expect((err as BencodeError).code).toMatch(/BT_ERR_BENCODE_(DUPLICATE|UNSAFE)_KEY/);
+          }
+        },
+      ),
+      propertyOptions,
+    );
+  });
 });
