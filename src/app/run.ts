@@ -269,8 +269,10 @@ function printJson(e: TorrentReport, line: (obj: Record<string, unknown>) => voi
 
 /** The reports shown on stderr beside the TTY progress line: failed pieces, tracker failures and warnings. */
 function printText(e: TorrentReport, o: RunOptions): void {
+  const bans = (b: { peer: string; reason: string }[]) => b.map((x) => `${x.peer} (${x.reason})`).join(', ');
   if (e.type === 'torrent.hashFailed')
-    o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${e.banned.join(', ')}` : ''}`);
+    o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${bans(e.banned)}` : ''}`);
+  if (e.type === 'torrent.banned') o.err(`piece ${e.index} verified; banned ${bans(e.banned)}`);
   if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet)
     o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);
   if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning' && !o.quiet)

@@ -10,6 +10,7 @@ import { blockReaderActor, createStorageHandle, storageActor, type StorageActorO
 import { TrackerClient } from '../io/tracker-client.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
 import { torrentMachine, type TorrentSettings } from '../machines/torrent/torrent.machine.js';
+import { banOf } from '../machines/torrent/bans.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
@@ -77,12 +78,13 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
 }
 
 /** Whether the torrent would take an incoming connection from `key` now (read from its snapshot). */
-export function canAccept(actor: TorrentActor, key: string): boolean {
+export function canAccept(actor: TorrentActor, address: PeerAddress): boolean {
+  const key = peerKey(address);
   const snap = actor.getSnapshot();
   const ctx = snap.context;
   // Only the `active` state takes `torrent.incoming`: while checking or stopping it is refused.
   if (snap.status !== 'active' || !snap.matches('active')) return false;
-  if (ctx.banned[key] || ctx.peers[key]) return false;
+  if (ctx.peers[key] || banOf(ctx.bans, address, undefined, ctx.clock)) return false;
   return Object.keys(ctx.peers).length < ctx.settings.maxConnections;
 }
 
@@ -101,7 +103,7 @@ export function attachListener(
     if (isAcceptedTransport(e.transport)) e.transport.socket.destroy();
   });
   const unregister = listener.register(meta.infoHashHex, (c) => {
-    if (!canAccept(actor, peerKey(c.address))) {
+    if (!canAccept(actor, c.address)) {
       c.socket.destroy();
       return;
     }

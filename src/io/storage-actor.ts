@@ -3,13 +3,27 @@
  * then verifies and writes each piece the peers complete. Every failure becomes a `storage.error`
  * event with a `BT_ERR_…` code; nothing throws into the actor system.
  */
+import { createHash } from 'node:crypto';
 import { fromCallback } from 'xstate';
+import { BLOCK_LENGTH } from '../protocol/layout.js';
 import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
 import { loadResume, saveResume } from './resume.js';
 import { Storage, type StorageOptions } from './storage.js';
+
+/** SHA-1 of each 16 KiB block of a piece (the last one may be shorter): what smart ban compares. */
+export function blockHashes(piece: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let begin = 0; begin < piece.length; begin += BLOCK_LENGTH)
+    out.push(
+      createHash('sha1')
+        .update(piece.subarray(begin, begin + BLOCK_LENGTH))
+        .digest(),
+    );
+  return out;
+}
 
 export interface StorageActorOptions extends StorageOptions {
   /** Minimum milliseconds between two `storage.checkProgress` events. */
@@ -161,9 +175,11 @@ export function storageActor(
         ready
           .then(async (s) => {
             if (!s.verifyPiece(index, data)) {
-              send({ type: 'storage.hashFailed', index });
+              // The buffer is reused once the torrent hears of it: the block hashes are taken now.
+              send({ type: 'storage.hashFailed', index, blockHashes: blockHashes(data) });
               return;
             }
+            const hashes = cmd.blockHashes ? blockHashes(data) : undefined;
             const write = s.writePiece(index, data);
             writes.add(write);
             try {
@@ -172,7 +188,7 @@ export function storageActor(
               writes.delete(write);
             }
             have?.set(index);
-            send({ type: 'storage.verified', index });
+            send({ type: 'storage.verified', index, ...(hashes && { blockHashes: hashes }) });
             scheduleSave();
           })
           .catch(fail);

@@ -96,7 +96,6 @@ function isProtoKey(buf: Uint8Array, span: Span): boolean {
   return true;
 }
 
-
 interface Frame {
   kind: 'l' | 'd';
   /** For dictionaries: the previous key's span (order check) and whether a key awaits its value. */

@@ -7,10 +7,14 @@
 export type StorageEvent =
   | { type: 'storage.checkProgress'; checked: number; total: number; valid: number }
   | { type: 'storage.ready'; have: Uint8Array }
-  | { type: 'storage.verified'; index: number }
-  | { type: 'storage.hashFailed'; index: number }
+  /** `blockHashes`: SHA-1 of each 16 KiB block, when the write asked for them. */
+  | { type: 'storage.verified'; index: number; blockHashes?: Uint8Array[] }
+  /** `blockHashes`: SHA-1 of each 16 KiB block of the bad copy (who sent which is the torrent's record). */
+  | { type: 'storage.hashFailed'; index: number; blockHashes: Uint8Array[] }
   | { type: 'storage.closed' }
   | { type: 'storage.error'; code: string; message: string };
 
 /** Commands from the torrent actor to the storage actor. */
-export type StorageCommand = { type: 'storage.write'; index: number; data: Uint8Array } | { type: 'storage.close' };
+export type StorageCommand =
+  /** Verify piece `index` and write it if good; `blockHashes`: report its block hashes too (smart ban). */
+  { type: 'storage.write'; index: number; data: Uint8Array; blockHashes?: boolean } | { type: 'storage.close' };

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createActor, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';
+import { blockHashes } from '../../src/io/storage-actor.js';
 import { peerMachine } from '../../src/machines/peer/peer.machine.js';
 import type { PeerSettings } from '../../src/machines/peer/types.js';
 import {
@@ -29,6 +30,13 @@ import type { WireMessage } from '../../src/protocol/wire.js';
 import { FAST, INFO_HASH, NO_EXT, OUR_ID, testSettings, type WireIn } from './peer-harness.js';
 import { scriptedTransport } from './tracker-harness.js';
 
+/** A `storage.write` the harness's storage received (the bytes copied: the buffer is reused). */
+interface Write {
+  index: number;
+  data: Uint8Array;
+  /** The torrent asked for block hashes (the piece failed before: smart ban). */
+  blockHashes: boolean;
+}
 export const T_PIECE = 32 * 1024;
 export const T_BLOCK = 16 * 1024;
 
@@ -108,20 +116,21 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   });
 
   const storage = {
-    writes: [] as { index: number; data: Uint8Array }[],
+    writes: [] as Write[],
     /** Writes not yet answered (manual mode). */
-    pending: [] as { index: number; data: Uint8Array }[],
+    pending: [] as Write[],
     closes: 0,
     sendBack: undefined as ((e: StorageEvent) => void) | undefined,
     /** Pieces the harness's storage holds verified. */
     have: new Set<number>(o.have ?? []),
     alive: false,
   };
-  const verdict = (w: { index: number; data: Uint8Array }): StorageEvent => {
+  const verdict = (w: Write): StorageEvent => {
     const start = w.index * pieceLength;
     const ok = Buffer.from(w.data).equals(data.subarray(start, start + pieceBytes(info, w.index)));
     if (ok) storage.have.add(w.index);
-    return ok ? { type: 'storage.verified', index: w.index } : { type: 'storage.hashFailed', index: w.index };
+    if (!ok) return { type: 'storage.hashFailed', index: w.index, blockHashes: blockHashes(w.data) };
+    return { type: 'storage.verified', index: w.index, ...(w.blockHashes && { blockHashes: blockHashes(w.data) }) };
   };
   const fakeStorage = fromCallback<StorageCommand>(({ sendBack, receive }) => {
     storage.sendBack = sendBack;
@@ -129,7 +138,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     receive((cmd) => {
       if (cmd.type === 'storage.write') {
         // The piece buffer is reused once verified: keep a copy.
-        const w = { index: cmd.index, data: Uint8Array.from(cmd.data) };
+        const w: Write = { index: cmd.index, data: Uint8Array.from(cmd.data), blockHashes: cmd.blockHashes === true };
         storage.writes.push(w);
         if ((o.storage ?? 'auto') === 'auto') sendBack(verdict(w));
         else storage.pending.push(w);
@@ -193,7 +202,9 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     answerWrite(fail = false) {
       const w = storage.pending.shift();
       if (!w) return undefined;
-      storage.sendBack!(fail ? { type: 'storage.hashFailed', index: w.index } : verdict(w));
+      storage.sendBack!(
+        fail ? { type: 'storage.hashFailed', index: w.index, blockHashes: blockHashes(w.data) } : verdict(w),
+      );
       return w.index;
     },
     /** Any event from the storage actor (e.g. `storage.checkProgress`). */

@@ -204,12 +204,17 @@ describe('torrent statechart: blocks to pieces to disk', () => {
     // A delivers piece 0 corrupted (it was asked for one whole piece first).
     a.serve(true);
     expect(h.events.filter((e) => e.type === 'torrent.hashFailed')).toEqual([
-      { type: 'torrent.hashFailed', index: expect.any(Number), peers: [A], banned: [A] },
+      {
+        type: 'torrent.hashFailed',
+        index: expect.any(Number),
+        peers: [A],
+        banned: [{ peer: A, reason: expect.stringMatching(/sent every block of piece \d+, which failed its hash/) }],
+      },
     ]);
     expect(h.events).toContainEqual(
       expect.objectContaining({ type: 'torrent.peer', key: A, event: 'closed', reason: 'bad-data' }),
     );
-    expect(h.context().banned[A]).toBe(true);
+    expect(h.context().bans.map((b) => b.address)).toEqual([A]);
     expect(h.context().tally).toMatchObject({ hashFailures: 1, wasted: h.info.pieceLength });
     // B brings the right data.
     const b = h.peer(B);
@@ -221,6 +226,87 @@ describe('torrent statechart: blocks to pieces to disk', () => {
     // Nor is it taken when it comes to us.
     h.incoming(A);
     expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+  });
+});
+
+describe('torrent statechart: smart ban', () => {
+  it('a piece with blocks from two peers fails: nobody is banned; once a good copy verifies, only the liar is', () => {
+    const h = start({ peers: [A, B], pieces: 2, peerSettings: { minQueue: 1, maxQueue: 1 } });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    const b = h.peer(B);
+    b.seed(FAST, 0x72);
+    const [ra] = a.open();
+    const [rb] = b.open();
+    expect(ra!.index).toBe(rb!.index); // one piece, a block from each
+    a.deliver(ra!);
+    b.deliver(rb!, true); // B lies
+    const failed = h.events.filter((e) => e.type === 'torrent.hashFailed');
+    expect(failed).toEqual([{ type: 'torrent.hashFailed', index: ra!.index, peers: [A, B], banned: [] }]);
+    expect(h.context().bans).toEqual([]);
+    // The piece is fetched again — this time every block right — and verifies.
+    while (h.context().tally.verifiedPieces < 2 && a.serve() + b.serve() > 0);
+    expect(h.context().tally.verifiedPieces).toBe(2);
+    expect(h.events.filter((e) => e.type === 'torrent.banned')).toEqual([
+      {
+        type: 'torrent.banned',
+        index: ra!.index,
+        banned: [{ peer: B, reason: `sent blocks of piece ${ra!.index} that differ from its verified copy` }],
+      },
+    ]);
+    expect(h.context().bans.map((x) => x.address)).toEqual([B]);
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'torrent.peer', key: B, event: 'closed', reason: 'bad-data' }),
+    );
+    expect(h.events).not.toContainEqual(expect.objectContaining({ type: 'torrent.peer', key: A, reason: 'bad-data' }));
+  });
+
+  it('a banned peer cannot come back: not from another port of its IP, not by dialling', () => {
+    const h = start({ peers: [A, B], pieces: 2 });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    a.serve(true); // a whole piece, wrong: banned at once
+    expect(h.context().bans.map((x) => x.address)).toEqual([A]);
+    h.incoming('10.0.0.1:40000');
+    expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+    h.addPeers('10.0.0.1:6881');
+    h.advance(10 * 60_000);
+    expect(h.allWires.filter((w) => w.key.startsWith('10.0.0.1:'))).toHaveLength(1);
+  });
+
+  it('on loopback a ban names the peer: back from another port, its peer id gives it away; others stay welcome', () => {
+    const L1 = '127.0.0.1:7001';
+    const L2 = '127.0.0.1:7002';
+    const h = start({ peers: [L1, L2], pieces: 2 });
+    const bad = h.peer(L1);
+    bad.seed(FAST, 0x66);
+    bad.serve(true);
+    expect(h.context().bans).toMatchObject([{ address: L1, scope: 'peer' }]);
+    // The same peer (id 0x66…) from another port: taken as a connection, closed at its handshake.
+    h.incoming('127.0.0.1:40000');
+    const back = h.peer('127.0.0.1:40000');
+    back.connect(FAST, 0x66);
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'torrent.peer', key: '127.0.0.1:40000', event: 'closed', reason: 'bad-data' }),
+    );
+    // An honest peer on the same IP downloads as usual.
+    const good = h.peer(L2);
+    good.seed(FAST, 0x67);
+    while (h.context().tally.verifiedPieces < 2 && good.serve() > 0);
+    expect(h.context().tally.verifiedPieces).toBe(2);
+  });
+
+  it('bans expire (banMs)', () => {
+    const h = start({ peers: [A, B], pieces: 2, settings: { banMs: 30_000 } });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    a.serve(true);
+    h.incoming('10.0.0.1:40000');
+    expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+    h.advance(31_000);
+    h.incoming('10.0.0.1:40001');
+    expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+    expect(h.allWires.some((w) => w.key === '10.0.0.1:40001')).toBe(true);
   });
 });
 

@@ -13,9 +13,8 @@ export interface PeerRecord {
   /** Virtual time (ms) before which it is not dialled again. */
   retryAt: number;
   connected: boolean;
-  /** Pieces it supplied that failed their hash. */
-  strikes: number;
-  banned: boolean;
+  /** The peer id its last handshake gave (hex), so a ban can name it after it left. */
+  peerId: string | undefined;
   /** Never dial again (ourselves, another torrent, …). */
   dead: boolean;
   /** False for the source address of an incoming connection (an ephemeral port nobody listens on). */
@@ -60,7 +59,7 @@ export class PeerBook {
     const dialable = options.dialable ?? true;
     let r = this.records.get(key);
     if (!r) {
-      r = { key, address, failures: 0, retryAt: 0, connected: false, strikes: 0, banned: false, dead: false, dialable };
+      r = { key, address, failures: 0, retryAt: 0, connected: false, peerId: undefined, dead: false, dialable };
       this.records.set(key, r);
     } else if (dialable) r.dialable = true;
     return r;
@@ -77,12 +76,13 @@ export class PeerBook {
     this.now += ms;
   }
 
-  /** Up to `count` addresses to dial now, least-failed first. */
-  candidates(count: number): PeerRecord[] {
+  /** Up to `count` addresses to dial now, least-failed first, leaving out those `skip` refuses (banned). */
+  candidates(count: number, skip?: (r: PeerRecord) => boolean): PeerRecord[] {
     if (count <= 0) return [];
     const out: PeerRecord[] = [];
     for (const r of this.records.values()) {
-      if (r.connected || r.banned || r.dead || !r.dialable || r.retryAt > this.now) continue;
+      if (r.connected || r.dead || !r.dialable || r.retryAt > this.now) continue;
+      if (skip?.(r)) continue;
       out.push(r);
     }
     out.sort((a, b) => a.failures - b.failures);
@@ -114,12 +114,9 @@ export class PeerBook {
     r.retryAt = this.now + Math.min(this.retryBaseMs * 2 ** Math.max(0, r.failures - 1), this.retryMaxMs);
   }
 
-  /** A strike for bad data. Returns true when the peer is (now) banned. */
-  strike(key: string, soleContributor: boolean): boolean {
+  /** The peer id the connection to `key` gave in its handshake. */
+  setPeerId(key: string, peerId: string): void {
     const r = this.records.get(key);
-    if (!r) return false;
-    r.strikes++;
-    if (soleContributor || r.strikes >= 2) r.banned = true;
-    return r.banned;
+    if (r) r.peerId = peerId;
   }
 }

@@ -116,6 +116,8 @@ interface Progress<P> {
   firstWanted: number;
   /** Peers that delivered received blocks of the piece (cleared when the piece fails its hash). */
   readonly contributors: Set<P>;
+  /** The peer that delivered each received block (undefined for blocks not received). */
+  readonly senders: (P | undefined)[];
 }
 
 interface PeerState<P> {
@@ -396,6 +398,15 @@ export class PiecePicker<P = string> {
     return [...(this.inProgress.get(index)?.contributors ?? [])];
   }
 
+  /**
+   * Who delivered each block of piece `index` in progress (undefined for a block not received): read it
+   * before {@link pieceFailed} to know who sent which bytes of a failed piece (smart ban).
+   */
+  sendersOf(index: number): (P | undefined)[] {
+    const prog = this.inProgress.get(index);
+    return prog ? prog.senders.slice() : [];
+  }
+
   /** Pieces with per-block state (started and neither verified nor wholly wanted again). */
   get piecesInProgress(): number {
     return this.inProgress.size;
@@ -596,6 +607,7 @@ export class PiecePicker<P = string> {
     prog.state[b] = RECEIVED;
     prog.received++;
     prog.contributors.add(peer);
+    prog.senders[b] = peer;
     return result('accepted', requested, prog.received === prog.blocks, cancel);
   }
 
@@ -642,6 +654,7 @@ export class PiecePicker<P = string> {
     if (!prog) return [];
     const contributors = [...prog.contributors];
     prog.contributors.clear();
+    prog.senders.fill(undefined);
     for (let b = 0; b < prog.blocks; b++) {
       if (prog.state[b] !== RECEIVED) continue;
       prog.state[b] = WANTED;
@@ -881,6 +894,7 @@ export class PiecePicker<P = string> {
       received: 0,
       firstWanted: 0,
       contributors: new Set(),
+      senders: new Array<P | undefined>(blocks).fill(undefined),
     };
     this.inProgress.set(index, prog);
     this.open.add(index);

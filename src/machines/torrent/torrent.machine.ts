@@ -36,11 +36,13 @@ import {
   type ChokerSettings,
 } from '../choker/choker.machine.js';
 import { peerMachine } from '../peer/peer.machine.js';
+import { addBan, banOf, type Bans } from './bans.js';
+import { SmartBan } from './smart-ban.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
 import { randomFrom, seedFrom } from '../random.js';
 import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.machine.js';
 import type { TrackerSettings } from '../tracker/types.js';
-import { PeerBook } from './peer-book.js';
+import { PeerBook, type PeerRecord } from './peer-book.js';
 import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { PiecePicker } from './piece-picker.js';
 
@@ -69,6 +71,13 @@ export interface TorrentSettings {
    * (a disk slower than the network then slows the download instead of growing memory).
    */
   writeBacklogBytes: number;
+  /** How long a peer banned for bad data stays banned. */
+  banMs: number;
+  /**
+   * Several peers may share one IP (a NAT): a ban then names the IP with the peer's id and port, not
+   * the whole IP. Always so on loopback (src/machines/torrent/bans.ts).
+   */
+  multipleConnectionsPerIp: boolean;
 }
 
 export const defaultTorrentSettings: TorrentSettings = {
@@ -79,6 +88,8 @@ export const defaultTorrentSettings: TorrentSettings = {
   choker: {},
   stopTimeoutMs: 5_000,
   writeBacklogBytes: DEFAULT_MAX_PENDING_BYTES,
+  banMs: 60 * 60_000,
+  multipleConnectionsPerIp: false,
 };
 
 export interface TorrentInput {
@@ -114,7 +125,10 @@ export type TorrentReport =
   | { type: 'torrent.checking'; checked: number; total: number; valid: number }
   | { type: 'torrent.ready'; have: number; total: number }
   | { type: 'torrent.piece'; index: number }
-  | { type: 'torrent.hashFailed'; index: number; peers: string[]; banned: string[] }
+  /** A piece failed its hash: who sent its blocks, and who was banned for it at once (a lone sender). */
+  | { type: 'torrent.hashFailed'; index: number; peers: string[]; banned: BannedPeer[] }
+  /** Smart ban: a copy of piece `index` verified, and these peers had sent blocks that differ from it. */
+  | { type: 'torrent.banned'; index: number; banned: BannedPeer[] }
   | { type: 'torrent.peer'; key: string; event: 'connected' | 'closed'; reason?: CloseReason; detail?: string }
   | { type: 'torrent.complete' }
   | { type: 'torrent.error'; code: string; message: string }
@@ -149,9 +163,23 @@ export type TorrentEvent =
   /** Internal: addresses the peer book chose to dial now, and how many it knows. */
   | { type: 'torrent.dial'; peers: PeerAddress[]; known: number }
   /** Internal: a piece failed its hash; the peer book's verdict on who sent it. */
-  | { type: 'torrent.struck'; index: number; peers: string[]; banned: string[] }
+  | { type: 'torrent.struck'; kind: 'hashFailed' | 'smartBan'; index: number; peers: string[]; guilty: Guilty[] }
   /** Internal: the commands a named action decided on (see `Outbox`), sent by this event's transition. */
   | { type: 'torrent.deliver'; out: Outgoing[] };
+
+/** A connection banned for bad data: its address (`ip:port`) and why. */
+export interface BannedPeer {
+  peer: string;
+  reason: string;
+}
+
+/** A peer found guilty of bad data, as a named action hands it to the transition that bans it. */
+export interface Guilty {
+  key: string;
+  address: PeerAddress;
+  peerId: string | undefined;
+  reason: string;
+}
 
 type PeerRef = ActorRefFrom<typeof peerMachine>;
 
@@ -182,6 +210,8 @@ export interface TorrentServices {
   interest: Map<string, boolean>;
   /** Peers whose top-up waited because pieces were backed up for the disk. */
   heldBack: Set<string>;
+  /** Failed pieces: who sent which block, to blame only the liars once a good copy verifies. */
+  smartBan: SmartBan;
 }
 
 export interface TorrentContext {
@@ -192,8 +222,10 @@ export interface TorrentContext {
   svc: TorrentServices;
   /** Peer actors by address key. */
   peers: Readonly<Record<string, PeerEntry>>;
-  /** Addresses banned for bad data. */
-  banned: Readonly<Record<string, true>>;
+  /** Peers banned for bad data (src/machines/torrent/bans.ts). */
+  bans: Bans;
+  /** Time (ms) since the torrent started, advanced by its tick: what bans expire by. */
+  clock: number;
   selfKeys: ReadonlySet<string>;
   spawned: number;
   tally: TorrentTally;
@@ -351,12 +383,21 @@ function refillOthers(c: TorrentContext, out: Outbox, except?: string): void {
   for (const key of Object.keys(c.peers)) if (key !== except) out.peer(key, { type: 'peer.refill' });
 }
 
+/** What a ban needs to know of peer `key`: its address and id, from its connection or the peer book. */
+function guiltyOf(c: TorrentContext, key: string, reason: string): Guilty | undefined {
+  const e = c.peers[key];
+  if (e) return { key, address: e.address, peerId: e.peerId, reason };
+  const r = c.svc.book.get(key);
+  return r ? { key, address: r.address, peerId: r.peerId, reason } : undefined;
+}
+
 /** Lets the peer book choose addresses to dial, up to the connection limit (spawned on `torrent.dial`). */
 function dialMore(c: TorrentContext, self: AnyActorRef): void {
   const { book } = c.svc;
   const free = c.settings.maxConnections - Object.keys(c.peers).length;
   const peers: PeerAddress[] = [];
-  for (const rec of book.candidates(free)) {
+  const banned = (r: PeerRecord) => banOf(c.bans, r.address, r.peerId, c.clock) !== undefined;
+  for (const rec of book.candidates(free, banned)) {
     if (c.selfKeys.has(rec.key)) {
       book.markDead(rec.key);
       continue;
@@ -391,14 +432,21 @@ export const torrentMachine = setup({
       const key = peerKey(event.address);
       return (
         !context.peers[key] &&
-        !context.banned[key] &&
+        !banOf(context.bans, event.address, undefined, context.clock) &&
         Object.keys(context.peers).length < context.settings.maxConnections
       );
+    },
+    /** The peer's id (now known) or its address is under a ban. */
+    isBanned: ({ context, event }) => {
+      if (event.type !== 'peer.handshake') return false;
+      const e = context.peers[event.key];
+      return e !== undefined && banOf(context.bans, e.address, toHex(event.peerId), context.clock) !== undefined;
     },
     allStopped: ({ context }) => context.stopsPending <= 0,
   },
   actions: {
     publish: assign(({ context }) => ({ progress: progressOf(context) })),
+    advanceClock: assign(({ context }) => ({ clock: context.clock + context.settings.tickMs })),
     emitReport: enqueueActions(({ enqueue }, report: TorrentReport) => {
       enqueue.emit(report);
     }),
@@ -450,6 +498,7 @@ export const torrentMachine = setup({
       const picker = context.svc.picker!;
       // Until it says otherwise, the peer has nothing (BEP 3: the bitfield may be omitted).
       picker.addPeer(event.key, 'none');
+      context.svc.book.setPeerId(event.key, toHex(event.peerId));
       const out = new Outbox();
       out.peer(event.key, { type: 'peer.admit', have: picker.bitfield().toBytes() });
       out.flush(self);
@@ -496,7 +545,14 @@ export const torrentMachine = setup({
           out.peer(other, { type: 'peer.cancel', index: b.index, begin: b.begin, length: len });
         if (r.pieceComplete) {
           const data = buffers.take(b.index);
-          if (data) out.storage({ type: 'storage.write', index: b.index, data });
+          // A piece that failed before is hashed block by block too: smart ban compares the copies.
+          if (data)
+            out.storage({
+              type: 'storage.write',
+              index: b.index,
+              data,
+              ...(context.svc.smartBan.has(b.index) && { blockHashes: true }),
+            });
         }
       }
       if (event.want > 0) pickFor(context, out, event.key, event.want, event.batch);
@@ -524,6 +580,17 @@ export const torrentMachine = setup({
       const { picker, buffers, heldBack } = context.svc;
       const wasBacklogged = buffers!.backlogged;
       buffers!.done(event.index);
+      const { smartBan } = context.svc;
+      if (smartBan.has(event.index)) {
+        const liars = event.blockHashes ? smartBan.verified(event.index, event.blockHashes) : [];
+        if (!event.blockHashes) smartBan.forget(event.index);
+        const guilty = liars.flatMap(
+          (key) =>
+            guiltyOf(context, key, `sent blocks of piece ${event.index} that differ from its verified copy`) ?? [],
+        );
+        if (guilty.length > 0)
+          self.send({ type: 'torrent.struck', kind: 'smartBan', index: event.index, peers: liars, guilty });
+      }
       const out = new Outbox();
       for (const { peer, request } of picker!.pieceVerified(event.index))
         out.peer(peer, { type: 'peer.cancel', ...request });
@@ -541,11 +608,17 @@ export const torrentMachine = setup({
     },
     pieceFailed: ({ context, event, self }) => {
       if (event.type !== 'storage.hashFailed') return;
-      const { picker, buffers, book } = context.svc;
+      const { picker, buffers, smartBan } = context.svc;
       buffers!.done(event.index);
+      const senders = picker!.sendersOf(event.index);
       const peers = picker!.pieceFailed(event.index);
-      const banned = peers.filter((key) => book.strike(key, peers.length === 1));
-      self.send({ type: 'torrent.struck', index: event.index, peers, banned });
+      const guilty: Guilty[] = [];
+      if (peers.length === 1) {
+        // Every block came from one peer: nobody else can be to blame.
+        const g = guiltyOf(context, peers[0]!, `sent every block of piece ${event.index}, which failed its hash`);
+        if (g) guilty.push(g);
+      } else smartBan.failed(event.index, senders, event.blockHashes);
+      self.send({ type: 'torrent.struck', kind: 'hashFailed', index: event.index, peers, guilty });
       // The piece's blocks are wanted again.
       const out = new Outbox();
       refillOthers(context, out);
@@ -572,9 +645,17 @@ export const torrentMachine = setup({
       peerId: input.peerId,
       settings,
       seed: input.seed ?? seedFrom(input.random ?? Math.random),
-      svc: { book, picker: undefined, buffers: undefined, interest: new Map(), heldBack: new Set() },
+      svc: {
+        book,
+        picker: undefined,
+        buffers: undefined,
+        interest: new Map(),
+        heldBack: new Set(),
+        smartBan: new SmartBan(),
+      },
       peers: {},
-      banned: {},
+      bans: [],
+      clock: 0,
       selfKeys: new Set(input.selfKeys ?? []),
       spawned: 0,
       tally: {
@@ -702,7 +783,12 @@ export const torrentMachine = setup({
             const skip: string[] = [];
             for (const address of event.peers) {
               const key = peerKey(address);
-              if (context.peers[key] || context.banned[key] || count >= context.settings.maxConnections) skip.push(key);
+              if (
+                context.peers[key] ||
+                banOf(context.bans, address, undefined, context.clock) ||
+                count >= context.settings.maxConnections
+              )
+                skip.push(key);
               else {
                 dial.push(address);
                 count++;
@@ -762,6 +848,14 @@ export const torrentMachine = setup({
           },
         ],
         'peer.handshake': [
+          {
+            // A banned peer back from another port (its peer id gives it away).
+            guard: 'isBanned',
+            actions: enqueueActions(({ context, event, enqueue }) => {
+              const e = context.peers[event.key];
+              if (e) enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'bad-data', detail: 'banned for bad data' });
+            }),
+          },
           {
             guard: 'isDuplicate',
             actions: enqueueActions(({ context, event, enqueue }) => {
@@ -893,29 +987,37 @@ export const torrentMachine = setup({
         'torrent.struck': {
           actions: [
             enqueueActions(({ context, event, enqueue }) => {
-              if (event.banned.length === 0) return;
-              const banned = { ...context.banned };
-              for (const key of event.banned) {
-                banned[key] = true;
-                const e = context.peers[key];
-                if (e)
+              if (event.guilty.length === 0) return;
+              let bans = context.bans;
+              const settings = context.settings;
+              for (const g of event.guilty)
+                bans = addBan(
+                  bans,
+                  { address: g.address, peerId: g.peerId, reason: g.reason },
+                  context.clock,
+                  settings,
+                );
+              // The guilty connections, and any other the new bans cover (the same IP, or the same peer id).
+              for (const [key, e] of Object.entries(context.peers)) {
+                const ban = banOf(bans, e.address, e.peerId, context.clock);
+                if (ban)
                   enqueue.sendTo(e.ref, {
                     type: 'peer.close',
                     reason: 'bad-data',
-                    detail: `piece ${event.index} failed its hash`,
+                    detail: key === ban.address ? ban.reason : `banned with ${ban.address}: ${ban.reason}`,
                   });
               }
-              enqueue.assign({ banned });
+              enqueue.assign({ bans });
             }),
             'publish',
             {
               type: 'emitReport',
-              params: ({ event }) => ({
-                type: 'torrent.hashFailed' as const,
-                index: event.index,
-                peers: event.peers,
-                banned: event.banned,
-              }),
+              params: ({ event }): TorrentReport => {
+                const banned = event.guilty.map((g) => ({ peer: g.key, reason: g.reason }));
+                return event.kind === 'hashFailed'
+                  ? { type: 'torrent.hashFailed', index: event.index, peers: event.peers, banned }
+                  : { type: 'torrent.banned', index: event.index, banned };
+              },
             },
           ],
         },
@@ -929,7 +1031,11 @@ export const torrentMachine = setup({
           // Only a verified piece completes the torrent.
           on: { 'torrent.verified': { guard: 'isComplete', target: 'complete' } },
           after: {
-            tick: { target: 'downloading', reenter: true, actions: ['tickBook', 'publish', 'updateAnnouncer'] },
+            tick: {
+              target: 'downloading',
+              reenter: true,
+              actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer'],
+            },
           },
         },
         complete: {
@@ -947,7 +1053,11 @@ export const torrentMachine = setup({
             seeding: {
               // Complete torrents dial too: some leechers (Transmission on loopback) only get data when dialled.
               after: {
-                tick: { target: 'seeding', reenter: true, actions: ['tickBook', 'publish', 'updateAnnouncer'] },
+                tick: {
+                  target: 'seeding',
+                  reenter: true,
+                  actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer'],
+                },
               },
             },
           },
