@@ -158,7 +158,10 @@ describe('download from real seeders', () => {
       expect(r.code, r.stderr).toBe(0);
       const failed = r.lines.filter((l) => l.event === 'hashFailed');
       expect(failed).toHaveLength(1);
-      expect(failed[0]).toMatchObject({ index: 5, banned: [`127.0.0.1:${bad.port}`] });
+      expect(failed[0]).toMatchObject({
+        index: 5,
+        banned: [{ peer: `127.0.0.1:${bad.port}`, reason: 'sent every block of piece 5, which failed its hash' }],
+      });
       expect(r.lines).toContainEqual(
         expect.objectContaining({ event: 'peer-closed', key: `127.0.0.1:${bad.port}`, reason: 'bad-data' }),
       );

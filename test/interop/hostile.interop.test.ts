@@ -1,0 +1,140 @@
+/**
+ * Hostile peers cost only themselves (issue 13): two honest libtorrent seeders and one hostile peer
+ * (test/support/hostile-seeder.ts, raw TCP) in one swarm on 127.0.0.1; `bt-actor run` must finish
+ * with verified data every time, ban the hostile peer whenever it sent bad bytes, and never ban an
+ * honest seeder. `BT_HOSTILE_RUNS` (default 10) downloads per attack.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTorrent } from '../../src/io/create-torrent.js';
+import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
+import { expectSameData, writeRandom } from '../support/data.js';
+import { hostileSeeder } from '../support/hostile-seeder.js';
+import { freePort, jsonLines, stopAll } from '../support/proc.js';
+import { libtorrentSeeder, type Seeder } from '../support/seeders.js';
+
+const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
+const RUNS = Number(process.env.BT_HOSTILE_RUNS ?? 10);
+let work: string;
+let file: string;
+let meta: Metainfo;
+let data: Buffer;
+const honest: Seeder[] = [];
+
+interface Run {
+  code: number | null;
+  lines: Record<string, unknown>[];
+  stderr: string;
+}
+
+function runBtActor(args: string[], timeoutMs: number): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const lines = jsonLines(child.stdout, undefined, (text) => (stderr += `non-JSON stdout: ${text}\n`));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, lines, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bt-actor-hostile-'));
+  await writeRandom(join(work, 'src', 'swarm.bin'), 8 * 1024 * 1024 + 4321);
+  data = await readFile(join(work, 'src', 'swarm.bin'));
+  const { torrent } = await createTorrent(join(work, 'src', 'swarm.bin'), {
+    pieceLength: 256 * 1024,
+    creationDate: null,
+  });
+  file = join(work, 'swarm.torrent');
+  await writeFile(file, torrent);
+  meta = parseMetainfo(torrent);
+  for (let i = 0; i < 2; i++)
+    honest.push(await libtorrentSeeder(file, join(work, 'src'), await freePort(), { workDir: work }));
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(honest.map((s) => s.stop()));
+  await stopAll();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** Every ban bt-actor reported (hashFailed and banned lines): `ip:port` and reason. */
+function bansOf(r: Run): { peer: string; reason: string }[] {
+  return r.lines
+    .filter((l) => l.event === 'hashFailed' || l.event === 'banned')
+    .flatMap((l) => l.banned as { peer: string; reason: string }[]);
+}
+
+async function swarmWith(
+  attack: Parameters<typeof hostileSeeder>[2],
+  check: (r: Run, bad: { key: string; badBlocks: number }) => void,
+) {
+  const bad = await hostileSeeder(meta, data, attack);
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      const out = join(work, `out-${run}`);
+      // The hostile peer first: it is dialled first and gets its share before the honest ones unchoke.
+      const peers = [bad.key, ...honest.map((s) => `127.0.0.1:${s.port}`)].flatMap((p) => ['--peer', p]);
+      const before = bad.badBlocks;
+      const r = await runBtActor([file, '--out', out, ...peers], 120_000);
+      expect(r.code, `run ${run}: ${r.stderr}`).toBe(0);
+      await expectSameData(meta, join(work, 'src'), out);
+      // No honest seeder is ever banned.
+      for (const b of bansOf(r)) expect(b.peer, `run ${run}: ${b.reason}`).toBe(bad.key);
+      check(r, { key: bad.key, badBlocks: bad.badBlocks - before });
+      await rm(out, { recursive: true, force: true });
+    }
+  } finally {
+    await bad.stop();
+  }
+}
+
+describe('hostile peers among honest libtorrent seeders', () => {
+  it(`stray garbage blocks nobody asked for: dropped, the sender closed, nobody honest banned (${RUNS} runs)`, async () => {
+    await swarmWith({ stray: 24 }, (r, bad) => {
+      expect(bad.badBlocks).toBeGreaterThan(0);
+      // A stray block reaches a piece only if it happens to answer a request we had just sent (then it is
+      // a wrong answer, not a stray one): such a piece fails with the liar among its senders, who is banned.
+      const failed = r.lines.filter((l) => l.event === 'hashFailed');
+      for (const f of failed) expect(f.peers as string[]).toContain(bad.key);
+      if (failed.length > 0) expect(bansOf(r).map((b) => b.peer)).toContain(bad.key);
+      expect(r.lines).toContainEqual(
+        expect.objectContaining({
+          event: 'peer-closed',
+          key: bad.key,
+          reason: failed.length > 0 ? expect.stringMatching(/protocol-error|bad-data/) : 'protocol-error',
+        }),
+      );
+    });
+  }, 600_000);
+
+  it(`one corrupt piece: the liar is banned, the honest seeders never (${RUNS} runs)`, async () => {
+    await swarmWith({ corrupt: [1] }, (r, bad) => {
+      const failed = r.lines.filter((l) => l.event === 'hashFailed');
+      for (const f of failed) expect(f.peers as string[]).toContain(bad.key);
+      // Whenever its bad bytes made a piece fail, it is banned.
+      if (failed.length > 0) expect(bansOf(r).map((b) => b.peer)).toContain(bad.key);
+    });
+  }, 600_000);
+
+  it(`every block corrupt: the liar is banned at its first piece, the download completes (${RUNS} runs)`, async () => {
+    await swarmWith({ corrupt: 'all' }, (r, bad) => {
+      // Fewer bad blocks than a piece has (16) may all have come late for pieces others finished.
+      if (bad.badBlocks < 16) return;
+      const failed = r.lines.filter((l) => l.event === 'hashFailed');
+      expect(failed.length).toBeGreaterThan(0);
+      for (const f of failed) expect(f.peers as string[]).toContain(bad.key);
+      expect(bansOf(r).map((b) => b.peer)).toContain(bad.key);
+      expect(r.lines).toContainEqual(
+        expect.objectContaining({ event: 'peer-closed', key: bad.key, reason: 'bad-data' }),
+      );
+    });
+  }, 600_000);
+});
