@@ -2,6 +2,13 @@
  * The addresses a torrent knows (from trackers, `--peer`, incoming connections), which of them are
  * connected, and when the others may be tried again. Pure: time advances only through `tick`, which
  * the torrent statechart calls from a timer on the actor system's clock.
+ *
+ * Bounded, because peers and trackers choose what goes in: at most `maxKnown` addresses (past it the
+ * least useful one not connected makes room: one we gave up on, then one we cannot dial, then the one
+ * that failed most), and at most `maxPerBatch` new ones from one tracker reply or peer list. The record of
+ * an incoming connection (an ephemeral port nobody listens on) is kept after it closes only to name the
+ * peer in a ban; it is the first to go when room is needed.
+ * Choosing whom to dial is one pass over the records (bucketed by failures), never a sort.
  */
 import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
 
@@ -27,7 +34,14 @@ export interface PeerBookOptions {
   retryMaxMs?: number;
   /** Give up on an address after this many consecutive failures. */
   maxFailures?: number;
+  /** Addresses kept at most. Default {@link DEFAULT_MAX_KNOWN}. */
+  maxKnown?: number;
+  /** New addresses taken from one list (a tracker reply, `--peer`s). Default {@link DEFAULT_MAX_PER_BATCH}. */
+  maxPerBatch?: number;
 }
+
+export const DEFAULT_MAX_KNOWN = 2_000;
+export const DEFAULT_MAX_PER_BATCH = 200;
 
 export class PeerBook {
   private readonly records = new Map<string, PeerRecord>();
@@ -35,11 +49,15 @@ export class PeerBook {
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
   private readonly maxFailures: number;
+  private readonly maxKnown: number;
+  private readonly maxPerBatch: number;
 
   constructor(options: PeerBookOptions = {}) {
     this.retryBaseMs = options.retryBaseMs ?? 5_000;
     this.retryMaxMs = options.retryMaxMs ?? 5 * 60_000;
     this.maxFailures = options.maxFailures ?? 8;
+    this.maxKnown = Math.max(1, options.maxKnown ?? DEFAULT_MAX_KNOWN);
+    this.maxPerBatch = Math.max(1, options.maxPerBatch ?? DEFAULT_MAX_PER_BATCH);
   }
 
   get size(): number {
@@ -59,10 +77,41 @@ export class PeerBook {
     const dialable = options.dialable ?? true;
     let r = this.records.get(key);
     if (!r) {
+      if (this.records.size >= this.maxKnown) this.evictOne();
       r = { key, address, failures: 0, retryAt: 0, connected: false, peerId: undefined, dead: false, dialable };
       this.records.set(key, r);
     } else if (dialable) r.dialable = true;
     return r;
+  }
+
+  /**
+   * Adds the addresses of one list (a tracker reply, `--peer`s), at most `maxPerBatch` of them new;
+   * returns how many were new.
+   */
+  addAll(addresses: readonly PeerAddress[]): number {
+    let added = 0;
+    for (const a of addresses) {
+      if (added >= this.maxPerBatch) break;
+      if (!this.records.has(peerKey(a))) added++;
+      this.add(a);
+    }
+    return added;
+  }
+
+  /** Drops the least useful record that is not connected (there is one unless all are connected). */
+  private evictOne(): void {
+    let worst: PeerRecord | undefined;
+    let worstScore = -1;
+    for (const r of this.records.values()) {
+      if (r.connected) continue;
+      const score = r.dead ? 3 * this.maxFailures + 2 : !r.dialable ? 2 * this.maxFailures + 1 : r.failures;
+      if (score > worstScore) {
+        worst = r;
+        worstScore = score;
+        if (r.dead) break;
+      }
+    }
+    if (worst) this.records.delete(worst.key);
   }
 
   /** Marks an address as never to be dialled (e.g. our own listening address). */
@@ -79,14 +128,26 @@ export class PeerBook {
   /** Up to `count` addresses to dial now, least-failed first, leaving out those `skip` refuses (banned). */
   candidates(count: number, skip?: (r: PeerRecord) => boolean): PeerRecord[] {
     if (count <= 0) return [];
-    const out: PeerRecord[] = [];
+    // One pass: records bucketed by failures (0 … maxFailures − 1), the buckets read in order.
+    const buckets: PeerRecord[][] = [];
+    let taken = 0;
     for (const r of this.records.values()) {
       if (r.connected || r.dead || !r.dialable || r.retryAt > this.now) continue;
       if (skip?.(r)) continue;
-      out.push(r);
+      const b = (buckets[r.failures] ??= []);
+      // A bucket needs no more than `count`; with the lowest one full, nothing else is needed.
+      if (b.length < count) b.push(r);
+      if (r.failures === 0 && ++taken >= count) break;
     }
-    out.sort((a, b) => a.failures - b.failures);
-    return out.slice(0, count);
+    const out: PeerRecord[] = [];
+    for (const b of buckets) {
+      if (!b) continue;
+      for (const r of b) {
+        if (out.length >= count) return out;
+        out.push(r);
+      }
+    }
+    return out;
   }
 
   markConnecting(key: string): void {

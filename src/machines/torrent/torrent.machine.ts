@@ -477,12 +477,12 @@ export const torrentMachine = setup({
     },
     learnPeers: ({ context, event, self }) => {
       if (event.type !== 'announcer.peers' && event.type !== 'torrent.addPeers') return;
-      for (const p of event.peers) context.svc.book.add(p);
+      context.svc.book.addAll(event.peers);
       dialMore(context, self);
     },
     /** Addresses given before the torrent is active: remembered, dialled once it is. */
     rememberPeers: ({ context, event }) => {
-      if (event.type === 'torrent.addPeers') for (const p of event.peers) context.svc.book.add(p);
+      if (event.type === 'torrent.addPeers') context.svc.book.addAll(event.peers);
     },
     dialMore: ({ context, self }) => dialMore(context, self),
     undial: ({ context }, params: { keys: string[] }) => {
