@@ -36,6 +36,7 @@ export type TrackerTransportErrorCode =
   | 'BT_ERR_TRACKER_TOO_LARGE'
   | 'BT_ERR_TRACKER_FAILURE'
   | 'BT_ERR_TRACKER_NO_SCRAPE'
+  | 'BT_ERR_TRACKER_REDIRECT'
   | 'BT_ERR_UDP_ERROR_REPLY'
   | 'BT_ERR_UDP_TRANSACTION'
   | 'BT_ERR_UDP_REPLY';
@@ -135,6 +136,34 @@ interface UdpTarget {
  * Announces and scrapes for any number of torrents. One instance per engine (it holds the UDP
  * connection ids, valid one minute per tracker).
  */
+/** Packets a UDP conversation dropped (not the tracker's answer), for the timeout's message. */
+interface DroppedPackets {
+  count: number;
+  last: string;
+}
+
+/** An IPv4-mapped IPv6 address as plain IPv4 (a dual-stack socket reports those). */
+const unmapped = (address: string): string => (address.startsWith('::ffff:') ? address.slice(7) : address);
+
+/** Redirects an HTTP announce or scrape follows at most. */
+export const MAX_REDIRECTS = 5;
+
+/** Where a redirect from `from` to `location` leads, or a typed error if it may not be followed. */
+function redirectTarget(from: string, location: string, hop: number, displayUrl: string): string {
+  const refuse = (why: string) =>
+    new TrackerTransportError('BT_ERR_TRACKER_REDIRECT', `${displayUrl}: redirect refused: ${why}`, displayUrl);
+  if (hop >= MAX_REDIRECTS) throw refuse(`more than ${MAX_REDIRECTS} redirects`);
+  let to: URL;
+  try {
+    to = new URL(location, from);
+  } catch {
+    throw refuse(`bad location ${JSON.stringify(location.slice(0, 200))}`);
+  }
+  if (to.protocol !== 'http:' && to.protocol !== 'https:') throw refuse(`to ${to.protocol} (only http and https)`);
+  if (new URL(from).protocol === 'https:' && to.protocol === 'http:') throw refuse('from https down to http');
+  return to.href;
+}
+
 export class TrackerClient {
   private readonly peerId: Uint8Array;
   private readonly port: number;
@@ -185,24 +214,36 @@ export class TrackerClient {
 
   // ---- HTTP -------------------------------------------------------------------------------
 
+  /**
+   * GETs `url`, following at most {@link MAX_REDIRECTS} redirects by hand: only to http(s), and never
+   * from https down to http (a redirect must not strip the announce of its TLS).
+   */
   private async httpGet(url: string, displayUrl: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
     const timeout = AbortSignal.timeout(this.httpTimeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     try {
-      const res = await fetch(url, {
-        signal: combined,
-        redirect: 'follow',
-        headers: { 'accept-encoding': 'identity' },
-      });
-      if (res.status !== 200) {
-        await res.body?.cancel().catch(() => {});
-        throw new TrackerTransportError(
-          'BT_ERR_TRACKER_HTTP_STATUS',
-          `${displayUrl}: HTTP ${res.status} ${res.statusText}`.trim(),
-          displayUrl,
-        );
+      let current = url;
+      for (let hop = 0; ; hop++) {
+        const res = await fetch(current, {
+          signal: combined,
+          redirect: 'manual',
+          headers: { 'accept-encoding': 'identity' },
+        });
+        if (res.status >= 300 && res.status < 400 && res.headers.has('location')) {
+          await res.body?.cancel().catch(() => {});
+          current = redirectTarget(current, res.headers.get('location')!, hop, displayUrl);
+          continue;
+        }
+        if (res.status !== 200) {
+          await res.body?.cancel().catch(() => {});
+          throw new TrackerTransportError(
+            'BT_ERR_TRACKER_HTTP_STATUS',
+            `${displayUrl}: HTTP ${res.status} ${res.statusText}`.trim(),
+            displayUrl,
+          );
+        }
+        return await readCapped(res, this.maxReplyBytes, displayUrl);
       }
-      return await readCapped(res, this.maxReplyBytes, displayUrl);
     } catch (err) {
       throw networkError(err, displayUrl, signal, timeout.aborted);
     }
@@ -301,8 +342,10 @@ export class TrackerClient {
 
   /**
    * Runs one UDP conversation on its own socket: connect (unless a connection id is cached), then
-   * `build(connectionId, tx)`; retransmits after base·2^n. A reply with another transaction id, an
-   * error reply or a malformed packet fails the request with a typed error.
+   * `build(connectionId, tx)`; retransmits after base·2^n. Only the tracker's address and port can
+   * answer, with our transaction id: a packet from elsewhere, with another id, of another kind or
+   * malformed is dropped and waited past (anyone can send a datagram; a forged one must not end the
+   * announce). An error reply with our id fails the request with the tracker's message.
    */
   private async udpRequest(
     url: string,
@@ -313,6 +356,7 @@ export class TrackerClient {
     const target = await this.udpTarget(url);
     const key = `${target.host}:${target.port}`;
     const socket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+    const dropped: DroppedPackets = { count: 0, last: '' };
     socket.unref();
     try {
       await new Promise<void>((resolve, reject) => {
@@ -325,14 +369,23 @@ export class TrackerClient {
       let cached = this.connectionIds.get(key);
       if (!cached || cached.expires <= Date.now()) {
         const tx = randomBytes(4).readUInt32BE(0);
-        const res = await this.udpExchange(socket, target, url, encodeConnectRequest(tx), tx, 'connect', signal);
+        const res = await this.udpExchange(
+          socket,
+          target,
+          url,
+          encodeConnectRequest(tx),
+          tx,
+          'connect',
+          signal,
+          dropped,
+        );
         if (res.action !== 'connect')
           throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a connect reply`, url);
         cached = { id: res.connectionId, expires: Date.now() + this.udpTtlMs };
         this.connectionIds.set(key, cached);
       }
       const tx = randomBytes(4).readUInt32BE(0);
-      const res = await this.udpExchange(socket, target, url, build(cached.id, tx), tx, expect, signal);
+      const res = await this.udpExchange(socket, target, url, build(cached.id, tx), tx, expect, signal, dropped);
       return { res, target };
     } catch (err) {
       // A stale connection id often shows as an error reply: forget it so the next try reconnects.
@@ -351,6 +404,7 @@ export class TrackerClient {
     tx: number,
     expect: UdpResponse['action'],
     signal: AbortSignal | undefined,
+    dropped: DroppedPackets,
   ): Promise<UdpResponse> {
     return new Promise<UdpResponse>((resolve, reject) => {
       let attempt = 0;
@@ -367,35 +421,25 @@ export class TrackerClient {
       };
       const onAbort = () => fail(new TrackerTransportError('BT_ERR_TRACKER_ABORTED', `${url}: aborted`, url));
       const onError = (err: Error) => fail(networkError(err, url, signal, false));
+      const drop = (why: string) => {
+        dropped.count++;
+        dropped.last = why;
+      };
       const onMessage = (msg: Buffer, rinfo: { address: string; port: number }) => {
-        if (rinfo.port !== target.port) return; // not from the tracker
+        if (rinfo.port !== target.port || unmapped(rinfo.address) !== unmapped(target.host))
+          return drop(`a packet from ${rinfo.address}:${rinfo.port}`);
         let res: UdpResponse;
         try {
           res = decodeUdpResponse(msg, target.family);
         } catch (err) {
-          fail(codecError(err, url));
-          return;
+          return drop(`a malformed packet (${(err as Error).message})`);
         }
-        if (res.transactionId !== tx) {
-          fail(
-            new TrackerTransportError(
-              'BT_ERR_UDP_TRANSACTION',
-              `${url}: reply with transaction id ${res.transactionId}, expected ${tx}`,
-              url,
-            ),
-          );
-          return;
-        }
+        if (res.transactionId !== tx) return drop(`a reply with transaction id ${res.transactionId}, expected ${tx}`);
         if (res.action === 'error') {
           fail(new TrackerTransportError('BT_ERR_UDP_ERROR_REPLY', `${url}: tracker says: ${res.message}`, url));
           return;
         }
-        if (res.action !== expect) {
-          fail(
-            new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a ${expect} reply, got ${res.action}`, url),
-          );
-          return;
-        }
+        if (res.action !== expect) return drop(`a ${res.action} reply where a ${expect} reply was due`);
         cleanup();
         resolve(res);
       };
@@ -406,8 +450,13 @@ export class TrackerClient {
         const wait = this.udpBaseMs * 2 ** attempt;
         timer = setTimeout(() => {
           if (attempt >= this.udpMaxRetransmits) {
+            const also = dropped.count > 0 ? ` (dropped ${dropped.count} packet(s), the last ${dropped.last})` : '';
             fail(
-              new TrackerTransportError('BT_ERR_TRACKER_TIMEOUT', `${url}: no reply after ${attempt + 1} tries`, url),
+              new TrackerTransportError(
+                'BT_ERR_TRACKER_TIMEOUT',
+                `${url}: no reply after ${attempt + 1} tries${also}`,
+                url,
+              ),
             );
             return;
           }

@@ -177,6 +177,27 @@ describe('against a misbehaving HTTP tracker', () => {
     reply = (res) => res.end(Buffer.alloc(3 * 1024 * 1024, 0x61));
     await expectCode(announce(), 'BT_ERR_TRACKER_TOO_LARGE');
   });
+  it('follows a redirect to http(s), at most 5, never from https down to http', async () => {
+    reply = (res, url) => {
+      if (url.startsWith('/moved')) {
+        res.statusCode = 302;
+        res.setHeader('location', url.replace('/moved', '/announce'));
+        res.end();
+      } else if (url.startsWith('/loop')) {
+        res.statusCode = 301;
+        res.setHeader('location', url);
+        res.end();
+      } else if (url.startsWith('/ftp')) {
+        res.statusCode = 302;
+        res.setHeader('location', 'ftp://127.0.0.1/announce');
+        res.end();
+      } else res.end(encodeAnnounceResponse({ type: 'success', interval: 60, peers: [] }));
+    };
+    await expect(announce('/moved?passkey=k1')).resolves.toMatchObject({ interval: 60 });
+    const loop = await expectCode(announce('/loop?x=1'), 'BT_ERR_TRACKER_REDIRECT');
+    expect(loop.message).toContain('more than 5 redirects');
+    expect((await expectCode(announce('/ftp?x=1'), 'BT_ERR_TRACKER_REDIRECT')).message).toContain('ftp:');
+  });
   it('a tracker that stalls forever → BT_ERR_TRACKER_TIMEOUT', async () => {
     reply = () => {};
     await expectCode(announce(), 'BT_ERR_TRACKER_TIMEOUT');
@@ -205,10 +226,12 @@ describe('against a misbehaving UDP tracker', () => {
   let url: string;
   let onPacket: (msg: Buffer, reply: (b: Uint8Array) => void) => void = () => {};
   let packets = 0;
+  let lastClientPort = 0;
   beforeAll(async () => {
     sock = createSocket('udp4');
     sock.on('message', (msg, rinfo) => {
       packets++;
+      lastClientPort = rinfo.port;
       onPacket(msg, (b) => sock.send(b, rinfo.port, rinfo.address));
     });
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
@@ -220,16 +243,60 @@ describe('against a misbehaving UDP tracker', () => {
   afterAll(() => new Promise<void>((r) => sock.close(() => r())));
   const announce = (c = client(6881)) => c.announce({ url, infoHash, numwant: 10, stats });
 
-  it('wrong transaction id → BT_ERR_UDP_TRANSACTION', async () => {
+  const goodReply = (msg: Buffer, reply: (b: Uint8Array) => void) => {
+    const req = decodeUdpRequest(msg);
+    if (req.action === 'connect') reply(encodeConnectResponse(req.transactionId, 5n));
+    else
+      reply(
+        encodeUdpAnnounceResponse({
+          transactionId: req.transactionId,
+          interval: 60,
+          leechers: 0,
+          seeders: 1,
+          peers: [{ host: '127.0.0.1', port: 7777, family: 4 }],
+        }),
+      );
+  };
+  it('a reply with another transaction id, a short packet, a reply of the wrong kind: dropped, and waited past', async () => {
+    const c = client(6881);
     onPacket = (msg, reply) => {
       const req = decodeUdpRequest(msg);
-      reply(encodeConnectResponse((req.transactionId + 1) >>> 0, 1n));
+      reply(encodeConnectResponse((req.transactionId + 1) >>> 0, 1n)); // not ours
+      reply(new Uint8Array([0, 0, 0])); // malformed
+      if (req.action === 'announce') reply(encodeConnectResponse(req.transactionId, 9n)); // the wrong kind
+      goodReply(msg, reply);
     };
-    await expectCode(announce(), 'BT_ERR_UDP_TRANSACTION');
+    await expect(announce(c)).resolves.toMatchObject({ peers: [{ port: 7777 }] });
+    // Nothing but forgeries: a timeout that says what was dropped.
+    onPacket = (msg, reply) => reply(encodeConnectResponse((decodeUdpRequest(msg).transactionId + 1) >>> 0, 1n));
+    const e = await expectCode(announce(client(6882)), 'BT_ERR_TRACKER_TIMEOUT');
+    expect(e.message).toMatch(/dropped \d+ packet\(s\), the last a reply with transaction id/);
   });
-  it('short packet → BT_ERR_UDP_SHORT', async () => {
-    onPacket = (_msg, reply) => reply(new Uint8Array([0, 0, 0]));
-    await expectCode(announce(), 'BT_ERR_UDP_SHORT');
+  it('a packet from another address (the same port) is dropped, even with the right transaction id', async () => {
+    const other = createSocket('udp4');
+    // The tracker's port on another loopback address: only the address tells the forgery apart.
+    await new Promise<void>((r) => other.bind(sock.address().port, '127.0.0.2', () => r()));
+    try {
+      onPacket = (msg, reply) => {
+        const req = decodeUdpRequest(msg);
+        // A forger that saw the request answers first, from its own port: ignored.
+        const rinfoPort = lastClientPort;
+        other.send(encodeConnectResponse(req.transactionId, 666n), rinfoPort, '127.0.0.1');
+        setTimeout(() => goodReply(msg, reply), 20);
+      };
+      const ids: bigint[] = [];
+      const forge = onPacket;
+      onPacket = (msg, reply) => {
+        const req = decodeUdpRequest(msg);
+        if (req.action === 'announce') ids.push(req.connectionId);
+        forge(msg, reply);
+      };
+      await expect(announce(client(6883))).resolves.toMatchObject({ peers: [{ port: 7777 }] });
+      // The announce carried the tracker's connection id, not the forger's.
+      expect(ids).toEqual([5n]);
+    } finally {
+      other.close();
+    }
   });
   it('error reply → BT_ERR_UDP_ERROR_REPLY', async () => {
     onPacket = (msg, reply) => reply(encodeErrorResponse(decodeUdpRequest(msg).transactionId, 'go away'));
