@@ -9,7 +9,7 @@ import { createTorrent } from '../io/create-torrent.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
-import { formatBytes, formatDate } from './format.js';
+import { formatBytes, formatDate, printable } from './format.js';
 import { runDemo } from './demo.js';
 import { parsePeerArg, prepareOutDir, runDownload } from './run.js';
 import { DEFAULT_INSPECT_PORT, parseEventFilter, type InspectionOptions } from './inspect/index.js';
@@ -134,7 +134,13 @@ function parse<T extends ParseArgsConfig['options']>(args: string[], options: T)
 }
 
 /** Runs the CLI with `argv` (without node and script). Resolves to the exit code. */
-export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+export async function main(argv: string[], rawIo: Io = defaultIo): Promise<number> {
+  // Every line printed may carry text from a torrent or a tracker: terminal controls are escaped.
+  const io: Io = {
+    ...rawIo,
+    out: (l) => rawIo.out(printable(l, { lines: true })),
+    err: (l) => rawIo.err(printable(l, { lines: true })),
+  };
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -246,18 +252,20 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   const files = meta.files.filter((f) => !f.padding);
   const lines = [
-    `name:          ${meta.name}`,
+    `name:          ${printable(meta.name)}`,
     `info hash:     ${meta.infoHashHex}`,
     `size:          ${formatBytes(meta.length)} (${meta.length} bytes)`,
     `pieces:        ${meta.pieceCount} × ${formatBytes(meta.pieceLength)}`,
     `private:       ${meta.private ? 'yes' : 'no'}`,
   ];
-  if (meta.createdBy !== undefined) lines.push(`created by:    ${meta.createdBy}`);
+  if (meta.createdBy !== undefined) lines.push(`created by:    ${printable(meta.createdBy)}`);
   if (meta.creationDate !== undefined) lines.push(`creation date: ${formatDate(meta.creationDate)}`);
-  if (meta.comment !== undefined) lines.push(`comment:       ${meta.comment}`);
+  if (meta.comment !== undefined) lines.push(`comment:       ${printable(meta.comment)}`);
   lines.push(`files (${files.length}):`);
   for (const f of files)
-    lines.push(`  ${formatBytes(f.length).padStart(10)}  ${meta.multiFile ? `${meta.name}/` : ''}${f.pathString}`);
+    lines.push(
+      `  ${formatBytes(f.length).padStart(10)}  ${printable(`${meta.multiFile ? `${meta.name}/` : ''}${f.pathString}`)}`,
+    );
   if (meta.announce.length === 0) lines.push('trackers:      none');
   else {
     lines.push('trackers:');

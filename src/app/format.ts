@@ -23,3 +23,22 @@ export function formatDate(seconds: number): string {
     .replace('T', ' ')
     .replace(/\.\d+Z$/, '')} UTC`;
 }
+
+/**
+ * `text` safe to print on a terminal: C0 and C1 control characters, DEL, and the Unicode controls that
+ * reorder or hide text (bidirectional overrides and isolates, zero-width characters, line and paragraph
+ * separators, the BOM) become `\uXXXX`. A torrent's name, comment, file paths, a tracker's message —
+ * anything someone else wrote — can then not move the cursor, retitle the window (`ESC]0;…`) or make
+ * one name look like another. The escapes are JSON escapes too, so a JSON line stays valid. With
+ * `lines`, newlines and tabs are kept (for whole lines of our own output; a field is escaped whole).
+ */
+export function printable(text: string, options: { lines?: boolean } = {}): string {
+  const re = options.lines ? UNPRINTABLE_KEEP_LINES : UNPRINTABLE;
+  return text.replace(re, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+const UNPRINTABLE_KEEP_LINES =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;

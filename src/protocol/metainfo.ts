@@ -273,16 +273,21 @@ function parseFiles(filesValue: BencodeValue): TorrentFile[] {
     const pathString = path.join('/');
     const attrs = parseAttributes(entry, field);
     if (!attrs.padding) {
-      // Case-sensitive, as on the file systems bt-actor writes to.
-      const previous = seen.get(pathString);
+      // Compared as macOS and Windows compare names (case and Unicode normalisation folded), so a
+      // torrent lays out the same everywhere: 'A.txt' beside 'a.txt', or 'é' composed beside 'é'
+      // decomposed, would be one file there.
+      const previous = seen.get(foldPath(pathString));
       if (previous !== undefined) {
+        const same = files[previous]!.pathString === pathString;
         throw new MetainfoError(
           'BT_ERR_METAINFO_DUPLICATE_PATH',
           `${field}.path`,
-          `'${pathString}' is also the path of info.files[${previous}]`,
+          same
+            ? `'${pathString}' is also the path of info.files[${previous}]`
+            : `'${pathString}' and info.files[${previous}] ('${files[previous]!.pathString}') differ only in case or Unicode normalisation`,
         );
       }
-      seen.set(pathString, i);
+      seen.set(foldPath(pathString), i);
     }
     files.push({ path, pathString, length, offset, ...attrs });
     offset += length;
@@ -292,7 +297,7 @@ function parseFiles(filesValue: BencodeValue): TorrentFile[] {
     if (f.padding) continue;
     for (let k = 1; k < f.path.length; k++) {
       const prefix = f.path.slice(0, k).join('/');
-      const clash = seen.get(prefix);
+      const clash = seen.get(foldPath(prefix));
       if (clash !== undefined) {
         throw new MetainfoError(
           'BT_ERR_METAINFO_DUPLICATE_PATH',
@@ -468,4 +473,9 @@ function parseUrlList(dict: BencodeDict, warnings: string[]): string[] {
     if (s.length > 0) urls.push(s);
   }
   return urls;
+}
+
+/** A path as case-insensitive, normalisation-insensitive file systems see it (NFC, lower case). */
+function foldPath(path: string): string {
+  return path.normalize('NFC').toLowerCase();
 }

@@ -117,6 +117,32 @@ describe('bt-actor create / info', () => {
     expect(r.err).toMatch(/key 'info' appears twice/);
   });
 
+  it('info escapes terminal controls in names, comments and paths (no ESC]0; window retitle, no bidi tricks)', async () => {
+    const evil = join(dir, 'evil.torrent');
+    const name = 'x\u001b]0;pwned\u0007\u202egpj.exe';
+    await writeFile(
+      evil,
+      encodeBencode({
+        comment: 'see \u009b31m red',
+        info: {
+          name,
+          'piece length': 16384,
+          files: [{ length: 10, path: ['a\u001b[2Jb'] }],
+          pieces: new Uint8Array(20),
+        },
+      }),
+    );
+    const r = await cli('info', evil);
+    expect(r.code).toBe(0);
+    // eslint-disable-next-line no-control-regex
+    expect(r.out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect(r.out).toContain('name:          x\\u001b]0;pwned\\u0007\\u202egpj.exe');
+    expect(r.out).toContain('comment:       see \\u009b31m red');
+    expect(r.out).toContain('a\\u001b[2Jb');
+    const j = await cli('info', evil, '--json');
+    expect(JSON.parse(j.out).name).toBe(name); // JSON keeps the exact name, escaped as JSON
+  });
+
   it('a missing file, garbage and bad arguments exit 2', async () => {
     expect((await cli('info', join(dir, 'nope.torrent'))).code).toBe(2);
     await writeFile(join(dir, 'garbage.torrent'), 'not a torrent at all');

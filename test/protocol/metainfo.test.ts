@@ -267,6 +267,40 @@ describe('parseMetainfo: every broken torrent names its field', () => {
     );
     expect(e.message).toMatch(/info\.files\[0\]/);
   });
+  it('paths that differ only in case or Unicode normalisation (one file on macOS and Windows)', () => {
+    const e = expectError(
+      torrent(
+        multi([
+          { length: 1, path: ['Dir', 'A.txt'] },
+          { length: 1, path: ['dir', 'a.TXT'] },
+        ]),
+      ),
+      'BT_ERR_METAINFO_DUPLICATE_PATH',
+      'info.files[1].path',
+    );
+    expect(e.message).toContain('differ only in case or Unicode normalisation');
+    expectError(
+      torrent(
+        multi([
+          { length: 1, path: ['caf\u00e9'] },
+          { length: 1, path: ['cafe\u0301'] },
+        ]),
+      ),
+      'BT_ERR_METAINFO_DUPLICATE_PATH',
+      'info.files[1].path',
+    );
+    // A file whose folder differs from another file's name only in case is a clash too.
+    expectError(
+      torrent(
+        multi([
+          { length: 1, path: ['Notes'] },
+          { length: 1, path: ['notes', 'x'] },
+        ]),
+      ),
+      'BT_ERR_METAINFO_DUPLICATE_PATH',
+      'info.files[0].path',
+    );
+  });
   it('a file that is also a folder', () =>
     expectError(
       torrent(
