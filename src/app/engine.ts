@@ -20,10 +20,10 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switchMap, takeUntil } from 'rxjs';
 import { PeerListener, selfKeys } from '../io/listener.js';
-import { resumePath } from '../io/resume.js';
+import { isReservedName, resumePath } from '../io/resume.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import type { TorrentProgress, TorrentReport, TorrentSettings } from '../machines/torrent/torrent.machine.js';
-import { parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import {
@@ -232,6 +232,12 @@ export class Engine {
           : source;
     if (this.closed) throw new Error('the engine is closed');
     if (this.handles.has(meta.infoHashHex)) throw new Error(`torrent ${meta.infoHashHex} is already in the engine`);
+    if (isReservedName(meta.name))
+      throw new MetainfoError(
+        'BT_ERR_METAINFO_PATH',
+        'info.name',
+        `'${meta.name}' is where bt-actor keeps resume data in a download folder: this torrent's files would overwrite it`,
+      );
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
     const settings = { ...this.options.settings, ...options.settings };
     const stopBoundMs = (settings.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS) + STOP_SLACK_MS;

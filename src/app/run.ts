@@ -7,7 +7,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { Engine, type TorrentOutcome } from './engine.js';
 import { formatBytes } from './format.js';
@@ -110,12 +110,18 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
   });
   const started = Date.now();
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
-  const t = await engine
-    .add(o.meta, { dir, peers: o.peers, check: o.check ?? false, paused: true })
-    .catch(async (err: unknown) => {
-      await engine.close();
-      throw err;
-    });
+  let t: Awaited<ReturnType<Engine['add']>>;
+  try {
+    t = await engine.add(o.meta, { dir, peers: o.peers, check: o.check ?? false, paused: true });
+  } catch (err) {
+    await engine.close();
+    // A torrent the engine will not lay out (its name is the resume folder's): bad input, one line.
+    if (err instanceof MetainfoError) {
+      o.err(`bt-actor: invalid torrent: ${err.message} [${err.code}]`);
+      return 2;
+    }
+    throw err;
+  }
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
   if (o.json) line({ event: 'listening', port: engine.port, infoHash: o.meta.infoHashHex, name: o.meta.name });
   else if (!o.quiet) o.err(`bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${engine.port}`);

@@ -159,6 +159,8 @@ export function storageActor(
       saving = saving
         .then(async () => {
           await Promise.allSettled([...writes]);
+          // Only data on stable storage may be claimed: fdatasync first, then the resume file.
+          await s.sync();
           await saveResume(path, meta, bits, await s.fileStats());
         })
         .catch(() => undefined); // a resume file that cannot be written only costs a recheck

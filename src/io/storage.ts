@@ -93,6 +93,8 @@ export class Storage {
   private readonly paths: string[];
   /** Files (by index) confirmed inside the download folder, with their identity (see `openFile`). */
   private readonly confirmedFiles = new Map<number, { finalIsLink: boolean; dev: number; ino: number }>();
+  /** Files written since the last {@link sync}. */
+  private readonly unsynced = new Set<number>();
   /** Path components of every file, relative to the root. */
   private readonly components: string[][];
   private readonly indexByPath = new Map<string, number>();
@@ -326,6 +328,30 @@ export class Storage {
   }
 
   /** Waits for the reads and writes in flight, then closes every idle file handle. The storage stays usable. */
+  /**
+   * Makes the data written so far durable: fdatasync of every file written since the last sync (a
+   * resume file may claim only synced data). On failure those files stay to be synced next time.
+   */
+  async sync(): Promise<void> {
+    this.assertOpen();
+    // The caller waits for the writes it claims; writes still running are synced next time.
+    const files = [...this.unsynced];
+    this.unsynced.clear();
+    try {
+      await this.track(() =>
+        settleAll(
+          files.map((i) => {
+            const path = this.paths[i]!;
+            return this.pool.use(path, 'read', (fh) => fh.datasync().catch(ioError(path, 'sync')));
+          }),
+        ),
+      );
+    } catch (err) {
+      for (const i of files) this.unsynced.add(i);
+      throw err;
+    }
+  }
+
   async flush(): Promise<void> {
     await this.drain();
     await this.pool.closeIdle();
@@ -496,6 +522,8 @@ export class Storage {
         if (bytesWritten <= 0) throw new StorageError('BT_ERR_STORAGE_IO', `write to '${path}' made no progress`, path);
         done += bytesWritten;
       }
+      // Written: the next sync makes it durable (marked after the write, so no sync can miss it).
+      this.unsynced.add(seg.fileIndex);
     });
   }
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -168,6 +169,18 @@ describe('bt-actor create / info', () => {
     expect(await cli('run', good, '--peer', 'nohost')).toMatchObject({ code: 2 });
     expect(await cli('run', good, '--port', '70000')).toMatchObject({ code: 2 });
     expect(await cli('run', good, '--seed-ratio', '-1')).toMatchObject({ code: 2 });
+  });
+
+  it("run: a torrent named '.bt-actor' (the resume folder's name) exits 2 with one line; nothing is written", async () => {
+    await writeFile(join(dir, '.bt-actor'), 'planted');
+    const t = join(dir, 'reserved.torrent');
+    expect((await cli('create', join(dir, '.bt-actor'), '-o', t)).code).toBe(0);
+    const out = join(dir, 'reserved-out');
+    const r = await cli('run', t, '--out', out, '--bind', '127.0.0.1');
+    expect(r.code).toBe(2);
+    expect(r.errLines).toHaveLength(1);
+    expect(r.err).toMatch(/'\.bt-actor' is where bt-actor keeps resume data/);
+    expect(existsSync(join(out, '.bt-actor'))).toBe(false);
   });
 
   it('each command has --help', async () => {
