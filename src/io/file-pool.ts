@@ -36,7 +36,8 @@ interface Entry {
  * await pool.close();
  */
 export class FilePool {
-  readonly maxOpen: number;
+  /** Handles held at most (lowered by {@link lowerLimit} when the process runs out of descriptors). */
+  maxOpen: number;
   /** Non-retired entries by path, least recently used first (Map insertion order). */
   private readonly entries = new Map<string, Entry>();
   private slots = 0;
@@ -53,6 +54,15 @@ export class FilePool {
     if (!Number.isSafeInteger(maxOpen) || maxOpen < 1)
       throw new RangeError(`maxOpen must be a positive integer, not ${maxOpen}`);
     this.maxOpen = maxOpen;
+  }
+
+  /**
+   * The process ran out of file descriptors: hold at most the handles held now, less one (never below
+   * `floor`), so further opens wait for a slot instead of failing; and close the idle handles.
+   */
+  lowerLimit(floor = 4): void {
+    this.maxOpen = Math.max(floor, Math.min(this.maxOpen, this.slots - 1));
+    void this.closeIdle();
   }
 
   /** Handles currently opening, open or closing. */

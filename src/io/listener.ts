@@ -12,7 +12,7 @@ import { toHex } from '../protocol/bytes.js';
 import { createServer, Socket, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { BtError } from '../protocol/errors.js';
-import { normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
+import { isLoopback, normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { acceptMse } from './mse-accept.js';
 
 export interface IncomingConnection {
@@ -52,6 +52,12 @@ export interface ListenerOptions {
   mse?: boolean;
   /** Told why an MSE handshake failed (the connection is then closed), e.g. BT_ERR_MSE_METHOD for RC4 only. */
   onMseError?: (error: BtError, remote: string) => void;
+  /** Connections still handshaking at once (past it new ones are closed at once). Default 64. */
+  maxHandshaking?: number;
+  /** Of those, from one IP address (loopback excepted: tests and local swarms share it). Default 8. */
+  maxHandshakingPerIp?: number;
+  /** MSE key exchanges begun per second (each costs a modular exponentiation). Default 50. */
+  msePerSecond?: number;
 }
 
 const PSTR = Buffer.from('\x13BitTorrent protocol');
@@ -59,7 +65,15 @@ const PSTR = Buffer.from('\x13BitTorrent protocol');
 export class PeerListener {
   private readonly routes = new Map<string, (c: IncomingConnection) => void>();
   private readonly pending = new Set<Socket>();
+  /** Connections still handshaking, per remote IP. */
+  private readonly pendingPerIp = new Map<string, number>();
   refused = 0;
+  /** Accept errors (EMFILE, ENFILE …) seen; the listener keeps listening. */
+  acceptErrors = 0;
+  private maxHandshaking = 64;
+  private maxHandshakingPerIp = 8;
+  private msePerSecond = 50;
+  private mseWindow = { start: 0, count: 0 };
   private mse = true;
   private onMseError: ListenerOptions['onMseError'];
 
@@ -80,7 +94,13 @@ export class PeerListener {
     const listener = new PeerListener(server, port);
     listener.mse = options.mse ?? true;
     listener.onMseError = options.onMseError;
+    listener.maxHandshaking = options.maxHandshaking ?? 64;
+    listener.maxHandshakingPerIp = options.maxHandshakingPerIp ?? 8;
+    listener.msePerSecond = options.msePerSecond ?? 50;
     server.on('connection', (s) => listener.accept(s, options.handshakeTimeoutMs ?? 10_000));
+    // Out of descriptors (EMFILE, ENFILE) or a transient accept failure: counted, never fatal — the
+    // connection is lost, the listener stays.
+    server.on('error', () => void listener.acceptErrors++);
     return listener;
   }
 
@@ -91,6 +111,16 @@ export class PeerListener {
   }
 
   private accept(socket: Socket, timeoutMs: number): void {
+    const ip = socket.remoteAddress ?? '';
+    const perIp = this.pendingPerIp.get(ip) ?? 0;
+    // Bounded: handshakes cost memory and (MSE) CPU, and a peer can open connections for free.
+    if (this.pending.size >= this.maxHandshaking || (!isLoopback(ip) && perIp >= this.maxHandshakingPerIp)) {
+      this.refused++;
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return;
+    }
+    this.pendingPerIp.set(ip, perIp + 1);
     this.pending.add(socket);
     const chunks: Buffer[] = [];
     let length = 0;
@@ -99,15 +129,25 @@ export class PeerListener {
       clearTimeout(timer);
       socket.off('data', onData);
       stopMse?.();
-      this.pending.delete(socket);
+      if (this.pending.delete(socket)) {
+        const n = (this.pendingPerIp.get(ip) ?? 1) - 1;
+        if (n > 0) this.pendingPerIp.set(ip, n);
+        else this.pendingPerIp.delete(ip);
+      }
     };
+    let over = false;
     const refuse = () => {
+      if (over) return;
+      over = true;
       done();
       this.refused++;
       socket.destroy();
     };
     const timer = setTimeout(refuse, timeoutMs);
     socket.on('error', refuse);
+    // A peer that hangs up before its handshake is done frees its slot at once.
+    socket.on('end', refuse);
+    socket.on('close', refuse);
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       length += chunk.length;
@@ -125,6 +165,8 @@ export class PeerListener {
       if (!host || !socket.remotePort) return refuse();
       done();
       socket.off('error', refuse);
+      socket.off('end', refuse);
+      socket.off('close', refuse);
       route({
         socket,
         initialBytes,
@@ -134,6 +176,7 @@ export class PeerListener {
     };
     const mse = (head: Buffer) => {
       socket.off('data', onData);
+      if (!this.mseAllowed()) return refuse();
       const infoHashes = () => [...this.routes.keys()].map((h) => Buffer.from(h, 'hex'));
       stopMse = acceptMse(socket, head, { infoHashes }, (r) => {
         if (!r.error) return deliver(toHex(r.infoHash), r.initialPayload);
@@ -142,6 +185,18 @@ export class PeerListener {
       });
     };
     socket.on('data', onData);
+  }
+
+  /** A token per MSE exchange, `msePerSecond` a second. */
+  private mseAllowed(): boolean {
+    const now = Date.now();
+    if (now - this.mseWindow.start >= 1000) this.mseWindow = { start: now, count: 0 };
+    return ++this.mseWindow.count <= this.msePerSecond;
+  }
+
+  /** Connections still handshaking (for tests). */
+  get handshaking(): number {
+    return this.pending.size;
   }
 
   async close(): Promise<void> {

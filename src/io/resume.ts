@@ -74,7 +74,11 @@ export async function saveResume(path: string, meta: Metainfo, have: Bitfield, f
   }
   // The rename is durable once the folder is.
   const dh = await open(folder, 'r').catch(() => undefined);
-  if (dh) await dh.sync().catch(() => undefined).finally(() => dh.close());
+  if (dh)
+    await dh
+      .sync()
+      .catch(() => undefined)
+      .finally(() => dh.close());
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

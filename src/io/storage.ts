@@ -142,7 +142,7 @@ export class Storage {
       if (clash !== undefined)
         throw new StorageError('BT_ERR_STORAGE_PATH', `'${d}' is file ${clash} and also a folder of file ${i}`, d);
     }
-    this.pool = new FilePool((path, mode) => this.openFile(path, mode), {
+    this.pool = new FilePool((path, mode) => this.openRetrying(path, mode), {
       maxOpen: options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES,
     });
   }
@@ -509,6 +509,26 @@ export class Storage {
     const flags = constants.O_RDWR | constants.O_CREAT | (disk.finalIsLink ? 0 : O_NOFOLLOW);
     const fh = await open(path, flags, 0o666).catch(ioError(path, 'open'));
     return { fh, finalIsLink: disk.finalIsLink };
+  }
+
+  /**
+   * Opens a file; when the process is out of descriptors (`EMFILE`, `ENFILE`) or the call would block
+   * (`EAGAIN`), the pool holds fewer handles from then on (its idle ones closed, later opens waiting for
+   * a slot) and the open is tried again after 50, 100, 200 … ms (about 6 s in all) instead of failing
+   * the torrent: other connections and torrents free descriptors meanwhile.
+   */
+  private async openRetrying(path: string, mode: FileMode): Promise<FileHandle> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.openFile(path, mode);
+      } catch (err) {
+        const e = err as { code?: string; cause?: { code?: string } };
+        const code = e.cause?.code ?? e.code;
+        if (attempt >= 7 || (code !== 'EMFILE' && code !== 'ENFILE' && code !== 'EAGAIN')) throw err;
+        this.pool.lowerLimit();
+        await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      }
+    }
   }
 
   private writeSegment(seg: FileSegment, data: Uint8Array, at: number): Promise<void> {

@@ -298,3 +298,9 @@ export function encodeCompactPeers6(peers: readonly PeerAddress[]): Uint8Array {
   });
   return out;
 }
+
+/** True for 127.0.0.0/8 and ::1 (and IPv4-mapped loopback). */
+export function isLoopback(ip: string): boolean {
+  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  return v4.startsWith('127.') || ip === '::1';
+}

@@ -290,4 +290,34 @@ describe('PeerListener', () => {
     listeners.splice(listeners.indexOf(listener), 1);
     await within(client.closed, 5000, 'client closed');
   });
+
+  it('bounds the connections still handshaking: past maxHandshaking new ones are closed at once; then room again', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 20_000, maxHandshaking: 3 });
+    const silent = await Promise.all([0, 1, 2].map(() => dial(listener.port)));
+    await until(() => listener.handshaking === 3, 'three handshaking');
+    const extra = await dial(listener.port);
+    await within(extra.closed, 5000, 'the fourth closed');
+    expect(extra.closedByRemote()).toBe(true);
+    expect(listener.handshaking).toBe(3);
+    silent[0]!.socket.destroy();
+    await until(() => listener.handshaking === 2, 'one gone');
+    const infoHash = randomBytes(20);
+    const routed: IncomingConnection[] = [];
+    listener.register(infoHash.toString('hex'), (c) => {
+      sockets.add(c.socket);
+      routed.push(c);
+    });
+    (await dial(listener.port)).socket.write(handshake(infoHash));
+    await until(() => routed.length === 1, 'routed once there is room');
+  });
+
+  it('rate-limits MSE key exchanges (msePerSecond): the ones past it are closed', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 20_000, msePerSecond: 2 });
+    const openers = await Promise.all([0, 1, 2, 3].map(() => dial(listener.port)));
+    // 96 bytes that are not the protocol string: taken for an MSE opener (Ya).
+    for (const c of openers) c.socket.write(randomBytes(96));
+    await until(() => openers.filter((c) => c.closedByRemote()).length >= 2, 'two refused');
+    await sleep(100);
+    expect(openers.filter((c) => c.closedByRemote())).toHaveLength(2);
+  });
 });

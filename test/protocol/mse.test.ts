@@ -19,6 +19,7 @@ import {
   Rc4,
   bigIntToBytes,
   createMseKeyExchange,
+  modPow,
   mseHash,
   type MseResponderOptions,
   type MseStep,
@@ -66,6 +67,22 @@ describe('the key exchange', () => {
     const s2 = node.computeSecret(ours.publicKey);
     expect(s1.length).toBe(96);
     expect(hex(s1)).toBe(Buffer.concat([Buffer.alloc(96 - s2.length), s2]).toString('hex'));
+  });
+
+  it('is the MSE arithmetic exactly: Y = 2^X mod P, S = Ypeer^X mod P, whatever other exchanges run between', () => {
+    const xs = [
+      new Uint8Array(20).fill(7),
+      new Uint8Array(20).fill(0xfe),
+      Uint8Array.from({ length: 20 }, (_, i) => i),
+    ];
+    const kxs = xs.map((x) => createMseKeyExchange(() => x));
+    kxs.forEach((kx, i) => {
+      const x = BigInt(`0x${hex(xs[i]!)}`);
+      expect(hex(kx.publicKey)).toBe(hex(bigIntToBytes(modPow(MSE_GENERATOR, x, MSE_PRIME), 96)));
+      const other = kxs[(i + 1) % kxs.length]!;
+      const y = BigInt(`0x${hex(other.publicKey)}`);
+      expect(hex(kx.secret(other.publicKey))).toBe(hex(bigIntToBytes(modPow(y, x, MSE_PRIME), 96)));
+    });
   });
 
   it('refuses public keys outside 2 … P−2 with BT_ERR_MSE_KEY', () => {

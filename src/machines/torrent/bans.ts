@@ -8,7 +8,9 @@
  * that IP stay reachable. Bans expire (`banMs`); at most {@link MAX_BANS} are kept (the oldest go).
  * Pure: time is passed in (the torrent's clock), never read.
  */
-import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
+import { isLoopback, peerKey, type PeerAddress } from '../../protocol/peer-address.js';
+
+export { isLoopback };
 
 export interface Ban {
   /** The address the banned connection had (`ip:port`), for reports. */
@@ -27,12 +29,6 @@ export type Bans = readonly Ban[];
 
 /** Bans kept at most: a swarm of liars cannot grow the list without bound. */
 export const MAX_BANS = 1_000;
-
-/** True for 127.0.0.0/8 and ::1 (and IPv4-mapped loopback). */
-export function isLoopback(ip: string): boolean {
-  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  return v4.startsWith('127.') || ip === '::1';
-}
 
 /** Whether peers behind one IP are told apart (by peer id and port) rather than banned together. */
 export function sharesIp(ip: string, multipleConnectionsPerIp: boolean): boolean {
