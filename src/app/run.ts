@@ -3,7 +3,8 @@
  * otherwise. Resolves to the exit code (0 complete and verified, 1 failed, 2 bad input). It is an
  * {@link Engine} holding the one torrent plus a renderer; the engine alone starts and stops it.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
@@ -55,6 +56,8 @@ export async function prepareOutDir(dir: string): Promise<string | null> {
     await mkdir(dir, { recursive: true });
     const st = await stat(dir);
     if (!st.isDirectory()) return `${dir} is not a folder`;
+    // A folder we cannot write to (read-only mount, no permission) would fail only at the first piece.
+    await access(dir, constants.W_OK);
     return null;
   } catch (err) {
     return `cannot use ${dir}: ${(err as Error).message}`;
