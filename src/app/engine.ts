@@ -166,6 +166,7 @@ function initialProgress(meta: Metainfo): TorrentProgress {
     peersConnected: 0,
     peersKnown: 0,
     checked: 0,
+    diskFull: false,
   };
 }
 

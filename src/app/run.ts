@@ -282,6 +282,9 @@ function printText(e: TorrentReport, o: RunOptions): void {
   if (e.type === 'torrent.hashFailed')
     o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${bans(e.banned)}` : ''}`);
   if (e.type === 'torrent.banned') o.err(`piece ${e.index} verified; banned ${bans(e.banned)}`);
+  if (e.type === 'torrent.diskFull')
+    o.err(`disk full: the download waits for space (verified pieces kept in memory) — ${e.message}`);
+  if (e.type === 'torrent.diskOk') o.err('disk space is back: the download goes on');
   if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet)
     o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);
   if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning' && !o.quiet)

@@ -11,6 +11,7 @@ import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js'
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
 import { loadResume, saveResume } from './resume.js';
+import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
 
 /** SHA-1 of each 16 KiB block of a piece (the last one may be shorter): what smart ban compares. */
@@ -171,6 +172,48 @@ export function storageActor(
     };
     ready.catch(fail);
 
+    // A full disk (ENOSPC, EDQUOT) is waited out, not failed: the piece stays in memory and its write is
+    // tried again every few seconds; meanwhile the pieces waiting for the disk fill the torrent's write
+    // backlog and the peers stop asking for blocks. The torrent hears `storage.diskFull` once, and
+    // `storage.diskOk` when a write goes through again. Closing gives the waiting pieces up (unwritten,
+    // unclaimed: nothing on disk is wrong, they are fetched again next time).
+    let diskFull = false;
+    /** Wakes the writes waiting for space (on close: they give up at once). */
+    const waiting = new Set<() => void>();
+    const wakeWaiting = () => {
+      for (const w of [...waiting]) w();
+    };
+    const writeWaitingForSpace = async (s: Storage, index: number, data: Uint8Array): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await s.writePiece(index, data);
+          if (diskFull) {
+            diskFull = false;
+            send({ type: 'storage.diskOk' });
+          }
+          return;
+        } catch (err) {
+          const e = err as { code?: string; cause?: { code?: string }; message?: string };
+          const code = e.cause?.code ?? e.code;
+          if ((code !== 'ENOSPC' && code !== 'EDQUOT') || closing || abort.signal.aborted) throw err;
+          if (!diskFull) {
+            diskFull = true;
+            send({ type: 'storage.diskFull', message: e.message ?? String(err) });
+          }
+          await new Promise<void>((resolve) => {
+            const wake = () => {
+              clearTimeout(t);
+              waiting.delete(wake);
+              resolve();
+            };
+            const t = setTimeout(wake, Math.min(5_000, 500 * 2 ** attempt));
+            waiting.add(wake);
+          });
+          if (closing || abort.signal.aborted) throw new StorageError('BT_ERR_STORAGE_CLOSED', 'stopped while the disk was full');
+        }
+      }
+    };
+
     receive((cmd) => {
       if (cmd.type === 'storage.write') {
         const { index, data } = cmd;
@@ -182,7 +225,7 @@ export function storageActor(
               return;
             }
             const hashes = cmd.blockHashes ? blockHashes(data) : undefined;
-            const write = s.writePiece(index, data);
+            const write = writeWaitingForSpace(s, index, data);
             writes.add(write);
             try {
               await write;
@@ -193,8 +236,13 @@ export function storageActor(
             send({ type: 'storage.verified', index, ...(hashes && { blockHashes: hashes }) });
             scheduleSave();
           })
-          .catch(fail);
+          .catch((err: unknown) => {
+            // A piece given up because we stopped while the disk was full is no failure.
+            if ((err as { code?: string }).code === 'BT_ERR_STORAGE_CLOSED' && closing) return;
+            fail(err);
+          });
       } else if (cmd.type === 'storage.close') {
+        queueMicrotask(wakeWaiting);
         closing ??= ready
           .then(async (s) => {
             clearTimeout(saveTimer);

@@ -11,6 +11,10 @@ export type StorageEvent =
   | { type: 'storage.verified'; index: number; blockHashes?: Uint8Array[] }
   /** `blockHashes`: SHA-1 of each 16 KiB block of the bad copy (who sent which is the torrent's record). */
   | { type: 'storage.hashFailed'; index: number; blockHashes: Uint8Array[] }
+  /** A write failed for want of space (ENOSPC, EDQUOT): writes are retried until there is room. */
+  | { type: 'storage.diskFull'; message: string }
+  /** A write went through again after `storage.diskFull`. */
+  | { type: 'storage.diskOk' }
   | { type: 'storage.closed' }
   | { type: 'storage.error'; code: string; message: string };
 

@@ -400,6 +400,28 @@ describe('torrent statechart: failures and stopping', () => {
     expect(h.storage.writes).toHaveLength(writes);
   });
 
+  it('a full disk is waited out: reported, the peers hold back past the write backlog, and it goes on', () => {
+    const h = start({ peers: [A], storage: 'manual', pieces: 8, settings: { writeBacklogBytes: 2 * 32 * 1024 } });
+    const a = h.peer(A);
+    a.seed(FAST);
+    while (a.serve() > 0);
+    h.storageEvent({ type: 'storage.diskFull', message: 'ENOSPC: no space left on device' });
+    expect(h.events).toContainEqual({ type: 'torrent.diskFull', message: 'ENOSPC: no space left on device' });
+    expect(h.context().progress.diskFull).toBe(true);
+    expect(h.value()).not.toBe('error');
+    // The pieces wait for the disk: past the backlog nothing more is asked for.
+    expect(a.open()).toEqual([]);
+    h.storageEvent({ type: 'storage.diskOk' });
+    expect(h.events).toContainEqual({ type: 'torrent.diskOk' });
+    expect(h.context().progress.diskFull).toBe(false);
+    while (h.answerWrite() !== undefined);
+    while (h.context().tally.verifiedPieces < 8) {
+      if (a.serve() === 0 && h.answerWrite() === undefined) break;
+      while (h.answerWrite() !== undefined);
+    }
+    expect(h.context().tally.verifiedPieces).toBe(8);
+  });
+
   it('stop closes every peer and the storage and ends in stopped', () => {
     const h = start({ peers: [A, B] });
     h.peer(A).seed(FAST, 0x71);

@@ -119,6 +119,8 @@ export interface TorrentProgress {
   peersConnected: number;
   peersKnown: number;
   checked: number;
+  /** The disk is full: verified pieces wait in memory for room, and no new blocks are asked for meanwhile. */
+  diskFull: boolean;
 }
 
 export type TorrentReport =
@@ -132,6 +134,10 @@ export type TorrentReport =
   | { type: 'torrent.peer'; key: string; event: 'connected' | 'closed'; reason?: CloseReason; detail?: string }
   | { type: 'torrent.complete' }
   | { type: 'torrent.error'; code: string; message: string }
+  /** The disk is full: the download waits (pieces kept in memory up to the write backlog) for room. */
+  | { type: 'torrent.diskFull'; message: string }
+  /** There is room again: the waiting pieces are written and the download goes on. */
+  | { type: 'torrent.diskOk' }
   | AnnouncerReport;
 
 /**
@@ -256,6 +262,8 @@ export interface TorrentTally {
   hashFailures: number;
   /** Addresses the peer book knows. */
   known: number;
+  /** Writes wait for room on the disk (`storage.diskFull` until `storage.diskOk`). */
+  diskFull: boolean;
 }
 
 const storageNotProvided = fromCallback<StorageCommand>(() => {
@@ -298,6 +306,7 @@ function progressOf(c: TorrentContext): TorrentProgress {
     peersConnected: Object.keys(c.peers).length,
     peersKnown: c.tally.known,
     checked: c.tally.checked,
+    diskFull: c.tally.diskFull,
   };
 }
 
@@ -667,6 +676,7 @@ export const torrentMachine = setup({
         wasted: 0,
         hashFailures: 0,
         known: book.size,
+        diskFull: false,
       },
       progress: undefined as unknown as TorrentProgress,
       error: undefined,
@@ -688,6 +698,23 @@ export const torrentMachine = setup({
           type: 'emitReport',
           params: ({ event }) => ({ type: 'torrent.error' as const, code: event.code, message: event.message }),
         },
+      ],
+    },
+    'storage.diskFull': {
+      actions: [
+        assign(({ context }) => ({ tally: { ...context.tally, diskFull: true } })),
+        'publish',
+        {
+          type: 'emitReport',
+          params: ({ event }) => ({ type: 'torrent.diskFull' as const, message: event.message }),
+        },
+      ],
+    },
+    'storage.diskOk': {
+      actions: [
+        assign(({ context }) => ({ tally: { ...context.tally, diskFull: false } })),
+        'publish',
+        { type: 'emitReport', params: { type: 'torrent.diskOk' as const } },
       ],
     },
     'torrent.deliver': {
