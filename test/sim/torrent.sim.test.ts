@@ -213,12 +213,30 @@ describe('torrent statechart with simulated peers', () => {
     const id = randomBytes(20);
     const { actor, clock, complete, events } = start(t, {
       '10.0.0.1:1': { peerId: id, stallAfter: 0 },
-      '10.0.0.1:2': { peerId: id, stallAfter: 0 },
+      '10.0.0.2:2': { peerId: id, stallAfter: 0 }, // the same peer at another address (another interface)
       '10.0.0.9:1': {},
     });
     await runUntil(actor, clock, complete);
     const dup = events.filter((e) => e.type === 'torrent.peer' && e.reason === 'duplicate');
     expect(dup).toHaveLength(1);
+  });
+
+  it('one connection per IP address (several with multipleConnectionsPerIp, or on loopback)', async () => {
+    const t = makeTorrent(8 * PIECE);
+    const peers = { '10.0.0.1:1': {}, '10.0.0.1:2': {}, '10.0.0.1:3': {} };
+    // The most connections open at once (a peer actor exists from its dial until it reports closed).
+    const mostAtOnce = (snapshots: number[]) => Math.max(...snapshots);
+    const run = async (settings: Record<string, unknown>) => {
+      const r = start(t, peers, settings);
+      const open: number[] = [];
+      const sub = r.actor.subscribe((snap) => open.push(Object.keys(snap.context.peers).length));
+      await runUntil(r.actor, r.clock, r.complete);
+      sub.unsubscribe();
+      expect(r.complete()).toBe(true);
+      return mostAtOnce(open);
+    };
+    expect(await run({})).toBe(1);
+    expect(await run({ multipleConnectionsPerIp: true })).toBe(3);
   });
 
   it('a connection to ourselves is closed and never retried', async () => {

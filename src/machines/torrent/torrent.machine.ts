@@ -36,7 +36,7 @@ import {
   type ChokerSettings,
 } from '../choker/choker.machine.js';
 import { peerMachine } from '../peer/peer.machine.js';
-import { addBan, banOf, type Bans } from './bans.js';
+import { addBan, banOf, sharesIp, type Bans } from './bans.js';
 import { SmartBan } from './smart-ban.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
 import { randomFrom, seedFrom } from '../random.js';
@@ -392,6 +392,17 @@ function refillOthers(c: TorrentContext, out: Outbox, except?: string): void {
   for (const key of Object.keys(c.peers)) if (key !== except) out.peer(key, { type: 'peer.refill' });
 }
 
+/**
+ * One connection per IP address (libtorrent's rule): a host cannot fill the torrent's slots from many
+ * ports. Where peers share an IP — loopback, or `multipleConnectionsPerIp` — there is no such limit.
+ * `more` are addresses about to be dialled in the same step.
+ */
+function ipFull(c: TorrentContext, address: PeerAddress, more: readonly PeerAddress[] = []): boolean {
+  if (sharesIp(address.host, c.settings.multipleConnectionsPerIp)) return false;
+  for (const e of Object.values(c.peers)) if (e.address.host === address.host) return true;
+  return more.some((a) => a.host === address.host);
+}
+
 /** What a ban needs to know of peer `key`: its address and id, from its connection or the peer book. */
 function guiltyOf(c: TorrentContext, key: string, reason: string): Guilty | undefined {
   const e = c.peers[key];
@@ -442,6 +453,7 @@ export const torrentMachine = setup({
       return (
         !context.peers[key] &&
         !banOf(context.bans, event.address, undefined, context.clock) &&
+        !ipFull(context, event.address) &&
         Object.keys(context.peers).length < context.settings.maxConnections
       );
     },
@@ -813,6 +825,7 @@ export const torrentMachine = setup({
               if (
                 context.peers[key] ||
                 banOf(context.bans, address, undefined, context.clock) ||
+                ipFull(context, address, dial) ||
                 count >= context.settings.maxConnections
               )
                 skip.push(key);
