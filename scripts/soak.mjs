@@ -10,6 +10,7 @@
 // blocks. At the start (after a warm-up round) and at the end it prints, after a forced GC: heap, RSS,
 // handles and timers (process.getActiveResourcesInfo), and the live actors of the seeder's torrent (its
 // peer children). Exit 1 if any of them grew beyond noise, or a download failed to verify.
+import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
