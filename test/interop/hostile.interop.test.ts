@@ -137,4 +137,13 @@ describe('hostile peers among honest libtorrent seeders', () => {
       );
     });
   }, 600_000);
+
+  it(`a second bitfield (protocol discipline): the peer is closed, nobody banned (${RUNS} runs)`, async () => {
+    await swarmWith({ bitfields: 1 }, (r, bad) => {
+      expect(bansOf(r)).toEqual([]);
+      expect(r.lines).toContainEqual(
+        expect.objectContaining({ event: 'peer-closed', key: bad.key, reason: 'protocol-error' }),
+      );
+    });
+  }, 600_000);
 });
