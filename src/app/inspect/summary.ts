@@ -88,6 +88,7 @@ const SKIP_KEYS = new Set([
   'uploads',
   'traffic',
   'seenPeers',
+  'bans',
 ]);
 
 /**
@@ -106,6 +107,11 @@ export function smallContext(context: unknown): Record<string, unknown> {
     const queued = (c.uploads as { queued?: unknown } | undefined)?.queued;
     if (Array.isArray(queued)) small.uploadsQueued = queued.length;
     if (c.peers && typeof c.peers === 'object') small.peerCount = Object.keys(c.peers).length;
+    // A torrent's bans: who, and why (the inspector shows them beside its counters).
+    if (Array.isArray(c.bans))
+      small.bans = (c.bans as { address?: unknown; reason?: unknown }[])
+        .slice(-20)
+        .map((b) => `${String(b.address)}: ${String(b.reason)}`);
     return small;
   } catch {
     return {};
