@@ -209,7 +209,8 @@ export function storageActor(
             const t = setTimeout(wake, Math.min(5_000, 500 * 2 ** attempt));
             waiting.add(wake);
           });
-          if (closing || abort.signal.aborted) throw new StorageError('BT_ERR_STORAGE_CLOSED', 'stopped while the disk was full');
+          if (closing || abort.signal.aborted)
+            throw new StorageError('BT_ERR_STORAGE_CLOSED', 'stopped while the disk was full');
         }
       }
     };
