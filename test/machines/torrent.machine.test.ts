@@ -311,6 +311,33 @@ describe('torrent statechart: smart ban', () => {
 });
 
 describe('torrent statechart: peers come and go', () => {
+  it('full: an incoming connection evicts an idle peer (connected a minute, moving nothing); a young one is not', () => {
+    const h = start({ peers: [A, B], settings: { maxConnections: 2 } });
+    for (const [k, id] of [
+      [A, 0x71],
+      [B, 0x72],
+    ] as const) {
+      const p = h.peer(k);
+      p.connect(FAST, id);
+      p.push({ type: 'wire.have-none' }); // nothing for us, and it wants nothing: idle
+    }
+    h.incoming(C);
+    expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1); // both too young to go
+    h.advance(61_000);
+    h.incoming(C);
+    expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+    expect(h.context().peers[C]).toBeDefined();
+    expect(h.events).toContainEqual(
+      expect.objectContaining({
+        type: 'torrent.peer',
+        event: 'closed',
+        reason: 'not-useful',
+        detail: 'idle: evicted for a new connection',
+      }),
+    );
+    expect(Object.keys(h.context().peers)).toHaveLength(2);
+  });
+
   it('a peer that closes gives its requests back; the others ask for them; its address is dialled again later', () => {
     const h = start({ peers: [A, B], peerSettings: { minQueue: 8, maxQueue: 8 } });
     const a = h.peer(A);

@@ -201,6 +201,8 @@ export interface PeerEntry {
   uploaded: number;
   downRate: number;
   upRate: number;
+  /** The torrent's clock when the connection began (a young connection is not evicted). */
+  since: number;
 }
 
 /**
@@ -403,6 +405,33 @@ function ipFull(c: TorrentContext, address: PeerAddress, more: readonly PeerAddr
   return more.some((a) => a.host === address.host);
 }
 
+/** A connection younger than this is never evicted: it has not had the time to show its use. */
+const EVICT_AFTER_MS = 60_000;
+
+/**
+ * The peer to evict when the torrent is full and a connection comes in: an admitted peer, connected for a
+ * minute at least, that moves no data either way and does not want ours — the one that exchanged least —
+ * unless an eviction is
+ * already under way (at most one connection over the limit, for a moment).
+ */
+function evictable(c: TorrentContext): string | undefined {
+  const keys = Object.keys(c.peers);
+  if (keys.length > c.settings.maxConnections) return undefined;
+  let best: string | undefined;
+  let bestBytes = Infinity;
+  for (const key of keys) {
+    const e = c.peers[key]!;
+    if (e.peerId === undefined || c.clock - e.since < EVICT_AFTER_MS) continue;
+    if (e.view.peerInterested || e.downRate > 0 || e.upRate > 0) continue;
+    const bytes = e.downloaded + e.uploaded;
+    if (bytes < bestBytes) {
+      best = key;
+      bestBytes = bytes;
+    }
+  }
+  return best;
+}
+
 /** What a ban needs to know of peer `key`: its address and id, from its connection or the peer book. */
 function guiltyOf(c: TorrentContext, key: string, reason: string): Guilty | undefined {
   const e = c.peers[key];
@@ -454,7 +483,7 @@ export const torrentMachine = setup({
         !context.peers[key] &&
         !banOf(context.bans, event.address, undefined, context.clock) &&
         !ipFull(context, event.address) &&
-        Object.keys(context.peers).length < context.settings.maxConnections
+        (Object.keys(context.peers).length < context.settings.maxConnections || evictable(context) !== undefined)
       );
     },
     /** The peer's id (now known) or its address is under a ban. */
@@ -850,7 +879,7 @@ export const torrentMachine = setup({
                     settings: c.settings.peer,
                   },
                 });
-                peers[key] = newEntry(ref, address, 'outgoing');
+                peers[key] = newEntry(ref, address, 'outgoing', c.clock);
               }
               return { peers, spawned, tally: { ...c.tally, known: event.known } };
             });
@@ -861,6 +890,17 @@ export const torrentMachine = setup({
           {
             guard: 'canAdmitIncoming',
             actions: [
+              // Full: the least useful peer makes room (it closes; the newcomer is taken now).
+              enqueueActions(({ context, enqueue }) => {
+                if (Object.keys(context.peers).length < context.settings.maxConnections) return;
+                const victim = evictable(context);
+                if (victim)
+                  enqueue.sendTo(context.peers[victim]!.ref, {
+                    type: 'peer.close',
+                    reason: 'not-useful',
+                    detail: 'idle: evicted for a new connection',
+                  });
+              }),
               assign(({ context, event, spawn, self }) => {
                 const key = peerKey(event.address);
                 const spawned = context.spawned + 1;
@@ -876,7 +916,10 @@ export const torrentMachine = setup({
                     transport: event.transport,
                   },
                 });
-                return { peers: { ...context.peers, [key]: newEntry(ref, event.address, 'incoming') }, spawned };
+                return {
+                  peers: { ...context.peers, [key]: newEntry(ref, event.address, 'incoming', context.clock) },
+                  spawned,
+                };
               }),
               'noteIncoming',
             ],
@@ -1150,8 +1193,9 @@ function peerTorrent(c: TorrentContext): PeerTorrent {
   return { infoHash: c.info.infoHash, peerId: c.peerId, geometry: geometryOf(c.info) };
 }
 
-function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'incoming'): PeerEntry {
+function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'incoming', since: number): PeerEntry {
   return {
+    since,
     ref,
     address,
     direction,
