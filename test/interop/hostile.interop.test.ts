@@ -5,6 +5,7 @@
  * honest seeder. `BT_HOSTILE_RUNS` (default 10) downloads per attack.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,12 @@ interface Run {
   code: number | null;
   lines: Record<string, unknown>[];
   stderr: string;
+  /** Peak resident memory of the bt-actor process (MB), sampled every 50 ms from /proc. */
+  peakRssMB: number;
 }
+
+/** Peak RSS a download of this small torrent may reach, whatever a hostile peer sends. */
+const RSS_BOUND_MB = 200;
 
 function runBtActor(args: string[], timeoutMs: number): Promise<Run> {
   return new Promise((resolve) => {
@@ -37,9 +43,19 @@ function runBtActor(args: string[], timeoutMs: number): Promise<Run> {
     const lines = jsonLines(child.stdout, undefined, (text) => (stderr += `non-JSON stdout: ${text}\n`));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let peakRssMB = 0;
+    const sample = setInterval(() => {
+      try {
+        const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (kb) peakRssMB = Math.max(peakRssMB, Number(kb[1]) / 1024);
+      } catch {
+        // exited
+      }
+    }, 50);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, lines, stderr });
+      clearInterval(sample);
+      resolve({ code, lines, stderr, peakRssMB });
     });
   });
 }
@@ -86,6 +102,7 @@ async function swarmWith(
       const r = await runBtActor([file, '--out', out, ...peers], 120_000);
       expect(r.code, `run ${run}: ${r.stderr}`).toBe(0);
       await expectSameData(meta, join(work, 'src'), out);
+      expect(r.peakRssMB, `run ${run}: peak RSS`).toBeLessThan(RSS_BOUND_MB);
       // No honest seeder is ever banned.
       for (const b of bansOf(r)) expect(b.peer, `run ${run}: ${b.reason}`).toBe(bad.key);
       check(r, { key: bad.key, badBlocks: bad.badBlocks - before });
@@ -144,6 +161,21 @@ describe('hostile peers among honest libtorrent seeders', () => {
       expect(r.lines).toContainEqual(
         expect.objectContaining({ event: 'peer-closed', key: bad.key, reason: 'protocol-error' }),
       );
+    });
+  }, 600_000);
+
+  it(`a flood of haves and keep-alives: served by the others, nobody banned, memory bounded (${RUNS} runs)`, async () => {
+    await swarmWith({ flood: 200_000 }, (r) => expect(bansOf(r)).toEqual([]));
+  }, 600_000);
+
+  it(`a peer that trickles its blocks (1 KiB per 20 ms): the others carry the download (${RUNS} runs)`, async () => {
+    await swarmWith({ slow: 20 }, (r) => expect(bansOf(r)).toEqual([]));
+  }, 600_000);
+
+  it(`a peer that resets every connection mid-block: its half blocks are dropped, nothing fails (${RUNS} runs)`, async () => {
+    await swarmWith({ reset: 3 }, (r) => {
+      expect(bansOf(r)).toEqual([]);
+      expect(r.lines.filter((l) => l.event === 'hashFailed')).toEqual([]);
     });
   }, 600_000);
 });

@@ -5,7 +5,10 @@
  * - `corrupt`: serves requests, flipping a byte of every block of these pieces (`'all'`: of every block);
  * - `stray`: right after the handshake sends this many blocks nobody asked for — garbage, into a few
  *   pieces — and hangs up;
- * - `bitfields`: sends this many more bitfields after the first (a protocol violation).
+ * - `bitfields`: sends this many more bitfields after the first (a protocol violation);
+ * - `flood`: right after the handshake sends this many `have` messages and keep-alives, then serves;
+ * - `slow`: serves each block in 1 KiB writes this many ms apart (a peer that trickles);
+ * - `reset`: after serving this many blocks on a connection, sends half a block and resets it.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -29,7 +32,14 @@ export interface HostileSeeder {
 export async function hostileSeeder(
   meta: Metainfo,
   data: Uint8Array,
-  opts: { corrupt?: number[] | 'all'; stray?: number; bitfields?: number },
+  opts: {
+    corrupt?: number[] | 'all';
+    stray?: number;
+    bitfields?: number;
+    flood?: number;
+    slow?: number;
+    reset?: number;
+  },
 ): Promise<HostileSeeder> {
   const sockets = new Set<Socket>();
   const served = new Map<number, number>();
@@ -43,6 +53,18 @@ export async function hostileSeeder(
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     const framer = new WireFramer({ handshake: true, limits: { pieceCount: meta.pieceCount } });
+    let sentHere = 0;
+    const slowQueue: Uint8Array[] = [];
+    let slowTimer: NodeJS.Timeout | undefined;
+    const trickle = () => {
+      const next = slowQueue.shift();
+      if (next && !socket.destroyed) socket.write(next);
+      else if (!next) {
+        clearInterval(slowTimer);
+        slowTimer = undefined;
+      }
+    };
+    socket.on('close', () => clearInterval(slowTimer));
     socket.on('data', (chunk) => {
       try {
         framer.push(chunk, (e) => {
@@ -51,6 +73,14 @@ export async function hostileSeeder(
             const bitfield = encodeMessage({ type: 'bitfield', bytes: Bitfield.full(meta.pieceCount).toBytes() });
             socket.write(bitfield);
             for (let i = 0; i < (opts.bitfields ?? 0); i++) socket.write(bitfield);
+            if (opts.flood) {
+              const chunk: Uint8Array[] = [];
+              for (let i = 0; i < opts.flood; i++) {
+                chunk.push(encodeMessage({ type: 'have', index: i % meta.pieceCount }));
+                if (i % 10 === 0) chunk.push(new Uint8Array(4)); // keep-alive
+              }
+              socket.write(Buffer.concat(chunk));
+            }
             socket.write(encodeMessage({ type: 'unchoke' }));
             if (opts.stray) {
               // Garbage blocks into the first few pieces, unasked, then gone.
@@ -72,6 +102,21 @@ export async function hostileSeeder(
               state.badBlocks++;
             }
             served.set(e.index, (served.get(e.index) ?? 0) + 1);
+            sentHere++;
+            if (opts.reset !== undefined && sentHere > opts.reset) {
+              socket.write(encodePieceHeader(e.index, e.begin, block.length));
+              socket.write(block.subarray(0, block.length >> 1));
+              socket.resetAndDestroy();
+              return;
+            }
+            if (opts.slow) {
+              // Queued behind the blocks still trickling out, 1 KiB at a time.
+              const parts = [encodePieceHeader(e.index, e.begin, block.length)];
+              for (let at = 0; at < block.length; at += 1024) parts.push(block.subarray(at, at + 1024));
+              slowQueue.push(...parts);
+              if (!slowTimer) slowTimer = setInterval(trickle, opts.slow);
+              return;
+            }
             socket.write(encodePieceHeader(e.index, e.begin, block.length));
             socket.write(block);
           }
