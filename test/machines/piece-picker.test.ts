@@ -285,6 +285,40 @@ describe('PiecePicker: verification', () => {
     p.checkInvariants();
   });
 
+  it('a failed piece is refetched from a single peer where possible (smart ban then has a clean copy)', () => {
+    const p = picker({ pieceLength: 4 * BLOCK, pieces: 3 });
+    p.addPeer('a', bits(3, [0]));
+    p.addPeer('b', 'all');
+    // Piece 0 from both peers, two blocks each.
+    const fromA = p.pick('a', 2);
+    const fromB = p.pick('b', 2);
+    expect([...fromA, ...fromB].every((r) => r.index === 0)).toBe(true);
+    receiveAll(p, 'a', fromA);
+    receiveAll(p, 'b', fromB);
+    expect(p.pieceFailed(0).sort()).toEqual(['a', 'b']);
+    // 'a' takes a block of it first: the piece is its to fetch; 'b' is given the other pieces meanwhile.
+    expect(p.pick('a', 1)[0]!.index).toBe(0);
+    const other = p.pick('b', 8);
+    expect(other).toHaveLength(8);
+    expect(other.map((r) => r.index)).not.toContain(0);
+    expect(p.pick('a', 3).map((r) => r.index)).toEqual([0, 0, 0]);
+    p.checkInvariants();
+  });
+
+  it('a peer with nothing else to do helps with a piece being refetched; so does anyone once its refetcher left', () => {
+    const p = picker({ pieceLength: 4 * BLOCK, pieces: 1 });
+    p.addPeer('a', 'all');
+    p.addPeer('b', 'all');
+    const all = p.pick('a', 4);
+    receiveAll(p, 'a', all);
+    p.pieceFailed(0);
+    expect(p.pick('a', 1)).toHaveLength(1); // 'a' refetches
+    expect(p.pick('b', 1)).toEqual([{ index: 0, begin: BLOCK, length: BLOCK }]); // nothing else: it helps
+    p.removePeer('a');
+    expect(p.pick('b', 4).length).toBeGreaterThan(0);
+    p.checkInvariants();
+  });
+
   it('a verified piece is never picked again', () => {
     const p = picker({ pieces: 3 });
     p.addPeer('a', 'all');

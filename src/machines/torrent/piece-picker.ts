@@ -197,6 +197,12 @@ export class PiecePicker<P = string> {
   private readonly inProgress = new Map<number, Progress<P>>();
   /** In-progress pieces that still have wanted blocks, oldest first. */
   private readonly open = new Set<number>();
+  /**
+   * Pieces that failed their hash, and the peer refetching each (null until one takes a block): other
+   * peers leave it to that one while they have anything else to do, so the next copy comes from a
+   * single peer where possible — which makes it a clean witness for smart ban.
+   */
+  private readonly refetch = new Map<number, P | null>();
   /** Requested blocks with fewer than endgameMaxRequests requesters, by time of their last request. */
   private readonly dupCandidates = new Set<number>();
   /** Wanted blocks in the whole torrent; endgame when 0 and not complete. */
@@ -543,12 +549,12 @@ export class PiecePicker<P = string> {
     count = Math.floor(count);
     if (!st || !(count > 0) || this.wantCountOf(st) === 0) return out;
 
-    // 1. Finish partial pieces first.
+    // 1. Finish partial pieces first (a failed piece being refetched by another peer is left to it).
     if (this.open.size > 0) {
       for (const index of this.open) {
-        if (!this.stateHas(st, index)) continue;
+        if (!this.stateHas(st, index) || this.refetchedByOther(index, peer)) continue;
         this.takeWanted(this.inProgress.get(index)!, st, out, count);
-        if (out.length >= count) return out;
+        if (out.length >= count) return this.claimRefetch(peer, out);
       }
     }
 
@@ -558,9 +564,36 @@ export class PiecePicker<P = string> {
       else this.pickFreshByOrder(st, out, count);
     }
 
+    // 1b. Nothing else to do: help with the pieces being refetched after all.
+    if (out.length < count && this.refetch.size > 0) {
+      for (const index of this.open) {
+        if (!this.stateHas(st, index) || !this.refetch.has(index)) continue;
+        this.takeWanted(this.inProgress.get(index)!, st, out, count);
+        if (out.length >= count) break;
+      }
+    }
+    this.claimRefetch(peer, out);
+
     // 3. Endgame.
     if (out.length < count && this.wantedBlocks === 0 && this.dupCandidates.size > 0) {
       this.pickEndgame(st, out, count);
+    }
+    return out;
+  }
+
+  /** Piece `index` failed and another connected peer is refetching it. */
+  private refetchedByOther(index: number, peer: P): boolean {
+    if (this.refetch.size === 0) return false;
+    const owner = this.refetch.get(index);
+    return owner !== undefined && owner !== null && owner !== peer && this.peers.has(owner);
+  }
+
+  /** The first peer to take blocks of a failed piece becomes its refetcher. Returns `out`. */
+  private claimRefetch(peer: P, out: BlockRequest[]): BlockRequest[] {
+    if (this.refetch.size === 0) return out;
+    for (const r of out) {
+      const owner = this.refetch.get(r.index);
+      if (owner === null || (owner !== undefined && !this.peers.has(owner))) this.refetch.set(r.index, peer);
     }
     return out;
   }
@@ -618,6 +651,7 @@ export class PiecePicker<P = string> {
    */
   pieceVerified(index: number): PeerRequest<P>[] {
     if (this.verified.has(index)) return [];
+    this.refetch.delete(index);
     const cancels: PeerRequest<P>[] = [];
     const prog = this.inProgress.get(index);
     if (prog) {
@@ -654,6 +688,7 @@ export class PiecePicker<P = string> {
     if (!prog) return [];
     const contributors = [...prog.contributors];
     prog.contributors.clear();
+    this.refetch.set(index, null);
     prog.senders.fill(undefined);
     for (let b = 0; b < prog.blocks; b++) {
       if (prog.state[b] !== RECEIVED) continue;
