@@ -45,11 +45,19 @@ export interface EngineOptions {
   /** Defaults for every torrent's statechart (`maxConnections`, timers, `stopTimeoutMs`…); `add` can override them. */
   settings?: Partial<TorrentSettings>;
   /**
+   * Peer connections of all torrents together, past which incoming connections are refused (each
+   * torrent also keeps its own `maxConnections`). Default {@link DEFAULT_ENGINE_MAX_CONNECTIONS}.
+   */
+  maxConnections?: number;
+  /**
    * XState inspection observer attached to every torrent's actor system, e.g. `startInspection(…).inspect`
    * (src/app/inspect). Off by default: no observer, no cost.
    */
   inspect?: TorrentActorOptions['inspect'];
 }
+
+/** The engine-wide cap on peer connections (all torrents together) by default. */
+export const DEFAULT_ENGINE_MAX_CONNECTIONS = 500;
 
 /** Options of {@link Engine.add}. */
 export interface AddOptions {
@@ -172,6 +180,18 @@ function initialProgress(meta: Metainfo): TorrentProgress {
 
 export class Engine {
   private readonly handles = new Map<string, TorrentHandle>();
+
+  /** Whether the torrents' peer connections together stay under the engine's cap with one more. */
+  private hasRoom(): boolean {
+    const cap = this.options.maxConnections ?? DEFAULT_ENGINE_MAX_CONNECTIONS;
+    let total = 0;
+    for (const h of this.handles.values()) {
+      const peers = h.actor?.getSnapshot().context.peers;
+      if (peers) total += Object.keys(peers).length;
+      if (total >= cap) return false;
+    }
+    return true;
+  }
   private readonly events = new Subject<EngineEvent>();
   private closing: Promise<void> | undefined;
 
@@ -270,7 +290,7 @@ export class Engine {
         if (e.type === 'torrent.complete') settle.resolve();
       });
       let unrouted = false;
-      const unrouteListener = attachListener(actor, this.listener, meta);
+      const unrouteListener = attachListener(actor, this.listener, meta, () => this.hasRoom());
       let done!: (o: TorrentOutcome) => void;
       const current: Run = {
         actor,

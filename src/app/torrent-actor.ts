@@ -9,10 +9,9 @@ import { peerWireActor } from '../io/peer-wire.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
-import { torrentMachine, type TorrentSettings } from '../machines/torrent/torrent.machine.js';
-import { banOf } from '../machines/torrent/bans.js';
+import { admitsIncoming, torrentMachine, type TorrentSettings } from '../machines/torrent/torrent.machine.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
+import { type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
 
@@ -77,15 +76,12 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
   });
 }
 
-/** Whether the torrent would take an incoming connection from `key` now (read from its snapshot). */
+/** Whether the torrent would take an incoming connection from `address` now (read from its snapshot). */
 export function canAccept(actor: TorrentActor, address: PeerAddress): boolean {
-  const key = peerKey(address);
   const snap = actor.getSnapshot();
-  const ctx = snap.context;
   // Only the `active` state takes `torrent.incoming`: while checking or stopping it is refused.
   if (snap.status !== 'active' || !snap.matches('active')) return false;
-  if (ctx.peers[key] || banOf(ctx.bans, address, undefined, ctx.clock)) return false;
-  return Object.keys(ctx.peers).length < ctx.settings.maxConnections;
+  return admitsIncoming(snap.context, address);
 }
 
 /**
@@ -98,12 +94,14 @@ export function attachListener(
   actor: TorrentActor,
   listener: PeerListener,
   meta: Pick<Metainfo, 'infoHashHex'>,
+  /** The engine has room for one more connection (its cap over all torrents). */
+  engineRoom: () => boolean = () => true,
 ): () => void {
   const refused = actor.on('torrent.refused', (e) => {
     if (isAcceptedTransport(e.transport)) e.transport.socket.destroy();
   });
   const unregister = listener.register(meta.infoHashHex, (c) => {
-    if (!canAccept(actor, c.address)) {
+    if (!engineRoom() || !canAccept(actor, c.address)) {
       c.socket.destroy();
       return;
     }

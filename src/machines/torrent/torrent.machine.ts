@@ -432,6 +432,20 @@ function evictable(c: TorrentContext): string | undefined {
   return best;
 }
 
+/**
+ * Whether the torrent takes an incoming connection from `address` now: not already connected, not
+ * banned, not a second connection from its IP (unless shared), and a free slot or an idle peer to evict.
+ * The guard `canAdmitIncoming`, and the app before it hands the socket over (src/app/torrent-actor.ts).
+ */
+export function admitsIncoming(c: TorrentContext, address: PeerAddress): boolean {
+  return (
+    !c.peers[peerKey(address)] &&
+    !banOf(c.bans, address, undefined, c.clock) &&
+    !ipFull(c, address) &&
+    (Object.keys(c.peers).length < c.settings.maxConnections || evictable(c) !== undefined)
+  );
+}
+
 /** What a ban needs to know of peer `key`: its address and id, from its connection or the peer book. */
 function guiltyOf(c: TorrentContext, key: string, reason: string): Guilty | undefined {
   const e = c.peers[key];
@@ -476,16 +490,7 @@ export const torrentMachine = setup({
       const id = toHex(event.peerId);
       return Object.entries(context.peers).some(([key, e]) => key !== event.key && e.peerId === id);
     },
-    canAdmitIncoming: ({ context, event }) => {
-      if (event.type !== 'torrent.incoming') return false;
-      const key = peerKey(event.address);
-      return (
-        !context.peers[key] &&
-        !banOf(context.bans, event.address, undefined, context.clock) &&
-        !ipFull(context, event.address) &&
-        (Object.keys(context.peers).length < context.settings.maxConnections || evictable(context) !== undefined)
-      );
-    },
+    canAdmitIncoming: ({ context, event }) => event.type === 'torrent.incoming' && admitsIncoming(context, event.address),
     /** The peer's id (now known) or its address is under a ban. */
     isBanned: ({ context, event }) => {
       if (event.type !== 'peer.handshake') return false;
