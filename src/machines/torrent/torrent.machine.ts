@@ -490,7 +490,8 @@ export const torrentMachine = setup({
       const id = toHex(event.peerId);
       return Object.entries(context.peers).some(([key, e]) => key !== event.key && e.peerId === id);
     },
-    canAdmitIncoming: ({ context, event }) => event.type === 'torrent.incoming' && admitsIncoming(context, event.address),
+    canAdmitIncoming: ({ context, event }) =>
+      event.type === 'torrent.incoming' && admitsIncoming(context, event.address),
     /** The peer's id (now known) or its address is under a ban. */
     isBanned: ({ context, event }) => {
       if (event.type !== 'peer.handshake') return false;
