@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { transition } from 'xstate';
-import { peerMachine } from '../../src/machines/peer/peer.machine.js';
+import { HAVE_SLACK, peerMachine } from '../../src/machines/peer/peer.machine.js';
 import { outstanding } from '../../src/machines/peer/pipeline.js';
 import type { PeerReport } from '../../src/machines/peer/types.js';
 import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
@@ -216,6 +216,20 @@ describe('peer statechart: connecting, handshaking, admission', () => {
 });
 
 describe('peer statechart: what the peer has, and our interest', () => {
+  it('a flood of haves (more than the torrent has pieces, plus slack) closes the connection: a cheap rejection', () => {
+    const h = start({ pieces: 8 });
+    h.connect(FAST);
+    for (let i = 0; i < 8 + HAVE_SLACK; i++) h.push({ type: 'wire.have', index: i % 8 });
+    expect(h.snapshot().status).toBe('active');
+    expect(h.reports('peer.have')).toHaveLength(8 + HAVE_SLACK);
+    h.push({ type: 'wire.have', index: 0 });
+    expect(h.reports('peer.have')).toHaveLength(8 + HAVE_SLACK); // not passed on
+    expect(h.snapshot().context.close).toMatchObject({
+      reason: 'protocol-error',
+      detail: `${9 + HAVE_SLACK} haves for a torrent of 8 pieces`,
+    });
+  });
+
   it('reports a valid bitfield, have-all, have-none and haves to the torrent', () => {
     const h = start();
     h.connect(FAST);

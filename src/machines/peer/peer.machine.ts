@@ -132,7 +132,12 @@ export interface Traffic {
    * out while they change, and once more when the rates have fallen to zero.
    */
   reported: { downloaded: number; uploaded: number; moving: boolean };
+  /** `have` messages received: a peer that sends more than the torrent has pieces (plus slack) is flooding. */
+  haves: number;
 }
+
+/** `have`s beyond the piece count a peer may send (duplicates happen) before it counts as a flood. */
+export const HAVE_SLACK = 64;
 
 /** Placeholder: src/io provides the socket bridge (`peerWireActor`). */
 const wireNotProvided = fromCallback<PeerWireCommand, PeerWireInput>(() => {
@@ -391,6 +396,7 @@ export const peerMachine = setup({
       uploaded: 0,
       lastAt: 0,
       reported: { downloaded: 0, uploaded: 0, moving: false },
+      haves: 0,
     },
     close: undefined,
   }),
@@ -589,6 +595,18 @@ export const peerMachine = setup({
                 });
                 return;
               }
+              // Each piece is had once: far more haves than pieces is a flood (each would cost the torrent
+              // an event), closed cheaply here.
+              const haves = context.traffic.haves + 1;
+              if (haves > context.torrent.geometry.pieceCount + HAVE_SLACK) {
+                enqueue.raise({
+                  type: 'peer.close',
+                  reason: 'protocol-error',
+                  detail: `${haves} haves for a torrent of ${context.torrent.geometry.pieceCount} pieces`,
+                });
+                return;
+              }
+              enqueue.assign({ traffic: { ...context.traffic, haves } });
               // A have counts as saying what it has: no bitfield may follow.
               if (!context.announcedPieces) enqueue.assign({ announcedPieces: true });
               enqueue.sendTo(context.report, {
