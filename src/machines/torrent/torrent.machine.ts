@@ -411,8 +411,7 @@ const EVICT_AFTER_MS = 60_000;
 /**
  * The peer to evict when the torrent is full and a connection comes in: an admitted peer, connected for a
  * minute at least, that moves no data either way and does not want ours — the one that exchanged least —
- * unless an eviction is
- * already under way (at most one connection over the limit, for a moment).
+ * unless an eviction is already under way (at most one connection over the limit, for a moment).
  */
 function evictable(c: TorrentContext): string | undefined {
   const keys = Object.keys(c.peers);
@@ -459,8 +458,9 @@ function dialMore(c: TorrentContext, self: AnyActorRef): void {
   const { book } = c.svc;
   const free = c.settings.maxConnections - Object.keys(c.peers).length;
   const peers: PeerAddress[] = [];
-  const banned = (r: PeerRecord) => banOf(c.bans, r.address, r.peerId, c.clock) !== undefined;
-  for (const rec of book.candidates(free, banned)) {
+  // Not the banned, nor a second connection to an IP (those would only be skipped by `torrent.dial`).
+  const skip = (r: PeerRecord) => banOf(c.bans, r.address, r.peerId, c.clock) !== undefined || ipFull(c, r.address);
+  for (const rec of book.candidates(free, skip)) {
     if (c.selfKeys.has(rec.key)) {
       book.markDead(rec.key);
       continue;
