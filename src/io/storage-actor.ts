@@ -1,7 +1,8 @@
 /**
  * The torrent statechart's `storage` actor: opens the download folder, checks the data already there,
- * then verifies and writes each piece the peers complete. Every failure becomes a `storage.error`
- * event with a `BT_ERR_…` code; nothing throws into the actor system.
+ * then verifies and writes each piece the peers complete. A full disk is waited out
+ * (`storage.diskFull` / `storage.diskOk`); every other failure becomes a `storage.error` event with a
+ * `BT_ERR_…` code; nothing throws into the actor system.
  */
 import { createHash } from 'node:crypto';
 import { fromCallback } from 'xstate';
