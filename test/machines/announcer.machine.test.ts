@@ -1,6 +1,10 @@
 import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { announcerMachine, type AnnouncerReport } from '../../src/machines/tracker/announcer.machine.js';
+import {
+  announcerMachine,
+  MAX_SEEN_PEERS,
+  type AnnouncerReport,
+} from '../../src/machines/tracker/announcer.machine.js';
 import { trackerMachine } from '../../src/machines/tracker/tracker.machine.js';
 import { advance, failure, flush, ok, scriptedTransport, SimulatedClock } from './tracker-harness.js';
 
@@ -82,6 +86,24 @@ describe('announcer statechart (BEP 12 tiers)', () => {
     await flush();
     const peers = reports.filter((r) => r.type === 'announcer.peers').flatMap((r) => (r as { peers: unknown[] }).peers);
     expect(peers).toEqual([p1, p2, { host: '127.0.0.2', port: 1, family: 4 }]);
+  });
+
+  it('remembers a bounded number of reported addresses, however many the trackers send', async () => {
+    const { clock, actor, last } = start([['a']]);
+    actor.send({ type: 'announcer.start' });
+    const many = (from: number) =>
+      Array.from({ length: 8_000 }, (_, i) => ({
+        host: `10.${(from + i) >> 16}.${((from + i) >> 8) & 255}.${(from + i) & 255}`,
+        port: 1,
+        family: 4 as const,
+      }));
+    last().resolve(ok({ interval: 60, peers: many(0) }));
+    await flush();
+    expect(actor.getSnapshot().context.seenPeers.size).toBe(8_000);
+    await advance(clock, 60_000);
+    last().resolve(ok({ interval: 60, peers: many(8_000) }));
+    await flush();
+    expect(actor.getSnapshot().context.seenPeers.size).toBeLessThanOrEqual(MAX_SEEN_PEERS);
   });
 
   it('completed goes to the trackers; stop sends stopped to every tracker that got started', async () => {

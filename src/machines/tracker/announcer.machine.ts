@@ -73,6 +73,9 @@ export interface AnnouncerContext {
   status: Record<string, TrackerStatus>;
 }
 
+/** Addresses the announcer remembers having reported, at most. */
+export const MAX_SEEN_PEERS = 10_000;
+
 function allUrls(tiers: string[][]): string[] {
   return tiers.flat();
 }
@@ -198,7 +201,12 @@ export const announcerMachine = setup({
                 fresh.push(p);
               }
               if (fresh.length > 0) {
-                enqueue.assign({ seenPeers: seen });
+                // Bounded: trackers choose how many addresses they send. Past the cap only this reply's
+                // are remembered (an address reported again is harmless: the peer book knows it).
+                enqueue.assign({
+                  seenPeers:
+                    seen.size > MAX_SEEN_PEERS ? new Set([...fresh].slice(-MAX_SEEN_PEERS).map(peerKey)) : seen,
+                });
                 enqueue({ type: 'report', params: { type: 'announcer.peers', url: event.url, peers: fresh } });
               }
             }),
