@@ -58,6 +58,8 @@ export interface ListenerOptions {
   maxHandshakingPerIp?: number;
   /** MSE key exchanges begun per second (each costs a modular exponentiation). Default 50. */
   msePerSecond?: number;
+  /** After running out of descriptors (EMFILE, ENFILE), new connections are refused this long. Default 5 s. */
+  coolDownMs?: number;
 }
 
 const PSTR = Buffer.from('\x13BitTorrent protocol');
@@ -74,6 +76,9 @@ export class PeerListener {
   private maxHandshakingPerIp = 8;
   private msePerSecond = 50;
   private mseWindow = { start: 0, count: 0 };
+  private coolDownMs = 5_000;
+  /** Until when (Date.now()) new connections are refused: the process ran out of descriptors. */
+  private coolUntil = 0;
   private mse = true;
   private onMseError: ListenerOptions['onMseError'];
 
@@ -97,10 +102,15 @@ export class PeerListener {
     listener.maxHandshaking = options.maxHandshaking ?? 64;
     listener.maxHandshakingPerIp = options.maxHandshakingPerIp ?? 8;
     listener.msePerSecond = options.msePerSecond ?? 50;
+    listener.coolDownMs = options.coolDownMs ?? 5_000;
     server.on('connection', (s) => listener.accept(s, options.handshakeTimeoutMs ?? 10_000));
     // Out of descriptors (EMFILE, ENFILE) or a transient accept failure: counted, never fatal — the
-    // connection is lost, the listener stays.
-    server.on('error', () => void listener.acceptErrors++);
+    // connection is lost, the listener stays; out of descriptors, new connections are refused for a
+    // while (the torrents' files and connections need them more).
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      listener.acceptErrors++;
+      if (err.code === 'EMFILE' || err.code === 'ENFILE') listener.coolUntil = Date.now() + listener.coolDownMs;
+    });
     return listener;
   }
 
@@ -114,7 +124,11 @@ export class PeerListener {
     const ip = socket.remoteAddress ?? '';
     const perIp = this.pendingPerIp.get(ip) ?? 0;
     // Bounded: handshakes cost memory and (MSE) CPU, and a peer can open connections for free.
-    if (this.pending.size >= this.maxHandshaking || (!isLoopback(ip) && perIp >= this.maxHandshakingPerIp)) {
+    if (
+      Date.now() < this.coolUntil ||
+      this.pending.size >= this.maxHandshaking ||
+      (!isLoopback(ip) && perIp >= this.maxHandshakingPerIp)
+    ) {
       this.refused++;
       socket.on('error', () => undefined);
       socket.destroy();

@@ -6,7 +6,7 @@
  * Every socket and listener is closed after each test.
  */
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PeerListener, type IncomingConnection } from '../../src/io/listener.js';
 import { encodeHandshake, encodeMessage, makeReserved } from '../../src/protocol/wire.js';
@@ -319,5 +319,24 @@ describe('PeerListener', () => {
     await until(() => openers.filter((c) => c.closedByRemote()).length >= 2, 'two refused');
     await sleep(100);
     expect(openers.filter((c) => c.closedByRemote())).toHaveLength(2);
+  });
+
+  it('out of file descriptors (EMFILE on accept): new connections refused for coolDownMs, then taken again', async () => {
+    const listener = await listen({ handshakeTimeoutMs: 20_000, coolDownMs: 300 });
+    const server = (listener as unknown as { server: Server }).server;
+    server.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' }));
+    expect(listener.acceptErrors).toBe(1);
+    const refused = await dial(listener.port);
+    await within(refused.closed, 5000, 'refused while cooling down');
+    expect(refused.closedByRemote()).toBe(true);
+    await sleep(350);
+    const infoHash = randomBytes(20);
+    const routed: IncomingConnection[] = [];
+    listener.register(infoHash.toString('hex'), (c) => {
+      sockets.add(c.socket);
+      routed.push(c);
+    });
+    (await dial(listener.port)).socket.write(handshake(infoHash));
+    await until(() => routed.length === 1, 'taken after the cool-down');
   });
 });
