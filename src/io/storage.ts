@@ -83,9 +83,6 @@ interface OnDisk {
  * const block = await storage.readBlock(index, 16384, 16384); // to upload
  * await storage.close();
  */
-/** How long an open that failed for want of descriptors is retried before it fails. */
-export const OPEN_RETRY_MS = 30_000;
-
 export class Storage {
   /** The download folder (absolute). */
   readonly root: string;
@@ -517,19 +514,19 @@ export class Storage {
   /**
    * Opens a file; when the process is out of descriptors (`EMFILE`, `ENFILE`) or the call would block
    * (`EAGAIN`), the pool holds fewer handles from then on (its idle ones closed, later opens waiting for
-   * a slot) and the open is tried again after about 50, 100, 200 … 2,000 ms (jittered), for up to
-   * {@link OPEN_RETRY_MS}, instead of failing the torrent: other connections and torrents free
-   * descriptors meanwhile.
+   * a slot) and the open is tried again after about 50, 100, 200 … 2,000 ms (jittered), for as long as
+   * the storage is open, instead of failing the torrent: other connections and torrents free
+   * descriptors meanwhile (and the listener refuses new connections for a while).
    */
   private async openRetrying(path: string, mode: FileMode): Promise<FileHandle> {
-    const deadline = Date.now() + OPEN_RETRY_MS;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.openFile(path, mode);
       } catch (err) {
         const e = err as { code?: string; cause?: { code?: string } };
         const code = e.cause?.code ?? e.code;
-        if (Date.now() >= deadline || (code !== 'EMFILE' && code !== 'ENFILE' && code !== 'EAGAIN')) throw err;
+        // Waited out for as long as the storage is open (never a failed torrent); closing ends it.
+        if (this.closePromise || (code !== 'EMFILE' && code !== 'ENFILE' && code !== 'EAGAIN')) throw err;
         this.pool.lowerLimit();
         // Jittered, so the opens that failed together do not all come back together.
         const wait = Math.min(2_000, 50 * 2 ** attempt) * (0.5 + Math.random());

@@ -384,6 +384,8 @@ describe('peer statechart: the request pipeline', () => {
     expect(b.status()).toBe('active');
     expect(b.reports('peer.blocks')).toEqual([]);
     expect(b.snapshot().context.liveness.blocks).toBe(1);
+    expect(b.snapshot().context.traffic.dropped).toBe(1); // dropped, and counted
+    expect(b.snapshot().context.traffic.downloaded).toBe(0);
   });
 
   it('requests that arrive when they cannot be sent go back to the torrent', () => {

@@ -134,6 +134,8 @@ export interface Traffic {
   reported: { downloaded: number; uploaded: number; moving: boolean };
   /** `have` messages received: a peer that sends more than the torrent has pieces (plus slack) is flooding. */
   haves: number;
+  /** Blocks received and dropped: late (their request given up) or never asked for. */
+  dropped: number;
 }
 
 /** `have`s beyond the piece count a peer may send (duplicates happen) before it counts as a flood. */
@@ -250,10 +252,12 @@ export const peerMachine = setup({
       for (const b of r.accepted) bytes += b.block.length;
       const t = context.traffic;
       const at = Math.max(t.lastAt, event.at);
+      // Blocks of requests given up lately (cancelled, rejected, choked) are dropped, and counted.
+      const dropped = t.dropped + r.late + (r.unrequested ? 1 : 0);
       const traffic: Traffic =
         bytes > 0
-          ? { ...t, down: addBytes(t.down, bytes, at), downloaded: t.downloaded + bytes, lastAt: at }
-          : { ...t, lastAt: at };
+          ? { ...t, down: addBytes(t.down, bytes, at), downloaded: t.downloaded + bytes, lastAt: at, dropped }
+          : { ...t, lastAt: at, dropped };
       enqueue.assign({ pipeline: r.pipeline, liveness: heard(context.liveness, r.accepted.length + r.late), traffic });
       if (r.accepted.length > 0) {
         // Free slots as of after this delivery (the pipeline and the rate just changed).
@@ -397,6 +401,7 @@ export const peerMachine = setup({
       lastAt: 0,
       reported: { downloaded: 0, uploaded: 0, moving: false },
       haves: 0,
+      dropped: 0,
     },
     close: undefined,
   }),
