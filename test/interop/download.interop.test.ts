@@ -2,7 +2,6 @@
  * bt-actor downloads from real clients on 127.0.0.1 — libtorrent, aria2 and Transmission seeders —
  * through the CLI as a user runs it, and the bytes are compared with the source every time.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,38 +9,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { expectSameData, writeRandom } from '../support/data.js';
-import { freePort, jsonLines, stopAll } from '../support/proc.js';
+import { runBtActor } from '../support/bt-actor-run.js';
+import { freePort, stopAll } from '../support/proc.js';
 import { hostileSeeder } from '../support/hostile-seeder.js';
 import { aria2Seeder, libtorrentSeeder, transmissionSeeder, type Seeder } from '../support/seeders.js';
 
-const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 let work: string;
 const seeders: Seeder[] = [];
-
-interface RunResult {
-  code: number | null;
-  lines: Record<string, unknown>[];
-  stderr: string;
-}
-
-/** Runs `bt-actor run` with --json; `onLine` sees every JSON line as it comes. Killed after `timeoutMs`. */
-function runBtActor(
-  args: string[],
-  timeoutMs: number,
-  onLine?: (l: Record<string, unknown>) => void,
-): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    const lines = jsonLines(child.stdout, onLine, (text) => (stderr += `non-JSON stdout: ${text}\n`));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, lines, stderr });
-    });
-  });
-}
 
 async function makeTorrent(src: string, name: string, pieceLength: number): Promise<{ file: string; meta: Metainfo }> {
   const { torrent } = await createTorrent(join(src, name), { pieceLength, creationDate: null });

@@ -3,7 +3,6 @@
  * comes up later (bt-actor re-announces after its backoff and finishes); every seeder is killed mid-
  * download and restarted on the same port (bt-actor dials it again and finishes). Data verified.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +11,10 @@ import { createTorrent } from '../../src/io/create-torrent.js';
 import { startLocalTracker, type LocalTracker } from '../../src/io/local-tracker.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { expectSameData, writeRandom } from '../support/data.js';
-import { freePort, jsonLines, stopAll } from '../support/proc.js';
+import { runBtActor } from '../support/bt-actor-run.js';
+import { freePort, stopAll } from '../support/proc.js';
 import { libtorrentSeeder, type Seeder } from '../support/seeders.js';
 
-const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 let work: string;
 
 beforeAll(async () => {
@@ -26,20 +25,6 @@ afterAll(async () => {
   await stopAll();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-function runBtActor(args: string[], timeoutMs: number, onLine: (l: Record<string, unknown>) => void) {
-  return new Promise<{ code: number | null; lines: Record<string, unknown>[]; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    const lines = jsonLines(child.stdout, onLine, (text) => (stderr += `non-JSON stdout: ${text}\n`));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, lines, stderr });
-    });
-  });
-}
 
 async function torrentFor(name: string, announce?: string): Promise<{ file: string; meta: Metainfo }> {
   const { torrent } = await createTorrent(join(work, 'src', 'data.bin'), {

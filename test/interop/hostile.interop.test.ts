@@ -4,8 +4,6 @@
  * with verified data every time, ban the hostile peer whenever it sent bad bytes, and never ban an
  * honest seeder. `BT_HOSTILE_RUNS` (default 10) downloads per attack.
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +12,10 @@ import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { expectSameData, writeRandom } from '../support/data.js';
 import { hostileSeeder } from '../support/hostile-seeder.js';
-import { freePort, jsonLines, stopAll } from '../support/proc.js';
+import { runBtActor, type BtActorRun as Run } from '../support/bt-actor-run.js';
+import { freePort, stopAll } from '../support/proc.js';
 import { libtorrentSeeder, type Seeder } from '../support/seeders.js';
 
-const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 const RUNS = Number(process.env.BT_HOSTILE_RUNS ?? 10);
 let work: string;
 let file: string;
@@ -25,40 +23,8 @@ let meta: Metainfo;
 let data: Buffer;
 const honest: Seeder[] = [];
 
-interface Run {
-  code: number | null;
-  lines: Record<string, unknown>[];
-  stderr: string;
-  /** Peak resident memory of the bt-actor process (MB), sampled every 50 ms from /proc. */
-  peakRssMB: number;
-}
-
 /** Peak RSS a download of this small torrent may reach, whatever a hostile peer sends. */
 const RSS_BOUND_MB = 200;
-
-function runBtActor(args: string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'run', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    const lines = jsonLines(child.stdout, undefined, (text) => (stderr += `non-JSON stdout: ${text}\n`));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    let peakRssMB = 0;
-    const sample = setInterval(() => {
-      try {
-        const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (kb) peakRssMB = Math.max(peakRssMB, Number(kb[1]) / 1024);
-      } catch {
-        // exited
-      }
-    }, 50);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      clearInterval(sample);
-      resolve({ code, lines, stderr, peakRssMB });
-    });
-  });
-}
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'bt-actor-hostile-'));

@@ -9,26 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadResume, parseResumeData } from '../../src/io/resume.js';
-import { encodeTorrent } from '../../src/protocol/metainfo-encode.js';
-import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import { resumeFiles, resumeMeta } from '../support/resume-fixture.js';
 import { propertyOptions } from '../support/fc.js';
 
-const meta = parseMetainfo(
-  encodeTorrent({
-    name: 'r',
-    multiFile: true,
-    files: [
-      { path: ['a'], length: 40000 },
-      { path: ['b'], length: 10 },
-    ],
-    pieceLength: 16384,
-    pieces: new Uint8Array(60),
-  }),
-);
-const files = [
-  { fileIndex: 0, path: 'a', exists: true, size: 40000, mtimeMs: 1000.5 },
-  { fileIndex: 1, path: 'b', exists: true, size: 10, mtimeMs: 2000 },
-];
+const meta = resumeMeta;
+const files = resumeFiles;
 const good = { version: 1, infoHash: meta.infoHashHex, pieceCount: 3, have: '4A==', files };
 let dir: string;
 beforeAll(async () => {
