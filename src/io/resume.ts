@@ -19,7 +19,7 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Bitfield } from '../protocol/bitfield.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { foldPath, type Metainfo } from '../protocol/metainfo.js';
 import type { FileStat } from './storage.js';
 
 export interface ResumeData {
@@ -36,7 +36,7 @@ export const RESERVED_NAME = '.bt-actor';
 
 /** True when a torrent named `name` would lay its files over the resume folder (any case). */
 export function isReservedName(name: string): boolean {
-  return name.normalize('NFC').toLowerCase() === RESERVED_NAME;
+  return foldPath(name) === RESERVED_NAME;
 }
 
 /** Where the resume file of `meta` lives: `<dir>/.bt-actor/<info hash>.resume.json`. */

@@ -476,6 +476,6 @@ function parseUrlList(dict: BencodeDict, warnings: string[]): string[] {
 }
 
 /** A path as case-insensitive, normalisation-insensitive file systems see it (NFC, lower case). */
-function foldPath(path: string): string {
+export function foldPath(path: string): string {
   return path.normalize('NFC').toLowerCase();
 }
