@@ -204,8 +204,7 @@ export const announcerMachine = setup({
                 // Bounded: trackers choose how many addresses they send. Past the cap only this reply's
                 // are remembered (an address reported again is harmless: the peer book knows it).
                 enqueue.assign({
-                  seenPeers:
-                    seen.size > MAX_SEEN_PEERS ? new Set([...fresh].slice(-MAX_SEEN_PEERS).map(peerKey)) : seen,
+                  seenPeers: seen.size > MAX_SEEN_PEERS ? new Set(fresh.slice(-MAX_SEEN_PEERS).map(peerKey)) : seen,
                 });
                 enqueue({ type: 'report', params: { type: 'announcer.peers', url: event.url, peers: fresh } });
               }
