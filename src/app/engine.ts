@@ -22,7 +22,12 @@ import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switch
 import { PeerListener, selfKeys } from '../io/listener.js';
 import { isReservedName, resumePath } from '../io/resume.js';
 import { TrackerClient } from '../io/tracker-client.js';
-import type { TorrentProgress, TorrentReport, TorrentSettings } from '../machines/torrent/torrent.machine.js';
+import {
+  defaultTorrentSettings,
+  type TorrentProgress,
+  type TorrentReport,
+  type TorrentSettings,
+} from '../machines/torrent/torrent.machine.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
@@ -141,7 +146,6 @@ export interface TorrentHandle {
 
 /** Time a stopping torrent is given beyond its own `stopTimeoutMs` before its actor is stopped outright. */
 const STOP_SLACK_MS = 5_000;
-const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 
 /** One run of a torrent: its actor from `resume()` (or `add`) until it ends. */
 interface Run {
@@ -261,7 +265,7 @@ export class Engine {
       );
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
     const settings = { ...this.options.settings, ...options.settings };
-    const stopBoundMs = (settings.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS) + STOP_SLACK_MS;
+    const stopBoundMs = (settings.stopTimeoutMs ?? defaultTorrentSettings.stopTimeoutMs) + STOP_SLACK_MS;
     const actors = new BehaviorSubject<TorrentActor | undefined>(undefined);
     const ended = new Subject<TorrentOutcome>();
     const removed = new Subject<void>();

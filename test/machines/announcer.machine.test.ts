@@ -122,6 +122,13 @@ describe('announcer statechart (BEP 12 tiers)', () => {
     await flush();
     actor.send({ type: 'announcer.stop' });
     await flush();
+    // b, the tracker in use, got `started` with data left: it hears `completed` before `stopped`; a
+    // (whose `completed` failed, no longer in use) hears only `stopped`.
+    const completed = calls.filter((c) => c.input.event === 'completed' && c !== calls[1]);
+    expect(completed.map((c) => c.input.url)).toEqual(['b']);
+    expect(calls.filter((c) => c.input.event === 'stopped').map((c) => c.input.url)).toEqual(['a']);
+    for (const c of completed) c.resolve(ok());
+    await flush();
     const stops = calls
       .filter((c) => c.input.event === 'stopped')
       .map((c) => c.input.url)

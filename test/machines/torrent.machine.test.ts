@@ -524,6 +524,66 @@ describe('torrent statechart: checking and trackers', () => {
     expect(h.value()).toBe('stopped');
   });
 
+  it('a storage failure still tells the tracker `stopped` (no dead port left in its list), then ends in error', async () => {
+    const url = 'http://tracker.test/announce';
+    const h = start({ trackers: [url], have: [0] });
+    await flush();
+    const { calls } = h.trackers;
+    calls[0]!.resolve(ok({ interval: 60 }));
+    await flush();
+    h.storageError();
+    await flush();
+    expect(h.value()).toBe('stopping');
+    expect(calls.at(-1)!.input).toMatchObject({ url, event: 'stopped' });
+    calls.at(-1)!.resolve(ok());
+    await flush();
+    expect(h.value()).toBe('error');
+    expect(h.context().error).toEqual({ code: 'BT_ERR_STORAGE_IO', message: 'disk on fire' });
+    expect(h.events.filter((e) => e.type === 'torrent.error')).toHaveLength(1);
+  });
+
+  it('a storage failure while stopping is recorded once; the stop goes on, bounded, and ends in error', () => {
+    const h = start({ closes: false, settings: { stopTimeoutMs: 3_000 } });
+    h.stop();
+    expect(h.value()).toBe('stopping');
+    h.storageError();
+    h.storageError('BT_ERR_STORAGE_IO', 'again');
+    expect(h.value()).toBe('stopping');
+    expect(h.events.filter((e) => e.type === 'torrent.error')).toEqual([
+      { type: 'torrent.error', code: 'BT_ERR_STORAGE_IO', message: 'disk on fire' },
+    ]);
+    h.advance(3_000);
+    expect(h.value()).toBe('error');
+    expect(h.context().error).toEqual({ code: 'BT_ERR_STORAGE_IO', message: 'disk on fire' });
+  });
+
+  it('a torrent that completes and stops at once tells its tracker `completed`, then `stopped`', async () => {
+    const url = 'http://tracker.test/announce';
+    const h = start({ trackers: [url], peers: [A], have: [0, 1, 2] });
+    await flush();
+    const { calls } = h.trackers;
+    calls[0]!.resolve(ok({ interval: 60 }));
+    await flush();
+    const a = h.peer(A);
+    a.seed(FAST);
+    while (a.serve() > 0);
+    await flush();
+    expect(h.value()).toEqual({ active: { complete: 'seeding' } });
+    expect(calls.map((c) => c.input.event)).toEqual(['started', 'completed']);
+    h.stop(); // before the `completed` announce has an answer: it is waited for, not cut off
+    await flush();
+    expect(calls.map((c) => c.input.event)).toEqual(['started', 'completed']);
+    expect(calls[1]!.aborted).toBe(false);
+    expect(h.value()).toBe('stopping');
+    calls[1]!.resolve(ok());
+    await flush();
+    expect(calls.at(-1)!.input).toMatchObject({ url, event: 'stopped', stats: { left: 0 } });
+    calls.at(-1)!.resolve(ok());
+    await flush();
+    expect(h.value()).toBe('stopped');
+    expect(calls.map((c) => c.input.event)).toEqual(['started', 'completed', 'stopped']);
+  });
+
   it('stopping is bounded: storage that never confirms does not hold it past stopTimeoutMs', () => {
     const h = start({ closes: false, settings: { stopTimeoutMs: 3_000 } });
     h.stop();

@@ -182,6 +182,38 @@ describe('tracker statechart', () => {
     expect(reports.at(-1)).toEqual({ type: 'tracker.stopped', url: 'http://t/announce' });
   });
 
+  it('a stop during the completed announce waits for its answer (disable and stop meanwhile change nothing), then sends stopped', async () => {
+    const { calls, actor, reports } = start();
+    actor.send({ type: 'tracker.enable' });
+    calls[0]!.resolve(ok());
+    await flush();
+    actor.send({ type: 'tracker.completed' });
+    expect(calls[1]!.input.event).toBe('completed');
+    actor.send({ type: 'tracker.stop' });
+    actor.send({ type: 'tracker.disable' });
+    actor.send({ type: 'tracker.stop' });
+    expect(state(actor)).toBe('{"active":{"announcing":"finishing"}}');
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.aborted).toBe(false);
+    calls[1]!.resolve(ok());
+    await flush();
+    expect(reports).toContainEqual(expect.objectContaining({ type: 'tracker.response', event: 'completed' }));
+    expect(calls[2]!.input.event).toBe('stopped');
+    calls[2]!.resolve(ok());
+    await flush();
+    expect(actor.getSnapshot().status).toBe('done');
+    // A tracker that never answers the completed announce: stopped goes out after stopTimeoutMs.
+    const t = start();
+    t.actor.send({ type: 'tracker.enable' });
+    t.calls[0]!.resolve(ok());
+    await flush();
+    t.actor.send({ type: 'tracker.completed' });
+    t.actor.send({ type: 'tracker.stop' });
+    await advance(t.clock, 5_000);
+    expect(t.calls[1]!.aborted).toBe(true);
+    expect(t.calls.map((c) => c.input.event)).toEqual(['started', 'completed', 'stopped']);
+  });
+
   it('stop does not announce to a tracker that never got started', async () => {
     const { calls, actor } = start();
     actor.send({ type: 'tracker.enable' });

@@ -29,12 +29,16 @@ const E = {
   stop: { type: 'tracker.stop' },
   ok: { type: 'xstate.done.actor.announce', output: ok({ interval: 120, minInterval: 60 }) },
   fail: { type: 'xstate.error.actor.announce', error: failure() },
+  completedOk: { type: 'xstate.done.actor.announceCompleted', output: ok() },
+  completedFail: { type: 'xstate.error.actor.announceCompleted', error: failure() },
   stoppedOk: { type: 'xstate.done.actor.announceStopped', output: ok() },
   stoppedFail: { type: 'xstate.error.actor.announceStopped', error: failure() },
   interval: { type: 'xstate.after.announceInterval.tracker.active.waiting' },
   minInterval: { type: 'xstate.after.minInterval.tracker.active.waiting.cooling' },
   backoff: { type: 'xstate.after.backoffDelay.tracker.active.backoff' },
-  stopTimeout: { type: 'xstate.after.stopTimeout.tracker.stopping' },
+  finishingTimeout: { type: 'xstate.after.stopTimeout.tracker.active.announcing.finishing' },
+  completingTimeout: { type: 'xstate.after.stopTimeout.tracker.stopping.completing' },
+  leavingTimeout: { type: 'xstate.after.stopTimeout.tracker.stopping.leaving' },
 } as const;
 const allEvents = Object.values(E) as unknown as EventObject[];
 
@@ -44,8 +48,11 @@ const serializeState = (s: { value: unknown; context: Record<string, unknown> })
     s.value,
     s.context.started,
     s.context.completedPending,
+    s.context.toldComplete,
     (s.context.failures as number) > 0,
     s.context.announceRequested,
+    // Whether the announce under way is the `completed` one decides what a stop does.
+    s.context.inFlightEvent === 'completed',
   ]);
 
 type Path = ReturnType<typeof getShortestPaths<typeof trackerMachine>>[number];
@@ -63,18 +70,28 @@ async function replay(path: Path) {
     interval: () => Math.max((actor.getSnapshot().context.interval ?? 0) * 1000, settings.minAnnounceIntervalMs),
     minInterval: () => Math.max((actor.getSnapshot().context.minInterval ?? 0) * 1000, settings.minAnnounceIntervalMs),
     backoff: () => settings.backoffMaxMs * 4, // past any backoff the model may be in
-    stopTimeout: () => settings.stopTimeoutMs,
+    finishingTimeout: () => settings.stopTimeoutMs,
+    completingTimeout: () => settings.stopTimeoutMs,
+    leavingTimeout: () => settings.stopTimeoutMs,
   };
+  const rejected = new Set<number>();
+  let completedSent = false; // `tracker.completed` reached a tracker that had got `started`
   for (const step of path.steps.slice(1)) {
     const e = step.event as EventObject & { output?: unknown; error?: unknown };
-    if (e.type.startsWith('tracker.')) actor.send(e as never);
-    else if (e.type === 'xstate.done.actor.announce' || e.type === 'xstate.done.actor.announceStopped') {
+    if (e.type.startsWith('tracker.')) {
+      const c = actor.getSnapshot();
+      if (e.type === 'tracker.completed' && c.context.started && c.matches('active')) completedSent = true;
+      // A tracker not in use (disabled) at the stop hears only `stopped`.
+      if (e.type === 'tracker.stop' && c.matches('idle')) completedSent = false;
+      actor.send(e as never);
+    } else if (e.type.startsWith('xstate.done.actor.')) {
       pending = calls.length - 1;
       settled.add(pending);
       calls[pending]!.resolve(e.output as never);
-    } else if (e.type === 'xstate.error.actor.announce' || e.type === 'xstate.error.actor.announceStopped') {
+    } else if (e.type.startsWith('xstate.error.actor.')) {
       pending = calls.length - 1;
       settled.add(pending);
+      rejected.add(pending);
       calls[pending]!.reject(e.error);
     } else {
       const key = (Object.keys(E) as (keyof typeof E)[]).find((k) => E[k].type === e.type)!;
@@ -92,7 +109,20 @@ async function replay(path: Path) {
     if (stops.length === 1) {
       expect(startedSeen, 'stopped-only-if-started').toBe(true);
       expect(calls.at(-1), 'nothing-after-stopped').toBe(stops[0]);
+      // BEP 3: the tracker in use hears of the completion, even when we stop right after it.
+      if (completedSent)
+        expect(
+          calls.some((c) => c.input.event === 'completed'),
+          'completed-before-stopped',
+        ).toBe(true);
     }
+    // A `completed` the tracker answered is never sent again.
+    const answered = calls.findIndex((c, i) => c.input.event === 'completed' && settled.has(i) && !rejected.has(i));
+    if (answered >= 0)
+      expect(
+        calls.slice(answered + 1).some((c) => c.input.event === 'completed'),
+        'completed-once',
+      ).toBe(false);
     if (actor.getSnapshot().context.started) startedSeen = true;
   }
   actor.stop();
@@ -110,7 +140,10 @@ describe('tracker statechart, model-based', () => {
       '{"active":"backoff"}',
       '{"active":{"waiting":"cooling"}}',
       '{"active":{"waiting":"ready"}}',
-      '"stopping"',
+      '{"active":{"announcing":"requesting"}}',
+      '{"active":{"announcing":"finishing"}}',
+      '{"stopping":"completing"}',
+      '{"stopping":"leaving"}',
       '"stopped"',
     ]) {
       expect(values).toContain(v);
@@ -141,14 +174,27 @@ describe('tracker statechart, model-based', () => {
     }
     return { ...p, steps, state };
   };
+  /** After `stop`: every announce answered (`ok`), failed (`fail`) or left unanswered (`timeout`) to the end. */
+  const finish = (p: Path, how: 'ok' | 'fail' | 'timeout'): Path => {
+    let q = p;
+    for (let i = 0; i < 4 && q.state.status !== 'done'; i++) {
+      const v = JSON.stringify(q.state.value);
+      const step =
+        v === '{"active":{"announcing":"finishing"}}'
+          ? { ok: E.ok, fail: E.fail, timeout: E.finishingTimeout }
+          : v === '{"stopping":"completing"}'
+            ? { ok: E.completedOk, fail: E.completedFail, timeout: E.completingTimeout }
+            : { ok: E.stoppedOk, fail: E.stoppedFail, timeout: E.leavingTimeout };
+      q = extend(q, [step[how]]);
+    }
+    return q;
+  };
   const toStopped = shortest
     .filter((p) => p.state.status !== 'done')
     .flatMap((p) => {
       const stopped = extend(p, [E.stop]);
-      // A stopped announce that the tracker answers, and one that fails: both end the tracker.
-      return stopped.state.value === 'stopping'
-        ? [extend(stopped, [E.stoppedOk]), extend(stopped, [E.stoppedFail])]
-        : [stopped];
+      if (stopped.state.status === 'done') return [stopped];
+      return (['ok', 'fail', 'timeout'] as const).map((how) => finish(stopped, how));
     });
   it.each(
     toStopped.map(

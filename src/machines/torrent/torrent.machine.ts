@@ -1,5 +1,6 @@
 /**
- * One torrent as an actor: checking → active (downloading → complete) → stopping → stopped, or error.
+ * One torrent as an actor: checking → active (downloading → complete) → stopping → stopped, or (after a
+ * storage failure) stopping → error.
  *
  * It owns its peer actors (spawned, at most `maxConnections`, no duplicates, reconnects with backoff),
  * its announcer (BEP 12 trackers), its choker, and the torrent's services — the piece picker, the piece
@@ -64,7 +65,7 @@ export interface TorrentSettings {
   peer: Partial<PeerSettings>;
   tracker: Partial<TrackerSettings>;
   choker: Partial<ChokerSettings>;
-  /** Time allowed for stopping (trackers' `stopped`, flushing files). */
+  /** Time allowed for stopping (trackers' `completed` and `stopped`, flushing files). */
   stopTimeoutMs: number;
   /**
    * Bytes of pieces that may wait to be verified and written before peers stop asking for new blocks
@@ -86,7 +87,7 @@ export const defaultTorrentSettings: TorrentSettings = {
   peer: {},
   tracker: {},
   choker: {},
-  stopTimeoutMs: 5_000,
+  stopTimeoutMs: 12_000,
   writeBacklogBytes: DEFAULT_MAX_PENDING_BYTES,
   banMs: 60 * 60_000,
   multipleConnectionsPerIp: false,
@@ -261,6 +262,8 @@ export interface TorrentTally {
   uploadedGone: number;
   /** Bytes of pieces that failed their hash. */
   wasted: number;
+  /** Bytes of the pieces downloaded and verified in this run: a floor for `downloaded`, exact at once. */
+  fetched: number;
   hashFailures: number;
   /** Addresses the peer book knows. */
   known: number;
@@ -291,7 +294,9 @@ function totals(c: TorrentContext): { downloaded: number; uploaded: number } {
     downloaded += e.downloaded;
     uploaded += e.uploaded;
   }
-  return { downloaded, uploaded };
+  // Peers report their counters about once a second; the pieces verified (and failed) since are
+  // bytes downloaded too, so a fast download never shows (or tells a tracker) less than it has.
+  return { downloaded: Math.max(downloaded, c.tally.fetched + c.tally.wasted), uploaded };
 }
 
 function progressOf(c: TorrentContext): TorrentProgress {
@@ -499,6 +504,9 @@ export const torrentMachine = setup({
       return e !== undefined && banOf(context.bans, e.address, toHex(event.peerId), context.clock) !== undefined;
     },
     allStopped: ({ context }) => context.stopsPending <= 0,
+    allStoppedAfterError: ({ context }) => context.stopsPending <= 0 && context.error !== undefined,
+    hasFailed: ({ context }) => context.error !== undefined,
+    isFirstFailure: ({ context }) => context.error === undefined,
   },
   actions: {
     publish: assign(({ context }) => ({ progress: progressOf(context) })),
@@ -721,6 +729,7 @@ export const torrentMachine = setup({
         downloadedGone: 0,
         uploadedGone: 0,
         wasted: 0,
+        fetched: 0,
         hashFailures: 0,
         known: book.size,
         diskFull: false,
@@ -737,8 +746,10 @@ export const torrentMachine = setup({
   invoke: { id: 'storage', src: 'storage' },
   initial: 'checking',
   on: {
+    // A failed storage ends the torrent, but as any stop does: peers closed, trackers told `stopped`
+    // (BEP 3: a tracker must not keep a dead port in its list), then `error`.
     'storage.error': {
-      target: '.error',
+      target: '.stopping',
       actions: [
         assign(({ event }) => ({ error: { code: event.code, message: event.message } })),
         {
@@ -1053,6 +1064,7 @@ export const torrentMachine = setup({
                 ...context.tally,
                 verifiedPieces: context.tally.verifiedPieces + 1,
                 left: context.tally.left - pieceBytes(geometryOf(context.info), event.index),
+                fetched: context.tally.fetched + pieceBytes(geometryOf(context.info), event.index),
               },
             })),
             'pieceVerified',
@@ -1167,9 +1179,26 @@ export const torrentMachine = setup({
           enqueue.sendTo('storage', { type: 'storage.close' });
         }),
       ],
-      always: { guard: 'allStopped', target: 'stopped' },
-      after: { stopTimeout: 'stopped' },
+      always: [
+        { guard: 'allStoppedAfterError', target: 'error' },
+        { guard: 'allStopped', target: 'stopped' },
+      ],
+      after: { stopTimeout: [{ guard: 'hasFailed', target: 'error' }, { target: 'stopped' }] },
       on: {
+        // Already stopping: the failure is recorded (the outcome is `error`), the stop goes on.
+        'storage.error': [
+          {
+            guard: 'isFirstFailure',
+            actions: [
+              assign(({ event }) => ({ error: { code: event.code, message: event.message } })),
+              {
+                type: 'emitReport',
+                params: ({ event }) => ({ type: 'torrent.error' as const, code: event.code, message: event.message }),
+              },
+            ],
+          },
+          {},
+        ],
         'storage.closed': { actions: assign({ stopsPending: ({ context }) => context.stopsPending - 1 }) },
         'xstate.done.actor.announcer': { actions: assign({ stopsPending: ({ context }) => context.stopsPending - 1 }) },
         'announcer.tracker': { actions: { type: 'emitReport', params: ({ event }) => event } },

@@ -7,7 +7,10 @@
  *
  * Events follow BEP 3: the first successful announce carries `started`; once the torrent completes
  * the next one carries `completed` (a tracker that never saw `started` gets `started` with left = 0
- * instead); `stop` sends `stopped` only to a tracker that got `started`, within `stopTimeoutMs`.
+ * instead); `stop` sends `stopped` only to a tracker that got `started`, within `stopTimeoutMs`. A
+ * completion the tracker has not heard of yet is announced before `stopped` (a run that stops as soon
+ * as it completes still counts in the tracker's `completed`), and a `completed` announce under way when
+ * the stop comes is waited for (within `stopTimeoutMs`) rather than cut off and sent again.
  */
 import { assign, enqueueActions, fromPromise, setup, type ActorRef } from 'xstate';
 import {
@@ -41,6 +44,8 @@ export interface TrackerContext {
   started: boolean;
   /** The torrent completed and this tracker has not been told yet. */
   completedPending: boolean;
+  /** This tracker knows we have it all (it answered our `completed`, or a `started` with nothing left). */
+  toldComplete: boolean;
   /** The event of the announce under way (for reports). */
   inFlightEvent: AnnounceEvent | undefined;
   /** The counters sent with the announce under way. */
@@ -54,6 +59,8 @@ export interface TrackerContext {
   lastFailure: TrackerFailure | undefined;
   /** A re-announce was asked for while min interval forbade it. */
   announceRequested: boolean;
+  /** `stop` came while a `completed` announce was under way: stop once it has an answer. */
+  stopRequested: boolean;
   /** Whether `enable` asked to skip the backoff of a tracker that failed before. */
   immediate: boolean;
   /** Counters of what this tracker has done, for the inspector and the CLI. */
@@ -84,6 +91,11 @@ function nextEvent(ctx: TrackerContext): AnnounceEvent | undefined {
   if (!ctx.started) return 'started';
   if (ctx.completedPending) return 'completed';
   return undefined;
+}
+
+function withoutPeers(result: AnnounceResult): Omit<AnnounceResult, 'peers'> {
+  const { peers: _peers, ...rest } = result;
+  return rest;
 }
 
 export const trackerMachine = setup({
@@ -118,11 +130,58 @@ export const trackerMachine = setup({
     isAnnounceRequested: ({ context }) => context.announceRequested,
     isNever: ({ context }) => context.lastFailure?.never === true,
     isCompletedPending: ({ context }) => context.completedPending,
+    isAnnouncingCompleted: ({ context }) => context.inFlightEvent === 'completed',
+    isStopRequested: ({ context }) => context.stopRequested,
+    isNotToldComplete: ({ context }) => !context.toldComplete,
   },
   actions: {
     /** Tells the `report` actor (if any) and emits the same event for observers. */
     report: enqueueActions(({ context, enqueue }, report: TrackerReport | null) => {
       if (!report) return;
+      if (context.report) enqueue.sendTo(context.report, report);
+      enqueue.emit(report);
+    }),
+    /** An announce succeeded: remember what the tracker said and report it. */
+    announced: enqueueActions(({ context, event, enqueue }) => {
+      const output = (event as unknown as { output: AnnounceResult }).output;
+      // A tracker told `completed`, or told `started` with nothing left, knows we seed.
+      const toldComplete =
+        context.toldComplete ||
+        context.inFlightEvent === 'completed' ||
+        (context.inFlightEvent === 'started' && context.inFlightStats?.left === 0);
+      enqueue.assign({
+        started: true,
+        toldComplete,
+        completedPending: context.completedPending && !toldComplete,
+        trackerId: output.trackerId ?? context.trackerId,
+        interval: output.interval,
+        minInterval: output.minInterval,
+        failures: 0,
+        lastFailure: undefined,
+        announces: context.announces + 1,
+        lastResult: { ...withoutPeers(output), peerCount: output.peers.length },
+      });
+      const report: TrackerReport = {
+        type: 'tracker.response',
+        url: context.url,
+        ...(context.inFlightEvent && { event: context.inFlightEvent }),
+        result: output,
+      };
+      if (context.report) enqueue.sendTo(context.report, report);
+      enqueue.emit(report);
+    }),
+    /** An announce failed: count it and report it. */
+    announceFailed: enqueueActions(({ context, event, enqueue }) => {
+      const failure = toTrackerFailure((event as unknown as { error: unknown }).error);
+      const failures = context.failures + 1;
+      enqueue.assign({ failures, lastFailure: failure, immediate: false });
+      const report: TrackerReport = {
+        type: 'tracker.failed',
+        url: context.url,
+        ...(context.inFlightEvent && { event: context.inFlightEvent }),
+        failure,
+        failures,
+      };
       if (context.report) enqueue.sendTo(context.report, report);
       enqueue.emit(report);
     }),
@@ -136,6 +195,7 @@ export const trackerMachine = setup({
     report: input.report,
     started: false,
     completedPending: false,
+    toldComplete: false,
     inFlightEvent: undefined,
     inFlightStats: undefined,
     trackerId: undefined,
@@ -144,19 +204,23 @@ export const trackerMachine = setup({
     failures: 0,
     lastFailure: undefined,
     announceRequested: false,
+    stopRequested: false,
     immediate: true,
     announces: 0,
     lastResult: undefined,
   }),
   initial: 'idle',
   on: {
-    'tracker.completed': { actions: assign({ completedPending: true }) },
+    // Once per tracker: a tracker that knows we seed is not told again.
+    'tracker.completed': { guard: 'isNotToldComplete', actions: assign({ completedPending: true }) },
     'tracker.stats': { actions: assign({ stats: ({ event }) => event.stats }) },
     'tracker.stop': [{ guard: 'hasStarted', target: '.stopping' }, { target: '.stopped' }],
   },
   states: {
     idle: {
       on: {
+        // Not the tracker in use (another of its tier answers, or it said "never"): it hears only `stopped`.
+        'tracker.stop': [{ guard: 'hasStarted', target: 'stopping.leaving' }, { target: 'stopped' }],
         'tracker.enable': { target: 'active', actions: assign({ immediate: ({ event }) => event.immediate ?? true }) },
       },
     },
@@ -188,54 +252,31 @@ export const trackerMachine = setup({
               if (context.trackerId !== undefined) input.trackerId = context.trackerId;
               return input;
             },
-            onDone: {
-              target: 'waiting',
-              actions: [
-                assign(({ context, event }) => ({
-                  started: true,
-                  // A tracker told `completed`, or told `started` with nothing left, knows we seed.
-                  completedPending:
-                    context.completedPending &&
-                    context.inFlightEvent !== 'completed' &&
-                    !(context.inFlightEvent === 'started' && context.inFlightStats?.left === 0),
-                  trackerId: event.output.trackerId ?? context.trackerId,
-                  interval: event.output.interval,
-                  minInterval: event.output.minInterval,
-                  failures: 0,
-                  lastFailure: undefined,
-                  announces: context.announces + 1,
-                  lastResult: { ...event.output, peers: undefined, peerCount: event.output.peers.length },
-                })),
-                {
-                  type: 'report',
-                  params: ({ context, event }) => ({
-                    type: 'tracker.response' as const,
-                    url: context.url,
-                    ...(context.inFlightEvent && { event: context.inFlightEvent }),
-                    result: event.output,
-                  }),
+            onDone: [
+              { guard: 'isStopRequested', target: '#tracker.stopping', actions: 'announced' },
+              { target: 'waiting', actions: 'announced' },
+            ],
+            onError: [
+              // Stopping: no second try of a `completed` that just failed (the stop stays within two limits).
+              { guard: 'isStopRequested', target: '#tracker.stopping.leaving', actions: 'announceFailed' },
+              { target: 'backoff', actions: 'announceFailed' },
+            ],
+          },
+          initial: 'requesting',
+          states: {
+            requesting: {
+              on: {
+                // The tracker may already have counted this `completed`: wait for its answer, not resend it.
+                'tracker.stop': {
+                  guard: 'isAnnouncingCompleted',
+                  target: 'finishing',
+                  actions: assign({ stopRequested: true }),
                 },
-              ],
+              },
             },
-            onError: {
-              target: 'backoff',
-              actions: [
-                assign(({ context, event }) => ({
-                  failures: context.failures + 1,
-                  lastFailure: toTrackerFailure(event.error),
-                  immediate: false,
-                })),
-                {
-                  type: 'report',
-                  params: ({ context }) => ({
-                    type: 'tracker.failed' as const,
-                    url: context.url,
-                    ...(context.inFlightEvent && { event: context.inFlightEvent }),
-                    failure: context.lastFailure!,
-                    failures: context.failures,
-                  }),
-                },
-              ],
+            finishing: {
+              on: { 'tracker.stop': {}, 'tracker.disable': {} },
+              after: { stopTimeout: '#tracker.stopping.leaving' },
             },
           },
         },
@@ -253,7 +294,11 @@ export const trackerMachine = setup({
           always: { guard: 'isCompletedPending', target: 'announcing' },
           after: { announceInterval: 'announcing' },
           on: {
-            'tracker.completed': { target: 'announcing', actions: assign({ completedPending: true }) },
+            'tracker.completed': {
+              guard: 'isNotToldComplete',
+              target: 'announcing',
+              actions: assign({ completedPending: true }),
+            },
           },
           initial: 'cooling',
           states: {
@@ -278,20 +323,46 @@ export const trackerMachine = setup({
       },
     },
     stopping: {
-      entry: assign({ inFlightEvent: 'stopped' as const }),
+      entry: assign({ stopRequested: false }),
       on: { 'tracker.stop': {} },
-      invoke: {
-        id: 'announceStopped',
-        src: 'announce',
-        input: ({ context }): AnnounceInput => {
-          const input: AnnounceInput = { url: context.url, event: 'stopped', numwant: 0, stats: context.stats };
-          if (context.trackerId !== undefined) input.trackerId = context.trackerId;
-          return input;
+      initial: 'deciding',
+      states: {
+        deciding: {
+          always: [{ guard: 'isCompletedPending', target: 'completing' }, { target: 'leaving' }],
         },
-        onDone: 'stopped',
-        onError: 'stopped',
+        // BEP 3: the completion is announced even when the torrent stops right after it.
+        completing: {
+          entry: assign({ inFlightEvent: 'completed' as const, inFlightStats: ({ context }) => context.stats }),
+          invoke: {
+            id: 'announceCompleted',
+            src: 'announce',
+            input: ({ context }): AnnounceInput => {
+              const input: AnnounceInput = { url: context.url, event: 'completed', numwant: 0, stats: context.stats };
+              if (context.trackerId !== undefined) input.trackerId = context.trackerId;
+              return input;
+            },
+            onDone: { target: 'leaving', actions: 'announced' },
+            onError: { target: 'leaving', actions: 'announceFailed' },
+          },
+          // A slow tracker still hears `stopped`: each announce of the stop has its own time limit.
+          after: { stopTimeout: 'leaving' },
+        },
+        leaving: {
+          entry: assign({ inFlightEvent: 'stopped' as const }),
+          invoke: {
+            id: 'announceStopped',
+            src: 'announce',
+            input: ({ context }): AnnounceInput => {
+              const input: AnnounceInput = { url: context.url, event: 'stopped', numwant: 0, stats: context.stats };
+              if (context.trackerId !== undefined) input.trackerId = context.trackerId;
+              return input;
+            },
+            onDone: '#tracker.stopped',
+            onError: '#tracker.stopped',
+          },
+          after: { stopTimeout: '#tracker.stopped' },
+        },
       },
-      after: { stopTimeout: 'stopped' },
     },
     stopped: {
       type: 'final',
