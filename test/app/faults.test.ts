@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 describe('faults', () => {
-  it('a read-only download folder: exit 2 with one line, before anything runs', async (ctx) => {
+  it('a read-only download folder, or one to create under it: exit 2 with one line naming EROFS, before anything runs', async (ctx) => {
     if (!mounted) {
       console.warn(`skipped: cannot mount a read-only tmpfs here (${why || 'not root?'})`);
       ctx.skip();
@@ -53,7 +53,21 @@ describe('faults', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/cannot use .*: EROFS/);
+    expect(r.stderr).toMatch(/^bt-actor run: cannot use .*: read-only file system \(EROFS\)$/m);
+    expect(r.stdout).toBe('');
+    // A folder to create under it: the cause is the read-only folder, not ENOENT.
+    const sub = spawnSync(
+      process.execPath,
+      [BIN, 'run', join(dir, 'f.torrent'), '--out', join(ro, 'sub', 'deeper'), '--bind', '127.0.0.1'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(sub.status).toBe(2);
+    expect(sub.stderr.trim().split('\n')).toHaveLength(1);
+    expect(sub.stderr).toMatch(
+      /^bt-actor run: cannot create .*ro\/sub\/deeper: .*ro is not writable: read-only file system \(EROFS\)$/m,
+    );
+    expect(sub.stderr).not.toMatch(/ENOENT/);
+    expect(sub.stdout).toBe('');
   });
 
   it('the disk fills up: the download says so and waits; once there is room it completes, verified', async (ctx) => {
