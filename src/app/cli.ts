@@ -70,12 +70,12 @@ still match it); only missing pieces are fetched.
 Options:
   -o, --out DIR          Download folder (default: the current folder).
       --peer HOST:PORT   Dial this peer too; repeatable ([::1]:6881 for IPv6).
-      --port N           Port to accept peers on, announced to trackers (default 6881; the
-                         next free one if taken).
+      --port N           Port to accept peers on, announced to trackers: exactly N (refused
+                         if in use). Default 6881, or the next free one if taken (said).
       --max-peers N      Most connections at once (default 50).
       --seed             Keep seeding after the download completes, until Ctrl-C / SIGTERM.
       --seed-ratio R     With --seed: stop once uploaded ≥ R × the torrent's size.
-      --bind ADDR        Accept peers on this address only (default: all).
+      --bind ADDR        Accept peers on this IP address of this machine only (default: all).
       --check            Check all existing data by hash, ignoring the resume file.
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
@@ -91,7 +91,8 @@ Options:
   -h, --help             Show this help.
 
 Exit codes: 0 complete and verified, 1 failed (the reason is printed), 2 bad input
-(unreadable or invalid torrent, unusable folder, bad arguments).`;
+(unreadable or invalid torrent, unusable folder or one another bt-actor uses for this torrent,
+--bind or --port that cannot be had, bad arguments).`;
 
 const DEMO_USAGE = `Usage: bt-actor demo [--size MiB] [--seeders N] [--keep] [--json]
 

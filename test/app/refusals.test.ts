@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/app/cli.js';
 import { Engine } from '../../src/app/engine.js';
 import { lockPath } from '../../src/io/lock.js';
 import { encodeTorrent } from '../../src/protocol/metainfo-encode.js';
@@ -244,6 +245,24 @@ describe('the default port', () => {
       expect(listening.portInUse).toBe(6881);
       process.kill(run.proc.pid, 'SIGTERM');
       expect(await exited(run.proc)).toBe(1);
+
+      // The text display (a terminal) says it on its first line.
+      const err: string[] = [];
+      const ac = new AbortController();
+      const code = main(['run', torrent, '--out', join(dir, 'moved-text'), '--bind', '127.0.0.1'], {
+        out: () => undefined,
+        err: (l) => err.push(l),
+        tty: () => undefined,
+        signal: ac.signal,
+      });
+      const deadline = Date.now() + 10_000;
+      while (err.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      ac.abort();
+      expect(await code).toBe(1);
+      expect(err[0]).toMatch(
+        /^bt-actor: nowhere\.bin \([0-9a-f]{40}\); accepting peers on port \d+ \(port 6881 is in use\)$/,
+      );
+      expect(err[0]).not.toMatch(/port 6881 \(/);
     } finally {
       if (server.listening) await new Promise<void>((r) => server.close(() => r()));
     }
