@@ -70,6 +70,42 @@ describe('faults', () => {
     expect(sub.stdout).toBe('');
   });
 
+  it("the torrent's data already in --out but read-only (a read-only bind mount): exit 2 naming the file, before anything runs", async (ctx) => {
+    const mixed = join(dir, 'mixed');
+    await mkdir(mixed, { recursive: true });
+    const data = randomBytes(50_000);
+    await writeFile(join(dir, 'g.bin'), data);
+    const { torrent } = await createTorrent(join(dir, 'g.bin'), { creationDate: null });
+    await writeFile(join(dir, 'g.torrent'), torrent);
+    const target = join(mixed, 'g.bin');
+    await writeFile(target, data.subarray(0, 10_000)); // a partial download: the run would write to it
+    const bind = spawnSync('mount', ['--bind', target, target], { encoding: 'utf8' });
+    const readOnly = bind.status === 0 && spawnSync('mount', ['-o', 'remount,bind,ro', target]).status === 0;
+    if (!readOnly) {
+      if (bind.status === 0) spawnSync('umount', [target]);
+      console.warn(`skipped: cannot bind-mount a read-only file here (${bind.stderr.trim() || 'not root?'})`);
+      ctx.skip();
+    }
+    try {
+      const r = spawnSync(
+        process.execPath,
+        [BIN, 'run', join(dir, 'g.torrent'), '--out', mixed, '--bind', '127.0.0.1'],
+        {
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        /^bt-actor run: cannot use .*mixed: .*mixed\/g\.bin is not writable: read-only file system \(EROFS\)$/m,
+      );
+      expect(r.stdout).toBe('');
+    } finally {
+      spawnSync('umount', [target]);
+    }
+  });
+
   it('the disk fills up: the download says so and waits; once there is room it completes, verified', async (ctx) => {
     if (!mounted) {
       console.warn(`skipped: cannot mount a small tmpfs here (${why || 'not root?'})`);
