@@ -40,6 +40,8 @@ export {
   type TorrentHandle,
   type TorrentOutcome,
 } from './app/engine.js';
+export { ListenError } from './io/listener.js';
+export { LockError } from './io/lock.js';
 export type { TorrentProgress, TorrentReport } from './machines/torrent/torrent.machine.js';
 export { startLocalTracker, type LocalTracker } from './io/local-tracker.js';
 export {

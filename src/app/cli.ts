@@ -70,12 +70,12 @@ still match it); only missing pieces are fetched.
 Options:
   -o, --out DIR          Download folder (default: the current folder).
       --peer HOST:PORT   Dial this peer too; repeatable ([::1]:6881 for IPv6).
-      --port N           Port to accept peers on, announced to trackers (default 6881; the
-                         next free one if taken).
+      --port N           Port to accept peers on, announced to trackers: exactly N (refused
+                         if in use). Default 6881, or the next free one if taken (said).
       --max-peers N      Most connections at once (default 50).
       --seed             Keep seeding after the download completes, until Ctrl-C / SIGTERM.
       --seed-ratio R     With --seed: stop once uploaded ≥ R × the torrent's size.
-      --bind ADDR        Accept peers on this address only (default: all).
+      --bind ADDR        Accept peers on this IP address of this machine only (default: all).
       --check            Check all existing data by hash, ignoring the resume file.
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
@@ -91,7 +91,8 @@ Options:
   -h, --help             Show this help.
 
 Exit codes: 0 complete and verified, 1 failed (the reason is printed), 2 bad input
-(unreadable or invalid torrent, unusable folder, bad arguments).`;
+(unreadable or invalid torrent, unusable folder or one another bt-actor uses for this torrent,
+--bind or --port that cannot be had, bad arguments).`;
 
 const DEMO_USAGE = `Usage: bt-actor demo [--size MiB] [--seeders N] [--keep] [--json]
 
@@ -182,13 +183,28 @@ async function version(): Promise<string> {
   return `bt-actor ${pkg.version}`;
 }
 
-/** Reads and parses a torrent, printing one or two lines and returning null when it cannot. */
+/**
+ * Why `file` cannot be read as a .torrent file, in one line: a folder, a magnet link or a URL (not
+ * supported yet), or the file-system error.
+ */
+function unreadable(file: string, err: NodeJS.ErrnoException): string {
+  if (err.code === 'EISDIR') return `${file} is a folder, not a .torrent file`;
+  if (err.code === 'ENOENT') {
+    if (/^magnet:\?/i.test(file)) return 'magnet links are not supported yet: give the path of a .torrent file';
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(file))
+      return `${file}: give the path of a .torrent file, not a URL (download it first)`;
+    return `${file}: no such file`;
+  }
+  return `${file}: cannot read: ${err.message}`;
+}
+
+/** Reads and parses a torrent, printing one line and returning null when it cannot. */
 async function loadTorrent(file: string, io: Io): Promise<Metainfo | null> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
   } catch (err) {
-    io.err(`bt-actor: ${file}: cannot read: ${(err as Error).message}`);
+    io.err(`bt-actor: ${unreadable(file, err as NodeJS.ErrnoException)}`);
     return null;
   }
   try {
@@ -376,7 +392,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
   const out = values.out ?? '.';
-  const problem = await prepareOutDir(out);
+  const problem = await prepareOutDir(out, meta);
   if (problem) {
     io.err(`bt-actor run: ${problem}`);
     return EXIT_BAD_INPUT;
@@ -389,6 +405,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       out,
       peers,
       port,
+      exactPort: values.port !== undefined,
       maxPeers,
       json,
       quiet: values.quiet ?? false,
@@ -457,15 +474,23 @@ function inspectOptions(
   return o;
 }
 
-/** Aborts on the first Ctrl-C / SIGTERM (clean stop); exits at once on the second. */
+/**
+ * Aborts on the first Ctrl-C / SIGTERM (clean stop); exits at once on the second signal (128 + its
+ * number: 130 for SIGINT, 143 for SIGTERM).
+ */
 function interruptSignal(io: Io): { signal: AbortSignal; dispose: () => void } {
   if (io.signal) return { signal: io.signal, dispose: () => {} };
   const ac = new AbortController();
   let interrupts = 0;
-  const onSignal = () => {
+  const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
-    if (interrupts > 1) process.exit(130);
-    io.err('bt-actor: stopping (press Ctrl-C again to quit at once)');
+    if (interrupts > 1) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    // Whoever sent SIGTERM (kill, systemd, docker stop) is not at a keyboard.
+    io.err(
+      sig === 'SIGTERM'
+        ? 'bt-actor: SIGTERM: stopping cleanly (telling trackers, closing files); a second signal quits at once'
+        : 'bt-actor: stopping (press Ctrl-C again to quit at once)',
+    );
     ac.abort();
   };
   process.on('SIGINT', onSignal);

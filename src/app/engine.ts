@@ -20,6 +20,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switchMap, takeUntil } from 'rxjs';
 import { PeerListener, selfKeys } from '../io/listener.js';
+import { acquireLock, LockError, lockPath, type DirLock } from '../io/lock.js';
+import { StorageError } from '../io/storage-error.js';
 import { isReservedName, resumePath } from '../io/resume.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import {
@@ -41,8 +43,10 @@ import {
 
 /** Options of {@link Engine.create}. */
 export interface EngineOptions {
-  /** Port to accept peers on (the next free one if taken; 0 = any). Default 6881. */
+  /** Port to accept peers on (the next free one if taken, unless `exactPort`; 0 = any). Default 6881. */
   port?: number;
+  /** Accept peers on `port` exactly: `create` fails with `ListenError` `BT_ERR_PORT_IN_USE` when it is taken. */
+  exactPort?: boolean;
   /** Address to accept peers on (e.g. `127.0.0.1`). Default all interfaces. */
   host?: string;
   /** Default download folder for `add`. Default the current folder. */
@@ -207,10 +211,15 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {}
 
-  /** Opens the listening port (`port`, `host`) and the tracker client. */
+  /**
+   * Opens the listening port (`port`, `host`) and the tracker client. Throws `ListenError` when it
+   * cannot listen: `BT_ERR_LISTEN_ADDRESS` (`host` is not an address of this machine),
+   * `BT_ERR_PORT_IN_USE` (with `exactPort`), `BT_ERR_LISTEN`.
+   */
   static async create(options: EngineOptions = {}): Promise<Engine> {
     const listener = await PeerListener.listen({
       port: options.port ?? 6881,
+      ...(options.exactPort && { exactPort: true }),
       ...(options.host !== undefined && { host: options.host }),
     });
     const peerId = generatePeerId((n) => randomBytes(n));
@@ -245,7 +254,9 @@ export class Engine {
 
   /**
    * Adds a torrent from a .torrent path, its bytes, or parsed metainfo, and starts it (unless
-   * `paused`). Throws `MetainfoError` for an invalid torrent and an Error for a duplicate.
+   * `paused`). Throws `MetainfoError` for an invalid torrent, an Error for a duplicate, and
+   * `LockError` (`code` `BT_ERR_LOCKED`) when another bt-actor process uses the folder for this torrent
+   * (engines of one process share the folder's lock; it is released by `remove` and `close`).
    */
   async add(source: string | Uint8Array | Metainfo, options: AddOptions = {}): Promise<TorrentHandle> {
     if (this.closed) throw new Error('the engine is closed');
@@ -264,6 +275,12 @@ export class Engine {
         `'${meta.name}' is where bt-actor keeps resume data in a download folder: this torrent's files would overwrite it`,
       );
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
+    const lock = await this.lock(dir, meta);
+    if (this.closed || this.handles.has(meta.infoHashHex)) {
+      lock.release();
+      if (this.closed) throw new Error('the engine is closed');
+      throw new Error(`torrent ${meta.infoHashHex} is already in the engine`);
+    }
     const settings = { ...this.options.settings, ...options.settings };
     const stopBoundMs = (settings.stopTimeoutMs ?? defaultTorrentSettings.stopTimeoutMs) + STOP_SLACK_MS;
     const actors = new BehaviorSubject<TorrentActor | undefined>(undefined);
@@ -401,7 +418,10 @@ export class Engine {
       },
       remove: async () => {
         const outcome = await stop();
-        if (this.handles.get(meta.infoHashHex) === handle) this.handles.delete(meta.infoHashHex);
+        if (this.handles.get(meta.infoHashHex) === handle) {
+          this.handles.delete(meta.infoHashHex);
+          lock.release();
+        }
         removed.next();
         removed.complete();
         actors.complete();
@@ -412,6 +432,21 @@ export class Engine {
     this.handles.set(meta.infoHashHex, handle);
     if (!options.paused) start();
     return handle;
+  }
+
+  /**
+   * The torrent's lock in its folder (`<dir>/.bt-actor/<info hash>.lock`): another live bt-actor
+   * process using the folder for this torrent is a `LockError` (`BT_ERR_LOCKED`); a folder where the
+   * lock cannot be written is a `StorageError` (`BT_ERR_STORAGE_IO`), as the download would be.
+   */
+  private async lock(dir: string, meta: Metainfo): Promise<DirLock> {
+    try {
+      return await acquireLock(lockPath(dir, meta.infoHashHex), dir);
+    } catch (err) {
+      if (err instanceof LockError) throw err;
+      const e = err as NodeJS.ErrnoException;
+      throw new StorageError('BT_ERR_STORAGE_IO', `cannot write in ${dir}: ${e.message}`, e.path ?? dir, err);
+    }
   }
 
   /**

@@ -5,9 +5,13 @@
  */
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
+import { ListenError } from '../io/listener.js';
+import { LockError, lockHolder, lockPath } from '../io/lock.js';
+import { isBtError } from '../protocol/errors.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { Engine, type TorrentOutcome } from './engine.js';
@@ -19,6 +23,8 @@ export interface RunOptions {
   out: string;
   peers: PeerAddress[];
   port: number;
+  /** `--port` given: that port or a refusal (exit 2), never another one. */
+  exactPort?: boolean;
   maxPeers: number;
   json: boolean;
   quiet: boolean;
@@ -50,21 +56,106 @@ export function parsePeerArg(s: string): PeerAddress | null {
   return { host: norm.host, port, family: norm.family };
 }
 
-/** Checks (and creates) the download folder. Returns an error line, or null when usable. */
-export async function prepareOutDir(dir: string): Promise<string | null> {
+/** Why a file-system call failed, in words, with the errno code. */
+function fsCause(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    EROFS: 'read-only file system',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    ENAMETOOLONG: 'name too long',
+    ELOOP: 'too many symbolic links',
+    EIO: 'input/output error',
+  };
+  return e.code && words[e.code] ? `${words[e.code]} (${e.code})` : (e.message ?? String(err));
+}
+
+/** `stat` of `p`, or undefined when nothing is there (or a file stands on the way); other errors are thrown. */
+async function statIfAny(p: string) {
   try {
-    await mkdir(dir, { recursive: true });
-    const st = await stat(dir);
-    if (!st.isDirectory()) return `${dir} is not a folder`;
-    // A folder we cannot write to (read-only mount, no permission) would fail only at the first piece.
-    await access(dir, constants.W_OK);
-    return null;
+    return await stat(p);
   } catch (err) {
-    return `cannot use ${dir}: ${(err as Error).message}`;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
   }
 }
 
+/**
+ * Checks (and creates) the download folder before anything starts, so that an unusable one is one
+ * line and exit 2, not a failure at the first piece. Names the real cause: the path (or a folder on
+ * the way to it) that is a file, the read-only or forbidden folder under which it cannot be created,
+ * or a folder (or the torrent's data already in it) that cannot be written. Returns the line, or null.
+ */
+export async function prepareOutDir(dir: string, meta?: Metainfo): Promise<string | null> {
+  const abs = resolve(dir);
+  try {
+    // The deepest part of the path that exists: it must be a folder, and writable when we create under it.
+    let existing = abs;
+    let st = await statIfAny(existing);
+    while (!st && dirname(existing) !== existing) {
+      existing = dirname(existing);
+      st = await statIfAny(existing);
+    }
+    if (st && !st.isDirectory())
+      return existing === abs ? `--out ${dir} is a file, not a folder` : `cannot create ${dir}: ${existing} is a file`;
+    if (existing !== abs) {
+      try {
+        await access(existing, constants.W_OK);
+      } catch (err) {
+        return `cannot create ${dir}: ${existing} is not writable: ${fsCause(err)}`;
+      }
+      try {
+        await mkdir(abs, { recursive: true });
+      } catch (err) {
+        return `cannot create ${dir}: ${fsCause(err)}`;
+      }
+    }
+    // A folder we cannot write to (read-only mount, no permission) would fail only at the first piece.
+    try {
+      await access(abs, constants.W_OK);
+    } catch (err) {
+      return `cannot use ${dir}: ${fsCause(err)}`;
+    }
+    // The torrent's data already there (its file, or its folder for a multi-file torrent) is written too.
+    if (meta) {
+      const target = join(abs, meta.name);
+      if (await statIfAny(target))
+        try {
+          await access(target, constants.W_OK);
+        } catch (err) {
+          return `cannot use ${dir}: ${target} is not writable: ${fsCause(err)}`;
+        }
+    }
+    return null;
+  } catch (err) {
+    return `cannot use ${dir}: ${fsCause(err)}`;
+  }
+}
+
+/** `--bind` without the brackets of an IPv6 address; null when it is not an IP address. */
+function bindAddress(bind: string | undefined): string | undefined | null {
+  if (bind === undefined) return undefined;
+  const host = bind.replace(/^\[(.*)\]$/, '$1');
+  return isIP(host) === 0 ? null : host;
+}
+
 export async function runDownload(o: RunOptions): Promise<number> {
+  // Refusals before any port is opened (the inspector's, the peers'): --bind takes an address of this
+  // machine, never a name to look up; another bt-actor on this folder and torrent (the engine's lock
+  // decides; this only says it earlier).
+  if (bindAddress(o.bind) === null) {
+    o.err(`bt-actor: --bind '${o.bind}' is not an IP address`);
+    return 2;
+  }
+  const dir = resolve(o.out);
+  const holder = await lockHolder(lockPath(dir, o.meta.infoHashHex));
+  if (holder !== undefined) {
+    o.err(`bt-actor: ${new LockError(lockPath(dir, o.meta.infoHashHex), holder, dir).message}`);
+    return 2;
+  }
   let inspection: Inspection | undefined;
   if (o.inspect) {
     const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
@@ -105,12 +196,24 @@ function exitCode(outcome: TorrentOutcome): number {
  */
 async function download(o: RunOptions, inspection: Inspection | undefined): Promise<number> {
   const dir = resolve(o.out);
-  const engine = await Engine.create({
-    port: o.port,
-    ...(o.bind !== undefined && { host: o.bind }),
-    settings: { maxConnections: o.maxPeers },
-    ...(inspection && { inspect: inspection.inspect }),
-  });
+  const bind = bindAddress(o.bind);
+  let engine: Engine;
+  try {
+    engine = await Engine.create({
+      port: o.port,
+      ...(o.exactPort && { exactPort: true }),
+      ...(bind && { host: bind }),
+      settings: { maxConnections: o.maxPeers },
+      ...(inspection && { inspect: inspection.inspect }),
+    });
+  } catch (err) {
+    // An address not on this machine (--bind), a port in use (--port): bad input, one line.
+    if (err instanceof ListenError) {
+      o.err(`bt-actor: ${err.message}${bind && err.code === 'BT_ERR_LISTEN_ADDRESS' ? ' (--bind)' : ''}`);
+      return 2;
+    }
+    throw err;
+  }
   const started = Date.now();
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
   let t: Awaited<ReturnType<Engine['add']>>;
@@ -123,11 +226,28 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
       o.err(`bt-actor: invalid torrent: ${err.message} [${err.code}]`);
       return 2;
     }
+    // The folder is another bt-actor's for this torrent, or cannot be written: bad input, one line.
+    if (err instanceof LockError || isBtError(err, 'BT_ERR_STORAGE_IO')) {
+      o.err(`bt-actor: ${err.message}`);
+      return 2;
+    }
     throw err;
   }
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
-  if (o.json) line({ event: 'listening', port: engine.port, infoHash: o.meta.infoHashHex, name: o.meta.name });
-  else if (!o.quiet) o.err(`bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${engine.port}`);
+  // Without --port, a default port in use moves to the next free one: said, so peers can be pointed at it.
+  const moved = !o.exactPort && o.port !== 0 && engine.port !== o.port;
+  if (o.json)
+    line({
+      event: 'listening',
+      port: engine.port,
+      ...(moved && { portInUse: o.port }),
+      infoHash: o.meta.infoHashHex,
+      name: o.meta.name,
+    });
+  else if (!o.quiet)
+    o.err(
+      `bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}`,
+    );
   if (inspection) {
     if (o.json) line({ event: 'inspect', mode: inspection.mode, url: inspection.url });
     else if (inspection.mode === 'local') o.err(`bt-actor: inspector page at ${inspection.url}`);

@@ -11,7 +11,7 @@
 import { toHex } from '../protocol/bytes.js';
 import { createServer, Socket, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { BtError } from '../protocol/errors.js';
+import { BtError } from '../protocol/errors.js';
 import { isLoopback, normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { acceptMse } from './mse-accept.js';
 
@@ -41,9 +41,31 @@ export function isAcceptedTransport(t: unknown): t is AcceptedTransport {
   return typeof x === 'object' && x !== null && x.socket instanceof Socket && x.initialBytes instanceof Uint8Array;
 }
 
+/**
+ * The listening port cannot be opened: `BT_ERR_LISTEN_ADDRESS` (the address is not one of this machine's,
+ * or not an address), `BT_ERR_PORT_IN_USE` (an exact port is taken), `BT_ERR_LISTEN` (anything else,
+ * e.g. a port below 1024 without the right). `cause` holds Node's error.
+ */
+export class ListenError extends BtError {
+  override readonly name = 'ListenError';
+  constructor(
+    override readonly code: 'BT_ERR_LISTEN_ADDRESS' | 'BT_ERR_PORT_IN_USE' | 'BT_ERR_LISTEN',
+    message: string,
+    cause?: unknown,
+  ) {
+    super(code, message);
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
 export interface ListenerOptions {
-  /** Port to listen on; when taken, the next ports are tried (up to `portRange` of them), then any free port. */
+  /**
+   * Port to listen on; when taken, the next ports are tried (up to `portRange` of them), then any free
+   * port — unless `exactPort`.
+   */
   port: number;
+  /** Listen on `port` or fail (`BT_ERR_PORT_IN_USE`), never on another. */
+  exactPort?: boolean;
   host?: string;
   portRange?: number;
   /** Time allowed for the handshake's first 48 bytes (or for the whole MSE handshake). */
@@ -92,10 +114,18 @@ export class PeerListener {
     const range = options.portRange ?? 10;
     const server = createServer();
     server.unref();
+    const ports = options.exactPort || options.port === 0 ? [options.port] : portsFrom(options.port, range);
     let port = -1;
-    for (let p = options.port; p < options.port + range && port < 0; p++) port = await tryListen(server, p, host);
-    if (port < 0) port = await tryListen(server, 0, host);
-    if (port < 0) throw new Error(`cannot listen on ${host}`);
+    for (const p of ports) {
+      const r = await tryListen(server, p, host);
+      if (typeof r === 'number') {
+        port = r;
+        break;
+      }
+      // Only a port in use moves on to the next one; an unusable address fails every port alike.
+      if (r.code !== 'EADDRINUSE' || options.exactPort) throw listenError(r, host, p);
+      if (p === 0) throw listenError(r, host, p);
+    }
     const listener = new PeerListener(server, port);
     listener.mse = options.mse ?? true;
     listener.onMseError = options.onMseError;
@@ -219,11 +249,48 @@ export class PeerListener {
   }
 }
 
-function tryListen(server: Server, port: number, host: string): Promise<number> {
+/** `port`, the next ports up to `range` of them (within 65535), then 0 (any free port). */
+function portsFrom(port: number, range: number): number[] {
+  const ports: number[] = [];
+  for (let p = port; p < port + range && p <= 65535; p++) ports.push(p);
+  return [...ports, 0];
+}
+
+/** Node's listen error as a {@link ListenError} with one clear message. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): ListenError {
+  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ListenError('BT_ERR_PORT_IN_USE', `port ${port} is in use (${where})`, err);
+    case 'EADDRNOTAVAIL':
+      return new ListenError('BT_ERR_LISTEN_ADDRESS', `cannot listen on ${host}: not an address of this machine`, err);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return new ListenError(
+        'BT_ERR_LISTEN_ADDRESS',
+        `cannot listen on ${host}: not an IP address or known host name`,
+        err,
+      );
+    case 'EAFNOSUPPORT':
+      return new ListenError(
+        'BT_ERR_LISTEN_ADDRESS',
+        `cannot listen on ${host}: address family not supported here`,
+        err,
+      );
+    case 'EACCES':
+      return new ListenError('BT_ERR_LISTEN', `cannot listen on ${where}: permission denied (EACCES)`, err);
+    default:
+      return new ListenError('BT_ERR_LISTEN', `cannot listen on ${where}: ${err.message}`, err);
+  }
+}
+
+/** The port listened on, or the error. */
+function tryListen(server: Server, port: number, host: string): Promise<number | NodeJS.ErrnoException> {
   return new Promise((resolve) => {
-    const onError = () => {
+    const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
-      resolve(-1);
+      resolve(err);
     };
     const onListening = () => {
       server.off('error', onError);

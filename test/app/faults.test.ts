@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 describe('faults', () => {
-  it('a read-only download folder: exit 2 with one line, before anything runs', async (ctx) => {
+  it('a read-only download folder, or one to create under it: exit 2 with one line naming EROFS, before anything runs', async (ctx) => {
     if (!mounted) {
       console.warn(`skipped: cannot mount a read-only tmpfs here (${why || 'not root?'})`);
       ctx.skip();
@@ -53,7 +53,57 @@ describe('faults', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/cannot use .*: EROFS/);
+    expect(r.stderr).toMatch(/^bt-actor run: cannot use .*: read-only file system \(EROFS\)$/m);
+    expect(r.stdout).toBe('');
+    // A folder to create under it: the cause is the read-only folder, not ENOENT.
+    const sub = spawnSync(
+      process.execPath,
+      [BIN, 'run', join(dir, 'f.torrent'), '--out', join(ro, 'sub', 'deeper'), '--bind', '127.0.0.1'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(sub.status).toBe(2);
+    expect(sub.stderr.trim().split('\n')).toHaveLength(1);
+    expect(sub.stderr).toMatch(
+      /^bt-actor run: cannot create .*ro\/sub\/deeper: .*ro is not writable: read-only file system \(EROFS\)$/m,
+    );
+    expect(sub.stderr).not.toMatch(/ENOENT/);
+    expect(sub.stdout).toBe('');
+  });
+
+  it("the torrent's data already in --out but read-only (a read-only bind mount): exit 2 naming the file, before anything runs", async (ctx) => {
+    const mixed = join(dir, 'mixed');
+    await mkdir(mixed, { recursive: true });
+    const data = randomBytes(50_000);
+    await writeFile(join(dir, 'g.bin'), data);
+    const { torrent } = await createTorrent(join(dir, 'g.bin'), { creationDate: null });
+    await writeFile(join(dir, 'g.torrent'), torrent);
+    const target = join(mixed, 'g.bin');
+    await writeFile(target, data.subarray(0, 10_000)); // a partial download: the run would write to it
+    const bind = spawnSync('mount', ['--bind', target, target], { encoding: 'utf8' });
+    const readOnly = bind.status === 0 && spawnSync('mount', ['-o', 'remount,bind,ro', target]).status === 0;
+    if (!readOnly) {
+      if (bind.status === 0) spawnSync('umount', [target]);
+      console.warn(`skipped: cannot bind-mount a read-only file here (${bind.stderr.trim() || 'not root?'})`);
+      ctx.skip();
+    }
+    try {
+      const r = spawnSync(
+        process.execPath,
+        [BIN, 'run', join(dir, 'g.torrent'), '--out', mixed, '--bind', '127.0.0.1'],
+        {
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        /^bt-actor run: cannot use .*mixed: .*mixed\/g\.bin is not writable: read-only file system \(EROFS\)$/m,
+      );
+      expect(r.stdout).toBe('');
+    } finally {
+      spawnSync('umount', [target]);
+    }
   });
 
   it('the disk fills up: the download says so and waits; once there is room it completes, verified', async (ctx) => {

@@ -55,14 +55,16 @@ function start() {
   );
   children.push(child);
   let out = '';
+  let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<{ code: number | null; at: number }>((r) =>
     child.on('exit', (code) => r({ code, at: Date.now() })),
   );
   const announced = new Promise<void>((r) => {
     const t = setInterval(() => out.includes('"event":"tracker"') && (clearInterval(t), r()), 20);
   });
-  return { child, exited, announced, output: () => out };
+  return { child, exited, announced, output: () => out, errors: () => err };
 }
 
 describe('shutdown', () => {
@@ -87,5 +89,21 @@ describe('shutdown', () => {
     const { code, at } = await p.exited;
     expect(code).toBe(130);
     expect(at - t0).toBeLessThan(1500);
+  }, 20_000);
+
+  it('SIGTERM says it stops cleanly (no "press Ctrl-C" to whoever sent it); a second signal exits at once (143)', async () => {
+    const p = start();
+    await p.announced;
+    p.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    p.child.kill('SIGTERM');
+    const { code, at } = await p.exited;
+    expect(code).toBe(143);
+    expect(at - t0).toBeLessThan(1500);
+    expect(p.errors()).toMatch(
+      /^bt-actor: SIGTERM: stopping cleanly \(telling trackers, closing files\); a second signal quits at once$/m,
+    );
+    expect(p.errors()).not.toMatch(/Ctrl-C/);
   }, 20_000);
 });

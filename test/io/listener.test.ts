@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PeerListener, type IncomingConnection } from '../../src/io/listener.js';
+import { ListenError, PeerListener, type IncomingConnection } from '../../src/io/listener.js';
 import { encodeHandshake, encodeMessage, makeReserved } from '../../src/protocol/wire.js';
 
 const listeners: PeerListener[] = [];
@@ -279,6 +279,26 @@ describe('PeerListener', () => {
     for (const l of [first, second]) (await dial(l.port)).socket.write(handshake(infoHash));
     await until(() => got.length >= 2, 'routed');
     expect(got.sort()).toEqual([first.port, second.port].sort());
+  });
+
+  it('exactPort: a taken port is a ListenError BT_ERR_PORT_IN_USE, never another port', async () => {
+    const first = await listen();
+    const err = await PeerListener.listen({ port: first.port, host: '127.0.0.1', exactPort: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(ListenError);
+    expect(err).toMatchObject({
+      code: 'BT_ERR_PORT_IN_USE',
+      message: `port ${first.port} is in use (127.0.0.1:${first.port})`,
+    });
+  });
+
+  it('an address not on this machine is a ListenError BT_ERR_LISTEN_ADDRESS (no other port is tried)', async () => {
+    const err = await PeerListener.listen({ port: 0, host: '10.9.9.9' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ListenError);
+    expect(err).toMatchObject({
+      code: 'BT_ERR_LISTEN_ADDRESS',
+      message: 'cannot listen on 10.9.9.9: not an address of this machine',
+    });
+    expect(err.cause).toMatchObject({ code: 'EADDRNOTAVAIL' });
   });
 
   it('closes pending connections on close()', async () => {
