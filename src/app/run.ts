@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
-import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
+import type { PeerAddress } from '../protocol/peer-address.js';
 import { Engine, type TorrentOutcome } from './engine.js';
 import { formatBytes } from './format.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
@@ -36,18 +36,6 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** `--inspect`: the local inspector page or the Stately inspector (docs/inspect.md). Off when absent. */
   inspect?: InspectionOptions;
-}
-
-/** Parses `HOST:PORT`, `[IPv6]:PORT`; null when malformed. */
-export function parsePeerArg(s: string): PeerAddress | null {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
-  if (!m) return null;
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
-  const host = m[1] === 'localhost' ? '127.0.0.1' : m[1]!;
-  const norm = normaliseHost(host);
-  if (!norm) return null;
-  return { host: norm.host, port, family: norm.family };
 }
 
 /** Checks (and creates) the download folder. Returns an error line, or null when usable. */
