@@ -2,7 +2,9 @@
  * The `bt-actor` command line. `main` returns the exit code: 0 success, 1 failure, 2 bad input
  * (unreadable or invalid torrent, bad arguments).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createTorrent } from '../io/create-torrent.js';
 import { TrackerClient } from '../io/tracker-client.js';
@@ -120,7 +122,9 @@ Makes a torrent of a file (single-file torrent) or a folder (multi-file torrent)
 
 Options:
   -a, --announce URL     Tracker URL; repeat for more trackers (one tier each, in order).
-  -o, --output FILE      Where to write the torrent (default: <name>.torrent).
+  -o, --output FILE      Where to write the torrent (default: <name>.torrent). An existing file
+                         is not overwritten without --force.
+  -f, --force            Overwrite the output file if it exists.
   -l, --piece-length N   Piece length in bytes, or with a suffix: 256K, 1M, 4M (default: chosen
                          from the size, 16 KiB to 16 MiB, about 1,000-2,000 pieces).
   -p, --private          Mark the torrent private (BEP 27): no DHT or peer exchange.
@@ -129,7 +133,12 @@ Options:
   -w, --web-seed URL     A web seed (BEP 19); repeatable.
       --no-date          Leave out the creation date (reproducible output).
       --json             Print the result as one JSON object.
-  -h, --help             Show this help.`;
+  -h, --help             Show this help.
+
+A torrent without --announce is made, with a warning: peers find it only through --peer.
+
+Exit codes: 0 written, 1 failed (the reason is printed), 2 bad input (bad arguments, a missing or
+unreadable file or folder, an output file that exists, an output folder that is missing).`;
 
 const COMMANDS = ['run', 'demo', 'info', 'create', 'help'];
 const COMMAND_USAGE: Record<string, string> = {
@@ -524,6 +533,7 @@ async function createCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {
     announce: { type: 'string', short: 'a', multiple: true },
     output: { type: 'string', short: 'o' },
+    force: { type: 'boolean', short: 'f' },
     'piece-length': { type: 'string', short: 'l' },
     private: { type: 'boolean', short: 'p' },
     comment: { type: 'string', short: 'c' },
@@ -536,27 +546,30 @@ async function createCommand(args: string[], io: Io): Promise<number> {
     io.out(CREATE_USAGE);
     return EXIT_OK;
   }
-  if (positionals.length !== 1) {
-    io.err(`bt-actor create: expected one file or folder, got ${positionals.length}`);
-    io.err(`Run 'bt-actor create --help' for its options.`);
-    return EXIT_BAD_INPUT;
-  }
+  if (positionals.length !== 1) throw new UsageError(`expected one file or folder, got ${positionals.length}`);
+  const input = positionals[0]!;
   let pieceLength: number | undefined;
   if (values['piece-length'] !== undefined) {
     pieceLength = parseSize(values['piece-length']);
-    if (!Number.isSafeInteger(pieceLength) || pieceLength < 16 * 1024 || pieceLength > 256 * 1024 * 1024) {
-      io.err(`bt-actor create: --piece-length '${values['piece-length']}' must be 16K to 256M`);
-      return EXIT_BAD_INPUT;
-    }
+    if (!Number.isSafeInteger(pieceLength) || pieceLength < 16 * 1024 || pieceLength > 256 * 1024 * 1024)
+      throw new UsageError(`--piece-length must be 16K to 256M, not '${values['piece-length']}'`);
   }
-  for (const url of [...(values.announce ?? []), ...(values['web-seed'] ?? [])]) {
-    if (!URL.canParse(url)) {
-      io.err(`bt-actor create: '${url}' is not a URL`);
-      return EXIT_BAD_INPUT;
-    }
+  for (const [option, urls] of [
+    ['announce', values.announce],
+    ['web-seed', values['web-seed']],
+  ] as const)
+    for (const url of urls ?? []) if (!URL.canParse(url)) throw new UsageError(`--${option} '${url}' is not a URL`);
+  // The output is checked before the data is hashed (which can take minutes), and written only if new.
+  const output = values.output ?? `${values.name ?? basename(resolve(input))}.torrent`;
+  const force = values.force ?? false;
+  const unusable = await outputProblem(output, force);
+  if (unusable) {
+    io.err(`bt-actor create: ${unusable}`);
+    return EXIT_BAD_INPUT;
   }
+  let created;
   try {
-    const { torrent, spec } = await createTorrent(positionals[0]!, {
+    created = await createTorrent(input, {
       announce: (values.announce ?? []).map((u) => [u]),
       ...(pieceLength !== undefined && { pieceLength }),
       private: values.private ?? false,
@@ -565,24 +578,84 @@ async function createCommand(args: string[], io: Io): Promise<number> {
       ...(values['web-seed'] && { urlList: values['web-seed'] }),
       ...(values['no-date'] && { creationDate: null }),
     });
-    const meta = parseMetainfo(torrent); // what we wrote must be what every client reads
-    const output = values.output ?? `${spec.name}.torrent`;
-    await writeFile(output, torrent);
-    if (values.json) io.out(JSON.stringify({ output, ...infoJson(meta) }));
-    else
-      io.out(
-        `${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, info hash ${meta.infoHashHex}`,
-      );
-    return EXIT_OK;
   } catch (err) {
     if (isBtError(err)) {
       io.err(`bt-actor create: ${err.message}`);
       return EXIT_BAD_INPUT;
     }
-    if (err instanceof Error && 'code' in err) {
-      io.err(`bt-actor create: ${err.message}`);
-      return EXIT_FAILED;
+    if (isFsError(err)) {
+      io.err(`bt-actor create: cannot read ${err.path ?? input}: ${fsReason(err)}`);
+      return EXIT_BAD_INPUT;
     }
     throw err;
   }
+  const meta = parseMetainfo(created.torrent); // what we wrote must be what every client reads
+  try {
+    await writeFile(output, created.torrent, { flag: force ? 'w' : 'wx' });
+  } catch (err) {
+    if (!isFsError(err)) throw err;
+    io.err(
+      `bt-actor create: ${err.code === 'EEXIST' ? overwriteRefusal(output) : `cannot write ${output}: ${fsReason(err)}`}`,
+    );
+    return BAD_PATH_CODES.has(err.code) ? EXIT_BAD_INPUT : EXIT_FAILED;
+  }
+  if (values.json) io.out(JSON.stringify({ output, ...infoJson(meta) }));
+  else
+    io.out(
+      `${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, info hash ${meta.infoHashHex}`,
+    );
+  if (meta.announce.length === 0)
+    io.err('bt-actor create: warning: no tracker: peers can find it only through --peer (add one with -a URL)');
+  return EXIT_OK;
+}
+
+const overwriteRefusal = (output: string) => `${output} already exists (add --force to overwrite it)`;
+
+/** Why `create` cannot write `output` (an existing file without --force, a missing folder …), or null. */
+async function outputProblem(output: string, force: boolean): Promise<string | null> {
+  try {
+    const st = await stat(output);
+    if (st.isDirectory()) return `${output} is a folder (-o names the .torrent file to write)`;
+    return force ? null : overwriteRefusal(output);
+  } catch (err) {
+    // ENOENT, ENOTDIR: the folder is missing or is no folder, said below.
+    if (!isFsError(err) || (err.code !== 'ENOENT' && err.code !== 'ENOTDIR'))
+      return `cannot write ${output}: ${fsReason(err)}`;
+  }
+  const folder = dirname(output);
+  try {
+    if (!(await stat(folder)).isDirectory()) return `cannot write ${output}: ${folder} is not a folder`;
+    await access(folder, constants.W_OK); // a read-only folder would fail only after the hashing
+  } catch (err) {
+    if (isFsError(err) && err.code === 'ENOENT') return `cannot write ${output}: the folder ${folder} does not exist`;
+    return `cannot write ${output}: ${fsReason(err)}`;
+  }
+  return null;
+}
+
+type FsError = Error & { code: string; path?: string };
+const isFsError = (err: unknown): err is FsError =>
+  err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && !isBtError(err);
+
+/** Errors that mean a path the user gave cannot be used (exit 2), not that something failed on the way. */
+const BAD_PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENAMETOOLONG']);
+
+const FS_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EEXIST: 'it already exists',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+};
+
+/** A file-system error in words, with its code: `permission denied [EACCES]`. */
+function fsReason(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const reason = code !== undefined ? FS_REASONS[code] : undefined;
+  return reason === undefined ? (err as Error).message : `${reason} [${code}]`;
 }

@@ -1,9 +1,10 @@
 /**
  * The command line's own argument parsing (our messages, "did you mean", exit 2 with one line and a
- * hint), `help <command>`, `-V`, `--peer` with host names.
+ * hint), `help <command>`, `-V`, `--peer` with host names, and `create`'s and `demo --keep`'s promises.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { editDistance, nearest, parseArguments, UsageError } from '../../src/app/args.js';
 import { main } from '../../src/app/cli.js';
 import { resolvePeerArg } from '../../src/app/peer-arg.js';
+import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { startLocalSwarm, type LocalSwarm } from '../support/local-swarm.js';
 import { freePort } from '../support/proc.js';
 
@@ -283,4 +285,106 @@ describe('--peer HOST:PORT', () => {
       expect(await readFile(join(out, swarm.meta.name))).toEqual(await readFile(join(swarm.seedDir, swarm.meta.name)));
     }, 60_000);
   });
+});
+
+describe('bt-actor create', () => {
+  const input = () => join(dir, 'one.bin');
+
+  it('refuses to overwrite -o without --force (exit 2, one line, the file untouched); --force overwrites', async () => {
+    const out = join(dir, 'exists.torrent');
+    await writeFile(out, 'precious');
+    const r = await cli('create', input(), '-o', out, '-a', 'http://t/a');
+    expect(r).toMatchObject({
+      code: 2,
+      out: '',
+      errLines: [`bt-actor create: ${out} already exists (add --force to overwrite it)`],
+    });
+    expect(await readFile(out, 'utf8')).toBe('precious');
+    const forced = await cli('create', input(), '-o', out, '-a', 'http://t/a', '--force');
+    expect(forced.code).toBe(0);
+    expect(parseMetainfo(await readFile(out)).name).toBe('one.bin');
+    expect((await cli('create', input(), '-o', out, '-a', 'http://t/a', '-f')).code).toBe(0);
+  });
+
+  it('warns on stderr, in one line, when the torrent has no tracker (and not when it has one)', async () => {
+    const none = await cli('create', input(), '-o', join(dir, 'no-tracker.torrent'));
+    expect(none.code).toBe(0);
+    expect(none.outLines).toHaveLength(1);
+    expect(none.errLines).toEqual([
+      'bt-actor create: warning: no tracker: peers can find it only through --peer (add one with -a URL)',
+    ]);
+    const json = await cli('create', input(), '-o', join(dir, 'no-tracker-json.torrent'), '--json');
+    expect(JSON.parse(json.out).announce).toEqual([]); // stdout stays one JSON object
+    expect(json.errLines).toHaveLength(1);
+    const some = await cli('create', input(), '-o', join(dir, 'tracker.torrent'), '-a', 'http://t/a');
+    expect(some.errLines).toEqual([]);
+  });
+
+  it('a missing output folder, an output that is a folder, a missing input: one clean line, exit 2', async () => {
+    const missing = join(dir, 'no', 'such', 'x.torrent');
+    expect(await cli('create', input(), '-o', missing, '-a', 'http://t/a')).toMatchObject({
+      code: 2,
+      errLines: [`bt-actor create: cannot write ${missing}: the folder ${join(dir, 'no', 'such')} does not exist`],
+    });
+    expect(existsSync(join(dir, 'no'))).toBe(false);
+    const underFile = join(input(), 'x.torrent');
+    expect((await cli('create', input(), '-o', underFile)).errLines).toEqual([
+      `bt-actor create: cannot write ${underFile}: ${input()} is not a folder`,
+    ]);
+    expect((await cli('create', input(), '-o', dir)).errLines).toEqual([
+      `bt-actor create: ${dir} is a folder (-o names the .torrent file to write)`,
+    ]);
+    const nothing = join(dir, 'nothing-here');
+    expect(await cli('create', nothing, '-o', join(dir, 'n.torrent'))).toMatchObject({
+      code: 2,
+      errLines: [`bt-actor create: ${nothing}: no such file or folder`],
+    });
+  });
+
+  it.skipIf(process.getuid?.() === 0)('an unreadable file in the input: one clean line, exit 2', async () => {
+    const folder = join(dir, 'locked');
+    await mkdir(folder);
+    await writeFile(join(folder, 'secret'), 'x');
+    await chmod(join(folder, 'secret'), 0o000);
+    const r = await cli('create', folder, '-o', join(dir, 'locked.torrent'));
+    expect(r).toMatchObject({
+      code: 2,
+      errLines: [`bt-actor create: cannot read ${join(folder, 'secret')}: permission denied [EACCES]`],
+    });
+  });
+});
+
+describe('bt-actor demo --keep', () => {
+  it('keeps the torrent, the source and the download under the one folder it prints', async () => {
+    const { stdout } = await exec(
+      process.execPath,
+      [BIN, 'demo', '--size', '1', '--seeders', '1', '--keep', '--json'],
+      {
+        timeout: 60_000,
+      },
+    );
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const kept = lines.at(-1)!;
+    expect(kept).toMatchObject({ event: 'demo', message: expect.stringMatching(/^kept /) });
+    const folder = kept.kept as string;
+    try {
+      expect(String(kept.message)).toContain(folder);
+      expect((await readdir(folder)).sort()).toEqual(['bt-actor demo set.torrent', 'download', 'seed']);
+      expect(kept.torrent).toBe(join(folder, 'bt-actor demo set.torrent'));
+      // The kept torrent is valid: info reads it, and it describes the kept download.
+      const info = await exec(process.execPath, [BIN, 'info', '--json', kept.torrent as string]);
+      const json = JSON.parse(info.stdout) as { name: string; files: { path: string; length: number }[] };
+      expect(json.name).toBe('bt-actor demo set');
+      for (const f of json.files) {
+        const data = await readFile(join(folder, 'download', json.name, f.path));
+        expect(data.length).toBe(f.length);
+        expect(data).toEqual(await readFile(join(folder, 'seed', json.name, f.path)));
+      }
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
