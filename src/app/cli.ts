@@ -2,16 +2,19 @@
  * The `bt-actor` command line. `main` returns the exit code: 0 success, 1 failure, 2 bad input
  * (unreadable or invalid torrent, bad arguments).
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { constants } from 'node:fs';
+import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createTorrent } from '../io/create-torrent.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
-import { formatBytes, formatDate, printable } from './format.js';
+import { decimalNumber, nearest, parseArguments, suggest, UsageError, wholeNumber, type OptionSpecs } from './args.js';
+import { formatBytes, formatDate, fsReason, printable } from './format.js';
 import { runDemo } from './demo.js';
-import { parsePeerArg, prepareOutDir, runDownload } from './run.js';
+import { resolvePeerArg } from './peer-arg.js';
+import { prepareOutDir, runDownload } from './run.js';
 import { DEFAULT_INSPECT_PORT, parseEventFilter, type InspectionOptions } from './inspect/index.js';
 
 export const EXIT_OK = 0;
@@ -40,8 +43,13 @@ Commands:
   run <file.torrent>        Download a torrent (--out DIR, --peer HOST:PORT, --seed, --inspect …)
   info <file.torrent>       Show what a torrent holds (--json for one JSON object)
   create <path>             Make a .torrent of a file or folder
+  help [command]            Show this help, or a command's options
 
-Run 'bt-actor <command> --help' for a command's options.
+Options:
+  -h, --help                Show this help
+  -V, --version             Show the version
+
+Run 'bt-actor <command> --help' (or 'bt-actor help <command>') for a command's options.
 
 Exit codes: 0 success, 1 failure, 2 bad input (unreadable or invalid torrent, bad arguments).`;
 
@@ -69,7 +77,8 @@ still match it); only missing pieces are fetched.
 
 Options:
   -o, --out DIR          Download folder (default: the current folder).
-      --peer HOST:PORT   Dial this peer too; repeatable ([::1]:6881 for IPv6).
+      --peer HOST:PORT   Dial this peer too; repeatable. HOST is an IP address or a name (looked
+                         up once, at start); [::1]:6881 for IPv6.
       --port N           Port to accept peers on, announced to trackers: exactly N (refused
                          if in use). Default 6881, or the next free one if taken (said).
       --max-peers N      Most connections at once (default 50).
@@ -104,7 +113,7 @@ source and prints a summary. Everything is removed afterwards unless --keep.
 Options:
       --size MiB      Dataset size (default 128).
       --seeders N     Number of seeders (default 3).
-      --keep          Keep the dataset, torrent and download (the path is printed).
+      --keep          Keep the dataset, torrent and download, all in one folder (printed at the end).
       --json          JSON lines instead of the progress display.
   -h, --help          Show this help.`;
 
@@ -114,7 +123,9 @@ Makes a torrent of a file (single-file torrent) or a folder (multi-file torrent)
 
 Options:
   -a, --announce URL     Tracker URL; repeat for more trackers (one tier each, in order).
-  -o, --output FILE      Where to write the torrent (default: <name>.torrent).
+  -o, --output FILE      Where to write the torrent (default: <name>.torrent). An existing file
+                         is not overwritten without --force.
+  -f, --force            Overwrite the output file if it exists.
   -l, --piece-length N   Piece length in bytes, or with a suffix: 256K, 1M, 4M (default: chosen
                          from the size, 16 KiB to 16 MiB, about 1,000-2,000 pieces).
   -p, --private          Mark the torrent private (BEP 27): no DHT or peer exchange.
@@ -123,15 +134,24 @@ Options:
   -w, --web-seed URL     A web seed (BEP 19); repeatable.
       --no-date          Leave out the creation date (reproducible output).
       --json             Print the result as one JSON object.
-  -h, --help             Show this help.`;
+  -h, --help             Show this help.
 
-function parse<T extends ParseArgsConfig['options']>(args: string[], options: T) {
-  return parseArgs({
-    args,
-    options: { ...options, help: { type: 'boolean', short: 'h' } },
-    allowPositionals: true,
-    strict: true,
-  });
+A torrent without --announce is made, with a warning: peers find it only through --peer.
+
+Exit codes: 0 written, 1 failed (the reason is printed), 2 bad input (bad arguments, a missing or
+unreadable file or folder, an output file that exists, an output folder that is missing).`;
+
+const COMMANDS = ['run', 'demo', 'info', 'create', 'help'];
+const COMMAND_USAGE: Record<string, string> = {
+  run: RUN_USAGE,
+  demo: DEMO_USAGE,
+  info: INFO_USAGE,
+  create: CREATE_USAGE,
+};
+
+/** A command's options plus `-h/--help`; throws a {@link UsageError} on a mistake. */
+function parse<O extends OptionSpecs>(args: string[], options: O) {
+  return parseArguments(args, { ...options, help: { type: 'boolean', short: 'h' } } as const);
 }
 
 /** Runs the CLI with `argv` (without node and script). Resolves to the exit code. */
@@ -154,28 +174,61 @@ export async function main(argv: string[], rawIo: Io = defaultIo): Promise<numbe
       case 'create':
         return await createCommand(rest, io);
       case undefined:
+        io.out(USAGE);
+        return EXIT_BAD_INPUT;
       case 'help':
       case '--help':
       case '-h':
-        io.out(USAGE);
-        return command === undefined ? EXIT_BAD_INPUT : EXIT_OK;
+        return helpCommand(rest, io);
       case '--version':
       case '-V':
         io.out(await version());
         return EXIT_OK;
       default:
-        io.err(`bt-actor: unknown command '${command}'`);
-        io.err(`Run 'bt-actor --help' for the list of commands.`);
-        return EXIT_BAD_INPUT;
+        return unknownCommand(command, io);
     }
   } catch (err) {
-    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError) {
       io.err(`bt-actor ${command}: ${err.message}`);
       io.err(`Run 'bt-actor ${command} --help' for its options.`);
       return EXIT_BAD_INPUT;
     }
     throw err;
   }
+}
+
+/** `bt-actor help [command]`: the general usage, or that command's. */
+function helpCommand(args: string[], io: Io): number {
+  const [topic, ...more] = args;
+  if (topic === undefined) {
+    io.out(USAGE);
+    return EXIT_OK;
+  }
+  if (more.length > 0) {
+    io.err(`bt-actor help: expected one command, got ${args.length}`);
+    io.err(`Run 'bt-actor --help' for the list of commands.`);
+    return EXIT_BAD_INPUT;
+  }
+  const usage = COMMAND_USAGE[topic] ?? (topic === 'help' ? USAGE : undefined);
+  if (usage === undefined) return unknownCommand(topic, io);
+  io.out(usage);
+  return EXIT_OK;
+}
+
+/** An unknown command or top-level option: one line with the nearest name, and where the list is. */
+function unknownCommand(command: string, io: Io): number {
+  if (/^-[a-zA-Z]$/.test(command)) {
+    const short = ['-h', '-V'].find((o) => o.toLowerCase() === command.toLowerCase());
+    io.err(`bt-actor: unknown option ${command}${short ? ` (did you mean ${short}?)` : ''}`);
+  } else if (command.startsWith('-')) {
+    const word = command.replace(/^--?/, '').split('=')[0]!;
+    io.err(`bt-actor: unknown option ${command}${suggest(word, ['help', 'version'], '--')}`);
+  } else {
+    const near = nearest(command, COMMANDS);
+    io.err(`bt-actor: unknown command '${command}'${near === undefined ? '' : ` (did you mean '${near}'?)`}`);
+  }
+  io.err(`Run 'bt-actor --help' for the list of commands.`);
+  return EXIT_BAD_INPUT;
 }
 
 async function version(): Promise<string> {
@@ -249,18 +302,10 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
     io.out(INFO_USAGE);
     return EXIT_OK;
   }
-  if (positionals.length !== 1) {
-    io.err(`bt-actor info: expected one torrent file, got ${positionals.length}`);
-    io.err(`Run 'bt-actor info --help' for its options.`);
-    return EXIT_BAD_INPUT;
-  }
+  if (positionals.length !== 1) throw new UsageError(`expected one torrent file, got ${positionals.length}`);
+  const timeoutS = decimalNumber('timeout', values.timeout, 10, 0, 'a number of seconds', true)!;
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
-  const timeoutS = values.timeout === undefined ? 10 : Number(values.timeout);
-  if (!(timeoutS > 0)) {
-    io.err(`bt-actor info: --timeout '${values.timeout}' must be a positive number of seconds`);
-    return EXIT_BAD_INPUT;
-  }
   const scrape = values.scrape ? await scrapeAll(meta, timeoutS * 1000) : undefined;
   if (values.json) {
     io.out(JSON.stringify({ ...infoJson(meta), ...(scrape && { scrape }) }));
@@ -333,8 +378,6 @@ async function scrapeAll(meta: Metainfo, timeoutMs: number): Promise<ScrapeLine[
 }
 
 async function runCommand(args: string[], io: Io): Promise<number> {
-  // `--inspect` takes an optional value: a bare one means the local page.
-  args = args.map((a) => (a === '--inspect' ? '--inspect=local' : a));
   const { values, positionals } = parse(args, {
     out: { type: 'string', short: 'o' },
     peer: { type: 'string', multiple: true },
@@ -346,7 +389,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     check: { type: 'boolean' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
-    inspect: { type: 'string' },
+    inspect: { type: 'string', bare: 'local' }, // bare: the local page
     'inspect-port': { type: 'string' },
     'inspect-url': { type: 'string' },
     'inspect-filter': { type: 'string' },
@@ -355,40 +398,20 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     io.out(RUN_USAGE);
     return EXIT_OK;
   }
-  if (positionals.length !== 1) {
-    io.err(`bt-actor run: expected one torrent file, got ${positionals.length}`);
-    io.err(`Run 'bt-actor run --help' for its options.`);
-    return EXIT_BAD_INPUT;
-  }
+  if (positionals.length !== 1) throw new UsageError(`expected one torrent file, got ${positionals.length}`);
+  const port = wholeNumber('port', values.port, 6881, 1, 65535);
+  const maxPeers = wholeNumber('max-peers', values['max-peers'], 50, 1);
+  const seedRatio = decimalNumber('seed-ratio', values['seed-ratio'], undefined, 0);
+  const inspect = inspectOptions(values);
   const peers = [];
   for (const p of values.peer ?? []) {
-    const addr = parsePeerArg(p);
-    if (!addr) {
-      io.err(`bt-actor run: --peer '${p}' is not HOST:PORT (an IP address and a port)`);
+    const addr = await resolvePeerArg(p);
+    if (typeof addr === 'string') {
+      io.err(`bt-actor: ${addr}`);
       return EXIT_BAD_INPUT;
     }
     peers.push(addr);
   }
-  const port = values.port === undefined ? 6881 : Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    io.err(`bt-actor run: --port '${values.port}' is not a port number`);
-    return EXIT_BAD_INPUT;
-  }
-  const maxPeers = values['max-peers'] === undefined ? 50 : Number(values['max-peers']);
-  if (!Number.isInteger(maxPeers) || maxPeers < 1) {
-    io.err(`bt-actor run: --max-peers '${values['max-peers']}' must be a positive integer`);
-    return EXIT_BAD_INPUT;
-  }
-  let seedRatio: number | undefined;
-  if (values['seed-ratio'] !== undefined) {
-    seedRatio = Number(values['seed-ratio']);
-    if (!(seedRatio >= 0)) {
-      io.err(`bt-actor run: --seed-ratio '${values['seed-ratio']}' must be a number ≥ 0`);
-      return EXIT_BAD_INPUT;
-    }
-  }
-  const inspect = inspectOptions(values, io);
-  if (inspect === null) return EXIT_BAD_INPUT;
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
   const out = values.out ?? '.';
@@ -424,51 +447,38 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   }
 }
 
-/** The `--inspect*` options: undefined when inspection is off, null (after a message) when malformed. */
-function inspectOptions(
-  values: { inspect?: string; 'inspect-port'?: string; 'inspect-url'?: string; 'inspect-filter'?: string },
-  io: Io,
-): InspectionOptions | undefined | null {
+/** The `--inspect*` options: undefined when inspection is off; throws a {@link UsageError} when malformed. */
+function inspectOptions(values: {
+  inspect?: string;
+  'inspect-port'?: string;
+  'inspect-url'?: string;
+  'inspect-filter'?: string;
+}): InspectionOptions | undefined {
   const mode = values.inspect;
   if (mode === undefined) {
     const stray = (['inspect-port', 'inspect-url', 'inspect-filter'] as const).find((k) => values[k] !== undefined);
-    if (stray) {
-      io.err(`bt-actor run: --${stray} needs --inspect`);
-      return null;
-    }
+    if (stray) throw new UsageError(`--${stray} needs --inspect`);
     return undefined;
   }
-  if (mode !== 'local' && mode !== 'stately') {
-    io.err(`bt-actor run: --inspect='${mode}' must be local or stately`);
-    return null;
-  }
+  if (mode !== 'local' && mode !== 'stately')
+    throw new UsageError(`--inspect='${mode}' must be local or stately${suggest(mode, ['local', 'stately'])}`);
   const o: InspectionOptions = { mode };
   if (values['inspect-port'] !== undefined) {
-    const port = Number(values['inspect-port']);
-    if (mode !== 'local' || !Number.isInteger(port) || port < 0 || port > 65535) {
-      io.err(
-        `bt-actor run: --inspect-port '${values['inspect-port']}' must be a port number (0 = any), with --inspect=local`,
-      );
-      return null;
-    }
-    o.port = port;
+    if (mode !== 'local') throw new UsageError('--inspect-port goes with --inspect=local');
+    o.port = wholeNumber('inspect-port', values['inspect-port'], 0, 0, 65535);
   }
   if (values['inspect-url'] !== undefined) {
     const url = values['inspect-url'];
-    if (mode !== 'stately' || !URL.canParse(url) || !/^wss?:$/.test(new URL(url).protocol)) {
-      io.err(`bt-actor run: --inspect-url '${url}' must be a ws:// or wss:// URL, with --inspect=stately`);
-      return null;
-    }
+    if (mode !== 'stately' || !URL.canParse(url) || !/^wss?:$/.test(new URL(url).protocol))
+      throw new UsageError(`--inspect-url '${url}' must be a ws:// or wss:// URL, with --inspect=stately`);
     o.url = url;
   }
   if (values['inspect-filter'] !== undefined) {
     const f = parseEventFilter(values['inspect-filter']);
-    if (!f) {
-      io.err(
-        `bt-actor run: --inspect-filter '${values['inspect-filter']}' must be default, all, or a comma-separated list of event types`,
+    if (!f)
+      throw new UsageError(
+        `--inspect-filter '${values['inspect-filter']}' must be default, all, or a comma-separated list of event types`,
       );
-      return null;
-    }
     o.filter = f.filter;
   }
   return o;
@@ -515,20 +525,9 @@ async function demoCommand(args: string[], io: Io): Promise<number> {
     io.out(DEMO_USAGE);
     return EXIT_OK;
   }
-  const sizeMiB = values.size === undefined ? 128 : Number(values.size);
-  const seeders = values.seeders === undefined ? 3 : Number(values.seeders);
-  if (
-    positionals.length > 0 ||
-    !Number.isInteger(sizeMiB) ||
-    sizeMiB < 1 ||
-    sizeMiB > 65536 ||
-    !Number.isInteger(seeders) ||
-    seeders < 1 ||
-    seeders > 20
-  ) {
-    io.err('bt-actor demo: --size must be 1 to 65536 MiB and --seeders 1 to 20');
-    return EXIT_BAD_INPUT;
-  }
+  if (positionals.length > 0) throw new UsageError(`takes no file or folder, got '${positionals[0]}'`);
+  const sizeMiB = wholeNumber('size', values.size, 128, 1, 65536);
+  const seeders = wholeNumber('seeders', values.seeders, 3, 1, 20);
   const json = values.json ?? !io.tty;
   const { signal, dispose } = interruptSignal(io);
   try {
@@ -559,6 +558,7 @@ async function createCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {
     announce: { type: 'string', short: 'a', multiple: true },
     output: { type: 'string', short: 'o' },
+    force: { type: 'boolean', short: 'f' },
     'piece-length': { type: 'string', short: 'l' },
     private: { type: 'boolean', short: 'p' },
     comment: { type: 'string', short: 'c' },
@@ -571,27 +571,30 @@ async function createCommand(args: string[], io: Io): Promise<number> {
     io.out(CREATE_USAGE);
     return EXIT_OK;
   }
-  if (positionals.length !== 1) {
-    io.err(`bt-actor create: expected one file or folder, got ${positionals.length}`);
-    io.err(`Run 'bt-actor create --help' for its options.`);
-    return EXIT_BAD_INPUT;
-  }
+  if (positionals.length !== 1) throw new UsageError(`expected one file or folder, got ${positionals.length}`);
+  const input = positionals[0]!;
   let pieceLength: number | undefined;
   if (values['piece-length'] !== undefined) {
     pieceLength = parseSize(values['piece-length']);
-    if (!Number.isSafeInteger(pieceLength) || pieceLength < 16 * 1024 || pieceLength > 256 * 1024 * 1024) {
-      io.err(`bt-actor create: --piece-length '${values['piece-length']}' must be 16K to 256M`);
-      return EXIT_BAD_INPUT;
-    }
+    if (!Number.isSafeInteger(pieceLength) || pieceLength < 16 * 1024 || pieceLength > 256 * 1024 * 1024)
+      throw new UsageError(`--piece-length must be 16K to 256M, not '${values['piece-length']}'`);
   }
-  for (const url of [...(values.announce ?? []), ...(values['web-seed'] ?? [])]) {
-    if (!URL.canParse(url)) {
-      io.err(`bt-actor create: '${url}' is not a URL`);
-      return EXIT_BAD_INPUT;
-    }
+  for (const [option, urls] of [
+    ['announce', values.announce],
+    ['web-seed', values['web-seed']],
+  ] as const)
+    for (const url of urls ?? []) if (!URL.canParse(url)) throw new UsageError(`--${option} '${url}' is not a URL`);
+  // The output is checked before the data is hashed (which can take minutes), and written only if new.
+  const output = values.output ?? `${values.name ?? basename(resolve(input))}.torrent`;
+  const force = values.force ?? false;
+  const unusable = await outputProblem(output, force);
+  if (unusable) {
+    io.err(`bt-actor create: ${unusable}`);
+    return EXIT_BAD_INPUT;
   }
+  let created;
   try {
-    const { torrent, spec } = await createTorrent(positionals[0]!, {
+    created = await createTorrent(input, {
       announce: (values.announce ?? []).map((u) => [u]),
       ...(pieceLength !== undefined && { pieceLength }),
       private: values.private ?? false,
@@ -600,24 +603,65 @@ async function createCommand(args: string[], io: Io): Promise<number> {
       ...(values['web-seed'] && { urlList: values['web-seed'] }),
       ...(values['no-date'] && { creationDate: null }),
     });
-    const meta = parseMetainfo(torrent); // what we wrote must be what every client reads
-    const output = values.output ?? `${spec.name}.torrent`;
-    await writeFile(output, torrent);
-    if (values.json) io.out(JSON.stringify({ output, ...infoJson(meta) }));
-    else
-      io.out(
-        `${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, info hash ${meta.infoHashHex}`,
-      );
-    return EXIT_OK;
   } catch (err) {
     if (isBtError(err)) {
       io.err(`bt-actor create: ${err.message}`);
       return EXIT_BAD_INPUT;
     }
-    if (err instanceof Error && 'code' in err) {
-      io.err(`bt-actor create: ${err.message}`);
-      return EXIT_FAILED;
+    if (isFsError(err)) {
+      io.err(`bt-actor create: cannot read ${err.path ?? input}: ${fsReason(err)}`);
+      return EXIT_BAD_INPUT;
     }
     throw err;
   }
+  const meta = parseMetainfo(created.torrent); // what we wrote must be what every client reads
+  try {
+    await writeFile(output, created.torrent, { flag: force ? 'w' : 'wx' });
+  } catch (err) {
+    if (!isFsError(err)) throw err;
+    io.err(
+      `bt-actor create: ${err.code === 'EEXIST' ? overwriteRefusal(output) : `cannot write ${output}: ${fsReason(err)}`}`,
+    );
+    return BAD_PATH_CODES.has(err.code) ? EXIT_BAD_INPUT : EXIT_FAILED;
+  }
+  if (values.json) io.out(JSON.stringify({ output, ...infoJson(meta) }));
+  else
+    io.out(
+      `${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, info hash ${meta.infoHashHex}`,
+    );
+  if (meta.announce.length === 0)
+    io.err('bt-actor create: warning: no tracker: peers can find it only through --peer (add one with -a URL)');
+  return EXIT_OK;
 }
+
+const overwriteRefusal = (output: string) => `${output} already exists (add --force to overwrite it)`;
+
+/** Why `create` cannot write `output` (an existing file without --force, a missing folder …), or null. */
+async function outputProblem(output: string, force: boolean): Promise<string | null> {
+  try {
+    const st = await stat(output);
+    if (st.isDirectory()) return `${output} is a folder (-o names the .torrent file to write)`;
+    return force ? null : overwriteRefusal(output);
+  } catch (err) {
+    // ENOENT, ENOTDIR: the folder is missing or is no folder, said below.
+    if (!isFsError(err) || (err.code !== 'ENOENT' && err.code !== 'ENOTDIR'))
+      return `cannot write ${output}: ${fsReason(err)}`;
+  }
+  const folder = dirname(output);
+  try {
+    if (!(await stat(folder)).isDirectory()) return `cannot write ${output}: ${folder} is not a folder`;
+    await access(folder, constants.W_OK); // a read-only folder would fail only after the hashing
+  } catch (err) {
+    if (isFsError(err) && err.code === 'ENOENT') return `cannot write ${output}: the folder ${folder} does not exist`;
+    return `cannot write ${output}: ${fsReason(err)}`;
+  }
+  return null;
+}
+
+type FsError = Error & { code: string; path?: string };
+const isFsError = (err: unknown): err is FsError =>
+  err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && !isBtError(err);
+
+/** Errors that mean a path the user gave cannot be used (exit 2), not that something failed on the way. */
+const BAD_PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENAMETOOLONG']);
+

@@ -61,8 +61,10 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const work = await mkdtemp(join(tmpdir(), 'bt-actor-demo-'));
   const seeders: Engine[] = [];
   const tracker = await startLocalTracker();
-  const say = (line: string) =>
-    o.json ? o.out(JSON.stringify({ time: new Date().toISOString(), event: 'demo', message: line })) : o.err(line);
+  const say = (line: string, fields: Record<string, unknown> = {}) =>
+    o.json
+      ? o.out(JSON.stringify({ time: new Date().toISOString(), event: 'demo', message: line, ...fields }))
+      : o.err(line);
   const name = 'bt-actor demo set';
   const seedDir = join(work, 'seed');
   const outDir = join(work, 'download');
@@ -127,8 +129,12 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   } finally {
     await Promise.all(seeders.map((e) => e.close()));
     await tracker.close();
+    // Everything the demo made is under `work`: the torrent, the source (seed/), the download (download/).
     if (o.keep)
-      say(`kept ${work}: the torrent ${torrentPath}, the source under ${seedDir}, the download under ${outDir}`);
+      say(`kept ${work}: the torrent ${torrentPath}, the source under ${seedDir}, the download under ${outDir}`, {
+        kept: work,
+        torrent: torrentPath,
+      });
     else await rm(work, { recursive: true, force: true });
   }
 }

@@ -42,3 +42,25 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e
 const UNPRINTABLE_KEEP_LINES =
   // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+
+const FS_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EEXIST: 'it already exists',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EIO: 'input/output error',
+};
+
+/** A file-system error in words, with its code: `permission denied [EACCES]`. */
+export function fsReason(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const reason = code !== undefined ? FS_REASONS[code] : undefined;
+  return reason === undefined ? ((err as Error).message ?? String(err)) : `${reason} [${code}]`;
+}

@@ -13,9 +13,9 @@ import { ListenError } from '../io/listener.js';
 import { LockError, lockHolder, lockPath } from '../io/lock.js';
 import { isBtError } from '../protocol/errors.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
-import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
+import type { PeerAddress } from '../protocol/peer-address.js';
 import { Engine, type TorrentOutcome } from './engine.js';
-import { formatBytes } from './format.js';
+import { formatBytes, fsReason } from './format.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
 
 export interface RunOptions {
@@ -42,34 +42,6 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** `--inspect`: the local inspector page or the Stately inspector (docs/inspect.md). Off when absent. */
   inspect?: InspectionOptions;
-}
-
-/** Parses `HOST:PORT`, `[IPv6]:PORT`; null when malformed. */
-export function parsePeerArg(s: string): PeerAddress | null {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
-  if (!m) return null;
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
-  const host = m[1] === 'localhost' ? '127.0.0.1' : m[1]!;
-  const norm = normaliseHost(host);
-  if (!norm) return null;
-  return { host: norm.host, port, family: norm.family };
-}
-
-/** Why a file-system call failed, in words, with the errno code. */
-function fsCause(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  const words: Record<string, string> = {
-    EROFS: 'read-only file system',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    ENOSPC: 'no space left on the device',
-    EDQUOT: 'disk quota exceeded',
-    ENAMETOOLONG: 'name too long',
-    ELOOP: 'too many symbolic links',
-    EIO: 'input/output error',
-  };
-  return e.code && words[e.code] ? `${words[e.code]} (${e.code})` : (e.message ?? String(err));
 }
 
 /** `stat` of `p`, or undefined when nothing is there (or a file stands on the way); other errors are thrown. */
@@ -105,19 +77,19 @@ export async function prepareOutDir(dir: string, meta?: Metainfo): Promise<strin
       try {
         await access(existing, constants.W_OK);
       } catch (err) {
-        return `cannot create ${dir}: ${existing} is not writable: ${fsCause(err)}`;
+        return `cannot create ${dir}: ${existing} is not writable: ${fsReason(err)}`;
       }
       try {
         await mkdir(abs, { recursive: true });
       } catch (err) {
-        return `cannot create ${dir}: ${fsCause(err)}`;
+        return `cannot create ${dir}: ${fsReason(err)}`;
       }
     }
     // A folder we cannot write to (read-only mount, no permission) would fail only at the first piece.
     try {
       await access(abs, constants.W_OK);
     } catch (err) {
-      return `cannot use ${dir}: ${fsCause(err)}`;
+      return `cannot use ${dir}: ${fsReason(err)}`;
     }
     // The torrent's data already there (its file, or its folder for a multi-file torrent) is written too.
     if (meta) {
@@ -126,12 +98,12 @@ export async function prepareOutDir(dir: string, meta?: Metainfo): Promise<strin
         try {
           await access(target, constants.W_OK);
         } catch (err) {
-          return `cannot use ${dir}: ${target} is not writable: ${fsCause(err)}`;
+          return `cannot use ${dir}: ${target} is not writable: ${fsReason(err)}`;
         }
     }
     return null;
   } catch (err) {
-    return `cannot use ${dir}: ${fsCause(err)}`;
+    return `cannot use ${dir}: ${fsReason(err)}`;
   }
 }
 

@@ -279,7 +279,7 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Li
         err,
       );
     case 'EACCES':
-      return new ListenError('BT_ERR_LISTEN', `cannot listen on ${where}: permission denied (EACCES)`, err);
+      return new ListenError('BT_ERR_LISTEN', `cannot listen on ${where}: permission denied [EACCES]`, err);
     default:
       return new ListenError('BT_ERR_LISTEN', `cannot listen on ${where}: ${err.message}`, err);
   }

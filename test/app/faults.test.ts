@@ -53,7 +53,7 @@ describe('faults', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^bt-actor run: cannot use .*: read-only file system \(EROFS\)$/m);
+    expect(r.stderr).toMatch(/^bt-actor run: cannot use .*: read-only file system \[EROFS\]$/m);
     expect(r.stdout).toBe('');
     // A folder to create under it: the cause is the read-only folder, not ENOENT.
     const sub = spawnSync(
@@ -64,7 +64,7 @@ describe('faults', () => {
     expect(sub.status).toBe(2);
     expect(sub.stderr.trim().split('\n')).toHaveLength(1);
     expect(sub.stderr).toMatch(
-      /^bt-actor run: cannot create .*ro\/sub\/deeper: .*ro is not writable: read-only file system \(EROFS\)$/m,
+      /^bt-actor run: cannot create .*ro\/sub\/deeper: .*ro is not writable: read-only file system \[EROFS\]$/m,
     );
     expect(sub.stderr).not.toMatch(/ENOENT/);
     expect(sub.stdout).toBe('');
@@ -98,7 +98,7 @@ describe('faults', () => {
       expect(r.status).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(
-        /^bt-actor run: cannot use .*mixed: .*mixed\/g\.bin is not writable: read-only file system \(EROFS\)$/m,
+        /^bt-actor run: cannot use .*mixed: .*mixed\/g\.bin is not writable: read-only file system \[EROFS\]$/m,
       );
       expect(r.stdout).toBe('');
     } finally {
