@@ -34,9 +34,12 @@ export { frameWire } from './protocol/wire-framing-rx.js';
 export type { PeerAddress } from './protocol/peer-address.js';
 export {
   Engine,
+  EngineError,
   type AddOptions,
+  type EngineErrorCode,
   type EngineEvent,
   type EngineOptions,
+  type PeerInput,
   type TorrentHandle,
   type TorrentOutcome,
 } from './app/engine.js';
