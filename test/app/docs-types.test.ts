@@ -3,7 +3,9 @@
 // written out as a module of its own, and `tsc` compiles them together with examples/embed.mjs
 // (JavaScript, its JSDoc types checked) under `strict`, without skipLibCheck, with @types/node, 'bt-actor'
 // resolving to the built dist/index.d.ts through the package's own `exports` (a self-reference, as
-// from a project that installed it). An error is reported at its line in the Markdown.
+// from a project that installed it). An error is reported at its line in the Markdown. Beside them, a
+// generated module asserts that docs/api.md's tables name exactly the members of the types (the engine's
+// members and options, `add`'s options, the handle's members, progress fields, events, outcome states).
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -34,6 +36,89 @@ function tsBlocks(doc: string, text: string): Block[] {
   return blocks;
 }
 
+/** The tables of the section `## heading` (up to the next heading): each one's body rows, as cells. */
+function tables(text: string, heading: string): string[][][] {
+  const start = text.indexOf(`\n## ${heading}\n`);
+  if (start < 0) throw new Error(`no section '## ${heading}'`);
+  const end = text.indexOf('\n## ', start + 1);
+  const found: string[][][] = [];
+  let lines: string[] = [];
+  for (const line of [...text.slice(start, end < 0 ? undefined : end).split('\n'), '']) {
+    if (line.startsWith('|')) {
+      lines.push(line);
+      continue;
+    }
+    // A header, its |---| line, then the body.
+    if (lines.length > 2)
+      found.push(
+        lines.slice(2).map((l) =>
+          l
+            .split(/(?<!\\)\|/)
+            .slice(1, -1)
+            .map((c) => c.trim()),
+        ),
+      );
+    lines = [];
+  }
+  return found;
+}
+
+/** A text without its asides (parentheses outside `code spans`). */
+function flatten(text: string): string {
+  let flat = '';
+  let depth = 0;
+  let inCode = false;
+  for (const c of text) {
+    if (c === '`') inCode = !inCode;
+    if (!inCode && c === '(') depth++;
+    else if (!inCode && c === ')') depth = Math.max(0, depth - 1);
+    else if (depth === 0) flat += c;
+  }
+  return flat;
+}
+
+/** The `code spans` of a text, leaving out those in its asides. */
+function spans(text: string): string[] {
+  return [...flatten(text).matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+}
+
+const union = (names: Iterable<string>) => [...new Set(names)].map((n) => JSON.stringify(n)).join(' | ') || 'never';
+
+/**
+ * A module asserting that the tables of docs/api.md name exactly the members of the types: the engine's
+ * members and options, `add`'s options, the handle's members, the progress fields, the events, the
+ * outcome states. A difference fails to compile, naming the names on each side.
+ */
+function apiTablesModule(api: string): string {
+  const engineRows = tables(api, 'Engine')[0]!;
+  const engine = engineRows.flatMap((r) => spans(r[0]!)).flatMap((s) => /^engine\.(\w+\$?)/.exec(s)?.[1] ?? []);
+  const optionsOf = (method: string) => {
+    const row = engineRows.find((r) => r[0]!.startsWith(`\`${method}(`));
+    if (!row) throw new Error(`no row for ${method}`);
+    return spans(flatten(row[1]!).split('Options:')[1]!.split('. ')[0]!).filter((s) => /^\w+$/.test(s));
+  };
+  const [handleRows, outcomeRows] = tables(api, 'TorrentHandle') as [string[][], string[][]];
+  const handle = handleRows.flatMap((r) => spans(r[0]!)).map((s) => s.replace(/\(\)$/, ''));
+  const cell = (member: string) => handleRows.find((r) => r[0] === `\`${member}\``)?.[1] ?? '';
+  const progress = spans(cell('progress$').split('`Observable<TorrentProgress>`:')[1]!.split(' — ')[0]!);
+  const events = spans(cell('events$')).filter((s) => /^(torrent|announcer)\.\w+$/.test(s));
+  const states = outcomeRows.map((r) => /^`'(\w+)'`$/.exec(r[0]!)?.[1]).filter((s): s is string => s !== undefined);
+  return `import type { AddOptions, Engine, EngineOptions, TorrentHandle, TorrentOutcome, TorrentProgress, TorrentReport } from 'bt-actor';
+
+type Same<Typed, Documented> = [Exclude<Typed, Documented>, Exclude<Documented, Typed>] extends [never, never]
+  ? true
+  : { inTheTypesNotInDocsApiMd: Exclude<Typed, Documented>; inDocsApiMdNotInTheTypes: Exclude<Documented, Typed> };
+
+export const engineMembers: Same<keyof Engine, ${union(engine)}> = true;
+export const engineCreateOptions: Same<keyof EngineOptions, ${union(optionsOf('Engine.create'))}> = true;
+export const engineAddOptions: Same<keyof AddOptions, ${union(optionsOf('engine.add'))}> = true;
+export const torrentHandleMembers: Same<keyof TorrentHandle, ${union(handle)}> = true;
+export const torrentProgressFields: Same<keyof TorrentProgress, ${union(progress)}> = true;
+export const torrentReportTypes: Same<TorrentReport['type'], ${union(events)}> = true;
+export const torrentOutcomeStates: Same<TorrentOutcome['state'], ${union(states)}> = true;
+`;
+}
+
 async function docBlocks(): Promise<Block[]> {
   const always = ['README.md', 'docs/api.md'];
   const pages = (await readdir(join(root, 'docs'), { recursive: true }))
@@ -58,7 +143,7 @@ describe('the documentation compiles against the published types', () => {
     ]);
   });
 
-  it('every example of README.md and docs/api.md, and examples/embed.mjs, type-checks (strict, no skipLibCheck)', async () => {
+  it('every example of README.md and docs/api.md, and examples/embed.mjs, type-checks (strict, no skipLibCheck); the tables of api.md name exactly the members of the types', async () => {
     const blocks = await docBlocks();
     expect(blocks.filter((b) => b.doc === 'README.md').length).toBeGreaterThan(0);
     expect(blocks.filter((b) => b.doc === 'docs/api.md').length).toBeGreaterThan(2);
@@ -73,6 +158,10 @@ describe('the documentation compiles against the published types', () => {
         // Each block is a module of its own: what it uses, it imports.
         await writeFile(join(dir, name), `${b.code}\nexport {};\n`);
       }
+      // The tables of docs/api.md against the types.
+      const tablesFile = 'docs-api-md-tables.ts';
+      const tablesModule = apiTablesModule(await readFile(join(root, 'docs', 'api.md'), 'utf8'));
+      await writeFile(join(dir, tablesFile), tablesModule);
       const example = join(root, 'examples', 'embed.mjs');
       const tsconfig = {
         compilerOptions: {
@@ -87,7 +176,7 @@ describe('the documentation compiles against the published types', () => {
           checkJs: true,
           noEmit: true,
         },
-        files: [...files.keys(), relative(dir, example)],
+        files: [...files.keys(), tablesFile, relative(dir, example)],
       };
       await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
       const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -104,6 +193,10 @@ describe('the documentation compiles against the published types', () => {
         .filter((l) => l.trim() !== '')
         .map((l) => {
           const m = /^([^(]+)\((\d+),(\d+)\): (.*)$/.exec(l);
+          if (m?.[1] === tablesFile) {
+            const what = /export const (\w+)/.exec(tablesModule.split('\n')[Number(m[2]) - 1] ?? '')?.[1];
+            return `docs/api.md, ${what ?? 'its tables'} against the types: ${m[4]}`;
+          }
           const b = m && files.get(m[1]!);
           return b ? `${b.doc}:${b.line + Number(m[2]) - 1}:${m[3]} ${m[4]}` : l;
         });
