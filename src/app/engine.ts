@@ -7,7 +7,7 @@
  * @example
  * const engine = await Engine.create({ port: 6881 });
  * const t = await engine.add('ubuntu.torrent', { dir: '/downloads' });
- * t.progress$.subscribe((p) => console.log(`${p.verifiedPieces}/${p.pieceCount}`));
+ * t.progress$.pipe(throttleTime(1000)).subscribe((p) => console.log(`${p.verifiedPieces}/${p.pieceCount}`));
  * await t.completed;
  * await engine.close();
  * console.log(t.outcome); // { state: 'complete', progress: { … uploaded … } }

@@ -89,7 +89,9 @@ describe('Engine.add peers', () => {
   it('takes { host, port } with a host name and no family, resolves it, and downloads from that peer', async () => {
     const { data, torrent } = await dataset('named.bin', 512 * 1024);
     const seeder = await engine();
-    await seeder.add(torrent, { dir: work });
+    await (
+      await seeder.add(torrent, { dir: work })
+    ).completed; // checked: it has every piece
     const leecher = await engine();
     const t = await leecher.add(torrent, {
       dir: join(work, 'named-out'),
