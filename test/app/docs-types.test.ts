@@ -5,7 +5,8 @@
 // resolving to the built dist/index.d.ts through the package's own `exports` (a self-reference, as
 // from a project that installed it). An error is reported at its line in the Markdown. Beside them, a
 // generated module asserts that docs/api.md's tables name exactly the members of the types (the engine's
-// members and options, `add`'s options, the handle's members, progress fields, events, outcome states).
+// members and options, `add`'s options, the handle's members, progress fields, events, outcome states,
+// the codes of EngineError).
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -103,7 +104,9 @@ function apiTablesModule(api: string): string {
   const progress = spans(cell('progress$').split('`Observable<TorrentProgress>`:')[1]!.split(' — ')[0]!);
   const events = spans(cell('events$')).filter((s) => /^(torrent|announcer)\.\w+$/.test(s));
   const states = outcomeRows.map((r) => /^`'(\w+)'`$/.exec(r[0]!)?.[1]).filter((s): s is string => s !== undefined);
-  return `import type { AddOptions, Engine, EngineOptions, TorrentHandle, TorrentOutcome, TorrentProgress, TorrentReport } from 'bt-actor';
+  const engineErrorRow = tables(api, 'Errors')[0]!.find((r) => r[0]!.startsWith('`EngineError`'));
+  const engineCodes = spans(engineErrorRow?.[1] ?? '').filter((c) => /^BT_ERR_[A-Z_]+$/.test(c));
+  return `import type { AddOptions, Engine, EngineErrorCode, EngineOptions, TorrentHandle, TorrentOutcome, TorrentProgress, TorrentReport } from 'bt-actor';
 
 type Same<Typed, Documented> = [Exclude<Typed, Documented>, Exclude<Documented, Typed>] extends [never, never]
   ? true
@@ -116,6 +119,7 @@ export const torrentHandleMembers: Same<keyof TorrentHandle, ${union(handle)}> =
 export const torrentProgressFields: Same<keyof TorrentProgress, ${union(progress)}> = true;
 export const torrentReportTypes: Same<TorrentReport['type'], ${union(events)}> = true;
 export const torrentOutcomeStates: Same<TorrentOutcome['state'], ${union(states)}> = true;
+export const engineErrorCodes: Same<EngineErrorCode, ${union(engineCodes)}> = true;
 `;
 }
 
