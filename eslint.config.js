@@ -44,7 +44,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/**/*.js', 'eslint.config.js', 'scripts/**/*.mjs', 'bench/**/*.mjs'],
+    files: ['bin/**/*.js', 'eslint.config.js', 'scripts/**/*.mjs', 'bench/**/*.mjs', 'examples/**/*.mjs'],
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', performance: 'readonly' },
     },

@@ -34,14 +34,18 @@ export { frameWire } from './protocol/wire-framing-rx.js';
 export type { PeerAddress } from './protocol/peer-address.js';
 export {
   Engine,
+  EngineError,
   type AddOptions,
+  type EngineErrorCode,
   type EngineEvent,
   type EngineOptions,
+  type PeerInput,
   type TorrentHandle,
   type TorrentOutcome,
 } from './app/engine.js';
 export { ListenError } from './io/listener.js';
 export { LockError } from './io/lock.js';
+export { StorageError } from './io/storage-error.js';
 export type { TorrentProgress, TorrentReport } from './machines/torrent/torrent.machine.js';
 export { startLocalTracker, type LocalTracker } from './io/local-tracker.js';
 export {

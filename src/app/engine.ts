@@ -7,7 +7,7 @@
  * @example
  * const engine = await Engine.create({ port: 6881 });
  * const t = await engine.add('ubuntu.torrent', { dir: '/downloads' });
- * t.progress$.subscribe((p) => console.log(`${p.verifiedPieces}/${p.pieceCount}`));
+ * t.progress$.pipe(throttleTime(1000)).subscribe((p) => console.log(`${p.verifiedPieces}/${p.pieceCount}`));
  * await t.completed;
  * await engine.close();
  * console.log(t.outcome); // { state: 'complete', progress: { … uploaded … } }
@@ -16,6 +16,7 @@
  * all go through it). The `bt-actor run` and `demo` commands are an engine plus a renderer.
  */
 import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switchMap, takeUntil } from 'rxjs';
@@ -30,8 +31,9 @@ import {
   type TorrentReport,
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
+import { BtError } from '../protocol/errors.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
-import type { PeerAddress } from '../protocol/peer-address.js';
+import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import {
   attachListener,
@@ -68,12 +70,41 @@ export interface EngineOptions {
 /** The engine-wide cap on peer connections (all torrents together) by default. */
 export const DEFAULT_ENGINE_MAX_CONNECTIONS = 500;
 
+/**
+ * The codes of {@link EngineError}: `BT_ERR_ENGINE_CLOSED` (`add` on a closed engine),
+ * `BT_ERR_TORRENT_DUPLICATE` (the torrent is already in the engine), `BT_ERR_PEER_ADDRESS` (a peer of
+ * `add`'s `peers` whose host does not resolve or whose port is not 1..65535).
+ */
+export type EngineErrorCode = 'BT_ERR_ENGINE_CLOSED' | 'BT_ERR_TORRENT_DUPLICATE' | 'BT_ERR_PEER_ADDRESS';
+
+/** An error of the engine itself, with a stable `code` (see {@link EngineErrorCode}). */
+export class EngineError extends BtError {
+  override readonly name = 'EngineError';
+  constructor(
+    override readonly code: EngineErrorCode,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/**
+ * A peer to dial: `host` is an IP address (`10.0.0.2`, `::1`) or a host name, resolved when the
+ * torrent is added. `family` may be left out: it is derived from the address (a {@link PeerAddress},
+ * as trackers report them, fits as it is).
+ */
+export interface PeerInput {
+  host: string;
+  port: number;
+  family?: 4 | 6;
+}
+
 /** Options of {@link Engine.add}. */
 export interface AddOptions {
   /** Download folder: the data lands at `<dir>/<name>` (single-file) or under `<dir>/<name>/`. */
   dir?: string;
-  /** Peers to dial besides the trackers'. */
-  peers?: PeerAddress[];
+  /** Peers to dial besides the trackers': `{ host, port }`, the host an IP address or a name. */
+  peers?: readonly PeerInput[];
   /** Ignore the resume file and check the data by hash. */
   check?: boolean;
   /**
@@ -157,6 +188,29 @@ interface Run {
   unroute: () => void;
   ended: Promise<TorrentOutcome>;
   stopping?: Promise<TorrentOutcome>;
+}
+
+/**
+ * A peer of `add` as the statechart takes it: the host normalised, its family known. A host name
+ * stands for every address it resolves to (`localhost`: 127.0.0.1 and ::1), each one a peer to dial.
+ */
+async function peerAddresses(peer: PeerInput): Promise<PeerAddress[]> {
+  const { host, port } = peer;
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new EngineError('BT_ERR_PEER_ADDRESS', `peer ${host}:${String(port)}: the port is not 1..65535`);
+  const ip = normaliseHost(host);
+  if (ip) return [{ host: ip.host, port, family: ip.family }];
+  let found: { address: string }[];
+  try {
+    found = await lookup(host, { all: true });
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new EngineError('BT_ERR_PEER_ADDRESS', `peer ${host}:${port}: the host does not resolve (${why})`);
+  }
+  const addresses = found.flatMap((a) => normaliseHost(a.address) ?? []).map((a) => ({ ...a, port }));
+  if (addresses.length === 0)
+    throw new EngineError('BT_ERR_PEER_ADDRESS', `peer ${host}:${port}: the host does not resolve`);
+  return addresses;
 }
 
 function outcomeOf(actor: TorrentActor): TorrentOutcome {
@@ -254,20 +308,24 @@ export class Engine {
 
   /**
    * Adds a torrent from a .torrent path, its bytes, or parsed metainfo, and starts it (unless
-   * `paused`). Throws `MetainfoError` for an invalid torrent, an Error for a duplicate, and
-   * `LockError` (`code` `BT_ERR_LOCKED`) when another bt-actor process uses the folder for this torrent
-   * (engines of one process share the folder's lock; it is released by `remove` and `close`).
+   * `paused`). Throws a `MetainfoError` for an invalid torrent, an {@link EngineError} for a duplicate,
+   * a closed engine or a peer that does not resolve, `LockError` (`code` `BT_ERR_LOCKED`) when another
+   * bt-actor process uses the folder for this torrent (engines of one process share the folder's lock;
+   * it is released by `remove` and `close`), and Node's error (`ENOENT`, `EISDIR` …) for a path it cannot
+   * read — each with its `code`.
    */
   async add(source: string | Uint8Array | Metainfo, options: AddOptions = {}): Promise<TorrentHandle> {
-    if (this.closed) throw new Error('the engine is closed');
+    if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
     const meta =
       typeof source === 'string'
         ? parseMetainfo(await readFile(source))
         : source instanceof Uint8Array
           ? parseMetainfo(source)
           : source;
-    if (this.closed) throw new Error('the engine is closed');
-    if (this.handles.has(meta.infoHashHex)) throw new Error(`torrent ${meta.infoHashHex} is already in the engine`);
+    const peers = (await Promise.all((options.peers ?? []).map(peerAddresses))).flat();
+    if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
+    if (this.handles.has(meta.infoHashHex))
+      throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${meta.infoHashHex} is already in the engine`);
     if (isReservedName(meta.name))
       throw new MetainfoError(
         'BT_ERR_METAINFO_PATH',
@@ -278,8 +336,8 @@ export class Engine {
     const lock = await this.lock(dir, meta);
     if (this.closed || this.handles.has(meta.infoHashHex)) {
       lock.release();
-      if (this.closed) throw new Error('the engine is closed');
-      throw new Error(`torrent ${meta.infoHashHex} is already in the engine`);
+      if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
+      throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${meta.infoHashHex} is already in the engine`);
     }
     const settings = { ...this.options.settings, ...options.settings };
     const stopBoundMs = (settings.stopTimeoutMs ?? defaultTorrentSettings.stopTimeoutMs) + STOP_SLACK_MS;
@@ -296,7 +354,7 @@ export class Engine {
       const actor = createTorrentActor({
         meta,
         dir,
-        peers: options.peers ?? [],
+        peers,
         port: this.listener.port,
         peerId: this.peerId,
         trackerClient: this.client,

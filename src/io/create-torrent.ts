@@ -31,7 +31,8 @@ export interface CreatedTorrent {
 export class CreateTorrentError extends BtError {
   override readonly name = 'CreateTorrentError';
   constructor(
-    override readonly code: 'BT_ERR_CREATE_EMPTY' | 'BT_ERR_CREATE_NOT_FOUND' | 'BT_ERR_CREATE_PIECE_LENGTH',
+    override readonly code:
+      'BT_ERR_CREATE_EMPTY' | 'BT_ERR_CREATE_NOT_FOUND' | 'BT_ERR_CREATE_PIECE_LENGTH' | 'BT_ERR_CREATE_CHANGED',
     message: string,
   ) {
     super(code, message);
@@ -79,7 +80,8 @@ async function hashPieces(files: FoundFile[], pieceLength: number, total: number
       while (pos < f.length) {
         const want = Math.min(buf.length - filled, f.length - pos);
         const { bytesRead } = await fh.read(buf, filled, want, pos);
-        if (bytesRead === 0) throw new Error(`${f.abs} shrank while it was being hashed`);
+        if (bytesRead === 0)
+          throw new CreateTorrentError('BT_ERR_CREATE_CHANGED', `${f.abs} shrank while it was being hashed`);
         filled += bytesRead;
         pos += bytesRead;
         if (filled === buf.length) flush();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { main } from '../../examples/embed.js';
+import { main } from '../../examples/embed.mjs';
 
-describe('examples/embed.ts', () => {
+describe('examples/embed.mjs', () => {
   it('downloads through the library API and verifies the data', async () => {
     const lines: string[] = [];
     expect(await main((l) => lines.push(l))).toBe(true);

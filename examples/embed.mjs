@@ -1,17 +1,26 @@
+// @ts-check
 /**
  * Embedding bt-actor: two engines on 127.0.0.1 — one seeds a file, the other downloads it while an
  * RxJS subscription prints its progress — with an embedded tracker between them.
  *
- *   npm run build && node --experimental-strip-types examples/embed.ts   (node ≥ 22.6)
- *   npx vitest run test/app/example.test.ts                                (runs this file's main())
+ * Plain JavaScript, so it runs on every Node.js the package supports (≥ 20) with nothing to compile;
+ * its JSDoc types are checked by TypeScript against the package's .d.ts (test/app/docs-types.test.ts).
+ *
+ *   npm run build && node examples/embed.mjs
+ *   npx vitest run test/app/example.test.ts      (runs this file's main())
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { throttleTime } from 'rxjs';
 import { createTorrent, Engine, startLocalTracker } from 'bt-actor';
 
-export async function main(log: (line: string) => void = console.log): Promise<boolean> {
+/**
+ * @param {(line: string) => void} [log] where the lines go (the console by default)
+ * @returns {Promise<boolean>} whether the downloaded file is byte-identical to the source
+ */
+export async function main(log = console.log) {
   const work = await mkdtemp(join(tmpdir(), 'bt-actor-example-'));
   const tracker = await startLocalTracker();
   const seeder = await Engine.create({ port: 0, host: '127.0.0.1' });
@@ -26,14 +35,15 @@ export async function main(log: (line: string) => void = console.log): Promise<b
     await seeder.add(torrent, { dir: work });
     const download = await leecher.add(torrent, { dir: join(work, 'download') });
 
-    // Typed observables: progress, events, peer states.
-    const sub = download.progress$.subscribe((p) =>
-      log(`${download.name}: ${p.verifiedPieces}/${p.pieceCount} pieces, ${p.peersConnected} peers`),
-    );
+    // Typed observables: progress (at most a line a second), events.
+    /** @param {import('bt-actor').TorrentProgress} p */
+    const show = (p) => log(`${download.name}: ${p.verifiedPieces}/${p.pieceCount} pieces, ${p.peersConnected} peers`);
+    const sub = download.progress$.pipe(throttleTime(1000)).subscribe(show);
     download.events$.subscribe((e) => e.type === 'torrent.peer' && log(`peer ${e.key} ${e.event}`));
 
     await download.completed;
     sub.unsubscribe();
+    show(download.progress); // the last one
     const same =
       createHash('sha256')
         .update(await readFile(join(work, 'download', 'example.bin')))
