@@ -71,14 +71,17 @@ export async function prepareOutDir(dir: string): Promise<string | null> {
 
 export async function runDownload(o: RunOptions): Promise<number> {
   let inspection: Inspection | undefined;
+  // Messages go above the progress line once there is one (download() sets it).
+  const messages = { say: o.err };
   if (o.inspect) {
     const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
     try {
       inspection = await startInspection({
         ...o.inspect,
         onStatus: (status, detail) => {
+          if (o.quiet) return;
           if (o.json) line({ event: 'inspect-status', status, ...(detail !== undefined && { detail }) });
-          else if (!o.quiet) o.err(`bt-actor: Stately inspector ${status}${detail ? `: ${detail}` : ''}`);
+          else messages.say(`bt-actor: Stately inspector ${status}${detail ? `: ${detail}` : ''}`);
         },
       });
     } catch (err) {
@@ -87,7 +90,7 @@ export async function runDownload(o: RunOptions): Promise<number> {
     }
   }
   try {
-    return await download(o, inspection);
+    return await download(o, inspection, messages);
   } finally {
     await inspection?.close();
   }
@@ -108,7 +111,11 @@ function exitCode(outcome: TorrentOutcome): number {
  * the seed ratio, on the abort signal, or when the torrent fails, `engine.close()` stops it; the summary
  * and the `done` line are printed from its final progress.
  */
-async function download(o: RunOptions, inspection: Inspection | undefined): Promise<number> {
+async function download(
+  o: RunOptions,
+  inspection: Inspection | undefined,
+  messages: { say: (line: string) => void },
+): Promise<number> {
   const dir = resolve(o.out);
   const engine = await Engine.create({
     port: o.port,
@@ -147,6 +154,7 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
   const display = o.tty && !o.json && !o.quiet ? new TtyDisplay(terminalOf(o, o.tty)) : undefined;
   /** A message for the user: above the progress line on a TTY. */
   const say = (text: string) => (display ? display.message(text) : o.err(text));
+  messages.say = say;
   let complete = false;
   let readyAt: number | undefined;
   let completeAt: number | undefined;
