@@ -197,7 +197,7 @@ async function download(
         if (display) {
           if (o.seed) display.update(view(false));
           else display.finish(view(false));
-        }
+        } else if (o.json && !o.quiet && t.progress.left === 0) jsonProgress();
       }
       if (o.json) printJson(e, jsonLine);
       else if (!o.quiet) printText(e, say);
@@ -207,39 +207,46 @@ async function download(
   ];
   const ended = firstValueFrom(t.ended$, { defaultValue: undefined });
 
+  /** A `progress` JSON line (every second, and at completion: the last one says 100). */
+  const jsonProgress = () => {
+    const { p, states: st } = sample();
+    const pct = p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
+    line({
+      event: 'progress',
+      percent: Number(pct.toFixed(2)),
+      downloaded: p.downloaded,
+      uploaded: p.uploaded,
+      left: p.left,
+      length: p.length,
+      rate: Math.round(p.downloadRate),
+      upRate: Math.round(p.uploadRate),
+      peers: p.peersConnected,
+      known: p.peersKnown,
+      states: st,
+    });
+  };
   const timer = setInterval(
     () => {
       if (display) display.update(view());
-      else if (o.json && !o.quiet) {
-        const { p, states: st } = sample();
-        const pct = p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
-        line({
-          event: 'progress',
-          percent: Number(pct.toFixed(2)),
-          downloaded: p.downloaded,
-          uploaded: p.uploaded,
-          left: p.left,
-          length: p.length,
-          rate: Math.round(p.downloadRate),
-          upRate: Math.round(p.uploadRate),
-          peers: p.peersConnected,
-          known: p.peersKnown,
-          states: st,
-        });
-      }
+      else if (o.json && !o.quiet) jsonProgress();
     },
     o.json ? 1000 : 250,
   );
   timer.unref();
 
-  o.signal?.addEventListener('abort', stop, { once: true });
+  // Stopping: the line is ended at once, so that what is printed meanwhile starts on a line of its own.
+  const interrupted = () => {
+    display?.finish();
+    stop();
+  };
+  o.signal?.addEventListener('abort', interrupted, { once: true });
   t.resume();
-  if (o.signal?.aborted) stop();
+  if (o.signal?.aborted) interrupted();
   // However the run ends (completion, the seed ratio, a signal, a failure), the engine closes it.
   await ended;
   await engine.close();
   const endedAt = Date.now();
-  o.signal?.removeEventListener('abort', stop);
+  o.signal?.removeEventListener('abort', interrupted);
   clearInterval(timer);
   for (const s of subs) s.unsubscribe();
   display?.finish();

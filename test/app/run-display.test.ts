@@ -166,3 +166,31 @@ describe('bt-actor run --json -q', () => {
     expect(r.lines[0]).toMatchObject({ code: 'BT_ERR_STORAGE_PATH' });
   });
 });
+
+describe('bt-actor run --json', () => {
+  it('progress lines carry the torrent’s rates (rate, upRate); the last, at completion, says 100', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const code = await main(
+      [
+        'run',
+        swarm.quietTorrentPath,
+        '--out',
+        fresh(),
+        '--peer',
+        seeder(),
+        '--json',
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(await freePort()),
+      ],
+      { out: (l) => lines.push(JSON.parse(l) as Record<string, unknown>), err: () => {} },
+    );
+    expect(code).toBe(0);
+    const at = lines.findIndex((l) => l.event === 'complete');
+    const last = lines.slice(0, at).findLast((l) => l.event === 'progress');
+    // (Byte counts and rates come with the peers' reports, once a second: a 2 MiB download can be
+    // over before the first; the machine's test checks the rates' values, test/machines/torrent-rate.test.ts.)
+    expect(last).toMatchObject({ percent: 100, left: 0, rate: expect.any(Number), upRate: expect.any(Number) });
+  });
+});
