@@ -417,7 +417,7 @@ export class TtyDisplay {
     if (!this.view) return;
     const line = layoutProgress(this.view, this.width);
     if (!force && line === this.drawn) return;
-    this.term.write(`\r${line}\x1b[K`);
     this.drawn = line;
+    this.term.write(`\r${line}\x1b[K`);
   }
 }

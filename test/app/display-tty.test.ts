@@ -29,8 +29,8 @@ function inPty(columns: number, args: string[], resize?: { after: string; column
   });
 }
 
-/** A progress frame: the bar or the percent. */
-const PROGRESS = /\[[#-]+\]|\d+\.\d%/;
+/** A progress frame: its bar (there is one from 20 columns up). */
+const PROGRESS = /\[[#-]+\]/;
 
 /** Every frame drawn (the text between a `\r` or `\n` and the next), with the terminal's width then. */
 function frames(output: string, columns: number): { text: string; columns: number }[] {

@@ -42,7 +42,8 @@ const seeder = () => `127.0.0.1:${swarm.seeders[0]!.listener.port}`;
  * `bt-actor run` in-process with a TTY: stdout, stderr and the progress line all land on one 80-column
  * emulated terminal, in order (as they would on a real one).
  */
-async function runOnTty(args: string[]) {
+async function runOnTty(args: string[], onFrame?: (frame: string, abort: () => void) => void) {
+  const ac = new AbortController();
   const term = new Terminal(80);
   const out: string[] = [];
   const err: string[] = [];
@@ -57,16 +58,21 @@ async function runOnTty(args: string[]) {
       err.push(l);
       term.write(`${l}\n`);
     },
+    signal: ac.signal,
     tty: (t) => {
       ttyWrites++;
-      for (const f of t.split(/[\r\n]/)) if (f) frames.push(f.replace(ERASE, ''));
       term.write(t);
+      for (const f of t.split(/[\r\n]/)) {
+        if (!f) continue;
+        frames.push(f.replace(ERASE, ''));
+        onFrame?.(f, () => ac.abort());
+      }
     },
   });
   return { code, term, screen: term.screen(), out, err, ttyWrites, frames };
 }
 
-const PROGRESS = /\[[#-]+\]|\d+\.\d%/;
+const PROGRESS = /\[[#-]+\]/;
 
 describe('bt-actor run on a terminal', () => {
   it('a download: messages above the line (a tracker named once), the last frame at 100.0%, then the summary', async () => {
@@ -120,6 +126,25 @@ describe('bt-actor run on a terminal', () => {
     expect(r.out[1]).toMatch(
       /^ {2}downloaded 2\.00 MiB in [\d.]+ s \([\d.]+ [KM]iB\/s\); uploaded [\d.]+ K?i?B \(ratio [\d.]+\); seeded for [\d.]+ s$/,
     );
+  });
+
+  it('stopped (Ctrl-C): the line ends where it was, then why, then how far it got', async () => {
+    const dir = fresh();
+    // No peers: it can only wait, until stopped.
+    const r = await runOnTty([swarm.quietTorrentPath, '--out', dir], (f, abort) => f.includes('ETA --') && abort());
+    expect(r.code).toBe(1);
+    const screen = r.screen;
+    const progress = screen.filter((l) => PROGRESS.test(l));
+    expect(progress, screen.join('\n')).toHaveLength(1);
+    const at = screen.indexOf(progress[0]!);
+    expect(screen.slice(at, at + 2)).toEqual([
+      expect.stringMatching(/^\[-{15}\] +0\.0% +0 B\/2\.00 MiB {2}↓ +0 B\/s {2}ETA -- +0 peers$/),
+      'bt-actor: stopped before the download completed',
+    ]);
+    expect(r.out).toEqual([
+      `${swarm.meta.name}: stopped at 0.0% (0 B of 2.00 MiB) → ${dir}`,
+      '  nothing downloaded; uploaded 0 B (ratio 0.00)',
+    ]);
   });
 
   it('-q: no progress line, no messages, no summary — only errors', async () => {
