@@ -495,13 +495,14 @@ function interruptSignal(io: Io): { signal: AbortSignal; dispose: () => void } {
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts > 1) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    // Aborted first: the run ends its progress line, and the message below starts on a line of its own.
+    ac.abort();
     // Whoever sent SIGTERM (kill, systemd, docker stop) is not at a keyboard.
     io.err(
       sig === 'SIGTERM'
         ? 'bt-actor: SIGTERM: stopping cleanly (telling trackers, closing files); a second signal quits at once'
         : 'bt-actor: stopping (press Ctrl-C again to quit at once)',
     );
-    ac.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

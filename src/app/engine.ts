@@ -237,6 +237,8 @@ function initialProgress(meta: Metainfo): TorrentProgress {
     peersKnown: 0,
     checked: 0,
     diskFull: false,
+    downloadRate: 0,
+    uploadRate: 0,
   };
 }
 

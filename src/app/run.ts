@@ -15,7 +15,9 @@ import { isBtError } from '../protocol/errors.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { Engine, type TorrentOutcome } from './engine.js';
-import { formatBytes, fsReason } from './format.js';
+import { fsReason } from './format.js';
+import { peerCounts, summaryLines, TtyDisplay, type ProgressView, type Terminal } from './display.js';
+import { peerStates } from './torrent-actor.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
 
 export interface RunOptions {
@@ -39,6 +41,10 @@ export interface RunOptions {
   err: (line: string) => void;
   /** Writes without a newline (the TTY progress line). */
   tty?: (text: string) => void;
+  /** The terminal's width in columns (default `process.stdout.columns`). */
+  columns?: () => number;
+  /** Calls `listener` when the terminal is resized; returns the unsubscribe (default stdout's `resize`). */
+  onResize?: (listener: () => void) => () => void;
   signal?: AbortSignal;
   /** `--inspect`: the local inspector page or the Stately inspector (docs/inspect.md). Off when absent. */
   inspect?: InspectionOptions;
@@ -129,14 +135,17 @@ export async function runDownload(o: RunOptions): Promise<number> {
     return 2;
   }
   let inspection: Inspection | undefined;
+  // Messages go above the progress line once there is one (download() sets it).
+  const messages = { say: o.err };
   if (o.inspect) {
     const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
     try {
       inspection = await startInspection({
         ...o.inspect,
         onStatus: (status, detail) => {
+          if (o.quiet) return;
           if (o.json) line({ event: 'inspect-status', status, ...(detail !== undefined && { detail }) });
-          else if (!o.quiet) o.err(`bt-actor: Stately inspector ${status}${detail ? `: ${detail}` : ''}`);
+          else messages.say(`bt-actor: Stately inspector ${status}${detail ? `: ${detail}` : ''}`);
         },
       });
     } catch (err) {
@@ -145,7 +154,7 @@ export async function runDownload(o: RunOptions): Promise<number> {
     }
   }
   try {
-    return await download(o, inspection);
+    return await download(o, inspection, messages);
   } finally {
     await inspection?.close();
   }
@@ -166,7 +175,11 @@ function exitCode(outcome: TorrentOutcome): number {
  * the seed ratio, on the abort signal, or when the torrent fails, `engine.close()` stops it; the summary
  * and the `done` line are printed from its final progress.
  */
-async function download(o: RunOptions, inspection: Inspection | undefined): Promise<number> {
+async function download(
+  o: RunOptions,
+  inspection: Inspection | undefined,
+  messages: { say: (line: string) => void },
+): Promise<number> {
   const dir = resolve(o.out);
   const bind = bindAddress(o.bind);
   let engine: Engine;
@@ -206,10 +219,14 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
     throw err;
   }
   const line = (obj: Record<string, unknown>) => o.out_(JSON.stringify({ time: new Date().toISOString(), ...obj }));
+  // With -q, JSON lines too are errors only: `error`, and `done` at the end (and `inspect`, asked for).
+  const jsonLine = (obj: Record<string, unknown>) => {
+    if (!o.quiet || obj.event === 'error') line(obj);
+  };
   // Without --port, a default port in use moves to the next free one: said, so peers can be pointed at it.
   const moved = !o.exactPort && o.port !== 0 && engine.port !== o.port;
   if (o.json)
-    line({
+    jsonLine({
       event: 'listening',
       port: engine.port,
       ...(moved && { portInUse: o.port }),
@@ -227,84 +244,105 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
   }
 
   const stop = () => void engine.close();
+  const display = o.tty && !o.json && !o.quiet ? new TtyDisplay(terminalOf(o, o.tty)) : undefined;
+  /** A message for the user: above the progress line on a TTY. */
+  const say = (text: string) => (display ? display.message(text) : o.err(text));
+  messages.say = say;
   let complete = false;
+  let readyAt: number | undefined;
+  let completeAt: number | undefined;
   /** Once complete: stop, unless seeding (then stop at the seed ratio, if any). */
   const stopWhenDone = () => {
     if (!complete) return;
     const p = t.progress;
     if (!o.seed || (o.seedRatio !== undefined && p.uploaded >= o.seedRatio * p.length)) stop();
   };
+  // Peer counts are read from the peer actors when shown, beside the progress of the same moment.
   let states: Record<string, number> = {};
+  const sample = (fresh = true) => {
+    if (fresh && t.actor) states = peerStates(t.actor);
+    return { p: t.progress, states };
+  };
+  /** What the line shows now; `fresh: false` keeps the peer counts of the last frame (at completion the seeds are being closed). */
+  const view = (fresh = true): ProgressView => {
+    const { p } = sample(fresh);
+    return {
+      name: o.meta.name,
+      phase: readyAt === undefined ? 'checking' : complete && o.seed ? 'seeding' : 'downloading',
+      done: complete ? p.length : p.length - p.left,
+      length: p.length,
+      checked: p.checked,
+      pieceCount: p.pieceCount,
+      uploaded: p.uploaded,
+      downloadRate: p.downloadRate,
+      uploadRate: p.uploadRate,
+      peers: peerCounts(states, p.peersKnown),
+    };
+  };
   const subs = [
     t.events$.subscribe((e) => {
-      if (o.json) printJson(e, line);
-      else printText(e, o);
+      if (e.type === 'torrent.ready') readyAt ??= Date.now();
       if (e.type === 'torrent.complete') {
+        readyAt ??= Date.now();
+        completeAt ??= Date.now();
         complete = true;
-        stopWhenDone();
+        // The bar at 100% at once; without --seed it is the last frame.
+        if (display) {
+          if (o.seed) display.update(view(false));
+          else display.finish(view(false));
+        } else if (o.json && !o.quiet && t.progress.left === 0) jsonProgress();
       }
+      if (o.json) printJson(e, jsonLine);
+      else if (!o.quiet) printText(e, say);
+      if (e.type === 'torrent.complete') stopWhenDone();
     }),
-    t.peerStates$.subscribe((s) => (states = s)),
     t.progress$.subscribe(stopWhenDone),
   ];
   const ended = firstValueFrom(t.ended$, { defaultValue: undefined });
 
-  let lastDown = 0;
-  let lastUp = 0;
-  let lastAt = started;
+  /** A `progress` JSON line (every second, and at completion: the last one says 100). */
+  const jsonProgress = () => {
+    const { p, states: st } = sample();
+    const pct = p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
+    line({
+      event: 'progress',
+      percent: Number(pct.toFixed(2)),
+      downloaded: p.downloaded,
+      uploaded: p.uploaded,
+      left: p.left,
+      length: p.length,
+      rate: Math.round(p.downloadRate),
+      upRate: Math.round(p.uploadRate),
+      peers: p.peersConnected,
+      known: p.peersKnown,
+      states: st,
+    });
+  };
   const timer = setInterval(
     () => {
-      if (o.quiet) return;
-      const p = t.progress;
-      const now = Date.now();
-      const dt = Math.max(1, now - lastAt);
-      const rate = ((p.downloaded - lastDown) * 1000) / dt;
-      const upRate = ((p.uploaded - lastUp) * 1000) / dt;
-      lastDown = p.downloaded;
-      lastUp = p.uploaded;
-      lastAt = now;
-      const pct = p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
-      if (o.json) {
-        line({
-          event: 'progress',
-          percent: Number(pct.toFixed(2)),
-          downloaded: p.downloaded,
-          uploaded: p.uploaded,
-          left: p.left,
-          length: p.length,
-          rate: Math.round(rate),
-          upRate: Math.round(upRate),
-          peers: p.peersConnected,
-          known: p.peersKnown,
-          states,
-        });
-      } else if (o.tty) {
-        const eta = rate > 0 ? Math.round(p.left / rate) : undefined;
-        const width = 24;
-        const filled = Math.round((pct / 100) * width);
-        const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
-        const st = Object.entries(states)
-          .filter(([, n]) => n > 0)
-          .map(([k, n]) => `${n} ${k}`)
-          .join(', ');
-        o.tty(
-          `\r\x1b[K[${bar}] ${pct.toFixed(1).padStart(5)}%  ${formatBytes(p.length - p.left)}/${formatBytes(p.length)}  ↓ ${formatBytes(rate)}/s ↑ ${formatBytes(upRate)}/s  ETA ${eta === undefined ? '--' : `${eta}s`}  peers ${p.peersConnected}/${p.peersKnown}${st ? ` (${st})` : ''}`,
-        );
-      }
+      if (display) display.update(view());
+      else if (o.json && !o.quiet) jsonProgress();
     },
     o.json ? 1000 : 250,
   );
   timer.unref();
 
-  o.signal?.addEventListener('abort', stop, { once: true });
+  // Stopping: the line is ended at once, so that what is printed meanwhile starts on a line of its own.
+  const interrupted = () => {
+    display?.finish();
+    stop();
+  };
+  o.signal?.addEventListener('abort', interrupted, { once: true });
   t.resume();
-  if (o.signal?.aborted) stop();
+  if (o.signal?.aborted) interrupted();
   // However the run ends (completion, the seed ratio, a signal, a failure), the engine closes it.
   await ended;
   await engine.close();
-  o.signal?.removeEventListener('abort', stop);
+  const endedAt = Date.now();
+  o.signal?.removeEventListener('abort', interrupted);
   clearInterval(timer);
   for (const s of subs) s.unsubscribe();
+  display?.finish();
 
   const outcome = t.outcome ?? { state: 'stopped' as const, progress: t.progress };
   if (outcome.state === 'error') {
@@ -313,7 +351,7 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
   } else if (outcome.state === 'stopped') o.err('bt-actor: stopped before the download completed');
   const result = exitCode(outcome);
   const p = outcome.progress;
-  const seconds = (Date.now() - started) / 1000;
+  const seconds = (endedAt - started) / 1000;
   if (o.json)
     line({
       event: 'done',
@@ -324,14 +362,39 @@ async function download(o: RunOptions, inspection: Inspection | undefined): Prom
       wasted: p.wasted,
       seconds,
     });
-  else {
-    if (o.tty) o.tty('\n');
-    if (!o.quiet && result === 0)
-      o.out_(
-        `${o.meta.name}: complete, ${formatBytes(p.length)} verified in ${seconds.toFixed(1)} s (${formatBytes(p.length / Math.max(seconds, 0.001))}/s) → ${dir}`,
-      );
+  else if (!o.quiet && outcome.state !== 'error') {
+    const checkEnd = readyAt ?? endedAt;
+    const downloadEnd = completeAt ?? endedAt;
+    const summary = summaryLines({
+      name: o.meta.name,
+      dir,
+      state: outcome.state,
+      length: p.length,
+      left: p.left,
+      downloaded: p.downloaded,
+      uploaded: p.uploaded,
+      checkSeconds: (checkEnd - started) / 1000,
+      downloadSeconds: (downloadEnd - checkEnd) / 1000,
+      ...(o.seed && completeAt !== undefined && { seedSeconds: (endedAt - completeAt) / 1000 }),
+    });
+    for (const l of summary) o.out_(l);
   }
   return result;
+}
+
+/** The terminal the progress line is drawn on: `tty`, its width and resizes (stdout's unless given). */
+function terminalOf(o: RunOptions, write: (text: string) => void): Terminal {
+  return {
+    write,
+    message: o.err,
+    columns: o.columns ?? (() => process.stdout.columns),
+    onResize:
+      o.onResize ??
+      ((listener) => {
+        process.stdout.on('resize', listener);
+        return () => process.stdout.off('resize', listener);
+      }),
+  };
 }
 
 /** A torrent's report as a JSON line (`--json`). */
@@ -368,17 +431,27 @@ function printJson(e: TorrentReport, line: (obj: Record<string, unknown>) => voi
   });
 }
 
-/** The reports shown on stderr beside the TTY progress line: failed pieces, tracker failures and warnings. */
-function printText(e: TorrentReport, o: RunOptions): void {
+/** `message` without the `URL: ` it may start with (the transport's errors name their tracker). */
+function withoutUrl(message: string, url: string): string {
+  return message.startsWith(`${url}: `) ? message.slice(url.length + 2) : message;
+}
+
+/**
+ * The reports shown as messages (above the TTY progress line, on stderr): failed pieces, bans, a full
+ * disk, tracker failures and warnings — each tracker URL once.
+ */
+export function printText(e: TorrentReport, say: (line: string) => void): void {
   const bans = (b: { peer: string; reason: string }[]) => b.map((x) => `${x.peer} (${x.reason})`).join(', ');
   if (e.type === 'torrent.hashFailed')
-    o.err(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${bans(e.banned)}` : ''}`);
-  if (e.type === 'torrent.banned') o.err(`piece ${e.index} verified; banned ${bans(e.banned)}`);
+    say(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${bans(e.banned)}` : ''}`);
+  if (e.type === 'torrent.banned') say(`piece ${e.index} verified; banned ${bans(e.banned)}`);
   if (e.type === 'torrent.diskFull')
-    o.err(`disk full: the download waits for space (verified pieces kept in memory) — ${e.message}`);
-  if (e.type === 'torrent.diskOk') o.err('disk space is back: the download goes on');
-  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed' && !o.quiet)
-    o.err(`tracker ${e.report.url}: ${e.report.failure.message} [${e.report.failure.code}]`);
-  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning' && !o.quiet)
-    o.err(`tracker ${e.report.url} warns: ${e.report.message}`);
+    say(`disk full: the download waits for space (verified pieces kept in memory) — ${e.message}`);
+  if (e.type === 'torrent.diskOk') say('disk space is back: the download goes on');
+  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed') {
+    const { url, failure } = e.report;
+    say(`tracker ${url}: ${withoutUrl(failure.message, url)} [${failure.code}]`);
+  }
+  if (e.type === 'announcer.tracker' && e.report.type === 'tracker.warning')
+    say(`tracker ${e.report.url} warns: ${withoutUrl(e.report.message, e.report.url)}`);
 }

@@ -122,6 +122,12 @@ export interface TorrentProgress {
   checked: number;
   /** The disk is full: verified pieces wait in memory for room, and no new blocks are asked for meanwhile. */
   diskFull: boolean;
+  /**
+   * Bytes per second received from / sent to the connected peers: the sum of each peer's rate over its
+   * sliding window (5 s of 1 s buckets, see src/machines/peer/rate.ts), as last reported.
+   */
+  downloadRate: number;
+  uploadRate: number;
 }
 
 export type TorrentReport =
@@ -301,6 +307,12 @@ function totals(c: TorrentContext): { downloaded: number; uploaded: number } {
 
 function progressOf(c: TorrentContext): TorrentProgress {
   const { downloaded, uploaded } = totals(c);
+  let downloadRate = 0;
+  let uploadRate = 0;
+  for (const e of Object.values(c.peers)) {
+    downloadRate += e.downRate;
+    uploadRate += e.upRate;
+  }
   return {
     verifiedPieces: c.tally.verifiedPieces,
     pieceCount: c.info.pieceCount,
@@ -314,6 +326,8 @@ function progressOf(c: TorrentContext): TorrentProgress {
     peersKnown: c.tally.known,
     checked: c.tally.checked,
     diskFull: c.tally.diskFull,
+    downloadRate,
+    uploadRate,
   };
 }
 
