@@ -64,6 +64,8 @@ describe('event meanings', () => {
       'peer 10.0.0.2:6881 disconnected: closed by the peer',
     );
     expect(eventMeaning({ type: 'wire.unchoke' })).toBe('the peer unchoked us');
+    expect(eventMeaning({ type: 'peer.interest', interested: true })).toMatch(/: interested$/);
+    expect(eventMeaning({ type: 'peer.interest', interested: false })).toMatch(/: not interested$/);
     expect(eventMeaning({ type: 'xstate.init' })).toBe('started');
     expect(eventMeaning({ type: 'tracker.response', peers: [1, 2, 3] })).toBe('tracker answered: 3 peers');
     expect(eventMeaning({ type: 'xstate.error.actor.announce' })).toBe('the announce failed');

@@ -180,6 +180,10 @@ export function eventMeaning(event: Record<string, unknown>): string | undefined
       return 'the choker chokes this peer';
     case 'peer.unchoke':
       return 'the choker unchokes this peer';
+    case 'peer.interest':
+      return event.interested === false
+        ? 'nothing more to get from the peer: not interested'
+        : 'the peer has pieces we want: interested';
     case 'peer.reconsider':
       return 'may request blocks again';
     // Torrent
