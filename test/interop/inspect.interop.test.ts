@@ -99,6 +99,13 @@ async function overflowing(page: Page): Promise<string[]> {
   });
 }
 
+/** The download rate of the header's `↓ 3.2 MiB/s · ↑ –`, in bytes/s. */
+function parseRate(text: string): number {
+  const m = /↓\s*([\d.]+)\s*(B|KiB|MiB|GiB)\/s/.exec(text);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB'].indexOf(m[2]!);
+}
+
 /** The piece map as drawn, and the torrent's progress as the header has it. */
 async function pieces(page: Page) {
   return page.evaluate(() => {
@@ -206,7 +213,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
         '--inspect-port',
         '0',
       ]);
-      const lines = jsonLines(leecher.child.stdout!);
+      // The CLI's per-second progress lines, with when they arrived: the rate the CLI counts.
+      const progressAt: { t: number; downloaded: number }[] = [];
+      const lines = jsonLines(leecher.child.stdout!, (l) => {
+        if (l.event === 'progress') progressAt.push({ t: Date.now(), downloaded: Number(l.downloaded) });
+      });
       const exited = new Promise<number | null>((resolve) => leecher!.child.once('exit', (code) => resolve(code)));
       let url: string | undefined;
       while (!url && left() > 0 && leecher.child.exitCode === null) {
@@ -242,6 +253,8 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
       let defaultText = '';
       let xstateText = '';
       let midMap: Awaited<ReturnType<typeof pieces>> | undefined;
+      let headerRate = Number.NaN;
+      let cliRate = Number.NaN;
       const observe = (s: Seen) => {
         if (s.torrentState) torrentStates.add(s.torrentState);
         maxActive = Math.max(maxActive, s.peers.filter((p) => !p.ended).length);
@@ -272,6 +285,14 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
           activeBoxes = await page.locator('.chart .st[data-active=true]').count();
           logTransitions = await page.locator('[data-testid=log] tr.tr').count();
           midMap = await pieces(page);
+          // The header's download rate against the CLI's progress lines over the same last 5 s.
+          headerRate = parseRate(
+            await page.evaluate(() => document.querySelector('[data-testid=rates]')?.textContent ?? ''),
+          );
+          const last = progressAt[progressAt.length - 1];
+          const first = progressAt[Math.max(0, progressAt.length - 6)];
+          if (last && first && last.t > first.t)
+            cliRate = ((last.downloaded - first.downloaded) * 1000) / (last.t - first.t);
           defaultText = await page.evaluate(() => document.body.innerText);
           overflow[1400] = await overflowing(page);
           await mkdir(ARTIFACTS, { recursive: true });
@@ -290,11 +311,19 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
           console.log(`inspector screenshots: ${artifact}, ${artifact1024} (and ${SCREENSHOT}, ${SCREENSHOT_1024})`);
           // XState's own words appear with the toggle: the torrent's log has its children's done events.
           await page.setViewportSize({ width: 1400, height: 1000 });
+          // (a peer finishes at least every 7 s: the cutting proxy's, and the seeds at completion).
           await page.click('[data-testid=xstate-toggle]');
-          await page.click('table.actors tr.row[data-machine=torrent]');
-          await page
-            .waitForFunction(() => document.body.innerText.includes('xstate.'), undefined, { timeout: 15_000 })
-            .catch(() => {});
+          const torrentRow = page.locator('table.actors tr.row[data-machine=torrent]');
+          const torrentId = await torrentRow.getAttribute('data-actor');
+          await torrentRow.click();
+          await page.waitForSelector(`[data-testid=details][data-actor="${torrentId}"]`, { timeout: 5000 });
+          // Watching the peers meanwhile (they come and go while we wait).
+          for (const until = Date.now() + 20_000; Date.now() < until;) {
+            observe(await look(page));
+            const logText = await page.evaluate(() => document.querySelector('[data-testid=log]')?.textContent ?? '');
+            if (logText.includes('xstate.')) break;
+            await new Promise((r) => setTimeout(r, 200));
+          }
           xstateText = await page.evaluate(() => document.body.innerText);
           await page.screenshot({ path: join(ARTIFACTS, `inspector-xstate-${Date.now()}.png`), fullPage: true });
           await page.click('[data-testid=xstate-toggle]');
@@ -343,6 +372,13 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
       // The piece map is drawn and counts what the torrent's progress says: mid-download its done
       // pieces are at least those the progress published (it publishes once a second), all add up,
       // and at the end every piece is done.
+      // The header says the rate the CLI counts (bytes of the last 5 s; sampled at other instants, so
+      // within a margin).
+      console.log(`header ↓ ${Math.round(headerRate)} B/s; CLI progress lines, last 5 s: ${Math.round(cliRate)} B/s`);
+      expect(cliRate).toBeGreaterThan(0);
+      expect(Math.abs(headerRate - cliRate), `header ${headerRate} B/s, CLI ${cliRate} B/s`).toBeLessThanOrEqual(
+        0.3 * cliRate,
+      );
       expect(midMap!.count).toBe(midMap!.pieceCount);
       expect(midMap!.done + midMap!.progress + midMap!.missing).toBe(midMap!.count);
       expect(midMap!.done).toBeGreaterThanOrEqual(midMap!.verified);
