@@ -1,13 +1,31 @@
 /**
  * The inspector page: the actors of the engine (each torrent, its trackers, choker and peers, live),
- * and for the selected one its statechart with the active states, its context and its log.
+ * the torrent's piece map, and for the selected actor its statechart with the active states, its
+ * context and its log. Everything reads in BitTorrent terms (the meanings the engine sends with the
+ * definitions and log lines); XState's own words (event types, state paths, actor ids, transitions)
+ * appear only with "Show XState details" on.
  */
 import type { JSX } from 'preact';
 import { memo } from 'preact/compat';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { activePaths, type ActorView, type LogLine, type PeerFlags } from '../app/inspect/protocol.js';
+import { activePaths, type ActorView, type LogLine, type PeerFlags, type StateDef } from '../app/inspect/protocol.js';
+import { closeReasonText } from '../app/inspect/meanings.js';
 import { Statechart } from './chart.js';
-import { ago, bytes, clock, rate, short, stateText, topState } from './format.js';
+import {
+  actorWords,
+  ago,
+  bytes,
+  clock,
+  eventWords,
+  pathWords,
+  rate,
+  short,
+  stateText,
+  stateWords,
+  topState,
+  topWords,
+} from './format.js';
+import { PieceMap } from './piecemap.js';
 import type { Store } from './store.js';
 
 function useStore(store: Store): Store {
@@ -86,7 +104,13 @@ function Header({ store }: { store: Store }) {
         </span>
       )}
       {progress && (
-        <span class="progress" title={`${progress.verifiedPieces}/${progress.pieceCount} pieces verified`}>
+        <span
+          class="progress"
+          data-testid="progress"
+          data-verified={progress.verifiedPieces}
+          data-pieces={progress.pieceCount}
+          title={`${progress.verifiedPieces}/${progress.pieceCount} pieces verified`}
+        >
           <span class="bar">
             <span style={{ width: `${pct.toFixed(1)}%` }} />
           </span>
@@ -96,16 +120,34 @@ function Header({ store }: { store: Store }) {
         </span>
       )}
       {t?.rates && (
-        <span class="rates">
+        <span class="rates" data-testid="rates" title="bytes of the last 5 s, as the bt-actor command line shows them">
           ↓ {rate(t.rates.down)} · ↑ {rate(t.rates.up)}
         </span>
       )}
       <span class="count" data-testid="peer-count">
         {peers.length} peer{peers.length === 1 ? '' : 's'}
       </span>
-      <span class="count" title="XState inspection events per second, handled by the engine">
-        {store.stats.eventsPerSecond.toLocaleString('en-US')} events/s
-      </span>
+      {store.xstate ? (
+        <span class="count" title="XState inspection events (events, snapshots, actions) per second">
+          {store.stats.eventsPerSecond.toLocaleString('en-US')} inspection events/s
+        </span>
+      ) : (
+        <span
+          class="count"
+          title="How busy the engine is: messages handled and state updates made by its torrent, tracker and peer machines, per second"
+        >
+          engine: {store.stats.eventsPerSecond.toLocaleString('en-US')} updates/s
+        </span>
+      )}
+      <label class="toggle" title="event types, state paths, actor ids and the transitions of each statechart">
+        <input
+          type="checkbox"
+          data-testid="xstate-toggle"
+          checked={store.xstate}
+          onChange={(e) => store.setXState((e.currentTarget as HTMLInputElement).checked)}
+        />{' '}
+        Show XState details
+      </label>
       <span class={`conn conn-${store.connection}`} data-testid="connection">
         {store.connection === 'open'
           ? 'live'
@@ -134,6 +176,9 @@ const ActorRow = memo(function ActorRow({
   const url = typeof a.context.url === 'string' ? a.context.url : undefined;
   const info = a.context.info as { name?: unknown } | undefined;
   const label = url ?? (typeof info?.name === 'string' ? info.name : a.name === a.machine ? '' : a.name);
+  const xs = store.xstate;
+  const states = store.states.get(a.machine);
+  const words = xs ? stateText(a.value) : stateWords(states, a.value);
   return (
     <tr
       class={`row ${sel ? 'sel' : ''} ${a.status !== 'active' ? 'ended' : ''}`}
@@ -141,11 +186,11 @@ const ActorRow = memo(function ActorRow({
       data-actor={a.id}
       data-machine={a.machine}
     >
-      <td class="name" style={{ paddingLeft: `${0.5 + depth * 1.1}rem` }} title={a.name}>
+      <td class="name" style={{ paddingLeft: `${0.5 + depth * 1.1}rem` }} title={xs ? a.name : `${a.machine} ${label}`}>
         <span class="machine">{a.machine}</span> {label}
       </td>
-      <td class="state" data-testid="state">
-        {a.status === 'active' ? stateText(a.value) : `${stateText(a.value)} (${a.status})`}
+      <td class="state" data-testid="state" data-state={stateText(a.value)} title={words}>
+        {a.status === 'active' ? words : `${words} (${a.status})`}
       </td>
       <td class="num">{a.transitions}</td>
       <td class="num">{ago(a.changedAt, nowSec * 1000)}</td>
@@ -156,6 +201,10 @@ const ActorRow = memo(function ActorRow({
 const PeerRow = memo(function PeerRow({ a, store, sel }: RowProps) {
   const p = a.peer!;
   const ended = a.status !== 'active';
+  const xs = store.xstate;
+  const states = store.states.get(a.machine);
+  const top = xs ? topState(a.value) : topWords(states, a.value);
+  const why = p.closeReason ? `: ${xs ? p.closeReason : closeReasonText(p.closeReason)}` : '';
   return (
     <tr
       class={`row peer ${sel ? 'sel' : ''} ${ended ? 'ended' : ''}`}
@@ -163,14 +212,19 @@ const PeerRow = memo(function PeerRow({ a, store, sel }: RowProps) {
       data-actor={a.id}
       data-peer={p.address}
     >
-      <td class="addr" title={a.name}>
-        {p.address ?? a.name}
+      <td class="addr" title={xs ? a.name : (p.address ?? '')}>
+        {p.address ?? (xs ? a.name : '…')}
       </td>
-      <td class="client" title={p.peerId}>
+      <td class="client" title={p.client ?? ''}>
         {p.client ?? '…'}
       </td>
-      <td class="state" data-testid="peer-state" title={stateText(a.value)}>
-        {ended ? `${topState(a.value)}${p.closeReason ? `: ${p.closeReason}` : ''}` : topState(a.value)}
+      <td
+        class="state"
+        data-testid="peer-state"
+        data-state={stateText(a.value)}
+        title={xs ? stateText(a.value) : stateWords(states, a.value)}
+      >
+        {ended ? `${top}${why}` : top}
       </td>
       <td
         class="flags"
@@ -183,7 +237,9 @@ const PeerRow = memo(function PeerRow({ a, store, sel }: RowProps) {
       <td class="num" data-testid="requests">
         {p.requests ?? '–'}
       </td>
-      <td class="num">{rate(a.rates?.down)}</td>
+      <td class="num" data-testid="peer-down">
+        {rate(a.rates?.down)}
+      </td>
       <td class="num">{rate(a.rates?.up)}</td>
       <td class="num">{bytes(p.downloaded)}</td>
     </tr>
@@ -225,12 +281,26 @@ function ActorList({ store }: { store: Store }) {
       x.id - y.id,
   );
   const active = peers.filter((p) => p.status === 'active').length;
+  const torrents = all.filter((a) => a.machine === 'torrent' && a.pieces);
   return (
     <section class="list">
+      {torrents.map((t) => (
+        <div key={t.id}>
+          <h2>Pieces {torrents.length > 1 && <span class="muted">{actorWords(t)}</span>}</h2>
+          <PieceMap map={t.pieces!} />
+        </div>
+      ))}
+      <h2>Torrent, trackers and choker</h2>
       <table class="actors">
+        <colgroup>
+          <col />
+          <col class="c-state" />
+          <col class="c-n" />
+          <col class="c-since" />
+        </colgroup>
         <thead>
           <tr>
-            <th>actor</th>
+            <th>{store.xstate ? 'actor' : 'what'}</th>
             <th>state</th>
             <th class="num" title="state changes">
               #
@@ -247,6 +317,16 @@ function ActorList({ store }: { store: Store }) {
         </span>
       </h2>
       <table class="peers" data-testid="peers">
+        <colgroup>
+          <col class="c-addr" />
+          <col class="c-client" />
+          <col />
+          <col class="c-flags" />
+          <col class="c-req" />
+          <col class="c-rate" />
+          <col class="c-rate" />
+          <col class="c-got" />
+        </colgroup>
         <thead>
           <tr>
             <th>address</th>
@@ -271,7 +351,7 @@ function ActorList({ store }: { store: Store }) {
       <dl class="legend">
         {FLAG_HELP.map(([k, v]) => (
           <div key={k}>
-            <dt>{k}</dt>
+            <dt title={k}>{k}</dt>
             <dd>{v}</dd>
           </div>
         ))}
@@ -280,16 +360,38 @@ function ActorList({ store }: { store: Store }) {
   );
 }
 
-const LogView = memo(function LogView({ lines }: { lines: LogLine[] }) {
+const LogView = memo(function LogView({
+  lines,
+  states,
+  xstate,
+}: {
+  lines: LogLine[];
+  states: Map<string, StateDef> | undefined;
+  xstate: boolean;
+}) {
   const shown = lines.slice(-200).reverse();
+  const change = (l: LogLine) => {
+    if (!l.to) return '';
+    const words = (list: string[]) =>
+      list.map((p) => (xstate || p.startsWith('(') ? p : pathWords(states, p))).join(', ');
+    return `${words(l.from ?? []) || (xstate ? '∅' : '(start)')} → ${words(l.to)}`;
+  };
   return (
-    <table class="log" data-testid="log">
+    <table class={`log ${xstate ? 'log-xstate' : ''}`} data-testid="log">
+      <colgroup>
+        <col class="c-t" />
+        <col class="c-e" />
+        <col class="c-ch" />
+        <col class="c-d" />
+      </colgroup>
       <tbody>
         {shown.map((l) => (
           <tr key={l.seq} class={l.to ? 'tr' : 'ev'}>
             <td class="t">{clock(l.t)}</td>
-            <td class="e">{l.event}</td>
-            <td class="ch">{l.to ? `${(l.from ?? []).join(', ') || '∅'} → ${l.to.join(', ')}` : ''}</td>
+            <td class="e" title={xstate ? (l.text ?? '') : l.event}>
+              {xstate ? l.event : eventWords(l)}
+            </td>
+            <td class="ch">{change(l)}</td>
             <td class="d">{l.detail ?? ''}</td>
           </tr>
         ))}
@@ -298,26 +400,43 @@ const LogView = memo(function LogView({ lines }: { lines: LogLine[] }) {
   );
 });
 
-const ContextTable = memo(function ContextTable({ a }: { a: ActorView }) {
+/** Context fields as rows, one level of nested objects flattened (`progress.downloaded`). */
+function contextRows(a: ActorView): [string, unknown][] {
   const entries: [string, unknown][] = [];
   if (a.peer) {
     const { flags: _f, ...rest } = a.peer;
     for (const [k, v] of Object.entries(rest)) entries.push([k, v]);
   }
-  for (const [k, v] of Object.entries(a.context)) entries.push([k, v]);
+  const seen = new Set(entries.map(([k]) => k));
+  for (const [k, v] of Object.entries(a.context)) {
+    // What the peer view already says (its address, peer id, counters) is not repeated.
+    if (seen.has(k) || (a.peer && (k === 'address' || k === 'key'))) continue;
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length <= 16)
+      for (const [k2, v2] of Object.entries(v as Record<string, unknown>)) entries.push([`${k}.${k2}`, v2]);
+    else entries.push([k, v]);
+  }
+  return entries;
+}
+
+const ContextTable = memo(function ContextTable({ a }: { a: ActorView }) {
   return (
-    <table class="ctx">
-      <tbody>
-        {entries.map(([k, v]) => (
-          <tr key={k}>
-            <th>{k}</th>
-            <td>{short(v)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <dl class="ctx" data-testid="context">
+      {contextRows(a).map(([k, v]) => (
+        <div key={k}>
+          <dt title={k}>{k}</dt>
+          <dd>{short(v)}</dd>
+        </div>
+      ))}
+    </dl>
   );
 });
+
+const STATUS_WORDS: Record<ActorView['status'], string> = {
+  active: 'running',
+  done: 'finished',
+  stopped: 'stopped',
+  error: 'failed',
+};
 
 function Details({ store }: { store: Store }) {
   const a = store.selected === null ? undefined : store.actors.get(store.selected);
@@ -335,35 +454,52 @@ function Details({ store }: { store: Store }) {
   if (!a)
     return (
       <section class="details muted">
-        {store.selected === null ? 'Select an actor.' : 'This actor has stopped and is no longer listed.'}
+        {store.selected === null ? 'Select a row on the left.' : 'This one has stopped and is no longer listed.'}
       </section>
     );
+  const xs = store.xstate;
+  const states = store.states.get(a.machine);
+  const status = xs ? a.status : STATUS_WORDS[a.status];
   return (
     <section class="details" data-testid="details" data-actor={a.id}>
       <h2>
-        <span class="machine">{a.machine}</span> {a.peer?.address ?? a.name}
+        <span class="machine">{a.machine}</span>
+        <span class="who">{xs ? (a.peer?.address ?? a.name) : actorWords(a)}</span>
         {a.peer?.client && <span class="muted"> · {a.peer.client}</span>}
-        <span class={`status status-${a.status}`}>{a.status}</span>
+        {xs && a.peer && <span class="muted"> · {a.name}</span>}
+        <span class={`status status-${a.status}`}>{status}</span>
       </h2>
       <p class="value" data-testid="value">
-        {stateText(a.value)}
+        {xs ? stateText(a.value) : stateWords(states, a.value)}
       </p>
       {a.peer && <FlagChips f={a.peer.flags} />}
       {def ? (
-        <Statechart def={def} activeKey={activeKey} entered={entered} flashKey={lastTo?.seq ?? 0} />
+        <Statechart
+          def={def}
+          activeKey={activeKey}
+          entered={entered}
+          flashKey={lastTo?.seq ?? 0}
+          xstate={xs}
+          title={xs ? def.id : actorWords(a)}
+        />
       ) : (
         <p class="muted">No definition for machine {a.machine}.</p>
       )}
       <div class="split">
-        <div>
-          <h3>Context</h3>
+        <div class="ctx-box">
+          <h3>{xs ? 'Context' : 'Details'}</h3>
           <ContextTable a={a} />
         </div>
-        <div>
+        <div class="log-box">
           <h3>
-            Log <span class="muted">transitions and events, newest first (block-level events left out)</span>
+            {xs ? 'Log' : 'What happened'}{' '}
+            <span class="muted">
+              {xs
+                ? 'transitions and events, newest first (block-level events left out)'
+                : 'newest first; blocks and timers left out'}
+            </span>
           </h3>
-          <LogView lines={store.log} />
+          <LogView lines={store.log} states={states} xstate={xs} />
         </div>
       </div>
     </section>
@@ -373,7 +509,7 @@ function Details({ store }: { store: Store }) {
 export function App({ store }: { store: Store }) {
   useStore(store);
   return (
-    <div class="app">
+    <div class={`app ${store.xstate ? 'xstate' : ''}`}>
       <Header store={store} />
       <main>
         <ActorList store={store} />

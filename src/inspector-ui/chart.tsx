@@ -1,6 +1,7 @@
 /**
  * A statechart drawn from a machine definition sent by the engine: nested boxes for compound states,
- * side-by-side regions for parallel states, each state's transitions listed inside it. Active
+ * side-by-side regions for parallel states. By default each state is labelled with its meaning in
+ * BitTorrent terms; with the XState details on, with its key and the transitions defined on it. Active
  * states are highlighted; the states entered by the latest transition flash. Nothing here knows the
  * names of any machine's states.
  */
@@ -14,6 +15,8 @@ interface Props {
   /** Paths entered by the latest transition (they flash), and a key that changes with each one. */
   entered: Set<string>;
   flashKey: number;
+  /** Show XState's keys and transitions rather than the meanings. */
+  xstate: boolean;
 }
 
 const parentOf = (p: string) => (p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '');
@@ -56,7 +59,8 @@ function Transitions({ node }: { node: StateDef }) {
       ))}
       {internalNames.length > 0 && (
         <li class="internal" title={internalNames.join('\n')}>
-          + {internalNames.length} event{internalNames.length === 1 ? '' : 's'} handled in place
+          also reacts to {internalNames.length} other event{internalNames.length === 1 ? '' : 's'} here (no state
+          change)
         </li>
       )}
     </ul>
@@ -66,7 +70,15 @@ function Transitions({ node }: { node: StateDef }) {
 function StateBox({ node, parent, props }: { node: StateDef; parent: StateDef | undefined; props: Props }) {
   const isActive = props.active.has(node.path);
   const flash = props.entered.has(node.path);
-  const cls = ['st', `st-${node.type}`, isActive ? 'active' : '', flash ? 'flash' : ''].filter(Boolean).join(' ');
+  const cls = [
+    'st',
+    `st-${node.type}`,
+    node.states.length > 0 ? 'st-parent' : '',
+    isActive ? 'active' : '',
+    flash ? 'flash' : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
   const isInitial = parent !== undefined && parent.type === 'compound' && parent.initial === node.key;
   return (
     <div
@@ -81,16 +93,24 @@ function StateBox({ node, parent, props }: { node: StateDef; parent: StateDef | 
             ●
           </span>
         )}
-        <span class="st-name">{node.key}</span>
-        {node.type === 'parallel' && <span class="tag">parallel</span>}
-        {node.type === 'final' && <span class="tag">final</span>}
-        {node.invoke.length > 0 && (
+        {props.xstate ? (
+          <span class="st-name" title={node.meaning}>
+            {node.key}
+          </span>
+        ) : (
+          <span class="st-meaning" title={node.path}>
+            {node.meaning ?? node.key}
+          </span>
+        )}
+        {props.xstate && node.type === 'parallel' && <span class="tag">parallel</span>}
+        {props.xstate && node.type === 'final' && <span class="tag">final</span>}
+        {props.xstate && node.invoke.length > 0 && (
           <span class="tag invoke" title="invoked actors">
             ⚙ {node.invoke.join(', ')}
           </span>
         )}
       </div>
-      <Transitions node={node} />
+      {props.xstate && <Transitions node={node} />}
       {node.states.length > 0 && (
         <div class={node.type === 'parallel' ? 'st-kids regions' : 'st-kids'}>
           {node.states.map((c) => (
@@ -111,12 +131,14 @@ export const Statechart = memo(function Statechart({
   activeKey,
   entered,
   flashKey,
-}: Omit<Props, 'active'> & { activeKey: string }) {
+  xstate,
+  title,
+}: Omit<Props, 'active'> & { activeKey: string; title: string }) {
   const active = useMemo(() => new Set(activeKey.split(',')), [activeKey]);
-  const root = useMemo(() => ({ ...def.root, key: def.id }), [def]);
+  const root = useMemo(() => ({ ...def.root, key: def.id, meaning: title }), [def, title]);
   return (
-    <div class="chart" data-machine={def.id}>
-      <StateBox node={root} parent={undefined} props={{ def, active, entered, flashKey }} />
+    <div class={`chart ${xstate ? 'chart-xstate' : ''}`} data-machine={def.id}>
+      <StateBox node={root} parent={undefined} props={{ def, active, entered, flashKey, xstate }} />
     </div>
   );
 });

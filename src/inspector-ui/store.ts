@@ -3,7 +3,8 @@
  * actor's log). Messages arrive at most a few times per second (the engine throttles them); the view
  * re-renders at most once per animation frame.
  */
-import type { ActorView, InspectStats, LogLine, MachineDef, ServerMessage } from '../app/inspect/protocol.js';
+import type { ActorView, InspectStats, LogLine, MachineDef, ServerMessage, StateDef } from '../app/inspect/protocol.js';
+import { statesByPath } from './format.js';
 
 export type Connection = 'connecting' | 'open' | 'closed';
 
@@ -12,6 +13,10 @@ const MAX_LOG = 500;
 export class Store {
   connection: Connection = 'connecting';
   definitions = new Map<string, MachineDef>();
+  /** Each machine's states by path (their meanings). */
+  states = new Map<string, Map<string, StateDef>>();
+  /** Show XState's internals (event types, state paths, actor ids, the transitions of the chart). */
+  xstate = readXState();
   actors = new Map<number, ActorView>();
   stats: InspectStats = { eventsPerSecond: 0, actors: 0 };
   selected: number | null = null;
@@ -62,6 +67,27 @@ export class Store {
     };
   }
 
+  setXState(on: boolean): void {
+    this.xstate = on;
+    try {
+      localStorage.setItem('bt-actor-inspector-xstate', on ? '1' : '0');
+    } catch {
+      /* private mode: not remembered */
+    }
+    this.changed();
+  }
+
+  private define(defs: MachineDef[], reset: boolean): void {
+    if (reset) {
+      this.definitions = new Map();
+      this.states = new Map();
+    }
+    for (const d of defs) {
+      this.definitions.set(d.id, d);
+      this.states.set(d.id, statesByPath(d));
+    }
+  }
+
   select(id: number | null): void {
     if (this.selected === id) return;
     this.selected = id;
@@ -73,7 +99,7 @@ export class Store {
   private receive(msg: ServerMessage): void {
     switch (msg.type) {
       case 'hello': {
-        this.definitions = new Map(msg.definitions.map((d) => [d.id, d]));
+        this.define(msg.definitions, true);
         this.actors = new Map(msg.actors.map((a) => [a.id, a]));
         this.stats = msg.stats;
         this.now = msg.t;
@@ -87,7 +113,7 @@ export class Store {
         break;
       }
       case 'diff': {
-        for (const d of msg.definitions ?? []) this.definitions.set(d.id, d);
+        this.define(msg.definitions ?? [], false);
         for (const a of msg.upsert) this.actors.set(a.id, a);
         for (const id of msg.remove) this.actors.delete(id);
         this.stats = msg.stats;
@@ -101,5 +127,13 @@ export class Store {
       }
     }
     this.changed();
+  }
+}
+
+function readXState(): boolean {
+  try {
+    return localStorage.getItem('bt-actor-inspector-xstate') === '1';
+  } catch {
+    return false;
   }
 }

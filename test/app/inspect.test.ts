@@ -151,6 +151,15 @@ describe('the inspection collector on a running actor system', () => {
     }
     const got = fromSeeders.reduce((n, p) => n + (p.peer!.downloaded ?? 0), 0);
     expect(got).toBeGreaterThanOrEqual(swarm.meta.length);
+    // The torrent's piece map: its counts add up, and every piece is done at the end.
+    const maps = history.get(torrent.id)!.flatMap((v) => (v.pieces ? [v.pieces] : []));
+    expect(maps.length).toBeGreaterThan(0);
+    expect(maps[maps.length - 1]).toMatchObject({
+      count: swarm.meta.pieceCount,
+      done: swarm.meta.pieceCount,
+      missing: 0,
+    });
+    for (const m of maps) expect(m.done + m.inProgress + m.missing).toBe(m.count);
     // The torrent's context is small and JSON-safe: no buffers, no picker.
     expect(JSON.stringify(torrent.context).length).toBeLessThan(4000);
     expect(torrent.context).toMatchObject({ info: { name: swarm.meta.name, infoHashHex: swarm.meta.infoHashHex } });

@@ -3,8 +3,11 @@
  * during a real loopback download: `bt-actor run … --inspect` leeches from bt-actor seeders (and
  * aria2 and Transmission when installed), each behind a throttling proxy so the download lasts long
  * enough to watch, one of them cutting its connections now and then so peers leave and come back.
- * The page must list the peers, show states changing, and a screenshot of it is saved to
- * docs/images/inspector.png (the one docs/inspect.md shows) and as a test artifact.
+ * The page must list the peers, show states changing, draw the piece map with the torrent's counts,
+ * speak BitTorrent (no `xstate.` anywhere until "Show XState details" is ticked) and fit 1400 and
+ * 1024 px wide windows without horizontal scrolling; screenshots at both widths are saved to
+ * docs/images/inspector.png (1400 px) and docs/images/inspector-1024.png (the ones docs/inspect.md
+ * shows) and as test artifacts.
  */
 import { existsSync, statSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
@@ -25,6 +28,7 @@ if (!HAVE_CHROMIUM)
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/bt-actor.js');
 const SCREENSHOT = join(ROOT, 'docs/images/inspector.png');
+const SCREENSHOT_1024 = join(ROOT, 'docs/images/inspector-1024.png');
 const ARTIFACTS = process.env.BT_TEST_ARTIFACTS ?? join(tmpdir(), 'bt-actor-artifacts');
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -61,6 +65,13 @@ afterAll(async () => {
 // The page's DOM as far as the callbacks run in the page use it (this file compiles without the DOM lib).
 interface El {
   textContent: string | null;
+  innerText: string;
+  scrollWidth: number;
+  clientWidth: number;
+  tagName: string;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } };
+  width: number;
+  height: number;
   dataset: Record<string, string | undefined>;
   classList: { contains(c: string): boolean };
   querySelector(s: string): El | null;
@@ -69,7 +80,62 @@ interface El {
 declare const document: {
   querySelector(s: string): El | null;
   querySelectorAll(s: string): ArrayLike<El> & Iterable<El>;
+  documentElement: El;
+  body: El;
 };
+
+/** Elements wider than their box (each would scroll sideways), the page itself first. */
+async function overflowing(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const out: string[] = [];
+    const d = document.documentElement;
+    if (d.scrollWidth > d.clientWidth) out.push(`page: ${d.scrollWidth} > ${d.clientWidth}`);
+    for (const el of document.querySelectorAll('section, table, .chart, dl.ctx, .pieces'))
+      if (el.scrollWidth > el.clientWidth + 1)
+        out.push(
+          `${el.tagName.toLowerCase()}.${el.getAttribute('class') ?? ''}: ${el.scrollWidth} > ${el.clientWidth}`,
+        );
+    return out;
+  });
+}
+
+/** The download rate of the header's `↓ 3.2 MiB/s · ↑ –`, in bytes/s. */
+function parseRate(text: string): number {
+  const m = /↓\s*([\d.]+)\s*(B|KiB|MiB|GiB)\/s/.exec(text);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB'].indexOf(m[2]!);
+}
+
+/** The piece map as drawn, and the torrent's progress as the header has it. */
+async function pieces(page: Page) {
+  return page.evaluate(() => {
+    const m = document.querySelector('[data-testid=piece-map]');
+    const p = document.querySelector('[data-testid=progress]');
+    const canvas = document.querySelector('[data-testid=piece-map] canvas');
+    // Pixels drawn in the done colour (rgb(22,163,74)) and in any colour.
+    let done = 0;
+    let drawn = 0;
+    if (canvas && canvas.width > 0 && canvas.height > 0) {
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 0; i < data.length; i += 4) {
+        if (data[i + 3]! === 0) continue;
+        drawn++;
+        if (data[i] === 22 && data[i + 1] === 163 && data[i + 2] === 74) done++;
+      }
+    }
+    const n = (el: El | null, k: string) => Number(el?.dataset[k] ?? Number.NaN);
+    return {
+      count: n(m, 'count'),
+      done: n(m, 'done'),
+      progress: n(m, 'progress'),
+      missing: n(m, 'missing'),
+      verified: n(p, 'verified'),
+      pieceCount: n(p, 'pieces'),
+      drawnPixels: drawn,
+      donePixels: done,
+    };
+  });
+}
 
 /** What the page shows, read from its DOM (only generic attributes: no state names). */
 interface Seen {
@@ -90,7 +156,7 @@ async function look(page: Page): Promise<Seen> {
         id: r.dataset.actor ?? '',
         address: r.dataset.peer ?? '',
         client: text(r.querySelector('.client')),
-        state: r.querySelector('[data-testid=peer-state]')?.getAttribute('title') ?? '',
+        state: r.querySelector('[data-testid=peer-state]')?.getAttribute('data-state') ?? '',
         ended: r.classList.contains('ended'),
         requests: Number(text(r.querySelector('[data-testid=requests]'))) || 0,
       })),
@@ -147,7 +213,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
         '--inspect-port',
         '0',
       ]);
-      const lines = jsonLines(leecher.child.stdout!);
+      // The CLI's per-second progress lines, with when they arrived: the rate the CLI counts.
+      const progressAt: { t: number; downloaded: number }[] = [];
+      const lines = jsonLines(leecher.child.stdout!, (l) => {
+        if (l.event === 'progress') progressAt.push({ t: Date.now(), downloaded: Number(l.downloaded) });
+      });
       const exited = new Promise<number | null>((resolve) => leecher!.child.once('exit', (code) => resolve(code)));
       let url: string | undefined;
       while (!url && left() > 0 && leecher.child.exitCode === null) {
@@ -163,7 +233,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
         timeout: 30_000,
       });
       browser = await chromium.connect(browserServer.wsEndpoint());
-      const page = await browser.newPage({ viewport: { width: 1600, height: 1200 }, deviceScaleFactor: 1 });
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, deviceScaleFactor: 1 });
       const pageErrors: string[] = [];
       page.on('pageerror', (e) => pageErrors.push(String(e)));
       await page.goto(url!);
@@ -179,6 +249,12 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
       let shot = false;
       let logTransitions = 0;
       let activeBoxes = 0;
+      const overflow: Record<number, string[]> = {};
+      let defaultText = '';
+      let xstateText = '';
+      let midMap: Awaited<ReturnType<typeof pieces>> | undefined;
+      let headerRate = Number.NaN;
+      let cliRate = Number.NaN;
       const observe = (s: Seen) => {
         if (s.torrentState) torrentStates.add(s.torrentState);
         maxActive = Math.max(maxActive, s.peers.filter((p) => !p.ended).length);
@@ -208,12 +284,49 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
           await new Promise((r) => setTimeout(r, 1500)); // the flash of the latest transition fades
           activeBoxes = await page.locator('.chart .st[data-active=true]').count();
           logTransitions = await page.locator('[data-testid=log] tr.tr').count();
+          midMap = await pieces(page);
+          // The header's download rate against the CLI's progress lines over the same last 5 s.
+          headerRate = parseRate(
+            await page.evaluate(() => document.querySelector('[data-testid=rates]')?.textContent ?? ''),
+          );
+          const last = progressAt[progressAt.length - 1];
+          const first = progressAt[Math.max(0, progressAt.length - 6)];
+          if (last && first && last.t > first.t)
+            cliRate = ((last.downloaded - first.downloaded) * 1000) / (last.t - first.t);
+          defaultText = await page.evaluate(() => document.body.innerText);
+          overflow[1400] = await overflowing(page);
           await mkdir(ARTIFACTS, { recursive: true });
-          const artifact = join(ARTIFACTS, `inspector-${Date.now()}.png`);
-          await page.screenshot({ path: artifact });
           await mkdir(join(ROOT, 'docs/images'), { recursive: true });
+          const artifact = join(ARTIFACTS, `inspector-1400-${Date.now()}.png`);
+          await page.screenshot({ path: artifact });
           await copyFile(artifact, SCREENSHOT);
-          console.log(`inspector screenshot: ${artifact} (and ${SCREENSHOT})`);
+          await page.screenshot({ path: join(ARTIFACTS, `inspector-1400-full-${Date.now()}.png`), fullPage: true });
+          // The same page 1024 px wide: the list above the details.
+          await page.setViewportSize({ width: 1024, height: 1400 });
+          await new Promise((r) => setTimeout(r, 500));
+          overflow[1024] = await overflowing(page);
+          const artifact1024 = join(ARTIFACTS, `inspector-1024-${Date.now()}.png`);
+          await page.screenshot({ path: artifact1024 });
+          await copyFile(artifact1024, SCREENSHOT_1024);
+          console.log(`inspector screenshots: ${artifact}, ${artifact1024} (and ${SCREENSHOT}, ${SCREENSHOT_1024})`);
+          // XState's own words appear with the toggle: the torrent's log has its children's done events.
+          await page.setViewportSize({ width: 1400, height: 1000 });
+          // (a peer finishes at least every 7 s: the cutting proxy's, and the seeds at completion).
+          await page.click('[data-testid=xstate-toggle]');
+          const torrentRow = page.locator('table.actors tr.row[data-machine=torrent]');
+          const torrentId = await torrentRow.getAttribute('data-actor');
+          await torrentRow.click();
+          await page.waitForSelector(`[data-testid=details][data-actor="${torrentId}"]`, { timeout: 5000 });
+          // Watching the peers meanwhile (they come and go while we wait).
+          for (const until = Date.now() + 20_000; Date.now() < until;) {
+            observe(await look(page));
+            const logText = await page.evaluate(() => document.querySelector('[data-testid=log]')?.textContent ?? '');
+            if (logText.includes('xstate.')) break;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          xstateText = await page.evaluate(() => document.body.innerText);
+          await page.screenshot({ path: join(ARTIFACTS, `inspector-xstate-${Date.now()}.png`), fullPage: true });
+          await page.click('[data-testid=xstate-toggle]');
           shot = true;
         }
         await new Promise((r) => setTimeout(r, 150));
@@ -226,6 +339,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
       // The page keeps the last state it was sent once the engine has gone.
       await page.waitForSelector('[data-testid=connection]:has-text("engine stopped")', { timeout: 10_000 });
       observe(await look(page));
+      const endMap = await pieces(page);
 
       expect(pageErrors).toEqual([]);
       expect(shot, 'a screenshot was taken mid-download').toBe(true);
@@ -245,6 +359,37 @@ describe.skipIf(!HAVE_CHROMIUM)('the inspector page in Chromium during a real do
       // The selected peer's chart had its active states highlighted and its log held its transitions.
       expect(activeBoxes).toBeGreaterThanOrEqual(3);
       expect(logTransitions).toBeGreaterThanOrEqual(3);
+      // No sideways scrolling at either width, the page nor any panel, table or chart in it.
+      expect(overflow[1400], 'at 1400 px').toEqual([]);
+      expect(overflow[1024], 'at 1024 px').toEqual([]);
+      expect(statSync(SCREENSHOT_1024).size).toBeGreaterThan(20_000);
+      // BitTorrent words by default; XState's behind the toggle.
+      expect(defaultText).toMatch(/peer \d+\.\d+\.\d+\.\d+:\d+/);
+      expect(defaultText).not.toContain('xstate.');
+      expect(defaultText).not.toMatch(/peer:\S*#\d+/); // an actor id
+      expect(defaultText).not.toMatch(/events\/s|handled in place/);
+      expect(xstateText).toContain('xstate.');
+      // The piece map is drawn and counts what the torrent's progress says: mid-download its done
+      // pieces are at least those the progress published (it publishes once a second), all add up,
+      // and at the end every piece is done.
+      // The header says the rate the CLI counts (bytes of the last 5 s; sampled at other instants, so
+      // within a margin).
+      console.log(`header ↓ ${Math.round(headerRate)} B/s; CLI progress lines, last 5 s: ${Math.round(cliRate)} B/s`);
+      expect(cliRate).toBeGreaterThan(0);
+      expect(Math.abs(headerRate - cliRate), `header ${headerRate} B/s, CLI ${cliRate} B/s`).toBeLessThanOrEqual(
+        0.3 * cliRate,
+      );
+      expect(midMap!.count).toBe(midMap!.pieceCount);
+      expect(midMap!.done + midMap!.progress + midMap!.missing).toBe(midMap!.count);
+      expect(midMap!.done).toBeGreaterThanOrEqual(midMap!.verified);
+      expect(midMap!.done - midMap!.verified).toBeLessThanOrEqual(midMap!.count / 10);
+      expect(midMap!.done).toBeGreaterThan(0);
+      expect(midMap!.missing).toBeGreaterThan(0);
+      expect(midMap!.drawnPixels).toBeGreaterThan(0);
+      expect(midMap!.donePixels).toBeGreaterThan(0);
+      expect(midMap!.donePixels).toBeLessThan(midMap!.drawnPixels);
+      expect(endMap).toMatchObject({ done: endMap.count, progress: 0, missing: 0, verified: endMap.count });
+      expect(endMap.donePixels).toBe(endMap.drawnPixels);
       const done = lines.find((l) => l.event === 'done');
       expect(done).toMatchObject({ complete: true });
     },

@@ -23,7 +23,44 @@ import {
   type MachineDef,
   INSPECT_PROTOCOL_VERSION,
 } from './protocol.js';
-import { byteCounters, eventDetail, peerView, smallContext } from './summary.js';
+import { eventMeaning } from './meanings.js';
+import { byteCounters, eventDetail, peerView, pieceMap, smallContext } from './summary.js';
+
+/** A sample of an actor's byte counters (taken about once a second). */
+export interface RateSample {
+  at: number;
+  down: number;
+  up: number;
+}
+
+/** Samples kept per actor: five seconds of per-second samples span six of them. */
+const RATE_SAMPLES = 6;
+
+/**
+ * THE transfer rate of the inspector, for every peer and (summed) for the header: the bytes over the
+ * last 5 s of per-second samples, divided by the time those samples span (less while fewer samples
+ * exist; 0 with fewer than two). It is the CLI's definition — helper "display" (issue 14) adds the same
+ * sliding-window rate to the engine's torrent progress as `downloadRate`/`uploadRate`.
+ * MERGE NOTE: once that lands, {@link InspectCollector.torrentRates} should read the torrent's
+ * `progress.downloadRate`/`uploadRate` instead of summing its peers.
+ */
+export function windowRate(samples: readonly RateSample[], windowMs = 5000): { down: number; up: number } {
+  const last = samples[samples.length - 1];
+  if (!last) return { down: 0, up: 0 };
+  let first = last;
+  for (const s of samples) {
+    if (last.at - s.at <= windowMs + 500) {
+      first = s;
+      break;
+    }
+  }
+  const dt = last.at - first.at;
+  if (dt <= 0) return { down: 0, up: 0 };
+  return {
+    down: Math.max(0, ((last.down - first.down) * 1000) / dt),
+    up: Math.max(0, ((last.up - first.up) * 1000) / dt),
+  };
+}
 
 export interface CollectorOptions {
   /** Most diffs per second is 1000 / flushMs. Default 200 (5 per second). */
@@ -61,7 +98,8 @@ interface Rec {
   sentAt: number;
   sentJson: string | undefined;
   endedAt: number | undefined;
-  counters: { down: number; up: number; at: number } | undefined;
+  /** Per-second samples of the byte counters (see {@link windowRate}), oldest first. */
+  samples: RateSample[];
   rates: { down: number; up: number } | undefined;
 }
 
@@ -87,6 +125,7 @@ export class InspectCollector {
   private timer: ReturnType<typeof setInterval> | undefined;
   private eventCount = 0;
   private rateWindow = { at: 0, count: 0, perSecond: 0 };
+  private sampledAt = 0;
 
   constructor(options: CollectorOptions = {}) {
     this.flushMs = options.flushMs ?? 200;
@@ -148,7 +187,7 @@ export class InspectCollector {
       sentAt: 0,
       sentJson: undefined,
       endedAt: undefined,
-      counters: undefined,
+      samples: [],
       rates: undefined,
     };
     this.byRef.set(ref, rec);
@@ -195,6 +234,8 @@ export class InspectCollector {
 
   private append(rec: Rec, event: { type: string }, from: string[] | undefined, to: string[] | undefined): void {
     const line: LogLine = { seq: ++rec.logSeq, t: this.now(), event: event.type };
+    const text = eventMeaning(event as unknown as Record<string, unknown>);
+    if (text !== undefined) line.text = text;
     if (from !== undefined) line.from = from;
     if (to !== undefined) line.to = to;
     const detail = eventDetail(event as unknown as Record<string, unknown>);
@@ -221,7 +262,7 @@ export class InspectCollector {
     const now = this.now();
     const actors: ActorView[] = [];
     for (const rec of this.byId.values()) {
-      actors.push(this.view(rec, now));
+      actors.push(this.view(rec));
       // What was broadcast before no longer tells what every page holds: send the next change anyway.
       rec.sentJson = undefined;
     }
@@ -249,7 +290,7 @@ export class InspectCollector {
   /** The actor's current view (for tests and the JSON endpoint). */
   actor(id: number): ActorView | undefined {
     const rec = this.byId.get(id);
-    return rec ? this.view(rec, this.now()) : undefined;
+    return rec ? this.view(rec) : undefined;
   }
 
   get actorCount(): number {
@@ -260,7 +301,7 @@ export class InspectCollector {
     return { eventsPerSecond: this.rateWindow.perSecond, actors: this.byId.size };
   }
 
-  private view(rec: Rec, now: number): ActorView {
+  private view(rec: Rec): ActorView {
     let snap: { status?: string; value?: unknown; context?: unknown } | undefined;
     try {
       snap = rec.ref.getSnapshot() as typeof snap;
@@ -288,39 +329,69 @@ export class InspectCollector {
         /* leave it out */
       }
     }
-    this.updateRates(rec, context, now);
+    if (rec.machine === 'torrent') {
+      try {
+        const pieces = pieceMap(context);
+        if (pieces) v.pieces = pieces;
+      } catch {
+        /* leave it out */
+      }
+    }
     if (rec.rates) v.rates = { down: Math.round(rec.rates.down), up: Math.round(rec.rates.up) };
     if (rec.endedAt !== undefined) v.endedAt = rec.endedAt;
     return v;
   }
 
-  private updateRates(rec: Rec, context: unknown, now: number): void {
-    let c: { down: number; up: number } | undefined;
-    try {
-      c = byteCounters(context);
-    } catch {
-      c = undefined;
+  /**
+   * Once a second: a sample of every actor's byte counters, and its rate over the last samples
+   * ({@link windowRate}). An actor that ended keeps being sampled (its counters frozen), so its rate
+   * falls to 0 over the 5 s it lingers, and the torrent's sum stays the bytes of the last 5 s.
+   */
+  private sample(now: number): void {
+    if (now - this.sampledAt < 1000 * 0.95) return;
+    this.sampledAt = now;
+    const torrents: Rec[] = [];
+    for (const rec of this.byId.values()) {
+      if (rec.machine === 'torrent') {
+        torrents.push(rec);
+        continue;
+      }
+      let c: { down: number; up: number } | undefined;
+      try {
+        c = byteCounters((rec.ref.getSnapshot() as { context?: unknown } | undefined)?.context);
+      } catch {
+        c = undefined;
+      }
+      if (!c) continue;
+      rec.samples.push({ at: now, down: c.down, up: c.up });
+      if (rec.samples.length > RATE_SAMPLES) rec.samples.shift();
+      this.setRates(rec, windowRate(rec.samples));
     }
-    if (!c) return;
-    const last = rec.counters;
-    if (!last) {
-      rec.counters = { ...c, at: now };
-      rec.rates = { down: 0, up: 0 };
-      return;
+    for (const t of torrents) this.setRates(t, this.torrentRates(t));
+  }
+
+  private setRates(rec: Rec, r: { down: number; up: number }): void {
+    const rates = { down: r.down < 1 ? 0 : r.down, up: r.up < 1 ? 0 : r.up };
+    const was = rec.rates;
+    rec.rates = rates;
+    if (!was || Math.round(was.down) !== Math.round(rates.down) || Math.round(was.up) !== Math.round(rates.up))
+      rec.dataDirty = true;
+  }
+
+  /**
+   * The header's rate: a torrent's download and upload rates, the sum of its peers' {@link windowRate}s
+   * (peers that left within the window included) — the bytes of the last 5 s, as the CLI counts them.
+   * MERGE NOTE: switch to the torrent's `progress.downloadRate`/`uploadRate` (helper "display").
+   */
+  torrentRates(torrent: { id: number }): { down: number; up: number } {
+    let down = 0;
+    let up = 0;
+    for (const rec of this.byId.values()) {
+      if (rec.parent !== torrent.id || !rec.isPeer || !rec.rates) continue;
+      down += rec.rates.down;
+      up += rec.rates.up;
     }
-    const dt = now - last.at;
-    if (dt < this.dataMs * 0.8) return;
-    const down = ((c.down - last.down) * 1000) / dt;
-    const up = ((c.up - last.up) * 1000) / dt;
-    const prev = rec.rates ?? { down, up };
-    // Smoothed over about two refreshes; a stopped transfer falls to 0 within a few seconds.
-    rec.rates = {
-      down: rec.status === 'active' ? (prev.down + down) / 2 : 0,
-      up: rec.status === 'active' ? (prev.up + up) / 2 : 0,
-    };
-    if (rec.rates.down < 1) rec.rates.down = 0;
-    if (rec.rates.up < 1) rec.rates.up = 0;
-    rec.counters = { ...c, at: now };
+    return { down, up };
   }
 
   /**
@@ -336,16 +407,15 @@ export class InspectCollector {
       );
       this.rateWindow = { at: now, count: this.eventCount, perSecond: this.rateWindow.perSecond };
     }
-    // Stopped actors linger, then go. Peers whose rates are not yet 0 are refreshed so they decay.
+    // Stopped actors linger, then go.
     for (const rec of this.byId.values()) {
       if (rec.endedAt !== undefined && now - rec.endedAt >= this.lingerMs) {
         this.byId.delete(rec.id);
         this.byRef.delete(rec.ref);
         this.removed.push(rec.id);
-        continue;
       }
-      if (rec.rates && (rec.rates.down > 0 || rec.rates.up > 0)) rec.dataDirty = true;
     }
+    this.sample(now);
     if (this.listeners.size === 0) {
       // Nobody watches: keep the bookkeeping small (a page that connects gets `hello`).
       for (const rec of this.byId.values()) rec.stateDirty = rec.dataDirty = false;
@@ -358,7 +428,7 @@ export class InspectCollector {
     for (const rec of this.byId.values()) {
       const due = rec.stateDirty || (rec.dataDirty && now - rec.sentAt >= this.dataMs);
       if (!due) continue;
-      const v = this.view(rec, now);
+      const v = this.view(rec);
       rec.stateDirty = false;
       rec.dataDirty = false;
       const json = JSON.stringify(v);

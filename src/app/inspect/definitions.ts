@@ -4,6 +4,7 @@
  * what the page draws.
  */
 import type { AnyStateMachine } from 'xstate';
+import { withMeanings } from './meanings.js';
 import type { MachineDef, StateDef, TransitionDef } from './protocol.js';
 
 /** The parts of an XState v5 StateNode read here. */
@@ -121,10 +122,13 @@ function convert(n: Node): StateDef {
   return def;
 }
 
-/** The definition of a state machine (logic): its state tree with transitions, guards and actions. */
+/**
+ * The definition of a state machine (logic): its state tree with transitions, guards and actions, and
+ * each state's meaning in BitTorrent terms (src/app/inspect/meanings.ts).
+ */
 export function machineDefinition(machine: AnyStateMachine): MachineDef {
   const root = machine.root as unknown as Node;
-  return { id: machine.id, root: convert(root) };
+  return { id: machine.id, root: withMeanings(machine.id, convert(root)) };
 }
 
 /** What the inspectors read of an actor (an XState `Actor`; `_parent` is internal but stable in v5). */

@@ -9,7 +9,7 @@
  */
 
 /** Bumped when a message changes shape. */
-export const INSPECT_PROTOCOL_VERSION = 1;
+export const INSPECT_PROTOCOL_VERSION = 2;
 
 /** One state node of a machine definition, as drawn by the page. */
 export interface StateDef {
@@ -28,6 +28,8 @@ export interface StateDef {
   entry: string[];
   exit: string[];
   description?: string;
+  /** What the state means in BitTorrent terms (src/app/inspect/meanings.ts): shown instead of its path. */
+  meaning?: string;
 }
 
 export interface TransitionDef {
@@ -101,10 +103,40 @@ export interface ActorView {
   /** Small fields of the context (numbers, strings, flags, small plain objects); never buffers. */
   context: Record<string, unknown>;
   peer?: PeerView;
-  /** Bytes/s, measured by the inspector from the actor's byte counters. */
+  /**
+   * Bytes/s, measured by the inspector from the actor's byte counters: the bytes over the last 5 s of
+   * per-second samples (the CLI's definition).
+   */
   rates?: { down: number; up: number };
+  /** A torrent's pieces: done, in progress, missing (see {@link PieceMapView}). */
+  pieces?: PieceMapView;
   /** When it stopped (it stays listed, greyed, for a few seconds). */
   endedAt?: number;
+}
+
+/**
+ * A torrent's piece map, compact for 10 to 100,000 pieces: the counts, and at most
+ * {@link MAX_PIECE_CELLS} cells each covering `per` consecutive pieces (the last one maybe fewer).
+ * A cell is one character: `'0'`…`'8'` how much of it is done in eighths (`'8'` all, `'0'` none), and
+ * `'a'`…`'h'` the same levels 0…7 when one of its pieces is in progress. See {@link pieceCell}.
+ */
+export interface PieceMapView {
+  count: number;
+  done: number;
+  inProgress: number;
+  missing: number;
+  per: number;
+  cells: string;
+}
+
+/** Most cells of a {@link PieceMapView}. */
+export const MAX_PIECE_CELLS = 2048;
+
+/** A cell of a {@link PieceMapView}: its done level (0…8 eighths) and whether a piece in it is in progress. */
+export function pieceCell(ch: string): { level: number; inProgress: boolean } {
+  const c = ch.charCodeAt(0);
+  if (c >= 97 && c <= 104) return { level: c - 97, inProgress: true };
+  return { level: Math.min(8, Math.max(0, c - 48)), inProgress: false };
 }
 
 /** One line of an actor's log. */
@@ -113,6 +145,8 @@ export interface LogLine {
   /** Wall-clock ms. */
   t: number;
   event: string;
+  /** What the event means in BitTorrent terms (`peer 127.0.0.1:7102 disconnected: timed out`), if known. */
+  text?: string;
   /** The leaf states left and entered (absent when the event changed no state). */
   from?: string[];
   to?: string[];
@@ -121,7 +155,7 @@ export interface LogLine {
 }
 
 export interface InspectStats {
-  /** Inspection events (XState's) handled per second, over the last second. */
+  /** Inspection events (XState's: events, snapshots, actions) handled per second, over the last second. */
   eventsPerSecond: number;
   /** Actors tracked (listed). */
   actors: number;

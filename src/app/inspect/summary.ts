@@ -4,7 +4,7 @@
  * objects are copied, never the big structures — and nothing here may throw into the engine.
  */
 import { toHex } from '../../protocol/bytes.js';
-import type { PeerFlags, PeerView } from './protocol.js';
+import { MAX_PIECE_CELLS, type PeerFlags, type PeerView, type PieceMapView } from './protocol.js';
 import { peerClient } from './peer-client.js';
 
 const MAX_STRING = 160;
@@ -211,4 +211,53 @@ export function byteCounters(context: unknown): { down: number; up: number } | u
     }
   }
   return undefined;
+}
+
+/** What {@link pieceMap} reads of a torrent's piece picker (src/machines/torrent/piece-picker.ts). */
+interface PickerLike {
+  pieceCount: number;
+  hasPiece(index: number): boolean;
+  startedPieces?(): Iterable<number>;
+}
+
+/**
+ * A torrent's piece map from its context: which pieces are verified (the picker's bitfield), in
+ * progress (blocks requested or received) and missing, in at most `maxCells` cells. Before the
+ * picker exists (while the data on disk is checked) every piece counts as missing. O(pieces).
+ */
+export function pieceMap(context: unknown, maxCells = MAX_PIECE_CELLS): PieceMapView | undefined {
+  if (!context || typeof context !== 'object') return undefined;
+  const ctx = context as { svc?: { picker?: unknown }; info?: { pieceCount?: unknown } };
+  const p = ctx.svc?.picker as PickerLike | undefined;
+  const picker = p && typeof p.hasPiece === 'function' && typeof p.pieceCount === 'number' ? p : undefined;
+  const count = picker?.pieceCount ?? ctx.info?.pieceCount;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count <= 0) return undefined;
+  const per = Math.ceil(count / Math.max(1, maxCells));
+  const n = Math.ceil(count / per);
+  const doneIn = new Uint32Array(n);
+  const started = new Uint8Array(n);
+  let done = 0;
+  let inProgress = 0;
+  if (picker) {
+    for (let i = 0; i < count; i++) {
+      if (picker.hasPiece(i)) {
+        doneIn[Math.floor(i / per)]!++;
+        done++;
+      }
+    }
+    for (const i of picker.startedPieces?.() ?? []) {
+      if (i >= 0 && i < count && !picker.hasPiece(i)) {
+        started[Math.floor(i / per)] = 1;
+        inProgress++;
+      }
+    }
+  }
+  let cells = '';
+  for (let c = 0; c < n; c++) {
+    const size = Math.min(per, count - c * per);
+    const d = doneIn[c]!;
+    const level = d === size ? 8 : d === 0 ? 0 : Math.min(7, Math.max(1, Math.round((8 * d) / size)));
+    cells += String.fromCharCode((started[c] && level < 8 ? 97 : 48) + level);
+  }
+  return { count, done, inProgress, missing: count - done - inProgress, per, cells };
 }

@@ -418,6 +418,11 @@ export class PiecePicker<P = string> {
     return this.inProgress.size;
   }
 
+  /** The indices of the pieces in progress (see {@link piecesInProgress}), in no order: for the inspector's piece map. */
+  startedPieces(): IterableIterator<number> {
+    return this.inProgress.keys();
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Peers
 
