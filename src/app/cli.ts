@@ -665,4 +665,3 @@ const isFsError = (err: unknown): err is FsError =>
 
 /** Errors that mean a path the user gave cannot be used (exit 2), not that something failed on the way. */
 const BAD_PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENAMETOOLONG']);
-

@@ -188,7 +188,7 @@ describe('piece map', () => {
   });
 });
 
-describe('windowRate (the rate shown in the header and per peer)', () => {
+describe("windowRate (the rate shown per peer; the header shows the torrent's progress rates)", () => {
   it('is the bytes over the last 5 s of per-second samples', () => {
     const samples = [0, 1, 2, 3, 4, 5].map((s) => ({ at: 10_000 + s * 1000, down: s * 100_000, up: s * 1000 }));
     expect(windowRate(samples)).toEqual({ down: 100_000, up: 1000 });
@@ -262,12 +262,12 @@ describe("the page's words (src/inspector-ui/format.ts)", () => {
 });
 
 describe('the collector measures the rates the page shows', () => {
-  it("each peer's rate is its window rate; the torrent's (the header's) is their sum, a peer that left included", () => {
+  it("each peer's rate is its window rate; the torrent's (the header's) is its progress rate, the CLI's figure", () => {
     let now = 100_000;
     const c = new InspectCollector({ now: () => now });
     try {
       const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
-      const torrentCtx = { info: { pieceCount: 4 }, svc: {} };
+      const torrentCtx = { info: { pieceCount: 4 }, svc: {}, progress: { downloadRate: 0, uploadRate: 0 } };
       const torrent = {
         id: 'x:0',
         sessionId: 'x:0',
@@ -294,6 +294,8 @@ describe('the collector measures the rates the page shows', () => {
         traffic[0]!.downloaded = s * 100_000;
         traffic[1]!.downloaded = s * 50_000;
         traffic[1]!.uploaded = s * 10_000;
+        // The torrent's own figure: its peers' window rates summed (see the torrent machine's progressOf).
+        if (s > 0) torrentCtx.progress = { downloadRate: 150_000, uploadRate: 10_000 };
         c.flush();
         now += 1000;
       }
@@ -307,6 +309,7 @@ describe('the collector measures the rates the page shows', () => {
       // Peer 1 stops sending: its rate falls over the window, and the sum with it.
       for (let s = 0; s < 3; s++) {
         traffic[0]!.downloaded += 100_000;
+        torrentCtx.progress = { downloadRate: 100_000 + (s === 2 ? 20_000 : 40_000), uploadRate: 0 };
         c.flush();
         now += 1000;
       }

@@ -37,12 +37,10 @@ export interface RateSample {
 const RATE_SAMPLES = 6;
 
 /**
- * THE transfer rate of the inspector, for every peer and (summed) for the header: the bytes over the
- * last 5 s of per-second samples, divided by the time those samples span (less while fewer samples
- * exist; 0 with fewer than two). It is the CLI's definition — helper "display" (issue 14) adds the same
- * sliding-window rate to the engine's torrent progress as `downloadRate`/`uploadRate`.
- * MERGE NOTE: once that lands, {@link InspectCollector.torrentRates} should read the torrent's
- * `progress.downloadRate`/`uploadRate` instead of summing its peers.
+ * The transfer rate of a peer in the inspector: the bytes over the last 5 s of per-second samples,
+ * divided by the time those samples span (less while fewer samples exist; 0 with fewer than two) —
+ * the definition of the peers' own rates, whose sum is the torrent's `progress.downloadRate` /
+ * `uploadRate` (the header, and the CLI).
  */
 export function windowRate(samples: readonly RateSample[], windowMs = 5000): { down: number; up: number } {
   const last = samples[samples.length - 1];
@@ -379,19 +377,21 @@ export class InspectCollector {
   }
 
   /**
-   * The header's rate: a torrent's download and upload rates, the sum of its peers' {@link windowRate}s
-   * (peers that left within the window included) — the bytes of the last 5 s, as the CLI counts them.
-   * MERGE NOTE: switch to the torrent's `progress.downloadRate`/`uploadRate` (helper "display").
+   * The header's rate: the torrent's own `progress.downloadRate` / `uploadRate` — its peers' rates over
+   * a sliding 5 s window, summed — the very figures the CLI's progress line and `--json` show.
    */
-  torrentRates(torrent: { id: number }): { down: number; up: number } {
-    let down = 0;
-    let up = 0;
-    for (const rec of this.byId.values()) {
-      if (rec.parent !== torrent.id || !rec.isPeer || !rec.rates) continue;
-      down += rec.rates.down;
-      up += rec.rates.up;
+  torrentRates(torrent: Rec): { down: number; up: number } {
+    try {
+      const ctx = (torrent.ref.getSnapshot() as { context?: { progress?: Record<string, unknown> } } | undefined)
+        ?.context;
+      const p = ctx?.progress;
+      const down = p?.downloadRate;
+      const up = p?.uploadRate;
+      if (typeof down === 'number' && typeof up === 'number') return { down, up };
+    } catch {
+      // a snapshot that cannot be read: no rate
     }
-    return { down, up };
+    return { down: 0, up: 0 };
   }
 
   /**
