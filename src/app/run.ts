@@ -263,6 +263,15 @@ async function download(
     if (fresh && t.actor) states = peerStates(t.actor);
     return { p: t.progress, states };
   };
+  /**
+   * The download rate shown (line and JSON alike): the torrent's windowed rate — except for a download
+   * done before its peers first reported their rates (they do about once a second), where that still
+   * reads 0: then the mean over the download, the bytes of the last seconds all the same.
+   */
+  const downRate = (p: typeof t.progress) =>
+    p.downloadRate === 0 && completeAt !== undefined && readyAt !== undefined && completeAt - readyAt < 5_000
+      ? (p.downloaded * 1000) / Math.max(1, completeAt - readyAt)
+      : p.downloadRate;
   /** What the line shows now; `fresh: false` keeps the peer counts of the last frame (at completion the seeds are being closed). */
   const view = (fresh = true): ProgressView => {
     const { p } = sample(fresh);
@@ -274,7 +283,7 @@ async function download(
       checked: p.checked,
       pieceCount: p.pieceCount,
       uploaded: p.uploaded,
-      downloadRate: p.downloadRate,
+      downloadRate: downRate(p),
       uploadRate: p.uploadRate,
       peers: peerCounts(states, p.peersKnown),
     };
@@ -311,7 +320,7 @@ async function download(
       uploaded: p.uploaded,
       left: p.left,
       length: p.length,
-      rate: Math.round(p.downloadRate),
+      rate: Math.round(downRate(p)),
       upRate: Math.round(p.uploadRate),
       peers: p.peersConnected,
       known: p.peersKnown,
