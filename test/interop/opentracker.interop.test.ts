@@ -1,17 +1,21 @@
 /**
  * Against opentracker (Debian package), started by the test on 127.0.0.1 and stopped by PID:
  * announces over HTTP and UDP receive the peer that a second client announced; the announcer
- * statechart finds peers through it; `bt-actor info --scrape` reads its counts.
+ * statechart finds peers through it; `bt-actor info --scrape` reads its counts; a plain `bt-actor run`
+ * (no --seed) is counted among its completed downloads (BEP 3 `completed`, sent before `stopped`).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/app/engine.js';
+import { createTorrent } from '../../src/io/create-torrent.js';
 import { TrackerClient } from '../../src/io/tracker-client.js';
+import { runBtActor } from '../support/bt-actor-run.js';
 import { announcerPeers } from '../../src/app/announcer-peers.js';
 import { createAnnouncer } from '../../src/app/trackers.js';
 import { encodeTorrent } from '../../src/protocol/metainfo-encode.js';
@@ -43,6 +47,8 @@ const client = (port: number) =>
 let dir: string;
 let tracker: Proc;
 let port: number;
+/** A real dataset and its torrent announcing to opentracker (HTTP), for a real download. */
+let real: { torrent: string; infoHash: Uint8Array; infoHashHex: string; seedDir: string };
 
 beforeAll(async () => {
   try {
@@ -53,8 +59,24 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bt-actor-opentracker-'));
   await chmod(dir, 0o755);
   // Debian's opentracker is built with a whitelist and chroots to -d: the list lives inside it.
-  await writeFile(join(dir, 'whitelist'), `${meta.infoHashHex}\n`);
   port = await freePort(true);
+  const seedDir = join(dir, 'seed');
+  await mkdir(seedDir);
+  await writeFile(join(seedDir, 'real.bin'), randomBytes(512 * 1024));
+  const made = await createTorrent(join(seedDir, 'real.bin'), {
+    announce: [[`http://127.0.0.1:${port}/announce`]],
+    pieceLength: 32 * 1024,
+    creationDate: null,
+  });
+  const realMeta = parseMetainfo(made.torrent);
+  real = {
+    torrent: join(dir, 'real.torrent'),
+    infoHash: realMeta.infoHash,
+    infoHashHex: realMeta.infoHashHex,
+    seedDir,
+  };
+  await writeFile(real.torrent, made.torrent);
+  await writeFile(join(dir, 'whitelist'), `${meta.infoHashHex}\n${realMeta.infoHashHex}\n`);
   tracker = startProcess('opentracker', [
     '-i',
     '127.0.0.1',
@@ -150,6 +172,38 @@ describe('opentracker', () => {
     }
     const human = await run(process.execPath, [BIN, 'info', '--scrape', file]);
     expect(human.stdout).toMatch(/seeders, \d+ leechers, \d+ completed/);
+  });
+
+  it('a plain bt-actor run (no --seed) counts among the completed downloads, and leaves the swarm', async () => {
+    const url = `http://127.0.0.1:${port}/announce`;
+    // A seeder found through the tracker only.
+    const seeder = await Engine.create({ port: 0, host: '127.0.0.1' });
+    try {
+      const s = await seeder.add(real.torrent, { dir: real.seedDir });
+      await s.completed;
+      const before = (await client(42041).scrape(url, [real.infoHash])).get(real.infoHashHex);
+      expect(before?.complete).toBeGreaterThanOrEqual(1);
+      const leechPort = await freePort();
+      const r = await runBtActor(
+        [real.torrent, '--out', join(dir, 'leech'), '--bind', '127.0.0.1', '--port', String(leechPort)],
+        60_000,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const after = (await client(42042).scrape(url, [real.infoHash])).get(real.infoHashHex);
+      expect(after?.downloaded).toBe((before?.downloaded ?? 0) + 1);
+      // It said `stopped` too: the tracker no longer hands out its port.
+      const peers = await client(42043).announce({
+        url,
+        infoHash: real.infoHash,
+        numwant: 200,
+        stats: { uploaded: 0, downloaded: 0, left: 100 },
+      });
+      expect(peers.peers.some((p) => p.port === leechPort)).toBe(false);
+      const human = await run(process.execPath, [BIN, 'info', '--scrape', real.torrent]);
+      expect(human.stdout).toMatch(new RegExp(`${after!.downloaded} completed`));
+    } finally {
+      await seeder.close();
+    }
   });
 });
 
