@@ -93,6 +93,13 @@ function nextEvent(ctx: TrackerContext): AnnounceEvent | undefined {
   return undefined;
 }
 
+/** The input of an announce made while stopping (`completed`, `stopped`): no peers wanted. */
+function stopAnnounce(context: TrackerContext, event: 'completed' | 'stopped'): AnnounceInput {
+  const input: AnnounceInput = { url: context.url, event, numwant: 0, stats: context.stats };
+  if (context.trackerId !== undefined) input.trackerId = context.trackerId;
+  return input;
+}
+
 function withoutPeers(result: AnnounceResult): Omit<AnnounceResult, 'peers'> {
   const { peers: _peers, ...rest } = result;
   return rest;
@@ -336,11 +343,7 @@ export const trackerMachine = setup({
           invoke: {
             id: 'announceCompleted',
             src: 'announce',
-            input: ({ context }): AnnounceInput => {
-              const input: AnnounceInput = { url: context.url, event: 'completed', numwant: 0, stats: context.stats };
-              if (context.trackerId !== undefined) input.trackerId = context.trackerId;
-              return input;
-            },
+            input: ({ context }) => stopAnnounce(context, 'completed'),
             onDone: { target: 'leaving', actions: 'announced' },
             onError: { target: 'leaving', actions: 'announceFailed' },
           },
@@ -352,11 +355,7 @@ export const trackerMachine = setup({
           invoke: {
             id: 'announceStopped',
             src: 'announce',
-            input: ({ context }): AnnounceInput => {
-              const input: AnnounceInput = { url: context.url, event: 'stopped', numwant: 0, stats: context.stats };
-              if (context.trackerId !== undefined) input.trackerId = context.trackerId;
-              return input;
-            },
+            input: ({ context }) => stopAnnounce(context, 'stopped'),
             onDone: '#tracker.stopped',
             onError: '#tracker.stopped',
           },
