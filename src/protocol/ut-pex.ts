@@ -28,6 +28,7 @@ import {
   decodeCompactPeers6,
   encodeCompactPeers4,
   encodeCompactPeers6,
+  normaliseHost,
   peerKey,
   type PeerAddress,
 } from './peer-address.js';
@@ -102,7 +103,8 @@ export class UtPexError extends BtError {
 type Key = 'added' | 'added.f' | 'added6' | 'added6.f' | 'dropped' | 'dropped6';
 
 /**
- * Encodes a message. Peers of family 4 go to `added`/`dropped`, of family 6 to `added6`/`dropped6`;
+ * Encodes a message. IPv4 peers (as their address says, whatever `family` claims; IPv4-mapped IPv6
+ * text is IPv4) go to `added`/`dropped`, IPv6 peers to `added6`/`dropped6`;
  * empty lists are left out (an `added` list always comes with its `added.f`).
  *
  * @example encodeUtPex({ added: [{ host: '10.0.0.2', port: 6881, family: 4, flags: PexFlag.seed }], dropped: [] })
@@ -113,26 +115,29 @@ export function encodeUtPex(msg: UtPexMessage): Uint8Array {
   if (msg.dropped.length > PEX_MAX_DROPPED)
     throw new UtPexError('BT_ERR_UT_PEX_TOO_MANY', `${msg.dropped.length} dropped peers, at most ${PEX_MAX_DROPPED}`);
   const seen = new Set<string>();
-  const once = (p: PeerAddress): void => {
+  /** Checks a peer; returns its family as its address says (IPv4-mapped text is IPv4). */
+  const once = (p: PeerAddress): 4 | 6 => {
+    const ip = normaliseHost(p.host);
+    if (!ip) throw new UtPexError('BT_ERR_UT_PEX_ADDRESS', `${p.host} is not an IP address`);
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 0xffff)
       throw new UtPexError('BT_ERR_UT_PEX_ADDRESS', `port ${String(p.port)} of ${p.host} is not in 1..65535`);
     const key = peerKey(p);
     if (seen.has(key)) throw new UtPexError('BT_ERR_UT_PEX_CONFLICT', `${key} is listed twice`);
     seen.add(key);
+    return ip.family;
   };
   const added4: PexPeer[] = [];
   const added6: PexPeer[] = [];
   for (const p of msg.added) {
-    once(p);
+    const family = once(p);
     if (!Number.isInteger(p.flags) || p.flags < 0 || p.flags > 0xff)
       throw new UtPexError('BT_ERR_UT_PEX_FLAGS', `flags ${String(p.flags)} of ${p.host} are not a byte`);
-    (p.family === 4 ? added4 : added6).push(p);
+    (family === 4 ? added4 : added6).push(p);
   }
   const dropped4: PeerAddress[] = [];
   const dropped6: PeerAddress[] = [];
   for (const p of msg.dropped) {
-    once(p);
-    (p.family === 4 ? dropped4 : dropped6).push(p);
+    (once(p) === 4 ? dropped4 : dropped6).push(p);
   }
   const dict: Partial<Record<Key, Uint8Array>> = {};
   try {

@@ -386,6 +386,33 @@ describe('ut_pex codec properties', () => {
   });
 });
 
+describe('ut_pex codec examples', () => {
+  it('decodes what libtorrent sends: all six keys, empty ones included', () => {
+    const payload = Buffer.from(
+      'd5:added12:\x0a\x00\x00\x02\x1a\xe1\x7f\x00\x00\x01\x1b\x587:added.f2:\x12\x006:added60:8:added6.f0:7:dropped6:\x0a\x00\x00\x03\x00\x508:dropped60:e',
+      'latin1',
+    );
+    expect(decodeUtPex(payload)).toEqual({
+      added: [
+        { host: '10.0.0.2', port: 6881, family: 4, flags: 0x12 },
+        { host: '127.0.0.1', port: 7000, family: 4, flags: 0 },
+      ],
+      dropped: [{ host: '10.0.0.3', port: 80, family: 4 }],
+      skipped: 0,
+    });
+  });
+
+  it('encodes by the address, not the family label, and refuses a host name', () => {
+    const mapped = encodeUtPex({ added: [{ host: '::ffff:10.0.0.9', port: 1, family: 6, flags: 0 }], dropped: [] });
+    expect(decodeUtPex(mapped).added).toEqual([{ host: '10.0.0.9', port: 1, family: 4, flags: 0 }]);
+    expect(Buffer.from(mapped).toString('latin1')).toContain('5:added6:');
+    expect(() => encodeUtPex({ added: [], dropped: [{ host: 'example.org', port: 1, family: 4 }] })).toThrow(
+      expect.objectContaining({ code: 'BT_ERR_UT_PEX_ADDRESS' }),
+    );
+    expect(Buffer.from(encodeUtPex({ added: [], dropped: [] })).toString()).toBe('de');
+  });
+});
+
 describe('PEX diff properties', () => {
   it('sends at most 50 + 50 encodable peers a message, and the receiver ends up knowing our peers', () => {
     // A sequence of our peer sets; between them, the diff is sent (if due) and applied by the receiver.
