@@ -62,9 +62,7 @@ class SimNetwork {
       return undefined;
     }
     for (const p of node.table.onQuery(from.contact, this.now).ping) this.pings.push([node, p]);
-    const nodes = node.table
-      .closest(target, 8, { now: this.now })
-      .map((n) => ({ id: n.id, host: n.host, port: n.port }));
+    const nodes = node.table.closest(target, 8, this.now).map((n) => ({ id: n.id, host: n.host, port: n.port }));
     for (const p of from.table.onResponse(node.contact, this.now).ping) this.pings.push([from, p]);
     return { id: node.contact.id, nodes };
   }
@@ -87,7 +85,7 @@ class SimNetwork {
 
   /** An iterative lookup from `node`; answers come back in the order the queries went out. */
   lookup(node: SimNode, target: NodeId): LookupResult {
-    let step = startLookup(target, node.table.closest(target, 8, { now: this.now }), { ownId: node.contact.id });
+    let step = startLookup(target, node.table.closest(target, 8, this.now), { ownId: node.contact.id });
     const queue = [...step.query];
     while (queue.length > 0) {
       const c = queue.shift()!;

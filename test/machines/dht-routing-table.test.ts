@@ -204,15 +204,15 @@ describe('routing table', () => {
         })
         .slice(0, 8)
         .map((n) => n.key);
-    expect(table.closest(target, 8, { now }).map((n) => n.key)).toEqual(brute(() => true));
-    expect(table.closest(target, 8, { now, goodOnly: true }).map((n) => n.key)).toEqual(
+    expect(table.closest(target, 8, now).map((n) => n.key)).toEqual(brute(() => true));
+    expect(table.closest(target, 8, now, { goodOnly: true }).map((n) => n.key)).toEqual(
       brute((n) => table.status(n, now) === 'good'),
     );
-    const victim = table.closest(target, 1, { now })[0]!;
+    const victim = table.closest(target, 1, now)[0]!;
     table.onTimeout(victim.id, now);
     table.onTimeout(victim.id, now);
     if (table.get(victim.id)) expect(table.status(table.get(victim.id)!, now)).toBe('bad');
-    expect(table.closest(target, 8, { now }).map((n) => n.key)).not.toContain(victim.key);
+    expect(table.closest(target, 8, now).map((n) => n.key)).not.toContain(victim.key);
   });
 
   it('refreshDue: buckets unchanged for 15 min, each with a target in its range, then not again for 15 min', () => {

@@ -105,7 +105,7 @@ function checkInvariants(table: RoutingTable, maxNodes: number, now: number, tar
   for (const target of targets) {
     for (const goodOnly of [false, true]) {
       for (const n of [1, 8, 30]) {
-        const got = table.closest(target, n, { now, goodOnly }).map((x) => x.key);
+        const got = table.closest(target, n, now, { goodOnly }).map((x) => x.key);
         const want = all
           .filter((x) => {
             const s = table.status(x, now);

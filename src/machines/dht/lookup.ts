@@ -115,7 +115,7 @@ function validContact(c: NodeContact, settings: Settings): boolean {
  * Starts a lookup for `target` from `seeds` (the closest nodes of the routing table).
  *
  * @example
- * let { state, query } = startLookup(infoHash, table.closest(infoHash, 8));
+ * let { state, query } = startLookup(infoHash, table.closest(infoHash, 8, now));
  * // send get_peers to each of `query`; on an answer:
  * ({ state, query } = lookupResponse(state, from, { id, nodes, values, token }));
  */

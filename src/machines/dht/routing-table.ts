@@ -133,7 +133,7 @@ const addressKey = (host: string, port: number): string => `${host}|${port}`;
  * @example
  * const table = new RoutingTable(ownId);
  * const { ping } = table.onResponse({ id, host: '127.0.0.1', port: 6881 }, now);
- * table.closest(infoHash, 8); // the 8 nodes closest to infoHash, closest first
+ * table.closest(infoHash, 8, now); // the 8 nodes closest to infoHash, closest first
  */
 export class RoutingTable {
   readonly ownId: NodeId;
@@ -304,10 +304,9 @@ export class RoutingTable {
    * `goodOnly` only good ones (what BEP 5 asks for in answers to find_node and get_peers).
    * Walks the buckets from the target's outwards instead of sorting the whole table.
    */
-  closest(target: NodeId, n: number, options: { goodOnly?: boolean; now?: number } = {}): RoutingNode[] {
+  closest(target: NodeId, n: number, now: number, options: { goodOnly?: boolean } = {}): RoutingNode[] {
     const out: RoutingNode[] = [];
     if (n <= 0) return out;
-    const now = options.now ?? 0;
     const keep = (r: NodeRecord): boolean => {
       const s = this.status(r, now);
       return s === 'good' || (s === 'questionable' && !options.goodOnly);
