@@ -8,12 +8,16 @@
  * - no id and no address appears twice;
  * - closest(target, n) is sorted by distance and equals a brute-force sort of the table's nodes that
  *   are not bad (good only, when asked);
- * - serialize → deserialize gives back the same nodes.
+ * - serialize → deserialize gives back the same nodes;
+ * - any text, and any saved table with characters changed, inserted or cut, loads as a valid table or
+ *   fails with a BtError `BT_ERR_DHT_TABLE`, never another exception.
  */
 import fc from 'fast-check';
 import { describe, it } from 'vitest';
 import { RoutingTable, deserializeRoutingTable } from '../../src/machines/dht/routing-table.js';
 import { type NodeId, commonPrefixBits, compareDistance, idToHex } from '../../src/machines/dht/node-id.js';
+import { isBtError } from '../../src/protocol/errors.js';
+import { randomFrom } from '../../src/machines/random.js';
 import { propertyOptions } from '../support/fc.js';
 
 const ID = 20;
@@ -170,6 +174,40 @@ describe('DHT routing table properties', () => {
           checkInvariants(loaded, maxNodes, now, targets);
         },
       ),
+      propertyOptions,
+    );
+  });
+
+  it('a saved table read back from any text: a table holding the invariants, or BT_ERR_DHT_TABLE', () => {
+    const rnd = randomFrom(1);
+    const own = new Uint8Array(20).map(() => Math.floor(rnd() * 256));
+    const table = new RoutingTable(own);
+    for (let i = 0; i < 40; i++) {
+      const id = new Uint8Array(20).map(() => Math.floor(rnd() * 256));
+      table.onResponse({ id, host: i % 2 ? `10.0.0.${i}` : '::1', port: 1 + i }, 0);
+    }
+    const saved = table.serialize();
+    const textArb = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.json(),
+      fc
+        .record({ at: fc.nat(), cut: fc.nat({ max: 50 }), insert: fc.string({ maxLength: 20 }) })
+        .map(({ at, cut, insert }) => {
+          const i = at % (saved.length + 1);
+          return saved.slice(0, i) + insert + saved.slice(i + cut);
+        }),
+    );
+    fc.assert(
+      fc.property(textArb, (text) => {
+        let loaded: RoutingTable;
+        try {
+          loaded = deserializeRoutingTable(text, { now: 0 });
+        } catch (error) {
+          ok(isBtError(error, 'BT_ERR_DHT_TABLE'), `threw ${String(error)}`);
+          return;
+        }
+        checkInvariants(loaded, 1_024, 0, [own]);
+      }),
       propertyOptions,
     );
   });
