@@ -102,7 +102,9 @@ const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 const fail = (code: MagnetErrorCode, message: string) => new MagnetError(code, `magnet link: ${message}`);
 /** A value quoted in a message: JSON-escaped (no terminal controls) and cut short. */
-const quote = (s: string): string => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+const quote = (s: string): string => JSON.stringify(short(s));
+/** Long text (a key `xt.000…`, a value) cut for a message. */
+const short = (s: string): string => (s.length > 80 ? `${s.slice(0, 80)}…` : s);
 
 function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -165,7 +167,8 @@ function checkCharacters(uri: string): void {
 }
 
 /** The info hash of a `urn:btih:` value: 40 hex digits or 32 base32 characters. */
-function readBtih(value: string, key: string): Uint8Array {
+function readBtih(value: string, fullKey: string): Uint8Array {
+  const key = short(fullKey);
   const h = value.slice('urn:btih:'.length);
   if (h.length === 40) {
     const out = new Uint8Array(20);
@@ -312,7 +315,8 @@ export function parseMagnet(uri: string): MagnetLink {
   const peerKeys = new Set<string>();
   const ignored: MagnetIgnored[] = [];
   const ignore = (key: string, value: string, reason: string): void => {
-    if (ignored.length < MAX_MAGNET_ENTRIES) ignored.push({ key, value: value.slice(0, MAX_IGNORED_VALUE), reason });
+    if (ignored.length < MAX_MAGNET_ENTRIES)
+      ignored.push({ key: key.slice(0, MAX_IGNORED_VALUE), value: value.slice(0, MAX_IGNORED_VALUE), reason });
   };
   const keep = (list: string[], key: string, value: string, what: string): void => {
     if (list.includes(value)) return;
@@ -337,7 +341,7 @@ export function parseMagnet(uri: string): MagnetLink {
           if (hash && toHex(hash) !== toHex(h))
             throw fail(
               'BT_ERR_MAGNET_AMBIGUOUS',
-              `two different info hashes (${hashKey}=${toHex(hash)}, ${key}=${toHex(h)})`,
+              `two different info hashes (${short(hashKey)}=${toHex(hash)}, ${short(key)}=${toHex(h)})`,
             );
           hash = h;
           hashKey = key;
@@ -421,18 +425,29 @@ export function parseMagnet(uri: string): MagnetLink {
  * each value percent-encoded (`encodeURIComponent`, so `+` is `%2B` and a space `%20`).
  * {@link parseMagnet} reads it back to the same link.
  *
- * @throws MagnetError `BT_ERR_MAGNET_HASH` when `infoHash` is not 20 bytes.
+ * @throws MagnetError `BT_ERR_MAGNET_HASH` when `infoHash` is not 20 bytes; `BT_ERR_MAGNET_ENCODING` for an
+ *   `exactLength` that is not a whole number, or text holding a lone surrogate.
  * @example formatMagnet({ infoHash, name: 'a b', trackers: ['udp://t.example:6969'] })
  * // 'magnet:?xt=urn:btih:…&dn=a%20b&tr=udp%3A%2F%2Ft.example%3A6969'
  */
 export function formatMagnet(link: MagnetLinkInput): string {
   if (!(link.infoHash instanceof Uint8Array) || link.infoHash.length !== 20)
     throw fail('BT_ERR_MAGNET_HASH', 'an info hash is 20 bytes');
+  const { exactLength: xl } = link;
+  if (xl !== undefined && !(Number.isSafeInteger(xl) && xl >= 0))
+    throw fail('BT_ERR_MAGNET_ENCODING', `exactLength ${String(xl)} is not a whole number of bytes`);
+  const enc = (what: string, s: string): string => {
+    try {
+      return encodeURIComponent(s);
+    } catch {
+      throw fail('BT_ERR_MAGNET_ENCODING', `${what} holds a lone surrogate: it is not text`);
+    }
+  };
   const parts = [`xt=urn:btih:${toHex(link.infoHash)}`];
-  if (link.name !== undefined && link.name !== '') parts.push(`dn=${encodeURIComponent(link.name)}`);
-  if (link.exactLength !== undefined) parts.push(`xl=${link.exactLength}`);
-  for (const t of link.trackers ?? []) parts.push(`tr=${encodeURIComponent(t)}`);
-  for (const w of link.webSeeds ?? []) parts.push(`ws=${encodeURIComponent(w)}`);
+  if (link.name !== undefined && link.name !== '') parts.push(`dn=${enc('the name', link.name)}`);
+  if (xl !== undefined) parts.push(`xl=${xl}`);
+  for (const t of link.trackers ?? []) parts.push(`tr=${enc('a tracker', t)}`);
+  for (const w of link.webSeeds ?? []) parts.push(`ws=${enc('a web seed', w)}`);
   for (const p of link.peers ?? [])
     parts.push(`x.pe=${encodeURIComponent(p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`)}`);
   return `magnet:?${parts.join('&')}`;

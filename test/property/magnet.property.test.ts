@@ -149,7 +149,7 @@ function expectBounded(l: MagnetLink): void {
     new Set(l.peers.map(peerKey)).size === l.peers.length &&
     l.peers.every((p) => Number.isInteger(p.port) && p.port >= 1 && p.port <= 65535 && p.host.length > 0) &&
     l.ignored.length <= MAX_MAGNET_ENTRIES &&
-    l.ignored.every((i) => i.value.length <= MAX_IGNORED_VALUE);
+    l.ignored.every((i) => i.value.length <= MAX_IGNORED_VALUE && i.key.length <= MAX_IGNORED_VALUE);
   if (!ok) expect(l).toBe('a bounded link');
 }
 

@@ -277,9 +277,33 @@ describe('formatMagnet', () => {
     });
   });
 
-  it('refuses an info hash that is not 20 bytes', () => {
-    expect(() => formatMagnet({ infoHash: new Uint8Array(32) })).toThrow(
-      expect.objectContaining({ code: 'BT_ERR_MAGNET_HASH' }),
-    );
+  it('refuses an info hash that is not 20 bytes, a length that is not whole, text that is not text', () => {
+    const infoHash = new Uint8Array(20);
+    const cases: [Parameters<typeof formatMagnet>[0], string][] = [
+      [{ infoHash: new Uint8Array(32) }, 'BT_ERR_MAGNET_HASH'],
+      [{ infoHash, exactLength: 1.5 }, 'BT_ERR_MAGNET_ENCODING'],
+      [{ infoHash, exactLength: -1 }, 'BT_ERR_MAGNET_ENCODING'],
+      [{ infoHash, name: 'a\uD800' }, 'BT_ERR_MAGNET_ENCODING'],
+      [{ infoHash, trackers: ['http://a.example/\uDC00'] }, 'BT_ERR_MAGNET_ENCODING'],
+    ];
+    for (const [link, code] of cases) {
+      expect(() => formatMagnet(link)).toThrow(MagnetError);
+      expect(() => formatMagnet(link)).toThrow(expect.objectContaining({ code }));
+    }
+  });
+
+  it('messages quote long keys and values cut short', () => {
+    const key = `xt.${'1'.repeat(5000)}`;
+    let message = '';
+    try {
+      parseMagnet(`magnet:?${key}=urn:btih:zz`);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^magnet link: xt\.1+…: an info hash is 40 hex digits/);
+    expect(message.length).toBeLessThan(300);
+    const link = parseMagnet(`magnet:?xt=urn:btih:${HEX}&${'k'.repeat(5000)}=${'v'.repeat(5000)}`);
+    expect(link.ignored[0]!.key).toHaveLength(200);
+    expect(link.ignored[0]!.value).toHaveLength(200);
   });
 });
