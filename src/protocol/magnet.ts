@@ -106,6 +106,13 @@ const quote = (s: string): string => JSON.stringify(short(s));
 /** Long text (a key `xt.000…`, a value) cut for a message. */
 const short = (s: string): string => (s.length > 80 ? `${s.slice(0, 80)}…` : s);
 
+/** `s` cut to MAX_IGNORED_VALUE characters, never between the two halves of a surrogate pair. */
+function cut(s: string): string {
+  if (s.length <= MAX_IGNORED_VALUE) return s;
+  const last = s.charCodeAt(MAX_IGNORED_VALUE - 1);
+  return s.slice(0, last >= 0xd800 && last <= 0xdbff ? MAX_IGNORED_VALUE - 1 : MAX_IGNORED_VALUE);
+}
+
 function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
@@ -315,8 +322,7 @@ export function parseMagnet(uri: string): MagnetLink {
   const peerKeys = new Set<string>();
   const ignored: MagnetIgnored[] = [];
   const ignore = (key: string, value: string, reason: string): void => {
-    if (ignored.length < MAX_MAGNET_ENTRIES)
-      ignored.push({ key: key.slice(0, MAX_IGNORED_VALUE), value: value.slice(0, MAX_IGNORED_VALUE), reason });
+    if (ignored.length < MAX_MAGNET_ENTRIES) ignored.push({ key: cut(key), value: cut(value), reason });
   };
   const keep = (list: string[], key: string, value: string, what: string): void => {
     if (list.includes(value)) return;

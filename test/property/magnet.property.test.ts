@@ -130,6 +130,7 @@ function applyEdit(s: string, e: Edit): string {
 // Checks
 
 const SCHEME = /^(https?|udp):\/\//i;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Everything a parsed link promises, whatever the input was. */
 function expectBounded(l: MagnetLink): void {
@@ -149,7 +150,10 @@ function expectBounded(l: MagnetLink): void {
     new Set(l.peers.map(peerKey)).size === l.peers.length &&
     l.peers.every((p) => Number.isInteger(p.port) && p.port >= 1 && p.port <= 65535 && p.host.length > 0) &&
     l.ignored.length <= MAX_MAGNET_ENTRIES &&
-    l.ignored.every((i) => i.value.length <= MAX_IGNORED_VALUE && i.key.length <= MAX_IGNORED_VALUE);
+    l.ignored.every((i) => i.value.length <= MAX_IGNORED_VALUE && i.key.length <= MAX_IGNORED_VALUE) &&
+    [l.name ?? '', ...l.trackers, ...l.webSeeds, ...l.ignored.flatMap((i) => [i.key, i.value, i.reason])].every(
+      (t) => !LONE_SURROGATE.test(t),
+    );
   if (!ok) expect(l).toBe('a bounded link');
 }
 

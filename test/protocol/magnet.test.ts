@@ -305,5 +305,7 @@ describe('formatMagnet', () => {
     const link = parseMagnet(`magnet:?xt=urn:btih:${HEX}&${'k'.repeat(5000)}=${'v'.repeat(5000)}`);
     expect(link.ignored[0]!.key).toHaveLength(200);
     expect(link.ignored[0]!.value).toHaveLength(200);
+    const emoji = parseMagnet(`magnet:?xt=urn:btih:${HEX}&so=${'a'.repeat(199)}${'😀'.repeat(3)}`);
+    expect(emoji.ignored[0]!.value).toBe('a'.repeat(199)); // not half an emoji
   });
 });
