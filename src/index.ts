@@ -33,6 +33,16 @@ export { WireFramer, type FrameWireOptions } from './protocol/wire-framing.js';
 export { frameWire } from './protocol/wire-framing-rx.js';
 export type { PeerAddress } from './protocol/peer-address.js';
 export {
+  MagnetError,
+  formatMagnet,
+  parseMagnet,
+  type MagnetErrorCode,
+  type MagnetIgnored,
+  type MagnetLink,
+  type MagnetLinkInput,
+  type MagnetPeer,
+} from './protocol/magnet.js';
+export {
   Engine,
   EngineError,
   type AddOptions,

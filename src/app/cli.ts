@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createTorrent } from '../io/create-torrent.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
+import { MagnetError, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { decimalNumber, nearest, parseArguments, suggest, UsageError, wholeNumber, type OptionSpecs } from './args.js';
 import { formatBytes, formatDate, fsReason, printable } from './format.js';
@@ -41,7 +42,7 @@ const USAGE = `Usage: bt-actor <command> [options]
 Commands:
   demo                      A self-contained swarm on 127.0.0.1: seeders, tracker, a verified download
   run <file.torrent>        Download a torrent (--out DIR, --peer HOST:PORT, --seed, --inspect …)
-  info <file.torrent>       Show what a torrent holds (--json for one JSON object)
+  info <torrent|magnet>     Show what a .torrent file or a magnet link holds (--json: one object)
   create <path>             Make a .torrent of a file or folder
   help [command]            Show this help, or a command's options
 
@@ -53,20 +54,24 @@ Run 'bt-actor <command> --help' (or 'bt-actor help <command>') for a command's o
 
 Exit codes: 0 success, 1 failure, 2 bad input (unreadable or invalid torrent, bad arguments).`;
 
-const INFO_USAGE = `Usage: bt-actor info <file.torrent> [--json] [--scrape]
+const INFO_USAGE = `Usage: bt-actor info <file.torrent | 'magnet:?…'> [--json] [--scrape]
 
-Shows the name, info hash, size, pieces, files and trackers of a torrent.
+Shows the name, info hash, size, pieces, files and trackers of a torrent; of a magnet link
+(BEP 9), what the link says: name, info hash, size, trackers, peers, web seeds, and the
+parameters it ignores (see docs/magnet.md).
 
 Options:
   --json      Print one JSON object: name, infoHash, length, pieceLength, pieceCount,
               files [{path, length}] (paths relative to the torrent's folder), announce
               (tiers of URLs), private, and the optional comment, createdBy, creationDate, urlList.
+              For a magnet link: kind "magnet", infoHash, name, exactLength, trackers,
+              webSeeds, peers [{host, port}], ignored [{key, value, reason}].
   --scrape    Also ask each tracker (HTTP/HTTPS by BEP 48, UDP by BEP 15) for its seeders,
               leechers and completed downloads; with --json they are under "scrape".
   --timeout S Seconds to wait for each tracker when scraping (default 10).
   -h, --help  Show this help.
 
-Exit codes: 0 success, 2 unreadable or invalid torrent.`;
+Exit codes: 0 success, 2 unreadable or invalid torrent or magnet link.`;
 
 const RUN_USAGE = `Usage: bt-actor run <file.torrent> [--out DIR] [--peer HOST:PORT]... [options]
 
@@ -304,9 +309,10 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError(`expected one torrent file, got ${positionals.length}`);
   const timeoutS = decimalNumber('timeout', values.timeout, 10, 0, 'a number of seconds', true)!;
+  if (/^magnet:/i.test(positionals[0]!)) return magnetInfo(positionals[0]!, values, timeoutS, io);
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
-  const scrape = values.scrape ? await scrapeAll(meta, timeoutS * 1000) : undefined;
+  const scrape = values.scrape ? await scrapeAll(meta.announce.flat(), meta, timeoutS * 1000) : undefined;
   if (values.json) {
     io.out(JSON.stringify({ ...infoJson(meta), ...(scrape && { scrape }) }));
     return EXIT_OK;
@@ -334,27 +340,91 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   if (meta.urlList.length > 0) lines.push(`web seeds:     ${meta.urlList.join('  ')}`);
   for (const w of meta.warnings) lines.push(`warning:       ${w}`);
-  if (scrape) {
-    lines.push('scrape:');
-    if (scrape.length === 0) lines.push('  no trackers to scrape');
-    for (const r of scrape) {
-      lines.push(
-        'error' in r
-          ? `  ${r.url}: ${r.error.message} [${r.error.code}]`
-          : `  ${r.url}: ${r.complete} seeders, ${r.incomplete} leechers, ${r.downloaded} completed`,
-      );
-    }
-  }
+  pushScrape(lines, scrape);
   for (const l of lines) io.out(l);
   return EXIT_OK;
+}
+
+/** The JSON shape of `bt-actor info --json` for a magnet link (documented in docs/cli.md). */
+export function magnetInfoJson(link: MagnetLink) {
+  return {
+    kind: 'magnet',
+    infoHash: link.infoHashHex,
+    ...(link.name !== undefined && { name: link.name }),
+    ...(link.exactLength !== undefined && { exactLength: link.exactLength }),
+    trackers: link.trackers,
+    webSeeds: link.webSeeds,
+    peers: link.peers.map((p) => ({ host: p.host, port: p.port })),
+    ignored: link.ignored,
+  };
+}
+
+/** `bt-actor info 'magnet:?…'`: what the link says; a malformed link is one line and exit 2. */
+async function magnetInfo(
+  uri: string,
+  values: { json?: boolean; scrape?: boolean },
+  timeoutS: number,
+  io: Io,
+): Promise<number> {
+  let link: MagnetLink;
+  try {
+    link = parseMagnet(uri);
+  } catch (err) {
+    if (!(err instanceof MagnetError)) throw err;
+    io.err(`bt-actor: ${printable(err.message)} [${err.code}]`);
+    return EXIT_BAD_INPUT;
+  }
+  const scrape = values.scrape ? await scrapeAll(link.trackers, link, timeoutS * 1000) : undefined;
+  if (values.json) {
+    io.out(JSON.stringify({ ...magnetInfoJson(link), ...(scrape && { scrape }) }));
+    return EXIT_OK;
+  }
+  const hostPort = (p: { host: string; port: number }) =>
+    p.host.includes(':') ? `[${p.host}]:${p.port}` : `${p.host}:${p.port}`;
+  const lines = [
+    'magnet link:   files and pieces come from peers (info does not fetch them)',
+    `name:          ${link.name === undefined ? '(none given)' : printable(link.name)}`,
+    `info hash:     ${link.infoHashHex}`,
+  ];
+  if (link.exactLength !== undefined)
+    lines.push(`size:          ${formatBytes(link.exactLength)} (${link.exactLength} bytes)`);
+  const list = (label: string, items: string[]) => {
+    if (items.length === 0) lines.push(`${label}none`);
+    else lines.push(`${label.trimEnd()}`, ...items.map((i) => `  ${printable(i)}`));
+  };
+  list('trackers:      ', link.trackers);
+  list('peers:         ', link.peers.map(hostPort));
+  list('web seeds:     ', link.webSeeds);
+  for (const i of link.ignored)
+    lines.push(`ignored:       ${printable(`${i.key}=${i.value}`)}: ${printable(i.reason)}`);
+  pushScrape(lines, scrape);
+  for (const l of lines) io.out(l);
+  return EXIT_OK;
+}
+
+function pushScrape(lines: string[], scrape: ScrapeLine[] | undefined): void {
+  if (!scrape) return;
+  lines.push('scrape:');
+  if (scrape.length === 0) lines.push('  no trackers to scrape');
+  for (const r of scrape) {
+    lines.push(
+      'error' in r
+        ? `  ${r.url}: ${r.error.message} [${r.error.code}]`
+        : `  ${r.url}: ${r.complete} seeders, ${r.incomplete} leechers, ${r.downloaded} completed`,
+    );
+  }
 }
 
 type ScrapeLine =
   | { url: string; complete: number; incomplete: number; downloaded: number }
   | { url: string; error: { code: string; message: string } };
 
-/** Scrapes every tracker of the torrent in parallel, each bounded by `timeoutMs`. */
-async function scrapeAll(meta: Metainfo, timeoutMs: number): Promise<ScrapeLine[]> {
+/** Scrapes every tracker in `urls` for one torrent in parallel, each bounded by `timeoutMs`. */
+async function scrapeAll(
+  urls: string[],
+  meta: Pick<Metainfo, 'infoHash' | 'infoHashHex'>,
+  timeoutMs: number,
+): Promise<ScrapeLine[]> {
   const client = new TrackerClient({
     peerId: randomBytes(20),
     port: 0,
@@ -362,7 +432,6 @@ async function scrapeAll(meta: Metainfo, timeoutMs: number): Promise<ScrapeLine[
     udpRetransmitBaseMs: Math.min(15_000, timeoutMs / 3),
     udpMaxRetransmits: 1,
   });
-  const urls = meta.announce.flat();
   return Promise.all(
     urls.map(async (url): Promise<ScrapeLine> => {
       try {
