@@ -30,6 +30,7 @@ import {
   isDict,
   strictText,
 } from './bencode.js';
+import { equalBytes } from './bytes.js';
 import { BtError } from './errors.js';
 import { type PeerAddress, formatIPv4, formatIPv6, isIPv4Mapped, parseIp } from './peer-address.js';
 
@@ -409,7 +410,14 @@ export function decodeKrpc(bytes: Uint8Array, limits: Partial<KrpcLimits> = {}):
   const ys = isBytes(y) && y.length === 1 ? String.fromCharCode(y[0]!) : undefined;
   if (ys === 'q' || ys === 'r' || ys === 'e') r.kind = ys;
 
-  if (!canonical && lim.requireCanonical) r.fail('BT_ERR_KRPC_NONCANONICAL', 'dictionary keys out of order');
+  if (lim.requireCanonical) {
+    if (!canonical) r.fail('BT_ERR_KRPC_NONCANONICAL', 'dictionary keys out of order');
+    // The bencode package names a key by its UTF-8 text without a leading BOM, or by the hex of bytes that
+    // are not UTF-8: BOM+`id` would be read as `id` here and as another key elsewhere. Written back, such a
+    // key (or an integer past 2^53) changes the bytes; every other canonical input comes back unchanged.
+    if (!equalBytes(encodeBencode(value), bytes))
+      r.fail('BT_ERR_KRPC_NONCANONICAL', 'a key or integer that does not read back as written');
+  }
   if (t === undefined) r.fail('BT_ERR_KRPC_MESSAGE', 't is missing');
   if (!isBytes(t)) r.fail('BT_ERR_KRPC_MESSAGE', 't is not a byte string');
   if (t.length === 0) r.fail('BT_ERR_KRPC_MESSAGE', 't is empty');

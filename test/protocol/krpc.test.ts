@@ -198,6 +198,15 @@ describe('refusals', () => {
     expect(s(encodeKrpc(m))).toBe('d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe');
   });
 
+  it('a key that reads as another (BOM + key) or an integer past 2^53', () => {
+    expect(refusal('d1:ad5:\xef\xbb\xbfid20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe')).toBe(
+      'BT_ERR_KRPC_NONCANONICAL',
+    );
+    expect(refusal('d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q1:zi9007199254740993ee')).toBe(
+      'BT_ERR_KRPC_NONCANONICAL',
+    );
+  });
+
   it('t and y', () => {
     expect(refusal('d1:rd2:id20:mnopqrstuvwxyz123456e1:y1:re')).toBe('BT_ERR_KRPC_MESSAGE');
     expect(refusal('d1:rd2:id20:mnopqrstuvwxyz123456e1:t0:1:y1:re')).toBe('BT_ERR_KRPC_MESSAGE');
