@@ -159,8 +159,11 @@ export interface KrpcGetPeers extends KrpcQueryCommon {
 export interface KrpcAnnouncePeer extends KrpcQueryCommon {
   q: 'announce_peer';
   infoHash: Uint8Array;
-  /** TCP port of the announcing peer; 0 only allowed with `impliedPort: true`. */
-  port: number;
+  /**
+   * TCP port of the announcing peer. With `impliedPort: true` the datagram's source port is meant instead,
+   * and `port` may then be 0 or absent; otherwise it is 1..65535.
+   */
+  port?: number;
   token: Uint8Array;
   /** `implied_port` 1 (true) or 0 (false): use the datagram's source port instead of `port`. */
   impliedPort?: boolean;
@@ -475,10 +478,16 @@ function decodeQuery(r: Reader, msg: BencodeDict, common: KrpcCommon): KrpcQuery
         r.fail('BT_ERR_KRPC_LIMIT', `a.token is ${token.length} bytes, more than ${r.limits.maxTokenBytes}`);
       const impliedPort = r.flag(a, 'implied_port', 'a.');
       const port = get(a, 'port');
-      if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 0xffff)
-        r.fail('BT_ERR_KRPC_FIELD', port === undefined ? 'a.port is missing' : 'a.port is not in 0..65535');
-      if (port === 0 && impliedPort !== true) r.fail('BT_ERR_KRPC_FIELD', 'a.port is 0 without implied_port');
-      const out: KrpcAnnouncePeer = { ...base, q: 'announce_peer', infoHash, port, token };
+      const out: KrpcAnnouncePeer = { ...base, q: 'announce_peer', infoHash, token };
+      // bittorrent-dht leaves `port` out when it announces with implied_port 1 and no port of its own.
+      if (port === undefined) {
+        if (impliedPort !== true) r.fail('BT_ERR_KRPC_FIELD', 'a.port is missing without implied_port');
+      } else {
+        if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 0xffff)
+          r.fail('BT_ERR_KRPC_FIELD', 'a.port is not in 0..65535');
+        if (port === 0 && impliedPort !== true) r.fail('BT_ERR_KRPC_FIELD', 'a.port is 0 without implied_port');
+        out.port = port;
+      }
       if (impliedPort !== undefined) out.impliedPort = impliedPort;
       return out;
     }
@@ -646,7 +655,8 @@ export function encodeKrpc(msg: KrpcMessage, limits: Partial<KrpcLimits> = {}): 
           break;
         case 'announce_peer':
           a.info_hash = checkId(msg.infoHash, 'a.info_hash');
-          a.port = checkPort(msg.port, 'a.port', msg.impliedPort === true);
+          if (msg.port !== undefined || msg.impliedPort !== true)
+            a.port = checkPort(msg.port as number, 'a.port', msg.impliedPort === true);
           a.token = checkBytes(msg.token, 'a.token', 0, lim.maxTokenBytes);
           if (msg.impliedPort !== undefined) a.implied_port = msg.impliedPort ? 1 : 0;
           break;

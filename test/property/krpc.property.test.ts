@@ -107,9 +107,10 @@ const queryArb: fc.Arbitrary<KrpcQuery> = fc.oneof(
         token: tokenArb,
         impliedPort: fc.boolean(),
       },
-      { requiredKeys: [...commonKeys, 'y', 'id', 'q', 'infoHash', 'port', 'token'] },
+      // port optional: absent, like 0, only with implied_port 1.
+      { requiredKeys: [...commonKeys, 'y', 'id', 'q', 'infoHash', 'token'] },
     )
-    .filter((q) => q.port !== 0 || q.impliedPort === true),
+    .filter((q) => (q.port !== undefined && q.port !== 0) || q.impliedPort === true),
   fc.record(
     { ...queryCommon, q: fc.constant('other' as const), method: methodArb },
     { requiredKeys: [...commonKeys, 'y', 'id', 'q', 'method'] },
@@ -272,7 +273,7 @@ function expectBounded(m: KrpcMessage, lim: KrpcLimits): void {
         ok &&=
           bytesIn(m.infoHash, 20, 20) &&
           bytesIn(m.token, 0, lim.maxTokenBytes) &&
-          port(m.port, m.impliedPort === true ? 0 : 1);
+          (m.port === undefined ? m.impliedPort === true : port(m.port, m.impliedPort === true ? 0 : 1));
       if (m.q === 'other') ok &&= utf8Length(m.method) <= MAX_METHOD_BYTES;
       break;
     case 'r':

@@ -1,6 +1,7 @@
 /**
  * KRPC codec (src/protocol/krpc.ts): the example messages of BEP 5, byte for byte, and one test per refusal.
  */
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_KRPC_LIMITS,
@@ -256,6 +257,14 @@ describe('refusals', () => {
       impliedPort: true,
     });
     expect(refusal(withPort('i0e', '5:token8:aoeusnth', '12:implied_porti0e'))).toBe('BT_ERR_KRPC_FIELD');
+    // bittorrent-dht announcing with no port of its own sends implied_port 1 and no port at all.
+    const noPort = (implied: string): string =>
+      `d1:ad2:id20:abcdefghij0123456789${implied}9:info_hash20:mnopqrstuvwxyz1234565:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe`;
+    const q = both(noPort('12:implied_porti1e'));
+    expect(q).toMatchObject({ q: 'announce_peer', impliedPort: true });
+    expect('port' in q).toBe(false);
+    expect(refusal(noPort('12:implied_porti0e'))).toBe('BT_ERR_KRPC_FIELD');
+    expect(refusal(noPort(''))).toBe('BT_ERR_KRPC_FIELD');
   });
 
   it('responses: missing r or id, bad nodes, values and tokens', () => {
@@ -359,5 +368,43 @@ describe('encodeKrpc refuses what decodeKrpc would', () => {
     expect(codeOf(() => encodeKrpc({ y: 'r', t: aa, id: ID1, values: values.slice(1) }))).toBe('BT_ERR_KRPC_TOO_LARGE');
     expect(codeOf(() => encodeKrpc({ y: 'e', t: aa, code: 201, message: '\ud800' }))).toBe('BT_ERR_KRPC_ENCODE');
     expect(codeOf(() => encodeKrpc({ y: 'e', t: aa, code: 2.5, message: 'x' }))).toBe('BT_ERR_KRPC_ENCODE');
+  });
+});
+
+describe('messages as bittorrent-dht 11 writes them (k-rpc-socket encodes with its own bencode 2)', () => {
+  // The very encoder WebTorrent's DHT puts on the wire, resolved from k-rpc-socket itself.
+  const require = createRequire(createRequire(import.meta.url).resolve('k-rpc-socket'));
+  const kbencode = require('bencode') as { encode(v: unknown): Buffer };
+  const t = Buffer.from([0x12, 0x34]);
+  const id = Buffer.alloc(20, 0x61);
+  const ih = Buffer.alloc(20, 0x62);
+
+  it('decodes each kind and re-encodes it byte for byte', () => {
+    const sent = [
+      { t, y: 'q', q: 'get_peers', a: { id, info_hash: ih } },
+      { t, y: 'q', q: 'find_node', a: { id, target: ih } },
+      {
+        t,
+        y: 'q',
+        q: 'announce_peer',
+        a: { id, token: Buffer.from('tokn'), info_hash: ih, port: 6881, implied_port: 0 },
+      },
+      {
+        t,
+        y: 'q',
+        q: 'announce_peer',
+        a: { id, token: Buffer.from('tokn'), info_hash: ih, port: undefined, implied_port: 1 },
+      },
+      { t, y: 'r', r: { id, token: Buffer.from('tokn'), values: [Buffer.from([127, 0, 0, 1, 0x1a, 0xe1])] } },
+      { t, y: 'r', r: { id, token: Buffer.from('tokn'), nodes: Buffer.from(node4(ID1, [127, 0, 0, 1], 20000)) } },
+      { t, y: 'e', e: [203, 'cannot `announce_peer` with bad token'] },
+    ];
+    const kinds = sent.map((m) => {
+      const wire = Uint8Array.from(kbencode.encode(m));
+      const msg = decodeKrpc(wire);
+      expect(s(encodeKrpc(msg))).toBe(s(wire));
+      return msg.y === 'q' ? msg.q : msg.y;
+    });
+    expect(kinds).toEqual(['get_peers', 'find_node', 'announce_peer', 'announce_peer', 'r', 'r', 'e']);
   });
 });
