@@ -388,6 +388,15 @@ class Reader {
   }
 }
 
+/** True when encoding `value` gives back `bytes` (an integer the package cannot write counts as not). */
+function readsBack(value: BencodeValue, bytes: Uint8Array): boolean {
+  try {
+    return equalBytes(encodeBencode(value), bytes);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Decodes one KRPC datagram. Throws a {@link KrpcError} (`BT_ERR_KRPC_…`) for anything that is not a
  * valid message within `limits`; never another exception.
@@ -418,7 +427,7 @@ export function decodeKrpc(bytes: Uint8Array, limits: Partial<KrpcLimits> = {}):
     // The bencode package names a key by its UTF-8 text without a leading BOM, or by the hex of bytes that
     // are not UTF-8: BOM+`id` would be read as `id` here and as another key elsewhere. Written back, such a
     // key (or an integer past 2^53) changes the bytes; every other canonical input comes back unchanged.
-    if (!equalBytes(encodeBencode(value), bytes))
+    if (!readsBack(value, bytes))
       r.fail('BT_ERR_KRPC_NONCANONICAL', 'a key or integer that does not read back as written');
   }
   if (t === undefined) r.fail('BT_ERR_KRPC_MESSAGE', 't is missing');

@@ -200,6 +200,13 @@ describe('refusals', () => {
   });
 
   it('a key that reads as another (BOM + key) or an integer past 2^53', () => {
+    const huge = `i${'9'.repeat(400)}e`; // Infinity as a JavaScript number
+    expect(refusal(`d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q1:z${huge}e`)).toBe(
+      'BT_ERR_KRPC_NONCANONICAL',
+    );
+    expect(refusal(`d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q1:zl${huge}i-${'9'.repeat(30)}eee`)).toBe(
+      'BT_ERR_KRPC_NONCANONICAL',
+    );
     expect(refusal('d1:ad5:\xef\xbb\xbfid20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe')).toBe(
       'BT_ERR_KRPC_NONCANONICAL',
     );
