@@ -45,7 +45,11 @@ describe('tokens (property)', () => {
   it('valid exactly until the second rotation after issue, and only from the same IP', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.nat(3), fc.nat(4 * TOKEN_ROTATE_MS), fc.boolean()), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.tuple(fc.nat(3), fc.nat(4 * TOKEN_ROTATE_MS), fc.boolean()), {
+          minLength: 1,
+          maxLength: 20,
+          size: 'medium',
+        }),
         fc.nat(),
         (steps, seed) => {
           const ips = ['10.0.0.1', '10.0.0.2', '2001:db8::1', '192.168.1.1'];
@@ -105,7 +109,7 @@ describe('peer store (property)', () => {
   it('never exceeds its caps, counts truly, and samples live distinct peers of the family asked', () => {
     fc.assert(
       fc.property(
-        fc.array(storeOpArb, { maxLength: 120 }),
+        fc.array(storeOpArb, { maxLength: 60, size: 'max' }),
         fc.integer({ min: 1, max: 4 }),
         fc.integer({ min: 1, max: 6 }),
         fc.integer({ min: 1, max: 12 }),
@@ -159,7 +163,7 @@ describe('rate limiter (property)', () => {
   it('bounds the sources tracked and what each source and all together are allowed', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.nat(9), fc.nat(200)), { maxLength: 300 }),
+        fc.array(fc.tuple(fc.nat(9), fc.nat(200)), { maxLength: 300, size: 'max' }),
         fc.integer({ min: 1, max: 50 }),
         fc.integer({ min: 1, max: 20 }),
         fc.integer({ min: 1, max: 20 }),
@@ -274,7 +278,7 @@ describe('answerQuery (property)', () => {
         queryArb,
         hostArb,
         portArb,
-        fc.array(fc.tuple(fc.nat(3), hostArb, portArb), { maxLength: 300 }),
+        fc.array(fc.tuple(fc.nat(3), hostArb, portArb), { maxLength: 300, size: 'medium' }),
         fc.boolean(),
         fc.nat(),
         (q0, host, port, announces, measure, seed) => {
