@@ -39,6 +39,7 @@ import {
 } from '../../src/protocol/bencode.js';
 import { formatIPv4, formatIPv6, isIPv4Mapped, type PeerAddress } from '../../src/protocol/peer-address.js';
 import { propertyOptions } from '../support/fc.js';
+import { applyEdit, byteEdit } from '../support/byte-edits.js';
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries
@@ -213,41 +214,7 @@ const extraArb = fc
   })
   .map((entries) => entries.filter(([k]) => !MODELLED_NAMES.has(k) && k !== '__proto__'));
 
-/** Edits of an encoding: overwrite, delete or insert bytes, or cut it short. */
-type Edit =
-  | { t: 'set'; at: number; byte: number }
-  | { t: 'delete'; at: number; n: number }
-  | { t: 'insert'; at: number; bytes: Uint8Array }
-  | { t: 'truncate'; at: number };
-const editArb: fc.Arbitrary<Edit> = fc.oneof(
-  fc.record({
-    t: fc.constant('set' as const),
-    at: fc.nat(),
-    byte: fc.constantFrom(0x30, 0x31, 0x32, 0x36, 0x39, 0x3a, 0x64, 0x65, 0x69, 0x6c, 0x2d, 0x00, 0xff),
-  }),
-  fc.record({ t: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ t: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 4 }) }),
-  fc.record({ t: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 6 }) }),
-  fc.record({ t: fc.constant('truncate' as const), at: fc.nat() }),
-);
-
-function applyEdit(buf: Uint8Array, e: Edit): Uint8Array {
-  const at = e.at % (buf.length + 1);
-  switch (e.t) {
-    case 'set': {
-      if (buf.length === 0) return buf;
-      const out = buf.slice();
-      out[e.at % buf.length] = e.byte;
-      return out;
-    }
-    case 'delete':
-      return Uint8Array.from([...buf.subarray(0, at), ...buf.subarray(at + e.n)]);
-    case 'insert':
-      return Uint8Array.from([...buf.subarray(0, at), ...e.bytes, ...buf.subarray(at)]);
-    case 'truncate':
-      return buf.subarray(0, at);
-  }
-}
+const editArb = byteEdit([0x30, 0x31, 0x32, 0x36, 0x39, 0x3a, 0x64, 0x65, 0x69, 0x6c, 0x2d, 0x00, 0xff]);
 
 // ---------------------------------------------------------------------------------------------
 // Checks

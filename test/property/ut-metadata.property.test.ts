@@ -26,6 +26,7 @@ import {
   type UtMetadataMessage,
 } from '../../src/protocol/ut-metadata.js';
 import { propertyOptions } from '../support/fc.js';
+import { applyEdit, byteEdit } from '../support/byte-edits.js';
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries
@@ -95,50 +96,7 @@ const hostileValue = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ piece: 0 }) },
 );
 
-/** Edits of an encoding: overwrite, delete or insert bytes, or cut it short. */
-type Edit =
-  | { t: 'set'; at: number; byte: number }
-  | { t: 'delete'; at: number; n: number }
-  | { t: 'insert'; at: number; bytes: Uint8Array }
-  | { t: 'truncate'; at: number };
-const editArb: fc.Arbitrary<Edit> = fc.oneof(
-  fc.record({
-    t: fc.constant('set' as const),
-    at: fc.nat(),
-    byte: fc.constantFrom(0x30, 0x31, 0x32, 0x39, 0x3a, 0x64, 0x65, 0x69, 0x6c, 0x2d),
-  }),
-  fc.record({ t: fc.constant('set' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ t: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 4 }) }),
-  fc.record({ t: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 6 }) }),
-  fc.record({ t: fc.constant('truncate' as const), at: fc.nat() }),
-);
-
-function applyEdit(buf: Uint8Array, e: Edit): Uint8Array {
-  const at = e.at % (buf.length + 1);
-  switch (e.t) {
-    case 'set': {
-      if (buf.length === 0) return buf;
-      const out = buf.slice();
-      out[e.at % buf.length] = e.byte;
-      return out;
-    }
-    case 'delete': {
-      const out = new Uint8Array(Math.max(0, buf.length - Math.min(e.n, buf.length - at)));
-      out.set(buf.subarray(0, at));
-      out.set(buf.subarray(at + e.n), at);
-      return out;
-    }
-    case 'insert': {
-      const out = new Uint8Array(buf.length + e.bytes.length);
-      out.set(buf.subarray(0, at));
-      out.set(e.bytes, at);
-      out.set(buf.subarray(at), at + e.bytes.length);
-      return out;
-    }
-    case 'truncate':
-      return buf.subarray(0, at);
-  }
-}
+const editArb = byteEdit([0x30, 0x31, 0x32, 0x39, 0x3a, 0x64, 0x65, 0x69, 0x6c, 0x2d]);
 
 const limitsArb: fc.Arbitrary<UtMetadataLimits> = fc.record(
   {
