@@ -66,6 +66,8 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
         pieceLength: meta.pieceLength,
         pieceCount: meta.pieceCount,
         announce: shuffleTiers(meta.announce),
+        private: meta.private,
+        infoBytes: meta.infoBytes,
       },
       peerId,
       peers: options.peers ?? [],

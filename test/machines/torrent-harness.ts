@@ -62,6 +62,10 @@ export interface TorrentHarnessOptions {
   closes?: boolean;
   /** Called with each command a peer's wire receives (when it receives it). */
   onCommand?: (wire: FakeWire, cmd: PeerWireCommand) => void;
+  /** BEP 27: the torrent is private. */
+  private?: boolean;
+  /** The torrent's info dictionary (served over BEP 9 `ut_metadata`). */
+  infoBytes?: Uint8Array;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -98,6 +102,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     pieceLength,
     pieceCount,
     announce: o.trackers ? [o.trackers] : [],
+    ...(o.private !== undefined && { private: o.private }),
+    ...(o.infoBytes !== undefined && { infoBytes: o.infoBytes }),
   };
   const clock = new SimulatedClock();
 
