@@ -73,6 +73,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       peers: options.peers ?? [],
       settings: options.settings ?? {},
       selfKeys: options.selfKeys ?? [],
+      ...(options.port !== undefined && { listenPort: options.port }),
     },
     ...(options.inspect && { inspect: options.inspect }),
   });

@@ -187,6 +187,22 @@ describe('peer statechart: our extension handshake', () => {
     priv.stop();
   });
 
+  it('tells our listen port (p) when the torrent knows it, whatever it offers', () => {
+    for (const torrent of [
+      { ...PUBLIC, listenPort: 51413 },
+      { private: true, listenPort: 51413 },
+    ]) {
+      const h = startPeer({ torrent });
+      h.connect(EXTENDED);
+      expect(decodeExtensionHandshake(h.messages('extended')[0]!.payload).port).toBe(51413);
+      h.stop();
+    }
+    const h = startPeer({ torrent: PUBLIC });
+    h.connect(EXTENDED);
+    expect(decodeExtensionHandshake(h.messages('extended')[0]!.payload).port).toBeUndefined();
+    h.stop();
+  });
+
   it('offers only what the torrent has: no metadata → no ut_metadata; PEX off → no ut_pex', () => {
     for (const [torrent, m] of [
       [{ pex: true }, { ut_pex: 2 }],

@@ -83,6 +83,9 @@ describe('torrent statechart: our extension handshake', () => {
     expect(offered({ infoBytes: INFO, settings: { pex: false } }).m).toEqual({ ut_metadata: 1 });
     // Without the info dictionary there is nothing to serve.
     expect(offered({}).m).toEqual({ ut_pex: 2 });
+    // Our listen port, when the torrent is given it.
+    expect(offered({ listenPort: 6000 }).port).toBe(6000);
+    expect(offered({}).port).toBeUndefined();
   });
 });
 

@@ -66,6 +66,8 @@ export interface TorrentHarnessOptions {
   private?: boolean;
   /** The torrent's info dictionary (served over BEP 9 `ut_metadata`). */
   infoBytes?: Uint8Array;
+  /** Our listening port (`p` in our extension handshake). */
+  listenPort?: number;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -175,6 +177,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       peers: (o.peers ?? []).map(address),
       settings: { tickMs: 1000, ...o.settings, peer: { ...testSettings, ...o.settings?.peer, ...o.peerSettings } },
       seed: o.seed ?? 1,
+      ...(o.listenPort !== undefined && { listenPort: o.listenPort }),
     },
   });
   actor.on('*', (e) => void events.push(e as TorrentReport | TorrentRefused));

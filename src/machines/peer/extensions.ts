@@ -47,6 +47,8 @@ export interface OurHandshakeOptions {
   offer?: ReadonlySet<string>;
   /** BEP 9 `metadata_size`: the length of the info dictionary we serve (only with `ut_metadata` offered). */
   metadataSize?: number;
+  /** BEP 10 `p`: the port we listen on. */
+  port?: number;
 }
 
 /**
@@ -62,6 +64,7 @@ export function ourExtensionHandshake(options: OurHandshakeOptions): Uint8Array 
   });
   const h: ExtensionHandshake = { m, reqq: options.reqq, client: 'bt-actor' };
   if (options.metadataSize !== undefined && m.ut_metadata !== undefined) h.metadataSize = options.metadataSize;
+  if (options.port !== undefined && options.port >= 1 && options.port <= 65535) h.port = options.port;
   return encodeExtensionHandshake(h);
 }
 

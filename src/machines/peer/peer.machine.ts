@@ -534,6 +534,7 @@ export const peerMachine = setup({
                 registry: EXTENSIONS,
                 offer,
                 ...(offer.has('ut_metadata') && { metadataSize: context.torrent.metadata!.length }),
+                ...(context.torrent.listenPort !== undefined && { port: context.torrent.listenPort }),
               });
               enqueue.sendTo('wire', send({ type: 'extended', id: 0, payload }));
             }

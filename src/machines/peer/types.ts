@@ -65,6 +65,8 @@ export interface PeerTorrent {
   metadata?: Uint8Array;
   /** BEP 11 `ut_pex` is offered (the torrent sends `peer.sendPex` and takes `peer.pexPeers`). */
   pex?: boolean;
+  /** Our listening port, sent as `p` in our BEP 10 handshake (how a peer we dial can name us in PEX). */
+  listenPort?: number;
 }
 
 export interface PeerInput {

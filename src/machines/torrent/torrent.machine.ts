@@ -114,6 +114,8 @@ export interface TorrentInput {
   random?: () => number;
   /** Our own listening addresses (`host:port` keys): trackers list us too, and we never dial ourselves. */
   selfKeys?: string[];
+  /** The port we listen on: `p` in our BEP 10 handshake. */
+  listenPort?: number;
 }
 
 /** A snapshot-friendly summary, refreshed every tick and on every verified piece. */
@@ -255,6 +257,8 @@ export interface TorrentContext {
   /** Time (ms) since the torrent started, advanced by its tick: what bans expire by. */
   clock: number;
   selfKeys: ReadonlySet<string>;
+  /** The port we listen on (input `listenPort`), told to peers in our extension handshake. */
+  listenPort: number | undefined;
   spawned: number;
   tally: TorrentTally;
   progress: TorrentProgress;
@@ -792,6 +796,7 @@ export const torrentMachine = setup({
       bans: [],
       clock: 0,
       selfKeys: new Set(input.selfKeys ?? []),
+      listenPort: input.listenPort,
       spawned: 0,
       tally: {
         verifiedPieces: 0,
@@ -1313,6 +1318,7 @@ function peerTorrent(c: TorrentContext): PeerTorrent {
     ...(c.info.private === true && { private: true }),
     ...(c.info.private !== true && c.info.infoBytes !== undefined && { metadata: c.info.infoBytes }),
     ...(usesPex(c) && { pex: true }),
+    ...(c.listenPort !== undefined && { listenPort: c.listenPort }),
   };
 }
 
