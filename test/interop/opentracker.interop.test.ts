@@ -181,7 +181,12 @@ describe('opentracker', () => {
     try {
       const s = await seeder.add(real.torrent, { dir: real.seedDir });
       await s.completed;
-      const before = (await client(42041).scrape(url, [real.infoHash])).get(real.infoHashHex);
+      // Its `started` announce (left 0) follows the check: wait until the tracker counts the seeder.
+      let before: { complete: number; downloaded: number } | undefined;
+      for (let i = 0; i < 100 && !(before && before.complete >= 1); i++) {
+        before = (await client(42041).scrape(url, [real.infoHash])).get(real.infoHashHex);
+        if (!(before && before.complete >= 1)) await new Promise((r) => setTimeout(r, 100));
+      }
       expect(before?.complete).toBeGreaterThanOrEqual(1);
       const leechPort = await freePort();
       const r = await runBtActor(
