@@ -59,22 +59,23 @@ function replay(output: string, columns: number): Terminal {
 
 describe('bt-actor demo in an 80-column terminal', () => {
   it('one progress line, never wider than 80 columns, at 100.0% before the summary; nothing left behind', async () => {
-    const r = await inPty(80, ['demo', '--size', '16', '--seeders', '1']);
+    const r = await inPty(80, ['demo', '--size', '32', '--seeders', '1']);
     expect(r.code).toBe(0);
     const fs = frames(r.output, 80);
-    expect(fs.length).toBeGreaterThan(3);
+    // A frame every 250 ms and the last one: however fast this machine downloads, more than one.
+    expect(fs.length).toBeGreaterThan(1);
     for (const f of fs) expect(textWidth(f.text), f.text).toBeLessThan(80);
     const term = replay(r.output, 80);
     expect(term.unknown).toEqual([]);
     const screen = term.screen();
     const progress = screen.filter((l) => PROGRESS.test(l));
     expect(progress, screen.join('\n')).toHaveLength(1);
-    expect(progress[0]).toMatch(/^\[#+\] +100\.0% +16\.0 MiB\/16\.0 MiB {2}↓ +[\d.]+ [KM]iB\/s/);
+    expect(progress[0]).toMatch(/^\[#+\] +100\.0% +32\.0 MiB\/32\.0 MiB {2}↓ +[\d.]+ [KM]iB\/s/);
     // The summary right below it: what was downloaded, in how long, uploaded and ratio.
     const at = screen.indexOf(progress[0]!);
     expect(screen[at + 1]).toMatch(/^bt-actor demo set: complete → .*download$/);
     expect(screen[at + 2]).toMatch(
-      /^ {2}downloaded 16\.0 MiB in [\d.]+ s \([\d.]+ [KM]iB\/s\); uploaded [\d.]+ [KM]?i?B \(ratio [\d.]+\)$/,
+      /^ {2}downloaded 32\.0 MiB in [\d.]+ s \([\d.]+ [KM]iB\/s\); uploaded [\d.]+ [KM]?i?B \(ratio [\d.]+\)$/,
     );
     // Then the demo's own last line (wrapped: it is longer than 80 columns, as text may be).
     expect(screen.slice(at + 3).join('')).toMatch(/^verified: all \d+ files are byte-identical/);
