@@ -143,6 +143,7 @@ export function formatEta(seconds: number): string {
 /** A duration for the summary: `0.4 s`, `15.1 s`, `5 min 03 s`, `2 h 05 min`. */
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, seconds);
+  if (s > 0 && s < 0.1) return `${s.toFixed(2)} s`;
   if (s < 60) return `${s.toFixed(1)} s`;
   const r = Math.round(s);
   const two = (n: number) => String(n).padStart(2, '0');
@@ -336,7 +337,8 @@ export function summaryLines(s: RunSummary): string[] {
       : `${name}: stopped at ${percentOf(s.length - s.left, s.length)}% (${formatBytes(s.length - s.left)} of ${formatBytes(s.length)}) → ${s.dir}`;
   const parts: string[] = [];
   if (s.downloaded > 0) {
-    const rate = s.downloadSeconds >= 0.05 ? ` (${formatRate(s.downloaded / s.downloadSeconds)})` : '';
+    // A mean over at least 10 ms (a small torrent on loopback can take less than a tenth of a second).
+    const rate = s.downloadSeconds >= 0.01 ? ` (${formatRate(s.downloaded / s.downloadSeconds)})` : '';
     parts.push(`downloaded ${formatBytes(s.downloaded)} in ${formatDuration(s.downloadSeconds)}${rate}`);
   } else if (s.state === 'complete') {
     parts.push(`already on disk, checked in ${formatDuration(s.checkSeconds)}; nothing to download`);

@@ -129,7 +129,7 @@ describe('faults', () => {
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const lines = jsonLines(child.stdout, (l) => {
-        if (l.event === 'diskFull') void rm(filler); // room again
+        if (l.event === 'diskFull') void rm(filler, { force: true }).catch(() => undefined); // room again (once)
       });
       const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
