@@ -67,6 +67,18 @@ async function until(pred: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** A torrent registered on `listener` is handed the next connection that says its handshake. */
+async function routesOneHandshake(listener: PeerListener, what: string): Promise<void> {
+  const infoHash = randomBytes(20);
+  const routed: IncomingConnection[] = [];
+  listener.register(infoHash.toString('hex'), (c) => {
+    sockets.add(c.socket);
+    routed.push(c);
+  });
+  (await dial(listener.port)).socket.write(handshake(infoHash));
+  await until(() => routed.length === 1, what);
+}
+
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([
     p,
@@ -321,14 +333,7 @@ describe('PeerListener', () => {
     expect(listener.handshaking).toBe(3);
     silent[0]!.socket.destroy();
     await until(() => listener.handshaking === 2, 'one gone');
-    const infoHash = randomBytes(20);
-    const routed: IncomingConnection[] = [];
-    listener.register(infoHash.toString('hex'), (c) => {
-      sockets.add(c.socket);
-      routed.push(c);
-    });
-    (await dial(listener.port)).socket.write(handshake(infoHash));
-    await until(() => routed.length === 1, 'routed once there is room');
+    await routesOneHandshake(listener, 'routed once there is room');
   });
 
   it('rate-limits MSE key exchanges (msePerSecond): the ones past it are closed', async () => {
@@ -350,13 +355,6 @@ describe('PeerListener', () => {
     await within(refused.closed, 5000, 'refused while cooling down');
     expect(refused.closedByRemote()).toBe(true);
     await sleep(350);
-    const infoHash = randomBytes(20);
-    const routed: IncomingConnection[] = [];
-    listener.register(infoHash.toString('hex'), (c) => {
-      sockets.add(c.socket);
-      routed.push(c);
-    });
-    (await dial(listener.port)).socket.write(handshake(infoHash));
-    await until(() => routed.length === 1, 'taken after the cool-down');
+    await routesOneHandshake(listener, 'taken after the cool-down');
   });
 });
