@@ -6,7 +6,7 @@
  */
 import { createActor, fromCallback, setup, SimulatedClock, type ActorRefFrom, type AnyEventObject } from 'xstate';
 import { peerMachine } from '../../src/machines/peer/peer.machine.js';
-import type { PeerCommand, PeerInput, PeerReport, PeerSettings } from '../../src/machines/peer/types.js';
+import type { PeerCommand, PeerInput, PeerReport, PeerSettings, PeerTorrent } from '../../src/machines/peer/types.js';
 import { Bitfield } from '../../src/protocol/bitfield.js';
 import type {
   BlockReadCommand,
@@ -53,6 +53,8 @@ export interface StartOptions {
   settings?: Partial<PeerSettings>;
   transport?: unknown;
   pieces?: number;
+  /** What the torrent offers over BEP 10 (default: nothing — no metadata, no PEX). */
+  torrent?: Pick<PeerTorrent, 'private' | 'metadata' | 'pex' | 'listenPort'>;
   /** Called with each command the wire receives, and the peer's snapshot at that moment. */
   onCommand?: (cmd: PeerWireCommand, peer: ReturnType<ActorRefFrom<typeof peerMachine>['getSnapshot']>) => void;
   /** Called with each read the reader receives, and the peer's snapshot at that moment. */
@@ -107,6 +109,7 @@ export function startPeer(opts: StartOptions = {}) {
       infoHash: INFO_HASH,
       peerId: OUR_ID,
       geometry: { length: PIECE * pieceCount, pieceLength: PIECE, pieceCount },
+      ...opts.torrent,
     },
     settings: { ...testSettings, ...opts.settings },
     ...(opts.transport !== undefined && { transport: opts.transport }),

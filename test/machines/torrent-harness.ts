@@ -62,6 +62,12 @@ export interface TorrentHarnessOptions {
   closes?: boolean;
   /** Called with each command a peer's wire receives (when it receives it). */
   onCommand?: (wire: FakeWire, cmd: PeerWireCommand) => void;
+  /** BEP 27: the torrent is private. */
+  private?: boolean;
+  /** The torrent's info dictionary (served over BEP 9 `ut_metadata`). */
+  infoBytes?: Uint8Array;
+  /** Our listening port (`p` in our extension handshake). */
+  listenPort?: number;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -98,6 +104,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     pieceLength,
     pieceCount,
     announce: o.trackers ? [o.trackers] : [],
+    ...(o.private !== undefined && { private: o.private }),
+    ...(o.infoBytes !== undefined && { infoBytes: o.infoBytes }),
   };
   const clock = new SimulatedClock();
 
@@ -169,6 +177,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       peers: (o.peers ?? []).map(address),
       settings: { tickMs: 1000, ...o.settings, peer: { ...testSettings, ...o.settings?.peer, ...o.peerSettings } },
       seed: o.seed ?? 1,
+      ...(o.listenPort !== undefined && { listenPort: o.listenPort }),
     },
   });
   actor.on('*', (e) => void events.push(e as TorrentReport | TorrentRefused));

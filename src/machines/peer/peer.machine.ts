@@ -37,6 +37,7 @@ import type {
   PeerWireInput,
 } from '../../protocol/peer-wire-types.js';
 import { handshakeExtensions, makeReserved, type WireMessage } from '../../protocol/wire.js';
+import { encodeUtPex } from '../../protocol/ut-pex.js';
 import {
   EXTENSIONS,
   emptyExtensionState,
@@ -44,6 +45,13 @@ import {
   routeExtended,
   type ExtensionState,
 } from './extensions.js';
+import {
+  answerMetadata,
+  emptyExtMessages,
+  offeredExtensions,
+  receivePex,
+  type ExtMessagesState,
+} from './ext-messages.js';
 import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
 import {
   addRequests,
@@ -105,6 +113,8 @@ export interface PeerContext {
   extensions: { fast: boolean; extended: boolean; dht: boolean };
   /** What the peer's BEP 10 handshake said. */
   ext: ExtensionState;
+  /** What this connection did with `ut_metadata` and `ut_pex` (src/machines/peer/ext-messages.ts). */
+  extMessages: ExtMessagesState;
   /** The peer told us what it has (bitfield, have-all, have-none, or a first have). */
   announcedPieces: boolean;
   pipeline: PipelineState;
@@ -389,6 +399,7 @@ export const peerMachine = setup({
     peerId: undefined,
     extensions: { fast: false, extended: false, dht: false },
     ext: emptyExtensionState,
+    extMessages: emptyExtMessages,
     announcedPieces: false,
     pipeline: emptyPipeline,
     uploads: emptyUploads,
@@ -517,7 +528,14 @@ export const peerMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             // BEP 10: our extension messages, how many requests we queue, who we are (before the bitfield).
             if (context.extensions.extended) {
-              const payload = ourExtensionHandshake({ reqq: context.settings.maxQueuedRequests, registry: EXTENSIONS });
+              const offer = offeredExtensions(context.torrent);
+              const payload = ourExtensionHandshake({
+                reqq: context.settings.maxQueuedRequests,
+                registry: EXTENSIONS,
+                offer,
+                ...(offer.has('ut_metadata') && { metadataSize: context.torrent.metadata!.length }),
+                ...(context.torrent.listenPort !== undefined && { port: context.torrent.listenPort }),
+              });
               enqueue.sendTo('wire', send({ type: 'extended', id: 0, payload }));
             }
             const pieces = piecesMessage(context, event.have);
@@ -631,7 +649,33 @@ export const peerMachine = setup({
           actions: [
             'heard',
             enqueueActions(({ context, event, enqueue }) => {
-              const m = routeExtended(event.id, event.payload);
+              const m = routeExtended(event.id, event.payload, EXTENSIONS, offeredExtensions(context.torrent));
+              if (m.kind === 'extension' && m.name === 'ut_metadata') {
+                const r = answerMetadata(
+                  context.torrent,
+                  context.ext,
+                  context.extMessages,
+                  m.payload,
+                  context.uploads.congested,
+                );
+                if (r.state !== context.extMessages) enqueue.assign({ extMessages: r.state });
+                if (r.answer.kind === 'send')
+                  enqueue.sendTo('wire', send({ type: 'extended', id: r.answer.id, payload: r.answer.payload }));
+                else if (r.answer.kind === 'close')
+                  enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: r.answer.detail });
+                return;
+              }
+              if (m.kind === 'extension' && m.name === 'ut_pex') {
+                const r = receivePex(context.torrent, context.extMessages, m.payload, event.at);
+                enqueue.assign({ extMessages: r.state });
+                if (r.peers && r.peers.length > 0)
+                  enqueue.sendTo(context.report, {
+                    type: 'peer.pexPeers',
+                    key: context.key,
+                    peers: r.peers,
+                  } satisfies PeerReport);
+                return;
+              }
               if (m.kind !== 'handshake') return;
               // A lower `reqq` than we have requests out: the newest are cancelled and go back.
               const cap = pipelineCap({ ...context, ext: m.state });
@@ -643,6 +687,12 @@ export const peerMachine = setup({
                 enqueue.sendTo('wire', send({ type: 'cancel', ...r }));
               }
               enqueue.assign({ ext: m.state, pipeline });
+              enqueue.sendTo(context.report, {
+                type: 'peer.extensions',
+                key: context.key,
+                pex: offeredExtensions(context.torrent).has('ut_pex') && m.state.peerIds.ut_pex !== undefined,
+                port: m.state.port,
+              } satisfies PeerReport);
               if (excess.length > 0)
                 enqueue.sendTo(context.report, {
                   type: 'peer.returned',
@@ -700,6 +750,14 @@ export const peerMachine = setup({
         },
         'peer.announce': {
           actions: { type: 'sendWire', params: ({ event }) => send({ type: 'have', index: event.index }) },
+        },
+        // BEP 11: the torrent decides what and when (once a minute); we send it only if both sides speak it.
+        'peer.sendPex': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const id = context.ext.peerIds.ut_pex;
+            if (id === undefined || !offeredExtensions(context.torrent).has('ut_pex')) return;
+            enqueue.sendTo('wire', send({ type: 'extended', id, payload: encodeUtPex(event.message) }));
+          }),
         },
         'peer.cancel': {
           actions: enqueueActions(({ context, event, enqueue }) => {

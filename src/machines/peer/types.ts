@@ -3,6 +3,7 @@ import type { AnyActorRef } from 'xstate';
 import type { BlockRequest, PieceGeometry } from '../../protocol/layout.js';
 import type { PeerAddress } from '../../protocol/peer-address.js';
 import type { PieceBlock } from '../../protocol/peer-wire-types.js';
+import type { UtPexMessage } from '../../protocol/ut-pex.js';
 
 /** Why a peer connection ended. */
 export type CloseReason =
@@ -58,6 +59,14 @@ export interface PeerTorrent {
   /** Our peer id (a connection to it is a connection to ourselves). */
   peerId: Uint8Array;
   geometry: PieceGeometry;
+  /** BEP 27: a private torrent offers neither `ut_metadata` nor `ut_pex`, and ignores both. */
+  private?: boolean;
+  /** The torrent's info dictionary (bencoded), served over BEP 9 `ut_metadata`; absent: not offered. */
+  metadata?: Uint8Array;
+  /** BEP 11 `ut_pex` is offered (the torrent sends `peer.sendPex` and takes `peer.pexPeers`). */
+  pex?: boolean;
+  /** Our listening port, sent as `p` in our BEP 10 handshake (how a peer we dial can name us in PEX). */
+  listenPort?: number;
 }
 
 export interface PeerInput {
@@ -107,7 +116,14 @@ export type PeerReport =
   | ({ type: 'peer.state'; key: string } & PeerView)
   /** Counters and rates, every check interval while they change. */
   | { type: 'peer.stats'; key: string; downloaded: number; uploaded: number; downRate: number; upRate: number }
-  | { type: 'peer.closed'; key: string; reason: CloseReason; detail?: string; downloaded: number; uploaded: number };
+  | { type: 'peer.closed'; key: string; reason: CloseReason; detail?: string; downloaded: number; uploaded: number }
+  /**
+   * The peer's BEP 10 handshake (each time it comes): whether it takes our `ut_pex` messages (it
+   * advertised `ut_pex` and we offer it), and the port it listens on (`p`), if it said.
+   */
+  | { type: 'peer.extensions'; key: string; pex: boolean; port: number | undefined }
+  /** Peers a `ut_pex` message of the peer added (honoured at most once a minute, never when private). */
+  | { type: 'peer.pexPeers'; key: string; peers: PeerAddress[] };
 
 /** Commands the torrent sends a peer actor. */
 export type PeerCommand =
@@ -129,6 +145,8 @@ export type PeerCommand =
   /** The choker's verdict: let the peer download from us, or stop it. */
   | { type: 'peer.unchoke' }
   | { type: 'peer.choke' }
-  | { type: 'peer.close'; reason: CloseReason; detail?: string };
+  | { type: 'peer.close'; reason: CloseReason; detail?: string }
+  /** BEP 11: send this `ut_pex` message (ignored unless the peer advertised `ut_pex` and we offer it). */
+  | { type: 'peer.sendPex'; message: UtPexMessage };
 
 export type { BlockRequest, PieceBlock };

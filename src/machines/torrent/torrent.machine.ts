@@ -45,6 +45,8 @@ import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.mac
 import type { TrackerSettings } from '../tracker/types.js';
 import { PeerBook, type PeerRecord } from './peer-book.js';
 import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
+import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.js';
+import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker } from './piece-picker.js';
 
 /** What the torrent actor needs to know of its metainfo (a subset of `Metainfo`). */
@@ -56,6 +58,10 @@ export interface TorrentInfo {
   pieceLength: number;
   pieceCount: number;
   announce: string[][];
+  /** BEP 27: a private torrent uses neither `ut_metadata` nor `ut_pex` (nor, later, the DHT). */
+  private?: boolean;
+  /** The bencoded info dictionary (`Metainfo.infoBytes`), served to peers over BEP 9 `ut_metadata`. */
+  infoBytes?: Uint8Array;
 }
 
 export interface TorrentSettings {
@@ -79,6 +85,8 @@ export interface TorrentSettings {
    * the whole IP. Always so on loopback (src/machines/torrent/bans.ts).
    */
   multipleConnectionsPerIp: boolean;
+  /** BEP 11 peer exchange (`--no-pex` turns it off); never for a private torrent. */
+  pex: boolean;
 }
 
 export const defaultTorrentSettings: TorrentSettings = {
@@ -91,6 +99,7 @@ export const defaultTorrentSettings: TorrentSettings = {
   writeBacklogBytes: DEFAULT_MAX_PENDING_BYTES,
   banMs: 60 * 60_000,
   multipleConnectionsPerIp: false,
+  pex: true,
 };
 
 export interface TorrentInput {
@@ -105,6 +114,8 @@ export interface TorrentInput {
   random?: () => number;
   /** Our own listening addresses (`host:port` keys): trackers list us too, and we never dial ourselves. */
   selfKeys?: string[];
+  /** The port we listen on: `p` in our BEP 10 handshake. */
+  listenPort?: number;
 }
 
 /** A snapshot-friendly summary, refreshed every tick and on every verified piece. */
@@ -210,6 +221,10 @@ export interface PeerEntry {
   upRate: number;
   /** The torrent's clock when the connection began (a young connection is not evicted). */
   since: number;
+  /** The port the peer listens on, from its extension handshake (`p`): how an incoming peer is named in PEX. */
+  listenPort: number | undefined;
+  /** BEP 11: what the peer was told by our `ut_pex` messages, and when last; undefined: it takes none. */
+  pex: { sent: PexSent; at: number | undefined } | undefined;
 }
 
 /**
@@ -242,6 +257,8 @@ export interface TorrentContext {
   /** Time (ms) since the torrent started, advanced by its tick: what bans expire by. */
   clock: number;
   selfKeys: ReadonlySet<string>;
+  /** The port we listen on (input `listenPort`), told to peers in our extension handshake. */
+  listenPort: number | undefined;
   spawned: number;
   tally: TorrentTally;
   progress: TorrentProgress;
@@ -472,6 +489,28 @@ function guiltyOf(c: TorrentContext, key: string, reason: string): Guilty | unde
   return r ? { key, address: r.address, peerId: r.peerId, reason } : undefined;
 }
 
+/** BEP 11 peer exchange is on for this torrent (BEP 27: never for a private one). */
+const usesPex = (c: TorrentContext): boolean => c.settings.pex && c.info.private !== true;
+
+/**
+ * The address a peer listens on: the one we dialled, or for an incoming peer its IP with the port its
+ * extension handshake gave (`p`); undefined when we do not know one.
+ */
+function listenAddressOf(e: PeerEntry): PeerAddress | undefined {
+  if (e.direction === 'outgoing') return e.address;
+  return e.listenPort === undefined ? undefined : { ...e.address, port: e.listenPort };
+}
+
+/** Our connected peers as a PEX message names them (only admitted connections, with a listen address). */
+function pexPeersOf(c: TorrentContext): PexPeer[] {
+  const out: PexPeer[] = [];
+  for (const e of Object.values(c.peers)) {
+    const a = e.peerId === undefined ? undefined : listenAddressOf(e);
+    if (a) out.push({ ...a, flags: e.direction === 'outgoing' ? PexFlag.reachable : 0 });
+  }
+  return out;
+}
+
 /** Lets the peer book choose addresses to dial, up to the connection limit (spawned on `torrent.dial`). */
 function dialMore(c: TorrentContext, self: AnyActorRef): void {
   const { book } = c.svc;
@@ -504,6 +543,7 @@ export const torrentMachine = setup({
   },
   guards: {
     isComplete: ({ context }) => isComplete(context),
+    usesPex: ({ context }) => usesPex(context),
     isDuplicate: ({ context, event }) => {
       if (event.type !== 'peer.handshake') return false;
       const id = toHex(event.peerId);
@@ -537,6 +577,26 @@ export const torrentMachine = setup({
       enqueue.sendTo('announcer', { type: 'announcer.stats', stats });
       enqueue.assign({ announced: stats });
     }),
+    /**
+     * BEP 11: each peer that takes `ut_pex` is told, at most once a minute (the torrent's clock), which
+     * peers we connected to and dropped since its last message. Nothing new: no message.
+     */
+    sendPex: enqueueActions(({ context, enqueue }) => {
+      if (!usesPex(context)) return;
+      let current: PexPeer[] | undefined;
+      let peers: Record<string, PeerEntry> | undefined;
+      for (const [key, e] of Object.entries(context.peers)) {
+        if (!e.pex || e.peerId === undefined || !pexDue(context.clock, e.pex.at)) continue;
+        current ??= pexPeersOf(context);
+        const to = listenAddressOf(e) ?? e.address;
+        const { message, sent } = nextPexMessage(current, e.pex.sent, { to });
+        if (!message) continue;
+        enqueue.sendTo(e.ref, { type: 'peer.sendPex', message });
+        peers ??= { ...context.peers };
+        peers[key] = { ...e, pex: { sent, at: context.clock } };
+      }
+      if (peers) enqueue.assign({ peers });
+    }),
 
     // Named actions on the services (returned unexecuted by transition(); run in order by a live actor).
     createPicker: ({ context, event }) => {
@@ -554,7 +614,8 @@ export const torrentMachine = setup({
       });
     },
     learnPeers: ({ context, event, self }) => {
-      if (event.type !== 'announcer.peers' && event.type !== 'torrent.addPeers') return;
+      if (event.type !== 'announcer.peers' && event.type !== 'torrent.addPeers' && event.type !== 'peer.pexPeers')
+        return;
       context.svc.book.addAll(event.peers);
       dialMore(context, self);
     },
@@ -735,6 +796,7 @@ export const torrentMachine = setup({
       bans: [],
       clock: 0,
       selfKeys: new Set(input.selfKeys ?? []),
+      listenPort: input.listenPort,
       spawned: 0,
       tally: {
         verifiedPieces: 0,
@@ -1025,6 +1087,16 @@ export const torrentMachine = setup({
             return { peers: { ...context.peers, [event.key]: { ...e, downloaded, uploaded, downRate, upRate } } };
           }),
         },
+        'peer.extensions': {
+          actions: assign(({ context, event }) => {
+            const e = context.peers[event.key];
+            if (!e) return {};
+            const pex = event.pex ? (e.pex ?? { sent: NO_PEX_SENT, at: undefined }) : undefined;
+            return { peers: { ...context.peers, [event.key]: { ...e, listenPort: event.port, pex } } };
+          }),
+        },
+        // Peers a peer told us of go to the peer book, as a tracker's do (its caps bound them).
+        'peer.pexPeers': { guard: 'usesPex', actions: 'learnPeers' },
         'peer.closed': {
           actions: [
             enqueueActions(({ context, event, enqueue }) => {
@@ -1149,7 +1221,7 @@ export const torrentMachine = setup({
             tick: {
               target: 'downloading',
               reenter: true,
-              actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer'],
+              actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer', 'sendPex'],
             },
           },
         },
@@ -1171,7 +1243,7 @@ export const torrentMachine = setup({
                 tick: {
                   target: 'seeding',
                   reenter: true,
-                  actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer'],
+                  actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer', 'sendPex'],
                 },
               },
             },
@@ -1239,7 +1311,15 @@ export const torrentMachine = setup({
 });
 
 function peerTorrent(c: TorrentContext): PeerTorrent {
-  return { infoHash: c.info.infoHash, peerId: c.peerId, geometry: geometryOf(c.info) };
+  return {
+    infoHash: c.info.infoHash,
+    peerId: c.peerId,
+    geometry: geometryOf(c.info),
+    ...(c.info.private === true && { private: true }),
+    ...(c.info.private !== true && c.info.infoBytes !== undefined && { metadata: c.info.infoBytes }),
+    ...(usesPex(c) && { pex: true }),
+    ...(c.listenPort !== undefined && { listenPort: c.listenPort }),
+  };
 }
 
 function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'incoming', since: number): PeerEntry {
@@ -1254,6 +1334,8 @@ function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'i
     uploaded: 0,
     downRate: 0,
     upRate: 0,
+    listenPort: undefined,
+    pex: undefined,
   };
 }
 

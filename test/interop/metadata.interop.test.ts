@@ -1,0 +1,137 @@
+/**
+ * bt-actor serving BEP 9 `ut_metadata`: a libtorrent magnet leecher that knows only the info hash and
+ * bt-actor's address (`x.pe`) — no .torrent, no tracker, no DHT — gets the metadata (two 16 KiB
+ * metadata pieces) and then the data from a bt-actor seeder on 127.0.0.1. The same torrent made private
+ * (BEP 27): bt-actor does not offer `ut_metadata`, so the leecher never gets the metadata.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTorrent } from '../../src/io/create-torrent.js';
+import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
+import { expectSameData, writeRandom } from '../support/data.js';
+import { freePort, jsonLines, startProcess, stopAll, waitForPort } from '../support/proc.js';
+
+const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
+const HELPERS = join(import.meta.dirname, 'helpers');
+let work: string;
+
+/** Starts `bt-actor run --seed` on data already in `dataDir`; resolves once it is seeding. */
+async function btActorSeed(torrent: string, dataDir: string, port: number) {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'run', torrent, '--out', dataDir, '--seed', '--port', String(port), '--bind', '127.0.0.1', '--json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bt-actor seed not ready: ${stderr}`)), 60_000);
+    jsonLines(child.stdout!, (l) => {
+      if (l.event === 'complete') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((code) => reject(new Error(`bt-actor seed exited ${code}: ${stderr}`)));
+  });
+  return {
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** libtorrent fetching `magnet` (metadata from its `x.pe` peer); resolves with its exit code and log. */
+async function libtorrentMagnet(magnet: string, outDir: string, timeoutS: number) {
+  const port = await freePort();
+  const proc = startProcess('/usr/bin/python3', [
+    join(HELPERS, 'lt_magnet.py'),
+    magnet,
+    outDir,
+    String(port),
+    '--timeout',
+    String(timeoutS),
+  ]);
+  try {
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), (timeoutS + 10) * 1000);
+      proc.child.once('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    return { code, output: proc.output() };
+  } finally {
+    await proc.stop();
+  }
+}
+
+async function makeTorrent(src: string, isPrivate: boolean): Promise<{ file: string; meta: Metainfo }> {
+  // 16 KiB pieces: 1024 piece hashes make an info dictionary of two ut_metadata pieces.
+  const { torrent } = await createTorrent(src, {
+    pieceLength: 16 * 1024,
+    creationDate: null,
+    announce: [],
+    ...(isPrivate && { private: true }),
+  });
+  const file = join(work, `${isPrivate ? 'private' : 'public'}.torrent`);
+  await writeFile(file, torrent);
+  return { file, meta: parseMetainfo(torrent) };
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bt-actor-metadata-interop-'));
+  await writeRandom(join(work, 'src', 'data.bin'), 16 * 1024 * 1024);
+}, 60_000);
+
+afterAll(async () => {
+  await stopAll();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('bt-actor serves ut_metadata (BEP 9)', () => {
+  it('a libtorrent magnet leecher gets the metadata, then the data, from a bt-actor seeder', async () => {
+    const { file, meta } = await makeTorrent(join(work, 'src', 'data.bin'), false);
+    expect(meta.infoBytes.length).toBeGreaterThan(16 * 1024);
+    expect(meta.private).toBe(false);
+    const port = await freePort();
+    const seed = await btActorSeed(file, join(work, 'src'), port);
+    try {
+      await waitForPort(port);
+      const out = join(work, 'out-public');
+      const r = await libtorrentMagnet(`magnet:?xt=urn:btih:${meta.infoHashHex}&x.pe=127.0.0.1:${port}`, out, 60);
+      expect(r.output).toContain(`metadata ${meta.infoBytes.length} bytes`);
+      expect(r.code, r.output).toBe(0);
+      await expectSameData(meta, join(work, 'src'), out);
+    } finally {
+      expect(await seed.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it('a private torrent (BEP 27): no metadata for the magnet leecher', async () => {
+    const { file, meta } = await makeTorrent(join(work, 'src', 'data.bin'), true);
+    expect(meta.private).toBe(true);
+    const port = await freePort();
+    const seed = await btActorSeed(file, join(work, 'src'), port);
+    try {
+      await waitForPort(port);
+      const r = await libtorrentMagnet(
+        `magnet:?xt=urn:btih:${meta.infoHashHex}&x.pe=127.0.0.1:${port}`,
+        join(work, 'out-private'),
+        10,
+      );
+      expect(r.code, r.output).toBe(4);
+      expect(r.output).toMatch(/timeout: metadata False/);
+    } finally {
+      expect(await seed.stop()).toBe(0);
+    }
+  }, 120_000);
+});

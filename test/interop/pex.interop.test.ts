@@ -1,0 +1,124 @@
+/**
+ * bt-actor's BEP 11 peer exchange, seen by libtorrent on 127.0.0.1 (no tracker, no DHT), in the lab
+ * kit's layout (../shared/lab/dht/run_pex.py): bt-actor is the hub (the .torrent, no data); a libtorrent
+ * peer P and then a libtorrent leecher L connect to it and know nobody else. bt-actor names each to the
+ * other in its `ut_pex` messages (by their IP and the listen port `p` of their extension handshake), so
+ * L and P meet with source `pex`. The same with a private torrent (BEP 27): bt-actor offers no PEX, L
+ * and P never meet. Nobody has data, so nobody finishes and every connection stays.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTorrent } from '../../src/io/create-torrent.js';
+import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import { writeRandom } from '../support/data.js';
+import { freePort, jsonLines, startProcess, stopAll, waitForPort, type Proc } from '../support/proc.js';
+
+const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
+const HELPERS = join(import.meta.dirname, 'helpers');
+let work: string;
+
+/** `bt-actor run` (a leecher with no data); stopped by the returned function. */
+function btActor(torrent: string, outDir: string, port: number) {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'run', torrent, '--out', outDir, '--port', String(port), '--bind', '127.0.0.1', '--json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = jsonLines(child.stdout!);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    stderr: () => stderr,
+    lines,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** A libtorrent peer (tests/interop/helpers/lt_peers.py) and the peers it reports, as they come. */
+function libtorrentPeer(torrent: string, outDir: string, port: number, connect: number[] = []) {
+  const args = [join(HELPERS, 'lt_peers.py'), torrent, outDir, String(port), '--timeout', '60'];
+  for (const c of connect) args.push('--connect', String(c));
+  const proc: Proc = startProcess('/usr/bin/python3', args);
+  const peers = jsonLines(proc.child.stdout!) as { ev: string; addr?: string; source?: string[] }[];
+  return { proc, peers };
+}
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return cond();
+}
+
+async function run(isPrivate: boolean, waitMs: number) {
+  const { torrent } = await createTorrent(join(work, 'src', 'data.bin'), {
+    pieceLength: 64 * 1024,
+    creationDate: null,
+    announce: [],
+    ...(isPrivate && { private: true }),
+  });
+  const name = isPrivate ? 'private' : 'public';
+  const file = join(work, `${name}.torrent`);
+  await writeFile(file, torrent);
+  expect(parseMetainfo(torrent).private).toBe(isPrivate);
+  const [pPort, hubPort, lPort] = [await freePort(), await freePort(), await freePort()];
+  for (const d of ['p', 'hub', 'l']) await mkdir(join(work, name, d), { recursive: true });
+  const hub = btActor(file, join(work, name, 'hub'), hubPort);
+  let p: ReturnType<typeof libtorrentPeer> | undefined;
+  try {
+    await waitForPort(hubPort, 20_000);
+    p = libtorrentPeer(file, join(work, name, 'p'), pPort, [hubPort]);
+    const peersOfP = p.peers;
+    // P is connected to bt-actor before L arrives.
+    expect(await until(() => peersOfP.some((e) => e.ev === 'peer'), 15_000)).toBe(true);
+    const l = libtorrentPeer(file, join(work, name, 'l'), lPort, [hubPort]);
+    // L learnt P from bt-actor's PEX, or P learnt L (each knows only bt-actor: the other's listen port comes from there).
+    const met = () =>
+      l.peers.some((e) => e.addr === `127.0.0.1:${pPort}` && e.source?.includes('pex')) ||
+      peersOfP.some((e) => e.addr === `127.0.0.1:${lPort}` && e.source?.includes('pex'));
+    const learnt = await until(met, waitMs);
+    await l.proc.stop();
+    return { learnt, met: met(), lPeers: l.peers, pPeers: peersOfP, ports: { p: pPort, hub: hubPort, l: lPort } };
+  } finally {
+    // Stopped before its download is complete: it exits (non-zero, nothing finished), within the grace time.
+    expect(await hub.stop()).not.toBeNull();
+    await p?.proc.stop();
+  }
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bt-actor-pex-interop-'));
+  await writeRandom(join(work, 'src', 'data.bin'), 4 * 1024 * 1024);
+}, 60_000);
+
+afterAll(async () => {
+  await stopAll();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('bt-actor sends ut_pex (BEP 11)', () => {
+  it('a libtorrent leecher that knows only bt-actor learns a third peer from its PEX (or the third learns it)', async () => {
+    const r = await run(false, 15_000);
+    expect(r.learnt, JSON.stringify([r.ports, r.lPeers, r.pPeers])).toBe(true);
+  }, 90_000);
+
+  it('a private torrent (BEP 27): no PEX, the leecher never learns the third peer', async () => {
+    const r = await run(true, 8_000);
+    expect(r.met, JSON.stringify([r.ports, r.lPeers, r.pPeers])).toBe(false);
+    expect(r.lPeers.some((e) => e.ev === 'finished')).toBe(false);
+    // It did talk to bt-actor all along.
+    expect(r.lPeers.some((e) => e.ev === 'peer')).toBe(true);
+  }, 90_000);
+});
