@@ -197,6 +197,31 @@ describe('torrent statechart: sending ut_pex', () => {
     expect(pexTo(c, 5)).toHaveLength(2);
   });
 
+  it('a newcomer hears of the others at once; a peer that was alone hears of it at its next minute', () => {
+    // As libtorrent: each connection has its own minute, and a round with nothing to say counts. Were
+    // both told at the same tick, both would dial each other at once (libtorrent then drops both).
+    const h = start({ peers: [A], infoBytes: INFO });
+    const a = h.peer(A);
+    a.connect(EXTENDED, 0x71);
+    extHandshake(a, { ut_pex: 9 });
+    h.advance(1000); // A's first round: nobody else to name
+    expect(pexTo(a, 9)).toEqual([]);
+    h.incoming(C);
+    const c = h.peer(C);
+    c.connect(EXTENDED, 0x73);
+    extHandshake(c, { ut_pex: 5 }, 7000);
+    h.advance(1000);
+    const r = PexFlag.reachable;
+    expect(pexTo(c, 5)).toEqual([{ added: [`10.0.0.1:6881/${r}`], dropped: [] }]);
+    expect(pexTo(a, 9)).toEqual([]);
+    for (const p of [a, c]) p.push({ type: 'wire.keep-alive' });
+    h.advance(PEX_INTERVAL_MS - 3000);
+    expect(pexTo(a, 9)).toEqual([]);
+    h.advance(2000);
+    expect(pexTo(a, 9)).toEqual([{ added: ['10.0.0.3:7000/0'], dropped: [] }]);
+    expect(pexTo(c, 5)).toHaveLength(1);
+  });
+
   it('a private torrent sends no PEX', () => {
     const h = start({ peers: [A, B], infoBytes: INFO, private: true });
     const a = h.peer(A);

@@ -579,7 +579,7 @@ export const torrentMachine = setup({
     }),
     /**
      * BEP 11: each peer that takes `ut_pex` is told, at most once a minute (the torrent's clock), which
-     * peers we connected to and dropped since its last message. Nothing new: no message.
+     * peers we connected to and dropped since its last round. Nothing new: no message (the round counts).
      */
     sendPex: enqueueActions(({ context, enqueue }) => {
       if (!usesPex(context)) return;
@@ -590,8 +590,10 @@ export const torrentMachine = setup({
         current ??= pexPeersOf(context);
         const to = listenAddressOf(e) ?? e.address;
         const { message, sent } = nextPexMessage(current, e.pex.sent, { to });
-        if (!message) continue;
-        enqueue.sendTo(e.ref, { type: 'peer.sendPex', message });
+        if (message) enqueue.sendTo(e.ref, { type: 'peer.sendPex', message });
+        // A round with nothing to say still counts (as libtorrent's per-connection minute does): a peer
+        // hears of a newcomer at its next round, while the newcomer hears of it at once — so the two do
+        // not dial each other at the same moment (two libtorrent peers doing so drop both connections).
         peers ??= { ...context.peers };
         peers[key] = { ...e, pex: { sent, at: context.clock } };
       }
