@@ -4,7 +4,8 @@
  * peer P and then a libtorrent leecher L connect to it and know nobody else. bt-actor names each to the
  * other in its `ut_pex` messages (by their IP and the listen port `p` of their extension handshake), so
  * L and P meet with source `pex`. The same with a private torrent (BEP 27): bt-actor offers no PEX, L
- * and P never meet. Nobody has data, so nobody finishes and every connection stays.
+ * and P never meet. Nobody has data, so nobody finishes and every connection stays. And the other way:
+ * bt-actor, given only a libtorrent hub, learns a third libtorrent peer from the hub's `ut_pex` and dials it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -21,15 +22,27 @@ const HELPERS = join(import.meta.dirname, 'helpers');
 let work: string;
 
 /** `bt-actor run` (a leecher with no data); stopped by the returned function. */
-function btActor(torrent: string, outDir: string, port: number) {
+function btActor(torrent: string, outDir: string, port: number, peers: number[] = []) {
   const child: ChildProcess = spawn(
     process.execPath,
-    [BIN, 'run', torrent, '--out', outDir, '--port', String(port), '--bind', '127.0.0.1', '--json'],
+    [
+      BIN,
+      'run',
+      torrent,
+      '--out',
+      outDir,
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--json',
+      ...peers.flatMap((p) => ['--peer', `127.0.0.1:${p}`]),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines = jsonLines(child.stdout!);
+  const lines = jsonLines(child.stdout!) as { event: string; key?: string }[];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     stderr: () => stderr,
@@ -120,5 +133,38 @@ describe('bt-actor sends ut_pex (BEP 11)', () => {
     expect(r.lPeers.some((e) => e.ev === 'finished')).toBe(false);
     // It did talk to bt-actor all along.
     expect(r.lPeers.some((e) => e.ev === 'peer')).toBe(true);
+  }, 90_000);
+});
+
+describe('bt-actor learns peers from ut_pex (BEP 11)', () => {
+  it('knowing only a libtorrent hub, bt-actor learns a third peer from its PEX and dials it', async () => {
+    const { torrent } = await createTorrent(join(work, 'src', 'data.bin'), {
+      pieceLength: 64 * 1024,
+      creationDate: null,
+      announce: [],
+    });
+    const file = join(work, 'learn.torrent');
+    await writeFile(file, torrent);
+    const [hubPort, pPort, ourPort] = [await freePort(), await freePort(), await freePort()];
+    for (const d of ['hub', 'p', 'us']) await mkdir(join(work, 'learn', d), { recursive: true });
+    // The hub (libtorrent, the .torrent and no data: nobody finishes) and P, which knows only the hub.
+    const hub = libtorrentPeer(file, join(work, 'learn', 'hub'), hubPort);
+    await waitForPort(hubPort, 20_000);
+    const p = libtorrentPeer(file, join(work, 'learn', 'p'), pPort, [hubPort]);
+    expect(await until(() => p.peers.some((e) => e.ev === 'peer'), 15_000)).toBe(true);
+    // bt-actor is given only the hub: no tracker, no DHT. P's address can only come from the hub's PEX
+    // (libtorrent sends its first message on a new connection at once).
+    const us = btActor(file, join(work, 'learn', 'us'), ourPort, [hubPort]);
+    try {
+      const dialled = () => us.lines.some((l) => l.event === 'peer-connected' && l.key === `127.0.0.1:${pPort}`);
+      expect(await until(dialled, 20_000), JSON.stringify(us.lines.filter((l) => l.event.startsWith('peer')))).toBe(
+        true,
+      );
+      expect(us.lines.some((l) => l.event === 'peer-connected' && l.key === `127.0.0.1:${hubPort}`)).toBe(true);
+    } finally {
+      expect(await us.stop()).not.toBeNull();
+      await p.proc.stop();
+      await hub.proc.stop();
+    }
   }, 90_000);
 });
