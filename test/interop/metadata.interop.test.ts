@@ -2,13 +2,15 @@
  * bt-actor serving BEP 9 `ut_metadata`: a libtorrent magnet leecher that knows only the info hash and
  * bt-actor's address (`x.pe`) — no .torrent, no tracker, no DHT — gets the metadata (two 16 KiB
  * metadata pieces) and then the data from a bt-actor seeder on 127.0.0.1. The same torrent made private
- * (BEP 27): bt-actor does not offer `ut_metadata`, so the leecher never gets the metadata.
+ * (BEP 27): bt-actor does not offer `ut_metadata`, so the leecher never gets the metadata. A WebTorrent
+ * magnet leecher (in this process, `x.pe` only) gets the metadata and the data as well.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebTorrent from 'webtorrent';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { expectSameData, writeRandom } from '../support/data.js';
@@ -112,6 +114,54 @@ describe('bt-actor serves ut_metadata (BEP 9)', () => {
       expect(r.code, r.output).toBe(0);
       await expectSameData(meta, join(work, 'src'), out);
     } finally {
+      expect(await seed.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it('a WebTorrent magnet leecher (x.pe) gets the metadata, then the data, from a bt-actor seeder', async () => {
+    const { file, meta } = await makeTorrent(join(work, 'src', 'data.bin'), false);
+    const port = await freePort();
+    const seed = await btActorSeed(file, join(work, 'src'), port);
+    // WebTorrent in this process, with nothing but the link: no DHT, no trackers, no PEX, no LSD.
+    const client = new WebTorrent({
+      torrentPort: 0,
+      dht: false,
+      lsd: false,
+      utp: false,
+      utPex: false,
+      webSeeds: false,
+      natUpnp: false,
+      natPmp: false,
+      tracker: {},
+    });
+    try {
+      await waitForPort(port);
+      const out = join(work, 'out-webtorrent');
+      const t = client.add(`magnet:?xt=urn:btih:${meta.infoHashHex}&x.pe=127.0.0.1:${port}`, { path: out });
+      const got = await new Promise<{ metadata: number; done: boolean }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('WebTorrent: no metadata and data within 60 s')), 60_000);
+        let metadata = 0;
+        t.on('metadata', () => (metadata = t.length));
+        t.on('done', () => {
+          clearTimeout(timer);
+          resolve({ metadata, done: true });
+        });
+        t.on('error', (e) => {
+          clearTimeout(timer);
+          reject(typeof e === 'string' ? new Error(e) : e);
+        });
+      });
+      expect(got).toEqual({ metadata: meta.length, done: true });
+      expect(t.infoHash).toBe(meta.infoHashHex);
+      await expectSameData(meta, join(work, 'src'), out);
+    } finally {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        client.destroy(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
       expect(await seed.stop()).toBe(0);
     }
   }, 120_000);
