@@ -48,7 +48,7 @@ declare module 'webtorrent' {
     readonly downloaded: number;
     /** Dials `host:port` (valid once the info hash is known, e.g. from 'ready' on). */
     addPeer(peer: string): boolean;
-    on(event: 'ready' | 'done' | 'trackerAnnounce', listener: () => void): this;
+    on(event: 'ready' | 'done' | 'metadata' | 'trackerAnnounce', listener: () => void): this;
     on(event: 'error' | 'warning', listener: (err: Error | string) => void): this;
     on(event: 'wire', listener: (wire: Wire, addr?: string) => void): this;
     once(event: 'ready' | 'done' | 'trackerAnnounce', listener: () => void): this;
