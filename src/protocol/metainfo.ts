@@ -415,6 +415,7 @@ function parseFiles(filesValue: BencodeValue, rules: PathRules, pathChanges: Pat
     f.pathString = path.join('/');
     reasons[i]!.push('duplicate path');
   }
+  resolveSymlinkTargets(files);
   files.forEach((f, i) => {
     if (f.originalPath === undefined) return;
     pathChanges.push({
@@ -425,6 +426,22 @@ function parseFiles(filesValue: BencodeValue, rules: PathRules, pathChanges: Pat
     });
   });
   return files;
+}
+
+/**
+ * A symlink target that names nothing from the torrent's root but names a file or folder from the
+ * link's own folder is read that way, as libtorrent does (bt-actor never creates the link; this only
+ * keeps `symlinkPath` meaningful).
+ */
+function resolveSymlinkTargets(files: TorrentFile[]): void {
+  if (!files.some((f) => f.symlinkPath !== undefined)) return;
+  const names = new Set<string>();
+  for (const f of files) for (let k = 1; k <= f.path.length; k++) names.add(f.path.slice(0, k).join('/'));
+  for (const f of files) {
+    if (f.symlinkPath === undefined || names.has(f.symlinkPath.join('/'))) continue;
+    const relative = [...f.path.slice(0, -1), ...f.symlinkPath];
+    if (names.has(relative.join('/'))) f.symlinkPath = relative;
+  }
 }
 
 /** Sanitizes a file's path elements (docs/metainfo.md); records why in `why`, nothing when unchanged. */
