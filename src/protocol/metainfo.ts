@@ -20,7 +20,13 @@ import {
   text,
 } from './bencode.js';
 import { BtError } from './errors.js';
-import { type PathRules, platformPathRules, resolveDuplicates, sanitizeElement } from './sanitize-path.js';
+import {
+  MAX_PATH_DEPTH,
+  type PathRules,
+  platformPathRules,
+  resolveDuplicates,
+  sanitizeElement,
+} from './sanitize-path.js';
 
 export { foldPath, type PathRules } from './sanitize-path.js';
 
@@ -435,12 +441,26 @@ function parseFiles(filesValue: BencodeValue, rules: PathRules, pathChanges: Pat
  */
 function resolveSymlinkTargets(files: TorrentFile[]): void {
   if (!files.some((f) => f.symlinkPath !== undefined)) return;
-  const names = new Set<string>();
-  for (const f of files) for (let k = 1; k <= f.path.length; k++) names.add(f.path.slice(0, k).join('/'));
+  // Every file and folder of the layout by (folder id, name): linear in the bytes of the paths.
+  const ids = new Map<string, number>();
   for (const f of files) {
-    if (f.symlinkPath === undefined || names.has(f.symlinkPath.join('/'))) continue;
+    let id = 0;
+    for (const name of f.path) {
+      const k = `${id}/${name}`;
+      let next = ids.get(k);
+      if (next === undefined) ids.set(k, (next = ids.size + 1));
+      id = next;
+    }
+  }
+  const names = (path: readonly string[]): boolean => {
+    let id: number | undefined = 0;
+    for (const name of path) if ((id = ids.get(`${id}/${name}`)) === undefined) return false;
+    return path.length > 0;
+  };
+  for (const f of files) {
+    if (f.symlinkPath === undefined || names(f.symlinkPath)) continue;
     const relative = [...f.path.slice(0, -1), ...f.symlinkPath];
-    if (names.has(relative.join('/'))) f.symlinkPath = relative;
+    if (names(relative)) f.symlinkPath = relative;
   }
 }
 
@@ -482,6 +502,13 @@ function parseAttributes(
   const target = get(dict, 'symlink path');
   // A symlink without a 'symlink path' list is read as an empty file, as libtorrent does.
   if (attr.includes('l') && Array.isArray(target)) {
+    if (target.length > MAX_PATH_DEPTH) {
+      throw new MetainfoError(
+        'BT_ERR_METAINFO_PATH',
+        `${field}.symlink path`,
+        `${target.length} elements deep (at most ${MAX_PATH_DEPTH})`,
+      );
+    }
     const raw = target.map((e, k) => {
       if (!isBytes(e)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', `${field}.symlink path[${k}]`, 'not a string');
       return e;
@@ -504,6 +531,9 @@ function pathBytes(value: BencodeValue | undefined, field: string): Uint8Array[]
   if (value === undefined) throw new MetainfoError('BT_ERR_METAINFO_MISSING', field, 'missing');
   if (!Array.isArray(value)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', field, 'not a list of strings');
   if (value.length === 0) throw new MetainfoError('BT_ERR_METAINFO_PATH', field, 'the path is empty');
+  if (value.length > MAX_PATH_DEPTH) {
+    throw new MetainfoError('BT_ERR_METAINFO_PATH', field, `${value.length} elements deep (at most ${MAX_PATH_DEPTH})`);
+  }
   return value.map((element, k) => {
     if (!isBytes(element)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', `${field}[${k}]`, 'not a string');
     return element;

@@ -22,6 +22,8 @@ export function platformPathRules(): PathRules {
 
 /** Longest element written, in UTF-8 bytes (ext4, APFS, NTFS and most others stop at 255). */
 export const MAX_ELEMENT_BYTES = 255;
+/** Paths deeper than this many elements are refused, as libtorrent (`max_directory_depth`). */
+export const MAX_PATH_DEPTH = 100;
 /** Renaming gives up (the torrent is refused) after this many taken candidate names, as libtorrent. */
 export const MAX_DUPLICATE_COLLISIONS = 500;
 
@@ -171,35 +173,44 @@ export interface LayoutEntry {
  * more than {@link MAX_DUPLICATE_COLLISIONS} candidate names were taken (a hostile torrent).
  */
 export function resolveDuplicates(entries: readonly LayoutEntry[]): Map<number, string[]> | null {
-  const taken = new Set<string>();
+  // Names are keyed by their folder's id and their folded name, so the work is linear in the bytes of
+  // the paths however deep they go (a path is never joined whole for each of its folders).
+  const folders = new Map<string, number>();
+  const files = new Set<string>();
+  const key = (parent: number, name: string) => `${parent}/${foldPath(name)}`;
+  const folderOf = (path: readonly string[]): number => {
+    let id = 0;
+    for (const name of path.slice(0, -1)) {
+      const k = key(id, name);
+      let next = folders.get(k);
+      if (next === undefined) folders.set(k, (next = folders.size + 1));
+      id = next;
+    }
+    return id;
+  };
   // Folders first, so no file can take the name of a folder another file needs.
-  for (const e of entries) {
-    if (!e.stored) continue;
-    for (let k = 1; k < e.path.length; k++) taken.add(foldPath(e.path.slice(0, k).join('/')));
-  }
+  const parents = entries.map((e) => (e.stored ? folderOf(e.path) : 0));
+  const taken = (k: string) => folders.has(k) || files.has(k);
   const renamed = new Map<number, string[]>();
   let collisions = 0;
-  entries.forEach((e, i) => {
-    if (!e.stored || collisions > MAX_DUPLICATE_COLLISIONS) return;
-    const key = foldPath(e.path.join('/'));
-    if (!taken.has(key)) {
-      taken.add(key);
-      return;
-    }
-    const dir = e.path.slice(0, -1);
+  for (const [i, e] of entries.entries()) {
+    if (!e.stored) continue;
     const last = e.path[e.path.length - 1]!;
-    for (let n = 1; ; n++) {
-      const candidate = [...dir, fitName(last, `.${n}`)];
-      const k = foldPath(candidate.join('/'));
-      if (!taken.has(k)) {
-        taken.add(k);
-        renamed.set(i, candidate);
-        return;
-      }
-      if (++collisions > MAX_DUPLICATE_COLLISIONS) return;
+    if (!taken(key(parents[i]!, last))) {
+      files.add(key(parents[i]!, last));
+      continue;
     }
-  });
-  return collisions > MAX_DUPLICATE_COLLISIONS ? null : renamed;
+    for (let n = 1; ; n++) {
+      const candidate = fitName(last, `.${n}`);
+      if (!taken(key(parents[i]!, candidate))) {
+        files.add(key(parents[i]!, candidate));
+        renamed.set(i, [...e.path.slice(0, -1), candidate]);
+        break;
+      }
+      if (++collisions > MAX_DUPLICATE_COLLISIONS) return null;
+    }
+  }
+  return renamed;
 }
 
 /** A path as case-insensitive, normalisation-insensitive file systems see it (NFC, lower case). */

@@ -236,6 +236,22 @@ describe('parseMetainfo: every broken torrent names its field', () => {
     expectError(torrent(multi([{ length: 1 }])), 'BT_ERR_METAINFO_MISSING', 'info.files[0].path'));
   it('empty path', () =>
     expectError(torrent(multi([{ length: 1, path: [] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path'));
+  it("a path more than 100 elements deep (libtorrent's max_directory_depth)", () => {
+    const deep = (n: number) => torrent(multi([{ length: 1, path: Array.from({ length: n }, () => 'd') }]));
+    expect(parseMetainfo(deep(100)).files[0]!.path).toHaveLength(100);
+    const e = expectError(deep(101), 'BT_ERR_METAINFO_PATH', 'info.files[0].path');
+    expect(e.message).toMatch(/101 elements deep \(at most 100\)/);
+    expectError(
+      torrent(
+        multi([
+          { length: 0, attr: 'l', path: ['l'], 'symlink path': Array.from({ length: 101 }, () => 'd') },
+          { length: 1, path: ['f'] },
+        ]),
+      ),
+      'BT_ERR_METAINFO_PATH',
+      'info.files[0].symlink path',
+    );
+  });
   it('path element not a string', () =>
     expectError(torrent(multi([{ length: 1, path: [5] }])), 'BT_ERR_METAINFO_TYPE', 'info.files[0].path[0]'));
   it('zero total length', () =>
