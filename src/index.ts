@@ -19,6 +19,9 @@ export {
   pieceSize,
   toHex,
   type Metainfo,
+  type ParseOptions,
+  type PathChange,
+  type PathRules,
   type TorrentFile,
 } from './protocol/metainfo.js';
 export { autoPieceLength, encodeTorrent, type TorrentSpec } from './protocol/metainfo-encode.js';

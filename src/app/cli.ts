@@ -285,7 +285,13 @@ export function infoJson(meta: Metainfo) {
     pieceLength: meta.pieceLength,
     pieceCount: meta.pieceCount,
     multiFile: meta.multiFile,
-    files: meta.files.filter((f) => !f.padding).map((f) => ({ path: f.pathString, length: f.length })),
+    files: meta.files
+      .filter((f) => !f.padding)
+      .map((f) => ({
+        path: f.pathString,
+        length: f.length,
+        ...(f.originalPath && { originalPath: f.originalPath.join('/') }),
+      })),
     announce: meta.announce,
     private: meta.private,
     urlList: meta.urlList,
@@ -294,6 +300,8 @@ export function infoJson(meta: Metainfo) {
   if (meta.createdBy !== undefined) json.createdBy = meta.createdBy;
   if (meta.creationDate !== undefined) json.creationDate = meta.creationDate;
   if (meta.warnings.length > 0) json.warnings = meta.warnings;
+  if (meta.originalName !== undefined) json.originalName = meta.originalName;
+  if (meta.pathChanges.length > 0) json.pathChanges = meta.pathChanges;
   return json;
 }
 
@@ -312,6 +320,11 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   if (/^magnet:/i.test(positionals[0]!)) return magnetInfo(positionals[0]!, values, timeoutS, io);
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
+  // One line per name laid out differently from what the torrent says (docs/metainfo.md).
+  for (const c of meta.pathChanges)
+    io.err(
+      `bt-actor: warning: ${c.field} '${printable(c.from)}' is laid out as '${printable(c.to)}' (${c.reasons.join(', ')})`,
+    );
   const scrape = values.scrape ? await scrapeAll(meta.announce.flat(), meta, timeoutS * 1000) : undefined;
   if (values.json) {
     io.out(JSON.stringify({ ...infoJson(meta), ...(scrape && { scrape }) }));

@@ -20,6 +20,15 @@ import {
   text,
 } from './bencode.js';
 import { BtError } from './errors.js';
+import {
+  MAX_PATH_DEPTH,
+  type PathRules,
+  platformPathRules,
+  resolveDuplicates,
+  sanitizeElement,
+} from './sanitize-path.js';
+
+export { foldPath, type PathRules } from './sanitize-path.js';
 
 export type MetainfoErrorCode =
   | 'BT_ERR_METAINFO_BENCODE'
@@ -58,8 +67,29 @@ export interface TorrentFile {
   executable: boolean;
   /** BEP 47 'h' attribute. */
   hidden: boolean;
-  /** BEP 47 'l' attribute: the file is a symlink to this path (elements relative to the torrent root). */
+  /**
+   * BEP 47 'l' attribute: the file is a symlink to this path (elements relative to the torrent root,
+   * sanitized, `.` and `..` dropped). Such an entry holds no data (its length is 0) and bt-actor never
+   * creates the link.
+   */
   symlinkPath?: string[];
+  /**
+   * The path as the torrent gives it (elements decoded as UTF-8), present only when {@link path} had
+   * to be changed to be safe: see {@link Metainfo.pathChanges} for why.
+   */
+  originalPath?: string[];
+}
+
+/** One name the torrent gives that bt-actor lays out differently (docs/metainfo.md, "Sanitized paths"). */
+export interface PathChange {
+  /** `info.name` or `info.files[i].path`. */
+  field: string;
+  /** The name as the torrent gives it, elements joined with '/' (may hold any character: print with care). */
+  from: string;
+  /** The name used on disk (relative to the torrent's folder for `info.files`). */
+  to: string;
+  /** Why, e.g. `duplicate path`, `separator`, `dot name`, `empty element dropped`. */
+  reasons: string[];
 }
 
 export interface Metainfo {
@@ -89,8 +119,21 @@ export interface Metainfo {
   creationDate?: number;
   comment?: string;
   createdBy?: string;
-  /** Tolerated oddities outside the info dictionary (mistyped optional keys that were ignored). */
+  /** The name as the torrent gives it, present only when {@link name} had to be changed. */
+  originalName?: string;
+  /** Every name the torrent gives that is laid out differently, in torrent order (name first). */
+  pathChanges: PathChange[];
+  /**
+   * Tolerated oddities outside the info dictionary (mistyped optional keys that were ignored, bytes
+   * of whitespace after the top-level dictionary).
+   */
   warnings: string[];
+}
+
+/** Options of {@link parseMetainfo}. */
+export interface ParseOptions {
+  /** The file systems the layout must suit; the running platform's by default. */
+  pathRules?: PathRules;
 }
 
 /** The parsed top-level dictionary, for keys the {@link Metainfo} does not model. */
@@ -99,8 +142,11 @@ export interface ParsedTorrent {
   raw: BencodeDict;
 }
 
-/** Piece lengths above this are refused: a piece is held in memory while it is verified. */
-export const MAX_PIECE_LENGTH = 256 * 1024 * 1024;
+/**
+ * Piece lengths above this are refused: libtorrent's limit (`file_storage::max_piece_size`,
+ * 32767 blocks of 16 KiB, just under 512 MiB). A piece is held in memory while it is verified.
+ */
+export const MAX_PIECE_LENGTH = 32767 * 16384;
 /** Torrents above 2^50 bytes (1 PiB) are refused as absurd. */
 export const MAX_TORRENT_LENGTH = 2 ** 50;
 
@@ -126,15 +172,17 @@ export { toHex } from './bytes.js';
  * const meta = parseMetainfo(await readFile('ubuntu.torrent'));
  * console.log(meta.name, meta.infoHashHex, meta.pieceCount);
  */
-export function parseMetainfo(bytes: Uint8Array): Metainfo {
-  return parseTorrent(bytes).metainfo;
+export function parseMetainfo(bytes: Uint8Array, options: ParseOptions = {}): Metainfo {
+  return parseTorrent(bytes, options).metainfo;
 }
 
-export function parseTorrent(bytes: Uint8Array): ParsedTorrent {
+/** Like {@link parseMetainfo}, and also returns the decoded top-level dictionary. */
+export function parseTorrent(bytes: Uint8Array, options: ParseOptions = {}): ParsedTorrent {
   let value: BencodeValue;
   let infoSpan;
+  const warnings: string[] = [];
   try {
-    const decoded = decodeBencode(bytes);
+    const decoded = decodeTolerant(bytes, warnings);
     value = decoded.value;
     infoSpan = decoded.scan.topLevelSpans.get('info');
   } catch (err) {
@@ -150,12 +198,12 @@ export function parseTorrent(bytes: Uint8Array): ParsedTorrent {
 
   const infoBytes = bytes.subarray(infoSpan.start, infoSpan.end);
   const infoHash = new Uint8Array(createHash('sha1').update(infoBytes).digest());
-  const warnings: string[] = [];
-  const info = parseInfo(infoValue);
+  const infoHashHex = toHex(infoHash);
+  const info = parseInfo(infoValue, infoHashHex, options.pathRules ?? platformPathRules());
 
   const metainfo: Metainfo = {
     infoHash,
-    infoHashHex: toHex(infoHash),
+    infoHashHex,
     infoBytes,
     ...info,
     announce: parseAnnounce(value, warnings),
@@ -171,12 +219,36 @@ export function parseTorrent(bytes: Uint8Array): ParsedTorrent {
   return { metainfo, raw: value };
 }
 
+/** Whitespace after the top-level value is tolerated (some tools end the file with a newline). */
+const TRAILING_WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+function decodeTolerant(bytes: Uint8Array, warnings: string[]): ReturnType<typeof decodeBencode> {
+  try {
+    return decodeBencode(bytes);
+  } catch (err) {
+    if (!(err instanceof BencodeError) || err.code !== 'BT_ERR_BENCODE_TRAILING') throw err;
+    const end = err.position;
+    for (let i = end; i < bytes.length; i++) if (!TRAILING_WHITESPACE.has(bytes[i]!)) throw err;
+    warnings.push(`${bytes.length - end} byte(s) of whitespace after the torrent's dictionary: ignored`);
+    return decodeBencode(bytes.subarray(0, end));
+  }
+}
+
 type InfoPart = Pick<
   Metainfo,
-  'name' | 'multiFile' | 'files' | 'length' | 'pieceLength' | 'pieceCount' | 'pieces' | 'private'
+  | 'name'
+  | 'originalName'
+  | 'multiFile'
+  | 'files'
+  | 'length'
+  | 'pieceLength'
+  | 'pieceCount'
+  | 'pieces'
+  | 'private'
+  | 'pathChanges'
 >;
 
-function parseInfo(info: BencodeDict): InfoPart {
+function parseInfo(info: BencodeDict, infoHashHex: string, rules: PathRules): InfoPart {
   const pieceLength = requireInt(info, 'piece length', 'info.piece length');
   if (pieceLength <= 0 || pieceLength > MAX_PIECE_LENGTH) {
     throw new MetainfoError(
@@ -206,7 +278,17 @@ function parseInfo(info: BencodeDict): InfoPart {
     );
   }
 
-  const name = pathElement(preferUtf8(info, 'name', 'info.name'), 'info.name');
+  const pathChanges: PathChange[] = [];
+  const rawName = nameBytes(info);
+  const sanitizedName = sanitizeElement(rawName, rules);
+  const name = sanitizedName.value === null || sanitizedName.placeholder ? infoHashHex : sanitizedName.value;
+  const originalName = text(rawName);
+  const nameChanged = name !== originalName;
+  if (nameChanged) {
+    const reasons: string[] = sanitizedName.fixes;
+    if (name === infoHashHex) reasons.push('no usable name: the info hash stands in');
+    pathChanges.push({ field: 'info.name', from: originalName, to: name, reasons });
+  }
 
   const lengthValue = get(info, 'length');
   const filesValue = get(info, 'files');
@@ -216,14 +298,16 @@ function parseInfo(info: BencodeDict): InfoPart {
   let files: TorrentFile[];
   const multiFile = filesValue !== undefined;
   if (multiFile) {
-    files = parseFiles(filesValue);
+    files = parseFiles(filesValue, rules, pathChanges);
   } else {
     if (lengthValue === undefined) {
       throw new MetainfoError('BT_ERR_METAINFO_MISSING', 'info.length', "missing (and no 'files' list either)");
     }
     const length = fileLength(lengthValue, 'info.length');
-    const attrs = parseAttributes(info, 'info');
-    files = [{ path: [name], pathString: name, length, offset: 0, ...attrs }];
+    const attrs = parseAttributes(info, 'info', rules);
+    const file: TorrentFile = { path: [name], pathString: name, length, offset: 0, ...attrs };
+    if (nameChanged) file.originalPath = [originalName];
+    files = [file];
   }
   const length = files.reduce((sum, f) => sum + f.length, 0);
   if (length > MAX_TORRENT_LENGTH) {
@@ -251,79 +335,190 @@ function parseInfo(info: BencodeDict): InfoPart {
   }
   const privateValue = get(info, 'private');
   const isPrivate = typeof privateValue === 'number' && privateValue === 1;
-  return { name, multiFile, files, length, pieceLength, pieceCount, pieces: piecesValue, private: isPrivate };
+  const part: InfoPart = {
+    name,
+    multiFile,
+    files,
+    length,
+    pieceLength,
+    pieceCount,
+    pieces: piecesValue,
+    private: isPrivate,
+    pathChanges,
+  };
+  if (nameChanged) part.originalName = originalName;
+  return part;
 }
 
-function parseFiles(filesValue: BencodeValue): TorrentFile[] {
+/** `name.utf-8` when it is valid, non-empty UTF-8 (some clients write it), else `name`. */
+function nameBytes(info: BencodeDict): Uint8Array {
+  const utf8 = get(info, 'name.utf-8');
+  if (isBytes(utf8) && utf8.length > 0 && strictText(utf8) !== null) return utf8;
+  const value = get(info, 'name');
+  if (value === undefined) throw new MetainfoError('BT_ERR_METAINFO_MISSING', 'info.name', 'missing');
+  if (!isBytes(value)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', 'info.name', 'not a string');
+  return value;
+}
+
+function parseFiles(filesValue: BencodeValue, rules: PathRules, pathChanges: PathChange[]): TorrentFile[] {
   if (!Array.isArray(filesValue)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', 'info.files', 'not a list');
   if (filesValue.length === 0) throw new MetainfoError('BT_ERR_METAINFO_MISSING', 'info.files', 'the list is empty');
   const files: TorrentFile[] = [];
-  const seen = new Map<string, number>();
+  const reasons: string[][] = [];
   let offset = 0;
   filesValue.forEach((entry, i) => {
     const field = `info.files[${i}]`;
     if (!isDict(entry)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', field, 'not a dictionary');
-    const lengthValue = get(entry, 'length');
-    if (lengthValue === undefined) throw new MetainfoError('BT_ERR_METAINFO_MISSING', `${field}.length`, 'missing');
-    const length = fileLength(lengthValue, `${field}.length`);
+    const attrs = parseAttributes(entry, field, rules);
+    // A symlink holds no data, whatever 'length' says (BEP 47; libtorrent reads it as 0 too).
+    const symlink = attrs.symlinkPath !== undefined || hasAttr(entry, 'l');
+    let length = 0;
+    if (!symlink) {
+      const lengthValue = get(entry, 'length');
+      if (lengthValue === undefined) throw new MetainfoError('BT_ERR_METAINFO_MISSING', `${field}.length`, 'missing');
+      length = fileLength(lengthValue, `${field}.length`);
+    }
     const usedUtf8 = get(entry, 'path.utf-8') !== undefined && validPathList(get(entry, 'path.utf-8'));
     const pathKey = usedUtf8 ? 'path.utf-8' : 'path';
     const pathValue = get(entry, pathKey);
-    const path = parsePath(pathValue, `${field}.${pathKey}`);
-    const pathString = path.join('/');
-    const attrs = parseAttributes(entry, field);
-    if (!attrs.padding) {
-      // Compared as macOS and Windows compare names (case and Unicode normalisation folded), so a
-      // torrent lays out the same everywhere: 'A.txt' beside 'a.txt', or 'é' composed beside 'é'
-      // decomposed, would be one file there.
-      const previous = seen.get(foldPath(pathString));
-      if (previous !== undefined) {
-        const same = files[previous]!.pathString === pathString;
-        throw new MetainfoError(
-          'BT_ERR_METAINFO_DUPLICATE_PATH',
-          `${field}.path`,
-          same
-            ? `'${pathString}' is also the path of info.files[${previous}]`
-            : `'${pathString}' and info.files[${previous}] ('${files[previous]!.pathString}') differ only in case or Unicode normalisation`,
-        );
-      }
-      seen.set(foldPath(pathString), i);
+    const why: string[] = [];
+    let original: string[];
+    let path: string[];
+    if (attrs.padding && (pathValue === undefined || (Array.isArray(pathValue) && pathValue.length === 0))) {
+      // BEP 47 pad files need no name; they never reach the disk.
+      original = [];
+      path = ['.pad', String(length)];
+      why.push('pad file without a path');
+    } else {
+      const raw = pathBytes(pathValue, `${field}.${pathKey}`);
+      original = raw.map((e) => text(e));
+      path = sanitizePath(raw, rules, why);
     }
-    files.push({ path, pathString, length, offset, ...attrs });
+    const pathString = path.join('/');
+    // BitComet names its padding files '_____padding_file_…' without the 'p' attribute.
+    const padding = attrs.padding || pathString.includes('_____padding_file_');
+    const file: TorrentFile = { path, pathString, length, offset, ...attrs, padding };
+    if (why.length > 0) file.originalPath = original;
+    files.push(file);
+    reasons.push(why);
     offset += length;
   });
-  // A file whose path is a folder of another file ('a' and 'a/b') cannot be written.
+  // Symlink entries and padding never reach the disk, so only the other files need distinct paths.
+  const renamed = resolveDuplicates(
+    files.map((f) => ({ path: f.path, stored: !f.padding && f.symlinkPath === undefined })),
+  );
+  if (renamed === null) {
+    throw new MetainfoError(
+      'BT_ERR_METAINFO_DUPLICATE_PATH',
+      'info.files',
+      'so many files share a path that renaming them gave up (a hostile torrent?)',
+    );
+  }
+  for (const [i, path] of renamed) {
+    const f = files[i]!;
+    f.originalPath ??= f.path.slice();
+    f.path = path;
+    f.pathString = path.join('/');
+    reasons[i]!.push('duplicate path');
+  }
+  resolveSymlinkTargets(files);
+  files.forEach((f, i) => {
+    if (f.originalPath === undefined) return;
+    pathChanges.push({
+      field: `info.files[${i}].path`,
+      from: f.originalPath.join('/'),
+      to: f.pathString,
+      reasons: reasons[i]!,
+    });
+  });
+  return files;
+}
+
+/**
+ * A symlink target that names nothing from the torrent's root but names a file or folder from the
+ * link's own folder is read that way, as libtorrent does (bt-actor never creates the link; this only
+ * keeps `symlinkPath` meaningful).
+ */
+function resolveSymlinkTargets(files: TorrentFile[]): void {
+  if (!files.some((f) => f.symlinkPath !== undefined)) return;
+  // Every file and folder of the layout by (folder id, name): linear in the bytes of the paths.
+  const ids = new Map<string, number>();
   for (const f of files) {
-    if (f.padding) continue;
-    for (let k = 1; k < f.path.length; k++) {
-      const prefix = f.path.slice(0, k).join('/');
-      const clash = seen.get(foldPath(prefix));
-      if (clash !== undefined) {
-        throw new MetainfoError(
-          'BT_ERR_METAINFO_DUPLICATE_PATH',
-          `info.files[${clash}].path`,
-          `'${prefix}' is a file and also a folder of '${f.pathString}'`,
-        );
-      }
+    let id = 0;
+    for (const name of f.path) {
+      const k = `${id}/${name}`;
+      let next = ids.get(k);
+      if (next === undefined) ids.set(k, (next = ids.size + 1));
+      id = next;
     }
   }
-  return files;
+  const names = (path: readonly string[]): boolean => {
+    let id: number | undefined = 0;
+    for (const name of path) if ((id = ids.get(`${id}/${name}`)) === undefined) return false;
+    return path.length > 0;
+  };
+  for (const f of files) {
+    if (f.symlinkPath === undefined || names(f.symlinkPath)) continue;
+    const relative = [...f.path.slice(0, -1), ...f.symlinkPath];
+    if (names(relative)) f.symlinkPath = relative;
+  }
+}
+
+/** Sanitizes a file's path elements (docs/metainfo.md); records why in `why`, nothing when unchanged. */
+function sanitizePath(raw: Uint8Array[], rules: PathRules, why: string[]): string[] {
+  const path: string[] = [];
+  const fixes = new Set<string>();
+  for (const element of raw) {
+    const s = sanitizeElement(element, rules);
+    for (const f of s.fixes) fixes.add(f);
+    if (s.value === null) fixes.add(element.length === 0 ? 'empty element dropped' : "'.' element dropped");
+    else path.push(s.value);
+  }
+  if (path.length === 0) {
+    fixes.add('nothing left of the path');
+    path.push('_');
+  }
+  why.push(...fixes);
+  return path;
+}
+
+function hasAttr(dict: BencodeDict, flag: string): boolean {
+  const attrValue = get(dict, 'attr');
+  return isBytes(attrValue) && text(attrValue).includes(flag);
 }
 
 function parseAttributes(
   dict: BencodeDict,
   field: string,
+  rules: PathRules,
 ): Pick<TorrentFile, 'padding' | 'executable' | 'hidden' | 'symlinkPath'> {
   const attrValue = get(dict, 'attr');
   const attr = isBytes(attrValue) ? text(attrValue) : '';
-  const padding = attr.includes('p');
   const result: Pick<TorrentFile, 'padding' | 'executable' | 'hidden' | 'symlinkPath'> = {
-    padding,
+    padding: attr.includes('p'),
     executable: attr.includes('x'),
     hidden: attr.includes('h'),
   };
-  if (attr.includes('l')) {
-    result.symlinkPath = parsePath(get(dict, 'symlink path'), `${field}.symlink path`);
+  const target = get(dict, 'symlink path');
+  // A symlink without a 'symlink path' list is read as an empty file, as libtorrent does.
+  if (attr.includes('l') && Array.isArray(target)) {
+    if (target.length > MAX_PATH_DEPTH) {
+      throw new MetainfoError(
+        'BT_ERR_METAINFO_PATH',
+        `${field}.symlink path`,
+        `${target.length} elements deep (at most ${MAX_PATH_DEPTH})`,
+      );
+    }
+    const raw = target.map((e, k) => {
+      if (!isBytes(e)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', `${field}.symlink path[${k}]`, 'not a string');
+      return e;
+    });
+    // BEP 47 forbids '.' and '..' here; dropped, as libtorrent does (the link is never created anyway).
+    const kept = raw.filter((e) => {
+      const t = text(e);
+      return t !== '.' && t !== '..';
+    });
+    result.symlinkPath = kept.flatMap((e) => sanitizeElement(e, rules).value ?? []);
   }
   return result;
 }
@@ -332,53 +527,17 @@ function validPathList(v: BencodeValue | undefined): boolean {
   return Array.isArray(v) && v.length > 0 && v.every((e) => isBytes(e) && strictText(e) !== null);
 }
 
-function parsePath(value: BencodeValue | undefined, field: string): string[] {
+function pathBytes(value: BencodeValue | undefined, field: string): Uint8Array[] {
   if (value === undefined) throw new MetainfoError('BT_ERR_METAINFO_MISSING', field, 'missing');
   if (!Array.isArray(value)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', field, 'not a list of strings');
   if (value.length === 0) throw new MetainfoError('BT_ERR_METAINFO_PATH', field, 'the path is empty');
+  if (value.length > MAX_PATH_DEPTH) {
+    throw new MetainfoError('BT_ERR_METAINFO_PATH', field, `${value.length} elements deep (at most ${MAX_PATH_DEPTH})`);
+  }
   return value.map((element, k) => {
     if (!isBytes(element)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', `${field}[${k}]`, 'not a string');
-    return pathElement(text(element), `${field}[${k}]`);
+    return element;
   });
-}
-
-/**
- * Checks one path element: it must be a plain name that stays inside its folder. Refused: empty,
- * '.', '..', and any '/' (which would also make an absolute path), '\\' or NUL.
- */
-function pathElement(element: string, field: string): string {
-  if (element.length === 0) throw new MetainfoError('BT_ERR_METAINFO_PATH', field, 'empty path element');
-  if (element === '.' || element === '..') {
-    throw new MetainfoError('BT_ERR_METAINFO_PATH', field, `'${element}' would leave the download folder`);
-  }
-  if (element.includes('/')) {
-    throw new MetainfoError('BT_ERR_METAINFO_PATH', field, `'${printable(element)}' contains '/'`);
-  }
-  if (element.includes('\\')) {
-    throw new MetainfoError('BT_ERR_METAINFO_PATH', field, `'${printable(element)}' contains '\\'`);
-  }
-  if (element.includes('\0')) {
-    throw new MetainfoError('BT_ERR_METAINFO_PATH', field, `'${printable(element)}' contains a NUL byte`);
-  }
-  return element;
-}
-
-function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-/** BEP 3 text fields are UTF-8; `name.utf-8` (written by some clients) wins when it is valid. */
-function preferUtf8(dict: BencodeDict, key: string, field: string): string {
-  const utf8 = get(dict, `${key}.utf-8`);
-  if (isBytes(utf8) && utf8.length > 0) {
-    const s = strictText(utf8);
-    if (s !== null) return s;
-  }
-  const value = get(dict, key);
-  if (value === undefined) throw new MetainfoError('BT_ERR_METAINFO_MISSING', field, 'missing');
-  if (!isBytes(value)) throw new MetainfoError('BT_ERR_METAINFO_TYPE', field, 'not a string');
-  return text(value);
 }
 
 function requireInt(dict: BencodeDict, key: string, field: string): number {
@@ -473,9 +632,4 @@ function parseUrlList(dict: BencodeDict, warnings: string[]): string[] {
     if (s.length > 0) urls.push(s);
   }
   return urls;
-}
-
-/** A path as case-insensitive, normalisation-insensitive file systems see it (NFC, lower case). */
-export function foldPath(path: string): string {
-  return path.normalize('NFC').toLowerCase();
 }

@@ -136,12 +136,48 @@ describe('bt-actor create / info', () => {
     const r = await cli('info', evil);
     expect(r.code).toBe(0);
     // eslint-disable-next-line no-control-regex
-    expect(r.out).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
-    expect(r.out).toContain('name:          x\\u001b]0;pwned\\u0007\\u202egpj.exe');
+    expect(r.out + r.err).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+    // Names and paths are sanitized (controls become _, the direction override goes); the warnings show
+    // the torrent's own names, escaped.
+    expect(r.out).toContain('name:          x_]0;pwned_gpj.exe');
     expect(r.out).toContain('comment:       see \\u009b31m red');
-    expect(r.out).toContain('a\\u001b[2Jb');
+    expect(r.out).toContain('x_]0;pwned_gpj.exe/a_[2Jb');
+    expect(r.errLines).toEqual([
+      "bt-actor: warning: info.name 'x\\u001b]0;pwned\\u0007\\u202egpj.exe' is laid out as 'x_]0;pwned_gpj.exe' (control character, invisible character)",
+      "bt-actor: warning: info.files[0].path 'a\\u001b[2Jb' is laid out as 'a_[2Jb' (control character)",
+    ]);
     const j = await cli('info', evil, '--json');
-    expect(JSON.parse(j.out).name).toBe(name); // JSON keeps the exact name, escaped as JSON
+    const json = JSON.parse(j.out);
+    expect(json.name).toBe('x_]0;pwned_gpj.exe');
+    expect(json.originalName).toBe(name); // JSON keeps the exact name, escaped as JSON
+    expect(json.files).toEqual([{ path: 'a_[2Jb', length: 10, originalPath: 'a\u001b[2Jb' }]);
+    expect(json.pathChanges.map((c: { field: string }) => c.field)).toEqual(['info.name', 'info.files[0].path']);
+  });
+
+  it('info lists the sanitized layout of awkward paths, one warning line per change', async () => {
+    const awkward = join(dir, 'awkward.torrent');
+    await writeFile(
+      awkward,
+      encodeBencode({
+        info: {
+          name: 'temp',
+          'piece length': 16384,
+          files: [
+            { length: 3, path: ['foo', 'bar.txt'] },
+            { length: 4, path: ['foo', 'bar.txt'] },
+            { length: 5, path: ['..', '..', 'etc', 'passwd'] },
+          ],
+          pieces: new Uint8Array(20),
+        },
+      }),
+    );
+    const r = await cli('info', awkward);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/files \(3\):\n.*temp\/foo\/bar\.txt\n.*temp\/foo\/bar\.1\.txt\n.*temp\/_\/_\/etc\/passwd/);
+    expect(r.errLines).toEqual([
+      "bt-actor: warning: info.files[1].path 'foo/bar.txt' is laid out as 'foo/bar.1.txt' (duplicate path)",
+      "bt-actor: warning: info.files[2].path '../../etc/passwd' is laid out as '_/_/etc/passwd' (dot name)",
+    ]);
   });
 
   it('a missing file, garbage and bad arguments exit 2', async () => {

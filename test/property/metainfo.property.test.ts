@@ -2,16 +2,16 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeBencode } from '../../src/protocol/bencode.js';
-import { MetainfoError, parseMetainfo } from '../../src/protocol/metainfo.js';
+import { MetainfoError, foldPath, parseMetainfo } from '../../src/protocol/metainfo.js';
+import { sanitizeElement } from '../../src/protocol/sanitize-path.js';
 import { encodeTorrent, type TorrentSpec } from '../../src/protocol/metainfo-encode.js';
 import { propertyOptions } from '../support/fc.js';
 
-// Path elements: any non-empty text without '/', '\\' or NUL that is not '.' or '..' (non-ASCII included).
+// Path elements a torrent may hold as they are: any text the sanitizer leaves unchanged (non-ASCII
+// included; see sanitize-path.property.test.ts for the others).
 const element = fc
   .string({ unit: 'binary', minLength: 1, maxLength: 8 })
-  .filter(
-    (s) => !/[/\\\0]/.test(s) && s !== '.' && s !== '..' && !s.includes('\uFFFD') && Buffer.from(s).toString() === s,
-  );
+  .filter((s) => Buffer.from(s).toString() === s && sanitizeElement(s, 'posix').value === s);
 
 const spec: fc.Arbitrary<TorrentSpec> = fc
   .record({
@@ -22,7 +22,7 @@ const spec: fc.Arbitrary<TorrentSpec> = fc
       {
         minLength: 1,
         maxLength: 6,
-        selector: (f) => f.path[0]!, // distinct first elements: no duplicates and no file-vs-folder clash
+        selector: (f) => foldPath(f.path[0]!), // distinct first elements: no duplicates, no file-vs-folder clash
       },
     ),
     pieceLength: fc.constantFrom(16384, 32768, 65536, 1 << 20, 12345),
@@ -41,8 +41,9 @@ describe('metainfo properties', () => {
   it('parse(encodeTorrent(spec)) gives back the spec', () => {
     fc.assert(
       fc.property(spec, (s) => {
-        const m = parseMetainfo(encodeTorrent(s));
+        const m = parseMetainfo(encodeTorrent(s), { pathRules: 'posix' });
         expect(m.name).toBe(s.name);
+        expect(m.pathChanges).toEqual([]);
         expect(m.multiFile).toBe(s.multiFile);
         expect(m.files.map((f) => f.path)).toEqual(s.multiFile ? s.files.map((f) => f.path) : [[s.name]]);
         expect(m.files.map((f) => f.length)).toEqual(s.files.map((f) => f.length));

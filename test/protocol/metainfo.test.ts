@@ -196,6 +196,16 @@ describe('parseMetainfo: every broken torrent names its field', () => {
     expectError(torrent(single({ 'piece length': 0 })), 'BT_ERR_METAINFO_LENGTH', 'info.piece length'));
   it('piece length absurd', () =>
     expectError(torrent(single({ 'piece length': 2 ** 40 })), 'BT_ERR_METAINFO_LENGTH', 'info.piece length'));
+  it("piece length one byte above libtorrent's limit (32767 × 16 KiB)", () =>
+    expectError(
+      torrent(single({ 'piece length': 32767 * 16384 + 1, length: 1, pieces: hashes(1) })),
+      'BT_ERR_METAINFO_LENGTH',
+      'info.piece length',
+    ));
+  it('bytes other than whitespace after the dictionary', () => {
+    const e = expectError(new Uint8Array([...torrent(single()), 0x20, 0x78]), 'BT_ERR_METAINFO_BENCODE', 'file');
+    expect(e.message).toMatch(/after the end/);
+  });
   it('no pieces', () => expectError(torrent(single({ pieces: undefined })), 'BT_ERR_METAINFO_MISSING', 'info.pieces'));
   it('v2-only torrent', () => {
     const e = expectError(
@@ -214,8 +224,6 @@ describe('parseMetainfo: every broken torrent names its field', () => {
     expect(e.message).toMatch(/holds 2 hashes but 40000 bytes in pieces of 16384 need 3/);
   });
   it('no name', () => expectError(torrent(single({ name: undefined })), 'BT_ERR_METAINFO_MISSING', 'info.name'));
-  it('name with a slash', () => expectError(torrent(single({ name: 'a/b' })), 'BT_ERR_METAINFO_PATH', 'info.name'));
-  it('name ..', () => expectError(torrent(single({ name: '..' })), 'BT_ERR_METAINFO_PATH', 'info.name'));
   it('negative length', () => expectError(torrent(single({ length: -1 })), 'BT_ERR_METAINFO_LENGTH', 'info.length'));
   it('absurd length', () => expectError(torrent(single({ length: 2 ** 52 })), 'BT_ERR_METAINFO_LENGTH', 'info.length'));
   it('no length and no files', () =>
@@ -228,94 +236,203 @@ describe('parseMetainfo: every broken torrent names its field', () => {
     expectError(torrent(multi([{ length: 1 }])), 'BT_ERR_METAINFO_MISSING', 'info.files[0].path'));
   it('empty path', () =>
     expectError(torrent(multi([{ length: 1, path: [] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path'));
-  it('empty path element', () =>
-    expectError(torrent(multi([{ length: 1, path: ['a', ''] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[1]'));
-  it('absolute path', () =>
+  it("a path more than 100 elements deep (libtorrent's max_directory_depth)", () => {
+    const deep = (n: number) => torrent(multi([{ length: 1, path: Array.from({ length: n }, () => 'd') }]));
+    expect(parseMetainfo(deep(100)).files[0]!.path).toHaveLength(100);
+    const e = expectError(deep(101), 'BT_ERR_METAINFO_PATH', 'info.files[0].path');
+    expect(e.message).toMatch(/101 elements deep \(at most 100\)/);
     expectError(
-      torrent(multi([{ length: 1, path: ['/etc', 'passwd'] }])),
+      torrent(
+        multi([
+          { length: 0, attr: 'l', path: ['l'], 'symlink path': Array.from({ length: 101 }, () => 'd') },
+          { length: 1, path: ['f'] },
+        ]),
+      ),
       'BT_ERR_METAINFO_PATH',
-      'info.files[0].path[0]',
-    ));
-  it('.. in a path', () =>
-    expectError(
-      torrent(multi([{ length: 1, path: ['a', '..', '..', 'x'] }])),
-      'BT_ERR_METAINFO_PATH',
-      'info.files[0].path[1]',
-    ));
-  it('slash inside an element', () =>
-    expectError(torrent(multi([{ length: 1, path: ['a/../../x'] }])), 'BT_ERR_METAINFO_PATH', 'info.files[0].path[0]'));
-  it('NUL inside an element', () => {
-    const e = expectError(
-      torrent(multi([{ length: 1, path: ['a\0b'] }])),
-      'BT_ERR_METAINFO_PATH',
-      'info.files[0].path[0]',
+      'info.files[0].symlink path',
     );
-    expect(e.message).toContain('NUL');
   });
   it('path element not a string', () =>
     expectError(torrent(multi([{ length: 1, path: [5] }])), 'BT_ERR_METAINFO_TYPE', 'info.files[0].path[0]'));
-  it('duplicate paths', () => {
-    const e = expectError(
-      torrent(
-        multi([
-          { length: 1, path: ['a', 'b'] },
-          { length: 1, path: ['a', 'b'] },
-        ]),
-      ),
-      'BT_ERR_METAINFO_DUPLICATE_PATH',
-      'info.files[1].path',
-    );
-    expect(e.message).toMatch(/info\.files\[0\]/);
-  });
-  it('paths that differ only in case or Unicode normalisation (one file on macOS and Windows)', () => {
-    const e = expectError(
-      torrent(
-        multi([
-          { length: 1, path: ['Dir', 'A.txt'] },
-          { length: 1, path: ['dir', 'a.TXT'] },
-        ]),
-      ),
-      'BT_ERR_METAINFO_DUPLICATE_PATH',
-      'info.files[1].path',
-    );
-    expect(e.message).toContain('differ only in case or Unicode normalisation');
-    expectError(
-      torrent(
-        multi([
-          { length: 1, path: ['caf\u00e9'] },
-          { length: 1, path: ['cafe\u0301'] },
-        ]),
-      ),
-      'BT_ERR_METAINFO_DUPLICATE_PATH',
-      'info.files[1].path',
-    );
-    // A file whose folder differs from another file's name only in case is a clash too.
-    expectError(
-      torrent(
-        multi([
-          { length: 1, path: ['Notes'] },
-          { length: 1, path: ['notes', 'x'] },
-        ]),
-      ),
-      'BT_ERR_METAINFO_DUPLICATE_PATH',
-      'info.files[0].path',
-    );
-  });
-  it('a file that is also a folder', () =>
-    expectError(
-      torrent(
-        multi([
-          { length: 1, path: ['a'] },
-          { length: 1, path: ['a', 'b'] },
-        ]),
-      ),
-      'BT_ERR_METAINFO_DUPLICATE_PATH',
-      'info.files[0].path',
-    ));
   it('zero total length', () =>
     expectError(
       torrent(multi([{ length: 0, path: ['a'] }], { pieces: new Uint8Array(0) })),
       'BT_ERR_METAINFO_LENGTH',
       'info.files',
     ));
+});
+
+describe('parseMetainfo: harmless oddities are tolerated', () => {
+  it('whitespace after the top-level dictionary: a warning, and the same info hash', () => {
+    const bytes = torrent(single());
+    const m = parseMetainfo(new Uint8Array([...bytes, 0x0a, 0x20, 0x0d, 0x09]));
+    expect(m.warnings).toEqual(["4 byte(s) of whitespace after the torrent's dictionary: ignored"]);
+    expect(m.infoHashHex).toBe(parseMetainfo(bytes).infoHashHex);
+  });
+  it("piece lengths up to libtorrent's limit, 32767 × 16 KiB", () => {
+    const m = parseMetainfo(torrent(single({ 'piece length': 32767 * 16384, length: 1, pieces: hashes(1) })));
+    expect(m.pieceLength).toBe(536854528);
+  });
+});
+
+describe('parseMetainfo: paths are sanitized, never refused, when a safe layout exists', () => {
+  const paths = (files: unknown[], over: Record<string, unknown> = {}) => {
+    const m = parseMetainfo(torrent(multi(files, over)), { pathRules: 'posix' });
+    return { m, paths: m.files.map((f) => f.pathString) };
+  };
+
+  it('drops empty and . elements; replaces .. and names of dots; removes separators inside an element', () => {
+    const { m, paths: p } = paths([
+      { length: 1, path: ['a', '', 'b'] },
+      { length: 1, path: ['a', '.', 'c'] },
+      { length: 1, path: ['a', '..', '..', 'x'] },
+      { length: 1, path: ['/etc', 'passwd'] },
+      { length: 1, path: ['a/../../y'] },
+      { length: 1, path: ['\\', 'z'] },
+    ]);
+    expect(p).toEqual(['a/b', 'a/c', 'a/_/_/x', 'etc/passwd', 'a....y', '_/z']);
+    expect(m.files[2]!.originalPath).toEqual(['a', '..', '..', 'x']);
+    expect(m.files[0]!.originalPath).toEqual(['a', '', 'b']);
+    expect(m.pathChanges.map((c) => [c.field, c.from, c.to])).toEqual([
+      ['info.files[0].path', 'a//b', 'a/b'],
+      ['info.files[1].path', 'a/./c', 'a/c'],
+      ['info.files[2].path', 'a/../../x', 'a/_/_/x'],
+      ['info.files[3].path', '/etc/passwd', 'etc/passwd'],
+      ['info.files[4].path', 'a/../../y', 'a....y'],
+      ['info.files[5].path', '\\/z', '_/z'],
+    ]);
+    expect(m.pathChanges[0]!.reasons).toEqual(['empty element dropped']);
+    expect(m.pathChanges[2]!.reasons).toEqual(['dot name']);
+    expect(m.pathChanges[3]!.reasons).toEqual(['separator']);
+  });
+
+  it('a path with nothing left becomes _', () => {
+    expect(paths([{ length: 1, path: ['', '.'] }]).paths).toEqual(['_']);
+  });
+
+  it('control characters (NUL included) become _, invisible direction marks are removed', () => {
+    const { m, paths: p } = paths([{ length: 1, path: ['a\0b\nc', 'evil\u202etxt.exe'] }]);
+    expect(p).toEqual(['a_b_c/eviltxt.exe']);
+    expect(m.pathChanges[0]!.reasons).toEqual(['control character', 'invisible character']);
+  });
+
+  it('bytes that are not UTF-8 become _ (path.utf-8 wins when valid)', () => {
+    const { m, paths: p } = paths([{ length: 1, path: [new Uint8Array([0x61, 0xff, 0x62])] }]);
+    expect(p).toEqual(['a_b']);
+    expect(m.pathChanges[0]!.reasons).toEqual(['not UTF-8']);
+  });
+
+  it('cuts elements longer than 255 bytes on a character boundary, keeping the extension', () => {
+    const long = `${'é'.repeat(200)}.mkv`;
+    const { paths: p } = paths([{ length: 1, path: [long] }]);
+    expect(Buffer.byteLength(p[0]!)).toBeLessThanOrEqual(255);
+    expect(p[0]).toBe(`${'é'.repeat(125)}.mkv`);
+  });
+
+  it('renames duplicates name.1.ext, name.2.ext, as libtorrent (case and normalisation folded)', () => {
+    const { m, paths: p } = paths([
+      { length: 1, path: ['a', 'b.txt'] },
+      { length: 1, path: ['a', 'b.txt'] },
+      { length: 1, path: ['A', 'B.TXT'] },
+      { length: 1, path: ['caf\u00e9'] },
+      { length: 1, path: ['cafe\u0301'] },
+    ]);
+    expect(p).toEqual(['a/b.txt', 'a/b.1.txt', 'A/B.2.TXT', 'caf\u00e9', 'cafe\u0301.1']);
+    expect(m.pathChanges.map((c) => c.reasons)).toEqual([['duplicate path'], ['duplicate path'], ['duplicate path']]);
+    expect(m.files[1]!.originalPath).toEqual(['a', 'b.txt']);
+  });
+
+  it('a file that is also a folder of another file is renamed, whichever comes first', () => {
+    expect(
+      paths([
+        { length: 1, path: ['a'] },
+        { length: 1, path: ['a', 'b'] },
+      ]).paths,
+    ).toEqual(['a.1', 'a/b']);
+    expect(
+      paths([
+        { length: 1, path: ['notes', 'x'] },
+        { length: 1, path: ['Notes'] },
+      ]).paths,
+    ).toEqual(['notes/x', 'Notes.1']);
+  });
+
+  it('refuses a torrent whose duplicates would take more than 500 renaming attempts', () => {
+    const files = Array.from({ length: 40 }, () => ({ length: 1, path: ['same'] }));
+    expect(() => paths(files)).toThrow(/renaming them gave up/);
+    // 32 copies: the k-th rename finds k − 1 names taken, 0 + 1 + … + 30 = 465 in all: still fine.
+    expect(paths(files.slice(0, 32)).paths[31]).toBe('same.31');
+  });
+
+  it('a name that is .., empty or only separators becomes the info hash; a / in the name is removed', () => {
+    for (const name of ['..', '.', '', '/', '\u200b']) {
+      const m = parseMetainfo(torrent(single({ name })), { pathRules: 'posix' });
+      expect(m.name).toBe(m.infoHashHex);
+      expect(m.files[0]!.path).toEqual([m.infoHashHex]);
+      expect(m.originalName).toBe(name);
+      expect(m.pathChanges[0]!.field).toBe('info.name');
+    }
+    const m = parseMetainfo(torrent(single({ name: 'a/b' })), { pathRules: 'posix' });
+    expect([m.name, m.originalName, m.files[0]!.originalPath]).toEqual(['ab', 'a/b', ['a/b']]);
+  });
+
+  it('pad files need no path; BitComet padding names are padding; padding may share a path', () => {
+    const { m, paths: p } = paths(
+      [
+        { length: 5, path: ['a'] },
+        { length: 3, attr: 'p' },
+        { length: 3, path: ['_____padding_file_0'] },
+        { length: 3, path: ['_____padding_file_0'] },
+      ],
+      { pieces: hashes(1) },
+    );
+    expect(p).toEqual(['a', '.pad/3', '_____padding_file_0', '_____padding_file_0']);
+    expect(m.files.map((f) => f.padding)).toEqual([false, true, true, true]);
+    expect(m.pathChanges.map((c) => c.reasons)).toEqual([['pad file without a path']]);
+  });
+
+  it('a symlink entry holds no data whatever its length says; its target is sanitized; it may share a path', () => {
+    const { m } = paths([
+      { length: 4, path: ['a'] },
+      { length: 99, attr: 'l', path: ['link'], 'symlink path': ['..', 'x', '.', 'a/b'] },
+      { length: 0, attr: 'l', path: ['a'], 'symlink path': ['a'] },
+      { length: 7, attr: 'l', path: ['nolink'] },
+    ]);
+    expect(m.files.map((f) => [f.pathString, f.length, f.offset, f.symlinkPath])).toEqual([
+      ['a', 4, 0, undefined],
+      ['link', 0, 4, ['x', 'ab']],
+      ['a', 0, 4, ['a']],
+      ['nolink', 0, 4, undefined],
+    ]);
+    expect(m.length).toBe(4);
+  });
+
+  it('the info hash is that of the original bytes, whatever was sanitized', () => {
+    const bytes = torrent(multi([{ length: 1, path: ['..', 'x'] }]));
+    const m = parseMetainfo(bytes, { pathRules: 'posix' });
+    const start = Buffer.from(bytes).indexOf('4:infod') + 6;
+    expect(m.infoHashHex).toBe(sha1(bytes.subarray(start, bytes.length - 1)));
+  });
+
+  describe('windows rules', () => {
+    const win = (files: unknown[]) =>
+      parseMetainfo(torrent(multi(files)), { pathRules: 'windows' }).files.map((f) => f.pathString);
+    it('replaces <>:"|?*, strips trailing dots and spaces, prefixes device names', () => {
+      expect(
+        win([
+          { length: 1, path: ['C:', 'a?b*.txt'] },
+          { length: 1, path: ['name. .'] },
+          { length: 1, path: ['CON'] },
+          { length: 1, path: ['nul.txt'] },
+          { length: 1, path: ['lpt1', 'x'] },
+          { length: 1, path: ['...'] },
+        ]),
+      ).toEqual(['C_/a_b_.txt', 'name', '_CON', '_nul.txt', '_lpt1/x', '_']);
+    });
+    it('posix keeps those names as they are', () => {
+      const m = parseMetainfo(torrent(multi([{ length: 1, path: ['C:', 'a?b*.txt '] }])), { pathRules: 'posix' });
+      expect(m.files[0]!.pathString).toBe('C:/a?b*.txt ');
+      expect(m.pathChanges).toEqual([]);
+    });
+  });
 });
