@@ -257,6 +257,14 @@ function unreadable(file: string, err: NodeJS.ErrnoException): string {
 }
 
 /** Reads and parses a torrent, printing one line and returning null when it cannot. */
+/** One line on stderr per name laid out differently from what the torrent says (docs/metainfo.md). */
+function warnPathChanges(meta: Metainfo, io: Io): void {
+  for (const c of meta.pathChanges)
+    io.err(
+      `bt-actor: warning: ${c.field} '${printable(c.from)}' is laid out as '${printable(c.to)}' (${c.reasons.join(', ')})`,
+    );
+}
+
 async function loadTorrent(file: string, io: Io): Promise<Metainfo | null> {
   let bytes: Uint8Array;
   try {
@@ -320,11 +328,7 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   if (/^magnet:/i.test(positionals[0]!)) return magnetInfo(positionals[0]!, values, timeoutS, io);
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
-  // One line per name laid out differently from what the torrent says (docs/metainfo.md).
-  for (const c of meta.pathChanges)
-    io.err(
-      `bt-actor: warning: ${c.field} '${printable(c.from)}' is laid out as '${printable(c.to)}' (${c.reasons.join(', ')})`,
-    );
+  warnPathChanges(meta, io);
   const scrape = values.scrape ? await scrapeAll(meta.announce.flat(), meta, timeoutS * 1000) : undefined;
   if (values.json) {
     io.out(JSON.stringify({ ...infoJson(meta), ...(scrape && { scrape }) }));
@@ -496,6 +500,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   }
   const meta = await loadTorrent(positionals[0]!, io);
   if (!meta) return EXIT_BAD_INPUT;
+  if (!values.quiet) warnPathChanges(meta, io);
   const out = values.out ?? '.';
   const problem = await prepareOutDir(out, meta);
   if (problem) {

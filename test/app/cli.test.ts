@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,6 +179,43 @@ describe('bt-actor create / info', () => {
       "bt-actor: warning: info.files[1].path 'foo/bar.txt' is laid out as 'foo/bar.1.txt' (duplicate path)",
       "bt-actor: warning: info.files[2].path '../../etc/passwd' is laid out as '_/_/etc/passwd' (dot name)",
     ]);
+  });
+
+  it('run warns of each renamed path too, and checks the data where the sanitized layout puts it', async () => {
+    const data = Buffer.from('abcdefghijkl'); // 3 + 4 + 5 bytes, one piece
+    const awkward = join(dir, 'awkward-run.torrent');
+    await writeFile(
+      awkward,
+      encodeBencode({
+        info: {
+          name: 'temp',
+          'piece length': 16384,
+          files: [
+            { length: 3, path: ['foo', 'bar.txt'] },
+            { length: 4, path: ['foo', 'bar.txt'] },
+            { length: 5, path: ['..', '..', 'etc', 'passwd'] },
+          ],
+          pieces: createHash('sha1').update(data).digest(),
+        },
+      }),
+    );
+    const out = join(dir, 'awkward-out');
+    await mkdir(join(out, 'temp', 'foo'), { recursive: true });
+    await mkdir(join(out, 'temp', '_', '_', 'etc'), { recursive: true });
+    await writeFile(join(out, 'temp', 'foo', 'bar.txt'), data.subarray(0, 3));
+    await writeFile(join(out, 'temp', 'foo', 'bar.1.txt'), data.subarray(3, 7));
+    await writeFile(join(out, 'temp', '_', '_', 'etc', 'passwd'), data.subarray(7));
+    const r = await cli('run', awkward, '--out', out, '--bind', '127.0.0.1', '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(r.errLines.slice(0, 2)).toEqual([
+      "bt-actor: warning: info.files[1].path 'foo/bar.txt' is laid out as 'foo/bar.1.txt' (duplicate path)",
+      "bt-actor: warning: info.files[2].path '../../etc/passwd' is laid out as '_/_/etc/passwd' (dot name)",
+    ]);
+    expect(r.out).toContain('"event":"complete"');
+    // -q: no warnings.
+    const q = await cli('run', awkward, '--out', out, '--bind', '127.0.0.1', '--json', '-q');
+    expect(q.code, q.err).toBe(0);
+    expect(q.errLines.filter((l) => l.includes('warning'))).toEqual([]);
   });
 
   it('a missing file, garbage and bad arguments exit 2', async () => {
