@@ -11,7 +11,7 @@ import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-typ
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
-import { loadResume, saveResume, saveTorrentFile } from './resume.js';
+import { isReservedName, loadResume, saveResume, saveTorrentFile } from './resume.js';
 import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
 
@@ -257,6 +257,15 @@ export function storageActor(
             fail(err);
           });
       } else if (cmd.type === 'storage.open') {
+        // A fetched torrent named as the resume folder would lay its files over it (as the engine refuses).
+        if (isReservedName(cmd.meta.name))
+          return fail(
+            new StorageError(
+              'BT_ERR_STORAGE_PATH',
+              `the torrent's name '${cmd.meta.name}' is the resume folder's: its files would overwrite it`,
+              dir,
+            ),
+          );
         opened({ meta: cmd.meta, torrent: cmd.torrent });
       } else if (cmd.type === 'storage.close') {
         queueMicrotask(wakeWaiting);

@@ -177,6 +177,8 @@ export type TorrentReport =
   /** A magnet's info dictionary arrived and hashed right (BEP 9): what it says. */
   | {
       type: 'torrent.metadata';
+      /** The fetched torrent (its info dictionary as it hashed, the link's trackers). */
+      meta: Metainfo;
       name: string;
       length: number;
       pieceLength: number;
@@ -1310,6 +1312,7 @@ export const torrentMachine = setup({
               type: 'emitReport',
               params: ({ event }) => ({
                 type: 'torrent.metadata' as const,
+                meta: event.meta,
                 name: event.meta.name,
                 length: event.meta.length,
                 pieceLength: event.meta.pieceLength,
