@@ -278,8 +278,8 @@ export class Engine {
     const cap = this.options.maxConnections ?? DEFAULT_ENGINE_MAX_CONNECTIONS;
     let total = 0;
     for (const h of this.handles.values()) {
-      const peers = h.actor?.getSnapshot().context.peers;
-      if (peers) total += Object.keys(peers).length;
+      const c = h.actor?.getSnapshot().context;
+      if (c) total += Object.keys(c.peers).length + Object.keys(c.metadata?.peers ?? {}).length;
       if (total >= cap) return false;
     }
     return true;

@@ -97,7 +97,6 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             infoBytes: meta.infoBytes,
           }
         : magnetInfo(options.magnet!),
-      ...(!meta && { fetchMetadata: true }),
       peerId,
       peers: options.peers ?? [],
       settings: options.settings ?? {},

@@ -130,6 +130,7 @@ export function storageActor(
     let opened!: (m: { meta: Metainfo; torrent?: Uint8Array }) => void;
     const metaKnown = new Promise<{ meta: Metainfo; torrent?: Uint8Array }>((r) => (opened = r));
     if (known) opened({ meta: known });
+    else send({ type: 'storage.needMetadata' });
     const ready = (async () => {
       const m = await metaKnown;
       meta = m.meta;

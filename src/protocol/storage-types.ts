@@ -16,6 +16,11 @@ export type StorageEvent =
   | { type: 'storage.diskFull'; message: string }
   /** A write went through again after `storage.diskFull`. */
   | { type: 'storage.diskOk' }
+  /**
+   * The storage was given no metainfo (a torrent added by magnet link): nothing to check until the info
+   * dictionary is fetched and sent as `storage.open`. Sent once, at start.
+   */
+  | { type: 'storage.needMetadata' }
   | { type: 'storage.closed' }
   | { type: 'storage.error'; code: string; message: string };
 

@@ -153,6 +153,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   const fakeStorage = fromCallback<StorageCommand>(({ sendBack, receive }) => {
     storage.sendBack = sendBack;
     storage.alive = true;
+    // A magnet link: no metainfo to check until the info dictionary is fetched (as storageActor says).
+    if (o.magnet) sendBack({ type: 'storage.needMetadata' });
     receive((cmd) => {
       if (cmd.type === 'storage.write') {
         // The piece buffer is reused once verified: keep a copy.
@@ -192,7 +194,6 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       settings: { tickMs: 1000, ...o.settings, peer: { ...testSettings, ...o.settings?.peer, ...o.peerSettings } },
       seed: o.seed ?? 1,
       ...(o.listenPort !== undefined && { listenPort: o.listenPort }),
-      ...(o.magnet && { fetchMetadata: true }),
     },
   });
   actor.on('*', (e) => void events.push(e as TorrentReport | TorrentRefused));

@@ -110,6 +110,10 @@ describe('torrent statechart: the metadata state (magnet link)', () => {
     give(a, 0);
     expect(h.value()).toEqual({ metadata: 'fetching' });
     expect(h.context().progress.metadata).toEqual({ peers: 2, ready: 2 });
+    // Nothing reaches the storage before the dictionary hashed right; no piece talk on the wire.
+    expect(h.storage.opened).toEqual([]);
+    expect(h.storage.writes).toEqual([]);
+    for (const p of [a, b]) expect(new Set(p.messages().map((m) => m.type))).toEqual(new Set(['extended']));
     give(b, 1);
     expect(h.value()).toBe('checking');
     // The storage opens with the fetched torrent: the info dictionary byte for byte, the link's trackers.
@@ -290,5 +294,44 @@ describe('torrent statechart: the metadata state (magnet link)', () => {
     expect(h.wires.get(A)!.stopped).toBe(true);
     expect(reportsOf(h, 'torrent.peer').at(-1)).toMatchObject({ key: A, reason: 'protocol-error' });
     void NO_EXT;
+  });
+
+  it('a metadata peer ends on a socket error, a protocol error, timeouts, another torrent or ourselves', () => {
+    const keys = ['10.0.1.1:1', '10.0.1.2:1', '10.0.1.3:1', '10.0.1.4:1', '10.0.1.5:1', '10.0.1.6:1', '10.0.1.7:1'];
+    const h = start({ magnet: INFO, peers: keys });
+    const [closedByPeer, badFrame, otherHash, self, noHandshake, noExtHandshake, neverConnects] = keys.map((k) =>
+      h.peer(k),
+    );
+    closedByPeer!.push({ type: 'wire.closed', error: { code: 'ECONNRESET', message: 'reset' } });
+    badFrame!.push({ type: 'wire.connected' });
+    badFrame!.push({ type: 'wire.protocolError', code: 'BT_ERR_FRAME_TOO_LARGE', message: 'too large' });
+    otherHash!.push({ type: 'wire.connected' });
+    otherHash!.push({
+      type: 'wire.handshake',
+      handshake: { reserved: EXTENDED, infoHash: new Uint8Array(20).fill(9), peerId: new Uint8Array(20).fill(3) },
+    });
+    self!.push({ type: 'wire.connected' });
+    self!.push({
+      type: 'wire.handshake',
+      handshake: { reserved: EXTENDED, infoHash: h.info.infoHash, peerId: new Uint8Array(20).fill(0x01) },
+    });
+    noHandshake!.push({ type: 'wire.connected' });
+    noExtHandshake!.connect(EXTENDED, 0x66);
+    void neverConnects;
+    h.advance(12_000);
+    const reasons = Object.fromEntries(
+      reportsOf(h, 'torrent.peer')
+        .filter((e) => e.event === 'closed')
+        .map((e) => [e.key, `${e.reason}${e.detail ? ` (${e.detail})` : ''}`]),
+    );
+    expect(reasons).toEqual({
+      [keys[0]!]: 'socket-error (ECONNRESET: reset)',
+      [keys[1]!]: 'protocol-error (BT_ERR_FRAME_TOO_LARGE: too large)',
+      [keys[2]!]: 'info-hash-mismatch',
+      [keys[3]!]: 'self',
+      [keys[4]!]: 'timeout (handshake)',
+      [keys[5]!]: 'timeout (extension handshake)',
+      [keys[6]!]: 'timeout (connect)',
+    });
   });
 });

@@ -127,11 +127,6 @@ export interface TorrentInput {
   selfKeys?: string[];
   /** The port we listen on: `p` in our BEP 10 handshake. */
   listenPort?: number;
-  /**
-   * Added from a magnet link: only the info hash (and `name`, `announce` from the link) is known; the
-   * torrent starts in its `metadata` state and fetches the info dictionary from peers (BEP 9).
-   */
-  fetchMetadata?: boolean;
 }
 
 /** A snapshot-friendly summary, refreshed every tick and on every verified piece. */
@@ -693,7 +688,6 @@ export const torrentMachine = setup({
     },
     canAdmitIncoming: ({ context, event }) =>
       event.type === 'torrent.incoming' && admitsIncoming(context, event.address),
-    fetchesMetadata: ({ context }) => context.metadata !== undefined,
     canAdmitMetaPeer: ({ context, event }) =>
       event.type === 'torrent.incoming' &&
       !context.metadata?.peers[peerKey(event.address)] &&
@@ -1038,13 +1032,13 @@ export const torrentMachine = setup({
       announcing: false,
       stopsPending: 0,
       announced: undefined,
-      metadata: input.fetchMetadata ? { peers: {}, strikes: {} } : undefined,
+      metadata: undefined,
     };
     c.progress = progressOf(c);
     return c;
   },
   invoke: { id: 'storage', src: 'storage' },
-  initial: 'starting',
+  initial: 'checking',
   on: {
     // A failed storage ends the torrent, but as any stop does: peers closed, trackers told `stopped`
     // (BEP 3: a tracker must not keep a dead port in its list), then `error`.
@@ -1099,10 +1093,6 @@ export const torrentMachine = setup({
     },
   },
   states: {
-    // A torrent added from a magnet link first fetches its info dictionary; any other checks its data.
-    starting: {
-      always: [{ guard: 'fetchesMetadata', target: 'metadata' }, { target: 'checking' }],
-    },
     /**
      * Only the info hash is known (a magnet link): peers from the link, the trackers, incoming connections
      * and `torrent.addPeers` are dialled as metadata peers, and the info dictionary is fetched from those
@@ -1338,6 +1328,12 @@ export const torrentMachine = setup({
     },
     checking: {
       on: {
+        // A torrent added from a magnet link: the storage has nothing to check until the info
+        // dictionary is fetched (only the info hash, the link's name and trackers are known).
+        'storage.needMetadata': {
+          target: 'metadata',
+          actions: assign({ metadata: { peers: {}, strikes: {} } }),
+        },
         'storage.checkProgress': {
           actions: [
             assign({ tally: ({ context, event }) => ({ ...context.tally, checked: event.checked }) }),
