@@ -248,7 +248,8 @@ function outcomeOf(actor: TorrentActor): TorrentOutcome {
     const e = snap.context.error ?? { code: 'BT_ERR_INTERNAL', message: 'the torrent failed' };
     return { state: 'error', code: e.code, message: e.message, progress };
   }
-  return { state: progress.left === 0 ? 'complete' : 'stopped', progress };
+  // A magnet link stopped before its metadata came has `left` 0 of an unknown size: not complete.
+  return { state: progress.left === 0 && !progress.metadata ? 'complete' : 'stopped', progress };
 }
 
 function initialProgress(meta: Metainfo | undefined): TorrentProgress {

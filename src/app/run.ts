@@ -376,7 +376,7 @@ async function download(
   if (o.json)
     line({
       event: 'done',
-      complete: p.left === 0,
+      complete: outcome.state === 'complete',
       length: p.length,
       downloaded: p.downloaded,
       uploaded: p.uploaded,

@@ -139,6 +139,9 @@ describe('torrent statechart: the metadata state (magnet link)', () => {
     expect(h.context().metadata).toBeUndefined();
     h.ready();
     expect(h.value()).toEqual({ active: 'downloading' });
+    // Dialled again from the next tick (the peers have seen the metadata connections close by then).
+    expect(h.allWires.filter((w) => w.key === A && !w.stopped)).toHaveLength(0);
+    h.advance(1000);
     expect(h.allWires.filter((w) => w.key === A && !w.stopped)).toHaveLength(1);
     expect(Object.keys(h.context().peers).sort()).toEqual([A, B]);
   });
@@ -267,6 +270,7 @@ describe('torrent statechart: the metadata state (magnet link)', () => {
     give(a, 1, priv);
     expect(h.context().info.private).toBe(true);
     h.ready();
+    h.advance(1000);
     const full = h.peer(A);
     full.connect(EXTENDED);
     const hs = decodeExtensionHandshake(full.messages('extended').find((m) => m.id === 0)!.payload);

@@ -163,13 +163,15 @@ export class PeerBook {
 
   /**
    * Every connection was ended on our side for a reason of ours (a magnet's metadata phase is over): no
-   * address counts as connected, and every one not given up on may be dialled again at once.
+   * address counts as connected, and every one not given up on may be dialled again after `delayMs`
+   * (time for the other side to see the old connection close: dialled back at once, it may take the
+   * new one for a duplicate of the old and refuse it).
    */
-  retryAllNow(): void {
+  retryAllAfter(delayMs: number): void {
     for (const r of this.records.values()) {
       r.connected = false;
       r.failures = 0;
-      r.retryAt = this.now;
+      r.retryAt = this.now + delayMs;
     }
   }
 

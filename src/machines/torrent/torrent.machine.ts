@@ -981,11 +981,15 @@ export const torrentMachine = setup({
       out.flush(self);
       dialMore(context, self);
     },
-    /** The info dictionary is known: the addresses of the metadata phase may be dialled again at once. */
+    /**
+     * The info dictionary is known: the addresses of the metadata phase are dialled again from the next
+     * tick on (the peers have seen the metadata connections close by then, and do not refuse the new
+     * ones as duplicates of them).
+     */
     metadataDone: ({ context }) => {
       context.svc.assembler = undefined;
       context.svc.solo = undefined;
-      context.svc.book.retryAllNow();
+      context.svc.book.retryAllAfter(context.settings.tickMs);
     },
   },
 }).createMachine({
