@@ -3,7 +3,7 @@
  * names the info hash and a peer (`x.pe`); bt-actor fetches the info dictionary over `ut_metadata`, saves
  * it as `<out>/.bt-actor/<hash>.torrent`, then downloads and verifies the data.
  * - from a libtorrent seeder; then a second run with the same link and folder does not fetch it again;
- * - from a WebTorrent seeder (`dht: false`);
+ * - from a WebTorrent seeder (`dht: false`), named by `x.pe` or by the link's tracker (`tr`);
  * - beside a hostile peer that answers every metadata request with wrong bytes: its assemblies fail
  *   their hash, it is struck (then banned), and the right metadata still arrives from libtorrent.
  */
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/io/create-torrent.js';
+import { startLocalTracker } from '../../src/io/local-tracker.js';
 import { decodeBencode, encodeBencode, get, isDict } from '../../src/protocol/bencode.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { encodeUtMetadata, metadataPieceLength } from '../../src/protocol/ut-metadata.js';
@@ -95,6 +96,31 @@ describe('bt-actor run with a magnet link (BEP 9 metadata, then the data)', () =
       await expectSameData(meta, src, out);
     } finally {
       await seeder.stop();
+    }
+  }, 150_000);
+
+  it('from the peers its tracker gives (tr, no x.pe): a WebTorrent seeder announced to a local tracker', async () => {
+    const tracker = await startLocalTracker();
+    const { torrent } = await createTorrent(join(src, 'data.bin'), {
+      pieceLength: 16 * 1024,
+      announce: [[tracker.url]],
+    });
+    const tracked = parseMetainfo(torrent);
+    const seeder = await startWebTorrentSeeder({ torrents: [{ torrent, dataDir: src }] });
+    try {
+      const out = join(work, 'out-tracker');
+      const link = `magnet:?xt=urn:btih:${tracked.infoHashHex}&tr=${encodeURIComponent(tracker.url)}`;
+      const r = await btActor(link, out);
+      expect(r.code, `${r.stderr}\n${seeder.warnings.join('\n')}`).toBe(0);
+      expect(r.lines.find((l) => l.event === 'peers')).toMatchObject({ tracker: tracker.url });
+      expect(r.lines.filter((l) => l.event === 'metadata')).toHaveLength(1);
+      await expectSameData(tracked, src, out);
+      // The saved torrent keeps the link's tracker.
+      const saved = parseMetainfo(await readFile(join(out, '.bt-actor', `${tracked.infoHashHex}.torrent`)));
+      expect(saved.announce).toEqual([[tracker.url]]);
+    } finally {
+      await seeder.stop();
+      await tracker.close();
     }
   }, 150_000);
 
