@@ -110,6 +110,8 @@ export const metadataPeerMachine = setup({
       event.type === 'wire.handshake' && equalBytes(event.handshake.peerId, context.peerId),
     isExtended: ({ event }) =>
       event.type === 'wire.handshake' && handshakeExtensions(event.handshake.reserved).extended,
+    /** Its extension handshake gave a `ut_metadata` id and an acceptable `metadata_size`. */
+    knowsMetadataSize: ({ context }) => context.peer !== undefined,
   },
   actions: {
     setClose: assign((_, params: { reason: CloseReason; detail?: string }) => ({ close: params })),
@@ -242,10 +244,7 @@ export const metadataPeerMachine = setup({
             if (m.kind !== 'handshake') return; // nothing else is expected before it
             const id = m.state.peerIds.ut_metadata;
             const size = m.state.metadataSize;
-            const fail = (detail: string) => {
-              enqueue.assign({ close: { reason: 'not-useful', detail } });
-              enqueue.raise({ type: 'meta.close', reason: 'not-useful', detail });
-            };
+            const fail = (detail: string) => enqueue.raise({ type: 'meta.close', reason: 'not-useful', detail });
             if (id === undefined) return fail('no ut_metadata (BEP 9) in its extension handshake');
             if (size === undefined) return fail('no metadata_size: it does not have the metadata');
             if (size > context.maxMetadataSize)
@@ -261,7 +260,7 @@ export const metadataPeerMachine = setup({
         // Everything about pieces is ignored: without the info dictionary none of it can be checked.
         'wire.*': {},
       },
-      always: { guard: ({ context }) => context.peer !== undefined, target: 'fetching' },
+      always: { guard: 'knowsMetadataSize', target: 'fetching' },
     },
     fetching: {
       on: {
