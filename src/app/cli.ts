@@ -12,7 +12,7 @@ import { isBtError } from '../protocol/errors.js';
 import { MagnetError, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { decimalNumber, nearest, parseArguments, suggest, UsageError, wholeNumber, type OptionSpecs } from './args.js';
-import { formatBytes, formatDate, fsReason, printable } from './format.js';
+import { formatBytes, formatDate, fsReason, pathChangeWarnings, printable } from './format.js';
 import { runDemo } from './demo.js';
 import { resolvePeerArg } from './peer-arg.js';
 import { prepareOutDir, runDownload } from './run.js';
@@ -73,12 +73,16 @@ Options:
 
 Exit codes: 0 success, 2 unreadable or invalid torrent or magnet link.`;
 
-const RUN_USAGE = `Usage: bt-actor run <file.torrent> [--out DIR] [--peer HOST:PORT]... [options]
+const RUN_USAGE = `Usage: bt-actor run <file.torrent | 'magnet:?…'> [--out DIR] [--peer HOST:PORT]... [options]
 
 Downloads the torrent from the peers its trackers name (and any --peer), verifying every piece
 before it is written. The data lands at DIR/<name> (single-file) or under DIR/<name>/ (multi-file).
 Data already in DIR is checked first (trusting the resume file in DIR/.bt-actor/ when the files
 still match it); only missing pieces are fetched.
+
+A magnet link (BEP 9) first fetches the torrent's info dictionary from the peers of its x.pe, its
+trackers and --peer, and saves it as DIR/.bt-actor/<info hash>.torrent: run again with the same link
+and DIR and it is not fetched again (see docs/magnet.md).
 
 Options:
   -o, --out DIR          Download folder (default: the current folder).
@@ -248,7 +252,6 @@ async function version(): Promise<string> {
 function unreadable(file: string, err: NodeJS.ErrnoException): string {
   if (err.code === 'EISDIR') return `${file} is a folder, not a .torrent file`;
   if (err.code === 'ENOENT') {
-    if (/^magnet:\?/i.test(file)) return 'magnet links are not supported yet: give the path of a .torrent file';
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(file))
       return `${file}: give the path of a .torrent file, not a URL (download it first)`;
     return `${file}: no such file`;
@@ -259,10 +262,7 @@ function unreadable(file: string, err: NodeJS.ErrnoException): string {
 /** Reads and parses a torrent, printing one line and returning null when it cannot. */
 /** One line on stderr per name laid out differently from what the torrent says (docs/metainfo.md). */
 function warnPathChanges(meta: Metainfo, io: Io): void {
-  for (const c of meta.pathChanges)
-    io.err(
-      `bt-actor: warning: ${c.field} '${printable(c.from)}' is laid out as '${printable(c.to)}' (${c.reasons.join(', ')})`,
-    );
+  for (const w of pathChangeWarnings(meta)) io.err(`bt-actor: ${w}`);
 }
 
 async function loadTorrent(file: string, io: Io): Promise<Metainfo | null> {
@@ -484,7 +484,8 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     io.out(RUN_USAGE);
     return EXIT_OK;
   }
-  if (positionals.length !== 1) throw new UsageError(`expected one torrent file, got ${positionals.length}`);
+  if (positionals.length !== 1)
+    throw new UsageError(`expected one torrent file or magnet link, got ${positionals.length}`);
   const port = wholeNumber('port', values.port, 6881, 1, 65535);
   const maxPeers = wholeNumber('max-peers', values['max-peers'], 50, 1);
   const seedRatio = decimalNumber('seed-ratio', values['seed-ratio'], undefined, 0);
@@ -498,11 +499,25 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     }
     peers.push(addr);
   }
-  const meta = await loadTorrent(positionals[0]!, io);
-  if (!meta) return EXIT_BAD_INPUT;
-  if (!values.quiet) warnPathChanges(meta, io);
+  // A magnet link: its info dictionary is fetched from peers (docs/magnet.md); a malformed or v2-only
+  // link is one line and exit 2.
+  let magnet: MagnetLink | undefined;
+  let meta: Metainfo | null | undefined;
+  if (/^magnet:/i.test(positionals[0]!)) {
+    try {
+      magnet = parseMagnet(positionals[0]!);
+    } catch (err) {
+      if (!(err instanceof MagnetError)) throw err;
+      io.err(`bt-actor: ${printable(err.message)} [${err.code}]`);
+      return EXIT_BAD_INPUT;
+    }
+  } else {
+    meta = await loadTorrent(positionals[0]!, io);
+    if (!meta) return EXIT_BAD_INPUT;
+    if (!values.quiet) warnPathChanges(meta, io);
+  }
   const out = values.out ?? '.';
-  const problem = await prepareOutDir(out, meta);
+  const problem = await prepareOutDir(out, meta ?? undefined);
   if (problem) {
     io.err(`bt-actor run: ${problem}`);
     return EXIT_BAD_INPUT;
@@ -511,7 +526,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const { signal, dispose } = interruptSignal(io);
   try {
     return await runDownload({
-      meta,
+      ...(meta ? { meta } : { magnet: magnet! }),
       out,
       peers,
       port,

@@ -197,8 +197,13 @@ export function peerCounts(states: Record<string, number>, known: number): PeerC
 export interface ProgressView {
   /** The torrent's name (escaped for the terminal here). */
   name: string;
-  /** checking: existing data is checked; downloading; seeding: complete, serving peers. */
-  phase: 'checking' | 'downloading' | 'seeding';
+  /**
+   * metadata: a magnet link's info dictionary is fetched from peers; checking: existing data is
+   * checked; downloading; seeding: complete, serving peers.
+   */
+  phase: 'metadata' | 'checking' | 'downloading' | 'seeding';
+  /** In the metadata phase: peers connected for it (`peers.connected` counts the download's). */
+  metadataPeers?: number;
   /** Bytes verified, and the torrent's size. */
   done: number;
   length: number;
@@ -243,7 +248,10 @@ export function layoutProgress(v: ProgressView, width: number): string {
   if (width <= 0) return '';
   const fields: Field[] = [];
   const p = v.peers;
-  if (v.phase === 'checking') {
+  if (v.phase === 'metadata') {
+    const n = v.metadataPeers ?? 0;
+    fields.push({ text: `fetching metadata (${n} ${n === 1 ? 'peer' : 'peers'})`, drop: 0 });
+  } else if (v.phase === 'checking') {
     fields.push({ text: `checking ${percentOf(v.checked, v.pieceCount)}%`, drop: 0 });
     fields.push({ text: `${v.checked}/${v.pieceCount} pieces`, drop: 5 });
   } else {
@@ -267,7 +275,7 @@ export function layoutProgress(v: ProgressView, width: number): string {
   const detail = [p.downloadingFrom > 0 && `↓${p.downloadingFrom}`, p.uploadingTo > 0 && `↑${p.uploadingTo}`]
     .filter(Boolean)
     .join(' ');
-  fields.push({ text: `${p.connected} ${p.connected === 1 ? 'peer' : 'peers'}`, drop: 4 });
+  if (v.phase !== 'metadata') fields.push({ text: `${p.connected} ${p.connected === 1 ? 'peer' : 'peers'}`, drop: 4 });
   if (detail) fields.push({ text: `(${detail})`, drop: 7, sep: ' ' });
   if (p.connecting > 0) fields.push({ text: `+${p.connecting} connecting`, drop: 8, sep: ' ' });
   if (p.known > 0) fields.push({ text: `${p.known} known`, drop: 8, sep: ', ' });
@@ -293,7 +301,8 @@ export function layoutProgress(v: ProgressView, width: number): string {
     name = truncateToWidth(fullName, Math.min(NAME_MAX, room - gap.length));
   }
   const fraction = v.phase === 'checking' ? v.checked / Math.max(1, v.pieceCount) : v.done / Math.max(1, v.length);
-  const filled = v.length === 0 || fraction >= 1 ? bar : Math.min(bar - 1, Math.floor(fraction * bar));
+  const filled =
+    v.phase === 'metadata' ? 0 : v.length === 0 || fraction >= 1 ? bar : Math.min(bar - 1, Math.floor(fraction * bar));
   const line = `${name ? `${name}${gap}` : ''}[${'#'.repeat(filled)}${'-'.repeat(bar - filled)}]${gap}${join(kept)}`;
   return truncateToWidth(line.trimEnd(), width);
 }

@@ -23,7 +23,7 @@ import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switch
 import { PeerListener, selfKeys } from '../io/listener.js';
 import { acquireLock, LockError, lockPath, type DirLock } from '../io/lock.js';
 import { StorageError } from '../io/storage-error.js';
-import { isReservedName, resumePath } from '../io/resume.js';
+import { isReservedName, resumePath, torrentFilePath } from '../io/resume.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import {
   defaultTorrentSettings,
@@ -32,6 +32,7 @@ import {
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
 import { BtError } from '../protocol/errors.js';
+import { parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
@@ -138,8 +139,17 @@ export interface EngineEvent {
 /** One torrent in the engine. */
 export interface TorrentHandle {
   readonly infoHash: string;
+  /** The torrent's name; for a magnet link the link's `dn` (else the info hash) until the metadata is known. */
   readonly name: string;
-  readonly meta: Metainfo;
+  /** The metainfo; undefined while a torrent added by magnet link fetches its info dictionary. */
+  readonly meta: Metainfo | undefined;
+  /** The magnet link it was added from, if it was. */
+  readonly magnet: MagnetLink | undefined;
+  /**
+   * Whether the torrent may use the DHT and PEX: not private (BEP 27). While a magnet's metadata is
+   * fetched it is not known, and counts as true.
+   */
+  readonly mayUseDht: boolean;
   readonly dir: string;
   /** The running actor (a new one after each `resume()`; it stays while stopping), or undefined while paused or removed. */
   readonly actor: TorrentActor | undefined;
@@ -170,6 +180,11 @@ export interface TorrentHandle {
   pause(): Promise<TorrentOutcome | undefined>;
   /** Starts it again (verified pieces are found through the resume file). */
   resume(): void;
+  /**
+   * Peers to dial (from the DHT, or anyone who knows some): given to the running torrent, in its
+   * metadata phase too; ignored while paused.
+   */
+  addPeers(peers: readonly PeerAddress[]): void;
   /**
    * Asks the tracker in use for peers now (BEP 3 regular announce), as soon as its `min interval`
    * allows; does nothing while paused.
@@ -213,6 +228,19 @@ async function peerAddresses(peer: PeerInput): Promise<PeerAddress[]> {
   return addresses;
 }
 
+/**
+ * The .torrent file a magnet link's earlier run saved in `dir` (`<dir>/.bt-actor/<hash>.torrent`), when
+ * it is there, parses, and is of this info hash; otherwise undefined (the metadata is fetched).
+ */
+async function savedTorrent(dir: string, infoHashHex: string): Promise<Metainfo | undefined> {
+  try {
+    const meta = parseMetainfo(await readFile(torrentFilePath(dir, infoHashHex)));
+    return meta.infoHashHex === infoHashHex ? meta : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function outcomeOf(actor: TorrentActor): TorrentOutcome {
   const snap = actor.getSnapshot();
   const progress = snap.context.progress;
@@ -220,15 +248,16 @@ function outcomeOf(actor: TorrentActor): TorrentOutcome {
     const e = snap.context.error ?? { code: 'BT_ERR_INTERNAL', message: 'the torrent failed' };
     return { state: 'error', code: e.code, message: e.message, progress };
   }
-  return { state: progress.left === 0 ? 'complete' : 'stopped', progress };
+  // A magnet link stopped before its metadata came has `left` 0 of an unknown size: not complete.
+  return { state: progress.left === 0 && !progress.metadata ? 'complete' : 'stopped', progress };
 }
 
-function initialProgress(meta: Metainfo): TorrentProgress {
+function initialProgress(meta: Metainfo | undefined): TorrentProgress {
   return {
     verifiedPieces: 0,
-    pieceCount: meta.pieceCount,
-    left: meta.length,
-    length: meta.length,
+    pieceCount: meta?.pieceCount ?? 0,
+    left: meta?.length ?? 0,
+    length: meta?.length ?? 0,
     downloaded: 0,
     uploaded: 0,
     wasted: 0,
@@ -250,8 +279,8 @@ export class Engine {
     const cap = this.options.maxConnections ?? DEFAULT_ENGINE_MAX_CONNECTIONS;
     let total = 0;
     for (const h of this.handles.values()) {
-      const peers = h.actor?.getSnapshot().context.peers;
-      if (peers) total += Object.keys(peers).length;
+      const c = h.actor?.getSnapshot().context;
+      if (c) total += Object.keys(c.peers).length + Object.keys(c.metadata?.peers ?? {}).length;
       if (total >= cap) return false;
     }
     return true;
@@ -309,37 +338,51 @@ export class Engine {
   }
 
   /**
-   * Adds a torrent from a .torrent path, its bytes, or parsed metainfo, and starts it (unless
-   * `paused`). Throws a `MetainfoError` for an invalid torrent, an {@link EngineError} for a duplicate,
+   * Adds a torrent from a .torrent path, its bytes, parsed metainfo, or a magnet link (`'magnet:?…'`
+   * or a parsed `MagnetLink`), and starts it (unless `paused`). A magnet link's torrent first fetches
+   * its info dictionary from peers (its `metadata` phase: `progress.metadata`, then a `torrent.metadata`
+   * event) and saves it as `<dir>/.bt-actor/<info hash>.torrent`; a later `add` of the same link and
+   * folder reads that file and skips the phase. The link's `x.pe` peers are dialled like `peers`.
+   * Throws a `MagnetError` for a malformed or v2-only link, a `MetainfoError` for an invalid torrent, an {@link EngineError} for a duplicate,
    * a closed engine or a peer that does not resolve, `LockError` (`code` `BT_ERR_LOCKED`) when another
    * bt-actor process uses the folder for this torrent (engines of one process share the folder's lock;
    * it is released by `remove` and `close`), and Node's error (`ENOENT`, `EISDIR` …) for a path it cannot
    * read — each with its `code`.
    */
-  async add(source: string | Uint8Array | Metainfo, options: AddOptions = {}): Promise<TorrentHandle> {
+  async add(source: string | Uint8Array | Metainfo | MagnetLink, options: AddOptions = {}): Promise<TorrentHandle> {
     if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
-    const meta =
-      typeof source === 'string'
+    const magnet =
+      typeof source === 'string' && /^magnet:/i.test(source)
+        ? parseMagnet(source)
+        : typeof source === 'object' && 'ignored' in source
+          ? source
+          : undefined;
+    const dir = resolve(options.dir ?? this.options.dir ?? '.');
+    let meta: Metainfo | undefined = magnet
+      ? await savedTorrent(dir, magnet.infoHashHex)
+      : typeof source === 'string'
         ? parseMetainfo(await readFile(source))
         : source instanceof Uint8Array
           ? parseMetainfo(source)
-          : source;
+          : (source as Metainfo);
+    const infoHashHex = meta?.infoHashHex ?? magnet!.infoHashHex;
     const peers = (await Promise.all((options.peers ?? []).map(peerAddresses))).flat();
+    // The link's peers (x.pe): a host name that does not resolve is left out, not an error.
+    for (const p of magnet?.peers ?? []) peers.push(...(await peerAddresses(p).catch(() => [])));
     if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
-    if (this.handles.has(meta.infoHashHex))
-      throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${meta.infoHashHex} is already in the engine`);
-    if (isReservedName(meta.name))
+    if (this.handles.has(infoHashHex))
+      throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${infoHashHex} is already in the engine`);
+    if (meta && isReservedName(meta.name))
       throw new MetainfoError(
         'BT_ERR_METAINFO_PATH',
         'info.name',
         `'${meta.name}' is where bt-actor keeps resume data in a download folder: this torrent's files would overwrite it`,
       );
-    const dir = resolve(options.dir ?? this.options.dir ?? '.');
-    const lock = await this.lock(dir, meta);
-    if (this.closed || this.handles.has(meta.infoHashHex)) {
+    const lock = await this.lock(dir, { infoHashHex });
+    if (this.closed || this.handles.has(infoHashHex)) {
       lock.release();
       if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
-      throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${meta.infoHashHex} is already in the engine`);
+      throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${infoHashHex} is already in the engine`);
     }
     const settings = { ...this.options.settings, ...options.settings };
     const stopBoundMs = (settings.stopTimeoutMs ?? defaultTorrentSettings.stopTimeoutMs) + STOP_SLACK_MS;
@@ -354,7 +397,7 @@ export class Engine {
 
     const start = () => {
       const actor = createTorrentActor({
-        meta,
+        ...(meta ? { meta } : { magnet: magnet! }),
         dir,
         peers,
         port: this.listener.port,
@@ -362,16 +405,22 @@ export class Engine {
         trackerClient: this.client,
         selfKeys: selfKeys(this.listener.port),
         settings,
-        storage: { resumePath: resumePath(dir, meta), forceCheck: options.check ?? false },
+        storage: {
+          resumePath: resumePath(dir, { infoHashHex }),
+          forceCheck: options.check ?? false,
+          ...(!meta && { torrentPath: torrentFilePath(dir, infoHashHex) }),
+        },
         ...(this.options.inspect && { inspect: this.options.inspect }),
       });
       actor.on('*', (e) => {
         if (e.type === 'torrent.refused') return; // the routing closed it; not a report
-        this.events.next({ infoHash: meta.infoHashHex, event: e as TorrentReport });
+        // The fetched info dictionary: the handle has its metainfo now, and a restart needs no fetch.
+        if (e.type === 'torrent.metadata') meta = e.meta;
+        this.events.next({ infoHash: infoHashHex, event: e as TorrentReport });
         if (e.type === 'torrent.complete') settle.resolve();
       });
       let unrouted = false;
-      const unrouteListener = attachListener(actor, this.listener, meta, () => this.hasRoom());
+      const unrouteListener = attachListener(actor, this.listener, { infoHashHex }, () => this.hasRoom());
       let done!: (o: TorrentOutcome) => void;
       const current: Run = {
         actor,
@@ -450,9 +499,17 @@ export class Engine {
       takeUntil(removed),
     );
     const handle: TorrentHandle = {
-      infoHash: meta.infoHashHex,
-      name: meta.name,
-      meta,
+      infoHash: infoHashHex,
+      get name() {
+        return meta?.name ?? magnet?.name ?? infoHashHex;
+      },
+      get meta() {
+        return meta;
+      },
+      magnet,
+      get mayUseDht() {
+        return meta?.private !== true;
+      },
       dir,
       get actor() {
         return actors.value;
@@ -474,12 +531,17 @@ export class Engine {
         if (a && a.getSnapshot().status === 'active') a.send({ type: 'torrent.reannounce' });
       },
       resume: () => {
-        if (!run && !this.closed && this.handles.get(meta.infoHashHex) === handle) start();
+        if (!run && !this.closed && this.handles.get(infoHashHex) === handle) start();
+      },
+      addPeers: (list) => {
+        const a = actors.value;
+        if (a && a.getSnapshot().status === 'active' && list.length > 0)
+          a.send({ type: 'torrent.addPeers', peers: [...list] });
       },
       remove: async () => {
         const outcome = await stop();
-        if (this.handles.get(meta.infoHashHex) === handle) {
-          this.handles.delete(meta.infoHashHex);
+        if (this.handles.get(infoHashHex) === handle) {
+          this.handles.delete(infoHashHex);
           lock.release();
         }
         removed.next();
@@ -489,7 +551,7 @@ export class Engine {
         return outcome;
       },
     };
-    this.handles.set(meta.infoHashHex, handle);
+    this.handles.set(infoHashHex, handle);
     if (!options.paused) start();
     return handle;
   }
@@ -499,7 +561,7 @@ export class Engine {
    * process using the folder for this torrent is a `LockError` (`BT_ERR_LOCKED`); a folder where the
    * lock cannot be written is a `StorageError` (`BT_ERR_STORAGE_IO`), as the download would be.
    */
-  private async lock(dir: string, meta: Metainfo): Promise<DirLock> {
+  private async lock(dir: string, meta: Pick<Metainfo, 'infoHashHex'>): Promise<DirLock> {
     try {
       return await acquireLock(lockPath(dir, meta.infoHashHex), dir);
     } catch (err) {

@@ -1,5 +1,7 @@
 /** Human-readable formatting for the CLI. */
 
+import type { Metainfo } from '../protocol/metainfo.js';
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 /** 1536 → "1.5 KiB"; exact bytes below 1 KiB. */
@@ -63,4 +65,14 @@ export function fsReason(err: unknown): string {
   const code = (err as { code?: string }).code;
   const reason = code !== undefined ? FS_REASONS[code] : undefined;
   return reason === undefined ? ((err as Error).message ?? String(err)) : `${reason} [${code}]`;
+}
+
+/**
+ * One warning per name laid out differently from what the torrent says (docs/metainfo.md "Sanitized
+ * paths"), without the `bt-actor: ` prefix: `warning: info.files[1].path 'a' is laid out as 'b' (…)`.
+ */
+export function pathChangeWarnings(meta: Pick<Metainfo, 'pathChanges'>): string[] {
+  return meta.pathChanges.map(
+    (c) => `warning: ${c.field} '${printable(c.from)}' is laid out as '${printable(c.to)}' (${c.reasons.join(', ')})`,
+  );
 }

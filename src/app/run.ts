@@ -12,16 +12,19 @@ import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
 import { ListenError } from '../io/listener.js';
 import { LockError, lockHolder, lockPath } from '../io/lock.js';
 import { isBtError } from '../protocol/errors.js';
+import type { MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { Engine, type TorrentOutcome } from './engine.js';
-import { fsReason } from './format.js';
+import { fsReason, pathChangeWarnings } from './format.js';
 import { peerCounts, summaryLines, TtyDisplay, type ProgressView, type Terminal } from './display.js';
 import { peerStates } from './torrent-actor.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
 
 export interface RunOptions {
-  meta: Metainfo;
+  /** The torrent, or (`magnet`) a magnet link whose info dictionary is fetched from peers first. */
+  meta?: Metainfo;
+  magnet?: MagnetLink;
   out: string;
   peers: PeerAddress[];
   port: number;
@@ -129,9 +132,10 @@ export async function runDownload(o: RunOptions): Promise<number> {
     return 2;
   }
   const dir = resolve(o.out);
-  const holder = await lockHolder(lockPath(dir, o.meta.infoHashHex));
+  const infoHashHex = o.meta?.infoHashHex ?? o.magnet!.infoHashHex;
+  const holder = await lockHolder(lockPath(dir, infoHashHex));
   if (holder !== undefined) {
-    o.err(`bt-actor: ${new LockError(lockPath(dir, o.meta.infoHashHex), holder, dir).message}`);
+    o.err(`bt-actor: ${new LockError(lockPath(dir, infoHashHex), holder, dir).message}`);
     return 2;
   }
   let inspection: Inspection | undefined;
@@ -203,7 +207,7 @@ async function download(
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
   let t: Awaited<ReturnType<Engine['add']>>;
   try {
-    t = await engine.add(o.meta, { dir, peers: o.peers, check: o.check ?? false, paused: true });
+    t = await engine.add(o.meta ?? o.magnet!, { dir, peers: o.peers, check: o.check ?? false, paused: true });
   } catch (err) {
     await engine.close();
     // A torrent the engine will not lay out (its name is the resume folder's): bad input, one line.
@@ -230,12 +234,12 @@ async function download(
       event: 'listening',
       port: engine.port,
       ...(moved && { portInUse: o.port }),
-      infoHash: o.meta.infoHashHex,
-      name: o.meta.name,
+      infoHash: t.infoHash,
+      name: t.name,
     });
   else if (!o.quiet)
     o.err(
-      `bt-actor: ${o.meta.name} (${o.meta.infoHashHex}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}`,
+      `bt-actor: ${t.name} (${t.infoHash}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}`,
     );
   if (inspection) {
     if (o.json) line({ event: 'inspect', mode: inspection.mode, url: inspection.url });
@@ -276,8 +280,15 @@ async function download(
   const view = (fresh = true): ProgressView => {
     const { p } = sample(fresh);
     return {
-      name: o.meta.name,
-      phase: readyAt === undefined ? 'checking' : complete && o.seed ? 'seeding' : 'downloading',
+      name: t.name,
+      phase: p.metadata
+        ? 'metadata'
+        : readyAt === undefined
+          ? 'checking'
+          : complete && o.seed
+            ? 'seeding'
+            : 'downloading',
+      ...(p.metadata && { metadataPeers: p.metadata.peers }),
       done: complete ? p.length : p.length - p.left,
       length: p.length,
       checked: p.checked,
@@ -312,9 +323,10 @@ async function download(
   /** A `progress` JSON line (every second, and at completion: the last one says 100). */
   const jsonProgress = () => {
     const { p, states: st } = sample();
-    const pct = p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
+    const pct = p.metadata ? 0 : p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
     line({
       event: 'progress',
+      ...(p.metadata && { phase: 'metadata', metadataPeers: p.metadata.peers }),
       percent: Number(pct.toFixed(2)),
       downloaded: p.downloaded,
       uploaded: p.uploaded,
@@ -364,7 +376,7 @@ async function download(
   if (o.json)
     line({
       event: 'done',
-      complete: p.left === 0,
+      complete: outcome.state === 'complete',
       length: p.length,
       downloaded: p.downloaded,
       uploaded: p.uploaded,
@@ -375,7 +387,7 @@ async function download(
     const checkEnd = readyAt ?? endedAt;
     const downloadEnd = completeAt ?? endedAt;
     const summary = summaryLines({
-      name: o.meta.name,
+      name: t.name,
       dir,
       state: outcome.state,
       length: p.length,
@@ -409,6 +421,26 @@ function terminalOf(o: RunOptions, write: (text: string) => void): Terminal {
 /** A torrent's report as a JSON line (`--json`). */
 function printJson(e: TorrentReport, line: (obj: Record<string, unknown>) => void): void {
   if (e.type === 'torrent.piece') return; // summarised by progress lines
+  if (e.type === 'torrent.metadata') {
+    // What the fetched info dictionary says (the metainfo itself is not printed).
+    const { name, length: size, pieces, pieceLength, files, private: priv } = e;
+    const changes = e.meta.pathChanges;
+    line({
+      event: 'metadata',
+      name,
+      size,
+      pieces,
+      pieceLength,
+      files,
+      private: priv,
+      ...(changes.length > 0 && { pathChanges: changes }),
+    });
+    return;
+  }
+  if (e.type === 'torrent.metadataFailed') {
+    line({ event: 'metadata-failed', peers: e.peers, banned: e.banned });
+    return;
+  }
   if (e.type === 'announcer.peers') {
     line({ event: 'peers', tracker: e.url, count: e.peers.length });
     return;
@@ -454,6 +486,14 @@ export function printText(e: TorrentReport, say: (line: string) => void): void {
   if (e.type === 'torrent.hashFailed')
     say(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${bans(e.banned)}` : ''}`);
   if (e.type === 'torrent.banned') say(`piece ${e.index} verified; banned ${bans(e.banned)}`);
+  if (e.type === 'torrent.metadata') {
+    say(`metadata: ${e.name}, ${e.pieces} pieces of ${e.pieceLength} bytes`);
+    for (const w of pathChangeWarnings(e.meta)) say(w);
+  }
+  if (e.type === 'torrent.metadataFailed')
+    say(
+      `metadata from ${e.peers.join(', ')} failed its hash; fetching it again${e.banned.length ? `; banned ${bans(e.banned)}` : ''}`,
+    );
   if (e.type === 'torrent.diskFull')
     say(`disk full: the download waits for space (verified pieces kept in memory) — ${e.message}`);
   if (e.type === 'torrent.diskOk') say('disk space is back: the download goes on');

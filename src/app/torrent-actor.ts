@@ -9,14 +9,24 @@ import { peerWireActor } from '../io/peer-wire.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
-import { admitsIncoming, torrentMachine, type TorrentSettings } from '../machines/torrent/torrent.machine.js';
+import { metadataPeerMachine } from '../machines/peer/metadata-peer.machine.js';
+import {
+  admitsIncoming,
+  torrentMachine,
+  type TorrentInfo,
+  type TorrentSettings,
+} from '../machines/torrent/torrent.machine.js';
+import type { MagnetLink } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import { type PeerAddress } from '../protocol/peer-address.js';
+import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
 
 export interface TorrentActorOptions {
-  meta: Metainfo;
+  /** The torrent; absent for a magnet link (then `magnet` is given and the info dictionary is fetched). */
+  meta?: Metainfo;
+  /** A magnet link whose info dictionary is not known yet: the torrent starts in its `metadata` state. */
+  magnet?: MagnetLink;
   /** Download folder: the data lands at `<dir>/<name>` (single-file) or under `<dir>/<name>/`. */
   dir: string;
   /** Peers to dial besides the trackers' (`--peer`). */
@@ -39,15 +49,31 @@ export interface TorrentActorOptions {
 
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
   const { meta } = options;
+  const infoHash = meta?.infoHash ?? options.magnet!.infoHash;
   const client = options.trackerClient ?? new TrackerClient({ peerId, port: options.port ?? 6881 });
   const handle = createStorageHandle();
   return torrentMachine.provide({
     actors: {
       storage: storageActor(meta, options.dir, options.storage, handle),
       peer: peerMachine.provide({ actors: { wire: peerWireActor, reader: blockReaderActor(handle) } }),
-      announcer: announcerLogic(client, meta.infoHash),
+      metaPeer: metadataPeerMachine.provide({ actors: { wire: peerWireActor } }),
+      announcer: announcerLogic(client, infoHash),
     },
   });
+}
+
+/** What the statechart knows of a torrent before its info dictionary: the magnet link's hash, name and trackers. */
+function magnetInfo(link: MagnetLink): TorrentInfo {
+  return {
+    infoHash: link.infoHash,
+    infoHashHex: link.infoHashHex,
+    name: link.name ?? link.infoHashHex,
+    length: 0,
+    pieceLength: 0,
+    pieceCount: 0,
+    // Each tracker of a link is a tier of its own (as libtorrent reads `tr`), in random order (BEP 12).
+    announce: shuffleTiers(link.trackers.map((t) => [t])),
+  };
 }
 
 export type TorrentActor = Actor<ReturnType<typeof torrentLogic>>;
@@ -58,17 +84,19 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
   const { meta } = options;
   return createActor(torrentLogic(options, peerId), {
     input: {
-      info: {
-        infoHash: meta.infoHash,
-        infoHashHex: meta.infoHashHex,
-        name: meta.name,
-        length: meta.length,
-        pieceLength: meta.pieceLength,
-        pieceCount: meta.pieceCount,
-        announce: shuffleTiers(meta.announce),
-        private: meta.private,
-        infoBytes: meta.infoBytes,
-      },
+      info: meta
+        ? {
+            infoHash: meta.infoHash,
+            infoHashHex: meta.infoHashHex,
+            name: meta.name,
+            length: meta.length,
+            pieceLength: meta.pieceLength,
+            pieceCount: meta.pieceCount,
+            announce: shuffleTiers(meta.announce),
+            private: meta.private,
+            infoBytes: meta.infoBytes,
+          }
+        : magnetInfo(options.magnet!),
       peerId,
       peers: options.peers ?? [],
       settings: options.settings ?? {},
@@ -82,8 +110,14 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
 /** Whether the torrent would take an incoming connection from `address` now (read from its snapshot). */
 export function canAccept(actor: TorrentActor, address: PeerAddress): boolean {
   const snap = actor.getSnapshot();
-  // Only the `active` state takes `torrent.incoming`: while checking or stopping it is refused.
-  if (snap.status !== 'active' || !snap.matches('active')) return false;
+  // Only the `active` and `metadata` states take `torrent.incoming`: while checking or stopping it is refused.
+  if (snap.status !== 'active') return false;
+  if (snap.matches('metadata')) {
+    const c = snap.context;
+    const peers = c.metadata?.peers ?? {};
+    return !peers[peerKey(address)] && Object.keys(peers).length < c.settings.maxConnections;
+  }
+  if (!snap.matches('active')) return false;
   return admitsIncoming(snap.context, address);
 }
 

@@ -40,8 +40,31 @@ export function isReservedName(name: string): boolean {
 }
 
 /** Where the resume file of `meta` lives: `<dir>/.bt-actor/<info hash>.resume.json`. */
-export function resumePath(dir: string, meta: Metainfo): string {
+export function resumePath(dir: string, meta: Pick<Metainfo, 'infoHashHex'>): string {
   return join(dir, RESERVED_NAME, `${meta.infoHashHex}.resume.json`);
+}
+
+/**
+ * Where the .torrent file of a torrent added by magnet link is kept once its info dictionary was
+ * fetched: `<dir>/.bt-actor/<info hash>.torrent` (a restart with the same link and folder reads it and
+ * skips the metadata phase).
+ */
+export function torrentFilePath(dir: string, infoHashHex: string): string {
+  return join(dir, RESERVED_NAME, `${infoHashHex}.torrent`);
+}
+
+/** Writes the .torrent file of a fetched info dictionary atomically (temporary file, fdatasync, rename). */
+export async function saveTorrentFile(path: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(bytes);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
 }
 
 /**

@@ -11,7 +11,7 @@ import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-typ
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
-import { loadResume, saveResume } from './resume.js';
+import { isReservedName, loadResume, saveResume, saveTorrentFile } from './resume.js';
 import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
 
@@ -36,6 +36,11 @@ export interface StorageActorOptions extends StorageOptions {
   forceCheck?: boolean;
   /** Most milliseconds between two saves of the resume file while pieces are written (default 2 s). */
   resumeSaveIntervalMs?: number;
+  /**
+   * A torrent added by magnet link: where the .torrent file of its fetched info dictionary is saved
+   * (`storage.open`), so that the next start need not fetch it again.
+   */
+  torrentPath?: string;
 }
 
 /**
@@ -102,7 +107,8 @@ function toError(err: unknown): { code: string; message: string } {
 }
 
 export function storageActor(
-  meta: Metainfo,
+  /** The torrent; undefined for a magnet link (the actor then waits for `storage.open`). */
+  known: Metainfo | undefined,
   dir: string,
   options: StorageActorOptions = {},
   handle: StorageHandle = createStorageHandle(),
@@ -120,7 +126,15 @@ export function storageActor(
     };
 
     let have: Bitfield | undefined;
+    let meta!: Metainfo;
+    let opened!: (m: { meta: Metainfo; torrent?: Uint8Array }) => void;
+    const metaKnown = new Promise<{ meta: Metainfo; torrent?: Uint8Array }>((r) => (opened = r));
+    if (known) opened({ meta: known });
+    else send({ type: 'storage.needMetadata' });
     const ready = (async () => {
+      const m = await metaKnown;
+      meta = m.meta;
+      if (m.torrent && options.torrentPath) await saveTorrentFile(options.torrentPath, m.torrent);
       storage = await Storage.open(meta, dir, options);
       handle.storage = storage;
       let last = 0;
@@ -243,8 +257,24 @@ export function storageActor(
             if ((err as { code?: string }).code === 'BT_ERR_STORAGE_CLOSED' && closing) return;
             fail(err);
           });
+      } else if (cmd.type === 'storage.open') {
+        // A fetched torrent named as the resume folder would lay its files over it (as the engine refuses).
+        if (isReservedName(cmd.meta.name))
+          return fail(
+            new StorageError(
+              'BT_ERR_STORAGE_PATH',
+              `the torrent's name '${cmd.meta.name}' is the resume folder's: its files would overwrite it`,
+              dir,
+            ),
+          );
+        opened({ meta: cmd.meta, torrent: cmd.torrent });
       } else if (cmd.type === 'storage.close') {
         queueMicrotask(wakeWaiting);
+        // Closed before the metadata came: there is nothing to open, flush or save.
+        if (!known && !meta) {
+          closing ??= Promise.resolve().then(() => send({ type: 'storage.closed' }));
+          return;
+        }
         closing ??= ready
           .then(async (s) => {
             clearTimeout(saveTimer);

@@ -5,6 +5,7 @@
  */
 import type { AnyStateMachine } from 'xstate';
 import { chokerMachine } from './choker/choker.machine.js';
+import { metadataPeerMachine } from './peer/metadata-peer.machine.js';
 import { peerMachine } from './peer/peer.machine.js';
 import { torrentMachine } from './torrent/torrent.machine.js';
 import { announcerMachine } from './tracker/announcer.machine.js';
@@ -19,6 +20,11 @@ export interface MachineEntry {
 export const machineRegistry: readonly MachineEntry[] = [
   { name: 'torrent', source: 'src/machines/torrent/torrent.machine.ts', machine: torrentMachine },
   { name: 'peer', source: 'src/machines/peer/peer.machine.ts', machine: peerMachine },
+  {
+    name: 'metadataPeer',
+    source: 'src/machines/peer/metadata-peer.machine.ts',
+    machine: metadataPeerMachine,
+  },
   { name: 'announcer', source: 'src/machines/tracker/announcer.machine.ts', machine: announcerMachine },
   { name: 'tracker', source: 'src/machines/tracker/tracker.machine.ts', machine: trackerMachine },
   { name: 'choker', source: 'src/machines/choker/choker.machine.ts', machine: chokerMachine },

@@ -2,6 +2,7 @@
  * What the torrent statechart and the storage actor (src/io/storage-actor.ts) say to each other. Both
  * layers import these shapes from here, the lowest layer, so neither imports the other.
  */
+import type { Metainfo } from './metainfo.js';
 
 /** Events from the storage actor to the torrent actor. */
 export type StorageEvent =
@@ -15,10 +16,21 @@ export type StorageEvent =
   | { type: 'storage.diskFull'; message: string }
   /** A write went through again after `storage.diskFull`. */
   | { type: 'storage.diskOk' }
+  /**
+   * The storage was given no metainfo (a torrent added by magnet link): nothing to check until the info
+   * dictionary is fetched and sent as `storage.open`. Sent once, at start.
+   */
+  | { type: 'storage.needMetadata' }
   | { type: 'storage.closed' }
   | { type: 'storage.error'; code: string; message: string };
 
 /** Commands from the torrent actor to the storage actor. */
 export type StorageCommand =
   /** Verify piece `index` and write it if good; `blockHashes`: report its block hashes too (smart ban). */
-  { type: 'storage.write'; index: number; data: Uint8Array; blockHashes?: boolean } | { type: 'storage.close' };
+  | { type: 'storage.write'; index: number; data: Uint8Array; blockHashes?: boolean }
+  /**
+   * A torrent added by magnet link has its info dictionary now (BEP 9): save `torrent` (a .torrent file
+   * of it) beside the resume data, then open and check the files as for a torrent added from a file.
+   */
+  | { type: 'storage.open'; meta: Metainfo; torrent: Uint8Array }
+  | { type: 'storage.close' };

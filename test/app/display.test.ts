@@ -95,6 +95,16 @@ describe('layoutProgress', () => {
     expect(line).not.toContain('ETA');
   });
 
+  it('a magnet link before its metadata: fetching metadata (n peers), an empty bar, no byte counts', () => {
+    const line = layoutProgress(
+      view({ name: 'dn-name', phase: 'metadata', metadataPeers: 2, done: 0, length: 0, pieceCount: 0 }),
+      120,
+    );
+    expect(line).toMatch(/^dn-name {2}\[-{30}\] {2}fetching metadata \(2 peers\)/);
+    expect(line).not.toMatch(/MiB|%/);
+    expect(layoutProgress(view({ phase: 'metadata', metadataPeers: 1 }), 60)).toContain('fetching metadata (1 peer)');
+  });
+
   it('checking shows the pieces checked', () => {
     expect(layoutProgress(VIEWS[1]!, 120)).toMatch(/\[#{9}-{21}\] {2}checking 30\.0% {2}120\/400 pieces {2}3 peers/);
   });

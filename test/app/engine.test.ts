@@ -68,7 +68,7 @@ describe('Engine (library API)', () => {
     expect(t.actor).toBeUndefined();
     t.resume();
     const ready = await firstValueFrom(t.events$.pipe(filter((e) => e.type === 'torrent.ready')));
-    expect(ready).toMatchObject({ have: t.meta.pieceCount, total: t.meta.pieceCount });
+    expect(ready).toMatchObject({ have: t.meta!.pieceCount, total: t.meta!.pieceCount });
     const states = await firstValueFrom(t.peerStates$);
     expect(states).toBeTypeOf('object');
     await t.remove();

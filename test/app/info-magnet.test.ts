@@ -1,7 +1,7 @@
 /**
  * `bt-actor info 'magnet:?…'` (issue 15): what a magnet link says, as text and as one JSON object;
  * `--scrape` asks the link's trackers (a bittorrent-tracker server on 127.0.0.1); a malformed or
- * v2-only link is one line naming the fault and exit 2; `run` still refuses magnet links.
+ * v2-only link is one line naming the fault and exit 2 (for `info` and for `run` alike).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -121,17 +121,20 @@ describe('bt-actor info on a magnet link', () => {
     }
   });
 
-  it('the installed bin: info reads a magnet link, run still refuses it (exit 2, one line)', async () => {
+  it('the installed bin: info reads a magnet link; run refuses a v2-only or malformed one (exit 2, one line)', async () => {
     const info = await bin('info', '--json', LINK);
     expect(info.code, info.stderr).toBe(0);
     expect(JSON.parse(info.stdout)).toMatchObject({ kind: 'magnet', infoHash: HEX });
-    const run = await bin('run', LINK, '--json');
-    expect(run.code).toBe(2);
-    expect(run.stdout).toBe('');
-    expect(run.stderr).toBe('bt-actor: magnet links are not supported yet: give the path of a .torrent file\n');
-    const v2 = await bin('info', `magnet:?xt=urn:btmh:1220${'ab'.repeat(32)}`);
-    expect(v2.code).toBe(2);
-    expect(v2.stderr).toMatch(/^bt-actor: magnet link: BitTorrent v2-only magnet links are not supported .*\n$/);
+    for (const cmd of ['info', 'run']) {
+      const v2 = await bin(cmd, `magnet:?xt=urn:btmh:1220${'ab'.repeat(32)}`, '--json');
+      expect(v2.code, cmd).toBe(2);
+      expect(v2.stdout).toBe('');
+      expect(v2.stderr).toMatch(/^bt-actor: magnet link: BitTorrent v2-only magnet links are not supported .*\n$/);
+    }
+    const bad = await bin('run', 'magnet:?xt=urn:btih:xyz', '--json');
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/^bt-actor: magnet link: .*\[BT_ERR_MAGNET_HASH\]\n$/);
   });
 });
 

@@ -114,11 +114,10 @@ describe('refusals: one line, exit 2, nothing started', () => {
     }
   });
 
-  it('a magnet link where a .torrent file is expected (run; info reads it), or a URL (run and info)', async () => {
-    const magnet = 'magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=x';
+  it('a malformed magnet link (run), or a URL (run and info)', async () => {
     expectRefusal(
-      await bt('run', magnet),
-      /^bt-actor: magnet links are not supported yet: give the path of a \.torrent file$/,
+      await bt('run', 'magnet:?xt=urn:btih:c12f&dn=x'),
+      /^bt-actor: magnet link: .*\[BT_ERR_MAGNET_HASH\]$/,
     );
     for (const cmd of ['info', 'run']) {
       for (const url of ['https://example.org/x.torrent', 'http://127.0.0.1:1/x.torrent'])

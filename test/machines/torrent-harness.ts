@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { createActor, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';
 import { blockHashes } from '../../src/io/storage-actor.js';
 import { peerMachine } from '../../src/machines/peer/peer.machine.js';
+import { metadataPeerMachine } from '../../src/machines/peer/metadata-peer.machine.js';
+import { sha1 } from '../../src/protocol/sha1.js';
 import type { PeerSettings } from '../../src/machines/peer/types.js';
 import {
   torrentMachine,
@@ -68,6 +70,11 @@ export interface TorrentHarnessOptions {
   infoBytes?: Uint8Array;
   /** Our listening port (`p` in our extension handshake). */
   listenPort?: number;
+  /**
+   * Added from a magnet link whose info dictionary is these bytes: the info hash is their SHA-1, the
+   * torrent starts in `metadata` (and storage is not ready until the test says).
+   */
+  magnet?: Uint8Array;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -96,9 +103,10 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   const pieceCount = o.pieces ?? 4;
   const length = pieceLength * (pieceCount - 1) + (o.lastPiece ?? pieceLength);
   const data = randomBytes(length);
+  const infoHash = o.magnet ? sha1(o.magnet) : INFO_HASH;
   const info: TorrentInfo = {
-    infoHash: INFO_HASH,
-    infoHashHex: Buffer.from(INFO_HASH).toString('hex'),
+    infoHash,
+    infoHashHex: Buffer.from(infoHash).toString('hex'),
     name: 'harness',
     length,
     pieceLength,
@@ -128,6 +136,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     /** Writes not yet answered (manual mode). */
     pending: [] as Write[],
     closes: 0,
+    /** `storage.open` commands (a magnet's metadata arrived). */
+    opened: [] as Extract<StorageCommand, { type: 'storage.open' }>[],
     sendBack: undefined as ((e: StorageEvent) => void) | undefined,
     /** Pieces the harness's storage holds verified. */
     have: new Set<number>(o.have ?? []),
@@ -143,6 +153,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   const fakeStorage = fromCallback<StorageCommand>(({ sendBack, receive }) => {
     storage.sendBack = sendBack;
     storage.alive = true;
+    // A magnet link: no metainfo to check until the info dictionary is fetched (as storageActor says).
+    if (o.magnet) sendBack({ type: 'storage.needMetadata' });
     receive((cmd) => {
       if (cmd.type === 'storage.write') {
         // The piece buffer is reused once verified: keep a copy.
@@ -150,6 +162,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
         storage.writes.push(w);
         if ((o.storage ?? 'auto') === 'auto') sendBack(verdict(w));
         else storage.pending.push(w);
+      } else if (cmd.type === 'storage.open') {
+        storage.opened.push(cmd);
       } else if (cmd.type === 'storage.close') {
         storage.closes++;
         if (o.closes ?? true) sendBack({ type: 'storage.closed' });
@@ -163,6 +177,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     actors: {
       storage: fakeStorage,
       peer: peerMachine.provide({ actors: { wire: fakeWire } }),
+      metaPeer: metadataPeerMachine.provide({ actors: { wire: fakeWire } }),
       announcer: announcerMachine.provide({
         actors: { tracker: trackerMachine.provide({ actors: { announce: trackers.logic } }) },
       }),
@@ -172,7 +187,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   const actor = createActor(logic, {
     clock,
     input: {
-      info,
+      // A magnet link says nothing of the torrent's size: its geometry comes with the info dictionary.
+      info: o.magnet ? { ...info, length: 0, pieceLength: 0, pieceCount: 0 } : info,
       peerId: OUR_ID,
       peers: (o.peers ?? []).map(address),
       settings: { tickMs: 1000, ...o.settings, peer: { ...testSettings, ...o.settings?.peer, ...o.peerSettings } },
@@ -252,6 +268,10 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
         actor() {
           return actor.getSnapshot().context.peers[key]?.ref;
         },
+        /** The metadata peer actor, while the torrent fetches its info dictionary. */
+        metaActor() {
+          return actor.getSnapshot().context.metadata?.peers[key]?.ref;
+        },
         connected() {
           const v = p.actor()?.getSnapshot().value as { connected?: Record<string, string> } | undefined;
           return v?.connected;
@@ -261,7 +281,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
           p.push({ type: 'wire.connected' });
           p.push({
             type: 'wire.handshake',
-            handshake: { reserved, infoHash: INFO_HASH, peerId: new Uint8Array(20).fill(id) },
+            handshake: { reserved, infoHash, peerId: new Uint8Array(20).fill(id) },
           });
         },
         bitfield(pieces: number[]) {
@@ -326,7 +346,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       return p;
     },
   };
-  if (o.ready ?? true) h.ready();
+  if (o.ready ?? !o.magnet) h.ready();
   return h;
 }
 

@@ -15,6 +15,8 @@ import type { StateDef } from './protocol.js';
 /** Meaning of each state, by machine id, then by state path (keys from the root joined with '.'). */
 export const STATE_MEANINGS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   torrent: {
+    metadata: 'fetching the info dictionary from peers (a magnet link, BEP 9)',
+    'metadata.fetching': 'asking peers that have it for 16 KiB metadata pieces',
     checking: 'checking the data already on disk',
     active: 'running',
     'active.routing': 'starting: downloading or seeding?',
@@ -48,6 +50,14 @@ export const STATE_MEANINGS: Readonly<Record<string, Readonly<Record<string, str
     'connected.requests.snubbed': 'snubbed: no block for a while, its requests moved to other peers',
     'connected.liveness': 'keep-alives and the silence check',
     'connected.liveness.watching': 'watching for silence, sending keep-alives',
+    closing: 'disconnecting',
+    closed: 'disconnected',
+  },
+  metadataPeer: {
+    connecting: 'connecting (TCP), to fetch metadata',
+    handshaking: 'exchanging the BitTorrent handshake',
+    extending: 'waiting for its extension handshake (BEP 10): does it have the metadata?',
+    fetching: 'asking it for metadata pieces (BEP 9 ut_metadata)',
     closing: 'disconnecting',
     closed: 'disconnected',
   },

@@ -161,6 +161,20 @@ export class PeerBook {
     if (r) r.connected = false;
   }
 
+  /**
+   * Every connection was ended on our side for a reason of ours (a magnet's metadata phase is over): no
+   * address counts as connected, and every one not given up on may be dialled again after `delayMs`
+   * (time for the other side to see the old connection close: dialled back at once, it may take the
+   * new one for a duplicate of the old and refuse it).
+   */
+  retryAllAfter(delayMs: number): void {
+    for (const r of this.records.values()) {
+      r.connected = false;
+      r.failures = 0;
+      r.retryAt = this.now + delayMs;
+    }
+  }
+
   /** The connection ended; `useful` when it exchanged data (resets the backoff). */
   markClosed(key: string, outcome: { useful: boolean; retry: boolean }): void {
     const r = this.records.get(key);

@@ -37,6 +37,17 @@ import {
   type ChokerSettings,
 } from '../choker/choker.machine.js';
 import { peerMachine } from '../peer/peer.machine.js';
+import {
+  metadataPeerMachine,
+  type MetadataPeerCommand,
+  type MetadataPeerReport,
+} from '../peer/metadata-peer.machine.js';
+import { MetadataAssembler } from './metadata-assembler.js';
+import { BtError } from '../../protocol/errors.js';
+import { parseMetainfo, type Metainfo } from '../../protocol/metainfo.js';
+import { sha1 } from '../../protocol/sha1.js';
+import { torrentFileOf } from '../../protocol/torrent-file.js';
+import { MAX_METADATA_SIZE } from '../../protocol/ut-metadata.js';
 import { addBan, banOf, sharesIp, type Bans } from './bans.js';
 import { SmartBan } from './smart-ban.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
@@ -139,6 +150,8 @@ export interface TorrentProgress {
    */
   downloadRate: number;
   uploadRate: number;
+  /** In the `metadata` state: metadata peers connected, and how many of them advertised the metadata. */
+  metadata?: { peers: number; ready: number };
 }
 
 export type TorrentReport =
@@ -156,6 +169,20 @@ export type TorrentReport =
   | { type: 'torrent.diskFull'; message: string }
   /** There is room again: the waiting pieces are written and the download goes on. */
   | { type: 'torrent.diskOk' }
+  /** A magnet's info dictionary arrived and hashed right (BEP 9): what it says. */
+  | {
+      type: 'torrent.metadata';
+      /** The fetched torrent (its info dictionary as it hashed, the link's trackers). */
+      meta: Metainfo;
+      name: string;
+      length: number;
+      pieceLength: number;
+      pieces: number;
+      files: number;
+      private: boolean;
+    }
+  /** An assembled info dictionary did not hash to the info hash: who sent its pieces, and who was banned (twice). */
+  | { type: 'torrent.metadataFailed'; peers: string[]; banned: BannedPeer[] }
   | AnnouncerReport;
 
 /**
@@ -176,7 +203,14 @@ export type TorrentEvent =
   | PeerReport
   | AnnouncerReport
   | ChokerReport
+  | MetadataPeerReport
   | { type: 'torrent.addPeers'; peers: PeerAddress[] }
+  /** Internal: the info dictionary hashed right and parses (`torrent` is a .torrent file of it). */
+  | { type: 'torrent.metadata'; meta: Metainfo; torrent: Uint8Array }
+  /** Internal: an assembled info dictionary failed its hash; `peers` sent its pieces. */
+  | { type: 'torrent.metadataCorrupt'; peers: string[] }
+  /** Internal: the info dictionary hashed right but is not a valid one (the torrent cannot go on). */
+  | { type: 'torrent.metadataInvalid'; code: string; message: string }
   /** An accepted connection for this torrent (its handshake named our info hash); `transport` is opaque. */
   | { type: 'torrent.incoming'; address: PeerAddress; transport: unknown }
   | { type: 'torrent.stop' }
@@ -206,6 +240,27 @@ export interface Guilty {
 }
 
 type PeerRef = ActorRefFrom<typeof peerMachine>;
+type MetaPeerRef = ActorRefFrom<typeof metadataPeerMachine>;
+
+/** A connection of the `metadata` state (src/machines/peer/metadata-peer.machine.ts). */
+export interface MetaPeerEntry {
+  ref: MetaPeerRef;
+  address: PeerAddress;
+  /** Hex peer id, once its handshake arrived. */
+  peerId: string | undefined;
+  /** The `metadata_size` it advertised (then it may be asked), once its extension handshake came. */
+  size: number | undefined;
+}
+
+/** What the torrent knows while it fetches its info dictionary (context data; the assembler is a service). */
+export interface MetadataPhase {
+  peers: Readonly<Record<string, MetaPeerEntry>>;
+  /**
+   * Assemblies that failed their hash with a piece from this peer. One strike: asked again only alone
+   * (so a second failure names it alone); two: banned for this torrent.
+   */
+  strikes: Readonly<Record<string, number>>;
+}
 
 /** What the torrent knows of one peer actor: its ref, and what the peer reported. */
 export interface PeerEntry {
@@ -242,6 +297,9 @@ export interface TorrentServices {
   heldBack: Set<string>;
   /** Failed pieces: who sent which block, to blame only the liars once a good copy verifies. */
   smartBan: SmartBan;
+  /** The `metadata` state's BEP 9 assembler (made when a peer first advertises a size), and its lone suspect. */
+  assembler: MetadataAssembler | undefined;
+  solo: string | undefined;
 }
 
 export interface TorrentContext {
@@ -269,6 +327,8 @@ export interface TorrentContext {
   stopsPending: number;
   /** Counters as last sent to the announcer. */
   announced: TransferStats | undefined;
+  /** While the info dictionary is fetched (added by magnet link): its peers and strikes; else undefined. */
+  metadata: MetadataPhase | undefined;
 }
 
 /**
@@ -345,6 +405,12 @@ function progressOf(c: TorrentContext): TorrentProgress {
     diskFull: c.tally.diskFull,
     downloadRate,
     uploadRate,
+    ...(c.metadata && {
+      metadata: {
+        peers: Object.keys(c.metadata.peers).length,
+        ready: Object.values(c.metadata.peers).filter((e) => e.size !== undefined).length,
+      },
+    }),
   };
 }
 
@@ -367,8 +433,11 @@ function chokeCandidates(c: TorrentContext): ChokeCandidate[] {
 
 const isComplete = (c: TorrentContext) => c.tally.verifiedPieces >= c.info.pieceCount;
 
-/** A command a named action decided on, for a peer (by key) or for the storage actor. */
-export type Outgoing = { to: 'peer'; key: string; event: PeerCommand } | { to: 'storage'; event: StorageCommand };
+/** A command a named action decided on, for a peer (by key), a metadata peer, or the storage actor. */
+export type Outgoing =
+  | { to: 'peer'; key: string; event: PeerCommand }
+  | { to: 'meta'; key: string; event: MetadataPeerCommand }
+  | { to: 'storage'; event: StorageCommand };
 
 /**
  * The commands of one named action. Named actions never run another actor: what they decide leaves
@@ -381,6 +450,9 @@ class Outbox {
   }
   storage(event: StorageCommand): void {
     this.out.push({ to: 'storage', event });
+  }
+  meta(key: string, event: MetadataPeerCommand): void {
+    this.out.push({ to: 'meta', key, event });
   }
   flush(self: AnyActorRef): void {
     if (this.out.length > 0) self.send({ type: 'torrent.deliver', out: this.out } satisfies TorrentEvent);
@@ -514,7 +586,7 @@ function pexPeersOf(c: TorrentContext): PexPeer[] {
 /** Lets the peer book choose addresses to dial, up to the connection limit (spawned on `torrent.dial`). */
 function dialMore(c: TorrentContext, self: AnyActorRef): void {
   const { book } = c.svc;
-  const free = c.settings.maxConnections - Object.keys(c.peers).length;
+  const free = c.settings.maxConnections - Object.keys(c.peers).length - metaCount(c);
   const peers: PeerAddress[] = [];
   // Not the banned, nor a second connection to an IP (those would only be skipped by `torrent.dial`).
   const skip = (r: PeerRecord) => banOf(c.bans, r.address, r.peerId, c.clock) !== undefined || ipFull(c, r.address);
@@ -529,6 +601,65 @@ function dialMore(c: TorrentContext, self: AnyActorRef): void {
   if (peers.length > 0 || book.size !== c.tally.known) self.send({ type: 'torrent.dial', peers, known: book.size });
 }
 
+const metaCount = (c: TorrentContext): number => (c.metadata ? Object.keys(c.metadata.peers).length : 0);
+
+/** The torrent as the statechart knows it, from a fetched info dictionary (the magnet's trackers kept). */
+function infoOf(meta: Metainfo, announce: string[][]): TorrentInfo {
+  return {
+    infoHash: meta.infoHash,
+    infoHashHex: meta.infoHashHex,
+    name: meta.name,
+    length: meta.length,
+    pieceLength: meta.pieceLength,
+    pieceCount: meta.pieceCount,
+    announce,
+    private: meta.private,
+    infoBytes: meta.infoBytes,
+  };
+}
+
+/**
+ * Asks the metadata peers for pieces, as the assembler picks them. Peers never struck are asked freely,
+ * several at once; when none is left, one struck once is asked alone (the next failure is then its
+ * own). Only peers that advertised the assembler's size are asked (the first asked sets it).
+ */
+function askMetadata(c: TorrentContext, out: Outbox): void {
+  const phase = c.metadata;
+  if (!phase) return;
+  const svc = c.svc;
+  const ready = Object.entries(phase.peers).filter(([, e]) => e.size !== undefined);
+  const clean = ready.filter(([key]) => !phase.strikes[key]);
+  let ask = clean;
+  if (clean.length === 0) {
+    if (svc.solo === undefined || !phase.peers[svc.solo]) {
+      svc.solo = undefined;
+      if (svc.assembler && svc.assembler.receivedPieces > 0) svc.assembler = undefined; // mixed: start over
+      const first = ready.find(([key]) => (phase.strikes[key] ?? 0) < 2);
+      svc.solo = first?.[0];
+    }
+    ask = ready.filter(([key]) => key === svc.solo);
+  }
+  for (const [key, e] of ask) {
+    if (!svc.assembler) {
+      try {
+        svc.assembler = new MetadataAssembler({
+          infoHash: c.info.infoHash,
+          metadataSize: e.size!,
+          sha1,
+          maxMetadataSize: MAX_METADATA_SIZE,
+        });
+      } catch {
+        continue; // a size the assembler refuses: this peer is not asked
+      }
+    }
+    const asm = svc.assembler;
+    if (asm.size !== e.size) continue;
+    const pieces: number[] = [];
+    for (let p = asm.next(key, c.clock); p !== null; p = asm.next(key, c.clock)) pieces.push(p);
+    if (pieces.length > 0) out.meta(key, { type: 'meta.request', pieces });
+  }
+}
+
 export const torrentMachine = setup({
   types: {
     input: {} as TorrentInput,
@@ -536,7 +667,13 @@ export const torrentMachine = setup({
     events: {} as TorrentEvent,
     emitted: {} as TorrentReport | TorrentRefused,
   },
-  actors: { storage: storageNotProvided, peer: peerMachine, announcer: announcerMachine, choker: chokerMachine },
+  actors: {
+    storage: storageNotProvided,
+    peer: peerMachine,
+    metaPeer: metadataPeerMachine,
+    announcer: announcerMachine,
+    choker: chokerMachine,
+  },
   delays: {
     tick: ({ context }) => context.settings.tickMs,
     stopTimeout: ({ context }) => context.settings.stopTimeoutMs,
@@ -551,6 +688,11 @@ export const torrentMachine = setup({
     },
     canAdmitIncoming: ({ context, event }) =>
       event.type === 'torrent.incoming' && admitsIncoming(context, event.address),
+    canAdmitMetaPeer: ({ context, event }) =>
+      event.type === 'torrent.incoming' &&
+      !context.metadata?.peers[peerKey(event.address)] &&
+      !banOf(context.bans, event.address, undefined, context.clock) &&
+      metaCount(context) < context.settings.maxConnections,
     /** The peer's id (now known) or its address is under a ban. */
     isBanned: ({ context, event }) => {
       if (event.type !== 'peer.handshake') return false;
@@ -774,6 +916,83 @@ export const torrentMachine = setup({
       context.svc.book.tick(context.settings.tickMs);
       dialMore(context, self);
     },
+
+    // The `metadata` state's named actions: the assembler (a service) is touched only here.
+    askMetadata: ({ context, self }) => {
+      const out = new Outbox();
+      askMetadata(context, out);
+      out.flush(self);
+    },
+    /** Requests older than the assembler's timeout: their pieces go to other peers (or the same, later). */
+    expireMetadata: ({ context, self }) => {
+      context.svc.assembler?.expire(context.clock);
+      const out = new Outbox();
+      askMetadata(context, out);
+      out.flush(self);
+    },
+    metadataPiece: ({ context, event, self }) => {
+      if (event.type !== 'meta.data') return;
+      const asm = context.svc.assembler;
+      if (!asm) return;
+      const r = asm.received(event.key, event.piece, event.data, context.clock);
+      const out = new Outbox();
+      if (r.kind === 'invalid')
+        out.meta(event.key, {
+          type: 'meta.close',
+          reason: 'protocol-error',
+          detail: 'a metadata piece of the wrong length',
+        });
+      if (r.kind === 'accepted') askMetadata(context, out);
+      out.flush(self);
+      if (r.kind === 'corrupt') {
+        context.svc.assembler = undefined;
+        context.svc.solo = undefined;
+        self.send({ type: 'torrent.metadataCorrupt', peers: r.peers } satisfies TorrentEvent);
+      }
+      if (r.kind === 'complete') {
+        const torrent = torrentFileOf(r.info, context.info.announce);
+        try {
+          self.send({ type: 'torrent.metadata', meta: parseMetainfo(torrent), torrent } satisfies TorrentEvent);
+        } catch (err) {
+          const code = err instanceof BtError ? err.code : 'BT_ERR_METAINFO';
+          self.send({
+            type: 'torrent.metadataInvalid',
+            code,
+            message: `the info dictionary from the peers is invalid: ${(err as Error).message}`,
+          } satisfies TorrentEvent);
+        }
+      }
+    },
+    metadataRejected: ({ context, event, self }) => {
+      if (event.type !== 'meta.reject') return;
+      context.svc.assembler?.rejected(event.key, event.piece, context.clock);
+      const out = new Outbox();
+      askMetadata(context, out);
+      out.flush(self);
+    },
+    metaPeerGone: ({ context, event, self }) => {
+      if (event.type !== 'meta.closed') return;
+      const { svc } = context;
+      svc.assembler?.peerGone(event.key);
+      if (svc.solo === event.key) svc.solo = undefined;
+      // A peer without the metadata may have it later, and serves data once we know it: not dead.
+      const fatal = event.reason === 'self' || event.reason === 'info-hash-mismatch' || event.reason === 'bad-data';
+      svc.book.markClosed(event.key, { useful: false, retry: !fatal });
+      const out = new Outbox();
+      askMetadata(context, out);
+      out.flush(self);
+      dialMore(context, self);
+    },
+    /**
+     * The info dictionary is known: the addresses of the metadata phase are dialled again from the next
+     * tick on (the peers have seen the metadata connections close by then, and do not refuse the new
+     * ones as duplicates of them).
+     */
+    metadataDone: ({ context }) => {
+      context.svc.assembler = undefined;
+      context.svc.solo = undefined;
+      context.svc.book.retryAllAfter(context.settings.tickMs);
+    },
   },
 }).createMachine({
   id: 'torrent',
@@ -793,6 +1012,8 @@ export const torrentMachine = setup({
         interest: new Map(),
         heldBack: new Set(),
         smartBan: new SmartBan(),
+        assembler: undefined,
+        solo: undefined,
       },
       peers: {},
       bans: [],
@@ -817,6 +1038,7 @@ export const torrentMachine = setup({
       announcing: false,
       stopsPending: 0,
       announced: undefined,
+      metadata: undefined,
     };
     c.progress = progressOf(c);
     return c;
@@ -857,7 +1079,10 @@ export const torrentMachine = setup({
       actions: enqueueActions(({ context, event, enqueue }) => {
         for (const m of event.out) {
           if (m.to === 'storage') enqueue.sendTo('storage', m.event);
-          else {
+          else if (m.to === 'meta') {
+            const e = context.metadata?.peers[m.key];
+            if (e) enqueue.sendTo(e.ref, m.event);
+          } else {
             // A peer that closed meanwhile is gone from the table (its report came first).
             const e = context.peers[m.key];
             if (e) enqueue.sendTo(e.ref, m.event);
@@ -874,8 +1099,247 @@ export const torrentMachine = setup({
     },
   },
   states: {
+    /**
+     * Only the info hash is known (a magnet link): peers from the link, the trackers, incoming connections
+     * and `torrent.addPeers` are dialled as metadata peers, and the info dictionary is fetched from those
+     * that advertise `metadata_size` (BEP 9) through the assembler. Trackers are told `left` 0 (unknown).
+     */
+    metadata: {
+      entry: [
+        enqueueActions(({ context, enqueue, self }) => {
+          const stats = statsOf(context);
+          enqueue.spawnChild('announcer', {
+            id: 'announcer',
+            input: { tiers: context.info.announce, stats, settings: context.settings.tracker, report: self },
+          });
+          enqueue.sendTo('announcer', { type: 'announcer.start' });
+          enqueue.assign({ announcing: true, announced: stats });
+        }),
+        'dialMore',
+        'publish',
+      ],
+      initial: 'fetching',
+      states: {
+        fetching: {
+          after: {
+            tick: {
+              target: 'fetching',
+              reenter: true,
+              actions: ['tickBook', 'advanceClock', 'expireMetadata', 'publish'],
+            },
+          },
+        },
+      },
+      on: {
+        'announcer.peers': { actions: [{ type: 'emitReport', params: ({ event }) => event }, 'learnPeers'] },
+        'announcer.tracker': { actions: { type: 'emitReport', params: ({ event }) => event } },
+        'torrent.addPeers': { actions: 'learnPeers' },
+        'torrent.dial': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const phase = context.metadata!;
+            let count = metaCount(context);
+            const dial: PeerAddress[] = [];
+            const skip: string[] = [];
+            for (const address of event.peers) {
+              const key = peerKey(address);
+              if (
+                phase.peers[key] ||
+                dial.some((a) => peerKey(a) === key) ||
+                banOf(context.bans, address, undefined, context.clock) ||
+                count >= context.settings.maxConnections
+              )
+                skip.push(key);
+              else {
+                dial.push(address);
+                count++;
+              }
+            }
+            enqueue.assign(({ context: c, spawn, self }) => {
+              const peers = { ...c.metadata!.peers };
+              let spawned = c.spawned;
+              for (const address of dial) {
+                const key = peerKey(address);
+                const ref = spawn('metaPeer', {
+                  id: `meta:${key}#${++spawned}`,
+                  input: {
+                    key,
+                    address,
+                    direction: 'outgoing',
+                    infoHash: c.info.infoHash,
+                    peerId: c.peerId,
+                    report: self,
+                    settings: c.settings.peer,
+                    ...(c.listenPort !== undefined && { listenPort: c.listenPort }),
+                  },
+                });
+                peers[key] = { ref, address, peerId: undefined, size: undefined };
+              }
+              return { metadata: { ...c.metadata!, peers }, spawned, tally: { ...c.tally, known: event.known } };
+            });
+            if (skip.length > 0) enqueue({ type: 'undial', params: { keys: skip } });
+          }),
+        },
+        'torrent.incoming': {
+          guard: 'canAdmitMetaPeer',
+          actions: [
+            assign(({ context, event, spawn, self }) => {
+              const key = peerKey(event.address);
+              const spawned = context.spawned + 1;
+              const ref = spawn('metaPeer', {
+                id: `meta:${key}#${spawned}`,
+                input: {
+                  key,
+                  address: event.address,
+                  direction: 'incoming',
+                  infoHash: context.info.infoHash,
+                  peerId: context.peerId,
+                  report: self,
+                  settings: context.settings.peer,
+                  transport: event.transport,
+                  ...(context.listenPort !== undefined && { listenPort: context.listenPort }),
+                },
+              });
+              const entry: MetaPeerEntry = { ref, address: event.address, peerId: undefined, size: undefined };
+              return {
+                metadata: { ...context.metadata!, peers: { ...context.metadata!.peers, [key]: entry } },
+                spawned,
+              };
+            }),
+            'noteIncoming',
+          ],
+        },
+        'meta.handshake': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const phase = context.metadata!;
+            const e = phase.peers[event.key];
+            if (!e) return;
+            // A banned peer back from another port (its peer id gives it away).
+            if (banOf(context.bans, e.address, event.peerId, context.clock)) {
+              enqueue.sendTo(e.ref, { type: 'meta.close', reason: 'bad-data', detail: 'banned for bad data' });
+              return;
+            }
+            enqueue.assign({
+              metadata: { ...phase, peers: { ...phase.peers, [event.key]: { ...e, peerId: event.peerId } } },
+            });
+            enqueue.emit({ type: 'torrent.peer', key: event.key, event: 'connected' });
+          }),
+        },
+        'meta.ready': {
+          actions: [
+            assign(({ context, event }) => {
+              const phase = context.metadata!;
+              const e = phase.peers[event.key];
+              if (!e) return {};
+              return {
+                metadata: { ...phase, peers: { ...phase.peers, [event.key]: { ...e, size: event.metadataSize } } },
+              };
+            }),
+            'askMetadata',
+            'publish',
+          ],
+        },
+        'meta.data': { actions: 'metadataPiece' },
+        'meta.reject': { actions: 'metadataRejected' },
+        'meta.closed': {
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const phase = context.metadata!;
+              const e = phase.peers[event.key];
+              const peers = { ...phase.peers };
+              delete peers[event.key];
+              enqueue.assign({ metadata: { ...phase, peers } });
+              if (e) enqueue(stopChild(e.ref));
+              enqueue.emit({
+                type: 'torrent.peer',
+                key: event.key,
+                event: 'closed',
+                reason: event.reason,
+                ...(event.detail !== undefined && { detail: event.detail }),
+              });
+            }),
+            'metaPeerGone',
+            'publish',
+          ],
+        },
+        // Every sender of a bad assembly is struck; one struck twice is banned (and closed).
+        'torrent.metadataCorrupt': {
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const phase = context.metadata!;
+              const strikes = { ...phase.strikes };
+              let bans = context.bans;
+              const banned: BannedPeer[] = [];
+              for (const key of event.peers) {
+                strikes[key] = (strikes[key] ?? 0) + 1;
+                const e = phase.peers[key];
+                if (strikes[key]! < 2 || !e) continue;
+                const reason = 'sent metadata that failed its hash, twice';
+                bans = addBan(bans, { address: e.address, peerId: e.peerId, reason }, context.clock, context.settings);
+                banned.push({ peer: key, reason });
+                enqueue.sendTo(e.ref, { type: 'meta.close', reason: 'bad-data', detail: reason });
+              }
+              enqueue.assign({ metadata: { ...phase, strikes }, bans });
+              enqueue.emit({ type: 'torrent.metadataFailed', peers: event.peers, banned });
+            }),
+            'askMetadata',
+          ],
+        },
+        'torrent.metadata': {
+          target: 'checking',
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              // The metadata connections end; the full peer machine dials the same addresses once checked.
+              for (const e of Object.values(context.metadata!.peers)) enqueue(stopChild(e.ref));
+              // The announcer of this phase told the trackers `left` 0; the next one tells them the truth.
+              enqueue(stopChild('announcer'));
+              const info = infoOf(event.meta, context.info.announce);
+              enqueue.assign({
+                info,
+                metadata: undefined,
+                announcing: false,
+                announced: undefined,
+                tally: { ...context.tally, left: info.length },
+              });
+              enqueue.sendTo('storage', { type: 'storage.open', meta: event.meta, torrent: event.torrent });
+            }),
+            'metadataDone',
+            'publish',
+            {
+              type: 'emitReport',
+              params: ({ event }) => ({
+                type: 'torrent.metadata' as const,
+                meta: event.meta,
+                name: event.meta.name,
+                length: event.meta.length,
+                pieceLength: event.meta.pieceLength,
+                pieces: event.meta.pieceCount,
+                files: event.meta.files.filter((f) => !f.padding).length,
+                private: event.meta.private,
+              }),
+            },
+          ],
+        },
+        'torrent.metadataInvalid': {
+          target: 'stopping',
+          actions: [
+            assign(({ event }) => ({ error: { code: event.code, message: event.message } })),
+            {
+              type: 'emitReport',
+              params: ({ event }) => ({ type: 'torrent.error' as const, code: event.code, message: event.message }),
+            },
+          ],
+        },
+        'torrent.stop': 'stopping',
+      },
+    },
     checking: {
       on: {
+        // A torrent added from a magnet link: the storage has nothing to check until the info
+        // dictionary is fetched (only the info hash, the link's name and trackers are known).
+        'storage.needMetadata': {
+          target: 'metadata',
+          actions: assign({ metadata: { peers: {}, strikes: {} } }),
+        },
         'storage.checkProgress': {
           actions: [
             assign({ tally: ({ context, event }) => ({ ...context.tally, checked: event.checked }) }),
@@ -1260,6 +1724,8 @@ export const torrentMachine = setup({
         enqueueActions(({ context, enqueue }) => {
           for (const e of Object.values(context.peers))
             enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'shutdown' });
+          // Metadata connections have nothing to finish: they end now.
+          for (const e of Object.values(context.metadata?.peers ?? {})) enqueue(stopChild(e.ref));
           if (context.announcing) {
             enqueue.sendTo('announcer', { type: 'announcer.stop' });
             enqueue(stopChild('choker'));
