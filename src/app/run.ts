@@ -487,7 +487,7 @@ export function printText(e: TorrentReport, say: (line: string) => void): void {
     say(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${bans(e.banned)}` : ''}`);
   if (e.type === 'torrent.banned') say(`piece ${e.index} verified; banned ${bans(e.banned)}`);
   if (e.type === 'torrent.metadata') {
-    say(`metadata: ${e.name}, ${e.pieces} pieces of ${e.pieceLength} bytes`);
+    say(`metadata: ${e.name}, ${e.pieces} ${e.pieces === 1 ? 'piece' : 'pieces'} of ${e.pieceLength} bytes`);
     for (const w of pathChangeWarnings(e.meta)) say(w);
   }
   if (e.type === 'torrent.metadataFailed')

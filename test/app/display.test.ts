@@ -16,6 +16,8 @@ import {
   type ProgressView,
 } from '../../src/app/display.js';
 import { printText } from '../../src/app/run.js';
+import { encodeBencode } from '../../src/protocol/bencode.js';
+import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { Terminal, textWidth } from '../support/terminal.js';
 
 const MiB = 1024 * 1024;
@@ -298,5 +300,33 @@ describe('messages', () => {
       (l) => said.push(l),
     );
     expect(said).toEqual([`tracker ${url}: ECONNREFUSED [BT_ERR_TRACKER_CONNECT]`]);
+  });
+
+  it("a magnet's fetched metadata: what it says, then one warning per renamed path", () => {
+    const said: string[] = [];
+    const files = [
+      { length: 3, path: ['foo', 'bar.txt'] },
+      { length: 4, path: ['foo', 'bar.txt'] },
+    ];
+    const meta = parseMetainfo(
+      encodeBencode({ info: { name: 'temp', 'piece length': 16384, files, pieces: new Uint8Array(20) } }),
+    );
+    printText(
+      {
+        type: 'torrent.metadata',
+        meta,
+        name: meta.name,
+        length: meta.length,
+        pieceLength: meta.pieceLength,
+        pieces: meta.pieceCount,
+        files: 2,
+        private: false,
+      },
+      (l) => said.push(l),
+    );
+    expect(said).toEqual([
+      'metadata: temp, 1 piece of 16384 bytes',
+      "warning: info.files[1].path 'foo/bar.txt' is laid out as 'foo/bar.1.txt' (duplicate path)",
+    ]);
   });
 });
