@@ -35,6 +35,7 @@ import { BtError } from '../protocol/errors.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
+import { DhtNode, type DhtOptions } from './dht-node.js';
 import {
   attachListener,
   createTorrentActor,
@@ -65,6 +66,13 @@ export interface EngineOptions {
    * (src/app/inspect). Off by default: no observer, no cost.
    */
   inspect?: TorrentActorOptions['inspect'];
+  /**
+   * The DHT (BEP 5): one node for the engine, on the UDP port with the listener's port number, started
+   * when the first torrent that may use it (not private) is added; `true` for the defaults (the usual
+   * public routers, the table in the user's state folder). Off by default in the library (the CLI turns
+   * it on): see docs/dht.md.
+   */
+  dht?: boolean | DhtOptions;
 }
 
 /** The engine-wide cap on peer connections (all torrents together) by default. */
@@ -258,6 +266,8 @@ export class Engine {
   }
   private readonly events = new Subject<EngineEvent>();
   private closing: Promise<void> | undefined;
+  /** The engine's DHT node (undefined when the DHT is off); started with the first public torrent. */
+  readonly dht: DhtNode | undefined;
 
   private constructor(
     private readonly listener: PeerListener,
@@ -265,7 +275,21 @@ export class Engine {
     /** Our peer id, the same for every torrent of the engine. */
     readonly peerId: Uint8Array,
     private readonly options: EngineOptions,
-  ) {}
+  ) {
+    if (options.dht) {
+      this.dht = new DhtNode({
+        ...(options.dht === true ? {} : options.dht),
+        port: listener.port,
+        ...(options.host !== undefined && { host: options.host }),
+        ...(options.inspect && { inspect: options.inspect }),
+      });
+      // Peers the DHT finds go to their torrent as tracker peers do (the peer book's caps apply).
+      this.dht.peers$.subscribe(({ infoHash, peers }) => {
+        const actor = this.handles.get(infoHash)?.actor;
+        if (actor && actor.getSnapshot().status === 'active') actor.send({ type: 'torrent.addPeers', peers });
+      });
+    }
+  }
 
   /**
    * Opens the listening port (`port`, `host`) and the tracker client. Throws `ListenError` when it
@@ -477,6 +501,7 @@ export class Engine {
         if (!run && !this.closed && this.handles.get(meta.infoHashHex) === handle) start();
       },
       remove: async () => {
+        this.dht?.remove(meta.infoHash);
         const outcome = await stop();
         if (this.handles.get(meta.infoHashHex) === handle) {
           this.handles.delete(meta.infoHashHex);
@@ -491,6 +516,8 @@ export class Engine {
     };
     this.handles.set(meta.infoHashHex, handle);
     if (!options.paused) start();
+    // BEP 27: a private torrent never touches the DHT.
+    if (this.dht && !meta.private) await this.dht.add(meta.infoHash, this.listener.port);
     return handle;
   }
 
@@ -517,6 +544,7 @@ export class Engine {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all(this.torrents.map((t) => t.remove()));
+      await this.dht?.close();
       await this.listener.close();
       this.events.complete();
     })();
