@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/app/engine.js';
 import { DhtNode } from '../../src/app/dht-node.js';
+import { InspectCollector } from '../../src/app/inspect/collector.js';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { expectSameData, writeRandom } from '../support/data.js';
@@ -45,7 +46,13 @@ describe('engine DHT on 127.0.0.1', () => {
     await boot.add(new Uint8Array(20).fill(1)); // starts it (a lookup for an info hash nobody has)
     const bootPort = await started;
     const dht = (name: string) => ({ bootstrap: [`127.0.0.1:${bootPort}`], stateDir: join(work, name) });
-    const seeder = await Engine.create({ port: 0, host: '127.0.0.1', dht: dht('state-seed') });
+    const collector = new InspectCollector();
+    const seeder = await Engine.create({
+      port: 0,
+      host: '127.0.0.1',
+      dht: dht('state-seed'),
+      inspect: collector.observer,
+    });
     const leecher = await Engine.create({ port: 0, host: '127.0.0.1', dht: dht('state-leech') });
     try {
       expect(seeder.dht!.started).toBe(false); // no torrent yet: no DHT node, no UDP port
@@ -64,7 +71,18 @@ describe('engine DHT on 127.0.0.1', () => {
       expect(found).toContain(`127.0.0.1:${seeder.port}`);
       await expectSameData(meta, join(work, 'src'), join(work, 'out'));
       expect(leecher.dht!.stats!.nodes).toBeGreaterThan(0);
+      // The inspector lists the seeder's DHT node as an actor, in its state, with its counters.
+      const node = collector.hello().actors.find((a) => a.machine === 'dht')!;
+      expect(node).toMatchObject({ name: expect.any(String), value: { active: 'ready' } });
+      expect(node.context.stats).toMatchObject({
+        nodes: expect.any(Number),
+        inFlight: expect.any(Number),
+        lookups: expect.any(Number),
+      });
+      expect((node.context.stats as { nodes: number }).nodes).toBeGreaterThan(0);
+      expect(node.context.pending).toBeUndefined(); // the query table stays out of the page
     } finally {
+      collector.close();
       await leecher.close();
       await seeder.close();
       await boot.close();

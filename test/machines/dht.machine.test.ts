@@ -99,6 +99,25 @@ describe('dht node: bootstrap', () => {
     await flush();
     expect(ctx(b).svc.table.get(id(7))).toMatchObject({ port: 7100 });
     expect(ctx(b).stats.received).toBe(1);
+    // The lookup of its own id asks that node (now known as id 7): it answers, and B is ready.
+    await flush();
+    const self = router.inbox.filter((d) => d.msg.y === 'q' && d.msg.q === 'find_node')[1]!.msg;
+    router.send({ host: '127.0.0.1', port: 7001 }, { y: 'r', t: self.t, id: id(7), nodes: [] });
+    await flush();
+    expect(state(b)).toBe('{"active":"ready"}');
+    // Asked again (get_peers for a torrent), the node answers under another id: it fails, the id is not taken.
+    await run(clock, 1000);
+    b.actor.send({ type: 'dht.add', infoHash: id(0x33) });
+    await run(clock, 1100);
+    const gp = router.inbox.find((d) => d.msg.y === 'q' && d.msg.q === 'get_peers')!.msg;
+    router.send({ host: '127.0.0.1', port: 7001 }, { y: 'r', t: gp.t, id: id(8), token: t('tk'), nodes: [] });
+    await flush();
+    expect(ctx(b).svc.table.get(id(8))).toBeUndefined();
+    expect(ctx(b).svc.table.get(id(7))!.failures).toBe(1);
+    expect(ofType(b, 'dht.lookupDone').find((r) => r.purpose === 'torrent')).toMatchObject({
+      closest: [],
+      announced: 0,
+    });
   });
 });
 

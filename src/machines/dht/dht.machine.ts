@@ -383,6 +383,12 @@ function replyOf(p: Pending, msg: Extract<KrpcMessage, { y: 'r' }>): LookupReply
   }
 }
 
+function sameId(a: NodeId, b: NodeId): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function contactOfCompact(n: CompactNode): NodeContact {
   return { id: n.id, host: n.host, port: n.port };
 }
@@ -577,9 +583,12 @@ export const dhtMachine = setup({
         };
       });
       const reply = msg.y === 'r' ? replyOf(p, msg) : undefined;
+      // A node that answers under another id than the one we asked lies (or restarted): it fails, and
+      // the id it gives is not taken.
+      const honest = reply !== undefined && (p.id === undefined || sameId(p.id, reply.id));
       if (msg.y === 'r')
         enqueueNamed(enqueue, 'applyResponse', {
-          contact: reply ? { id: msg.id, host: from.host, port: from.port } : undefined,
+          contact: honest ? { id: msg.id, host: from.host, port: from.port } : undefined,
           expected: p.id,
           now: context.clock,
         });
