@@ -123,7 +123,7 @@ export async function prepareOutDir(dir: string, meta?: Metainfo): Promise<strin
  * The DHT node's reports as JSON lines (`{"event":"dht","type":"started",…}`) or, on the terminal, one line
  * when it starts, fails, and finds peers.
  */
-function dhtMessage(e: DhtReport, o: RunOptions): void {
+function dhtMessage(e: DhtReport, o: RunOptions, say: (text: string) => void): void {
   if (e.type === 'dht.peers') return; // the torrent reports the peers it dials
   if (o.json) {
     if (o.quiet && e.type !== 'dht.error') return;
@@ -133,10 +133,10 @@ function dhtMessage(e: DhtReport, o: RunOptions): void {
   }
   if (o.quiet && e.type !== 'dht.error') return;
   if (e.type === 'dht.started')
-    o.err(
+    say(
       `bt-actor: DHT on UDP port ${e.port}, ${e.nodes} saved nodes, bootstrap ${e.routers.length} node(s)${e.unresolved.length > 0 ? `; not resolved: ${e.unresolved.join(', ')}` : ''}`,
     );
-  else if (e.type === 'dht.error') o.err(`bt-actor: DHT off: ${e.message}`);
+  else if (e.type === 'dht.error') say(`bt-actor: DHT off: ${e.message}`);
 }
 
 /** `--bind` without the brackets of an IPv6 address; null when it is not an IP address. */
@@ -227,7 +227,7 @@ async function download(
     throw err;
   }
   const started = Date.now();
-  const dhtSub = engine.dht?.events$.subscribe((e) => dhtMessage(e, o));
+  const dhtSub = engine.dht?.events$.subscribe((e) => dhtMessage(e, o, (text) => messages.say(text)));
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
   let t: Awaited<ReturnType<Engine['add']>>;
   try {
