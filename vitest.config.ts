@@ -10,6 +10,8 @@ export default defineConfig({
           exclude: ['test/interop/**'],
           globalSetup: ['test/support/build.ts', 'test/support/build-inspector-ui.ts'],
           setupFiles: ['test/support/machine-coverage.ts'],
+          // No test reaches a public DHT router: a bt-actor run starts its DHT only with --dht-bootstrap.
+          env: { BT_ACTOR_NO_DHT: '1' },
           testTimeout: 60_000,
         },
       },
@@ -21,6 +23,7 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 120_000,
           fileParallelism: false,
+          env: { BT_ACTOR_NO_DHT: '1' },
         },
       },
     ],

@@ -29,6 +29,9 @@ import {
 import { caseMarkdown, caseTable, environment, ratios, save, summarize } from './lib/report.mjs';
 import { scrape, startTracker } from './lib/tracker.mjs';
 
+// Every bt-actor run of the benchmark is on 127.0.0.1: no DHT (no public router is ever contacted).
+process.env.BT_ACTOR_NO_DHT = '1';
+
 const MEASURE = fileURLToPath(new URL('./helpers/measure.py', import.meta.url));
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

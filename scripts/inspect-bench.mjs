@@ -18,6 +18,9 @@ import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createTorrent } from '../dist/io/create-torrent.js';
 
+// Every bt-actor run of the benchmark is on 127.0.0.1: no DHT (no public router is ever contacted).
+process.env.BT_ACTOR_NO_DHT = '1';
+
 const { values } = parseArgs({
   options: {
     size: { type: 'string', default: '1024' },

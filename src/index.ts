@@ -72,3 +72,7 @@ export {
   type InspectionOptions,
   type InspectMode,
 } from './app/inspect/index.js';
+export { DhtNode, type DhtNodeOptions, type DhtOptions } from './app/dht-node.js';
+export { DEFAULT_DHT_BOOTSTRAP } from './io/dht-socket.js';
+export type { DhtReport, DhtSettings, DhtStats } from './machines/dht/dht.machine.js';
+export { decodeKrpc, encodeKrpc, KrpcError, type KrpcMessage } from './protocol/krpc.js';

@@ -2,11 +2,13 @@
  * The `bt-actor` command line. `main` returns the exit code: 0 success, 1 failure, 2 bad input
  * (unreadable or invalid torrent, bad arguments).
  */
-import { constants } from 'node:fs';
+import { appendFileSync, constants } from 'node:fs';
 import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createTorrent } from '../io/create-torrent.js';
+import { splitHostPort } from '../io/dht-socket.js';
+import type { DhtOptions } from './dht-node.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MagnetError, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
@@ -95,6 +97,14 @@ Options:
       --seed-ratio R     With --seed: stop once uploaded ≥ R × the torrent's size.
       --bind ADDR        Accept peers on this IP address of this machine only (default: all).
       --check            Check all existing data by hash, ignoring the resume file.
+      --dht-bootstrap HOST:PORT
+                         Bootstrap the DHT from this node; repeatable (default: the usual
+                         public routers, by name: router.bittorrent.com, router.utorrent.com,
+                         dht.transmissionbt.com, dht.libtorrent.org).
+      --no-dht           No DHT (BEP 5). It is on by default for torrents that are not private.
+      --state-dir DIR    Where the DHT routing table is kept (dht.json; default
+                         $XDG_STATE_HOME/bt-actor, else ~/.local/state/bt-actor).
+      --no-pex           No peer exchange (BEP 11).
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
       --inspect[=MODE]   Watch the actors live (see docs/inspect.md). MODE local (the default):
@@ -479,6 +489,10 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     'inspect-port': { type: 'string' },
     'inspect-url': { type: 'string' },
     'inspect-filter': { type: 'string' },
+    'dht-bootstrap': { type: 'string', multiple: true },
+    'no-dht': { type: 'boolean' },
+    'state-dir': { type: 'string' },
+    'no-pex': { type: 'boolean' },
   });
   if (values.help) {
     io.out(RUN_USAGE);
@@ -490,6 +504,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const maxPeers = wholeNumber('max-peers', values['max-peers'], 50, 1);
   const seedRatio = decimalNumber('seed-ratio', values['seed-ratio'], undefined, 0);
   const inspect = inspectOptions(values);
+  const dht = dhtOptions(values);
   const peers = [];
   for (const p of values.peer ?? []) {
     const addr = await resolvePeerArg(p);
@@ -543,10 +558,52 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       ...(io.tty && !json && { tty: io.tty }),
       signal,
       ...(inspect && { inspect }),
+      dht,
+      pex: !(values['no-pex'] ?? false),
     });
   } finally {
     dispose();
   }
+}
+
+/**
+ * The DHT options of `run`: `--no-dht`, `--dht-bootstrap` (each checked: HOST:PORT), `--state-dir`.
+ * `BT_ACTOR_NO_DHT=1` in the environment means `--no-dht` unless `--dht-bootstrap` is given (the test
+ * suite sets it, so that no test reaches a public router); `BT_ACTOR_DHT_TRACE=FILE` appends every
+ * datagram's destination and every bootstrap name's resolution to FILE.
+ */
+function dhtOptions(values: {
+  'dht-bootstrap'?: string[];
+  'no-dht'?: boolean;
+  'state-dir'?: string;
+}): false | DhtOptions {
+  const bootstrap = values['dht-bootstrap'];
+  if (values['no-dht'] && bootstrap) throw new UsageError('--no-dht and --dht-bootstrap cannot go together');
+  for (const b of bootstrap ?? [])
+    if (!splitHostPort(b))
+      throw new UsageError(`--dht-bootstrap ${b}: not HOST:PORT (a host name or IP address, [::1]:6881 for IPv6)`);
+  if (values['no-dht']) {
+    if (values['state-dir'] !== undefined) throw new UsageError('--state-dir goes with the DHT, not with --no-dht');
+    return false;
+  }
+  if (!bootstrap && process.env.BT_ACTOR_NO_DHT === '1') return false;
+  const file = process.env.BT_ACTOR_DHT_TRACE;
+  const trace = file
+    ? {
+        onSend: (to: { host: string; port: number }, bytes: number) =>
+          appendFileSync(file, `send ${to.host} ${to.port} ${bytes}\n`),
+        onResolve: (entry: string, result: { host: string; port: number }[] | string) =>
+          appendFileSync(
+            file,
+            `resolve ${entry} ${typeof result === 'string' ? `failed ${result}` : result.map((a) => `${a.host}:${a.port}`).join(',')}\n`,
+          ),
+      }
+    : undefined;
+  return {
+    ...(bootstrap && { bootstrap }),
+    ...(values['state-dir'] !== undefined && { stateDir: resolve(values['state-dir']) }),
+    ...(trace && { trace }),
+  };
 }
 
 /** The `--inspect*` options: undefined when inspection is off; throws a {@link UsageError} when malformed. */

@@ -84,7 +84,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     );
     const seeds: TorrentHandle[] = [];
     for (let i = 0; i < o.seeders; i++) {
-      const engine = await Engine.create({ port: 0, host: '127.0.0.1', dir: seedDir });
+      const engine = await Engine.create({ port: 0, host: '127.0.0.1', dir: seedDir, dht: false });
       seeders.push(engine);
       seeds.push(await engine.add(meta));
     }
@@ -101,6 +101,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       peers: [],
       port: 0,
       bind: '127.0.0.1',
+      dht: false, // a swarm on 127.0.0.1: no DHT, nothing leaves the machine
       maxPeers: 50,
       json: o.json,
       quiet: false,

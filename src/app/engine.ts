@@ -36,6 +36,7 @@ import { parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
+import { DhtNode, type DhtOptions } from './dht-node.js';
 import {
   attachListener,
   createTorrentActor,
@@ -66,6 +67,13 @@ export interface EngineOptions {
    * (src/app/inspect). Off by default: no observer, no cost.
    */
   inspect?: TorrentActorOptions['inspect'];
+  /**
+   * The DHT (BEP 5): one node for the engine, on the UDP port with the listener's port number, started
+   * when the first torrent that may use it (not private) is added; `true` for the defaults (the usual
+   * public routers, the table in the user's state folder). Off by default in the library (the CLI turns
+   * it on): see docs/dht.md.
+   */
+  dht?: boolean | DhtOptions;
 }
 
 /** The engine-wide cap on peer connections (all torrents together) by default. */
@@ -287,6 +295,8 @@ export class Engine {
   }
   private readonly events = new Subject<EngineEvent>();
   private closing: Promise<void> | undefined;
+  /** The engine's DHT node (undefined when the DHT is off); started with the first public torrent. */
+  readonly dht: DhtNode | undefined;
 
   private constructor(
     private readonly listener: PeerListener,
@@ -294,7 +304,21 @@ export class Engine {
     /** Our peer id, the same for every torrent of the engine. */
     readonly peerId: Uint8Array,
     private readonly options: EngineOptions,
-  ) {}
+  ) {
+    if (options.dht) {
+      this.dht = new DhtNode({
+        ...(options.dht === true ? {} : options.dht),
+        port: listener.port,
+        ...(options.host !== undefined && { host: options.host }),
+        ...(options.inspect && { inspect: options.inspect }),
+      });
+      // Peers the DHT finds go to their torrent as tracker peers do (the peer book's caps apply).
+      this.dht.peers$.subscribe(({ infoHash, peers }) => {
+        const actor = this.handles.get(infoHash)?.actor;
+        if (actor && actor.getSnapshot().status === 'active') actor.send({ type: 'torrent.addPeers', peers });
+      });
+    }
+  }
 
   /**
    * Opens the listening port (`port`, `host`) and the tracker client. Throws `ListenError` when it
@@ -366,6 +390,7 @@ export class Engine {
           ? parseMetainfo(source)
           : (source as Metainfo);
     const infoHashHex = meta?.infoHashHex ?? magnet!.infoHashHex;
+    const infoHash = meta?.infoHash ?? magnet!.infoHash;
     const peers = (await Promise.all((options.peers ?? []).map(peerAddresses))).flat();
     // The link's peers (x.pe): a host name that does not resolve is left out, not an error.
     for (const p of magnet?.peers ?? []) peers.push(...(await peerAddresses(p).catch(() => [])));
@@ -415,7 +440,10 @@ export class Engine {
       actor.on('*', (e) => {
         if (e.type === 'torrent.refused') return; // the routing closed it; not a report
         // The fetched info dictionary: the handle has its metainfo now, and a restart needs no fetch.
-        if (e.type === 'torrent.metadata') meta = e.meta;
+        if (e.type === 'torrent.metadata') {
+          meta = e.meta;
+          if (meta.private) this.dht?.remove(infoHash);
+        }
         this.events.next({ infoHash: infoHashHex, event: e as TorrentReport });
         if (e.type === 'torrent.complete') settle.resolve();
       });
@@ -539,6 +567,7 @@ export class Engine {
           a.send({ type: 'torrent.addPeers', peers: [...list] });
       },
       remove: async () => {
+        this.dht?.remove(infoHash);
         const outcome = await stop();
         if (this.handles.get(infoHashHex) === handle) {
           this.handles.delete(infoHashHex);
@@ -553,6 +582,9 @@ export class Engine {
     };
     this.handles.set(infoHashHex, handle);
     if (!options.paused) start();
+    // BEP 27: a private torrent never touches the DHT. A magnet link's torrent may, until its fetched
+    // info dictionary says it is private (then it leaves the DHT: see the `torrent.metadata` report).
+    if (this.dht && meta?.private !== true) await this.dht.add(infoHash, this.listener.port);
     return handle;
   }
 
@@ -579,6 +611,7 @@ export class Engine {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all(this.torrents.map((t) => t.remove()));
+      await this.dht?.close();
       await this.listener.close();
       this.events.complete();
     })();

@@ -15,6 +15,8 @@ import { isBtError } from '../protocol/errors.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
+import type { DhtReport } from '../machines/dht/dht.machine.js';
+import type { DhtOptions } from './dht-node.js';
 import { Engine, type TorrentOutcome } from './engine.js';
 import { fsReason, pathChangeWarnings } from './format.js';
 import { peerCounts, summaryLines, TtyDisplay, type ProgressView, type Terminal } from './display.js';
@@ -51,6 +53,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** `--inspect`: the local inspector page or the Stately inspector (docs/inspect.md). Off when absent. */
   inspect?: InspectionOptions;
+  /** The DHT (docs/dht.md): off with `false` (`--no-dht`) or when absent. */
+  dht?: false | DhtOptions;
+  /** BEP 11 peer exchange; `false` with `--no-pex`. Default on. */
+  pex?: boolean;
 }
 
 /** `stat` of `p`, or undefined when nothing is there (or a file stands on the way); other errors are thrown. */
@@ -114,6 +120,26 @@ export async function prepareOutDir(dir: string, meta?: Metainfo): Promise<strin
   } catch (err) {
     return `cannot use ${dir}: ${fsReason(err)}`;
   }
+}
+
+/**
+ * The DHT node's reports as JSON lines (`{"event":"dht","type":"started",…}`) or, on the terminal, one line
+ * when it starts, fails, and finds peers.
+ */
+function dhtMessage(e: DhtReport, o: RunOptions, say: (text: string) => void): void {
+  if (e.type === 'dht.peers') return; // the torrent reports the peers it dials
+  if (o.json) {
+    if (o.quiet && e.type !== 'dht.error') return;
+    const { type, ...rest } = e;
+    o.out_(JSON.stringify({ time: new Date().toISOString(), event: 'dht', type: type.slice(4), ...rest }));
+    return;
+  }
+  if (o.quiet && e.type !== 'dht.error') return;
+  if (e.type === 'dht.started')
+    say(
+      `bt-actor: DHT on UDP port ${e.port}, ${e.nodes} saved nodes, bootstrap ${e.routers.length} node(s)${e.unresolved.length > 0 ? `; not resolved: ${e.unresolved.join(', ')}` : ''}`,
+    );
+  else if (e.type === 'dht.error') say(`bt-actor: DHT off: ${e.message}`);
 }
 
 /** `--bind` without the brackets of an IPv6 address; null when it is not an IP address. */
@@ -192,8 +218,9 @@ async function download(
       port: o.port,
       ...(o.exactPort && { exactPort: true }),
       ...(bind && { host: bind }),
-      settings: { maxConnections: o.maxPeers },
+      settings: { maxConnections: o.maxPeers, ...(o.pex === false && { pex: false }) },
       ...(inspection && { inspect: inspection.inspect }),
+      dht: o.dht ?? false,
     });
   } catch (err) {
     // An address not on this machine (--bind), a port in use (--port): bad input, one line.
@@ -204,6 +231,7 @@ async function download(
     throw err;
   }
   const started = Date.now();
+  const dhtSub = engine.dht?.events$.subscribe((e) => dhtMessage(e, o, (text) => messages.say(text)));
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
   let t: Awaited<ReturnType<Engine['add']>>;
   try {
@@ -363,6 +391,7 @@ async function download(
   o.signal?.removeEventListener('abort', interrupted);
   clearInterval(timer);
   for (const s of subs) s.unsubscribe();
+  dhtSub?.unsubscribe();
   display?.finish();
 
   const outcome = t.outcome ?? { state: 'stopped' as const, progress: t.progress };

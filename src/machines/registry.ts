@@ -6,6 +6,10 @@
 import type { AnyStateMachine } from 'xstate';
 import { chokerMachine } from './choker/choker.machine.js';
 import { metadataPeerMachine } from './peer/metadata-peer.machine.js';
+import { dhtLookupMachine } from './dht/dht-lookup.machine.js';
+import { dhtQueryMachine } from './dht/dht-query.machine.js';
+import { dhtTickerMachine } from './dht/dht-ticker.machine.js';
+import { dhtMachine } from './dht/dht.machine.js';
 import { peerMachine } from './peer/peer.machine.js';
 import { torrentMachine } from './torrent/torrent.machine.js';
 import { announcerMachine } from './tracker/announcer.machine.js';
@@ -28,6 +32,10 @@ export const machineRegistry: readonly MachineEntry[] = [
   { name: 'announcer', source: 'src/machines/tracker/announcer.machine.ts', machine: announcerMachine },
   { name: 'tracker', source: 'src/machines/tracker/tracker.machine.ts', machine: trackerMachine },
   { name: 'choker', source: 'src/machines/choker/choker.machine.ts', machine: chokerMachine },
+  { name: 'dht', source: 'src/machines/dht/dht.machine.ts', machine: dhtMachine },
+  { name: 'dhtLookup', source: 'src/machines/dht/dht-lookup.machine.ts', machine: dhtLookupMachine },
+  { name: 'dhtQuery', source: 'src/machines/dht/dht-query.machine.ts', machine: dhtQueryMachine },
+  { name: 'dhtTicker', source: 'src/machines/dht/dht-ticker.machine.ts', machine: dhtTickerMachine },
 ];
 
 /** A state node as the structure walk sees it (XState's StateNode, reduced to what is read here). */

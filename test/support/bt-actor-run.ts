@@ -24,7 +24,9 @@ export function runBtActor(
   onLine?: (l: Record<string, unknown>) => void,
 ): Promise<BtActorRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BT_ACTOR_BIN, 'run', ...args, '--json'], {
+    // No DHT unless the test bootstraps it (on 127.0.0.1, in a network namespace): never a public router.
+    const dht = args.some((a) => a.startsWith('--dht-bootstrap') || a === '--no-dht') ? [] : ['--no-dht'];
+    const child = spawn(process.execPath, [BT_ACTOR_BIN, 'run', ...args, ...dht, '--json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

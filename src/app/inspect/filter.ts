@@ -42,6 +42,18 @@ export const DEFAULT_HIGH_RATE_EVENTS: readonly string[] = [
   'storage.verified',
   'storage.checkProgress',
   'torrent.tick',
+  // The DHT node: its clock, its datagrams (in and out) and what its named actions send back.
+  'dht.tick',
+  'dht.out',
+  'dht.plan',
+  'socket.message',
+  'socket.malformed',
+  'socket.send',
+  'query.slow',
+  'lookup.query',
+  'lookup.response',
+  'lookup.failed',
+  'lookup.slow',
   'xstate.after.*',
 ];
 

@@ -87,6 +87,31 @@ export const STATE_MEANINGS: Readonly<Record<string, Readonly<Record<string, str
   choker: {
     running: 'choosing which peers to unchoke (every 10 s, one optimistic unchoke)',
   },
+  dht: {
+    starting: 'DHT: binding the UDP port, resolving the bootstrap nodes',
+    active: 'DHT node running: answering queries, keeping its routing table',
+    'active.bootstrapping': 'DHT: joining the network',
+    'active.bootstrapping.contacting': 'DHT: asking the bootstrap nodes for nodes near our id',
+    'active.bootstrapping.selfLookup': 'DHT: looking up our own id to fill the routing table',
+    'active.ready': 'DHT ready: looking up peers for the torrents, announcing them',
+    stopping: 'DHT stopping: saving the routing table',
+    'stopping.serializing': 'DHT stopping: writing out the routing table',
+    'stopping.saving': 'DHT stopping: saving dht.json',
+    stopped: 'DHT stopped (table saved)',
+    failed: 'DHT off: the UDP port could not be had',
+  },
+  dhtLookup: {
+    running: 'DHT lookup: asking the closest nodes (3 at a time) until the 8 closest answered',
+    done: 'DHT lookup done',
+  },
+  dhtQuery: {
+    waiting: 'a DHT query waiting for its answer',
+    slow: 'a DHT query that is late (another node is asked)',
+    timedOut: 'a DHT query that got no answer',
+  },
+  dhtTicker: {
+    ticking: "the DHT node's clock (one tick a second)",
+  },
 };
 
 /** The meaning of the state at `path` of machine `machine`, if the table has one. */
@@ -246,6 +271,16 @@ export function eventMeaning(event: Record<string, unknown>): string | undefined
     }
     case 'announcer.tracker':
       return 'tracker news';
+    case 'dht.peers': {
+      const n = len(event.peers);
+      return n !== undefined ? `the DHT found ${plural(n, 'peer')}` : 'the DHT found peers';
+    }
+    case 'dht.add':
+      return 'look up peers for a torrent on the DHT';
+    case 'lookup.done':
+      return 'a DHT lookup ended';
+    case 'query.timeout':
+      return 'a DHT query timed out';
     case 'choker.due':
       return 'time to choose whom to unchoke';
     case 'choker.unchoke':

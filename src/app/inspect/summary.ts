@@ -89,6 +89,15 @@ const SKIP_KEYS = new Set([
   'traffic',
   'seenPeers',
   'bans',
+  // the DHT node: its query and lookup tables (their sizes are in its `stats`), its bootstrap data
+  'pending',
+  'lookups',
+  'torrents',
+  'bootNodes',
+  'ownId',
+  'saveText',
+  'socket',
+  'version',
 ]);
 
 /**
