@@ -10,6 +10,9 @@
  * (c) a bittorrent-dht node's get_peers finds bt-actor's announce.
  * (d) with default settings (the public routers, by name) in such a namespace, bt-actor sends nothing to any
  *     address outside 127/8: the names do not resolve there, which does not stop the run.
+ * (e) issue 15's "done when": `bt-actor run 'magnet:?xt=urn:btih:HEX' --dht-bootstrap 127.0.0.1:P` — no
+ *     tracker, no --peer, no x.pe — gets the metadata and the data from the libtorrent seeder, and libtorrent's
+ *     own magnet leecher does the same in the same setup (both times printed; figures in docs/dht.md).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -215,4 +218,60 @@ describe('DHT interop (inside a network namespace with only lo)', () => {
     for (const s of sends) expect(s).toMatch(/^send 127\.\d+\.\d+\.\d+ /);
     expect(bt.output()).not.toMatch(/\n\s+at /); // no stack trace
   }, 120_000);
+
+  it("(e) bt-actor downloads a bare magnet link (info hash only) through the DHT; libtorrent's magnet leecher too", async () => {
+    const link = `magnet:?xt=urn:btih:${meta.infoHashHex}`;
+    /** A fresh namespace, DHT and libtorrent seeder for each leecher, so neither finds the DHT warmed by the other. */
+    const fresh = async () => {
+      await ns?.stop();
+      ns = await netns();
+      await dhtNetwork(ns);
+      const seeder = ltNode(
+        ns,
+        47110,
+        '--seed',
+        torrent,
+        '--dir',
+        join(work, 'src'),
+        '--bootstrap',
+        `127.0.0.1:${BOOT}`,
+      );
+      await waitFor(() => has(seeder, 'listen'), 15_000, 'the libtorrent seeder');
+      await new Promise((r) => setTimeout(r, 2000)); // as run_magnet.py: the seeder's first announce
+      return ns;
+    };
+    let n = await fresh();
+    const out = join(work, 'out-e');
+    const t0 = Date.now();
+    const bt = btActor(n, [
+      link,
+      '--out',
+      out,
+      '--port',
+      '47120',
+      '--dht-bootstrap',
+      `127.0.0.1:${BOOT}`,
+      '--state-dir',
+      join(work, 'state-e'),
+    ]);
+    const timer = setTimeout(() => void bt.stop(), 90_000);
+    const code = await bt.exited;
+    clearTimeout(timer);
+    const ours = (Date.now() - t0) / 1000;
+    expect(code, bt.output()).toBe(0);
+    await expectSameData(meta, join(work, 'src'), out);
+    expect(bt.lines.find((l) => l.event === 'metadata')).toMatchObject({ name: meta.name, size: meta.length });
+    // The seeder's address came from the DHT: the link names no peer and no tracker.
+    expect(bt.lines.some((l) => l.event === 'peer-connected' && l.key === '127.0.0.1:47110')).toBe(true);
+    // libtorrent's magnet leecher in the same setup.
+    n = await fresh();
+    const t1 = Date.now();
+    const lt = ltNode(n, 47130, '--magnet', link, '--dir', join(work, 'out-e-lt'), '--bootstrap', `127.0.0.1:${BOOT}`);
+    await waitFor(() => has(lt, 'finished'), 90_000, "libtorrent's magnet leecher to finish");
+    const theirs = (Date.now() - t1) / 1000;
+    await expectSameData(meta, join(work, 'src'), join(work, 'out-e-lt'));
+    console.log(
+      `(e) magnet over the DHT, 4 MiB from the libtorrent seeder: bt-actor ${ours.toFixed(1)} s, libtorrent ${theirs.toFixed(1)} s`,
+    );
+  }, 300_000);
 });

@@ -238,6 +238,26 @@ describe('dht node: lookups and announces', () => {
     expect(entry.nextAt).toBeLessThanOrEqual(30 * 60_000 + 10_000);
   }, 60_000);
 
+  it('a torrent is looked up at once: added while ready, or added before and looked up as the node gets ready', async () => {
+    const net = new FakeNet();
+    const clock = new SimulatedClock();
+    const nodes = await network(net, clock, 4, 8200);
+    const n = nodes[2]!;
+    const getPeers = (from: NodeHandle) =>
+      net.log.filter((d) => d.from.port === from.at.port && d.msg.y === 'q' && d.msg.q === 'get_peers');
+    // Ready: the get_peers go out with no clock advance (before the next tick).
+    n.actor.send({ type: 'dht.add', infoHash: id(0x55) });
+    await flush();
+    expect(getPeers(n).length).toBeGreaterThan(0);
+    // Added while bootstrapping: its lookup starts when the node is ready, not a tick after.
+    const late = node(net, clock, 8290, { bootstrap: [`127.0.0.1:${nodes[0]!.at.port}`] });
+    late.actor.send({ type: 'dht.add', infoHash: id(0x56) });
+    for (let i = 0; i < 50 && state(late) !== '{"active":"ready"}'; i++) await run(clock, 20, 20);
+    expect(state(late)).toBe('{"active":"ready"}');
+    await flush();
+    expect(getPeers(late).length).toBeGreaterThan(0);
+  }, 30_000);
+
   it('a lookup that finds nobody is retried sooner (10 s, then 20 s); dht.remove stops it', async () => {
     const net = new FakeNet();
     const clock = new SimulatedClock();

@@ -1002,11 +1002,19 @@ export const dhtMachine = setup({
         },
         /** Serving, and looking up the torrents' peers. */
         ready: {
-          entry: {
-            type: 'emitReport',
-            params: ({ context }) => ({ type: 'dht.ready' as const, nodes: context.stats.nodes }),
+          // The torrents' first lookups start at once, not at the next tick.
+          entry: [
+            {
+              type: 'emitReport',
+              params: ({ context }) => ({ type: 'dht.ready' as const, nodes: context.stats.nodes }),
+            },
+            'maintain',
+          ],
+          on: {
+            'dht.tick': { actions: ['advanceClock', 'maintain'] },
+            // A torrent added while ready is looked up at once.
+            'dht.add': { actions: ['addTorrent', 'maintain'] },
           },
-          on: { 'dht.tick': { actions: ['advanceClock', 'maintain'] } },
         },
       },
     },
