@@ -135,6 +135,15 @@ export class DhtNode {
       actor.send({ type: 'dht.add', infoHash, ...(port !== undefined && { port }) });
   }
 
+  /**
+   * A DHT node a peer named in its BEP 5 `port` message: pinged, and kept in the table if it answers.
+   * Only once the node runs (a `port` message never starts it).
+   */
+  addNode(host: string, port: number): void {
+    const actor = this.actor;
+    if (actor && actor.getSnapshot().status === 'active') actor.send({ type: 'dht.addNode', host, port });
+  }
+
   /** Stops looking up `infoHash`. */
   remove(infoHash: Uint8Array): void {
     const actor = this.actor;

@@ -426,6 +426,7 @@ export class Engine {
         dir,
         peers,
         port: this.listener.port,
+        ...(this.dht && { dhtPort: this.listener.port }),
         peerId: this.peerId,
         trackerClient: this.client,
         selfKeys: selfKeys(this.listener.port),
@@ -439,6 +440,8 @@ export class Engine {
       });
       actor.on('*', (e) => {
         if (e.type === 'torrent.refused') return; // the routing closed it; not a report
+        // BEP 5: a peer's `port` message names a DHT node: our node pings it (and may keep it).
+        if (e.type === 'torrent.dhtNode') this.dht?.addNode(e.host, e.port);
         // The fetched info dictionary: the handle has its metainfo now, and a restart needs no fetch.
         if (e.type === 'torrent.metadata') {
           meta = e.meta;

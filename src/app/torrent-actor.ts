@@ -33,6 +33,8 @@ export interface TorrentActorOptions {
   peers?: PeerAddress[];
   /** The port announced to trackers. */
   port?: number;
+  /** BEP 5: the engine's DHT node's UDP port (peers are told it in `port` messages); absent: no DHT. */
+  dhtPort?: number;
   peerId?: Uint8Array;
   settings?: Partial<TorrentSettings>;
   storage?: StorageActorOptions;
@@ -102,6 +104,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       settings: options.settings ?? {},
       selfKeys: options.selfKeys ?? [],
       ...(options.port !== undefined && { listenPort: options.port }),
+      ...(options.dhtPort !== undefined && { dhtPort: options.dhtPort }),
     },
     ...(options.inspect && { inspect: options.inspect }),
   });

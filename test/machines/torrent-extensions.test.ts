@@ -236,3 +236,26 @@ describe('torrent statechart: sending ut_pex', () => {
     expect(h.context().peers[A]!.pex).toBeUndefined();
   });
 });
+
+describe('torrent statechart: BEP 5 port messages', () => {
+  const DHT = Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 0x01]);
+  it("a peer's port message is reported as a DHT node at its IP; our port is told to DHT peers", () => {
+    const h = start({ peers: [A], infoBytes: INFO, dhtPort: 7000 });
+    const a = h.peer(A);
+    a.connect(DHT, 0x71);
+    expect(a.messages('port')).toEqual([{ type: 'port', port: 7000 }]);
+    a.push({ type: 'wire.port', port: 6882 });
+    expect(h.events.filter((e) => e.type === 'torrent.dhtNode')).toEqual([
+      { type: 'torrent.dhtNode', host: '10.0.0.1', port: 6882 },
+    ]);
+  });
+
+  it('a private torrent (BEP 27) says nothing of a DHT and ignores port messages', () => {
+    const h = start({ peers: [A], infoBytes: INFO, dhtPort: 7000, private: true });
+    const a = h.peer(A);
+    a.connect(DHT, 0x71);
+    expect(a.messages('port')).toEqual([]);
+    a.push({ type: 'wire.port', port: 6882 });
+    expect(h.events.filter((e) => e.type === 'torrent.dhtNode')).toEqual([]);
+  });
+});

@@ -70,6 +70,8 @@ export interface TorrentHarnessOptions {
   infoBytes?: Uint8Array;
   /** Our listening port (`p` in our extension handshake). */
   listenPort?: number;
+  /** BEP 5: our DHT node's UDP port (told to peers in `port` messages). */
+  dhtPort?: number;
   /**
    * Added from a magnet link whose info dictionary is these bytes: the info hash is their SHA-1, the
    * torrent starts in `metadata` (and storage is not ready until the test says).
@@ -194,6 +196,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       settings: { tickMs: 1000, ...o.settings, peer: { ...testSettings, ...o.settings?.peer, ...o.peerSettings } },
       seed: o.seed ?? 1,
       ...(o.listenPort !== undefined && { listenPort: o.listenPort }),
+      ...(o.dhtPort !== undefined && { dhtPort: o.dhtPort }),
     },
   });
   actor.on('*', (e) => void events.push(e as TorrentReport | TorrentRefused));

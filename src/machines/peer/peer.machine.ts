@@ -426,7 +426,7 @@ export const peerMachine = setup({
           ? { connect: { host: context.address.host, port: context.address.port } }
           : { transport: context.transport }),
         handshake: {
-          reserved: makeReserved({ extended: true, fast: true }),
+          reserved: makeReserved({ extended: true, fast: true, dht: context.torrent.dhtPort !== undefined }),
           infoHash: context.torrent.infoHash,
           peerId: context.torrent.peerId,
         },
@@ -540,6 +540,9 @@ export const peerMachine = setup({
             }
             const pieces = piecesMessage(context, event.have);
             if (pieces) enqueue.sendTo('wire', send(pieces));
+            // BEP 5: both sides run a DHT: tell the peer our node's port (after the bitfield, which must come first).
+            if (context.extensions.dht && context.torrent.dhtPort !== undefined)
+              enqueue.sendTo('wire', send({ type: 'port', port: context.torrent.dhtPort }));
           }),
         },
       },
@@ -641,7 +644,20 @@ export const peerMachine = setup({
           ],
         },
         'wire.keep-alive': { actions: 'heard' },
-        'wire.port': { actions: 'heard' },
+        // BEP 5: a peer's DHT node, told to the torrent (and from there to ours) when we run a DHT.
+        'wire.port': {
+          actions: [
+            'heard',
+            enqueueActions(({ context, event, enqueue }) => {
+              if (context.torrent.dhtPort === undefined || event.port < 1 || event.port > 0xffff) return;
+              enqueue.sendTo(context.report, {
+                type: 'peer.dhtNode',
+                key: context.key,
+                port: event.port,
+              } satisfies PeerReport);
+            }),
+          ],
+        },
         'wire.suggest': { actions: 'heard' },
         'wire.allowed-fast': { actions: 'heard' },
         'wire.unknown': { actions: 'heard' },

@@ -67,6 +67,12 @@ export interface PeerTorrent {
   pex?: boolean;
   /** Our listening port, sent as `p` in our BEP 10 handshake (how a peer we dial can name us in PEX). */
   listenPort?: number;
+  /**
+   * BEP 5: our DHT node's UDP port when the torrent may use the DHT (not private): the handshake says we
+   * run a DHT, a peer that says so too is sent a `port` message, and the `port` messages peers send are
+   * reported (`peer.dhtNode`). Absent: no DHT, `port` messages ignored.
+   */
+  dhtPort?: number;
 }
 
 export interface PeerInput {
@@ -123,7 +129,9 @@ export type PeerReport =
    */
   | { type: 'peer.extensions'; key: string; pex: boolean; port: number | undefined }
   /** Peers a `ut_pex` message of the peer added (honoured at most once a minute, never when private). */
-  | { type: 'peer.pexPeers'; key: string; peers: PeerAddress[] };
+  | { type: 'peer.pexPeers'; key: string; peers: PeerAddress[] }
+  /** BEP 5: the peer's `port` message: its DHT node listens on that UDP port at the peer's IP. */
+  | { type: 'peer.dhtNode'; key: string; port: number };
 
 /** Commands the torrent sends a peer actor. */
 export type PeerCommand =

@@ -127,6 +127,8 @@ export interface TorrentInput {
   selfKeys?: string[];
   /** The port we listen on: `p` in our BEP 10 handshake. */
   listenPort?: number;
+  /** BEP 5: our DHT node's UDP port, when the engine runs one (peers are told it; their `port` messages reported). */
+  dhtPort?: number;
 }
 
 /** A snapshot-friendly summary, refreshed every tick and on every verified piece. */
@@ -169,6 +171,8 @@ export type TorrentReport =
   | { type: 'torrent.diskFull'; message: string }
   /** There is room again: the waiting pieces are written and the download goes on. */
   | { type: 'torrent.diskOk' }
+  /** BEP 5: a peer's `port` message: a DHT node at the peer's IP and this UDP port (for the engine's DHT). */
+  | { type: 'torrent.dhtNode'; host: string; port: number }
   /** A magnet's info dictionary arrived and hashed right (BEP 9): what it says. */
   | {
       type: 'torrent.metadata';
@@ -317,6 +321,8 @@ export interface TorrentContext {
   selfKeys: ReadonlySet<string>;
   /** The port we listen on (input `listenPort`), told to peers in our extension handshake. */
   listenPort: number | undefined;
+  /** BEP 5: our DHT node's UDP port (input `dhtPort`); undefined: no DHT. */
+  dhtPort: number | undefined;
   spawned: number;
   tally: TorrentTally;
   progress: TorrentProgress;
@@ -1020,6 +1026,7 @@ export const torrentMachine = setup({
       clock: 0,
       selfKeys: new Set(input.selfKeys ?? []),
       listenPort: input.listenPort,
+      dhtPort: input.dhtPort,
       spawned: 0,
       tally: {
         verifiedPieces: 0,
@@ -1563,6 +1570,17 @@ export const torrentMachine = setup({
         },
         // Peers a peer told us of go to the peer book, as a tracker's do (its caps bound them).
         'peer.pexPeers': { guard: 'usesPex', actions: 'learnPeers' },
+        // BEP 5: a peer's DHT node, for the engine's DHT (reported; the torrent keeps nothing of it).
+        'peer.dhtNode': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const e = context.peers[event.key];
+            if (e)
+              enqueue({
+                type: 'emitReport',
+                params: { type: 'torrent.dhtNode', host: e.address.host, port: event.port },
+              });
+          }),
+        },
         'peer.closed': {
           actions: [
             enqueueActions(({ context, event, enqueue }) => {
@@ -1787,6 +1805,8 @@ function peerTorrent(c: TorrentContext): PeerTorrent {
     ...(c.info.private !== true && c.info.infoBytes !== undefined && { metadata: c.info.infoBytes }),
     ...(usesPex(c) && { pex: true }),
     ...(c.listenPort !== undefined && { listenPort: c.listenPort }),
+    // BEP 27: a private torrent says nothing of a DHT.
+    ...(c.dhtPort !== undefined && c.info.private !== true && { dhtPort: c.dhtPort }),
   };
 }
 
