@@ -15,7 +15,6 @@
  * There is one way a torrent stops: the handle's stop routine (`pause`, `remove` and `Engine.close`
  * all go through it). The `bt-actor run` and `demo` commands are an engine plus a renderer.
  */
-import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -42,6 +41,7 @@ import {
   type TorrentActor,
   type TorrentActorOptions,
 } from './torrent-actor.js';
+import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 
 /** Options of {@link Engine.create}. */
 export interface EngineOptions {
@@ -65,6 +65,11 @@ export interface EngineOptions {
    * (src/app/inspect). Off by default: no observer, no cost.
    */
   inspect?: TorrentActorOptions['inspect'];
+  /**
+   * The seams to time, network, randomness, disk and trackers (src/app/runtime.ts): the real ones where
+   * absent. The swarm simulator (src/sim) gives virtual ones.
+   */
+  runtime?: Partial<EngineRuntime>;
 }
 
 /** The engine-wide cap on peer connections (all torrents together) by default. */
@@ -265,6 +270,7 @@ export class Engine {
     /** Our peer id, the same for every torrent of the engine. */
     readonly peerId: Uint8Array,
     private readonly options: EngineOptions,
+    private readonly runtime: EngineRuntime,
   ) {}
 
   /**
@@ -273,14 +279,17 @@ export class Engine {
    * `BT_ERR_PORT_IN_USE` (with `exactPort`), `BT_ERR_LISTEN`.
    */
   static async create(options: EngineOptions = {}): Promise<Engine> {
+    const runtime = resolveRuntime(options.runtime);
     const listener = await PeerListener.listen({
+      transport: runtime.transport,
+      clock: runtime.clock,
       port: options.port ?? 6881,
       ...(options.exactPort && { exactPort: true }),
       ...(options.host !== undefined && { host: options.host }),
     });
-    const peerId = generatePeerId((n) => randomBytes(n));
-    const client = new TrackerClient({ peerId, port: listener.port });
-    return new Engine(listener, client, peerId, options);
+    const peerId = generatePeerId(randomBytesOf(runtime));
+    const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock });
+    return new Engine(listener, client, peerId, options, runtime);
   }
 
   /** The port peers can reach this engine on. */
@@ -335,7 +344,8 @@ export class Engine {
         `'${meta.name}' is where bt-actor keeps resume data in a download folder: this torrent's files would overwrite it`,
       );
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
-    const lock = await this.lock(dir, meta);
+    // A storage seam owns its folder (the simulator's is in memory): no lock file then.
+    const lock = this.runtime.storage ? { release: () => undefined } : await this.lock(dir, meta);
     if (this.closed || this.handles.has(meta.infoHashHex)) {
       lock.release();
       if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
@@ -360,10 +370,11 @@ export class Engine {
         port: this.listener.port,
         peerId: this.peerId,
         trackerClient: this.client,
-        selfKeys: selfKeys(this.listener.port),
+        selfKeys: selfKeys(this.listener.port, this.runtime.transport),
         settings,
         storage: { resumePath: resumePath(dir, meta), forceCheck: options.check ?? false },
         ...(this.options.inspect && { inspect: this.options.inspect }),
+        runtime: this.runtime,
       });
       actor.on('*', (e) => {
         if (e.type === 'torrent.refused') return; // the routing closed it; not a report
@@ -415,12 +426,13 @@ export class Engine {
       if (!current) return Promise.resolve(last);
       current.stopping ??= (async () => {
         current.unroute();
-        const timer = setTimeout(() => current.actor.stop(), stopBoundMs);
+        const clock = this.runtime.clock;
+        const timer = clock.setTimeout(() => current.actor.stop(), stopBoundMs);
         current.actor.send({ type: 'torrent.stop' });
         try {
           return await current.ended;
         } finally {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
         }
       })();
       return current.stopping;

@@ -5,7 +5,6 @@
  */
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
@@ -19,6 +18,8 @@ import { fsReason } from './format.js';
 import { peerCounts, summaryLines, TtyDisplay, type ProgressView, type Terminal } from './display.js';
 import { peerStates } from './torrent-actor.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
+import { realClock, unrefTimer } from '../io/clock.js';
+import { isIpAddress } from '../io/transport.js';
 
 export interface RunOptions {
   meta: Metainfo;
@@ -117,7 +118,7 @@ export async function prepareOutDir(dir: string, meta?: Metainfo): Promise<strin
 function bindAddress(bind: string | undefined): string | undefined | null {
   if (bind === undefined) return undefined;
   const host = bind.replace(/^\[(.*)\]$/, '$1');
-  return isIP(host) === 0 ? null : host;
+  return isIpAddress(host) ? host : null;
 }
 
 export async function runDownload(o: RunOptions): Promise<number> {
@@ -199,7 +200,7 @@ async function download(
     }
     throw err;
   }
-  const started = Date.now();
+  const started = realClock.now();
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
   let t: Awaited<ReturnType<Engine['add']>>;
   try {
@@ -290,10 +291,10 @@ async function download(
   };
   const subs = [
     t.events$.subscribe((e) => {
-      if (e.type === 'torrent.ready') readyAt ??= Date.now();
+      if (e.type === 'torrent.ready') readyAt ??= realClock.now();
       if (e.type === 'torrent.complete') {
-        readyAt ??= Date.now();
-        completeAt ??= Date.now();
+        readyAt ??= realClock.now();
+        completeAt ??= realClock.now();
         complete = true;
         // The bar at 100% at once; without --seed it is the last frame.
         if (display) {
@@ -327,14 +328,14 @@ async function download(
       states: st,
     });
   };
-  const timer = setInterval(
+  const timer = realClock.setInterval(
     () => {
       if (display) display.update(view());
       else if (o.json && !o.quiet) jsonProgress();
     },
     o.json ? 1000 : 250,
   );
-  timer.unref();
+  unrefTimer(timer);
 
   // Stopping: the line is ended at once, so that what is printed meanwhile starts on a line of its own.
   const interrupted = () => {
@@ -347,9 +348,9 @@ async function download(
   // However the run ends (completion, the seed ratio, a signal, a failure), the engine closes it.
   await ended;
   await engine.close();
-  const endedAt = Date.now();
+  const endedAt = realClock.now();
   o.signal?.removeEventListener('abort', interrupted);
-  clearInterval(timer);
+  realClock.clearInterval(timer);
   for (const s of subs) s.unsubscribe();
   display?.finish();
 

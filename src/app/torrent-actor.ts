@@ -2,10 +2,9 @@
  * Wires a torrent statechart to the real effects: the storage actor on the download folder, the TCP
  * wire bridge for its peers, and the HTTP/UDP tracker transports for its announcer.
  */
-import { randomBytes } from 'node:crypto';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { isAcceptedTransport, type AcceptedTransport, type PeerListener } from '../io/listener.js';
-import { peerWireActor } from '../io/peer-wire.js';
+import { createPeerWireActor } from '../io/peer-wire.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
@@ -13,6 +12,8 @@ import { admitsIncoming, torrentMachine, type TorrentSettings } from '../machine
 import type { Metainfo } from '../protocol/metainfo.js';
 import { type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
+import { seedFrom } from '../machines/random.js';
+import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
 
 export interface TorrentActorOptions {
@@ -35,16 +36,27 @@ export interface TorrentActorOptions {
    * see src/app/inspect. Absent (the default), no observer is attached and inspection costs nothing.
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Clock, transport, randomness, storage, trackers (the real ones where absent: src/app/runtime.ts). */
+  runtime?: Partial<EngineRuntime>;
 }
 
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
   const { meta } = options;
-  const client = options.trackerClient ?? new TrackerClient({ peerId, port: options.port ?? 6881 });
+  const runtime = resolveRuntime(options.runtime);
+  const client =
+    runtime.tracker ??
+    options.trackerClient ??
+    new TrackerClient({ peerId, port: options.port ?? 6881, clock: runtime.clock });
+  const storageOptions = { ...options.storage, clock: runtime.clock };
   const handle = createStorageHandle();
+  const { storage, reader } = runtime.storage
+    ? runtime.storage.actors(meta, options.dir, storageOptions)
+    : { storage: storageActor(meta, options.dir, storageOptions, handle), reader: blockReaderActor(handle) };
+  const wire = createPeerWireActor(runtime.transport, runtime.clock);
   return torrentMachine.provide({
     actors: {
-      storage: storageActor(meta, options.dir, options.storage, handle),
-      peer: peerMachine.provide({ actors: { wire: peerWireActor, reader: blockReaderActor(handle) } }),
+      storage,
+      peer: peerMachine.provide({ actors: { wire, reader } }),
       announcer: announcerLogic(client, meta.infoHash),
     },
   });
@@ -54,7 +66,8 @@ export type TorrentActor = Actor<ReturnType<typeof torrentLogic>>;
 
 /** Creates (does not start) the actor of one torrent. */
 export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
-  const peerId = options.peerId ?? generatePeerId((n) => randomBytes(n));
+  const runtime = resolveRuntime(options.runtime);
+  const peerId = options.peerId ?? generatePeerId(randomBytesOf(runtime));
   const { meta } = options;
   return createActor(torrentLogic(options, peerId), {
     input: {
@@ -65,17 +78,19 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
         length: meta.length,
         pieceLength: meta.pieceLength,
         pieceCount: meta.pieceCount,
-        announce: shuffleTiers(meta.announce),
+        announce: shuffleTiers(meta.announce, runtime.random),
         private: meta.private,
         infoBytes: meta.infoBytes,
       },
       peerId,
+      seed: seedFrom(runtime.random),
       peers: options.peers ?? [],
       settings: options.settings ?? {},
       selfKeys: options.selfKeys ?? [],
       ...(options.port !== undefined && { listenPort: options.port }),
     },
     ...(options.inspect && { inspect: options.inspect }),
+    clock: runtime.clock,
   });
 }
 

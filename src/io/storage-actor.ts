@@ -11,6 +11,7 @@ import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-typ
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
+import { realClock, type Clock } from './clock.js';
 import { loadResume, saveResume } from './resume.js';
 import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
@@ -36,6 +37,8 @@ export interface StorageActorOptions extends StorageOptions {
   forceCheck?: boolean;
   /** Most milliseconds between two saves of the resume file while pieces are written (default 2 s). */
   resumeSaveIntervalMs?: number;
+  /** Time for the progress pacing and the retry timers (default the real clock). */
+  clock?: Clock;
 }
 
 /**
@@ -109,6 +112,7 @@ export function storageActor(
 ) {
   return fromCallback<StorageCommand>(({ sendBack, receive }) => {
     const send = (e: StorageEvent) => sendBack(e);
+    const clock = options.clock ?? realClock;
     const abort = new AbortController();
     let storage: Storage | undefined;
     let failed = false;
@@ -136,7 +140,7 @@ export function storageActor(
         have = await storage.check({
           signal: abort.signal,
           onProgress: (p) => {
-            const now = Date.now();
+            const now = clock.now();
             if (now - last < every && p.checked < p.total) return;
             last = now;
             send({ type: 'storage.checkProgress', checked: p.checked, total: p.total, valid: p.valid });
@@ -149,7 +153,7 @@ export function storageActor(
     })();
 
     // The resume file is saved after pieces were written (at most every resumeSaveIntervalMs), and on close.
-    let saveTimer: NodeJS.Timeout | undefined;
+    let saveTimer: unknown;
     let saving: Promise<void> = Promise.resolve();
     const writes = new Set<Promise<unknown>>();
     const save = () => {
@@ -169,7 +173,7 @@ export function storageActor(
       return saving;
     };
     const scheduleSave = () => {
-      if (options.resumePath && !saveTimer) saveTimer = setTimeout(save, options.resumeSaveIntervalMs ?? 2000);
+      if (options.resumePath && !saveTimer) saveTimer = clock.setTimeout(save, options.resumeSaveIntervalMs ?? 2000);
     };
     ready.catch(fail);
 
@@ -203,11 +207,11 @@ export function storageActor(
           }
           await new Promise<void>((resolve) => {
             const wake = () => {
-              clearTimeout(t);
+              clock.clearTimeout(t);
               waiting.delete(wake);
               resolve();
             };
-            const t = setTimeout(wake, Math.min(5_000, 500 * 2 ** attempt));
+            const t = clock.setTimeout(wake, Math.min(5_000, 500 * 2 ** attempt));
             waiting.add(wake);
           });
           if (closing || abort.signal.aborted)
@@ -247,7 +251,7 @@ export function storageActor(
         queueMicrotask(wakeWaiting);
         closing ??= ready
           .then(async (s) => {
-            clearTimeout(saveTimer);
+            clock.clearTimeout(saveTimer);
             await s.flush();
             await save();
             handle.storage = undefined;
@@ -260,7 +264,7 @@ export function storageActor(
 
     return () => {
       abort.abort();
-      clearTimeout(saveTimer);
+      clock.clearTimeout(saveTimer);
       handle.storage = undefined;
       handle.have = undefined;
       void storage?.close().catch(() => undefined);
