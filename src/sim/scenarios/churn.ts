@@ -1,5 +1,5 @@
 /**
- * churn: N leechers join at random times over the first minute; 40 % of them leave before completing
+ * churn: N leechers join at random times over the first minute; 40 % of them leave 1–8 s after joining
  * (half close cleanly, half vanish: connections reset). Every leecher that stays completes; when the
  * swarm is closed no connection stays open and no timer is left (nothing leaked).
  */
@@ -18,8 +18,7 @@ export const churn: Scenario = {
     const plans = Array.from({ length: n }, (_, i) => ({
       i,
       joinAt: Math.round(rnd.between(0, 60_000)),
-      leave:
-        rnd.random() < 0.4 ? { at: Math.round(rnd.between(5_000, 90_000)), abrupt: rnd.random() < 0.5 } : undefined,
+      leave: rnd.random() < 0.4 ? { at: Math.round(rnd.between(1_000, 8_000)), abrupt: rnd.random() < 0.5 } : undefined,
     }));
     const joined: { node: SimNode; plan: (typeof plans)[number] }[] = [];
     for (const plan of [...plans].sort((a, b) => a.joinAt - b.joinAt || a.i - b.i)) {
