@@ -68,6 +68,24 @@ ${bars}
 `;
 }
 
+/** Writes the page, or (a path ending in `.svg`) the two charts alone as one SVG picture. */
 export async function writeReport(path: string, r: ScenarioResult): Promise<void> {
-  await writeFile(path, reportHtml(r));
+  await writeFile(path, path.endsWith('.svg') ? reportSvg(r) : reportHtml(r));
+}
+
+/** The two charts of {@link reportHtml} stacked in one standalone SVG (for docs). */
+export function reportSvg(r: ScenarioResult): string {
+  const html = reportHtml(r);
+  const svgs = [...html.matchAll(/<svg [^>]*>([\s\S]*?)<\/svg>/g)];
+  const [a, b] = svgs.map((m) => m[1] ?? '');
+  const h1 = Number(/height="(\d+)"/.exec(svgs[0]?.[0] ?? '')?.[1] ?? 300);
+  const h2 = Number(/height="(\d+)"/.exec(svgs[1]?.[0] ?? '')?.[1] ?? 300);
+  const title = `sim ${r.name} seed ${r.seed}, ${r.nodes} nodes: completion over virtual time (top); uploaded (red) and downloaded (blue) per node`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="760" height="${h1 + h2 + 40}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="4" y="16" font-size="12">${esc(title)}</text>
+<g transform="translate(0,24)">${a}</g>
+<g transform="translate(0,${h1 + 34})">${b}</g>
+</svg>
+`;
 }
