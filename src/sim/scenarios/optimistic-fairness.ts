@@ -38,7 +38,8 @@ export const optimisticFairness: Scenario = {
     const seen = waits.filter((w): w is number => w !== undefined);
     figures['leechers interested in the seed'] = seen.length;
     figures['unchoked within the window'] = seen.filter((w) => w <= window).length;
-    figures['longest wait s'] = seen.length ? secs(Math.max(...seen)) : 0;
+    const longest = seen.length ? Math.max(...seen) : 0;
+    figures['longest wait s'] = Number.isFinite(longest) ? secs(longest) : 'never unchoked';
     if (seen.length < leechers.length) fail(`${leechers.length - seen.length} leechers never interested in the seed`);
     const starved = leechers.filter((_, i) => waits[i] !== undefined && waits[i]! > window);
     if (starved.length > 0) fail(`${starved.map((n) => n.host).join(', ')} not unchoked within 3 optimistic rounds`);
