@@ -62,7 +62,7 @@ export interface SimNode {
   completedAt: number | undefined;
   /** (time, verified pieces) at every verified piece. */
   progress: [number, number][];
-  /** Hosts this node banned (from `torrent.peer` … `banned` events or its ban list). */
+  /** Its engine was closed (or is closing): it left the swarm. */
   closed: boolean;
 }
 
