@@ -20,14 +20,39 @@ const nodeIo = [
   'https',
   'child_process',
 ];
+// The seams (docs/simulation.md): time, timers, randomness and TCP only through src/io/clock.ts and
+// src/io/transport.ts, so the swarm simulator can swap them. The browser inspector (src/inspector-ui) is
+// not the engine and is left out; the two seam modules are allowed.
+const SEAM_MESSAGE = 'Use the runtime seams (src/io/clock.ts, src/io/transport.ts): see docs/simulation.md.';
+const seamFiles = ['src/**/*.ts'];
+const seamIgnores = ['src/inspector-ui/**', 'src/io/clock.ts', 'src/io/transport.ts'];
+const seamRules = {
+  'no-restricted-globals': [
+    'error',
+    ...['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance'].map((name) => ({
+      name,
+      message: SEAM_MESSAGE,
+    })),
+  ],
+  'no-restricted-properties': [
+    'error',
+    { object: 'Date', property: 'now', message: SEAM_MESSAGE },
+    { object: 'Math', property: 'random', message: SEAM_MESSAGE },
+    { object: 'performance', property: 'now', message: SEAM_MESSAGE },
+    { object: 'globalThis', property: 'setTimeout', message: SEAM_MESSAGE },
+    { object: 'globalThis', property: 'setInterval', message: SEAM_MESSAGE },
+  ],
+};
+
 const restrict = (paths, patterns) => ({
   'no-restricted-imports': [
     'error',
     {
-      paths: paths.map((name) => ({
-        name,
-        message: 'This layer may not import I/O or a higher layer (see ARCHITECTURE).',
-      })),
+      paths: paths.map((name) =>
+        name === 'node:net' || name === 'net'
+          ? { name, allowTypeImports: true, message: SEAM_MESSAGE }
+          : { name, message: 'This layer may not import I/O or a higher layer (see ARCHITECTURE).' },
+      ),
       patterns,
     },
   ],
@@ -72,8 +97,9 @@ export default tseslint.config(
   },
   {
     files: ['src/io/**/*.ts'],
+    ignores: ['src/io/transport.ts'],
     rules: restrict(
-      [],
+      ['node:net', 'net'],
       [
         {
           group: ['../machines/*', '../app/*', '../../machines/*', '../../app/*'],
@@ -82,4 +108,14 @@ export default tseslint.config(
       ],
     ),
   },
+  {
+    files: ['src/io/transport.ts'],
+    rules: restrict([], [{ group: ['../machines/*', '../app/*'], message: 'src/io may import only src/protocol.' }]),
+  },
+  {
+    files: ['src/app/**/*.ts', 'src/sim/**/*.ts', 'src/index.ts'],
+    ignores: ['src/io/transport.ts'],
+    rules: restrict(['node:net', 'net'], []),
+  },
+  { files: seamFiles, ignores: seamIgnores, rules: seamRules },
 );

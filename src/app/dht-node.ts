@@ -14,6 +14,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { realClock } from '../io/clock.js';
 import { DEFAULT_DHT_BOOTSTRAP, dhtSocketActor, type DhtSocketOptions } from '../io/dht-socket.js';
 import { defaultStateDir, loadDhtTable, saveDhtTableActor } from '../io/dht-state.js';
 import { dhtMachine, type DhtReport, type DhtSettings, type DhtStats } from '../machines/dht/dht.machine.js';
@@ -158,17 +159,17 @@ export class DhtNode {
     if (actor && actor.getSnapshot().status === 'active') {
       const bound = (actor.getSnapshot().context.settings.saveTimeoutMs ?? 5_000) + CLOSE_SLACK_MS;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
+        const timer = realClock.setTimeout(() => {
           actor.stop();
           resolve();
         }, bound);
         actor.subscribe({
           complete: () => {
-            clearTimeout(timer);
+            realClock.clearTimeout(timer);
             resolve();
           },
           error: () => {
-            clearTimeout(timer);
+            realClock.clearTimeout(timer);
             resolve();
           },
         });

@@ -15,7 +15,6 @@
  * There is one way a torrent stops: the handle's stop routine (`pause`, `remove` and `Engine.close`
  * all go through it). The `bt-actor run` and `demo` commands are an engine plus a renderer.
  */
-import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -44,6 +43,7 @@ import {
   type TorrentActor,
   type TorrentActorOptions,
 } from './torrent-actor.js';
+import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 
 /** Options of {@link Engine.create}. */
 export interface EngineOptions {
@@ -74,6 +74,11 @@ export interface EngineOptions {
    * it on): see docs/dht.md.
    */
   dht?: boolean | DhtOptions;
+  /**
+   * The seams to time, network, randomness, disk and trackers (src/app/runtime.ts): the real ones where
+   * absent. The swarm simulator (src/sim) gives virtual ones.
+   */
+  runtime?: Partial<EngineRuntime>;
 }
 
 /** The engine-wide cap on peer connections (all torrents together) by default. */
@@ -304,6 +309,7 @@ export class Engine {
     /** Our peer id, the same for every torrent of the engine. */
     readonly peerId: Uint8Array,
     private readonly options: EngineOptions,
+    private readonly runtime: EngineRuntime,
   ) {
     if (options.dht) {
       this.dht = new DhtNode({
@@ -326,14 +332,17 @@ export class Engine {
    * `BT_ERR_PORT_IN_USE` (with `exactPort`), `BT_ERR_LISTEN`.
    */
   static async create(options: EngineOptions = {}): Promise<Engine> {
+    const runtime = resolveRuntime(options.runtime);
     const listener = await PeerListener.listen({
+      transport: runtime.transport,
+      clock: runtime.clock,
       port: options.port ?? 6881,
       ...(options.exactPort && { exactPort: true }),
       ...(options.host !== undefined && { host: options.host }),
     });
-    const peerId = generatePeerId((n) => randomBytes(n));
-    const client = new TrackerClient({ peerId, port: listener.port });
-    return new Engine(listener, client, peerId, options);
+    const peerId = generatePeerId(randomBytesOf(runtime));
+    const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock });
+    return new Engine(listener, client, peerId, options, runtime);
   }
 
   /** The port peers can reach this engine on. */
@@ -403,7 +412,8 @@ export class Engine {
         'info.name',
         `'${meta.name}' is where bt-actor keeps resume data in a download folder: this torrent's files would overwrite it`,
       );
-    const lock = await this.lock(dir, { infoHashHex });
+    // A storage seam owns its folder (the simulator's is in memory): no lock file then.
+    const lock = this.runtime.storage && meta ? { release: () => undefined } : await this.lock(dir, { infoHashHex });
     if (this.closed || this.handles.has(infoHashHex)) {
       lock.release();
       if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
@@ -429,7 +439,7 @@ export class Engine {
         ...(this.dht && { dhtPort: this.listener.port }),
         peerId: this.peerId,
         trackerClient: this.client,
-        selfKeys: selfKeys(this.listener.port),
+        selfKeys: selfKeys(this.listener.port, this.runtime.transport),
         settings,
         storage: {
           resumePath: resumePath(dir, { infoHashHex }),
@@ -437,6 +447,7 @@ export class Engine {
           ...(!meta && { torrentPath: torrentFilePath(dir, infoHashHex) }),
         },
         ...(this.options.inspect && { inspect: this.options.inspect }),
+        runtime: this.runtime,
       });
       actor.on('*', (e) => {
         if (e.type === 'torrent.refused') return; // the routing closed it; not a report
@@ -495,12 +506,13 @@ export class Engine {
       if (!current) return Promise.resolve(last);
       current.stopping ??= (async () => {
         current.unroute();
-        const timer = setTimeout(() => current.actor.stop(), stopBoundMs);
+        const clock = this.runtime.clock;
+        const timer = clock.setTimeout(() => current.actor.stop(), stopBoundMs);
         current.actor.send({ type: 'torrent.stop' });
         try {
           return await current.ended;
         } finally {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
         }
       })();
       return current.stopping;

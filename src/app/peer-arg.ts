@@ -1,6 +1,7 @@
 /** `--peer HOST:PORT`: an IP address or a host name (resolved once, at start) and a port. */
 import { lookup } from 'node:dns/promises';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
+import { realClock } from '../io/clock.js';
 
 /** How long a name may take to resolve before `--peer` is refused. */
 const LOOKUP_TIMEOUT_MS = 15_000;
@@ -27,12 +28,12 @@ export async function resolvePeerArg(s: string): Promise<PeerAddress | string> {
   const ip = normaliseHost(parts.host);
   if (ip) return { host: ip.host, port: parts.port, family: ip.family };
   if (s.startsWith('[')) return `--peer ${s}: ${parts.host} is not an IPv6 address`;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   try {
     const found = await Promise.race([
       lookup(parts.host, { all: true }),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timed out')), LOOKUP_TIMEOUT_MS);
+        timer = realClock.setTimeout(() => reject(new Error('timed out')), LOOKUP_TIMEOUT_MS);
       }),
     ]);
     const pick = found.find((a) => a.family === 4) ?? found[0];
@@ -44,6 +45,6 @@ export async function resolvePeerArg(s: string): Promise<PeerAddress | string> {
     const why = code === 'ENOTFOUND' ? '' : code ? ` (${code})` : ' (timed out)';
     return `--peer ${s}: cannot resolve ${parts.host}${why}`;
   } finally {
-    clearTimeout(timer);
+    realClock.clearTimeout(timer);
   }
 }

@@ -5,7 +5,6 @@
  */
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
@@ -22,6 +21,8 @@ import { fsReason, pathChangeWarnings } from './format.js';
 import { peerCounts, summaryLines, TtyDisplay, type ProgressView, type Terminal } from './display.js';
 import { peerStates } from './torrent-actor.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
+import { realClock, unrefTimer } from '../io/clock.js';
+import { isIpAddress } from '../io/transport.js';
 
 export interface RunOptions {
   /** The torrent, or (`magnet`) a magnet link whose info dictionary is fetched from peers first. */
@@ -146,7 +147,7 @@ function dhtMessage(e: DhtReport, o: RunOptions, say: (text: string) => void): v
 function bindAddress(bind: string | undefined): string | undefined | null {
   if (bind === undefined) return undefined;
   const host = bind.replace(/^\[(.*)\]$/, '$1');
-  return isIP(host) === 0 ? null : host;
+  return isIpAddress(host) ? host : null;
 }
 
 export async function runDownload(o: RunOptions): Promise<number> {
@@ -230,7 +231,7 @@ async function download(
     }
     throw err;
   }
-  const started = Date.now();
+  const started = realClock.now();
   const dhtSub = engine.dht?.events$.subscribe((e) => dhtMessage(e, o, (text) => messages.say(text)));
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
   let t: Awaited<ReturnType<Engine['add']>>;
@@ -329,10 +330,10 @@ async function download(
   };
   const subs = [
     t.events$.subscribe((e) => {
-      if (e.type === 'torrent.ready') readyAt ??= Date.now();
+      if (e.type === 'torrent.ready') readyAt ??= realClock.now();
       if (e.type === 'torrent.complete') {
-        readyAt ??= Date.now();
-        completeAt ??= Date.now();
+        readyAt ??= realClock.now();
+        completeAt ??= realClock.now();
         complete = true;
         // The bar at 100% at once; without --seed it is the last frame.
         if (display) {
@@ -367,14 +368,14 @@ async function download(
       states: st,
     });
   };
-  const timer = setInterval(
+  const timer = realClock.setInterval(
     () => {
       if (display) display.update(view());
       else if (o.json && !o.quiet) jsonProgress();
     },
     o.json ? 1000 : 250,
   );
-  timer.unref();
+  unrefTimer(timer);
 
   // Stopping: the line is ended at once, so that what is printed meanwhile starts on a line of its own.
   const interrupted = () => {
@@ -387,9 +388,9 @@ async function download(
   // However the run ends (completion, the seed ratio, a signal, a failure), the engine closes it.
   await ended;
   await engine.close();
-  const endedAt = Date.now();
+  const endedAt = realClock.now();
   o.signal?.removeEventListener('abort', interrupted);
-  clearInterval(timer);
+  realClock.clearInterval(timer);
   for (const s of subs) s.unsubscribe();
   dhtSub?.unsubscribe();
   display?.finish();

@@ -2,10 +2,9 @@
  * Wires a torrent statechart to the real effects: the storage actor on the download folder, the TCP
  * wire bridge for its peers, and the HTTP/UDP tracker transports for its announcer.
  */
-import { randomBytes } from 'node:crypto';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { isAcceptedTransport, type AcceptedTransport, type PeerListener } from '../io/listener.js';
-import { peerWireActor } from '../io/peer-wire.js';
+import { createPeerWireActor } from '../io/peer-wire.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
@@ -20,6 +19,8 @@ import type { MagnetLink } from '../protocol/magnet.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
+import { seedFrom } from '../machines/random.js';
+import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
 
 export interface TorrentActorOptions {
@@ -47,25 +48,38 @@ export interface TorrentActorOptions {
    * see src/app/inspect. Absent (the default), no observer is attached and inspection costs nothing.
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Clock, transport, randomness, storage, trackers (the real ones where absent: src/app/runtime.ts). */
+  runtime?: Partial<EngineRuntime>;
 }
 
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
   const { meta } = options;
   const infoHash = meta?.infoHash ?? options.magnet!.infoHash;
-  const client = options.trackerClient ?? new TrackerClient({ peerId, port: options.port ?? 6881 });
+  const runtime = resolveRuntime(options.runtime);
+  const client =
+    runtime.tracker ??
+    options.trackerClient ??
+    new TrackerClient({ peerId, port: options.port ?? 6881, clock: runtime.clock });
+  const storageOptions = { ...options.storage, clock: runtime.clock };
+  // A storage seam (the simulator's) takes torrents with their metainfo: a magnet link uses the disk.
   const handle = createStorageHandle();
+  const { storage, reader } =
+    runtime.storage && meta
+      ? runtime.storage.actors(meta, options.dir, storageOptions)
+      : { storage: storageActor(meta, options.dir, storageOptions, handle), reader: blockReaderActor(handle) };
+  const wire = createPeerWireActor(runtime.transport, runtime.clock);
   return torrentMachine.provide({
     actors: {
-      storage: storageActor(meta, options.dir, options.storage, handle),
-      peer: peerMachine.provide({ actors: { wire: peerWireActor, reader: blockReaderActor(handle) } }),
-      metaPeer: metadataPeerMachine.provide({ actors: { wire: peerWireActor } }),
+      storage,
+      peer: peerMachine.provide({ actors: { wire, reader } }),
+      metaPeer: metadataPeerMachine.provide({ actors: { wire } }),
       announcer: announcerLogic(client, infoHash),
     },
   });
 }
 
 /** What the statechart knows of a torrent before its info dictionary: the magnet link's hash, name and trackers. */
-function magnetInfo(link: MagnetLink): TorrentInfo {
+function magnetInfo(link: MagnetLink, random: () => number): TorrentInfo {
   return {
     infoHash: link.infoHash,
     infoHashHex: link.infoHashHex,
@@ -74,7 +88,10 @@ function magnetInfo(link: MagnetLink): TorrentInfo {
     pieceLength: 0,
     pieceCount: 0,
     // Each tracker of a link is a tier of its own (as libtorrent reads `tr`), in random order (BEP 12).
-    announce: shuffleTiers(link.trackers.map((t) => [t])),
+    announce: shuffleTiers(
+      link.trackers.map((t) => [t]),
+      random,
+    ),
   };
 }
 
@@ -82,7 +99,8 @@ export type TorrentActor = Actor<ReturnType<typeof torrentLogic>>;
 
 /** Creates (does not start) the actor of one torrent. */
 export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
-  const peerId = options.peerId ?? generatePeerId((n) => randomBytes(n));
+  const runtime = resolveRuntime(options.runtime);
+  const peerId = options.peerId ?? generatePeerId(randomBytesOf(runtime));
   const { meta } = options;
   return createActor(torrentLogic(options, peerId), {
     input: {
@@ -94,12 +112,13 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             length: meta.length,
             pieceLength: meta.pieceLength,
             pieceCount: meta.pieceCount,
-            announce: shuffleTiers(meta.announce),
+            announce: shuffleTiers(meta.announce, runtime.random),
             private: meta.private,
             infoBytes: meta.infoBytes,
           }
-        : magnetInfo(options.magnet!),
+        : magnetInfo(options.magnet!, runtime.random),
       peerId,
+      seed: seedFrom(runtime.random),
       peers: options.peers ?? [],
       settings: options.settings ?? {},
       selfKeys: options.selfKeys ?? [],
@@ -107,6 +126,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       ...(options.dhtPort !== undefined && { dhtPort: options.dhtPort }),
     },
     ...(options.inspect && { inspect: options.inspect }),
+    clock: runtime.clock,
   });
 }
 

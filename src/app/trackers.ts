@@ -3,13 +3,15 @@
  * announcer-peers.ts).
  */
 import { createActor, type Actor } from 'xstate';
+import { realRandom } from '../io/clock.js';
 import type { TrackerClient } from '../io/tracker-client.js';
+import type { TrackerSeam } from './runtime.js';
 import { announceActor } from '../io/tracker-actors.js';
 import { announcerMachine, type AnnouncerInput } from '../machines/tracker/announcer.machine.js';
 import { trackerMachine } from '../machines/tracker/tracker.machine.js';
 
 /** The announcer machine with its trackers' announces going through `client` for `infoHash`. */
-export function announcerLogic(client: TrackerClient, infoHash: Uint8Array) {
+export function announcerLogic(client: TrackerSeam, infoHash: Uint8Array) {
   return announcerMachine.provide({
     actors: { tracker: trackerMachine.provide({ actors: { announce: announceActor(client, infoHash) } }) },
   });
@@ -29,7 +31,7 @@ export function createAnnouncer(options: CreateAnnouncerOptions): AnnouncerActor
 }
 
 /** BEP 12: the trackers of each tier are shuffled when a torrent is first loaded. */
-export function shuffleTiers(tiers: string[][], random: () => number = Math.random): string[][] {
+export function shuffleTiers(tiers: string[][], random: () => number = realRandom): string[][] {
   return tiers.map((tier) => {
     const t = [...tier];
     for (let i = t.length - 1; i > 0; i--) {

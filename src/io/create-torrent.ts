@@ -2,6 +2,7 @@
  * Creates a .torrent from a file or a folder: walks the folder, hashes the data piece by piece
  * (memory stays at one piece whatever the size), and encodes with src/protocol/metainfo-encode.
  */
+import { realClock } from './clock.js';
 import { createHash } from 'node:crypto';
 import { lstat, open, readdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -130,7 +131,7 @@ export async function createTorrent(path: string, options: CreateTorrentOptions 
   };
   if (options.comment !== undefined) spec.comment = options.comment;
   if (options.urlList) spec.urlList = options.urlList;
-  const date = options.creationDate === undefined ? Math.floor(Date.now() / 1000) : options.creationDate;
+  const date = options.creationDate === undefined ? Math.floor(realClock.now() / 1000) : options.creationDate;
   if (date !== null) spec.creationDate = date;
   return { torrent: encodeTorrent(spec), spec };
 }

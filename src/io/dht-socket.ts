@@ -9,8 +9,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { isIPv6 } from 'node:net';
 import { fromCallback } from 'xstate';
+import { realClock, type TimerId } from './clock.js';
 import type { DhtEndpoint, DhtSocketCommand, DhtSocketInput, DhtSocketReport } from '../protocol/dht-socket-types.js';
 import { KrpcError, decodeKrpc, encodeKrpc, type KrpcLimits } from '../protocol/krpc.js';
 import { normaliseHost } from '../protocol/peer-address.js';
@@ -68,12 +68,15 @@ export async function resolveBootstrap(
       if (!parts) return 'not HOST:PORT';
       const ip = normaliseHost(parts.host);
       if (ip) return ip.family === family ? [{ host: ip.host, port: parts.port }] : `not an IPv${family} address`;
-      let timer: NodeJS.Timeout | undefined;
+      let timer: TimerId | undefined;
       try {
         const found = await Promise.race([
           find(parts.host),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEOUT' })), timeoutMs);
+            timer = realClock.setTimeout(
+              () => reject(Object.assign(new Error('timed out'), { code: 'ETIMEOUT' })),
+              timeoutMs,
+            );
           }),
         ]);
         const out = found
@@ -84,7 +87,7 @@ export async function resolveBootstrap(
       } catch (err) {
         return (err as { code?: string }).code ?? 'does not resolve';
       } finally {
-        clearTimeout(timer);
+        realClock.clearTimeout(timer);
       }
     }),
   );
@@ -108,7 +111,8 @@ export async function resolveBootstrap(
 export function dhtSocketActor(options: DhtSocketOptions = {}) {
   return fromCallback<DhtSocketCommand, DhtSocketInput>(({ input, sendBack, receive }) => {
     const report = (r: DhtSocketReport) => sendBack(r);
-    const family: 4 | 6 = input.host !== undefined && isIPv6(input.host.replace(/^\[(.*)\]$/, '$1')) ? 6 : 4;
+    const family: 4 | 6 =
+      input.host !== undefined && normaliseHost(input.host.replace(/^\[(.*)\]$/, '$1'))?.family === 6 ? 6 : 4;
     const limits = { ...DHT_RECEIVE_LIMITS, ...input.limits };
     let closed = false;
     let bound = false;

@@ -9,14 +9,14 @@
  * payload stream, then routed by its SKEY like a plaintext one. `mse: false` refuses it instead.
  */
 import { toHex } from '../protocol/bytes.js';
-import { createServer, Socket, type Server } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { realClock, type Clock } from './clock.js';
+import { tcpTransport, type ByteStream, type StreamServer, type Transport } from './transport.js';
 import { BtError } from '../protocol/errors.js';
 import { isLoopback, normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { acceptMse } from './mse-accept.js';
 
 export interface IncomingConnection {
-  socket: Socket;
+  socket: ByteStream;
   /**
    * Everything read from the socket so far, starting with the 68-byte handshake; after an MSE
    * handshake, the payload bytes read so far (its IA and what followed: possibly none of the handshake yet).
@@ -31,14 +31,20 @@ export interface IncomingConnection {
  * `wire` actor (src/io/peer-wire.ts), which takes the socket over.
  */
 export interface AcceptedTransport {
-  socket: Socket;
+  socket: ByteStream;
   initialBytes: Uint8Array;
 }
 
 /** True when `t` is an {@link AcceptedTransport} (what the listener routes). */
 export function isAcceptedTransport(t: unknown): t is AcceptedTransport {
   const x = t as Partial<AcceptedTransport> | null;
-  return typeof x === 'object' && x !== null && x.socket instanceof Socket && x.initialBytes instanceof Uint8Array;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.socket === 'object' &&
+    typeof x.socket?.write === 'function' &&
+    x.initialBytes instanceof Uint8Array
+  );
 }
 
 /**
@@ -82,13 +88,17 @@ export interface ListenerOptions {
   msePerSecond?: number;
   /** After running out of descriptors (EMFILE, ENFILE), new connections are refused this long. Default 5 s. */
   coolDownMs?: number;
+  /** How connections are accepted (default TCP: {@link tcpTransport}). */
+  transport?: Transport;
+  /** Time for the handshake timeout and the rate limits (default the real clock). */
+  clock?: Clock;
 }
 
 const PSTR = Buffer.from('\x13BitTorrent protocol');
 
 export class PeerListener {
   private readonly routes = new Map<string, (c: IncomingConnection) => void>();
-  private readonly pending = new Set<Socket>();
+  private readonly pending = new Set<ByteStream>();
   /** Connections still handshaking, per remote IP. */
   private readonly pendingPerIp = new Map<string, number>();
   refused = 0;
@@ -99,20 +109,21 @@ export class PeerListener {
   private msePerSecond = 50;
   private mseWindow = { start: 0, count: 0 };
   private coolDownMs = 5_000;
-  /** Until when (Date.now()) new connections are refused: the process ran out of descriptors. */
+  /** Until when (clock.now()) new connections are refused: the process ran out of descriptors. */
   private coolUntil = 0;
   private mse = true;
   private onMseError: ListenerOptions['onMseError'];
 
   private constructor(
-    private readonly server: Server,
+    private readonly server: StreamServer,
     readonly port: number,
+    private readonly clock: Clock,
   ) {}
 
   static async listen(options: ListenerOptions): Promise<PeerListener> {
     const host = options.host ?? '0.0.0.0';
     const range = options.portRange ?? 10;
-    const server = createServer();
+    const server = (options.transport ?? tcpTransport).createServer();
     server.unref();
     const ports = options.exactPort || options.port === 0 ? [options.port] : portsFrom(options.port, range);
     let port = -1;
@@ -126,7 +137,7 @@ export class PeerListener {
       if (r.code !== 'EADDRINUSE' || options.exactPort) throw listenError(r, host, p);
       if (p === 0) throw listenError(r, host, p);
     }
-    const listener = new PeerListener(server, port);
+    const listener = new PeerListener(server, port, options.clock ?? realClock);
     listener.mse = options.mse ?? true;
     listener.onMseError = options.onMseError;
     listener.maxHandshaking = options.maxHandshaking ?? 64;
@@ -139,7 +150,8 @@ export class PeerListener {
     // while (the torrents' files and connections need them more).
     server.on('error', (err: NodeJS.ErrnoException) => {
       listener.acceptErrors++;
-      if (err.code === 'EMFILE' || err.code === 'ENFILE') listener.coolUntil = Date.now() + listener.coolDownMs;
+      if (err.code === 'EMFILE' || err.code === 'ENFILE')
+        listener.coolUntil = listener.clock.now() + listener.coolDownMs;
     });
     return listener;
   }
@@ -150,12 +162,12 @@ export class PeerListener {
     return () => this.routes.delete(infoHashHex);
   }
 
-  private accept(socket: Socket, timeoutMs: number): void {
+  private accept(socket: ByteStream, timeoutMs: number): void {
     const ip = socket.remoteAddress ?? '';
     const perIp = this.pendingPerIp.get(ip) ?? 0;
     // Bounded: handshakes cost memory and (MSE) CPU, and a peer can open connections for free.
     if (
-      Date.now() < this.coolUntil ||
+      this.clock.now() < this.coolUntil ||
       this.pending.size >= this.maxHandshaking ||
       (!isLoopback(ip) && perIp >= this.maxHandshakingPerIp)
     ) {
@@ -170,7 +182,7 @@ export class PeerListener {
     let length = 0;
     let stopMse: (() => void) | undefined;
     const done = () => {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
       socket.off('data', onData);
       stopMse?.();
       if (this.pending.delete(socket)) {
@@ -187,7 +199,7 @@ export class PeerListener {
       this.refused++;
       socket.destroy();
     };
-    const timer = setTimeout(refuse, timeoutMs);
+    const timer = this.clock.setTimeout(refuse, timeoutMs);
     socket.on('error', refuse);
     // A peer that hangs up before its handshake is done frees its slot at once.
     socket.on('end', refuse);
@@ -233,7 +245,7 @@ export class PeerListener {
 
   /** A token per MSE exchange, `msePerSecond` a second. */
   private mseAllowed(): boolean {
-    const now = Date.now();
+    const now = this.clock.now();
     if (now - this.mseWindow.start >= 1000) this.mseWindow = { start: now, count: 0 };
     return ++this.mseWindow.count <= this.msePerSecond;
   }
@@ -286,7 +298,7 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Li
 }
 
 /** The port listened on, or the error. */
-function tryListen(server: Server, port: number, host: string): Promise<number | NodeJS.ErrnoException> {
+function tryListen(server: StreamServer, port: number, host: string): Promise<number | NodeJS.ErrnoException> {
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException) => {
       server.off('listening', onListening);
@@ -306,9 +318,9 @@ function tryListen(server: Server, port: number, host: string): Promise<number |
  * Peer keys (`host:port`) under which this machine's listener on `port` can be reached: trackers list
  * us among the peers, and a client must not dial itself.
  */
-export function selfKeys(port: number): string[] {
+export function selfKeys(port: number, transport: Transport = tcpTransport): string[] {
   const hosts = new Set(['127.0.0.1', '::1', '0.0.0.0', '::']);
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address);
+  for (const a of transport.localAddresses()) hosts.add(a);
   const keys: string[] = [];
   for (const h of hosts) {
     const n = normaliseHost(h);

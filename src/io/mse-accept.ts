@@ -6,7 +6,7 @@
  * responder (MSE_MAX_HANDSHAKE_BYTES).
  */
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
+import type { ByteStream } from './transport.js';
 import type { BtError } from '../protocol/errors.js';
 import { MseResponder } from '../protocol/mse.js';
 
@@ -25,7 +25,7 @@ export interface MseAcceptOptions {
  * socket. Returns a function that stops listening (when the caller gives up first, e.g. a timeout).
  */
 export function acceptMse(
-  socket: Socket,
+  socket: ByteStream,
   firstBytes: Uint8Array,
   options: MseAcceptOptions,
   onResult: (r: MseAcceptResult) => void,

@@ -4,14 +4,15 @@
  * queue that honours backpressure. The peer actor never touches the socket: it invokes
  * {@link peerWireActor} and talks to it with the events of src/protocol/peer-wire-types.ts.
  */
-import { Socket, type NetConnectOpts } from 'node:net';
-import { fromCallback } from 'xstate';
+import { fromCallback, type CallbackLogicFunction, type EventObject } from 'xstate';
 import type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock } from '../protocol/peer-wire-types.js';
 import { Observable, type Subscriber } from 'rxjs';
 import { encodeHandshake, encodeMessage, encodePieceHeader, type WireEvent } from '../protocol/wire.js';
 import { frameWire, type PiecesEvent } from '../protocol/wire-framing-rx.js';
 import { BLOCK_LENGTH } from '../protocol/layout.js';
 import { isAcceptedTransport } from './listener.js';
+import { realClock, type Clock } from './clock.js';
+import { tcpTransport, type Transport } from './transport.js';
 
 export type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock };
 
@@ -32,44 +33,12 @@ const wireType = (type: string): string => {
 const READ_BUFFER_SIZE = 256 * 1024;
 let sharedReadBuffer: Buffer | undefined;
 
-interface TcpHandle {
-  reading: boolean;
-  readStop(): number;
-  useUserBuffer(buf: Uint8Array): void;
-}
-
-/**
- * Moves an accepted socket's TCP handle onto a new Socket that reads with `onread` (Node offers
- * `onread` only to sockets it creates, and an accepted socket's 64 KiB chunks cost an allocation and
- * garbage each: 1.5 CPU s/GiB more when a seeder dialled us, measured in docs/performance.md). Only a
- * plain TCP socket with nothing buffered either way is moved; otherwise undefined (keep the socket).
- * Nothing runs between the listener handing the socket over and this, so no read is missed.
- */
-function adoptOnSharedBuffer(old: Socket, onread: object): Socket | undefined {
-  const internal = old as unknown as { _handle: Partial<TcpHandle> | null };
-  const handle = internal._handle;
-  if (!handle || typeof handle.useUserBuffer !== 'function' || typeof handle.readStop !== 'function') return undefined;
-  if (old.destroyed || old.connecting || old.readableLength > 0 || old.writableLength > 0) return undefined;
-  handle.readStop();
-  handle.reading = false;
-  let adopted: Socket;
-  try {
-    adopted = new Socket({ handle, onread, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
-  } catch {
-    old.read(0); // reading again on the old socket
-    return undefined;
-  }
-  old.removeAllListeners();
-  internal._handle = null; // the old Socket no longer owns (nor closes) the handle
-  old.destroy();
-  return adopted;
-}
-
 /** Bytes queued for writing past which the socket counts as congested (`wire.drain` follows). */
 const HIGH_WATER = 1 << 20;
 
 /**
- * The bridge as an XState callback actor. Provide it as the peer machine's `wire` actor.
+ * The bridge as an XState callback actor over `transport` and `clock` (the engine's runtime, or the
+ * simulator's). Provide it as the peer machine's `wire` actor.
  *
  * A connection's bytes are an Observable of chunks (reads of the shared buffer, or an accepted
  * socket's own chunks) piped through `frameWire` — one subscription per connection — and every framed
@@ -78,8 +47,17 @@ const HIGH_WATER = 1 << 20;
  * Errors never throw: they become `wire.protocolError` or `wire.closed`. Stopping the actor destroys
  * the socket.
  */
-export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ input, sendBack, receive }) => {
-  const now = () => Date.now();
+export function createPeerWireActor(transport: Transport, clock: Clock) {
+  return fromCallback<PeerWireCommand, PeerWireInput>((args) => wireBridge(args, transport, clock));
+}
+
+/** The bridge over TCP and the real clock (the engine's defaults). */
+export const peerWireActor = createPeerWireActor(tcpTransport, realClock);
+
+type WireArgs = Parameters<CallbackLogicFunction<PeerWireCommand, EventObject, PeerWireInput>>[0];
+
+function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport, clock: Clock) {
+  const now = () => clock.now();
   const send = (e: PeerWireEvent) => sendBack(e);
   const accepted = isAcceptedTransport(input.transport) ? input.transport : undefined;
   // The socket's reads, as the Observable the framing operator consumes (subscribed to below, before
@@ -99,9 +77,15 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
       return true;
     },
   };
+  const dialling = accepted ? undefined : input.connect;
   const socket = accepted
-    ? (adoptOnSharedBuffer(accepted.socket, onread) ?? accepted.socket)
-    : new Socket({ onread } as ConstructorParameters<typeof Socket>[0]); // @types/node lists `onread` for net.connect only
+    ? (transport.adopt(accepted.socket, onread) ?? accepted.socket)
+    : dialling && transport.dial(dialling.host, dialling.port, onread);
+  if (!socket) {
+    const error = { code: 'BT_ERR_WIRE', message: 'nothing to connect to' };
+    queueMicrotask(() => send({ type: 'wire.closed', error, at: now() }));
+    return () => undefined;
+  }
   let closed = false;
   let congested = false;
 
@@ -191,9 +175,8 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
   if (accepted) {
     queueMicrotask(() => send({ type: 'wire.connected', at: now() }));
     if (accepted.initialBytes.length > 0) queueMicrotask(() => !closed && inbound?.next(accepted.initialBytes));
-  } else if (input.connect) {
-    const opts: NetConnectOpts = { host: input.connect.host, port: input.connect.port };
-    socket.connect(opts, () => {
+  } else {
+    socket.on('connect', () => {
       send({ type: 'wire.connected', at: now() });
       write(encodeHandshake(input.handshake));
     });
@@ -223,7 +206,7 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
           if (corked) socket.uncork();
           socket.end();
           // Give the kernel a moment to flush, then make sure the socket is gone.
-          setTimeout(() => socket.destroy(), 1000).unref();
+          clock.setBackgroundTimeout(() => socket.destroy(), 1000);
         }
         break;
     }
@@ -234,4 +217,4 @@ export const peerWireActor = fromCallback<PeerWireCommand, PeerWireInput>(({ inp
     subscription.unsubscribe();
     socket.destroy();
   };
-});
+}

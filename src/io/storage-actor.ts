@@ -11,6 +11,7 @@ import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-typ
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
+import { realClock, type Clock } from './clock.js';
 import { isReservedName, loadResume, saveResume, saveTorrentFile } from './resume.js';
 import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
@@ -41,6 +42,8 @@ export interface StorageActorOptions extends StorageOptions {
    * (`storage.open`), so that the next start need not fetch it again.
    */
   torrentPath?: string;
+  /** Time for the progress pacing and the retry timers (default the real clock). */
+  clock?: Clock;
 }
 
 /**
@@ -115,6 +118,7 @@ export function storageActor(
 ) {
   return fromCallback<StorageCommand>(({ sendBack, receive }) => {
     const send = (e: StorageEvent) => sendBack(e);
+    const clock = options.clock ?? realClock;
     const abort = new AbortController();
     let storage: Storage | undefined;
     let failed = false;
@@ -150,7 +154,7 @@ export function storageActor(
         have = await storage.check({
           signal: abort.signal,
           onProgress: (p) => {
-            const now = Date.now();
+            const now = clock.now();
             if (now - last < every && p.checked < p.total) return;
             last = now;
             send({ type: 'storage.checkProgress', checked: p.checked, total: p.total, valid: p.valid });
@@ -163,7 +167,7 @@ export function storageActor(
     })();
 
     // The resume file is saved after pieces were written (at most every resumeSaveIntervalMs), and on close.
-    let saveTimer: NodeJS.Timeout | undefined;
+    let saveTimer: unknown;
     let saving: Promise<void> = Promise.resolve();
     const writes = new Set<Promise<unknown>>();
     const save = () => {
@@ -183,7 +187,7 @@ export function storageActor(
       return saving;
     };
     const scheduleSave = () => {
-      if (options.resumePath && !saveTimer) saveTimer = setTimeout(save, options.resumeSaveIntervalMs ?? 2000);
+      if (options.resumePath && !saveTimer) saveTimer = clock.setTimeout(save, options.resumeSaveIntervalMs ?? 2000);
     };
     ready.catch(fail);
 
@@ -217,11 +221,11 @@ export function storageActor(
           }
           await new Promise<void>((resolve) => {
             const wake = () => {
-              clearTimeout(t);
+              clock.clearTimeout(t);
               waiting.delete(wake);
               resolve();
             };
-            const t = setTimeout(wake, Math.min(5_000, 500 * 2 ** attempt));
+            const t = clock.setTimeout(wake, Math.min(5_000, 500 * 2 ** attempt));
             waiting.add(wake);
           });
           if (closing || abort.signal.aborted)
@@ -277,7 +281,7 @@ export function storageActor(
         }
         closing ??= ready
           .then(async (s) => {
-            clearTimeout(saveTimer);
+            clock.clearTimeout(saveTimer);
             await s.flush();
             await save();
             handle.storage = undefined;
@@ -290,7 +294,7 @@ export function storageActor(
 
     return () => {
       abort.abort();
-      clearTimeout(saveTimer);
+      clock.clearTimeout(saveTimer);
       handle.storage = undefined;
       handle.have = undefined;
       void storage?.close().catch(() => undefined);

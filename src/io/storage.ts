@@ -8,6 +8,7 @@
  * lexically, and every existing component is checked on disk (a symlink that leads outside `DIR`, or a
  * dangling one, is refused) each time a file is opened. See docs/storage.md.
  */
+import { realClock, realRandom, sleep } from './clock.js';
 import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, realpath, stat } from 'node:fs/promises';
@@ -529,8 +530,8 @@ export class Storage {
         if (this.closePromise || (code !== 'EMFILE' && code !== 'ENFILE' && code !== 'EAGAIN')) throw err;
         this.pool.lowerLimit();
         // Jittered, so the opens that failed together do not all come back together.
-        const wait = Math.min(2_000, 50 * 2 ** attempt) * (0.5 + Math.random());
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        const wait = Math.min(2_000, 50 * 2 ** attempt) * (0.5 + realRandom());
+        await sleep(realClock, wait);
       }
     }
   }

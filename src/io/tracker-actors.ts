@@ -4,9 +4,12 @@
  */
 import { fromPromise } from 'xstate';
 import type { AnnounceInput, AnnounceResult } from '../protocol/tracker-types.js';
-import type { TrackerClient } from './tracker-client.js';
+import type { AnnounceRequest } from './tracker-client.js';
 
-export function announceActor(client: TrackerClient, infoHash: Uint8Array) {
+export function announceActor(
+  client: { announce(req: AnnounceRequest, signal?: AbortSignal): Promise<AnnounceResult> },
+  infoHash: Uint8Array,
+) {
   return fromPromise<AnnounceResult, AnnounceInput>(({ input, signal }) =>
     client.announce({ ...input, infoHash }, signal),
   );

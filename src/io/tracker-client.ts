@@ -8,6 +8,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { randomBytes } from 'node:crypto';
 import { BtError } from '../protocol/errors.js';
+import { realClock, type Clock } from './clock.js';
 import type { AnnounceInput, AnnounceResult } from '../protocol/tracker-types.js';
 import {
   buildAnnounceUrl,
@@ -76,6 +77,8 @@ export interface TrackerClientOptions {
   udpMaxRetransmits?: number;
   /** How long a UDP connection id stays valid (BEP 15: one minute). */
   udpConnectionIdTtlMs?: number;
+  /** Time for the UDP retransmissions and connection ids (default the real clock). */
+  clock?: Clock;
 }
 
 const CONNECTION_ID_TTL_MS = 60_000;
@@ -174,6 +177,7 @@ export class TrackerClient {
   private readonly udpMaxRetransmits: number;
   private readonly udpTtlMs: number;
   private readonly connectionIds = new Map<string, { id: bigint; expires: number }>();
+  private readonly clock: Clock;
 
   constructor(options: TrackerClientOptions) {
     this.peerId = options.peerId;
@@ -184,6 +188,7 @@ export class TrackerClient {
     this.udpBaseMs = options.udpRetransmitBaseMs ?? 15_000;
     this.udpMaxRetransmits = options.udpMaxRetransmits ?? 8;
     this.udpTtlMs = options.udpConnectionIdTtlMs ?? CONNECTION_ID_TTL_MS;
+    this.clock = options.clock ?? realClock;
   }
 
   /** Announces to `req.url` (http, https or udp). Rejects with a {@link TrackerTransportError}. */
@@ -367,7 +372,7 @@ export class TrackerClient {
         });
       });
       let cached = this.connectionIds.get(key);
-      if (!cached || cached.expires <= Date.now()) {
+      if (!cached || cached.expires <= this.clock.now()) {
         const tx = randomBytes(4).readUInt32BE(0);
         const res = await this.udpExchange(
           socket,
@@ -381,7 +386,7 @@ export class TrackerClient {
         );
         if (res.action !== 'connect')
           throw new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: expected a connect reply`, url);
-        cached = { id: res.connectionId, expires: Date.now() + this.udpTtlMs };
+        cached = { id: res.connectionId, expires: this.clock.now() + this.udpTtlMs };
         this.connectionIds.set(key, cached);
       }
       const tx = randomBytes(4).readUInt32BE(0);
@@ -408,9 +413,9 @@ export class TrackerClient {
   ): Promise<UdpResponse> {
     return new Promise<UdpResponse>((resolve, reject) => {
       let attempt = 0;
-      let timer: NodeJS.Timeout | undefined;
+      let timer: unknown;
       const cleanup = () => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         socket.off('message', onMessage);
         socket.off('error', onError);
         signal?.removeEventListener('abort', onAbort);
@@ -448,7 +453,7 @@ export class TrackerClient {
           if (err) onError(err);
         });
         const wait = this.udpBaseMs * 2 ** attempt;
-        timer = setTimeout(() => {
+        timer = this.clock.setTimeout(() => {
           if (attempt >= this.udpMaxRetransmits) {
             const also = dropped.count > 0 ? ` (dropped ${dropped.count} packet(s), the last ${dropped.last})` : '';
             fail(

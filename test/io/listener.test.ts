@@ -12,7 +12,7 @@ import { ListenError, PeerListener, type IncomingConnection } from '../../src/io
 import { encodeHandshake, encodeMessage, makeReserved } from '../../src/protocol/wire.js';
 
 const listeners: PeerListener[] = [];
-const sockets = new Set<Socket>();
+const sockets = new Set<{ destroy(): void }>(); // client sockets and routed streams
 
 afterEach(async () => {
   for (const s of sockets) s.destroy();
@@ -136,7 +136,7 @@ describe('PeerListener', () => {
     await until(() => stream().length >= all.length, 'all bytes');
     expect(stream()).toEqual(all);
     // The socket is the handler's now: it talks to the client.
-    c.socket.write('pong');
+    c.socket.write(Buffer.from('pong'));
     await until(() => client.received().length >= 4, 'reply');
     expect(client.received().toString()).toBe('pong');
     expect(routed).toHaveLength(1);

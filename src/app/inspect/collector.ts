@@ -25,6 +25,7 @@ import {
 } from './protocol.js';
 import { eventMeaning } from './meanings.js';
 import { byteCounters, eventDetail, peerView, pieceMap, smallContext } from './summary.js';
+import { realClock, unrefTimer } from '../../io/clock.js';
 
 /** A sample of an actor's byte counters (taken about once a second). */
 export interface RateSample {
@@ -120,7 +121,7 @@ export class InspectCollector {
   private readonly logGrew = new Set<Rec>();
   private nextId = 0;
   private lastDiffAt = 0;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private timer: unknown;
   private eventCount = 0;
   private rateWindow = { at: 0, count: 0, perSecond: 0 };
   private sampledAt = 0;
@@ -131,10 +132,10 @@ export class InspectCollector {
     this.logSize = options.logSize ?? 200;
     this.lingerMs = options.lingerMs ?? 5000;
     this.quiet = options.quiet ?? eventMatcher(DEFAULT_HIGH_RATE_EVENTS);
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? realClock.now;
     this.rateWindow.at = this.now();
-    this.timer = setInterval(() => this.flush(), this.flushMs);
-    this.timer.unref?.();
+    this.timer = realClock.setInterval(() => this.flush(), this.flushMs);
+    unrefTimer(this.timer);
   }
 
   /**
@@ -456,7 +457,7 @@ export class InspectCollector {
 
   /** Stops the flush timer (the observer keeps working but nothing is handed out). */
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) realClock.clearInterval(this.timer);
     this.timer = undefined;
     this.listeners.clear();
     this.logListeners.clear();

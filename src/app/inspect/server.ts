@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { InspectCollector } from './collector.js';
 import type { ClientMessage, LogMessage } from './protocol.js';
+import { realClock, sleep } from '../../io/clock.js';
 
 export interface InspectServerOptions {
   collector: InspectCollector;
@@ -277,14 +278,14 @@ export class InspectServer {
     if (this.closed) return;
     this.collector.flush();
     this.closed = true;
-    const deadline = Date.now() + 500;
-    while ([...this.clients].some((c) => c.ws.bufferedAmount > 0) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
+    const deadline = realClock.now() + 500;
+    while ([...this.clients].some((c) => c.ws.bufferedAmount > 0) && realClock.now() < deadline)
+      await sleep(realClock, 20);
     this.unsubscribeLogs();
     this.unsubscribeDiffs?.();
     for (const c of this.clients) c.ws.close(1001, 'the engine stopped');
-    const closeBy = Date.now() + 300;
-    while (this.clients.size > 0 && Date.now() < closeBy) await new Promise((r) => setTimeout(r, 20));
+    const closeBy = realClock.now() + 300;
+    while (this.clients.size > 0 && realClock.now() < closeBy) await sleep(realClock, 20);
     for (const c of this.clients) c.ws.terminate();
     this.clients.clear();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));

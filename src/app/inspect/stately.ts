@@ -21,6 +21,7 @@ import { DEFAULT_HIGH_RATE_EVENTS, eventMatcher, type EventFilter } from './filt
 import { isStateMachine, type ActorLike } from './definitions.js';
 import { leafPaths } from './protocol.js';
 import { peerView, smallContext, smallEvent, smallValue } from './summary.js';
+import { realClock, sleep, unrefTimer } from '../../io/clock.js';
 
 export interface StatelyInspectionOptions {
   /** The WebSocket server to send to. Default ws://localhost:8080. */
@@ -72,15 +73,15 @@ export function probeWebSocket(url: string, timeoutMs = 2000): Promise<boolean> 
       return;
     }
     const done = (ok: boolean) => {
-      clearTimeout(timer);
+      realClock.clearTimeout(timer);
       ws.removeAllListeners();
       ws.on('error', () => {});
       if (ws.readyState === WebSocket.OPEN) ws.close(1000);
       else ws.terminate();
       resolve(ok);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    timer.unref();
+    const timer = realClock.setTimeout(() => done(false), timeoutMs);
+    unrefTimer(timer);
     ws.once('open', () => done(true));
     ws.once('error', () => done(false));
   });
@@ -126,7 +127,7 @@ export function startStatelyInspection(options: StatelyInspectionOptions = {}): 
   const adapter = inspector.adapter as unknown as AdapterInternals;
   let state: 'idle' | 'probing' | 'open' | 'closed' = 'idle';
   let sent = 0;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let retryTimer: unknown;
   let reported: string | undefined;
   const report = (status: 'connected' | 'unreachable' | 'closed', detail?: string) => {
     if (reported === status) return;
@@ -254,11 +255,11 @@ export function startStatelyInspection(options: StatelyInspectionOptions = {}): 
 
   const scheduleRetry = () => {
     if (state === 'closed' || retryTimer) return;
-    retryTimer = setTimeout(() => {
+    retryTimer = realClock.setTimeout(() => {
       retryTimer = undefined;
       void attempt();
     }, retryMs);
-    retryTimer.unref();
+    unrefTimer(retryTimer);
   };
 
   const attempt = async () => {
@@ -310,15 +311,15 @@ export function startStatelyInspection(options: StatelyInspectionOptions = {}): 
       if (state === 'closed') return;
       const wasOpen = state === 'open';
       state = 'closed';
-      if (retryTimer) clearTimeout(retryTimer);
+      if (retryTimer) realClock.clearTimeout(retryTimer);
       retryTimer = undefined;
       if (wasOpen) {
         // Let the events already queued (the adapter sends on a 0 ms timer) go out first.
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(realClock, 50);
         const ws = adapter.ws;
-        const deadline = Date.now() + 1000;
-        while (ws && ws.readyState === WebSocket.OPEN && ws.bufferedAmount > 0 && Date.now() < deadline)
-          await new Promise((r) => setTimeout(r, 20));
+        const deadline = realClock.now() + 1000;
+        while (ws && ws.readyState === WebSocket.OPEN && ws.bufferedAmount > 0 && realClock.now() < deadline)
+          await sleep(realClock, 20);
       }
       const ws = adapter.ws;
       if (ws) ws.onerror = () => {};

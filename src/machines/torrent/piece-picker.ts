@@ -26,6 +26,7 @@ import {
   type BlockRequest,
   type PieceGeometry,
 } from '../../protocol/layout.js';
+import { randomFrom } from '../random.js';
 
 export type { BlockRequest };
 
@@ -83,7 +84,7 @@ export interface PiecePickerOptions {
   length: number;
   /** Pieces already verified (resume data or a check of existing files). Copied. */
   have?: Bitfield;
-  /** Tie-break randomness in [0, 1). Default `Math.random`; tests inject a seeded generator. */
+  /** Tie-break randomness in [0, 1). Default a generator with a fixed seed; the torrent gives its seeded one. */
   random?: () => number;
   /** Bytes per block request. Default 16 KiB. */
   blockLength?: number;
@@ -235,7 +236,7 @@ export class PiecePicker<P = string> {
     this.pieceCount = pieceCountFor(length, pieceLength);
     this.geometry = { length, pieceLength, pieceCount: this.pieceCount };
     this.blocksPerPiece = Math.ceil(pieceLength / blockLength);
-    this.random = options.random ?? Math.random;
+    this.random = options.random ?? randomFrom(0x2545f491);
     this.strategy = options.strategy ?? 'auto';
 
     const n = this.pieceCount;
