@@ -47,6 +47,16 @@ export function piecePriorities(
   return out;
 }
 
+/** Indexes in `files` (padding counted) of the files that are skipped: what the storage leaves uncreated. */
+export function skippedFiles(files: readonly FileSpan[], priorities: readonly FilePriority[]): number[] {
+  const out: number[] = [];
+  let k = 0;
+  files.forEach((f, i) => {
+    if (!f.padding && (priorities[k++] ?? 'normal') === 'skip') out.push(i);
+  });
+  return out;
+}
+
 /** Bytes of the files that are not skipped (padding left out): what a selection asks for. */
 export function selectedBytes(files: readonly FileSpan[], priorities: readonly FilePriority[]): number {
   let k = 0;

@@ -59,7 +59,7 @@ import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.js';
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker } from './piece-picker.js';
-import { FILE_PRIORITIES, piecePriorities, type FileSpan, type FilePriority } from './file-priority.js';
+import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
 
 /** What the torrent actor needs to know of its metainfo (a subset of `Metainfo`). */
 export interface TorrentInfo {
@@ -790,6 +790,12 @@ export const torrentMachine = setup({
     takeLeft: assign(({ context, event }) =>
       event.type === 'torrent.selected' ? { tally: { ...context.tally, left: event.left } } : {},
     ),
+    /** The storage hears which files are skipped now (it creates none of them; see src/io/part-file.ts). */
+    tellStorage: enqueueActions(({ context, enqueue }) => {
+      const files = context.info.files;
+      if (!files) return;
+      enqueue.sendTo('storage', { type: 'storage.select', skippedFiles: skippedFiles(files, context.selection.files) });
+    }),
     /** A new file priority or order (the picker follows in the named action `applySelection`). */
     select: assign(({ context, event }) => {
       const { selection, info } = context;
@@ -1169,7 +1175,7 @@ export const torrentMachine = setup({
   initial: 'checking',
   on: {
     // File priorities and the order change in any state; the picker (once made) follows at once.
-    'torrent.setFilePriority': { guard: 'isFileIndex', actions: ['select', 'applySelection'] },
+    'torrent.setFilePriority': { guard: 'isFileIndex', actions: ['select', 'applySelection', 'tellStorage'] },
     'torrent.setSequential': { actions: ['select', 'applySelection'] },
     // A failed storage ends the torrent, but as any stop does: peers closed, trackers told `stopped`
     // (BEP 3: a tracker must not keep a dead port in its list), then `error`.
@@ -1430,6 +1436,8 @@ export const torrentMachine = setup({
                 tally: { ...context.tally, left: selection.wanted },
               });
               enqueue.sendTo('storage', { type: 'storage.open', meta: event.meta, torrent: event.torrent });
+              const skipped = skippedFiles(info.files ?? [], selection.files);
+              if (skipped.length > 0) enqueue.sendTo('storage', { type: 'storage.select', skippedFiles: skipped });
             }),
             'metadataDone',
             'publish',
