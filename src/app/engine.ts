@@ -23,7 +23,7 @@ import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switch
 import { PeerListener, selfKeys } from '../io/listener.js';
 import { acquireLock, LockError, lockPath, type DirLock } from '../io/lock.js';
 import { StorageError } from '../io/storage-error.js';
-import { isReservedName, resumePath, torrentFilePath } from '../io/resume.js';
+import { isReservedName, partsPath, resumePath, torrentFilePath } from '../io/resume.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import {
   defaultTorrentSettings,
@@ -43,6 +43,8 @@ import {
   type TorrentActor,
   type TorrentActorOptions,
 } from './torrent-actor.js';
+import { FILE_PRIORITIES, skippedFiles, type FilePriority } from '../machines/torrent/file-priority.js';
+import { pieceBytes, type PieceGeometry } from '../protocol/layout.js';
 
 /** Options of {@link Engine.create}. */
 export interface EngineOptions {
@@ -74,9 +76,11 @@ export const DEFAULT_ENGINE_MAX_CONNECTIONS = 500;
 /**
  * The codes of {@link EngineError}: `BT_ERR_ENGINE_CLOSED` (`add` on a closed engine),
  * `BT_ERR_TORRENT_DUPLICATE` (the torrent is already in the engine), `BT_ERR_PEER_ADDRESS` (a peer of
- * `add`'s `peers` whose host does not resolve or whose port is not 1..65535).
+ * `add`'s `peers` whose host does not resolve or whose port is not 1..65535), `BT_ERR_FILE_PRIORITY` (a file
+ * priority that is not skip, low, normal or high).
  */
-export type EngineErrorCode = 'BT_ERR_ENGINE_CLOSED' | 'BT_ERR_TORRENT_DUPLICATE' | 'BT_ERR_PEER_ADDRESS';
+export type EngineErrorCode =
+  'BT_ERR_ENGINE_CLOSED' | 'BT_ERR_TORRENT_DUPLICATE' | 'BT_ERR_PEER_ADDRESS' | 'BT_ERR_FILE_PRIORITY';
 
 /** An error of the engine itself, with a stable `code` (see {@link EngineErrorCode}). */
 export class EngineError extends BtError {
@@ -115,6 +119,45 @@ export interface AddOptions {
   paused?: boolean;
   /** This torrent's statechart settings (e.g. `maxConnections`), over the engine's `settings`. */
   settings?: Partial<TorrentSettings>;
+  /**
+   * Priority of each file (`skip`, `low`, `normal`, `high`), indexed as `bt-actor info` lists files
+   * (padding files left out); missing entries are `normal`. Skipped files are not downloaded.
+   */
+  filePriorities?: readonly FilePriority[];
+  /** Fetch new pieces in index order rather than rarest first (endgame still applies). */
+  sequential?: boolean;
+}
+
+/**
+ * One file of a torrent (`handle.files[i]`, as `bt-actor info` numbers them, padding left out). Its
+ * figures are read live from the torrent; the setters work while it runs, paused, or before its
+ * metadata is known.
+ *
+ * @example
+ * ```ts
+ * const t = await engine.add('show.torrent', { dir: '/tv', filePriorities: ['skip'] });
+ * t.files[1].setPriority('high');
+ * t.files[0].deselect();
+ * console.log(t.files.map((f) => `${f.path} ${Math.round(f.progress * 100)}% ${f.priority}`));
+ * ```
+ */
+export interface TorrentFileHandle {
+  readonly index: number;
+  /** Path inside the torrent, elements joined with `/` (the name of a single-file torrent). */
+  readonly path: string;
+  readonly length: number;
+  /** Byte offset of the file in the torrent's data. */
+  readonly offset: number;
+  /** Bytes of the file in verified pieces. */
+  readonly downloaded: number;
+  /** `downloaded / length` (1 for an empty file). */
+  readonly progress: number;
+  readonly priority: FilePriority;
+  /** Wanted again at `normal` priority (a file already selected keeps its priority). */
+  select(): void;
+  /** Not wanted: its pieces are not fetched unless another wanted file shares them. */
+  deselect(): void;
+  setPriority(priority: FilePriority): void;
 }
 
 /**
@@ -192,6 +235,12 @@ export interface TorrentHandle {
   reannounce(): void;
   /** Stops it (as `pause`) and removes it from the engine; its observables complete. */
   remove(): Promise<TorrentOutcome | undefined>;
+  /** The torrent's files (padding left out); empty while a magnet link's metadata is fetched. */
+  readonly files: readonly TorrentFileHandle[];
+  /** Whether new pieces are fetched in index order. */
+  readonly sequential: boolean;
+  /** Fetch new pieces in index order (true) or rarest first (false); changeable while running. */
+  setSequential(on: boolean): void;
 }
 
 /** Time a stopping torrent is given beyond its own `stopTimeoutMs` before its actor is stopped outright. */
@@ -258,6 +307,7 @@ function initialProgress(meta: Metainfo | undefined): TorrentProgress {
     pieceCount: meta?.pieceCount ?? 0,
     left: meta?.length ?? 0,
     length: meta?.length ?? 0,
+    wanted: meta?.length ?? 0,
     downloaded: 0,
     uploaded: 0,
     wasted: 0,
@@ -358,6 +408,9 @@ export class Engine {
           ? source
           : undefined;
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
+    const priorities: FilePriority[] = [...(options.filePriorities ?? [])];
+    for (const p of priorities)
+      if (!FILE_PRIORITIES.includes(p)) throw new EngineError('BT_ERR_FILE_PRIORITY', `unknown file priority '${p}'`);
     let meta: Metainfo | undefined = magnet
       ? await savedTorrent(dir, magnet.infoHashHex)
       : typeof source === 'string'
@@ -385,6 +438,9 @@ export class Engine {
       throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${infoHashHex} is already in the engine`);
     }
     const settings = { ...this.options.settings, ...options.settings };
+    let sequential = options.sequential ?? false;
+    /** The last actor run (its snapshot's picker tells which pieces are verified, after it stopped too). */
+    let lastActor: TorrentActor | undefined;
     const stopBoundMs = (settings.stopTimeoutMs ?? defaultTorrentSettings.stopTimeoutMs) + STOP_SLACK_MS;
     const actors = new BehaviorSubject<TorrentActor | undefined>(undefined);
     const ended = new Subject<TorrentOutcome>();
@@ -405,10 +461,15 @@ export class Engine {
         trackerClient: this.client,
         selfKeys: selfKeys(this.listener.port),
         settings,
+        filePriorities: priorities,
+        sequential,
         storage: {
           resumePath: resumePath(dir, { infoHashHex }),
           forceCheck: options.check ?? false,
           ...(!meta && { torrentPath: torrentFilePath(dir, infoHashHex) }),
+          // Unselected files are not created; bytes of theirs in shared pieces go to the part file.
+          partPath: partsPath(dir, infoHashHex),
+          ...(meta && { skippedFiles: skippedFiles(meta.files, priorities) }),
         },
         ...(this.options.inspect && { inspect: this.options.inspect }),
       });
@@ -450,6 +511,7 @@ export class Engine {
         },
       });
       run = current;
+      lastActor = actor;
       actors.next(actor); // before start: subscribers see the first snapshot and every event
       actor.start();
     };
@@ -498,8 +560,78 @@ export class Engine {
       ),
       takeUntil(removed),
     );
+    const send = (
+      e:
+        | { type: 'torrent.setFilePriority'; index: number; priority: FilePriority }
+        | { type: 'torrent.setSequential'; sequential: boolean },
+    ) => {
+      const a = actors.value;
+      if (a && a.getSnapshot().status === 'active') a.send(e);
+    };
+    const setPriority = (index: number, priority: FilePriority) => {
+      if (!FILE_PRIORITIES.includes(priority))
+        throw new EngineError('BT_ERR_FILE_PRIORITY', `unknown file priority '${String(priority)}'`);
+      while (priorities.length < index) priorities.push('normal');
+      priorities[index] = priority;
+      send({ type: 'torrent.setFilePriority', index, priority });
+    };
+    let filesOf: { meta: Metainfo; files: TorrentFileHandle[] } | undefined;
+    const files = (): TorrentFileHandle[] => {
+      if (!meta) return [];
+      if (filesOf?.meta === meta) return filesOf.files;
+      const m = meta;
+      const g: PieceGeometry = { length: m.length, pieceLength: m.pieceLength, pieceCount: m.pieceCount };
+      const list = m.files
+        .filter((f) => !f.padding)
+        .map((f, index): TorrentFileHandle => {
+          const downloaded = () => {
+            const picker = lastActor?.getSnapshot().context.svc.picker;
+            if (!picker || f.length === 0) return 0;
+            let n = 0;
+            const end = f.offset + f.length;
+            for (let i = Math.floor(f.offset / m.pieceLength); i * m.pieceLength < end; i++) {
+              if (!picker.hasPiece(i)) continue;
+              const start = i * m.pieceLength;
+              n += Math.min(end, start + pieceBytes(g, i)) - Math.max(f.offset, start);
+            }
+            return n;
+          };
+          return {
+            index,
+            path: f.pathString,
+            length: f.length,
+            offset: f.offset,
+            get downloaded() {
+              return downloaded();
+            },
+            get progress() {
+              return f.length === 0 ? 1 : downloaded() / f.length;
+            },
+            get priority() {
+              return priorities[index] ?? 'normal';
+            },
+            select: () => {
+              if ((priorities[index] ?? 'normal') === 'skip') setPriority(index, 'normal');
+            },
+            deselect: () => setPriority(index, 'skip'),
+            setPriority: (p) => setPriority(index, p),
+          };
+        });
+      filesOf = { meta: m, files: list };
+      return list;
+    };
     const handle: TorrentHandle = {
       infoHash: infoHashHex,
+      get files() {
+        return files();
+      },
+      get sequential() {
+        return sequential;
+      },
+      setSequential: (on) => {
+        sequential = on;
+        send({ type: 'torrent.setSequential', sequential: on });
+      },
       get name() {
         return meta?.name ?? magnet?.name ?? infoHashHex;
       },

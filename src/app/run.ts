@@ -14,6 +14,7 @@ import { LockError, lockHolder, lockPath } from '../io/lock.js';
 import { isBtError } from '../protocol/errors.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
+import type { FilePriority } from '../machines/torrent/file-priority.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { Engine, type TorrentOutcome } from './engine.js';
 import { fsReason, pathChangeWarnings } from './format.js';
@@ -40,6 +41,10 @@ export interface RunOptions {
   bind?: string;
   /** Ignore the resume file and check existing data by hash. */
   check?: boolean;
+  /** `--select` / `--exclude`: the priority of each file (skipped files are not downloaded). */
+  filePriorities?: FilePriority[];
+  /** `--sequential`: pieces in index order. */
+  sequential?: boolean;
   out_: (line: string) => void;
   err: (line: string) => void;
   /** Writes without a newline (the TTY progress line). */
@@ -207,7 +212,14 @@ async function download(
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
   let t: Awaited<ReturnType<Engine['add']>>;
   try {
-    t = await engine.add(o.meta ?? o.magnet!, { dir, peers: o.peers, check: o.check ?? false, paused: true });
+    t = await engine.add(o.meta ?? o.magnet!, {
+      dir,
+      peers: o.peers,
+      check: o.check ?? false,
+      paused: true,
+      ...(o.filePriorities && { filePriorities: o.filePriorities }),
+      ...(o.sequential && { sequential: true }),
+    });
   } catch (err) {
     await engine.close();
     // A torrent the engine will not lay out (its name is the resume folder's): bad input, one line.
@@ -289,8 +301,9 @@ async function download(
             ? 'seeding'
             : 'downloading',
       ...(p.metadata && { metadataPeers: p.metadata.peers }),
-      done: complete ? p.length : p.length - p.left,
-      length: p.length,
+      // A selection of files: the bar, the sizes and the ETA count only the selected data.
+      done: complete ? p.wanted : p.wanted - p.left,
+      length: p.wanted,
       checked: p.checked,
       pieceCount: p.pieceCount,
       uploaded: p.uploaded,
@@ -323,7 +336,7 @@ async function download(
   /** A `progress` JSON line (every second, and at completion: the last one says 100). */
   const jsonProgress = () => {
     const { p, states: st } = sample();
-    const pct = p.metadata ? 0 : p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
+    const pct = p.metadata ? 0 : p.wanted > 0 ? (100 * (p.wanted - p.left)) / p.wanted : 100;
     line({
       event: 'progress',
       ...(p.metadata && { phase: 'metadata', metadataPeers: p.metadata.peers }),
@@ -332,6 +345,7 @@ async function download(
       uploaded: p.uploaded,
       left: p.left,
       length: p.length,
+      ...(p.wanted !== p.length && { wanted: p.wanted }),
       rate: Math.round(downRate(p)),
       upRate: Math.round(p.uploadRate),
       peers: p.peersConnected,
@@ -378,6 +392,7 @@ async function download(
       event: 'done',
       complete: outcome.state === 'complete',
       length: p.length,
+      ...(p.wanted !== p.length && { wanted: p.wanted }),
       downloaded: p.downloaded,
       uploaded: p.uploaded,
       wasted: p.wasted,
@@ -390,7 +405,7 @@ async function download(
       name: t.name,
       dir,
       state: outcome.state,
-      length: p.length,
+      length: p.wanted,
       left: p.left,
       downloaded: p.downloaded,
       uploaded: p.uploaded,

@@ -2,6 +2,7 @@
  * Wires a torrent statechart to the real effects: the storage actor on the download folder, the TCP
  * wire bridge for its peers, and the HTTP/UDP tracker transports for its announcer.
  */
+import type { FilePriority } from '../machines/torrent/file-priority.js';
 import { randomBytes } from 'node:crypto';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { isAcceptedTransport, type AcceptedTransport, type PeerListener } from '../io/listener.js';
@@ -40,6 +41,10 @@ export interface TorrentActorOptions {
   trackerClient?: TrackerClient;
   /** Our own listening addresses as peer keys (never dialled). */
   selfKeys?: string[];
+  /** Priority of each file (padding left out), as `bt-actor info` numbers them; missing: `normal`. */
+  filePriorities?: readonly FilePriority[];
+  /** New pieces in index order (`--sequential`). */
+  sequential?: boolean;
   /**
    * XState inspection observer for the whole actor system (the torrent, its peers, trackers, choker):
    * see src/app/inspect. Absent (the default), no observer is attached and inspection costs nothing.
@@ -95,6 +100,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             announce: shuffleTiers(meta.announce),
             private: meta.private,
             infoBytes: meta.infoBytes,
+            files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
           }
         : magnetInfo(options.magnet!),
       peerId,
@@ -102,6 +108,8 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       settings: options.settings ?? {},
       selfKeys: options.selfKeys ?? [],
       ...(options.port !== undefined && { listenPort: options.port }),
+      ...(options.filePriorities !== undefined && { filePriorities: options.filePriorities }),
+      ...(options.sequential !== undefined && { sequential: options.sequential }),
     },
     ...(options.inspect && { inspect: options.inspect }),
   });
