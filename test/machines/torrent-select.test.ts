@@ -104,6 +104,26 @@ describe('torrent statechart: file selection', () => {
     expect(h.context().progress.left).toBe(0);
   });
 
+  it('while complete, a selection figure made stale by a newer change is counted again', () => {
+    const h = start({ peers: [A], files: FILES, filePriorities: ['skip', 'skip', 'normal'] });
+    // Two changes queued at once, while the torrent enters `complete`: the first one's figure is stale.
+    let once = true;
+    h.actor.on('torrent.complete', () => {
+      if (!once) return;
+      once = false;
+      h.actor.send({ type: 'torrent.setFilePriority', index: 2, priority: 'low' });
+      h.actor.send({ type: 'torrent.setFilePriority', index: 2, priority: 'high' });
+    });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    serveUntilDone(h, a);
+    expect(once).toBe(false);
+    expect(h.value()).toEqual(COMPLETE);
+    expect(h.context().selection).toMatchObject({ files: ['skip', 'skip', 'high'], version: 2 });
+    expect(h.picker().priorityOf(3)).toBe(3);
+    expect(h.context().tally.left).toBe(0);
+  });
+
   it('a priority for a file the torrent does not have is ignored', () => {
     const h = start({ files: FILES });
     h.actor.send({ type: 'torrent.setFilePriority', index: 3, priority: 'skip' });
