@@ -124,6 +124,20 @@ describe('torrent statechart: file selection', () => {
     expect(h.context().tally.left).toBe(0);
   });
 
+  it('deadlines: the pieces a stream waits for are asked for before any other', () => {
+    const h = start({ peers: [A], pieces: 8, sequential: true, peerSettings: { minQueue: 2, maxQueue: 2 } });
+    h.actor.send({ type: 'torrent.setDeadlines', pieces: [6, 5] });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    expect(a.messages('request').map((m) => m.index)).toEqual([6, 6]);
+    a.serve();
+    expect(h.picker().hasPiece(6)).toBe(true);
+    expect(a.open().map((m) => m.index)).toEqual([5, 5]);
+    expect(h.picker().deadlinePieces).toEqual([5]);
+    serveUntilDone(h, a);
+    expect(h.value()).toEqual(COMPLETE);
+  });
+
   it('a priority for a file the torrent does not have is ignored', () => {
     const h = start({ files: FILES });
     h.actor.send({ type: 'torrent.setFilePriority', index: 3, priority: 'skip' });

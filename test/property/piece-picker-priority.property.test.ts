@@ -5,6 +5,8 @@
  * - a pick that returns a block of level L leaves the peer no wanted block of a higher level;
  * - in sequential order, a new piece is started only when the peer has no fresh piece of its level
  *   with a lower index;
+ * - deadline pieces come first: a pick that returns a block of another piece leaves the peer no wanted
+ *   block of a deadline piece (not skipped);
  * - `wantedLeft` is the bytes of the unverified pieces that are not skipped, `isFinished` says it is 0;
  * - every internal invariant holds after every step (`checkInvariants`).
  */
@@ -27,7 +29,8 @@ type Op =
   | { t: 'recv'; peer: Peer; k: number }
   | { t: 'reject'; peer: Peer; k: number }
   | { t: 'prio'; levels: number[] }
-  | { t: 'seq'; on: boolean };
+  | { t: 'seq'; on: boolean }
+  | { t: 'deadline'; pieces: number[] };
 
 const peerArb = fc.constantFrom(...PEERS);
 const levelsArb = fc.array(fc.integer({ min: 0, max: 3 }), { minLength: N, maxLength: N });
@@ -49,6 +52,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('reject' as const), peer: peerArb, k: fc.nat(20) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('prio' as const), levels: levelsArb }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('seq' as const), on: fc.boolean() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('deadline' as const), pieces: fc.array(fc.nat(N - 1), { maxLength: 3 }) }),
+  },
 );
 
 const caseArb = fc.record({
@@ -97,9 +104,15 @@ describe('PiecePicker priorities and sequential order (properties)', () => {
               level: p.priorityOf(i),
               fresh: !p.hasPiece(i) && isFresh(p, i),
             }));
+            const deadlines = new Set(p.deadlinePieces);
             const got = p.pick(op.peer, op.count);
             const started = new Set<number>();
+            if (got.some((r) => !deadlines.has(r.index)))
+              for (const d of deadlines)
+                if (p.priorityOf(d) > 0 && !p.hasPiece(d) && hasWanted(p, d) && peerHas(op.peer, d))
+                  throw new Error(`deadline piece ${d} left wanted while others were picked`);
             for (const r of got) {
+              if (deadlines.has(r.index)) continue;
               const lvl = before[r.index]!.level;
               expect(lvl, `skipped piece ${r.index} requested`).toBeGreaterThan(0);
               for (let i = 0; i < N; i++)
@@ -122,6 +135,7 @@ describe('PiecePicker priorities and sequential order (properties)', () => {
               else if (p.blockReceived(op.peer, r.index, r.begin, r.length).pieceComplete) p.pieceVerified(r.index);
             }
           } else if (op.t === 'prio') p.setPriorities(Uint8Array.from(op.levels));
+          else if (op.t === 'deadline') p.setDeadlines(op.pieces);
           else p.setSequential(op.on);
           p.checkInvariants();
           let wantedLeft = 0;

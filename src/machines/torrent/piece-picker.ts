@@ -200,6 +200,8 @@ export class PiecePicker<P = string> {
   private sequentialOrder: boolean;
   /** No fresh piece has an index below this (the sequential walk starts here). */
   private seqLow = 0;
+  /** Pieces with a deadline (a stream waits for them), soonest first: picked before anything else. */
+  private deadlines: number[] = [];
 
   /** Availability of each piece among non-seed peers. */
   private readonly counts: Uint32Array;
@@ -420,6 +422,41 @@ export class PiecePicker<P = string> {
       }
     }
     this.levels = this.levelsInUse();
+  }
+
+  /**
+   * Pieces someone waits for (a stream reading them), soonest first: `pick` serves their wanted blocks
+   * before any other (the pieces a peer has, not skipped, not verified), then the usual policy. Replaces
+   * the previous list; `[]` clears it. O(pieces given).
+   *
+   * @example
+   * ```ts
+   * picker.setDeadlines([40, 41, 42]); // a player seeks to piece 40
+   * ```
+   */
+  setDeadlines(pieces: readonly number[]): void {
+    const n = this.pieceCount;
+    this.deadlines = [...new Set(pieces)].filter((i) => Number.isInteger(i) && i >= 0 && i < n);
+  }
+
+  /** The pieces with a deadline still unverified, soonest first. */
+  get deadlinePieces(): number[] {
+    return this.deadlines.filter((i) => !this.verified.has(i));
+  }
+
+  /** Phase 0: wanted blocks of the deadline pieces the peer has, in deadline order. */
+  private pickDeadlines(st: PeerState<P>, out: BlockRequest[], count: number): void {
+    let k = 0;
+    for (const index of this.deadlines) {
+      if (this.verified.has(index)) continue;
+      this.deadlines[k++] = index;
+      if (out.length >= count || this.priority[index] === 0 || !this.stateHas(st, index)) continue;
+      const prog = this.inProgress.get(index);
+      if (prog) {
+        if (prog.wanted > 0) this.takeWanted(prog, st, out, count);
+      } else if (this.pos[index]! >= 0) this.takeWanted(this.startPiece(index), st, out, count);
+    }
+    this.deadlines.length = k; // verified ones dropped
   }
 
   /** The non-skip priority levels of the unverified pieces, highest first. */
@@ -665,6 +702,12 @@ export class PiecePicker<P = string> {
     const st = this.peers.get(peer);
     count = Math.floor(count);
     if (!st || !(count > 0) || this.wantCountOf(st) === 0) return out;
+
+    // 0. Pieces a stream waits for.
+    if (this.deadlines.length > 0) {
+      this.pickDeadlines(st, out, count);
+      if (out.length >= count) return this.claimRefetch(peer, out);
+    }
 
     if (!this.sequentialOrder && this.levels.length <= 1) {
       // One priority level: 1. finish partial pieces first (a failed piece being refetched by another

@@ -246,6 +246,8 @@ export type TorrentEvent =
   | { type: 'torrent.setFilePriority'; index: number; priority: FilePriority }
   /** New pieces in index order (true) or rarest first (false). */
   | { type: 'torrent.setSequential'; sequential: boolean }
+  /** Pieces a reader waits for (a stream), soonest first: requested before any other. `[]` clears. */
+  | { type: 'torrent.setDeadlines'; pieces: number[] }
   /**
    * Internal: the picker took selection `version`; `left` is the wanted bytes it lacked when it had
    * `verified` pieces (a piece verified since makes the figure stale: it is asked again).
@@ -790,6 +792,15 @@ export const torrentMachine = setup({
     takeLeft: assign(({ context, event }) =>
       event.type === 'torrent.selected' ? { tally: { ...context.tally, left: event.left } } : {},
     ),
+    /** The picker serves these pieces first (a stream waits for them); every peer tops up. */
+    applyDeadlines: ({ context, event, self }) => {
+      const picker = context.svc.picker;
+      if (!picker || event.type !== 'torrent.setDeadlines') return;
+      picker.setDeadlines(event.pieces);
+      const out = new Outbox();
+      refillOthers(context, out);
+      out.flush(self);
+    },
     /** The storage hears which files are skipped now (it creates none of them; see src/io/part-file.ts). */
     tellStorage: enqueueActions(({ context, enqueue }) => {
       const files = context.info.files;
@@ -1177,6 +1188,7 @@ export const torrentMachine = setup({
     // File priorities and the order change in any state; the picker (once made) follows at once.
     'torrent.setFilePriority': { guard: 'isFileIndex', actions: ['select', 'applySelection', 'tellStorage'] },
     'torrent.setSequential': { actions: ['select', 'applySelection'] },
+    'torrent.setDeadlines': { actions: 'applyDeadlines' },
     // A failed storage ends the torrent, but as any stop does: peers closed, trackers told `stopped`
     // (BEP 3: a tracker must not keep a dead port in its list), then `error`.
     'storage.error': {
