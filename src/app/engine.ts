@@ -17,8 +17,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switchMap, takeUntil } from 'rxjs';
 import { PeerListener, selfKeys } from '../io/listener.js';
 import { acquireLock, LockError, lockPath, type DirLock } from '../io/lock.js';
@@ -80,7 +81,11 @@ export const DEFAULT_ENGINE_MAX_CONNECTIONS = 500;
  * priority that is not skip, low, normal or high).
  */
 export type EngineErrorCode =
-  'BT_ERR_ENGINE_CLOSED' | 'BT_ERR_TORRENT_DUPLICATE' | 'BT_ERR_PEER_ADDRESS' | 'BT_ERR_FILE_PRIORITY';
+  | 'BT_ERR_ENGINE_CLOSED'
+  | 'BT_ERR_TORRENT_DUPLICATE'
+  | 'BT_ERR_PEER_ADDRESS'
+  | 'BT_ERR_FILE_PRIORITY'
+  | 'BT_ERR_STREAM_READ';
 
 /** An error of the engine itself, with a stable `code` (see {@link EngineErrorCode}). */
 export class EngineError extends BtError {
@@ -158,6 +163,13 @@ export interface TorrentFileHandle {
   /** Not wanted: its pieces are not fetched unless another wanted file shares them. */
   deselect(): void;
   setPriority(priority: FilePriority): void;
+  /**
+   * The file's bytes `start`..`end` (inclusive, as `fs.createReadStream`; default the whole file) as a
+   * Node Readable that yields them as their pieces verify — never a byte that did not — in order. The
+   * pieces it waits for are asked for before any other (deadlines, soonest first); the file is selected
+   * if it was skipped. Waits while the torrent is paused.
+   */
+  createReadStream(options?: { start?: number; end?: number }): Readable;
 }
 
 /**
@@ -575,6 +587,106 @@ export class Engine {
       priorities[index] = priority;
       send({ type: 'torrent.setFilePriority', index, priority });
     };
+    /** Pieces each open stream waits for, soonest first: their union goes to the picker as deadlines. */
+    const streamDeadlines = new Map<object, number[]>();
+    const sendDeadlines = () => {
+      const a = actors.value;
+      if (a && a.getSnapshot().status === 'active')
+        a.send({ type: 'torrent.setDeadlines', pieces: [...streamDeadlines.values()].flat() });
+    };
+    const pieceVerified = (p: number) => lastActor?.getSnapshot().context.svc.picker?.hasPiece(p) === true;
+    const readStream = (
+      m: Metainfo,
+      f: Metainfo['files'][number],
+      index: number,
+      o: { start?: number; end?: number },
+    ) => {
+      const start = o.start ?? 0;
+      const end = Math.min(o.end ?? f.length - 1, f.length - 1);
+      if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(end))
+        throw new RangeError(`createReadStream: invalid range ${String(o.start)}..${String(o.end)}`);
+      if ((priorities[index] ?? 'normal') === 'skip') setPriority(index, 'normal');
+      const path = m.multiFile ? join(dir, m.name, ...f.path) : join(dir, m.name);
+      const key = {};
+      let pos = start;
+      let fh: FileHandle | undefined;
+      let busy = false;
+      let stopWaiting: (() => void) | undefined;
+      /** Resolves once piece `p` is verified (or the stream is destroyed). */
+      const waitFor = (p: number) =>
+        new Promise<void>((res) => {
+          const sub = this.events.subscribe((e) => {
+            if (e.infoHash !== infoHashHex) return;
+            if (e.event.type === 'torrent.ready') sendDeadlines(); // a new run: its picker hears them
+            if (pieceVerified(p)) done();
+          });
+          const timer = setInterval(() => pieceVerified(p) && done(), 1000);
+          const done = () => {
+            sub.unsubscribe();
+            clearInterval(timer);
+            stopWaiting = undefined;
+            res();
+          };
+          stopWaiting = done;
+          if (pieceVerified(p)) done();
+        });
+      /** Reads `n` bytes at `at` of the file; the bytes of a piece verified a moment ago may still be moving from the part file. */
+      const readAt = async (n: number, at: number): Promise<Buffer> => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            fh ??= await open(path, 'r');
+            const buf = Buffer.allocUnsafe(n);
+            const { bytesRead } = await fh.read(buf, 0, n, at);
+            if (bytesRead === n) return buf;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          }
+          if (attempt >= 50) throw new EngineError('BT_ERR_STREAM_READ', `'${path}' lacks verified bytes at ${at}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      const lastPiece = Math.floor((f.offset + Math.max(end, start)) / m.pieceLength);
+      const pump = async (stream: Readable) => {
+        if (busy) return;
+        busy = true;
+        try {
+          while (pos <= end && !stream.destroyed) {
+            const p = Math.floor((f.offset + pos) / m.pieceLength);
+            if (!pieceVerified(p)) {
+              const ahead: number[] = [];
+              for (let i = p; i <= lastPiece && ahead.length < 4; i++) if (!pieceVerified(i)) ahead.push(i);
+              streamDeadlines.set(key, ahead);
+              sendDeadlines();
+              await waitFor(p);
+              continue;
+            }
+            const n = Math.min((p + 1) * m.pieceLength - f.offset - pos, end - pos + 1, 256 * 1024);
+            const buf = await readAt(n, pos);
+            pos += n;
+            if (!stream.push(buf)) return;
+          }
+          if (pos > end) {
+            if (streamDeadlines.delete(key)) sendDeadlines();
+            stream.push(null);
+          }
+        } catch (err) {
+          stream.destroy(err as Error);
+        } finally {
+          busy = false;
+        }
+      };
+      const stream: Readable = new Readable({
+        read: () => void pump(stream),
+        destroy: (err, cb) => {
+          stopWaiting?.();
+          if (streamDeadlines.delete(key)) sendDeadlines();
+          const h = fh;
+          fh = undefined;
+          void (h ? h.close().catch(() => undefined) : Promise.resolve()).then(() => cb(err));
+        },
+      });
+      return stream;
+    };
     let filesOf: { meta: Metainfo; files: TorrentFileHandle[] } | undefined;
     const files = (): TorrentFileHandle[] => {
       if (!meta) return [];
@@ -615,6 +727,7 @@ export class Engine {
             },
             deselect: () => setPriority(index, 'skip'),
             setPriority: (p) => setPriority(index, p),
+            createReadStream: (o = {}) => readStream(m, f, index, o),
           };
         });
       filesOf = { meta: m, files: list };

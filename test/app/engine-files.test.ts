@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/app/engine.js';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { isBtError } from '../../src/protocol/errors.js';
+import { throttleProxy } from '../support/throttle-proxy.js';
 
 let work: string;
 const engines: Engine[] = [];
@@ -89,6 +90,44 @@ describe('TorrentHandle.files', () => {
     );
     const outcome = await t.pause();
     expect(outcome?.state).toBe('complete');
+  }, 60_000);
+
+  it('createReadStream from the middle of a file yields verified bytes while the download is under 10 %', async () => {
+    const src = join(work, 'stream-src');
+    await mkdir(join(src, 'movie'), { recursive: true });
+    const video = randomBytes(8 * 1024 * 1024);
+    await writeFile(join(src, 'movie', 'intro.txt'), 'hello');
+    await writeFile(join(src, 'movie', 'video.bin'), video);
+    const { torrent } = await createTorrent(join(src, 'movie'), { pieceLength: 64 * 1024 });
+    const seeder = await engine();
+    await (
+      await seeder.add(torrent, { dir: src })
+    ).completed;
+    // 512 KiB/s: the whole torrent takes 16 s; the stream's 256 KiB about half a second.
+    const proxy = await throttleProxy(seeder.port, { bytesPerSecond: 512 * 1024 });
+    try {
+      const leecher = await engine();
+      const t = await leecher.add(torrent, {
+        dir: join(work, 'stream-out'),
+        peers: [{ host: '127.0.0.1', port: proxy.port }],
+        paused: true,
+      });
+      const file = t.files[1]!;
+      expect(file.path).toBe('video.bin');
+      const start = 4 * 1024 * 1024 + 1000;
+      const end = start + 256 * 1024 - 1;
+      const stream = file.createReadStream({ start, end });
+      t.resume();
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).equals(video.subarray(start, end + 1))).toBe(true);
+      const p = t.progress;
+      expect(p.verifiedPieces).toBeLessThan(p.pieceCount / 10);
+      expect(t.actor!.getSnapshot().context.svc.picker!.deadlinePieces).toEqual([]);
+      await t.pause();
+    } finally {
+      await proxy.close();
+    }
   }, 60_000);
 
   it('an unknown priority at add is refused with BT_ERR_FILE_PRIORITY', async () => {
