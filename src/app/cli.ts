@@ -109,6 +109,10 @@ Options:
                          0, e.g. 0,3-5. Progress, completion and the exit code count only them.
       --exclude LIST     Download every file but these (same LIST form; not with --select).
       --sequential       Fetch pieces in order, first to last (still with endgame).
+      --stream           Serve every file over HTTP on 127.0.0.1 while downloading (Range
+                         requests; only verified bytes; the pieces asked for come first). The
+                         URLs are printed; keeps running (and seeding) until Ctrl-C.
+      --stream-port P    Port of --stream (default 0: any free port).
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
       --inspect[=MODE]   Watch the actors live (see docs/inspect.md). MODE local (the default):
@@ -514,6 +518,8 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     select: { type: 'string' },
     exclude: { type: 'string' },
     sequential: { type: 'boolean' },
+    stream: { type: 'boolean' },
+    'stream-port': { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     inspect: { type: 'string', bare: 'local' }, // bare: the local page
@@ -578,12 +584,14 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       maxPeers,
       json,
       quiet: values.quiet ?? false,
-      seed: values.seed ?? seedRatio !== undefined,
+      // --stream keeps serving (and seeding) after completion, until Ctrl-C.
+      seed: values.seed ?? (seedRatio !== undefined || values.stream === true),
       ...(seedRatio !== undefined && { seedRatio }),
       ...(values.bind !== undefined && { bind: values.bind }),
       check: values.check ?? false,
       ...(filePriorities && { filePriorities }),
       ...(values.sequential && { sequential: true }),
+      ...(values.stream && { stream: { port: wholeNumber('stream-port', values['stream-port'], 0, 0, 65535) } }),
       out_: io.out,
       err: io.err,
       ...(io.tty && !json && { tty: io.tty }),

@@ -15,6 +15,7 @@ import { isBtError } from '../protocol/errors.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
 import type { FilePriority } from '../machines/torrent/file-priority.js';
+import { startStreamServer, type StreamServer } from './stream-server.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import { Engine, type TorrentOutcome } from './engine.js';
 import { fsReason, pathChangeWarnings } from './format.js';
@@ -45,6 +46,8 @@ export interface RunOptions {
   filePriorities?: FilePriority[];
   /** `--sequential`: pieces in index order. */
   sequential?: boolean;
+  /** `--stream [--stream-port P]`: every file over HTTP on 127.0.0.1:P (0: any free port) while downloading. */
+  stream?: { port: number };
   out_: (line: string) => void;
   err: (line: string) => void;
   /** Writes without a newline (the TTY progress line). */
@@ -253,6 +256,19 @@ async function download(
     o.err(
       `bt-actor: ${t.name} (${t.infoHash}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}`,
     );
+  let streams: StreamServer | undefined;
+  if (o.stream) {
+    try {
+      streams = await startStreamServer(t, o.stream.port);
+    } catch (err) {
+      await engine.close();
+      o.err(`bt-actor: --stream-port ${o.stream.port}: ${(err as Error).message}`);
+      return 2;
+    }
+    for (const u of streams.urls)
+      if (o.json) line({ event: 'stream', index: u.index, path: u.path, url: u.url });
+      else if (!o.quiet) o.err(`bt-actor: stream ${u.index} ${u.path}: ${u.url}`);
+  }
   if (inspection) {
     if (o.json) line({ event: 'inspect', mode: inspection.mode, url: inspection.url });
     else if (inspection.mode === 'local') o.err(`bt-actor: inspector page at ${inspection.url}`);
@@ -372,6 +388,7 @@ async function download(
   if (o.signal?.aborted) interrupted();
   // However the run ends (completion, the seed ratio, a signal, a failure), the engine closes it.
   await ended;
+  await streams?.close();
   await engine.close();
   const endedAt = Date.now();
   o.signal?.removeEventListener('abort', interrupted);
