@@ -175,7 +175,7 @@ export interface TorrentFileHandle {
 /**
  * How a run of a torrent ended (its actor reached a final state or was stopped), with its progress
  * then (the byte counts include every peer's last report):
- * - `complete`: every piece verified and written (it may have been seeding when stopped);
+ * - `complete`: every piece (of the selected files, when some are skipped) verified and written (it may have been seeding when stopped);
  * - `stopped`: stopped before completion;
  * - `error`: the torrent failed on its own, with a stable `code` (`BT_ERR_STORAGE_…` from the storage,
  *   `BT_ERR_INTERNAL` when the actor threw, the message then holding the stack).
@@ -226,7 +226,7 @@ export interface TorrentHandle {
   readonly events$: Observable<TorrentReport>;
   /** How many peer actors stand in each state, sampled with each progress update. */
   readonly peerStates$: Observable<Record<string, number>>;
-  /** Resolves once every piece is verified and written; rejects if the torrent fails. */
+  /** Resolves once every piece (of the selected files, when some are skipped) is verified and written; rejects if the torrent fails. */
   readonly completed: Promise<void>;
   /**
    * Stops the torrent (trackers told `stopped`, peers closed, files closed; bounded in time); the handle
