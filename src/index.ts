@@ -53,9 +53,11 @@ export {
   type EngineEvent,
   type EngineOptions,
   type PeerInput,
+  type TorrentFileHandle,
   type TorrentHandle,
   type TorrentOutcome,
 } from './app/engine.js';
+export type { FilePriority } from './machines/torrent/file-priority.js';
 export { ListenError } from './io/listener.js';
 export { LockError } from './io/lock.js';
 export { StorageError } from './io/storage-error.js';

@@ -183,3 +183,26 @@ export function decimalNumber(
   if (exclusive ? n > min : n >= min) return n;
   throw new UsageError(`--${name} must be ${what} ${exclusive ? '>' : '≥'} ${min}, not '${text}'`);
 }
+
+/**
+ * The file indexes of `--select` / `--exclude`: a comma-separated list of indexes and ranges (`0,3-5`),
+ * counted from 0 as `bt-actor info` lists files; each must be below `count` (the torrent's files).
+ * Returns them sorted, each once. Throws `--select: file 7 is out of range (the torrent has 3 files: 0-2)`.
+ */
+export function fileIndexList(name: string, text: string, count: number): number[] {
+  const out = new Set<number>();
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new UsageError(`--${name} takes file indexes like 0,3-5, not '${text}'`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from) throw new UsageError(`--${name}: the range ${part.trim()} runs backwards`);
+    for (const i of [from, to])
+      if (!Number.isSafeInteger(i) || i >= count)
+        throw new UsageError(
+          `--${name}: file ${i} is out of range (the torrent has ${count} file${count === 1 ? '' : 's'}: ${count === 1 ? '0' : `0-${count - 1}`})`,
+        );
+    for (let i = from; i <= to; i++) out.add(i);
+  }
+  return [...out].sort((a, b) => a - b);
+}

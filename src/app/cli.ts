@@ -13,7 +13,17 @@ import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MagnetError, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
-import { decimalNumber, nearest, parseArguments, suggest, UsageError, wholeNumber, type OptionSpecs } from './args.js';
+import {
+  decimalNumber,
+  fileIndexList,
+  nearest,
+  parseArguments,
+  suggest,
+  UsageError,
+  wholeNumber,
+  type OptionSpecs,
+} from './args.js';
+import type { FilePriority } from '../machines/torrent/file-priority.js';
 import { formatBytes, formatDate, fsReason, pathChangeWarnings, printable } from './format.js';
 import { runDemo } from './demo.js';
 import { resolvePeerArg } from './peer-arg.js';
@@ -105,6 +115,14 @@ Options:
       --state-dir DIR    Where the DHT routing table is kept (dht.json; default
                          $XDG_STATE_HOME/bt-actor, else ~/.local/state/bt-actor).
       --no-pex           No peer exchange (BEP 11).
+      --select LIST      Download only these files: indexes as 'bt-actor info' lists them, from
+                         0, e.g. 0,3-5. Progress, completion and the exit code count only them.
+      --exclude LIST     Download every file but these (same LIST form; not with --select).
+      --sequential       Fetch pieces in order, first to last (still with endgame).
+      --stream           Serve every file over HTTP on 127.0.0.1 while downloading (Range
+                         requests; only verified bytes; the pieces asked for come first). The
+                         URLs are printed; keeps running (and seeding) until Ctrl-C.
+      --stream-port P    Port of --stream (default 0: any free port).
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
       --inspect[=MODE]   Watch the actors live (see docs/inspect.md). MODE local (the default):
@@ -355,11 +373,14 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   if (meta.createdBy !== undefined) lines.push(`created by:    ${printable(meta.createdBy)}`);
   if (meta.creationDate !== undefined) lines.push(`creation date: ${formatDate(meta.creationDate)}`);
   if (meta.comment !== undefined) lines.push(`comment:       ${printable(meta.comment)}`);
+  // Each file with its index, as `run --select` / `--exclude` take them.
   lines.push(`files (${files.length}):`);
-  for (const f of files)
+  const w = String(Math.max(0, files.length - 1)).length;
+  files.forEach((f, i) =>
     lines.push(
-      `  ${formatBytes(f.length).padStart(10)}  ${printable(`${meta.multiFile ? `${meta.name}/` : ''}${f.pathString}`)}`,
-    );
+      `  ${String(i).padStart(w)}  ${formatBytes(f.length).padStart(10)}  ${printable(`${meta.multiFile ? `${meta.name}/` : ''}${f.pathString}`)}`,
+    ),
+  );
   if (meta.announce.length === 0) lines.push('trackers:      none');
   else {
     lines.push('trackers:');
@@ -473,6 +494,27 @@ async function scrapeAll(
   );
 }
 
+/**
+ * The file priorities of `--select` / `--exclude` (undefined when neither is given). Their indexes are
+ * checked against the torrent's files; a magnet link's files are not known before its metadata, so
+ * there they are refused.
+ */
+function fileSelection(
+  select: string | undefined,
+  exclude: string | undefined,
+  meta: Metainfo | undefined,
+): FilePriority[] | undefined {
+  const text = select ?? exclude;
+  if (text === undefined) return undefined;
+  const name = select !== undefined ? 'select' : 'exclude';
+  if (!meta) throw new UsageError(`--${name} needs the torrent's file list: not with a magnet link`);
+  const count = meta.files.filter((f) => !f.padding).length;
+  const chosen = new Set(fileIndexList(name, text, count));
+  return Array.from({ length: count }, (_, i) =>
+    chosen.has(i) === (select !== undefined) ? ('normal' as const) : ('skip' as const),
+  );
+}
+
 async function runCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {
     out: { type: 'string', short: 'o' },
@@ -483,6 +525,11 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     'seed-ratio': { type: 'string' },
     bind: { type: 'string' },
     check: { type: 'boolean' },
+    select: { type: 'string' },
+    exclude: { type: 'string' },
+    sequential: { type: 'boolean' },
+    stream: { type: 'boolean' },
+    'stream-port': { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     inspect: { type: 'string', bare: 'local' }, // bare: the local page
@@ -505,6 +552,8 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const seedRatio = decimalNumber('seed-ratio', values['seed-ratio'], undefined, 0);
   const inspect = inspectOptions(values);
   const dht = dhtOptions(values);
+  if (values.select !== undefined && values.exclude !== undefined)
+    throw new UsageError('--select and --exclude cannot be given together');
   const peers = [];
   for (const p of values.peer ?? []) {
     const addr = await resolvePeerArg(p);
@@ -531,6 +580,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     if (!meta) return EXIT_BAD_INPUT;
     if (!values.quiet) warnPathChanges(meta, io);
   }
+  const filePriorities = fileSelection(values.select, values.exclude, meta ?? undefined);
   const out = values.out ?? '.';
   const problem = await prepareOutDir(out, meta ?? undefined);
   if (problem) {
@@ -549,10 +599,14 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       maxPeers,
       json,
       quiet: values.quiet ?? false,
-      seed: values.seed ?? seedRatio !== undefined,
+      // --stream keeps serving (and seeding) after completion, until Ctrl-C.
+      seed: values.seed ?? (seedRatio !== undefined || values.stream === true),
       ...(seedRatio !== undefined && { seedRatio }),
       ...(values.bind !== undefined && { bind: values.bind }),
       check: values.check ?? false,
+      ...(filePriorities && { filePriorities }),
+      ...(values.sequential && { sequential: true }),
+      ...(values.stream && { stream: { port: wholeNumber('stream-port', values['stream-port'], 0, 0, 65535) } }),
       out_: io.out,
       err: io.err,
       ...(io.tty && !json && { tty: io.tty }),

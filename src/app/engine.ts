@@ -16,13 +16,14 @@
  * all go through it). The `bt-actor run` and `demo` commands are an engine plus a renderer.
  */
 import { lookup } from 'node:dns/promises';
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switchMap, takeUntil } from 'rxjs';
 import { PeerListener, selfKeys } from '../io/listener.js';
 import { acquireLock, LockError, lockPath, type DirLock } from '../io/lock.js';
 import { StorageError } from '../io/storage-error.js';
-import { isReservedName, resumePath, torrentFilePath } from '../io/resume.js';
+import { isReservedName, partsPath, resumePath, torrentFilePath } from '../io/resume.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import {
   defaultTorrentSettings,
@@ -44,6 +45,9 @@ import {
   type TorrentActorOptions,
 } from './torrent-actor.js';
 import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
+import { sleep } from '../io/clock.js';
+import { FILE_PRIORITIES, skippedFiles, type FilePriority } from '../machines/torrent/file-priority.js';
+import { pieceBytes, type PieceGeometry } from '../protocol/layout.js';
 
 /** Options of {@link Engine.create}. */
 export interface EngineOptions {
@@ -87,9 +91,15 @@ export const DEFAULT_ENGINE_MAX_CONNECTIONS = 500;
 /**
  * The codes of {@link EngineError}: `BT_ERR_ENGINE_CLOSED` (`add` on a closed engine),
  * `BT_ERR_TORRENT_DUPLICATE` (the torrent is already in the engine), `BT_ERR_PEER_ADDRESS` (a peer of
- * `add`'s `peers` whose host does not resolve or whose port is not 1..65535).
+ * `add`'s `peers` whose host does not resolve or whose port is not 1..65535), `BT_ERR_FILE_PRIORITY` (a file
+ * priority that is not skip, low, normal or high).
  */
-export type EngineErrorCode = 'BT_ERR_ENGINE_CLOSED' | 'BT_ERR_TORRENT_DUPLICATE' | 'BT_ERR_PEER_ADDRESS';
+export type EngineErrorCode =
+  | 'BT_ERR_ENGINE_CLOSED'
+  | 'BT_ERR_TORRENT_DUPLICATE'
+  | 'BT_ERR_PEER_ADDRESS'
+  | 'BT_ERR_FILE_PRIORITY'
+  | 'BT_ERR_STREAM_READ';
 
 /** An error of the engine itself, with a stable `code` (see {@link EngineErrorCode}). */
 export class EngineError extends BtError {
@@ -128,12 +138,58 @@ export interface AddOptions {
   paused?: boolean;
   /** This torrent's statechart settings (e.g. `maxConnections`), over the engine's `settings`. */
   settings?: Partial<TorrentSettings>;
+  /**
+   * Priority of each file (`skip`, `low`, `normal`, `high`), indexed as `bt-actor info` lists files
+   * (padding files left out); missing entries are `normal`. Skipped files are not downloaded.
+   */
+  filePriorities?: readonly FilePriority[];
+  /** Fetch new pieces in index order rather than rarest first (endgame still applies). */
+  sequential?: boolean;
+}
+
+/**
+ * One file of a torrent (`handle.files[i]`, as `bt-actor info` numbers them, padding left out). Its
+ * figures are read live from the torrent; the setters work while it runs, paused, or before its
+ * metadata is known.
+ *
+ * @example
+ * ```ts
+ * const t = await engine.add('show.torrent', { dir: '/tv', filePriorities: ['skip'] });
+ * t.files[1].setPriority('high');
+ * t.files[0].deselect();
+ * console.log(t.files.map((f) => `${f.path} ${Math.round(f.progress * 100)}% ${f.priority}`));
+ * ```
+ */
+export interface TorrentFileHandle {
+  readonly index: number;
+  /** Path inside the torrent, elements joined with `/` (the name of a single-file torrent). */
+  readonly path: string;
+  readonly length: number;
+  /** Byte offset of the file in the torrent's data. */
+  readonly offset: number;
+  /** Bytes of the file in verified pieces. */
+  readonly downloaded: number;
+  /** `downloaded / length` (1 for an empty file). */
+  readonly progress: number;
+  readonly priority: FilePriority;
+  /** Wanted again at `normal` priority (a file already selected keeps its priority). */
+  select(): void;
+  /** Not wanted: its pieces are not fetched unless another wanted file shares them. */
+  deselect(): void;
+  setPriority(priority: FilePriority): void;
+  /**
+   * The file's bytes `start`..`end` (inclusive, as `fs.createReadStream`; default the whole file) as a
+   * Node Readable that yields them as their pieces verify — never a byte that did not — in order. The
+   * pieces it waits for are asked for before any other (deadlines, soonest first); the file is selected
+   * if it was skipped. Waits while the torrent is paused.
+   */
+  createReadStream(options?: { start?: number; end?: number }): Readable;
 }
 
 /**
  * How a run of a torrent ended (its actor reached a final state or was stopped), with its progress
  * then (the byte counts include every peer's last report):
- * - `complete`: every piece verified and written (it may have been seeding when stopped);
+ * - `complete`: every piece (of the selected files, when some are skipped) verified and written (it may have been seeding when stopped);
  * - `stopped`: stopped before completion;
  * - `error`: the torrent failed on its own, with a stable `code` (`BT_ERR_STORAGE_…` from the storage,
  *   `BT_ERR_INTERNAL` when the actor threw, the message then holding the stack).
@@ -184,7 +240,7 @@ export interface TorrentHandle {
   readonly events$: Observable<TorrentReport>;
   /** How many peer actors stand in each state, sampled with each progress update. */
   readonly peerStates$: Observable<Record<string, number>>;
-  /** Resolves once every piece is verified and written; rejects if the torrent fails. */
+  /** Resolves once every piece (of the selected files, when some are skipped) is verified and written; rejects if the torrent fails. */
   readonly completed: Promise<void>;
   /**
    * Stops the torrent (trackers told `stopped`, peers closed, files closed; bounded in time); the handle
@@ -205,6 +261,12 @@ export interface TorrentHandle {
   reannounce(): void;
   /** Stops it (as `pause`) and removes it from the engine; its observables complete. */
   remove(): Promise<TorrentOutcome | undefined>;
+  /** The torrent's files (padding left out); empty while a magnet link's metadata is fetched. */
+  readonly files: readonly TorrentFileHandle[];
+  /** Whether new pieces are fetched in index order. */
+  readonly sequential: boolean;
+  /** Fetch new pieces in index order (true) or rarest first (false); changeable while running. */
+  setSequential(on: boolean): void;
 }
 
 /** Time a stopping torrent is given beyond its own `stopTimeoutMs` before its actor is stopped outright. */
@@ -271,6 +333,7 @@ function initialProgress(meta: Metainfo | undefined): TorrentProgress {
     pieceCount: meta?.pieceCount ?? 0,
     left: meta?.length ?? 0,
     length: meta?.length ?? 0,
+    wanted: meta?.length ?? 0,
     downloaded: 0,
     uploaded: 0,
     wasted: 0,
@@ -391,6 +454,9 @@ export class Engine {
           ? source
           : undefined;
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
+    const priorities: FilePriority[] = [...(options.filePriorities ?? [])];
+    for (const p of priorities)
+      if (!FILE_PRIORITIES.includes(p)) throw new EngineError('BT_ERR_FILE_PRIORITY', `unknown file priority '${p}'`);
     let meta: Metainfo | undefined = magnet
       ? await savedTorrent(dir, magnet.infoHashHex)
       : typeof source === 'string'
@@ -420,6 +486,9 @@ export class Engine {
       throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${infoHashHex} is already in the engine`);
     }
     const settings = { ...this.options.settings, ...options.settings };
+    let sequential = options.sequential ?? false;
+    /** The last actor run (its snapshot's picker tells which pieces are verified, after it stopped too). */
+    let lastActor: TorrentActor | undefined;
     const stopBoundMs = (settings.stopTimeoutMs ?? defaultTorrentSettings.stopTimeoutMs) + STOP_SLACK_MS;
     const actors = new BehaviorSubject<TorrentActor | undefined>(undefined);
     const ended = new Subject<TorrentOutcome>();
@@ -441,10 +510,15 @@ export class Engine {
         trackerClient: this.client,
         selfKeys: selfKeys(this.listener.port, this.runtime.transport),
         settings,
+        filePriorities: priorities,
+        sequential,
         storage: {
           resumePath: resumePath(dir, { infoHashHex }),
           forceCheck: options.check ?? false,
           ...(!meta && { torrentPath: torrentFilePath(dir, infoHashHex) }),
+          // Unselected files are not created; bytes of theirs in shared pieces go to the part file.
+          partPath: partsPath(dir, infoHashHex),
+          ...(meta && { skippedFiles: skippedFiles(meta.files, priorities) }),
         },
         ...(this.options.inspect && { inspect: this.options.inspect }),
         runtime: this.runtime,
@@ -492,6 +566,7 @@ export class Engine {
         },
       });
       run = current;
+      lastActor = actor;
       actors.next(actor); // before start: subscribers see the first snapshot and every event
       actor.start();
     };
@@ -541,8 +616,179 @@ export class Engine {
       ),
       takeUntil(removed),
     );
+    const send = (
+      e:
+        | { type: 'torrent.setFilePriority'; index: number; priority: FilePriority }
+        | { type: 'torrent.setSequential'; sequential: boolean },
+    ) => {
+      const a = actors.value;
+      if (a && a.getSnapshot().status === 'active') a.send(e);
+    };
+    const setPriority = (index: number, priority: FilePriority) => {
+      if (!FILE_PRIORITIES.includes(priority))
+        throw new EngineError('BT_ERR_FILE_PRIORITY', `unknown file priority '${String(priority)}'`);
+      while (priorities.length < index) priorities.push('normal');
+      priorities[index] = priority;
+      send({ type: 'torrent.setFilePriority', index, priority });
+    };
+    /** Pieces each open stream waits for, soonest first: their union goes to the picker as deadlines. */
+    const streamDeadlines = new Map<object, number[]>();
+    const sendDeadlines = () => {
+      const a = actors.value;
+      if (a && a.getSnapshot().status === 'active')
+        a.send({ type: 'torrent.setDeadlines', pieces: [...streamDeadlines.values()].flat() });
+    };
+    const pieceVerified = (p: number) => lastActor?.getSnapshot().context.svc.picker?.hasPiece(p) === true;
+    const readStream = (
+      m: Metainfo,
+      f: Metainfo['files'][number],
+      index: number,
+      o: { start?: number; end?: number },
+    ) => {
+      const start = o.start ?? 0;
+      const end = Math.min(o.end ?? f.length - 1, f.length - 1);
+      if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(end))
+        throw new RangeError(`createReadStream: invalid range ${String(o.start)}..${String(o.end)}`);
+      if ((priorities[index] ?? 'normal') === 'skip') setPriority(index, 'normal');
+      const path = m.multiFile ? join(dir, m.name, ...f.path) : join(dir, m.name);
+      const key = {};
+      let pos = start;
+      let fh: FileHandle | undefined;
+      let busy = false;
+      let stopWaiting: (() => void) | undefined;
+      /** Resolves once piece `p` is verified (or the stream is destroyed). */
+      const waitFor = (p: number) =>
+        new Promise<void>((res) => {
+          const sub = this.events.subscribe((e) => {
+            if (e.infoHash !== infoHashHex) return;
+            if (e.event.type === 'torrent.ready') sendDeadlines(); // a new run: its picker hears them
+            if (pieceVerified(p)) done();
+          });
+          const timer = this.runtime.clock.setInterval(() => pieceVerified(p) && done(), 1000);
+          const done = () => {
+            sub.unsubscribe();
+            this.runtime.clock.clearInterval(timer);
+            stopWaiting = undefined;
+            res();
+          };
+          stopWaiting = done;
+          if (pieceVerified(p)) done();
+        });
+      /** Reads `n` bytes at `at` of the file; the bytes of a piece verified a moment ago may still be moving from the part file. */
+      const readAt = async (n: number, at: number): Promise<Buffer> => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            fh ??= await open(path, 'r');
+            const buf = Buffer.allocUnsafe(n);
+            const { bytesRead } = await fh.read(buf, 0, n, at);
+            if (bytesRead === n) return buf;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          }
+          if (attempt >= 50) throw new EngineError('BT_ERR_STREAM_READ', `'${path}' lacks verified bytes at ${at}`);
+          await sleep(this.runtime.clock, 100);
+        }
+      };
+      const lastPiece = Math.floor((f.offset + Math.max(end, start)) / m.pieceLength);
+      const pump = async (stream: Readable) => {
+        if (busy) return;
+        busy = true;
+        try {
+          while (pos <= end && !stream.destroyed) {
+            const p = Math.floor((f.offset + pos) / m.pieceLength);
+            if (!pieceVerified(p)) {
+              const ahead: number[] = [];
+              for (let i = p; i <= lastPiece && ahead.length < 4; i++) if (!pieceVerified(i)) ahead.push(i);
+              streamDeadlines.set(key, ahead);
+              sendDeadlines();
+              await waitFor(p);
+              continue;
+            }
+            const n = Math.min((p + 1) * m.pieceLength - f.offset - pos, end - pos + 1, 256 * 1024);
+            const buf = await readAt(n, pos);
+            pos += n;
+            if (!stream.push(buf)) return;
+          }
+          if (pos > end) {
+            if (streamDeadlines.delete(key)) sendDeadlines();
+            stream.push(null);
+          }
+        } catch (err) {
+          stream.destroy(err as Error);
+        } finally {
+          busy = false;
+        }
+      };
+      const stream: Readable = new Readable({
+        read: () => void pump(stream),
+        destroy: (err, cb) => {
+          stopWaiting?.();
+          if (streamDeadlines.delete(key)) sendDeadlines();
+          const h = fh;
+          fh = undefined;
+          void (h ? h.close().catch(() => undefined) : Promise.resolve()).then(() => cb(err));
+        },
+      });
+      return stream;
+    };
+    let filesOf: { meta: Metainfo; files: TorrentFileHandle[] } | undefined;
+    const files = (): TorrentFileHandle[] => {
+      if (!meta) return [];
+      if (filesOf?.meta === meta) return filesOf.files;
+      const m = meta;
+      const g: PieceGeometry = { length: m.length, pieceLength: m.pieceLength, pieceCount: m.pieceCount };
+      const list = m.files
+        .filter((f) => !f.padding)
+        .map((f, index): TorrentFileHandle => {
+          const downloaded = () => {
+            const picker = lastActor?.getSnapshot().context.svc.picker;
+            if (!picker || f.length === 0) return 0;
+            let n = 0;
+            const end = f.offset + f.length;
+            for (let i = Math.floor(f.offset / m.pieceLength); i * m.pieceLength < end; i++) {
+              if (!picker.hasPiece(i)) continue;
+              const start = i * m.pieceLength;
+              n += Math.min(end, start + pieceBytes(g, i)) - Math.max(f.offset, start);
+            }
+            return n;
+          };
+          return {
+            index,
+            path: f.pathString,
+            length: f.length,
+            offset: f.offset,
+            get downloaded() {
+              return downloaded();
+            },
+            get progress() {
+              return f.length === 0 ? 1 : downloaded() / f.length;
+            },
+            get priority() {
+              return priorities[index] ?? 'normal';
+            },
+            select: () => {
+              if ((priorities[index] ?? 'normal') === 'skip') setPriority(index, 'normal');
+            },
+            deselect: () => setPriority(index, 'skip'),
+            setPriority: (p) => setPriority(index, p),
+            createReadStream: (o = {}) => readStream(m, f, index, o),
+          };
+        });
+      filesOf = { meta: m, files: list };
+      return list;
+    };
     const handle: TorrentHandle = {
       infoHash: infoHashHex,
+      get files() {
+        return files();
+      },
+      get sequential() {
+        return sequential;
+      },
+      setSequential: (on) => {
+        sequential = on;
+        send({ type: 'torrent.setSequential', sequential: on });
+      },
       get name() {
         return meta?.name ?? magnet?.name ?? infoHashHex;
       },

@@ -13,6 +13,8 @@ import { LockError, lockHolder, lockPath } from '../io/lock.js';
 import { isBtError } from '../protocol/errors.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, type Metainfo } from '../protocol/metainfo.js';
+import type { FilePriority } from '../machines/torrent/file-priority.js';
+import { startStreamServer, type StreamServer } from './stream-server.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import type { DhtReport } from '../machines/dht/dht.machine.js';
 import type { DhtOptions } from './dht-node.js';
@@ -43,6 +45,12 @@ export interface RunOptions {
   bind?: string;
   /** Ignore the resume file and check existing data by hash. */
   check?: boolean;
+  /** `--select` / `--exclude`: the priority of each file (skipped files are not downloaded). */
+  filePriorities?: FilePriority[];
+  /** `--sequential`: pieces in index order. */
+  sequential?: boolean;
+  /** `--stream [--stream-port P]`: every file over HTTP on 127.0.0.1:P (0: any free port) while downloading. */
+  stream?: { port: number };
   out_: (line: string) => void;
   err: (line: string) => void;
   /** Writes without a newline (the TTY progress line). */
@@ -236,7 +244,14 @@ async function download(
   // Paused: the renderer subscribes first, then resumes it, and sees every event.
   let t: Awaited<ReturnType<Engine['add']>>;
   try {
-    t = await engine.add(o.meta ?? o.magnet!, { dir, peers: o.peers, check: o.check ?? false, paused: true });
+    t = await engine.add(o.meta ?? o.magnet!, {
+      dir,
+      peers: o.peers,
+      check: o.check ?? false,
+      paused: true,
+      ...(o.filePriorities && { filePriorities: o.filePriorities }),
+      ...(o.sequential && { sequential: true }),
+    });
   } catch (err) {
     await engine.close();
     // A torrent the engine will not lay out (its name is the resume folder's): bad input, one line.
@@ -270,6 +285,19 @@ async function download(
     o.err(
       `bt-actor: ${t.name} (${t.infoHash}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}`,
     );
+  let streams: StreamServer | undefined;
+  if (o.stream) {
+    try {
+      streams = await startStreamServer(t, o.stream.port);
+    } catch (err) {
+      await engine.close();
+      o.err(`bt-actor: --stream-port ${o.stream.port}: ${(err as Error).message}`);
+      return 2;
+    }
+    for (const u of streams.urls)
+      if (o.json) line({ event: 'stream', index: u.index, path: u.path, url: u.url });
+      else if (!o.quiet) o.err(`bt-actor: stream ${u.index} ${u.path}: ${u.url}`);
+  }
   if (inspection) {
     if (o.json) line({ event: 'inspect', mode: inspection.mode, url: inspection.url });
     else if (inspection.mode === 'local') o.err(`bt-actor: inspector page at ${inspection.url}`);
@@ -318,8 +346,9 @@ async function download(
             ? 'seeding'
             : 'downloading',
       ...(p.metadata && { metadataPeers: p.metadata.peers }),
-      done: complete ? p.length : p.length - p.left,
-      length: p.length,
+      // A selection of files: the bar, the sizes and the ETA count only the selected data.
+      done: complete ? p.wanted : p.wanted - p.left,
+      length: p.wanted,
       checked: p.checked,
       pieceCount: p.pieceCount,
       uploaded: p.uploaded,
@@ -352,7 +381,7 @@ async function download(
   /** A `progress` JSON line (every second, and at completion: the last one says 100). */
   const jsonProgress = () => {
     const { p, states: st } = sample();
-    const pct = p.metadata ? 0 : p.length > 0 ? (100 * (p.length - p.left)) / p.length : 100;
+    const pct = p.metadata ? 0 : p.wanted > 0 ? (100 * (p.wanted - p.left)) / p.wanted : 100;
     line({
       event: 'progress',
       ...(p.metadata && { phase: 'metadata', metadataPeers: p.metadata.peers }),
@@ -361,6 +390,7 @@ async function download(
       uploaded: p.uploaded,
       left: p.left,
       length: p.length,
+      ...(p.wanted !== p.length && { wanted: p.wanted }),
       rate: Math.round(downRate(p)),
       upRate: Math.round(p.uploadRate),
       peers: p.peersConnected,
@@ -387,6 +417,7 @@ async function download(
   if (o.signal?.aborted) interrupted();
   // However the run ends (completion, the seed ratio, a signal, a failure), the engine closes it.
   await ended;
+  await streams?.close();
   await engine.close();
   const endedAt = realClock.now();
   o.signal?.removeEventListener('abort', interrupted);
@@ -408,6 +439,7 @@ async function download(
       event: 'done',
       complete: outcome.state === 'complete',
       length: p.length,
+      ...(p.wanted !== p.length && { wanted: p.wanted }),
       downloaded: p.downloaded,
       uploaded: p.uploaded,
       wasted: p.wasted,
@@ -420,7 +452,7 @@ async function download(
       name: t.name,
       dir,
       state: outcome.state,
-      length: p.length,
+      length: p.wanted,
       left: p.left,
       downloaded: p.downloaded,
       uploaded: p.uploaded,

@@ -2,6 +2,7 @@
  * Wires a torrent statechart to the real effects: the storage actor on the download folder, the TCP
  * wire bridge for its peers, and the HTTP/UDP tracker transports for its announcer.
  */
+import type { FilePriority } from '../machines/torrent/file-priority.js';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { isAcceptedTransport, type AcceptedTransport, type PeerListener } from '../io/listener.js';
 import { createPeerWireActor } from '../io/peer-wire.js';
@@ -43,6 +44,10 @@ export interface TorrentActorOptions {
   trackerClient?: TrackerClient;
   /** Our own listening addresses as peer keys (never dialled). */
   selfKeys?: string[];
+  /** Priority of each file (padding left out), as `bt-actor info` numbers them; missing: `normal`. */
+  filePriorities?: readonly FilePriority[];
+  /** New pieces in index order (`--sequential`). */
+  sequential?: boolean;
   /**
    * XState inspection observer for the whole actor system (the torrent, its peers, trackers, choker):
    * see src/app/inspect. Absent (the default), no observer is attached and inspection costs nothing.
@@ -115,6 +120,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             announce: shuffleTiers(meta.announce, runtime.random),
             private: meta.private,
             infoBytes: meta.infoBytes,
+            files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
           }
         : magnetInfo(options.magnet!, runtime.random),
       peerId,
@@ -124,6 +130,8 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       selfKeys: options.selfKeys ?? [],
       ...(options.port !== undefined && { listenPort: options.port }),
       ...(options.dhtPort !== undefined && { dhtPort: options.dhtPort }),
+      ...(options.filePriorities !== undefined && { filePriorities: options.filePriorities }),
+      ...(options.sequential !== undefined && { sequential: options.sequential }),
     },
     ...(options.inspect && { inspect: options.inspect }),
     clock: runtime.clock,

@@ -45,6 +45,14 @@ export function resumePath(dir: string, meta: Pick<Metainfo, 'infoHashHex'>): st
 }
 
 /**
+ * The part file of a torrent with unselected files: `<dir>/.bt-actor/<info hash>.parts` (the bytes of
+ * pieces shared with selected files, for the unselected side; src/io/part-file.ts).
+ */
+export function partsPath(dir: string, infoHashHex: string): string {
+  return join(dir, RESERVED_NAME, `${infoHashHex}.parts`);
+}
+
+/**
  * Where the .torrent file of a torrent added by magnet link is kept once its info dictionary was
  * fetched: `<dir>/.bt-actor/<info hash>.torrent` (a restart with the same link and folder reads it and
  * skips the metadata phase).

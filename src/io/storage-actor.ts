@@ -261,6 +261,15 @@ export function storageActor(
             if ((err as { code?: string }).code === 'BT_ERR_STORAGE_CLOSED' && closing) return;
             fail(err);
           });
+      } else if (cmd.type === 'storage.select') {
+        const move = ready.then((s) => (closing ? undefined : s.setSkippedFiles(cmd.skippedFiles, have!)));
+        writes.add(move);
+        move
+          .finally(() => writes.delete(move))
+          .then(scheduleSave)
+          .catch((err: unknown) => {
+            if (!closing) fail(err);
+          });
       } else if (cmd.type === 'storage.open') {
         // A fetched torrent named as the resume folder would lay its files over it (as the engine refuses).
         if (isReservedName(cmd.meta.name))

@@ -18,6 +18,7 @@ import { type Metainfo, type TorrentFile, pieceHash } from '../protocol/metainfo
 import { FilePool, type FileMode } from './file-pool.js';
 import { type FileSegment, checkPieceRange, mapPieceRange, pieceLengthAt, validateLayout } from './piece-map.js';
 import { StorageError } from './storage-error.js';
+import { PartFile } from './part-file.js';
 
 export { StorageError, type StorageErrorCode } from './storage-error.js';
 
@@ -27,6 +28,13 @@ export const DEFAULT_MAX_OPEN_FILES = 64;
 export const DEFAULT_MAX_BLOCK_LENGTH = 128 * 1024;
 
 export interface StorageOptions {
+  /**
+   * Files (indexes of `meta.files`) that are not selected: none of them is created. Their bytes in pieces
+   * shared with selected files go to the part file (`partPath`), unless the file is on disk already.
+   */
+  skippedFiles?: readonly number[];
+  /** The part file (`<resume dir>/<info hash>.parts`, see src/io/part-file.ts); required with `skippedFiles`. */
+  partPath?: string;
   /** Never create or write anything (checking or seeding someone else's folder). Default false. */
   readOnly?: boolean;
   /** Most file handles open at once (default {@link DEFAULT_MAX_OPEN_FILES}). */
@@ -102,6 +110,10 @@ export class Storage {
   private readonly pool: FilePool;
   private readonly inflight = new Set<Promise<unknown>>();
   private closePromise: Promise<void> | undefined;
+  /** Unselected files whose bytes live in the part file (an unselected file already on disk stays in use). */
+  private readonly inPart = new Set<number>();
+  private readonly requestedSkips: readonly number[];
+  private readonly part: PartFile | undefined;
 
   private constructor(
     readonly meta: Metainfo,
@@ -145,6 +157,35 @@ export class Storage {
     }
     this.pool = new FilePool((path, mode) => this.openRetrying(path, mode), {
       maxOpen: options.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES,
+    });
+    this.requestedSkips = options.skippedFiles ?? [];
+    this.part = options.partPath !== undefined ? new PartFile(options.partPath) : undefined;
+    if (this.requestedSkips.length > 0 && !this.part)
+      throw new StorageError('BT_ERR_STORAGE_LAYOUT', 'unselected files need a part file (partPath)');
+  }
+
+  /** Files (indexes of `meta.files`) whose bytes are kept in the part file now. */
+  get partFiles(): number[] {
+    return [...this.inPart].sort((a, b) => a - b);
+  }
+
+  /**
+   * A new set of unselected files (indexes of `meta.files`). A file newly unselected that is not on
+   * disk goes to the part file (nothing created); a file selected again gets the bytes of the verified
+   * pieces (`have`) that the part file holds for it, written into it. Resolves once they are moved.
+   */
+  async setSkippedFiles(skipped: readonly number[], have: Bitfield): Promise<void> {
+    this.assertOpen();
+    const want = new Set(skipped.filter((i) => this.paths[i] !== undefined && this.paths[i] !== ''));
+    if (want.size > 0 && !this.part)
+      throw new StorageError('BT_ERR_STORAGE_LAYOUT', 'unselected files need a part file (partPath)');
+    return this.track(async () => {
+      for (const i of want) if (!this.inPart.has(i) && !(await this.existsOnDisk(i))) this.inPart.add(i);
+      const leaving = [...this.inPart].filter((i) => !want.has(i));
+      for (const i of leaving) {
+        this.inPart.delete(i);
+        if (!this.readOnly) await this.movePartToFile(i, have);
+      }
     });
   }
 
@@ -193,7 +234,10 @@ export class Storage {
       const jobs: Promise<void>[] = [];
       let at = 0;
       for (const seg of mapPieceRange(this.meta, index)) {
-        if (!seg.padding) jobs.push(this.writeSegment(seg, data, at));
+        if (seg.padding) {
+          /* never on disk */
+        } else if (this.inPart.has(seg.fileIndex)) jobs.push(this.writePart(seg, data, at));
+        else jobs.push(this.writeSegment(seg, data, at));
         at += seg.length;
       }
       await settleAll(jobs);
@@ -220,7 +264,10 @@ export class Storage {
       const jobs: Promise<void>[] = [];
       let at = 0;
       for (const seg of segments) {
-        if (!seg.padding) jobs.push(this.readSegment(seg, buf, at));
+        if (seg.padding) {
+          /* zeros */
+        } else if (this.inPart.has(seg.fileIndex)) jobs.push(this.readPart(seg, buf, at));
+        else jobs.push(this.readSegment(seg, buf, at));
         at += seg.length;
       }
       await settleAll(jobs);
@@ -340,12 +387,13 @@ export class Storage {
     this.unsynced.clear();
     try {
       await this.track(() =>
-        settleAll(
-          files.map((i) => {
+        settleAll([
+          ...files.map((i) => {
             const path = this.paths[i]!;
             return this.pool.use(path, 'read', (fh) => fh.datasync().catch(ioError(path, 'sync')));
           }),
-        ),
+          ...(this.part ? [this.part.sync()] : []),
+        ]),
       );
     } catch (err) {
       for (const i of files) this.unsynced.add(i);
@@ -366,6 +414,7 @@ export class Storage {
     this.closePromise ??= (async () => {
       await this.drain();
       await this.pool.close();
+      await this.part?.close();
     })();
     return this.closePromise;
   }
@@ -379,10 +428,16 @@ export class Storage {
       throw ioError(this.root, 'open folder')(err);
     });
     const seen = new Set<string>();
+    const skipped = new Set(this.requestedSkips);
     for (let i = 0; i < this.paths.length; i++) {
       const path = this.paths[i]!;
       if (path === '') continue;
       const { exists } = await this.confirmInside(i, seen);
+      // An unselected file not on disk is kept in the part file: never created (an empty one neither).
+      if (!exists && skipped.has(i)) {
+        this.inPart.add(i);
+        continue;
+      }
       if (!exists && !this.readOnly && this.meta.files[i]!.length === 0) {
         await mkdir(dirname(path), { recursive: true }).catch(ioError(dirname(path), 'create folder'));
         await this.confirmInside(i);
@@ -552,6 +607,50 @@ export class Storage {
     });
   }
 
+  /** Torrent offset of a segment (where the part file keeps it). */
+  private offsetOf(seg: FileSegment): number {
+    return this.meta.files[seg.fileIndex]!.offset + seg.fileOffset;
+  }
+
+  private writePart(seg: FileSegment, data: Uint8Array, at: number): Promise<void> {
+    return this.part!.write(data, at, seg.length, this.offsetOf(seg));
+  }
+
+  private partBytes(seg: FileSegment, buf: Uint8Array, at: number): Promise<number> {
+    return this.part!.read(buf, at, seg.length, this.offsetOf(seg));
+  }
+
+  private async readPart(seg: FileSegment, buf: Buffer, at: number): Promise<void> {
+    if ((await this.partBytes(seg, buf, at)) < seg.length)
+      throw new StorageError(
+        'BT_ERR_STORAGE_IO',
+        `the part file '${this.part!.path}' lacks bytes of '${this.paths[seg.fileIndex]}': the data vanished from disk`,
+        this.part!.path,
+      );
+  }
+
+  /** Whether file `i` is on disk (a path refused for safety rejects). */
+  private async existsOnDisk(i: number): Promise<boolean> {
+    return (await this.confirmInside(i, undefined, new Set())).exists;
+  }
+
+  /** File `i` was selected again: the bytes of verified pieces the part file holds for it go into the file. */
+  private async movePartToFile(i: number, have: Bitfield): Promise<void> {
+    const f = this.meta.files[i]!;
+    if (f.length === 0) return;
+    const pl = this.meta.pieceLength;
+    const end = f.offset + f.length;
+    for (let p = Math.floor(f.offset / pl); p * pl < end; p++) {
+      if (!have.has(p)) continue;
+      for (const seg of mapPieceRange(this.meta, p)) {
+        if (seg.fileIndex !== i) continue;
+        const buf = Buffer.allocUnsafe(seg.length);
+        if ((await this.partBytes(seg, buf, 0)) < seg.length) continue; // not there: the piece is re-checked later
+        await this.writeSegment(seg, buf, 0);
+      }
+    }
+  }
+
   private readSegment(seg: FileSegment, buf: Buffer, at: number): Promise<void> {
     const path = this.paths[seg.fileIndex]!;
     return this.pool.use(path, 'read', async (fh) => {
@@ -575,6 +674,10 @@ export class Storage {
       at += seg.length;
       if (seg.padding) {
         buf.fill(0, start, start + seg.length);
+        continue;
+      }
+      if (this.inPart.has(seg.fileIndex)) {
+        jobs.push(this.partBytes(seg, buf, start).then((got) => got === seg.length));
         continue;
       }
       jobs.push(

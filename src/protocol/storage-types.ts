@@ -33,4 +33,9 @@ export type StorageCommand =
    * of it) beside the resume data, then open and check the files as for a torrent added from a file.
    */
   | { type: 'storage.open'; meta: Metainfo; torrent: Uint8Array }
+  /**
+   * The files (indexes of `meta.files`) not selected now: not created; their bytes in pieces shared with
+   * selected files kept in the part file. A file selected again gets those bytes moved into it.
+   */
+  | { type: 'storage.select'; skippedFiles: number[] }
   | { type: 'storage.close' };

@@ -6,6 +6,7 @@
  * (none unless asked for) answer through a scripted transport. Everything but the trackers runs
  * synchronously: a `push` returns once every actor has handled what followed from it.
  */
+import type { FilePriority } from '../../src/machines/torrent/file-priority.js';
 import { randomBytes } from 'node:crypto';
 import { createActor, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';
 import { blockHashes } from '../../src/io/storage-actor.js';
@@ -77,6 +78,12 @@ export interface TorrentHarnessOptions {
    * torrent starts in `metadata` (and storage is not ready until the test says).
    */
   magnet?: Uint8Array;
+  /** File lengths of the torrent (they must add up to its length): file priorities map to pieces by them. */
+  files?: number[];
+  /** Priority of each file (input `filePriorities`). */
+  filePriorities?: FilePriority[];
+  /** Input `sequential`. */
+  sequential?: boolean;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -116,6 +123,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     announce: o.trackers ? [o.trackers] : [],
     ...(o.private !== undefined && { private: o.private }),
     ...(o.infoBytes !== undefined && { infoBytes: o.infoBytes }),
+    ...(o.files !== undefined && { files: o.files.map((length) => ({ length })) }),
   };
   const clock = new SimulatedClock();
 
@@ -197,6 +205,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       seed: o.seed ?? 1,
       ...(o.listenPort !== undefined && { listenPort: o.listenPort }),
       ...(o.dhtPort !== undefined && { dhtPort: o.dhtPort }),
+      ...(o.filePriorities !== undefined && { filePriorities: o.filePriorities }),
+      ...(o.sequential !== undefined && { sequential: o.sequential }),
     },
   });
   actor.on('*', (e) => void events.push(e as TorrentReport | TorrentRefused));

@@ -15,7 +15,7 @@
  * - verified-never-requested: no request is ever sent for a piece already verified;
  * - every-verified-piece-announced: every connected peer has been told of every verified piece;
  * - unchoked-at-most-slots-plus-one: at most the choker's slots + 1 optimistic peers unchoked;
- * - tally-agrees: the verified count and bytes left in the statechart's context are the picker's;
+ * - tally-agrees: the verified count and wanted bytes left in the statechart's context are the picker's;
  * - only-liars-banned: every ban names a peer that sent a wrong block (smart ban never blames an honest one);
  * - no-write-after-error: after a storage failure the torrent is in `error` and writes nothing more;
  * - stop-is-clean: after `torrent.stop` the torrent is `stopped`, every socket and the storage closed.
@@ -278,10 +278,10 @@ function run(
     for (const key of KEYS)
       if (!c.peers[key] && picker.outstandingCount(key) > 0)
         fail('closed-peer-holds-nothing', `${key} holds ${picker.outstandingCount(key)}`);
-    if (c.tally.verifiedPieces !== picker.verifiedCount || c.tally.left !== picker.left) {
+    if (c.tally.verifiedPieces !== picker.verifiedCount || c.tally.left !== picker.wantedLeft) {
       fail(
         'tally-agrees',
-        `context ${c.tally.verifiedPieces}/${c.tally.left}, picker ${picker.verifiedCount}/${picker.left}`,
+        `context ${c.tally.verifiedPieces}/${c.tally.left}, picker ${picker.verifiedCount}/${picker.wantedLeft}`,
       );
     }
   };

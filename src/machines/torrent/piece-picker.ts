@@ -97,7 +97,18 @@ export interface PiecePickerOptions {
    * force one.
    */
   strategy?: PickStrategy;
+  /**
+   * Priority of each piece (see {@link PiecePriority}): 0 skip (never requested), 1 low, 2 normal (the
+   * default), 3 high. Copied. Usually made from file priorities by `piecePriorities` (file-priority.ts).
+   */
+  priorities?: Uint8Array;
+  /** New pieces in index order instead of rarest first (each priority level still in turn). */
+  sequential?: boolean;
 }
+
+/** A piece's priority: skip, low, normal, high. Higher levels are picked first; skip is never picked. */
+export const PiecePriority = { skip: 0, low: 1, normal: 2, high: 3 } as const;
+export type PiecePriority = (typeof PiecePriority)[keyof typeof PiecePriority];
 
 const WANTED = 0;
 const REQUESTED = 1;
@@ -180,6 +191,18 @@ export class PiecePicker<P = string> {
   private readonly geometry: PieceGeometry;
   private readonly verified: Bitfield;
   private leftBytes: number;
+  /** Priority of each piece (0 skip … 3 high). A skipped piece that is not started is "parked": in no order. */
+  private readonly priority: Uint8Array;
+  /** Unverified pieces whose priority is not skip, and their bytes. */
+  private wantedPieces = 0;
+  private wantedLeftBytes = 0;
+  /** Non-skip priority levels in use: with one and no `sequential`, the plain rarest-first walk serves. */
+  private levels: number[] = [];
+  private sequentialOrder: boolean;
+  /** No fresh piece has an index below this (the sequential walk starts here). */
+  private seqLow = 0;
+  /** Pieces with a deadline (a stream waits for them), soonest first: picked before anything else. */
+  private deadlines: number[] = [];
 
   /** Availability of each piece among non-seed peers. */
   private readonly counts: Uint32Array;
@@ -244,12 +267,22 @@ export class PiecePicker<P = string> {
       throw new PickerError('BT_ERR_PICKER_BITFIELD', `have bitfield of ${options.have.length} pieces for ${n}`);
     }
     this.verified = options.have?.clone() ?? new Bitfield(n);
+    if (options.priorities !== undefined) {
+      if (options.priorities.length !== n)
+        throw new PickerError('BT_ERR_PICKER_OPTIONS', `${options.priorities.length} piece priorities for ${n} pieces`);
+      for (const v of options.priorities)
+        if (v > 3) throw new PickerError('BT_ERR_PICKER_OPTIONS', `invalid piece priority ${v}`);
+    }
+    this.priority = options.priorities ? Uint8Array.from(options.priorities) : new Uint8Array(n).fill(2);
+    this.sequentialOrder = options.sequential ?? false;
     this.counts = new Uint32Array(n);
     this.order = new Int32Array(n);
     this.pos = new Int32Array(n).fill(-1);
     let size = 0;
     for (let i = 0; i < n; i++) {
-      if (this.verified.has(i)) continue;
+      if (this.verified.has(i) || this.priority[i] === 0) continue;
+      this.wantedPieces++;
+      this.wantedLeftBytes += this.pieceBytes(i);
       // Inside-out Fisher–Yates: the initial fresh order is a uniformly random permutation.
       const j = this.randomInt(size + 1);
       if (j !== size) {
@@ -270,6 +303,7 @@ export class PiecePicker<P = string> {
     for (let k = 0; k < size; k++) wanted += this.blockCount(this.order[k]!);
     this.leftBytes = left;
     this.wantedBlocks = wanted;
+    this.levels = this.levelsInUse();
   }
 
   /**
@@ -318,6 +352,121 @@ export class PiecePicker<P = string> {
     return this.verified.isComplete;
   }
 
+  /** Bytes of the unverified pieces whose priority is not skip (what a partial selection still needs). O(1). */
+  get wantedLeft(): number {
+    return this.wantedLeftBytes;
+  }
+
+  /** Every piece that is not skipped is verified: the selection is done (the whole torrent if nothing is skipped). O(1). */
+  get isFinished(): boolean {
+    return this.wantedPieces === 0;
+  }
+
+  /** Priority of piece `index` (0 skip, 1 low, 2 normal, 3 high). */
+  priorityOf(index: number): PiecePriority {
+    this.verified.has(index); // range check
+    return this.priority[index]! as PiecePriority;
+  }
+
+  /** New pieces are taken in index order (still by priority level, still with endgame). */
+  get sequential(): boolean {
+    return this.sequentialOrder;
+  }
+
+  /** Turns sequential order on or off. O(1). */
+  setSequential(on: boolean): void {
+    this.sequentialOrder = on;
+  }
+
+  /**
+   * New piece priorities (one per piece, 0 skip … 3 high), e.g. after a file was selected or deselected.
+   * A piece going to skip leaves the rarest-first order and the wanted tallies (blocks already requested
+   * stay outstanding and are still accepted); a piece leaving skip rejoins them. Interest in a peer may
+   * change: the caller re-checks {@link isInterestedIn}. O(changed pieces × (L + k)).
+   *
+   * @example
+   * ```ts
+   * picker.setPriorities(piecePriorities(files, [0, 2, 0], pieceLength)); // only file 1
+   * ```
+   */
+  setPriorities(priorities: Uint8Array): void {
+    const n = this.pieceCount;
+    if (priorities.length !== n)
+      throw new PickerError('BT_ERR_PICKER_OPTIONS', `${priorities.length} piece priorities for ${n} pieces`);
+    for (const v of priorities)
+      if (v > 3) throw new PickerError('BT_ERR_PICKER_OPTIONS', `invalid piece priority ${v}`);
+    for (let i = 0; i < n; i++) {
+      const from = this.priority[i]!;
+      const to = priorities[i]!;
+      if (from === to) continue;
+      this.priority[i] = to;
+      if (this.verified.has(i) || (from > 0 && to > 0)) continue;
+      const prog = this.inProgress.get(i);
+      if (to === 0) {
+        this.wantedPieces--;
+        this.wantedLeftBytes -= this.pieceBytes(i);
+        for (const st of this.partialPeers) if (st.pieces!.has(i)) st.wantCount--;
+        if (prog) this.wantedBlocks -= prog.wanted;
+        else {
+          this.wantedBlocks -= this.blockCount(i);
+          this.removeFresh(i);
+        }
+      } else {
+        this.wantedPieces++;
+        this.wantedLeftBytes += this.pieceBytes(i);
+        for (const st of this.partialPeers) if (st.pieces!.has(i)) st.wantCount++;
+        if (prog) this.wantedBlocks += prog.wanted;
+        else {
+          this.wantedBlocks += this.blockCount(i);
+          this.insertFresh(i);
+        }
+      }
+    }
+    this.levels = this.levelsInUse();
+  }
+
+  /**
+   * Pieces someone waits for (a stream reading them), soonest first: `pick` serves their wanted blocks
+   * before any other (the pieces a peer has, not skipped, not verified), then the usual policy. Replaces
+   * the previous list; `[]` clears it. O(pieces given).
+   *
+   * @example
+   * ```ts
+   * picker.setDeadlines([40, 41, 42]); // a player seeks to piece 40
+   * ```
+   */
+  setDeadlines(pieces: readonly number[]): void {
+    const n = this.pieceCount;
+    this.deadlines = [...new Set(pieces)].filter((i) => Number.isInteger(i) && i >= 0 && i < n);
+  }
+
+  /** The pieces with a deadline still unverified, soonest first. */
+  get deadlinePieces(): number[] {
+    return this.deadlines.filter((i) => !this.verified.has(i));
+  }
+
+  /** Phase 0: wanted blocks of the deadline pieces the peer has, in deadline order. */
+  private pickDeadlines(st: PeerState<P>, out: BlockRequest[], count: number): void {
+    let k = 0;
+    for (const index of this.deadlines) {
+      if (this.verified.has(index)) continue;
+      this.deadlines[k++] = index;
+      if (out.length >= count || this.priority[index] === 0 || !this.stateHas(st, index)) continue;
+      const prog = this.inProgress.get(index);
+      if (prog) {
+        if (prog.wanted > 0) this.takeWanted(prog, st, out, count);
+      } else if (this.pos[index]! >= 0) this.takeWanted(this.startPiece(index), st, out, count);
+    }
+    this.deadlines.length = k; // verified ones dropped
+  }
+
+  /** The non-skip priority levels of the unverified pieces, highest first. */
+  private levelsInUse(): number[] {
+    const seen = [false, false, false, false];
+    for (let i = 0; i < this.pieceCount; i++) if (!this.verified.has(i)) seen[this.priority[i]!] = true;
+    return [3, 2, 1].filter((l) => seen[l]);
+  }
+
   /** Number of verified pieces. O(1). */
   get verifiedCount(): number {
     return this.verified.count;
@@ -325,7 +474,7 @@ export class PiecePicker<P = string> {
 
   /** Every remaining block is requested or received (and some piece is not verified yet). O(1). */
   get inEndgame(): boolean {
-    return this.wantedBlocks === 0 && !this.verified.isComplete;
+    return this.wantedBlocks === 0 && this.wantedPieces > 0;
   }
 
   /** Number of peers known to the picker. */
@@ -555,25 +704,37 @@ export class PiecePicker<P = string> {
     count = Math.floor(count);
     if (!st || !(count > 0) || this.wantCountOf(st) === 0) return out;
 
-    // 1. Finish partial pieces first (a failed piece being refetched by another peer is left to it).
-    if (this.open.size > 0) {
-      for (const index of this.open) {
-        if (!this.stateHas(st, index) || this.refetchedByOther(index, peer)) continue;
-        this.takeWanted(this.inProgress.get(index)!, st, out, count);
-        if (out.length >= count) return this.claimRefetch(peer, out);
-      }
+    // 0. Pieces a stream waits for.
+    if (this.deadlines.length > 0) {
+      this.pickDeadlines(st, out, count);
+      if (out.length >= count) return this.claimRefetch(peer, out);
     }
 
-    // 2. New pieces, rarest first.
-    if (this.freshCountOf(st) > 0) {
-      if (this.useBitfieldWalk(st, count - out.length)) this.pickFreshByBitfield(st, out, count);
-      else this.pickFreshByOrder(st, out, count);
+    if (!this.sequentialOrder && this.levels.length <= 1) {
+      // One priority level: 1. finish partial pieces first (a failed piece being refetched by another
+      // peer is left to it), 2. new pieces, rarest first.
+      this.pickPartial(st, out, count, undefined);
+      if (out.length >= count) return this.claimRefetch(peer, out);
+      if (this.freshCountOf(st) > 0) {
+        if (this.useBitfieldWalk(st, count - out.length)) this.pickFreshByBitfield(st, out, count);
+        else this.pickFreshByOrder(st, out, count, undefined);
+      }
+    } else {
+      // Level by level, highest first: its partial pieces, then its new pieces (rarest first, or in order).
+      for (const level of this.levels) {
+        this.pickPartial(st, out, count, level);
+        if (out.length >= count) return this.claimRefetch(peer, out);
+        if (this.freshCountOf(st) === 0) continue;
+        if (this.sequentialOrder) this.pickFreshInOrder(st, out, count, level);
+        else this.pickFreshByOrder(st, out, count, level);
+        if (out.length >= count) break;
+      }
     }
 
     // 1b. Nothing else to do: help with the pieces being refetched after all.
     if (out.length < count && this.refetch.size > 0) {
       for (const index of this.open) {
-        if (!this.stateHas(st, index) || !this.refetch.has(index)) continue;
+        if (!this.stateHas(st, index) || !this.refetch.has(index) || this.priority[index] === 0) continue;
         this.takeWanted(this.inProgress.get(index)!, st, out, count);
         if (out.length >= count) break;
       }
@@ -585,6 +746,18 @@ export class PiecePicker<P = string> {
       this.pickEndgame(st, out, count);
     }
     return out;
+  }
+
+  /** Phase 1: wanted blocks of in-progress pieces the peer has (of priority `level`, or any not skipped). */
+  private pickPartial(st: PeerState<P>, out: BlockRequest[], count: number, level: number | undefined): void {
+    if (this.open.size === 0) return;
+    for (const index of this.open) {
+      const pr = this.priority[index]!;
+      if (pr === 0 || (level !== undefined && pr !== level)) continue;
+      if (!this.stateHas(st, index) || this.refetchedByOther(index, st.key)) continue;
+      this.takeWanted(this.inProgress.get(index)!, st, out, count);
+      if (out.length >= count) return;
+    }
   }
 
   /** Piece `index` failed and another connected peer is refetching it. */
@@ -640,7 +813,7 @@ export class PiecePicker<P = string> {
       this.dupCandidates.delete(id);
     } else {
       prog.wanted--;
-      this.wantedBlocks--;
+      if (this.priority[index]! > 0) this.wantedBlocks--;
       if (prog.wanted === 0) this.open.delete(index);
     }
     prog.state[b] = RECEIVED;
@@ -671,7 +844,7 @@ export class PiecePicker<P = string> {
         }
         this.dupCandidates.delete(id);
       }
-      this.wantedBlocks -= prog.wanted;
+      if (this.priority[index]! > 0) this.wantedBlocks -= prog.wanted;
       this.inProgress.delete(index);
       this.open.delete(index);
     } else if (this.pos[index]! >= 0) {
@@ -680,7 +853,11 @@ export class PiecePicker<P = string> {
     }
     this.verified.set(index);
     this.leftBytes -= this.pieceBytes(index);
-    for (const st of this.partialPeers) if (st.pieces!.has(index)) st.wantCount--;
+    if (this.priority[index]! > 0) {
+      this.wantedPieces--;
+      this.wantedLeftBytes -= this.pieceBytes(index);
+      for (const st of this.partialPeers) if (st.pieces!.has(index)) st.wantCount--;
+    }
     return cancels;
   }
 
@@ -701,7 +878,7 @@ export class PiecePicker<P = string> {
       prog.state[b] = WANTED;
       prog.received--;
       prog.wanted++;
-      this.wantedBlocks++;
+      if (this.priority[index]! > 0) this.wantedBlocks++;
     }
     prog.firstWanted = 0;
     if (prog.wanted > 0) this.open.add(index);
@@ -732,14 +909,24 @@ export class PiecePicker<P = string> {
     let fresh = 0;
     let wanted = 0;
     let left = 0;
+    let wantedPieces = 0;
+    let wantedLeft = 0;
     for (let i = 0; i < n; i++) {
       const isFresh = this.pos[i]! >= 0;
       const v = this.verified.has(i);
       const prog = this.inProgress.get(i);
       if (isFresh) fresh++;
+      const skipped = this.priority[i] === 0;
       if (v && (isFresh || prog)) fail(`verified piece ${i} is fresh or in progress`);
-      if (!v && isFresh === (prog !== undefined)) fail(`piece ${i} must be exactly one of fresh / in progress`);
+      if (skipped && isFresh) fail(`skipped piece ${i} is fresh`);
+      if (!v && !skipped && isFresh === (prog !== undefined))
+        fail(`piece ${i} must be exactly one of fresh / in progress`);
       if (!v) left += this.pieceBytes(i);
+      if (!v && !skipped) {
+        wantedPieces++;
+        wantedLeft += this.pieceBytes(i);
+      }
+      if (isFresh && i < this.seqLow) fail(`fresh piece ${i} below the sequential cursor`);
       if (isFresh) wanted += this.blockCount(i);
       let c = 0;
       for (const st of this.partialPeers) if (st.pieces!.has(i)) c++;
@@ -747,6 +934,7 @@ export class PiecePicker<P = string> {
     }
     if (fresh !== this.freshSize) fail('freshSize');
     if (left !== this.leftBytes) fail(`left ${this.leftBytes}, real ${left}`);
+    if (wantedPieces !== this.wantedPieces || wantedLeft !== this.wantedLeftBytes) fail('wanted pieces / bytes');
     // Blocks.
     const outstanding = new Map<P, Set<number>>();
     const candidates = new Set<number>();
@@ -781,7 +969,7 @@ export class PiecePicker<P = string> {
       if (w !== prog.wanted || q !== prog.requested || r !== prog.received) fail(`tallies of ${index}`);
       if (w === prog.blocks) fail(`piece ${index} is in progress but wholly wanted`);
       if (w > 0 !== this.open.has(index)) fail(`open set and ${index}`);
-      wanted += w;
+      if (this.priority[index] !== 0) wanted += w;
     }
     for (const index of this.open) if (!this.inProgress.has(index)) fail(`open piece ${index} not in progress`);
     if (wanted !== this.wantedBlocks) fail(`wantedBlocks ${this.wantedBlocks}, real ${wanted}`);
@@ -801,7 +989,7 @@ export class PiecePicker<P = string> {
       let want = 0;
       let fr = 0;
       st.pieces.forEach((i) => {
-        if (!this.verified.has(i)) want++;
+        if (!this.verified.has(i) && this.priority[i] !== 0) want++;
         if (this.pos[i]! >= 0) fr++;
       });
       if (want !== st.wantCount || fr !== st.freshCount) fail('peer want/fresh counts');
@@ -841,16 +1029,26 @@ export class PiecePicker<P = string> {
     return walk > this.pieceCount / 8 + st.pieces.count;
   }
 
-  private pickFreshByOrder(st: PeerState<P>, out: BlockRequest[], count: number): void {
+  private pickFreshByOrder(st: PeerState<P>, out: BlockRequest[], count: number, level: number | undefined): void {
     const order = this.order;
     let p = 0;
     while (out.length < count && p < this.freshSize && this.freshCountOf(st) > 0) {
       const i = order[p]!;
-      if (!this.stateHas(st, i)) {
+      if (!this.stateHas(st, i) || (level !== undefined && this.priority[i] !== level)) {
         p++;
         continue;
       }
       // Starting i removes it from the order: the element now at p has not been looked at yet.
+      this.takeWanted(this.startPiece(i), st, out, count);
+    }
+  }
+
+  /** Sequential: fresh pieces of priority `level` the peer has, lowest index first. O(n) at worst. */
+  private pickFreshInOrder(st: PeerState<P>, out: BlockRequest[], count: number, level: number): void {
+    const n = this.pieceCount;
+    while (this.seqLow < n && this.pos[this.seqLow]! < 0) this.seqLow++;
+    for (let i = this.seqLow; i < n && out.length < count && this.freshCountOf(st) > 0; i++) {
+      if (this.pos[i]! < 0 || this.priority[i] !== level || !this.stateHas(st, i)) continue;
       this.takeWanted(this.startPiece(i), st, out, count);
     }
   }
@@ -875,7 +1073,7 @@ export class PiecePicker<P = string> {
     const promoted: number[] = [];
     for (const id of this.dupCandidates) {
       const index = Math.floor(id / bpp);
-      if (!this.stateHas(st, index)) continue;
+      if (!this.stateHas(st, index) || this.priority[index] === 0) continue;
       const b = id - index * bpp;
       const rs = this.inProgress.get(index)!.requesters[b]!;
       if (rs.includes(st.key)) continue;
@@ -916,14 +1114,15 @@ export class PiecePicker<P = string> {
     prog.state[b] = WANTED;
     prog.requested--;
     prog.wanted++;
-    this.wantedBlocks++;
+    if (this.priority[index]! > 0) this.wantedBlocks++;
     if (b < prog.firstWanted) prog.firstWanted = b;
     this.open.add(index);
     this.maybeUnstart(prog);
   }
 
   private startPiece(index: number): Progress<P> {
-    this.removeFresh(index);
+    // A skipped piece is in no order (parked); a block of it may still arrive unasked.
+    if (this.pos[index]! >= 0) this.removeFresh(index);
     const blocks = this.blockCount(index);
     const prog: Progress<P> = {
       index,
@@ -947,14 +1146,14 @@ export class PiecePicker<P = string> {
     if (prog.wanted !== prog.blocks) return;
     this.inProgress.delete(prog.index);
     this.open.delete(prog.index);
-    this.insertFresh(prog.index);
+    if (this.priority[prog.index]! > 0) this.insertFresh(prog.index);
   }
 
   // ---------------------------------------------------------------------------------------------
   // Internals: peers and availability
 
   private wantCountOf(st: PeerState<P>): number {
-    return st.pieces === null ? this.pieceCount - this.verified.count : st.wantCount;
+    return st.pieces === null ? this.wantedPieces : st.wantCount;
   }
 
   private freshCountOf(st: PeerState<P>): number {
@@ -972,7 +1171,7 @@ export class PiecePicker<P = string> {
       st.freshCount++;
     }
     this.counts[i]!++;
-    if (!this.verified.has(i)) st.wantCount++;
+    if (!this.verified.has(i) && this.priority[i]! > 0) st.wantCount++;
   }
 
   /** A peer that now has every piece is counted as a seed: every count drops by one, order unchanged. */
@@ -1075,6 +1274,7 @@ export class PiecePicker<P = string> {
       ends[level - 1]!++;
     }
     this.freshSize++;
+    if (index < this.seqLow) this.seqLow = index;
     this.shuffleInto(index, a);
     for (const st of this.partialPeers) if (st.pieces!.has(index)) st.freshCount++;
   }

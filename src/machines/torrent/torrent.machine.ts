@@ -59,6 +59,7 @@ import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.js';
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker } from './piece-picker.js';
+import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
 
 /** What the torrent actor needs to know of its metainfo (a subset of `Metainfo`). */
 
@@ -76,6 +77,8 @@ export interface TorrentInfo {
   private?: boolean;
   /** The bencoded info dictionary (`Metainfo.infoBytes`), served to peers over BEP 9 `ut_metadata`. */
   infoBytes?: Uint8Array;
+  /** The files in info-dictionary order (padding files marked): what file priorities map to pieces by. */
+  files?: readonly FileSpan[];
 }
 
 export interface TorrentSettings {
@@ -132,14 +135,36 @@ export interface TorrentInput {
   listenPort?: number;
   /** BEP 5: our DHT node's UDP port, when the engine runs one (peers are told it; their `port` messages reported). */
   dhtPort?: number;
+  /** Priority of each file that is not padding (as `bt-actor info` numbers them); missing: `normal`. */
+  filePriorities?: readonly FilePriority[];
+  /** New pieces in index order rather than rarest first (`--sequential`). */
+  sequential?: boolean;
+}
+
+/**
+ * Which files are wanted (context data, replaced whole on a change): the priority of each file, the
+ * piece priorities they give (a piece takes the highest of its files'), their bytes, and the order.
+ */
+export interface TorrentSelection {
+  files: readonly FilePriority[];
+  /** One per piece: 0 skip, 1 low, 2 normal, 3 high. Never mutated. */
+  pieces: Uint8Array;
+  /** Bytes of the pieces that are not skipped: what `left` counts down from. */
+  wanted: number;
+  sequential: boolean;
+  /** Counts the changes: a `torrent.selected` of an older version is stale. */
+  version: number;
 }
 
 /** A snapshot-friendly summary, refreshed every tick and on every verified piece. */
 export interface TorrentProgress {
   verifiedPieces: number;
   pieceCount: number;
+  /** Bytes of the wanted (not skipped) pieces not verified yet: what trackers are told as `left`. */
   left: number;
   length: number;
+  /** Bytes of the pieces that are not skipped (the whole `length` unless files are deselected). */
+  wanted: number;
   downloaded: number;
   uploaded: number;
   wasted: number;
@@ -221,6 +246,20 @@ export type TorrentEvent =
   /** An accepted connection for this torrent (its handshake named our info hash); `transport` is opaque. */
   | { type: 'torrent.incoming'; address: PeerAddress; transport: unknown }
   | { type: 'torrent.stop' }
+  /**
+   * A file's priority (`index` as `bt-actor info` numbers files, padding left out): `skip` deselects it,
+   * `low` / `normal` / `high` select it. Any time; while active the picker follows at once.
+   */
+  | { type: 'torrent.setFilePriority'; index: number; priority: FilePriority }
+  /** New pieces in index order (true) or rarest first (false). */
+  | { type: 'torrent.setSequential'; sequential: boolean }
+  /** Pieces a reader waits for (a stream), soonest first: requested before any other. `[]` clears. */
+  | { type: 'torrent.setDeadlines'; pieces: number[] }
+  /**
+   * Internal: the picker took selection `version`; `left` is the wanted bytes it lacked when it had
+   * `verified` pieces (a piece verified since makes the figure stale: it is asked again).
+   */
+  | { type: 'torrent.selected'; left: number; version: number; verified: number }
   /** Ask the tracker in use for peers now (as soon as its min interval allows). */
   | { type: 'torrent.reannounce' }
   /** Internal: a piece was verified (raised; `downloading` checks whether that completed the torrent). */
@@ -338,6 +377,8 @@ export interface TorrentContext {
   announced: TransferStats | undefined;
   /** While the info dictionary is fetched (added by magnet link): its peers and strikes; else undefined. */
   metadata: MetadataPhase | undefined;
+  /** Which files are wanted (file priorities, the piece priorities they give), and in which order. */
+  selection: TorrentSelection;
 }
 
 /**
@@ -404,6 +445,7 @@ function progressOf(c: TorrentContext): TorrentProgress {
     pieceCount: c.info.pieceCount,
     left: c.tally.left,
     length: c.info.length,
+    wanted: c.selection.wanted,
     downloaded,
     uploaded,
     wasted: c.tally.wasted,
@@ -440,7 +482,30 @@ function chokeCandidates(c: TorrentContext): ChokeCandidate[] {
     }));
 }
 
-const isComplete = (c: TorrentContext) => c.tally.verifiedPieces >= c.info.pieceCount;
+/** Every wanted piece is verified (the whole torrent unless files are skipped): the `complete` state. */
+const isComplete = (c: TorrentContext) => c.tally.left <= 0;
+/** Every piece of the torrent is verified (trackers hear `completed` only then). */
+const hasEverything = (c: TorrentContext) => c.tally.verifiedPieces >= c.info.pieceCount;
+
+/** The selection of `files` on `info` (piece priorities only once the info dictionary is known). */
+export function selectionOf(
+  info: TorrentInfo,
+  files: readonly FilePriority[],
+  sequential: boolean,
+  version = 0,
+): TorrentSelection {
+  const pieces =
+    info.files && info.pieceCount > 0
+      ? piecePriorities(info.files, files, info.pieceLength)
+      : new Uint8Array(info.pieceCount).fill(2);
+  const g = geometryOf(info);
+  let wanted = 0;
+  for (let i = 0; i < pieces.length; i++) if (pieces[i]! > 0) wanted += pieceBytes(g, i);
+  return { files, pieces, wanted, sequential, version };
+}
+
+/** Files (padding left out) the torrent has, when its info dictionary is known. */
+const fileCountOf = (info: TorrentInfo): number | undefined => info.files?.filter((f) => !f.padding).length;
 
 /** A command a named action decided on, for a peer (by key), a metadata peer, or the storage actor. */
 export type Outgoing =
@@ -624,6 +689,7 @@ function infoOf(meta: Metainfo, announce: string[][]): TorrentInfo {
     announce,
     private: meta.private,
     infoBytes: meta.infoBytes,
+    files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
   };
 }
 
@@ -689,6 +755,22 @@ export const torrentMachine = setup({
   },
   guards: {
     isComplete: ({ context }) => isComplete(context),
+    isStaleSelection: ({ context, event }) =>
+      event.type === 'torrent.selected' &&
+      (event.version !== context.selection.version || event.verified !== context.tally.verifiedPieces),
+    selectionDone: ({ event }) => event.type === 'torrent.selected' && event.left <= 0,
+    selectionPending: ({ event }) => event.type === 'torrent.selected' && event.left > 0,
+    /** The event names a file the torrent has (any index while the file list is unknown: a magnet). */
+    isFileIndex: ({ context, event }) => {
+      if (event.type !== 'torrent.setFilePriority') return false;
+      const n = fileCountOf(context.info);
+      return (
+        Number.isSafeInteger(event.index) &&
+        event.index >= 0 &&
+        (n === undefined ? event.index < 1_000_000 : event.index < n) &&
+        FILE_PRIORITIES.includes(event.priority)
+      );
+    },
     usesPex: ({ context }) => usesPex(context),
     isDuplicate: ({ context, event }) => {
       if (event.type !== 'peer.handshake') return false;
@@ -715,6 +797,36 @@ export const torrentMachine = setup({
   },
   actions: {
     publish: assign(({ context }) => ({ progress: progressOf(context) })),
+    /** The wanted bytes still lacking, as the picker counted them for the current selection. */
+    takeLeft: assign(({ context, event }) =>
+      event.type === 'torrent.selected' ? { tally: { ...context.tally, left: event.left } } : {},
+    ),
+    /** The picker serves these pieces first (a stream waits for them); every peer tops up. */
+    applyDeadlines: ({ context, event, self }) => {
+      const picker = context.svc.picker;
+      if (!picker || event.type !== 'torrent.setDeadlines') return;
+      picker.setDeadlines(event.pieces);
+      const out = new Outbox();
+      refillOthers(context, out);
+      out.flush(self);
+    },
+    /** The storage hears which files are skipped now (it creates none of them; see src/io/part-file.ts). */
+    tellStorage: enqueueActions(({ context, enqueue }) => {
+      const files = context.info.files;
+      if (!files) return;
+      enqueue.sendTo('storage', { type: 'storage.select', skippedFiles: skippedFiles(files, context.selection.files) });
+    }),
+    /** A new file priority or order (the picker follows in the named action `applySelection`). */
+    select: assign(({ context, event }) => {
+      const { selection, info } = context;
+      if (event.type === 'torrent.setSequential')
+        return { selection: { ...selection, sequential: event.sequential, version: selection.version + 1 } };
+      if (event.type !== 'torrent.setFilePriority') return {};
+      const files = [...selection.files];
+      while (files.length < event.index) files.push('normal');
+      files[event.index] = event.priority;
+      return { selection: selectionOf(info, files, selection.sequential, selection.version + 1) };
+    }),
     advanceClock: assign(({ context }) => ({ clock: context.clock + context.settings.tickMs })),
     emitReport: enqueueActions(({ enqueue }, report: TorrentReport) => {
       enqueue.emit(report);
@@ -760,6 +872,8 @@ export const torrentMachine = setup({
         length: context.info.length,
         have,
         random: randomFrom(context.seed),
+        priorities: context.selection.pieces,
+        sequential: context.selection.sequential,
       });
       context.svc.picker = picker;
       context.svc.buffers = new PieceBuffers((i) => picker.pieceBytes(i), {
@@ -777,6 +891,29 @@ export const torrentMachine = setup({
       if (event.type === 'torrent.addPeers') context.svc.book.addAll(event.peers);
     },
     dialMore: ({ context, self }) => dialMore(context, self),
+    /**
+     * The picker takes the context's selection; interest in each peer is told again, every peer tops up
+     * (newly wanted pieces), and the wanted bytes still lacking come back as `torrent.selected`.
+     */
+    applySelection: ({ context, self }) => {
+      const picker = context.svc.picker;
+      if (!picker) return;
+      picker.setPriorities(context.selection.pieces);
+      picker.setSequential(context.selection.sequential);
+      const out = new Outbox();
+      for (const key of Object.keys(context.peers)) {
+        if (context.peers[key]!.peerId === undefined) continue;
+        updateInterest(context, out, key);
+        out.peer(key, { type: 'peer.refill' });
+      }
+      out.flush(self);
+      self.send({
+        type: 'torrent.selected',
+        left: picker.wantedLeft,
+        version: context.selection.version,
+        verified: picker.verifiedCount,
+      } satisfies TorrentEvent);
+    },
     undial: ({ context }, params: { keys: string[] }) => {
       for (const key of params.keys) context.svc.book.release(key);
     },
@@ -1007,6 +1144,7 @@ export const torrentMachine = setup({
   id: 'torrent',
   context: ({ input }) => {
     const settings = { ...defaultTorrentSettings, ...input.settings };
+    const selection = selectionOf(input.info, input.filePriorities ?? [], input.sequential ?? false);
     const book = new PeerBook();
     for (const p of input.peers ?? []) book.add(p);
     const c: TorrentContext = {
@@ -1034,7 +1172,7 @@ export const torrentMachine = setup({
       spawned: 0,
       tally: {
         verifiedPieces: 0,
-        left: input.info.length,
+        left: selection.wanted,
         checked: 0,
         downloadedGone: 0,
         uploadedGone: 0,
@@ -1050,6 +1188,7 @@ export const torrentMachine = setup({
       stopsPending: 0,
       announced: undefined,
       metadata: undefined,
+      selection,
     };
     c.progress = progressOf(c);
     return c;
@@ -1057,6 +1196,10 @@ export const torrentMachine = setup({
   invoke: { id: 'storage', src: 'storage' },
   initial: 'checking',
   on: {
+    // File priorities and the order change in any state; the picker (once made) follows at once.
+    'torrent.setFilePriority': { guard: 'isFileIndex', actions: ['select', 'applySelection', 'tellStorage'] },
+    'torrent.setSequential': { actions: ['select', 'applySelection'] },
+    'torrent.setDeadlines': { actions: 'applyDeadlines' },
     // A failed storage ends the torrent, but as any stop does: peers closed, trackers told `stopped`
     // (BEP 3: a tracker must not keep a dead port in its list), then `error`.
     'storage.error': {
@@ -1304,14 +1447,20 @@ export const torrentMachine = setup({
               // The announcer of this phase told the trackers `left` 0; the next one tells them the truth.
               enqueue(stopChild('announcer'));
               const info = infoOf(event.meta, context.info.announce);
+              const { files, sequential } = context.selection;
+              // Priorities given for files the torrent does not have are dropped.
+              const selection = selectionOf(info, files.slice(0, fileCountOf(info)), sequential);
               enqueue.assign({
                 info,
                 metadata: undefined,
                 announcing: false,
                 announced: undefined,
-                tally: { ...context.tally, left: info.length },
+                selection,
+                tally: { ...context.tally, left: selection.wanted },
               });
               enqueue.sendTo('storage', { type: 'storage.open', meta: event.meta, torrent: event.torrent });
+              const skipped = skippedFiles(info.files ?? [], selection.files);
+              if (skipped.length > 0) enqueue.sendTo('storage', { type: 'storage.select', skippedFiles: skipped });
             }),
             'metadataDone',
             'publish',
@@ -1372,8 +1521,11 @@ export const torrentMachine = setup({
             assign(({ context, event }) => {
               const have = Bitfield.fromBytes(event.have, context.info.pieceCount);
               const g = geometryOf(context.info);
-              let left = context.info.length;
-              have.forEach((i) => (left -= pieceBytes(g, i)));
+              const { pieces, wanted } = context.selection;
+              let left = wanted;
+              have.forEach((i) => {
+                if (pieces[i]! > 0) left -= pieceBytes(g, i);
+              });
               return { tally: { ...context.tally, verifiedPieces: have.count, left } };
             }),
             'createPicker',
@@ -1637,7 +1789,9 @@ export const torrentMachine = setup({
               tally: {
                 ...context.tally,
                 verifiedPieces: context.tally.verifiedPieces + 1,
-                left: context.tally.left - pieceBytes(geometryOf(context.info), event.index),
+                left:
+                  context.tally.left -
+                  (context.selection.pieces[event.index]! > 0 ? pieceBytes(geometryOf(context.info), event.index) : 0),
                 fetched: context.tally.fetched + pieceBytes(geometryOf(context.info), event.index),
               },
             })),
@@ -1703,8 +1857,15 @@ export const torrentMachine = setup({
           always: [{ guard: 'isComplete', target: 'complete' }, { target: 'downloading' }],
         },
         downloading: {
-          // Only a verified piece completes the torrent.
-          on: { 'torrent.verified': { guard: 'isComplete', target: 'complete' } },
+          // A verified piece completes the torrent, or a selection that leaves nothing wanted to fetch.
+          on: {
+            'torrent.verified': { guard: 'isComplete', target: 'complete' },
+            'torrent.selected': [
+              { guard: 'isStaleSelection', actions: 'applySelection' },
+              { guard: 'selectionDone', target: 'complete', actions: 'takeLeft' },
+              { actions: ['takeLeft', 'publish', 'updateAnnouncer'] },
+            ],
+          },
           after: {
             tick: {
               target: 'downloading',
@@ -1716,13 +1877,24 @@ export const torrentMachine = setup({
         complete: {
           entry: [
             'publish',
-            // Trackers hear `completed` with nothing left.
+            // Trackers hear `completed` with nothing left — once the whole torrent is here (a selection
+            // that is done only tells them `left` 0).
             'updateAnnouncer',
-            enqueueActions(({ enqueue }) => enqueue.sendTo('announcer', { type: 'announcer.completed' })),
+            enqueueActions(({ context, enqueue }) => {
+              if (hasEverything(context)) enqueue.sendTo('announcer', { type: 'announcer.completed' });
+            }),
             // Seeds have nothing to give us and want nothing from us; leechers stay to be served.
             'closeSeeds',
             { type: 'emitReport', params: { type: 'torrent.complete' } },
           ],
+          // Files selected since: back to downloading them.
+          on: {
+            'torrent.selected': [
+              { guard: 'isStaleSelection', actions: 'applySelection' },
+              { guard: 'selectionPending', target: 'downloading', actions: ['takeLeft', 'publish', 'updateAnnouncer'] },
+              { actions: ['takeLeft', 'publish'] },
+            ],
+          },
           initial: 'seeding',
           states: {
             seeding: {
