@@ -288,7 +288,7 @@ function onlyModelledKeys(v: BencodeValue): boolean {
   if (!Object.keys(v).every((k) => top.includes(k))) return false;
   if (kind === 'q') {
     const q = isBytes(v.q) ? Buffer.from(v.q).toString('utf8') : '';
-    const allowed = ARGS[q] ?? ['id'];
+    const allowed = Object.hasOwn(ARGS, q) ? ARGS[q]! : ['id'];
     return isDict(v.a) && Object.keys(v.a).every((k) => allowed.includes(k));
   }
   if (kind === 'r')
