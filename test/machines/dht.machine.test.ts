@@ -249,13 +249,18 @@ describe('dht node: lookups and announces', () => {
     n.actor.send({ type: 'dht.add', infoHash: id(0x55) });
     await flush();
     expect(getPeers(n).length).toBeGreaterThan(0);
-    // Added while bootstrapping: its lookup starts when the node is ready, not a tick after.
+    // Added while starting, and another while bootstrapping: their lookups start when the node is
+    // ready, not a tick after.
     const late = node(net, clock, 8290, { bootstrap: [`127.0.0.1:${nodes[0]!.at.port}`] });
     late.actor.send({ type: 'dht.add', infoHash: id(0x56) });
+    for (let i = 0; i < 20 && !state(late).includes('bootstrapping'); i++) await flush(1);
+    expect(state(late)).toContain('bootstrapping');
+    late.actor.send({ type: 'dht.add', infoHash: id(0x57) });
     for (let i = 0; i < 50 && state(late) !== '{"active":"ready"}'; i++) await run(clock, 20, 20);
     expect(state(late)).toBe('{"active":"ready"}');
     await flush();
-    expect(getPeers(late).length).toBeGreaterThan(0);
+    const asked = new Set(getPeers(late).map((d) => idToHex((d.msg as { infoHash: Uint8Array }).infoHash)));
+    expect(asked).toEqual(new Set([idToHex(id(0x56)), idToHex(id(0x57))]));
   }, 30_000);
 
   it('a lookup that finds nobody is retried sooner (10 s, then 20 s); dht.remove stops it', async () => {
