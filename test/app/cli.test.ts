@@ -20,6 +20,18 @@ async function cli(...argv: string[]) {
   return { code, out: out.join('\n'), err: err.join('\n'), errLines: err };
 }
 
+/** A 12-byte torrent with a duplicate path and a `..` path (laid out as `foo/bar.1.txt` and `_/_/etc/passwd`). */
+async function awkwardTorrent(file: string, pieces: Uint8Array): Promise<string> {
+  const path = join(dir, file);
+  const files = [
+    { length: 3, path: ['foo', 'bar.txt'] },
+    { length: 4, path: ['foo', 'bar.txt'] },
+    { length: 5, path: ['..', '..', 'etc', 'passwd'] },
+  ];
+  await writeFile(path, encodeBencode({ info: { name: 'temp', 'piece length': 16384, files, pieces } }));
+  return path;
+}
+
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bt-actor-cli-'));
@@ -156,22 +168,7 @@ describe('bt-actor create / info', () => {
   });
 
   it('info lists the sanitized layout of awkward paths, one warning line per change', async () => {
-    const awkward = join(dir, 'awkward.torrent');
-    await writeFile(
-      awkward,
-      encodeBencode({
-        info: {
-          name: 'temp',
-          'piece length': 16384,
-          files: [
-            { length: 3, path: ['foo', 'bar.txt'] },
-            { length: 4, path: ['foo', 'bar.txt'] },
-            { length: 5, path: ['..', '..', 'etc', 'passwd'] },
-          ],
-          pieces: new Uint8Array(20),
-        },
-      }),
-    );
+    const awkward = await awkwardTorrent('awkward.torrent', new Uint8Array(20));
     const r = await cli('info', awkward);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/files \(3\):\n.*temp\/foo\/bar\.txt\n.*temp\/foo\/bar\.1\.txt\n.*temp\/_\/_\/etc\/passwd/);
@@ -183,22 +180,7 @@ describe('bt-actor create / info', () => {
 
   it('run warns of each renamed path too, and checks the data where the sanitized layout puts it', async () => {
     const data = Buffer.from('abcdefghijkl'); // 3 + 4 + 5 bytes, one piece
-    const awkward = join(dir, 'awkward-run.torrent');
-    await writeFile(
-      awkward,
-      encodeBencode({
-        info: {
-          name: 'temp',
-          'piece length': 16384,
-          files: [
-            { length: 3, path: ['foo', 'bar.txt'] },
-            { length: 4, path: ['foo', 'bar.txt'] },
-            { length: 5, path: ['..', '..', 'etc', 'passwd'] },
-          ],
-          pieces: createHash('sha1').update(data).digest(),
-        },
-      }),
-    );
+    const awkward = await awkwardTorrent('awkward-run.torrent', createHash('sha1').update(data).digest());
     const out = join(dir, 'awkward-out');
     await mkdir(join(out, 'temp', 'foo'), { recursive: true });
     await mkdir(join(out, 'temp', '_', '_', 'etc'), { recursive: true });
