@@ -1137,7 +1137,7 @@ export const torrentMachine = setup({
     metadataDone: ({ context }) => {
       context.svc.assembler = undefined;
       context.svc.solo = undefined;
-      context.svc.book.retryAllAfter(context.settings.tickMs);
+      context.svc.book.retryAllAfter(0);
     },
   },
 }).createMachine({
