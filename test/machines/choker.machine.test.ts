@@ -82,6 +82,8 @@ function context(
     optimistic: undefined,
     unchoked: [],
     firstSeen: {},
+    since: {},
+    lastUnchoked: {},
     ...o,
     settings: { ...defaultChokerSettings, ...o.settings },
   };
@@ -122,17 +124,50 @@ describe('chooseUnchoked', () => {
     expect(r.keys[4]).toBe(r.optimistic);
   });
 
-  it('ranks by our upload to them (upRate) while seeding', () => {
+  it('while seeding, goes round robin: a turn of optimisticRounds rounds, then the longest waiting', () => {
     const peers = [
       peer('a', { down: 100, up: 1 }),
       peer('b', { down: 90, up: 7 }),
       peer('c', { down: 80, up: 3 }),
       peer('d', { down: 0, up: 9 }),
       peer('e', { down: 0, up: 5 }),
+      peer('f', { up: 2 }),
     ];
-    const r = chooseUnchoked(context(), peers, true, true);
-    expect(r.keys.slice(0, 4)).toEqual(['d', 'b', 'e', 'c']);
-    expect(r.optimistic).toBe('a');
+    // Nobody unchoked yet, all first seen now: the order is the draw (a–f in order with these draws).
+    const first = chooseUnchoked(
+      context({ settings: { slots: 2 } }),
+      peers,
+      true,
+      true,
+      sequence([0, 0.1, 0.2, 0.3, 0.4, 0.5]),
+    );
+    expect(verdict(first)).toEqual({ keys: ['a', 'b', 'c'], optimistic: 'c' });
+    // Round 2: a and b hold since round 0 (their turn is not over), the fastest first; c is optimistic.
+    const held = context({
+      round: 2,
+      settings: { slots: 2 },
+      unchoked: ['a', 'b', 'c'],
+      optimistic: 'c',
+      since: { a: 0, b: 0, c: 0 },
+      lastUnchoked: { a: 1, b: 1, c: 1 },
+      firstSeen: { a: 0, b: 0, c: 0, d: 0, e: 0, f: 0 },
+    });
+    expect(chooseUnchoked(held, peers, true, false, sequence([])).keys).toEqual(['b', 'a', 'c']);
+    // Round 3: their turn is over. The two never unchoked (d, e, first seen earliest; f later) take the
+    // regular slots, and the optimistic rotation goes to f (never unchoked) before a, b, c.
+    const turn = { ...held, round: 3, firstSeen: { ...held.firstSeen, f: 2 } };
+    expect(verdict(chooseUnchoked(turn, peers, true, true, sequence([])))).toEqual({
+      keys: ['d', 'e', 'f'],
+      optimistic: 'f',
+    });
+    // Three holders in turn for two slots: the fastest two keep theirs.
+    const crowded = { ...held, optimistic: undefined };
+    expect(chooseUnchoked(crowded, peers, true, false, sequence([])).keys.slice(0, 2)).toEqual(['b', 'c']);
+    // since and lastUnchoked: a stretch continues, a new one starts now; everyone in the verdict is stamped.
+    const r = chooseUnchoked(turn, peers, true, true, sequence([]));
+    expect(r.since).toEqual({ d: 3, e: 3, f: 3 });
+    expect(r.lastUnchoked).toEqual({ a: 1, b: 1, c: 1, d: 3, e: 3, f: 3 });
+    expect(chooseUnchoked(held, peers, true, false, sequence([])).since).toEqual({ a: 0, b: 0, c: 0 });
   });
 
   it('breaks ties with the scripted draws', () => {
@@ -152,14 +187,14 @@ describe('chooseUnchoked', () => {
     // The same draws scripted from the same state give the same verdict.
     const scripted = chooseUnchoked(ctx, peers, false, true, randomFrom(1234));
     expect(verdict(r)).toEqual(verdict(scripted));
-    // Four tie-breakers and the optimistic draw: the state five steps on. Scripted draws leave it alone.
-    expect(r.rng).toBe(stepped(1234, 5));
+    // Four tie-breakers (the optimistic choice draws nothing): four steps on. Scripted draws leave it alone.
+    expect(r.rng).toBe(stepped(1234, 4));
     expect(scripted.rng).toBe(1234);
     // Pure: the same context gives the same choice, and is left as it was.
     expect(chooseUnchoked(ctx, peers, false, true)).toEqual(r);
     expect(ctx.rng).toBe(1234);
     // No rotation and the optimistic unchoke still eligible: only the four tie-breakers.
-    const kept = chooseUnchoked({ ...ctx, optimistic: r.optimistic }, peers, false, false);
+    const kept = chooseUnchoked({ ...ctx, optimistic: r.optimistic, unchoked: r.keys }, peers, false, false);
     expect(kept.optimistic).toBe(r.optimistic);
     expect(kept.rng).toBe(stepped(1234, 4));
     // Threading the state through gives fresh tie-breaks: equal peers take turns.
@@ -221,7 +256,7 @@ describe('chooseUnchoked', () => {
 
   it('keeps the optimistic unchoke between rotations while it stays eligible', () => {
     const peers = [peer('a', { down: 9 }), peer('b'), peer('c'), peer('d')];
-    const ctx = context({ settings: { slots: 1 }, optimistic: 'c' });
+    const ctx = context({ settings: { slots: 1 }, optimistic: 'c', unchoked: ['a', 'c'] });
     expect(verdict(chooseUnchoked(ctx, peers, false, false, prng(1)))).toEqual({ keys: ['a', 'c'], optimistic: 'c' });
     // No longer eligible (it lost interest): a new one is drawn even without rotation.
     patch(peers, 'c', { peerInterested: false });
@@ -234,10 +269,16 @@ describe('chooseUnchoked', () => {
     // Gone altogether: likewise.
     const u = chooseUnchoked(ctx, [peer('a', { down: 9 }), peer('b'), peer('d')], false, false, prng(1));
     expect(['b', 'd']).toContain(u.optimistic);
+    // Dropped from the verdict in force (a fill left it out): not holding any more, a new one is chosen.
+    const dropped = { ...ctx, unchoked: ['a'] };
+    expect(
+      chooseUnchoked(dropped, [peer('a', { down: 9 }), peer('b'), peer('c')], false, false, sequence([0, 0, 0.5]))
+        .optimistic,
+    ).toBe('b');
   });
 
   it('a rotation moves the optimistic unchoke to another peer when there is one', () => {
-    const ctx = context({ settings: { slots: 1 }, optimistic: 'b' });
+    const ctx = context({ settings: { slots: 1 }, optimistic: 'b', unchoked: ['a', 'b'] });
     for (let seed = 0; seed < 200; seed++) {
       const r = chooseUnchoked(ctx, [peer('a', { down: 9 }), peer('b'), peer('c')], false, true, prng(seed));
       expect(r.optimistic).toBe('c');
@@ -253,55 +294,50 @@ describe('chooseUnchoked', () => {
     expect(ctx.firstSeen).toEqual({ c: 2, gone: 1 }); // a new record, not a mutation
   });
 
-  it('weights new peers (seen fewer than newRounds rounds ago) three times: deterministic draw', () => {
-    // round 10, newRounds 3: first seen in round 8 is new (age 2), in round 7 is old (age 3).
-    const peers = [peer('top', { down: 9 }), peer('old'), peer('new')];
-    const ctx = context({ round: 10, settings: { slots: 1 }, firstSeen: { top: 0, old: 7, new: 8 } });
-    // three tie-breakers (top, old, new), then the draw over weights [old 1, new 3]
-    const draw = (x: number) => chooseUnchoked(ctx, peers, false, true, sequence([0, 0, 0, x])).optimistic;
-    expect(draw(0)).toBe('old');
-    expect(draw(0.249)).toBe('old');
-    expect(draw(0.25)).toBe('new');
-    expect(draw(0.999)).toBe('new');
-    // A peer never seen before is first seen now, so it is new.
-    const fresh = [peer('top', { down: 9 }), peer('old'), peer('unseen')];
-    expect(chooseUnchoked(ctx, fresh, false, true, sequence([0, 0, 0, 0.25])).optimistic).toBe('unseen');
-  });
-
-  it('weights new peers three times: statistically, with a seeded PRNG or the context generator', () => {
-    const peers = [peer('top', { down: 9 }), peer('old1'), peer('old2'), peer('new1'), peer('new2')];
-    const firstSeen = { top: 0, old1: 0, old2: 5, new1: 8, new2: 10 };
-    const runs = 20_000;
-    for (const source of ['scripted', 'context'] as const) {
-      const counts = new Map<string, number>();
-      const draw = source === 'scripted' ? prng(0xc0ffee) : undefined;
-      let ctx = context({ round: 10, settings: { slots: 1 }, firstSeen, rng: 0xc0ffee });
-      for (let i = 0; i < runs; i++) {
-        const r = chooseUnchoked(ctx, peers, false, true, draw);
-        counts.set(r.optimistic!, (counts.get(r.optimistic!) ?? 0) + 1);
-        ctx = { ...ctx, rng: r.rng };
-      }
-      const n = (k: string) => counts.get(k) ?? 0;
-      expect(n('top'), source).toBe(0);
-      const old = n('old1') + n('old2');
-      const young = n('new1') + n('new2');
-      expect(old + young, source).toBe(runs);
-      // Expected 3:1 (a new peer 3/8 each, an old one 1/8). The draws are seeded, so this cannot flake;
-      // the band is still ±10 %, some six standard deviations wide.
-      expect(young / old, source).toBeGreaterThan(2.7);
-      expect(young / old, source).toBeLessThan(3.3);
-      for (const k of ['old1', 'old2']) expect(n(k) / runs, `${source} ${k}`).toBeCloseTo(1 / 8, 1);
-      for (const k of ['new1', 'new2']) expect(n(k) / runs, `${source} ${k}`).toBeCloseTo(3 / 8, 1);
+  it('gives the optimistic unchoke to the longest waiting: never unchoked first, then unchoked longest ago', () => {
+    const peers = [peer('top', { down: 9 }), peer('was2'), peer('was5'), peer('never8'), peer('never6')];
+    const ctx = context({
+      round: 10,
+      settings: { slots: 1 },
+      firstSeen: { top: 0, was2: 0, was5: 0, never8: 8, never6: 6 },
+      lastUnchoked: { top: 9, was2: 2, was5: 5 },
+    });
+    const order: string[] = [];
+    let c = ctx;
+    for (let i = 0; i < 4; i++) {
+      const r = chooseUnchoked(c, peers, false, true);
+      order.push(r.optimistic!);
+      const { keys, ...rest } = r;
+      c = { ...c, ...rest, round: c.round + 1, unchoked: keys };
     }
+    // Each rotation serves the longest waiting of the others: nobody waits more than one lap.
+    expect(order).toEqual(['never6', 'never8', 'was2', 'was5']);
+    // A peer never seen before is first seen now: after the earlier never-unchoked ones, before the rest.
+    const fresh = [...peers, peer('unseen')];
+    expect(
+      chooseUnchoked({ ...ctx, firstSeen: { ...ctx.firstSeen, never6: 11, never8: 12 } }, fresh, false, true)
+        .optimistic,
+    ).toBe('unseen');
+    // Equal waits: the tie-breaker draws decide (smallest wins), so equal peers take turns.
+    const twins = [peer('top', { down: 9 }), peer('x'), peer('y')];
+    expect(
+      chooseUnchoked(context({ settings: { slots: 1 } }), twins, false, true, sequence([0, 0.9, 0.1])).optimistic,
+    ).toBe('y');
+    expect(
+      chooseUnchoked(context({ settings: { slots: 1 } }), twins, false, true, sequence([0, 0.1, 0.9])).optimistic,
+    ).toBe('x');
   });
 
-  it('property: only eligible peers, at most slots + 1, no duplicates, the top slots by rate always in', () => {
+  it('property: only eligible peers, at most slots + 1, no duplicates, top rates (downloading), turns and queue (seeding)', () => {
     const arbPeer = fc.record({
       interested: fc.boolean(),
       snubbed: fc.boolean(),
       down: fc.integer({ min: 0, max: 4 }),
       up: fc.integer({ min: 0, max: 4 }),
       age: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
+      // In the verdict in force, for this many rounds; else unchoked this many rounds ago (or never).
+      held: fc.option(fc.integer({ min: 1, max: 5 }), { nil: undefined }),
+      ago: fc.option(fc.integer({ min: 2, max: 9 }), { nil: undefined }),
     });
     fc.assert(
       fc.property(
@@ -309,7 +345,7 @@ describe('chooseUnchoked', () => {
         fc.integer({ min: 0, max: 5 }),
         fc.boolean(),
         fc.boolean(),
-        fc.integer({ min: 0, max: 10 }),
+        fc.integer({ min: 1, max: 10 }),
         fc.integer(),
         fc.integer({ min: -1, max: 9 }),
         fc.boolean(),
@@ -320,9 +356,30 @@ describe('chooseUnchoked', () => {
             if (p.age !== undefined) firstSeen[`p${i}`] = Math.max(0, round - p.age);
           });
           const optimistic = previous >= 0 && previous < peers.length ? `p${previous}` : undefined;
+          // A context as rounds leave it: the verdict in force was stamped last round.
+          const unchoked: string[] = [];
+          const since: Record<string, number> = {};
+          const lastUnchoked: Record<string, number> = {};
+          arbs.forEach((p, i) => {
+            const k = `p${i}`;
+            if (p.held !== undefined || k === optimistic) {
+              unchoked.push(k);
+              since[k] = Math.max(0, round - (p.held ?? 1));
+              lastUnchoked[k] = round - 1;
+            } else if (p.ago !== undefined) lastUnchoked[k] = Math.max(0, round - p.ago);
+          });
           // Frozen throughout: any mutation of the inputs throws (test modules run in strict mode).
           const ctx = Object.freeze(
-            context({ settings: { slots }, round, optimistic, rng: seed, firstSeen: Object.freeze(firstSeen) }),
+            context({
+              settings: { slots },
+              round,
+              optimistic,
+              rng: seed,
+              firstSeen: Object.freeze(firstSeen),
+              unchoked: Object.freeze(unchoked) as string[],
+              since: Object.freeze(since),
+              lastUnchoked: Object.freeze(lastUnchoked),
+            }),
           );
           Object.freeze(ctx.settings);
           const r = chooseUnchoked(ctx, Object.freeze(peers), seeding, rotate, scripted ? prng(seed) : undefined);
@@ -343,7 +400,7 @@ describe('chooseUnchoked', () => {
           );
           // The top `slots` by rate are in (ties at the boundary aside): anyone strictly faster than
           // the slots-th best is unchoked, and the regular slots hold exactly the best rates.
-          if (slots > 0 && eligible.size > slots) {
+          if (!seeding && slots > 0 && eligible.size > slots) {
             const rates = [...eligible].map(rate).sort((x, y) => y - x);
             const bar = rates[slots - 1]!;
             check(
@@ -355,6 +412,28 @@ describe('chooseUnchoked', () => {
               'the regular slots are not the best rates',
             );
           }
+          // Seeding: a regular peer whose turn is not over keeps its slot (when they fit), and nobody newly
+          // unchoked jumps a candidate left out that waited longer (never unchoked first, then longest ago).
+          const wait = (k: string) => [lastUnchoked[k] ?? -1, firstSeen[k] ?? round] as const;
+          const waitedLonger = (a: string, b: string) => {
+            const [x, y] = [wait(a), wait(b)];
+            return x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
+          };
+          const added = r.keys.filter((k) => !unchoked.includes(k));
+          const out = [...eligible].filter((k) => !r.keys.includes(k) && !unchoked.includes(k));
+          if (seeding) {
+            const inTurn = [...eligible].filter(
+              (k) =>
+                k !== optimistic && unchoked.includes(k) && round - since[k]! < defaultChokerSettings.optimisticRounds,
+            );
+            if (inTurn.length <= slots)
+              check(
+                inTurn.every((k) => r.keys.includes(k)),
+                'a turn was cut short',
+              );
+            for (const n of added) check(!out.some((c) => waitedLonger(c, n)), 'a seeding slot jumped the queue');
+          } else if (r.optimistic !== undefined && added.includes(r.optimistic))
+            check(!out.some((c) => waitedLonger(c, r.optimistic!)), 'the optimistic unchoke jumped the queue');
           // The optimistic unchoke holds between rotations and passes on at one (when it can).
           const regular = new Set(r.optimistic === undefined ? r.keys : r.keys.slice(0, -1));
           if (optimistic !== undefined && eligible.has(optimistic) && !regular.has(optimistic)) {
@@ -627,14 +706,24 @@ describe('choker statechart', () => {
     expect(reports[1]!).toHaveLength(3);
   });
 
-  it('ranks by our upload once the torrent is seeding', () => {
-    const { clock, reports, world } = start([peer('a', { down: 10, up: 0 }), peer('b', { down: 0, up: 10 })], {
-      settings: { slots: 1 },
-    });
-    expect(reports[0]).toEqual(['a', 'b']);
+  it('goes round robin once the torrent is seeding: nobody holds a regular slot for more than a turn', () => {
+    const peers = [peer('a', { down: 10 }), peer('b', { up: 10 }), peer('c', { up: 5 }), peer('d', { up: 1 })];
+    const { clock, reports, world } = start(peers, { settings: { slots: 1 } });
+    expect(reports[0]![0]).toBe('a'); // downloading: a gives the most, so it keeps the regular slot
     world.seeding = true;
-    clock.increment(10_000);
-    expect(reports[1]).toEqual(['b', 'a']);
+    for (let round = 1; round <= 12; round++) clock.increment(10_000);
+    const regulars = reports.slice(1).map((keys) => keys[0]!);
+    // The regular slot changes hands (b, the fastest downloader, would take it for good by rate alone).
+    expect(new Set(regulars).size).toBeGreaterThan(1);
+    // A turn is 3 rounds: a holder keeps the slot at most 3 rounds in a row (a's turn began at round 0).
+    let run = 1;
+    for (let i = 1; i < regulars.length; i++) {
+      run = regulars[i] === regulars[i - 1] ? run + 1 : 1;
+      expect(run, regulars.join()).toBeLessThanOrEqual(3);
+    }
+    // Everyone is unchoked (regular or optimistic) at least once in every 2 turns (6 rounds).
+    for (let i = 0; i + 6 <= reports.length; i++)
+      expect(sorted([...new Set(reports.slice(i, i + 6).flat())])).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('new and departed peers are picked up at the next round', () => {

@@ -8,8 +8,12 @@
  * Invariants:
  * - at-most-slots-plus-one: a verdict unchokes at most `slots` + 1 peers;
  * - only-eligible: only interested, unsnubbed peers are unchoked;
- * - best-rates-in: after a round, every peer faster than the slowest regular slot is unchoked (a fill
- *   only adds to the verdict in force);
+ * - best-rates-in: after a round while downloading, every peer faster than the slowest regular slot is
+ *   unchoked (a fill only adds to the verdict in force);
+ * - no-queue-jumping: after a round while seeding, no peer newly unchoked has waited less than a
+ *   candidate left out (never unchoked before comes first, then unchoked longest ago);
+ * - turns-kept: after a round while seeding, a regular peer whose turn (`optimisticRounds` rounds) is not
+ *   over keeps its slot when there are no more such peers than slots;
  * - matches-the-model: the live choker's context equals the fold of `transition()` over the same events
  *   (the machine is a pure function of snapshot and event, its randomness included).
  */
@@ -48,6 +52,7 @@ const SETS: ChokeCandidate[][] = [
 const events: EventObject[] = [
   ...SETS.map((peers) => ({ type: 'choker.rechoke', peers, seeding: false })),
   { type: 'choker.rechoke', peers: SETS[0]!, seeding: true },
+  { type: 'choker.rechoke', peers: SETS[1]!, seeding: true },
   ...SETS.slice(0, 2).map((peers) => ({ type: 'choker.fill', peers, seeding: false })),
   { type: 'xstate.after.rechokeInterval.choker.running' },
 ];
@@ -75,7 +80,16 @@ const paths: EventObject[][] = shortest.flatMap((x) => {
   return [evs, [...evs, TIMER]];
 });
 
-function check(keys: string[], peers: ChokeCandidate[], seeding: boolean, round: boolean): string[] {
+interface Before {
+  round: number;
+  unchoked: string[];
+  optimistic?: string | undefined;
+  since: Record<string, number>;
+  lastUnchoked: Record<string, number>;
+  firstSeen: Record<string, number>;
+}
+
+function check(keys: string[], peers: ChokeCandidate[], seeding: boolean, round: boolean, prev: Before): string[] {
   const v: string[] = [];
   const { slots } = defaultChokerSettings;
   if (keys.length > slots + 1) v.push(`at-most-slots-plus-one: ${keys.length}`);
@@ -83,7 +97,22 @@ function check(keys: string[], peers: ChokeCandidate[], seeding: boolean, round:
   for (const k of keys) if (!eligible.some((q) => q.key === k)) v.push(`only-eligible: ${k}`);
   const rate = (q: ChokeCandidate) => (seeding ? q.upRate : q.downRate);
   const rates = eligible.map(rate).sort((x, y) => y - x);
-  if (round && rates.length > slots) {
+  if (round && seeding) {
+    const wait = (k: string) => [prev.lastUnchoked[k] ?? -1, prev.firstSeen[k] ?? prev.round] as const;
+    const before = (a: readonly [number, number], b: readonly [number, number]) => a[0] - b[0] || a[1] - b[1];
+    const added = keys.filter((k) => !prev.unchoked.includes(k));
+    for (const c of eligible.filter((q) => !keys.includes(q.key)))
+      for (const n of added) if (before(wait(c.key), wait(n)) < 0) v.push(`no-queue-jumping: ${n} before ${c.key}`);
+    const inTurn = eligible.filter(
+      (q) =>
+        q.key !== prev.optimistic &&
+        prev.unchoked.includes(q.key) &&
+        prev.since[q.key] !== undefined &&
+        prev.round - prev.since[q.key]! < defaultChokerSettings.optimisticRounds,
+    );
+    if (inTurn.length <= slots) for (const q of inTurn) if (!keys.includes(q.key)) v.push(`turns-kept: ${q.key}`);
+  }
+  if (round && !seeding && rates.length > slots) {
     const bar = rates[slots - 1]!;
     for (const q of eligible) if (rate(q) > bar && !keys.includes(q.key)) v.push(`best-rates-in: ${q.key}`);
   }
@@ -105,6 +134,7 @@ async function replay(path: EventObject[]) {
   let model = initialTransition(chokerMachine, input as never)[0];
   for (const event of path) {
     const e = event as EventObject & { peers?: ChokeCandidate[]; seeding?: boolean };
+    const prev = model.context as unknown as Before;
     model = transition(chokerMachine, model, e as never)[0];
     const before = verdicts.length;
     if (e.type.startsWith('xstate.after.')) clock.increment(defaultChokerSettings.rechokeIntervalMs);
@@ -113,7 +143,7 @@ async function replay(path: EventObject[]) {
       last = { peers: e.peers!, seeding: e.seeding! };
     }
     for (const keys of verdicts.slice(before))
-      violations.push(...check(keys, last.peers, last.seeding, e.type === 'choker.rechoke'));
+      violations.push(...check(keys, last.peers, last.seeding, e.type === 'choker.rechoke', prev));
     const live = choker.getSnapshot() as { context: unknown };
     const { report: _a, ...ctx } = live.context as Record<string, unknown>;
     const { report: _b, ...want } = model.context as unknown as Record<string, unknown>;

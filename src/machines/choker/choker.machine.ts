@@ -1,9 +1,10 @@
 /**
  * The choker (BEP 3 tit-for-tat) as an actor. Every `rechokeInterval` (10 s) it asks its parent for the
- * peers (`choker.due`) and, given them (`choker.rechoke`), unchokes the best `slots` (4) interested peers
- * by rate — their upload to us while we download, our upload to them while we seed — plus one
- * optimistic unchoke, rotated every `optimisticRounds` (3) rounds (30 s), in which newly seen peers are
- * three times as likely to be chosen. Snubbed peers lose their slot.
+ * peers (`choker.due`) and, given them (`choker.rechoke`), unchokes `slots` (4) interested peers plus one
+ * optimistic unchoke, rotated every `optimisticRounds` (3) rounds (30 s) to the candidate that has waited
+ * longest (never unchoked first). While we download the regular slots go to the best uploaders to us
+ * (tit-for-tat); while we seed they go round robin: a peer keeps its slot for `optimisticRounds` rounds,
+ * then the longest-waiting candidates take their turn. Snubbed peers lose their slot.
  *
  * Pure: the peers arrive as data in the events (the torrent keeps them from the peers' own reports),
  * and the randomness is a seeded generator state in context. The verdict goes to the parent as
@@ -18,16 +19,14 @@ import { nextRandom } from '../random.js';
 export interface ChokerSettings {
   slots: number;
   rechokeIntervalMs: number;
+  /** Rounds between optimistic rotations, and the length of a seeding turn. */
   optimisticRounds: number;
-  /** A peer first seen fewer rounds ago than this counts as new (3× the optimistic chance). */
-  newRounds: number;
 }
 
 export const defaultChokerSettings: ChokerSettings = {
   slots: 4,
   rechokeIntervalMs: 10_000,
   optimisticRounds: 3,
-  newRounds: 3,
 };
 
 /** What the choker is told of a connected peer (from the peer's `peer.state` and `peer.stats` reports). */
@@ -60,6 +59,10 @@ export interface ChokerContext {
   unchoked: string[];
   /** The round in which each current peer was first seen. */
   firstSeen: Record<string, number>;
+  /** For each peer of the last verdict, the round its current unchoked stretch began. */
+  since: Record<string, number>;
+  /** For each current peer unchoked before, the last round (or fill) whose verdict held it. */
+  lastUnchoked: Record<string, number>;
 }
 
 export type ChokerEvent =
@@ -73,13 +76,19 @@ export interface ChokeChoice {
   optimistic: string | undefined;
   rng: number;
   firstSeen: Record<string, number>;
+  since: Record<string, number>;
+  lastUnchoked: Record<string, number>;
 }
 
 /**
- * Ranks and picks: the best `slots` eligible peers by rate, then the optimistic unchoke (rotated when
- * `rotate`, or when the current one is no longer eligible). Pure; exported for unit tests. The random
- * draws (one tie-breaker per eligible peer in order, then the optimistic draw) come from the context's
- * generator state, whose next value is returned — or from `draw`, which tests use to script them.
+ * Ranks and picks: `slots` regular peers, then the optimistic unchoke (rotated when `rotate`, or when the
+ * current one is no longer eligible) — the candidate outside the regular slots that has waited longest.
+ * While downloading the regular slots are the best by rate (`downRate`); while seeding a peer of the last
+ * verdict keeps its slot for `optimisticRounds` rounds (the best by `upRate` if too many), and the free
+ * slots go to the longest-waiting candidates. "Waited longest": never unchoked before (first seen
+ * earliest), then unchoked longest ago. Pure; exported for unit tests. The random draws (one tie-breaker
+ * per eligible peer, in order) come from the context's generator state, whose next value is returned —
+ * or from `draw`, which tests use to script them.
  */
 export function chooseUnchoked(
   ctx: ChokerContext,
@@ -88,7 +97,7 @@ export function chooseUnchoked(
   rotate: boolean,
   draw?: () => number,
 ): ChokeChoice {
-  const { slots, newRounds } = ctx.settings;
+  const { slots, optimisticRounds } = ctx.settings;
   let rng = ctx.rng;
   const random =
     draw ??
@@ -100,35 +109,58 @@ export function chooseUnchoked(
   const firstSeen: Record<string, number> = {};
   for (const p of peers) firstSeen[p.key] = ctx.firstSeen[p.key] ?? ctx.round;
   const rate = (p: ChokeCandidate) => (seeding ? p.upRate : p.downRate);
-  const ranked = peers
+  type Ranked = { p: ChokeCandidate; r: number; tie: number };
+  const eligible: Ranked[] = peers
     .filter((p) => p.peerInterested && !p.snubbed)
-    .map((p) => ({ p, r: rate(p), tie: random() }))
-    .sort((a, b) => b.r - a.r || a.tie - b.tie)
-    .map((x) => x.p);
+    .map((p) => ({ p, r: rate(p), tie: random() }));
+  const byRate = (a: Ranked, b: Ranked) => b.r - a.r || a.tie - b.tie;
+  const last = (x: Ranked) => ctx.lastUnchoked[x.p.key] ?? -1;
+  const byWait = (a: Ranked, b: Ranked) =>
+    last(a) - last(b) || firstSeen[a.p.key]! - firstSeen[b.p.key]! || a.tie - b.tie;
+  let ranked: ChokeCandidate[];
+  if (!seeding) ranked = eligible.sort(byRate).map((x) => x.p);
+  else {
+    // Round robin: the peers whose turn is not over keep their slots, the longest waiting fill the rest.
+    const inTurn = (x: Ranked) =>
+      x.p.key !== ctx.optimistic &&
+      ctx.unchoked.includes(x.p.key) &&
+      ctx.since[x.p.key] !== undefined &&
+      ctx.round - ctx.since[x.p.key]! < optimisticRounds;
+    const holding = eligible.filter(inTurn).sort(byRate);
+    const waiting = eligible.filter((x) => !inTurn(x)).sort(byWait);
+    ranked = [...holding, ...waiting].map((x) => x.p);
+  }
   const regular = ranked.slice(0, slots);
   const rest = ranked.slice(slots);
   let optimistic = ctx.optimistic;
-  const stillValid = optimistic !== undefined && rest.some((p) => p.key === optimistic);
+  // Still holding: in the verdict in force (a fill drops a holder that stopped being a candidate) and
+  // still a candidate outside the regular slots.
+  const stillValid =
+    optimistic !== undefined && ctx.unchoked.includes(optimistic) && rest.some((p) => p.key === optimistic);
   if (rotate || !stillValid) {
-    // A rotation passes the slot on: the current holder is drawn again only if nobody else is left
-    // (otherwise it could keep the slot for several periods while others never get a turn).
+    // A rotation passes the slot on: the current holder is chosen again only if nobody else is left.
     const others = stillValid ? rest.filter((p) => p.key !== optimistic) : rest;
     const pool = others.length > 0 ? others : rest;
-    optimistic = undefined;
-    const weights = pool.map((p) => (ctx.round - firstSeen[p.key]! < newRounds ? 3 : 1));
-    const total = weights.reduce((a, b) => a + b, 0);
-    let x = random() * total;
-    for (let i = 0; i < pool.length; i++) {
-      x -= weights[i]!;
-      if (x < 0) {
-        optimistic = pool[i]!.key;
-        break;
-      }
-    }
+    const next = eligible.filter((x) => pool.includes(x.p)).sort(byWait)[0];
+    optimistic = next?.p.key;
   }
   const keys = regular.map((p) => p.key);
   if (optimistic !== undefined) keys.push(optimistic);
-  return { keys, optimistic, rng, firstSeen };
+  return { keys, optimistic, rng, firstSeen, ...stretches(ctx, keys, firstSeen) };
+}
+
+/** `since` and `lastUnchoked` after a verdict `keys` (peers no longer listed are forgotten). */
+function stretches(
+  ctx: ChokerContext,
+  keys: readonly string[],
+  listed: Record<string, number>,
+): { since: Record<string, number>; lastUnchoked: Record<string, number> } {
+  const since: Record<string, number> = {};
+  for (const k of keys) since[k] = ctx.unchoked.includes(k) ? (ctx.since[k] ?? ctx.round) : ctx.round;
+  const lastUnchoked: Record<string, number> = {};
+  for (const k of Object.keys(ctx.lastUnchoked)) if (k in listed) lastUnchoked[k] = ctx.lastUnchoked[k]!;
+  for (const k of keys) lastUnchoked[k] = ctx.round;
+  return { since, lastUnchoked };
 }
 
 export const chokerMachine = setup({
@@ -152,6 +184,8 @@ export const chokerMachine = setup({
         unchoked: c.keys,
         rng: c.rng,
         firstSeen: c.firstSeen,
+        since: c.since,
+        lastUnchoked: c.lastUnchoked,
       });
       enqueue.sendTo(context.report, { type: 'choker.unchoke', keys: c.keys } satisfies ChokerReport);
       enqueue.emit({ type: 'choker.unchoke', keys: c.keys });
@@ -168,7 +202,7 @@ export const chokerMachine = setup({
       const added = c.keys.filter((k) => !current.includes(k)).slice(0, free);
       if (added.length === 0) return;
       const keys = [...current, ...added];
-      enqueue.assign({ unchoked: keys, rng: c.rng, firstSeen: c.firstSeen });
+      enqueue.assign({ unchoked: keys, rng: c.rng, firstSeen: c.firstSeen, ...stretches(context, keys, c.firstSeen) });
       enqueue.sendTo(context.report, { type: 'choker.unchoke', keys } satisfies ChokerReport);
       enqueue.emit({ type: 'choker.unchoke', keys });
     }),
@@ -183,6 +217,8 @@ export const chokerMachine = setup({
     optimistic: undefined,
     unchoked: [],
     firstSeen: {},
+    since: {},
+    lastUnchoked: {},
   }),
   initial: 'running',
   states: {
