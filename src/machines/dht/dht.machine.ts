@@ -40,6 +40,7 @@ import { answerQuery } from './answer.js';
 import { dhtLookupMachine, type DhtLookupEvent, type DhtLookupReport } from './dht-lookup.machine.js';
 import { dhtQueryMachine, type DhtQueryReport } from './dht-query.machine.js';
 import { dhtTickerMachine } from './dht-ticker.machine.js';
+import { castVote, emptyVotes, idForVotes, type IpVotes } from './external-ip.js';
 import type { LookupReply, LookupResult } from './lookup.js';
 import { type NodeContact, type NodeId, isNodeId, randomId } from './node-id.js';
 import { PeerStore, type PeerStoreOptions } from './peer-store.js';
@@ -216,6 +217,8 @@ export interface DhtContext {
   saveText: string | undefined;
   /** What the socket actor is started with. */
   socket: DhtSocketInput;
+  /** BEP 42: where the nodes that answered us see us (external-ip.ts). */
+  ipVotes: IpVotes;
 }
 
 export type DhtEvent =
@@ -252,6 +255,8 @@ export type DhtReport =
       /** Ids (hex) of the closest nodes that answered, closest first (at most 8). */
       closest: string[];
     }
+  /** BEP 42: enough nodes see us at `ip` (public) that our id changed to one bound to it. */
+  | { type: 'dht.newId'; id: string; ip: string }
   | { type: 'dht.error'; message: string };
 
 const socketNotProvided = fromCallback<DhtSocketCommand, DhtSocketInput>(() => {
@@ -477,6 +482,10 @@ export const dhtMachine = setup({
         if (ping.length > 0) self.send({ type: 'dht.out', replies: [], ping, limited: false });
       } else if (p.expected) table.onTimeout(p.expected, p.now);
     },
+    /** BEP 42: our id changed; the table is rebuilt around it (its nodes kept, questionable). */
+    renewId: ({ context }, p: { id: NodeId; now: number }) => {
+      context.svc.table = context.svc.table.withOwnId(p.id, p.now);
+    },
     /** A query of ours timed out: the node fails once (two in a row make it bad). */
     nodeFailed: ({ context }, p: { id: NodeId | undefined; now: number }) => {
       if (p.id) context.svc.table.onTimeout(p.id, p.now);
@@ -598,6 +607,33 @@ export const dhtMachine = setup({
           l.ref,
           (reply ? { type: 'lookup.response', from, reply } : { type: 'lookup.failed', from }) satisfies DhtLookupEvent,
         );
+      // BEP 42: the address this node sees us at is its vote; enough agreeing votes for a public address
+      // our id is not bound to give us a new id (and a lookup of it, to fill the buckets near it).
+      if (honest && msg.y === 'r' && msg.ip !== undefined) {
+        const ipVotes = castVote(context.ipVotes, from.host, msg.ip.host);
+        if (ipVotes !== context.ipVotes) {
+          let rng = context.rng;
+          const renewed = idForVotes(context.ownId, ipVotes, () => {
+            let x: number;
+            [x, rng] = nextRandom(rng);
+            return x;
+          });
+          enqueue.assign({ ipVotes, ...(renewed && { ownId: renewed.id, rng }) });
+          if (renewed) {
+            enqueueNamed(enqueue, 'renewId', { id: renewed.id, now: context.clock });
+            enqueue.emit({ type: 'dht.newId', id: hex(renewed.id), ip: renewed.ip } satisfies DhtReport);
+            enqueueNamed(enqueue, 'plan', {
+              now: context.clock,
+              self: true,
+              torrents: [],
+              refresh: false,
+              expire: false,
+              routers: false,
+              refreshSlots: 0,
+            });
+          }
+        }
+      }
     }),
     /** Nodes a bootstrap node named: the seeds of the lookup of our own id. */
     keepBootNodes: assign(({ context, event }) => {
@@ -886,6 +922,7 @@ export const dhtMachine = setup({
       stats: emptyStats(table.stats(0)),
       version: input.version,
       saveText: undefined,
+      ipVotes: emptyVotes(),
       socket: {
         port: input.bind?.port ?? 6881,
         ...(input.bind?.host !== undefined && { host: input.bind.host }),

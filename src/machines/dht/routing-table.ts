@@ -144,6 +144,7 @@ export class RoutingTable {
   private readonly pingIntervalMs: number;
   private readonly requireBep42: boolean;
   private readonly onePerIp: boolean;
+  private readonly options: RoutingTableOptions;
   private readonly buckets: Bucket[];
   private readonly byId = new Map<string, NodeRecord>();
   private readonly byAddress = new Map<string, NodeRecord>();
@@ -159,6 +160,7 @@ export class RoutingTable {
     this.pingIntervalMs = Math.max(0, options.pingIntervalMs ?? 30_000);
     this.requireBep42 = options.requireBep42 ?? false;
     this.onePerIp = options.onePerIp ?? true;
+    this.options = { ...options };
     this.buckets = [{ nodes: [], replacements: [], changedAt: now }];
   }
 
@@ -540,6 +542,15 @@ export class RoutingTable {
   }
 
   /** @internal used by {@link deserializeRoutingTable}. */
+  /**
+   * The same nodes around another own id (BEP 42 gave us a new one): a new table with the same options,
+   * every node loaded as from disk (questionable until it answers again). This table is left as it was.
+   */
+  withOwnId(ownId: NodeId, now: number): RoutingTable {
+    const nodes = [...this.nodes()].map((n) => ({ id: n.id, host: n.host, port: n.port }));
+    return RoutingTable.fromSaved(ownId, nodes, this.options, now);
+  }
+
   static fromSaved(ownId: NodeId, nodes: NodeContact[], options: RoutingTableOptions, now: number): RoutingTable {
     const table = new RoutingTable(ownId, options, now);
     for (const c of nodes) table.load(c, now);
