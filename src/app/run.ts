@@ -18,7 +18,7 @@ import { startStreamServer, type StreamServer } from './stream-server.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import type { DhtReport } from '../machines/dht/dht.machine.js';
 import type { DhtOptions } from './dht-node.js';
-import { Engine, type TorrentOutcome } from './engine.js';
+import { Engine, type RateLimits, type TorrentOutcome } from './engine.js';
 import { fsReason, pathChangeWarnings } from './format.js';
 import { peerCounts, summaryLines, TtyDisplay, type ProgressView, type Terminal } from './display.js';
 import { peerStates } from './torrent-actor.js';
@@ -51,6 +51,8 @@ export interface RunOptions {
   sequential?: boolean;
   /** `--stream [--stream-port P]`: every file over HTTP on 127.0.0.1:P (0: any free port) while downloading. */
   stream?: { port: number };
+  /** `--limit-down` / `--limit-up`: the engine's rate limits in bytes per second (0: none). */
+  limits?: RateLimits;
   out_: (line: string) => void;
   err: (line: string) => void;
   /** Writes without a newline (the TTY progress line). */
@@ -230,6 +232,7 @@ async function download(
       settings: { maxConnections: o.maxPeers, ...(o.pex === false && { pex: false }) },
       ...(inspection && { inspect: inspection.inspect }),
       dht: o.dht ?? false,
+      ...(o.limits && { limits: o.limits }),
     });
   } catch (err) {
     // An address not on this machine (--bind), a port in use (--port): bad input, one line.
@@ -280,6 +283,7 @@ async function download(
       ...(moved && { portInUse: o.port }),
       infoHash: t.infoHash,
       name: t.name,
+      ...(o.limits && { limits: o.limits }),
     });
   else if (!o.quiet)
     o.err(
@@ -393,6 +397,7 @@ async function download(
       ...(p.wanted !== p.length && { wanted: p.wanted }),
       rate: Math.round(downRate(p)),
       upRate: Math.round(p.uploadRate),
+      ...(o.limits && { limits: o.limits }),
       peers: p.peersConnected,
       known: p.peersKnown,
       states: st,
