@@ -19,7 +19,7 @@ import type { PeerAddress } from '../protocol/peer-address.js';
 import type { DhtReport } from '../machines/dht/dht.machine.js';
 import type { DhtOptions } from './dht-node.js';
 import { Engine, type RateLimits, type TorrentOutcome } from './engine.js';
-import { fsReason, pathChangeWarnings } from './format.js';
+import { formatBytes, fsReason, pathChangeWarnings } from './format.js';
 import { peerCounts, summaryLines, TtyDisplay, type ProgressView, type Terminal } from './display.js';
 import { peerStates } from './torrent-actor.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
@@ -201,6 +201,15 @@ export async function runDownload(o: RunOptions): Promise<number> {
   }
 }
 
+/** `; limits: 4.00 MiB/s down, 500 KiB/s up` for the first line (those set), or ''. */
+function limitsText(limits: RateLimits | undefined): string {
+  const parts = [
+    ...(limits?.down ? [`${formatBytes(limits.down)}/s down`] : []),
+    ...(limits?.up ? [`${formatBytes(limits.up)}/s up`] : []),
+  ];
+  return parts.length > 0 ? `; limits: ${parts.join(', ')}` : '';
+}
+
 /** The exit code of a run that ended so: 0 complete, 2 for a torrent or folder the storage refuses, else 1. */
 function exitCode(outcome: TorrentOutcome): number {
   if (outcome.state === 'complete') return 0;
@@ -287,7 +296,7 @@ async function download(
     });
   else if (!o.quiet)
     o.err(
-      `bt-actor: ${t.name} (${t.infoHash}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}`,
+      `bt-actor: ${t.name} (${t.infoHash}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}${limitsText(o.limits)}`,
     );
   let streams: StreamServer | undefined;
   if (o.stream) {

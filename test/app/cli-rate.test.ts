@@ -131,4 +131,26 @@ describe('rates on the command line', () => {
     expect(seconds).toBeLessThan(3 * 1.25);
     expect(Buffer.from(await readFile(join(out, 'three.bin'))).equals(data)).toBe(true);
   }, 60_000);
+
+  it('on a terminal the first line names the limits', async () => {
+    const err: string[] = [];
+    const code = await main(
+      [
+        'run',
+        torrentPath,
+        '--out',
+        join(dir, 'out-tty'),
+        '--peer',
+        `127.0.0.1:${seeder!.port}`,
+        '--port',
+        String(await freePort()),
+        '--no-dht',
+        '--limit-up',
+        '64KiB',
+      ],
+      { out: () => undefined, err: (l) => err.push(l), tty: () => undefined },
+    );
+    expect(code).toBe(0);
+    expect(err[0]).toMatch(/; accepting peers on port \d+; limits: 64\.0 KiB\/s up$/);
+  }, 60_000);
 });
