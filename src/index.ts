@@ -53,6 +53,7 @@ export {
   type EngineEvent,
   type EngineOptions,
   type PeerInput,
+  type RateLimits,
   type TorrentFileHandle,
   type TorrentHandle,
   type TorrentOutcome,

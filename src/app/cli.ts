@@ -27,6 +27,7 @@ import type { FilePriority } from '../machines/torrent/file-priority.js';
 import { formatBytes, formatDate, fsReason, pathChangeWarnings, printable } from './format.js';
 import { runDemo } from './demo.js';
 import { resolvePeerArg } from './peer-arg.js';
+import { rateOption } from './rate-arg.js';
 import { prepareOutDir, runDownload } from './run.js';
 import { DEFAULT_INSPECT_PORT, parseEventFilter, type InspectionOptions } from './inspect/index.js';
 
@@ -123,6 +124,10 @@ Options:
                          requests; only verified bytes; the pieces asked for come first). The
                          URLs are printed; keeps running (and seeding) until Ctrl-C.
       --stream-port P    Port of --stream (default 0: any free port).
+      --limit-down RATE  Read at most RATE bytes per second from peers, all together: 2MiB,
+                         500KiB, 1.5MB (decimal), 65536 (bytes); 0 or absent: no limit.
+      --limit-up RATE    Send at most RATE bytes per second of pieces to peers (same form).
+                         Other messages (have, choke, keep-alive…) are never held back.
       --json             JSON lines of events and progress (the default off a TTY).
   -q, --quiet            Only errors.
       --inspect[=MODE]   Watch the actors live (see docs/inspect.md). MODE local (the default):
@@ -530,6 +535,8 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     sequential: { type: 'boolean' },
     stream: { type: 'boolean' },
     'stream-port': { type: 'string' },
+    'limit-down': { type: 'string' },
+    'limit-up': { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
     inspect: { type: 'string', bare: 'local' }, // bare: the local page
@@ -550,6 +557,10 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const port = wholeNumber('port', values.port, 6881, 1, 65535);
   const maxPeers = wholeNumber('max-peers', values['max-peers'], 50, 1);
   const seedRatio = decimalNumber('seed-ratio', values['seed-ratio'], undefined, 0);
+  const limits = {
+    down: rateOption('limit-down', values['limit-down']) ?? 0,
+    up: rateOption('limit-up', values['limit-up']) ?? 0,
+  };
   const inspect = inspectOptions(values);
   const dht = dhtOptions(values);
   if (values.select !== undefined && values.exclude !== undefined)
@@ -607,6 +618,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       ...(filePriorities && { filePriorities }),
       ...(values.sequential && { sequential: true }),
       ...(values.stream && { stream: { port: wholeNumber('stream-port', values['stream-port'], 0, 0, 65535) } }),
+      ...((limits.down > 0 || limits.up > 0) && { limits }),
       out_: io.out,
       err: io.err,
       ...(io.tty && !json && { tty: io.tty }),

@@ -48,6 +48,9 @@ import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js'
 import { sleep } from '../io/clock.js';
 import { FILE_PRIORITIES, skippedFiles, type FilePriority } from '../machines/torrent/file-priority.js';
 import { pieceBytes, type PieceGeometry } from '../protocol/layout.js';
+import { isRate, RateLimiter, type RateLimits, type WireShaping } from '../io/rate-limit.js';
+
+export type { RateLimits } from '../io/rate-limit.js';
 
 /** Options of {@link Engine.create}. */
 export interface EngineOptions {
@@ -72,6 +75,12 @@ export interface EngineOptions {
    */
   inspect?: TorrentActorOptions['inspect'];
   /**
+   * Rate limits of the whole engine in bytes per second (`down`: every byte read from peers; `up`: the
+   * blocks sent to them), 0 or absent for none; changeable with {@link Engine.setLimits}. Each torrent
+   * may have its own as well (`add`'s `limits`, `handle.setLimits`): both apply.
+   */
+  limits?: Partial<RateLimits>;
+  /**
    * The DHT (BEP 5): one node for the engine, on the UDP port with the listener's port number, started
    * when the first torrent that may use it (not private) is added; `true` for the defaults (the usual
    * public routers, the table in the user's state folder). Off by default in the library (the CLI turns
@@ -92,14 +101,16 @@ export const DEFAULT_ENGINE_MAX_CONNECTIONS = 500;
  * The codes of {@link EngineError}: `BT_ERR_ENGINE_CLOSED` (`add` on a closed engine),
  * `BT_ERR_TORRENT_DUPLICATE` (the torrent is already in the engine), `BT_ERR_PEER_ADDRESS` (a peer of
  * `add`'s `peers` whose host does not resolve or whose port is not 1..65535), `BT_ERR_FILE_PRIORITY` (a file
- * priority that is not skip, low, normal or high).
+ * priority that is not skip, low, normal or high), `BT_ERR_RATE_LIMIT` (a rate limit that is not a finite
+ * number ≥ 0).
  */
 export type EngineErrorCode =
   | 'BT_ERR_ENGINE_CLOSED'
   | 'BT_ERR_TORRENT_DUPLICATE'
   | 'BT_ERR_PEER_ADDRESS'
   | 'BT_ERR_FILE_PRIORITY'
-  | 'BT_ERR_STREAM_READ';
+  | 'BT_ERR_STREAM_READ'
+  | 'BT_ERR_RATE_LIMIT';
 
 /** An error of the engine itself, with a stable `code` (see {@link EngineErrorCode}). */
 export class EngineError extends BtError {
@@ -145,6 +156,8 @@ export interface AddOptions {
   filePriorities?: readonly FilePriority[];
   /** Fetch new pieces in index order rather than rarest first (endgame still applies). */
   sequential?: boolean;
+  /** This torrent's own rate limits in bytes per second (0 or absent: none), under the engine's. */
+  limits?: Partial<RateLimits>;
 }
 
 /**
@@ -267,6 +280,35 @@ export interface TorrentHandle {
   readonly sequential: boolean;
   /** Fetch new pieces in index order (true) or rarest first (false); changeable while running. */
   setSequential(on: boolean): void;
+  /** This torrent's own rate limits in bytes per second (0: none); the engine's apply as well. */
+  readonly limits: RateLimits;
+  /**
+   * Changes this torrent's rate limits (the ones given; 0 lifts one), at once while it runs; they stay
+   * across `pause`/`resume`. Throws an {@link EngineError} `BT_ERR_RATE_LIMIT` for a rate that is not a
+   * finite number ≥ 0.
+   *
+   * @example
+   * t.setLimits({ down: 2 * 1024 * 1024 }); // 2 MiB/s for this torrent, whatever the others do
+   */
+  setLimits(limits: Partial<RateLimits>): void;
+}
+
+/** Throws `BT_ERR_RATE_LIMIT` unless each rate given is a finite number ≥ 0. */
+function checkLimits(limits: Partial<RateLimits> | undefined): void {
+  for (const key of ['down', 'up'] as const) {
+    const v = limits?.[key];
+    if (v !== undefined && !isRate(v))
+      throw new EngineError(
+        'BT_ERR_RATE_LIMIT',
+        `the ${key} rate limit must be a finite number of bytes per second ≥ 0 (0: none), not ${String(v)}`,
+      );
+  }
+}
+
+/** Sets the rates given of a pair of limiters. */
+function applyLimits(shaping: WireShaping, limits: Partial<RateLimits> | undefined): void {
+  if (limits?.down !== undefined) shaping.down.setRate(limits.down);
+  if (limits?.up !== undefined) shaping.up.setRate(limits.up);
 }
 
 /** Time a stopping torrent is given beyond its own `stopTimeoutMs` before its actor is stopped outright. */
@@ -365,6 +407,8 @@ export class Engine {
   private closing: Promise<void> | undefined;
   /** The engine's DHT node (undefined when the DHT is off); started with the first public torrent. */
   readonly dht: DhtNode | undefined;
+  /** The engine-wide rate limiters: every torrent's limiters have these as parents. */
+  private readonly shaping: WireShaping;
 
   private constructor(
     private readonly listener: PeerListener,
@@ -374,6 +418,10 @@ export class Engine {
     private readonly options: EngineOptions,
     private readonly runtime: EngineRuntime,
   ) {
+    this.shaping = {
+      down: new RateLimiter(runtime.clock, options.limits?.down ?? 0),
+      up: new RateLimiter(runtime.clock, options.limits?.up ?? 0),
+    };
     if (options.dht) {
       this.dht = new DhtNode({
         ...(options.dht === true ? {} : options.dht),
@@ -395,6 +443,7 @@ export class Engine {
    * `BT_ERR_PORT_IN_USE` (with `exactPort`), `BT_ERR_LISTEN`.
    */
   static async create(options: EngineOptions = {}): Promise<Engine> {
+    checkLimits(options.limits);
     const runtime = resolveRuntime(options.runtime);
     const listener = await PeerListener.listen({
       transport: runtime.transport,
@@ -406,6 +455,24 @@ export class Engine {
     const peerId = generatePeerId(randomBytesOf(runtime));
     const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock });
     return new Engine(listener, client, peerId, options, runtime);
+  }
+
+  /** The engine-wide rate limits in bytes per second (0: none). */
+  get limits(): RateLimits {
+    return { down: this.shaping.down.rate, up: this.shaping.up.rate };
+  }
+
+  /**
+   * Changes the engine-wide rate limits (the ones given; 0 lifts one), at once for every connection.
+   * Throws an {@link EngineError} `BT_ERR_RATE_LIMIT` for a rate that is not a finite number ≥ 0.
+   *
+   * @example
+   * engine.setLimits({ down: 4 * 1024 * 1024, up: 512 * 1024 }); // 4 MiB/s down, 512 KiB/s up
+   * engine.setLimits({ up: 0 }); // no upload limit any more
+   */
+  setLimits(limits: Partial<RateLimits>): void {
+    checkLimits(limits);
+    applyLimits(this.shaping, limits);
   }
 
   /** The port peers can reach this engine on. */
@@ -455,6 +522,7 @@ export class Engine {
           : undefined;
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
     const priorities: FilePriority[] = [...(options.filePriorities ?? [])];
+    checkLimits(options.limits);
     for (const p of priorities)
       if (!FILE_PRIORITIES.includes(p)) throw new EngineError('BT_ERR_FILE_PRIORITY', `unknown file priority '${p}'`);
     let meta: Metainfo | undefined = magnet
@@ -487,6 +555,12 @@ export class Engine {
     }
     const settings = { ...this.options.settings, ...options.settings };
     let sequential = options.sequential ?? false;
+    // The torrent's own limiters (kept across runs), under the engine's.
+    const shaping: WireShaping = {
+      down: new RateLimiter(this.runtime.clock, 0, this.shaping.down),
+      up: new RateLimiter(this.runtime.clock, 0, this.shaping.up),
+    };
+    applyLimits(shaping, options.limits);
     /** The last actor run (its snapshot's picker tells which pieces are verified, after it stopped too). */
     let lastActor: TorrentActor | undefined;
     const stopBoundMs = (settings.stopTimeoutMs ?? defaultTorrentSettings.stopTimeoutMs) + STOP_SLACK_MS;
@@ -522,6 +596,7 @@ export class Engine {
         },
         ...(this.options.inspect && { inspect: this.options.inspect }),
         runtime: this.runtime,
+        shaping,
       });
       actor.on('*', (e) => {
         if (e.type === 'torrent.refused') return; // the routing closed it; not a report
@@ -788,6 +863,13 @@ export class Engine {
       setSequential: (on) => {
         sequential = on;
         send({ type: 'torrent.setSequential', sequential: on });
+      },
+      get limits() {
+        return { down: shaping.down.rate, up: shaping.up.rate };
+      },
+      setLimits: (limits) => {
+        checkLimits(limits);
+        applyLimits(shaping, limits);
       },
       get name() {
         return meta?.name ?? magnet?.name ?? infoHashHex;

@@ -18,8 +18,8 @@ import { startStreamServer, type StreamServer } from './stream-server.js';
 import type { PeerAddress } from '../protocol/peer-address.js';
 import type { DhtReport } from '../machines/dht/dht.machine.js';
 import type { DhtOptions } from './dht-node.js';
-import { Engine, type TorrentOutcome } from './engine.js';
-import { fsReason, pathChangeWarnings } from './format.js';
+import { Engine, type RateLimits, type TorrentOutcome } from './engine.js';
+import { formatBytes, fsReason, pathChangeWarnings } from './format.js';
 import { peerCounts, summaryLines, TtyDisplay, type ProgressView, type Terminal } from './display.js';
 import { peerStates } from './torrent-actor.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
@@ -51,6 +51,8 @@ export interface RunOptions {
   sequential?: boolean;
   /** `--stream [--stream-port P]`: every file over HTTP on 127.0.0.1:P (0: any free port) while downloading. */
   stream?: { port: number };
+  /** `--limit-down` / `--limit-up`: the engine's rate limits in bytes per second (0: none). */
+  limits?: RateLimits;
   out_: (line: string) => void;
   err: (line: string) => void;
   /** Writes without a newline (the TTY progress line). */
@@ -199,6 +201,15 @@ export async function runDownload(o: RunOptions): Promise<number> {
   }
 }
 
+/** `; limits: 4.00 MiB/s down, 500 KiB/s up` for the first line (those set), or ''. */
+function limitsText(limits: RateLimits | undefined): string {
+  const parts = [
+    ...(limits?.down ? [`${formatBytes(limits.down)}/s down`] : []),
+    ...(limits?.up ? [`${formatBytes(limits.up)}/s up`] : []),
+  ];
+  return parts.length > 0 ? `; limits: ${parts.join(', ')}` : '';
+}
+
 /** The exit code of a run that ended so: 0 complete, 2 for a torrent or folder the storage refuses, else 1. */
 function exitCode(outcome: TorrentOutcome): number {
   if (outcome.state === 'complete') return 0;
@@ -230,6 +241,7 @@ async function download(
       settings: { maxConnections: o.maxPeers, ...(o.pex === false && { pex: false }) },
       ...(inspection && { inspect: inspection.inspect }),
       dht: o.dht ?? false,
+      ...(o.limits && { limits: o.limits }),
     });
   } catch (err) {
     // An address not on this machine (--bind), a port in use (--port): bad input, one line.
@@ -280,10 +292,11 @@ async function download(
       ...(moved && { portInUse: o.port }),
       infoHash: t.infoHash,
       name: t.name,
+      ...(o.limits && { limits: o.limits }),
     });
   else if (!o.quiet)
     o.err(
-      `bt-actor: ${t.name} (${t.infoHash}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}`,
+      `bt-actor: ${t.name} (${t.infoHash}); accepting peers on port ${engine.port}${moved ? ` (port ${o.port} is in use)` : ''}${limitsText(o.limits)}`,
     );
   let streams: StreamServer | undefined;
   if (o.stream) {
@@ -393,6 +406,7 @@ async function download(
       ...(p.wanted !== p.length && { wanted: p.wanted }),
       rate: Math.round(downRate(p)),
       upRate: Math.round(p.uploadRate),
+      ...(o.limits && { limits: o.limits }),
       peers: p.peersConnected,
       known: p.peersKnown,
       states: st,

@@ -6,6 +6,7 @@ import type { FilePriority } from '../machines/torrent/file-priority.js';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { isAcceptedTransport, type AcceptedTransport, type PeerListener } from '../io/listener.js';
 import { createPeerWireActor } from '../io/peer-wire.js';
+import type { WireShaping } from '../io/rate-limit.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { peerMachine } from '../machines/peer/peer.machine.js';
@@ -55,6 +56,8 @@ export interface TorrentActorOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Clock, transport, randomness, storage, trackers (the real ones where absent: src/app/runtime.ts). */
   runtime?: Partial<EngineRuntime>;
+  /** The torrent's rate limiters (src/io/rate-limit.ts) its connections are shaped by; none when absent. */
+  shaping?: WireShaping;
 }
 
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
@@ -72,7 +75,7 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
     runtime.storage && meta
       ? runtime.storage.actors(meta, options.dir, storageOptions)
       : { storage: storageActor(meta, options.dir, storageOptions, handle), reader: blockReaderActor(handle) };
-  const wire = createPeerWireActor(runtime.transport, runtime.clock);
+  const wire = createPeerWireActor(runtime.transport, runtime.clock, options.shaping);
   return torrentMachine.provide({
     actors: {
       storage,

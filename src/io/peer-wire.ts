@@ -13,6 +13,7 @@ import { BLOCK_LENGTH } from '../protocol/layout.js';
 import { isAcceptedTransport } from './listener.js';
 import { realClock, type Clock } from './clock.js';
 import { tcpTransport, type Transport } from './transport.js';
+import type { WireShaping } from './rate-limit.js';
 
 export type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock };
 
@@ -40,6 +41,12 @@ const HIGH_WATER = 1 << 20;
  * The bridge as an XState callback actor over `transport` and `clock` (the engine's runtime, or the
  * simulator's). Provide it as the peer machine's `wire` actor.
  *
+ * With `shaping` (a torrent's rate limiters, src/io/rate-limit.ts), every read is charged to the
+ * download limiters and the socket pauses while they are in debt (a limited socket reads at most a
+ * burst at a time); blocks (`wire.sendBlock`) are charged to the upload limiters and held, in order,
+ * while those are in debt — the actor is told `wire.congested` then (no more block reads start) and
+ * `wire.drain` once they are sent. Other messages are never held back.
+ *
  * A connection's bytes are an Observable of chunks (reads of the shared buffer, or an accepted
  * socket's own chunks) piped through `frameWire` — one subscription per connection — and every framed
  * message becomes one event, except that the consecutive blocks of one read come as one `wire.pieces`
@@ -47,8 +54,8 @@ const HIGH_WATER = 1 << 20;
  * Errors never throw: they become `wire.protocolError` or `wire.closed`. Stopping the actor destroys
  * the socket.
  */
-export function createPeerWireActor(transport: Transport, clock: Clock) {
-  return fromCallback<PeerWireCommand, PeerWireInput>((args) => wireBridge(args, transport, clock));
+export function createPeerWireActor(transport: Transport, clock: Clock, shaping?: WireShaping) {
+  return fromCallback<PeerWireCommand, PeerWireInput>((args) => wireBridge(args, transport, clock, shaping));
 }
 
 /** The bridge over TCP and the real clock (the engine's defaults). */
@@ -56,7 +63,7 @@ export const peerWireActor = createPeerWireActor(tcpTransport, realClock);
 
 type WireArgs = Parameters<CallbackLogicFunction<PeerWireCommand, EventObject, PeerWireInput>>[0];
 
-function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport, clock: Clock) {
+function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport, clock: Clock, shaping?: WireShaping) {
   const now = () => clock.now();
   const send = (e: PeerWireEvent) => sendBack(e);
   const accepted = isAcceptedTransport(input.transport) ? input.transport : undefined;
@@ -70,10 +77,16 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
   // Reads land in the buffer shared by every connection (see READ_BUFFER_SIZE), not in a new 64 KiB
   // chunk per read: an outgoing socket is created so; an accepted one is moved onto such a socket
   // when it can be (otherwise it keeps its 'data' events).
+  // Under a download limit a read takes at most the limiter's burst (Node asks for a buffer per read).
+  const down = shaping?.down;
   const onread = {
-    buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)),
+    buffer: () => {
+      const buf = (sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE));
+      return down?.limited ? buf.subarray(0, Math.min(READ_BUFFER_SIZE, down.chunk)) : buf;
+    },
     callback: (n: number, buf: Uint8Array) => {
       if (!closed) inbound?.next(buf.subarray(0, n));
+      shapeRead(n);
       return true;
     },
   };
@@ -87,7 +100,23 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
     return () => undefined;
   }
   let closed = false;
+  /** The socket's write queue is past HIGH_WATER. */
+  let backedUp = false;
+  /** What the actor was last told: `wire.congested` (true) or `wire.drain` (false). */
   let congested = false;
+  /** Blocks held back by the upload limiters (in order), and whether they are being waited for. */
+  const held: { index: number; begin: number; block: Uint8Array }[] = [];
+  let upHeld = false;
+  let cancelUpWait: (() => void) | undefined;
+  /** The socket is paused for the download limiters. */
+  let readPaused = false;
+  let cancelReadWait: (() => void) | undefined;
+  const tellCongestion = () => {
+    const now = backedUp || upHeld;
+    if (now === congested || closed) return;
+    congested = now;
+    send({ type: now ? 'wire.congested' : 'wire.drain', at: clock.now() });
+  };
 
   // A framed message as the actor's event. Blocks are consumed (copied into their piece) while their
   // event is handled, before the read returns; other payloads are small and rare, and an actor may
@@ -103,10 +132,16 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
     ev.at = now();
     send(ev as PeerWireEvent);
   };
+  const stopShaping = () => {
+    cancelReadWait?.();
+    cancelUpWait?.();
+    held.length = 0;
+  };
   const finish = (error?: { code: string; message: string }) => {
     if (closed) return;
     inbound?.complete(); // what arrived before the end is delivered first
     closed = true;
+    stopShaping();
     socket.destroy();
     send({ type: 'wire.closed', ...(error && { error }), at: now() });
   };
@@ -141,9 +176,9 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
     corked = false;
     if (closed || socket.destroyed) return;
     socket.uncork();
-    if (!congested && socket.writableLength > HIGH_WATER) {
-      congested = true;
-      send({ type: 'wire.congested', at: now() });
+    if (!backedUp && socket.writableLength > HIGH_WATER) {
+      backedUp = true;
+      tellCongestion();
     }
   };
   const write = (data: Uint8Array) => {
@@ -156,15 +191,51 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
     socket.write(data);
   };
 
+  // Download limit: the read is charged; while a limiter is in debt the socket reads nothing more.
+  function shapeRead(n: number): void {
+    if (!down?.limited || closed) return;
+    down.charge(n);
+    if (readPaused || !down.blocked || !socket?.pause) return;
+    readPaused = true;
+    socket.pause();
+    cancelReadWait = down.wait(() => {
+      readPaused = false;
+      cancelReadWait = undefined;
+      if (!closed && !socket.destroyed) socket.resume?.();
+    }, down.chunk);
+  }
+  // Upload limit: a block leaves when no limiter is in debt, and is charged as it leaves.
+  const up = shaping?.up;
+  const writeBlock = (b: { index: number; begin: number; block: Uint8Array }) => {
+    write(encodePieceHeader(b.index, b.begin, b.block.length));
+    write(b.block);
+    up?.charge(13 + b.block.length);
+  };
+  const flushHeld = () => {
+    cancelUpWait = undefined;
+    if (closed) return;
+    while (held.length > 0 && !up!.blocked) writeBlock(held.shift()!);
+    if (up!.blocked) {
+      upHeld = true;
+      cancelUpWait = up!.wait(flushHeld, 13 + BLOCK_LENGTH);
+    } else upHeld = false;
+    tellCongestion();
+  };
+  const sendBlock = (b: { index: number; begin: number; block: Uint8Array }) => {
+    if (!up?.limited && held.length === 0) return writeBlock(b);
+    if (held.length === 0 && !up!.blocked) writeBlock(b);
+    else held.push(b);
+    if (cancelUpWait === undefined && up!.blocked) flushHeld();
+  };
+
   socket.setNoDelay(true);
   socket.on('data', (chunk: Buffer) => {
     if (!closed) inbound?.next(chunk);
+    shapeRead(chunk.length);
   });
   socket.on('drain', () => {
-    if (congested) {
-      congested = false;
-      send({ type: 'wire.drain', at: now() });
-    }
+    backedUp = false;
+    tellCongestion();
   });
   socket.on('error', (err: NodeJS.ErrnoException) =>
     finish({ code: err.code ?? 'BT_ERR_SOCKET', message: err.message }),
@@ -194,8 +265,7 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
         break;
       }
       case 'wire.sendBlock':
-        write(encodePieceHeader(cmd.index, cmd.begin, cmd.block.length));
-        write(cmd.block);
+        sendBlock(cmd);
         break;
       case 'wire.sendHandshake':
         write(encodeHandshake(input.handshake));
@@ -203,6 +273,7 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
       case 'wire.close':
         if (!closed) {
           closed = true;
+          stopShaping(); // held blocks are dropped with the connection
           if (corked) socket.uncork();
           socket.end();
           // Give the kernel a moment to flush, then make sure the socket is gone.
@@ -214,6 +285,7 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
 
   return () => {
     closed = true;
+    stopShaping();
     subscription.unsubscribe();
     socket.destroy();
   };

@@ -30,6 +30,10 @@ export interface ByteStream {
   cork(): void;
   uncork(): void;
   setNoDelay(noDelay?: boolean): void;
+  /** Stops reading (a download limit waits); absent on a transport that cannot (nothing is shaped then). */
+  pause?(): void;
+  /** Reads again after `pause`. */
+  resume?(): void;
   on(event: 'data', fn: (chunk: Buffer) => void): this;
   on(event: 'error', fn: (err: NodeJS.ErrnoException) => void): this;
   on(event: 'connect' | 'drain' | 'end' | 'close', fn: () => void): this;
