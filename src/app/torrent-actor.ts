@@ -17,6 +17,7 @@ import {
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
 import type { MagnetLink } from '../protocol/magnet.js';
+import type { EncryptionPolicy } from '../protocol/mse.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
@@ -55,6 +56,11 @@ export interface TorrentActorOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Clock, transport, randomness, storage, trackers (the real ones where absent: src/app/runtime.ts). */
   runtime?: Partial<EngineRuntime>;
+  /**
+   * The encryption policy of outgoing connections (MSE/PE), read at each dial (default `prefer`):
+   * see docs/wire.md.
+   */
+  encryption?: () => EncryptionPolicy;
 }
 
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
@@ -72,7 +78,10 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
     runtime.storage && meta
       ? runtime.storage.actors(meta, options.dir, storageOptions)
       : { storage: storageActor(meta, options.dir, storageOptions, handle), reader: blockReaderActor(handle) };
-  const wire = createPeerWireActor(runtime.transport, runtime.clock);
+  const wire = createPeerWireActor(runtime.transport, runtime.clock, {
+    encryption: options.encryption ?? (() => 'prefer'),
+    random: randomBytesOf(runtime),
+  });
   return torrentMachine.provide({
     actors: {
       storage,
@@ -173,7 +182,11 @@ export function attachListener(
       c.socket.destroy();
       return;
     }
-    const transport: AcceptedTransport = { socket: c.socket, initialBytes: c.initialBytes };
+    const transport: AcceptedTransport = {
+      socket: c.socket,
+      initialBytes: c.initialBytes,
+      ...(c.ciphers && { ciphers: c.ciphers }),
+    };
     actor.send({ type: 'torrent.incoming', address: c.address, transport });
   });
   return () => {
