@@ -423,6 +423,7 @@ export class Engine {
       transport: runtime.transport,
       clock: runtime.clock,
       encryption: () => made.engine?.encryption ?? encryption,
+      random: randomBytesOf(runtime),
       port: options.port ?? 6881,
       ...(options.exactPort && { exactPort: true }),
       ...(options.host !== undefined && { host: options.host }),

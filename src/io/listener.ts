@@ -98,6 +98,8 @@ export interface ListenerOptions {
    * offered).
    */
   encryption?: () => EncryptionPolicy;
+  /** Random bytes for the MSE responder's keys and pads (default node:crypto's). */
+  random?: (n: number) => Uint8Array;
   /** Told why an MSE handshake failed (the connection is then closed), e.g. BT_ERR_MSE_METHOD for RC4 only. */
   onMseError?: (error: BtError, remote: string) => void;
   /** Connections still handshaking at once (past it new ones are closed at once). Default 64. */
@@ -133,6 +135,7 @@ export class PeerListener {
   private coolUntil = 0;
   private mse = true;
   private encryption: () => EncryptionPolicy = () => 'prefer';
+  private random: ((n: number) => Uint8Array) | undefined;
   private onMseError: ListenerOptions['onMseError'];
 
   private constructor(
@@ -162,6 +165,7 @@ export class PeerListener {
     listener.mse = options.mse ?? true;
     listener.onMseError = options.onMseError;
     if (options.encryption) listener.encryption = options.encryption;
+    listener.random = options.random;
     listener.maxHandshaking = options.maxHandshaking ?? 64;
     listener.maxHandshakingPerIp = options.maxHandshakingPerIp ?? 8;
     listener.msePerSecond = options.msePerSecond ?? 50;
@@ -259,7 +263,9 @@ export class PeerListener {
       socket.off('data', onData);
       if (!this.mseAllowed()) return refuse();
       const infoHashes = () => [...this.routes.keys()].map((h) => Buffer.from(h, 'hex'));
-      stopMse = acceptMse(socket, head, { infoHashes, policy: this.encryption() }, (r) => {
+      const policy = this.encryption();
+      const random = this.random;
+      stopMse = acceptMse(socket, head, { infoHashes, policy, ...(random && { random }) }, (r) => {
         if (!r.error) return deliver(toHex(r.infoHash), r.initialPayload, r.ciphers);
         this.onMseError?.(r.error, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
         refuse();

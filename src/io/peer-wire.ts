@@ -56,7 +56,8 @@ const HIGH_WATER = 1 << 20;
  * the socket.
  */
 export function createPeerWireActor(transport: Transport, clock: Clock, options: PeerWireOptions = {}) {
-  const plaintextPeers = new PlaintextPeers();
+  let plaintextPeers = plaintextPeersOf.get(transport);
+  if (!plaintextPeers) plaintextPeersOf.set(transport, (plaintextPeers = new PlaintextPeers()));
   return fromCallback<PeerWireCommand, PeerWireInput>((args) =>
     wireBridge(args, transport, clock, options, plaintextPeers),
   );
@@ -75,7 +76,10 @@ export interface PeerWireOptions {
   mseTimeoutMs?: number;
 }
 
-/** Peers (`host:port`) whose MSE handshake failed: `prefer` dials them in plaintext. Bounded, oldest out. */
+/**
+ * Peers (`host:port`) whose MSE handshake failed: `prefer` dials them in plaintext. Bounded, oldest
+ * out; one per transport (every torrent of an engine shares it: it is a fact about the peer).
+ */
 class PlaintextPeers {
   private readonly keys = new Set<string>();
   constructor(private readonly cap = 4096) {}
@@ -88,6 +92,8 @@ class PlaintextPeers {
     if (this.keys.size > this.cap) this.keys.delete(this.keys.values().next().value!);
   }
 }
+
+const plaintextPeersOf = new WeakMap<Transport, PlaintextPeers>();
 
 /** The bridge over TCP and the real clock (the engine's defaults), dialling in plaintext. */
 export const peerWireActor = createPeerWireActor(tcpTransport, realClock);

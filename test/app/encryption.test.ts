@@ -146,7 +146,15 @@ describe('encryption between engines', () => {
       await t.completed;
       expect(sha(await readFile(join(work, 'fb', 'data.bin')))).toBe(sha(data));
       // The seeder saw the key exchange (dropped it), then one plaintext handshake.
-      expect(peer.connections).toBe(2);
+      expect([peer.notBitTorrent, peer.connections]).toEqual([1, 1]);
+      // Remembered as plaintext-only: the next run's dial goes straight to plaintext.
+      await t.remove();
+      const again = await leech.add(torrent, {
+        dir: join(work, 'fb2'),
+        peers: [{ host: '127.0.0.1', port: peer.port }],
+      });
+      await again.completed;
+      expect([peer.notBitTorrent, peer.connections]).toEqual([1, 2]);
     } finally {
       await peer.stop();
     }
@@ -161,7 +169,7 @@ describe('encryption between engines', () => {
       expect(await waitFor(() => closed.length > 0, 10_000)).toBe(true);
       expect(closed[0]).toMatch(/BT_ERR_MSE_/);
       expect(peer.served.size).toBe(0);
-      expect(peer.connections).toBe(1);
+      expect([peer.notBitTorrent, peer.connections]).toEqual([1, 0]);
       await t.remove();
     } finally {
       await peer.stop();
