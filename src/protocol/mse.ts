@@ -122,13 +122,15 @@ export class Rc4 {
   private processInto(input: Uint8Array, out: Uint8Array): Uint8Array {
     const s = this.s;
     let { i, j } = this;
-    for (let k = 0; k < input.length; k++) {
+    const n = input.length;
+    for (let k = 0; k < n; k++) {
       i = (i + 1) & 0xff;
-      j = (j + s[i]!) & 0xff;
-      const t = s[i]!;
-      s[i] = s[j]!;
-      s[j] = t;
-      out[k] = input[k]! ^ s[(s[i]! + s[j]!) & 0xff]!;
+      const si = s[i]!;
+      j = (j + si) & 0xff;
+      const sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      out[k] = input[k]! ^ s[(si + sj) & 0xff]!;
     }
     this.i = i;
     this.j = j;
