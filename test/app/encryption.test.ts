@@ -160,6 +160,38 @@ describe('encryption between engines', () => {
     }
   });
 
+  it('prefer → a peer that takes the key exchange and never answers: after 5 s a plaintext dial downloads', async () => {
+    const peer = await hostileSeeder(meta, data, {});
+    // The first connection is held open in silence; the next ones are passed to the seeder.
+    let silent: Socket | undefined;
+    const front = createServer((client) => {
+      client.on('error', () => undefined);
+      if (!silent) {
+        silent = client;
+        client.resume();
+        return;
+      }
+      const upstream = connect(peer.port, '127.0.0.1');
+      upstream.on('error', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+    });
+    servers.push(front);
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', () => r()));
+    try {
+      const leech = await engine('prefer');
+      const port = (front.address() as { port: number }).port;
+      const started = Date.now();
+      const t = await leech.add(torrent, { dir: join(work, 'silent'), peers: [{ host: '127.0.0.1', port }] });
+      await t.completed;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(4_900);
+      expect(sha(await readFile(join(work, 'silent', 'data.bin')))).toBe(sha(data));
+      expect([peer.notBitTorrent, peer.connections, silent?.destroyed]).toEqual([0, 1, true]);
+    } finally {
+      await peer.stop();
+    }
+  });
+
   it('require → a peer without MSE: refused (no plaintext dial), the torrent gets nothing', async () => {
     const peer = await hostileSeeder(meta, data, {});
     try {
