@@ -59,6 +59,7 @@ export {
   type TorrentOutcome,
 } from './app/engine.js';
 export type { FilePriority } from './machines/torrent/file-priority.js';
+export type { EncryptionPolicy } from './protocol/mse.js';
 export { ListenError } from './io/listener.js';
 export { LockError } from './io/lock.js';
 export { StorageError } from './io/storage-error.js';

@@ -2,6 +2,7 @@
  * The `bt-actor` command line. `main` returns the exit code: 0 success, 1 failure, 2 bad input
  * (unreadable or invalid torrent, bad arguments).
  */
+import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../protocol/mse.js';
 import { appendFileSync, constants } from 'node:fs';
 import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -120,6 +121,11 @@ Options:
                          0, e.g. 0,3-5. Progress, completion and the exit code count only them.
       --exclude LIST     Download every file but these (same LIST form; not with --select).
       --sequential       Fetch pieces in order, first to last (still with endgame).
+      --encryption MODE  Peer connection encryption (MSE/PE), both ways: prefer (the default:
+                         dial encrypted, offering RC4 or plaintext after the key exchange, and
+                         once more in plaintext if that fails; accept both), require (only MSE
+                         with RC4, both ways: plaintext peers are refused), plaintext (dial in
+                         plaintext; accept MSE only with a plaintext payload).
       --stream           Serve every file over HTTP on 127.0.0.1 while downloading (Range
                          requests; only verified bytes; the pieces asked for come first). The
                          URLs are printed; keeps running (and seeding) until Ctrl-C.
@@ -533,6 +539,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     select: { type: 'string' },
     exclude: { type: 'string' },
     sequential: { type: 'boolean' },
+    encryption: { type: 'string' },
     stream: { type: 'boolean' },
     'stream-port': { type: 'string' },
     'limit-down': { type: 'string' },
@@ -565,6 +572,9 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   const dht = dhtOptions(values);
   if (values.select !== undefined && values.exclude !== undefined)
     throw new UsageError('--select and --exclude cannot be given together');
+  const encryption = values.encryption;
+  if (encryption !== undefined && !ENCRYPTION_POLICIES.includes(encryption as EncryptionPolicy))
+    throw new UsageError(`--encryption must be ${ENCRYPTION_POLICIES.join(', ')}, not '${printable(encryption)}'`);
   const peers = [];
   for (const p of values.peer ?? []) {
     const addr = await resolvePeerArg(p);
@@ -617,6 +627,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       check: values.check ?? false,
       ...(filePriorities && { filePriorities }),
       ...(values.sequential && { sequential: true }),
+      ...(encryption !== undefined && { encryption: encryption as EncryptionPolicy }),
       ...(values.stream && { stream: { port: wholeNumber('stream-port', values['stream-port'], 0, 0, 65535) } }),
       ...((limits.down > 0 || limits.up > 0) && { limits }),
       out_: io.out,

@@ -45,6 +45,7 @@ import {
   type TorrentActorOptions,
 } from './torrent-actor.js';
 import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
+import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../protocol/mse.js';
 import { sleep } from '../io/clock.js';
 import { FILE_PRIORITIES, skippedFiles, type FilePriority } from '../machines/torrent/file-priority.js';
 import { pieceBytes, type PieceGeometry } from '../protocol/layout.js';
@@ -92,6 +93,13 @@ export interface EngineOptions {
    * absent. The swarm simulator (src/sim) gives virtual ones.
    */
   runtime?: Partial<EngineRuntime>;
+  /**
+   * Encryption (MSE/PE) of peer connections, both ways (default `prefer`; changeable with
+   * `setEncryption`): `prefer` dials with MSE offering RC4 and plaintext, falls back to one plaintext
+   * dial, accepts both; `require` dials and accepts only MSE with an RC4 payload stream; `plaintext`
+   * dials in plaintext and accepts MSE only with a plaintext payload stream. See docs/wire.md.
+   */
+  encryption?: EncryptionPolicy;
 }
 
 /** The engine-wide cap on peer connections (all torrents together) by default. */
@@ -100,7 +108,8 @@ export const DEFAULT_ENGINE_MAX_CONNECTIONS = 500;
 /**
  * The codes of {@link EngineError}: `BT_ERR_ENGINE_CLOSED` (`add` on a closed engine),
  * `BT_ERR_TORRENT_DUPLICATE` (the torrent is already in the engine), `BT_ERR_PEER_ADDRESS` (a peer of
- * `add`'s `peers` whose host does not resolve or whose port is not 1..65535), `BT_ERR_FILE_PRIORITY` (a file
+ * `add`'s `peers` whose host does not resolve or whose port is not 1..65535), `BT_ERR_ENCRYPTION_POLICY` (an
+ * encryption policy that is not prefer, require or plaintext), `BT_ERR_FILE_PRIORITY` (a file
  * priority that is not skip, low, normal or high), `BT_ERR_RATE_LIMIT` (a rate limit that is not a finite
  * number ≥ 0).
  */
@@ -109,6 +118,7 @@ export type EngineErrorCode =
   | 'BT_ERR_TORRENT_DUPLICATE'
   | 'BT_ERR_PEER_ADDRESS'
   | 'BT_ERR_FILE_PRIORITY'
+  | 'BT_ERR_ENCRYPTION_POLICY'
   | 'BT_ERR_STREAM_READ'
   | 'BT_ERR_RATE_LIMIT';
 
@@ -389,8 +399,18 @@ function initialProgress(meta: Metainfo | undefined): TorrentProgress {
   };
 }
 
+function checkedEncryption(policy: unknown): EncryptionPolicy {
+  if (!ENCRYPTION_POLICIES.includes(policy as EncryptionPolicy))
+    throw new EngineError(
+      'BT_ERR_ENCRYPTION_POLICY',
+      `encryption ${JSON.stringify(policy)} is not one of ${ENCRYPTION_POLICIES.join(', ')}`,
+    );
+  return policy as EncryptionPolicy;
+}
+
 export class Engine {
   private readonly handles = new Map<string, TorrentHandle>();
+  private encryptionPolicy: EncryptionPolicy = 'prefer';
 
   /** Whether the torrents' peer connections together stay under the engine's cap with one more. */
   private hasRoom(): boolean {
@@ -445,16 +465,36 @@ export class Engine {
   static async create(options: EngineOptions = {}): Promise<Engine> {
     checkLimits(options.limits);
     const runtime = resolveRuntime(options.runtime);
+    const encryption = checkedEncryption(options.encryption ?? 'prefer');
+    // The listener asks the engine for its policy at each connection (the engine is made below).
+    const made: { engine?: Engine } = {};
     const listener = await PeerListener.listen({
       transport: runtime.transport,
       clock: runtime.clock,
+      encryption: () => made.engine?.encryption ?? encryption,
+      random: randomBytesOf(runtime),
       port: options.port ?? 6881,
       ...(options.exactPort && { exactPort: true }),
       ...(options.host !== undefined && { host: options.host }),
     });
     const peerId = generatePeerId(randomBytesOf(runtime));
     const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock });
-    return new Engine(listener, client, peerId, options, runtime);
+    const engine = new Engine(listener, client, peerId, options, runtime);
+    engine.encryptionPolicy = encryption;
+    return (made.engine = engine);
+  }
+
+  /** The encryption policy (MSE/PE) of new connections, both ways. */
+  get encryption(): EncryptionPolicy {
+    return this.encryptionPolicy;
+  }
+
+  /**
+   * Changes the encryption policy while running: connections dialled or accepted from now on follow it
+   * (those open stay as they are). Throws `EngineError` `BT_ERR_ENCRYPTION_POLICY` for another value.
+   */
+  setEncryption(policy: EncryptionPolicy): void {
+    this.encryptionPolicy = checkedEncryption(policy);
   }
 
   /** The engine-wide rate limits in bytes per second (0: none). */
@@ -597,6 +637,7 @@ export class Engine {
         ...(this.options.inspect && { inspect: this.options.inspect }),
         runtime: this.runtime,
         shaping,
+        encryption: () => this.encryptionPolicy,
       });
       actor.on('*', (e) => {
         if (e.type === 'torrent.refused') return; // the routing closed it; not a report

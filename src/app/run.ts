@@ -3,6 +3,7 @@
  * otherwise. Resolves to the exit code (0 complete and verified, 1 failed, 2 bad input). It is an
  * {@link Engine} holding the one torrent plus a renderer; the engine alone starts and stops it.
  */
+import type { EncryptionPolicy } from '../protocol/mse.js';
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -49,6 +50,8 @@ export interface RunOptions {
   filePriorities?: FilePriority[];
   /** `--sequential`: pieces in index order. */
   sequential?: boolean;
+  /** `--encryption`: MSE/PE policy of peer connections (default `prefer`). */
+  encryption?: EncryptionPolicy;
   /** `--stream [--stream-port P]`: every file over HTTP on 127.0.0.1:P (0: any free port) while downloading. */
   stream?: { port: number };
   /** `--limit-down` / `--limit-up`: the engine's rate limits in bytes per second (0: none). */
@@ -242,6 +245,7 @@ async function download(
       ...(inspection && { inspect: inspection.inspect }),
       dht: o.dht ?? false,
       ...(o.limits && { limits: o.limits }),
+      ...(o.encryption && { encryption: o.encryption }),
     });
   } catch (err) {
     // An address not on this machine (--bind), a port in use (--port): bad input, one line.

@@ -18,6 +18,7 @@ import {
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
 import type { MagnetLink } from '../protocol/magnet.js';
+import type { EncryptionPolicy } from '../protocol/mse.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
@@ -58,6 +59,11 @@ export interface TorrentActorOptions {
   runtime?: Partial<EngineRuntime>;
   /** The torrent's rate limiters (src/io/rate-limit.ts) its connections are shaped by; none when absent. */
   shaping?: WireShaping;
+  /**
+   * The encryption policy of outgoing connections (MSE/PE), read at each dial (default `prefer`):
+   * see docs/wire.md.
+   */
+  encryption?: () => EncryptionPolicy;
 }
 
 export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
@@ -75,7 +81,11 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
     runtime.storage && meta
       ? runtime.storage.actors(meta, options.dir, storageOptions)
       : { storage: storageActor(meta, options.dir, storageOptions, handle), reader: blockReaderActor(handle) };
-  const wire = createPeerWireActor(runtime.transport, runtime.clock, options.shaping);
+  const wire = createPeerWireActor(runtime.transport, runtime.clock, {
+    encryption: options.encryption ?? (() => 'prefer'),
+    random: randomBytesOf(runtime),
+    ...(options.shaping && { shaping: options.shaping }),
+  });
   return torrentMachine.provide({
     actors: {
       storage,
@@ -176,7 +186,11 @@ export function attachListener(
       c.socket.destroy();
       return;
     }
-    const transport: AcceptedTransport = { socket: c.socket, initialBytes: c.initialBytes };
+    const transport: AcceptedTransport = {
+      socket: c.socket,
+      initialBytes: c.initialBytes,
+      ...(c.ciphers && { ciphers: c.ciphers }),
+    };
     actor.send({ type: 'torrent.incoming', address: c.address, transport });
   });
   return () => {

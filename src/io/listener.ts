@@ -5,8 +5,9 @@
  * socket to the torrent's peer actor, whose wire bridge frames them again.
  *
  * A connection that does not start with the protocol string is taken for an MSE/PE key exchange
- * (src/io/mse-accept.ts; WebTorrent dials only that way): answered as responder with a plaintext
- * payload stream, then routed by its SKEY like a plaintext one. `mse: false` refuses it instead.
+ * (src/io/mse-accept.ts; WebTorrent dials only that way): answered as responder (a plaintext or RC4
+ * payload stream, as the encryption policy allows), then routed by its SKEY like a plaintext one.
+ * `mse: false` refuses it instead; the policy `require` refuses plaintext handshakes.
  */
 import { toHex } from '../protocol/bytes.js';
 import { realClock, type Clock } from './clock.js';
@@ -14,6 +15,7 @@ import { tcpTransport, type ByteStream, type StreamServer, type Transport } from
 import { BtError } from '../protocol/errors.js';
 import { isLoopback, normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { acceptMse } from './mse-accept.js';
+import type { EncryptionPolicy, Rc4 } from '../protocol/mse.js';
 
 export interface IncomingConnection {
   socket: ByteStream;
@@ -24,6 +26,14 @@ export interface IncomingConnection {
   initialBytes: Uint8Array;
   infoHashHex: string;
   address: PeerAddress;
+  /** After an MSE handshake that selected RC4: the running ciphers of the payload stream. */
+  ciphers?: MseCiphers;
+}
+
+/** The RC4 ciphers of an encrypted payload stream: `decrypt` what the peer sends, `encrypt` what we send. */
+export interface MseCiphers {
+  decrypt: Rc4;
+  encrypt: Rc4;
 }
 
 /**
@@ -32,7 +42,10 @@ export interface IncomingConnection {
  */
 export interface AcceptedTransport {
   socket: ByteStream;
+  /** Bytes read so far (decrypted when `ciphers` is set). */
   initialBytes: Uint8Array;
+  /** The payload stream is RC4 (MSE): the wire bridge decrypts reads and encrypts writes with these. */
+  ciphers?: MseCiphers;
 }
 
 /** True when `t` is an {@link AcceptedTransport} (what the listener routes). */
@@ -78,6 +91,15 @@ export interface ListenerOptions {
   handshakeTimeoutMs?: number;
   /** Answer MSE/PE handshakes (default true); false refuses anything but a plaintext handshake. */
   mse?: boolean;
+  /**
+   * The encryption policy, read at each connection (so it can change while running; default
+   * `prefer`): `require` refuses plaintext handshakes and takes MSE with an RC4 payload only,
+   * `plaintext` takes MSE with a plaintext payload only, `prefer` takes both (plaintext chosen when
+   * offered).
+   */
+  encryption?: () => EncryptionPolicy;
+  /** Random bytes for the MSE responder's keys and pads (default node:crypto's). */
+  random?: (n: number) => Uint8Array;
   /** Told why an MSE handshake failed (the connection is then closed), e.g. BT_ERR_MSE_METHOD for RC4 only. */
   onMseError?: (error: BtError, remote: string) => void;
   /** Connections still handshaking at once (past it new ones are closed at once). Default 64. */
@@ -112,6 +134,8 @@ export class PeerListener {
   /** Until when (clock.now()) new connections are refused: the process ran out of descriptors. */
   private coolUntil = 0;
   private mse = true;
+  private encryption: () => EncryptionPolicy = () => 'prefer';
+  private random: ((n: number) => Uint8Array) | undefined;
   private onMseError: ListenerOptions['onMseError'];
 
   private constructor(
@@ -140,6 +164,8 @@ export class PeerListener {
     const listener = new PeerListener(server, port, options.clock ?? realClock);
     listener.mse = options.mse ?? true;
     listener.onMseError = options.onMseError;
+    if (options.encryption) listener.encryption = options.encryption;
+    listener.random = options.random;
     listener.maxHandshaking = options.maxHandshaking ?? 64;
     listener.maxHandshakingPerIp = options.maxHandshakingPerIp ?? 8;
     listener.msePerSecond = options.msePerSecond ?? 50;
@@ -211,10 +237,12 @@ export class PeerListener {
       // Check the protocol string as soon as its bytes are here, so non-BitTorrent traffic is dropped early.
       if (!head.subarray(0, Math.min(20, length)).equals(PSTR.subarray(0, Math.min(20, length))))
         return this.mse ? mse(head) : refuse();
+      // Encryption required: a plaintext handshake is refused as soon as it shows itself.
+      if (length >= 20 && this.encryption() === 'require') return refuse();
       if (length < 48) return;
       deliver(toHex(head.subarray(28, 48)), head);
     };
-    const deliver = (infoHashHex: string, initialBytes: Uint8Array) => {
+    const deliver = (infoHashHex: string, initialBytes: Uint8Array, ciphers?: MseCiphers) => {
       const route = this.routes.get(infoHashHex);
       if (!route) return refuse();
       const host = normaliseHost(socket.remoteAddress ?? '');
@@ -228,14 +256,17 @@ export class PeerListener {
         initialBytes,
         infoHashHex,
         address: { host: host.host, port: socket.remotePort, family: host.family },
+        ...(ciphers && { ciphers }),
       });
     };
     const mse = (head: Buffer) => {
       socket.off('data', onData);
       if (!this.mseAllowed()) return refuse();
       const infoHashes = () => [...this.routes.keys()].map((h) => Buffer.from(h, 'hex'));
-      stopMse = acceptMse(socket, head, { infoHashes }, (r) => {
-        if (!r.error) return deliver(toHex(r.infoHash), r.initialPayload);
+      const policy = this.encryption();
+      const random = this.random;
+      stopMse = acceptMse(socket, head, { infoHashes, policy, ...(random && { random }) }, (r) => {
+        if (!r.error) return deliver(toHex(r.infoHash), r.initialPayload, r.ciphers);
         this.onMseError?.(r.error, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
         refuse();
       });

@@ -3,6 +3,12 @@
  * (RxJS) → typed `wire.*` events for the peer actor; `wire.send*` commands from the actor → a write
  * queue that honours backpressure. The peer actor never touches the socket: it invokes
  * {@link peerWireActor} and talks to it with the events of src/protocol/peer-wire-types.ts.
+ *
+ * Encryption (MSE/PE, src/protocol/mse.ts): a dial runs the MSE initiator first when the policy asks for
+ * it (our handshake travels as its IA), and falls back to one plaintext dial under `prefer`; an
+ * accepted connection arrives with the listener's ciphers when its payload stream is RC4. With RC4 every
+ * read is decrypted in place (the shared read buffer is ours) before framing, every write encrypted; a
+ * plaintext connection takes the same path as before, untouched.
  */
 import { fromCallback, type CallbackLogicFunction, type EventObject } from 'xstate';
 import type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock } from '../protocol/peer-wire-types.js';
@@ -11,8 +17,10 @@ import { encodeHandshake, encodeMessage, encodePieceHeader, type WireEvent } fro
 import { frameWire, type PiecesEvent } from '../protocol/wire-framing-rx.js';
 import { BLOCK_LENGTH } from '../protocol/layout.js';
 import { isAcceptedTransport } from './listener.js';
+import { randomBytes } from 'node:crypto';
+import { CRYPTO_PLAINTEXT, CRYPTO_RC4, MseInitiator, type EncryptionPolicy, type Rc4 } from '../protocol/mse.js';
 import { realClock, type Clock } from './clock.js';
-import { tcpTransport, type Transport } from './transport.js';
+import { tcpTransport, type ByteStream, type Transport } from './transport.js';
 import type { WireShaping } from './rate-limit.js';
 
 export type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock };
@@ -54,18 +62,63 @@ const HIGH_WATER = 1 << 20;
  * Errors never throw: they become `wire.protocolError` or `wire.closed`. Stopping the actor destroys
  * the socket.
  */
-export function createPeerWireActor(transport: Transport, clock: Clock, shaping?: WireShaping) {
-  return fromCallback<PeerWireCommand, PeerWireInput>((args) => wireBridge(args, transport, clock, shaping));
+export function createPeerWireActor(transport: Transport, clock: Clock, options: PeerWireOptions = {}) {
+  let plaintextPeers = plaintextPeersOf.get(transport);
+  if (!plaintextPeers) plaintextPeersOf.set(transport, (plaintextPeers = new PlaintextPeers()));
+  return fromCallback<PeerWireCommand, PeerWireInput>((args) =>
+    wireBridge(args, transport, clock, options, plaintextPeers),
+  );
 }
 
-/** The bridge over TCP and the real clock (the engine's defaults). */
+export interface PeerWireOptions {
+  /**
+   * The encryption policy, read at each dial (default `plaintext`): `prefer` dials with MSE offering
+   * RC4 and plaintext and dials once more in plaintext when the key exchange fails (the peer is then
+   * remembered as plaintext-only); `require` dials only with MSE offering RC4 only.
+   */
+  encryption?: () => EncryptionPolicy;
+  /** Random bytes for the MSE keys and pads (default node:crypto's). */
+  random?: (n: number) => Uint8Array;
+  /** Time the MSE key exchange of a dial may take before it counts as failed (default 5 s). */
+  mseTimeoutMs?: number;
+  /** The torrent's rate limiters (src/io/rate-limit.ts); none: unlimited. */
+  shaping?: WireShaping;
+}
+
+/**
+ * Peers (`host:port`) whose MSE handshake failed: `prefer` dials them in plaintext. Bounded, oldest
+ * out; one per transport (every torrent of an engine shares it: it is a fact about the peer).
+ */
+class PlaintextPeers {
+  private readonly keys = new Set<string>();
+  constructor(private readonly cap = 4096) {}
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+  add(key: string): void {
+    this.keys.delete(key);
+    this.keys.add(key);
+    if (this.keys.size > this.cap) this.keys.delete(this.keys.values().next().value!);
+  }
+}
+
+const plaintextPeersOf = new WeakMap<Transport, PlaintextPeers>();
+
+/** The bridge over TCP and the real clock (the engine's defaults), dialling in plaintext. */
 export const peerWireActor = createPeerWireActor(tcpTransport, realClock);
 
 type WireArgs = Parameters<CallbackLogicFunction<PeerWireCommand, EventObject, PeerWireInput>>[0];
 
-function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport, clock: Clock, shaping?: WireShaping) {
+function wireBridge(
+  { input, sendBack, receive }: WireArgs,
+  transport: Transport,
+  clock: Clock,
+  options: PeerWireOptions,
+  plaintextPeers: PlaintextPeers,
+) {
   const now = () => clock.now();
   const send = (e: PeerWireEvent) => sendBack(e);
+  const shaping = options.shaping;
   const accepted = isAcceptedTransport(input.transport) ? input.transport : undefined;
   // The socket's reads, as the Observable the framing operator consumes (subscribed to below, before
   // the socket can read anything).
@@ -74,6 +127,20 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
     inbound = subscriber;
     return () => void (inbound = undefined);
   });
+  // An RC4 payload stream's ciphers (from the listener's MSE responder, or our initiator's).
+  let cipherIn: Rc4 | undefined = accepted?.ciphers?.decrypt;
+  let cipherOut: Rc4 | undefined = accepted?.ciphers?.encrypt;
+  // The MSE initiator while a dial's key exchange runs: reads go to it, writes wait in `pending`.
+  let mse: MseInitiator | undefined;
+  let mseTimer: unknown;
+  let pending: Uint8Array[] = [];
+  const received = (view: Uint8Array, shared: boolean) => {
+    if (closed) return;
+    // The initiator keeps what it is given: a view of the shared buffer is copied first.
+    if (mse) return mseRead(shared ? view.slice() : view);
+    if (cipherIn) cipherIn.processInPlace(view);
+    inbound?.next(view);
+  };
   // Reads land in the buffer shared by every connection (see READ_BUFFER_SIZE), not in a new 64 KiB
   // chunk per read: an outgoing socket is created so; an accepted one is moved onto such a socket
   // when it can be (otherwise it keeps its 'data' events).
@@ -85,20 +152,25 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
       return down?.limited ? buf.subarray(0, Math.min(READ_BUFFER_SIZE, down.chunk)) : buf;
     },
     callback: (n: number, buf: Uint8Array) => {
-      if (!closed) inbound?.next(buf.subarray(0, n));
+      received(buf.subarray(0, n), true);
       shapeRead(n);
       return true;
     },
   };
   const dialling = accepted ? undefined : input.connect;
-  const socket = accepted
+  const policy: EncryptionPolicy = options.encryption?.() ?? 'plaintext';
+  const dialKey = dialling && `${dialling.host}:${dialling.port}`;
+  const dialMse =
+    dialling !== undefined && (policy === 'require' || (policy === 'prefer' && !plaintextPeers.has(dialKey!)));
+  const first = accepted
     ? (transport.adopt(accepted.socket, onread) ?? accepted.socket)
     : dialling && transport.dial(dialling.host, dialling.port, onread);
-  if (!socket) {
+  if (!first) {
     const error = { code: 'BT_ERR_WIRE', message: 'nothing to connect to' };
     queueMicrotask(() => send({ type: 'wire.closed', error, at: now() }));
     return () => undefined;
   }
+  let socket: ByteStream = first;
   let closed = false;
   /** The socket's write queue is past HIGH_WATER. */
   let backedUp = false;
@@ -111,6 +183,10 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
   /** The socket is paused for the download limiters. */
   let readPaused = false;
   let cancelReadWait: (() => void) | undefined;
+  /** The current socket is connected (a dial's error before that is not an MSE failure). */
+  let up = accepted !== undefined;
+  let announced = false;
+  let fellBack = false;
   const tellCongestion = () => {
     const now = backedUp || upHeld;
     if (now === congested || closed) return;
@@ -142,6 +218,7 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
     inbound?.complete(); // what arrived before the end is delivered first
     closed = true;
     stopShaping();
+    stopMse();
     socket.destroy();
     send({ type: 'wire.closed', ...(error && { error }), at: now() });
   };
@@ -181,7 +258,7 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
       tellCongestion();
     }
   };
-  const write = (data: Uint8Array) => {
+  const writeRaw = (data: Uint8Array) => {
     if (closed || socket.destroyed) return;
     if (!corked) {
       corked = true;
@@ -189,6 +266,12 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
       process.nextTick(uncork);
     }
     socket.write(data);
+  };
+  const write = (data: Uint8Array) => {
+    if (closed) return;
+    // During the key exchange nothing of the payload may leave yet (its encryption is not known).
+    if (mse) pending.push(data.slice());
+    else writeRaw(cipherOut ? cipherOut.process(data) : data);
   };
 
   // Download limit: the read is charged; while a limiter is in debt the socket reads nothing more.
@@ -205,52 +288,112 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
     }, down.chunk);
   }
   // Upload limit: a block leaves when no limiter is in debt, and is charged as it leaves.
-  const up = shaping?.up;
+  const upLimit = shaping?.up;
   const writeBlock = (b: { index: number; begin: number; block: Uint8Array }) => {
     write(encodePieceHeader(b.index, b.begin, b.block.length));
     write(b.block);
-    up?.charge(13 + b.block.length);
+    upLimit?.charge(13 + b.block.length);
   };
   const flushHeld = () => {
     cancelUpWait = undefined;
     if (closed) return;
-    while (held.length > 0 && !up!.blocked) writeBlock(held.shift()!);
-    if (up!.blocked) {
+    while (held.length > 0 && !upLimit!.blocked) writeBlock(held.shift()!);
+    if (upLimit!.blocked) {
       upHeld = true;
-      cancelUpWait = up!.wait(flushHeld, 13 + BLOCK_LENGTH);
+      cancelUpWait = upLimit!.wait(flushHeld, 13 + BLOCK_LENGTH);
     } else upHeld = false;
     tellCongestion();
   };
   const sendBlock = (b: { index: number; begin: number; block: Uint8Array }) => {
-    if (!up?.limited && held.length === 0) return writeBlock(b);
-    if (held.length === 0 && !up!.blocked) writeBlock(b);
+    if (!upLimit?.limited && held.length === 0) return writeBlock(b);
+    if (held.length === 0 && !upLimit!.blocked) writeBlock(b);
     else held.push(b);
-    if (cancelUpWait === undefined && up!.blocked) flushHeld();
+    if (cancelUpWait === undefined && upLimit!.blocked) flushHeld();
   };
 
-  socket.setNoDelay(true);
-  socket.on('data', (chunk: Buffer) => {
-    if (!closed) inbound?.next(chunk);
-    shapeRead(chunk.length);
-  });
-  socket.on('drain', () => {
-    backedUp = false;
-    tellCongestion();
-  });
-  socket.on('error', (err: NodeJS.ErrnoException) =>
-    finish({ code: err.code ?? 'BT_ERR_SOCKET', message: err.message }),
-  );
-  socket.on('close', () => finish());
-  socket.on('end', () => finish());
+  // MSE as initiator: Ya and PadA at once, step 3 (with our handshake as IA) once Yb is here.
+  const startMse = () => {
+    mse = new MseInitiator({
+      infoHash: input.handshake.infoHash,
+      random: options.random ?? ((n) => randomBytes(n)),
+      provide: policy === 'require' ? CRYPTO_RC4 : CRYPTO_RC4 | CRYPTO_PLAINTEXT,
+      initialPayload: encodeHandshake(input.handshake),
+    });
+    mseTimer = clock.setTimeout(
+      () => mseFailed({ code: 'BT_ERR_MSE_TIMEOUT', message: 'the MSE handshake took too long' }),
+      options.mseTimeoutMs ?? 5_000,
+    );
+    writeRaw(mse.start());
+  };
+  const stopMse = () => {
+    if (mseTimer !== undefined) clock.clearTimeout(mseTimer as ReturnType<Clock['setTimeout']>);
+    mseTimer = undefined;
+    mse = undefined;
+  };
+  const mseRead = (chunk: Uint8Array) => {
+    const step = mse!.push(chunk);
+    for (const bytes of step.send ?? []) writeRaw(bytes);
+    if (step.error) return mseFailed(step.error);
+    if (!step.done) return;
+    stopMse();
+    if (step.done.ciphers) ({ decrypt: cipherIn, encrypt: cipherOut } = step.done.ciphers);
+    const queued = pending;
+    pending = [];
+    for (const data of queued) write(data);
+    if (step.done.initialPayload.length > 0) inbound?.next(step.done.initialPayload);
+  };
+  // The key exchange failed (refused, closed, garbage, too slow): under `prefer` the peer is dialled
+  // once more in plaintext and remembered so; under `require` the connection ends.
+  const mseFailed = (error: { code: string; message: string }) => {
+    stopMse();
+    if (closed) return;
+    if (policy !== 'prefer' || fellBack || !dialling) return finish(error);
+    fellBack = true;
+    pending = [];
+    plaintextPeers.add(dialKey!);
+    const old = socket;
+    old.removeAllListeners();
+    old.on('error', () => undefined);
+    old.destroy();
+    corked = false;
+    up = false;
+    socket = transport.dial(dialling.host, dialling.port, onread);
+    attach(socket);
+  };
+
+  const attach = (s: ByteStream) => {
+    s.setNoDelay(true);
+    s.on('data', (chunk: Buffer) => {
+      received(chunk, false);
+      shapeRead(chunk.length);
+    });
+    s.on('drain', () => {
+      backedUp = false;
+      tellCongestion();
+    });
+    const ended = (error?: { code: string; message: string }) => {
+      if (mse && up) mseFailed(error ?? { code: 'BT_ERR_MSE_CLOSED', message: 'closed during the MSE handshake' });
+      else finish(error);
+    };
+    s.on('error', (err: NodeJS.ErrnoException) => ended({ code: err.code ?? 'BT_ERR_SOCKET', message: err.message }));
+    s.on('close', () => ended());
+    s.on('end', () => ended());
+    if (accepted) return;
+    s.on('connect', () => {
+      up = true;
+      if (!announced) {
+        announced = true;
+        send({ type: 'wire.connected', at: now() });
+      }
+      if (dialMse && !fellBack) startMse();
+      else write(encodeHandshake(input.handshake));
+    });
+  };
+  attach(socket);
 
   if (accepted) {
     queueMicrotask(() => send({ type: 'wire.connected', at: now() }));
     if (accepted.initialBytes.length > 0) queueMicrotask(() => !closed && inbound?.next(accepted.initialBytes));
-  } else {
-    socket.on('connect', () => {
-      send({ type: 'wire.connected', at: now() });
-      write(encodeHandshake(input.handshake));
-    });
   }
 
   receive((cmd) => {
@@ -274,10 +417,12 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
         if (!closed) {
           closed = true;
           stopShaping(); // held blocks are dropped with the connection
+          stopMse();
           if (corked) socket.uncork();
           socket.end();
           // Give the kernel a moment to flush, then make sure the socket is gone.
-          clock.setBackgroundTimeout(() => socket.destroy(), 1000);
+          const last = socket;
+          clock.setBackgroundTimeout(() => last.destroy(), 1000);
         }
         break;
     }
@@ -286,6 +431,7 @@ function wireBridge({ input, sendBack, receive }: WireArgs, transport: Transport
   return () => {
     closed = true;
     stopShaping();
+    stopMse();
     subscription.unsubscribe();
     socket.destroy();
   };

@@ -1,6 +1,7 @@
 /**
- * Message Stream Encryption / Protocol Encryption (MSE/PE, the Vuze/Azureus specification): the
- * responder's side of the handshake, as an incremental parser with no I/O.
+ * Message Stream Encryption / Protocol Encryption (MSE/PE, the Vuze/Azureus specification): both
+ * sides of the handshake ({@link MseInitiator}, peer A; {@link MseResponder}, peer B) as incremental
+ * parsers with no I/O, and the RC4 stream cipher of the payload.
  *
  *   1  A → B  Ya, PadA
  *   2  B → A  Yb, PadB
@@ -13,8 +14,9 @@
  * hash, HASH = SHA-1. ENCRYPT is RC4 keyed HASH('keyA', S, SKEY) from A to B and HASH('keyB', S, SKEY)
  * from B to A, both with the first 1024 bytes of keystream discarded.
  *
- * Every failure is a typed {@link BtError} (`BT_ERR_MSE_*`), and the responder never reads more than
- * {@link MSE_MAX_HANDSHAKE_BYTES} before it is done or has failed. It computes, never does I/O:
+ * Every failure is a typed {@link BtError} (`BT_ERR_MSE_*`); the responder never reads more than
+ * {@link MSE_MAX_HANDSHAKE_BYTES}, the initiator never more than {@link MSE_MAX_INITIATOR_BYTES}, before
+ * it is done or has failed. It computes, never does I/O:
  * `node:crypto`'s SHA-1 and its native Diffie-Hellman (randomness is injected).
  */
 import { equalBytes } from './bytes.js';
@@ -44,6 +46,22 @@ export const MSE_RC4_DISCARD = 1024;
 export const MSE_MAX_HANDSHAKE_BYTES = MSE_KEY_LENGTH + MSE_MAX_PAD + 20 + 20 + 8 + 4 + 2 + MSE_MAX_PAD + 2 + 0xffff;
 /** Bytes after Ya in which HASH('req1', S) must be found: PadA (≤ 512) and the hash itself. */
 export const MSE_SYNC_WINDOW = MSE_MAX_PAD + 20;
+/** Bytes after Yb in which the encrypted VC must be found: PadB (≤ 512) and VC itself. */
+export const MSE_VC_WINDOW = MSE_MAX_PAD + 8;
+/** Most bytes the initiator reads before the handshake ends: Yb, PadB, VC, crypto_select, len(PadD), PadD. */
+export const MSE_MAX_INITIATOR_BYTES = MSE_KEY_LENGTH + MSE_MAX_PAD + 8 + 4 + 2 + MSE_MAX_PAD;
+/** Largest initial payload (IA) step 3 can carry: its length is a uint16. */
+export const MSE_MAX_IA = 0xffff;
+
+/**
+ * The encryption policy of a client, for both directions:
+ * - `prefer`: dial with MSE offering RC4 and plaintext (the responder chooses), dial again in plaintext
+ *   when the key exchange fails; accept plaintext and MSE (plaintext chosen when both are offered);
+ * - `require`: dial only with MSE offering RC4 only; accept only MSE with an RC4 payload stream;
+ * - `plaintext`: dial in plaintext; accept plaintext, and MSE with a plaintext payload stream only.
+ */
+export type EncryptionPolicy = 'prefer' | 'require' | 'plaintext';
+export const ENCRYPTION_POLICIES: readonly EncryptionPolicy[] = ['prefer', 'require', 'plaintext'];
 
 // ---------------------------------------------------------------------------------------------
 // Primitives
@@ -93,16 +111,26 @@ export class Rc4 {
 
   /** Encrypts or decrypts `input` (the same operation) into a new array; `input` is not changed. */
   process(input: Uint8Array): Uint8Array {
+    return this.processInto(input, new Uint8Array(input.length));
+  }
+
+  /** Encrypts or decrypts `data` in place (a read buffer that is ours), and returns it. */
+  processInPlace(data: Uint8Array): Uint8Array {
+    return this.processInto(data, data);
+  }
+
+  private processInto(input: Uint8Array, out: Uint8Array): Uint8Array {
     const s = this.s;
-    const out = new Uint8Array(input.length);
     let { i, j } = this;
-    for (let k = 0; k < input.length; k++) {
+    const n = input.length;
+    for (let k = 0; k < n; k++) {
       i = (i + 1) & 0xff;
-      j = (j + s[i]!) & 0xff;
-      const t = s[i]!;
-      s[i] = s[j]!;
-      s[j] = t;
-      out[k] = input[k]! ^ s[(s[i]! + s[j]!) & 0xff]!;
+      const si = s[i]!;
+      j = (j + si) & 0xff;
+      const sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      out[k] = input[k]! ^ s[(si + sj) & 0xff]!;
     }
     this.i = i;
     this.j = j;
@@ -271,9 +299,14 @@ export interface MseResponderOptions {
   random: (n: number) => Uint8Array;
   /**
    * Select RC4 for the payload stream when the initiator offers it but not plaintext (default false:
-   * such a connection fails with BT_ERR_MSE_METHOD). Plaintext is always preferred when offered.
+   * such a connection fails with BT_ERR_MSE_METHOD). Plaintext is preferred when offered and allowed.
    */
   allowRc4?: boolean;
+  /**
+   * Select a plaintext payload stream when offered (default true). False (policy `require`): only RC4
+   * is selected, and an initiator that does not offer it fails with BT_ERR_MSE_METHOD.
+   */
+  allowPlaintext?: boolean;
   /** PadB's length, 0–512 (default: 0–15 random bytes). */
   padBLength?: number;
   /** The key pair to use (default: a fresh one from `random`); tests inject a precomputed one. */
@@ -455,14 +488,18 @@ export class MseResponder {
         this.padCLength = u16(h, 12);
         if (this.padCLength > MSE_MAX_PAD)
           throw new BtError('BT_ERR_MSE_PAD', `PadC of ${this.padCLength} bytes exceeds ${MSE_MAX_PAD}`);
-        if (this.provide & CRYPTO_PLAINTEXT) this.method = 'plaintext';
+        const plaintext = this.options.allowPlaintext ?? true;
+        if (this.provide & CRYPTO_PLAINTEXT && plaintext) this.method = 'plaintext';
         else if (this.provide & CRYPTO_RC4 && this.options.allowRc4) this.method = 'rc4';
         else {
+          const provide = `crypto_provide 0x${this.provide.toString(16)}`;
           throw new BtError(
             'BT_ERR_MSE_METHOD',
-            this.provide & CRYPTO_RC4
-              ? `the initiator offers only RC4 (crypto_provide 0x${this.provide.toString(16)}); only a plaintext payload stream is served`
-              : `no supported crypto method offered (crypto_provide 0x${this.provide.toString(16)})`,
+            this.provide & CRYPTO_RC4 && !this.options.allowRc4
+              ? `the initiator offers only RC4 (${provide}); only a plaintext payload stream is served`
+              : this.provide & CRYPTO_PLAINTEXT && !plaintext
+                ? `the initiator offers no RC4 (${provide}); encryption is required`
+                : `no supported crypto method offered (${provide})`,
           );
         }
         this.stage = 'padC';
@@ -494,6 +531,211 @@ export class MseResponder {
           method: this.method,
           cryptoProvide: this.provide,
           initialPayload: concatBytes([ia, rest]),
+          ...(this.method === 'rc4' && { ciphers: { decrypt: this.decrypt!, encrypt: this.encrypt! } }),
+        };
+      }
+      default:
+        return 'wait';
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The initiator
+
+export interface MseInitiatorOptions {
+  /** SKEY: the info hash of the torrent asked for. */
+  infoHash: Uint8Array;
+  /** Random bytes (private key, PadA, PadC). */
+  random: (n: number) => Uint8Array;
+  /** crypto_provide: {@link CRYPTO_PLAINTEXT} and/or {@link CRYPTO_RC4} (the responder picks one). */
+  provide: number;
+  /**
+   * IA, the initial payload sent (encrypted) within step 3: usually our BitTorrent handshake, which
+   * saves a round trip. At most {@link MSE_MAX_IA} bytes.
+   */
+  initialPayload?: Uint8Array;
+  /** PadA's length, 0–512 (default: 0–15 random bytes). */
+  padALength?: number;
+  /** PadC's length, 0–512 (default 0). */
+  padCLength?: number;
+  /** The key pair to use (default: a fresh one from `random`); tests inject a precomputed one. */
+  keyExchange?: MseKeyExchange;
+}
+
+export interface MseInitiatorDone {
+  /** What the responder selected. */
+  method: MseMethod;
+  /** Payload bytes received after step 4 (decrypted for RC4): usually the start of the peer's handshake. */
+  initialPayload: Uint8Array;
+  /** For `rc4`: the ciphers that go on for the payload stream (decrypt what B sends, encrypt what A sends). */
+  ciphers?: { decrypt: Rc4; encrypt: Rc4 };
+}
+
+export interface MseInitiatorStep {
+  /** Bytes to write to the responder, in order. */
+  send?: Uint8Array[];
+  /** The handshake is complete. */
+  done?: MseInitiatorDone;
+  /** The handshake failed: close the connection. */
+  error?: BtError;
+}
+
+type InitiatorStage = 'start' | 'yb' | 'vc' | 'select' | 'padD' | 'done' | 'failed';
+
+/**
+ * The MSE initiator (peer A), the mirror of {@link MseResponder}. Write what {@link start} returns
+ * (Ya, PadA), then feed every byte the responder sends with {@link push}, write what each step returns
+ * in `send` (step 3, once Yb is here), and stop at the first `done` or `error`.
+ *
+ * @example
+ * const a = new MseInitiator({ infoHash, random: (n) => randomBytes(n), provide: CRYPTO_RC4 | CRYPTO_PLAINTEXT });
+ * socket.write(a.start());
+ * socket.on('data', (chunk) => { const step = a.push(chunk); … });
+ */
+export class MseInitiator {
+  private stage: InitiatorStage = 'start';
+  private readonly queue = new ByteQueue();
+  private kx: MseKeyExchange | undefined;
+  private decrypt: Rc4 | undefined;
+  private encrypt: Rc4 | undefined;
+  private vcEncrypted: Uint8Array = new Uint8Array(0);
+  private method: MseMethod = 'plaintext';
+  private padDLength = 0;
+  private consumed = 0;
+
+  constructor(private readonly options: MseInitiatorOptions) {
+    const ia = options.initialPayload?.length ?? 0;
+    if (ia > MSE_MAX_IA) throw new BtError('BT_ERR_MSE_IA', `IA of ${ia} bytes exceeds ${MSE_MAX_IA}`);
+    if ((options.provide & (CRYPTO_PLAINTEXT | CRYPTO_RC4)) === 0)
+      throw new BtError('BT_ERR_MSE_METHOD', `crypto_provide 0x${options.provide.toString(16)} offers no method`);
+  }
+
+  /** Bytes held waiting for the rest of a field. */
+  get buffered(): number {
+    return this.queue.length;
+  }
+
+  /** Handshake bytes read so far; never exceeds {@link MSE_MAX_INITIATOR_BYTES}. */
+  get bytesRead(): number {
+    return this.consumed;
+  }
+
+  /** Step 1: Ya and PadA, to write first. */
+  start(): Uint8Array {
+    if (this.stage !== 'start') throw new BtError('BT_ERR_MSE_STATE', 'the MSE handshake has already started');
+    this.kx = this.options.keyExchange ?? createMseKeyExchange(this.options.random);
+    const padLength = Math.min(MSE_MAX_PAD, Math.max(0, this.options.padALength ?? this.options.random(1)[0]! & 0x0f));
+    this.stage = 'yb';
+    return concatBytes([this.kx.publicKey, this.options.random(padLength).subarray(0, padLength)]);
+  }
+
+  push(chunk: Uint8Array): MseInitiatorStep {
+    if (this.stage === 'start')
+      return { error: new BtError('BT_ERR_MSE_STATE', 'the MSE handshake has not started (call start first)') };
+    if (this.stage === 'done' || this.stage === 'failed') {
+      return {
+        error: new BtError(
+          'BT_ERR_MSE_STATE',
+          `the MSE handshake has already ${this.stage === 'done' ? 'completed' : 'failed'}`,
+        ),
+      };
+    }
+    this.queue.push(chunk);
+    const send: Uint8Array[] = [];
+    const withSend = (step: MseInitiatorStep): MseInitiatorStep => (send.length > 0 ? { send, ...step } : step);
+    try {
+      for (;;) {
+        const r = this.advance(send);
+        if (r === 'wait') break;
+        if (r !== 'next') return withSend({ done: r });
+      }
+    } catch (err) {
+      if (!(err instanceof BtError)) throw err;
+      this.stage = 'failed';
+      return withSend({ error: err });
+    }
+    return withSend({});
+  }
+
+  private take(n: number): Uint8Array {
+    this.consumed += n;
+    return this.queue.take(n);
+  }
+
+  private advance(send: Uint8Array[]): MseInitiatorDone | 'wait' | 'next' {
+    const n = this.queue.length;
+    switch (this.stage) {
+      case 'yb': {
+        if (n < MSE_KEY_LENGTH) return 'wait';
+        const secret = this.kx!.secret(this.take(MSE_KEY_LENGTH));
+        const skey = this.options.infoHash;
+        this.encrypt = new Rc4(mseHash('keyA', secret, skey), MSE_RC4_DISCARD);
+        this.decrypt = new Rc4(mseHash('keyB', secret, skey), MSE_RC4_DISCARD);
+        // What VC looks like from B: the first 8 bytes of B's keystream (VC is zeros).
+        this.vcEncrypted = this.decrypt.process(mseVc());
+        const req2 = mseHash('req2', skey);
+        const req3 = mseHash('req3', secret);
+        for (let i = 0; i < 20; i++) req2[i]! ^= req3[i]!;
+        const padC = Math.min(MSE_MAX_PAD, Math.max(0, this.options.padCLength ?? 0));
+        const ia = this.options.initialPayload ?? new Uint8Array(0);
+        const header = new Uint8Array(8 + 4 + 2 + padC + 2);
+        const provide = this.options.provide >>> 0;
+        header[8] = (provide >>> 24) & 0xff;
+        header[9] = (provide >>> 16) & 0xff;
+        header[10] = (provide >>> 8) & 0xff;
+        header[11] = provide & 0xff;
+        header[12] = (padC >>> 8) & 0xff;
+        header[13] = padC & 0xff;
+        header.set(this.options.random(padC).subarray(0, padC), 14);
+        header[14 + padC] = (ia.length >>> 8) & 0xff;
+        header[15 + padC] = ia.length & 0xff;
+        send.push(concatBytes([mseHash('req1', secret), req2, this.encrypt.process(header), this.encrypt.process(ia)]));
+        this.stage = 'vc';
+        return 'next';
+      }
+      case 'vc': {
+        // ENCRYPT(VC) follows PadB (≤ 512 bytes): look for it in the first 520 bytes only.
+        const window = this.queue.peek(Math.min(n, MSE_VC_WINDOW));
+        const at = indexOf(window, this.vcEncrypted);
+        if (at >= 0) {
+          this.take(at + 8);
+          this.stage = 'select';
+          return 'next';
+        }
+        if (window.length >= MSE_VC_WINDOW)
+          throw new BtError(
+            'BT_ERR_MSE_SYNC',
+            `the encrypted verification constant not found within ${MSE_VC_WINDOW} bytes after Yb (not an MSE responder, or it does not serve this torrent)`,
+          );
+        return 'wait';
+      }
+      case 'select': {
+        if (n < 6) return 'wait';
+        const h = this.decrypt!.process(this.take(6));
+        const select = u32(h, 0);
+        this.padDLength = u16(h, 4);
+        if (select === CRYPTO_PLAINTEXT && this.options.provide & CRYPTO_PLAINTEXT) this.method = 'plaintext';
+        else if (select === CRYPTO_RC4 && this.options.provide & CRYPTO_RC4) this.method = 'rc4';
+        else
+          throw new BtError(
+            'BT_ERR_MSE_METHOD',
+            `the responder selected crypto 0x${select.toString(16)}, not one of those offered (0x${this.options.provide.toString(16)})`,
+          );
+        if (this.padDLength > MSE_MAX_PAD)
+          throw new BtError('BT_ERR_MSE_PAD', `PadD of ${this.padDLength} bytes exceeds ${MSE_MAX_PAD}`);
+        this.stage = 'padD';
+        return 'next';
+      }
+      case 'padD': {
+        if (n < this.padDLength) return 'wait';
+        this.decrypt!.process(this.take(this.padDLength));
+        let rest = this.queue.take(this.queue.length);
+        if (this.method === 'rc4') rest = this.decrypt!.processInPlace(rest);
+        this.stage = 'done';
+        return {
+          method: this.method,
+          initialPayload: rest,
           ...(this.method === 'rc4' && { ciphers: { decrypt: this.decrypt!, encrypt: this.encrypt! } }),
         };
       }

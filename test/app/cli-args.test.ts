@@ -158,6 +158,10 @@ describe('bt-actor: bad arguments are one line of ours, the hint, exit 2', () =>
       [['run', torrent, '--port', '70000'], "bt-actor run: --port must be a whole number from 1 to 65535, not '70000'"],
       [['run', torrent, '--seed-ratio', '-1'], "bt-actor run: --seed-ratio must be a number ≥ 0, not '-1'"],
       [['run', torrent, '--seed-ratio', '1x'], "bt-actor run: --seed-ratio must be a number ≥ 0, not '1x'"],
+      [
+        ['run', torrent, '--encryption', 'always'],
+        "bt-actor run: --encryption must be prefer, require, plaintext, not 'always'",
+      ],
       [['info', torrent, '--timeout', '0'], "bt-actor info: --timeout must be a number of seconds > 0, not '0'"],
       [['demo', '--size', '0'], "bt-actor demo: --size must be a whole number from 1 to 65536, not '0'"],
       [['demo', '--seeders', '21'], "bt-actor demo: --seeders must be a whole number from 1 to 20, not '21'"],

@@ -3,7 +3,8 @@
  * only with MSE/PE (it does not retry in plaintext), so this is the listener's MSE responder at work:
  * key exchange, SKEY picked among the two torrents the one listener serves, plaintext selected, then
  * the BitTorrent handshake and the payload in the clear. Single-file and multi-file torrents land
- * byte-identical; a WebTorrent that insists on RC4 is refused with BT_ERR_MSE_METHOD.
+ * byte-identical; a WebTorrent that insists on RC4 gets an RC4 payload stream (the default policy,
+ * `prefer`) and its bytes, and is refused with BT_ERR_MSE_METHOD under the policy `plaintext`.
  *
  * The seeds are torrent actors routed by one PeerListener exactly as `bt-actor run` wires them
  * (attachListener); no tracker: the leecher is given the seed's address with `torrent.addPeer`.
@@ -18,6 +19,7 @@ import { attachListener, createTorrentActor, type TorrentActor } from '../../src
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { PeerListener, selfKeys } from '../../src/io/listener.js';
 import type { BtError } from '../../src/protocol/errors.js';
+import type { EncryptionPolicy } from '../../src/protocol/mse.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 
 const KiB = 1024;
@@ -52,6 +54,8 @@ let root: string;
 let seedDir: string;
 let listener: PeerListener;
 const mseErrors: { code: string; message: string; remote: string }[] = [];
+/** The listener's encryption policy (read at each connection). */
+let policy: EncryptionPolicy = 'prefer';
 const seeds: Seeded[] = [];
 const unroutes: (() => void)[] = [];
 const clients = new Set<WebTorrent>();
@@ -106,6 +110,7 @@ beforeAll(async () => {
   listener = await PeerListener.listen({
     port: 0,
     host: '127.0.0.1',
+    encryption: () => policy,
     onMseError: (e: BtError, remote) => mseErrors.push({ code: e.code, message: e.message, remote }),
   });
   // One listener serves both torrents: the MSE responder must pick the right one by SKEY.
@@ -212,9 +217,9 @@ async function expectSameFiles(s: Seeded, dir: string) {
   expect(onDisk).toEqual(s.meta.files.map((f) => f.pathString).sort());
 }
 
-async function download(s: Seeded, label: string) {
+async function download(s: Seeded, label: string, secure: 1 | 2 = 1) {
   const dir = await mkdtemp(join(root, `${label}-`));
-  const client = leecherClient(1);
+  const client = leecherClient(secure);
   const wires: WireCrypto[] = [];
   const torrent = leech(client, s, dir, wires);
   const started = Date.now();
@@ -282,25 +287,41 @@ describe('a WebTorrent 3 leecher (MSE/PE, plaintext selected) downloads from a b
   );
 
   it(
-    'a WebTorrent that offers RC4 only (secure: 2) is refused with BT_ERR_MSE_METHOD, and gets nothing',
+    'a WebTorrent that offers RC4 only (secure: 2) gets an RC4 payload stream and the bytes',
     async () => {
-      const before = mseErrors.length;
-      const dir = await mkdtemp(join(root, 'rc4-'));
-      const client = leecherClient(2);
-      const torrent = leech(client, seeds[0]!, dir);
-      await within(
-        (async () => {
-          while (mseErrors.length === before) await new Promise((r) => setTimeout(r, 10));
-        })(),
-        WAIT_MS,
-        () => `an MSE refusal (refused ${listener.refused})`,
-      );
-      expect(mseErrors[before]).toMatchObject({
-        code: 'BT_ERR_MSE_METHOD',
-        message: expect.stringMatching(/only RC4/),
-      });
-      expect(torrent.downloaded).toBe(0);
-      await destroyClient(client);
+      const r = await download(seeds[0]!, 'rc4', 2);
+      expect(r.wires).toEqual([{ _cryptoHandshakeDone: true, _encryptionMethod: 2 }]);
+      expect(r.uploaded).toBeGreaterThanOrEqual(seeds[0]!.meta.length);
+      expect(mseErrors).toEqual([]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'under the policy plaintext, a WebTorrent that offers RC4 only is refused with BT_ERR_MSE_METHOD, and gets nothing',
+    async () => {
+      policy = 'plaintext';
+      try {
+        const before = mseErrors.length;
+        const dir = await mkdtemp(join(root, 'rc4-refused-'));
+        const client = leecherClient(2);
+        const torrent = leech(client, seeds[0]!, dir);
+        await within(
+          (async () => {
+            while (mseErrors.length === before) await new Promise((r) => setTimeout(r, 10));
+          })(),
+          WAIT_MS,
+          () => `an MSE refusal (refused ${listener.refused})`,
+        );
+        expect(mseErrors[before]).toMatchObject({
+          code: 'BT_ERR_MSE_METHOD',
+          message: expect.stringMatching(/only RC4/),
+        });
+        expect(torrent.downloaded).toBe(0);
+        await destroyClient(client);
+      } finally {
+        policy = 'prefer';
+      }
     },
     TEST_TIMEOUT_MS,
   );

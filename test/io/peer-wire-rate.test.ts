@@ -72,7 +72,9 @@ function bridge(shaping: WireShaping, clock: ManualClock) {
     isStream: (s): s is ByteStream => s === stream,
   };
   const events: { type: string; at: number }[] = [];
-  const parent = setup({ actors: { wire: createPeerWireActor(transport, clock, shaping) } }).createMachine({
+  const parent = setup({
+    actors: { wire: createPeerWireActor(transport, clock, { ...(shaping && { shaping }) }) },
+  }).createMachine({
     invoke: {
       id: 'wire',
       src: 'wire',

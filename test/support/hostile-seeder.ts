@@ -23,7 +23,10 @@ export interface HostileSeeder {
   served: Map<number, number>;
   /** Blocks sent with wrong bytes (corrupt or stray). */
   badBlocks: number;
+  /** Connections that began with a BitTorrent handshake (answered). */
   connections: number;
+  /** Connections that did not (an MSE key exchange: this peer knows no MSE), closed at once. */
+  notBitTorrent: number;
   /** `ip:port` keys bt-actor knows this peer by: the listening address. */
   key: string;
   stop: () => Promise<void>;
@@ -43,17 +46,17 @@ export async function hostileSeeder(
 ): Promise<HostileSeeder> {
   const sockets = new Set<Socket>();
   const served = new Map<number, number>();
-  const state = { connections: 0, badBlocks: 0 };
+  const state = { connections: 0, badBlocks: 0, notBitTorrent: 0 };
   const corrupt = (index: number) =>
     opts.corrupt === 'all' || (opts.corrupt !== undefined && opts.corrupt.includes(index));
   const peerId = Buffer.concat([Buffer.from('-XX0001-'), randomBytes(12)]);
   const server: Server = createServer((socket) => {
-    state.connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     const framer = new WireFramer({ handshake: true, limits: { pieceCount: meta.pieceCount } });
     let sentHere = 0;
+    let handshook = false;
     const slowQueue: Uint8Array[] = [];
     let slowTimer: NodeJS.Timeout | undefined;
     const trickle = () => {
@@ -69,6 +72,8 @@ export async function hostileSeeder(
       try {
         framer.push(chunk, (e) => {
           if (e.type === 'handshake') {
+            state.connections++;
+            handshook = true;
             socket.write(encodeHandshake({ reserved: makeReserved({}), infoHash: meta.infoHash, peerId }));
             const bitfield = encodeMessage({ type: 'bitfield', bytes: Bitfield.full(meta.pieceCount).toBytes() });
             socket.write(bitfield);
@@ -122,6 +127,7 @@ export async function hostileSeeder(
           }
         });
       } catch {
+        if (!handshook) state.notBitTorrent++;
         socket.destroy();
       }
     });
@@ -137,6 +143,9 @@ export async function hostileSeeder(
     },
     get connections() {
       return state.connections;
+    },
+    get notBitTorrent() {
+      return state.notBitTorrent;
     },
     stop: () =>
       new Promise<void>((resolve) => {

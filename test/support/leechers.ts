@@ -29,7 +29,7 @@ export async function libtorrentLeecher(
   torrent: string,
   outDir: string,
   port: number,
-  opts: { peers?: number[]; timeoutMs: number },
+  opts: { peers?: number[]; timeoutMs: number; forcedEncryption?: boolean },
 ): Promise<void> {
   const args = [
     join(HELPERS, 'lt_leech.py'),
@@ -40,6 +40,7 @@ export async function libtorrentLeecher(
     String(opts.timeoutMs / 1000),
   ];
   for (const p of opts.peers ?? []) args.push('--peer', String(p));
+  if (opts.forcedEncryption) args.push('--forced-encryption');
   const proc = startProcess('/usr/bin/python3', args);
   try {
     await exitOf(proc, opts.timeoutMs + 5000, 'libtorrent leecher');
@@ -86,13 +87,15 @@ export async function transmissionLeecher(
   port: number,
   workDir: string,
   timeoutMs: number,
+  /** MSE only, both ways (`encryption` 2, `-er`). */
+  requireEncryption = false,
 ): Promise<{ done: Promise<void> }> {
   const conf = join(workDir, `tr-leech-${port}`);
   await mkdir(conf, { recursive: true });
   await mkdir(outDir, { recursive: true });
   const doneFile = join(conf, 'DONE');
   await writeFile(join(conf, 'done.sh'), `#!/bin/sh\ntouch '${doneFile}'\n`, { mode: 0o755 });
-  await writeFile(join(conf, 'settings.json'), transmissionSettings(port, outDir));
+  await writeFile(join(conf, 'settings.json'), transmissionSettings(port, outDir, requireEncryption ? 2 : 0));
 
   const proc = startProcess('transmission-cli', [
     '-g',
@@ -102,7 +105,7 @@ export async function transmissionLeecher(
     '-p',
     String(port),
     '-M',
-    '-et',
+    requireEncryption ? '-er' : '-et',
     '-f',
     join(conf, 'done.sh'),
     torrent,

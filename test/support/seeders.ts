@@ -31,12 +31,13 @@ export async function libtorrentSeeder(
   torrent: string,
   dataDir: string,
   port: number,
-  opts: { trust?: boolean; workDir: string; uploadLimit?: number },
+  opts: { trust?: boolean; workDir: string; uploadLimit?: number; forcedEncryption?: boolean },
 ): Promise<Seeder> {
   const ready = join(opts.workDir, `lt-ready-${port}`);
   const args = [join(HELPERS, 'lt_seed.py'), torrent, dataDir, String(port), '--ready', ready];
   if (opts.trust) args.push('--trust');
   if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
+  if (opts.forcedEncryption) args.push('--forced-encryption');
   const proc = startProcess('/usr/bin/python3', args);
   await waitFor(() => existsSync(ready), 60_000, 'libtorrent seeder', proc);
   return { kind: 'libtorrent', port, proc, stop: () => proc.stop() };
@@ -70,16 +71,16 @@ export async function aria2Seeder(torrent: string, dataDir: string, port: number
 
 /**
  * transmission-cli 3.00 settings for loopback: DHT/LPD/PEX/uTP/port forwarding off, plain connections
- * preferred, bound to 127.0.0.1, no limits.
+ * preferred (`encryption` 0; 2 requires it), bound to 127.0.0.1, no limits.
  */
-export function transmissionSettings(port: number, dir: string): string {
+export function transmissionSettings(port: number, dir: string, encryption: 0 | 1 | 2 = 0): string {
   return JSON.stringify({
     'dht-enabled': false,
     'lpd-enabled': false,
     'pex-enabled': false,
     'utp-enabled': false,
     'port-forwarding-enabled': false,
-    encryption: 0,
+    encryption,
     'peer-port': port,
     'peer-port-random-on-start': false,
     'bind-address-ipv4': '127.0.0.1',
@@ -101,16 +102,20 @@ export function transmissionSettings(port: number, dir: string): string {
   });
 }
 
-/** transmission-cli 3.00 seeding (it verifies the data first, then listens). */
+/**
+ * transmission-cli 3.00 seeding (it verifies the data first, then listens); `requireEncryption`: MSE
+ * only, both ways (`encryption` 2, `-er`).
+ */
 export async function transmissionSeeder(
   torrent: string,
   dataDir: string,
   port: number,
   workDir: string,
+  requireEncryption = false,
 ): Promise<Seeder> {
   const conf = join(workDir, `tr-conf-${port}`);
   await mkdir(conf, { recursive: true });
-  await writeFile(join(conf, 'settings.json'), transmissionSettings(port, dataDir));
+  await writeFile(join(conf, 'settings.json'), transmissionSettings(port, dataDir, requireEncryption ? 2 : 0));
 
   const proc = startProcess('transmission-cli', [
     '-g',
@@ -120,7 +125,7 @@ export async function transmissionSeeder(
     '-p',
     String(port),
     '-M',
-    '-et',
+    requireEncryption ? '-er' : '-et',
     '-v',
     torrent,
   ]);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Downloads one torrent with libtorrent on 127.0.0.1 (plain TCP); exits 0 once complete.
 
-  lt_leech.py TORRENT OUTDIR PORT [--peer PORT]... [--timeout SEC]
+  lt_leech.py TORRENT OUTDIR PORT [--peer PORT]... [--timeout SEC] [--forced-encryption]
 
 Peers come from the torrent's trackers and from --peer (127.0.0.1:PORT).
 """
@@ -11,7 +11,7 @@ import time
 
 import libtorrent as lt
 
-from lt_session import loopback_session
+from lt_session import FORCED_ENCRYPTION, loopback_session
 
 ap = argparse.ArgumentParser()
 ap.add_argument('torrent')
@@ -19,9 +19,10 @@ ap.add_argument('outdir')
 ap.add_argument('port', type=int)
 ap.add_argument('--peer', type=int, action='append', default=[])
 ap.add_argument('--timeout', type=float, default=300)
+ap.add_argument('--forced-encryption', action='store_true', help='MSE with RC4 only, both ways')
 a = ap.parse_args()
 
-ses = loopback_session(a.port)
+ses = loopback_session(a.port, **(FORCED_ENCRYPTION if a.forced_encryption else {}))
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(a.torrent)
 p.save_path = a.outdir
@@ -33,7 +34,8 @@ while time.monotonic() - t0 < a.timeout:
     time.sleep(0.2)
     st = h.status()
     if st.is_seeding:
-        print(f'complete in {time.monotonic() - t0:.1f} s', file=sys.stderr, flush=True)
+        rc4 = sum(1 for pi in h.get_peer_info() if pi.flags & lt.peer_info.rc4_encrypted)
+        print(f'complete in {time.monotonic() - t0:.1f} s (rc4 peers: {rc4})', file=sys.stderr, flush=True)
         sys.exit(0)
 st = h.status()
 print(f'timeout: progress {st.progress:.3f}, peers {st.num_peers}', file=sys.stderr, flush=True)

@@ -2,6 +2,7 @@
 """Seeds one torrent with libtorrent (python3-libtorrent) on 127.0.0.1, plain TCP, until killed.
 
   lt_seed.py TORRENT DATADIR PORT [--ready FILE] [--trust] [--announce-every SEC] [--upload-limit B/s]
+             [--forced-encryption]
 
 --trust: seed_mode (serve the data without hashing it first) — how a test makes a seeder that serves
 a corrupted piece. Writes FILE once seeding. Loopback needs: DHT/LSD/UPnP/NAT-PMP and uTP off, several
@@ -13,7 +14,7 @@ import time
 
 import libtorrent as lt
 
-from lt_session import loopback_session
+from lt_session import FORCED_ENCRYPTION, loopback_session
 
 ap = argparse.ArgumentParser()
 ap.add_argument('torrent')
@@ -23,12 +24,14 @@ ap.add_argument('--ready')
 ap.add_argument('--trust', action='store_true')
 ap.add_argument('--announce-every', type=float, default=0)
 ap.add_argument('--upload-limit', type=int, default=0, help='bytes/s, 0 = none')
+ap.add_argument('--forced-encryption', action='store_true', help='MSE with RC4 only, both ways')
 a = ap.parse_args()
 
 ses = loopback_session(
     a.port,
     alert_mask=int(lt.alert_category.error | lt.alert_category.status),
     upload_rate_limit=a.upload_limit,
+    **(FORCED_ENCRYPTION if a.forced_encryption else {}),
 )
 if a.upload_limit:
     # libtorrent exempts local peers from rate limits: put every address in the global peer class.

@@ -22,6 +22,14 @@ def loopback_settings(port):
     }
 
 
+# Encryption required both ways (MSE/PE with an RC4 payload stream only): plaintext peers are refused.
+FORCED_ENCRYPTION = {
+    'out_enc_policy': int(lt.enc_policy.forced),
+    'in_enc_policy': int(lt.enc_policy.forced),
+    'allowed_enc_level': int(lt.enc_level.rc4),
+}
+
+
 def loopback_session(port, **extra):
     """a session with loopback_settings(port), updated with `extra` settings"""
     s = loopback_settings(port)
