@@ -183,7 +183,10 @@ export interface ParsedTorrent {
 export const MAX_PIECE_LENGTH = 32767 * 16384;
 /** Torrents above 2^50 bytes (1 PiB) are refused as absurd. */
 export const MAX_TORRENT_LENGTH = 2 ** 50;
-/** Torrents of more pieces are refused, as libtorrent (`load_torrent_limits::max_pieces`). */
+/**
+ * v2-only torrents of more pieces are refused, as libtorrent refuses them (`load_torrent_limits::max_pieces`):
+ * their piece count comes from the files' lengths, not from a string of hashes in the file.
+ */
 export const MAX_PIECE_COUNT = 0x200000;
 /**
  * A v2 file of this many 16 KiB blocks or more is refused, as libtorrent (`file_storage::max_num_pieces`:
@@ -431,27 +434,21 @@ function parseInfo(
   if (multiFile) layout(read, pathChanges, kind === 'v2' ? 'info.file tree' : 'info.files');
   const files = read.map((r) => r.file);
   const length = files.reduce((sum, f) => sum + f.length, 0);
+  const lengthField = kind === 'v2' ? 'info.file tree' : multiFile ? 'info.files' : 'info.length';
   if (length > MAX_TORRENT_LENGTH) {
-    throw new MetainfoError(
-      'BT_ERR_METAINFO_LENGTH',
-      multiFile ? 'info.files' : 'info.length',
-      `total ${length} bytes is absurd`,
-    );
+    throw new MetainfoError('BT_ERR_METAINFO_LENGTH', lengthField, `total ${length} bytes is absurd`);
   }
   const expected = Math.ceil(length / pieceLength);
-  if (expected > MAX_PIECE_COUNT) {
+  // A v1 torrent's piece count is bounded by its 'pieces' (20 bytes each); a v2-only one's is not.
+  if (kind === 'v2' && expected > MAX_PIECE_COUNT) {
     throw new MetainfoError(
       'BT_ERR_METAINFO_PIECES',
-      kind === 'v2' ? 'info.file tree' : 'info.pieces',
+      lengthField,
       `${length} bytes in pieces of ${pieceLength} make ${expected} pieces (at most ${MAX_PIECE_COUNT})`,
     );
   }
   if (length === 0) {
-    throw new MetainfoError(
-      'BT_ERR_METAINFO_LENGTH',
-      multiFile ? 'info.files' : 'info.length',
-      'the torrent holds no data (total length 0)',
-    );
+    throw new MetainfoError('BT_ERR_METAINFO_LENGTH', lengthField, 'the torrent holds no data (total length 0)');
   }
   const pieces = isBytes(piecesValue) ? piecesValue : new Uint8Array(0);
   const pieceCount = kind === 'v2' ? expected : pieces.length / HASH_LENGTH;

@@ -1,14 +1,16 @@
 /**
  * BEP 52 in the CLI and the engine: `bt-actor info` on v2-only and hybrid torrents (text and --json:
  * meta version, both hashes, each file's root), `run` and `Engine.add` refusing a v2-only torrent (one
- * line, exit 2), and `create --v2` / `--hybrid` writing torrents that read back as such.
+ * line, exit 2), `create --v2` / `--hybrid` writing torrents that read back as such, and a hybrid torrent
+ * downloading between two engines from a hybrid magnet link (through its v1 half).
  */
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/app/cli.js';
 import { Engine } from '../../src/app/engine.js';
+import { createTorrent } from '../../src/io/create-torrent.js';
 import { fileRoot } from '../../src/protocol/merkle.js';
 import { parseMetainfo, toHex } from '../../src/protocol/metainfo.js';
 import { pattern } from '../support/v2-torrent.js';
@@ -120,6 +122,32 @@ describe('bt-actor create --v2 / --hybrid', () => {
       ['sub/b.txt', 7],
       ['.pad/16377', 16377],
     ]);
+  });
+
+  it('a hybrid torrent downloads between two engines from a hybrid magnet link (btih + btmh), through v1', async () => {
+    const { torrent } = await createTorrent(join(work, 'data'), { version: 'hybrid', pieceLength: 16384 });
+    const meta = parseMetainfo(torrent);
+    const seed = await Engine.create({ port: 0, host: '127.0.0.1' });
+    const leech = await Engine.create({ port: 0, host: '127.0.0.1' });
+    try {
+      await (
+        await seed.add(torrent, { dir: work })
+      ).completed;
+      const out = join(work, 'hybrid-out');
+      const link = `magnet:?xt=urn:btih:${meta.infoHashHex}&xt=urn:btmh:1220${meta.infoHashV2Hex!}&x.pe=127.0.0.1:${seed.port}`;
+      const t = await leech.add(link, { dir: out });
+      expect(t.magnet?.infoHashV2Hex).toBe(meta.infoHashV2Hex);
+      await t.completed;
+      expect(t.meta).toMatchObject({
+        kind: 'hybrid',
+        infoHashHex: meta.infoHashHex,
+        infoHashV2Hex: meta.infoHashV2Hex,
+      });
+      expect(Buffer.from(await readFile(join(out, 'data', 'a.bin'))).equals(pattern(100_000, 1))).toBe(true);
+      expect(Buffer.from(await readFile(join(out, 'data', 'sub', 'b.txt'))).equals(pattern(7, 2))).toBe(true);
+    } finally {
+      await Promise.all([seed.close(), leech.close()]);
+    }
   });
 
   it('refuses --v2 with --hybrid, and a piece length that is not a power of two', async () => {
