@@ -19,12 +19,23 @@ export {
   pieceSize,
   toHex,
   type Metainfo,
+  type MetainfoKind,
   type ParseOptions,
   type PathChange,
   type PathRules,
   type TorrentFile,
 } from './protocol/metainfo.js';
-export { autoPieceLength, encodeTorrent, type TorrentSpec } from './protocol/metainfo-encode.js';
+export { autoPieceLength, encodeTorrent, type TorrentSpec, type TorrentSpecFile } from './protocol/metainfo-encode.js';
+export {
+  blockHashes,
+  blockProof,
+  fileRoot,
+  merkleRoot,
+  pieceLayer,
+  rootFromPieceLayer,
+  sha256,
+  verifyBlock,
+} from './protocol/merkle.js';
 export { createTorrent, CreateTorrentError, type CreateTorrentOptions } from './io/create-torrent.js';
 export { createTorrentActor, type TorrentActor, type TorrentActorOptions } from './app/torrent-actor.js';
 export { createAnnouncer } from './app/trackers.js';

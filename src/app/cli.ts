@@ -13,7 +13,7 @@ import type { DhtOptions } from './dht-node.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MagnetError, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
-import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { MetainfoError, parseMetainfo, toHex, type Metainfo } from '../protocol/metainfo.js';
 import {
   decimalNumber,
   fileIndexList,
@@ -72,14 +72,18 @@ const INFO_USAGE = `Usage: bt-actor info <file.torrent | 'magnet:?…'> [--json]
 
 Shows the name, info hash, size, pieces, files and trackers of a torrent; of a magnet link
 (BEP 9), what the link says: name, info hash, size, trackers, peers, web seeds, and the
-parameters it ignores (see docs/magnet.md).
+parameters it ignores (see docs/magnet.md). A BitTorrent v2 (BEP 52) torrent or link also
+shows its meta version and v2 info hash (SHA-256); a hybrid both hashes. v2-only torrents and
+links are shown, but bt-actor cannot download them yet.
 
 Options:
   --json      Print one JSON object: name, infoHash, length, pieceLength, pieceCount,
               files [{path, length}] (paths relative to the torrent's folder), announce
-              (tiers of URLs), private, and the optional comment, createdBy, creationDate, urlList.
+              (tiers of URLs), private, metaVersion (1 or 2), version ("v1", "v2", "hybrid"),
+              and the optional infoHashV2, comment, createdBy, creationDate, urlList.
               For a magnet link: kind "magnet", infoHash, name, exactLength, trackers,
-              webSeeds, peers [{host, port}], ignored [{key, value, reason}].
+              webSeeds, peers [{host, port}], ignored [{key, value, reason}], and the
+              optional infoHashV2 and v2Only.
   --scrape    Also ask each tracker (HTTP/HTTPS by BEP 48, UDP by BEP 15) for its seeders,
               leechers and completed downloads; with --json they are under "scrape".
   --timeout S Seconds to wait for each tracker when scraping (default 10).
@@ -181,6 +185,10 @@ Options:
   -n, --name NAME        The torrent's name (default: the file or folder name).
   -w, --web-seed URL     A web seed (BEP 19); repeatable.
       --no-date          Leave out the creation date (reproducible output).
+      --v2               A BitTorrent v2 torrent (BEP 52: SHA-256 merkle trees per file),
+                         which only v2 clients can use. Needs a power-of-two piece length.
+      --hybrid           A hybrid v1 + v2 torrent: every client can use it (files padded to
+                         pieces with BEP 47 pad files, as libtorrent makes them).
       --json             Print the result as one JSON object.
   -h, --help             Show this help.
 
@@ -338,11 +346,15 @@ export function infoJson(meta: Metainfo) {
         path: f.pathString,
         length: f.length,
         ...(f.originalPath && { originalPath: f.originalPath.join('/') }),
+        ...(f.piecesRoot && { piecesRoot: toHex(f.piecesRoot) }),
       })),
     announce: meta.announce,
     private: meta.private,
     urlList: meta.urlList,
+    metaVersion: meta.metaVersion,
+    version: meta.kind,
   };
+  if (meta.infoHashV2Hex !== undefined) json.infoHashV2 = meta.infoHashV2Hex;
   if (meta.comment !== undefined) json.comment = meta.comment;
   if (meta.createdBy !== undefined) json.createdBy = meta.createdBy;
   if (meta.creationDate !== undefined) json.creationDate = meta.creationDate;
@@ -374,13 +386,12 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
     return EXIT_OK;
   }
   const files = meta.files.filter((f) => !f.padding);
-  const lines = [
-    `name:          ${printable(meta.name)}`,
-    `info hash:     ${meta.infoHashHex}`,
+  const lines = [`name:          ${printable(meta.name)}`, ...hashLines(meta)];
+  lines.push(
     `size:          ${formatBytes(meta.length)} (${meta.length} bytes)`,
     `pieces:        ${meta.pieceCount} × ${formatBytes(meta.pieceLength)}`,
     `private:       ${meta.private ? 'yes' : 'no'}`,
-  ];
+  );
   if (meta.createdBy !== undefined) lines.push(`created by:    ${printable(meta.createdBy)}`);
   if (meta.creationDate !== undefined) lines.push(`creation date: ${formatDate(meta.creationDate)}`);
   if (meta.comment !== undefined) lines.push(`comment:       ${printable(meta.comment)}`);
@@ -399,9 +410,22 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   if (meta.urlList.length > 0) lines.push(`web seeds:     ${meta.urlList.join('  ')}`);
   for (const w of meta.warnings) lines.push(`warning:       ${w}`);
+  if (meta.kind === 'v2') lines.push(`warning:       ${V2_ONLY}`);
   pushScrape(lines, scrape);
   for (const l of lines) io.out(l);
   return EXIT_OK;
+}
+
+const V2_ONLY = 'a BitTorrent v2-only torrent (BEP 52): bt-actor cannot download it yet';
+
+/** The hash lines of `info`: a v1 torrent's info hash; a v2 or hybrid one's meta version and hashes. */
+function hashLines(meta: Metainfo): string[] {
+  if (meta.kind === 'v1') return [`info hash:     ${meta.infoHashHex}`];
+  return [
+    `meta version:  2 (${meta.kind === 'hybrid' ? 'hybrid: BitTorrent v1 and v2' : 'BitTorrent v2 only'})`,
+    ...(meta.kind === 'hybrid' ? [`info hash:     ${meta.infoHashHex}`] : []),
+    `info hash v2:  ${meta.infoHashV2Hex!}`,
+  ];
 }
 
 /** The JSON shape of `bt-actor info --json` for a magnet link (documented in docs/cli.md). */
@@ -409,6 +433,8 @@ export function magnetInfoJson(link: MagnetLink) {
   return {
     kind: 'magnet',
     infoHash: link.infoHashHex,
+    ...(link.infoHashV2Hex !== undefined && { infoHashV2: link.infoHashV2Hex }),
+    ...(link.v2Only && { v2Only: true }),
     ...(link.name !== undefined && { name: link.name }),
     ...(link.exactLength !== undefined && { exactLength: link.exactLength }),
     trackers: link.trackers,
@@ -427,7 +453,7 @@ async function magnetInfo(
 ): Promise<number> {
   let link: MagnetLink;
   try {
-    link = parseMagnet(uri);
+    link = parseMagnet(uri, { v2Only: true }); // shown; `run` refuses it
   } catch (err) {
     if (!(err instanceof MagnetError)) throw err;
     io.err(`bt-actor: ${printable(err.message)} [${err.code}]`);
@@ -443,7 +469,8 @@ async function magnetInfo(
   const lines = [
     'magnet link:   files and pieces come from peers (info does not fetch them)',
     `name:          ${link.name === undefined ? '(none given)' : printable(link.name)}`,
-    `info hash:     ${link.infoHashHex}`,
+    ...(link.v2Only ? [] : [`info hash:     ${link.infoHashHex}`]),
+    ...(link.infoHashV2Hex === undefined ? [] : [`info hash v2:  ${link.infoHashV2Hex}`]),
   ];
   if (link.exactLength !== undefined)
     lines.push(`size:          ${formatBytes(link.exactLength)} (${link.exactLength} bytes)`);
@@ -456,6 +483,7 @@ async function magnetInfo(
   list('web seeds:     ', link.webSeeds);
   for (const i of link.ignored)
     lines.push(`ignored:       ${printable(`${i.key}=${i.value}`)}: ${printable(i.reason)}`);
+  if (link.v2Only) lines.push('warning:       a BitTorrent v2-only link (BEP 52): bt-actor cannot download it yet');
   pushScrape(lines, scrape);
   for (const l of lines) io.out(l);
   return EXIT_OK;
@@ -599,6 +627,10 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   } else {
     meta = await loadTorrent(positionals[0]!, io);
     if (!meta) return EXIT_BAD_INPUT;
+    if (meta.kind === 'v2') {
+      io.err(`bt-actor: ${positionals[0]!}: ${V2_ONLY} [BT_ERR_METAINFO_UNSUPPORTED]`);
+      return EXIT_BAD_INPUT;
+    }
     if (!values.quiet) warnPathChanges(meta, io);
   }
   const filePriorities = fileSelection(values.select, values.exclude, meta ?? undefined);
@@ -802,6 +834,8 @@ async function createCommand(args: string[], io: Io): Promise<number> {
     name: { type: 'string', short: 'n' },
     'web-seed': { type: 'string', short: 'w', multiple: true },
     'no-date': { type: 'boolean' },
+    v2: { type: 'boolean' },
+    hybrid: { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (values.help) {
@@ -810,11 +844,17 @@ async function createCommand(args: string[], io: Io): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError(`expected one file or folder, got ${positionals.length}`);
   const input = positionals[0]!;
+  if (values.v2 && values.hybrid) throw new UsageError('--v2 and --hybrid cannot be given together');
+  const version = values.v2 ? 'v2' : values.hybrid ? 'hybrid' : 'v1';
   let pieceLength: number | undefined;
   if (values['piece-length'] !== undefined) {
     pieceLength = parseSize(values['piece-length']);
     if (!Number.isSafeInteger(pieceLength) || pieceLength < 16 * 1024 || pieceLength > 256 * 1024 * 1024)
       throw new UsageError(`--piece-length must be 16K to 256M, not '${values['piece-length']}'`);
+    if (version !== 'v1' && (pieceLength & (pieceLength - 1)) !== 0)
+      throw new UsageError(
+        `--piece-length of a --${version} torrent must be a power of two (BEP 52), not '${values['piece-length']}'`,
+      );
   }
   for (const [option, urls] of [
     ['announce', values.announce],
@@ -839,6 +879,7 @@ async function createCommand(args: string[], io: Io): Promise<number> {
       ...(values.name !== undefined && { name: values.name }),
       ...(values['web-seed'] && { urlList: values['web-seed'] }),
       ...(values['no-date'] && { creationDate: null }),
+      ...(version !== 'v1' && { version }),
     });
   } catch (err) {
     if (isBtError(err)) {
@@ -864,7 +905,12 @@ async function createCommand(args: string[], io: Io): Promise<number> {
   if (values.json) io.out(JSON.stringify({ output, ...infoJson(meta) }));
   else
     io.out(
-      `${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, info hash ${meta.infoHashHex}`,
+      `${output}: ${meta.name}, ${formatBytes(meta.length)}, ${meta.pieceCount} pieces, ` +
+        (meta.kind === 'v1'
+          ? `info hash ${meta.infoHashHex}`
+          : meta.kind === 'hybrid'
+            ? `hybrid, info hash ${meta.infoHashHex}, v2 ${meta.infoHashV2Hex!}`
+            : `v2 only, info hash v2 ${meta.infoHashV2Hex!}`),
     );
   if (meta.announce.length === 0)
     io.err('bt-actor create: warning: no tracker: peers can find it only through --peer (add one with -a URL)');

@@ -304,3 +304,122 @@ export function isBytes(v: unknown): v is Uint8Array {
 export function get(dict: BencodeDict, key: string): BencodeValue | undefined {
   return Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : undefined;
 }
+
+/**
+ * A bencoded value with each dictionary's keys as raw bytes, in the order they stand in the input.
+ * The decoded objects of {@link decodeBencode} name keys by text (and JavaScript orders integer-like
+ * keys first); a BEP 52 file tree needs its names as bytes and in their order.
+ */
+export type BencodeNode =
+  | { type: 'int'; value: number }
+  | { type: 'bytes'; value: Uint8Array }
+  | { type: 'list'; items: BencodeNode[] }
+  | { type: 'dict'; entries: { key: Uint8Array; value: BencodeNode }[] };
+
+/**
+ * Strictly decodes one bencoded value into {@link BencodeNode}s (checked by {@link scanBencode} first,
+ * so the depth is bounded and every malformed input is a {@link BencodeError}). An integer too large
+ * for a safe JavaScript number keeps an approximate value: check `Number.isSafeInteger`.
+ *
+ * @example
+ * const node = decodeBencodeNodes(infoBytes);
+ * if (node.type === 'dict') for (const { key, value } of node.entries) console.log(text(key), value.type);
+ */
+export function decodeBencodeNodes(buf: Uint8Array, options: ScanOptions = {}): BencodeNode {
+  scanBencode(buf, options);
+  let pos = 0;
+  const readLength = (): number => {
+    let len = 0;
+    while (buf[pos] !== COLON) len = len * 10 + (buf[pos++]! - ZERO);
+    pos++;
+    return len;
+  };
+  const read = (): BencodeNode => {
+    const c = buf[pos]!;
+    if (c === I) {
+      const end = buf.indexOf(E, pos);
+      const value = Number(new TextDecoder().decode(buf.subarray(pos + 1, end)));
+      pos = end + 1;
+      return { type: 'int', value };
+    }
+    if (c === L) {
+      pos++;
+      const items: BencodeNode[] = [];
+      while (buf[pos] !== E) items.push(read());
+      pos++;
+      return { type: 'list', items };
+    }
+    if (c === D) {
+      pos++;
+      const entries: { key: Uint8Array; value: BencodeNode }[] = [];
+      while (buf[pos] !== E) {
+        const len = readLength();
+        const key = buf.subarray(pos, pos + len);
+        pos += len;
+        entries.push({ key, value: read() });
+      }
+      pos++;
+      return { type: 'dict', entries };
+    }
+    const len = readLength();
+    const value = buf.subarray(pos, pos + len);
+    pos += len;
+    return { type: 'bytes', value };
+  };
+  return read();
+}
+
+/** The value of `key` (compared as bytes) in a dictionary node, or undefined. */
+export function nodeGet(node: BencodeNode, key: string): BencodeNode | undefined {
+  if (node.type !== 'dict') return undefined;
+  const want = new TextEncoder().encode(key);
+  for (const e of node.entries) {
+    if (e.key.length === want.length && e.key.every((b, i) => b === want[i])) return e.value;
+  }
+  return undefined;
+}
+
+/** A dictionary for {@link encodeCanonical}: keys as text (UTF-8) or raw bytes, written in byte order. */
+export type CanonicalDict = Map<string | Uint8Array, CanonicalValue>;
+export type CanonicalValue = number | string | Uint8Array | CanonicalValue[] | CanonicalDict;
+
+/**
+ * Encodes canonical bencode: every dictionary's keys sorted by their raw bytes (BEP 3), as BEP 52 needs
+ * for a v2 info dictionary. (The `bencode` package sorts keys as JavaScript strings, which differs
+ * from byte order for some non-ASCII names, and cannot take byte-string keys.) A key twice is a bug:
+ * it throws.
+ *
+ * @example encodeCanonical(new Map([['b', 1], [Uint8Array.of(0x61), 'x']])) // d1:a1:x1:bi1ee
+ */
+export function encodeCanonical(value: CanonicalValue): Uint8Array {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const bytesOf = (s: string | Uint8Array) => (typeof s === 'string' ? enc.encode(s) : s);
+  const str = (b: Uint8Array) => {
+    parts.push(enc.encode(`${b.length}:`), b);
+  };
+  const walk = (v: CanonicalValue): void => {
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) throw new RangeError(`${v} is not a safe integer`);
+      parts.push(enc.encode(`i${v}e`));
+    } else if (typeof v === 'string' || v instanceof Uint8Array) str(bytesOf(v));
+    else if (Array.isArray(v)) {
+      parts.push(enc.encode('l'));
+      v.forEach(walk);
+      parts.push(enc.encode('e'));
+    } else {
+      const entries = [...v.entries()].map(([k, x]) => [bytesOf(k), x] as const);
+      entries.sort(([a], [b]) => Buffer.compare(a, b));
+      for (let i = 1; i < entries.length; i++)
+        if (Buffer.compare(entries[i - 1]![0], entries[i]![0]) === 0) throw new RangeError('a dictionary key twice');
+      parts.push(enc.encode('d'));
+      for (const [k, x] of entries) {
+        str(k);
+        walk(x);
+      }
+      parts.push(enc.encode('e'));
+    }
+  };
+  walk(value);
+  return Uint8Array.from(Buffer.concat(parts));
+}

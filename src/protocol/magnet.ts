@@ -12,8 +12,10 @@
  * space (as browsers and libtorrent write it); {@link formatMagnet} writes `+` as `%2B`.
  *
  * Hints that are well-formed but that bt-actor cannot use — a tracker that is not http/https/udp, a
- * malformed peer address, an unknown parameter, the v2 hash of a hybrid link — are not errors: they
- * are listed in `ignored` with the reason.
+ * malformed peer address, an unknown parameter — are not errors: they are listed in `ignored` with the
+ * reason. A BitTorrent v2 hash (BEP 52 `urn:btmh:`, multihash `1220` + SHA-256) is read: a hybrid link
+ * (btih and btmh) is downloaded through its v1 hash; a v2-only link is refused unless the caller
+ * asks for it (`info` shows it; downloading it is not supported yet).
  */
 import { strictText } from './bencode.js';
 import { toHex } from './bytes.js';
@@ -42,6 +44,15 @@ export interface MagnetLink {
   infoHash: Uint8Array;
   /** The same, as 40 lowercase hex digits. */
   infoHashHex: string;
+  /** BEP 52: the 32-byte v2 info hash (SHA-256) of `xt=urn:btmh:1220…`, when the link gives one. */
+  infoHashV2?: Uint8Array;
+  /** {@link infoHashV2} as 64 lowercase hex digits. */
+  infoHashV2Hex?: string;
+  /**
+   * True for a link with only a v2 hash (read with `{ v2Only: true }`): {@link infoHash} is then the v2
+   * hash cut to 20 bytes, as BEP 52 handshakes carry it. bt-actor cannot download such a link yet.
+   */
+  v2Only?: true;
   /** `dn`: a display name, until the metadata says the real one. */
   name?: string;
   /** `xl`: the total size in bytes, when the link says it. */
@@ -59,6 +70,8 @@ export interface MagnetLink {
 /** What {@link formatMagnet} writes: a link without its derived and ignored parts. */
 export interface MagnetLinkInput {
   infoHash: Uint8Array;
+  /** Written as `xt=urn:btmh:1220…` after the v1 hash (a hybrid torrent). */
+  infoHashV2?: Uint8Array;
   name?: string;
   exactLength?: number;
   trackers?: readonly string[];
@@ -212,6 +225,17 @@ function readBtih(value: string, fullKey: string): Uint8Array {
   );
 }
 
+/** The v2 info hash of a `urn:btmh:` value: the multihash of a SHA-256, `1220` and 64 hex digits (BEP 52). */
+function readBtmh(value: string, fullKey: string): Uint8Array {
+  const h = value.slice('urn:btmh:'.length);
+  if (!/^1220[0-9a-f]{64}$/i.test(h))
+    throw fail(
+      'BT_ERR_MAGNET_HASH',
+      `${short(fullKey)}: a v2 info hash is the multihash 1220 and 64 hex digits (a SHA-256), not ${quote(h)}`,
+    );
+  return Uint8Array.from(Buffer.from(h.slice(4), 'hex'));
+}
+
 const PORT = /^[1-9][0-9]{0,4}$/;
 const LABELS = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -292,16 +316,17 @@ function baseKey(key: string): string {
  *
  * @throws MagnetError `BT_ERR_MAGNET_SCHEME` (not `magnet:?…`), `BT_ERR_MAGNET_LIMIT` (longer than
  *   {@link MAX_MAGNET_LENGTH}), `BT_ERR_MAGNET_ENCODING` (bad escapes, controls, raw `#`),
- *   `BT_ERR_MAGNET_NO_HASH` (no `xt=urn:btih:`), `BT_ERR_MAGNET_V2` (only a v2 `urn:btmh:` hash),
- *   `BT_ERR_MAGNET_HASH` (a btih that is not 40 hex or 32 base32), `BT_ERR_MAGNET_AMBIGUOUS` (two
- *   different info hashes, names or lengths).
+ *   `BT_ERR_MAGNET_NO_HASH` (no `xt=urn:btih:` nor `urn:btmh:`), `BT_ERR_MAGNET_V2` (only a v2
+ *   `urn:btmh:` hash, unless `options.v2Only`), `BT_ERR_MAGNET_HASH` (a btih that is not 40 hex or 32
+ *   base32, a btmh that is not `1220` and 64 hex), `BT_ERR_MAGNET_AMBIGUOUS` (two different info hashes
+ *   of one version, names or lengths).
  * @example
  * const link = parseMagnet('magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=Ubuntu+24.04&tr=udp%3A%2F%2Ftracker.example%3A6969');
  * link.infoHashHex // 'c12fe1c06bba254a9dc9f519b335aa7c1367a88a'
  * link.name // 'Ubuntu 24.04'
  * link.trackers // ['udp://tracker.example:6969']
  */
-export function parseMagnet(uri: string): MagnetLink {
+export function parseMagnet(uri: string, options: { v2Only?: boolean } = {}): MagnetLink {
   if (typeof uri !== 'string') throw fail('BT_ERR_MAGNET_SCHEME', 'not a string');
   if (uri.length > MAX_MAGNET_LENGTH)
     throw fail('BT_ERR_MAGNET_LIMIT', `${uri.length} characters, more than the ${MAX_MAGNET_LENGTH} read`);
@@ -313,7 +338,8 @@ export function parseMagnet(uri: string): MagnetLink {
 
   let hash: Uint8Array | undefined;
   let hashKey = '';
-  let v2Key: string | undefined;
+  let v2: Uint8Array | undefined;
+  let v2Key = '';
   let name: string | undefined;
   let exactLength: number | undefined;
   const trackers: string[] = [];
@@ -352,8 +378,14 @@ export function parseMagnet(uri: string): MagnetLink {
           hash = h;
           hashKey = key;
         } else if (lower.startsWith('urn:btmh:')) {
-          v2Key ??= key;
-          ignore(key, value, 'a BitTorrent v2 hash (only v1 is supported; the v1 hash is used)');
+          const h = readBtmh(value, key);
+          if (v2 && toHex(v2) !== toHex(h))
+            throw fail(
+              'BT_ERR_MAGNET_AMBIGUOUS',
+              `two different v2 info hashes (${short(v2Key)}=${toHex(v2)}, ${short(key)}=${toHex(h)})`,
+            );
+          v2 = h;
+          v2Key = key;
         } else {
           ignore(key, value, 'not a BitTorrent info hash (urn:btih:)');
         }
@@ -413,14 +445,17 @@ export function parseMagnet(uri: string): MagnetLink {
   }
 
   if (!hash) {
-    if (v2Key !== undefined)
+    if (v2 === undefined) throw fail('BT_ERR_MAGNET_NO_HASH', 'no info hash (xt=urn:btih:…)');
+    if (!options.v2Only)
       throw fail(
         'BT_ERR_MAGNET_V2',
-        'BitTorrent v2-only magnet links are not supported (urn:btmh: without a v1 urn:btih: hash)',
+        'BitTorrent v2-only magnet links are not supported for download yet (urn:btmh: without a v1 urn:btih: hash)',
       );
-    throw fail('BT_ERR_MAGNET_NO_HASH', 'no info hash (xt=urn:btih:…)');
   }
-  const link: MagnetLink = { infoHash: hash, infoHashHex: toHex(hash), trackers, webSeeds, peers, ignored };
+  const best = hash ?? v2!.slice(0, 20);
+  const link: MagnetLink = { infoHash: best, infoHashHex: toHex(best), trackers, webSeeds, peers, ignored };
+  if (v2) Object.assign(link, { infoHashV2: v2, infoHashV2Hex: toHex(v2) });
+  if (!hash) link.v2Only = true;
   if (name !== undefined) link.name = name;
   if (exactLength !== undefined) link.exactLength = exactLength;
   return link;
@@ -450,6 +485,11 @@ export function formatMagnet(link: MagnetLinkInput): string {
     }
   };
   const parts = [`xt=urn:btih:${toHex(link.infoHash)}`];
+  if (link.infoHashV2 !== undefined) {
+    if (!(link.infoHashV2 instanceof Uint8Array) || link.infoHashV2.length !== 32)
+      throw fail('BT_ERR_MAGNET_HASH', 'a v2 info hash is 32 bytes');
+    parts.push(`xt=urn:btmh:1220${toHex(link.infoHashV2)}`);
+  }
   if (link.name !== undefined && link.name !== '') parts.push(`dn=${enc('the name', link.name)}`);
   if (xl !== undefined) parts.push(`xl=${xl}`);
   for (const t of link.trackers ?? []) parts.push(`tr=${enc('a tracker', t)}`);

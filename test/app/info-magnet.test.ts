@@ -1,7 +1,8 @@
 /**
  * `bt-actor info 'magnet:?…'` (issue 15): what a magnet link says, as text and as one JSON object;
- * `--scrape` asks the link's trackers (a bittorrent-tracker server on 127.0.0.1); a malformed or
- * v2-only link is one line naming the fault and exit 2 (for `info` and for `run` alike).
+ * `--scrape` asks the link's trackers (a bittorrent-tracker server on 127.0.0.1); a malformed link is
+ * one line naming the fault and exit 2 (for `info` and for `run` alike). A v2-only link (BEP 52
+ * `urn:btmh:`) is shown by `info` and refused by `run`.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -94,12 +95,31 @@ describe('bt-actor info on a magnet link', () => {
     expect(JSON.parse(json.out[0]!).name).toBe('a\u001b]0;owned\u0007b');
   });
 
-  it('a malformed or v2-only link: one line naming the fault and its code, exit 2', async () => {
+  it('a v2-only link is shown with its v2 hash and a warning; a hybrid one with both hashes', async () => {
+    const v2 = 'ab'.repeat(32);
+    const r = await cli('info', `magnet:?xt=urn:btmh:1220${v2}&dn=v2`);
+    expect(r.code).toBe(0);
+    expect(r.out).toEqual([
+      'magnet link:   files and pieces come from peers (info does not fetch them)',
+      'name:          v2',
+      `info hash v2:  ${v2}`,
+      'trackers:      none',
+      'peers:         none',
+      'web seeds:     none',
+      'warning:       a BitTorrent v2-only link (BEP 52): bt-actor cannot download it yet',
+    ]);
+    const json = await cli('info', '--json', `magnet:?xt=urn:btmh:1220${v2}`);
+    expect(JSON.parse(json.out[0]!)).toMatchObject({ infoHashV2: v2, v2Only: true });
+    const hybrid = await cli('info', `magnet:?xt=urn:btih:${HEX}&xt=urn:btmh:1220${v2}`);
+    expect(hybrid.out.slice(2, 4)).toEqual([`info hash:     ${HEX}`, `info hash v2:  ${v2}`]);
+    const hybridJson = await cli('info', '--json', `magnet:?xt=urn:btih:${HEX}&xt=urn:btmh:1220${v2}`);
+    expect(JSON.parse(hybridJson.out[0]!)).toMatchObject({ infoHash: HEX, infoHashV2: v2 });
+    expect(JSON.parse(hybridJson.out[0]!).v2Only).toBeUndefined();
+  });
+
+  it('a malformed link: one line naming the fault and its code, exit 2', async () => {
     const cases: [string, RegExp][] = [
-      [
-        `magnet:?xt=urn:btmh:1220${'ab'.repeat(32)}`,
-        /^bt-actor: magnet link: BitTorrent v2-only magnet links are not supported .*\[BT_ERR_MAGNET_V2\]$/,
-      ],
+      [`magnet:?xt=urn:btmh:1220${'ab'.repeat(31)}`, /multihash 1220 and 64 hex digits.*\[BT_ERR_MAGNET_HASH\]$/],
       ['magnet:?dn=x', /^bt-actor: magnet link: no info hash \(xt=urn:btih:…\) \[BT_ERR_MAGNET_NO_HASH\]$/],
       [
         `magnet:?xt=urn:btih:${HEX.slice(2)}`,
@@ -125,12 +145,15 @@ describe('bt-actor info on a magnet link', () => {
     const info = await bin('info', '--json', LINK);
     expect(info.code, info.stderr).toBe(0);
     expect(JSON.parse(info.stdout)).toMatchObject({ kind: 'magnet', infoHash: HEX });
-    for (const cmd of ['info', 'run']) {
-      const v2 = await bin(cmd, `magnet:?xt=urn:btmh:1220${'ab'.repeat(32)}`, '--json');
-      expect(v2.code, cmd).toBe(2);
-      expect(v2.stdout).toBe('');
-      expect(v2.stderr).toMatch(/^bt-actor: magnet link: BitTorrent v2-only magnet links are not supported .*\n$/);
-    }
+    const v2info = await bin('info', '--json', `magnet:?xt=urn:btmh:1220${'ab'.repeat(32)}`);
+    expect(v2info.code, v2info.stderr).toBe(0);
+    expect(JSON.parse(v2info.stdout)).toMatchObject({ infoHashV2: 'ab'.repeat(32), v2Only: true });
+    const v2 = await bin('run', `magnet:?xt=urn:btmh:1220${'ab'.repeat(32)}`, '--json');
+    expect(v2.code).toBe(2);
+    expect(v2.stdout).toBe('');
+    expect(v2.stderr).toMatch(
+      /^bt-actor: magnet link: BitTorrent v2-only magnet links are not supported for download yet .*\n$/,
+    );
     const bad = await bin('run', 'magnet:?xt=urn:btih:xyz', '--json');
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe('');

@@ -1,13 +1,14 @@
 /**
  * libtorrent's corpus of test torrents (test/fixtures/libtorrent-torrents, see its README): bt-actor
  * must take the same accept/refuse decision as libtorrent for every file, lay every accepted file out
- * inside the download folder, and give the sanitized paths libtorrent's test_torrent_info.cpp states.
- * The only differences allowed are listed in V2_PENDING (BEP 52 is not built yet, issue 19 item 3).
+ * inside the download folder, and give the sanitized paths, v2 roots and info hashes libtorrent's
+ * test_torrent_info.cpp states. BEP 52 (v2-only and hybrid torrents) included: no file differs.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Metainfo, MetainfoError, foldPath, parseMetainfo } from '../../src/protocol/metainfo.js';
+import { type Metainfo, MetainfoError, foldPath, parseMetainfo, toHex } from '../../src/protocol/metainfo.js';
 import type { PathRules } from '../../src/protocol/sanitize-path.js';
 
 const DIR = join(import.meta.dirname, '../fixtures/libtorrent-torrents');
@@ -85,8 +86,7 @@ const LOADS = [
 
 /**
  * test_error_torrents[] of test_torrent_info.cpp: libtorrent refuses these, with that error; the second
- * column is the code bt-actor refuses them with (BT_ERR_METAINFO_UNSUPPORTED: a v2-only torrent, refused
- * before libtorrent's reason can be seen — to check again when BEP 52 is built).
+ * column is the code bt-actor refuses them with.
  */
 const REFUSES: Record<string, [libtorrent: string, btActor: string]> = {
   'missing_piece_len.torrent': ['torrent_missing_piece_length', 'BT_ERR_METAINFO_MISSING'],
@@ -109,47 +109,30 @@ const REFUSES: Record<string, [libtorrent: string, btActor: string]> = {
   'no_files.torrent': ['no_files_in_torrent', 'BT_ERR_METAINFO_MISSING'],
   'zero.torrent': ['torrent_invalid_length', 'BT_ERR_METAINFO_LENGTH'],
   'zero2.torrent': ['torrent_invalid_length', 'BT_ERR_METAINFO_LENGTH'],
-  'v2_mismatching_metadata.torrent': ['torrent_inconsistent_files', 'accepted'],
-  'v2_no_power2_piece.torrent': ['torrent_missing_piece_length', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_invalid_file.torrent': ['torrent_file_parse_failed', 'accepted'],
+  'v2_mismatching_metadata.torrent': ['torrent_inconsistent_files', 'BT_ERR_METAINFO_INCONSISTENT'],
+  'v2_no_power2_piece.torrent': ['torrent_missing_piece_length', 'BT_ERR_METAINFO_LENGTH'],
+  'v2_invalid_file.torrent': ['torrent_file_parse_failed', 'BT_ERR_METAINFO_TYPE'],
   'v2_deep_recursion.torrent': ['depth_exceeded', 'BT_ERR_METAINFO_BENCODE'],
-  'v2_non_multiple_piece_layer.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_piece_layer_invalid_file_hash.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_invalid_piece_layer.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_invalid_piece_layer_root.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_unknown_piece_layer_entry.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_invalid_piece_layer_size.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_bad_file_alignment.torrent': ['torrent_inconsistent_files', 'BT_ERR_METAINFO_PIECES'],
-  'v2_unordered_files.torrent': ['invalid_bencoding', 'BT_ERR_METAINFO_UNSUPPORTED'],
+  'v2_non_multiple_piece_layer.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_PIECE_LAYERS'],
+  'v2_piece_layer_invalid_file_hash.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_PIECE_LAYERS'],
+  'v2_invalid_piece_layer.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_PIECE_LAYERS'],
+  'v2_invalid_piece_layer_root.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_PIECE_LAYERS'],
+  'v2_unknown_piece_layer_entry.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_PIECE_LAYERS'],
+  'v2_invalid_piece_layer_size.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_PIECE_LAYERS'],
+  'v2_bad_file_alignment.torrent': ['torrent_inconsistent_files', 'BT_ERR_METAINFO_INCONSISTENT'],
+  'v2_unordered_files.torrent': ['invalid_bencoding', 'BT_ERR_METAINFO_BENCODE'],
   'v2_overlong_integer.torrent': ['invalid_bencoding', 'BT_ERR_METAINFO_BENCODE'],
-  'v2_missing_file_root_invalid_symlink.torrent': ['torrent_missing_pieces_root', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_large_file.torrent': ['torrent_invalid_length', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_large_offset.torrent': ['too_many_pieces_in_torrent', 'BT_ERR_METAINFO_UNSUPPORTED'],
+  'v2_missing_file_root_invalid_symlink.torrent': ['torrent_missing_pieces_root', 'BT_ERR_METAINFO_MISSING'],
+  'v2_large_file.torrent': ['torrent_invalid_length', 'BT_ERR_METAINFO_LENGTH'],
+  'v2_large_offset.torrent': ['too_many_pieces_in_torrent', 'BT_ERR_METAINFO_PIECES'],
   'v2_piece_size.torrent': ['torrent_missing_piece_length', 'BT_ERR_METAINFO_LENGTH'],
-  'v2_invalid_pad_file.torrent': ['torrent_invalid_pad_file', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_zero_root.torrent': ['torrent_missing_pieces_root', 'BT_ERR_METAINFO_UNSUPPORTED'],
-  'v2_zero_root_small.torrent': ['torrent_missing_pieces_root', 'BT_ERR_METAINFO_UNSUPPORTED'],
+  'v2_invalid_pad_file.torrent': ['torrent_invalid_pad_file', 'BT_ERR_METAINFO_TYPE'],
+  'v2_zero_root.torrent': ['torrent_missing_pieces_root', 'BT_ERR_METAINFO_MISSING'],
+  'v2_zero_root_small.torrent': ['torrent_missing_pieces_root', 'BT_ERR_METAINFO_MISSING'],
   'v2_empty_filename.torrent': ['torrent_file_parse_failed', 'BT_ERR_METAINFO_BENCODE'],
   'duplicate_files2.torrent': ['too_many_duplicate_filenames', 'BT_ERR_METAINFO_DUPLICATE_PATH'],
   // Not in test_error_torrents[]: test_add_torrent.cpp refuses it with torrent_invalid_piece_layer.
-  'v2_invalid_root_hash.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_UNSUPPORTED'],
-};
-
-/**
- * Where bt-actor and libtorrent differ today, each only because BitTorrent v2 (BEP 52) is not built yet.
- * The test fails when one of them starts to agree (then remove it from here) or another file differs.
- */
-const V2_PENDING: Record<string, string> = {
-  'v2_only.torrent': 'v2-only: refused as unsupported',
-  'v2_invalid_filename.torrent': 'v2-only: refused as unsupported (libtorrent sanitizes its name to _estMB)',
-  'v2_multiple_files.torrent': 'v2-only: refused as unsupported',
-  'v2_invalid_filename2.torrent': 'v2-only: refused as unsupported (libtorrent renames a duplicate test/_.1)',
-  'v2_symlinks.torrent': 'v2-only: refused as unsupported',
-  'v2_no_piece_layers.torrent': 'v2-only: refused as unsupported (libtorrent loads it like a magnet link)',
-  'v2_incomplete_piece_layer.torrent': 'v2-only: refused as unsupported',
-  'v2_mismatching_metadata.torrent':
-    'hybrid whose v2 file tree contradicts its v1 files: accepted through the v1 half (v2 is not read)',
-  'v2_invalid_file.torrent': 'hybrid with a broken v2 file tree: accepted through the v1 half (v2 is not read)',
+  'v2_invalid_root_hash.torrent': ['torrent_invalid_piece_layer', 'BT_ERR_METAINFO_PIECE_LAYERS'],
 };
 
 /** What test_torrent_info.cpp states of the sanitized layout (paths include the torrent's name). */
@@ -164,6 +147,11 @@ interface Stated {
   windowsName?: string;
   pieceLength?: number;
   tracker?: string;
+  /** BEP 52: which halves the torrent has, its v2 info hash, files' `pieces root` by index. */
+  kind?: 'v1' | 'v2' | 'hybrid';
+  infoHashV2?: string;
+  roots?: Record<number, string>;
+  lengths?: Record<number, number>;
 }
 const STATED: Record<string, Stated> = {
   'slash_path.torrent': { files: 1, paths: { 0: 'temp/_/_/bar' } },
@@ -196,6 +184,53 @@ const STATED: Record<string, Stated> = {
   },
   'invalid_directory_name.torrent': { files: 2, paths: { 0: 'test2/_/foo', 1: 'test2/_/foo.1' } },
   'large_piece_size.torrent': { pieceLength: 32767 * 0x4000 },
+  'v2.torrent': {
+    files: 1,
+    paths: { 0: 'test64K' },
+    lengths: { 0: 65536 },
+    roots: { 0: '60aae9c7b428f87e0713e88229e18f0adf12cd7b22a0dd8a92bb2485eb7af242' },
+    kind: 'hybrid',
+    infoHashV2: '597b180c1a170a585dfc5e85d834d69013ceda174b8f357d5bb1a0ca509faf0a',
+  },
+  'v2_multipiece_file.torrent': {
+    files: 1,
+    paths: { 0: 'test1MB' },
+    lengths: { 0: 1048576 },
+    roots: { 0: '515ea9181744b817744ded9d2e8e9dc6a8450c0b0c52e24b5077f302ffbd9008' },
+    kind: 'hybrid',
+    infoHashV2: '108ac2c3718ce722e6896edc56c4afa98f1d711ecaace7aad74fca418ebd03de',
+  },
+  'v2_only.torrent': {
+    files: 1,
+    paths: { 0: 'test1MB' },
+    lengths: { 0: 1048576 },
+    roots: { 0: '515ea9181744b817744ded9d2e8e9dc6a8450c0b0c52e24b5077f302ffbd9008' },
+    kind: 'v2',
+    infoHashV2: '95e04d0c4bad94ab206efa884666fd89777dbe4f7bd9945af1829037a85c6192',
+  },
+  'v2_invalid_filename.torrent': { files: 1, paths: { 0: '_estMB' } },
+  // libtorrent counts the padding it adds after each file; these counts are what it states.
+  'v2_multiple_files.torrent': { files: 5, kind: 'v2' },
+  'v2_invalid_filename2.torrent': {
+    files: 3,
+    paths: { 0: 'test/_', 1: 'test/_.1', 2: 'test/stress_test2' },
+  },
+  'v2_symlinks.torrent': {
+    minFiles: 4,
+    symlinks: {
+      0: 'SDL2.framework/Versions/Current/Headers',
+      1: 'SDL2.framework/Versions/Current/Resources',
+      2: 'SDL2.framework/Versions/Current/SDL2',
+    },
+  },
+  'v2_hybrid.torrent': { kind: 'hybrid' },
+  'empty-files-1.torrent': { kind: 'hybrid' },
+  'empty-files-2.torrent': { kind: 'hybrid' },
+  'empty-files-3.torrent': { kind: 'hybrid' },
+  'empty-files-4.torrent': { kind: 'hybrid' },
+  'empty-files-5.torrent': { kind: 'hybrid' },
+  'v2_no_piece_layers.torrent': { kind: 'v2' },
+  'v2_incomplete_piece_layer.torrent': { kind: 'v2' },
   'sample.torrent': {
     files: 3,
     paths: { 0: 'sample/text_file2.txt', 1: 'sample/.____padding_file/0', 2: 'sample/text_file.txt' },
@@ -242,13 +277,11 @@ describe('the libtorrent corpus', () => {
   it('the table covers every file of the corpus, each once', () => {
     expect(all).toHaveLength(108);
     expect([...LOADS, ...Object.keys(REFUSES)].sort()).toEqual([...all].sort());
-    for (const f of Object.keys(V2_PENDING)) expect(all).toContain(f);
   });
 
-  it('every torrent libtorrent loads, bt-actor loads, inside the download folder (v2 aside)', () => {
-    const loaded = LOADS.filter((f) => !(f in V2_PENDING));
-    expect(loaded).toHaveLength(65 - 7);
-    for (const file of loaded) {
+  it('every torrent libtorrent loads, bt-actor loads, inside the download folder', () => {
+    expect(LOADS).toHaveLength(65);
+    for (const file of LOADS) {
       for (const rules of ['posix', 'windows'] as const) {
         let m: Metainfo;
         try {
@@ -261,25 +294,12 @@ describe('the libtorrent corpus', () => {
     }
   });
 
-  it('every torrent libtorrent refuses, bt-actor refuses (v2 aside), with the code in the table', () => {
-    const refused = Object.entries(REFUSES).filter(([f]) => !(f in V2_PENDING));
-    expect(refused).toHaveLength(43 - 2);
+  it('every torrent libtorrent refuses, bt-actor refuses, with the code in the table', () => {
+    const refused = Object.entries(REFUSES);
+    expect(refused).toHaveLength(43);
     for (const [file, [, code]] of refused) {
       const r = refusal(file);
       expect(r === 'accepted' ? `${file}: accepted` : `${file}: ${r.code}`).toBe(`${file}: ${code}`);
-    }
-  });
-
-  it('the files that differ only because BEP 52 is not built yet still differ, exactly as listed', () => {
-    for (const [file, why] of Object.entries(V2_PENDING)) {
-      const r = refusal(file);
-      if (LOADS.includes(file)) {
-        expect(r === 'accepted' ? 'accepted' : r.code, `${file}: ${why}`).toBe('BT_ERR_METAINFO_UNSUPPORTED');
-        expect((r as MetainfoError).message).toMatch(/BEP 52/);
-      } else {
-        expect(REFUSES[file], file).toBeDefined();
-        expect(r, `${file}: ${why}`).toBe('accepted');
-      }
     }
   });
 
@@ -301,6 +321,12 @@ describe('the libtorrent corpus', () => {
       if (stated.windowsName !== undefined) expect(load(file, 'windows').name, file).toBe(stated.windowsName);
       if (stated.pieceLength !== undefined) expect(m.pieceLength, file).toBe(stated.pieceLength);
       if (stated.tracker !== undefined) expect(m.announce[0]?.[0], file).toBe(stated.tracker);
+      if (stated.kind !== undefined) expect(m.kind, file).toBe(stated.kind);
+      if (stated.infoHashV2 !== undefined) expect(m.infoHashV2Hex, file).toBe(stated.infoHashV2);
+      for (const [i, n] of Object.entries(stated.lengths ?? {}))
+        expect(m.files[Number(i)]!.length, at(Number(i))).toBe(n);
+      for (const [i, r] of Object.entries(stated.roots ?? {}))
+        expect(toHex(m.files[Number(i)]!.piecesRoot!), at(Number(i))).toBe(r);
     }
   });
 
@@ -315,5 +341,28 @@ describe('the libtorrent corpus', () => {
     expect(load('large_piece_size.torrent').warnings).toEqual([
       "1 byte(s) of whitespace after the torrent's dictionary: ignored",
     ]);
+  });
+
+  it('v2: the info hash is the SHA-256 of the info bytes (cut to 20 for a v2-only torrent); piece layers are read', () => {
+    const sha = (alg: string, b: Uint8Array) => createHash(alg).update(b).digest('hex');
+    const only = load('v2_only.torrent');
+    expect(only.infoHashHex).toBe(only.infoHashV2Hex!.slice(0, 40));
+    expect(only.infoHashV2Hex).toBe(sha('sha256', only.infoBytes));
+    expect([only.metaVersion, only.pieces.length, only.pieceCount]).toEqual([2, 0, 16]);
+    expect(only.files[0]!.pieceLayer).toHaveLength(16 * 32);
+    const hybrid = load('v2_hybrid.torrent');
+    expect(hybrid.infoHashHex).toBe(sha('sha1', hybrid.infoBytes));
+    expect(hybrid.infoHashV2Hex).toBe(sha('sha256', hybrid.infoBytes));
+    // Every v1 file holding data has its v2 root, and its piece layer from 'piece layers'.
+    for (const f of hybrid.files.filter((f) => !f.padding)) {
+      expect(f.piecesRoot, f.pathString).toHaveLength(32);
+      const pieces = Math.ceil(f.length / hybrid.pieceLength);
+      expect(f.pieceLayer, f.pathString).toHaveLength(pieces > 1 ? pieces * 32 : 32);
+    }
+    // stress_test1 has no entry in 'piece layers': its layer is left for peers to give.
+    const incomplete = load('v2_incomplete_piece_layer.torrent').files.filter((f) => !f.padding);
+    expect(incomplete.map((f) => f.pieceLayer?.length)).toEqual([1000 * 32, undefined, 1001 * 32]);
+    expect(load('base.torrent')).toMatchObject({ kind: 'v1', metaVersion: 1 });
+    expect(load('base.torrent').infoHashV2).toBeUndefined();
   });
 });

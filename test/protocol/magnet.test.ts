@@ -150,16 +150,24 @@ describe('parseMagnet: real-world-shaped links', () => {
     expect(Object.fromEntries(link.ignored.map((i) => [i.value, i.reason]))).toEqual(bad);
   });
 
-  it('a hybrid link (btih + btmh, in either order) uses the v1 hash and notes the v2 one', () => {
+  it('a hybrid link (btih + btmh, in either order) is known by its v1 hash and keeps the v2 one', () => {
     for (const uri of [
       `magnet:?xt=urn:btih:${HEX}&xt=${BTMH}&dn=hybrid`,
-      `magnet:?xt.1=${BTMH}&xt.2=urn:btih:${HEX}&dn=hybrid`,
+      `magnet:?xt.1=${BTMH.toUpperCase().replace('URN:BTMH', 'urn:btmh')}&xt.2=urn:btih:${HEX}&dn=hybrid`,
     ]) {
       const link = parseMagnet(uri);
       expect(link.infoHashHex).toBe(HEX);
-      expect(link.ignored).toHaveLength(1);
-      expect(link.ignored[0]!.reason).toMatch(/BitTorrent v2 hash/);
+      expect(link.infoHashV2Hex).toBe(BTMH.slice('urn:btmh:1220'.length));
+      expect(link.v2Only).toBeUndefined();
+      expect(link.ignored).toEqual([]);
+      expect(parseMagnet(formatMagnet(link))).toEqual({ ...link, name: 'hybrid' });
     }
+  });
+
+  it('a v2-only link, when asked for: the v2 hash, and the 20 bytes a v2 handshake carries', () => {
+    const link = parseMagnet(`magnet:?xt=${BTMH}&dn=v2`, { v2Only: true });
+    const v2 = BTMH.slice('urn:btmh:1220'.length);
+    expect(link).toMatchObject({ v2Only: true, infoHashV2Hex: v2, infoHashHex: v2.slice(0, 40), name: 'v2' });
   });
 
   it('the same hash twice (hex and base32) is one reading; a repeated identical dn too', () => {
@@ -193,6 +201,20 @@ describe('parseMagnet: refusals name the fault', () => {
 
   it('BT_ERR_MAGNET_V2: a v2-only link, with the clear message', () => {
     refused(`magnet:?xt=${BTMH}&dn=v2`, 'BT_ERR_MAGNET_V2', /BitTorrent v2-only magnet links are not supported/);
+  });
+
+  it('BT_ERR_MAGNET_HASH / AMBIGUOUS: a btmh that is not 1220 + 64 hex; two different ones', () => {
+    for (const bad of [
+      'urn:btmh:1114' + 'ab'.repeat(32),
+      'urn:btmh:1220' + 'ab'.repeat(31),
+      'urn:btmh:1220' + 'zz'.repeat(32),
+    ])
+      refused(`magnet:?xt=urn:btih:${HEX}&xt=${bad}`, 'BT_ERR_MAGNET_HASH', /multihash 1220 and 64 hex digits/);
+    refused(
+      `magnet:?xt=${BTMH}&xt=urn:btmh:1220${'cd'.repeat(32)}`,
+      'BT_ERR_MAGNET_AMBIGUOUS',
+      /two different v2 info hashes/,
+    );
   });
 
   it('BT_ERR_MAGNET_NO_HASH: no xt, or only other URNs', () => {

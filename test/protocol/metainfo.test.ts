@@ -207,14 +207,12 @@ describe('parseMetainfo: every broken torrent names its field', () => {
     expect(e.message).toMatch(/after the end/);
   });
   it('no pieces', () => expectError(torrent(single({ pieces: undefined })), 'BT_ERR_METAINFO_MISSING', 'info.pieces'));
-  it('v2-only torrent', () => {
-    const e = expectError(
-      torrent(single({ pieces: undefined, 'file tree': {}, 'meta version': 2 })),
-      'BT_ERR_METAINFO_UNSUPPORTED',
-      'info.pieces',
-    );
+  it('a file tree without meta version 2 (as libtorrent: torrent_missing_meta_version)', () => {
+    const e = expectError(torrent(single({ 'file tree': {} })), 'BT_ERR_METAINFO_MISSING', 'info.meta version');
     expect(e.message).toMatch(/BEP 52/);
   });
+  it('a meta version above 2', () =>
+    expectError(torrent(single({ 'meta version': 3 })), 'BT_ERR_METAINFO_UNSUPPORTED', 'info.meta version'));
   it('pieces not a multiple of 20', () => {
     const e = expectError(torrent(single({ pieces: new Uint8Array(33) })), 'BT_ERR_METAINFO_PIECES', 'info.pieces');
     expect(e.message).toMatch(/33 is not a multiple of 20/);
