@@ -1681,6 +1681,7 @@ export const torrentMachine = setup({
         }),
         'spawnWebSeeds',
         'addWebSeeds',
+        'publish',
         'dialMore',
       ],
       on: {
