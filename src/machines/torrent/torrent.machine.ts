@@ -60,7 +60,12 @@ import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.j
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker } from './piece-picker.js';
 import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
-import { webSeedMachine, type WebSeedCommand, type WebSeedReport } from '../webseed/webseed.machine.js';
+import {
+  webSeedMachine,
+  type WebSeedCommand,
+  type WebSeedReport,
+  type WebSeedSettings,
+} from '../webseed/webseed.machine.js';
 import { usableWebSeeds, webSeedKey, webSeedLayoutOf, type WebSeedLayout } from '../../protocol/webseed.js';
 
 /** What the torrent actor needs to know of its metainfo (a subset of `Metainfo`). */
@@ -110,6 +115,8 @@ export interface TorrentSettings {
   multipleConnectionsPerIp: boolean;
   /** BEP 11 peer exchange (`--no-pex` turns it off); never for a private torrent. */
   pex: boolean;
+  /** BEP 19 web seeds: strikes before one is dropped, backoff, how often an idle one asks again. */
+  webSeed: Partial<WebSeedSettings>;
 }
 
 export const defaultTorrentSettings: TorrentSettings = {
@@ -123,6 +130,7 @@ export const defaultTorrentSettings: TorrentSettings = {
   banMs: 60 * 60_000,
   multipleConnectionsPerIp: false,
   pex: true,
+  webSeed: {},
 };
 
 export interface TorrentInput {
@@ -866,7 +874,14 @@ export const torrentMachine = setup({
         const key = webSeedKey(url);
         const ref = spawn('webseed', {
           id: `webseed:${url}`,
-          input: { key, url, layout: info.layout, geometry: geometryOf(info), report: self },
+          input: {
+            key,
+            url,
+            layout: info.layout,
+            geometry: geometryOf(info),
+            report: self,
+            settings: context.settings.webSeed,
+          },
         });
         webseeds[key] = { ref, url };
       }
