@@ -355,6 +355,7 @@ async function download(
       downloadRate: downRate(p),
       uploadRate: p.uploadRate,
       peers: peerCounts(states, p.peersKnown),
+      webseeds: p.webseeds,
     };
   };
   const subs = [
