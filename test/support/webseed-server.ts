@@ -2,7 +2,7 @@
  * A local HTTP server for BEP 19 web seed tests: serves the files under `root` (URL path = file path,
  * URL-decoded) with `Range: bytes=S-E` (206), or whole (200). Its behaviour can be changed between
  * requests: `corrupt` flips a byte of every answer, `failNext` answers the next N requests with a status
- * (e.g. 503 with `Retry-After`), `missing` answers 404. It records every request it got.
+ * (e.g. 503 with `Retry-After`), `missing` answers 404, `delayMs` slows every answer. It records every request it got.
  */
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -17,6 +17,8 @@ export interface WebSeedServer {
   /** Extra bytes appended past the range (a server that sends too much). */
   overflow: number;
   failNext: { count: number; status: number; retryAfter?: number };
+  /** Milliseconds each answer waits (a slower server). */
+  delayMs: number;
   close(): Promise<void>;
 }
 
@@ -29,12 +31,14 @@ export async function startWebSeedServer(root: string): Promise<WebSeedServer> {
     missing: false,
     overflow: 0,
     failNext: { count: 0, status: 503 },
+    delayMs: 0,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server: Server = createServer((req, res) => {
     void (async () => {
       const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
       const range = req.headers.range;
+      if (s.delayMs > 0) await new Promise((r) => setTimeout(r, s.delayMs));
       const answer = (status: number, body?: Uint8Array, headers: Record<string, string> = {}) => {
         s.requests.push({ path, range, status });
         res.writeHead(status, headers);
