@@ -138,6 +138,7 @@ describe('torrent with web seeds', () => {
     await flush();
     expect(h.actor.getSnapshot().status).toBe('done');
     expect(ref.getSnapshot().status).toBe('stopped');
+    expect(h.context().progress.webseeds).toBe(0);
     expect(h.webCalls()).toHaveLength(0);
   });
 });

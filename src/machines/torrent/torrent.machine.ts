@@ -2100,6 +2100,7 @@ export const torrentMachine = setup({
           // Metadata connections and web seeds have nothing to finish: they end now.
           for (const e of Object.values(context.metadata?.peers ?? {})) enqueue(stopChild(e.ref));
           for (const e of Object.values(context.webseeds)) enqueue(stopChild(e.ref));
+          enqueue.assign({ webseeds: {} });
           if (context.announcing) {
             enqueue.sendTo('announcer', { type: 'announcer.stop' });
             enqueue(stopChild('choker'));
