@@ -215,6 +215,8 @@ export interface ProgressView {
   downloadRate: number;
   uploadRate: number;
   peers: PeerCounts;
+  /** BEP 19 web seeds in use (shown when there are any). */
+  webseeds?: number;
 }
 
 /** One field of the line: its text, its rank (fields of higher rank are left out first), what precedes it. */
@@ -279,6 +281,9 @@ export function layoutProgress(v: ProgressView, width: number): string {
   if (detail) fields.push({ text: `(${detail})`, drop: 7, sep: ' ' });
   if (p.connecting > 0) fields.push({ text: `+${p.connecting} connecting`, drop: 8, sep: ' ' });
   if (p.known > 0) fields.push({ text: `${p.known} known`, drop: 8, sep: ', ' });
+  const ws = v.webseeds ?? 0;
+  if (ws > 0 && v.phase !== 'metadata')
+    fields.push({ text: `${ws} ${ws === 1 ? 'web seed' : 'web seeds'}`, drop: 6, sep: ', ' });
 
   const gap = '  ';
   const join = (fs: Field[]) => fs.reduce((s, f, i) => (i === 0 ? f.text : `${s}${f.sep ?? gap}${f.text}`), '');

@@ -394,6 +394,7 @@ function initialProgress(meta: Metainfo | undefined): TorrentProgress {
     peersKnown: 0,
     checked: 0,
     diskFull: false,
+    webseeds: 0,
     downloadRate: 0,
     uploadRate: 0,
   };

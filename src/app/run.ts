@@ -372,6 +372,7 @@ async function download(
       downloadRate: downRate(p),
       uploadRate: p.uploadRate,
       peers: peerCounts(states, p.peersKnown),
+      webseeds: p.webseeds,
     };
   };
   const subs = [
@@ -413,6 +414,7 @@ async function download(
       ...(o.limits && { limits: o.limits }),
       peers: p.peersConnected,
       known: p.peersKnown,
+      webseeds: p.webseeds,
       states: st,
     });
   };
@@ -546,6 +548,11 @@ function printJson(e: TorrentReport, line: (obj: Record<string, unknown>) => voi
     line({ event: `peer-${event}`, ...rest });
     return;
   }
+  if (e.type === 'torrent.webseed') {
+    const { type: _t, event, ...rest } = e;
+    line({ event: `webseed-${event}`, ...rest });
+    return;
+  }
   line({
     event: e.type.replace(/^torrent\./, ''),
     ...Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'type')),
@@ -577,6 +584,10 @@ export function printText(e: TorrentReport, say: (line: string) => void): void {
   if (e.type === 'torrent.diskFull')
     say(`disk full: the download waits for space (verified pieces kept in memory) — ${e.message}`);
   if (e.type === 'torrent.diskOk') say('disk space is back: the download goes on');
+  if (e.type === 'torrent.webseed')
+    say(
+      `web seed ${e.url}: ${withoutUrl(e.message, e.url)} [${e.code}]; ${e.event === 'dropped' ? 'dropped' : 'backing off'}`,
+    );
   if (e.type === 'announcer.tracker' && e.report.type === 'tracker.failed') {
     const { url, failure } = e.report;
     say(`tracker ${url}: ${withoutUrl(failure.message, url)} [${failure.code}]`);

@@ -25,6 +25,9 @@ import { generatePeerId } from '../protocol/peer-id.js';
 import { seedFrom } from '../machines/random.js';
 import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
+import { usableWebSeeds, webSeedLayoutOf } from '../protocol/webseed.js';
+import { webSeedFetchActor } from '../io/webseed-http.js';
+import { webSeedMachine } from '../machines/webseed/webseed.machine.js';
 
 export interface TorrentActorOptions {
   /** The torrent; absent for a magnet link (then `magnet` is given and the info dictionary is fetched). */
@@ -91,6 +94,7 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
       storage,
       peer: peerMachine.provide({ actors: { wire, reader } }),
       metaPeer: metadataPeerMachine.provide({ actors: { wire } }),
+      webseed: webSeedMachine.provide({ actors: { fetch: webSeedFetchActor(runtime.clock) } }),
       announcer: announcerLogic(client, infoHash),
     },
   });
@@ -105,6 +109,8 @@ function magnetInfo(link: MagnetLink, random: () => number): TorrentInfo {
     length: 0,
     pieceLength: 0,
     pieceCount: 0,
+    // BEP 19: the link's `ws=` web seeds, used once the info dictionary is known.
+    webSeeds: link.webSeeds,
     // Each tracker of a link is a tier of its own (as libtorrent reads `tr`), in random order (BEP 12).
     announce: shuffleTiers(
       link.trackers.map((t) => [t]),
@@ -134,6 +140,8 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             private: meta.private,
             infoBytes: meta.infoBytes,
             files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
+            webSeeds: usableWebSeeds(meta.urlList),
+            layout: webSeedLayoutOf(meta),
           }
         : magnetInfo(options.magnet!, runtime.random),
       peerId,

@@ -14,6 +14,7 @@ import { peerMachine } from './peer/peer.machine.js';
 import { torrentMachine } from './torrent/torrent.machine.js';
 import { announcerMachine } from './tracker/announcer.machine.js';
 import { trackerMachine } from './tracker/tracker.machine.js';
+import { webSeedMachine } from './webseed/webseed.machine.js';
 
 export interface MachineEntry {
   name: string;
@@ -32,6 +33,7 @@ export const machineRegistry: readonly MachineEntry[] = [
   { name: 'announcer', source: 'src/machines/tracker/announcer.machine.ts', machine: announcerMachine },
   { name: 'tracker', source: 'src/machines/tracker/tracker.machine.ts', machine: trackerMachine },
   { name: 'choker', source: 'src/machines/choker/choker.machine.ts', machine: chokerMachine },
+  { name: 'webseed', source: 'src/machines/webseed/webseed.machine.ts', machine: webSeedMachine },
   { name: 'dht', source: 'src/machines/dht/dht.machine.ts', machine: dhtMachine },
   { name: 'dhtLookup', source: 'src/machines/dht/dht-lookup.machine.ts', machine: dhtLookupMachine },
   { name: 'dhtQuery', source: 'src/machines/dht/dht-query.machine.ts', machine: dhtQueryMachine },

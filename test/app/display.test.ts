@@ -89,6 +89,17 @@ describe('layoutProgress', () => {
     expect(layoutProgress(view(), 8)).toBe('45.2%');
   });
 
+  it('web seeds in use follow the peers; left out before the peer count as the width shrinks', () => {
+    expect(layoutProgress(view({ webseeds: 2 }), 200)).toMatch(
+      /3 peers \(↓2 ↑1\) \+2 connecting, 40 known, 2 web seeds$/,
+    );
+    expect(layoutProgress(view({ webseeds: 1, peers: { ...view().peers, known: 0, connecting: 0 } }), 200)).toMatch(
+      /3 peers \(↓2 ↑1\), 1 web seed$/,
+    );
+    expect(layoutProgress(view({ webseeds: 1 }), 79)).toMatch(/3 peers$/);
+    expect(layoutProgress(view({ webseeds: 0 }), 200)).not.toContain('web seed');
+  });
+
   it('seeding shows the upload side: rate, uploaded, ratio (uploaded ÷ size)', () => {
     const line = layoutProgress(VIEWS[2]!, 200);
     expect(line).toMatch(

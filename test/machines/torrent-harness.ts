@@ -32,6 +32,8 @@ import type { BlockRequest } from '../../src/protocol/layout.js';
 import type { WireMessage } from '../../src/protocol/wire.js';
 import { FAST, INFO_HASH, NO_EXT, OUR_ID, testSettings, type WireIn } from './peer-harness.js';
 import { scriptedTransport } from './tracker-harness.js';
+import { webSeedMachine } from '../../src/machines/webseed/webseed.machine.js';
+import { scriptedFetch } from './webseed-harness.js';
 
 /** A `storage.write` the harness's storage received (the bytes copied: the buffer is reused). */
 interface Write {
@@ -84,6 +86,8 @@ export interface TorrentHarnessOptions {
   filePriorities?: FilePriority[];
   /** Input `sequential`. */
   sequential?: boolean;
+  /** BEP 19 web seeds (the torrent is laid out as one file, so a range's `start` is the torrent offset). */
+  webSeeds?: string[];
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -124,6 +128,10 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     ...(o.private !== undefined && { private: o.private }),
     ...(o.infoBytes !== undefined && { infoBytes: o.infoBytes }),
     ...(o.files !== undefined && { files: o.files.map((length) => ({ length })) }),
+    ...(o.webSeeds !== undefined && {
+      webSeeds: o.webSeeds,
+      layout: { name: 'harness', multiFile: false, files: [{ path: ['harness'], length, padding: false }] },
+    }),
   };
   const clock = new SimulatedClock();
 
@@ -183,17 +191,20 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   });
 
   const trackers = scriptedTransport();
+  const web = scriptedFetch();
   const logic = torrentMachine.provide({
     actors: {
       storage: fakeStorage,
       peer: peerMachine.provide({ actors: { wire: fakeWire } }),
       metaPeer: metadataPeerMachine.provide({ actors: { wire: fakeWire } }),
+      webseed: webSeedMachine.provide({ actors: { fetch: web.logic } }),
       announcer: announcerMachine.provide({
         actors: { tracker: trackerMachine.provide({ actors: { announce: trackers.logic } }) },
       }),
     },
   });
   const events: (TorrentReport | TorrentRefused)[] = [];
+  const answered = new Set<unknown>();
   const actor = createActor(logic, {
     clock,
     input: {
@@ -248,6 +259,28 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     /** Any event from the storage actor (e.g. `storage.checkProgress`). */
     storageEvent(e: StorageEvent) {
       storage.sendBack!(e);
+    },
+    /** Web seed fetches under way (not answered, not aborted), by URL. */
+    webCalls(url?: string) {
+      return web.calls.filter(
+        (c) => !c.aborted && !answered.has(c) && (url === undefined || c.input.ranges[0]?.url === url),
+      );
+    },
+    /** Answers the web seed fetches under way: the right bytes, wrong ones, or an error. */
+    serveWeb(how: 'ok' | 'corrupt' | Error = 'ok', url?: string) {
+      const calls = h.webCalls(url);
+      for (const c of calls) {
+        answered.add(c);
+        if (how instanceof Error) {
+          c.reject(how);
+          continue;
+        }
+        const r = c.input.ranges[0]!;
+        const bytes = Uint8Array.from(data.subarray(r.start, r.start + c.input.length));
+        if (how === 'corrupt') bytes[0] = bytes[0]! ^ 0xff;
+        c.resolve(bytes);
+      }
+      return calls.map((c) => c.input.ranges[0]!.start / pieceLength);
     },
     storageError(code = 'BT_ERR_STORAGE_IO', message = 'disk on fire') {
       storage.sendBack!({ type: 'storage.error', code, message });

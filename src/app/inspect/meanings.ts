@@ -87,6 +87,14 @@ export const STATE_MEANINGS: Readonly<Record<string, Readonly<Record<string, str
   choker: {
     running: 'choosing which peers to unchoke (every 10 s, one optimistic unchoke)',
   },
+  webseed: {
+    idle: 'web seed (BEP 19): asking the torrent for a piece to fetch',
+    waiting: 'web seed: nothing to fetch now; asking again soon',
+    fetching: 'web seed: fetching a whole piece with HTTP range requests',
+    verifying: 'web seed: the piece it sent is being hashed',
+    backoff: 'web seed: backing off after a failed request or a piece that failed its hash',
+    dropped: 'web seed dropped (not found, or failed three times in a row)',
+  },
   dht: {
     starting: 'DHT: binding the UDP port, resolving the bootstrap nodes',
     active: 'DHT node running: answering queries, keeping its routing table',
@@ -163,6 +171,7 @@ function childName(id: string): string {
   const peer = peerAddressOfId(id);
   if (peer !== undefined) return `peer ${peer}`;
   if (id.startsWith('tracker:')) return `tracker ${id.slice('tracker:'.length)}`;
+  if (id.startsWith('webseed:')) return `web seed ${id.slice('webseed:'.length)}`;
   if (id === 'announce') return 'the announce request';
   if (id === 'announceStopped') return 'the `stopped` announce';
   return id;
@@ -289,6 +298,29 @@ export function eventMeaning(event: Record<string, unknown>): string | undefined
       return 'choosing whom to unchoke';
     case 'choker.fill':
       return 'a slot to unchoke is free';
+    // Web seeds (BEP 19)
+    case 'webseed.wants':
+      return 'a web seed asks for a piece';
+    case 'webseed.assign':
+      return num(event.index) !== undefined ? `fetch piece ${num(event.index)} from the web seed` : 'fetch a piece';
+    case 'webseed.none':
+      return 'nothing for the web seed to fetch now';
+    case 'webseed.data':
+      return num(event.index) !== undefined
+        ? `the web seed sent piece ${num(event.index)}`
+        : 'the web seed sent a piece';
+    case 'webseed.verified':
+      return "the web seed's piece verified";
+    case 'webseed.bad':
+      return "the web seed's piece failed its hash";
+    case 'webseed.taken':
+      return "the web seed's piece was already here";
+    case 'webseed.failed':
+      return str(event.message) !== undefined
+        ? `a web seed request failed: ${str(event.message)}`
+        : 'a web seed request failed';
+    case 'webseed.dropped':
+      return 'a web seed was dropped';
     // Announcer and trackers
     case 'announcer.start':
       return 'start announcing';

@@ -748,6 +748,66 @@ export class PiecePicker<P = string> {
     return out;
   }
 
+  /**
+   * A whole piece for a source that fetches pieces, not blocks (a BEP 19 web seed): a fresh piece
+   * (a deadline piece first, then by priority level, in order when sequential, else rarest first), every
+   * block of it marked requested by `peer`, so peers leave it alone. With no fresh piece left, an
+   * unfinished one: its wanted blocks, and — as in endgame — a duplicate request of its requested blocks
+   * that have room. Undefined when there is nothing to take.
+   *
+   * @example
+   * ```ts
+   * const got = picker.pickPiece('ws:http://host/file');
+   * if (got) fetchWholePiece(got.index); // then blockReceived() for each block of it
+   * ```
+   */
+  pickPiece(peer: P): { index: number; requests: BlockRequest[] } | undefined {
+    const st = this.peers.get(peer);
+    if (!st || this.wantCountOf(st) === 0) return undefined;
+    const take = (index: number) => {
+      const out: BlockRequest[] = [];
+      this.takeWanted(this.startPiece(index), st, out, this.blockCount(index));
+      return { index, requests: out };
+    };
+    for (const index of this.deadlines)
+      if (this.pos[index]! >= 0 && this.priority[index] !== 0 && this.stateHas(st, index)) return take(index);
+    if (this.freshCountOf(st) > 0) {
+      for (const level of this.levels) {
+        if (this.sequentialOrder) {
+          for (let i = this.seqLow; i < this.pieceCount; i++)
+            if (this.pos[i]! >= 0 && this.priority[i] === level && this.stateHas(st, i)) return take(i);
+        } else {
+          for (let p = 0; p < this.freshSize; p++) {
+            const i = this.order[p]!;
+            if (this.priority[i] === level && this.stateHas(st, i)) return take(i);
+          }
+        }
+      }
+    }
+    // No fresh piece: help with an unfinished one (the one with the most left to do).
+    let best: Progress<P> | undefined;
+    for (const prog of this.inProgress.values()) {
+      if (this.priority[prog.index] === 0 || !this.stateHas(st, prog.index) || prog.received === prog.blocks) continue;
+      if (prog.requesters.some((rs) => rs?.includes(st.key))) continue;
+      if (!best || prog.wanted + prog.requested > best.wanted + best.requested) best = prog;
+    }
+    if (!best) return undefined;
+    const out: BlockRequest[] = [];
+    const bpp = this.blocksPerPiece;
+    for (let b = 0; b < best.blocks; b++) {
+      if (best.state[b] !== REQUESTED) continue;
+      const rs = best.requesters[b]!;
+      if (rs.length >= this.endgameMaxRequests) continue;
+      rs.push(st.key);
+      const id = best.index * bpp + b;
+      st.requests.add(id);
+      if (rs.length >= this.endgameMaxRequests) this.dupCandidates.delete(id);
+      out.push(this.requestOf(id));
+    }
+    if (best.wanted > 0) this.takeWanted(best, st, out, best.blocks);
+    return out.length > 0 ? { index: best.index, requests: out } : undefined;
+  }
+
   /** Phase 1: wanted blocks of in-progress pieces the peer has (of priority `level`, or any not skipped). */
   private pickPartial(st: PeerState<P>, out: BlockRequest[], count: number, level: number | undefined): void {
     if (this.open.size === 0) return;

@@ -60,6 +60,13 @@ import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.j
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker } from './piece-picker.js';
 import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
+import {
+  webSeedMachine,
+  type WebSeedCommand,
+  type WebSeedReport,
+  type WebSeedSettings,
+} from '../webseed/webseed.machine.js';
+import { usableWebSeeds, webSeedKey, webSeedLayoutOf, type WebSeedLayout } from '../../protocol/webseed.js';
 
 /** What the torrent actor needs to know of its metainfo (a subset of `Metainfo`). */
 
@@ -79,6 +86,10 @@ export interface TorrentInfo {
   infoBytes?: Uint8Array;
   /** The files in info-dictionary order (padding files marked): what file priorities map to pieces by. */
   files?: readonly FileSpan[];
+  /** BEP 19 web seeds (`url-list`, a magnet's `ws=`): used once the info dictionary is known. */
+  webSeeds?: readonly string[];
+  /** The files as a web seed serves them (their names as the torrent gives them), once known. */
+  layout?: WebSeedLayout;
 }
 
 export interface TorrentSettings {
@@ -104,6 +115,8 @@ export interface TorrentSettings {
   multipleConnectionsPerIp: boolean;
   /** BEP 11 peer exchange (`--no-pex` turns it off); never for a private torrent. */
   pex: boolean;
+  /** BEP 19 web seeds: strikes before one is dropped, backoff, how often an idle one asks again. */
+  webSeed: Partial<WebSeedSettings>;
 }
 
 export const defaultTorrentSettings: TorrentSettings = {
@@ -117,6 +130,7 @@ export const defaultTorrentSettings: TorrentSettings = {
   banMs: 60 * 60_000,
   multipleConnectionsPerIp: false,
   pex: true,
+  webSeed: {},
 };
 
 export interface TorrentInput {
@@ -182,6 +196,8 @@ export interface TorrentProgress {
   uploadRate: number;
   /** In the `metadata` state: metadata peers connected, and how many of them advertised the metadata. */
   metadata?: { peers: number; ready: number };
+  /** BEP 19 web seeds in use (not dropped). */
+  webseeds: number;
 }
 
 export type TorrentReport =
@@ -215,6 +231,8 @@ export type TorrentReport =
     }
   /** An assembled info dictionary did not hash to the info hash: who sent its pieces, and who was banned (twice). */
   | { type: 'torrent.metadataFailed'; peers: string[]; banned: BannedPeer[] }
+  /** A BEP 19 web seed failed a fetch or sent a piece that failed its hash (it backs off), or was dropped. */
+  | { type: 'torrent.webseed'; url: string; event: 'failed' | 'dropped'; code: string; message: string }
   | AnnouncerReport;
 
 /**
@@ -236,6 +254,7 @@ export type TorrentEvent =
   | AnnouncerReport
   | ChokerReport
   | MetadataPeerReport
+  | WebSeedReport
   | { type: 'torrent.addPeers'; peers: PeerAddress[] }
   /** Internal: the info dictionary hashed right and parses (`torrent` is a .torrent file of it). */
   | { type: 'torrent.metadata'; meta: Metainfo; torrent: Uint8Array }
@@ -346,6 +365,14 @@ export interface TorrentServices {
   /** The `metadata` state's BEP 9 assembler (made when a peer first advertises a size), and its lone suspect. */
   assembler: MetadataAssembler | undefined;
   solo: string | undefined;
+  /** Pieces a web seed's bytes completed, awaiting their hash: the web seed hears the verdict. */
+  webPending: Map<number, string>;
+}
+
+/** A BEP 19 web seed the torrent uses (src/machines/webseed), by its key (`ws:` + URL). */
+export interface WebSeedEntry {
+  ref: ActorRefFrom<typeof webSeedMachine>;
+  url: string;
 }
 
 export interface TorrentContext {
@@ -379,6 +406,8 @@ export interface TorrentContext {
   metadata: MetadataPhase | undefined;
   /** Which files are wanted (file priorities, the piece priorities they give), and in which order. */
   selection: TorrentSelection;
+  /** BEP 19 web seed actors by key (`ws:` + URL); a dropped one leaves. */
+  webseeds: Readonly<Record<string, WebSeedEntry>>;
 }
 
 /**
@@ -462,6 +491,7 @@ function progressOf(c: TorrentContext): TorrentProgress {
         ready: Object.values(c.metadata.peers).filter((e) => e.size !== undefined).length,
       },
     }),
+    webseeds: Object.keys(c.webseeds).length,
   };
 }
 
@@ -511,7 +541,8 @@ const fileCountOf = (info: TorrentInfo): number | undefined => info.files?.filte
 export type Outgoing =
   | { to: 'peer'; key: string; event: PeerCommand }
   | { to: 'meta'; key: string; event: MetadataPeerCommand }
-  | { to: 'storage'; event: StorageCommand };
+  | { to: 'storage'; event: StorageCommand }
+  | { to: 'webseed'; key: string; event: WebSeedCommand };
 
 /**
  * The commands of one named action. Named actions never run another actor: what they decide leaves
@@ -527,6 +558,9 @@ class Outbox {
   }
   meta(key: string, event: MetadataPeerCommand): void {
     this.out.push({ to: 'meta', key, event });
+  }
+  webseed(key: string, event: WebSeedCommand): void {
+    this.out.push({ to: 'webseed', key, event });
   }
   flush(self: AnyActorRef): void {
     if (this.out.length > 0) self.send({ type: 'torrent.deliver', out: this.out } satisfies TorrentEvent);
@@ -678,7 +712,7 @@ function dialMore(c: TorrentContext, self: AnyActorRef): void {
 const metaCount = (c: TorrentContext): number => (c.metadata ? Object.keys(c.metadata.peers).length : 0);
 
 /** The torrent as the statechart knows it, from a fetched info dictionary (the magnet's trackers kept). */
-function infoOf(meta: Metainfo, announce: string[][]): TorrentInfo {
+function infoOf(meta: Metainfo, announce: string[][], webSeeds: readonly string[]): TorrentInfo {
   return {
     infoHash: meta.infoHash,
     infoHashHex: meta.infoHashHex,
@@ -690,6 +724,8 @@ function infoOf(meta: Metainfo, announce: string[][]): TorrentInfo {
     private: meta.private,
     infoBytes: meta.infoBytes,
     files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
+    webSeeds: usableWebSeeds([...webSeeds, ...meta.urlList]),
+    layout: webSeedLayoutOf(meta),
   };
 }
 
@@ -746,6 +782,7 @@ export const torrentMachine = setup({
     storage: storageNotProvided,
     peer: peerMachine,
     metaPeer: metadataPeerMachine,
+    webseed: webSeedMachine,
     announcer: announcerMachine,
     choker: chokerMachine,
   },
@@ -828,6 +865,28 @@ export const torrentMachine = setup({
       return { selection: selectionOf(info, files, selection.sequential, selection.version + 1) };
     }),
     advanceClock: assign(({ context }) => ({ clock: context.clock + context.settings.tickMs })),
+    /** One web seed actor per usable URL (once: a torrent back from `complete` keeps its own). */
+    spawnWebSeeds: assign(({ context, spawn, self }) => {
+      const { info } = context;
+      if (!info.layout || info.pieceCount === 0 || Object.keys(context.webseeds).length > 0) return {};
+      const webseeds: Record<string, WebSeedEntry> = {};
+      for (const url of usableWebSeeds(info.webSeeds ?? [])) {
+        const key = webSeedKey(url);
+        const ref = spawn('webseed', {
+          id: `webseed:${url}`,
+          input: {
+            key,
+            url,
+            layout: info.layout,
+            geometry: geometryOf(info),
+            report: self,
+            settings: context.settings.webSeed,
+          },
+        });
+        webseeds[key] = { ref, url };
+      }
+      return { webseeds };
+    }),
     emitReport: enqueueActions(({ enqueue }, report: TorrentReport) => {
       enqueue.emit(report);
     }),
@@ -891,6 +950,67 @@ export const torrentMachine = setup({
       if (event.type === 'torrent.addPeers') context.svc.book.addAll(event.peers);
     },
     dialMore: ({ context, self }) => dialMore(context, self),
+    /** Web seeds have every piece: the picker counts them as seeds. */
+    addWebSeeds: ({ context }) => {
+      for (const key of Object.keys(context.webseeds)) context.svc.picker?.addPeer(key, 'all');
+    },
+    /** A whole piece for the web seed that asks (the picker reserves every block of it), or none. */
+    pickForWebSeed: ({ context, event, self }) => {
+      if (event.type !== 'webseed.wants') return;
+      const { picker, buffers } = context.svc;
+      const out = new Outbox();
+      const got = picker && buffers && !buffers.backlogged ? picker.pickPiece(event.key) : undefined;
+      out.webseed(event.key, got ? { type: 'webseed.assign', index: got.index } : { type: 'webseed.none' });
+      out.flush(self);
+    },
+    /**
+     * A web seed's piece: each block goes to the picker and the piece buffer as a peer's would; a piece
+     * its bytes complete is written and hashed, and the web seed hears the verdict.
+     */
+    acceptWebSeedPiece: ({ context, event, self }) => {
+      if (event.type !== 'webseed.data') return;
+      const { picker, buffers } = context.svc;
+      const out = new Outbox();
+      let completed = false;
+      if (picker && buffers && event.data.length === picker.pieceBytes(event.index)) {
+        const blocks = picker.blockCount(event.index);
+        for (let b = 0; b < blocks; b++) {
+          const begin = b * picker.blockLength;
+          const len = picker.blockBytes(event.index, b);
+          const r = picker.blockReceived(event.key, event.index, begin, len);
+          if (r.status !== 'accepted') continue;
+          buffers.addBlock(event.index, begin, event.data.subarray(begin, begin + len));
+          for (const other of r.cancel)
+            out.peer(other, { type: 'peer.cancel', index: event.index, begin, length: len });
+          if (!r.pieceComplete) continue;
+          const data = buffers.take(event.index);
+          if (!data) continue;
+          completed = true;
+          context.svc.webPending.set(event.index, event.key);
+          out.storage({
+            type: 'storage.write',
+            index: event.index,
+            data,
+            ...(context.svc.smartBan.has(event.index) && { blockHashes: true }),
+          });
+        }
+        // Blocks it was asked for that it did not complete (endgame duplicates) are its no longer.
+        picker.releasePeer(event.key);
+      }
+      if (!completed) out.webseed(event.key, { type: 'webseed.taken', index: event.index });
+      out.flush(self);
+    },
+    /** A web seed failed or left: what was reserved for it is wanted again, and the peers top up. */
+    releaseWebSeed: ({ context, event, self }) => {
+      if (event.type !== 'webseed.failed' && event.type !== 'webseed.dropped') return;
+      const picker = context.svc.picker;
+      if (!picker) return;
+      if (event.type === 'webseed.dropped') picker.removePeer(event.key);
+      else picker.releasePeer(event.key);
+      const out = new Outbox();
+      refillOthers(context, out);
+      out.flush(self);
+    },
     /**
      * The picker takes the context's selection; interest in each peer is told again, every peer tops up
      * (newly wanted pieces), and the wanted bytes still lacking come back as `torrent.selected`.
@@ -1021,6 +1141,11 @@ export const torrentMachine = setup({
           self.send({ type: 'torrent.struck', kind: 'smartBan', index: event.index, peers: liars, guilty });
       }
       const out = new Outbox();
+      const web = context.svc.webPending.get(event.index);
+      if (web !== undefined) {
+        context.svc.webPending.delete(event.index);
+        out.webseed(web, { type: 'webseed.verified', index: event.index });
+      }
       for (const { peer, request } of picker!.pieceVerified(event.index))
         out.peer(peer, { type: 'peer.cancel', ...request });
       for (const key of Object.keys(context.peers)) {
@@ -1050,6 +1175,11 @@ export const torrentMachine = setup({
       self.send({ type: 'torrent.struck', kind: 'hashFailed', index: event.index, peers, guilty });
       // The piece's blocks are wanted again.
       const out = new Outbox();
+      const web = context.svc.webPending.get(event.index);
+      if (web !== undefined) {
+        context.svc.webPending.delete(event.index);
+        out.webseed(web, { type: 'webseed.bad', index: event.index });
+      }
       refillOthers(context, out);
       out.flush(self);
     },
@@ -1162,6 +1292,7 @@ export const torrentMachine = setup({
         smartBan: new SmartBan(),
         assembler: undefined,
         solo: undefined,
+        webPending: new Map(),
       },
       peers: {},
       bans: [],
@@ -1189,6 +1320,7 @@ export const torrentMachine = setup({
       announced: undefined,
       metadata: undefined,
       selection,
+      webseeds: {},
     };
     c.progress = progressOf(c);
     return c;
@@ -1233,7 +1365,10 @@ export const torrentMachine = setup({
       actions: enqueueActions(({ context, event, enqueue }) => {
         for (const m of event.out) {
           if (m.to === 'storage') enqueue.sendTo('storage', m.event);
-          else if (m.to === 'meta') {
+          else if (m.to === 'webseed') {
+            const e = context.webseeds[m.key];
+            if (e) enqueue.sendTo(e.ref, m.event);
+          } else if (m.to === 'meta') {
             const e = context.metadata?.peers[m.key];
             if (e) enqueue.sendTo(e.ref, m.event);
           } else {
@@ -1446,7 +1581,7 @@ export const torrentMachine = setup({
               for (const e of Object.values(context.metadata!.peers)) enqueue(stopChild(e.ref));
               // The announcer of this phase told the trackers `left` 0; the next one tells them the truth.
               enqueue(stopChild('announcer'));
-              const info = infoOf(event.meta, context.info.announce);
+              const info = infoOf(event.meta, context.info.announce, context.info.webSeeds ?? []);
               const { files, sequential } = context.selection;
               // Priorities given for files the torrent does not have are dropped.
               const selection = selectionOf(info, files.slice(0, fileCountOf(info)), sequential);
@@ -1559,9 +1694,53 @@ export const torrentMachine = setup({
           });
           enqueue.assign({ announcing: true, announced: stats });
         }),
+        'spawnWebSeeds',
+        'addWebSeeds',
+        'publish',
         'dialMore',
       ],
       on: {
+        // BEP 19 web seeds: a whole piece for each that asks; its bytes go the way of a peer's blocks.
+        'webseed.wants': { actions: 'pickForWebSeed' },
+        'webseed.data': { actions: 'acceptWebSeedPiece' },
+        'webseed.failed': {
+          actions: [
+            'releaseWebSeed',
+            {
+              type: 'emitReport',
+              params: ({ context, event }) => ({
+                type: 'torrent.webseed' as const,
+                url: context.webseeds[event.key]?.url ?? event.key,
+                event: 'failed' as const,
+                code: event.code,
+                message: event.message,
+              }),
+            },
+          ],
+        },
+        'webseed.dropped': {
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const e = context.webseeds[event.key];
+              const webseeds = { ...context.webseeds };
+              delete webseeds[event.key];
+              enqueue.assign({ webseeds });
+              if (e) enqueue(stopChild(e.ref));
+            }),
+            'releaseWebSeed',
+            'publish',
+            {
+              type: 'emitReport',
+              params: ({ event }) => ({
+                type: 'torrent.webseed' as const,
+                url: event.url,
+                event: 'dropped' as const,
+                code: event.code,
+                message: event.message,
+              }),
+            },
+          ],
+        },
         'announcer.peers': { actions: [{ type: 'emitReport', params: ({ event }) => event }, 'learnPeers'] },
         'announcer.tracker': { actions: { type: 'emitReport', params: ({ event }) => event } },
         'torrent.addPeers': { actions: 'learnPeers' },
@@ -1918,8 +2097,10 @@ export const torrentMachine = setup({
         enqueueActions(({ context, enqueue }) => {
           for (const e of Object.values(context.peers))
             enqueue.sendTo(e.ref, { type: 'peer.close', reason: 'shutdown' });
-          // Metadata connections have nothing to finish: they end now.
+          // Metadata connections and web seeds have nothing to finish: they end now.
           for (const e of Object.values(context.metadata?.peers ?? {})) enqueue(stopChild(e.ref));
+          for (const e of Object.values(context.webseeds)) enqueue(stopChild(e.ref));
+          enqueue.assign({ webseeds: {} });
           if (context.announcing) {
             enqueue.sendTo('announcer', { type: 'announcer.stop' });
             enqueue(stopChild('choker'));

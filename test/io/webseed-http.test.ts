@@ -1,0 +1,170 @@
+// The web seed fetch effect (src/io/webseed-http.ts) against a local Node HTTP server with Range, and
+// an engine downloading from such a server: a server that sends bad data is dropped, one that answers
+// 503 is backed off from and then used.
+import { randomBytes } from 'node:crypto';
+import { createServer, type ServerResponse } from 'node:http';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { firstValueFrom, filter } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/app/engine.js';
+import { createTorrent } from '../../src/io/create-torrent.js';
+import { fetchWebSeedPiece, WebSeedError } from '../../src/io/webseed-http.js';
+import type { TorrentReport } from '../../src/machines/torrent/torrent.machine.js';
+import { startWebSeedServer, type WebSeedServer } from '../support/webseed-server.js';
+
+let work: string;
+let server: WebSeedServer;
+const file = randomBytes(200_000);
+const a = randomBytes(30_000);
+const b = randomBytes(50_000);
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bt-actor-webseed-'));
+  await mkdir(join(work, 'www', 'set', 'sub'), { recursive: true });
+  await writeFile(join(work, 'www', 'file.bin'), file);
+  await writeFile(join(work, 'www', 'set', 'a'), a);
+  await writeFile(join(work, 'www', 'set', 'sub', 'b'), b);
+  server = await startWebSeedServer(join(work, 'www'));
+});
+afterAll(async () => {
+  await server.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+const reset = () => {
+  server.corrupt = false;
+  server.missing = false;
+  server.overflow = 0;
+  server.failNext = { count: 0, status: 503 };
+};
+
+async function failure(p: Promise<unknown>): Promise<WebSeedError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(WebSeedError);
+    return err as WebSeedError;
+  }
+  throw new Error('expected a WebSeedError');
+}
+
+describe('fetchWebSeedPiece', () => {
+  it('fetches a range of a file, and a piece across files with padding as zeros', async () => {
+    reset();
+    const url = `${server.url}/file.bin`;
+    const got = await fetchWebSeedPiece({
+      ranges: [{ url, start: 65_536, length: 32_768, padding: false }],
+      length: 32_768,
+    });
+    expect(Buffer.from(got).equals(file.subarray(65_536, 98_304))).toBe(true);
+    expect(server.requests.at(-1)).toMatchObject({ range: 'bytes=65536-98303', status: 206 });
+    const piece = await fetchWebSeedPiece({
+      ranges: [
+        { url: `${server.url}/set/a`, start: 20_000, length: 10_000, padding: false },
+        { url: '', start: 0, length: 100, padding: true },
+        { url: `${server.url}/set/sub/b`, start: 0, length: 5_000, padding: false },
+      ],
+      length: 15_100,
+    });
+    expect(Buffer.from(piece.subarray(0, 10_000)).equals(a.subarray(20_000))).toBe(true);
+    expect(piece.subarray(10_000, 10_100).every((x) => x === 0)).toBe(true);
+    expect(Buffer.from(piece.subarray(10_100)).equals(b.subarray(0, 5_000))).toBe(true);
+  });
+
+  it('404 is permanent; 503 is not, with Retry-After; a longer body than the range, or a shorter one, fails', async () => {
+    reset();
+    const range = (path: string, start = 0, length = 1000) => ({
+      ranges: [{ url: `${server.url}${path}`, start, length, padding: false }],
+      length,
+    });
+    const missing = await failure(fetchWebSeedPiece(range('/nope')));
+    expect(missing).toMatchObject({ code: 'BT_ERR_WEBSEED_NOT_FOUND', permanent: true });
+    server.failNext = { count: 1, status: 503, retryAfter: 7 };
+    const busy = await failure(fetchWebSeedPiece(range('/file.bin')));
+    expect(busy).toMatchObject({ code: 'BT_ERR_WEBSEED_HTTP_STATUS', permanent: false, retryAfterMs: 7000 });
+    server.overflow = 100_000;
+    expect((await failure(fetchWebSeedPiece(range('/file.bin', 1000)))).code).toBe('BT_ERR_WEBSEED_TOO_LARGE');
+    server.overflow = 0;
+    // Past the end of the file: the server's Content-Range names a shorter range.
+    const short = await failure(fetchWebSeedPiece(range('/file.bin', 199_500, 1000)));
+    expect(short.permanent).toBe(false);
+    const ftp = { ranges: [{ url: 'ftp://h/x', start: 0, length: 1, padding: false }], length: 1 };
+    expect(await failure(fetchWebSeedPiece(ftp))).toMatchObject({ code: 'BT_ERR_WEBSEED_URL', permanent: true });
+  });
+
+  it('follows a redirect; a server that never answers times out on the clock', async () => {
+    reset();
+    const hang: ServerResponse[] = [];
+    const other = createServer((req, res) => {
+      if (req.url === '/hang') return void hang.push(res);
+      res.writeHead(302, { Location: `${server.url}/file.bin` });
+      res.end();
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+    const port = (other.address() as { port: number }).port;
+    try {
+      const got = await fetchWebSeedPiece({
+        ranges: [{ url: `http://127.0.0.1:${port}/moved`, start: 10, length: 20, padding: false }],
+        length: 20,
+      });
+      expect(Buffer.from(got).equals(file.subarray(10, 30))).toBe(true);
+      const slow = await failure(
+        fetchWebSeedPiece(
+          { ranges: [{ url: `http://127.0.0.1:${port}/hang`, start: 0, length: 20, padding: false }], length: 20 },
+          { timeoutMs: 200 },
+        ),
+      );
+      expect(slow.code).toBe('BT_ERR_WEBSEED_TIMEOUT');
+    } finally {
+      for (const r of hang) r.destroy();
+      other.closeAllConnections();
+      await new Promise<void>((r) => other.close(() => r()));
+    }
+  });
+});
+
+describe('an engine with a web seed as the only source', () => {
+  async function download(name: string, pieceLength: number) {
+    const { torrent } = await createTorrent(join(work, 'www', name), { pieceLength, urlList: [`${server.url}/`] });
+    const engine = await Engine.create({ port: 0, host: '127.0.0.1' });
+    const events: TorrentReport[] = [];
+    const out = join(work, `out-${name}-${Math.random().toString(36).slice(2)}`);
+    const t = await engine.add(torrent, {
+      dir: out,
+      settings: { webSeed: { backoffBaseMs: 100, backoffMaxMs: 400 } },
+    });
+    t.events$.subscribe((e) => events.push(e));
+    return { engine, t, events, out };
+  }
+
+  it('drops a web seed that serves bad data (three pieces fail their hash); the torrent does not complete', async () => {
+    reset();
+    server.corrupt = true;
+    const { engine, t, events } = await download('file.bin', 16_384);
+    try {
+      const dropped = await firstValueFrom(
+        t.events$.pipe(filter((e) => e.type === 'torrent.webseed' && e.event === 'dropped')),
+      );
+      expect(dropped).toMatchObject({ code: 'BT_ERR_WEBSEED_BAD_DATA', url: `${server.url}/` });
+      expect(events.filter((e) => e.type === 'torrent.hashFailed')).toHaveLength(3);
+      expect(t.progress).toMatchObject({ webseeds: 0, verifiedPieces: 0, hashFailures: 3 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('backs off from a 503 and then completes byte-identical from the same web seed', async () => {
+    reset();
+    server.failNext = { count: 2, status: 503 };
+    const { engine, t, events, out } = await download('file.bin', 32_768);
+    try {
+      await t.completed;
+      expect(Buffer.from(await readFile(join(out, 'file.bin'))).equals(file)).toBe(true);
+      expect(events.filter((e) => e.type === 'torrent.webseed' && e.event === 'failed')).toHaveLength(2);
+      expect(t.progress.webseeds).toBe(1);
+    } finally {
+      await engine.close();
+    }
+  });
+});
