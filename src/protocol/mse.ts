@@ -334,6 +334,35 @@ export interface MseStep {
   error?: BtError;
 }
 
+/** The error of a push after the handshake ended. */
+function handshakeOver(stage: 'done' | 'failed'): BtError {
+  return new BtError('BT_ERR_MSE_STATE', `the MSE handshake has already ${stage === 'done' ? 'completed' : 'failed'}`);
+}
+
+/**
+ * Runs a handshake's `advance` while it makes progress with what is buffered: the step, with the bytes
+ * to send in order. A BtError thrown by `advance` ends the handshake (`fail`) and is the step's error.
+ */
+function driveHandshake<Done>(
+  advance: (send: Uint8Array[]) => Done | 'wait' | 'next',
+  fail: () => void,
+): { send?: Uint8Array[]; done?: Done; error?: BtError } {
+  const send: Uint8Array[] = [];
+  const withSend = (step: { done?: Done; error?: BtError }) => (send.length > 0 ? { send, ...step } : step);
+  try {
+    for (;;) {
+      const r = advance(send);
+      if (r === 'wait') break;
+      if (r !== 'next') return withSend({ done: r });
+    }
+  } catch (err) {
+    if (!(err instanceof BtError)) throw err;
+    fail();
+    return withSend({ error: err });
+  }
+  return withSend({});
+}
+
 type Stage = 'ya' | 'sync' | 'skey' | 'header' | 'padC' | 'iaLength' | 'ia' | 'done' | 'failed';
 
 /**
@@ -368,29 +397,12 @@ export class MseResponder {
   }
 
   push(chunk: Uint8Array): MseStep {
-    if (this.stage === 'done' || this.stage === 'failed') {
-      return {
-        error: new BtError(
-          'BT_ERR_MSE_STATE',
-          `the MSE handshake has already ${this.stage === 'done' ? 'completed' : 'failed'}`,
-        ),
-      };
-    }
+    if (this.stage === 'done' || this.stage === 'failed') return { error: handshakeOver(this.stage) };
     this.queue.push(chunk);
-    const send: Uint8Array[] = [];
-    const withSend = (step: MseStep): MseStep => (send.length > 0 ? { send, ...step } : step);
-    try {
-      for (;;) {
-        const r = this.advance(send);
-        if (r === 'wait') break;
-        if (r !== 'next') return withSend({ done: r });
-      }
-    } catch (err) {
-      if (!(err instanceof BtError)) throw err;
-      this.stage = 'failed';
-      return withSend({ error: err });
-    }
-    return withSend({});
+    return driveHandshake(
+      (send) => this.advance(send),
+      () => (this.stage = 'failed'),
+    );
   }
 
   /** Whether the current stage can make progress with what is buffered. */
@@ -633,29 +645,12 @@ export class MseInitiator {
   push(chunk: Uint8Array): MseInitiatorStep {
     if (this.stage === 'start')
       return { error: new BtError('BT_ERR_MSE_STATE', 'the MSE handshake has not started (call start first)') };
-    if (this.stage === 'done' || this.stage === 'failed') {
-      return {
-        error: new BtError(
-          'BT_ERR_MSE_STATE',
-          `the MSE handshake has already ${this.stage === 'done' ? 'completed' : 'failed'}`,
-        ),
-      };
-    }
+    if (this.stage === 'done' || this.stage === 'failed') return { error: handshakeOver(this.stage) };
     this.queue.push(chunk);
-    const send: Uint8Array[] = [];
-    const withSend = (step: MseInitiatorStep): MseInitiatorStep => (send.length > 0 ? { send, ...step } : step);
-    try {
-      for (;;) {
-        const r = this.advance(send);
-        if (r === 'wait') break;
-        if (r !== 'next') return withSend({ done: r });
-      }
-    } catch (err) {
-      if (!(err instanceof BtError)) throw err;
-      this.stage = 'failed';
-      return withSend({ error: err });
-    }
-    return withSend({});
+    return driveHandshake(
+      (send) => this.advance(send),
+      () => (this.stage = 'failed'),
+    );
   }
 
   private take(n: number): Uint8Array {

@@ -286,6 +286,17 @@ function enqueueNamed<P>(enqueue: unknown, type: string, params: P): void {
   (enqueue as (action: { type: string; params: P }) => void)({ type, params });
 }
 
+/** The `plan` of a lookup of our own id alone. */
+const selfLookupPlan = (now: number) => ({
+  now,
+  self: true,
+  torrents: [],
+  refresh: false,
+  expire: false,
+  routers: false,
+  refreshSlots: 0,
+});
+
 function emptyStats(table: RoutingTableStats): DhtStats {
   return {
     ...table,
@@ -622,15 +633,7 @@ export const dhtMachine = setup({
           if (renewed) {
             enqueueNamed(enqueue, 'renewId', { id: renewed.id, now: context.clock });
             enqueue.emit({ type: 'dht.newId', id: hex(renewed.id), ip: renewed.ip } satisfies DhtReport);
-            enqueueNamed(enqueue, 'plan', {
-              now: context.clock,
-              self: true,
-              torrents: [],
-              refresh: false,
-              expire: false,
-              routers: false,
-              refreshSlots: 0,
-            });
+            enqueueNamed(enqueue, 'plan', selfLookupPlan(context.clock));
           }
         }
       }
@@ -836,15 +839,7 @@ export const dhtMachine = setup({
       });
     }),
     planSelfLookup: enqueueActions(({ context, enqueue }) => {
-      enqueueNamed(enqueue, 'plan', {
-        now: context.clock,
-        self: true,
-        torrents: [],
-        refresh: false,
-        expire: false,
-        routers: false,
-        refreshSlots: 0,
-      });
+      enqueueNamed(enqueue, 'plan', selfLookupPlan(context.clock));
     }),
     addTorrent: assign(({ context, event }) => {
       if (event.type !== 'dht.add' || !isNodeId(event.infoHash)) return {};
