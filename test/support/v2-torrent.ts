@@ -67,3 +67,21 @@ export function pattern(n: number, seed = 1): Uint8Array {
   }
   return out;
 }
+
+/**
+ * The piece space of a parsed v2 or hybrid torrent made from `files` (by {@link v2Torrent}): every file's
+ * bytes at its offset, pad files as zeros — what a seeder serves.
+ */
+export function pieceSpace(
+  meta: { length: number; files: { path: string[]; offset: number; length: number; padding: boolean }[] },
+  files: V2File[],
+): Uint8Array {
+  const out = new Uint8Array(meta.length);
+  for (const f of meta.files) {
+    if (f.padding || f.length === 0) continue;
+    const src = files.find((s) => s.path.join('/') === f.path.join('/'));
+    if (!src) throw new Error(`no data for ${f.path.join('/')}`);
+    out.set(src.data, f.offset);
+  }
+  return out;
+}
