@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/app/engine.js';
+import { startLocalTracker } from '../../src/io/local-tracker.js';
 import type { TorrentReport } from '../../src/machines/torrent/torrent.machine.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { hostileSeeder } from '../support/hostile-seeder.js';
@@ -78,6 +79,32 @@ describe('BEP 52 torrents between two engines', () => {
       await Promise.all([seed.close(), leech.close()]);
     });
   }
+
+  it('a v2-only torrent is announced with its v2 info hash cut to 20 bytes: peers meet through the tracker', async () => {
+    const tracker = await startLocalTracker();
+    try {
+      const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE, announce: [[tracker.url]] });
+      const meta = parseMetainfo(torrent);
+      expect(meta.infoHashHex).toBe(meta.infoHashV2Hex!.slice(0, 40));
+      const seed = await engine();
+      await (
+        await seed.add(torrent, { dir: join(work, 'seed') })
+      ).completed;
+      // The seed's announce reaches the tracker under the 20-byte hash (bounded wait: it is asynchronous).
+      for (let i = 0; i < 100 && tracker.swarm(meta.infoHashHex).length === 0; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(tracker.swarm(meta.infoHashHex).map((p) => p.port)).toEqual([seed.port]);
+      const leech = await engine();
+      const out = join(work, 'out-tracker');
+      await (
+        await leech.add(torrent, { dir: out })
+      ).completed; // no peer given: the tracker's only
+      await expectSameFiles(out);
+      await Promise.all([seed.close(), leech.close()]);
+    } finally {
+      await tracker.close();
+    }
+  });
 
   it('a v2-only piece with a corrupted block fails its merkle hash: the sender is banned, the piece fetched again', async () => {
     const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });

@@ -14,7 +14,14 @@ export interface V2File {
 
 export function v2Torrent(
   files: V2File[],
-  options: { version?: 'v2' | 'hybrid'; pieceLength?: number; multiFile?: boolean; name?: string } = {},
+  options: {
+    version?: 'v2' | 'hybrid';
+    pieceLength?: number;
+    multiFile?: boolean;
+    name?: string;
+    /** Tracker tiers (default one tier of http://127.0.0.1:6969/announce). */
+    announce?: string[][];
+  } = {},
 ): Uint8Array {
   const pieceLength = options.pieceLength ?? 16384;
   const version = options.version ?? 'v2';
@@ -51,7 +58,7 @@ export function v2Torrent(
     pieceLength,
     pieces: Uint8Array.from(Buffer.concat(pieces)),
     version,
-    announce: [['http://127.0.0.1:6969/announce']],
+    announce: options.announce ?? [['http://127.0.0.1:6969/announce']],
   });
 }
 
