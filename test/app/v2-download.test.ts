@@ -80,6 +80,26 @@ describe('BEP 52 torrents between two engines', () => {
     });
   }
 
+  it('a single-file v2-only torrent (its tail padded to a piece, as libtorrent lays it out) downloads byte-identical', async () => {
+    const data = pattern(100_000, 9);
+    const torrent = v2Torrent([{ path: ['solo.bin'], data }], { version: 'v2', pieceLength: PIECE, multiFile: false });
+    const meta = parseMetainfo(torrent);
+    expect([meta.multiFile, meta.pieceCount, meta.files.map((f) => f.padding)]).toEqual([false, 4, [false, true]]);
+    await mkdir(join(work, 'solo'), { recursive: true });
+    await writeFile(join(work, 'solo', 'solo.bin'), data);
+    const seed = await engine();
+    await (
+      await seed.add(torrent, { dir: join(work, 'solo') })
+    ).completed;
+    const leech = await engine();
+    const out = join(work, 'out-solo');
+    const t = await leech.add(torrent, { dir: out, peers: [{ host: '127.0.0.1', port: seed.port }] });
+    await t.completed;
+    expect(t.files.map((f) => [f.path, f.length])).toEqual([['solo.bin', 100_000]]);
+    expect(Buffer.from(await readFile(join(out, 'solo.bin'))).equals(data)).toBe(true);
+    await Promise.all([seed.close(), leech.close()]);
+  });
+
   it('a v2-only torrent is announced with its v2 info hash cut to 20 bytes: peers meet through the tracker', async () => {
     const tracker = await startLocalTracker();
     try {
