@@ -36,6 +36,14 @@ export {
   sha256,
   verifyBlock,
 } from './protocol/merkle.js';
+export {
+  filesMissingPieceLayers,
+  pieceVerifier,
+  unverifiableReason,
+  verifyScheme,
+  type PieceVerify,
+  type VerifyScheme,
+} from './protocol/piece-verify.js';
 export { createTorrent, CreateTorrentError, type CreateTorrentOptions } from './io/create-torrent.js';
 export { createTorrentActor, type TorrentActor, type TorrentActorOptions } from './app/torrent-actor.js';
 export { createAnnouncer } from './app/trackers.js';

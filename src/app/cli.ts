@@ -14,6 +14,7 @@ import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MagnetError, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, toHex, type Metainfo } from '../protocol/metainfo.js';
+import { unverifiableReason } from '../protocol/piece-verify.js';
 import {
   decimalNumber,
   fileIndexList,
@@ -73,8 +74,8 @@ const INFO_USAGE = `Usage: bt-actor info <file.torrent | 'magnet:?…'> [--json]
 Shows the name, info hash, size, pieces, files and trackers of a torrent; of a magnet link
 (BEP 9), what the link says: name, info hash, size, trackers, peers, web seeds, and the
 parameters it ignores (see docs/magnet.md). A BitTorrent v2 (BEP 52) torrent or link also
-shows its meta version and v2 info hash (SHA-256); a hybrid both hashes. v2-only torrents and
-links are shown, but bt-actor cannot download them yet.
+shows its meta version and v2 info hash (SHA-256); a hybrid both hashes. v2-only magnet links,
+and v2-only torrents without their piece layers, are shown, but bt-actor cannot download them yet.
 
 Options:
   --json      Print one JSON object: name, infoHash, length, pieceLength, pieceCount,
@@ -410,13 +411,12 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   if (meta.urlList.length > 0) lines.push(`web seeds:     ${meta.urlList.join('  ')}`);
   for (const w of meta.warnings) lines.push(`warning:       ${w}`);
-  if (meta.kind === 'v2') lines.push(`warning:       ${V2_ONLY}`);
+  const unverifiable = unverifiableReason(meta);
+  if (unverifiable) lines.push(`warning:       ${unverifiable}`);
   pushScrape(lines, scrape);
   for (const l of lines) io.out(l);
   return EXIT_OK;
 }
-
-const V2_ONLY = 'a BitTorrent v2-only torrent (BEP 52): bt-actor cannot download it yet';
 
 /** The hash lines of `info`: a v1 torrent's info hash; a v2 or hybrid one's meta version and hashes. */
 function hashLines(meta: Metainfo): string[] {
@@ -627,8 +627,9 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   } else {
     meta = await loadTorrent(positionals[0]!, io);
     if (!meta) return EXIT_BAD_INPUT;
-    if (meta.kind === 'v2') {
-      io.err(`bt-actor: ${positionals[0]!}: ${V2_ONLY} [BT_ERR_METAINFO_UNSUPPORTED]`);
+    const unverifiable = unverifiableReason(meta);
+    if (unverifiable) {
+      io.err(`bt-actor: ${positionals[0]!}: ${unverifiable} [BT_ERR_METAINFO_UNSUPPORTED]`);
       return EXIT_BAD_INPUT;
     }
     if (!values.quiet) warnPathChanges(meta, io);

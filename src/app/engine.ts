@@ -34,6 +34,7 @@ import {
 import { BtError } from '../protocol/errors.js';
 import { parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { unverifiableReason } from '../protocol/piece-verify.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import { DhtNode, type DhtOptions } from './dht-node.js';
@@ -548,7 +549,7 @@ export class Engine {
    * event) and saves it as `<dir>/.bt-actor/<info hash>.torrent`; a later `add` of the same link and
    * folder reads that file and skips the phase. The link's `x.pe` peers are dialled like `peers`.
    * Throws a `MagnetError` for a malformed or v2-only link, a `MetainfoError` for an invalid torrent (and
-   * `BT_ERR_METAINFO_UNSUPPORTED` for a v2-only one: not downloadable yet), an {@link EngineError} for a duplicate,
+   * `BT_ERR_METAINFO_UNSUPPORTED` for a v2-only one without its piece layers), an {@link EngineError} for a duplicate,
    * a closed engine or a peer that does not resolve, `LockError` (`code` `BT_ERR_LOCKED`) when another
    * bt-actor process uses the folder for this torrent (engines of one process share the folder's lock;
    * it is released by `remove` and `close`), and Node's error (`ENOENT`, `EISDIR` …) for a path it cannot
@@ -574,12 +575,8 @@ export class Engine {
         : source instanceof Uint8Array
           ? parseMetainfo(source)
           : (source as Metainfo);
-    if (meta?.kind === 'v2')
-      throw new MetainfoError(
-        'BT_ERR_METAINFO_UNSUPPORTED',
-        'info',
-        'a BitTorrent v2-only torrent (BEP 52): bt-actor cannot download it yet',
-      );
+    const unverifiable = meta && unverifiableReason(meta);
+    if (unverifiable) throw new MetainfoError('BT_ERR_METAINFO_UNSUPPORTED', 'piece layers', unverifiable);
     const infoHashHex = meta?.infoHashHex ?? magnet!.infoHashHex;
     const infoHash = meta?.infoHash ?? magnet!.infoHash;
     const peers = (await Promise.all((options.peers ?? []).map(peerAddresses))).flat();

@@ -1,7 +1,8 @@
 /**
  * Storage: a torrent's pieces on disk. Maps pieces onto files (src/io/piece-map.ts), writes verified
- * pieces with positional writes, reads blocks for upload, verifies pieces (SHA-1) and checks data
- * already on disk. Files open lazily through a small LRU pool (src/io/file-pool.ts).
+ * pieces with positional writes, reads blocks for upload, verifies pieces (SHA-1, or the SHA-256 merkle
+ * hashes of BEP 52 for v2: src/protocol/piece-verify.ts) and checks data already on disk.
+ * Files open lazily through a small LRU pool (src/io/file-pool.ts).
  *
  * Layout, as every client: a single-file torrent is `DIR/<name>`, a multi-file torrent lives under
  * `DIR/<name>/<path…>`. Nothing is ever created or opened outside `DIR`: every path is checked
@@ -9,12 +10,12 @@
  * dangling one, is refused) each time a file is opened. See docs/storage.md.
  */
 import { realClock, realRandom, sleep } from './clock.js';
-import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Bitfield } from '../protocol/bitfield.js';
-import { type Metainfo, type TorrentFile, pieceHash } from '../protocol/metainfo.js';
+import type { Metainfo, TorrentFile } from '../protocol/metainfo.js';
+import { type PieceVerify, pieceVerifier } from '../protocol/piece-verify.js';
 import { FilePool, type FileMode } from './file-pool.js';
 import { type FileSegment, checkPieceRange, mapPieceRange, pieceLengthAt, validateLayout } from './piece-map.js';
 import { StorageError } from './storage-error.js';
@@ -114,6 +115,7 @@ export class Storage {
   private readonly inPart = new Set<number>();
   private readonly requestedSkips: readonly number[];
   private readonly part: PartFile | undefined;
+  private readonly verify: PieceVerify;
 
   private constructor(
     readonly meta: Metainfo,
@@ -125,12 +127,14 @@ export class Storage {
     this.readOnly = options.readOnly ?? false;
     this.maxBlockLength = options.maxBlockLength ?? DEFAULT_MAX_BLOCK_LENGTH;
     validateLayout(meta);
-    if (meta.pieces.length !== 20 * meta.pieceCount) {
+    // A v2-only torrent has no SHA-1 pieces: its pieces are checked against its merkle trees.
+    if (meta.kind !== 'v2' && meta.pieces.length !== 20 * meta.pieceCount) {
       throw new StorageError(
         'BT_ERR_STORAGE_LAYOUT',
         `inconsistent torrent layout: ${meta.pieces.length} bytes of hashes for ${meta.pieceCount} pieces`,
       );
     }
+    this.verify = pieceVerifier(meta);
     this.components = meta.files.map((f) => (isStored(f) ? diskComponents(meta, f.path) : []));
     this.paths = this.components.map((c) => (c.length === 0 ? '' : resolve(this.root, ...c)));
     const dirs = new Map<string, number>();
@@ -276,13 +280,14 @@ export class Storage {
   }
 
   /**
-   * True when `data` is piece `index` (its SHA-1 matches the metainfo). Hashes `data` in place.
+   * True when `data` is piece `index`: its SHA-1 matches the metainfo's (v1), its SHA-256 merkle hash the
+   * piece layer's (v2-only), both (hybrid; see src/protocol/piece-verify.ts). Hashes `data` in place.
    * `BT_ERR_STORAGE_RANGE` for an index outside the torrent.
    */
   verifyPiece(index: number, data: Uint8Array): boolean {
     checkPieceRange(this.meta, index, 0, 0, true);
     if (data.length !== pieceLengthAt(this.meta, index)) return false;
-    return createHash('sha1').update(data).digest().equals(pieceHash(this.meta, index));
+    return this.verify(index, data);
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * BEP 52 in the CLI and the engine: `bt-actor info` on v2-only and hybrid torrents (text and --json:
- * meta version, both hashes, each file's root), `run` and `Engine.add` refusing a v2-only torrent (one
- * line, exit 2), `create --v2` / `--hybrid` writing torrents that read back as such, and a hybrid torrent
+ * meta version, both hashes, each file's root), `run` and `Engine.add` refusing a v2-only torrent without
+ * its piece layers (one line, exit 2; one with them downloads: test/app/v2-download.test.ts), `create --v2` / `--hybrid` writing torrents that read back as such, and a hybrid torrent
  * downloading between two engines from a hybrid magnet link (through its v1 half).
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -34,7 +34,7 @@ beforeAll(async () => {
 afterAll(() => rm(work, { recursive: true, force: true }));
 
 describe('bt-actor info on BEP 52 torrents', () => {
-  it('a v2-only torrent: meta version, the v2 hash, and that it cannot be downloaded yet', async () => {
+  it('a v2-only torrent: meta version, the v2 hash, and no warning (it has its piece layers)', async () => {
     const r = await cli('info', join(CORPUS, 'v2_only.torrent'));
     expect(r.code).toBe(0);
     expect(r.out.slice(0, 3)).toEqual([
@@ -42,7 +42,7 @@ describe('bt-actor info on BEP 52 torrents', () => {
       'meta version:  2 (BitTorrent v2 only)',
       'info hash v2:  95e04d0c4bad94ab206efa884666fd89777dbe4f7bd9945af1829037a85c6192',
     ]);
-    expect(r.out).toContain('warning:       a BitTorrent v2-only torrent (BEP 52): bt-actor cannot download it yet');
+    expect(r.out.filter((l) => l.startsWith('warning:'))).toEqual([]);
     const json = JSON.parse((await cli('info', '--json', join(CORPUS, 'v2_only.torrent'))).out[0]!);
     expect(json).toMatchObject({
       metaVersion: 2,
@@ -67,7 +67,7 @@ describe('bt-actor info on BEP 52 torrents', () => {
       `info hash:     ${meta.infoHashHex}`,
       'info hash v2:  597b180c1a170a585dfc5e85d834d69013ceda174b8f357d5bb1a0ca509faf0a',
     ]);
-    expect(r.out.some((l) => l.includes('cannot download'))).toBe(false);
+    expect(r.out.filter((l) => l.startsWith('warning:'))).toEqual([]);
     const v1 = await cli('info', '--json', join(CORPUS, 'base.torrent'));
     const json = JSON.parse(v1.out[0]!);
     expect(json).toMatchObject({ metaVersion: 1, version: 'v1' });
@@ -76,17 +76,21 @@ describe('bt-actor info on BEP 52 torrents', () => {
     expect(text.out[1]).toMatch(/^info hash: {5}[0-9a-f]{40}$/);
   });
 
-  it('run refuses a v2-only torrent in one line, exit 2; Engine.add with BT_ERR_METAINFO_UNSUPPORTED', async () => {
-    const r = await cli('run', '--out', work, '--no-dht', join(CORPUS, 'v2_only.torrent'));
+  it('a v2-only torrent without piece layers: info warns; run refuses it in one line, exit 2; Engine.add with BT_ERR_METAINFO_UNSUPPORTED', async () => {
+    const file = join(CORPUS, 'v2_no_piece_layers.torrent');
+    const why =
+      'a BitTorrent v2-only torrent without the piece layers of 1 file(s): bt-actor cannot ask peers for them yet (BEP 52 hash requests)';
+    expect((await cli('info', file)).out).toContain(`warning:       ${why}`);
+    const r = await cli('run', '--out', work, '--no-dht', file);
     expect(r.code).toBe(2);
     expect(r.out).toEqual([]);
-    expect(r.err).toEqual([
-      `bt-actor: ${join(CORPUS, 'v2_only.torrent')}: a BitTorrent v2-only torrent (BEP 52): bt-actor cannot download it yet [BT_ERR_METAINFO_UNSUPPORTED]`,
-    ]);
+    expect(r.err).toEqual([`bt-actor: ${file}: ${why} [BT_ERR_METAINFO_UNSUPPORTED]`]);
     const e = await Engine.create({ port: 0, host: '127.0.0.1' });
     try {
-      await expect(e.add(join(CORPUS, 'v2_only.torrent'), { dir: work })).rejects.toMatchObject({
+      await expect(e.add(file, { dir: work })).rejects.toMatchObject({
         code: 'BT_ERR_METAINFO_UNSUPPORTED',
+        field: 'piece layers',
+        detail: why,
       });
     } finally {
       await e.close();

@@ -14,7 +14,14 @@ export interface V2File {
 
 export function v2Torrent(
   files: V2File[],
-  options: { version?: 'v2' | 'hybrid'; pieceLength?: number; multiFile?: boolean; name?: string } = {},
+  options: {
+    version?: 'v2' | 'hybrid';
+    pieceLength?: number;
+    multiFile?: boolean;
+    name?: string;
+    /** Tracker tiers (default one tier of http://127.0.0.1:6969/announce). */
+    announce?: string[][];
+  } = {},
 ): Uint8Array {
   const pieceLength = options.pieceLength ?? 16384;
   const version = options.version ?? 'v2';
@@ -51,7 +58,7 @@ export function v2Torrent(
     pieceLength,
     pieces: Uint8Array.from(Buffer.concat(pieces)),
     version,
-    announce: [['http://127.0.0.1:6969/announce']],
+    announce: options.announce ?? [['http://127.0.0.1:6969/announce']],
   });
 }
 
@@ -64,6 +71,24 @@ export function pattern(n: number, seed = 1): Uint8Array {
     x ^= x >>> 17;
     x ^= x << 5;
     out[i] = x & 255;
+  }
+  return out;
+}
+
+/**
+ * The piece space of a parsed v2 or hybrid torrent made from `files` (by {@link v2Torrent}): every file's
+ * bytes at its offset, pad files as zeros — what a seeder serves.
+ */
+export function pieceSpace(
+  meta: { length: number; files: { path: string[]; offset: number; length: number; padding: boolean }[] },
+  files: V2File[],
+): Uint8Array {
+  const out = new Uint8Array(meta.length);
+  for (const f of meta.files) {
+    if (f.padding || f.length === 0) continue;
+    const src = files.find((s) => s.path.join('/') === f.path.join('/'));
+    if (!src) throw new Error(`no data for ${f.path.join('/')}`);
+    out.set(src.data, f.offset);
   }
   return out;
 }
