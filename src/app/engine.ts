@@ -272,6 +272,12 @@ export interface AddOptions {
    * (padding files left out); missing entries are `normal`. Skipped files are not downloaded.
    */
   filePriorities?: readonly FilePriority[];
+  /**
+   * Priority of the files past the end of `filePriorities` (default `normal`). For a magnet link, whose
+   * files are not known yet, it applies once the metadata arrives: `{ filePriorities: ['skip', 'normal'],
+   * otherFiles: 'skip' }` downloads only file 1.
+   */
+  otherFiles?: FilePriority;
   /** Fetch new pieces in index order rather than rarest first (endgame still applies). */
   sequential?: boolean;
   /** This torrent's own rate limits in bytes per second (0 or absent: none), under the engine's. */
@@ -774,7 +780,7 @@ export class Engine {
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
     const priorities: FilePriority[] = [...(options.filePriorities ?? [])];
     checkLimits(options.limits);
-    for (const p of priorities)
+    for (const p of [...priorities, options.otherFiles ?? 'normal'])
       if (!FILE_PRIORITIES.includes(p)) throw new EngineError('BT_ERR_FILE_PRIORITY', `unknown file priority '${p}'`);
     let meta: Metainfo | undefined = magnet
       ? await savedTorrent(dir, magnet.infoHashHex)
@@ -813,15 +819,22 @@ export class Engine {
     // The selection of the last run (saved by the engine) when none is given; a given one is saved.
     const selPath = selectionPath(dir, infoHashHex);
     const onDisk = !this.runtime.storage;
-    if (options.filePriorities === undefined && onDisk)
+    if (options.filePriorities === undefined && options.otherFiles === undefined && onDisk)
       priorities.push(...((await loadSelection(selPath, infoHashHex)) ?? []));
+    /** Every file gets a priority once the files are known (those not given: `otherFiles`). */
+    const padPriorities = (m: Metainfo) => {
+      const count = m.files.filter((f) => !f.padding).length;
+      if (priorities.length > count) priorities.length = count;
+      while (priorities.length < count) priorities.push(options.otherFiles ?? 'normal');
+    };
+    if (meta && options.otherFiles !== undefined) padPriorities(meta);
     let saving: Promise<void> = Promise.resolve();
     const saveFileSelection = () => {
       if (!onDisk) return;
       const files = [...priorities];
       saving = saving.then(() => saveSelection(selPath, infoHashHex, files)).catch(() => undefined);
     };
-    if (options.filePriorities !== undefined) saveFileSelection();
+    if (options.filePriorities !== undefined || options.otherFiles !== undefined) saveFileSelection();
     const settings = { ...this.options.settings, ...options.settings };
     let sequential = options.sequential ?? false;
     // The torrent's own limiters (kept across runs), under the engine's.
@@ -853,7 +866,8 @@ export class Engine {
         trackerClient: this.client,
         selfKeys: selfKeys(this.listener.port, this.runtime.transport),
         settings,
-        filePriorities: priorities,
+        filePriorities: [...priorities],
+        ...(options.otherFiles !== undefined && { otherFiles: options.otherFiles }),
         sequential,
         storage: {
           resumePath: resumePath(dir, { infoHashHex }),
@@ -875,6 +889,10 @@ export class Engine {
         // The fetched info dictionary: the handle has its metainfo now, and a restart needs no fetch.
         if (e.type === 'torrent.metadata') {
           meta = e.meta;
+          if (options.otherFiles !== undefined) {
+            padPriorities(e.meta);
+            saveFileSelection();
+          }
           if (meta.private) this.dht?.remove(infoHash);
         }
         this.events.next({ infoHash: infoHashHex, event: e as TorrentReport });
