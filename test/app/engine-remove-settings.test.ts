@@ -13,6 +13,7 @@ import { createTorrent } from '../../src/io/create-torrent.js';
 import { selectionPath } from '../../src/io/resume.js';
 import { isBtError } from '../../src/protocol/errors.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import * as api from '../../src/index.js';
 
 let work: string;
 const engines: Engine[] = [];
@@ -211,4 +212,71 @@ describe('the file selection is kept across runs', () => {
     const plain = await fourth.add(torrent, { dir, paused: true });
     expect(plain.files.map((f) => f.priority)).toEqual(['normal', 'normal', 'normal']);
   }, 60_000);
+});
+
+describe('progress$ carries the speeds and peer counts', () => {
+  it('a download at 128 KiB/s: the leecher sees a download rate, the seeder an upload rate, both a peer', async () => {
+    const { src, torrent } = await dataset('rate-src');
+    const seeder = await engine({ limits: { up: 128 * 1024 } });
+    const seed = await seeder.add(torrent, { dir: src });
+    await seed.completed;
+    const up: number[] = [];
+    const seedSub = seed.progress$.subscribe((p) => up.push(p.uploadRate));
+    const leecher = await engine();
+    const t = await leecher.add(torrent, { dir: join(work, 'rate-out'), paused: true });
+    const seen: { down: number; connected: number; known: number }[] = [];
+    const sub = t.progress$.subscribe((p) =>
+      seen.push({ down: p.downloadRate, connected: p.peersConnected, known: p.peersKnown }),
+    );
+    t.resume();
+    t.addPeers([{ host: '127.0.0.1', port: seeder.port, family: 4 }]);
+    await t.completed;
+    sub.unsubscribe();
+    seedSub.unsubscribe();
+    const fastest = Math.max(...seen.map((s) => s.down));
+    // 128 KiB/s with a burst of 0.1 s: the windowed rate is positive and not far above the limit.
+    expect(fastest).toBeGreaterThan(0);
+    expect(fastest).toBeLessThan(128 * 1024 * 1.6);
+    expect(Math.max(...up)).toBeGreaterThan(0);
+    expect(seen.some((s) => s.connected === 1 && s.known >= 1)).toBe(true);
+  }, 60_000);
+});
+
+describe('typed errors from the package root', () => {
+  it('every error class is a BtError with a stable code, and real failures come as them', async () => {
+    for (const C of [
+      api.EngineError,
+      api.MetainfoError,
+      api.ListenError,
+      api.LockError,
+      api.StorageError,
+      api.MagnetError,
+      api.CreateTorrentError,
+      api.BencodeError,
+      api.WireError,
+      api.KrpcError,
+    ])
+      expect(C.prototype, C.name).toBeInstanceOf(api.BtError);
+    const e = await engine();
+    const caught = async (f: () => unknown) => {
+      try {
+        await f();
+      } catch (err) {
+        return err;
+      }
+      throw new Error('no error');
+    };
+    const magnet = await caught(() => api.parseMagnet('magnet:?dn=x'));
+    expect(magnet).toBeInstanceOf(api.MagnetError);
+    expect((magnet as api.MagnetError).code).toMatch(/^BT_ERR_MAGNET_/);
+    const bad = await caught(() => e.add(new Uint8Array([0x64, 0x65])));
+    expect(bad).toBeInstanceOf(api.MetainfoError);
+    expect(api.isBtError(bad)).toBe(true);
+    const unknown = await caught(() => e.remove('ab'.repeat(20)));
+    expect(unknown).toBeInstanceOf(api.EngineError);
+    expect(api.isBtError(unknown, 'BT_ERR_TORRENT_UNKNOWN')).toBe(true);
+    const listen = await caught(() => api.Engine.create({ port: 0, host: '10.255.255.1' }));
+    expect(listen).toBeInstanceOf(api.ListenError);
+    expect((listen as api.ListenError).code).toBe('BT_ERR_LISTEN_ADDRESS');
+  });
 });
