@@ -155,7 +155,10 @@ function checkedMaxConnections(n: unknown): number {
   return n;
 }
 
-/** The error a dial refused by the engine's connection cap fails with (as the socket would). */
+/**
+ * The stream of a dial the engine's connection cap refused: it fails at once with
+ * `BT_ERR_CONNECTION_CAP`, as a refused socket would (the peer book tries the address again later).
+ */
 class CappedDial {
   private readonly listeners = new Map<string, ((...args: unknown[]) => void)[]>();
   destroyed = false;
