@@ -45,7 +45,13 @@ export {
   type VerifyScheme,
 } from './protocol/piece-verify.js';
 export { createTorrent, CreateTorrentError, type CreateTorrentOptions } from './io/create-torrent.js';
-export { createTorrentActor, type TorrentActor, type TorrentActorOptions } from './app/torrent-actor.js';
+export {
+  attachListener,
+  createTorrentActor,
+  type TorrentActor,
+  type TorrentActorOptions,
+} from './app/torrent-actor.js';
+export { PeerListener } from './io/listener.js';
 export { createAnnouncer } from './app/trackers.js';
 export { announcerPeers } from './app/announcer-peers.js';
 export { TrackerClient, TrackerTransportError } from './io/tracker-client.js';
@@ -71,7 +77,10 @@ export {
   type EngineErrorCode,
   type EngineEvent,
   type EngineOptions,
+  type EngineSettings,
+  type EngineSettingsChange,
   type PeerInput,
+  type RemoveOptions,
   type RateLimits,
   type TorrentFileHandle,
   type TorrentHandle,
@@ -80,6 +89,7 @@ export {
 export type { FilePriority } from './machines/torrent/file-priority.js';
 export type { EncryptionPolicy } from './protocol/mse.js';
 export { ListenError } from './io/listener.js';
+export { DEFAULT_ENGINE_MAX_CONNECTIONS } from './app/engine.js';
 export { LockError } from './io/lock.js';
 export { StorageError } from './io/storage-error.js';
 export type { TorrentProgress, TorrentReport } from './machines/torrent/torrent.machine.js';

@@ -124,6 +124,8 @@ Options:
       --no-pex           No peer exchange (BEP 11).
       --select LIST      Download only these files: indexes as 'bt-actor info' lists them, from
                          0, e.g. 0,3-5. Progress, completion and the exit code count only them.
+                         With a magnet link: applied once its metadata arrives. Saved: a later
+                         run without --select/--exclude keeps the selection.
       --exclude LIST     Download every file but these (same LIST form; not with --select).
       --sequential       Fetch pieces in order, first to last (still with endgame).
       --encryption MODE  Peer connection encryption (MSE/PE), both ways: prefer (the default:
@@ -533,25 +535,39 @@ async function scrapeAll(
   );
 }
 
+/** Most file indexes `--select` / `--exclude` may name for a magnet link, whose files are not known yet. */
+const MAX_MAGNET_FILE_INDEX = 1 << 20;
+
 /**
  * The file priorities of `--select` / `--exclude` (undefined when neither is given). Their indexes are
- * checked against the torrent's files; a magnet link's files are not known before its metadata, so
- * there they are refused.
+ * checked against the torrent's files. A magnet link's files are not known before its metadata: the
+ * list is taken as it is (`otherFiles` the priority of the files it does not reach) and checked once
+ * the metadata arrives (`check`: the refusal's text for an index past the last file).
  */
 function fileSelection(
   select: string | undefined,
   exclude: string | undefined,
   meta: Metainfo | undefined,
-): FilePriority[] | undefined {
+): { files: FilePriority[]; otherFiles?: FilePriority; check?: (count: number) => string | undefined } | undefined {
   const text = select ?? exclude;
   if (text === undefined) return undefined;
   const name = select !== undefined ? 'select' : 'exclude';
-  if (!meta) throw new UsageError(`--${name} needs the torrent's file list: not with a magnet link`);
-  const count = meta.files.filter((f) => !f.padding).length;
-  const chosen = new Set(fileIndexList(name, text, count));
-  return Array.from({ length: count }, (_, i) =>
-    chosen.has(i) === (select !== undefined) ? ('normal' as const) : ('skip' as const),
-  );
+  const count = meta ? meta.files.filter((f) => !f.padding).length : undefined;
+  const chosen = new Set(fileIndexList(name, text, count ?? MAX_MAGNET_FILE_INDEX));
+  const of = (i: number) => (chosen.has(i) === (select !== undefined) ? ('normal' as const) : ('skip' as const));
+  if (count !== undefined) return { files: Array.from({ length: count }, (_, i) => of(i)) };
+  return {
+    files: Array.from({ length: Math.max(...chosen) + 1 }, (_, i) => of(i)),
+    otherFiles: select !== undefined ? 'skip' : 'normal',
+    check: (n) => {
+      try {
+        fileIndexList(name, text, n);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+  };
 }
 
 async function runCommand(args: string[], io: Io): Promise<number> {
@@ -658,7 +674,9 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       ...(seedRatio !== undefined && { seedRatio }),
       ...(values.bind !== undefined && { bind: values.bind }),
       check: values.check ?? false,
-      ...(filePriorities && { filePriorities }),
+      ...(filePriorities && { filePriorities: filePriorities.files }),
+      ...(filePriorities?.otherFiles && { otherFiles: filePriorities.otherFiles }),
+      ...(filePriorities?.check && { checkSelection: filePriorities.check }),
       ...(values.sequential && { sequential: true }),
       ...(encryption !== undefined && { encryption: encryption as EncryptionPolicy }),
       ...(values.stream && { stream: { port: wholeNumber('stream-port', values['stream-port'], 0, 0, 65535) } }),

@@ -16,14 +16,25 @@
  * all go through it). The `bt-actor run` and `demo` commands are an engine plus a renderer.
  */
 import { lookup } from 'node:dns/promises';
-import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map, switchMap, takeUntil } from 'rxjs';
 import { PeerListener, selfKeys } from '../io/listener.js';
 import { acquireLock, LockError, lockPath, type DirLock } from '../io/lock.js';
 import { StorageError } from '../io/storage-error.js';
-import { isReservedName, partsPath, resumePath, torrentFilePath } from '../io/resume.js';
+import {
+  isReservedName,
+  loadSelection,
+  partsPath,
+  RESERVED_NAME,
+  resumePath,
+  saveSelection,
+  selectionPath,
+  torrentFilePath,
+} from '../io/resume.js';
+import { deleteTorrentFiles } from '../io/storage.js';
+import type { ByteStream, Transport } from '../io/transport.js';
 import { TrackerClient } from '../io/tracker-client.js';
 import {
   defaultTorrentSettings,
@@ -107,12 +118,110 @@ export interface EngineOptions {
 export const DEFAULT_ENGINE_MAX_CONNECTIONS = 500;
 
 /**
+ * The engine-wide settings changeable while it runs ({@link Engine.settings}, {@link Engine.set}):
+ * the cap on peer connections of all torrents together, the rate limits, the encryption policy.
+ */
+export interface EngineSettings {
+  /** Peer connections of all torrents together: past it, no new dial and no new accepted connection. */
+  maxConnections: number;
+  /** Engine-wide rate limits in bytes per second (0: none). */
+  limits: RateLimits;
+  /** The encryption policy (MSE/PE) of new connections. */
+  encryption: EncryptionPolicy;
+}
+
+/** What {@link Engine.set} takes: any of the settings, the limits each on its own. */
+export interface EngineSettingsChange {
+  maxConnections?: number;
+  limits?: Partial<RateLimits>;
+  encryption?: EncryptionPolicy;
+}
+
+/** Options of {@link Engine.remove}. */
+export interface RemoveOptions {
+  /**
+   * Delete the torrent's own files in its folder (each file of the torrent, and the torrent's folders
+   * left empty — never another path), its part file and its resume data (resume file, selection, a
+   * magnet's saved .torrent).
+   */
+  deleteFiles?: boolean;
+}
+
+function checkedMaxConnections(n: unknown): number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1)
+    throw new EngineError(
+      'BT_ERR_MAX_CONNECTIONS',
+      `maxConnections must be an integer ≥ 1 (peer connections of all torrents), not ${String(n)}`,
+    );
+  return n;
+}
+
+/**
+ * The stream of a dial the engine's connection cap refused: it fails at once with
+ * `BT_ERR_CONNECTION_CAP`, as a refused socket would (the peer book tries the address again later).
+ */
+class CappedDial {
+  private readonly listeners = new Map<string, ((...args: unknown[]) => void)[]>();
+  destroyed = false;
+  readonly connecting = true;
+  readonly readableLength = 0;
+  readonly writableLength = 0;
+  constructor(clock: EngineRuntime['clock']) {
+    clock.setTimeout(() => {
+      if (this.destroyed) return;
+      const err = Object.assign(new Error('the engine has reached its connection cap (maxConnections)'), {
+        code: 'BT_ERR_CONNECTION_CAP',
+      });
+      this.emit('error', err);
+      this.destroy();
+    }, 0);
+  }
+  private emit(event: string, ...args: unknown[]): void {
+    for (const fn of [...(this.listeners.get(event) ?? [])]) fn(...args);
+  }
+  write(): boolean {
+    return false;
+  }
+  end(): void {
+    this.destroy();
+  }
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emit('close');
+  }
+  cork(): void {}
+  uncork(): void {}
+  setNoDelay(): void {}
+  on(event: string, fn: (...args: never[]) => void): this {
+    const list = this.listeners.get(event) ?? [];
+    list.push(fn as (...args: unknown[]) => void);
+    this.listeners.set(event, list);
+    return this;
+  }
+  off(event: string, fn: (...args: never[]) => void): this {
+    const list = this.listeners.get(event) ?? [];
+    this.listeners.set(
+      event,
+      list.filter((f) => f !== fn),
+    );
+    return this;
+  }
+  removeAllListeners(): this {
+    this.listeners.clear();
+    return this;
+  }
+}
+
+/**
  * The codes of {@link EngineError}: `BT_ERR_ENGINE_CLOSED` (`add` on a closed engine),
  * `BT_ERR_TORRENT_DUPLICATE` (the torrent is already in the engine), `BT_ERR_PEER_ADDRESS` (a peer of
  * `add`'s `peers` whose host does not resolve or whose port is not 1..65535), `BT_ERR_ENCRYPTION_POLICY` (an
  * encryption policy that is not prefer, require or plaintext), `BT_ERR_FILE_PRIORITY` (a file
  * priority that is not skip, low, normal or high), `BT_ERR_RATE_LIMIT` (a rate limit that is not a finite
- * number ≥ 0).
+ * number ≥ 0), `BT_ERR_STREAM_READ` (a read stream found a verified piece's bytes missing from the file),
+ * `BT_ERR_MAX_CONNECTIONS` (an engine-wide connection cap that is not an integer ≥ 1),
+ * `BT_ERR_TORRENT_UNKNOWN` (`engine.remove` of a torrent that is not in the engine).
  */
 export type EngineErrorCode =
   | 'BT_ERR_ENGINE_CLOSED'
@@ -121,7 +230,9 @@ export type EngineErrorCode =
   | 'BT_ERR_FILE_PRIORITY'
   | 'BT_ERR_ENCRYPTION_POLICY'
   | 'BT_ERR_STREAM_READ'
-  | 'BT_ERR_RATE_LIMIT';
+  | 'BT_ERR_RATE_LIMIT'
+  | 'BT_ERR_MAX_CONNECTIONS'
+  | 'BT_ERR_TORRENT_UNKNOWN';
 
 /** An error of the engine itself, with a stable `code` (see {@link EngineErrorCode}). */
 export class EngineError extends BtError {
@@ -165,6 +276,12 @@ export interface AddOptions {
    * (padding files left out); missing entries are `normal`. Skipped files are not downloaded.
    */
   filePriorities?: readonly FilePriority[];
+  /**
+   * Priority of the files past the end of `filePriorities` (default `normal`). For a magnet link, whose
+   * files are not known yet, it applies once the metadata arrives: `{ filePriorities: ['skip', 'normal'],
+   * otherFiles: 'skip' }` downloads only file 1.
+   */
+  otherFiles?: FilePriority;
   /** Fetch new pieces in index order rather than rarest first (endgame still applies). */
   sequential?: boolean;
   /** This torrent's own rate limits in bytes per second (0 or absent: none), under the engine's. */
@@ -414,17 +531,63 @@ export class Engine {
   private readonly handles = new Map<string, TorrentHandle>();
   private encryptionPolicy: EncryptionPolicy = 'prefer';
 
-  /** Whether the torrents' peer connections together stay under the engine's cap with one more. */
-  private hasRoom(): boolean {
-    const cap = this.options.maxConnections ?? DEFAULT_ENGINE_MAX_CONNECTIONS;
+  /** The engine-wide cap on peer connections (changeable with {@link set}). */
+  private maxConnections: number;
+  /** Per torrent, what `remove(t, { deleteFiles })` deletes (kept after the handle left the engine). */
+  private readonly deleters = new WeakMap<TorrentHandle, () => Promise<void>>();
+
+  /** Peer connections of every torrent (peer actors: connecting, handshaking or connected). */
+  private connections(): number {
     let total = 0;
     for (const h of this.handles.values()) {
       const c = h.actor?.getSnapshot().context;
       if (c) total += Object.keys(c.peers).length + Object.keys(c.metadata?.peers ?? {}).length;
-      if (total >= cap) return false;
     }
-    return true;
+    return total;
   }
+
+  /** Whether the torrents' peer connections together stay under the engine's cap with one more. */
+  private hasRoom(): boolean {
+    return this.connections() < this.maxConnections;
+  }
+
+  /** The streams the torrents dialled (through {@link cappedTransport}), pruned once destroyed. */
+  private readonly dialled = new Set<ByteStream>();
+
+  /**
+   * Connections for a new dial to count against the cap: the dials not closed yet (those still
+   * connecting too — several peers may be dialled in one step) and the accepted peers of every torrent.
+   */
+  private dialCount(): number {
+    for (const s of this.dialled) if (s.destroyed) this.dialled.delete(s);
+    let total = this.dialled.size;
+    for (const h of this.handles.values()) {
+      const c = h.actor?.getSnapshot().context;
+      for (const p of Object.values(c?.peers ?? {})) if (p.direction === 'incoming') total++;
+    }
+    return total;
+  }
+
+  /**
+   * The transport the torrents dial with: the runtime's, but a dial that would pass the engine's cap
+   * fails at once (as a refused connection would; the peer book retries the address later).
+   */
+  private cappedTransport(t: Transport): Transport {
+    return {
+      dial: (host, port, readInto) => {
+        if (this.dialCount() >= this.maxConnections) return new CappedDial(this.runtime.clock) as unknown as ByteStream;
+        const s = t.dial(host, port, readInto);
+        this.dialled.add(s);
+        return s;
+      },
+      adopt: (stream, readInto) => t.adopt(stream, readInto),
+      createServer: () => t.createServer(),
+      localAddresses: () => t.localAddresses(),
+      isStream: (x: unknown): x is ByteStream => t.isStream(x),
+    };
+  }
+  /** The runtime of the torrents: the engine's, dials under the connection cap. */
+  private readonly torrentRuntime: EngineRuntime;
   private readonly events = new Subject<EngineEvent>();
   private closing: Promise<void> | undefined;
   /** The engine's DHT node (undefined when the DHT is off); started with the first public torrent. */
@@ -440,6 +603,8 @@ export class Engine {
     private readonly options: EngineOptions,
     private readonly runtime: EngineRuntime,
   ) {
+    this.maxConnections = options.maxConnections ?? DEFAULT_ENGINE_MAX_CONNECTIONS;
+    this.torrentRuntime = { ...runtime, transport: this.cappedTransport(runtime.transport) };
     this.shaping = {
       down: new RateLimiter(runtime.clock, options.limits?.down ?? 0),
       up: new RateLimiter(runtime.clock, options.limits?.up ?? 0),
@@ -466,6 +631,7 @@ export class Engine {
    */
   static async create(options: EngineOptions = {}): Promise<Engine> {
     checkLimits(options.limits);
+    if (options.maxConnections !== undefined) checkedMaxConnections(options.maxConnections);
     const runtime = resolveRuntime(options.runtime);
     const encryption = checkedEncryption(options.encryption ?? 'prefer');
     // The listener asks the engine for its policy at each connection (the engine is made below).
@@ -517,6 +683,58 @@ export class Engine {
     applyLimits(this.shaping, limits);
   }
 
+  /**
+   * The engine-wide settings now: the connection cap of all torrents together, the rate limits and the
+   * encryption policy (a copy: change them with {@link set}).
+   */
+  get settings(): EngineSettings {
+    return { maxConnections: this.maxConnections, limits: this.limits, encryption: this.encryption };
+  }
+
+  /**
+   * Changes engine-wide settings while it runs (those given; the rest stay): `maxConnections` applies
+   * to every dial and accepted connection from then on (connections open past a lowered cap stay until
+   * they close), `limits` at once to every connection (as {@link setLimits}), `encryption` to
+   * connections dialled or accepted from then on (as {@link setEncryption}). Everything is checked
+   * before anything changes: an {@link EngineError} (`BT_ERR_MAX_CONNECTIONS`, `BT_ERR_RATE_LIMIT`,
+   * `BT_ERR_ENCRYPTION_POLICY`) leaves every setting as it was.
+   *
+   * @example
+   * engine.set({ maxConnections: 50, limits: { down: 2 * 1024 * 1024 }, encryption: 'require' });
+   */
+  set(change: EngineSettingsChange): void {
+    const max = change.maxConnections === undefined ? undefined : checkedMaxConnections(change.maxConnections);
+    checkLimits(change.limits);
+    const encryption = change.encryption === undefined ? undefined : checkedEncryption(change.encryption);
+    if (max !== undefined) this.maxConnections = max;
+    applyLimits(this.shaping, change.limits);
+    if (encryption !== undefined) this.encryptionPolicy = encryption;
+  }
+
+  /**
+   * Removes a torrent (its handle or info hash) as `handle.remove()` does — stopped through its stop
+   * routine, taken out of the engine — and with `deleteFiles` then deletes its data: each of the
+   * torrent's own files in its folder and the torrent's folders left empty (never a path outside the
+   * folder, never a symlink's target, never a folder with other files in it), its part file and its
+   * resume data. Works while the torrent runs, is paused, or was removed already (then only deletes).
+   * Throws an {@link EngineError} `BT_ERR_TORRENT_UNKNOWN` for a torrent this engine never had.
+   *
+   * @example
+   * await engine.remove(t, { deleteFiles: true }); // stopped, gone, and its files with it
+   */
+  async remove(torrent: TorrentHandle | string, options: RemoveOptions = {}): Promise<TorrentOutcome | undefined> {
+    const handle = typeof torrent === 'string' ? this.handles.get(torrent) : torrent;
+    const deleteData = handle && this.deleters.get(handle);
+    if (!handle || !deleteData)
+      throw new EngineError(
+        'BT_ERR_TORRENT_UNKNOWN',
+        `torrent ${typeof torrent === 'string' ? torrent : torrent.infoHash} is not in the engine`,
+      );
+    const outcome = await handle.remove();
+    if (options.deleteFiles) await deleteData();
+    return outcome;
+  }
+
   /** The port peers can reach this engine on. */
   get port(): number {
     return this.listener.port;
@@ -566,7 +784,7 @@ export class Engine {
     const dir = resolve(options.dir ?? this.options.dir ?? '.');
     const priorities: FilePriority[] = [...(options.filePriorities ?? [])];
     checkLimits(options.limits);
-    for (const p of priorities)
+    for (const p of [...priorities, options.otherFiles ?? 'normal'])
       if (!FILE_PRIORITIES.includes(p)) throw new EngineError('BT_ERR_FILE_PRIORITY', `unknown file priority '${p}'`);
     let meta: Metainfo | undefined = magnet
       ? await savedTorrent(dir, magnet.infoHashHex)
@@ -598,6 +816,25 @@ export class Engine {
       if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
       throw new EngineError('BT_ERR_TORRENT_DUPLICATE', `torrent ${infoHashHex} is already in the engine`);
     }
+    // The selection of the last run (saved by the engine) when none is given; a given one is saved.
+    const selPath = selectionPath(dir, infoHashHex);
+    const onDisk = !this.runtime.storage;
+    if (options.filePriorities === undefined && options.otherFiles === undefined && onDisk)
+      priorities.push(...((await loadSelection(selPath, infoHashHex)) ?? []));
+    /** Every file gets a priority once the files are known (those not given: `otherFiles`). */
+    const padPriorities = (m: Metainfo) => {
+      const count = m.files.filter((f) => !f.padding).length;
+      if (priorities.length > count) priorities.length = count;
+      while (priorities.length < count) priorities.push(options.otherFiles ?? 'normal');
+    };
+    if (meta && options.otherFiles !== undefined) padPriorities(meta);
+    let saving: Promise<void> = Promise.resolve();
+    const saveFileSelection = () => {
+      if (!onDisk) return;
+      const files = [...priorities];
+      saving = saving.then(() => saveSelection(selPath, infoHashHex, files)).catch(() => undefined);
+    };
+    if (options.filePriorities !== undefined || options.otherFiles !== undefined) saveFileSelection();
     const settings = { ...this.options.settings, ...options.settings };
     let sequential = options.sequential ?? false;
     // The torrent's own limiters (kept across runs), under the engine's.
@@ -629,7 +866,8 @@ export class Engine {
         trackerClient: this.client,
         selfKeys: selfKeys(this.listener.port, this.runtime.transport),
         settings,
-        filePriorities: priorities,
+        filePriorities: [...priorities],
+        ...(options.otherFiles !== undefined && { otherFiles: options.otherFiles }),
         sequential,
         storage: {
           resumePath: resumePath(dir, { infoHashHex }),
@@ -640,7 +878,7 @@ export class Engine {
           ...(meta && { skippedFiles: skippedFiles(meta.files, priorities) }),
         },
         ...(this.options.inspect && { inspect: this.options.inspect }),
-        runtime: this.runtime,
+        runtime: this.torrentRuntime,
         shaping,
         encryption: () => this.encryptionPolicy,
       });
@@ -651,6 +889,10 @@ export class Engine {
         // The fetched info dictionary: the handle has its metainfo now, and a restart needs no fetch.
         if (e.type === 'torrent.metadata') {
           meta = e.meta;
+          if (options.otherFiles !== undefined) {
+            padPriorities(e.meta);
+            saveFileSelection();
+          }
           if (meta.private) this.dht?.remove(infoHash);
         }
         this.events.next({ infoHash: infoHashHex, event: e as TorrentReport });
@@ -750,6 +992,7 @@ export class Engine {
         throw new EngineError('BT_ERR_FILE_PRIORITY', `unknown file priority '${String(priority)}'`);
       while (priorities.length < index) priorities.push('normal');
       priorities[index] = priority;
+      saveFileSelection();
       send({ type: 'torrent.setFilePriority', index, priority });
     };
     /** Pieces each open stream waits for, soonest first: their union goes to the picker as deadlines. */
@@ -970,6 +1213,19 @@ export class Engine {
       },
     };
     this.handles.set(infoHashHex, handle);
+    this.deleters.set(handle, async () => {
+      await saving;
+      if (!onDisk) return;
+      if (meta) await deleteTorrentFiles(meta, dir);
+      const own = [
+        resumePath(dir, { infoHashHex }),
+        partsPath(dir, infoHashHex),
+        torrentFilePath(dir, infoHashHex),
+        selPath,
+      ];
+      for (const p of own) await rm(p, { force: true });
+      await rmdir(join(dir, RESERVED_NAME)).catch(() => undefined); // only when nothing else is in it
+    });
     if (!options.paused) start();
     // BEP 27: a private torrent never touches the DHT. A magnet link's torrent may, until its fetched
     // info dictionary says it is private (then it leaves the DHT: see the `torrent.metadata` report).

@@ -48,6 +48,13 @@ export interface RunOptions {
   check?: boolean;
   /** `--select` / `--exclude`: the priority of each file (skipped files are not downloaded). */
   filePriorities?: FilePriority[];
+  /** A magnet link's `--select` / `--exclude`: the priority of the files past `filePriorities`' end. */
+  otherFiles?: FilePriority;
+  /**
+   * A magnet link's `--select` / `--exclude`, checked once the metadata tells how many files there are:
+   * the refusal's text (the run then ends with exit 2), or undefined.
+   */
+  checkSelection?: (fileCount: number) => string | undefined;
   /** `--sequential`: pieces in index order. */
   sequential?: boolean;
   /** `--encryption`: MSE/PE policy of peer connections (default `prefer`). */
@@ -266,6 +273,7 @@ async function download(
       check: o.check ?? false,
       paused: true,
       ...(o.filePriorities && { filePriorities: o.filePriorities }),
+      ...(o.otherFiles && { otherFiles: o.otherFiles }),
       ...(o.sequential && { sequential: true }),
     });
   } catch (err) {
@@ -375,8 +383,14 @@ async function download(
       webseeds: p.webseeds,
     };
   };
+  /** A magnet's `--select` / `--exclude` naming a file the torrent does not have: said once, exit 2. */
+  let badSelection: string | undefined;
   const subs = [
     t.events$.subscribe((e) => {
+      if (e.type === 'torrent.metadata' && o.checkSelection && badSelection === undefined) {
+        badSelection = o.checkSelection(e.meta.files.filter((f) => !f.padding).length);
+        if (badSelection !== undefined) stop();
+      }
       if (e.type === 'torrent.ready') readyAt ??= realClock.now();
       if (e.type === 'torrent.complete') {
         readyAt ??= realClock.now();
@@ -446,6 +460,10 @@ async function download(
   dhtSub?.unsubscribe();
   display?.finish();
 
+  if (badSelection !== undefined) {
+    o.err(`bt-actor: ${badSelection}`);
+    return 2;
+  }
   const outcome = t.outcome ?? { state: 'stopped' as const, progress: t.progress };
   if (outcome.state === 'error') {
     if (outcome.code === 'BT_ERR_INTERNAL') o.err(`bt-actor: internal error: ${outcome.message}`);

@@ -51,6 +51,8 @@ export interface TorrentActorOptions {
   selfKeys?: string[];
   /** Priority of each file (padding left out), as `bt-actor info` numbers them; missing: `normal`. */
   filePriorities?: readonly FilePriority[];
+  /** Priority of the files past the end of `filePriorities` (a magnet's, once its metadata came); default `normal`. */
+  otherFiles?: FilePriority;
   /** New pieces in index order (`--sequential`). */
   sequential?: boolean;
   /**
@@ -152,6 +154,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
       ...(options.port !== undefined && { listenPort: options.port }),
       ...(options.dhtPort !== undefined && { dhtPort: options.dhtPort }),
       ...(options.filePriorities !== undefined && { filePriorities: options.filePriorities }),
+      ...(options.otherFiles !== undefined && { otherFiles: options.otherFiles }),
       ...(options.sequential !== undefined && { sequential: options.sequential }),
     },
     ...(options.inspect && { inspect: options.inspect }),

@@ -16,7 +16,7 @@
  * It lives in `<dir>/.bt-actor/`; a torrent whose name is `.bt-actor` is refused by the engine, so no
  * torrent's files can overwrite another's resume data ({@link RESERVED_NAME}).
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Bitfield } from '../protocol/bitfield.js';
 import { foldPath, type Metainfo } from '../protocol/metainfo.js';
@@ -177,4 +177,61 @@ function claimsHold(meta: Metainfo, have: Bitfield, files: FileStat[]): boolean 
     }
   }
   return true;
+}
+
+/** The file priorities a selection file may hold (as the torrent statechart names them). */
+export const SELECTION_PRIORITIES = ['skip', 'low', 'normal', 'high'] as const;
+export type SelectionPriority = (typeof SELECTION_PRIORITIES)[number];
+
+/** Most entries a selection file may have (a torrent with more files keeps the rest at `normal`). */
+export const MAX_SELECTION_FILES = 1 << 20;
+
+/**
+ * Where the file selection of a torrent is kept (`<dir>/.bt-actor/<info hash>.selection.json`): the
+ * priority of each file as last set through `add`'s `filePriorities`, `setPriority`, `select` or
+ * `deselect`, so that a restart without `filePriorities` downloads what the last run was told to.
+ */
+export function selectionPath(dir: string, infoHashHex: string): string {
+  return join(dir, RESERVED_NAME, `${infoHashHex}.selection.json`);
+}
+
+/** Writes the selection file atomically (temporary file, rename): `{ version: 1, infoHash, files }`. */
+export async function saveSelection(
+  path: string,
+  infoHashHex: string,
+  files: readonly SelectionPriority[],
+): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    await writeFile(tmp, JSON.stringify({ version: 1, infoHash: infoHashHex, files }));
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** `value` as a selection of this torrent if it has exactly the expected shape, else undefined. */
+export function parseSelection(value: unknown, infoHashHex: string): SelectionPriority[] | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const d = value as Record<string, unknown>;
+  if (d.version !== 1 || d.infoHash !== infoHashHex || !Array.isArray(d.files)) return undefined;
+  if (d.files.length > MAX_SELECTION_FILES) return undefined;
+  for (const p of d.files as unknown[]) if (!SELECTION_PRIORITIES.includes(p as SelectionPriority)) return undefined;
+  return d.files as SelectionPriority[];
+}
+
+/**
+ * The selection saved for this torrent, if the file exists, is not absurdly long and has the right shape;
+ * otherwise undefined (every file at its default). Never throws.
+ */
+export async function loadSelection(path: string, infoHashHex: string): Promise<SelectionPriority[] | undefined> {
+  try {
+    const text = await readFile(path, 'utf8');
+    if (text.length > 2 * MAX_SELECTION_FILES * 10) return undefined;
+    return parseSelection(JSON.parse(text), infoHashHex);
+  } catch {
+    return undefined;
+  }
 }

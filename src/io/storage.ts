@@ -11,7 +11,7 @@
  */
 import { realClock, realRandom, sleep } from './clock.js';
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, realpath, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, realpath, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Bitfield } from '../protocol/bitfield.js';
 import type { Metainfo, TorrentFile } from '../protocol/metainfo.js';
@@ -811,4 +811,56 @@ async function settleAll(jobs: Promise<void>[]): Promise<void> {
 
 function* range(n: number): IterableIterator<number> {
   for (let i = 0; i < n; i++) yield i;
+}
+
+/**
+ * Deletes a torrent's own files from its download folder `dir` (for `engine.remove(t, { deleteFiles })`):
+ * each file of `meta` (padding and symlink entries have none), then the folders of a multi-file torrent
+ * that are left empty, deepest first, up to and including `<dir>/<name>`. Never a path outside `dir`:
+ * a file is unlinked only when its folder's real path (symlinks resolved) lies inside `dir`'s, and a
+ * symlink is unlinked as a link, never followed; a folder is never removed with anything in it (a
+ * file of the user's beside the torrent's stays, and so does its folder). Files that are not there
+ * are skipped. Returns the paths removed.
+ */
+export async function deleteTorrentFiles(meta: Metainfo, dir: string): Promise<string[]> {
+  const root = resolve(dir);
+  const realRoot = await realpath(root).catch(() => undefined);
+  if (realRoot === undefined) return [];
+  const within = async (folder: string) => {
+    const real = await realpath(folder).catch(() => undefined);
+    return real !== undefined && inside(relative(realRoot, real));
+  };
+  const removed: string[] = [];
+  const folders = new Set<string>();
+  for (const f of meta.files) {
+    if (!isStored(f)) continue;
+    let comps: string[];
+    try {
+      comps = diskComponents(meta, f.path);
+    } catch {
+      continue; // a path the storage would refuse was never written
+    }
+    const path = resolve(root, ...comps);
+    const rel = relative(root, path);
+    if (rel === '' || !inside(rel)) continue;
+    for (let d = dirname(path); d !== root && inside(relative(root, d)); d = dirname(d)) folders.add(d);
+    if (!(await within(dirname(path)))) continue;
+    const st = await lstat(path).catch(() => undefined);
+    if (!st || st.isDirectory()) continue;
+    await unlink(path);
+    removed.push(path);
+  }
+  // Deepest first; a folder with anything left in it (or a link to one) stays.
+  for (const d of [...folders].sort((a, b) => b.length - a.length)) {
+    const st = await lstat(d).catch(() => undefined);
+    if (!st?.isDirectory() || !(await within(d))) continue;
+    if (
+      await rmdir(d).then(
+        () => true,
+        () => false,
+      )
+    )
+      removed.push(d);
+  }
+  return removed;
 }

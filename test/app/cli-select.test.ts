@@ -66,7 +66,7 @@ describe('bt-actor run --select / --exclude', () => {
     expect(r.out).toMatch(/^ {2}2 .* set\/c$/m);
   });
 
-  it('refuses an index out of range, both options, or a magnet link: one line, exit 2', async () => {
+  it('refuses an index out of range, both options, or a malformed list for a magnet link: one line, exit 2', async () => {
     const cases: [string[], string][] = [
       [
         ['run', torrentPath, '--select', '3'],
@@ -81,8 +81,8 @@ describe('bt-actor run --select / --exclude', () => {
         'bt-actor run: --select and --exclude cannot be given together',
       ],
       [
-        ['run', `magnet:?xt=urn:btih:${'ab'.repeat(20)}`, '--select', '0'],
-        "bt-actor run: --select needs the torrent's file list: not with a magnet link",
+        ['run', `magnet:?xt=urn:btih:${'ab'.repeat(20)}`, '--select', '0-x'],
+        "bt-actor run: --select takes file indexes like 0,3-5, not '0-x'",
       ],
     ];
     for (const [argv, line] of cases) {
@@ -131,6 +131,46 @@ describe('bt-actor run --select / --exclude', () => {
       expect(done.wanted).toBe(3 * 65536);
       const last = lines.filter((l) => l.event === 'progress').at(-1)!;
       expect(last).toMatchObject({ percent: 100, left: 0 });
+    } finally {
+      await seeder.close();
+    }
+  }, 60_000);
+
+  it('a magnet link takes --select: applied once the metadata arrives, only file 1 created; an index past the last file is refused then', async () => {
+    const seeder = await Engine.create({ port: 0, host: '127.0.0.1' });
+    try {
+      const seed = await seeder.add(torrentPath, { dir: src });
+      await seed.completed;
+      const link = `magnet:?xt=urn:btih:${seed.infoHash}&x.pe=127.0.0.1:${seeder.port}`;
+      const out = join(work, 'magnet-out');
+      const r = await cli('run', link, '--out', out, '--select', '1', '--port', String(await freePort()), '--json');
+      expect(r.code, r.errLines.join('\n')).toBe(0);
+      expect(Buffer.from(await readFile(join(out, 'set', 'b'))).equals(files.b)).toBe(true);
+      expect(await readdir(join(out, 'set'))).toEqual(['b']);
+      const done = r.out
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.event === 'done');
+      expect(done).toMatchObject({ complete: true, length: 340_000, wanted: 3 * 65536 });
+      // --exclude 0,2 of a magnet link: the same file alone.
+      const out2 = join(work, 'magnet-exclude');
+      const e = await cli('run', link, '--out', out2, '--exclude', '0,2', '--port', String(await freePort()), '-q');
+      expect(e.code, e.errLines.join('\n')).toBe(0);
+      expect(await readdir(join(out2, 'set'))).toEqual(['b']);
+      // An index the torrent does not have: known once the metadata came; one line, exit 2.
+      const bad = await cli(
+        'run',
+        link,
+        '--out',
+        join(work, 'magnet-bad'),
+        '--select',
+        '1,5',
+        '--port',
+        String(await freePort()),
+        '-q',
+      );
+      expect(bad.code).toBe(2);
+      expect(bad.errLines).toContain('bt-actor: --select: file 5 is out of range (the torrent has 3 files: 0-2)');
     } finally {
       await seeder.close();
     }

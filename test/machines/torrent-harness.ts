@@ -84,6 +84,8 @@ export interface TorrentHarnessOptions {
   files?: number[];
   /** Priority of each file (input `filePriorities`). */
   filePriorities?: FilePriority[];
+  /** Input `otherFiles`: the priority of the files past `filePriorities`' end (a magnet's). */
+  otherFiles?: FilePriority;
   /** Input `sequential`. */
   sequential?: boolean;
   /** BEP 19 web seeds (the torrent is laid out as one file, so a range's `start` is the torrent offset). */
@@ -217,6 +219,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       ...(o.listenPort !== undefined && { listenPort: o.listenPort }),
       ...(o.dhtPort !== undefined && { dhtPort: o.dhtPort }),
       ...(o.filePriorities !== undefined && { filePriorities: o.filePriorities }),
+      ...(o.otherFiles !== undefined && { otherFiles: o.otherFiles }),
       ...(o.sequential !== undefined && { sequential: o.sequential }),
     },
   });

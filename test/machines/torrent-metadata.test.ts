@@ -144,6 +144,37 @@ describe('torrent statechart: the metadata state (magnet link)', () => {
     expect(Object.keys(h.context().peers).sort()).toEqual([A, B]);
   });
 
+  it('a selection given before the metadata: the files past its end take otherFiles once the file list is known', () => {
+    // Three files over the 4 pieces: a (piece 0), b (pieces 1–2), c (piece 3).
+    const multi = encodeBencode({
+      name: 'fetched',
+      'piece length': T_PIECE,
+      pieces: new Uint8Array(4 * 20).fill(7),
+      files: [
+        { length: T_PIECE, path: [new TextEncoder().encode('a')] },
+        { length: 2 * T_PIECE, path: [new TextEncoder().encode('b')] },
+        { length: T_PIECE, path: [new TextEncoder().encode('c')] },
+      ],
+    });
+    const fetch = (o: { otherFiles?: 'skip' }) => {
+      const h = start({ magnet: multi, peers: [A], filePriorities: ['normal'], ...o });
+      const a = h.peer(A);
+      ready(a, multi.length);
+      for (let i = 0; i < metadataPieceCount(multi.length); i++) give(a, i, multi);
+      expect(h.value()).toBe('checking');
+      return h;
+    };
+    const skipping = fetch({ otherFiles: 'skip' });
+    expect(skipping.context().selection.files).toEqual(['normal', 'skip', 'skip']);
+    expect([...skipping.context().selection.pieces]).toEqual([2, 0, 0, 0]);
+    expect(skipping.context().selection.wanted).toBe(T_PIECE);
+    expect(skipping.context().progress.left).toBe(T_PIECE);
+    // Without otherFiles the files not listed are normal, as ever.
+    const plain = fetch({});
+    expect([...plain.context().selection.pieces]).toEqual([2, 2, 2, 2]);
+    expect(plain.context().progress.left).toBe(4 * T_PIECE);
+  });
+
   it('never asks a peer without metadata_size or without BEP 10; closes one above the 16 MiB cap', () => {
     const h = start({ magnet: INFO, peers: [A, B, C] });
     const a = h.peer(A);

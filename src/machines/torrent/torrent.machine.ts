@@ -151,6 +151,11 @@ export interface TorrentInput {
   dhtPort?: number;
   /** Priority of each file that is not padding (as `bt-actor info` numbers them); missing: `normal`. */
   filePriorities?: readonly FilePriority[];
+  /**
+   * Priority of the files past the end of `filePriorities` once a magnet link's metadata tells how many
+   * there are (default `normal`): `--select` of a magnet link skips the rest.
+   */
+  otherFiles?: FilePriority;
   /** New pieces in index order rather than rarest first (`--sequential`). */
   sequential?: boolean;
 }
@@ -168,6 +173,8 @@ export interface TorrentSelection {
   sequential: boolean;
   /** Counts the changes: a `torrent.selected` of an older version is stale. */
   version: number;
+  /** Priority of the files `files` does not list, applied when a magnet's metadata arrives (default normal). */
+  others?: FilePriority;
 }
 
 /** A snapshot-friendly summary, refreshed every tick and on every verified piece. */
@@ -1274,7 +1281,10 @@ export const torrentMachine = setup({
   id: 'torrent',
   context: ({ input }) => {
     const settings = { ...defaultTorrentSettings, ...input.settings };
-    const selection = selectionOf(input.info, input.filePriorities ?? [], input.sequential ?? false);
+    const selection = {
+      ...selectionOf(input.info, input.filePriorities ?? [], input.sequential ?? false),
+      ...(input.otherFiles && { others: input.otherFiles }),
+    };
     const book = new PeerBook();
     for (const p of input.peers ?? []) book.add(p);
     const c: TorrentContext = {
@@ -1582,9 +1592,12 @@ export const torrentMachine = setup({
               // The announcer of this phase told the trackers `left` 0; the next one tells them the truth.
               enqueue(stopChild('announcer'));
               const info = infoOf(event.meta, context.info.announce, context.info.webSeeds ?? []);
-              const { files, sequential } = context.selection;
-              // Priorities given for files the torrent does not have are dropped.
-              const selection = selectionOf(info, files.slice(0, fileCountOf(info)), sequential);
+              const { files, sequential, others } = context.selection;
+              // Priorities given for files the torrent does not have are dropped; those not given are `others`.
+              const count = fileCountOf(info) ?? files.length;
+              const given = [...files.slice(0, count)];
+              while (others && given.length < count) given.push(others);
+              const selection = selectionOf(info, given, sequential);
               enqueue.assign({
                 info,
                 metadata: undefined,
