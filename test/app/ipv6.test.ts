@@ -53,12 +53,16 @@ async function dataset(name: string, size: number, announce?: string) {
   return { data, torrent };
 }
 
-/** The keys of the peers a torrent connected to, as its events said (collected from the start). */
+/**
+ * The keys of the peers a torrent connected to, as its events say; a torrent added `paused` is started
+ * once subscribed, so no event is missed.
+ */
 function connectedKeys(t: TorrentHandle): string[] {
   const keys: string[] = [];
   t.events$.subscribe((e) => {
     if (e.type === 'torrent.peer' && e.event === 'connected') keys.push(e.key);
   });
+  if (t.actor === undefined) t.resume();
   return keys;
 }
 
@@ -94,11 +98,20 @@ describe('IPv6 peers', () => {
     expect(seed.host).toBe('::');
     const st = await seed.add(torrent, { dir: work });
     const seen = connectedKeys(st);
+    await st.completed; // checked: a peer that came while it was checking would be refused, and retried 5 s later
     const v6 = await engine({ host: '::1' });
     const v4 = await engine({ host: '127.0.0.1' });
     expect([v6.host, v4.host]).toEqual(['::1', '127.0.0.1']);
-    const t6 = await v6.add(torrent, { dir: join(work, 'dual6'), peers: [{ host: '::1', port: seed.port }] });
-    const t4 = await v4.add(torrent, { dir: join(work, 'dual4'), peers: [{ host: '127.0.0.1', port: seed.port }] });
+    const t6 = await v6.add(torrent, {
+      paused: true,
+      dir: join(work, 'dual6'),
+      peers: [{ host: '::1', port: seed.port }],
+    });
+    const t4 = await v4.add(torrent, {
+      paused: true,
+      dir: join(work, 'dual4'),
+      peers: [{ host: '127.0.0.1', port: seed.port }],
+    });
     const k6 = connectedKeys(t6);
     const k4 = connectedKeys(t4);
     await within(Promise.all([t6.completed, t4.completed]), 30_000, 'both complete');
@@ -120,7 +133,9 @@ describe('IPv6 peers', () => {
     const { data, torrent } = await dataset('tracked.bin', 768 * 1024, tracker.url);
     const meta = parseMetainfo(torrent);
     const seed = await engine({ host: '::1' });
-    await seed.add(torrent, { dir: work });
+    await (
+      await seed.add(torrent, { dir: work })
+    ).completed;
     // The seeder announced over IPv6: the tracker has it as an IPv6 peer…
     await within(
       waitFor(() => tracker.swarm(meta.infoHashHex).length > 0),
@@ -143,7 +158,7 @@ describe('IPv6 peers', () => {
     expect(probe.includes(Buffer.from('6:peers618:'))).toBe(true);
     expect(parseAnnounceResponse(probe)).toMatchObject({ peers: [{ host: '::1', port: seed.port, family: 6 }] });
     const leech = await engine({ host: '::1' });
-    const t = await leech.add(torrent, { dir: join(work, 'tracked') });
+    const t = await leech.add(torrent, { paused: true, dir: join(work, 'tracked') });
     const keys = connectedKeys(t);
     await within(t.completed, 30_000, 'complete');
     expect(sha(await readFile(join(work, 'tracked', 'tracked.bin')))).toBe(sha(data));
@@ -154,11 +169,14 @@ describe('IPv6 peers', () => {
     const { data, torrent } = await dataset('pex.bin', 2 * 1024 * 1024);
     // The seeder takes no PEX, so it never dials the leecher itself; only the leecher dials it.
     const seed = await engine({ host: '::1' });
-    await seed.add(torrent, { dir: work, settings: { pex: false } });
+    await (
+      await seed.add(torrent, { dir: work, settings: { pex: false } })
+    ).completed;
     // The middle peer dials the seeder (an outgoing connection to [::1]: PEX names it, reachable) and
     // downloads slowly, so it is still connected to the seeder (not both complete) when the leecher comes.
     const middle = await engine({ host: '::1' });
     const tm = await middle.add(torrent, {
+      paused: true,
       dir: join(work, 'pex-middle'),
       peers: [{ host: '::1', port: seed.port }],
       limits: { down: 32 * 1024 },
@@ -171,7 +189,11 @@ describe('IPv6 peers', () => {
       'the middle peer connected to the seeder',
     );
     const leech = await engine({ host: '::1' });
-    const t = await leech.add(torrent, { dir: join(work, 'pex-leech'), peers: [{ host: '::1', port: middle.port }] });
+    const t = await leech.add(torrent, {
+      paused: true,
+      dir: join(work, 'pex-leech'),
+      peers: [{ host: '::1', port: middle.port }],
+    });
     const keys = connectedKeys(t);
     await within(t.completed, 40_000, 'complete');
     expect(sha(await readFile(join(work, 'pex-leech', 'pex.bin')))).toBe(sha(data));
