@@ -112,7 +112,8 @@ Options:
       --max-peers N      Most connections at once (default 50).
       --seed             Keep seeding after the download completes, until Ctrl-C / SIGTERM.
       --seed-ratio R     With --seed: stop once uploaded ≥ R × the torrent's size.
-      --bind ADDR        Accept peers on this IP address of this machine only (default: all).
+      --bind ADDR        Accept peers on this IP address of this machine only, IPv4 or IPv6
+                         (::1 or [::1]). Default: all, IPv6 and IPv4 (::; 0.0.0.0 if no IPv6).
       --check            Check all existing data by hash, ignoring the resume file.
       --dht-bootstrap HOST:PORT
                          Bootstrap the DHT from this node; repeatable (default: the usual

@@ -71,7 +71,10 @@ export interface EngineOptions {
   port?: number;
   /** Accept peers on `port` exactly: `create` fails with `ListenError` `BT_ERR_PORT_IN_USE` when it is taken. */
   exactPort?: boolean;
-  /** Address to accept peers on (e.g. `127.0.0.1`). Default all interfaces. */
+  /**
+   * Address to accept peers on (`127.0.0.1`, `::1`, an address of this machine). Default all interfaces,
+   * IPv6 and IPv4: `::` (one dual-stack socket), or `0.0.0.0` where the system has no IPv6.
+   */
   host?: string;
   /** Default download folder for `add`. Default the current folder. */
   dir?: string;
@@ -738,6 +741,11 @@ export class Engine {
   /** The port peers can reach this engine on. */
   get port(): number {
     return this.listener.port;
+  }
+
+  /** The address the engine accepts peers on: `host`, else `::` (IPv6 and IPv4) or `0.0.0.0` (no IPv6). */
+  get host(): string {
+    return this.listener.host;
   }
 
   /** Every event of every torrent; completes when the engine is closed. */

@@ -301,6 +301,7 @@ async function download(
     jsonLine({
       event: 'listening',
       port: engine.port,
+      host: engine.host,
       ...(moved && { portInUse: o.port }),
       infoHash: t.infoHash,
       name: t.name,

@@ -8,6 +8,10 @@
  * (src/io/mse-accept.ts; WebTorrent dials only that way): answered as responder (a plaintext or RC4
  * payload stream, as the encryption policy allows), then routed by its SKEY like a plaintext one.
  * `mse: false` refuses it instead; the policy `require` refuses plaintext handshakes.
+ *
+ * By default it listens on every interface, IPv6 and IPv4 alike: one dual-stack socket on `::` (IPv4
+ * peers arrive IPv4-mapped, `::ffff:a.b.c.d`, and are reported as the IPv4 peer `a.b.c.d`), or on
+ * `0.0.0.0` where the system has no IPv6.
  */
 import { toHex } from '../protocol/bytes.js';
 import { realClock, type Clock } from './clock.js';
@@ -85,6 +89,10 @@ export interface ListenerOptions {
   port: number;
   /** Listen on `port` or fail (`BT_ERR_PORT_IN_USE`), never on another. */
   exactPort?: boolean;
+  /**
+   * The address to listen on (IPv4 or IPv6 text, no brackets). Default {@link DUAL_STACK_HOST} (`::`,
+   * IPv6 and IPv4 on one socket), or {@link IPV4_ANY_HOST} when the system cannot open an IPv6 socket.
+   */
   host?: string;
   portRange?: number;
   /** Time allowed for the handshake's first 48 bytes (or for the whole MSE handshake). */
@@ -118,6 +126,13 @@ export interface ListenerOptions {
 
 const PSTR = Buffer.from('\x13BitTorrent protocol');
 
+/** The default listening address: every interface, IPv6 and IPv4 on one dual-stack socket. */
+export const DUAL_STACK_HOST = '::';
+/** Every IPv4 interface: where {@link DUAL_STACK_HOST} cannot be had. */
+export const IPV4_ANY_HOST = '0.0.0.0';
+/** Listen errors that mean "no IPv6 here" (a kernel without it, or booted with `ipv6.disable=1`). */
+const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EPROTONOSUPPORT', 'EADDRNOTAVAIL']);
+
 export class PeerListener {
   private readonly routes = new Map<string, (c: IncomingConnection) => void>();
   private readonly pending = new Set<ByteStream>();
@@ -141,27 +156,36 @@ export class PeerListener {
   private constructor(
     private readonly server: StreamServer,
     readonly port: number,
+    /** The address listened on: the `host` option, else `::` (dual-stack) or `0.0.0.0` (no IPv6 here). */
+    readonly host: string,
     private readonly clock: Clock,
   ) {}
 
   static async listen(options: ListenerOptions): Promise<PeerListener> {
-    const host = options.host ?? '0.0.0.0';
+    let host = options.host ?? DUAL_STACK_HOST;
     const range = options.portRange ?? 10;
     const server = (options.transport ?? tcpTransport).createServer();
     server.unref();
     const ports = options.exactPort || options.port === 0 ? [options.port] : portsFrom(options.port, range);
     let port = -1;
-    for (const p of ports) {
+    for (let i = 0; i < ports.length; i++) {
+      const p = ports[i]!;
       const r = await tryListen(server, p, host);
       if (typeof r === 'number') {
         port = r;
         break;
       }
+      // No IPv6 on this system: the default falls back to IPv4 only, on the same port.
+      if (options.host === undefined && host === DUAL_STACK_HOST && NO_IPV6.has(r.code ?? '')) {
+        host = IPV4_ANY_HOST;
+        i--;
+        continue;
+      }
       // Only a port in use moves on to the next one; an unusable address fails every port alike.
       if (r.code !== 'EADDRINUSE' || options.exactPort) throw listenError(r, host, p);
       if (p === 0) throw listenError(r, host, p);
     }
-    const listener = new PeerListener(server, port, options.clock ?? realClock);
+    const listener = new PeerListener(server, port, host, options.clock ?? realClock);
     listener.mse = options.mse ?? true;
     listener.onMseError = options.onMseError;
     if (options.encryption) listener.encryption = options.encryption;
@@ -189,7 +213,9 @@ export class PeerListener {
   }
 
   private accept(socket: ByteStream, timeoutMs: number): void {
-    const ip = socket.remoteAddress ?? '';
+    // On a dual-stack socket an IPv4 peer is `::ffff:a.b.c.d`: counted, and reported, as `a.b.c.d`.
+    const raw = socket.remoteAddress ?? '';
+    const ip = normaliseHost(raw)?.host ?? raw;
     const perIp = this.pendingPerIp.get(ip) ?? 0;
     // Bounded: handshakes cost memory and (MSE) CPU, and a peer can open connections for free.
     if (
@@ -245,7 +271,7 @@ export class PeerListener {
     const deliver = (infoHashHex: string, initialBytes: Uint8Array, ciphers?: MseCiphers) => {
       const route = this.routes.get(infoHashHex);
       if (!route) return refuse();
-      const host = normaliseHost(socket.remoteAddress ?? '');
+      const host = normaliseHost(raw);
       if (!host || !socket.remotePort) return refuse();
       done();
       socket.off('error', refuse);
@@ -267,7 +293,8 @@ export class PeerListener {
       const random = this.random;
       stopMse = acceptMse(socket, head, { infoHashes, policy, ...(random && { random }) }, (r) => {
         if (!r.error) return deliver(toHex(r.infoHash), r.initialPayload, r.ciphers);
-        this.onMseError?.(r.error, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+        const port = socket.remotePort ?? 0;
+        this.onMseError?.(r.error, ip ? peerKey({ host: ip, port }) : `?:${port}`);
         refuse();
       });
     };
@@ -300,8 +327,10 @@ function portsFrom(port: number, range: number): number[] {
 }
 
 /** Node's listen error as a {@link ListenError} with one clear message. */
-function listenError(err: NodeJS.ErrnoException, host: string, port: number): ListenError {
-  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+function listenError(err: NodeJS.ErrnoException, address: string, port: number): ListenError {
+  // An IPv6 address in brackets, so its colons do not run into the text.
+  const host = address.includes(':') ? `[${address}]` : address;
+  const where = `${host}:${port}`;
   switch (err.code) {
     case 'EADDRINUSE':
       return new ListenError('BT_ERR_PORT_IN_USE', `port ${port} is in use (${where})`, err);

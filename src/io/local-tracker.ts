@@ -20,6 +20,10 @@ export interface LocalTracker {
   close(): Promise<void>;
 }
 
+/**
+ * Starts the tracker on `host` (default 127.0.0.1; an IPv6 address such as `::1` gives a
+ * `http://[::1]:P/announce` URL, and the peers announcing over IPv6 are handed out in `peers6`).
+ */
 export async function startLocalTracker(
   options: { host?: string; port?: number; interval?: number; maxPeers?: number } = {},
 ): Promise<LocalTracker> {
@@ -70,7 +74,7 @@ export async function startLocalTracker(
   server.unref();
   const port = (server.address() as { port: number }).port;
   return {
-    url: `http://${host}:${port}/announce`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/announce`,
     swarm: (hex) => [...(swarms.get(hex)?.values() ?? [])].map((p) => p.address),
     close: () =>
       new Promise<void>((resolve) => {

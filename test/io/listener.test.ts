@@ -8,7 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ListenError, PeerListener, type IncomingConnection } from '../../src/io/listener.js';
+import {
+  DUAL_STACK_HOST,
+  IPV4_ANY_HOST,
+  ListenError,
+  PeerListener,
+  type IncomingConnection,
+} from '../../src/io/listener.js';
+import { tcpTransport, type StreamServer, type Transport } from '../../src/io/transport.js';
 import { encodeHandshake, encodeMessage, makeReserved } from '../../src/protocol/wire.js';
 
 const listeners: PeerListener[] = [];
@@ -36,8 +43,8 @@ interface Client {
   closedByRemote: () => boolean;
 }
 
-async function dial(port: number): Promise<Client> {
-  const socket = connect({ host: '127.0.0.1', port });
+async function dial(port: number, host = '127.0.0.1'): Promise<Client> {
+  const socket = connect({ host, port });
   sockets.add(socket);
   const chunks: Buffer[] = [];
   // The remote closing shows as an end of stream (FIN) or a reset; this test code never closes it first.
@@ -358,3 +365,128 @@ describe('PeerListener', () => {
     await routesOneHandshake(listener, 'taken after the cool-down');
   });
 });
+
+/** Dials `host`:`port` expecting a refusal (nobody listens there): the error code. */
+function refusedCode(port: number, host: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    sockets.add(socket);
+    socket.once('connect', () => resolve('connected'));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
+  });
+}
+
+/**
+ * TCP, but a server asked for `::` fails as on a system without IPv6 (Linux booted with
+ * `ipv6.disable=1`: `socket(AF_INET6)` is EAFNOSUPPORT). Records every (port, host) asked.
+ */
+function noIpv6Transport(asked: [number, string][]): Transport {
+  return {
+    ...tcpTransport,
+    createServer(): StreamServer {
+      const server = tcpTransport.createServer();
+      const listen = server.listen.bind(server);
+      server.listen = (port: number, host: string) => {
+        asked.push([port, host]);
+        if (host.includes(':')) {
+          const err = Object.assign(new Error(`listen EAFNOSUPPORT: address family not supported ${host}`), {
+            code: 'EAFNOSUPPORT',
+          });
+          queueMicrotask(() => (server as unknown as { emit(e: string, x: unknown): void }).emit('error', err));
+          return;
+        }
+        listen(port, host);
+      };
+      return server;
+    },
+  };
+}
+
+describe('PeerListener on IPv6', () => {
+  it('by default listens on :: and takes IPv4 and IPv6 peers alike; an IPv4 peer is reported as IPv4, not ::ffff:127.0.0.1', async () => {
+    const listener = await PeerListener.listen({ port: 0 });
+    listeners.push(listener);
+    expect(listener.host).toBe(DUAL_STACK_HOST);
+    const infoHash = randomBytes(20);
+    const routed: IncomingConnection[] = [];
+    listener.register(infoHash.toString('hex'), (c) => {
+      sockets.add(c.socket);
+      routed.push(c);
+    });
+    const v4 = await dial(listener.port, '127.0.0.1');
+    v4.socket.write(handshake(infoHash));
+    await until(() => routed.length === 1, 'the IPv4 peer routed');
+    const v6 = await dial(listener.port, '::1');
+    v6.socket.write(handshake(infoHash));
+    await until(() => routed.length === 2, 'the IPv6 peer routed');
+    // The socket itself says `::ffff:127.0.0.1` on a dual-stack listener; the address routed is IPv4.
+    expect(routed[0]!.socket.remoteAddress).toBe('::ffff:127.0.0.1');
+    expect(routed[0]!.address).toEqual({ host: '127.0.0.1', port: v4.socket.localPort, family: 4 });
+    expect(routed[1]!.address).toEqual({ host: '::1', port: v6.socket.localPort, family: 6 });
+    expect(listener.refused).toBe(0);
+  });
+
+  it('host ::1 takes IPv6 loopback peers only: 127.0.0.1 on that port is refused by the system', async () => {
+    const listener = await listen({ host: '::1' });
+    expect(listener.host).toBe('::1');
+    await routesOneHandshakeFrom(listener, '::1');
+    expect(await refusedCode(listener.port, '127.0.0.1')).toBe('ECONNREFUSED');
+  });
+
+  it('host 127.0.0.1 takes IPv4 peers only: ::1 on that port is refused by the system', async () => {
+    const listener = await listen({ host: '127.0.0.1' });
+    expect(listener.host).toBe('127.0.0.1');
+    expect(await refusedCode(listener.port, '::1')).toBe('ECONNREFUSED');
+  });
+
+  it('without IPv6 (EAFNOSUPPORT on ::) the default falls back to 0.0.0.0 on the same port, and takes IPv4 peers', async () => {
+    const asked: [number, string][] = [];
+    const probe = await listen(); // a free port to ask for
+    const port = probe.port;
+    await probe.close();
+    listeners.splice(listeners.indexOf(probe), 1);
+    const listener = await PeerListener.listen({ port, exactPort: true, transport: noIpv6Transport(asked) });
+    listeners.push(listener);
+    expect(asked).toEqual([
+      [port, DUAL_STACK_HOST],
+      [port, IPV4_ANY_HOST],
+    ]);
+    expect(listener.host).toBe(IPV4_ANY_HOST);
+    expect(listener.port).toBe(port);
+    await routesOneHandshakeFrom(listener, '127.0.0.1');
+  });
+
+  it('an IPv6 host asked for explicitly does not fall back: EAFNOSUPPORT is a ListenError BT_ERR_LISTEN_ADDRESS', async () => {
+    const asked: [number, string][] = [];
+    const err = await PeerListener.listen({ port: 0, host: '::', transport: noIpv6Transport(asked) }).catch((e) => e);
+    expect(asked).toEqual([[0, '::']]);
+    expect(err).toBeInstanceOf(ListenError);
+    expect(err).toMatchObject({
+      code: 'BT_ERR_LISTEN_ADDRESS',
+      message: 'cannot listen on [::]: address family not supported here',
+    });
+  });
+
+  it('an IPv6 address not on this machine is a ListenError BT_ERR_LISTEN_ADDRESS', async () => {
+    const err = await PeerListener.listen({ port: 0, host: '2001:db8::1' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ListenError);
+    expect(err).toMatchObject({
+      code: 'BT_ERR_LISTEN_ADDRESS',
+      message: 'cannot listen on [2001:db8::1]: not an address of this machine',
+    });
+  });
+});
+
+/** Like {@link routesOneHandshake}, dialling from `host`; checks the address routed is `host`'s. */
+async function routesOneHandshakeFrom(listener: PeerListener, host: string): Promise<void> {
+  const infoHash = randomBytes(20);
+  const routed: IncomingConnection[] = [];
+  listener.register(infoHash.toString('hex'), (c) => {
+    sockets.add(c.socket);
+    routed.push(c);
+  });
+  const client = await dial(listener.port, host);
+  client.socket.write(handshake(infoHash));
+  await until(() => routed.length === 1, `routed from ${host}`);
+  expect(routed[0]!.address).toMatchObject({ host, port: client.socket.localPort });
+}

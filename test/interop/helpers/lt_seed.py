@@ -2,7 +2,9 @@
 """Seeds one torrent with libtorrent (python3-libtorrent) on 127.0.0.1, plain TCP, until killed.
 
   lt_seed.py TORRENT DATADIR PORT [--ready FILE] [--trust] [--announce-every SEC] [--upload-limit B/s]
-             [--forced-encryption]
+             [--forced-encryption] [--host ADDR]
+
+--host: listen (and dial) on this loopback address instead of 127.0.0.1, e.g. ::1 (IPv6 only).
 
 --trust: seed_mode (serve the data without hashing it first) — how a test makes a seeder that serves
 a corrupted piece. Writes FILE once seeding. Loopback needs: DHT/LSD/UPnP/NAT-PMP and uTP off, several
@@ -25,10 +27,12 @@ ap.add_argument('--trust', action='store_true')
 ap.add_argument('--announce-every', type=float, default=0)
 ap.add_argument('--upload-limit', type=int, default=0, help='bytes/s, 0 = none')
 ap.add_argument('--forced-encryption', action='store_true', help='MSE with RC4 only, both ways')
+ap.add_argument('--host', default='127.0.0.1', help='address to listen and dial on (::1 for IPv6)')
 a = ap.parse_args()
 
 ses = loopback_session(
     a.port,
+    a.host,
     alert_mask=int(lt.alert_category.error | lt.alert_category.status),
     upload_rate_limit=a.upload_limit,
     **(FORCED_ENCRYPTION if a.forced_encryption else {}),
@@ -57,7 +61,7 @@ while True:
     st = h.status()
     if st.is_seeding and not ready:
         ready = True
-        print(f'seeding on 127.0.0.1:{a.port}', file=sys.stderr, flush=True)
+        print(f'seeding on {a.host}:{a.port}', file=sys.stderr, flush=True)
         if a.ready:
             open(a.ready, 'w').write('ready\n')
     if a.announce_every and time.monotonic() - last > a.announce_every:

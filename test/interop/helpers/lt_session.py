@@ -1,5 +1,5 @@
 """The libtorrent (python3-libtorrent) session settings for a loopback swarm, shared by lt_seed.py,
-lt_leech.py and the benchmark (bench/): plain TCP on 127.0.0.1 only.
+lt_leech.py and the benchmark (bench/): plain TCP on 127.0.0.1 only (or on ::1 only, given host '::1').
 
 Loopback needs: listen and dial on 127.0.0.1, DHT/LSD/UPnP/NAT-PMP and uTP off, several connections
 per IP (every peer is 127.0.0.1), no outgoing encryption (incoming MSE is accepted, for WebTorrent);
@@ -8,11 +8,12 @@ see ../shared/lab/README.md.
 import libtorrent as lt
 
 
-def loopback_settings(port):
-    """settings_pack (a dict) listening on 127.0.0.1:port"""
+def loopback_settings(port, host='127.0.0.1'):
+    """settings_pack (a dict) listening on host:port (127.0.0.1, or ::1 for IPv6)"""
+    listen = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
     return {
-        'listen_interfaces': f'127.0.0.1:{port}',
-        'outgoing_interfaces': '127.0.0.1',
+        'listen_interfaces': listen,
+        'outgoing_interfaces': host,
         'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
         'enable_incoming_utp': False, 'enable_outgoing_utp': False,
         'allow_multiple_connections_per_ip': True,
@@ -30,8 +31,8 @@ FORCED_ENCRYPTION = {
 }
 
 
-def loopback_session(port, **extra):
-    """a session with loopback_settings(port), updated with `extra` settings"""
-    s = loopback_settings(port)
+def loopback_session(port, host='127.0.0.1', **extra):
+    """a session with loopback_settings(port, host), updated with `extra` settings"""
+    s = loopback_settings(port, host)
     s.update(extra)
     return lt.session(s)
