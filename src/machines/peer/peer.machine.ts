@@ -212,8 +212,10 @@ function piecesMessage(c: PeerContext, bytes: Uint8Array): WireMessage | undefin
  */
 function hintsOf(c: PeerContext, choked: boolean): PickHints {
   if (choked) return { only: c.fast.allowedIn };
-  return c.fast.suggested.length > 0 ? { prefer: c.fast.suggested } : {};
+  return c.fast.suggested.length > 0 ? { prefer: c.fast.suggested } : NO_HINTS;
 }
+/** Shared, so the hot path (a `peer.blocks` per socket read) allocates nothing for no hints. */
+const NO_HINTS: PickHints = Object.freeze({});
 
 const requestsOf = (requests: readonly BlockRequest[]): WireMessage[] =>
   requests.map((r) => ({ type: 'request', index: r.index, begin: r.begin, length: r.length }));
@@ -309,7 +311,7 @@ export const peerMachine = setup({
           blocks: r.accepted,
           want,
           batch: refillBatch(depth),
-          ...(want > 0 && hintsOf(context, params.choked === true)),
+          ...(want > 0 ? hintsOf(context, params.choked === true) : NO_HINTS),
         } satisfies PeerReport);
       }
       if (r.unrequested) {
