@@ -254,6 +254,15 @@ describe('chooseUnchoked', () => {
     expect(verdict(chooseUnchoked(context(), [], false, true))).toEqual({ keys: [], optimistic: undefined });
   });
 
+  it('with slots 0 unchokes nobody, not even optimistically, leeching or seeding', () => {
+    const peers = [peer('a', { down: 5, up: 5 }), peer('b')];
+    for (const seeding of [false, true])
+      expect(verdict(chooseUnchoked(context({ settings: { slots: 0 } }), peers, seeding, true))).toEqual({
+        keys: [],
+        optimistic: undefined,
+      });
+  });
+
   it('keeps the optimistic unchoke between rotations while it stays eligible', () => {
     const peers = [peer('a', { down: 9 }), peer('b'), peer('c'), peer('d')];
     const ctx = context({ settings: { slots: 1 }, optimistic: 'c', unchoked: ['a', 'c'] });
@@ -342,7 +351,8 @@ describe('chooseUnchoked', () => {
     fc.assert(
       fc.property(
         fc.array(arbPeer, { maxLength: 9 }),
-        fc.integer({ min: 0, max: 5 }),
+        // slots 0 (nobody unchoked) has its own test.
+        fc.integer({ min: 1, max: 5 }),
         fc.boolean(),
         fc.boolean(),
         fc.integer({ min: 1, max: 10 }),

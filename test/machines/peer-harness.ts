@@ -34,6 +34,7 @@ export const testSettings: PeerSettings = {
   maxQueue: 4,
   maxRequestLength: 16 * 1024,
   maxQueuedRequests: 500,
+  allowedFastSetSize: 0,
 };
 
 export const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);

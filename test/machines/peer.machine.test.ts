@@ -581,7 +581,11 @@ describe('peer statechart: uploading', () => {
     h.push({ type: 'wire.cancel', ...req(0, 0) });
     h.answer({ type: 'upload.block', ...req(0, 0), data: bytes(BLOCK, 1) });
     h.send({ type: 'peer.choke' });
-    expect(h.messages('reject')).toEqual([{ type: 'reject', ...req(0, BLOCK) }]);
+    // BEP 6: the cancel is answered with a reject, and so is the request the choke dropped.
+    expect(h.messages('reject')).toEqual([
+      { type: 'reject', ...req(0, 0) },
+      { type: 'reject', ...req(0, BLOCK) },
+    ]);
     h.answer({ type: 'upload.block', ...req(0, BLOCK), data: bytes(BLOCK, 1) });
     expect(h.wire.commands.filter((c) => c.type === 'wire.sendBlock')).toEqual([]);
     expect(h.snapshot().context.uploads).toEqual({ queued: [], reads: 0, congested: false });

@@ -5,7 +5,10 @@
  * own account of the requests it gave the peer. After every step the named invariants are checked.
  *
  * Invariants:
- * - no-request-while-choked: a `request` leaves only while the peer unchokes us;
+ * - no-request-while-choked: a `request` leaves only while the peer unchokes us, or (BEP 6) for a piece
+ *   the peer allowed us (`allowed-fast`);
+ * - fast-bounded: the peer's allowed-fast and suggested pieces kept ≤ their caps, blocks served while
+ *   choking it ≤ the budget of the set we sent, and only for pieces of that set;
  * - pipeline-bounded: requests outstanding ≤ min(maxQueue, the peer's reqq);
  * - accepted-only-if-requested: a block reaches the torrent only if it was outstanding to this peer;
  * - torrent-agrees: the requests the torrent believes outstanding (given, minus received, returned
@@ -23,6 +26,7 @@ import type { PeerContext } from '../../src/machines/peer/peer.machine.js';
 import type { BlockRequest } from '../../src/protocol/layout.js';
 import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import { MAX_READS } from '../../src/machines/peer/upload-queue.js';
+import { MAX_ALLOWED_IN, MAX_SUGGESTED, serveBudget } from '../../src/machines/peer/fast.js';
 import { outstanding } from '../../src/machines/peer/pipeline.js';
 import { propertyOptions } from '../support/fc.js';
 import {
@@ -113,6 +117,17 @@ const step = fc.oneof(
     kind: fc.constantFrom('keep-alive', 'port', 'suggest', 'allowed-fast', 'unknown', 'extended-other'),
   }),
   fc.record({ t: fc.constant('torrentInterest' as const), v: fc.boolean() }),
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constantFrom('allowedFast' as const, 'suggest' as const),
+      i: fc.integer({ min: 0, max: PIECES }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ t: fc.constant('torrentRequestAllowed' as const), n: fc.integer({ min: 1, max: 4 }) }),
+  },
   { weight: 6, arbitrary: fc.record({ t: fc.constant('torrentRequest' as const), n: fc.integer({ min: 1, max: 6 }) }) },
   fc.record({ t: fc.constant('torrentCancel' as const), k: fc.nat(20) }),
   fc.record({ t: fc.constant('announce' as const), i: fc.nat(PIECES - 1) }),
@@ -167,12 +182,18 @@ function run(steps: Step[]): void {
   const violations: string[] = [];
   const fail = (name: string, detail: string) => violations.push(`${name}: ${detail}`);
   const h = startPeer({
+    // Two of the four pieces allowed fast: requests of both kinds while we choke the peer.
+    settings: { allowedFastSetSize: 2 },
     onCommand: (cmd, snap) => {
       if (closedSeen) fail('closed-is-final', `${cmd.type} after peer.closed`);
       const requests = cmd.type === 'wire.sendMany' ? cmd.messages : cmd.type === 'wire.send' ? [cmd.message] : [];
       const v = snap.value as { connected?: { peerChoking?: string } };
       for (const m of requests) {
-        if (m.type === 'request' && v.connected?.peerChoking !== 'unchoked')
+        if (
+          m.type === 'request' &&
+          v.connected?.peerChoking !== 'unchoked' &&
+          !snap.context.fast.allowedIn.includes(m.index)
+        )
           fail('no-request-while-choked', `request ${m.index}:${m.begin} with ${JSON.stringify(snap.value)}`);
       }
       if (cmd.type === 'wire.sendBlock') {
@@ -183,6 +204,9 @@ function run(steps: Step[]): void {
     },
     onRead: (cmd, snap) => {
       if (snap.context.uploads.congested) fail('uploads-bounded', `read ${id(cmd)} while congested`);
+      const choking = (snap.value as { connected?: { amChoking?: string } }).connected?.amChoking === 'choking';
+      if (choking && !snap.context.fast.sentOut.includes(cmd.index))
+        fail('fast-bounded', `read ${id(cmd)} while choking, not an allowed-fast piece`);
       pendingReads.push(cmd);
     },
   });
@@ -296,6 +320,19 @@ function run(steps: Step[]): void {
         return h.push({ type: s.kind === 'suggest' ? 'wire.suggest' : 'wire.allowed-fast', index: 1 });
       case 'torrentInterest':
         return h.send({ type: 'peer.interest', interested: s.v });
+      case 'allowedFast':
+        return h.push({ type: 'wire.allowed-fast', index: s.i });
+      case 'suggest':
+        return h.push({ type: 'wire.suggest', index: s.i });
+      case 'torrentRequestAllowed': {
+        // The stub honours `only`: blocks of the pieces the peer allows us.
+        const allowed = ctx().fast.allowedIn;
+        const free = ALL.filter((a) => allowed.includes(a.index) && !given.some((g) => same(g, a)));
+        const requests = free.slice(0, s.n);
+        if (requests.length === 0) return;
+        given = given.concat(requests);
+        return h.send({ type: 'peer.request', requests });
+      }
       case 'torrentRequest': {
         // The stub gives blocks it has not given (it may give more than the peer can take).
         const free = ALL.filter((a) => !given.some((g) => same(g, a)));
@@ -351,6 +388,10 @@ function run(steps: Step[]): void {
       const agree = out.length === given.length && out.every((o) => given.some((g) => same(g, o)));
       if (!agree) fail('torrent-agrees', `peer ${out.map(id).join(',')} / torrent ${given.map(id).join(',')}`);
       if (c.uploads.reads > MAX_READS) fail('uploads-bounded', `${c.uploads.reads} reads under way`);
+      if (c.fast.allowedIn.length > MAX_ALLOWED_IN || c.fast.suggested.length > MAX_SUGGESTED)
+        fail('fast-bounded', `${c.fast.allowedIn.length} allowed, ${c.fast.suggested.length} suggested`);
+      if (c.fast.served > serveBudget(c.fast, c.torrent.geometry))
+        fail('fast-bounded', `${c.fast.served} blocks served while choking`);
       if (c.uploads.queued.length > c.settings.maxQueuedRequests)
         fail('uploads-bounded', `${c.uploads.queued.length} queued`);
       if (c.traffic.downloaded !== bytesReported)

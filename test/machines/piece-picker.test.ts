@@ -382,3 +382,41 @@ describe('PiecePicker: verification', () => {
     expect(p.pieceBytes(3)).toBe(100_000 - 3 * 32_768);
   });
 });
+
+describe('BEP 6 hints: only (allowed-fast while choked) and prefer (suggest)', () => {
+  it('only: blocks of the listed pieces the peer has and we lack, nothing else, no endgame duplicates', () => {
+    const p = picker({ pieces: 8, have: bits(8, [2]) });
+    p.addPeer('a', bits(8, [1, 2, 3, 5]));
+    const got = p.pick('a', 100, { only: [5, 2, 6, 9] });
+    expect([...new Set(got.map((r) => r.index))]).toEqual([5]);
+    expect(got).toHaveLength(p.blockCount(5));
+    // Its blocks are out: asking again gives nothing, not duplicates.
+    expect(p.pick('a', 100, { only: [5] })).toEqual([]);
+    // An unfinished listed piece is finished: a block given back is picked again.
+    p.rejected('a', 5, 0);
+    expect(p.pick('a', 100, { only: [5] })).toEqual([{ index: 5, begin: 0, length: p.blockBytes(5, 0) }]);
+    expect(p.pick('a', 100, { only: [] })).toEqual([]);
+  });
+
+  it('prefer: a suggested new piece before the rarest, but after unfinished pieces and never a skipped one', () => {
+    const p = picker({ pieces: 8, pieceLength: 2 * BLOCK });
+    p.addPeer('a', 'all');
+    p.addPeer('b', bits(8, [0, 1, 2, 3, 4, 5, 6]));
+    // Piece 7 is the rarest (only the seed has it); piece 4 is suggested.
+    const first = p.pick('a', 1, { prefer: [4] });
+    expect(first.map((r) => r.index)).toEqual([4]);
+    // Piece 4 is now unfinished: it is finished first, then the suggestion 6 before rarest-first.
+    expect(p.pick('a', 1, { prefer: [6] }).map((r) => r.index)).toEqual([4]);
+    expect(p.pick('a', 1, { prefer: [6] }).map((r) => r.index)).toEqual([6]);
+    expect(p.pick('a', 2).map((r) => r.index)).toEqual([6, 7]);
+    p.setPriorities(Uint8Array.from([2, 2, 2, 2, 2, 0, 2, 2]));
+    expect(p.pick('a', 1, { prefer: [5] }).map((r) => r.index)).not.toEqual([5]);
+  });
+
+  it('prefer ranks among equals: a suggested low-priority piece waits for the high ones', () => {
+    const p = picker({ pieces: 4, priorities: Uint8Array.from([1, 3, 2, 2]) });
+    p.addPeer('a', 'all');
+    const order = [0, 1, 2, 3].map(() => p.pick('a', p.blocksPerPiece, { prefer: [0, 3] })[0]!.index);
+    expect(order).toEqual([1, 3, 2, 0]);
+  });
+});

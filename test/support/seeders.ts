@@ -31,13 +31,23 @@ export async function libtorrentSeeder(
   torrent: string,
   dataDir: string,
   port: number,
-  opts: { trust?: boolean; workDir: string; uploadLimit?: number; forcedEncryption?: boolean },
+  opts: {
+    trust?: boolean;
+    workDir: string;
+    uploadLimit?: number;
+    forcedEncryption?: boolean;
+    /** libtorrent's `unchoke_slots_limit` (0: it unchokes nobody) and BEP 6 `allowed_fast_set_size`. */
+    unchokeSlots?: number;
+    allowedFast?: number;
+  },
 ): Promise<Seeder> {
   const ready = join(opts.workDir, `lt-ready-${port}`);
   const args = [join(HELPERS, 'lt_seed.py'), torrent, dataDir, String(port), '--ready', ready];
   if (opts.trust) args.push('--trust');
   if (opts.uploadLimit) args.push('--upload-limit', String(opts.uploadLimit));
   if (opts.forcedEncryption) args.push('--forced-encryption');
+  if (opts.unchokeSlots !== undefined) args.push('--unchoke-slots', String(opts.unchokeSlots));
+  if (opts.allowedFast !== undefined) args.push('--allowed-fast', String(opts.allowedFast));
   const proc = startProcess('/usr/bin/python3', args);
   await waitFor(() => existsSync(ready), 60_000, 'libtorrent seeder', proc);
   return { kind: 'libtorrent', port, proc, stop: () => proc.stop() };

@@ -17,6 +17,7 @@ import { enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
 import { nextRandom } from '../random.js';
 
 export interface ChokerSettings {
+  /** Regular unchoke slots (plus one optimistic); 0 unchokes nobody at all. */
   slots: number;
   rechokeIntervalMs: number;
   /** Rounds between optimistic rotations, and the length of a seeding turn. */
@@ -108,6 +109,8 @@ export function chooseUnchoked(
     });
   const firstSeen: Record<string, number> = {};
   for (const p of peers) firstSeen[p.key] = ctx.firstSeen[p.key] ?? ctx.round;
+  // No slots: nobody is unchoked, not even optimistically (BEP 6 peers still get their allowed-fast pieces).
+  if (slots <= 0) return { keys: [], optimistic: undefined, rng, firstSeen, ...stretches(ctx, [], firstSeen) };
   const rate = (p: ChokeCandidate) => (seeding ? p.upRate : p.downRate);
   type Ranked = { p: ChokeCandidate; r: number; tie: number };
   const eligible: Ranked[] = peers

@@ -52,6 +52,7 @@ import {
   receivePex,
   type ExtMessagesState,
 } from './ext-messages.js';
+import { admitFast, allowFast, emptyFast, pieceVerified, serveChoked, suggest, type FastState } from './fast.js';
 import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
 import {
   addRequests,
@@ -86,6 +87,7 @@ import {
   type PeerSettings,
   type PeerTorrent,
   type PeerView,
+  type PickHints,
 } from './types.js';
 
 type WithoutKey<T> = T extends unknown ? Omit<T, 'key'> : never;
@@ -117,6 +119,8 @@ export interface PeerContext {
   extMessages: ExtMessagesState;
   /** The peer told us what it has (bitfield, have-all, have-none, or a first have). */
   announcedPieces: boolean;
+  /** BEP 6: pieces the peer allows us while choked and suggests; our allowed-fast set for it (fast.ts). */
+  fast: FastState;
   pipeline: PipelineState;
   uploads: UploadQueueState;
   liveness: LivenessState;
@@ -202,6 +206,17 @@ function piecesMessage(c: PeerContext, bytes: Uint8Array): WireMessage | undefin
   return have.isEmpty ? undefined : { type: 'bitfield', bytes: have.toBytes() };
 }
 
+/**
+ * BEP 6 hints for the torrent's picker: while the peer chokes us (`choked`) only its allowed-fast pieces;
+ * while it unchokes us the pieces it suggested, first.
+ */
+function hintsOf(c: PeerContext, choked: boolean): PickHints {
+  if (choked) return { only: c.fast.allowedIn };
+  return c.fast.suggested.length > 0 ? { prefer: c.fast.suggested } : NO_HINTS;
+}
+/** Shared, so the hot path (a `peer.blocks` per socket read) allocates nothing for no hints. */
+const NO_HINTS: PickHints = Object.freeze({});
+
 const requestsOf = (requests: readonly BlockRequest[]): WireMessage[] =>
   requests.map((r) => ({ type: 'request', index: r.index, begin: r.begin, length: r.length }));
 
@@ -227,6 +242,13 @@ export const peerMachine = setup({
     /** Requests can flow: the peer unchokes us and has pieces we want. */
     canRequest: and(['isUnchokingUs', 'isInterested']),
     isStalled: not('canRequest'),
+    /** BEP 6: the peer chokes us but allows us some pieces, and we are interested: ask for those. */
+    canRequestFast: and([
+      not('isUnchokingUs'),
+      'isInterested',
+      ({ context }) => context.extensions.fast && context.fast.allowedIn.length > 0,
+    ]),
+    cannotRequestFast: not('canRequestFast'),
     isStarved: ({ event }) => event.type === 'peer.check' && event.starved,
     hasDeliveredAgain: ({ context }) => context.liveness.blocks > 0,
     wantsInterest: ({ event }) => event.type === 'peer.interest' && event.interested,
@@ -246,14 +268,22 @@ export const peerMachine = setup({
       return { liveness: heard(context.liveness), ...(at !== t.lastAt && { traffic: { ...t, lastAt: at } }) };
     }),
     reconsider: raise({ type: 'peer.reconsider' }),
-    /** Asks the torrent for blocks when the pipeline has free slots. */
-    askForBlocks: enqueueActions(({ context, enqueue }) => {
+    /**
+     * Asks the torrent for blocks when the pipeline has free slots (`choked`: in `requests.fast`, only of
+     * the pieces the peer allows us).
+     */
+    askForBlocks: enqueueActions(({ context, enqueue }, params: { choked: boolean }) => {
       const count = freeSlots(context.pipeline, depthOf(context));
       if (count > 0)
-        enqueue.sendTo(context.report, { type: 'peer.wants', key: context.key, count } satisfies PeerReport);
+        enqueue.sendTo(context.report, {
+          type: 'peer.wants',
+          key: context.key,
+          count,
+          ...hintsOf(context, params.choked),
+        } satisfies PeerReport);
     }),
     /** `wire.piece` / `wire.pieces`: blocks we asked for go to the torrent; one we never asked for closes. */
-    receiveBlocks: enqueueActions(({ context, event, enqueue }, params: { requesting: boolean }) => {
+    receiveBlocks: enqueueActions(({ context, event, enqueue }, params: { requesting: boolean; choked?: boolean }) => {
       if (event.type !== 'wire.piece' && event.type !== 'wire.pieces') return;
       const blocks =
         event.type === 'wire.piece' ? [{ index: event.index, begin: event.begin, block: event.block }] : event.blocks;
@@ -281,6 +311,7 @@ export const peerMachine = setup({
           blocks: r.accepted,
           want,
           batch: refillBatch(depth),
+          ...(want > 0 ? hintsOf(context, params.choked === true) : NO_HINTS),
         } satisfies PeerReport);
       }
       if (r.unrequested) {
@@ -307,11 +338,16 @@ export const peerMachine = setup({
      * Requests the torrent picked, sent (in `requests.active`) — never more than the peer queues (its
      * `reqq`) nor our cap: any beyond go back.
      */
-    sendRequests: enqueueActions(({ context, event, enqueue }) => {
+    sendRequests: enqueueActions(({ context, event, enqueue }, params: { choked: boolean }) => {
       if (event.type !== 'peer.request' || event.requests.length === 0) return;
+      // While the peer chokes us (BEP 6) only its allowed-fast pieces may be asked for.
+      const allowed = params.choked ? context.fast.allowedIn : undefined;
+      const sendable = allowed ? event.requests.filter((r) => allowed.includes(r.index)) : event.requests;
       const room = Math.max(0, pipelineCap(context) - outstandingCount(context.pipeline));
-      const sent = event.requests.slice(0, room);
-      const back = event.requests.slice(room);
+      const sent = sendable.slice(0, room);
+      const back = allowed
+        ? event.requests.filter((r) => !allowed.includes(r.index) || !sent.includes(r))
+        : event.requests.slice(room);
       if (sent.length > 0) {
         enqueue.assign({ pipeline: addRequests(context.pipeline, sent) });
         enqueue.sendTo('wire', { type: 'wire.sendMany', messages: requestsOf(sent) });
@@ -354,7 +390,12 @@ export const peerMachine = setup({
         enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: v.detail });
         return;
       }
-      if (v.verdict === 'reject' || !params.serving) {
+      // While we choke a BEP 6 peer, a piece of the allowed-fast set we sent it is served (up to a budget).
+      const fast =
+        v.verdict === 'ok' && !params.serving && context.extensions.fast
+          ? serveChoked(context.fast, r.index, context.torrent.geometry)
+          : undefined;
+      if (v.verdict === 'reject' || (!params.serving && !fast)) {
         if (context.extensions.fast) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
         return;
       }
@@ -367,8 +408,20 @@ export const peerMachine = setup({
         });
         return;
       }
-      enqueue.assign({ uploads: q.queue });
+      enqueue.assign({ uploads: q.queue, ...(fast && { fast }) });
       for (const read of q.reads) enqueue.sendTo('reader', read);
+    }),
+    /** BEP 6 `allowed-fast` from a fast peer: a piece we may request while it chokes us (bounded). */
+    takeAllowedFast: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'wire.allowed-fast' || !context.extensions.fast) return;
+      const a = allowFast(context.fast, event.index, context.torrent.geometry.pieceCount);
+      if (a.added) enqueue.assign({ fast: a.state });
+    }),
+    /** BEP 6 `suggest` from a fast peer: a hint for the picker (bounded, newest last). */
+    takeSuggest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'wire.suggest' || !context.extensions.fast) return;
+      const next = suggest(context.fast, event.index, context.torrent.geometry.pieceCount);
+      if (next !== context.fast) enqueue.assign({ fast: next });
     }),
     /** BEP 6 `reject`: the request goes back to the torrent. */
     takeReject: enqueueActions(({ context, event, enqueue }) => {
@@ -401,6 +454,7 @@ export const peerMachine = setup({
     ext: emptyExtensionState,
     extMessages: emptyExtMessages,
     announcedPieces: false,
+    fast: emptyFast,
     pipeline: emptyPipeline,
     uploads: emptyUploads,
     liveness: freshLiveness,
@@ -540,6 +594,22 @@ export const peerMachine = setup({
             }
             const pieces = piecesMessage(context, event.have);
             if (pieces) enqueue.sendTo('wire', send(pieces));
+            // BEP 6: our allowed-fast set for this peer (the pieces of it we have), after the bitfield.
+            if (context.extensions.fast && context.settings.allowedFastSetSize > 0) {
+              const f = admitFast(
+                context.address.host,
+                context.torrent.infoHash,
+                context.torrent.geometry,
+                context.settings.allowedFastSetSize,
+                event.have,
+              );
+              enqueue.assign({ fast: f.state });
+              if (f.send.length > 0)
+                enqueue.sendTo('wire', {
+                  type: 'wire.sendMany',
+                  messages: f.send.map((index) => ({ type: 'allowed-fast' as const, index })),
+                });
+            }
             // BEP 5: both sides run a DHT: tell the peer our node's port (after the bitfield, which must come first).
             if (context.extensions.dht && context.torrent.dhtPort !== undefined)
               enqueue.sendTo('wire', send({ type: 'port', port: context.torrent.dhtPort }));
@@ -658,8 +728,6 @@ export const peerMachine = setup({
             }),
           ],
         },
-        'wire.suggest': { actions: 'heard' },
-        'wire.allowed-fast': { actions: 'heard' },
         'wire.unknown': { actions: 'heard' },
         'wire.extended': {
           actions: [
@@ -719,7 +787,17 @@ export const peerMachine = setup({
           ],
         },
         'wire.cancel': {
-          actions: ['heard', assign({ uploads: ({ context, event }) => cancelUpload(context.uploads, event) })],
+          actions: [
+            'heard',
+            enqueueActions(({ context, event, enqueue }) => {
+              const r = { index: event.index, begin: event.begin, length: event.length };
+              const uploads = cancelUpload(context.uploads, r);
+              if (uploads === context.uploads) return;
+              enqueue.assign({ uploads });
+              // BEP 6: a cancelled request is answered with a reject (its block, if read now, is not sent).
+              if (context.extensions.fast) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
+            }),
+          ],
         },
         'upload.block': {
           actions: enqueueActions(({ context, event, enqueue }) => {
@@ -765,7 +843,16 @@ export const peerMachine = setup({
           }),
         },
         'peer.announce': {
-          actions: { type: 'sendWire', params: ({ event }) => send({ type: 'have', index: event.index }) },
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            enqueue.sendTo('wire', send({ type: 'have', index: event.index }));
+            // BEP 6: a piece of our allowed-fast set we now have is announced; the peer's hints for it go.
+            const f = pieceVerified(context.fast, event.index);
+            if (f.state !== context.fast) enqueue.assign({ fast: f.state });
+            if (f.announce) enqueue.sendTo('wire', send({ type: 'allowed-fast', index: event.index }));
+            // The last allowed piece we lacked is ours now: `requests.fast` has nothing left to ask for.
+            if (f.state.allowedIn.length === 0 && context.fast.allowedIn.length > 0)
+              enqueue.raise({ type: 'peer.reconsider' });
+          }),
         },
         // BEP 11: the torrent decides what and when (once a minute); we send it only if both sides speak it.
         'peer.sendPex': {
@@ -898,25 +985,61 @@ export const peerMachine = setup({
             'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: false } } },
             'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: false } } },
             'wire.reject': { actions: ['heard', 'takeReject'] },
+            // BEP 6 hints (ignored from a peer without the fast bit); a new allowed piece may start `fast`.
+            'wire.allowed-fast': { actions: ['heard', 'takeAllowedFast', 'reconsider'] },
+            'wire.suggest': { actions: ['heard', 'takeSuggest'] },
           },
           states: {
             idle: {
-              on: { 'peer.reconsider': { guard: 'canRequest', target: 'active' } },
+              on: {
+                'peer.reconsider': [
+                  { guard: 'canRequest', target: 'active' },
+                  { guard: 'canRequestFast', target: 'fast' },
+                ],
+              },
             },
             active: {
-              entry: 'askForBlocks',
+              entry: { type: 'askForBlocks', params: { choked: false } },
               on: {
-                'peer.reconsider': { guard: 'isStalled', target: 'idle' },
-                'peer.request': { actions: 'sendRequests' },
+                'peer.reconsider': [
+                  // BEP 6: choked by a peer that allows us some pieces: keep asking for those.
+                  { guard: 'canRequestFast', target: 'fast' },
+                  { guard: 'isStalled', target: 'idle' },
+                ],
+                'peer.request': { actions: { type: 'sendRequests', params: { choked: false } } },
                 // A rejected request leaves a free slot (the torrent picks something else).
-                'wire.reject': { actions: ['heard', 'takeReject', 'askForBlocks'] },
-                'peer.refill': { actions: 'askForBlocks' },
+                'wire.reject': {
+                  actions: ['heard', 'takeReject', { type: 'askForBlocks', params: { choked: false } }],
+                },
+                'peer.refill': { actions: { type: 'askForBlocks', params: { choked: false } } },
                 'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
                 'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
                 'peer.check': [
                   { guard: 'isStarved', target: 'snubbed' },
                   // Blocks may have become wanted with no event of ours (another peer closed): top up.
-                  { actions: 'askForBlocks' },
+                  { actions: { type: 'askForBlocks', params: { choked: false } } },
+                ],
+              },
+            },
+            // BEP 6: the peer chokes us but allows us pieces (`allowed-fast`): requests only for those.
+            fast: {
+              entry: { type: 'askForBlocks', params: { choked: true } },
+              on: {
+                'peer.reconsider': [
+                  { guard: 'canRequest', target: 'active' },
+                  { guard: 'cannotRequestFast', target: 'idle' },
+                ],
+                'peer.request': { actions: { type: 'sendRequests', params: { choked: true } } },
+                'wire.reject': { actions: ['heard', 'takeReject', { type: 'askForBlocks', params: { choked: true } }] },
+                'wire.allowed-fast': {
+                  actions: ['heard', 'takeAllowedFast', { type: 'askForBlocks', params: { choked: true } }],
+                },
+                'peer.refill': { actions: { type: 'askForBlocks', params: { choked: true } } },
+                'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: true, choked: true } } },
+                'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: true, choked: true } } },
+                'peer.check': [
+                  { guard: 'isStarved', target: 'snubbed' },
+                  { actions: { type: 'askForBlocks', params: { choked: true } } },
                 ],
               },
             },

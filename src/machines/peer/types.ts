@@ -37,6 +37,11 @@ export interface PeerSettings {
   maxRequestLength: number;
   /** Requests a peer may have queued with us; past this it is flooding and is dropped. */
   maxQueuedRequests: number;
+  /**
+   * BEP 6: pieces of our allowed-fast set for a fast peer (computed from its address, announced for
+   * the pieces we have, served while we choke it); 0 sends none.
+   */
+  allowedFastSetSize: number;
 }
 
 export const defaultPeerSettings: PeerSettings = {
@@ -51,6 +56,7 @@ export const defaultPeerSettings: PeerSettings = {
   maxQueue: 500,
   maxRequestLength: 16 * 1024,
   maxQueuedRequests: 2000,
+  allowedFastSetSize: 10,
 };
 
 /** What a peer needs to know of its torrent (immutable data, copied into the peer's input). */
@@ -101,6 +107,16 @@ export interface PeerView {
   snubbed: boolean;
 }
 
+/**
+ * BEP 6 hints with a request for blocks (`peer.wants`, `peer.blocks`): `only` — the peer chokes us, so
+ * pick only blocks of these pieces (its allowed-fast set); `prefer` — pieces it suggested, to take
+ * before others of the same priority. Absent when empty.
+ */
+export interface PickHints {
+  only?: readonly number[];
+  prefer?: readonly number[];
+}
+
 /** Events the peer actor sends to its parent (the torrent actor). */
 export type PeerReport =
   /** The peer's handshake named our torrent: admit it (`peer.admit`) or close it (a duplicate). */
@@ -109,14 +125,17 @@ export type PeerReport =
   | { type: 'peer.bitfield'; key: string; pieces: Uint8Array | 'all' | 'none' }
   /** The peer's `have` (the index is checked). */
   | { type: 'peer.have'; key: string; index: number }
-  /** The request pipeline has `count` free slots: pick blocks for it (answered with `peer.request`). */
-  | { type: 'peer.wants'; key: string; count: number }
+  /**
+   * The request pipeline has `count` free slots: pick blocks for it (answered with `peer.request`).
+   * {@link PickHints}: while the peer chokes us, only its allowed-fast pieces; suggested pieces first.
+   */
+  | ({ type: 'peer.wants'; key: string; count: number } & PickHints)
   /**
    * Blocks the peer delivered that were outstanding to it, in order (their bytes are views of the
    * socket's buffer: copy them while handling the event). `want` free slots follow; a top-up smaller
    * than `batch` may wait (outside endgame).
    */
-  | { type: 'peer.blocks'; key: string; blocks: readonly PieceBlock[]; want: number; batch: number }
+  | ({ type: 'peer.blocks'; key: string; blocks: readonly PieceBlock[]; want: number; batch: number } & PickHints)
   /** Requests the peer will not answer (choked without BEP 6, rejected, or snubbed): back to the picker. */
   | { type: 'peer.returned'; key: string; requests: readonly BlockRequest[] }
   | ({ type: 'peer.state'; key: string } & PeerView)

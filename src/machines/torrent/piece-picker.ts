@@ -52,6 +52,16 @@ export interface PeerRequest<P> {
 /** What a peer has: its bitfield, or BEP 6 `have all` / `have none`. */
 export type PeerPieces = Bitfield | 'all' | 'none';
 
+/**
+ * BEP 6 hints for {@link PiecePicker.pick}: `only` — pick nothing but blocks of these pieces (the peer
+ * chokes us and allows us these); `prefer` — new pieces to start before other new pieces of the same
+ * priority (the peer suggested them; ignored in sequential order).
+ */
+export interface PickHints {
+  readonly only?: readonly number[];
+  readonly prefer?: readonly number[];
+}
+
 /** State of one block, as reported by {@link PiecePicker.blockState}. */
 export type BlockState = 'wanted' | 'requested' | 'received' | 'verified';
 
@@ -698,11 +708,18 @@ export class PiecePicker<P = string> {
    * for (const r of picker.pick(peer, want)) send({ type: 'request', ...r });
    * ```
    */
-  pick(peer: P, count: number): BlockRequest[] {
+  pick(peer: P, count: number, hints?: PickHints): BlockRequest[] {
     const out: BlockRequest[] = [];
     const st = this.peers.get(peer);
     count = Math.floor(count);
     if (!st || !(count > 0) || this.wantCountOf(st) === 0) return out;
+
+    // BEP 6: the peer chokes us; only the pieces it allows us (allowed-fast) may be asked for.
+    if (hints?.only) {
+      this.pickAmong(st, out, count, hints.only, undefined, false);
+      return this.claimRefetch(peer, out);
+    }
+    const prefer = this.sequentialOrder ? undefined : hints?.prefer;
 
     // 0. Pieces a stream waits for.
     if (this.deadlines.length > 0) {
@@ -715,6 +732,9 @@ export class PiecePicker<P = string> {
       // peer is left to it), 2. new pieces, rarest first.
       this.pickPartial(st, out, count, undefined);
       if (out.length >= count) return this.claimRefetch(peer, out);
+      // BEP 6 `suggest`: new pieces the peer suggested before other new ones.
+      if (prefer && this.freshCountOf(st) > 0) this.pickAmong(st, out, count, prefer, undefined, true);
+      if (out.length >= count) return this.claimRefetch(peer, out);
       if (this.freshCountOf(st) > 0) {
         if (this.useBitfieldWalk(st, count - out.length)) this.pickFreshByBitfield(st, out, count);
         else this.pickFreshByOrder(st, out, count, undefined);
@@ -725,6 +745,8 @@ export class PiecePicker<P = string> {
         this.pickPartial(st, out, count, level);
         if (out.length >= count) return this.claimRefetch(peer, out);
         if (this.freshCountOf(st) === 0) continue;
+        if (prefer) this.pickAmong(st, out, count, prefer, level, true);
+        if (out.length >= count) break;
         if (this.sequentialOrder) this.pickFreshInOrder(st, out, count, level);
         else this.pickFreshByOrder(st, out, count, level);
         if (out.length >= count) break;
@@ -806,6 +828,31 @@ export class PiecePicker<P = string> {
     }
     if (best.wanted > 0) this.takeWanted(best, st, out, best.blocks);
     return out.length > 0 ? { index: best.index, requests: out } : undefined;
+  }
+
+  /**
+   * Wanted blocks of the listed pieces the peer has (BEP 6 hints): of priority `level` (or any not
+   * skipped), fresh ones only when `freshOnly` (a suggestion ranks a new piece, not an unfinished one).
+   */
+  private pickAmong(
+    st: PeerState<P>,
+    out: BlockRequest[],
+    count: number,
+    pieces: readonly number[],
+    level: number | undefined,
+    freshOnly: boolean,
+  ): void {
+    for (const index of pieces) {
+      if (out.length >= count) return;
+      if (!Number.isInteger(index) || index < 0 || index >= this.pieceCount || this.verified.has(index)) continue;
+      const pr = this.priority[index]!;
+      if (pr === 0 || (level !== undefined && pr !== level) || !this.stateHas(st, index)) continue;
+      if (this.pos[index]! >= 0) this.takeWanted(this.startPiece(index), st, out, count);
+      else if (!freshOnly && !this.refetchedByOther(index, st.key)) {
+        const prog = this.inProgress.get(index);
+        if (prog && prog.wanted > 0) this.takeWanted(prog, st, out, count);
+      }
+    }
   }
 
   /** Phase 1: wanted blocks of in-progress pieces the peer has (of priority `level`, or any not skipped). */

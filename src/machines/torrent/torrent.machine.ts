@@ -58,7 +58,7 @@ import { PeerBook, type PeerRecord } from './peer-book.js';
 import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.js';
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
-import { PiecePicker } from './piece-picker.js';
+import { PiecePicker, type PickHints } from './piece-picker.js';
 import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
 import {
   webSeedMachine,
@@ -593,8 +593,11 @@ function closeIfUseless(c: TorrentContext, out: Outbox, key: string): void {
     out.peer(key, { type: 'peer.close', reason: 'not-useful', detail: 'both sides have everything' });
 }
 
-/** Picks up to `count` blocks for `key` and sends them as one `peer.request`. */
-function pickFor(c: TorrentContext, out: Outbox, key: string, count: number, batch?: number): void {
+/**
+ * Picks up to `count` blocks for `key` and sends them as one `peer.request`; `hints` are the peer's BEP 6
+ * allowed-fast (`only`, while it chokes us) and suggested (`prefer`) pieces.
+ */
+function pickFor(c: TorrentContext, out: Outbox, key: string, count: number, batch?: number, hints?: PickHints): void {
   const { picker, buffers } = c.svc;
   if (!picker || !buffers) return;
   // Pieces wait for the disk past the cap: no new requests until some are written.
@@ -608,7 +611,7 @@ function pickFor(c: TorrentContext, out: Outbox, key: string, count: number, bat
   if (picker.inEndgame) n = Math.min(n, ENDGAME_DEPTH - picker.outstandingCount(key));
   else if (batch !== undefined && n < batch) return;
   if (n <= 0) return;
-  const requests = picker.pick(key, n);
+  const requests = picker.pick(key, n, hints);
   if (requests.length > 0) out.peer(key, { type: 'peer.request', requests });
 }
 
@@ -1083,7 +1086,7 @@ export const torrentMachine = setup({
     pick: ({ context, event, self }) => {
       if (event.type !== 'peer.wants') return;
       const out = new Outbox();
-      pickFor(context, out, event.key, event.count);
+      pickFor(context, out, event.key, event.count, undefined, event);
       out.flush(self);
     },
     acceptBlocks: ({ context, event, self }) => {
@@ -1111,7 +1114,7 @@ export const torrentMachine = setup({
             });
         }
       }
-      if (event.want > 0) pickFor(context, out, event.key, event.want, event.batch);
+      if (event.want > 0) pickFor(context, out, event.key, event.want, event.batch, event);
       out.flush(self);
     },
     takeBack: ({ context, event }) => {

@@ -2,7 +2,7 @@
 """Seeds one torrent with libtorrent (python3-libtorrent) on 127.0.0.1, plain TCP, until killed.
 
   lt_seed.py TORRENT DATADIR PORT [--ready FILE] [--trust] [--announce-every SEC] [--upload-limit B/s]
-             [--forced-encryption] [--host ADDR]
+             [--forced-encryption] [--host ADDR] [--unchoke-slots N] [--allowed-fast K]
 
 --host: listen (and dial) on this loopback address instead of 127.0.0.1, e.g. ::1 (IPv6 only).
 
@@ -28,7 +28,14 @@ ap.add_argument('--announce-every', type=float, default=0)
 ap.add_argument('--upload-limit', type=int, default=0, help='bytes/s, 0 = none')
 ap.add_argument('--forced-encryption', action='store_true', help='MSE with RC4 only, both ways')
 ap.add_argument('--host', default='127.0.0.1', help='address to listen and dial on (::1 for IPv6)')
+ap.add_argument('--unchoke-slots', type=int, default=None, help='unchoke_slots_limit (0: unchoke nobody)')
+ap.add_argument('--allowed-fast', type=int, default=None, help='allowed_fast_set_size (BEP 6)')
 a = ap.parse_args()
+extra = {}
+if a.unchoke_slots is not None:
+    extra['unchoke_slots_limit'] = a.unchoke_slots
+if a.allowed_fast is not None:
+    extra['allowed_fast_set_size'] = a.allowed_fast
 
 ses = loopback_session(
     a.port,
@@ -36,6 +43,7 @@ ses = loopback_session(
     alert_mask=int(lt.alert_category.error | lt.alert_category.status),
     upload_rate_limit=a.upload_limit,
     **(FORCED_ENCRYPTION if a.forced_encryption else {}),
+    **extra,
 )
 if a.upload_limit:
     # libtorrent exempts local peers from rate limits: put every address in the global peer class.

@@ -1,0 +1,118 @@
+/**
+ * BEP 6 between two engines over real TCP on 127.0.0.1: a seeder whose choker unchokes nobody
+ * (`choker.slots: 0`) still lets a fast leecher download the pieces of its allowed-fast set — here every
+ * piece, the torrent having fewer pieces than the set size — while choking it the whole time. A
+ * recording proxy between them shows what crossed the wire: the seeder's `allowed-fast` messages, no
+ * `unchoke`, the leecher's requests, and the file arrives byte-identical. With no allowed-fast set the
+ * same choked leecher gets nothing.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/app/engine.js';
+import { createTorrent } from '../../src/io/create-torrent.js';
+import { MessageId } from '../../src/protocol/wire.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const PIECE = 64 * 1024;
+
+let work: string;
+let data: Buffer;
+let torrent: Uint8Array;
+const engines: Engine[] = [];
+const servers: Server[] = [];
+
+/** A TCP proxy to `port` that keeps every byte the dialled side sends (`down`) and the dialler sends (`up`). */
+async function recordingProxy(port: number) {
+  const up: Buffer[] = [];
+  const down: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => (client.destroy(), upstream.destroy()));
+    }
+    client.on('data', (b) => (up.push(b), upstream.write(b)));
+    upstream.on('data', (b) => (down.push(b), client.write(b)));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as { port: number }).port,
+    up: () => Buffer.concat(up),
+    down: () => Buffer.concat(down),
+    close: () => {
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+/** The message ids of a plaintext BitTorrent stream (one connection): the 68-byte handshake, then frames. */
+function messageIds(stream: Buffer): number[] {
+  const ids: number[] = [];
+  let at = 68;
+  while (at + 4 <= stream.length) {
+    const len = stream.readUInt32BE(at);
+    if (at + 4 + len > stream.length) break;
+    if (len > 0) ids.push(stream[at + 4]!);
+    at += 4 + len;
+  }
+  return ids;
+}
+
+async function engine() {
+  const e = await Engine.create({ port: 0, host: '127.0.0.1', encryption: 'plaintext' });
+  engines.push(e);
+  return e;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bt-actor-fast-'));
+  data = randomBytes(5 * PIECE + 777); // 6 pieces: fewer than the allowed-fast set size (10)
+  await writeFile(join(work, 'data.bin'), data);
+  ({ torrent } = await createTorrent(join(work, 'data.bin'), { pieceLength: PIECE }));
+});
+afterAll(async () => {
+  await Promise.all(engines.map((e) => e.close()));
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('BEP 6 between engines', () => {
+  it('a seeder that unchokes nobody serves its allowed-fast pieces: the choked leecher completes byte-identical', async () => {
+    const seed = await engine();
+    await seed.add(torrent, { dir: work, settings: { choker: { slots: 0 } } });
+    const proxy = await recordingProxy(seed.port);
+    const leech = await engine();
+    const t = await leech.add(torrent, { dir: join(work, 'af'), peers: [{ host: '127.0.0.1', port: proxy.port }] });
+    await t.completed;
+    expect(sha(await readFile(join(work, 'af', 'data.bin')))).toBe(sha(data));
+    const fromSeeder = messageIds(proxy.down());
+    const fromLeecher = messageIds(proxy.up());
+    expect({
+      allowedFast: fromSeeder.filter((id) => id === MessageId.allowedFast).length,
+      unchoke: fromSeeder.includes(MessageId.unchoke),
+      haveAll: fromSeeder.includes(MessageId.haveAll),
+      pieces: fromSeeder.filter((id) => id === MessageId.piece).length,
+      requests: fromLeecher.filter((id) => id === MessageId.request).length,
+    }).toEqual({ allowedFast: 6, unchoke: false, haveAll: true, pieces: 5 * 4 + 1, requests: 5 * 4 + 1 });
+    proxy.close();
+  }, 30_000);
+
+  it('with no allowed-fast set (allowedFastSetSize 0) the same choked leecher gets nothing', async () => {
+    const seed = await engine();
+    await seed.add(torrent, { dir: work, settings: { choker: { slots: 0 }, peer: { allowedFastSetSize: 0 } } });
+    const leech = await engine();
+    const t = await leech.add(torrent, { dir: join(work, 'none'), peers: [{ host: '127.0.0.1', port: seed.port }] });
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(t.progress.verifiedPieces).toBe(0);
+    expect(t.progress.peersConnected).toBeGreaterThan(0);
+  }, 30_000);
+});
