@@ -96,7 +96,13 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
       storage,
       peer: peerMachine.provide({ actors: { wire, reader } }),
       metaPeer: metadataPeerMachine.provide({ actors: { wire } }),
-      webseed: webSeedMachine.provide({ actors: { fetch: webSeedFetchActor(runtime.clock) } }),
+      webseed: webSeedMachine.provide({
+        actors: {
+          fetch: webSeedFetchActor(runtime.clock, {
+            ...(options.shaping && { down: options.shaping.down }),
+          }),
+        },
+      }),
       announcer: announcerLogic(client, infoHash),
     },
   });

@@ -17,6 +17,7 @@ import { fromPromise } from 'xstate';
 import { BtError } from '../protocol/errors.js';
 import type { WebSeedFetchInput, WebSeedRange } from '../protocol/webseed.js';
 import { realClock, type Clock } from './clock.js';
+import type { RateLimiter } from './rate-limit.js';
 
 export type WebSeedErrorCode =
   | 'BT_ERR_WEBSEED_URL'
@@ -48,6 +49,11 @@ export interface WebSeedHttpOptions {
   timeoutMs?: number;
   /** Redirects followed per range. Default 3. */
   maxRedirects?: number;
+  /**
+   * The torrent's download limiter (src/io/rate-limit.ts, the engine's above it): every byte read is
+   * charged to it, and the response pauses while it is in debt, as a peer connection's socket does.
+   */
+  down?: RateLimiter;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -107,13 +113,17 @@ function getRange(
   const timeoutMs = options.timeoutMs ?? 30_000;
   const end = start + into.length - 1;
 
+  const down = options.down;
   return new Promise<string | undefined>((resolve, reject) => {
     let settled = false;
     let timer: unknown;
+    /** Waiting for the download limiter (the response is paused, the no-data timer off). */
+    let cancelWait: (() => void) | undefined;
     const finish = (err: WebSeedError | undefined, location?: string) => {
       if (settled) return;
       settled = true;
       clock.clearTimeout(timer);
+      cancelWait?.();
       signal?.removeEventListener('abort', onAbort);
       req.destroy();
       if (err) reject(err);
@@ -164,7 +174,18 @@ function getRange(
           return finish(new WebSeedError('BT_ERR_WEBSEED_TOO_LARGE', `${url}: more bytes than the range holds`));
         into.set(chunk.subarray(0, room), got);
         got += Math.min(room, chunk.length);
-        if (got === into.length && status === 200) finish(undefined); // the rest of the file is not wanted
+        if (got === into.length && status === 200) return finish(undefined); // the rest of the file is not wanted
+        if (!down?.limited) return;
+        down.charge(chunk.length);
+        if (cancelWait !== undefined || !down.blocked) return;
+        res.pause();
+        clock.clearTimeout(timer); // a wait of ours is not the server's silence
+        cancelWait = down.wait(() => {
+          cancelWait = undefined;
+          if (settled) return;
+          arm();
+          res.resume();
+        }, down.chunk);
       });
       res.on('end', () => {
         if (got === into.length) finish(undefined);

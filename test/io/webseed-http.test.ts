@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/app/engine.js';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { fetchWebSeedPiece, WebSeedError } from '../../src/io/webseed-http.js';
+import { RateLimiter } from '../../src/io/rate-limit.js';
+import { realClock } from '../../src/io/clock.js';
 import type { TorrentReport } from '../../src/machines/torrent/torrent.machine.js';
 import { startWebSeedServer, type WebSeedServer } from '../support/webseed-server.js';
 
@@ -71,6 +73,27 @@ describe('fetchWebSeedPiece', () => {
     expect(piece.subarray(10_000, 10_100).every((x) => x === 0)).toBe(true);
     expect(Buffer.from(piece.subarray(10_100)).equals(b.subarray(0, 5_000))).toBe(true);
   });
+
+  it('a download limit shapes a web seed: every byte charged, the response paused while the limiter is in debt', async () => {
+    reset();
+    const limiter = new RateLimiter(realClock, 64 * 1024);
+    const t0 = performance.now();
+    const got = await fetchWebSeedPiece(
+      { ranges: [{ url: `${server.url}/file.bin`, start: 0, length: 192 * 1024, padding: false }], length: 192 * 1024 },
+      { down: limiter },
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    expect(Buffer.from(got).equals(file.subarray(0, 192 * 1024))).toBe(true);
+    // 192 KiB at 64 KiB/s is 3 s, less the bucket's burst (0.1 s, at least 16 KiB): never much faster.
+    expect(seconds).toBeGreaterThan(2.5);
+    // Unlimited, the same range comes at once (the limit did the waiting).
+    const t1 = performance.now();
+    await fetchWebSeedPiece(
+      { ranges: [{ url: `${server.url}/file.bin`, start: 0, length: 192 * 1024, padding: false }], length: 192 * 1024 },
+      { down: new RateLimiter(realClock, 0) },
+    );
+    expect((performance.now() - t1) / 1000).toBeLessThan(seconds / 2);
+  }, 30_000);
 
   it('404 is permanent; 503 is not, with Retry-After; a longer body than the range, or a shorter one, fails', async () => {
     reset();
