@@ -88,7 +88,7 @@ afterAll(async () => {
 describe('BEP 6 between engines', () => {
   it('a seeder that unchokes nobody serves its allowed-fast pieces: the choked leecher completes byte-identical', async () => {
     const seed = await engine();
-    await seed.add(torrent, { dir: work, settings: { choker: { slots: 0 } } });
+    await seed.add(torrent, { dir: work, settings: { choker: { slots: 0 }, peer: { allowedFastSetSize: 10 } } });
     const proxy = await recordingProxy(seed.port);
     const leech = await engine();
     const t = await leech.add(torrent, { dir: join(work, 'af'), peers: [{ host: '127.0.0.1', port: proxy.port }] });

@@ -118,7 +118,10 @@ describe('BEP 6 with libtorrent', () => {
   it('bt-actor seeder unchoking nobody: a libtorrent leecher completes through our allowed-fast set', async () => {
     const seed = await Engine.create({ port: 0, host: '127.0.0.1', encryption: 'plaintext' });
     engines.push(seed);
-    await seed.add(torrent, { dir: join(work, 'src'), settings: { choker: { slots: 0 } } });
+    await seed.add(torrent, {
+      dir: join(work, 'src'),
+      settings: { choker: { slots: 0 }, peer: { allowedFastSetSize: 10 } },
+    });
     const proxy = await recordingProxy(seed.port);
     const out = join(work, 'out-bt');
     await libtorrentLeecher(file, out, await freePort(), { peers: [proxy.port], timeoutMs: 60_000 });

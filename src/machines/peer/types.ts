@@ -56,7 +56,7 @@ export const defaultPeerSettings: PeerSettings = {
   maxQueue: 500,
   maxRequestLength: 16 * 1024,
   maxQueuedRequests: 2000,
-  allowedFastSetSize: 10,
+  allowedFastSetSize: 0,
 };
 
 /** What a peer needs to know of its torrent (immutable data, copied into the peer's input). */
