@@ -127,6 +127,22 @@ describe('BEP 6: pieces the peer allows us', () => {
     expect(h.reports('peer.wants').at(-1)).toMatchObject({ type: 'peer.wants', only: [5, 2] });
   });
 
+  it('blocks of one socket read (wire.pieces) are taken while choked in fast, and free slots for more', () => {
+    const h = chokedInterested();
+    h.push({ type: 'wire.allowed-fast', index: 5 });
+    h.send({ type: 'peer.request', requests: [req(5), req(5, BLOCK)] });
+    expect(requestsState(h)).toBe('fast');
+    const before = h.reports('peer.blocks').length;
+    h.push({ type: 'wire.pieces', blocks: [req(5), req(5, BLOCK)].map((r) => ({ ...r, block: bytes(BLOCK, 5) })) });
+    expect(requestsState(h)).toBe('fast');
+    const blocks = h.reports('peer.blocks').slice(before);
+    expect(blocks.flatMap((b) => b.blocks.map((x) => [x.index, x.begin]))).toEqual([
+      [5, 0],
+      [5, BLOCK],
+    ]);
+    expect(blocks.at(-1)!.only).toEqual([5]);
+  });
+
   it('unchoke → active (unrestricted), choke → fast again; the last allowed piece verified → idle', () => {
     const h = chokedInterested();
     h.push({ type: 'wire.allowed-fast', index: 5 });
