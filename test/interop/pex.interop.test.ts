@@ -58,9 +58,10 @@ function btActor(torrent: string, outDir: string, port: number, peers: number[] 
 }
 
 /** A libtorrent peer (tests/interop/helpers/lt_peers.py) and the peers it reports, as they come. */
-function libtorrentPeer(torrent: string, outDir: string, port: number, connect: number[] = []) {
+function libtorrentPeer(torrent: string, outDir: string, port: number, connect: number[] = [], noPex = false) {
   const args = [join(HELPERS, 'lt_peers.py'), torrent, outDir, String(port), '--timeout', '60'];
   for (const c of connect) args.push('--connect', String(c));
+  if (noPex) args.push('--no-pex');
   const proc: Proc = startProcess('/usr/bin/python3', args);
   const peers = jsonLines(proc.child.stdout!) as { ev: string; addr?: string; source?: string[] }[];
   return { proc, peers };
@@ -137,34 +138,75 @@ describe('bt-actor sends ut_pex (BEP 11)', () => {
 });
 
 describe('bt-actor learns peers from ut_pex (BEP 11)', () => {
-  it('knowing only a libtorrent hub, bt-actor learns a third peer from its PEX and dials it', async () => {
+  /**
+   * A libtorrent hub (the .torrent and no data: nobody finishes) and P, which knows only the hub; then
+   * bt-actor, given only the hub (no tracker, no DHT): P's address can only come from the hub's PEX
+   * (libtorrent sends its first message on a new connection at once). With `pLearns`, P has ut_pex too and
+   * learns bt-actor from the hub at the same moment, so both dial each other.
+   */
+  async function learn(name: string, pLearns: boolean) {
     const { torrent } = await createTorrent(join(work, 'src', 'data.bin'), {
       pieceLength: 64 * 1024,
       creationDate: null,
       announce: [],
     });
-    const file = join(work, 'learn.torrent');
+    const file = join(work, `${name}.torrent`);
     await writeFile(file, torrent);
     const [hubPort, pPort, ourPort] = [await freePort(), await freePort(), await freePort()];
-    for (const d of ['hub', 'p', 'us']) await mkdir(join(work, 'learn', d), { recursive: true });
-    // The hub (libtorrent, the .torrent and no data: nobody finishes) and P, which knows only the hub.
-    const hub = libtorrentPeer(file, join(work, 'learn', 'hub'), hubPort);
+    for (const d of ['hub', 'p', 'us']) await mkdir(join(work, name, d), { recursive: true });
+    const hub = libtorrentPeer(file, join(work, name, 'hub'), hubPort);
     await waitForPort(hubPort, 20_000);
-    const p = libtorrentPeer(file, join(work, 'learn', 'p'), pPort, [hubPort]);
+    const p = libtorrentPeer(file, join(work, name, 'p'), pPort, [hubPort], !pLearns);
     expect(await until(() => p.peers.some((e) => e.ev === 'peer'), 15_000)).toBe(true);
-    // bt-actor is given only the hub: no tracker, no DHT. P's address can only come from the hub's PEX
-    // (libtorrent sends its first message on a new connection at once).
-    const us = btActor(file, join(work, 'learn', 'us'), ourPort, [hubPort]);
+    const us = btActor(file, join(work, name, 'us'), ourPort, [hubPort]);
+    return {
+      pPort,
+      hubPort,
+      ourPort,
+      us,
+      p,
+      peerLines: () => JSON.stringify(us.lines.filter((l) => l.event.startsWith('peer'))),
+      stop: async () => {
+        expect(await us.stop()).not.toBeNull();
+        await p.proc.stop();
+        await hub.proc.stop();
+      },
+    };
+  }
+
+  it('knowing only a libtorrent hub, bt-actor learns a third peer from its PEX and dials it', async () => {
+    const r = await learn('learn', false);
     try {
-      const dialled = () => us.lines.some((l) => l.event === 'peer-connected' && l.key === `127.0.0.1:${pPort}`);
-      expect(await until(dialled, 20_000), JSON.stringify(us.lines.filter((l) => l.event.startsWith('peer')))).toBe(
-        true,
-      );
-      expect(us.lines.some((l) => l.event === 'peer-connected' && l.key === `127.0.0.1:${hubPort}`)).toBe(true);
+      const dialled = () => r.us.lines.some((l) => l.event === 'peer-connected' && l.key === `127.0.0.1:${r.pPort}`);
+      expect(await until(dialled, 20_000), r.peerLines()).toBe(true);
+      expect(r.us.lines.some((l) => l.event === 'peer-connected' && l.key === `127.0.0.1:${r.hubPort}`)).toBe(true);
     } finally {
-      expect(await us.stop()).not.toBeNull();
-      await p.proc.stop();
-      await hub.proc.stop();
+      await r.stop();
+    }
+  }, 90_000);
+
+  it('when the third peer learns bt-actor at the same moment, one connection stays and bt-actor does not dial it again', async () => {
+    const r = await learn('learn-both', true);
+    try {
+      // P connected to bt-actor (it dialled us, or kept our dial), and the connection stays.
+      const pSeesUs = () => r.p.peers.some((e) => e.ev === 'peer' && e.addr === `127.0.0.1:${r.ourPort}`);
+      /** bt-actor's connections that are up, but the hub's (by key, from its peer-connected/closed lines). */
+      const up = () => {
+        const keys = new Set<string>();
+        for (const l of r.us.lines) {
+          if (l.event === 'peer-connected' && l.key !== `127.0.0.1:${r.hubPort}`) keys.add(l.key!);
+          if (l.event === 'peer-closed') keys.delete(l.key!);
+        }
+        return keys;
+      };
+      expect(await until(() => pSeesUs() && up().size > 0, 20_000), r.peerLines()).toBe(true);
+      // Past the peer book's first retry times (5 s, then 10 s): no duplicate dial was refused again.
+      await new Promise((res) => setTimeout(res, 12_000));
+      const closedP = r.us.lines.filter((l) => l.event === 'peer-closed' && l.key === `127.0.0.1:${r.pPort}`);
+      expect(closedP.length, r.peerLines()).toBeLessThanOrEqual(1);
+      expect(up().size, r.peerLines()).toBe(1);
+    } finally {
+      await r.stop();
     }
   }, 90_000);
 });

@@ -136,6 +136,30 @@ describe('torrent statechart: receiving ut_pex', () => {
     expect(h.wires.has('10.5.0.4:6881')).toBe(true);
   });
 
+  it('an address a connected incoming peer listens on (its `p`) is not dialled until that connection ends', () => {
+    // Several connections per IP allowed (as on loopback): the one-per-IP rule does not hide the duplicate.
+    const h = start({ peers: [A], settings: { multipleConnectionsPerIp: true } });
+    const a = h.peer(A);
+    a.connect(EXTENDED);
+    extHandshake(a, { ut_pex: 9 });
+    // C dials us and tells us it listens on 6881: the same peer as 10.0.0.3:6881.
+    h.incoming(C);
+    const c = h.peer(C);
+    c.connect(EXTENDED, 0x71);
+    extHandshake(c, { ut_pex: 3 }, 6881);
+    // A names C's listen address (it learnt it as we did): no second connection to C.
+    a.push({ type: 'wire.extended', id: 2, payload: pex('10.0.0.3:6881', '10.5.0.1:6881') });
+    expect(h.book().get('10.0.0.3:6881')).toBeDefined();
+    expect(h.wires.has('10.5.0.1:6881')).toBe(true);
+    expect(h.wires.has('10.0.0.3:6881')).toBe(false);
+    h.advance(60_000);
+    expect(h.wires.has('10.0.0.3:6881')).toBe(false);
+    // C's connection ends: its listen address is a candidate like any other.
+    c.push({ type: 'wire.closed' });
+    h.advance(2_000);
+    expect(h.wires.has('10.0.0.3:6881')).toBe(true);
+  });
+
   it('a private torrent learns nothing from PEX (and PEX off: nothing either)', () => {
     for (const o of [{ private: true }, { settings: { pex: false } }]) {
       const h = start({ peers: [A], infoBytes: INFO, ...o });

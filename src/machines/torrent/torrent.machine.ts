@@ -701,13 +701,29 @@ function pexPeersOf(c: TorrentContext): PexPeer[] {
   return out;
 }
 
+/** The listen addresses (`host:port`) of our incoming peers that told us theirs (BEP 10 `p`). */
+function incomingListenKeys(c: TorrentContext): Set<string> {
+  const keys = new Set<string>();
+  for (const e of Object.values(c.peers)) {
+    if (e.direction === 'incoming' && e.listenPort !== undefined)
+      keys.add(peerKey({ ...e.address, port: e.listenPort }));
+  }
+  return keys;
+}
+
 /** Lets the peer book choose addresses to dial, up to the connection limit (spawned on `torrent.dial`). */
 function dialMore(c: TorrentContext, self: AnyActorRef): void {
   const { book } = c.svc;
   const free = c.settings.maxConnections - Object.keys(c.peers).length - metaCount(c);
   const peers: PeerAddress[] = [];
-  // Not the banned, nor a second connection to an IP (those would only be skipped by `torrent.dial`).
-  const skip = (r: PeerRecord) => banOf(c.bans, r.address, r.peerId, c.clock) !== undefined || ipFull(c, r.address);
+  // Not the banned, nor a second connection to an IP (those would only be skipped by `torrent.dial`),
+  // nor a peer already connected to us from it (an incoming peer whose extension handshake named this
+  // listen address: both sides learn each other by PEX and dial at once; the other side keeps one).
+  let reached: Set<string> | undefined;
+  const skip = (r: PeerRecord) =>
+    banOf(c.bans, r.address, r.peerId, c.clock) !== undefined ||
+    ipFull(c, r.address) ||
+    (reached ??= incomingListenKeys(c)).has(r.key);
   for (const rec of book.candidates(free, skip)) {
     if (c.selfKeys.has(rec.key)) {
       book.markDead(rec.key);

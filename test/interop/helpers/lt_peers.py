@@ -5,7 +5,10 @@ connected to, once, as a JSON line {"ev": "peer", "addr": "127.0.0.1:P", "source
 libtorrent learnt it), and {"ev": "finished"} once it has every piece. Runs until --timeout (then exits
 0) or until it is stopped.
 
-  lt_peers.py TORRENT OUTDIR PORT [--connect PORT]... [--timeout SEC]
+With --no-pex the session has no ut_pex (ut_metadata and smart_ban only): it neither sends nor learns
+peers by PEX, so it is only ever dialled by the peers others name to it.
+
+  lt_peers.py TORRENT OUTDIR PORT [--connect PORT]... [--timeout SEC] [--no-pex]
 """
 import argparse
 import json
@@ -13,7 +16,7 @@ import time
 
 import libtorrent as lt
 
-from lt_session import loopback_session
+from lt_session import loopback_session, loopback_settings
 
 ap = argparse.ArgumentParser()
 ap.add_argument('torrent')
@@ -21,6 +24,7 @@ ap.add_argument('outdir')
 ap.add_argument('port', type=int)
 ap.add_argument('--connect', type=int, action='append', default=[])
 ap.add_argument('--timeout', type=float, default=60)
+ap.add_argument('--no-pex', action='store_true')
 a = ap.parse_args()
 
 
@@ -28,7 +32,12 @@ def sources(src):
     return [n for n in ('tracker', 'dht', 'pex', 'lsd', 'resume_data', 'incoming') if src & getattr(lt.peer_info, n, 0)]
 
 
-ses = loopback_session(a.port)
+if a.no_pex:
+    ses = lt.session(loopback_settings(a.port), 0)
+    ses.add_extension('ut_metadata')
+    ses.add_extension('smart_ban')
+else:
+    ses = loopback_session(a.port)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(a.torrent)
 p.save_path = a.outdir
