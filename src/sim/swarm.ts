@@ -99,9 +99,13 @@ export class Sim {
     return { meta: parseMetainfo(bytes), content };
   }
 
-  /** The address of node `index`: 10.1.x.y, 250 a subnet. */
+  /**
+   * The address of node `index`: 10.x.y.1, each node in its own /24 (as the peers of a real swarm are,
+   * mostly): BEP 6 derives a peer's allowed-fast set from its /24, so hosts sharing one would all get
+   * the same set — see docs/simulation.md.
+   */
   static hostOf(index: number): string {
-    return `10.1.${Math.floor(index / 250)}.${(index % 250) + 1}`;
+    return `10.${1 + Math.floor(index / 250)}.${index % 250}.1`;
   }
 
   /** Starts a node (a real Engine on the simulated runtime) with the torrent added. */

@@ -59,15 +59,17 @@ describe('engine rate limits', () => {
     const leecher = await engine({ limits: { down: 2 * MiB } });
     expect(leecher.limits).toEqual({ down: 2 * MiB, up: 0 });
     const s = await timedDownload(from, leecher, 'down');
+    // Never faster than the limit; slower only by what a loaded machine costs (the ±10 % over 20 s is
+    // measured by test/interop/rate-limit.interop.test.ts).
     expect(s).toBeGreaterThan(3 * 0.9);
-    expect(s).toBeLessThan(3 * 1.2);
+    expect(s).toBeLessThan(3 * 1.5);
   }, 30_000);
 
   it('limits.up at the seeder: 6 MiB at 2 MiB/s takes 3 s', async () => {
     const from = await seeder({ limits: { up: 2 * MiB } });
     const s = await timedDownload(from, await engine(), 'up');
     expect(s).toBeGreaterThan(3 * 0.9);
-    expect(s).toBeLessThan(3 * 1.2);
+    expect(s).toBeLessThan(3 * 1.5);
   }, 30_000);
 
   it("a torrent's own limit, changed while it runs, and the engine's, set while it runs", async () => {

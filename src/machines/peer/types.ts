@@ -39,7 +39,7 @@ export interface PeerSettings {
   maxQueuedRequests: number;
   /**
    * BEP 6: pieces of our allowed-fast set for a fast peer (computed from its address, announced for
-   * the pieces we have, served while we choke it); 0 sends none.
+   * the pieces we have, served while we choke it); 0 sends none. Default 5, as libtorrent.
    */
   allowedFastSetSize: number;
 }
@@ -56,7 +56,7 @@ export const defaultPeerSettings: PeerSettings = {
   maxQueue: 500,
   maxRequestLength: 16 * 1024,
   maxQueuedRequests: 2000,
-  allowedFastSetSize: 0,
+  allowedFastSetSize: 5,
 };
 
 /** What a peer needs to know of its torrent (immutable data, copied into the peer's input). */
