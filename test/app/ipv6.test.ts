@@ -102,15 +102,19 @@ describe('IPv6 peers', () => {
     const v6 = await engine({ host: '::1' });
     const v4 = await engine({ host: '127.0.0.1' });
     expect([v6.host, v4.host]).toEqual(['::1', '127.0.0.1']);
+    // No PEX: the seeder would name each leecher to the other, and the IPv4 one (its listener bound to
+    // 127.0.0.1, its dials not) would connect to the IPv6 one over [::1]; only the seeder's part is tested.
     const t6 = await v6.add(torrent, {
       paused: true,
       dir: join(work, 'dual6'),
       peers: [{ host: '::1', port: seed.port }],
+      settings: { pex: false },
     });
     const t4 = await v4.add(torrent, {
       paused: true,
       dir: join(work, 'dual4'),
       peers: [{ host: '127.0.0.1', port: seed.port }],
+      settings: { pex: false },
     });
     const k6 = connectedKeys(t6);
     const k4 = connectedKeys(t4);
