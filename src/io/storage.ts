@@ -81,6 +81,8 @@ interface OnDisk {
   exists: boolean;
   /** The last component is a symlink (leading inside the folder): the open must follow it. */
   finalIsLink: boolean;
+  /** The file's folder exists (and was confirmed): only the file itself may be missing. */
+  parentExists: boolean;
 }
 
 /**
@@ -103,6 +105,12 @@ export class Storage {
   private readonly paths: string[];
   /** Files (by index) confirmed inside the download folder, with their identity (see `openFile`). */
   private readonly confirmedFiles = new Map<number, { finalIsLink: boolean; dev: number; ino: number }>();
+  /**
+   * Folders confirmed inside the download folder, by path, with the device and inode they had: a file
+   * whose folder is still that folder (one stat) is checked from there down, not from the root (a
+   * torrent of thousands of small files created each one's folders' lstats again: most of its writing).
+   */
+  private readonly confirmedDirs = new Map<string, { dev: number; ino: number }>();
   /** Files written since the last {@link sync}. */
   private readonly unsynced = new Set<number>();
   /** Path components of every file, relative to the root. */
@@ -462,19 +470,32 @@ export class Storage {
   private async confirmInside(i: number, seenDirs?: Set<string>, missingDirs?: Set<string>): Promise<OnDisk> {
     const comps = this.components[i]!;
     let p = this.root;
-    for (let k = 0; k < comps.length; k++) {
+    let from = 0;
+    if (comps.length > 1) {
+      // The file's folder, confirmed before and still the same folder: its ancestors need no lstat.
+      const parent = join(this.root, ...comps.slice(0, -1));
+      const known = this.confirmedDirs.get(parent);
+      if (known) {
+        const st = await stat(parent).catch(() => undefined);
+        if (st?.isDirectory() && st.dev === known.dev && st.ino === known.ino) {
+          p = parent;
+          from = comps.length - 1;
+        } else this.confirmedDirs.delete(parent);
+      }
+    }
+    for (let k = from; k < comps.length; k++) {
       p = join(p, comps[k]!);
       const last = k === comps.length - 1;
       if (!last && seenDirs?.has(p)) continue;
       // A folder found missing in this sweep: every file under it is missing (no lstat, no error each).
-      if (!last && missingDirs?.has(p)) return { exists: false, finalIsLink: false };
+      if (!last && missingDirs?.has(p)) return { exists: false, finalIsLink: false, parentExists: false };
       let st: Stats;
       try {
         st = await lstat(p);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
           if (!last) missingDirs?.add(p);
-          return { exists: false, finalIsLink: false };
+          return { exists: false, finalIsLink: false, parentExists: last };
         }
         throw ioError(p, 'inspect')(err);
       }
@@ -500,12 +521,13 @@ export class Storage {
       if (!last) {
         if (!st.isDirectory()) throw new StorageError('BT_ERR_STORAGE_PATH', `'${p}' is not a folder`, p);
         seenDirs?.add(p);
+        this.confirmedDirs.set(p, { dev: st.dev, ino: st.ino });
       } else {
         if (!st.isFile()) throw new StorageError('BT_ERR_STORAGE_PATH', `'${p}' is not a regular file`, p);
-        return { exists: true, finalIsLink: isLink };
+        return { exists: true, finalIsLink: isLink, parentExists: true };
       }
     }
-    return { exists: false, finalIsLink: false };
+    return { exists: false, finalIsLink: false, parentExists: true };
   }
 
   /**
@@ -562,7 +584,9 @@ export class Storage {
       );
       return { fh, finalIsLink: disk.finalIsLink };
     }
-    if (!disk.exists) {
+    // Only the file missing, its folder just confirmed: O_NOFOLLOW creates it there. Folders missing:
+    // created, then the whole path checked again.
+    if (!disk.exists && !disk.parentExists) {
       await mkdir(dirname(path), { recursive: true }).catch(ioError(dirname(path), 'create folder'));
       disk = await this.confirmInside(i);
     }

@@ -425,6 +425,19 @@ describe('Storage: paths never leave the download folder', () => {
     expect(await readFile(join(outside, 'deeper', 'ü-ñ 文件.txt'), 'utf8')).toBe('outside');
   });
 
+  it('a folder confirmed before (its empty file created) and swapped for a symlink is refused for a new file', async () => {
+    const b = build('multi', MULTI, PIECE);
+    const storage = await openStorage(b.meta); // creates sub/empty-2: `sub` confirmed inside
+    await mkdir(join(outside, 'deeper'), { recursive: true });
+    await rm(join(dir, 'multi', 'sub'), { recursive: true });
+    await symlink(outside, join(dir, 'multi', 'sub'));
+    // Piece 1 creates sub/x and sub/deeper/…: `sub` is no longer the folder confirmed, the path is walked.
+    const err = await expectCode(storage.writePiece(1, pieceData(b, 1)), 'BT_ERR_STORAGE_PATH');
+    expect(err.message).toMatch(/outside the download folder/);
+    expect(await readdir(outside)).toEqual(['deeper']);
+    expect(await readdir(join(outside, 'deeper'))).toEqual([]);
+  });
+
   it('refuses a single-file torrent whose file is a symlink to a file outside', async () => {
     const b = build('single.bin', [{ path: ['x'], length: 5000 }], 4096, false);
     const target = join(outside, 'precious');
