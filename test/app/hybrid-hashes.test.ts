@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server as BtTrackerServer } from 'bittorrent-tracker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DhtNode } from '../../src/app/dht-node.js';
 import { Engine } from '../../src/app/engine.js';
 import { TrackerClient } from '../../src/io/tracker-client.js';
 import { hybridV2Hash, parseMetainfo } from '../../src/protocol/metainfo.js';
@@ -84,6 +85,74 @@ describe('BEP 52 hybrid torrents on the wire', () => {
     expect(l.closedByRemote).toBe(true);
     await seed.close();
   });
+});
+
+describe('BEP 52 hybrid torrents in the DHT (every node on 127.0.0.1)', () => {
+  it('a hybrid is announced under both hashes, and a peer found under the v2 hash only is downloaded from', async () => {
+    const torrent = v2Torrent(FILES, { version: 'hybrid', pieceLength: PIECE, announce: [] });
+    const meta = parseMetainfo(torrent);
+    const v2 = hybridV2Hash(meta)!;
+    const nodes: DhtNode[] = [];
+    const node = async (bootstrap: string[], port = 0) => {
+      const n = new DhtNode({ port, host: '127.0.0.1', bootstrap, stateDir: join(work, `dht-${nodes.length}`) });
+      nodes.push(n);
+      return n;
+    };
+    try {
+      // A bootstrap node of our own, started by a lookup for a hash nobody has.
+      const boot = await node([]);
+      const started = new Promise<number>((resolve) =>
+        boot.events$.subscribe((e) => e.type === 'dht.started' && resolve(e.port)),
+      );
+      await boot.add(new Uint8Array(20).fill(1));
+      const bootstrap = [`127.0.0.1:${await started}`];
+      const dht = (name: string) => ({ bootstrap, stateDir: join(work, name) });
+
+      // 1. An engine seeding the hybrid with the DHT announces it under both hashes.
+      const seed = await Engine.create({ port: 0, host: '127.0.0.1', dht: dht('dht-seed') });
+      engines.push(seed);
+      const announced = new Set<string>();
+      const both = new Promise<void>((resolve) =>
+        seed.dht!.events$.subscribe((e) => {
+          if (e.type === 'dht.lookupDone' && e.announced > 0) announced.add(e.target);
+          if (announced.has(meta.infoHashHex) && announced.has(hex(v2))) resolve();
+        }),
+      );
+      await (
+        await seed.add(torrent, { dir: join(work, 'seed') })
+      ).completed;
+      await both;
+      // A node that knows only the v2 hash finds the seed there.
+      const probe = await node(bootstrap);
+      const found = new Promise<string[]>((resolve) =>
+        probe.peers$.subscribe((p) => p.infoHash === hex(v2) && resolve(p.peers.map((a) => `${a.host}:${a.port}`))),
+      );
+      await probe.add(v2);
+      expect(await found).toContain(`127.0.0.1:${seed.port}`);
+
+      // 2. A seeder without the DHT, announced by another node under the v2 hash only: an engine that
+      // knows no peer finds it through its v2 lookup and downloads from it.
+      const quiet = await seeder([]);
+      // Its UDP port is the quiet seeder's TCP port: its announce_peer (implied port) names the seeder.
+      const herald = await node(bootstrap, quiet.port);
+      const heralded = new Promise<void>((resolve) =>
+        herald.events$.subscribe((e) => e.type === 'dht.lookupDone' && e.announced > 0 && resolve()),
+      );
+      await herald.add(v2, quiet.port);
+      await heralded;
+      await seed.close(); // only the quiet seeder holds the data now
+      const leech = await Engine.create({ port: 0, host: '127.0.0.1', dht: dht('dht-leech') });
+      engines.push(leech);
+      const out = join(work, 'out-dht');
+      await (
+        await leech.add(torrent, { dir: out })
+      ).completed;
+      for (const f of FILES)
+        expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  }, 60_000);
 });
 
 describe('BEP 52 hybrid torrents at a tracker (bittorrent-tracker server)', () => {
