@@ -44,7 +44,8 @@ import {
 } from '../machines/torrent/torrent.machine.js';
 import { BtError } from '../protocol/errors.js';
 import { parseMagnet, type MagnetLink } from '../protocol/magnet.js';
-import { MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { hybridV2Hash, MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { toHex } from '../protocol/bytes.js';
 import { unverifiableReason } from '../protocol/piece-verify.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
@@ -532,6 +533,8 @@ function checkedEncryption(policy: unknown): EncryptionPolicy {
 
 export class Engine {
   private readonly handles = new Map<string, TorrentHandle>();
+  /** BEP 52: a hybrid torrent's truncated v2 hash (hex) → its handle's key, for the DHT's peers. */
+  private readonly v2Keys = new Map<string, string>();
   private encryptionPolicy: EncryptionPolicy = 'prefer';
 
   /** The engine-wide cap on peer connections (changeable with {@link set}). */
@@ -621,7 +624,7 @@ export class Engine {
       });
       // Peers the DHT finds go to their torrent as tracker peers do (the peer book's caps apply).
       this.dht.peers$.subscribe(({ infoHash, peers }) => {
-        const actor = this.handles.get(infoHash)?.actor;
+        const actor = this.handles.get(this.v2Keys.get(infoHash) ?? infoHash)?.actor;
         if (actor && actor.getSnapshot().status === 'active') actor.send({ type: 'torrent.addPeers', peers });
       });
     }
@@ -805,6 +808,8 @@ export class Engine {
     if (unverifiable) throw new MetainfoError('BT_ERR_METAINFO_UNSUPPORTED', 'piece layers', unverifiable);
     const infoHashHex = meta?.infoHashHex ?? magnet!.infoHashHex;
     const infoHash = meta?.infoHash ?? magnet!.infoHash;
+    // BEP 52: a hybrid is also looked up and announced in the DHT under its truncated v2 hash.
+    const v2Hash = meta && hybridV2Hash(meta);
     const peers = (await Promise.all((options.peers ?? []).map(peerAddresses))).flat();
     // The link's peers (x.pe): a host name that does not resolve is left out, not an error.
     for (const p of magnet?.peers ?? []) peers.push(...(await peerAddresses(p).catch(() => [])));
@@ -902,12 +907,13 @@ export class Engine {
             saveFileSelection();
           }
           if (meta.private) this.dht?.remove(infoHash);
+          if (meta.private && v2Hash) this.dht?.remove(v2Hash);
         }
         this.events.next({ infoHash: infoHashHex, event: e as TorrentReport });
         if (e.type === 'torrent.complete') settle.resolve();
       });
       let unrouted = false;
-      const unrouteListener = attachListener(actor, this.listener, { infoHashHex }, () => this.hasRoom());
+      const unrouteListener = attachListener(actor, this.listener, meta ?? { infoHashHex }, () => this.hasRoom());
       let done!: (o: TorrentOutcome) => void;
       const current: Run = {
         actor,
@@ -1208,9 +1214,11 @@ export class Engine {
       },
       remove: async () => {
         this.dht?.remove(infoHash);
+        if (v2Hash) this.dht?.remove(v2Hash);
         const outcome = await stop();
         if (this.handles.get(infoHashHex) === handle) {
           this.handles.delete(infoHashHex);
+          if (v2Hash) this.v2Keys.delete(toHex(v2Hash));
           lock.release();
         }
         removed.next();
@@ -1221,6 +1229,7 @@ export class Engine {
       },
     };
     this.handles.set(infoHashHex, handle);
+    if (v2Hash) this.v2Keys.set(toHex(v2Hash), infoHashHex);
     this.deleters.set(handle, async () => {
       await saving;
       if (!onDisk) return;
@@ -1238,6 +1247,7 @@ export class Engine {
     // BEP 27: a private torrent never touches the DHT. A magnet link's torrent may, until its fetched
     // info dictionary says it is private (then it leaves the DHT: see the `torrent.metadata` report).
     if (this.dht && meta?.private !== true) await this.dht.add(infoHash, this.listener.port);
+    if (this.dht && v2Hash && meta?.private !== true) await this.dht.add(v2Hash, this.listener.port);
     return handle;
   }
 

@@ -4,7 +4,13 @@
  */
 import type { FilePriority } from '../machines/torrent/file-priority.js';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import { isAcceptedTransport, type AcceptedTransport, type PeerListener } from '../io/listener.js';
+import {
+  isAcceptedTransport,
+  type AcceptedTransport,
+  type IncomingConnection,
+  type PeerListener,
+} from '../io/listener.js';
+import { toHex } from '../protocol/bytes.js';
 import { createPeerWireActor } from '../io/peer-wire.js';
 import type { WireShaping } from '../io/rate-limit.js';
 import { blockReaderActor, createStorageHandle, storageActor, type StorageActorOptions } from '../io/storage-actor.js';
@@ -19,7 +25,7 @@ import {
 } from '../machines/torrent/torrent.machine.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import type { EncryptionPolicy } from '../protocol/mse.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
 import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import { seedFrom } from '../machines/random.js';
@@ -103,7 +109,7 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
           }),
         },
       }),
-      announcer: announcerLogic(client, infoHash),
+      announcer: announcerLogic(client, infoHash, meta && hybridV2Hash(meta)),
     },
   });
 }
@@ -140,6 +146,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
         ? {
             infoHash: meta.infoHash,
             infoHashHex: meta.infoHashHex,
+            ...(hybridV2Hash(meta) && { hybridV2Hash: hybridV2Hash(meta)! }),
             name: meta.name,
             length: meta.length,
             pieceLength: meta.pieceLength,
@@ -191,14 +198,14 @@ export function canAccept(actor: TorrentActor, address: PeerAddress): boolean {
 export function attachListener(
   actor: TorrentActor,
   listener: PeerListener,
-  meta: Pick<Metainfo, 'infoHashHex'>,
+  meta: Pick<Metainfo, 'infoHashHex'> & Partial<Pick<Metainfo, 'kind' | 'infoHashV2'>>,
   /** The engine has room for one more connection (its cap over all torrents). */
   engineRoom: () => boolean = () => true,
 ): () => void {
   const refused = actor.on('torrent.refused', (e) => {
     if (isAcceptedTransport(e.transport)) e.transport.socket.destroy();
   });
-  const unregister = listener.register(meta.infoHashHex, (c) => {
+  const route = (c: IncomingConnection) => {
     if (!engineRoom() || !canAccept(actor, c.address)) {
       c.socket.destroy();
       return;
@@ -209,9 +216,13 @@ export function attachListener(
       ...(c.ciphers && { ciphers: c.ciphers }),
     };
     actor.send({ type: 'torrent.incoming', address: c.address, transport });
-  });
+  };
+  // BEP 52: a hybrid torrent is reached by either hash (libtorrent dials a hybrid it knows as v2 by its
+  // truncated v2 hash); the peer actor answers with the hash the peer named.
+  const v2 = meta.kind !== undefined ? hybridV2Hash({ kind: meta.kind, infoHashV2: meta.infoHashV2 }) : undefined;
+  const unregister = [meta.infoHashHex, ...(v2 ? [toHex(v2)] : [])].map((hex) => listener.register(hex, route));
   return () => {
-    unregister();
+    for (const u of unregister) u();
     refused.unsubscribe();
   };
 }

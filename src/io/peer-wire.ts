@@ -411,7 +411,7 @@ function wireBridge(
         sendBlock(cmd);
         break;
       case 'wire.sendHandshake':
-        write(encodeHandshake(input.handshake));
+        write(encodeHandshake(cmd.infoHash ? { ...input.handshake, infoHash: cmd.infoHash } : input.handshake));
         break;
       case 'wire.close':
         if (!closed) {

@@ -210,6 +210,18 @@ export function pieceSize(meta: Metainfo, index: number): number {
 export { toHex } from './bytes.js';
 
 /**
+ * BEP 52: a hybrid torrent's second info hash as handshakes, trackers and the DHT carry it — the SHA-256
+ * of the info dictionary cut to 20 bytes (its {@link Metainfo.infoHash} is the SHA-1 one). Undefined for
+ * v1-only and v2-only torrents, which have one hash.
+ *
+ * @example
+ * const v2 = hybridV2Hash(meta); // a Uint8Array(20) for a hybrid torrent
+ */
+export function hybridV2Hash(meta: Pick<Metainfo, 'kind' | 'infoHashV2'>): Uint8Array | undefined {
+  return meta.kind === 'hybrid' && meta.infoHashV2 ? meta.infoHashV2.slice(0, 20) : undefined;
+}
+
+/**
  * Parses and validates a .torrent file. Throws {@link MetainfoError} naming the field at fault.
  *
  * @example

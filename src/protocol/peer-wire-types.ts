@@ -50,7 +50,11 @@ export type PeerWireCommand =
   | { type: 'wire.sendMany'; messages: WireMessage[] }
   /** A `piece` message: the block follows its 13-byte header without being copied. */
   | { type: 'wire.sendBlock'; index: number; begin: number; block: Uint8Array }
-  | { type: 'wire.sendHandshake' }
+  /**
+   * Our handshake, on an incoming connection; `infoHash` replaces its info hash (BEP 52: a hybrid torrent
+   * answers with the hash the peer named, its v1 or its truncated v2 hash).
+   */
+  | { type: 'wire.sendHandshake'; infoHash?: Uint8Array }
   | { type: 'wire.close' };
 
 /** What the peer actor gives its `wire` actor when it invokes it. */

@@ -198,10 +198,10 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     h.push({ type: 'wire.connected' });
     expect(h.wire.commands).toEqual([]);
     h.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: INFO_HASH, peerId: THEIR_ID } });
-    expect(h.wire.commands).toEqual([{ type: 'wire.sendHandshake' }]);
+    expect(h.wire.commands).toEqual([{ type: 'wire.sendHandshake', infoHash: INFO_HASH }]);
     h.send({ type: 'peer.admit', have: bitfieldOf([2]) });
     expect(h.wire.commands).toEqual([
-      { type: 'wire.sendHandshake' },
+      { type: 'wire.sendHandshake', infoHash: INFO_HASH },
       { type: 'wire.send', message: { type: 'bitfield', bytes: Uint8Array.from([0x20]) } },
     ]);
   });
@@ -212,6 +212,26 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     h.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: bytes(20, 0xbb), peerId: THEIR_ID } });
     expect(h.wire.commands).toEqual([{ type: 'wire.close' }]);
     expect(closedReport(h)).toMatchObject({ reason: 'info-hash-mismatch' });
+  });
+
+  it('BEP 52 hybrid: a handshake naming either hash is ours, and an incoming one is answered with the hash it named', () => {
+    const V2 = bytes(20, 0x5e);
+    const h = start({ direction: 'incoming', transport: {}, torrent: { hybridV2Hash: V2 } });
+    h.push({ type: 'wire.connected' });
+    h.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: V2, peerId: THEIR_ID } });
+    expect(h.wire.commands).toEqual([{ type: 'wire.sendHandshake', infoHash: V2 }]);
+    expect(h.value()).toBe('admitting');
+    // Outgoing: we name the v1 hash; a hybrid peer answering with the v2 one is still our torrent.
+    const out = start({ torrent: { hybridV2Hash: V2 } });
+    expect(out.wire.input?.handshake.infoHash).toEqual(INFO_HASH);
+    out.push({ type: 'wire.connected' });
+    out.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: V2, peerId: THEIR_ID } });
+    expect(out.value()).toBe('admitting');
+    // Without a v2 hash (a v1 torrent) the same handshake is another torrent's.
+    const v1 = start({ direction: 'incoming', transport: {} });
+    v1.push({ type: 'wire.connected' });
+    v1.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: V2, peerId: THEIR_ID } });
+    expect(closedReport(v1)).toMatchObject({ reason: 'info-hash-mismatch' });
   });
 });
 

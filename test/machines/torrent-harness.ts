@@ -90,6 +90,8 @@ export interface TorrentHarnessOptions {
   sequential?: boolean;
   /** BEP 19 web seeds (the torrent is laid out as one file, so a range's `start` is the torrent offset). */
   webSeeds?: string[];
+  /** BEP 52: the torrent is a hybrid whose truncated v2 hash is this. */
+  hybridV2Hash?: Uint8Array;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -128,6 +130,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     pieceCount,
     announce: o.trackers ? [o.trackers] : [],
     ...(o.private !== undefined && { private: o.private }),
+    ...(o.hybridV2Hash !== undefined && { hybridV2Hash: o.hybridV2Hash }),
     ...(o.infoBytes !== undefined && { infoBytes: o.infoBytes }),
     ...(o.files !== undefined && { files: o.files.map((length) => ({ length })) }),
     ...(o.webSeeds !== undefined && {

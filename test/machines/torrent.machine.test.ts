@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { transition } from 'xstate';
 import { torrentMachine } from '../../src/machines/torrent/torrent.machine.js';
 import { address, FAST, NO_EXT, startTorrent, T_BLOCK, type TorrentHarness } from './torrent-harness.js';
-import { testSettings } from './peer-harness.js';
+import { INFO_HASH, testSettings } from './peer-harness.js';
 import { flush, ok } from './tracker-harness.js';
 
 let current: TorrentHarness[] = [];
@@ -388,9 +388,34 @@ describe('torrent statechart: peers come and go', () => {
     expect(h.context().peers[A]!.direction).toBe('incoming');
     const a = h.peer(A);
     a.connect(NO_EXT, 0x71);
-    expect(a.wire().commands[0]).toEqual({ type: 'wire.sendHandshake' });
+    expect(a.wire().commands[0]).toEqual({ type: 'wire.sendHandshake', infoHash: INFO_HASH });
     h.incoming(A); // the same address again: refused
     expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+  });
+
+  it('BEP 52: a hybrid admits an incoming peer naming its truncated v2 hash and answers with that hash', () => {
+    const V2 = new Uint8Array(20).fill(0x5e);
+    const h = start({ hybridV2Hash: V2, have: [0, 1, 2, 3] });
+    h.incoming(A);
+    const a = h.peer(A);
+    a.push({ type: 'wire.connected' });
+    a.push({
+      type: 'wire.handshake',
+      handshake: { reserved: NO_EXT, infoHash: V2, peerId: new Uint8Array(20).fill(9) },
+    });
+    expect(a.wire().commands[0]).toEqual({ type: 'wire.sendHandshake', infoHash: V2 });
+    // Admitted: our pieces follow (a v1 peer's bitfield), and the peer is one of the torrent's.
+    expect(a.wire().commands[1]).toMatchObject({ type: 'wire.send', message: { type: 'bitfield' } });
+    expect(h.context().peers[A]?.peerId).toBe('09'.repeat(20));
+    // Any other hash is still refused.
+    h.incoming(B);
+    const b = h.peer(B);
+    b.push({ type: 'wire.connected' });
+    b.push({
+      type: 'wire.handshake',
+      handshake: { reserved: NO_EXT, infoHash: new Uint8Array(20).fill(0x5f), peerId: new Uint8Array(20).fill(8) },
+    });
+    expect(b.wire().commands).toEqual([{ type: 'wire.close' }]);
   });
 });
 

@@ -234,7 +234,10 @@ export const peerMachine = setup({
   },
   guards: {
     isOurTorrent: ({ context, event }) =>
-      event.type === 'wire.handshake' && equalBytes(event.handshake.infoHash, context.torrent.infoHash),
+      event.type === 'wire.handshake' &&
+      (equalBytes(event.handshake.infoHash, context.torrent.infoHash) ||
+        (context.torrent.hybridV2Hash !== undefined &&
+          equalBytes(event.handshake.infoHash, context.torrent.hybridV2Hash))),
     isSelf: ({ context, event }) =>
       event.type === 'wire.handshake' && equalBytes(event.handshake.peerId, context.torrent.peerId),
     isUnchokingUs: stateIn('#peer.connected.peerChoking.unchoked'),
@@ -549,9 +552,11 @@ export const peerMachine = setup({
                 peerId: toHex(event.handshake.peerId),
                 extensions: handshakeExtensions(event.handshake.reserved),
               })),
-              // An incoming peer spoke first; we answer only once its handshake named our torrent.
-              enqueueActions(({ context, enqueue }) => {
-                if (context.direction === 'incoming') enqueue.sendTo('wire', { type: 'wire.sendHandshake' });
+              // An incoming peer spoke first; we answer only once its handshake named our torrent, with
+              // the hash it named (BEP 52: a hybrid's v1 or truncated v2 hash).
+              enqueueActions(({ context, event, enqueue }) => {
+                if (context.direction === 'incoming')
+                  enqueue.sendTo('wire', { type: 'wire.sendHandshake', infoHash: event.handshake.infoHash });
               }),
               {
                 type: 'report',

@@ -62,6 +62,11 @@ export const defaultPeerSettings: PeerSettings = {
 /** What a peer needs to know of its torrent (immutable data, copied into the peer's input). */
 export interface PeerTorrent {
   infoHash: Uint8Array;
+  /**
+   * BEP 52: a hybrid torrent's v2 info hash as handshakes carry it (its SHA-256 cut to 20 bytes). A peer
+   * may name the torrent by it instead of `infoHash`; an incoming one is answered with the hash it named.
+   */
+  hybridV2Hash?: Uint8Array;
   /** Our peer id (a connection to it is a connection to ourselves). */
   peerId: Uint8Array;
   geometry: PieceGeometry;

@@ -44,7 +44,7 @@ import {
 } from '../peer/metadata-peer.machine.js';
 import { MetadataAssembler } from './metadata-assembler.js';
 import { BtError } from '../../protocol/errors.js';
-import { parseMetainfo, type Metainfo } from '../../protocol/metainfo.js';
+import { hybridV2Hash, parseMetainfo, type Metainfo } from '../../protocol/metainfo.js';
 import { sha1 } from '../../protocol/sha1.js';
 import { torrentFileOf } from '../../protocol/torrent-file.js';
 import { MAX_METADATA_SIZE } from '../../protocol/ut-metadata.js';
@@ -75,6 +75,8 @@ const DEFAULT_SEED = 0x1badf00d;
 export interface TorrentInfo {
   infoHash: Uint8Array;
   infoHashHex: string;
+  /** BEP 52: a hybrid torrent's v2 info hash cut to 20 bytes (peers may name the torrent by it too). */
+  hybridV2Hash?: Uint8Array;
   name: string;
   length: number;
   pieceLength: number;
@@ -739,9 +741,11 @@ const metaCount = (c: TorrentContext): number => (c.metadata ? Object.keys(c.met
 
 /** The torrent as the statechart knows it, from a fetched info dictionary (the magnet's trackers kept). */
 function infoOf(meta: Metainfo, announce: string[][], webSeeds: readonly string[]): TorrentInfo {
+  const v2 = hybridV2Hash(meta);
   return {
     infoHash: meta.infoHash,
     infoHashHex: meta.infoHashHex,
+    ...(v2 && { hybridV2Hash: v2 }),
     name: meta.name,
     length: meta.length,
     pieceLength: meta.pieceLength,
@@ -2188,6 +2192,7 @@ export const torrentMachine = setup({
 function peerTorrent(c: TorrentContext): PeerTorrent {
   return {
     infoHash: c.info.infoHash,
+    ...(c.info.hybridV2Hash && { hybridV2Hash: c.info.hybridV2Hash }),
     peerId: c.peerId,
     geometry: geometryOf(c.info),
     ...(c.info.private === true && { private: true }),
