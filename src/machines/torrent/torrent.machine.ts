@@ -737,6 +737,40 @@ function dialMore(c: TorrentContext, self: AnyActorRef): void {
   if (peers.length > 0 || book.size !== c.tally.known) self.send({ type: 'torrent.dial', peers, known: book.size });
 }
 
+/**
+ * Of the addresses the peer book chose (`torrent.dial`), those to dial now and the keys handed back to
+ * it: not one already connected (`connected`), chosen twice, banned, a second connection to an IP when
+ * `perIp` (full peers: {@link ipFull}), or past the connection limit (`count` connections already).
+ */
+function chooseDials(
+  c: TorrentContext,
+  peers: readonly PeerAddress[],
+  count: number,
+  connected: (key: string) => boolean,
+  perIp = false,
+): { dial: PeerAddress[]; skip: string[] } {
+  const dial: PeerAddress[] = [];
+  const skip: string[] = [];
+  const chosen = new Set<string>();
+  for (const address of peers) {
+    const key = peerKey(address);
+    if (
+      connected(key) ||
+      chosen.has(key) ||
+      banOf(c.bans, address, undefined, c.clock) ||
+      (perIp && ipFull(c, address, dial)) ||
+      count >= c.settings.maxConnections
+    )
+      skip.push(key);
+    else {
+      dial.push(address);
+      chosen.add(key);
+      count++;
+    }
+  }
+  return { dial, skip };
+}
+
 const metaCount = (c: TorrentContext): number => (c.metadata ? Object.keys(c.metadata.peers).length : 0);
 
 /** The torrent as the statechart knows it, from a fetched info dictionary (the magnet's trackers kept). */
@@ -1459,23 +1493,7 @@ export const torrentMachine = setup({
         'torrent.dial': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const phase = context.metadata!;
-            let count = metaCount(context);
-            const dial: PeerAddress[] = [];
-            const skip: string[] = [];
-            for (const address of event.peers) {
-              const key = peerKey(address);
-              if (
-                phase.peers[key] ||
-                dial.some((a) => peerKey(a) === key) ||
-                banOf(context.bans, address, undefined, context.clock) ||
-                count >= context.settings.maxConnections
-              )
-                skip.push(key);
-              else {
-                dial.push(address);
-                count++;
-              }
-            }
+            const { dial, skip } = chooseDials(context, event.peers, metaCount(context), (key) => !!phase.peers[key]);
             enqueue.assign(({ context: c, spawn, self }) => {
               const peers = { ...c.metadata!.peers };
               let spawned = c.spawned;
@@ -1783,23 +1801,13 @@ export const torrentMachine = setup({
         'torrent.reannounce': { actions: sendTo('announcer', { type: 'announcer.reannounce' }) },
         'torrent.dial': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            let count = Object.keys(context.peers).length;
-            const dial: PeerAddress[] = [];
-            const skip: string[] = [];
-            for (const address of event.peers) {
-              const key = peerKey(address);
-              if (
-                context.peers[key] ||
-                banOf(context.bans, address, undefined, context.clock) ||
-                ipFull(context, address, dial) ||
-                count >= context.settings.maxConnections
-              )
-                skip.push(key);
-              else {
-                dial.push(address);
-                count++;
-              }
-            }
+            const { dial, skip } = chooseDials(
+              context,
+              event.peers,
+              Object.keys(context.peers).length,
+              (key) => !!context.peers[key],
+              true,
+            );
             enqueue.assign(({ context: c, spawn, self }) => {
               const peers = { ...c.peers };
               let spawned = c.spawned;
