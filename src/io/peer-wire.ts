@@ -202,6 +202,11 @@ function wireBridge(
     if (e.type === 'pieces') return send({ type: 'wire.pieces', blocks: e.blocks, at: now() });
     if (e.type === 'bitfield' && isShared(e.bytes)) e.bytes = e.bytes.slice();
     else if ((e.type === 'extended' || e.type === 'unknown') && isShared(e.payload)) e.payload = e.payload.slice();
+    else if (e.type === 'hash-request' || e.type === 'hashes' || e.type === 'hash-reject') {
+      // BEP 52: the root (and hashes) may be kept, e.g. echoed in the answer.
+      if (isShared(e.piecesRoot)) e.piecesRoot = e.piecesRoot.slice();
+      if (e.type === 'hashes' && isShared(e.hashes)) e.hashes = e.hashes.slice();
+    }
     // The decoded message is a fresh object: it becomes the event (no copy per message).
     const ev = e as unknown as { type: string; at: number };
     ev.type = wireType(e.type);
