@@ -3,8 +3,8 @@
  * libtorrent leecher that knows a multi-file v2-only torrent only by its `urn:btmh:` magnet link (or by
  * a .torrent stripped of its `piece layers`) gets the info dictionary over ut_metadata, then every piece
  * layer over `hash request` / `hashes` from `bt-actor run --seed`, and downloads the files
- * byte-identical. One file has more than 512 pieces, so libtorrent asks for its layer in two ranges,
- * the second with uncle hashes.
+ * byte-identical. Two files have more than 512 pieces, so libtorrent asks for their layers in two
+ * ranges, the second with uncle hashes (64 hashes, and a single one).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -88,6 +88,7 @@ beforeAll(async () => {
   src = join(work, 'src');
   const set = join(src, NAME);
   await writeRandom(join(set, 'large.bin'), 17 * 1024 * 1024 + 54_321); // 546 pieces of 32 KiB: two ranges
+  await writeRandom(join(set, 'edge.bin'), 513 * 32_768 - 100); // 513 pieces: the second range is 1 hash
   await writeRandom(join(set, 'sub', 'mid.bin'), 300_000); // 10 pieces
   await writeRandom(join(set, 'sub', 'small.bin'), 20_000); // one piece: no layer to ask for
   await writeRandom(join(set, 'tiny'), 7);
@@ -96,7 +97,7 @@ beforeAll(async () => {
   await run(PY, [join(HELPERS, 'lt_v2.py'), 'make', 'v2', set, torrent], { timeout: 60_000 });
   meta = parseMetainfo(await readFile(torrent));
   expect(meta.kind).toBe('v2');
-  expect(meta.files.filter((f) => !f.padding && f.pieceLayer && f.length > meta.pieceLength).length).toBe(2);
+  expect(meta.files.filter((f) => !f.padding && f.pieceLayer && f.length > meta.pieceLength).length).toBe(3);
 });
 afterAll(async () => {
   await stopAll();
@@ -125,8 +126,9 @@ describe('BEP 52 hash requests: libtorrent gets the piece layers from bt-actor',
       const counted = /hash messages: (\{.*\})/.exec(proc.output());
       expect(counted, proc.output()).not.toBeNull();
       const hashes = JSON.parse(counted![1]!) as Record<string, number>;
-      // large.bin in two ranges (512 + 64 with uncles), mid.bin in one: every request answered.
-      expect(hashes['sent HASH_REQUEST']).toBeGreaterThanOrEqual(3);
+      // large.bin in two ranges (512 + 64 with uncles), edge.bin in two (512 + 1), mid.bin in one: every
+      // request answered.
+      expect(hashes['sent HASH_REQUEST']).toBeGreaterThanOrEqual(5);
       expect(hashes['received HASHES']).toBe(hashes['sent HASH_REQUEST']);
       expect(hashes['received HASH_REJECT']).toBeUndefined();
     } finally {
