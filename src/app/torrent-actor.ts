@@ -23,6 +23,7 @@ import {
   type TorrentInfo,
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
+import { hashTreesOf } from '../protocol/hash-tree.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import type { EncryptionPolicy } from '../protocol/mse.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
@@ -157,6 +158,8 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
             webSeeds: usableWebSeeds(meta.urlList),
             layout: webSeedLayoutOf(meta),
+            // BEP 52: peers' hash requests are answered from the piece layers we hold.
+            ...(meta.kind !== 'v1' && { hashTrees: hashTreesOf(meta) }),
           }
         : magnetInfo(options.magnet!, runtime.random),
       peerId,

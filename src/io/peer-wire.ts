@@ -198,10 +198,17 @@ function wireBridge(
   // event is handled, before the read returns; other payloads are small and rare, and an actor may
   // keep them: those that are views of the shared buffer get their own bytes.
   const isShared = (b: Uint8Array) => sharedReadBuffer !== undefined && b.buffer === sharedReadBuffer.buffer;
+  // A copy: the views are Buffers, whose `slice()` is a view too (Node's Buffer#slice shares memory).
+  const own = (b: Uint8Array) => new Uint8Array(b);
   const deliver = (e: WireEvent | PiecesEvent) => {
     if (e.type === 'pieces') return send({ type: 'wire.pieces', blocks: e.blocks, at: now() });
-    if (e.type === 'bitfield' && isShared(e.bytes)) e.bytes = e.bytes.slice();
-    else if ((e.type === 'extended' || e.type === 'unknown') && isShared(e.payload)) e.payload = e.payload.slice();
+    if (e.type === 'bitfield' && isShared(e.bytes)) e.bytes = own(e.bytes);
+    else if ((e.type === 'extended' || e.type === 'unknown') && isShared(e.payload)) e.payload = own(e.payload);
+    else if (e.type === 'hash-request' || e.type === 'hashes' || e.type === 'hash-reject') {
+      // BEP 52: the root (and hashes) may be kept, e.g. echoed in the answer.
+      if (isShared(e.piecesRoot)) e.piecesRoot = own(e.piecesRoot);
+      if (e.type === 'hashes' && isShared(e.hashes)) e.hashes = own(e.hashes);
+    }
     // The decoded message is a fresh object: it becomes the event (no copy per message).
     const ev = e as unknown as { type: string; at: number };
     ev.type = wireType(e.type);

@@ -1,12 +1,12 @@
 /**
- * The peer wire protocol: the BEP 3 handshake and messages, BEP 5's `port`, BEP 6 (fast extension)
- * and BEP 10 (extension protocol) messages. Pure and allocation-conscious:
+ * The peer wire protocol: the BEP 3 handshake and messages, BEP 5's `port`, BEP 6 (fast extension),
+ * BEP 10 (extension protocol) and BEP 52's `hash request` / `hashes` / `hash reject` messages. Pure and allocation-conscious:
  *
  * - {@link decodeMessage} is incremental and bounded: it returns a message and the bytes consumed,
  *   "need N more bytes", or a {@link WireError}. The length prefix is checked against the caps of
  *   {@link WireLimits} as soon as it is readable, before the body is awaited or anything allocated.
- * - Decoded payloads (`piece` blocks, `bitfield` bytes, `extended`/`unknown` payloads) are
- *   `subarray` views of the input: zero copy. Copy them if the input buffer will be reused.
+ * - Decoded payloads (`piece` blocks, `bitfield` bytes, `extended`/`unknown` payloads, BEP 52 pieces
+ *   roots and hashes) are `subarray` views of the input: zero copy. Copy them if the input buffer will be reused.
  * - {@link encodeMessage} builds one exact-size buffer; {@link encodePieceHeader} lets a block be
  *   written after its 13-byte header without copying the block.
  *
@@ -57,6 +57,9 @@ export const MessageId = {
   reject: 16, // BEP 6
   allowedFast: 17, // BEP 6
   extended: 20, // BEP 10
+  hashRequest: 21, // BEP 52
+  hashes: 22, // BEP 52
+  hashReject: 23, // BEP 52
 } as const;
 
 /** BEP 10: extended message id 0 is the extension handshake. */
@@ -71,6 +74,19 @@ export const MIN_DEFAULT_MAX_EXTENDED_LENGTH = BLOCK_SIZE + 1024;
  * BEP 9 metadata): 1 + 2^20 / 8 bytes, i.e. up to 1,048,576 pieces.
  */
 export const DEFAULT_MAX_BITFIELD_LENGTH = 1 + (1 << 20) / 8;
+
+/** BEP 52: size of a pieces root (SHA-256) and of each hash of a `hashes` message. */
+export const MERKLE_HASH_LENGTH = 32;
+/**
+ * BEP 52: length prefix of `hash request` and `hash reject`: id, pieces root, then base layer, index,
+ * length and proof layers (uint32 each). A `hashes` message has the same header, then its hashes.
+ */
+export const HASH_REQUEST_LENGTH = 1 + MERKLE_HASH_LENGTH + 16;
+/**
+ * Default cap of the hashes one `hashes` message may carry: 512 of the base layer (what libtorrent
+ * asks for at once, and BEP 52's largest useful request) plus 64 proof hashes (a tree of 2^64 leaves).
+ */
+export const DEFAULT_MAX_HASH_COUNT = 512 + 64;
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -96,6 +112,23 @@ export interface HandshakeExtensions {
 /** A block coordinate: `request`, `cancel` and `reject` carry one (the layout's {@link BlockRequest}). */
 export type BlockRef = BlockRequest;
 
+/**
+ * BEP 52: which hashes of a file's merkle tree a `hash request`, `hashes` or `hash reject` names.
+ * Layers count up from the leaves (16 KiB blocks: layer 0).
+ */
+export interface HashRange {
+  /** The file's `pieces root` (32 bytes; a view of the input when decoded). */
+  piecesRoot: Uint8Array;
+  /** The layer of the requested hashes (0: the leaves). */
+  baseLayer: number;
+  /** The first requested node of the base layer. */
+  index: number;
+  /** How many nodes of the base layer. */
+  length: number;
+  /** How many layers above the base the proof reaches (the uncle hashes that go with the range). */
+  proofLayers: number;
+}
+
 export type WireMessage =
   | { type: 'keep-alive' }
   | { type: 'choke' }
@@ -115,6 +148,15 @@ export type WireMessage =
   | { type: 'allowed-fast'; index: number }
   /** BEP 10: `id` is the extended message id (0 = extension handshake); `payload` follows it. */
   | { type: 'extended'; id: number; payload: Uint8Array }
+  /** BEP 52 (id 21): the peer asks for a range of a file's merkle tree and its proof. */
+  | ({ type: 'hash-request' } & HashRange)
+  /**
+   * BEP 52 (id 22): the answer: `hashes` holds the range's hashes then the uncle hashes, 32 bytes each,
+   * concatenated (a view of the input when decoded; see `hashCountOf` in hash-tree.ts).
+   */
+  | ({ type: 'hashes'; hashes: Uint8Array } & HashRange)
+  /** BEP 52 (id 23): the peer will not give that range. */
+  | ({ type: 'hash-reject' } & HashRange)
   /** Any other message id. BEP 3: unknown messages are ignored, so this is not an error. */
   | { type: 'unknown'; id: number; payload: Uint8Array };
 
@@ -132,6 +174,8 @@ export type WireErrorCode =
   | 'BT_ERR_HANDSHAKE'
   /** A bitfield longer than the piece count allows. */
   | 'BT_ERR_BITFIELD_TOO_LARGE'
+  /** BEP 52: a `hashes` message whose hashes are not whole 32-byte hashes. */
+  | 'BT_ERR_HASHES_LENGTH'
   /** Encoding: a field outside its integer range (uint32, uint16, uint8) or of the wrong size. */
   | 'BT_ERR_MESSAGE_VALUE'
   /** A cap of {@link WireLimits} that is not a non-negative integer. */
@@ -166,6 +210,8 @@ export interface WireLimits {
   maxBitfieldLength?: number;
   /** Cap of a BEP 10 `extended` length prefix (default `max(maxMessageLength, 16 KiB + 1 KiB)`). */
   maxExtendedLength?: number;
+  /** Cap of the hashes of a BEP 52 `hashes` message (default {@link DEFAULT_MAX_HASH_COUNT}). */
+  maxHashCount?: number;
 }
 
 export const DEFAULT_WIRE_LIMITS: Readonly<WireLimits> = Object.freeze({
@@ -186,6 +232,7 @@ export function resolveLimits(limits: Partial<WireLimits> = {}): WireLimits {
   if (limits.pieceCount !== undefined) resolved.pieceCount = limits.pieceCount;
   if (limits.maxBitfieldLength !== undefined) resolved.maxBitfieldLength = limits.maxBitfieldLength;
   if (limits.maxExtendedLength !== undefined) resolved.maxExtendedLength = limits.maxExtendedLength;
+  if (limits.maxHashCount !== undefined) resolved.maxHashCount = limits.maxHashCount;
   return resolved;
 }
 
@@ -329,13 +376,21 @@ const FIXED_LENGTH: Int8Array = (() => {
   t[MessageId.haveNone] = 1;
   t[MessageId.reject] = 13;
   t[MessageId.allowedFast] = 5;
+  t[MessageId.hashRequest] = HASH_REQUEST_LENGTH;
+  t[MessageId.hashReject] = HASH_REQUEST_LENGTH;
   return t;
 })();
 
-/** True when `id` is a message id this codec knows (BEP 3, 5, 6, 10). */
+/** True when `id` is a message id this codec knows (BEP 3, 5, 6, 10, 52). */
 export function isKnownMessageId(id: number): boolean {
   if (!Number.isInteger(id) || id < 0 || id > 0xff) return false;
-  return FIXED_LENGTH[id] !== -1 || id === MessageId.bitfield || id === MessageId.piece || id === MessageId.extended;
+  return (
+    FIXED_LENGTH[id] !== -1 ||
+    id === MessageId.bitfield ||
+    id === MessageId.piece ||
+    id === MessageId.extended ||
+    id === MessageId.hashes
+  );
 }
 
 function frame(id: number, payloadLength: number): Uint8Array {
@@ -366,6 +421,19 @@ function withBlockRef(id: number, m: BlockRef): Uint8Array {
 function withPayload(id: number, payload: Uint8Array): Uint8Array {
   const out = frame(id, payload.length);
   out.set(payload, 5);
+  return out;
+}
+
+/** BEP 52: a `hash request`, `hashes` or `hash reject` with room for `hashBytes` after its header. */
+function withHashRange(id: number, m: HashRange, hashBytes: number): Uint8Array {
+  if (!(m.piecesRoot instanceof Uint8Array) || m.piecesRoot.length !== MERKLE_HASH_LENGTH)
+    throw new WireError('BT_ERR_MESSAGE_VALUE', 'a pieces root must be 32 bytes');
+  const out = frame(id, HASH_REQUEST_LENGTH - 1 + hashBytes);
+  out.set(m.piecesRoot, 5);
+  writeU32(out, 37, u32(m.baseLayer, 'base layer'));
+  writeU32(out, 41, u32(m.index, 'index'));
+  writeU32(out, 45, u32(m.length, 'length'));
+  writeU32(out, 49, u32(m.proofLayers, 'proof layers'));
   return out;
 }
 
@@ -448,6 +516,19 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
       out.set(msg.payload, 6);
       return out;
     }
+    case 'hash-request':
+      return withHashRange(MessageId.hashRequest, msg, 0);
+    case 'hash-reject':
+      return withHashRange(MessageId.hashReject, msg, 0);
+    case 'hashes': {
+      if (msg.hashes.length % MERKLE_HASH_LENGTH !== 0)
+        throw new WireError('BT_ERR_MESSAGE_VALUE', `${msg.hashes.length} bytes are not whole 32-byte hashes`);
+      if (msg.hashes.length > 0xffffffff - HASH_REQUEST_LENGTH)
+        throw new WireError('BT_ERR_MESSAGE_VALUE', 'too many hashes for a length prefix');
+      const out = withHashRange(MessageId.hashes, msg, msg.hashes.length);
+      out.set(msg.hashes, 4 + HASH_REQUEST_LENGTH);
+      return out;
+    }
     case 'unknown': {
       if (!Number.isInteger(msg.id) || msg.id < 0 || msg.id > 0xff || isKnownMessageId(msg.id)) {
         throw new WireError('BT_ERR_MESSAGE_VALUE', `${msg.id} is not an unknown message id`);
@@ -462,7 +543,12 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
 
 /** Largest length prefix any message may have under `limits` (checked before the id is known). */
 export function maxFrameLength(limits: WireLimits): number {
-  return Math.max(limits.maxMessageLength, extendedCap(limits), bitfieldCap(limits));
+  return Math.max(limits.maxMessageLength, extendedCap(limits), bitfieldCap(limits), hashesCap(limits));
+}
+
+/** Largest length prefix of a BEP 52 `hashes` message under `limits`. */
+export function hashesCap(limits: WireLimits): number {
+  return HASH_REQUEST_LENGTH + MERKLE_HASH_LENGTH * (limits.maxHashCount ?? DEFAULT_MAX_HASH_COUNT);
 }
 
 function extendedCap(limits: WireLimits): number {
@@ -525,6 +611,20 @@ function checkHeader(length: number, id: number, limits: WireLimits): DecodeResu
         return {
           kind: 'error',
           error: new WireError('BT_ERR_MESSAGE_LENGTH', 'extended message without its extended id'),
+        };
+      }
+      return null;
+    }
+    case MessageId.hashes: {
+      const cap = hashesCap(limits);
+      if (length > cap) return tooLarge(length, cap, 'hashes');
+      if (length < HASH_REQUEST_LENGTH || (length - HASH_REQUEST_LENGTH) % MERKLE_HASH_LENGTH !== 0) {
+        return {
+          kind: 'error',
+          error: new WireError(
+            'BT_ERR_HASHES_LENGTH',
+            `hashes message with length prefix ${length} (49 plus a multiple of 32)`,
+          ),
         };
       }
       return null;
@@ -616,8 +716,28 @@ export function decodeMessage(buf: Uint8Array, offset: number, limits: WireLimit
     case MessageId.extended:
       message = { type: 'extended', id: buf[p]!, payload: buf.subarray(p + 1, end) };
       break;
+    case MessageId.hashRequest:
+      message = { type: 'hash-request', ...readHashRange(buf, p) };
+      break;
+    case MessageId.hashes:
+      message = { type: 'hashes', ...readHashRange(buf, p), hashes: buf.subarray(p + HASH_REQUEST_LENGTH - 1, end) };
+      break;
+    case MessageId.hashReject:
+      message = { type: 'hash-reject', ...readHashRange(buf, p) };
+      break;
     default:
       message = { type: 'unknown', id, payload: buf.subarray(p, end) };
   }
   return { kind: 'message', message, consumed: total };
+}
+
+/** BEP 52: the pieces root (a view) and four uint32 fields at `p`. */
+function readHashRange(buf: Uint8Array, p: number): HashRange {
+  return {
+    piecesRoot: buf.subarray(p, p + MERKLE_HASH_LENGTH),
+    baseLayer: readU32(buf, p + 32),
+    index: readU32(buf, p + 36),
+    length: readU32(buf, p + 40),
+    proofLayers: readU32(buf, p + 44),
+  };
 }

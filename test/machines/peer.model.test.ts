@@ -114,7 +114,16 @@ const step = fc.oneof(
   fc.record({ t: fc.constant('extHandshake' as const), reqq: fc.integer({ min: 1, max: 6 }), bad: fc.boolean() }),
   fc.record({
     t: fc.constant('misc' as const),
-    kind: fc.constantFrom('keep-alive', 'port', 'suggest', 'allowed-fast', 'unknown', 'extended-other'),
+    kind: fc.constantFrom(
+      'keep-alive',
+      'port',
+      'suggest',
+      'allowed-fast',
+      'unknown',
+      'extended-other',
+      'hash-request',
+      'hashes',
+    ),
   }),
   fc.record({ t: fc.constant('torrentInterest' as const), v: fc.boolean() }),
   {
@@ -317,6 +326,15 @@ function run(steps: Step[]): void {
         if (s.kind === 'port') return h.push({ type: 'wire.port', port: 6881 });
         if (s.kind === 'unknown') return h.push({ type: 'wire.unknown', id: 42, payload: bytes(2, 0) });
         if (s.kind === 'extended-other') return h.push({ type: 'wire.extended', id: 3, payload: bytes(2, 0) });
+        // BEP 52 (the model torrent holds no merkle trees: a request is rejected, hashes are ignored).
+        if (s.kind === 'hash-request' || s.kind === 'hashes') {
+          const range = { piecesRoot: bytes(32, 5), baseLayer: 1, index: 0, length: 2, proofLayers: 0 };
+          return h.push(
+            s.kind === 'hashes'
+              ? { type: 'wire.hashes', ...range, hashes: bytes(64, 6) }
+              : { type: 'wire.hash-request', ...range },
+          );
+        }
         return h.push({ type: s.kind === 'suggest' ? 'wire.suggest' : 'wire.allowed-fast', index: 1 });
       case 'torrentInterest':
         return h.send({ type: 'peer.interest', interested: s.v });

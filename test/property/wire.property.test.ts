@@ -12,6 +12,7 @@ import {
   encodeHandshake,
   encodeMessage,
   isKnownMessageId,
+  hashesCap,
   maxFrameLength,
   resolveLimits,
   type Handshake,
@@ -55,6 +56,24 @@ const messageArb: fc.Arbitrary<WireMessage> = fc.oneof(
   fc.record({ type: fc.constant('port' as const), port: fc.integer({ min: 0, max: 0xffff }) }),
   fc.record({ type: fc.constant('extended' as const), id: fc.integer({ min: 0, max: 255 }), payload: bytes(200) }),
   fc.record({ type: fc.constant('unknown' as const), id: unknownId, payload: bytes(100) }),
+  // BEP 52
+  fc.record({
+    type: fc.constantFrom('hash-request' as const, 'hash-reject' as const),
+    piecesRoot: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    baseLayer: u32,
+    index: u32,
+    length: u32,
+    proofLayers: u32,
+  }),
+  fc.record({
+    type: fc.constant('hashes' as const),
+    piecesRoot: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    baseLayer: u32,
+    index: u32,
+    length: u32,
+    proofLayers: u32,
+    hashes: fc.integer({ min: 0, max: 12 }).chain((n) => fc.uint8Array({ minLength: 32 * n, maxLength: 32 * n })),
+  }),
 );
 
 const handshakeArb: fc.Arbitrary<Handshake> = fc.record({
@@ -160,6 +179,7 @@ const limitsArb: fc.Arbitrary<Partial<WireLimits>> = fc.record(
     pieceCount: fc.integer({ min: 0, max: 300 }),
     maxBitfieldLength: fc.integer({ min: 0, max: 100 }),
     maxExtendedLength: fc.integer({ min: 0, max: 400 }),
+    maxHashCount: fc.integer({ min: 0, max: 12 }),
   },
   { requiredKeys: [] },
 );
@@ -201,7 +221,7 @@ describe('wire codec properties', () => {
     const frameArb = fc
       .record({
         id: fc.oneof(fc.constantFrom(...Object.values(MessageId)), fc.integer({ min: 0, max: 255 })),
-        payload: bytes(48),
+        payload: bytes(120),
         fixed: fc.boolean(),
         trailing: bytes(6),
       })
@@ -221,6 +241,9 @@ describe('wire codec properties', () => {
           15: 0,
           16: 12,
           17: 4,
+          21: 48,
+          22: 48 + 32 * (payload.length % 3),
+          23: 48,
         };
         const size = fixed && sizes[id] !== undefined ? sizes[id] : payload.length;
         const body = Uint8Array.from({ length: size }, (_, k) => payload[k] ?? k);
@@ -338,9 +361,19 @@ describe('wire codec properties', () => {
       15: 1,
       16: 13,
       17: 5,
+      21: 49,
+      23: 49,
     };
     const ids = fc.oneof(
-      fc.constantFrom(MessageId.piece, MessageId.bitfield, MessageId.extended, MessageId.request, MessageId.have),
+      fc.constantFrom(
+        MessageId.piece,
+        MessageId.bitfield,
+        MessageId.extended,
+        MessageId.request,
+        MessageId.have,
+        MessageId.hashRequest,
+        MessageId.hashes,
+      ),
       fc.integer({ min: 0, max: 255 }),
     );
     fc.assert(
@@ -369,7 +402,9 @@ describe('wire codec properties', () => {
                   : (limits.maxBitfieldLength ?? DEFAULT_MAX_BITFIELD_LENGTH)
                 : id === MessageId.extended
                   ? (limits.maxExtendedLength ?? Math.max(limits.maxMessageLength, MIN_DEFAULT_MAX_EXTENDED_LENGTH))
-                  : limits.maxMessageLength;
+                  : id === MessageId.hashes
+                    ? hashesCap(limits)
+                    : limits.maxMessageLength;
             // Above the id's cap, often far above (up to 0xFFFFFFFF).
             prefix = idCap + 1 + (raw % (0xffffffff - idCap));
             code = id === MessageId.bitfield ? 'BT_ERR_BITFIELD_TOO_LARGE' : 'BT_ERR_FRAME_TOO_LARGE';
@@ -400,6 +435,64 @@ describe('wire codec properties', () => {
           expect(before).toBeLessThan(detectedAt);
         },
       ),
+      propertyOptions,
+    );
+  });
+});
+
+describe('BEP 52 hash message properties', () => {
+  it('a hashes length prefix that is not 49 + 32k (within the cap) fails from the header alone with BT_ERR_HASHES_LENGTH', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 600 }),
+        fc.integer({ min: 1, max: 49 + 32 * 20 }),
+        cutsArb,
+        (cap, prefix, cuts) => {
+          fc.pre((prefix - 49) % 32 !== 0 || prefix < 49);
+          const limits = { maxHashCount: cap };
+          fc.pre(prefix <= hashesCap(resolveLimits(limits)));
+          const header = Uint8Array.of(prefix >>> 24, prefix >>> 16, prefix >>> 8, prefix, MessageId.hashes);
+          const { events, error } = runFramer(split(header, cuts), { handshake: false, limits });
+          expect(events).toEqual([]);
+          expect(error?.code).toBe('BT_ERR_HASHES_LENGTH');
+        },
+      ),
+      propertyOptions,
+    );
+  });
+
+  it('a hashes message carries at most maxHashCount hashes: one more is BT_ERR_FRAME_TOO_LARGE', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20 }), (cap, n) => {
+        const msg: WireMessage = {
+          type: 'hashes',
+          piecesRoot: new Uint8Array(32).fill(7),
+          baseLayer: 2,
+          index: 0,
+          length: n,
+          proofLayers: 1,
+          hashes: new Uint8Array(32 * n).fill(n),
+        };
+        const r = decodeMessage(encodeMessage(msg), 0, resolveLimits({ maxHashCount: cap }));
+        if (n <= cap) expect(r).toMatchObject({ kind: 'message', message: msg });
+        else expect(r.kind === 'error' && r.error.code).toBe('BT_ERR_FRAME_TOO_LARGE');
+      }),
+      propertyOptions,
+    );
+  });
+
+  it('decoded roots and hashes are views of the input (zero copy)', () => {
+    fc.assert(
+      fc.property(messageArb, (m) => {
+        fc.pre(m.type === 'hashes' || m.type === 'hash-request' || m.type === 'hash-reject');
+        const buf = encodeMessage(m);
+        const r = decodeMessage(buf, 0, resolveLimits());
+        expect(r.kind).toBe('message');
+        if (r.kind !== 'message') return;
+        const d = r.message as Extract<WireMessage, { piecesRoot: Uint8Array }>;
+        expect(d.piecesRoot.buffer).toBe(buf.buffer);
+        if (d.type === 'hashes') expect(d.hashes.buffer).toBe(buf.buffer);
+      }),
       propertyOptions,
     );
   });

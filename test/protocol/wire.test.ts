@@ -161,7 +161,7 @@ describe('messages', () => {
   });
 
   it('passes unknown ids through (BEP 3: ignored, not an error)', () => {
-    for (const id of [10, 11, 12, 18, 19, 21, 255]) {
+    for (const id of [10, 11, 12, 18, 19, 24, 255]) {
       expect(isKnownMessageId(id)).toBe(false);
       const r = decodeMessage(Uint8Array.of(0, 0, 0, 3, id, 1, 2), 0, DEFAULT_WIRE_LIMITS);
       expect(r).toEqual({
@@ -224,6 +224,53 @@ describe('messages', () => {
         expect((err as WireError).code).toBe('BT_ERR_MESSAGE_VALUE');
       }
     }
+  });
+});
+
+describe('BEP 52 hash messages', () => {
+  const root = Uint8Array.from({ length: 32 }, (_, i) => 0xa0 + (i % 16));
+  const range = { piecesRoot: root, baseLayer: 2, index: 512, length: 512, proofLayers: 11 };
+  const head = toHex(root) + '00000002' + '00000200' + '00000200' + '0000000b';
+
+  it('encodes hash request (21), hashes (22) and hash reject (23) as BEP 52 lays them out', () => {
+    expect(toHex(encodeMessage({ type: 'hash-request', ...range }))).toBe('0000003115' + head);
+    expect(toHex(encodeMessage({ type: 'hash-reject', ...range }))).toBe('0000003117' + head);
+    const hashes = Uint8Array.from({ length: 64 }, (_, i) => i);
+    expect(toHex(encodeMessage({ type: 'hashes', ...range, hashes }))).toBe('0000007116' + head + toHex(hashes));
+    expect(isKnownMessageId(MessageId.hashRequest)).toBe(true);
+    expect(isKnownMessageId(MessageId.hashes)).toBe(true);
+    expect(isKnownMessageId(MessageId.hashReject)).toBe(true);
+  });
+
+  it('decodes them back, the root and hashes as views of the input', () => {
+    const hashes = new Uint8Array(96).fill(9);
+    const buf = encodeMessage({ type: 'hashes', ...range, hashes });
+    const r = decodeMessage(buf, 0, DEFAULT_WIRE_LIMITS);
+    expect(r).toEqual({ kind: 'message', message: { type: 'hashes', ...range, hashes }, consumed: buf.length });
+    const req = decodeMessage(hex('0000003115' + head), 0, DEFAULT_WIRE_LIMITS);
+    expect(req).toEqual({ kind: 'message', message: { type: 'hash-request', ...range }, consumed: 53 });
+  });
+
+  it('refuses wrong lengths with typed errors', () => {
+    // A hash request one byte short, and one byte long.
+    expect(errorCode(hex('0000003015' + head.slice(0, -2)))).toBe('BT_ERR_MESSAGE_LENGTH');
+    expect(errorCode(hex('0000003217' + head + '00'))).toBe('BT_ERR_MESSAGE_LENGTH');
+    // Hashes that are not whole 32-byte hashes, or no header at all.
+    expect(errorCode(hex('0000003216' + head + '00'))).toBe('BT_ERR_HASHES_LENGTH');
+    expect(errorCode(hex('0000000116'))).toBe('BT_ERR_HASHES_LENGTH');
+    // More hashes than the cap (default 576; here 2).
+    const three = encodeMessage({ type: 'hashes', ...range, hashes: new Uint8Array(96) });
+    expect(errorCode(three, resolveLimits({ maxHashCount: 2 }))).toBe('BT_ERR_FRAME_TOO_LARGE');
+    const tooMany = Uint8Array.of(0, 0, 0x48, 0x51, 22); // 49 + 32 * 577
+    expect(errorCode(tooMany)).toBe('BT_ERR_FRAME_TOO_LARGE');
+  });
+
+  it('refuses to encode a root that is not 32 bytes, ragged hashes or fields past uint32', () => {
+    const bad = (m: WireMessage) => () => encodeMessage(m);
+    expect(bad({ type: 'hash-request', ...range, piecesRoot: new Uint8Array(20) })).toThrow(WireError);
+    expect(bad({ type: 'hashes', ...range, hashes: new Uint8Array(33) })).toThrow(WireError);
+    expect(bad({ type: 'hash-reject', ...range, index: -1 })).toThrow(/index -1 is not a uint32/);
+    expect(bad({ type: 'hash-reject', ...range, proofLayers: 2 ** 32 })).toThrow(WireError);
   });
 });
 

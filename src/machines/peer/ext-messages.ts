@@ -45,7 +45,7 @@ export function metadataAllowance(size: number): number {
   return 2 * metadataPieceCount(size) + 8;
 }
 
-/** What one connection did with `ut_metadata` and `ut_pex`. */
+/** What one connection did with `ut_metadata`, `ut_pex` and BEP 52 hash requests (hash-serving.ts). */
 export interface ExtMessagesState {
   /** Metadata requests received, and how many were answered with data. */
   readonly metadataRequests: number;
@@ -55,6 +55,9 @@ export interface ExtMessagesState {
   /** `ut_pex` messages honoured, and ignored (too soon after the last, or malformed). */
   readonly pexHonoured: number;
   readonly pexIgnored: number;
+  /** BEP 52 hash requests received, and how many were answered with hashes. */
+  readonly hashRequests: number;
+  readonly hashesServed: number;
 }
 
 export const emptyExtMessages: ExtMessagesState = {
@@ -63,6 +66,8 @@ export const emptyExtMessages: ExtMessagesState = {
   pexAt: undefined,
   pexHonoured: 0,
   pexIgnored: 0,
+  hashRequests: 0,
+  hashesServed: 0,
 };
 
 const NOTHING: ReadonlySet<string> = new Set();

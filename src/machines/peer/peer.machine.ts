@@ -52,6 +52,7 @@ import {
   receivePex,
   type ExtMessagesState,
 } from './ext-messages.js';
+import { serveHashRequest } from './hash-serving.js';
 import { admitFast, allowFast, emptyFast, pieceVerified, serveChoked, suggest, type FastState } from './fast.js';
 import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
 import {
@@ -734,6 +735,21 @@ export const peerMachine = setup({
           ],
         },
         'wire.unknown': { actions: 'heard' },
+        // BEP 52: a peer asks for hashes of a file's merkle tree: hashes or a hash reject (hash-serving.ts).
+        'wire.hash-request': {
+          actions: [
+            'heard',
+            enqueueActions(({ context, event, enqueue }) => {
+              const r = serveHashRequest(context.torrent.hashTrees, context.extMessages, event);
+              enqueue.assign({ extMessages: r.state });
+              if (r.answer.kind === 'send') enqueue.sendTo('wire', send(r.answer.message));
+              else enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: r.answer.detail });
+            }),
+          ],
+        },
+        // We never ask for hashes: answers are not acted on (the peer is alive, though).
+        'wire.hashes': { actions: 'heard' },
+        'wire.hash-reject': { actions: 'heard' },
         'wire.extended': {
           actions: [
             'heard',

@@ -1,5 +1,6 @@
 /** The peer statechart's input, settings, and the events it exchanges with the torrent that owns it. */
 import type { AnyActorRef } from 'xstate';
+import type { HashTrees } from '../../protocol/hash-tree.js';
 import type { BlockRequest, PieceGeometry } from '../../protocol/layout.js';
 import type { PeerAddress } from '../../protocol/peer-address.js';
 import type { PieceBlock } from '../../protocol/peer-wire-types.js';
@@ -84,6 +85,11 @@ export interface PeerTorrent {
    * reported (`peer.dhtNode`). Absent: no DHT, `port` messages ignored.
    */
   dhtPort?: number;
+  /**
+   * BEP 52: the merkle trees of the files whose piece layers we hold (src/protocol/hash-tree.ts), from
+   * which peers' `hash request`s are answered; absent: every hash request is rejected.
+   */
+  hashTrees?: HashTrees;
 }
 
 export interface PeerInput {

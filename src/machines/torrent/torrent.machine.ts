@@ -50,6 +50,7 @@ import { torrentFileOf } from '../../protocol/torrent-file.js';
 import { MAX_METADATA_SIZE } from '../../protocol/ut-metadata.js';
 import { addBan, banOf, sharesIp, type Bans } from './bans.js';
 import { SmartBan } from './smart-ban.js';
+import type { HashTrees } from '../../protocol/hash-tree.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
 import { randomFrom, seedFrom } from '../random.js';
 import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.machine.js';
@@ -92,6 +93,8 @@ export interface TorrentInfo {
   webSeeds?: readonly string[];
   /** The files as a web seed serves them (their names as the torrent gives them), once known. */
   layout?: WebSeedLayout;
+  /** BEP 52: the merkle trees of the files whose piece layers we hold, for peers' hash requests. */
+  hashTrees?: HashTrees;
 }
 
 export interface TorrentSettings {
@@ -2209,6 +2212,7 @@ function peerTorrent(c: TorrentContext): PeerTorrent {
     ...(c.listenPort !== undefined && { listenPort: c.listenPort }),
     // BEP 27: a private torrent says nothing of a DHT.
     ...(c.dhtPort !== undefined && c.info.private !== true && { dhtPort: c.dhtPort }),
+    ...(c.info.hashTrees !== undefined && { hashTrees: c.info.hashTrees }),
   };
 }
 
