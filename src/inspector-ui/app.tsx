@@ -188,6 +188,12 @@ const ActorRow = memo(function ActorRow({
     >
       <td class="name" style={{ paddingLeft: `${0.5 + depth * 1.1}rem` }} title={xs ? a.name : `${a.machine} ${label}`}>
         <span class="machine">{a.machine}</span> {label}
+        {a.machine === 'webseed' && a.rates && (
+          <span class="muted" data-testid="webseed-down">
+            {' '}
+            ↓ {rate(a.rates.down)}
+          </span>
+        )}
       </td>
       <td class="state" data-testid="state" data-state={stateText(a.value)} title={words}>
         {a.status === 'active' ? words : `${words} (${a.status})`}

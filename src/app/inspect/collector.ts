@@ -367,6 +367,26 @@ export class InspectCollector {
       this.setRates(rec, windowRate(rec.samples));
     }
     for (const t of torrents) this.setRates(t, this.torrentRates(t));
+    // A web seed's rate is its torrent's figure for it (`progress.webseedRates`), as the CLI shows it.
+    for (const rec of this.byId.values()) {
+      if (rec.machine !== 'webseed' || rec.parent === null) continue;
+      const torrent = this.byId.get(rec.parent);
+      if (torrent) this.setRates(rec, { down: this.webSeedRate(torrent, rec), up: 0 });
+    }
+  }
+
+  /** The torrent's `progress.webseedRates` entry of this web seed actor (0 once it left the torrent). */
+  private webSeedRate(torrent: Rec, webseed: Rec): number {
+    try {
+      const p = (torrent.ref.getSnapshot() as { context?: { progress?: { webseedRates?: unknown } } } | undefined)
+        ?.context?.progress;
+      const url = (webseed.ref.getSnapshot() as { context?: { url?: unknown } } | undefined)?.context?.url;
+      const rates = p?.webseedRates as Record<string, unknown> | undefined;
+      const r = typeof url === 'string' && rates ? rates[url] : undefined;
+      return typeof r === 'number' ? r : 0;
+    } catch {
+      return 0;
+    }
   }
 
   private setRates(rec: Rec, r: { down: number; up: number }): void {

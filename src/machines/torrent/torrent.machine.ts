@@ -37,6 +37,7 @@ import {
   type ChokerSettings,
 } from '../choker/choker.machine.js';
 import { peerMachine } from '../peer/peer.machine.js';
+import { addBytes, rateOf, rateWindow, type RateWindow } from '../peer/rate.js';
 import {
   metadataPeerMachine,
   type MetadataPeerCommand,
@@ -197,7 +198,8 @@ export interface TorrentProgress {
   diskFull: boolean;
   /**
    * Bytes per second received from / sent to the connected peers: the sum of each peer's rate over its
-   * sliding window (5 s of 1 s buckets, see src/machines/peer/rate.ts), as last reported.
+   * sliding window (5 s of 1 s buckets, see src/machines/peer/rate.ts), as last reported — and, in
+   * `downloadRate`, the web seeds' rates ({@link TorrentProgress.webseedRates}).
    */
   downloadRate: number;
   uploadRate: number;
@@ -205,6 +207,11 @@ export interface TorrentProgress {
   metadata?: { peers: number; ready: number };
   /** BEP 19 web seeds in use (not dropped). */
   webseeds: number;
+  /**
+   * Bytes per second each web seed in use delivered, by URL: the bytes of its pieces as they arrived,
+   * over the same 5 s window as a peer's (on the torrent's clock). Present while any web seed is in use.
+   */
+  webseedRates?: Readonly<Record<string, number>>;
 }
 
 export type TorrentReport =
@@ -380,6 +387,8 @@ export interface TorrentServices {
 export interface WebSeedEntry {
   ref: ActorRefFrom<typeof webSeedMachine>;
   url: string;
+  /** The bytes it delivered, stamped with the torrent's clock: its download rate. */
+  down: RateWindow;
 }
 
 export interface TorrentContext {
@@ -476,6 +485,16 @@ function progressOf(c: TorrentContext): TorrentProgress {
     downloadRate += e.downRate;
     uploadRate += e.upRate;
   }
+  const webEntries = Object.values(c.webseeds);
+  let webseedRates: Record<string, number> | undefined;
+  if (webEntries.length > 0) {
+    webseedRates = {};
+    for (const e of webEntries) {
+      const rate = rateOf(e.down, c.clock);
+      webseedRates[e.url] = rate;
+      downloadRate += rate;
+    }
+  }
   return {
     verifiedPieces: c.tally.verifiedPieces,
     pieceCount: c.info.pieceCount,
@@ -498,7 +517,8 @@ function progressOf(c: TorrentContext): TorrentProgress {
         ready: Object.values(c.metadata.peers).filter((e) => e.size !== undefined).length,
       },
     }),
-    webseeds: Object.keys(c.webseeds).length,
+    webseeds: webEntries.length,
+    ...(webseedRates && { webseedRates }),
   };
 }
 
@@ -891,6 +911,14 @@ export const torrentMachine = setup({
       return { selection: selectionOf(info, files, selection.sequential, selection.version + 1) };
     }),
     advanceClock: assign(({ context }) => ({ clock: context.clock + context.settings.tickMs })),
+    /** A web seed's piece arrived: its bytes, at the torrent's clock, count in its download rate. */
+    countWebSeedBytes: assign(({ context, event }) => {
+      if (event.type !== 'webseed.data') return {};
+      const e = context.webseeds[event.key];
+      if (!e) return {};
+      const down = addBytes(e.down, event.data.length, context.clock);
+      return { webseeds: { ...context.webseeds, [event.key]: { ...e, down } } };
+    }),
     /** One web seed actor per usable URL (once: a torrent back from `complete` keeps its own). */
     spawnWebSeeds: assign(({ context, spawn, self }) => {
       const { info } = context;
@@ -909,7 +937,7 @@ export const torrentMachine = setup({
             settings: context.settings.webSeed,
           },
         });
-        webseeds[key] = { ref, url };
+        webseeds[key] = { ref, url, down: rateWindow() };
       }
       return { webseeds };
     }),
@@ -1734,7 +1762,7 @@ export const torrentMachine = setup({
       on: {
         // BEP 19 web seeds: a whole piece for each that asks; its bytes go the way of a peer's blocks.
         'webseed.wants': { actions: 'pickForWebSeed' },
-        'webseed.data': { actions: 'acceptWebSeedPiece' },
+        'webseed.data': { actions: ['countWebSeedBytes', 'acceptWebSeedPiece'] },
         'webseed.failed': {
           actions: [
             'releaseWebSeed',
