@@ -26,7 +26,7 @@ import { seedFrom } from '../machines/random.js';
 import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
 import { usableWebSeeds, webSeedLayoutOf } from '../protocol/webseed.js';
-import { webSeedFetchActor } from '../io/webseed-http.js';
+import { WebSeedAgents, webSeedConnectionsActor, webSeedFetchActor } from '../io/webseed-http.js';
 import { webSeedMachine } from '../machines/webseed/webseed.machine.js';
 
 export interface TorrentActorOptions {
@@ -91,6 +91,8 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
     random: randomBytesOf(runtime),
     ...(options.shaping && { shaping: options.shaping }),
   });
+  // Each web seed's kept-alive HTTP connections, closed when its actor stops (its `connections` actor).
+  const webSeedAgents = new WebSeedAgents();
   return torrentMachine.provide({
     actors: {
       storage,
@@ -100,7 +102,9 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
         actors: {
           fetch: webSeedFetchActor(runtime.clock, {
             ...(options.shaping && { down: options.shaping.down }),
+            agents: webSeedAgents,
           }),
+          connections: webSeedConnectionsActor(webSeedAgents),
         },
       }),
       announcer: announcerLogic(client, infoHash),
