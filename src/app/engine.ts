@@ -51,8 +51,10 @@ import { generatePeerId } from '../protocol/peer-id.js';
 import { DhtNode, type DhtOptions } from './dht-node.js';
 import {
   attachListener,
+  connectedPeers,
   createTorrentActor,
   peerStates,
+  type ConnectedPeer,
   type TorrentActor,
   type TorrentActorOptions,
 } from './torrent-actor.js';
@@ -384,6 +386,11 @@ export interface TorrentHandle {
   readonly events$: Observable<TorrentReport>;
   /** How many peer actors stand in each state, sampled with each progress update. */
   readonly peerStates$: Observable<Record<string, number>>;
+  /**
+   * The connected peers now (handshake taken): address, direction, peer id, `encryption` (`rc4`,
+   * `plaintext` after MSE, `none`), bytes and rates; empty while paused.
+   */
+  readonly peers: readonly ConnectedPeer[];
   /** Resolves once every piece (of the selected files, when some are skipped) is verified and written; rejects if the torrent fails. */
   readonly completed: Promise<void>;
   /**
@@ -1192,6 +1199,9 @@ export class Engine {
       events$,
       ended$: ended.pipe(takeUntil(removed)),
       peerStates$: progress$.pipe(map(() => (actors.value ? peerStates(actors.value) : {}))),
+      get peers() {
+        return actors.value ? connectedPeers(actors.value) : [];
+      },
       completed,
       pause: stop,
       reannounce: () => {

@@ -18,6 +18,7 @@ import {
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
 import type { MagnetLink } from '../protocol/magnet.js';
+import type { PeerEncryption } from '../protocol/peer-wire-types.js';
 import type { EncryptionPolicy } from '../protocol/mse.js';
 import type { Metainfo } from '../protocol/metainfo.js';
 import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
@@ -211,6 +212,7 @@ export function attachListener(
       socket: c.socket,
       initialBytes: c.initialBytes,
       ...(c.ciphers && { ciphers: c.ciphers }),
+      ...(c.encryption && { encryption: c.encryption }),
     };
     actor.send({ type: 'torrent.incoming', address: c.address, transport });
   });
@@ -218,6 +220,43 @@ export function attachListener(
     unregister();
     refused.unsubscribe();
   };
+}
+
+/** A connected peer (its handshake taken), as {@link connectedPeers} lists it. */
+export interface ConnectedPeer {
+  /** `host:port` (IPv6 in brackets). */
+  key: string;
+  address: PeerAddress;
+  direction: 'outgoing' | 'incoming';
+  /** 40 hex digits. */
+  peerId: string;
+  /** `rc4` (MSE/PE, RC4 after the key exchange), `plaintext` (MSE/PE, plaintext after it), `none` (plain BitTorrent). */
+  encryption: PeerEncryption;
+  /** Payload bytes and bytes per second (5 s window), as the peer last reported them (about once a second). */
+  downloaded: number;
+  uploaded: number;
+  downloadRate: number;
+  uploadRate: number;
+}
+
+/** The torrent's connected peers (handshake taken), read from its snapshot. */
+export function connectedPeers(actor: TorrentActor): ConnectedPeer[] {
+  const out: ConnectedPeer[] = [];
+  for (const [key, e] of Object.entries(actor.getSnapshot().context.peers)) {
+    if (e.peerId === undefined) continue;
+    out.push({
+      key,
+      address: e.address,
+      direction: e.direction,
+      peerId: e.peerId,
+      encryption: e.encryption ?? 'none',
+      downloaded: e.downloaded,
+      uploaded: e.uploaded,
+      downloadRate: e.downRate,
+      uploadRate: e.upRate,
+    });
+  }
+  return out;
 }
 
 /**

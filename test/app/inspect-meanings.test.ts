@@ -323,6 +323,42 @@ describe('the collector measures the rates the page shows', () => {
     }
   });
 
+  it("a peer's encryption is its torrent's entry for it (`peers[key].encryption`)", () => {
+    const c = new InspectCollector();
+    try {
+      const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
+      const key = '127.0.0.1:7000';
+      const torrentCtx = { info: { pieceCount: 4 }, svc: {}, peers: { [key]: { encryption: 'rc4' } } };
+      const torrent = {
+        id: 'x:0',
+        sessionId: 'x:0',
+        logic: machine('torrent'),
+        system: {},
+        getSnapshot: () => ({ status: 'active', value: { active: 'downloading' }, context: torrentCtx }),
+      };
+      const peer = {
+        id: `peer:${key}#1`,
+        sessionId: 'x:1',
+        logic: machine('peer'),
+        system: {},
+        _parent: torrent,
+        getSnapshot: () => ({
+          status: 'active',
+          value: 'handshaking',
+          context: { key, traffic: { downloaded: 0, uploaded: 0 } },
+        }),
+      };
+      for (const ref of [torrent, peer]) c.observer({ type: '@xstate.actor', actorRef: ref, rootId: 'x:0' } as never);
+      c.flush();
+      expect(c.hello().actors.find((a) => a.machine === 'peer')!.peer!.encryption).toBe('rc4');
+      torrentCtx.peers = {};
+      c.flush();
+      expect(c.hello().actors.find((a) => a.machine === 'peer')!.peer!.encryption).toBeUndefined();
+    } finally {
+      c.close();
+    }
+  });
+
   it("a web seed's rate is its torrent's `progress.webseedRates` figure for its URL", () => {
     let now = 100_000;
     const c = new InspectCollector({ now: () => now });

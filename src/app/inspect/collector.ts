@@ -324,6 +324,8 @@ export class InspectCollector {
     if (rec.isPeer) {
       try {
         v.peer = peerView(context, snap?.value);
+        const encryption = this.peerEncryption(rec, context);
+        if (encryption !== undefined) v.peer.encryption = encryption;
       } catch {
         /* leave it out */
       }
@@ -373,6 +375,17 @@ export class InspectCollector {
       const torrent = this.byId.get(rec.parent);
       if (torrent) this.setRates(rec, { down: this.webSeedRate(torrent, rec), up: 0 });
     }
+  }
+
+  /** How a peer's connection is encrypted: its torrent's entry for it says (`peers[key].encryption`). */
+  private peerEncryption(peer: Rec, context: unknown): string | undefined {
+    const key = (context as { key?: unknown } | undefined)?.key;
+    const torrent = peer.parent === null ? undefined : this.byId.get(peer.parent);
+    if (typeof key !== 'string' || !torrent) return undefined;
+    const peers = (torrent.ref.getSnapshot() as { context?: { peers?: Record<string, { encryption?: unknown }> } })
+      ?.context?.peers;
+    const e = peers?.[key]?.encryption;
+    return typeof e === 'string' ? e : undefined;
   }
 
   /** The torrent's `progress.webseedRates` entry of this web seed actor (0 once it left the torrent). */

@@ -28,6 +28,7 @@ import { Bitfield } from '../../protocol/bitfield.js';
 import { toHex } from '../../protocol/bytes.js';
 import { pieceBytes, type PieceGeometry } from '../../protocol/layout.js';
 import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
+import type { PeerEncryption } from '../../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../../protocol/storage-types.js';
 import type { TransferStats } from '../../protocol/tracker-types.js';
 import {
@@ -222,7 +223,15 @@ export type TorrentReport =
   | { type: 'torrent.hashFailed'; index: number; peers: string[]; banned: BannedPeer[] }
   /** Smart ban: a copy of piece `index` verified, and these peers had sent blocks that differ from it. */
   | { type: 'torrent.banned'; index: number; banned: BannedPeer[] }
-  | { type: 'torrent.peer'; key: string; event: 'connected' | 'closed'; reason?: CloseReason; detail?: string }
+  /** A peer connected (its handshake was taken; `encryption`: how its connection is encrypted) or closed. */
+  | {
+      type: 'torrent.peer';
+      key: string;
+      event: 'connected' | 'closed';
+      encryption?: PeerEncryption;
+      reason?: CloseReason;
+      detail?: string;
+    }
   | { type: 'torrent.complete' }
   | { type: 'torrent.error'; code: string; message: string }
   /** The disk is full: the download waits (pieces kept in memory up to the write backlog) for room. */
@@ -348,6 +357,8 @@ export interface PeerEntry {
   direction: 'outgoing' | 'incoming';
   /** Hex peer id, once its handshake arrived. */
   peerId: string | undefined;
+  /** How the connection is encrypted (MSE/PE), once its handshake arrived. */
+  encryption: PeerEncryption | undefined;
   view: PeerView;
   downloaded: number;
   uploaded: number;
@@ -1911,11 +1922,18 @@ export const torrentMachine = setup({
             actions: [
               assign(({ context, event }) => {
                 const e = context.peers[event.key];
-                return e ? { peers: { ...context.peers, [event.key]: { ...e, peerId: toHex(event.peerId) } } } : {};
+                if (!e) return {};
+                const entry = { ...e, peerId: toHex(event.peerId), encryption: event.encryption };
+                return { peers: { ...context.peers, [event.key]: entry } };
               }),
               {
                 type: 'emitReport',
-                params: ({ event }) => ({ type: 'torrent.peer' as const, key: event.key, event: 'connected' as const }),
+                params: ({ event }) => ({
+                  type: 'torrent.peer' as const,
+                  key: event.key,
+                  event: 'connected' as const,
+                  encryption: event.encryption,
+                }),
               },
               'admit',
             ],
@@ -2234,6 +2252,7 @@ function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'i
     address,
     direction,
     peerId: undefined,
+    encryption: undefined,
     view: { peerInterested: false, amChoking: true, snubbed: false },
     downloaded: 0,
     uploaded: 0,
