@@ -328,7 +328,11 @@ describe('the collector measures the rates the page shows', () => {
     try {
       const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
       const key = '127.0.0.1:7000';
-      const torrentCtx = { info: { pieceCount: 4 }, svc: {}, peers: { [key]: { encryption: 'rc4' } } };
+      const torrentCtx = {
+        info: { pieceCount: 4 },
+        svc: {},
+        peers: { [key]: { encryption: 'rc4' } } as Record<string, { encryption: string }>,
+      };
       const torrent = {
         id: 'x:0',
         sessionId: 'x:0',
