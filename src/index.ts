@@ -48,6 +48,7 @@ export { createTorrent, CreateTorrentError, type CreateTorrentOptions } from './
 export {
   attachListener,
   createTorrentActor,
+  type ConnectedPeer,
   type TorrentActor,
   type TorrentActorOptions,
 } from './app/torrent-actor.js';
@@ -88,6 +89,7 @@ export {
 } from './app/engine.js';
 export type { FilePriority } from './machines/torrent/file-priority.js';
 export type { EncryptionPolicy } from './protocol/mse.js';
+export type { PeerEncryption } from './protocol/peer-wire-types.js';
 export { ListenError } from './io/listener.js';
 export { DEFAULT_ENGINE_MAX_CONNECTIONS } from './app/engine.js';
 export { LockError } from './io/lock.js';

@@ -35,7 +35,7 @@ import {
 } from '../io/resume.js';
 import { deleteTorrentFiles } from '../io/storage.js';
 import type { ByteStream, Transport } from '../io/transport.js';
-import { TrackerClient } from '../io/tracker-client.js';
+import { localIpv6ToAnnounce, TrackerClient } from '../io/tracker-client.js';
 import {
   defaultTorrentSettings,
   type TorrentProgress,
@@ -52,8 +52,10 @@ import { generatePeerId } from '../protocol/peer-id.js';
 import { DhtNode, type DhtOptions } from './dht-node.js';
 import {
   attachListener,
+  connectedPeers,
   createTorrentActor,
   peerStates,
+  type ConnectedPeer,
   type TorrentActor,
   type TorrentActorOptions,
 } from './torrent-actor.js';
@@ -385,6 +387,11 @@ export interface TorrentHandle {
   readonly events$: Observable<TorrentReport>;
   /** How many peer actors stand in each state, sampled with each progress update. */
   readonly peerStates$: Observable<Record<string, number>>;
+  /**
+   * The connected peers now (handshake taken): address, direction, peer id, `encryption` (`rc4`,
+   * `plaintext` after MSE, `none`), bytes and rates; empty while paused.
+   */
+  readonly peers: readonly ConnectedPeer[];
   /** Resolves once every piece (of the selected files, when some are skipped) is verified and written; rejects if the torrent fails. */
   readonly completed: Promise<void>;
   /**
@@ -652,7 +659,9 @@ export class Engine {
       ...(options.host !== undefined && { host: options.host }),
     });
     const peerId = generatePeerId(randomBytesOf(runtime));
-    const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock });
+    // BEP 7: a dual-stack listener (or one bound to a global IPv6 address) announces that address as `ipv6=`.
+    const ipv6 = localIpv6ToAnnounce(listener.host);
+    const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock, ...(ipv6 && { ipv6 }) });
     const engine = new Engine(listener, client, peerId, options, runtime);
     engine.encryptionPolicy = encryption;
     return (made.engine = engine);
@@ -1198,6 +1207,9 @@ export class Engine {
       events$,
       ended$: ended.pipe(takeUntil(removed)),
       peerStates$: progress$.pipe(map(() => (actors.value ? peerStates(actors.value) : {}))),
+      get peers() {
+        return actors.value ? connectedPeers(actors.value) : [];
+      },
       completed,
       pause: stop,
       reannounce: () => {

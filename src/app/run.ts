@@ -430,6 +430,9 @@ async function download(
       peers: p.peersConnected,
       known: p.peersKnown,
       webseeds: p.webseeds,
+      ...(p.webseedRates && {
+        webseedRates: Object.fromEntries(Object.entries(p.webseedRates).map(([u, r]) => [u, Math.round(r)])),
+      }),
       states: st,
     });
   };

@@ -25,6 +25,7 @@ import {
 } from '../machines/torrent/torrent.machine.js';
 import { hashTreesOf } from '../protocol/hash-tree.js';
 import type { MagnetLink } from '../protocol/magnet.js';
+import type { PeerEncryption } from '../protocol/peer-wire-types.js';
 import type { EncryptionPolicy } from '../protocol/mse.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
 import { peerKey, type PeerAddress } from '../protocol/peer-address.js';
@@ -33,7 +34,7 @@ import { seedFrom } from '../machines/random.js';
 import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
 import { usableWebSeeds, webSeedLayoutOf } from '../protocol/webseed.js';
-import { webSeedFetchActor } from '../io/webseed-http.js';
+import { WebSeedAgents, webSeedConnectionsActor, webSeedFetchActor } from '../io/webseed-http.js';
 import { webSeedMachine } from '../machines/webseed/webseed.machine.js';
 
 export interface TorrentActorOptions {
@@ -98,6 +99,8 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
     random: randomBytesOf(runtime),
     ...(options.shaping && { shaping: options.shaping }),
   });
+  // Each web seed's kept-alive HTTP connections, closed when its actor stops (its `connections` actor).
+  const webSeedAgents = new WebSeedAgents();
   return torrentMachine.provide({
     actors: {
       storage,
@@ -107,7 +110,9 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
         actors: {
           fetch: webSeedFetchActor(runtime.clock, {
             ...(options.shaping && { down: options.shaping.down }),
+            agents: webSeedAgents,
           }),
+          connections: webSeedConnectionsActor(webSeedAgents),
         },
       }),
       announcer: announcerLogic(client, infoHash, meta && hybridV2Hash(meta)),
@@ -217,6 +222,7 @@ export function attachListener(
       socket: c.socket,
       initialBytes: c.initialBytes,
       ...(c.ciphers && { ciphers: c.ciphers }),
+      ...(c.encryption && { encryption: c.encryption }),
     };
     actor.send({ type: 'torrent.incoming', address: c.address, transport });
   };
@@ -228,6 +234,43 @@ export function attachListener(
     for (const u of unregister) u();
     refused.unsubscribe();
   };
+}
+
+/** A connected peer (its handshake taken), as {@link connectedPeers} lists it. */
+export interface ConnectedPeer {
+  /** `host:port` (IPv6 in brackets). */
+  key: string;
+  address: PeerAddress;
+  direction: 'outgoing' | 'incoming';
+  /** 40 hex digits. */
+  peerId: string;
+  /** `rc4` (MSE/PE, RC4 after the key exchange), `plaintext` (MSE/PE, plaintext after it), `none` (plain BitTorrent). */
+  encryption: PeerEncryption;
+  /** Payload bytes and bytes per second (5 s window), as the peer last reported them (about once a second). */
+  downloaded: number;
+  uploaded: number;
+  downloadRate: number;
+  uploadRate: number;
+}
+
+/** The torrent's connected peers (handshake taken), read from its snapshot. */
+export function connectedPeers(actor: TorrentActor): ConnectedPeer[] {
+  const out: ConnectedPeer[] = [];
+  for (const [key, e] of Object.entries(actor.getSnapshot().context.peers)) {
+    if (e.peerId === undefined) continue;
+    out.push({
+      key,
+      address: e.address,
+      direction: e.direction,
+      peerId: e.peerId,
+      encryption: e.encryption ?? 'none',
+      downloaded: e.downloaded,
+      uploaded: e.uploaded,
+      downloadRate: e.downRate,
+      uploadRate: e.upRate,
+    });
+  }
+  return out;
 }
 
 /**

@@ -34,7 +34,7 @@ function useStore(store: Store): Store {
   return store;
 }
 
-/** Transmission-style peer flags: D/d download, U/u upload, K, ?, S snubbed, I incoming. */
+/** Transmission-style peer flags: D/d download, U/u upload, K, ?, S snubbed, I incoming, E/e encryption. */
 const FLAG_HELP: [string, string][] = [
   ['D', 'downloading: we are interested and the peer unchokes us'],
   ['d', 'we are interested, the peer chokes us'],
@@ -44,9 +44,11 @@ const FLAG_HELP: [string, string][] = [
   ['?', 'we unchoke the peer but it is not interested'],
   ['S', 'snubbed: no block for a while'],
   ['I', 'incoming connection'],
+  ['E', 'encrypted: MSE/PE with RC4'],
+  ['e', 'MSE/PE handshake, plaintext after it'],
 ];
 
-function flagLetters(f: PeerFlags, direction: string | undefined): string {
+function flagLetters(f: PeerFlags, direction: string | undefined, encryption?: string): string {
   let s = '';
   if (f.amInterested && f.peerChoking === false) s += 'D';
   else if (f.amInterested && f.peerChoking) s += 'd';
@@ -56,6 +58,8 @@ function flagLetters(f: PeerFlags, direction: string | undefined): string {
   if (f.peerInterested === false && f.amChoking === false) s += '?';
   if (f.snubbed) s += 'S';
   if (direction === 'incoming') s += 'I';
+  if (encryption === 'rc4') s += 'E';
+  else if (encryption === 'plaintext') s += 'e';
   return s;
 }
 
@@ -188,6 +192,12 @@ const ActorRow = memo(function ActorRow({
     >
       <td class="name" style={{ paddingLeft: `${0.5 + depth * 1.1}rem` }} title={xs ? a.name : `${a.machine} ${label}`}>
         <span class="machine">{a.machine}</span> {label}
+        {a.machine === 'webseed' && a.rates && (
+          <span class="muted" data-testid="webseed-down">
+            {' '}
+            ↓ {rate(a.rates.down)}
+          </span>
+        )}
       </td>
       <td class="state" data-testid="state" data-state={stateText(a.value)} title={words}>
         {a.status === 'active' ? words : `${words} (${a.status})`}
@@ -228,11 +238,11 @@ const PeerRow = memo(function PeerRow({ a, store, sel }: RowProps) {
       </td>
       <td
         class="flags"
-        title={FLAG_HELP.filter(([k]) => flagLetters(p.flags, p.direction).includes(k))
+        title={FLAG_HELP.filter(([k]) => flagLetters(p.flags, p.direction, p.encryption).includes(k))
           .map(([k, v]) => `${k}: ${v}`)
           .join('\n')}
       >
-        {flagLetters(p.flags, p.direction)}
+        {flagLetters(p.flags, p.direction, p.encryption)}
       </td>
       <td class="num" data-testid="requests">
         {p.requests ?? '–'}

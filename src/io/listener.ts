@@ -20,6 +20,7 @@ import { BtError } from '../protocol/errors.js';
 import { isLoopback, normaliseHost, peerKey, type PeerAddress } from '../protocol/peer-address.js';
 import { acceptMse } from './mse-accept.js';
 import type { EncryptionPolicy, Rc4 } from '../protocol/mse.js';
+import type { PeerEncryption } from '../protocol/peer-wire-types.js';
 
 export interface IncomingConnection {
   socket: ByteStream;
@@ -32,6 +33,8 @@ export interface IncomingConnection {
   address: PeerAddress;
   /** After an MSE handshake that selected RC4: the running ciphers of the payload stream. */
   ciphers?: MseCiphers;
+  /** `rc4` or `plaintext` after an MSE handshake (as it selected), `none` for a plain BitTorrent one. */
+  encryption?: PeerEncryption;
 }
 
 /** The RC4 ciphers of an encrypted payload stream: `decrypt` what the peer sends, `encrypt` what we send. */
@@ -50,6 +53,8 @@ export interface AcceptedTransport {
   initialBytes: Uint8Array;
   /** The payload stream is RC4 (MSE): the wire bridge decrypts reads and encrypts writes with these. */
   ciphers?: MseCiphers;
+  /** How the connection is encrypted (see {@link IncomingConnection.encryption}). */
+  encryption?: PeerEncryption;
 }
 
 /** True when `t` is an {@link AcceptedTransport} (what the listener routes). */
@@ -266,9 +271,14 @@ export class PeerListener {
       // Encryption required: a plaintext handshake is refused as soon as it shows itself.
       if (length >= 20 && this.encryption() === 'require') return refuse();
       if (length < 48) return;
-      deliver(toHex(head.subarray(28, 48)), head);
+      deliver(toHex(head.subarray(28, 48)), head, 'none');
     };
-    const deliver = (infoHashHex: string, initialBytes: Uint8Array, ciphers?: MseCiphers) => {
+    const deliver = (
+      infoHashHex: string,
+      initialBytes: Uint8Array,
+      encryption: PeerEncryption,
+      ciphers?: MseCiphers,
+    ) => {
       const route = this.routes.get(infoHashHex);
       if (!route) return refuse();
       const host = normaliseHost(raw);
@@ -283,6 +293,7 @@ export class PeerListener {
         infoHashHex,
         address: { host: host.host, port: socket.remotePort, family: host.family },
         ...(ciphers && { ciphers }),
+        encryption,
       });
     };
     const mse = (head: Buffer) => {
@@ -292,7 +303,7 @@ export class PeerListener {
       const policy = this.encryption();
       const random = this.random;
       stopMse = acceptMse(socket, head, { infoHashes, policy, ...(random && { random }) }, (r) => {
-        if (!r.error) return deliver(toHex(r.infoHash), r.initialPayload, r.ciphers);
+        if (!r.error) return deliver(toHex(r.infoHash), r.initialPayload, r.ciphers ? 'rc4' : 'plaintext', r.ciphers);
         const port = socket.remotePort ?? 0;
         this.onMseError?.(r.error, ip ? peerKey({ host: ip, port }) : `?:${port}`);
         refuse();

@@ -11,7 +11,13 @@
  * plaintext connection takes the same path as before, untouched.
  */
 import { fromCallback, type CallbackLogicFunction, type EventObject } from 'xstate';
-import type { PeerWireCommand, PeerWireEvent, PeerWireInput, PieceBlock } from '../protocol/peer-wire-types.js';
+import type {
+  PeerEncryption,
+  PeerWireCommand,
+  PeerWireEvent,
+  PeerWireInput,
+  PieceBlock,
+} from '../protocol/peer-wire-types.js';
 import { Observable, type Subscriber } from 'rxjs';
 import { encodeHandshake, encodeMessage, encodePieceHeader, type WireEvent } from '../protocol/wire.js';
 import { frameWire, type PiecesEvent } from '../protocol/wire-framing-rx.js';
@@ -130,6 +136,8 @@ function wireBridge(
   // An RC4 payload stream's ciphers (from the listener's MSE responder, or our initiator's).
   let cipherIn: Rc4 | undefined = accepted?.ciphers?.decrypt;
   let cipherOut: Rc4 | undefined = accepted?.ciphers?.encrypt;
+  // What the peer's handshake event tells: the listener's verdict, or the outcome of our dial's MSE.
+  let encryption: PeerEncryption = accepted ? (accepted.encryption ?? (accepted.ciphers ? 'rc4' : 'none')) : 'none';
   // The MSE initiator while a dial's key exchange runs: reads go to it, writes wait in `pending`.
   let mse: MseInitiator | undefined;
   let mseTimer: unknown;
@@ -210,7 +218,8 @@ function wireBridge(
       if (e.type === 'hashes' && isShared(e.hashes)) e.hashes = own(e.hashes);
     }
     // The decoded message is a fresh object: it becomes the event (no copy per message).
-    const ev = e as unknown as { type: string; at: number };
+    const ev = e as unknown as { type: string; at: number; encryption?: PeerEncryption };
+    if (e.type === 'handshake') ev.encryption = encryption;
     ev.type = wireType(e.type);
     ev.at = now();
     send(ev as PeerWireEvent);
@@ -344,6 +353,7 @@ function wireBridge(
     if (!step.done) return;
     stopMse();
     if (step.done.ciphers) ({ decrypt: cipherIn, encrypt: cipherOut } = step.done.ciphers);
+    encryption = step.done.ciphers ? 'rc4' : 'plaintext';
     const queued = pending;
     pending = [];
     for (const data of queued) write(data);

@@ -5,17 +5,23 @@
  * failure is a {@link WebSeedError} with a `BT_ERR_WEBSEED_…` code; `permanent` ones (404, 410, a URL
  * that is not HTTP) drop the web seed, the others make it back off (`retryAfterMs` from `Retry-After`).
  *
+ * Connections are kept alive across ranges and pieces: each web seed has its own agents
+ * ({@link WebSeedAgents}: a few sockets per host, an idle one closed after a few seconds), closed when
+ * the web seed's actor stops (dropped, or its torrent stopped or removed).
+ *
  * @example
  * ```ts
- * const fetch = webSeedFetchActor(realClock);
- * webSeedMachine.provide({ actors: { fetch } });
+ * const agents = new WebSeedAgents();
+ * webSeedMachine.provide({
+ *   actors: { fetch: webSeedFetchActor(realClock, { agents }), connections: webSeedConnectionsActor(agents) },
+ * });
  * ```
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { fromPromise } from 'xstate';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { fromCallback, fromPromise, type EventObject } from 'xstate';
 import { BtError } from '../protocol/errors.js';
-import type { WebSeedFetchInput, WebSeedRange } from '../protocol/webseed.js';
+import type { WebSeedConnectionsInput, WebSeedFetchInput, WebSeedRange } from '../protocol/webseed.js';
 import { realClock, type Clock } from './clock.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -54,6 +60,86 @@ export interface WebSeedHttpOptions {
    * charged to it, and the response pauses while it is in debt, as a peer connection's socket does.
    */
   down?: RateLimiter;
+  /** Kept-alive connections per web seed (the input's `seed`); absent: a connection per request. */
+  agents?: WebSeedAgents;
+}
+
+export interface WebSeedAgentOptions {
+  /** Sockets per host of one web seed (its ranges are fetched one after another: 1 is busy at a time). Default 2. */
+  maxSockets?: number;
+  /** An idle kept-alive socket is closed after this long (below common servers' 5 s keep-alive). Default 4 s. */
+  idleMs?: number;
+}
+
+/**
+ * HTTP(S) agents with keep-alive, one pair per web seed, so a web seed's ranges and pieces reuse a few
+ * connections instead of one per range. Bounded: `maxSockets` per host and web seed (a torrent has at most 8 web
+ * seeds: `MAX_WEB_SEEDS`). `close(seed)` destroys a web seed's sockets.
+ */
+export class WebSeedAgents {
+  private readonly bySeed = new Map<string, { http?: HttpAgent; https?: HttpsAgent }>();
+  private readonly maxSockets: number;
+  private readonly idleMs: number;
+
+  constructor(options: WebSeedAgentOptions = {}) {
+    this.maxSockets = Math.max(1, options.maxSockets ?? 2);
+    this.idleMs = Math.max(1, options.idleMs ?? 4_000);
+  }
+
+  /** The agent of web seed `seed` for URLs of `protocol` (made at first use). */
+  agentFor(seed: string, protocol: 'http:' | 'https:'): HttpAgent {
+    let entry = this.bySeed.get(seed);
+    if (!entry) this.bySeed.set(seed, (entry = {}));
+    const options = {
+      keepAlive: true,
+      maxSockets: this.maxSockets,
+      maxFreeSockets: this.maxSockets,
+      maxTotalSockets: this.maxSockets * 2,
+      // Node closes a free socket of the agent after this long idle (a busy one only emits 'timeout').
+      timeout: this.idleMs,
+      scheduling: 'lifo' as const,
+    };
+    if (protocol === 'https:') return (entry.https ??= new HttpsAgent(options));
+    return (entry.http ??= new HttpAgent(options));
+  }
+
+  /** Destroys the sockets of web seed `seed`, busy or idle. */
+  close(seed: string): void {
+    const entry = this.bySeed.get(seed);
+    if (!entry) return;
+    this.bySeed.delete(seed);
+    entry.http?.destroy();
+    entry.https?.destroy();
+  }
+
+  /** Destroys every web seed's sockets. */
+  closeAll(): void {
+    for (const seed of [...this.bySeed.keys()]) this.close(seed);
+  }
+
+  /** Web seeds with agents now. */
+  get size(): number {
+    return this.bySeed.size;
+  }
+}
+
+/**
+ * The `connections` actor of the web seed statechart: invoked for the web seed's whole life, it closes
+ * the web seed's kept-alive connections when the web seed stops.
+ */
+export function webSeedConnectionsActor(agents: WebSeedAgents) {
+  return fromCallback<EventObject, WebSeedConnectionsInput>(
+    ({ input }) =>
+      () =>
+        agents.close(input.seed),
+  );
+}
+
+/** A request failed on a kept-alive socket the server had closed meanwhile: worth one retry on a new one. */
+class StaleSocket extends Error {
+  constructor(readonly failure: WebSeedError) {
+    super(failure.message);
+  }
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -68,7 +154,7 @@ export async function fetchWebSeedPiece(
   let at = 0;
   for (const r of input.ranges) {
     if (at + r.length > input.length) throw new WebSeedError('BT_ERR_WEBSEED_TOO_LARGE', 'ranges past the piece');
-    if (!r.padding) await fetchRange(r, out.subarray(at, at + r.length), options, signal);
+    if (!r.padding) await fetchRange(r, out.subarray(at, at + r.length), options, signal, input.seed);
     at += r.length;
   }
   if (at !== input.length)
@@ -82,10 +168,21 @@ async function fetchRange(
   into: Uint8Array,
   options: WebSeedHttpOptions,
   signal: AbortSignal | undefined,
+  seed: string | undefined,
 ): Promise<void> {
   let url = r.url;
+  let retried = false;
   for (let hops = 0; ; hops++) {
-    const location = await getRange(url, r.start, into, options, signal);
+    let location: string | undefined;
+    try {
+      location = await getRange(url, r.start, into, options, signal, seed);
+    } catch (err) {
+      if (!(err instanceof StaleSocket)) throw err;
+      if (retried) throw err.failure;
+      retried = true;
+      hops--;
+      continue;
+    }
     if (location === undefined) return;
     if (hops >= (options.maxRedirects ?? 3))
       throw new WebSeedError('BT_ERR_WEBSEED_REDIRECT', `too many redirects from ${r.url}`, true);
@@ -100,7 +197,9 @@ function getRange(
   into: Uint8Array,
   options: WebSeedHttpOptions,
   signal: AbortSignal | undefined,
+  seed: string | undefined,
 ): Promise<string | undefined> {
+  if (signal?.aborted) return Promise.reject(new WebSeedError('BT_ERR_WEBSEED_CONNECT', `${url}: aborted`));
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -114,18 +213,25 @@ function getRange(
   const end = start + into.length - 1;
 
   const down = options.down;
+  const agent = seed !== undefined ? options.agents?.agentFor(seed, parsed.protocol as 'http:' | 'https:') : undefined;
   return new Promise<string | undefined>((resolve, reject) => {
     let settled = false;
     let timer: unknown;
     /** Waiting for the download limiter (the response is paused, the no-data timer off). */
     let cancelWait: (() => void) | undefined;
-    const finish = (err: WebSeedError | undefined, location?: string) => {
+    /** A response began: a failure past this point is no stale socket. */
+    let answered = false;
+    /**
+     * `keep`: the response was read to its end, so its socket goes back to the web seed's agent for the
+     * next range; any other end destroys the connection.
+     */
+    const finish = (err: WebSeedError | StaleSocket | undefined, location?: string, keep = false) => {
       if (settled) return;
       settled = true;
       clock.clearTimeout(timer);
       cancelWait?.();
       signal?.removeEventListener('abort', onAbort);
-      req.destroy();
+      if (!keep || !agent) req.destroy();
       if (err) reject(err);
       else resolve(location);
     };
@@ -140,11 +246,16 @@ function getRange(
     const req = request(parsed, {
       method: 'GET',
       headers: { Range: `bytes=${start}-${end}`, 'User-Agent': 'bt-actor', 'Accept-Encoding': 'identity' },
+      ...(agent && { agent }),
     });
     signal?.addEventListener('abort', onAbort);
     arm();
-    req.on('error', (err) => finish(new WebSeedError('BT_ERR_WEBSEED_CONNECT', `${url}: ${err.message}`)));
+    req.on('error', (err) => {
+      const e = new WebSeedError('BT_ERR_WEBSEED_CONNECT', `${url}: ${err.message}`);
+      finish(req.reusedSocket && !answered ? new StaleSocket(e) : e);
+    });
     req.on('response', (res: IncomingMessage) => {
+      answered = true;
       const status = res.statusCode ?? 0;
       if (REDIRECTS.has(status) && typeof res.headers.location === 'string') {
         let next: string;
@@ -188,7 +299,7 @@ function getRange(
         }, down.chunk);
       });
       res.on('end', () => {
-        if (got === into.length) finish(undefined);
+        if (got === into.length) finish(undefined, undefined, true);
         else finish(new WebSeedError('BT_ERR_WEBSEED_SHORT', `${url}: ${got} of ${into.length} bytes`));
       });
       res.on('error', (err) => finish(new WebSeedError('BT_ERR_WEBSEED_CONNECT', `${url}: ${err.message}`)));

@@ -24,13 +24,21 @@ export interface PieceBlock {
 }
 
 /**
+ * How a connection's payload travels: `rc4` after an MSE/PE key exchange that chose RC4, `plaintext`
+ * after one that chose plaintext (the handshake was obfuscated, the rest is not), `none` for a plain
+ * BitTorrent connection (no MSE at all).
+ */
+export type PeerEncryption = 'rc4' | 'plaintext' | 'none';
+
+/**
  * Events the socket bridge sends to the peer actor. `at` is a wall-clock timestamp (ms) taken in src/io
  * (machines never read a clock). A bridge never sends an event synchronously from inside a command's
  * handling: bytes arrive from socket callbacks, so a block's view is consumed before the next read.
  */
 export type PeerWireEvent =
   | { type: 'wire.connected'; at: number }
-  | { type: 'wire.handshake'; handshake: Handshake; at: number }
+  /** The peer's handshake, and how the connection is encrypted (known by then). */
+  | { type: 'wire.handshake'; handshake: Handshake; encryption?: PeerEncryption; at: number }
   | WireMessageEvent
   /** Consecutive `piece` messages decoded from one socket read, in order (a lone block comes as `wire.piece`). */
   | { type: 'wire.pieces'; blocks: PieceBlock[]; at: number }

@@ -35,6 +35,13 @@ export interface WebSeedRange {
 export interface WebSeedFetchInput {
   ranges: readonly WebSeedRange[];
   length: number;
+  /** The web seed's URL (as in `url-list`): whose kept-alive connections the fetch may reuse. */
+  seed?: string;
+}
+
+/** The input of a web seed's connections effect: it lives as long as the web seed does. */
+export interface WebSeedConnectionsInput {
+  seed: string;
 }
 
 /** The most web seeds a torrent uses (the rest of its `url-list` is ignored). */

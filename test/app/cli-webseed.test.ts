@@ -64,6 +64,44 @@ describe('bt-actor run with a web seed as the only source', () => {
     expect(new Set(got.map((r) => r.range))).toContain(`bytes=294912-299999`);
   });
 
+  it("counts a slow web seed's bytes in the download rate: JSON progress `rate` and `webseedRates`, the API's progress$", async () => {
+    const data = randomBytes(20 * 16 * 1024);
+    await writeFile(join(work, 'www', 'slow.bin'), data);
+    const url = `${server.url}/slow.bin`;
+    const { torrent } = await createTorrent(join(work, 'www', 'slow.bin'), { pieceLength: 16 * 1024, urlList: [url] });
+    const t = join(work, 'slow.torrent');
+    await writeFile(t, torrent);
+    server.delayMs = 150; // 20 pieces, one at a time: about 3 s
+    try {
+      const lines = await run(t, join(work, 'out-slow'));
+      expect(Buffer.from(await readFile(join(work, 'out-slow', 'slow.bin'))).equals(data)).toBe(true);
+      // While downloading, with no peer at all, the rate is the web seed's.
+      const during = lines.filter((l) => l.event === 'progress' && (l.percent as number) < 100);
+      expect(during.length).toBeGreaterThan(0);
+      expect(during.every((l) => l.peers === 0)).toBe(true);
+      const moving = during.filter((l) => (l.rate as number) > 0);
+      expect(moving.length).toBeGreaterThan(0);
+      for (const l of moving) expect(l.webseedRates).toEqual({ [url]: l.rate });
+
+      // The library: torrent.progress$ says the same.
+      const engine = await Engine.create({ port: 0, host: '127.0.0.1' });
+      try {
+        const tt = await engine.add(torrent, { dir: join(work, 'out-slow-api') });
+        const rates: number[] = [];
+        const sub = tt.progress$.subscribe((p) => {
+          if (p.left > 0 && p.peersConnected === 0) rates.push(p.downloadRate);
+        });
+        await tt.completed;
+        sub.unsubscribe();
+        expect(Math.max(...rates)).toBeGreaterThan(0);
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      server.delayMs = 0;
+    }
+  });
+
   it('completes a multi-file torrent byte-identical (URL + name + path; pieces spanning files)', async () => {
     const files = { 'a b.txt': randomBytes(70_000), 'sub/c%d.bin': randomBytes(50_001), 'sub/e': randomBytes(10) };
     for (const [name, bytes] of Object.entries(files)) {

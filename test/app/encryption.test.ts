@@ -94,6 +94,68 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+/** The `encryption` of each `torrent.peer` connected event of `t`. */
+function connectedEncryption(t: TorrentHandle): string[] {
+  const out: string[] = [];
+  t.events$.subscribe((e) => {
+    if (e.type === 'torrent.peer' && e.event === 'connected') out.push(e.encryption ?? 'missing');
+  });
+  return out;
+}
+
+describe('encryption shown per peer', () => {
+  // [leecher's policy, seeder's policy, what both sides see]
+  const cases: [EncryptionPolicy, EncryptionPolicy, string][] = [
+    ['require', 'require', 'rc4'],
+    ['prefer', 'require', 'rc4'], // the responder that requires encryption picks RC4
+    ['prefer', 'prefer', 'plaintext'], // a prefer responder picks plaintext when offered (docs/wire.md)
+    ['prefer', 'plaintext', 'plaintext'],
+    ['plaintext', 'prefer', 'none'],
+    ['plaintext', 'plaintext', 'none'],
+  ];
+  for (const [leechPolicy, seedPolicy, expected] of cases) {
+    it(`${leechPolicy} → ${seedPolicy}: both sides' peer-connected events and peer lists say ${expected}`, async () => {
+      const seed = await engine(seedPolicy);
+      const st = await seed.add(torrent, { dir: work });
+      await st.completed;
+      const seedSaw = connectedEncryption(st);
+      // The leecher is slowed so that the connection lasts while its peer list is read.
+      const leech = await engine(leechPolicy);
+      const dir = join(work, `enc-${leechPolicy}-${seedPolicy}`);
+      const t = await leech.add(torrent, {
+        dir,
+        peers: [{ host: '127.0.0.1', port: seed.port }],
+        limits: { down: 256 * 1024 },
+      });
+      const leechSaw = connectedEncryption(t);
+      expect(await waitFor(() => t.peers.length > 0 && st.peers.length > 0, 10_000)).toBe(true);
+      expect(t.peers.map((p) => [p.direction, p.encryption])).toEqual([['outgoing', expected]]);
+      expect(st.peers.map((p) => [p.direction, p.encryption])).toEqual([['incoming', expected]]);
+      expect(leechSaw).toEqual([expected]);
+      expect(seedSaw).toEqual([expected]);
+      await t.remove();
+      await st.remove();
+    });
+  }
+
+  it('prefer → a peer without MSE: the plaintext dial after the failed key exchange is `none`', async () => {
+    const peer = await hostileSeeder(meta, data, {});
+    try {
+      const leech = await engine('prefer');
+      const t = await leech.add(torrent, {
+        dir: join(work, 'enc-fb'),
+        peers: [{ host: '127.0.0.1', port: peer.port }],
+      });
+      const saw = connectedEncryption(t);
+      await t.completed;
+      expect(saw).toEqual(['none']);
+      expect(peer.notBitTorrent).toBe(1); // the key exchange was tried
+    } finally {
+      await peer.stop();
+    }
+  });
+});
+
 describe('encryption between engines', () => {
   it('require ↔ require: the download completes byte-identical, and neither direction carries the protocol string or the data in clear', async () => {
     const seed = await engine('require');

@@ -322,4 +322,85 @@ describe('the collector measures the rates the page shows', () => {
       c.close();
     }
   });
+
+  it("a peer's encryption is its torrent's entry for it (`peers[key].encryption`)", () => {
+    const c = new InspectCollector();
+    try {
+      const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
+      const key = '127.0.0.1:7000';
+      const torrentCtx = {
+        info: { pieceCount: 4 },
+        svc: {},
+        peers: { [key]: { encryption: 'rc4' } } as Record<string, { encryption: string }>,
+      };
+      const torrent = {
+        id: 'x:0',
+        sessionId: 'x:0',
+        logic: machine('torrent'),
+        system: {},
+        getSnapshot: () => ({ status: 'active', value: { active: 'downloading' }, context: torrentCtx }),
+      };
+      const peer = {
+        id: `peer:${key}#1`,
+        sessionId: 'x:1',
+        logic: machine('peer'),
+        system: {},
+        _parent: torrent,
+        getSnapshot: () => ({
+          status: 'active',
+          value: 'handshaking',
+          context: { key, traffic: { downloaded: 0, uploaded: 0 } },
+        }),
+      };
+      for (const ref of [torrent, peer]) c.observer({ type: '@xstate.actor', actorRef: ref, rootId: 'x:0' } as never);
+      c.flush();
+      expect(c.hello().actors.find((a) => a.machine === 'peer')!.peer!.encryption).toBe('rc4');
+      torrentCtx.peers = {};
+      c.flush();
+      expect(c.hello().actors.find((a) => a.machine === 'peer')!.peer!.encryption).toBeUndefined();
+    } finally {
+      c.close();
+    }
+  });
+
+  it("a web seed's rate is its torrent's `progress.webseedRates` figure for its URL", () => {
+    let now = 100_000;
+    const c = new InspectCollector({ now: () => now });
+    try {
+      const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
+      const url = 'http://127.0.0.1:1/file.bin';
+      const torrentCtx = {
+        info: { pieceCount: 4 },
+        svc: {},
+        progress: { downloadRate: 70_000, uploadRate: 0, webseedRates: { [url]: 70_000 } as Record<string, number> },
+      };
+      const torrent = {
+        id: 'x:0',
+        sessionId: 'x:0',
+        logic: machine('torrent'),
+        system: {},
+        getSnapshot: () => ({ status: 'active', value: { active: 'downloading' }, context: torrentCtx }),
+      };
+      const webseed = {
+        id: `webseed:${url}`,
+        sessionId: 'x:1',
+        logic: machine('webseed'),
+        system: {},
+        _parent: torrent,
+        getSnapshot: () => ({ status: 'active', value: 'fetching', context: { url, key: `ws:${url}` } }),
+      };
+      for (const ref of [torrent, webseed])
+        c.observer({ type: '@xstate.actor', actorRef: ref, rootId: 'x:0' } as never);
+      c.flush();
+      const ws = () => c.hello().actors.find((a) => a.machine === 'webseed')!;
+      expect(ws().rates).toEqual({ down: 70_000, up: 0 });
+      expect(c.hello().actors.find((a) => a.machine === 'torrent')!.rates).toEqual({ down: 70_000, up: 0 });
+      torrentCtx.progress = { downloadRate: 0, uploadRate: 0, webseedRates: { [url]: 0 } };
+      now += 1000;
+      c.flush();
+      expect(ws().rates).toEqual({ down: 0, up: 0 });
+    } finally {
+      c.close();
+    }
+  });
 });

@@ -101,6 +101,10 @@ describe('bt-actor downloads from clients that require encryption', () => {
       const r = await runBtActor([file, '--out', out, '--peer', `127.0.0.1:${port}`, '--encryption', mode], 120_000);
       expect(r.code, r.stderr).toBe(0);
       expect(r.lines.at(-1)).toMatchObject({ event: 'done', complete: true });
+      // The JSON peer-connected line says how: RC4 (the seeder allows nothing else).
+      const connected = r.lines.filter((l) => l.event === 'peer-connected');
+      expect(connected.length).toBeGreaterThan(0);
+      expect(connected.map((l) => l.encryption)).toEqual(connected.map(() => 'rc4'));
       await expectSameData(meta, join(work, 'src'), out);
     }
     // The control: a plaintext dial is refused by the seeder, so nothing arrives (killed after 15 s).
@@ -140,6 +144,10 @@ describe('clients that require encryption download from bt-actor', () => {
       expect(await seed.stop()).toBe(0);
     }
     expect(seed.lines.at(-1)!.uploaded as number).toBeGreaterThanOrEqual(meta.length);
+    // The leecher's connection, as the seed's JSON shows it: RC4.
+    const connected = seed.lines.filter((l) => l.event === 'peer-connected');
+    expect(connected.length).toBeGreaterThan(0);
+    expect(connected.map((l) => l.encryption)).toEqual(connected.map(() => 'rc4'));
   });
 
   it('a Transmission leecher with encryption required (-er) from a bt-actor seed with the default policy (it dials)', async () => {

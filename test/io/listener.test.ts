@@ -136,6 +136,7 @@ describe('PeerListener', () => {
     const c = await within(got, 5000, 'routed');
     expect(c.infoHashHex).toBe(infoHash.toString('hex'));
     expect(c.address).toEqual({ host: '127.0.0.1', port: client.socket.localPort, family: 4 });
+    expect(c.encryption).toBe('none'); // a plain BitTorrent handshake, no MSE
     expect(c.initialBytes.length).toBeGreaterThanOrEqual(48);
     expect(Buffer.from(c.initialBytes)).toEqual(all.subarray(0, c.initialBytes.length));
     expect(Buffer.from(c.initialBytes.subarray(0, 68))).toEqual(hs); // the whole handshake was in by then

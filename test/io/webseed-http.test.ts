@@ -10,7 +10,8 @@ import { firstValueFrom, filter } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/app/engine.js';
 import { createTorrent } from '../../src/io/create-torrent.js';
-import { fetchWebSeedPiece, WebSeedError } from '../../src/io/webseed-http.js';
+import { fetchWebSeedPiece, WebSeedAgents, webSeedConnectionsActor, WebSeedError } from '../../src/io/webseed-http.js';
+import { createActor } from 'xstate';
 import { RateLimiter } from '../../src/io/rate-limit.js';
 import { realClock } from '../../src/io/clock.js';
 import type { TorrentReport } from '../../src/machines/torrent/torrent.machine.js';
@@ -40,6 +41,13 @@ const reset = () => {
   server.overflow = 0;
   server.failNext = { count: 0, status: 503 };
 };
+
+async function waitFor(ok: () => boolean, ms = 3000): Promise<void> {
+  for (const end = Date.now() + ms; !ok();) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 async function failure(p: Promise<unknown>): Promise<WebSeedError> {
   try {
@@ -116,6 +124,63 @@ describe('fetchWebSeedPiece', () => {
     expect(await failure(fetchWebSeedPiece(ftp))).toMatchObject({ code: 'BT_ERR_WEBSEED_URL', permanent: true });
   });
 
+  it('keep-alive: many ranges of one web seed over one connection, closed by its connections actor', async () => {
+    reset();
+    const agents = new WebSeedAgents();
+    const seed = `${server.url}/file.bin`;
+    const before = server.connections;
+    const beforeRequests = server.requests.length;
+    // Its connections actor, as the web seed statechart invokes it for its whole life.
+    const life = createActor(webSeedConnectionsActor(agents), { input: { seed } }).start();
+    for (let i = 0; i < 12; i++) {
+      const start = i * 16_384;
+      const got = await fetchWebSeedPiece(
+        { ranges: [{ url: seed, start, length: 16_384, padding: false }], length: 16_384, seed },
+        { agents },
+      );
+      expect(Buffer.from(got).equals(file.subarray(start, start + 16_384))).toBe(true);
+    }
+    expect(server.requests.length - beforeRequests).toBe(12);
+    expect(server.connections - before).toBe(1);
+    const openBefore = server.open - 1;
+    // A piece across two files of another web seed: its own agent, one more connection for both ranges.
+    await fetchWebSeedPiece(
+      {
+        ranges: [
+          { url: `${server.url}/set/a`, start: 0, length: 30_000, padding: false },
+          { url: `${server.url}/set/sub/b`, start: 0, length: 50_000, padding: false },
+        ],
+        length: 80_000,
+        seed: `${server.url}/set`,
+      },
+      { agents },
+    );
+    expect(server.connections - before).toBe(2);
+    expect(agents.size).toBe(2);
+    // The web seed stops: its connection closes (the other web seed's stays).
+    life.stop();
+    expect(agents.size).toBe(1);
+    await waitFor(() => server.open === openBefore + 1);
+    agents.closeAll();
+    await waitFor(() => server.open === openBefore);
+    expect(agents.size).toBe(0);
+  });
+
+  it('keep-alive: a kept socket the server closed meanwhile is retried once on a new connection', async () => {
+    reset();
+    const agents = new WebSeedAgents({ idleMs: 60_000 });
+    const seed = `${server.url}/file.bin`;
+    const range = { ranges: [{ url: seed, start: 0, length: 1000, padding: false }], length: 1000, seed };
+    const before = server.connections;
+    await fetchWebSeedPiece(range, { agents });
+    // The server drops its idle keep-alive connections; the agent still holds its end for a moment.
+    server.closeIdle();
+    const got = await fetchWebSeedPiece(range, { agents });
+    expect(Buffer.from(got).equals(file.subarray(0, 1000))).toBe(true);
+    expect(server.connections - before).toBe(2);
+    agents.closeAll();
+  });
+
   it('follows a redirect; a server that never answers times out on the clock', async () => {
     reset();
     const hang: ServerResponse[] = [];
@@ -172,6 +237,25 @@ describe('an engine with a web seed as the only source', () => {
       expect(dropped).toMatchObject({ code: 'BT_ERR_WEBSEED_BAD_DATA', url: `${server.url}/` });
       expect(events.filter((e) => e.type === 'torrent.hashFailed')).toHaveLength(3);
       expect(t.progress).toMatchObject({ webseeds: 0, verifiedPieces: 0, hashFailures: 3 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('keep-alive: an engine fetches every piece over one connection, closed when the torrent is removed', async () => {
+    reset();
+    const before = server.connections;
+    const beforeRequests = server.requests.length;
+    const openBefore = server.open; // (a connection an earlier test left hanging on the server, if any)
+    const { engine, t, out } = await download('file.bin', 8_192); // 25 pieces
+    try {
+      await t.completed;
+      expect(Buffer.from(await readFile(join(out, 'file.bin'))).equals(file)).toBe(true);
+      expect(server.requests.length - beforeRequests).toBe(25);
+      expect(server.connections - before).toBe(1);
+      expect(server.open - openBefore).toBe(1); // kept alive while the torrent seeds
+      await engine.remove(t);
+      await waitFor(() => server.open === openBefore);
     } finally {
       await engine.close();
     }

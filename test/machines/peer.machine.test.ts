@@ -68,10 +68,15 @@ describe('peer statechart: connecting, handshaking, admission', () => {
 
     h.push({ type: 'wire.connected' });
     expect(h.value()).toBe('handshaking');
-    h.push({ type: 'wire.handshake', handshake: { reserved: FAST, infoHash: INFO_HASH, peerId: THEIR_ID } });
+    h.push({
+      type: 'wire.handshake',
+      handshake: { reserved: FAST, infoHash: INFO_HASH, peerId: THEIR_ID },
+      encryption: 'rc4',
+    });
     expect(h.value()).toBe('admitting');
+    // The wire actor's word on encryption goes to the torrent with the handshake.
     expect(h.reports()).toEqual([
-      { type: 'peer.handshake', key: h.key, peerId: THEIR_ID, fast: true, extended: false },
+      { type: 'peer.handshake', key: h.key, peerId: THEIR_ID, fast: true, extended: false, encryption: 'rc4' },
     ]);
     expect(h.wire.commands).toEqual([]); // nothing is said before the torrent decides
 

@@ -44,6 +44,30 @@ describe('torrent with web seeds', () => {
     expect(h.webCalls()).toHaveLength(0);
   });
 
+  it("a web seed's bytes count in downloadRate (and its own rate in webseedRates) over a 5 s window", async () => {
+    h = startTorrent({ pieces: 40, webSeeds: [WS] });
+    await flush();
+    // Nothing delivered yet: no rate.
+    expect(h.context().progress.downloadRate).toBe(0);
+    expect(h.context().progress.webseedRates).toEqual({ [WS]: 0 });
+    // One piece a second for 4 s.
+    for (let s = 0; s < 4; s++) {
+      expect(h.serveWeb()).toHaveLength(1);
+      await flush();
+      h.advance(1000);
+      await flush();
+    }
+    const p = h.context().progress;
+    // 4 pieces over the 4 s since the first: 1 piece per second.
+    expect(p.webseedRates![WS]).toBeCloseTo(T_PIECE, -2);
+    expect(p.downloadRate).toBe(p.webseedRates![WS]);
+    // No more pieces: the rate falls to 0 once the window has passed.
+    h.advance(6000);
+    await flush();
+    expect(h.context().progress.downloadRate).toBe(0);
+    expect(h.context().progress.webseedRates).toEqual({ [WS]: 0 });
+  });
+
   it('mixed with a peer: the piece the web seed fetches is never requested from the peer', async () => {
     h = startTorrent({ pieces: 8, peers: ['10.0.0.1:6881'], webSeeds: [WS] });
     await flush();

@@ -46,7 +46,9 @@ describe('torrent statechart: peers and interest', () => {
     expect(a.messages().at(-1)).toEqual({ type: 'interested' });
     expect(h.picker().availability(2)).toBe(1);
     expect(h.picker().availability(1)).toBe(0);
-    expect(h.events).toContainEqual({ type: 'torrent.peer', key: A, event: 'connected' });
+    // A plain BitTorrent connection (the fake wire says nothing of MSE): `none`, in the entry and the report.
+    expect(h.context().peers[A]!.encryption).toBe('none');
+    expect(h.events).toContainEqual({ type: 'torrent.peer', key: A, event: 'connected', encryption: 'none' });
   });
 
   it('stays not interested in a peer that has nothing we lack; haves alone make us interested', () => {

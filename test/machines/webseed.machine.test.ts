@@ -13,6 +13,7 @@ describe('web seed statechart', () => {
     await flush();
     // Piece 1 is bytes 32768..65535: the end of `a b.txt`, the padding file, the start of `sub/c%d`.
     expect(h.calls[0]!.input).toEqual({
+      seed: 'http://127.0.0.1:8080/files',
       length: PIECE,
       ranges: [
         { url: 'http://127.0.0.1:8080/files/set/a%20b.txt', start: 32_768, length: 7_232, padding: false },
@@ -36,6 +37,7 @@ describe('web seed statechart', () => {
     h.actor.send({ type: 'webseed.assign', index: 3 });
     await flush();
     expect(h.calls[0]!.input).toEqual({
+      seed: 'https://example.test/one.bin',
       length: GEOMETRY.length - 3 * PIECE,
       ranges: [{ url: 'https://example.test/one.bin', start: 3 * PIECE, length: 16_384, padding: false }],
     });

@@ -2,7 +2,8 @@
  * A local HTTP server for BEP 19 web seed tests: serves the files under `root` (URL path = file path,
  * URL-decoded) with `Range: bytes=S-E` (206), or whole (200). Its behaviour can be changed between
  * requests: `corrupt` flips a byte of every answer, `failNext` answers the next N requests with a status
- * (e.g. 503 with `Retry-After`), `missing` answers 404, `delayMs` slows every answer. It records every request it got.
+ * (e.g. 503 with `Retry-After`), `missing` answers 404, `delayMs` slows every answer. It records every request it got,
+ * and counts the TCP connections it accepted (`connections`) and those still open (`open`).
  */
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -19,6 +20,11 @@ export interface WebSeedServer {
   failNext: { count: number; status: number; retryAfter?: number };
   /** Milliseconds each answer waits (a slower server). */
   delayMs: number;
+  /** TCP connections accepted so far, and those not closed yet. */
+  connections: number;
+  open: number;
+  /** Closes the connections that wait idle for a next request (as a server's keep-alive timeout does). */
+  closeIdle(): void;
   close(): Promise<void>;
 }
 
@@ -32,6 +38,9 @@ export async function startWebSeedServer(root: string): Promise<WebSeedServer> {
     overflow: 0,
     failNext: { count: 0, status: 503 },
     delayMs: 0,
+    connections: 0,
+    open: 0,
+    closeIdle: () => server.closeIdleConnections(),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
   const server: Server = createServer((req, res) => {
@@ -74,6 +83,11 @@ export async function startWebSeedServer(root: string): Promise<WebSeedServer> {
       }
       answer(status, body, headers);
     })();
+  });
+  server.on('connection', (socket) => {
+    s.connections++;
+    s.open++;
+    socket.on('close', () => s.open--);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const addr = server.address();

@@ -324,6 +324,8 @@ export class InspectCollector {
     if (rec.isPeer) {
       try {
         v.peer = peerView(context, snap?.value);
+        const encryption = this.peerEncryption(rec, context);
+        if (encryption !== undefined) v.peer.encryption = encryption;
       } catch {
         /* leave it out */
       }
@@ -367,6 +369,37 @@ export class InspectCollector {
       this.setRates(rec, windowRate(rec.samples));
     }
     for (const t of torrents) this.setRates(t, this.torrentRates(t));
+    // A web seed's rate is its torrent's figure for it (`progress.webseedRates`), as the CLI shows it.
+    for (const rec of this.byId.values()) {
+      if (rec.machine !== 'webseed' || rec.parent === null) continue;
+      const torrent = this.byId.get(rec.parent);
+      if (torrent) this.setRates(rec, { down: this.webSeedRate(torrent, rec), up: 0 });
+    }
+  }
+
+  /** How a peer's connection is encrypted: its torrent's entry for it says (`peers[key].encryption`). */
+  private peerEncryption(peer: Rec, context: unknown): string | undefined {
+    const key = (context as { key?: unknown } | undefined)?.key;
+    const torrent = peer.parent === null ? undefined : this.byId.get(peer.parent);
+    if (typeof key !== 'string' || !torrent) return undefined;
+    const peers = (torrent.ref.getSnapshot() as { context?: { peers?: Record<string, { encryption?: unknown }> } })
+      ?.context?.peers;
+    const e = peers?.[key]?.encryption;
+    return typeof e === 'string' ? e : undefined;
+  }
+
+  /** The torrent's `progress.webseedRates` entry of this web seed actor (0 once it left the torrent). */
+  private webSeedRate(torrent: Rec, webseed: Rec): number {
+    try {
+      const p = (torrent.ref.getSnapshot() as { context?: { progress?: { webseedRates?: unknown } } } | undefined)
+        ?.context?.progress;
+      const url = (webseed.ref.getSnapshot() as { context?: { url?: unknown } } | undefined)?.context?.url;
+      const rates = p?.webseedRates as Record<string, unknown> | undefined;
+      const r = typeof url === 'string' && rates ? rates[url] : undefined;
+      return typeof r === 'number' ? r : 0;
+    } catch {
+      return 0;
+    }
   }
 
   private setRates(rec: Rec, r: { down: number; up: number }): void {

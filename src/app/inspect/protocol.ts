@@ -81,6 +81,8 @@ export interface PeerView {
   uploaded?: number;
   closeReason?: string;
   closeDetail?: string;
+  /** How the connection is encrypted, once its handshake arrived: `rc4`, `plaintext` (after MSE), `none`. */
+  encryption?: string;
 }
 
 /** One actor as the page sees it. */

@@ -563,7 +563,13 @@ export const peerMachine = setup({
                 type: 'report',
                 params: ({ event }) => {
                   const { fast, extended } = handshakeExtensions(event.handshake.reserved);
-                  return { type: 'peer.handshake' as const, peerId: event.handshake.peerId, fast, extended };
+                  return {
+                    type: 'peer.handshake' as const,
+                    peerId: event.handshake.peerId,
+                    fast,
+                    extended,
+                    encryption: event.encryption ?? 'none',
+                  };
                 },
               },
             ],

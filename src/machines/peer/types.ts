@@ -3,7 +3,7 @@ import type { AnyActorRef } from 'xstate';
 import type { HashTrees } from '../../protocol/hash-tree.js';
 import type { BlockRequest, PieceGeometry } from '../../protocol/layout.js';
 import type { PeerAddress } from '../../protocol/peer-address.js';
-import type { PieceBlock } from '../../protocol/peer-wire-types.js';
+import type { PeerEncryption, PieceBlock } from '../../protocol/peer-wire-types.js';
 import type { UtPexMessage } from '../../protocol/ut-pex.js';
 
 /** Why a peer connection ended. */
@@ -131,7 +131,15 @@ export interface PickHints {
 /** Events the peer actor sends to its parent (the torrent actor). */
 export type PeerReport =
   /** The peer's handshake named our torrent: admit it (`peer.admit`) or close it (a duplicate). */
-  | { type: 'peer.handshake'; key: string; peerId: Uint8Array; fast: boolean; extended: boolean }
+  | {
+      type: 'peer.handshake';
+      key: string;
+      peerId: Uint8Array;
+      fast: boolean;
+      extended: boolean;
+      /** How the connection is encrypted (MSE/PE), as its wire actor said with the handshake. */
+      encryption: PeerEncryption;
+    }
   /** What the peer has, as it first says it: a validated bitfield, or BEP 6 have-all / have-none. */
   | { type: 'peer.bitfield'; key: string; pieces: Uint8Array | 'all' | 'none' }
   /** The peer's `have` (the index is checked). */

@@ -28,6 +28,7 @@ import { Bitfield } from '../../protocol/bitfield.js';
 import { toHex } from '../../protocol/bytes.js';
 import { pieceBytes, type PieceGeometry } from '../../protocol/layout.js';
 import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
+import type { PeerEncryption } from '../../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../../protocol/storage-types.js';
 import type { TransferStats } from '../../protocol/tracker-types.js';
 import {
@@ -37,6 +38,7 @@ import {
   type ChokerSettings,
 } from '../choker/choker.machine.js';
 import { peerMachine } from '../peer/peer.machine.js';
+import { addBytes, rateOf, rateWindow, type RateWindow } from '../peer/rate.js';
 import {
   metadataPeerMachine,
   type MetadataPeerCommand,
@@ -202,7 +204,8 @@ export interface TorrentProgress {
   diskFull: boolean;
   /**
    * Bytes per second received from / sent to the connected peers: the sum of each peer's rate over its
-   * sliding window (5 s of 1 s buckets, see src/machines/peer/rate.ts), as last reported.
+   * sliding window (5 s of 1 s buckets, see src/machines/peer/rate.ts), as last reported — and, in
+   * `downloadRate`, the web seeds' rates ({@link TorrentProgress.webseedRates}).
    */
   downloadRate: number;
   uploadRate: number;
@@ -210,6 +213,11 @@ export interface TorrentProgress {
   metadata?: { peers: number; ready: number };
   /** BEP 19 web seeds in use (not dropped). */
   webseeds: number;
+  /**
+   * Bytes per second each web seed in use delivered, by URL: the bytes of its pieces as they arrived,
+   * over the same 5 s window as a peer's (on the torrent's clock). Present while any web seed is in use.
+   */
+  webseedRates?: Readonly<Record<string, number>>;
 }
 
 export type TorrentReport =
@@ -220,7 +228,15 @@ export type TorrentReport =
   | { type: 'torrent.hashFailed'; index: number; peers: string[]; banned: BannedPeer[] }
   /** Smart ban: a copy of piece `index` verified, and these peers had sent blocks that differ from it. */
   | { type: 'torrent.banned'; index: number; banned: BannedPeer[] }
-  | { type: 'torrent.peer'; key: string; event: 'connected' | 'closed'; reason?: CloseReason; detail?: string }
+  /** A peer connected (its handshake was taken; `encryption`: how its connection is encrypted) or closed. */
+  | {
+      type: 'torrent.peer';
+      key: string;
+      event: 'connected' | 'closed';
+      encryption?: PeerEncryption;
+      reason?: CloseReason;
+      detail?: string;
+    }
   | { type: 'torrent.complete' }
   | { type: 'torrent.error'; code: string; message: string }
   /** The disk is full: the download waits (pieces kept in memory up to the write backlog) for room. */
@@ -346,6 +362,8 @@ export interface PeerEntry {
   direction: 'outgoing' | 'incoming';
   /** Hex peer id, once its handshake arrived. */
   peerId: string | undefined;
+  /** How the connection is encrypted (MSE/PE), once its handshake arrived. */
+  encryption: PeerEncryption | undefined;
   view: PeerView;
   downloaded: number;
   uploaded: number;
@@ -385,6 +403,8 @@ export interface TorrentServices {
 export interface WebSeedEntry {
   ref: ActorRefFrom<typeof webSeedMachine>;
   url: string;
+  /** The bytes it delivered, stamped with the torrent's clock: its download rate. */
+  down: RateWindow;
 }
 
 export interface TorrentContext {
@@ -481,6 +501,16 @@ function progressOf(c: TorrentContext): TorrentProgress {
     downloadRate += e.downRate;
     uploadRate += e.upRate;
   }
+  const webEntries = Object.values(c.webseeds);
+  let webseedRates: Record<string, number> | undefined;
+  if (webEntries.length > 0) {
+    webseedRates = {};
+    for (const e of webEntries) {
+      const rate = rateOf(e.down, c.clock);
+      webseedRates[e.url] = rate;
+      downloadRate += rate;
+    }
+  }
   return {
     verifiedPieces: c.tally.verifiedPieces,
     pieceCount: c.info.pieceCount,
@@ -503,7 +533,8 @@ function progressOf(c: TorrentContext): TorrentProgress {
         ready: Object.values(c.metadata.peers).filter((e) => e.size !== undefined).length,
       },
     }),
-    webseeds: Object.keys(c.webseeds).length,
+    webseeds: webEntries.length,
+    ...(webseedRates && { webseedRates }),
   };
 }
 
@@ -932,6 +963,14 @@ export const torrentMachine = setup({
       return { selection: selectionOf(info, files, selection.sequential, selection.version + 1) };
     }),
     advanceClock: assign(({ context }) => ({ clock: context.clock + context.settings.tickMs })),
+    /** A web seed's piece arrived: its bytes, at the torrent's clock, count in its download rate. */
+    countWebSeedBytes: assign(({ context, event }) => {
+      if (event.type !== 'webseed.data') return {};
+      const e = context.webseeds[event.key];
+      if (!e) return {};
+      const down = addBytes(e.down, event.data.length, context.clock);
+      return { webseeds: { ...context.webseeds, [event.key]: { ...e, down } } };
+    }),
     /** One web seed actor per usable URL (once: a torrent back from `complete` keeps its own). */
     spawnWebSeeds: assign(({ context, spawn, self }) => {
       const { info } = context;
@@ -950,7 +989,7 @@ export const torrentMachine = setup({
             settings: context.settings.webSeed,
           },
         });
-        webseeds[key] = { ref, url };
+        webseeds[key] = { ref, url, down: rateWindow() };
       }
       return { webseeds };
     }),
@@ -1759,7 +1798,7 @@ export const torrentMachine = setup({
       on: {
         // BEP 19 web seeds: a whole piece for each that asks; its bytes go the way of a peer's blocks.
         'webseed.wants': { actions: 'pickForWebSeed' },
-        'webseed.data': { actions: 'acceptWebSeedPiece' },
+        'webseed.data': { actions: ['countWebSeedBytes', 'acceptWebSeedPiece'] },
         'webseed.failed': {
           actions: [
             'releaseWebSeed',
@@ -1898,11 +1937,18 @@ export const torrentMachine = setup({
             actions: [
               assign(({ context, event }) => {
                 const e = context.peers[event.key];
-                return e ? { peers: { ...context.peers, [event.key]: { ...e, peerId: toHex(event.peerId) } } } : {};
+                if (!e) return {};
+                const entry = { ...e, peerId: toHex(event.peerId), encryption: event.encryption };
+                return { peers: { ...context.peers, [event.key]: entry } };
               }),
               {
                 type: 'emitReport',
-                params: ({ event }) => ({ type: 'torrent.peer' as const, key: event.key, event: 'connected' as const }),
+                params: ({ event }) => ({
+                  type: 'torrent.peer' as const,
+                  key: event.key,
+                  event: 'connected' as const,
+                  encryption: event.encryption,
+                }),
               },
               'admit',
             ],
@@ -2223,6 +2269,7 @@ function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'i
     address,
     direction,
     peerId: undefined,
+    encryption: undefined,
     view: { peerInterested: false, amChoking: true, snubbed: false },
     downloaded: 0,
     uploaded: 0,

@@ -8,9 +8,14 @@
  * a named delay on the actor system's clock. Reports go to the `report` ref given in the input (the
  * torrent); the piece's bytes leave in `webseed.data` and never enter the context.
  */
-import { assign, enqueueActions, fromPromise, setup, type ActorRef } from 'xstate';
+import { assign, enqueueActions, fromCallback, fromPromise, setup, type ActorRef, type EventObject } from 'xstate';
 import { pieceBytes, pieceOffset, type PieceGeometry } from '../../protocol/layout.js';
-import { webSeedRanges, type WebSeedFetchInput, type WebSeedLayout } from '../../protocol/webseed.js';
+import {
+  webSeedRanges,
+  type WebSeedConnectionsInput,
+  type WebSeedFetchInput,
+  type WebSeedLayout,
+} from '../../protocol/webseed.js';
 
 export interface WebSeedSettings {
   /** Strikes in a row (errors, pieces that fail their hash) after which the web seed is dropped. */
@@ -95,6 +100,13 @@ const fetchNotProvided = fromPromise<Uint8Array, WebSeedFetchInput>(async () => 
   throw new Error('webseed machine: no fetch actor provided (provide webSeedFetchActor from src/io)');
 });
 
+/**
+ * The web seed's kept-alive HTTP connections, invoked for the whole life of the actor: src/io provides
+ * one that closes them when the web seed stops (dropped, or its torrent stopped). Absent (this default),
+ * there is no pool and each request has a connection of its own.
+ */
+const noConnections = fromCallback<EventObject, WebSeedConnectionsInput>(() => undefined);
+
 function failureOf(error: unknown): WebSeedFailure & { permanent: boolean; retryAfterMs: number | undefined } {
   const e = error as { code?: unknown; message?: unknown; permanent?: unknown; retryAfterMs?: unknown } | undefined;
   return {
@@ -112,7 +124,7 @@ export const webSeedMachine = setup({
     events: {} as WebSeedEvent,
     emitted: {} as WebSeedReport,
   },
-  actors: { fetch: fetchNotProvided },
+  actors: { fetch: fetchNotProvided, connections: noConnections },
   delays: {
     idleRetry: ({ context }) => context.settings.idleRetryMs,
     backoffDelay: ({ context }) => {
@@ -185,6 +197,7 @@ export const webSeedMachine = setup({
     verified: 0,
     bytes: 0,
   }),
+  invoke: { id: 'connections', src: 'connections', input: ({ context }) => ({ seed: context.url }) },
   initial: 'idle',
   states: {
     idle: {
@@ -205,7 +218,7 @@ export const webSeedMachine = setup({
           const index = context.piece!;
           const length = pieceBytes(context.geometry, index);
           const offset = pieceOffset(context.geometry, index);
-          return { ranges: webSeedRanges(context.url, context.layout, offset, length), length };
+          return { ranges: webSeedRanges(context.url, context.layout, offset, length), length, seed: context.url };
         },
         onDone: {
           target: 'verifying',
