@@ -35,7 +35,7 @@ import {
 } from '../io/resume.js';
 import { deleteTorrentFiles } from '../io/storage.js';
 import type { ByteStream, Transport } from '../io/transport.js';
-import { localIpv6ToAnnounce, TrackerClient } from '../io/tracker-client.js';
+import { TrackerClient } from '../io/tracker-client.js';
 import {
   defaultTorrentSettings,
   type TorrentProgress,
@@ -659,9 +659,7 @@ export class Engine {
       ...(options.host !== undefined && { host: options.host }),
     });
     const peerId = generatePeerId(randomBytesOf(runtime));
-    // BEP 7: a dual-stack listener (or one bound to a global IPv6 address) announces that address as `ipv6=`.
-    const ipv6 = localIpv6ToAnnounce(listener.host);
-    const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock, ...(ipv6 && { ipv6 }) });
+    const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock });
     const engine = new Engine(listener, client, peerId, options, runtime);
     engine.encryptionPolicy = encryption;
     return (made.engine = engine);

@@ -7,12 +7,10 @@ import { toHex } from '../protocol/bytes.js';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { randomBytes } from 'node:crypto';
-import { networkInterfaces } from 'node:os';
 import { BtError } from '../protocol/errors.js';
 import { realClock, type Clock } from './clock.js';
 import type { AnnounceInput, AnnounceResult } from '../protocol/tracker-types.js';
 import {
-  announceIpv6Address,
   buildAnnounceUrl,
   buildScrapeUrl,
   parseAnnounceResponse,
@@ -70,11 +68,6 @@ export interface TrackerClientOptions {
   port: number;
   /** The announce `key` (BEP 7): random per client by default. */
   key?: number;
-  /**
-   * BEP 7 `ipv6=` in HTTP announces: our global IPv6 address (see `announceIpv6Address` in
-   * src/protocol/tracker-http.ts, and {@link localIpv6ToAnnounce}); absent: none is sent.
-   */
-  ipv6?: string;
   /** HTTP request timeout (default 30 s). */
   httpTimeoutMs?: number;
   /** Largest HTTP reply body read (default 2 MiB). */
@@ -174,20 +167,10 @@ function redirectTarget(from: string, location: string, hop: number, displayUrl:
   return to.href;
 }
 
-/**
- * The address to announce as BEP 7 `ipv6=` for a listener on `listenHost`: the machine's first global
- * IPv6 address when it listens dual-stack (`::`), the bound address when that is a global IPv6 one,
- * else none (an IPv4 listener, loopback, link-local).
- */
-export function localIpv6ToAnnounce(listenHost: string): string | undefined {
-  return announceIpv6Address(listenHost, networkInterfaces());
-}
-
 export class TrackerClient {
   private readonly peerId: Uint8Array;
   private readonly port: number;
   private readonly key: number;
-  private readonly ipv6: string | undefined;
   private readonly httpTimeoutMs: number;
   private readonly maxReplyBytes: number;
   private readonly udpBaseMs: number;
@@ -200,7 +183,6 @@ export class TrackerClient {
     this.peerId = options.peerId;
     this.port = options.port;
     this.key = options.key ?? randomBytes(4).readUInt32BE(0);
-    this.ipv6 = options.ipv6;
     this.httpTimeoutMs = options.httpTimeoutMs ?? 30_000;
     this.maxReplyBytes = options.maxReplyBytes ?? 2 * 1024 * 1024;
     this.udpBaseMs = options.udpRetransmitBaseMs ?? 15_000;
@@ -285,7 +267,6 @@ export class TrackerClient {
       compact: true,
       ...(req.event && { event: req.event }),
       ...(req.trackerId !== undefined && { trackerId: req.trackerId }),
-      ...(this.ipv6 !== undefined && { ipv6: this.ipv6 }),
     };
     const body = await this.httpGet(buildAnnounceUrl(req.url, params), req.url, signal);
     let reply;

@@ -32,7 +32,6 @@ import {
   encodeCompactPeers6,
   formatIPv4,
   formatIPv6,
-  isIPv4Mapped,
   normaliseHost,
   parseIp,
 } from './peer-address.js';
@@ -161,12 +160,6 @@ export interface AnnounceParams {
   compact?: boolean;
   /** Our address, when the tracker should not use the connection's source address. */
   ip?: string;
-  /**
-   * BEP 7 `ipv6=`: our IPv6 address (the port is `port`), so a tracker reached over IPv4 can hand it to
-   * IPv6 peers too. Only an IPv6 address is taken (`BT_ERR_TRACKER_PARAM` otherwise); see
-   * {@link announceIpv6Address} for which one.
-   */
-  ipv6?: string;
 }
 
 const MAX_U32 = 0xffffffff;
@@ -207,7 +200,7 @@ function formatKey(key: string | number): string {
  * Builds the announce URL. `info_hash` and `peer_id` are percent-encoded as raw bytes; any query
  * already in `announceUrl` (a private tracker's passkey) is kept and the fragment is dropped.
  * Parameter order: info_hash, peer_id, port, uploaded, downloaded, left, compact, event, numwant,
- * key, trackerid, ip, ipv6.
+ * key, trackerid, ip.
  *
  * @example
  * buildAnnounceUrl('http://t.example/announce?passkey=abc', { infoHash, peerId, port: 6881, uploaded: 0, downloaded: 0, left: 100, event: 'started' })
@@ -233,61 +226,7 @@ export function buildAnnounceUrl(announceUrl: string, params: AnnounceParams): s
   if (params.key !== undefined) q.push(`key=${percentEncodeText(formatKey(params.key))}`);
   if (params.trackerId !== undefined) q.push(`trackerid=${percentEncodeText(params.trackerId)}`);
   if (params.ip !== undefined) q.push(`ip=${percentEncodeText(params.ip)}`);
-  if (params.ipv6 !== undefined) {
-    const v6 = normaliseHost(params.ipv6);
-    if (v6?.family !== 6)
-      throw new TrackerError('BT_ERR_TRACKER_PARAM', `ipv6 must be an IPv6 address, got ${params.ipv6}`, 'ipv6');
-    q.push(`ipv6=${percentEncodeText(v6.host)}`);
-  }
   return appendQuery(announceUrl, q.join('&'));
-}
-
-/** One address of a network interface, as `os.networkInterfaces()` lists them. */
-export interface InterfaceAddress {
-  address: string;
-  family: string | number;
-  internal: boolean;
-}
-
-/**
- * True for a global unicast IPv6 address (2000::/3), but not the documentation prefix 2001:db8::/32:
- * an address peers elsewhere can reach. Loopback, link-local (fe80::/10), unique local (fc00::/7),
- * multicast, unspecified and IPv4-mapped addresses are not.
- */
-export function isGlobalIpv6(address: string): boolean {
-  const ip = parseIp(address);
-  if (!ip || ip.family !== 6 || isIPv4Mapped(ip.bytes)) return false;
-  const b = ip.bytes;
-  if ((b[0]! & 0xe0) !== 0x20) return false; // not 2000::/3
-  return !(b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x0d && b[3] === 0xb8); // 2001:db8::/32
-}
-
-/**
- * Which IPv6 address to announce as BEP 7 `ipv6=`, if any. `listenHost` is the address we accept peers
- * on: `::` (dual-stack: IPv6 and IPv4) takes the first global IPv6 address of the machine's interfaces
- * (`interfaces`, as `os.networkInterfaces()` gives them); a specific IPv6 address (`--bind`) is itself
- * the answer when it is global; an IPv4 one (`0.0.0.0` included) gives none — we are not reachable
- * over IPv6. Never a loopback, link-local or unique-local address.
- *
- * @example
- * announceIpv6Address('::', { eth0: [{ address: '2a01:4f8::5', family: 'IPv6', internal: false }] }); // '2a01:4f8::5'
- * announceIpv6Address('::', { lo: [{ address: '::1', family: 'IPv6', internal: true }] }); // undefined
- * announceIpv6Address('0.0.0.0', { eth0: [{ address: '2a01:4f8::5', family: 'IPv6', internal: false }] }); // undefined
- */
-export function announceIpv6Address(
-  listenHost: string,
-  interfaces: Readonly<Record<string, readonly InterfaceAddress[] | undefined>>,
-): string | undefined {
-  const listen = normaliseHost(listenHost);
-  if (!listen || listen.family !== 6) return undefined;
-  if (listen.host !== '::') return isGlobalIpv6(listen.host) ? listen.host : undefined;
-  for (const list of Object.values(interfaces)) {
-    for (const a of list ?? []) {
-      const six = a.family === 'IPv6' || a.family === 6;
-      if (six && !a.internal && isGlobalIpv6(a.address)) return normaliseHost(a.address)!.host;
-    }
-  }
-  return undefined;
 }
 
 /** Splits a URL or bare query string into decoded (name, raw value) pairs; names are text. */
@@ -354,8 +293,6 @@ export function parseAnnounceQuery(urlOrQuery: string): AnnounceParams {
   if (trackerId !== undefined) params.trackerId = text(trackerId);
   const ip = m.get('ip');
   if (ip !== undefined) params.ip = text(ip);
-  const ipv6 = m.get('ipv6');
-  if (ipv6 !== undefined) params.ipv6 = text(ipv6);
   return params;
 }
 

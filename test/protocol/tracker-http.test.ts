@@ -4,7 +4,6 @@ import { encodeBencode } from '../../src/protocol/bencode.js';
 import {
   type AnnounceParams,
   TrackerError,
-  announceIpv6Address,
   buildAnnounceUrl,
   buildScrapeUrl,
   encodeAnnounceResponse,
@@ -16,7 +15,6 @@ import {
   percentDecodeBytes,
   percentEncodeBytes,
   scrapeUrlFor,
-  isGlobalIpv6,
 } from '../../src/protocol/tracker-http.js';
 import { parseIp } from '../../src/protocol/peer-address.js';
 
@@ -122,75 +120,6 @@ describe('buildAnnounceUrl', () => {
     expect(codeOf(() => parseAnnounceQuery(buildAnnounceUrl('http://t/', params).replace('port=6881', 'port=x')))).toBe(
       'BT_ERR_TRACKER_QUERY',
     );
-  });
-});
-
-describe('BEP 7 ipv6= in the announce', () => {
-  it('appends ipv6= (normalised, percent-encoded) after the other parameters, and reads it back', () => {
-    const url = buildAnnounceUrl('http://t.example/announce', { ...params, ipv6: '[2A01:4F8:0:0::5]' });
-    expect(url.endsWith('&compact=1&ipv6=2a01%3A4f8%3A%3A5')).toBe(true);
-    expect(parseAnnounceQuery(url).ipv6).toBe('2a01:4f8::5');
-    // Absent: no parameter at all.
-    expect(buildAnnounceUrl('http://t.example/announce', params)).not.toContain('ipv6');
-    expect(parseAnnounceQuery(buildAnnounceUrl('http://t.example/a', params)).ipv6).toBeUndefined();
-  });
-
-  it('refuses anything but an IPv6 address', () => {
-    for (const bad of ['10.0.0.1', '::ffff:10.0.0.1', 'tracker.example', '2a01::5::1', ''])
-      expect(
-        codeOf(() => buildAnnounceUrl('http://t/a', { ...params, ipv6: bad })),
-        bad,
-      ).toBe('BT_ERR_TRACKER_PARAM');
-  });
-
-  it('isGlobalIpv6: 2000::/3 but the documentation prefix; never loopback, link-local, unique local, mapped', () => {
-    for (const a of ['2a01:4f8::5', '2001:470::1', '2001::1', '3fff:ffff::1']) expect(isGlobalIpv6(a), a).toBe(true);
-    for (const a of [
-      '::1',
-      '::',
-      'fe80::1',
-      'fd00::2',
-      'fc00::1',
-      'ff02::1',
-      '::ffff:8.8.8.8',
-      '2001:db8::1',
-      '8.8.8.8',
-      'x',
-    ])
-      expect(isGlobalIpv6(a), a).toBe(false);
-  });
-
-  it('announceIpv6Address: dual-stack takes the first global address of an interface; a bound IPv6 address itself; IPv4 none', () => {
-    const ifaces = {
-      lo: [
-        { address: '127.0.0.1', family: 'IPv4', internal: true },
-        { address: '::1', family: 'IPv6', internal: true },
-      ],
-      eth0: [
-        { address: '192.0.2.7', family: 'IPv4', internal: false },
-        { address: 'fe80::1', family: 'IPv6', internal: false },
-        { address: 'fd00::2', family: 'IPv6', internal: false },
-        { address: '2001:db8::9', family: 'IPv6', internal: false },
-        { address: '2A01:4F8::5', family: 'IPv6', internal: false },
-        { address: '2a01:4f8::6', family: 'IPv6', internal: false },
-      ],
-    };
-    expect(announceIpv6Address('::', ifaces)).toBe('2a01:4f8::5');
-    expect(announceIpv6Address('[::]', ifaces)).toBe('2a01:4f8::5');
-    // Node < 18.4 gave the family as a number.
-    expect(announceIpv6Address('::', { eth0: [{ address: '2a01:4f8::7', family: 6, internal: false }] })).toBe(
-      '2a01:4f8::7',
-    );
-    // Only loopback, link-local and unique-local addresses: none.
-    expect(announceIpv6Address('::', { lo: ifaces.lo, eth0: ifaces.eth0.slice(0, 4) })).toBeUndefined();
-    // An internal interface's global address is not announced.
-    expect(
-      announceIpv6Address('::', { lo: [{ address: '2a01:4f8::5', family: 'IPv6', internal: true }] }),
-    ).toBeUndefined();
-    // --bind: the bound address when it is global, else none.
-    expect(announceIpv6Address('2a01:4f8::6', ifaces)).toBe('2a01:4f8::6');
-    for (const bound of ['::1', 'fe80::1', 'fd00::2', '0.0.0.0', '127.0.0.1', '192.0.2.7', '::ffff:192.0.2.7'])
-      expect(announceIpv6Address(bound, ifaces), bound).toBeUndefined();
   });
 });
 
