@@ -47,7 +47,22 @@ async function timedDownload(from: Engine, leecher: Engine, name: string) {
   const dir = join(work, name);
   const started = performance.now();
   const t = await leecher.add(torrent, { dir, peers: [{ host: '127.0.0.1', port: from.port }] });
-  await t.completed;
+  // Not complete in 20 s is a stall, not a slow machine: say what the two sides were doing.
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const seed = from.torrents[0];
+      reject(
+        new Error(
+          `stalled: leecher ${JSON.stringify({ progress: t.progress, peers: t.peers })}; seeder ${JSON.stringify({
+            progress: seed?.progress,
+            peers: seed?.peers,
+          })}`,
+        ),
+      );
+    }, 20_000);
+  });
+  await Promise.race([t.completed, stalled]).finally(() => clearTimeout(timer));
   const seconds = (performance.now() - started) / 1000;
   expect(Buffer.from(await readFile(join(dir, 'payload.bin'))).equals(data)).toBe(true);
   return seconds;
