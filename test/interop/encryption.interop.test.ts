@@ -5,7 +5,7 @@
  * with the source. Against the forced libtorrent seeder `--encryption plaintext` gets nothing: the
  * encrypted runs are not plaintext by accident.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +13,10 @@ import { Server as TrackerServer } from 'bittorrent-tracker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
-import { BT_ACTOR_BIN, runBtActor } from '../support/bt-actor-run.js';
+import { runBtActor, startBtActorSeed } from '../support/bt-actor-run.js';
 import { expectSameData, writeRandom } from '../support/data.js';
 import { libtorrentLeecher, transmissionLeecher } from '../support/leechers.js';
-import { freePort, jsonLines, stopAll } from '../support/proc.js';
+import { freePort, stopAll } from '../support/proc.js';
 import { libtorrentSeeder, transmissionSeeder, type Seeder } from '../support/seeders.js';
 
 let work: string;
@@ -37,40 +37,7 @@ async function makeTorrent(name: string, pieceLength: number, withTracker = fals
 
 /** `bt-actor run --seed --encryption MODE` on data already in `dataDir`; resolves once it is seeding. */
 async function btActorSeed(torrent: string, dataDir: string, port: number, encryption: string) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [BT_ACTOR_BIN, 'run', torrent, '--out', dataDir, '--seed', '--port', String(port), '--bind', '127.0.0.1'].concat([
-      '--encryption',
-      encryption,
-      '--no-dht',
-      '--json',
-    ]),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let lines: Record<string, unknown>[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bt-actor seed not ready: ${stderr}`)), 60_000);
-    lines = jsonLines(child.stdout!, (l) => {
-      if (l.event === 'complete') {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then((code) => reject(new Error(`bt-actor seed exited ${code}: ${stderr}`)));
-  });
-  return {
-    lines,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return startBtActorSeed(torrent, dataDir, port, ['--encryption', encryption]);
 }
 
 beforeAll(async () => {

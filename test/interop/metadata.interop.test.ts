@@ -5,7 +5,7 @@
  * (BEP 27): bt-actor does not offer `ut_metadata`, so the leecher never gets the metadata. A WebTorrent
  * magnet leecher (in this process, `x.pe` only) gets the metadata and the data as well.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,41 +14,15 @@ import WebTorrent from 'webtorrent';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { expectSameData, writeRandom } from '../support/data.js';
-import { freePort, jsonLines, startProcess, stopAll, waitForPort } from '../support/proc.js';
+import { freePort, startProcess, stopAll, waitForPort } from '../support/proc.js';
+import { startBtActorSeed } from '../support/bt-actor-run.js';
 
-const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 const HELPERS = join(import.meta.dirname, 'helpers');
 let work: string;
 
 /** Starts `bt-actor run --seed` on data already in `dataDir`; resolves once it is seeding. */
 async function btActorSeed(torrent: string, dataDir: string, port: number) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [BIN, 'run', torrent, '--out', dataDir, '--seed', '--port', String(port), '--bind', '127.0.0.1', '--json'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bt-actor seed not ready: ${stderr}`)), 60_000);
-    jsonLines(child.stdout!, (l) => {
-      if (l.event === 'complete') {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then((code) => reject(new Error(`bt-actor seed exited ${code}: ${stderr}`)));
-  });
-  return {
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return startBtActorSeed(torrent, dataDir, port);
 }
 
 /** libtorrent fetching `magnet` (metadata from its `x.pe` peer); resolves with its exit code and log. */

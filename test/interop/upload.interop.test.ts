@@ -3,7 +3,7 @@
  * download a 256 MiB torrent, libtorrent a multi-file one; the bytes are compared with the source.
  * Peers meet through a bittorrent-tracker server (HTTP) started by the test.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +13,9 @@ import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { aria2Leecher, libtorrentLeecher, transmissionLeecher } from '../support/leechers.js';
 import { expectSameData, writeRandom } from '../support/data.js';
-import { freePort, jsonLines, stopAll } from '../support/proc.js';
+import { freePort, stopAll } from '../support/proc.js';
+import { startBtActorSeed } from '../support/bt-actor-run.js';
 
-const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
 let work: string;
 let tracker: InstanceType<typeof TrackerServer>;
 let announce: string;
@@ -35,39 +35,7 @@ interface Seed {
 
 /** Starts `bt-actor run --seed` on data already in `dataDir`; resolves once it is seeding. */
 async function btActorSeed(torrent: string, dataDir: string, port: number): Promise<Seed> {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'run', torrent, '--out', dataDir, '--seed', '--port', String(port), '--bind', '127.0.0.1', '--json'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  let lines: Record<string, unknown>[] = [];
-  const seeding = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bt-actor seed not ready: ${stderr}`)), 60_000);
-    lines = jsonLines(child.stdout!, (l) => {
-      if (l.event === 'complete') {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`bt-actor seed exited ${code}: ${stderr}`)));
-  });
-  await seeding;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return startBtActorSeed(torrent, dataDir, port);
 }
 
 beforeAll(async () => {

@@ -6,17 +6,17 @@
  * seeder, every piece verified by its merkle hash (v2) or SHA-1 and merkle (hybrid); and a libtorrent
  * leecher downloads them from `bt-actor run --seed`, whose data was checked by the same verifier.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
-import { BT_ACTOR_BIN, runBtActor } from '../support/bt-actor-run.js';
+import { runBtActor, startBtActorSeed } from '../support/bt-actor-run.js';
 import { expectSameData, writeRandom } from '../support/data.js';
 import { libtorrentLeecher } from '../support/leechers.js';
-import { freePort, jsonLines, stopAll } from '../support/proc.js';
+import { freePort, stopAll } from '../support/proc.js';
 import { libtorrentSeeder, type Seeder } from '../support/seeders.js';
 
 const run = promisify(execFile);
@@ -40,51 +40,7 @@ async function ltTorrent(version: 'v2' | 'hybrid'): Promise<{ file: string; meta
 
 /** `bt-actor run --seed` over data already in `dataDir`; resolves once it is seeding (every piece checked). */
 async function btActorSeed(torrent: string, dataDir: string, port: number) {
-  const child = spawn(
-    process.execPath,
-    [
-      BT_ACTOR_BIN,
-      'run',
-      torrent,
-      '--out',
-      dataDir,
-      '--seed',
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--json',
-      '--no-dht',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let lines: Record<string, unknown>[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bt-actor seed not ready: ${stderr}`)), 60_000);
-    lines = jsonLines(child.stdout, (l) => {
-      if (l.event === 'complete') {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`bt-actor seed exited ${code}: ${stderr}`));
-    });
-  });
-  return {
-    lines,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return startBtActorSeed(torrent, dataDir, port);
 }
 
 beforeAll(async () => {

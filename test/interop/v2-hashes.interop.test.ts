@@ -6,7 +6,7 @@
  * byte-identical. Two files have more than 512 pieces, so libtorrent asks for their layers in two
  * ranges, the second with uncle hashes (64 hashes, and a single one).
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +14,10 @@ import { promisify } from 'node:util';
 import bencode from 'bencode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
-import { BT_ACTOR_BIN } from '../support/bt-actor-run.js';
+import { startBtActorSeed } from '../support/bt-actor-run.js';
 import { expectSameData, writeRandom } from '../support/data.js';
 import { libtorrentLeecher } from '../support/leechers.js';
-import { freePort, jsonLines, startProcess, stopAll } from '../support/proc.js';
+import { freePort, startProcess, stopAll } from '../support/proc.js';
 
 const run = promisify(execFile);
 const HELPERS = join(import.meta.dirname, 'helpers');
@@ -31,51 +31,7 @@ let meta: Metainfo;
 
 /** `bt-actor run --seed` over the data in `src`; resolves once it is seeding (every piece checked). */
 async function btActorSeed(port: number) {
-  const child = spawn(
-    process.execPath,
-    [
-      BT_ACTOR_BIN,
-      'run',
-      torrent,
-      '--out',
-      src,
-      '--seed',
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--json',
-      '--no-dht',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let lines: Record<string, unknown>[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bt-actor seed not ready: ${stderr}`)), 60_000);
-    lines = jsonLines(child.stdout, (l) => {
-      if (l.event === 'complete') {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`bt-actor seed exited ${code}: ${stderr}`));
-    });
-  });
-  return {
-    lines,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return startBtActorSeed(torrent, src, port);
 }
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@
  * `onLine` as it comes), its stderr, its exit code and its peak resident memory (sampled from /proc every
  * 50 ms). Killed after `timeoutMs`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jsonLines } from './proc.js';
@@ -48,4 +48,59 @@ export function runBtActor(
       resolve({ code, lines, stderr, peakRssMB });
     });
   });
+}
+
+/** A `bt-actor run --seed` child process, seeding (its `complete` line seen). */
+export interface BtActorSeed {
+  child: ChildProcess;
+  /** Its JSON lines so far (the array grows as they come). */
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+  /** SIGTERM (SIGKILL after 8 s); resolves with the exit code. */
+  stop: () => Promise<number | null>;
+}
+
+/**
+ * Starts `bt-actor run TORRENT --out DATADIR --seed --port PORT --bind 127.0.0.1 --json --no-dht` (plus
+ * `extra` arguments) and resolves once it seeds; rejects when it exits first or is not seeding in 60 s.
+ */
+export async function startBtActorSeed(
+  torrent: string,
+  dataDir: string,
+  port: number,
+  extra: string[] = [],
+): Promise<BtActorSeed> {
+  const args = ['run', torrent, '--out', dataDir, '--seed', '--port', String(port), '--bind', '127.0.0.1'];
+  const child = spawn(process.execPath, [BT_ACTOR_BIN, ...args, ...extra, '--json', '--no-dht'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let lines: Record<string, unknown>[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bt-actor seed not ready: ${stderr}`)), 60_000);
+    lines = jsonLines(child.stdout, (l) => {
+      if (l.event === 'complete') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`bt-actor seed exited ${code}: ${stderr}`));
+    });
+  });
+  return {
+    child,
+    lines,
+    stderr: () => stderr,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
 }
