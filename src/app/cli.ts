@@ -14,7 +14,7 @@ import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MagnetError, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, toHex, type Metainfo } from '../protocol/metainfo.js';
-import { unverifiableReason } from '../protocol/piece-verify.js';
+import { missingLayersNote } from '../protocol/piece-verify.js';
 import {
   decimalNumber,
   fileIndexList,
@@ -414,8 +414,8 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   if (meta.urlList.length > 0) lines.push(`web seeds:     ${meta.urlList.join('  ')}`);
   for (const w of meta.warnings) lines.push(`warning:       ${w}`);
-  const unverifiable = unverifiableReason(meta);
-  if (unverifiable) lines.push(`warning:       ${unverifiable}`);
+  const missingLayers = missingLayersNote(meta);
+  if (missingLayers) lines.push(`note:          ${missingLayers}`);
   pushScrape(lines, scrape);
   for (const l of lines) io.out(l);
   return EXIT_OK;
@@ -644,11 +644,6 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   } else {
     meta = await loadTorrent(positionals[0]!, io);
     if (!meta) return EXIT_BAD_INPUT;
-    const unverifiable = unverifiableReason(meta);
-    if (unverifiable) {
-      io.err(`bt-actor: ${positionals[0]!}: ${unverifiable} [BT_ERR_METAINFO_UNSUPPORTED]`);
-      return EXIT_BAD_INPUT;
-    }
     if (!values.quiet) warnPathChanges(meta, io);
   }
   const filePriorities = fileSelection(values.select, values.exclude, meta ?? undefined);

@@ -46,7 +46,6 @@ import { BtError } from '../protocol/errors.js';
 import { parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { hybridV2Hash, MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { toHex } from '../protocol/bytes.js';
-import { unverifiableReason } from '../protocol/piece-verify.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import { DhtNode, type DhtOptions } from './dht-node.js';
@@ -804,8 +803,6 @@ export class Engine {
         : source instanceof Uint8Array
           ? parseMetainfo(source)
           : (source as Metainfo);
-    const unverifiable = meta && unverifiableReason(meta);
-    if (unverifiable) throw new MetainfoError('BT_ERR_METAINFO_UNSUPPORTED', 'piece layers', unverifiable);
     const infoHashHex = meta?.infoHashHex ?? magnet!.infoHashHex;
     const infoHash = meta?.infoHash ?? magnet!.infoHash;
     // BEP 52: a hybrid is also looked up and announced in the DHT under its truncated v2 hash.

@@ -24,6 +24,8 @@ import {
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
 import { hashTreesOf } from '../protocol/hash-tree.js';
+import { filesMissingPieceLayers } from '../protocol/piece-verify.js';
+import type { MissingLayer } from '../machines/torrent/hash-fetch.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import type { EncryptionPolicy } from '../protocol/mse.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
@@ -134,6 +136,23 @@ function magnetInfo(link: MagnetLink, random: () => number): TorrentInfo {
   };
 }
 
+/** The files of `meta` whose piece layers peers must give (BEP 52 hash requests). */
+function missingLayersOf(meta: Metainfo): MissingLayer[] {
+  const missing = new Set(filesMissingPieceLayers(meta));
+  return meta.files.flatMap((f, file) =>
+    missing.has(f)
+      ? [
+          {
+            file,
+            root: f.piecesRoot!,
+            firstPiece: f.offset / meta.pieceLength,
+            pieces: Math.ceil(f.length / meta.pieceLength),
+          },
+        ]
+      : [],
+  );
+}
+
 export type TorrentActor = Actor<ReturnType<typeof torrentLogic>>;
 
 /** Creates (does not start) the actor of one torrent. */
@@ -160,6 +179,8 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             layout: webSeedLayoutOf(meta),
             // BEP 52: peers' hash requests are answered from the piece layers we hold.
             ...(meta.kind !== 'v1' && { hashTrees: hashTreesOf(meta) }),
+            // BEP 52: a v2-only torrent asks its peers for the piece layers it lacks.
+            ...(meta.kind === 'v2' && { missingLayers: missingLayersOf(meta) }),
           }
         : magnetInfo(options.magnet!, runtime.random),
       peerId,

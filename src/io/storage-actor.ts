@@ -261,6 +261,9 @@ export function storageActor(
             if ((err as { code?: string }).code === 'BT_ERR_STORAGE_CLOSED' && closing) return;
             fail(err);
           });
+      } else if (cmd.type === 'storage.layer') {
+        // Before any later write (the same promise's callbacks run in order).
+        ready.then((s) => s.addPieceLayer(cmd.file, cmd.layer)).catch(fail);
       } else if (cmd.type === 'storage.select') {
         const move = ready.then((s) => (closing ? undefined : s.setSkippedFiles(cmd.skippedFiles, have!)));
         writes.add(move);

@@ -60,6 +60,7 @@ import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.js';
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker, type PickHints } from './piece-picker.js';
+import { HashFetch, type MissingLayer } from './hash-fetch.js';
 import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
 import {
   webSeedMachine,
@@ -95,6 +96,11 @@ export interface TorrentInfo {
   layout?: WebSeedLayout;
   /** BEP 52: the merkle trees of the files whose piece layers we hold, for peers' hash requests. */
   hashTrees?: HashTrees;
+  /**
+   * BEP 52: a v2-only torrent's files whose piece layers are missing: asked of peers (hash-fetch.ts);
+   * their pieces are not picked until their layer is whole.
+   */
+  missingLayers?: readonly MissingLayer[];
 }
 
 export interface TorrentSettings {
@@ -298,7 +304,13 @@ export type TorrentEvent =
   /** Internal: addresses the peer book chose to dial now, and how many it knows. */
   | { type: 'torrent.dial'; peers: PeerAddress[]; known: number }
   /** Internal: a piece failed its hash; the peer book's verdict on who sent it. */
-  | { type: 'torrent.struck'; kind: 'hashFailed' | 'smartBan'; index: number; peers: string[]; guilty: Guilty[] }
+  | {
+      type: 'torrent.struck';
+      kind: 'hashFailed' | 'smartBan' | 'badHashes';
+      index: number;
+      peers: string[];
+      guilty: Guilty[];
+    }
   /** Internal: the commands a named action decided on (see `Outbox`), sent by this event's transition. */
   | { type: 'torrent.deliver'; out: Outgoing[] };
 
@@ -379,6 +391,8 @@ export interface TorrentServices {
   solo: string | undefined;
   /** Pieces a web seed's bytes completed, awaiting their hash: the web seed hears the verdict. */
   webPending: Map<number, string>;
+  /** BEP 52: the piece layers still asked of peers (v2-only torrents missing some); undefined: none. */
+  hashes: HashFetch | undefined;
 }
 
 /** A BEP 19 web seed the torrent uses (src/machines/webseed), by its key (`ws:` + URL). */
@@ -581,6 +595,36 @@ class Outbox {
 
 // ---------------------------------------------------------------------------------------------
 // Named actions' bodies: the only code that touches the services.
+
+/** A hash request unanswered this long (ms of the torrent's clock) is asked of another peer. */
+const HASH_REQUEST_TIMEOUT_MS = 10_000;
+
+/** The selection's piece priorities, with the pieces whose piece layer is still missing skipped. */
+function pickablePriorities(c: TorrentContext): Uint8Array {
+  const hashes = c.svc.hashes;
+  if (!hashes || hashes.isDone) return c.selection.pieces;
+  const out = Uint8Array.from(c.selection.pieces);
+  for (const p of hashes.blockedPieces()) out[p] = 0;
+  return out;
+}
+
+/** Bytes of selected, unverified pieces the picker skips only because their layer is missing. */
+function blockedLeft(c: TorrentContext, picker: PiecePicker<string>): number {
+  const hashes = c.svc.hashes;
+  if (!hashes || hashes.isDone) return 0;
+  let bytes = 0;
+  for (const p of hashes.blockedPieces())
+    if (c.selection.pieces[p]! > 0 && !picker.hasPiece(p)) bytes += picker.pieceBytes(p);
+  return bytes;
+}
+
+/** Hash requests for the missing piece layers, to the admitted peers (those past their handshake). */
+function askForHashes(c: TorrentContext, out: Outbox): void {
+  const hashes = c.svc.hashes;
+  if (!hashes || hashes.isDone) return;
+  const peers = Object.keys(c.peers).filter((k) => c.peers[k]!.peerId !== undefined);
+  for (const { key, range } of hashes.assign(peers, c.clock)) out.peer(key, { type: 'peer.hashRequest', range });
+}
 
 /** Tells the peer whether it has pieces we lack, when that changed. */
 function updateInterest(c: TorrentContext, out: Outbox, key: string): void {
@@ -998,7 +1042,7 @@ export const torrentMachine = setup({
         length: context.info.length,
         have,
         random: randomFrom(context.seed),
-        priorities: context.selection.pieces,
+        priorities: pickablePriorities(context),
         sequential: context.selection.sequential,
       });
       context.svc.picker = picker;
@@ -1085,7 +1129,7 @@ export const torrentMachine = setup({
     applySelection: ({ context, self }) => {
       const picker = context.svc.picker;
       if (!picker) return;
-      picker.setPriorities(context.selection.pieces);
+      picker.setPriorities(pickablePriorities(context));
       picker.setSequential(context.selection.sequential);
       const out = new Outbox();
       for (const key of Object.keys(context.peers)) {
@@ -1096,7 +1140,7 @@ export const torrentMachine = setup({
       out.flush(self);
       self.send({
         type: 'torrent.selected',
-        left: picker.wantedLeft,
+        left: picker.wantedLeft + blockedLeft(context, picker),
         version: context.selection.version,
         verified: picker.verifiedCount,
       } satisfies TorrentEvent);
@@ -1117,6 +1161,7 @@ export const torrentMachine = setup({
       context.svc.book.setPeerId(event.key, toHex(event.peerId));
       const out = new Outbox();
       out.peer(event.key, { type: 'peer.admit', have: picker.bitfield().toBytes() });
+      askForHashes(context, out);
       out.flush(self);
     },
     peerBitfield: ({ context, event, self }) => {
@@ -1186,8 +1231,10 @@ export const torrentMachine = setup({
       svc.interest.delete(event.key);
       svc.heldBack.delete(event.key);
       svc.book.markClosed(event.key, { useful: event.downloaded > 0, retry: !FATAL.has(event.reason) });
+      svc.hashes?.peerGone(event.key);
       const out = new Outbox();
       refillOthers(context, out, event.key);
+      askForHashes(context, out);
       out.flush(self);
       dialMore(context, self);
     },
@@ -1253,6 +1300,49 @@ export const torrentMachine = setup({
     closeSeeds: ({ context, self }) => {
       const out = new Outbox();
       for (const key of Object.keys(context.peers)) closeIfUseless(context, out, key);
+      out.flush(self);
+    },
+    /** Hash requests timed out or never sent (no peer was free) go out now. */
+    askForHashes: ({ context, self }) => {
+      const out = new Outbox();
+      askForHashes(context, out);
+      out.flush(self);
+    },
+    /**
+     * A peer's `hashes`: a proven range is kept; a layer made whole goes to the storage actor (its pieces
+     * can be verified now) and its pieces to the picker; hashes that do not prove get the peer banned.
+     */
+    acceptHashes: ({ context, event, self }) => {
+      if (event.type !== 'peer.hashes') return;
+      const hashes = context.svc.hashes;
+      if (!hashes) return;
+      const verdict = hashes.received(event.key, event.range, event.hashes, context.clock);
+      if (verdict === 'unasked') return;
+      const out = new Outbox();
+      if (verdict === 'bad') {
+        const g = guiltyOf(context, event.key, 'sent BEP 52 hashes that do not prove against the pieces root');
+        self.send({ type: 'torrent.struck', kind: 'badHashes', index: -1, peers: [event.key], guilty: g ? [g] : [] });
+      }
+      const whole = hashes.takeCompleted();
+      for (const { file, layer } of whole) out.storage({ type: 'storage.layer', file, layer });
+      const picker = context.svc.picker;
+      if (whole.length > 0 && picker) {
+        picker.setPriorities(pickablePriorities(context));
+        for (const key of Object.keys(context.peers)) {
+          if (context.peers[key]!.peerId === undefined) continue;
+          updateInterest(context, out, key);
+          out.peer(key, { type: 'peer.refill' });
+        }
+      }
+      askForHashes(context, out);
+      out.flush(self);
+    },
+    /** A peer's `hash reject`: the range is asked of another peer. */
+    hashRejected: ({ context, event, self }) => {
+      if (event.type !== 'peer.hashReject' || !context.svc.hashes?.rejected(event.key, event.range, context.clock))
+        return;
+      const out = new Outbox();
+      askForHashes(context, out);
       out.flush(self);
     },
     tickBook: ({ context, self }) => {
@@ -1363,6 +1453,10 @@ export const torrentMachine = setup({
         assembler: undefined,
         solo: undefined,
         webPending: new Map(),
+        hashes:
+          input.info.missingLayers && input.info.missingLayers.length > 0
+            ? new HashFetch(input.info.missingLayers, input.info.pieceLength, HASH_REQUEST_TIMEOUT_MS)
+            : undefined,
       },
       peers: {},
       bans: [],
@@ -1913,6 +2007,8 @@ export const torrentMachine = setup({
         'peer.wants': { actions: 'pick' },
         'peer.blocks': { actions: 'acceptBlocks' },
         'peer.returned': { actions: 'takeBack' },
+        'peer.hashes': { actions: 'acceptHashes' },
+        'peer.hashReject': { actions: 'hashRejected' },
         'peer.state': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const e = context.peers[event.key];
@@ -2096,7 +2192,7 @@ export const torrentMachine = setup({
             tick: {
               target: 'downloading',
               reenter: true,
-              actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer', 'sendPex'],
+              actions: ['tickBook', 'advanceClock', 'askForHashes', 'publish', 'updateAnnouncer', 'sendPex'],
             },
           },
         },

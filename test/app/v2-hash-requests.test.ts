@@ -1,0 +1,80 @@
+/**
+ * BEP 52 hash requests asked by bt-actor, between engines on 127.0.0.1: a leecher given a v2-only
+ * torrent without its `piece layers` asks the seed (which has the full .torrent) for every missing
+ * layer in `hash request`s, checks each `hashes` answer against the file's `pieces root`, and only then
+ * picks and verifies that file's pieces: the files land byte-identical, no piece fails its hash.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import bencode from 'bencode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/app/engine.js';
+import type { TorrentReport } from '../../src/machines/torrent/torrent.machine.js';
+import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import { filesMissingPieceLayers } from '../../src/protocol/piece-verify.js';
+import { pattern, v2Torrent, type V2File } from '../support/v2-torrent.js';
+
+const PIECE = 16_384;
+const FILES: V2File[] = [
+  { path: ['big.bin'], data: pattern(600 * PIECE + 123, 1) }, // 601 pieces: two ranges, the second with uncles
+  { path: ['sub', 'mid.bin'], data: pattern(5 * PIECE - 9, 2) }, // 5 pieces: one range of 8 (3 pad hashes)
+  { path: ['sub', 'one.txt'], data: pattern(100, 3) }, // one piece: checked against its root, nothing to ask
+];
+
+let work: string;
+const engines: Engine[] = [];
+
+async function engine(): Promise<Engine> {
+  const e = await Engine.create({ port: 0, host: '127.0.0.1' });
+  engines.push(e);
+  return e;
+}
+
+/** The .torrent without its `piece layers` (the info dictionary, so the info hash, unchanged). */
+function stripLayers(torrent: Uint8Array): Uint8Array {
+  const d = bencode.decode(torrent) as Record<string, unknown>;
+  expect(d['piece layers']).toBeDefined();
+  delete d['piece layers'];
+  return bencode.encode(d);
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'bt-actor-v2req-'));
+  for (const f of FILES) {
+    const p = join(work, 'seed', 'folder', ...f.path);
+    await mkdir(dirname(p), { recursive: true });
+    await writeFile(p, f.data);
+  }
+});
+afterAll(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.close()));
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('BEP 52 hash requests between two engines', () => {
+  it('a v2-only torrent without piece layers: the layers come from the seed, the files byte-identical', async () => {
+    const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });
+    const full = parseMetainfo(torrent);
+    const stripped = stripLayers(torrent);
+    const meta = parseMetainfo(stripped);
+    expect(meta.infoHashHex).toBe(full.infoHashHex);
+    expect(filesMissingPieceLayers(meta).map((f) => f.pathString)).toEqual(['big.bin', 'sub/mid.bin']);
+
+    const seed = await engine();
+    await (
+      await seed.add(torrent, { dir: join(work, 'seed') })
+    ).completed;
+    const leech = await engine();
+    const out = join(work, 'out');
+    const events: TorrentReport[] = [];
+    const t = await leech.add(stripped, { dir: out, peers: [{ host: '127.0.0.1', port: seed.port }] });
+    t.events$.subscribe((e) => events.push(e));
+    await t.completed;
+    for (const f of FILES)
+      expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    expect(events.filter((e) => e.type === 'torrent.piece')).toHaveLength(meta.pieceCount);
+    expect(events.some((e) => e.type === 'torrent.hashFailed' || e.type === 'torrent.banned')).toBe(false);
+    await Promise.all([seed.close(), leech.close()]);
+  });
+});
