@@ -2,7 +2,9 @@
  * BEP 52 hash requests asked by bt-actor, between engines on 127.0.0.1: a leecher given a v2-only
  * torrent without its `piece layers` asks the seed (which has the full .torrent) for every missing
  * layer in `hash request`s, checks each `hashes` answer against the file's `pieces root`, and only then
- * picks and verifies that file's pieces: the files land byte-identical, no piece fails its hash.
+ * picks and verifies that file's pieces: the files land byte-identical, no piece fails its hash. A peer
+ * answering with hashes that do not prove (a scripted peer) is banned, and the layers come from an honest
+ * one.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +15,8 @@ import { Engine } from '../../src/app/engine.js';
 import type { TorrentReport } from '../../src/machines/torrent/torrent.machine.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { filesMissingPieceLayers } from '../../src/protocol/piece-verify.js';
-import { pattern, v2Torrent, type V2File } from '../support/v2-torrent.js';
+import { hostileSeeder } from '../support/hostile-seeder.js';
+import { pattern, pieceSpace, v2Torrent, type V2File } from '../support/v2-torrent.js';
 
 const PIECE = 16_384;
 const FILES: V2File[] = [
@@ -76,5 +79,46 @@ describe('BEP 52 hash requests between two engines', () => {
     expect(events.filter((e) => e.type === 'torrent.piece')).toHaveLength(meta.pieceCount);
     expect(events.some((e) => e.type === 'torrent.hashFailed' || e.type === 'torrent.banned')).toBe(false);
     await Promise.all([seed.close(), leech.close()]);
+  });
+
+  it('a peer whose hashes do not prove is banned; the layers come from an honest seed, the files byte-identical', async () => {
+    const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });
+    const full = parseMetainfo(torrent);
+    const stripped = stripLayers(torrent);
+    const hostile = await hostileSeeder(full, pieceSpace(full, FILES), { badHashes: true });
+    try {
+      const seed = await engine();
+      await (
+        await seed.add(torrent, { dir: join(work, 'seed') })
+      ).completed;
+      const leech = await engine();
+      const out = join(work, 'out-liar');
+      const events: TorrentReport[] = [];
+      const t = await leech.add(stripped, { dir: out, peers: [{ host: '127.0.0.1', port: hostile.port }] });
+      t.events$.subscribe((e) => {
+        events.push(e);
+        // The honest seed is found only once the liar was banned.
+        if (e.type === 'torrent.banned') t.addPeers([{ host: '127.0.0.1', port: seed.port, family: 4 }]);
+      });
+      await t.completed;
+      for (const f of FILES)
+        expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+      expect(hostile.badHashes).toBeGreaterThan(0);
+      // Of the liar, only blocks of the file of one piece (checked by its root) could be asked: no piece of
+      // a file whose layer was missing.
+      const onePiece = full.files.find((f) => f.pathString === 'sub/one.txt')!.offset / PIECE;
+      expect([...hostile.served.keys()].filter((i) => i !== onePiece)).toEqual([]);
+      expect(events.filter((e) => e.type === 'torrent.banned')).toEqual([
+        {
+          type: 'torrent.banned',
+          index: -1,
+          banned: [{ peer: hostile.key, reason: 'sent BEP 52 hashes that do not prove against the pieces root' }],
+        },
+      ]);
+      expect(events.some((e) => e.type === 'torrent.hashFailed')).toBe(false);
+      await Promise.all([seed.close(), leech.close()]);
+    } finally {
+      await hostile.stop();
+    }
   });
 });
