@@ -456,7 +456,7 @@ async function magnetInfo(
 ): Promise<number> {
   let link: MagnetLink;
   try {
-    link = parseMagnet(uri, { v2Only: true }); // shown; `run` refuses it
+    link = parseMagnet(uri, { v2Only: true });
   } catch (err) {
     if (!(err instanceof MagnetError)) throw err;
     io.err(`bt-actor: ${printable(err.message)} [${err.code}]`);
@@ -486,7 +486,10 @@ async function magnetInfo(
   list('web seeds:     ', link.webSeeds);
   for (const i of link.ignored)
     lines.push(`ignored:       ${printable(`${i.key}=${i.value}`)}: ${printable(i.reason)}`);
-  if (link.v2Only) lines.push('warning:       a BitTorrent v2-only link (BEP 52): bt-actor cannot download it yet');
+  if (link.v2Only)
+    lines.push(
+      'note:          a BitTorrent v2-only link (BEP 52): the piece layers are asked of peers after the metadata',
+    );
   pushScrape(lines, scrape);
   for (const l of lines) io.out(l);
   return EXIT_OK;
@@ -635,7 +638,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   let meta: Metainfo | null | undefined;
   if (/^magnet:/i.test(positionals[0]!)) {
     try {
-      magnet = parseMagnet(positionals[0]!);
+      magnet = parseMagnet(positionals[0]!, { v2Only: true });
     } catch (err) {
       if (!(err instanceof MagnetError)) throw err;
       io.err(`bt-actor: ${printable(err.message)} [${err.code}]`);

@@ -776,8 +776,8 @@ export class Engine {
    * its info dictionary from peers (its `metadata` phase: `progress.metadata`, then a `torrent.metadata`
    * event) and saves it as `<dir>/.bt-actor/<info hash>.torrent`; a later `add` of the same link and
    * folder reads that file and skips the phase. The link's `x.pe` peers are dialled like `peers`.
-   * Throws a `MagnetError` for a malformed or v2-only link, a `MetainfoError` for an invalid torrent (and
-   * `BT_ERR_METAINFO_UNSUPPORTED` for a v2-only one without its piece layers), an {@link EngineError} for a duplicate,
+   * A v2-only torrent without its piece layers (or a v2-only `urn:btmh:` link) asks its peers for them.
+   * Throws a `MagnetError` for a malformed link, a `MetainfoError` for an invalid torrent, an {@link EngineError} for a duplicate,
    * a closed engine or a peer that does not resolve, `LockError` (`code` `BT_ERR_LOCKED`) when another
    * bt-actor process uses the folder for this torrent (engines of one process share the folder's lock;
    * it is released by `remove` and `close`), and Node's error (`ENOENT`, `EISDIR` …) for a path it cannot
@@ -787,7 +787,7 @@ export class Engine {
     if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
     const magnet =
       typeof source === 'string' && /^magnet:/i.test(source)
-        ? parseMagnet(source)
+        ? parseMagnet(source, { v2Only: true })
         : typeof source === 'object' && 'ignored' in source
           ? source
           : undefined;

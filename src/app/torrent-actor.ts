@@ -24,8 +24,7 @@ import {
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
 import { hashTreesOf } from '../protocol/hash-tree.js';
-import { filesMissingPieceLayers } from '../protocol/piece-verify.js';
-import type { MissingLayer } from '../machines/torrent/hash-fetch.js';
+import { missingLayersOf } from '../machines/torrent/hash-fetch.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import type { EncryptionPolicy } from '../protocol/mse.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
@@ -128,29 +127,14 @@ function magnetInfo(link: MagnetLink, random: () => number): TorrentInfo {
     pieceCount: 0,
     // BEP 19: the link's `ws=` web seeds, used once the info dictionary is known.
     webSeeds: link.webSeeds,
+    // BEP 52: a v2-only link: the info dictionary is checked by its SHA-256.
+    ...(link.v2Only && { v2Only: true as const }),
     // Each tracker of a link is a tier of its own (as libtorrent reads `tr`), in random order (BEP 12).
     announce: shuffleTiers(
       link.trackers.map((t) => [t]),
       random,
     ),
   };
-}
-
-/** The files of `meta` whose piece layers peers must give (BEP 52 hash requests). */
-function missingLayersOf(meta: Metainfo): MissingLayer[] {
-  const missing = new Set(filesMissingPieceLayers(meta));
-  return meta.files.flatMap((f, file) =>
-    missing.has(f)
-      ? [
-          {
-            file,
-            root: f.piecesRoot!,
-            firstPiece: f.offset / meta.pieceLength,
-            pieces: Math.ceil(f.length / meta.pieceLength),
-          },
-        ]
-      : [],
-  );
 }
 
 export type TorrentActor = Actor<ReturnType<typeof torrentLogic>>;

@@ -2,7 +2,9 @@
  * BEP 52 hash requests asked by bt-actor, between engines on 127.0.0.1: a leecher given a v2-only
  * torrent without its `piece layers` asks the seed (which has the full .torrent) for every missing
  * layer in `hash request`s, checks each `hashes` answer against the file's `pieces root`, and only then
- * picks and verifies that file's pieces: the files land byte-identical, no piece fails its hash. A peer
+ * picks and verifies that file's pieces: the files land byte-identical, no piece fails its hash; the same
+ * from a v2-only magnet link (`urn:btmh:`: the info dictionary over ut_metadata, checked by its SHA-256,
+ * then the layers). A peer
  * answering with hashes that do not prove (a scripted peer) is banned, and the layers come from an honest
  * one.
  */
@@ -120,5 +122,30 @@ describe('BEP 52 hash requests between two engines', () => {
     } finally {
       await hostile.stop();
     }
+  });
+
+  it('a v2-only magnet link (urn:btmh:): the info dictionary checked by its SHA-256, then the layers, the files byte-identical', async () => {
+    const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });
+    const full = parseMetainfo(torrent);
+    const seed = await engine();
+    await (
+      await seed.add(torrent, { dir: join(work, 'seed') })
+    ).completed;
+    const leech = await engine();
+    const out = join(work, 'out-magnet');
+    const events: TorrentReport[] = [];
+    const link = `magnet:?xt=urn:btmh:1220${full.infoHashV2Hex!}&x.pe=127.0.0.1:${seed.port}`;
+    const t = await leech.add(link, { dir: out });
+    expect(t.infoHash).toBe(full.infoHashHex); // the v2 hash cut to 20 bytes
+    t.events$.subscribe((e) => events.push(e));
+    await t.completed;
+    for (const f of FILES)
+      expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    expect(events.some((e) => e.type === 'torrent.metadata')).toBe(true);
+    expect(events.some((e) => e.type === 'torrent.hashFailed' || e.type === 'torrent.banned')).toBe(false);
+    // The fetched .torrent is saved beside the resume data (its info hash is the v2 one).
+    const saved = parseMetainfo(await readFile(join(out, '.bt-actor', `${full.infoHashHex}.torrent`)));
+    expect([saved.kind, saved.infoHashV2Hex]).toEqual(['v2', full.infoHashV2Hex]);
+    await Promise.all([seed.close(), leech.close()]);
   });
 });

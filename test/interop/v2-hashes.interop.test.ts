@@ -184,4 +184,20 @@ describe('BEP 52 hash requests: bt-actor gets the piece layers from libtorrent',
       await seeder.stop();
     }
   });
+
+  it('bt-actor with only the v2 magnet link (urn:btmh:) downloads from a libtorrent seeder, byte-identical', async () => {
+    const port = await freePort();
+    const seeder = await libtorrentSeeder(torrent, src, port, { workDir: work });
+    try {
+      const out = join(work, 'bt-magnet-out');
+      const link = `magnet:?xt=urn:btmh:1220${meta.infoHashV2Hex!}&x.pe=127.0.0.1:${port}`;
+      const r = await runBtActor([link, '--out', out], 120_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.lines.at(-1)).toMatchObject({ event: 'done', complete: true });
+      expect(r.lines.filter((l) => l.event === 'hashFailed' || l.event === 'banned')).toEqual([]);
+      await expectSameData(meta, src, out);
+    } finally {
+      await seeder.stop();
+    }
+  });
 });

@@ -18,6 +18,8 @@
  */
 import { MAX_SERVED_HASHES, verifyHashes } from '../../protocol/hash-tree.js';
 import { blocksPerPiece, equalHash, HASH_SIZE, nextPowerOfTwo } from '../../protocol/merkle.js';
+import type { Metainfo } from '../../protocol/metainfo.js';
+import { filesMissingPieceLayers } from '../../protocol/piece-verify.js';
 import type { HashRange } from '../../protocol/wire.js';
 
 /** Hash requests one peer may have unanswered at a time. */
@@ -63,6 +65,24 @@ interface FileFetch {
   layer: Uint8Array;
   chunks: Chunk[];
   left: number;
+}
+
+/** The files of a v2-only torrent whose piece layers peers must give; empty for any other torrent. */
+export function missingLayersOf(meta: Metainfo): MissingLayer[] {
+  if (meta.kind !== 'v2') return [];
+  const missing = new Set(filesMissingPieceLayers(meta));
+  return meta.files.flatMap((f, file) =>
+    missing.has(f)
+      ? [
+          {
+            file,
+            root: f.piecesRoot!,
+            firstPiece: f.offset / meta.pieceLength,
+            pieces: Math.ceil(f.length / meta.pieceLength),
+          },
+        ]
+      : [],
+  );
 }
 
 export class HashFetch {

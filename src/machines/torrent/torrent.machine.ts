@@ -46,6 +46,7 @@ import { MetadataAssembler } from './metadata-assembler.js';
 import { BtError } from '../../protocol/errors.js';
 import { hybridV2Hash, parseMetainfo, type Metainfo } from '../../protocol/metainfo.js';
 import { sha1 } from '../../protocol/sha1.js';
+import { sha256 } from '../../protocol/merkle.js';
 import { torrentFileOf } from '../../protocol/torrent-file.js';
 import { MAX_METADATA_SIZE } from '../../protocol/ut-metadata.js';
 import { addBan, banOf, sharesIp, type Bans } from './bans.js';
@@ -60,7 +61,7 @@ import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.js';
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker, type PickHints } from './piece-picker.js';
-import { HashFetch, type MissingLayer } from './hash-fetch.js';
+import { HashFetch, missingLayersOf, type MissingLayer } from './hash-fetch.js';
 import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
 import {
   webSeedMachine,
@@ -101,6 +102,11 @@ export interface TorrentInfo {
    * their pieces are not picked until their layer is whole.
    */
   missingLayers?: readonly MissingLayer[];
+  /**
+   * BEP 52: added by a v2-only magnet link (`urn:btmh:`): `infoHash` is the v2 info hash cut to 20 bytes,
+   * so the info dictionary fetched from peers is checked by its SHA-256, not its SHA-1.
+   */
+  v2Only?: true;
 }
 
 export interface TorrentSettings {
@@ -837,8 +843,13 @@ function infoOf(meta: Metainfo, announce: string[][], webSeeds: readonly string[
     files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
     webSeeds: usableWebSeeds([...webSeeds, ...meta.urlList]),
     layout: webSeedLayoutOf(meta),
+    // BEP 52: an info dictionary from peers has no piece layers: a v2-only torrent asks its peers for them.
+    ...(meta.kind === 'v2' && { missingLayers: missingLayersOf(meta) }),
   };
 }
+
+/** The v2 info hash cut to 20 bytes: how a v2-only magnet link's info dictionary is checked. */
+const truncatedSha256 = (bytes: Uint8Array): Uint8Array => sha256(bytes).subarray(0, 20);
 
 /**
  * Asks the metadata peers for pieces, as the assembler picks them. Peers never struck are asked freely,
@@ -867,7 +878,7 @@ function askMetadata(c: TorrentContext, out: Outbox): void {
         svc.assembler = new MetadataAssembler({
           infoHash: c.info.infoHash,
           metadataSize: e.size!,
-          sha1,
+          sha1: c.info.v2Only ? truncatedSha256 : sha1,
           maxMetadataSize: MAX_METADATA_SIZE,
         });
       } catch {
@@ -1422,6 +1433,9 @@ export const torrentMachine = setup({
      * ones as duplicates of them).
      */
     metadataDone: ({ context }) => {
+      const missing = context.info.missingLayers;
+      if (missing && missing.length > 0)
+        context.svc.hashes = new HashFetch(missing, context.info.pieceLength, HASH_REQUEST_TIMEOUT_MS);
       context.svc.assembler = undefined;
       context.svc.solo = undefined;
       context.svc.book.retryAllAfter(0);
