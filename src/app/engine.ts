@@ -45,6 +45,7 @@ import {
 import { BtError } from '../protocol/errors.js';
 import { parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { hybridV2Hash, MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { filesMissingPieceLayers } from '../protocol/piece-verify.js';
 import { toHex } from '../protocol/bytes.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
@@ -489,6 +490,24 @@ async function savedTorrent(dir: string, infoHashHex: string): Promise<Metainfo 
   }
 }
 
+/**
+ * BEP 52: `meta` (a v2-only torrent without some piece layers) with the layers an earlier run fetched from
+ * peers and saved in `dir`'s .torrent of the same info hash (already checked against each file's root
+ * when that file was parsed); `meta` itself when there is nothing to add. Never changes `meta`.
+ */
+async function withSavedLayers(dir: string, meta: Metainfo): Promise<Metainfo> {
+  if (meta.kind !== 'v2' || filesMissingPieceLayers(meta).length === 0) return meta;
+  const saved = await savedTorrent(dir, meta.infoHashHex);
+  if (!saved || saved.files.length !== meta.files.length) return meta;
+  return {
+    ...meta,
+    files: meta.files.map((f, i) => {
+      const layer = saved.files[i]!.pieceLayer;
+      return f.pieceLayer === undefined && layer !== undefined ? { ...f, pieceLayer: layer } : f;
+    }),
+  };
+}
+
 function outcomeOf(actor: TorrentActor): TorrentOutcome {
   const snap = actor.getSnapshot();
   const progress = snap.context.progress;
@@ -803,6 +822,8 @@ export class Engine {
         : source instanceof Uint8Array
           ? parseMetainfo(source)
           : (source as Metainfo);
+    // BEP 52: piece layers an earlier run fetched from peers (saved with the .torrent in `dir`).
+    if (meta && !magnet) meta = await withSavedLayers(dir, meta);
     const infoHashHex = meta?.infoHashHex ?? magnet!.infoHashHex;
     const infoHash = meta?.infoHash ?? magnet!.infoHash;
     // BEP 52: a hybrid is also looked up and announced in the DHT under its truncated v2 hash.
@@ -882,7 +903,10 @@ export class Engine {
         storage: {
           resumePath: resumePath(dir, { infoHashHex }),
           forceCheck: options.check ?? false,
-          ...(!meta && { torrentPath: torrentFilePath(dir, infoHashHex) }),
+          // A magnet's fetched .torrent is saved there, and (BEP 52) a .torrent with the layers fetched from peers.
+          ...((!meta || filesMissingPieceLayers(meta).length > 0) && {
+            torrentPath: torrentFilePath(dir, infoHashHex),
+          }),
           // Unselected files are not created; bytes of theirs in shared pieces go to the part file.
           partPath: partsPath(dir, infoHashHex),
           ...(meta && { skippedFiles: skippedFiles(meta.files, priorities) }),

@@ -313,6 +313,22 @@ export class Storage {
     this.layers.set(file, Uint8Array.from(layer));
   }
 
+  /**
+   * BEP 52: the piece layer of every file longer than one piece, by pieces root (each root once): the
+   * metainfo's and those fetched from peers; undefined while one is missing (or for a v1 torrent: none).
+   */
+  allPieceLayers(): { root: Uint8Array; layer: Uint8Array }[] | undefined {
+    if (this.meta.kind === 'v1') return undefined;
+    const byRoot = new Map<string, { root: Uint8Array; layer: Uint8Array }>();
+    for (const [i, f] of this.meta.files.entries()) {
+      if (f.padding || !f.piecesRoot || f.length <= this.meta.pieceLength) continue;
+      const layer = f.pieceLayer ?? this.layers.get(i);
+      if (!layer) return undefined;
+      byRoot.set(Buffer.from(f.piecesRoot).toString('hex'), { root: f.piecesRoot, layer });
+    }
+    return [...byRoot.values()];
+  }
+
   verifyPiece(index: number, data: Uint8Array): boolean {
     checkPieceRange(this.meta, index, 0, 0, true);
     if (data.length !== pieceLengthAt(this.meta, index)) return false;

@@ -2,7 +2,8 @@
  * BEP 52 hash requests asked by bt-actor, between engines on 127.0.0.1: a leecher given a v2-only
  * torrent without its `piece layers` asks the seed (which has the full .torrent) for every missing
  * layer in `hash request`s, checks each `hashes` answer against the file's `pieces root`, and only then
- * picks and verifies that file's pieces: the files land byte-identical, no piece fails its hash; the same
+ * picks and verifies that file's pieces: the files land byte-identical, no piece fails its hash, and the
+ * layers are saved with the .torrent in the folder (a new engine there checks the data, asking nobody); the same
  * from a v2-only magnet link (`urn:btmh:`: the info dictionary over ut_metadata, checked by its SHA-256,
  * then the layers). A peer
  * answering with hashes that do not prove (a scripted peer) is banned, and the layers come from an honest
@@ -81,6 +82,17 @@ describe('BEP 52 hash requests between two engines', () => {
     expect(events.filter((e) => e.type === 'torrent.piece')).toHaveLength(meta.pieceCount);
     expect(events.some((e) => e.type === 'torrent.hashFailed' || e.type === 'torrent.banned')).toBe(false);
     await Promise.all([seed.close(), leech.close()]);
+    // The layers were saved with the .torrent beside the resume data: a new engine on the folder, given
+    // the stripped .torrent and no peer, checks the data against them (nothing left to fetch).
+    const saved = parseMetainfo(await readFile(join(out, '.bt-actor', `${meta.infoHashHex}.torrent`)));
+    expect(filesMissingPieceLayers(saved)).toEqual([]);
+    const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : undefined);
+    expect(saved.files.map((f) => hex(f.pieceLayer))).toEqual(full.files.map((f) => hex(f.pieceLayer)));
+    const again = await engine();
+    const t2 = await again.add(stripped, { dir: out, check: true });
+    await t2.completed;
+    expect(t2.progress.verifiedPieces).toBe(meta.pieceCount);
+    await again.close();
   });
 
   it('a peer whose hashes do not prove is banned; the layers come from an honest seed, the files byte-identical', async () => {
@@ -143,9 +155,10 @@ describe('BEP 52 hash requests between two engines', () => {
       expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
     expect(events.some((e) => e.type === 'torrent.metadata')).toBe(true);
     expect(events.some((e) => e.type === 'torrent.hashFailed' || e.type === 'torrent.banned')).toBe(false);
-    // The fetched .torrent is saved beside the resume data (its info hash is the v2 one).
+    // The fetched .torrent is saved beside the resume data (its info hash is the v2 one), with its layers.
     const saved = parseMetainfo(await readFile(join(out, '.bt-actor', `${full.infoHashHex}.torrent`)));
     expect([saved.kind, saved.infoHashV2Hex]).toEqual(['v2', full.infoHashV2Hex]);
+    expect(filesMissingPieceLayers(saved)).toEqual([]); // with the layers fetched from the seed
     await Promise.all([seed.close(), leech.close()]);
   });
 });
