@@ -161,4 +161,21 @@ describe('BEP 52 hash requests between two engines', () => {
     expect(filesMissingPieceLayers(saved)).toEqual([]); // with the layers fetched from the seed
     await Promise.all([seed.close(), leech.close()]);
   });
+
+  it('a hybrid torrent by its v2-only magnet link: the info dictionary checked by its SHA-256, the files byte-identical', async () => {
+    const torrent = v2Torrent(FILES, { version: 'hybrid', pieceLength: PIECE });
+    const full = parseMetainfo(torrent);
+    const seed = await engine();
+    await (
+      await seed.add(torrent, { dir: join(work, 'seed') })
+    ).completed;
+    const leech = await engine();
+    const out = join(work, 'out-hybrid-btmh');
+    const link = `magnet:?xt=urn:btmh:1220${full.infoHashV2Hex!}&x.pe=127.0.0.1:${seed.port}`;
+    const t = await leech.add(link, { dir: out });
+    await t.completed;
+    for (const f of FILES)
+      expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    await Promise.all([seed.close(), leech.close()]);
+  });
 });
