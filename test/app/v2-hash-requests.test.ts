@@ -178,4 +178,27 @@ describe('BEP 52 hash requests between two engines', () => {
       expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
     await Promise.all([seed.close(), leech.close()]);
   });
+
+  it('layers fetched from peers are served on: a third engine gets them from the second, the first gone', async () => {
+    const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });
+    const stripped = stripLayers(torrent);
+    const first = await engine();
+    await (
+      await first.add(torrent, { dir: join(work, 'seed') })
+    ).completed;
+    const second = await engine();
+    const mid = join(work, 'out-relay-1');
+    await (
+      await second.add(stripped, { dir: mid, peers: [{ host: '127.0.0.1', port: first.port }] })
+    ).completed;
+    await first.close();
+    const third = await engine();
+    const out = join(work, 'out-relay-2');
+    await (
+      await third.add(stripped, { dir: out, peers: [{ host: '127.0.0.1', port: second.port }] })
+    ).completed;
+    for (const f of FILES)
+      expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    await Promise.all([second.close(), third.close()]);
+  });
 });

@@ -67,6 +67,9 @@ describe('torrent statechart: BEP 52 piece layers asked of peers', () => {
     expect(h.storage.layers).toHaveLength(1);
     expect(h.storage.layers[0]!.file).toBe(0);
     expect(h.storage.layers[0]!.layer).toEqual(h.hashTrees.byRoot.values().next().value!.layers[0]);
+    // Its tree joins ours: peers connecting from now on get their hash requests answered from it.
+    expect(h.context().info.hashTrees!.byRoot).toEqual(h.hashTrees.byRoot);
+    expect(h.context().info.hashTrees!.chunks).toBe(1);
     expect(a.messages('request').length).toBeGreaterThan(0);
     serveAll(h, A);
     expect(h.value()).toMatchObject({ active: { complete: 'seeding' } });

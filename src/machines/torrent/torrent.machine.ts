@@ -51,7 +51,7 @@ import { torrentFileOf } from '../../protocol/torrent-file.js';
 import { MAX_METADATA_SIZE } from '../../protocol/ut-metadata.js';
 import { addBan, banOf, sharesIp, type Bans } from './bans.js';
 import { SmartBan } from './smart-ban.js';
-import type { HashTrees } from '../../protocol/hash-tree.js';
+import { hashTreesOf, type HashTrees } from '../../protocol/hash-tree.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
 import { randomFrom, seedFrom } from '../random.js';
 import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.machine.js';
@@ -61,7 +61,7 @@ import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.js';
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker, type PickHints } from './piece-picker.js';
-import { HashFetch, missingLayersOf, type MissingLayer } from './hash-fetch.js';
+import { HashFetch, missingLayersOf, type FetchedLayer, type MissingLayer } from './hash-fetch.js';
 import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
 import {
   webSeedMachine,
@@ -318,7 +318,9 @@ export type TorrentEvent =
       guilty: Guilty[];
     }
   /** Internal: the commands a named action decided on (see `Outbox`), sent by this event's transition. */
-  | { type: 'torrent.deliver'; out: Outgoing[] };
+  | { type: 'torrent.deliver'; out: Outgoing[] }
+  /** Internal: BEP 52 piece layers fetched from peers and proven (new connections are served them). */
+  | { type: 'torrent.layers'; layers: FetchedLayer[] };
 
 /** A connection banned for bad data: its address (`ip:port`) and why. */
 export interface BannedPeer {
@@ -601,6 +603,18 @@ class Outbox {
 
 // ---------------------------------------------------------------------------------------------
 // Named actions' bodies: the only code that touches the services.
+
+/** `info`'s merkle trees with those of the fetched `layers` added (pure: one SHA-256 per piece). */
+function withFetchedTrees(info: TorrentInfo, layers: readonly FetchedLayer[]): HashTrees {
+  const files = layers.flatMap(({ file, layer }) => {
+    const m = info.missingLayers?.find((x) => x.file === file);
+    return m ? [{ length: m.pieces * info.pieceLength, piecesRoot: m.root, pieceLayer: layer }] : [];
+  });
+  const added = hashTreesOf({ pieceLength: info.pieceLength, files });
+  const old = info.hashTrees;
+  if (!old) return added;
+  return { byRoot: new Map([...old.byRoot, ...added.byRoot]), chunks: old.chunks + added.chunks };
+}
 
 /** A hash request unanswered this long (ms of the torrent's clock) is asked of another peer. */
 const HASH_REQUEST_TIMEOUT_MS = 10_000;
@@ -1336,6 +1350,7 @@ export const torrentMachine = setup({
       }
       const whole = hashes.takeCompleted();
       for (const { file, layer } of whole) out.storage({ type: 'storage.layer', file, layer });
+      if (whole.length > 0) self.send({ type: 'torrent.layers', layers: whole } satisfies TorrentEvent);
       const picker = context.svc.picker;
       if (whole.length > 0 && picker) {
         picker.setPriorities(pickablePriorities(context));
@@ -2022,6 +2037,12 @@ export const torrentMachine = setup({
         'peer.blocks': { actions: 'acceptBlocks' },
         'peer.returned': { actions: 'takeBack' },
         'peer.hashes': { actions: 'acceptHashes' },
+        // The fetched layers' trees join ours: peers connecting from now on are answered from them too.
+        'torrent.layers': {
+          actions: assign(({ context, event }) => ({
+            info: { ...context.info, hashTrees: withFetchedTrees(context.info, event.layers) },
+          })),
+        },
         'peer.hashReject': { actions: 'hashRejected' },
         'peer.state': {
           actions: enqueueActions(({ context, event, enqueue }) => {
