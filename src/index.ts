@@ -39,7 +39,7 @@ export {
 export {
   filesMissingPieceLayers,
   pieceVerifier,
-  unverifiableReason,
+  missingLayersNote,
   verifyScheme,
   type PieceVerify,
   type VerifyScheme,

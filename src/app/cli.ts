@@ -14,7 +14,7 @@ import { TrackerClient } from '../io/tracker-client.js';
 import { isBtError } from '../protocol/errors.js';
 import { MagnetError, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { MetainfoError, parseMetainfo, toHex, type Metainfo } from '../protocol/metainfo.js';
-import { unverifiableReason } from '../protocol/piece-verify.js';
+import { missingLayersNote } from '../protocol/piece-verify.js';
 import {
   decimalNumber,
   fileIndexList,
@@ -414,8 +414,8 @@ async function infoCommand(args: string[], io: Io): Promise<number> {
   }
   if (meta.urlList.length > 0) lines.push(`web seeds:     ${meta.urlList.join('  ')}`);
   for (const w of meta.warnings) lines.push(`warning:       ${w}`);
-  const unverifiable = unverifiableReason(meta);
-  if (unverifiable) lines.push(`warning:       ${unverifiable}`);
+  const missingLayers = missingLayersNote(meta);
+  if (missingLayers) lines.push(`note:          ${missingLayers}`);
   pushScrape(lines, scrape);
   for (const l of lines) io.out(l);
   return EXIT_OK;
@@ -456,7 +456,7 @@ async function magnetInfo(
 ): Promise<number> {
   let link: MagnetLink;
   try {
-    link = parseMagnet(uri, { v2Only: true }); // shown; `run` refuses it
+    link = parseMagnet(uri, { v2Only: true });
   } catch (err) {
     if (!(err instanceof MagnetError)) throw err;
     io.err(`bt-actor: ${printable(err.message)} [${err.code}]`);
@@ -486,7 +486,10 @@ async function magnetInfo(
   list('web seeds:     ', link.webSeeds);
   for (const i of link.ignored)
     lines.push(`ignored:       ${printable(`${i.key}=${i.value}`)}: ${printable(i.reason)}`);
-  if (link.v2Only) lines.push('warning:       a BitTorrent v2-only link (BEP 52): bt-actor cannot download it yet');
+  if (link.v2Only)
+    lines.push(
+      'note:          a BitTorrent v2-only link (BEP 52): the piece layers are asked of peers after the metadata',
+    );
   pushScrape(lines, scrape);
   for (const l of lines) io.out(l);
   return EXIT_OK;
@@ -635,7 +638,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   let meta: Metainfo | null | undefined;
   if (/^magnet:/i.test(positionals[0]!)) {
     try {
-      magnet = parseMagnet(positionals[0]!);
+      magnet = parseMagnet(positionals[0]!, { v2Only: true });
     } catch (err) {
       if (!(err instanceof MagnetError)) throw err;
       io.err(`bt-actor: ${printable(err.message)} [${err.code}]`);
@@ -644,11 +647,6 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   } else {
     meta = await loadTorrent(positionals[0]!, io);
     if (!meta) return EXIT_BAD_INPUT;
-    const unverifiable = unverifiableReason(meta);
-    if (unverifiable) {
-      io.err(`bt-actor: ${positionals[0]!}: ${unverifiable} [BT_ERR_METAINFO_UNSUPPORTED]`);
-      return EXIT_BAD_INPUT;
-    }
     if (!values.quiet) warnPathChanges(meta, io);
   }
   const filePriorities = fileSelection(values.select, values.exclude, meta ?? undefined);

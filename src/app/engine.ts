@@ -45,8 +45,8 @@ import {
 import { BtError } from '../protocol/errors.js';
 import { parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { hybridV2Hash, MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import { filesMissingPieceLayers } from '../protocol/piece-verify.js';
 import { toHex } from '../protocol/bytes.js';
-import { unverifiableReason } from '../protocol/piece-verify.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
 import { DhtNode, type DhtOptions } from './dht-node.js';
@@ -497,6 +497,24 @@ async function savedTorrent(dir: string, infoHashHex: string): Promise<Metainfo 
   }
 }
 
+/**
+ * BEP 52: `meta` (a v2-only torrent without some piece layers) with the layers an earlier run fetched from
+ * peers and saved in `dir`'s .torrent of the same info hash (already checked against each file's root
+ * when that file was parsed); `meta` itself when there is nothing to add. Never changes `meta`.
+ */
+async function withSavedLayers(dir: string, meta: Metainfo): Promise<Metainfo> {
+  if (meta.kind !== 'v2' || filesMissingPieceLayers(meta).length === 0) return meta;
+  const saved = await savedTorrent(dir, meta.infoHashHex);
+  if (!saved || saved.files.length !== meta.files.length) return meta;
+  return {
+    ...meta,
+    files: meta.files.map((f, i) => {
+      const layer = saved.files[i]!.pieceLayer;
+      return f.pieceLayer === undefined && layer !== undefined ? { ...f, pieceLayer: layer } : f;
+    }),
+  };
+}
+
 function outcomeOf(actor: TorrentActor): TorrentOutcome {
   const snap = actor.getSnapshot();
   const progress = snap.context.progress;
@@ -784,8 +802,8 @@ export class Engine {
    * its info dictionary from peers (its `metadata` phase: `progress.metadata`, then a `torrent.metadata`
    * event) and saves it as `<dir>/.bt-actor/<info hash>.torrent`; a later `add` of the same link and
    * folder reads that file and skips the phase. The link's `x.pe` peers are dialled like `peers`.
-   * Throws a `MagnetError` for a malformed or v2-only link, a `MetainfoError` for an invalid torrent (and
-   * `BT_ERR_METAINFO_UNSUPPORTED` for a v2-only one without its piece layers), an {@link EngineError} for a duplicate,
+   * A v2-only torrent without its piece layers (or a v2-only `urn:btmh:` link) asks its peers for them.
+   * Throws a `MagnetError` for a malformed link, a `MetainfoError` for an invalid torrent, an {@link EngineError} for a duplicate,
    * a closed engine or a peer that does not resolve, `LockError` (`code` `BT_ERR_LOCKED`) when another
    * bt-actor process uses the folder for this torrent (engines of one process share the folder's lock;
    * it is released by `remove` and `close`), and Node's error (`ENOENT`, `EISDIR` …) for a path it cannot
@@ -795,7 +813,7 @@ export class Engine {
     if (this.closed) throw new EngineError('BT_ERR_ENGINE_CLOSED', 'the engine is closed');
     const magnet =
       typeof source === 'string' && /^magnet:/i.test(source)
-        ? parseMagnet(source)
+        ? parseMagnet(source, { v2Only: true })
         : typeof source === 'object' && 'ignored' in source
           ? source
           : undefined;
@@ -811,8 +829,8 @@ export class Engine {
         : source instanceof Uint8Array
           ? parseMetainfo(source)
           : (source as Metainfo);
-    const unverifiable = meta && unverifiableReason(meta);
-    if (unverifiable) throw new MetainfoError('BT_ERR_METAINFO_UNSUPPORTED', 'piece layers', unverifiable);
+    // BEP 52: piece layers an earlier run fetched from peers (saved with the .torrent in `dir`).
+    if (meta && !magnet) meta = await withSavedLayers(dir, meta);
     const infoHashHex = meta?.infoHashHex ?? magnet!.infoHashHex;
     const infoHash = meta?.infoHash ?? magnet!.infoHash;
     // BEP 52: a hybrid is also looked up and announced in the DHT under its truncated v2 hash.
@@ -892,7 +910,10 @@ export class Engine {
         storage: {
           resumePath: resumePath(dir, { infoHashHex }),
           forceCheck: options.check ?? false,
-          ...(!meta && { torrentPath: torrentFilePath(dir, infoHashHex) }),
+          // A magnet's fetched .torrent is saved there, and (BEP 52) a .torrent with the layers fetched from peers.
+          ...((!meta || filesMissingPieceLayers(meta).length > 0) && {
+            torrentPath: torrentFilePath(dir, infoHashHex),
+          }),
           // Unselected files are not created; bytes of theirs in shared pieces go to the part file.
           partPath: partsPath(dir, infoHashHex),
           ...(meta && { skippedFiles: skippedFiles(meta.files, priorities) }),

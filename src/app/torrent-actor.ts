@@ -24,6 +24,7 @@ import {
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
 import { hashTreesOf } from '../protocol/hash-tree.js';
+import { missingLayersOf } from '../machines/torrent/hash-fetch.js';
 import type { MagnetLink } from '../protocol/magnet.js';
 import type { PeerEncryption } from '../protocol/peer-wire-types.js';
 import type { EncryptionPolicy } from '../protocol/mse.js';
@@ -131,6 +132,8 @@ function magnetInfo(link: MagnetLink, random: () => number): TorrentInfo {
     pieceCount: 0,
     // BEP 19: the link's `ws=` web seeds, used once the info dictionary is known.
     webSeeds: link.webSeeds,
+    // BEP 52: a v2-only link: the info dictionary is checked by its SHA-256.
+    ...(link.v2Only && { v2Only: true as const }),
     // Each tracker of a link is a tier of its own (as libtorrent reads `tr`), in random order (BEP 12).
     announce: shuffleTiers(
       link.trackers.map((t) => [t]),
@@ -165,6 +168,8 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             layout: webSeedLayoutOf(meta),
             // BEP 52: peers' hash requests are answered from the piece layers we hold.
             ...(meta.kind !== 'v1' && { hashTrees: hashTreesOf(meta) }),
+            // BEP 52: a v2-only torrent asks its peers for the piece layers it lacks.
+            ...(meta.kind === 'v2' && { missingLayers: missingLayersOf(meta) }),
           }
         : magnetInfo(options.magnet!, runtime.random),
       peerId,

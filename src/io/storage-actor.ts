@@ -13,6 +13,7 @@ import type { Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
 import { realClock, type Clock } from './clock.js';
 import { isReservedName, loadResume, saveResume, saveTorrentFile } from './resume.js';
+import { torrentFileOf } from '../protocol/torrent-file.js';
 import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
 
@@ -261,6 +262,19 @@ export function storageActor(
             if ((err as { code?: string }).code === 'BT_ERR_STORAGE_CLOSED' && closing) return;
             fail(err);
           });
+      } else if (cmd.type === 'storage.layer') {
+        // Before any later write (the same promise's callbacks run in order). Once every layer is known the
+        // .torrent is saved with them (`torrentPath`): a restart does not ask peers again.
+        ready
+          .then(async (s) => {
+            s.addPieceLayer(cmd.file, cmd.layer);
+            const layers = s.allPieceLayers();
+            if (layers && options.torrentPath)
+              await saveTorrentFile(options.torrentPath, torrentFileOf(meta.infoBytes, meta.announce, layers)).catch(
+                () => undefined, // not saved: a restart asks the peers again
+              );
+          })
+          .catch(fail);
       } else if (cmd.type === 'storage.select') {
         const move = ready.then((s) => (closing ? undefined : s.setSkippedFiles(cmd.skippedFiles, have!)));
         writes.add(move);

@@ -19,6 +19,7 @@ import { type PieceVerify, pieceVerifier } from '../protocol/piece-verify.js';
 import { FilePool, type FileMode } from './file-pool.js';
 import { type FileSegment, checkPieceRange, mapPieceRange, pieceLengthAt, validateLayout } from './piece-map.js';
 import { StorageError } from './storage-error.js';
+import { equalHash, HASH_SIZE, rootFromPieceLayer, splitHashes } from '../protocol/merkle.js';
 import { PartFile } from './part-file.js';
 
 export { StorageError, type StorageErrorCode } from './storage-error.js';
@@ -124,6 +125,8 @@ export class Storage {
   private readonly requestedSkips: readonly number[];
   private readonly part: PartFile | undefined;
   private readonly verify: PieceVerify;
+  /** BEP 52: piece layers fetched from peers since the torrent was opened, by file index. */
+  private readonly layers = new Map<number, Uint8Array>();
 
   private constructor(
     readonly meta: Metainfo,
@@ -142,7 +145,7 @@ export class Storage {
         `inconsistent torrent layout: ${meta.pieces.length} bytes of hashes for ${meta.pieceCount} pieces`,
       );
     }
-    this.verify = pieceVerifier(meta);
+    this.verify = pieceVerifier(meta, this.layers);
     this.components = meta.files.map((f) => (isStored(f) ? diskComponents(meta, f.path) : []));
     this.paths = this.components.map((c) => (c.length === 0 ? '' : resolve(this.root, ...c)));
     const dirs = new Map<string, number>();
@@ -292,6 +295,40 @@ export class Storage {
    * piece layer's (v2-only), both (hybrid; see src/protocol/piece-verify.ts). Hashes `data` in place.
    * `BT_ERR_STORAGE_RANGE` for an index outside the torrent.
    */
+  /**
+   * BEP 52: the piece layer of file `file`, missing from the metainfo and fetched from peers: its pieces
+   * are verified against it from now on. `BT_ERR_STORAGE_LAYOUT` unless it is one hash per piece of
+   * the file and hashes up to the file's `pieces root`.
+   */
+  addPieceLayer(file: number, layer: Uint8Array): void {
+    const f = this.meta.files[file];
+    const pieces = f ? Math.ceil(f.length / this.meta.pieceLength) : 0;
+    if (
+      !f?.piecesRoot ||
+      f.padding ||
+      layer.length !== pieces * HASH_SIZE ||
+      !equalHash(rootFromPieceLayer(splitHashes(layer), this.meta.pieceLength), f.piecesRoot)
+    )
+      throw new StorageError('BT_ERR_STORAGE_LAYOUT', `a piece layer that does not fit file ${file}`);
+    this.layers.set(file, Uint8Array.from(layer));
+  }
+
+  /**
+   * BEP 52: the piece layer of every file longer than one piece, by pieces root (each root once): the
+   * metainfo's and those fetched from peers; undefined while one is missing (or for a v1 torrent: none).
+   */
+  allPieceLayers(): { root: Uint8Array; layer: Uint8Array }[] | undefined {
+    if (this.meta.kind === 'v1') return undefined;
+    const byRoot = new Map<string, { root: Uint8Array; layer: Uint8Array }>();
+    for (const [i, f] of this.meta.files.entries()) {
+      if (f.padding || !f.piecesRoot || f.length <= this.meta.pieceLength) continue;
+      const layer = f.pieceLayer ?? this.layers.get(i);
+      if (!layer) return undefined;
+      byRoot.set(Buffer.from(f.piecesRoot).toString('hex'), { root: f.piecesRoot, layer });
+    }
+    return [...byRoot.values()];
+  }
+
   verifyPiece(index: number, data: Uint8Array): boolean {
     checkPieceRange(this.meta, index, 0, 0, true);
     if (data.length !== pieceLengthAt(this.meta, index)) return false;

@@ -34,8 +34,8 @@ export function verifyScheme(meta: Pick<Metainfo, 'kind'>): VerifyScheme {
 /**
  * The files of a v2 or hybrid torrent that hold data but whose piece hashes are unknown: longer than
  * one piece, and the torrent has no `piece layers` entry for them (a torrent made without them, or an
- * info dictionary fetched from peers). BEP 52 peers give them in `hashes` messages, which bt-actor does
- * not ask for yet: a v2-only torrent with such a file cannot be verified, a hybrid's falls back on SHA-1.
+ * info dictionary fetched from peers). BEP 52 peers give them in `hashes` messages: a v2-only torrent
+ * asks its peers for them (src/machines/torrent/hash-fetch.ts), a hybrid's fall back on SHA-1.
  */
 export function filesMissingPieceLayers(meta: Pick<Metainfo, 'kind' | 'files'>): TorrentFile[] {
   if (meta.kind === 'v1') return [];
@@ -43,23 +43,24 @@ export function filesMissingPieceLayers(meta: Pick<Metainfo, 'kind' | 'files'>):
 }
 
 /**
- * Why bt-actor cannot download or seed `meta`, or undefined when it can: a v2-only torrent missing
- * piece layers ({@link filesMissingPieceLayers}) has pieces it could never verify.
+ * A note for `bt-actor info` when a v2-only torrent lacks piece layers ({@link filesMissingPieceLayers}):
+ * their pieces verify only once peers gave the layers; undefined otherwise.
  */
-export function unverifiableReason(meta: Pick<Metainfo, 'kind' | 'files'>): string | undefined {
+export function missingLayersNote(meta: Pick<Metainfo, 'kind' | 'files'>): string | undefined {
   if (meta.kind !== 'v2') return undefined;
   const missing = filesMissingPieceLayers(meta).length;
   if (missing === 0) return undefined;
-  return `a BitTorrent v2-only torrent without the piece layers of ${missing} file(s): bt-actor cannot ask peers for them yet (BEP 52 hash requests)`;
+  return `a BitTorrent v2-only torrent without the piece layers of ${missing} file(s): they are asked of peers (BEP 52 hash requests)`;
 }
 
 /**
  * The verifier of `meta`'s pieces (see the module's comment). A v2 piece is checked against the file's
- * piece layer (or its root, for a file of one piece); a v2-only piece whose hash is unknown (see
- * {@link filesMissingPieceLayers}) never verifies; a hybrid's is checked by its SHA-1 alone. Data of
+ * piece layer (or its root, for a file of one piece), from the metainfo or else from `fetched` (layers
+ * fetched from peers by file index, read at each call: the caller may add to it); a v2-only piece whose
+ * hash is unknown (see {@link filesMissingPieceLayers}) never verifies; a hybrid's is checked by its SHA-1 alone. Data of
  * the wrong size never verifies. Throws a RangeError for an index outside the torrent.
  */
-export function pieceVerifier(meta: Metainfo): PieceVerify {
+export function pieceVerifier(meta: Metainfo, fetched?: ReadonlyMap<number, Uint8Array>): PieceVerify {
   const checkRange = (index: number) => {
     if (!Number.isInteger(index) || index < 0 || index >= meta.pieceCount)
       throw new RangeError(`piece ${index} is outside the torrent's ${meta.pieceCount} pieces`);
@@ -70,7 +71,7 @@ export function pieceVerifier(meta: Metainfo): PieceVerify {
       checkRange(index);
       return data.length === pieceSize(meta, index) && sha1(index, data);
     };
-  const merkle = merkleVerifier(meta);
+  const merkle = merkleVerifier(meta, fetched);
   if (meta.kind === 'v2')
     return (index, data) => {
       checkRange(index);
@@ -86,7 +87,10 @@ export function pieceVerifier(meta: Metainfo): PieceVerify {
  * The v2 half: for each piece, the file whose bytes it holds (-1: padding only). Answers true or false,
  * or undefined when the piece's hash is unknown (no piece layer for its file).
  */
-function merkleVerifier(meta: Metainfo): (index: number, data: Uint8Array) => boolean | undefined {
+function merkleVerifier(
+  meta: Metainfo,
+  fetched: ReadonlyMap<number, Uint8Array> | undefined,
+): (index: number, data: Uint8Array) => boolean | undefined {
   const { pieceLength } = meta;
   const fileOfPiece = new Int32Array(meta.pieceCount).fill(-1);
   meta.files.forEach((f, i) => {
@@ -101,13 +105,14 @@ function merkleVerifier(meta: Metainfo): (index: number, data: Uint8Array) => bo
     const fi = fileOfPiece[index]!;
     if (fi < 0) return meta.kind === 'v2' ? data.every((b) => b === 0) : undefined;
     const f = meta.files[fi]!;
-    if (f.pieceLayer === undefined) return undefined;
+    const pieceLayer = f.pieceLayer ?? fetched?.get(fi);
+    if (pieceLayer === undefined) return undefined;
     const k = index - f.offset / pieceLength;
     const bytes = Math.min(pieceLength, f.length - k * pieceLength);
     if (bytes > data.length) return false;
     const leaves = blockHashes(data.subarray(0, bytes));
-    if (f.length <= pieceLength) return equalHash(merkleRoot(leaves), f.pieceLayer);
-    const expected = f.pieceLayer.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
+    if (f.length <= pieceLength) return equalHash(merkleRoot(leaves), pieceLayer);
+    const expected = pieceLayer.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
     return equalHash(subtreeHash(leaves, pieceLength), expected);
   };
 }

@@ -38,4 +38,9 @@ export type StorageCommand =
    * selected files kept in the part file. A file selected again gets those bytes moved into it.
    */
   | { type: 'storage.select'; skippedFiles: number[] }
+  /**
+   * BEP 52: the piece layer of file `file` (index of `meta.files`), fetched from peers and proven against
+   * its `pieces root`: the file's pieces are verified against it from now on.
+   */
+  | { type: 'storage.layer'; file: number; layer: Uint8Array }
   | { type: 'storage.close' };

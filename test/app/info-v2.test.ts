@@ -1,7 +1,8 @@
 /**
  * BEP 52 in the CLI and the engine: `bt-actor info` on v2-only and hybrid torrents (text and --json:
- * meta version, both hashes, each file's root), `run` and `Engine.add` refusing a v2-only torrent without
- * its piece layers (one line, exit 2; one with them downloads: test/app/v2-download.test.ts), `create --v2` / `--hybrid` writing torrents that read back as such, and a hybrid torrent
+ * meta version, both hashes, each file's root), `info` noting and `Engine.add` taking a v2-only torrent
+ * without its piece layers (asked of peers: test/app/v2-hash-requests.test.ts), `create --v2` / `--hybrid`
+ * writing torrents that read back as such, and a hybrid torrent
  * downloading between two engines from a hybrid magnet link (through its v1 half).
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -76,22 +77,17 @@ describe('bt-actor info on BEP 52 torrents', () => {
     expect(text.out[1]).toMatch(/^info hash: {5}[0-9a-f]{40}$/);
   });
 
-  it('a v2-only torrent without piece layers: info warns; run refuses it in one line, exit 2; Engine.add with BT_ERR_METAINFO_UNSUPPORTED', async () => {
+  it('a v2-only torrent without piece layers: info notes the layers are asked of peers; Engine.add takes it', async () => {
     const file = join(CORPUS, 'v2_no_piece_layers.torrent');
-    const why =
-      'a BitTorrent v2-only torrent without the piece layers of 1 file(s): bt-actor cannot ask peers for them yet (BEP 52 hash requests)';
-    expect((await cli('info', file)).out).toContain(`warning:       ${why}`);
-    const r = await cli('run', '--out', work, '--no-dht', file);
-    expect(r.code).toBe(2);
-    expect(r.out).toEqual([]);
-    expect(r.err).toEqual([`bt-actor: ${file}: ${why} [BT_ERR_METAINFO_UNSUPPORTED]`]);
+    const note =
+      'a BitTorrent v2-only torrent without the piece layers of 1 file(s): they are asked of peers (BEP 52 hash requests)';
+    const info = (await cli('info', file)).out;
+    expect(info).toContain(`note:          ${note}`);
+    expect(info.filter((l) => l.startsWith('warning:'))).toEqual([]);
     const e = await Engine.create({ port: 0, host: '127.0.0.1' });
     try {
-      await expect(e.add(file, { dir: work })).rejects.toMatchObject({
-        code: 'BT_ERR_METAINFO_UNSUPPORTED',
-        field: 'piece layers',
-        detail: why,
-      });
+      const t = await e.add(file, { dir: join(work, 'no-layers') });
+      expect(t.infoHash).toBe(parseMetainfo(await readFile(file)).infoHashHex);
     } finally {
       await e.close();
     }

@@ -5,6 +5,10 @@
  * layer over `hash request` / `hashes` from `bt-actor run --seed`, and downloads the files
  * byte-identical. Two files have more than 512 pieces, so libtorrent asks for their layers in two
  * ranges, the second with uncle hashes (64 hashes, and a single one).
+ *
+ * And asked by bt-actor: `bt-actor run` given the .torrent stripped of its `piece layers` asks a
+ * libtorrent seeder for every missing layer (512-hash ranges, the second of each large file with uncle
+ * hashes), checks each answer against the file's `pieces root`, and downloads the files byte-identical.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -14,10 +18,11 @@ import { promisify } from 'node:util';
 import bencode from 'bencode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
-import { startBtActorSeed } from '../support/bt-actor-run.js';
+import { runBtActor, startBtActorSeed } from '../support/bt-actor-run.js';
 import { expectSameData, writeRandom } from '../support/data.js';
 import { libtorrentLeecher } from '../support/leechers.js';
 import { freePort, startProcess, stopAll } from '../support/proc.js';
+import { libtorrentSeeder } from '../support/seeders.js';
 
 const run = promisify(execFile);
 const HELPERS = join(import.meta.dirname, 'helpers');
@@ -108,6 +113,47 @@ describe('BEP 52 hash requests: libtorrent gets the piece layers from bt-actor',
       await expectSameData(meta, src, out);
     } finally {
       expect(await seed.stop()).toBe(0);
+    }
+  });
+});
+
+describe('BEP 52 hash requests: bt-actor gets the piece layers from libtorrent', () => {
+  it('bt-actor with a .torrent without its piece layers downloads from a libtorrent seeder, byte-identical', async () => {
+    const stripped = bencode.decode(await readFile(torrent)) as Record<string, unknown>;
+    delete stripped['piece layers'];
+    const file = join(work, 'v2-no-layers-lt.torrent');
+    await writeFile(file, bencode.encode(stripped));
+    expect(
+      parseMetainfo(await readFile(file)).files.filter((f) => f.length > meta.pieceLength && !f.pieceLayer),
+    ).toHaveLength(3);
+    const port = await freePort();
+    // libtorrent seeds the full .torrent (it has the layers to answer with).
+    const seeder = await libtorrentSeeder(torrent, src, port, { workDir: work });
+    try {
+      const out = join(work, 'bt-out');
+      const r = await runBtActor([file, '--out', out, '--peer', `127.0.0.1:${port}`], 120_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.lines.at(-1)).toMatchObject({ event: 'done', complete: true });
+      expect(r.lines.filter((l) => l.event === 'hashFailed' || l.event === 'banned')).toEqual([]);
+      await expectSameData(meta, src, out);
+    } finally {
+      await seeder.stop();
+    }
+  });
+
+  it('bt-actor with only the v2 magnet link (urn:btmh:) downloads from a libtorrent seeder, byte-identical', async () => {
+    const port = await freePort();
+    const seeder = await libtorrentSeeder(torrent, src, port, { workDir: work });
+    try {
+      const out = join(work, 'bt-magnet-out');
+      const link = `magnet:?xt=urn:btmh:1220${meta.infoHashV2Hex!}&x.pe=127.0.0.1:${port}`;
+      const r = await runBtActor([link, '--out', out], 120_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.lines.at(-1)).toMatchObject({ event: 'done', complete: true });
+      expect(r.lines.filter((l) => l.event === 'hashFailed' || l.event === 'banned')).toEqual([]);
+      await expectSameData(meta, src, out);
+    } finally {
+      await seeder.stop();
     }
   });
 });

@@ -3,7 +3,8 @@
  * `hashes` (the range and the uncle hashes that prove it against the file's pieces root) or, when we
  * hold no such tree or the request is malformed or out of range, a `hash reject` naming the same range;
  * answers with hashes are capped per connection and a peer that keeps asking is closed as a flood.
- * `hashes` and `hash reject` messages (we never ask) are not acted on.
+ * The torrent's `peer.hashRequest` goes out as a `hash request`; `hashes` and `hash reject` messages go
+ * to the torrent (`peer.hashes`, `peer.hashReject`), which checks it asked (src/machines/torrent/hash-fetch.ts).
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -106,13 +107,20 @@ describe('peer statechart: BEP 52 hash requests', () => {
     expect(h.reports('peer.closed')[0]!.detail).toMatch(/hash requests/);
   });
 
-  it('hashes and hash rejects from the peer (never asked for) are not acted on', () => {
-    const h = start({ torrent: { hashTrees: trees } });
+  it('asks for hashes when the torrent says (peer.hashRequest); hashes and hash rejects go to the torrent', () => {
+    const h = start();
     h.connect();
+    h.send({ type: 'peer.hashRequest', range: LAYER });
+    expect(h.messages('hash-request')).toEqual([{ type: 'hash-request', ...LAYER }]);
     const before = h.wire.commands.length;
-    h.push({ type: 'wire.hashes', ...LAYER, hashes: new Uint8Array(32 * 32) });
-    h.push({ type: 'wire.hash-reject', ...LAYER });
-    expect(h.wire.commands.length).toBe(before);
+    const hashes = new Uint8Array(32 * 32).fill(5);
+    h.push({ type: 'wire.hashes', ...LAYER, hashes });
+    h.push({ type: 'wire.hash-reject', ...LAYER, index: 32 });
+    expect(h.wire.commands.length).toBe(before); // nothing answered: the torrent decides
+    expect(h.reports('peer.hashes')).toEqual([{ type: 'peer.hashes', key: h.key, range: LAYER, hashes }]);
+    expect(h.reports('peer.hashReject')).toEqual([
+      { type: 'peer.hashReject', key: h.key, range: { ...LAYER, index: 32 } },
+    ]);
     expect(h.status()).toBe('active');
     expect(h.snapshot().context.extMessages).toMatchObject({ hashRequests: 0, hashesServed: 0 });
   });

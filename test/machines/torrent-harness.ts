@@ -24,6 +24,8 @@ import {
 import { announcerMachine } from '../../src/machines/tracker/announcer.machine.js';
 import { trackerMachine } from '../../src/machines/tracker/tracker.machine.js';
 import { Bitfield } from '../../src/protocol/bitfield.js';
+import { hashTreesOf } from '../../src/protocol/hash-tree.js';
+import { blockHashes as merkleBlockHashes, pieceLayer, rootFromPieceLayer } from '../../src/protocol/merkle.js';
 import { pieceBytes } from '../../src/protocol/layout.js';
 import type { PeerAddress } from '../../src/protocol/peer-address.js';
 import type { PeerWireCommand, PeerWireInput } from '../../src/protocol/peer-wire-types.js';
@@ -92,6 +94,11 @@ export interface TorrentHarnessOptions {
   webSeeds?: string[];
   /** BEP 52: the torrent is a hybrid whose truncated v2 hash is this. */
   hybridV2Hash?: Uint8Array;
+  /**
+   * BEP 52: the torrent is one v2 file whose piece layer is missing (input `missingLayers`): asked of
+   * peers. `h.hashTrees` is its full tree (what an honest peer answers from).
+   */
+  missingLayer?: boolean;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -138,6 +145,14 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       layout: { name: 'harness', multiFile: false, files: [{ path: ['harness'], length, padding: false }] },
     }),
   };
+  // BEP 52: the file's merkle tree over the harness's data (one file: piece space = file).
+  const layer = o.missingLayer ? pieceLayer(merkleBlockHashes(data), pieceLength) : [];
+  const root = o.missingLayer ? rootFromPieceLayer(layer, pieceLength) : new Uint8Array(32);
+  const hashTrees = hashTreesOf({
+    pieceLength,
+    files: o.missingLayer ? [{ length, piecesRoot: root, pieceLayer: Uint8Array.from(Buffer.concat(layer)) }] : [],
+  });
+  if (o.missingLayer) info.missingLayers = [{ file: 0, root, firstPiece: 0, pieces: pieceCount }];
   const clock = new SimulatedClock();
 
   const wires = new Map<string, FakeWire>();
@@ -161,6 +176,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     closes: 0,
     /** `storage.open` commands (a magnet's metadata arrived). */
     opened: [] as Extract<StorageCommand, { type: 'storage.open' }>[],
+    /** `storage.layer` commands (BEP 52 piece layers fetched from peers). */
+    layers: [] as Extract<StorageCommand, { type: 'storage.layer' }>[],
     sendBack: undefined as ((e: StorageEvent) => void) | undefined,
     /** Pieces the harness's storage holds verified. */
     have: new Set<number>(o.have ?? []),
@@ -187,6 +204,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
         else storage.pending.push(w);
       } else if (cmd.type === 'storage.open') {
         storage.opened.push(cmd);
+      } else if (cmd.type === 'storage.layer') {
+        storage.layers.push(cmd);
       } else if (cmd.type === 'storage.close') {
         storage.closes++;
         if (o.closes ?? true) sendBack({ type: 'storage.closed' });
@@ -236,6 +255,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     actor,
     info,
     data,
+    hashTrees,
+    root,
     events,
     errors,
     storage,

@@ -8,7 +8,7 @@ import { type Metainfo, parseMetainfo } from '../../src/protocol/metainfo.js';
 import {
   filesMissingPieceLayers,
   pieceVerifier,
-  unverifiableReason,
+  missingLayersNote,
   verifyScheme,
 } from '../../src/protocol/piece-verify.js';
 import { pattern, pieceSpace, v2Torrent } from '../support/v2-torrent.js';
@@ -111,7 +111,7 @@ describe('pieceVerifier', () => {
     expect(accepted(v1, flipped(space, 0))[0]).toBe(false);
   });
 
-  it('without piece layers: a v2-only torrent cannot verify those files (and says why); a hybrid falls back on SHA-1', () => {
+  it('without piece layers: a v2-only torrent cannot verify those files until they are fetched (and says so); a hybrid falls back on SHA-1', () => {
     for (const version of ['v2', 'hybrid'] as const) {
       const meta = parsed(version);
       for (const f of meta.files) if (f.length > meta.pieceLength) delete f.pieceLayer; // as without 'piece layers'
@@ -119,15 +119,26 @@ describe('pieceVerifier', () => {
       const got = accepted(meta, pieceSpace(meta, FILES));
       if (version === 'v2') {
         expect(got).toEqual([false, false, false, true, false, false, false, false, false]);
-        expect(unverifiableReason(meta)).toBe(
-          'a BitTorrent v2-only torrent without the piece layers of 2 file(s): bt-actor cannot ask peers for them yet (BEP 52 hash requests)',
+        expect(missingLayersNote(meta)).toBe(
+          'a BitTorrent v2-only torrent without the piece layers of 2 file(s): they are asked of peers (BEP 52 hash requests)',
         );
+        // The layers fetched from peers (by file index), read at each call: added after the verifier was made.
+        const full = parsed('v2');
+        const fetched = new Map<number, Uint8Array>();
+        const verify = pieceVerifier(meta, fetched);
+        const space = pieceSpace(meta, FILES);
+        expect(pieces(meta, space).map((p, i) => verify(i, p))).toEqual(got);
+        full.files.forEach((f, i) => {
+          if (f.length > meta.pieceLength) fetched.set(i, f.pieceLayer!);
+        });
+        expect(pieces(meta, space).map((p, i) => verify(i, p))).toEqual(Array(9).fill(true));
+        expect(verify(0, pieces(meta, flipped(space, 0))[0]!)).toBe(false);
       } else {
         expect(got.every(Boolean)).toBe(true);
-        expect(unverifiableReason(meta)).toBeUndefined();
+        expect(missingLayersNote(meta)).toBeUndefined();
       }
     }
-    expect(unverifiableReason(parsed('v2'))).toBeUndefined();
+    expect(missingLayersNote(parsed('v2'))).toBeUndefined();
   });
 
   it('data of the wrong size never verifies; an index outside the torrent throws', () => {

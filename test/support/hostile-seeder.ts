@@ -8,11 +8,13 @@
  * - `bitfields`: sends this many more bitfields after the first (a protocol violation);
  * - `flood`: right after the handshake sends this many `have` messages and keep-alives, then serves;
  * - `slow`: serves each block in 1 KiB writes this many ms apart (a peer that trickles);
- * - `reset`: after serving this many blocks on a connection, sends half a block and resets it.
+ * - `reset`: after serving this many blocks on a connection, sends half a block and resets it;
+ * - `badHashes`: answers every BEP 52 `hash request` with `hashes` of the right count but wrong bytes.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Bitfield } from '../../src/protocol/bitfield.js';
+import { hashCountOf } from '../../src/protocol/hash-tree.js';
 import type { Metainfo } from '../../src/protocol/metainfo.js';
 import { encodeHandshake, encodeMessage, encodePieceHeader, makeReserved } from '../../src/protocol/wire.js';
 import { WireFramer } from '../../src/protocol/wire-framing.js';
@@ -27,6 +29,8 @@ export interface HostileSeeder {
   connections: number;
   /** Connections that did not (an MSE key exchange: this peer knows no MSE), closed at once. */
   notBitTorrent: number;
+  /** BEP 52 `hash request`s answered with wrong hashes (`badHashes`). */
+  badHashes: number;
   /** `ip:port` keys bt-actor knows this peer by: the listening address. */
   key: string;
   stop: () => Promise<void>;
@@ -42,11 +46,12 @@ export async function hostileSeeder(
     flood?: number;
     slow?: number;
     reset?: number;
+    badHashes?: boolean;
   },
 ): Promise<HostileSeeder> {
   const sockets = new Set<Socket>();
   const served = new Map<number, number>();
-  const state = { connections: 0, badBlocks: 0, notBitTorrent: 0 };
+  const state = { connections: 0, badBlocks: 0, notBitTorrent: 0, badHashes: 0 };
   const corrupt = (index: number) =>
     opts.corrupt === 'all' || (opts.corrupt !== undefined && opts.corrupt.includes(index));
   const peerId = Buffer.concat([Buffer.from('-XX0001-'), randomBytes(12)]);
@@ -99,6 +104,11 @@ export async function hostileSeeder(
               }
               socket.end();
             }
+          } else if (e.type === 'hash-request' && opts.badHashes) {
+            const { type: _t, ...range } = e;
+            const hashes = randomBytes(hashCountOf(range) * 32);
+            state.badHashes++;
+            socket.write(encodeMessage({ type: 'hashes', ...range, hashes }));
           } else if (e.type === 'request') {
             const start = e.index * meta.pieceLength + e.begin;
             const block = Buffer.from(data.subarray(start, start + e.length));
@@ -140,6 +150,9 @@ export async function hostileSeeder(
     served,
     get badBlocks() {
       return state.badBlocks;
+    },
+    get badHashes() {
+      return state.badHashes;
     },
     get connections() {
       return state.connections;

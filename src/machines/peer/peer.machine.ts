@@ -36,7 +36,7 @@ import type {
   PeerWireEvent,
   PeerWireInput,
 } from '../../protocol/peer-wire-types.js';
-import { handshakeExtensions, makeReserved, type WireMessage } from '../../protocol/wire.js';
+import { handshakeExtensions, makeReserved, type HashRange, type WireMessage } from '../../protocol/wire.js';
 import { encodeUtPex } from '../../protocol/ut-pex.js';
 import {
   EXTENSIONS,
@@ -90,6 +90,15 @@ import {
   type PeerView,
   type PickHints,
 } from './types.js';
+
+/** The range of a `hashes` or `hash reject` message, without its other fields. */
+const hashRangeOf = (m: HashRange): HashRange => ({
+  piecesRoot: m.piecesRoot,
+  baseLayer: m.baseLayer,
+  index: m.index,
+  length: m.length,
+  proofLayers: m.proofLayers,
+});
 
 type WithoutKey<T> = T extends unknown ? Omit<T, 'key'> : never;
 
@@ -753,9 +762,32 @@ export const peerMachine = setup({
             }),
           ],
         },
-        // We never ask for hashes: answers are not acted on (the peer is alive, though).
-        'wire.hashes': { actions: 'heard' },
-        'wire.hash-reject': { actions: 'heard' },
+        // BEP 52: answers to our hash requests go to the torrent, which checks it asked and that they prove.
+        'wire.hashes': {
+          actions: [
+            'heard',
+            enqueueActions(({ context, event, enqueue }) => {
+              enqueue.sendTo(context.report, {
+                type: 'peer.hashes',
+                key: context.key,
+                range: hashRangeOf(event),
+                hashes: event.hashes,
+              } satisfies PeerReport);
+            }),
+          ],
+        },
+        'wire.hash-reject': {
+          actions: [
+            'heard',
+            enqueueActions(({ context, event, enqueue }) => {
+              enqueue.sendTo(context.report, {
+                type: 'peer.hashReject',
+                key: context.key,
+                range: hashRangeOf(event),
+              } satisfies PeerReport);
+            }),
+          ],
+        },
         'wire.extended': {
           actions: [
             'heard',
@@ -887,6 +919,12 @@ export const peerMachine = setup({
             const id = context.ext.peerIds.ut_pex;
             if (id === undefined || !offeredExtensions(context.torrent).has('ut_pex')) return;
             enqueue.sendTo('wire', send({ type: 'extended', id, payload: encodeUtPex(event.message) }));
+          }),
+        },
+        // BEP 52: the torrent asks this peer for hashes of a file's merkle tree (hash-fetch.ts decides).
+        'peer.hashRequest': {
+          actions: enqueueActions(({ event, enqueue }) => {
+            enqueue.sendTo('wire', send({ type: 'hash-request', ...event.range }));
           }),
         },
         'peer.cancel': {

@@ -1,6 +1,7 @@
 /** The peer statechart's input, settings, and the events it exchanges with the torrent that owns it. */
 import type { AnyActorRef } from 'xstate';
 import type { HashTrees } from '../../protocol/hash-tree.js';
+import type { HashRange } from '../../protocol/wire.js';
 import type { BlockRequest, PieceGeometry } from '../../protocol/layout.js';
 import type { PeerAddress } from '../../protocol/peer-address.js';
 import type { PeerEncryption, PieceBlock } from '../../protocol/peer-wire-types.js';
@@ -169,7 +170,11 @@ export type PeerReport =
   /** Peers a `ut_pex` message of the peer added (honoured at most once a minute, never when private). */
   | { type: 'peer.pexPeers'; key: string; peers: PeerAddress[] }
   /** BEP 5: the peer's `port` message: its DHT node listens on that UDP port at the peer's IP. */
-  | { type: 'peer.dhtNode'; key: string; port: number };
+  | { type: 'peer.dhtNode'; key: string; port: number }
+  /** BEP 52: the peer's `hashes` answer (its range and hashes; the torrent checks it asked and that they prove). */
+  | { type: 'peer.hashes'; key: string; range: HashRange; hashes: Uint8Array }
+  /** BEP 52: the peer's `hash reject` of a range. */
+  | { type: 'peer.hashReject'; key: string; range: HashRange };
 
 /** Commands the torrent sends a peer actor. */
 export type PeerCommand =
@@ -193,6 +198,8 @@ export type PeerCommand =
   | { type: 'peer.choke' }
   | { type: 'peer.close'; reason: CloseReason; detail?: string }
   /** BEP 11: send this `ut_pex` message (ignored unless the peer advertised `ut_pex` and we offer it). */
-  | { type: 'peer.sendPex'; message: UtPexMessage };
+  | { type: 'peer.sendPex'; message: UtPexMessage }
+  /** BEP 52: send a `hash request` for this range of a file's merkle tree (ignored before admission). */
+  | { type: 'peer.hashRequest'; range: HashRange };
 
 export type { BlockRequest, PieceBlock };

@@ -48,11 +48,12 @@ import { MetadataAssembler } from './metadata-assembler.js';
 import { BtError } from '../../protocol/errors.js';
 import { hybridV2Hash, parseMetainfo, type Metainfo } from '../../protocol/metainfo.js';
 import { sha1 } from '../../protocol/sha1.js';
+import { sha256 } from '../../protocol/merkle.js';
 import { torrentFileOf } from '../../protocol/torrent-file.js';
 import { MAX_METADATA_SIZE } from '../../protocol/ut-metadata.js';
 import { addBan, banOf, sharesIp, type Bans } from './bans.js';
 import { SmartBan } from './smart-ban.js';
-import type { HashTrees } from '../../protocol/hash-tree.js';
+import { hashTreesOf, type HashTrees } from '../../protocol/hash-tree.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
 import { randomFrom, seedFrom } from '../random.js';
 import { announcerMachine, type AnnouncerReport } from '../tracker/announcer.machine.js';
@@ -62,6 +63,7 @@ import { DEFAULT_MAX_PENDING_BYTES, PieceBuffers } from './piece-buffers.js';
 import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.js';
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker, type PickHints } from './piece-picker.js';
+import { HashFetch, missingLayersOf, type FetchedLayer, type MissingLayer } from './hash-fetch.js';
 import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
 import {
   webSeedMachine,
@@ -97,6 +99,16 @@ export interface TorrentInfo {
   layout?: WebSeedLayout;
   /** BEP 52: the merkle trees of the files whose piece layers we hold, for peers' hash requests. */
   hashTrees?: HashTrees;
+  /**
+   * BEP 52: a v2-only torrent's files whose piece layers are missing: asked of peers (hash-fetch.ts);
+   * their pieces are not picked until their layer is whole.
+   */
+  missingLayers?: readonly MissingLayer[];
+  /**
+   * BEP 52: added by a v2-only magnet link (`urn:btmh:`): `infoHash` is the v2 info hash cut to 20 bytes,
+   * so the info dictionary fetched from peers is checked by its SHA-256, not its SHA-1.
+   */
+  v2Only?: true;
 }
 
 export interface TorrentSettings {
@@ -314,9 +326,17 @@ export type TorrentEvent =
   /** Internal: addresses the peer book chose to dial now, and how many it knows. */
   | { type: 'torrent.dial'; peers: PeerAddress[]; known: number }
   /** Internal: a piece failed its hash; the peer book's verdict on who sent it. */
-  | { type: 'torrent.struck'; kind: 'hashFailed' | 'smartBan'; index: number; peers: string[]; guilty: Guilty[] }
+  | {
+      type: 'torrent.struck';
+      kind: 'hashFailed' | 'smartBan' | 'badHashes';
+      index: number;
+      peers: string[];
+      guilty: Guilty[];
+    }
   /** Internal: the commands a named action decided on (see `Outbox`), sent by this event's transition. */
-  | { type: 'torrent.deliver'; out: Outgoing[] };
+  | { type: 'torrent.deliver'; out: Outgoing[] }
+  /** Internal: BEP 52 piece layers fetched from peers and proven (new connections are served them). */
+  | { type: 'torrent.layers'; layers: FetchedLayer[] };
 
 /** A connection banned for bad data: its address (`ip:port`) and why. */
 export interface BannedPeer {
@@ -397,6 +417,8 @@ export interface TorrentServices {
   solo: string | undefined;
   /** Pieces a web seed's bytes completed, awaiting their hash: the web seed hears the verdict. */
   webPending: Map<number, string>;
+  /** BEP 52: the piece layers still asked of peers (v2-only torrents missing some); undefined: none. */
+  hashes: HashFetch | undefined;
 }
 
 /** A BEP 19 web seed the torrent uses (src/machines/webseed), by its key (`ws:` + URL). */
@@ -613,6 +635,48 @@ class Outbox {
 // ---------------------------------------------------------------------------------------------
 // Named actions' bodies: the only code that touches the services.
 
+/** `info`'s merkle trees with those of the fetched `layers` added (pure: one SHA-256 per piece). */
+function withFetchedTrees(info: TorrentInfo, layers: readonly FetchedLayer[]): HashTrees {
+  const files = layers.flatMap(({ file, layer }) => {
+    const m = info.missingLayers?.find((x) => x.file === file);
+    return m ? [{ length: m.pieces * info.pieceLength, piecesRoot: m.root, pieceLayer: layer }] : [];
+  });
+  const added = hashTreesOf({ pieceLength: info.pieceLength, files });
+  const old = info.hashTrees;
+  if (!old) return added;
+  return { byRoot: new Map([...old.byRoot, ...added.byRoot]), chunks: old.chunks + added.chunks };
+}
+
+/** A hash request unanswered this long (ms of the torrent's clock) is asked of another peer. */
+const HASH_REQUEST_TIMEOUT_MS = 10_000;
+
+/** The selection's piece priorities, with the pieces whose piece layer is still missing skipped. */
+function pickablePriorities(c: TorrentContext): Uint8Array {
+  const hashes = c.svc.hashes;
+  if (!hashes || hashes.isDone) return c.selection.pieces;
+  const out = Uint8Array.from(c.selection.pieces);
+  for (const p of hashes.blockedPieces()) out[p] = 0;
+  return out;
+}
+
+/** Bytes of selected, unverified pieces the picker skips only because their layer is missing. */
+function blockedLeft(c: TorrentContext, picker: PiecePicker<string>): number {
+  const hashes = c.svc.hashes;
+  if (!hashes || hashes.isDone) return 0;
+  let bytes = 0;
+  for (const p of hashes.blockedPieces())
+    if (c.selection.pieces[p]! > 0 && !picker.hasPiece(p)) bytes += picker.pieceBytes(p);
+  return bytes;
+}
+
+/** Hash requests for the missing piece layers, to the admitted peers (those past their handshake). */
+function askForHashes(c: TorrentContext, out: Outbox): void {
+  const hashes = c.svc.hashes;
+  if (!hashes || hashes.isDone) return;
+  const peers = Object.keys(c.peers).filter((k) => c.peers[k]!.peerId !== undefined);
+  for (const { key, range } of hashes.assign(peers, c.clock)) out.peer(key, { type: 'peer.hashRequest', range });
+}
+
 /** Tells the peer whether it has pieces we lack, when that changed. */
 function updateInterest(c: TorrentContext, out: Outbox, key: string): void {
   const picker = c.svc.picker!;
@@ -824,8 +888,13 @@ function infoOf(meta: Metainfo, announce: string[][], webSeeds: readonly string[
     files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
     webSeeds: usableWebSeeds([...webSeeds, ...meta.urlList]),
     layout: webSeedLayoutOf(meta),
+    // BEP 52: an info dictionary from peers has no piece layers: a v2-only torrent asks its peers for them.
+    ...(meta.kind === 'v2' && { missingLayers: missingLayersOf(meta) }),
   };
 }
+
+/** The v2 info hash cut to 20 bytes: how a v2-only magnet link's info dictionary is checked. */
+const truncatedSha256 = (bytes: Uint8Array): Uint8Array => sha256(bytes).subarray(0, 20);
 
 /**
  * Asks the metadata peers for pieces, as the assembler picks them. Peers never struck are asked freely,
@@ -854,7 +923,7 @@ function askMetadata(c: TorrentContext, out: Outbox): void {
         svc.assembler = new MetadataAssembler({
           infoHash: c.info.infoHash,
           metadataSize: e.size!,
-          sha1,
+          sha1: c.info.v2Only ? truncatedSha256 : sha1,
           maxMetadataSize: MAX_METADATA_SIZE,
         });
       } catch {
@@ -1037,7 +1106,7 @@ export const torrentMachine = setup({
         length: context.info.length,
         have,
         random: randomFrom(context.seed),
-        priorities: context.selection.pieces,
+        priorities: pickablePriorities(context),
         sequential: context.selection.sequential,
       });
       context.svc.picker = picker;
@@ -1124,7 +1193,7 @@ export const torrentMachine = setup({
     applySelection: ({ context, self }) => {
       const picker = context.svc.picker;
       if (!picker) return;
-      picker.setPriorities(context.selection.pieces);
+      picker.setPriorities(pickablePriorities(context));
       picker.setSequential(context.selection.sequential);
       const out = new Outbox();
       for (const key of Object.keys(context.peers)) {
@@ -1135,7 +1204,7 @@ export const torrentMachine = setup({
       out.flush(self);
       self.send({
         type: 'torrent.selected',
-        left: picker.wantedLeft,
+        left: picker.wantedLeft + blockedLeft(context, picker),
         version: context.selection.version,
         verified: picker.verifiedCount,
       } satisfies TorrentEvent);
@@ -1156,6 +1225,7 @@ export const torrentMachine = setup({
       context.svc.book.setPeerId(event.key, toHex(event.peerId));
       const out = new Outbox();
       out.peer(event.key, { type: 'peer.admit', have: picker.bitfield().toBytes() });
+      askForHashes(context, out);
       out.flush(self);
     },
     peerBitfield: ({ context, event, self }) => {
@@ -1225,8 +1295,10 @@ export const torrentMachine = setup({
       svc.interest.delete(event.key);
       svc.heldBack.delete(event.key);
       svc.book.markClosed(event.key, { useful: event.downloaded > 0, retry: !FATAL.has(event.reason) });
+      svc.hashes?.peerGone(event.key);
       const out = new Outbox();
       refillOthers(context, out, event.key);
+      askForHashes(context, out);
       out.flush(self);
       dialMore(context, self);
     },
@@ -1292,6 +1364,50 @@ export const torrentMachine = setup({
     closeSeeds: ({ context, self }) => {
       const out = new Outbox();
       for (const key of Object.keys(context.peers)) closeIfUseless(context, out, key);
+      out.flush(self);
+    },
+    /** Hash requests timed out or never sent (no peer was free) go out now. */
+    askForHashes: ({ context, self }) => {
+      const out = new Outbox();
+      askForHashes(context, out);
+      out.flush(self);
+    },
+    /**
+     * A peer's `hashes`: a proven range is kept; a layer made whole goes to the storage actor (its pieces
+     * can be verified now) and its pieces to the picker; hashes that do not prove get the peer banned.
+     */
+    acceptHashes: ({ context, event, self }) => {
+      if (event.type !== 'peer.hashes') return;
+      const hashes = context.svc.hashes;
+      if (!hashes) return;
+      const verdict = hashes.received(event.key, event.range, event.hashes, context.clock);
+      if (verdict === 'unasked') return;
+      const out = new Outbox();
+      if (verdict === 'bad') {
+        const g = guiltyOf(context, event.key, 'sent BEP 52 hashes that do not prove against the pieces root');
+        self.send({ type: 'torrent.struck', kind: 'badHashes', index: -1, peers: [event.key], guilty: g ? [g] : [] });
+      }
+      const whole = hashes.takeCompleted();
+      for (const { file, layer } of whole) out.storage({ type: 'storage.layer', file, layer });
+      if (whole.length > 0) self.send({ type: 'torrent.layers', layers: whole } satisfies TorrentEvent);
+      const picker = context.svc.picker;
+      if (whole.length > 0 && picker) {
+        picker.setPriorities(pickablePriorities(context));
+        for (const key of Object.keys(context.peers)) {
+          if (context.peers[key]!.peerId === undefined) continue;
+          updateInterest(context, out, key);
+          out.peer(key, { type: 'peer.refill' });
+        }
+      }
+      askForHashes(context, out);
+      out.flush(self);
+    },
+    /** A peer's `hash reject`: the range is asked of another peer. */
+    hashRejected: ({ context, event, self }) => {
+      if (event.type !== 'peer.hashReject' || !context.svc.hashes?.rejected(event.key, event.range, context.clock))
+        return;
+      const out = new Outbox();
+      askForHashes(context, out);
       out.flush(self);
     },
     tickBook: ({ context, self }) => {
@@ -1371,6 +1487,9 @@ export const torrentMachine = setup({
      * ones as duplicates of them).
      */
     metadataDone: ({ context }) => {
+      const missing = context.info.missingLayers;
+      if (missing && missing.length > 0)
+        context.svc.hashes = new HashFetch(missing, context.info.pieceLength, HASH_REQUEST_TIMEOUT_MS);
       context.svc.assembler = undefined;
       context.svc.solo = undefined;
       context.svc.book.retryAllAfter(0);
@@ -1402,6 +1521,10 @@ export const torrentMachine = setup({
         assembler: undefined,
         solo: undefined,
         webPending: new Map(),
+        hashes:
+          input.info.missingLayers && input.info.missingLayers.length > 0
+            ? new HashFetch(input.info.missingLayers, input.info.pieceLength, HASH_REQUEST_TIMEOUT_MS)
+            : undefined,
       },
       peers: {},
       bans: [],
@@ -1959,6 +2082,14 @@ export const torrentMachine = setup({
         'peer.wants': { actions: 'pick' },
         'peer.blocks': { actions: 'acceptBlocks' },
         'peer.returned': { actions: 'takeBack' },
+        'peer.hashes': { actions: 'acceptHashes' },
+        // The fetched layers' trees join ours: peers connecting from now on are answered from them too.
+        'torrent.layers': {
+          actions: assign(({ context, event }) => ({
+            info: { ...context.info, hashTrees: withFetchedTrees(context.info, event.layers) },
+          })),
+        },
+        'peer.hashReject': { actions: 'hashRejected' },
         'peer.state': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const e = context.peers[event.key];
@@ -2142,7 +2273,7 @@ export const torrentMachine = setup({
             tick: {
               target: 'downloading',
               reenter: true,
-              actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer', 'sendPex'],
+              actions: ['tickBook', 'advanceClock', 'askForHashes', 'publish', 'updateAnnouncer', 'sendPex'],
             },
           },
         },

@@ -1,0 +1,138 @@
+/**
+ * BEP 52 piece layers asked by the torrent statechart (src/machines/torrent/hash-fetch.ts), with its
+ * real peer actors over scripted sockets: a v2-only torrent missing a file's layer asks its admitted
+ * peers for it (`hash request`), picks none of that file's pieces until an answer proves against the
+ * file's `pieces root`, then hands the layer to the storage (`storage.layer`) and downloads; a reject
+ * sends the range to another peer, so does a request unanswered past its timeout (a peer that said no is
+ * asked again half a minute later); hashes that do not
+ * prove get the peer banned like bad data; hashes nobody asked for are ignored.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { answerHashRequest } from '../../src/protocol/hash-tree.js';
+import type { HashRange } from '../../src/protocol/wire.js';
+import { startTorrent, type TorrentHarness } from './torrent-harness.js';
+import { FAST } from './peer-harness.js';
+
+let current: TorrentHarness[] = [];
+function start(...args: Parameters<typeof startTorrent>) {
+  const h = startTorrent(...args);
+  current.push(h);
+  return h;
+}
+afterEach(() => {
+  for (const h of current) {
+    expect(h.errors).toEqual([]);
+    if (h.actor.getSnapshot().context.svc.picker) h.picker().checkInvariants();
+    h.actor.stop();
+  }
+  current = [];
+});
+
+const A = '10.0.0.1:1';
+const B = '10.0.0.2:1';
+const C = '10.0.0.3:1';
+
+/** The honest answer to `range` from the harness's full tree. */
+function honest(h: TorrentHarness, range: HashRange): Uint8Array {
+  const a = answerHashRequest(h.hashTrees, range);
+  if (a.kind !== 'hashes') throw new Error(a.why);
+  return a.hashes;
+}
+
+/** Serves every block request of peer `key` until nothing is open (a few rounds). */
+function serveAll(h: TorrentHarness, key: string) {
+  const p = h.peer(key);
+  for (let i = 0; i < 100 && p.serve() > 0; i++);
+}
+
+describe('torrent statechart: BEP 52 piece layers asked of peers', () => {
+  it('asks an admitted peer, picks nothing of the file until the answer proves, then downloads', () => {
+    const h = start({ pieces: 8, missingLayer: true, peers: [A] });
+    const a = h.peer(A);
+    a.seed(FAST);
+    const [req] = a.messages('hash-request');
+    // 8 pieces of 32 KiB: the piece layer is layer 1, 8 wide (a root 3 layers up): one range, no uncles.
+    expect(req).toEqual({
+      type: 'hash-request',
+      piecesRoot: h.root,
+      baseLayer: 1,
+      index: 0,
+      length: 8,
+      proofLayers: 2,
+    });
+    expect(a.messages('request')).toEqual([]);
+    expect(h.storage.layers).toEqual([]);
+    const { type: _t, ...range } = req!;
+    a.push({ type: 'wire.hashes', ...range, hashes: honest(h, range) });
+    expect(h.storage.layers).toHaveLength(1);
+    expect(h.storage.layers[0]!.file).toBe(0);
+    expect(h.storage.layers[0]!.layer).toEqual(h.hashTrees.byRoot.values().next().value!.layers[0]);
+    // Its tree joins ours: peers connecting from now on get their hash requests answered from it.
+    expect(h.context().info.hashTrees!.byRoot).toEqual(h.hashTrees.byRoot);
+    expect(h.context().info.hashTrees!.chunks).toBe(1);
+    expect(a.messages('request').length).toBeGreaterThan(0);
+    serveAll(h, A);
+    expect(h.value()).toMatchObject({ active: { complete: 'seeding' } });
+    expect(h.storage.writes.map((w) => w.index).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // Answers nobody asked for (again, or of another range) change nothing.
+    a.push({ type: 'wire.hashes', ...range, hashes: honest(h, range) });
+    a.push({ type: 'wire.hash-reject', ...range });
+    expect(h.storage.layers).toHaveLength(1);
+    expect(a.messages('hash-request')).toHaveLength(1);
+  });
+
+  it('a reject sends the range to another peer; an unanswered request is asked again after its timeout', () => {
+    const h = start({ pieces: 8, missingLayer: true, peers: [A, B, C] });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    const [req] = a.messages('hash-request');
+    const { type: _t, ...range } = req!;
+    const b = h.peer(B);
+    b.seed(FAST, 0x72);
+    expect(b.messages('hash-request')).toEqual([]); // the range is out to A already
+    a.push({ type: 'wire.hash-reject', ...range });
+    expect(b.messages('hash-request')).toEqual([req]);
+    // B never answers: after the timeout (10 s of the torrent's clock) C is asked; A, which rejected, is not.
+    const c = h.peer(C);
+    c.seed(FAST, 0x73);
+    expect(c.messages('hash-request')).toEqual([]);
+    h.advance(11_000);
+    expect(c.messages('hash-request')).toEqual([req]);
+    expect(a.messages('hash-request')).toHaveLength(1);
+    // C rejects too: every peer has said no; half a minute later A is asked again (it may have been checking).
+    c.push({ type: 'wire.hash-reject', ...range });
+    h.advance(10_000);
+    expect(a.messages('hash-request')).toHaveLength(1);
+    h.advance(9_000); // A's reject was at 0 s of the torrent's clock: now it is 30 s
+    expect(a.messages('hash-request')).toEqual([req, req]);
+    a.push({ type: 'wire.hashes', ...range, hashes: honest(h, range) });
+    expect(h.storage.layers).toHaveLength(1);
+  });
+
+  it('hashes that do not prove against the pieces root: the peer is banned, the range asked of another', () => {
+    const h = start({ pieces: 8, missingLayer: true, peers: [A, B] });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    const [req] = a.messages('hash-request');
+    const { type: _t, ...range } = req!;
+    const lie = Uint8Array.from(honest(h, range));
+    lie[40] ^= 1; // the second piece's hash
+    const b = h.peer(B);
+    b.seed(FAST, 0x72);
+    a.push({ type: 'wire.hashes', ...range, hashes: lie });
+    expect(h.storage.layers).toEqual([]);
+    expect(h.events).toContainEqual({
+      type: 'torrent.banned',
+      index: -1,
+      banned: [{ peer: A, reason: 'sent BEP 52 hashes that do not prove against the pieces root' }],
+    });
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: 'torrent.peer', key: A, event: 'closed', reason: 'bad-data' }),
+    );
+    expect(b.messages('hash-request')).toEqual([req]);
+    b.push({ type: 'wire.hashes', ...range, hashes: honest(h, range) });
+    expect(h.storage.layers).toHaveLength(1);
+    serveAll(h, B);
+    expect(h.value()).toMatchObject({ active: { complete: 'seeding' } });
+  });
+});
