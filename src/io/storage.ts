@@ -508,9 +508,10 @@ export class Storage {
     const comps = this.components[i]!;
     let p = this.root;
     let from = 0;
-    if (comps.length > 1) {
-      // The file's folder, confirmed before and still the same folder: its ancestors need no lstat.
-      const parent = join(this.root, ...comps.slice(0, -1));
+    const parent = comps.length > 1 ? join(this.root, ...comps.slice(0, -1)) : undefined;
+    // The file's folder, confirmed before and still the same folder: its ancestors need no lstat (a
+    // sweep that confirmed it already skips them without the stat).
+    if (parent !== undefined && !seenDirs?.has(parent)) {
       const known = this.confirmedDirs.get(parent);
       if (known) {
         const st = await stat(parent).catch(() => undefined);
