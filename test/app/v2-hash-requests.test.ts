@@ -45,6 +45,21 @@ function stripLayers(torrent: Uint8Array): Uint8Array {
   return bencode.encode(d);
 }
 
+/** An engine seeding `torrent` from the files written by `beforeAll`. */
+async function seedEngine(torrent: Uint8Array) {
+  const e = await engine();
+  await (
+    await e.add(torrent, { dir: join(work, 'seed') })
+  ).completed;
+  return e;
+}
+
+/** Every file of `FILES` is under `out/folder`, byte-identical. */
+async function expectFiles(out: string) {
+  for (const f of FILES)
+    expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+}
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'bt-actor-v2req-'));
   for (const f of FILES) {
@@ -67,18 +82,14 @@ describe('BEP 52 hash requests between two engines', () => {
     expect(meta.infoHashHex).toBe(full.infoHashHex);
     expect(filesMissingPieceLayers(meta).map((f) => f.pathString)).toEqual(['big.bin', 'sub/mid.bin']);
 
-    const seed = await engine();
-    await (
-      await seed.add(torrent, { dir: join(work, 'seed') })
-    ).completed;
+    const seed = await seedEngine(torrent);
     const leech = await engine();
     const out = join(work, 'out');
     const events: TorrentReport[] = [];
     const t = await leech.add(stripped, { dir: out, peers: [{ host: '127.0.0.1', port: seed.port }] });
     t.events$.subscribe((e) => events.push(e));
     await t.completed;
-    for (const f of FILES)
-      expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    await expectFiles(out);
     expect(events.filter((e) => e.type === 'torrent.piece')).toHaveLength(meta.pieceCount);
     expect(events.some((e) => e.type === 'torrent.hashFailed' || e.type === 'torrent.banned')).toBe(false);
     await Promise.all([seed.close(), leech.close()]);
@@ -101,10 +112,7 @@ describe('BEP 52 hash requests between two engines', () => {
     const stripped = stripLayers(torrent);
     const hostile = await hostileSeeder(full, pieceSpace(full, FILES), { badHashes: true });
     try {
-      const seed = await engine();
-      await (
-        await seed.add(torrent, { dir: join(work, 'seed') })
-      ).completed;
+      const seed = await seedEngine(torrent);
       const leech = await engine();
       const out = join(work, 'out-liar');
       const events: TorrentReport[] = [];
@@ -115,8 +123,7 @@ describe('BEP 52 hash requests between two engines', () => {
         if (e.type === 'torrent.banned') t.addPeers([{ host: '127.0.0.1', port: seed.port, family: 4 }]);
       });
       await t.completed;
-      for (const f of FILES)
-        expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+      await expectFiles(out);
       expect(hostile.badHashes).toBeGreaterThan(0);
       // Of the liar, only blocks of the file of one piece (checked by its root) could be asked: no piece of
       // a file whose layer was missing.
@@ -139,10 +146,7 @@ describe('BEP 52 hash requests between two engines', () => {
   it('a v2-only magnet link (urn:btmh:): the info dictionary checked by its SHA-256, then the layers, the files byte-identical', async () => {
     const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });
     const full = parseMetainfo(torrent);
-    const seed = await engine();
-    await (
-      await seed.add(torrent, { dir: join(work, 'seed') })
-    ).completed;
+    const seed = await seedEngine(torrent);
     const leech = await engine();
     const out = join(work, 'out-magnet');
     const events: TorrentReport[] = [];
@@ -151,8 +155,7 @@ describe('BEP 52 hash requests between two engines', () => {
     expect(t.infoHash).toBe(full.infoHashHex); // the v2 hash cut to 20 bytes
     t.events$.subscribe((e) => events.push(e));
     await t.completed;
-    for (const f of FILES)
-      expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    await expectFiles(out);
     expect(events.some((e) => e.type === 'torrent.metadata')).toBe(true);
     expect(events.some((e) => e.type === 'torrent.hashFailed' || e.type === 'torrent.banned')).toBe(false);
     // The fetched .torrent is saved beside the resume data (its info hash is the v2 one), with its layers.
@@ -165,27 +168,20 @@ describe('BEP 52 hash requests between two engines', () => {
   it('a hybrid torrent by its v2-only magnet link: the info dictionary checked by its SHA-256, the files byte-identical', async () => {
     const torrent = v2Torrent(FILES, { version: 'hybrid', pieceLength: PIECE });
     const full = parseMetainfo(torrent);
-    const seed = await engine();
-    await (
-      await seed.add(torrent, { dir: join(work, 'seed') })
-    ).completed;
+    const seed = await seedEngine(torrent);
     const leech = await engine();
     const out = join(work, 'out-hybrid-btmh');
     const link = `magnet:?xt=urn:btmh:1220${full.infoHashV2Hex!}&x.pe=127.0.0.1:${seed.port}`;
     const t = await leech.add(link, { dir: out });
     await t.completed;
-    for (const f of FILES)
-      expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    await expectFiles(out);
     await Promise.all([seed.close(), leech.close()]);
   });
 
   it('layers fetched from peers are served on: a third engine gets them from the second, the first gone', async () => {
     const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });
     const stripped = stripLayers(torrent);
-    const first = await engine();
-    await (
-      await first.add(torrent, { dir: join(work, 'seed') })
-    ).completed;
+    const first = await seedEngine(torrent);
     const second = await engine();
     const mid = join(work, 'out-relay-1');
     await (
@@ -197,8 +193,7 @@ describe('BEP 52 hash requests between two engines', () => {
     await (
       await third.add(stripped, { dir: out, peers: [{ host: '127.0.0.1', port: second.port }] })
     ).completed;
-    for (const f of FILES)
-      expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+    await expectFiles(out);
     await Promise.all([second.close(), third.close()]);
   });
 });
