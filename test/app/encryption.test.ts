@@ -17,6 +17,7 @@ import { createTorrent } from '../../src/io/create-torrent.js';
 import type { EncryptionPolicy } from '../../src/protocol/mse.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { hostileSeeder } from '../support/hostile-seeder.js';
+import { closeRecordingProxies, recordingProxy } from '../support/recording-proxy.js';
 
 const PSTR = Buffer.from('\x13BitTorrent protocol');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -26,39 +27,8 @@ let data: Buffer;
 let torrent: Uint8Array;
 let meta: Metainfo;
 const engines: Engine[] = [];
+/** Other servers a test starts (closed after all). */
 const servers: Server[] = [];
-
-/** A TCP proxy to `port` that keeps every byte of each direction, per connection. */
-async function recordingProxy(port: number) {
-  const conns: { up: Buffer[]; down: Buffer[] }[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const c = { up: [] as Buffer[], down: [] as Buffer[] };
-    conns.push(c);
-    const upstream = connect(port, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => (client.destroy(), upstream.destroy()));
-    }
-    client.on('data', (b) => (c.up.push(b), upstream.write(b)));
-    upstream.on('data', (b) => (c.down.push(b), client.write(b)));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as { port: number }).port,
-    conns,
-    /** Everything the dialling side sent / the dialled side sent, over every connection. */
-    up: () => Buffer.concat(conns.flatMap((c) => c.up)),
-    down: () => Buffer.concat(conns.flatMap((c) => c.down)),
-    close: () => {
-      for (const s of sockets) s.destroy();
-    },
-  };
-}
 
 async function engine(encryption?: EncryptionPolicy) {
   const e = await Engine.create({ port: 0, host: '127.0.0.1', ...(encryption && { encryption }) });
@@ -91,6 +61,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(engines.map((e) => e.close()));
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await closeRecordingProxies();
   await rm(work, { recursive: true, force: true });
 });
 

@@ -8,13 +8,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/app/engine.js';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { MessageId } from '../../src/protocol/wire.js';
+import { closeRecordingProxies, messageIds, recordingProxy } from '../support/recording-proxy.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const PIECE = 64 * 1024;
@@ -23,49 +23,6 @@ let work: string;
 let data: Buffer;
 let torrent: Uint8Array;
 const engines: Engine[] = [];
-const servers: Server[] = [];
-
-/** A TCP proxy to `port` that keeps every byte the dialled side sends (`down`) and the dialler sends (`up`). */
-async function recordingProxy(port: number) {
-  const up: Buffer[] = [];
-  const down: Buffer[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => (client.destroy(), upstream.destroy()));
-    }
-    client.on('data', (b) => (up.push(b), upstream.write(b)));
-    upstream.on('data', (b) => (down.push(b), client.write(b)));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as { port: number }).port,
-    up: () => Buffer.concat(up),
-    down: () => Buffer.concat(down),
-    close: () => {
-      for (const s of sockets) s.destroy();
-    },
-  };
-}
-
-/** The message ids of a plaintext BitTorrent stream (one connection): the 68-byte handshake, then frames. */
-function messageIds(stream: Buffer): number[] {
-  const ids: number[] = [];
-  let at = 68;
-  while (at + 4 <= stream.length) {
-    const len = stream.readUInt32BE(at);
-    if (at + 4 + len > stream.length) break;
-    if (len > 0) ids.push(stream[at + 4]!);
-    at += 4 + len;
-  }
-  return ids;
-}
 
 async function engine() {
   const e = await Engine.create({ port: 0, host: '127.0.0.1', encryption: 'plaintext' });
@@ -81,7 +38,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(engines.map((e) => e.close()));
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await closeRecordingProxies();
   await rm(work, { recursive: true, force: true });
 });
 

@@ -8,7 +8,6 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { MessageId } from '../../src/protocol/wire.js';
 import { writeRandom } from '../support/data.js';
 import { libtorrentLeecher } from '../support/leechers.js';
 import { freePort, stopAll } from '../support/proc.js';
+import { closeRecordingProxies, messageIds, recordingProxy } from '../support/recording-proxy.js';
 import { libtorrentSeeder, type Seeder } from '../support/seeders.js';
 
 const PIECE = 64 * 1024;
@@ -28,49 +28,7 @@ let file: string;
 let torrent: Uint8Array;
 const seeders: Seeder[] = [];
 const engines: Engine[] = [];
-const servers: Server[] = [];
 
-/** A TCP proxy to `port`: every byte the dialler sends (`up`) and the dialled side sends (`down`). */
-async function recordingProxy(port: number) {
-  const up: Buffer[] = [];
-  const down: Buffer[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => (client.destroy(), upstream.destroy()));
-    }
-    client.on('data', (b) => (up.push(b), upstream.write(b)));
-    upstream.on('data', (b) => (down.push(b), client.write(b)));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as { port: number }).port,
-    up: () => Buffer.concat(up),
-    down: () => Buffer.concat(down),
-    close: () => {
-      for (const s of sockets) s.destroy();
-    },
-  };
-}
-
-/** Message ids of one plaintext BitTorrent connection's direction: the 68-byte handshake, then frames. */
-function messageIds(stream: Buffer): number[] {
-  const ids: number[] = [];
-  let at = 68;
-  while (at + 4 <= stream.length) {
-    const len = stream.readUInt32BE(at);
-    if (at + 4 + len > stream.length) break;
-    if (len > 0) ids.push(stream[at + 4]!);
-    at += 4 + len;
-  }
-  return ids;
-}
 const count = (ids: number[], id: number) => ids.filter((x) => x === id).length;
 
 beforeAll(async () => {
@@ -85,7 +43,7 @@ afterEach(async () => {
   await Promise.all(engines.splice(0).map((e) => e.close()));
 });
 afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await closeRecordingProxies();
   await stopAll();
   if (work) await rm(work, { recursive: true, force: true });
 });
