@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startProcess, type Proc } from './proc.js';
-import { transmissionSettings } from './seeders.js';
+import { aria2LoopbackArgs, transmissionSettings } from './seeders.js';
 
 const HELPERS = join(import.meta.dirname, '../interop/helpers');
 
@@ -52,17 +52,7 @@ export async function libtorrentLeecher(
 /** aria2c downloading through the torrent's HTTP tracker (aria2 uses UDP trackers only with DHT on). */
 export async function aria2Leecher(torrent: string, outDir: string, port: number, timeoutMs: number): Promise<void> {
   const proc = startProcess('aria2c', [
-    '--enable-dht=false',
-    '--enable-dht6=false',
-    '--bt-enable-lpd=false',
-    '--enable-peer-exchange=false',
-    '--bt-require-crypto=false',
-    '--bt-min-crypto-level=plain',
-    '--interface=127.0.0.1',
-    '--disable-ipv6=true',
-    `--listen-port=${port}`,
-    '--summary-interval=0',
-    '--console-log-level=warn',
+    ...aria2LoopbackArgs(port),
     '--seed-time=0',
     '--file-allocation=none',
     `--dir=${outDir}`,

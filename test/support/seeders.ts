@@ -53,9 +53,12 @@ export async function libtorrentSeeder(
   return { kind: 'libtorrent', port, proc, stop: () => proc.stop() };
 }
 
-/** aria2c seeding (no hash check of the data: --bt-seed-unverified). */
-export async function aria2Seeder(torrent: string, dataDir: string, port: number): Promise<Seeder> {
-  const proc = startProcess('aria2c', [
+/**
+ * aria2c settings for loopback, seeder and leecher alike: DHT, LPD and PEX off, plain connections
+ * accepted, bound to 127.0.0.1 on `port`, quiet.
+ */
+export function aria2LoopbackArgs(port: number): string[] {
+  return [
     '--enable-dht=false',
     '--enable-dht6=false',
     '--bt-enable-lpd=false',
@@ -67,6 +70,13 @@ export async function aria2Seeder(torrent: string, dataDir: string, port: number
     `--listen-port=${port}`,
     '--summary-interval=0',
     '--console-log-level=warn',
+  ];
+}
+
+/** aria2c seeding (no hash check of the data: --bt-seed-unverified). */
+export async function aria2Seeder(torrent: string, dataDir: string, port: number): Promise<Seeder> {
+  const proc = startProcess('aria2c', [
+    ...aria2LoopbackArgs(port),
     '--seed-ratio=0.0',
     '--bt-seed-unverified=true',
     '--check-integrity=false',
