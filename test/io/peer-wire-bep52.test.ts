@@ -5,79 +5,14 @@
  * overwrites that buffer, does not change them (the peer statechart echoes the root in its answer), nor
  * a bitfield's bytes or an extended payload; and the statechart's answer goes out as the codec writes it.
  */
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, setup, type AnyActorRef, type AnyEventObject } from 'xstate';
-import { createPeerWireActor } from '../../src/io/peer-wire.js';
-import type { ByteStream, ReadInto, Transport } from '../../src/io/transport.js';
-import { encodeHandshake, encodeMessage, type Handshake, type HashRange } from '../../src/protocol/wire.js';
+import type { AnyEventObject } from 'xstate';
+import { encodeHandshake, encodeMessage, type HashRange } from '../../src/protocol/wire.js';
+import { fakeHandshake as handshake, stopWireBridges, wireBridge } from '../support/fake-wire.js';
 import { ManualClock } from '../support/manual-clock.js';
 
-class FakeStream extends EventEmitter {
-  destroyed = false;
-  connecting = false;
-  readableLength = 0;
-  writableLength = 0;
-  writes: Uint8Array[] = [];
-  write(data: Uint8Array): boolean {
-    this.writes.push(Uint8Array.from(data));
-    return true;
-  }
-  end() {}
-  destroy() {
-    this.destroyed = true;
-  }
-  cork() {}
-  uncork() {}
-  setNoDelay() {}
-  pause() {}
-  resume() {}
-}
-
-const handshake: Handshake = {
-  reserved: new Uint8Array(8),
-  infoHash: new Uint8Array(20).fill(1),
-  peerId: new Uint8Array(20).fill(2),
-};
-
-const actors: AnyActorRef[] = [];
-afterEach(() => {
-  for (const a of actors.splice(0)) a.stop();
-});
-
-function bridge() {
-  const clock = new ManualClock();
-  const stream = new FakeStream();
-  let readInto: ReadInto | undefined;
-  const transport: Transport = {
-    dial: (_h, _p, r) => {
-      readInto = r;
-      return stream as unknown as ByteStream;
-    },
-    adopt: () => undefined,
-    createServer: () => {
-      throw new Error('not used');
-    },
-    localAddresses: () => [],
-    isStream: (s): s is ByteStream => s === stream,
-  };
-  const events: AnyEventObject[] = [];
-  const parent = setup({ actors: { wire: createPeerWireActor(transport, clock) } }).createMachine({
-    invoke: { id: 'wire', src: 'wire', input: { connect: { host: '127.0.0.1', port: 1 }, handshake, pieceCount: 8 } },
-    on: { '*': { actions: ({ event }) => void events.push(event) } },
-  });
-  const actor = createActor(parent, { clock });
-  actors.push(actor);
-  actor.start();
-  const wire = () => actor.getSnapshot().children.wire as AnyActorRef;
-  /** The kernel: one read of `bytes` into the shared buffer. */
-  const read = (bytes: Uint8Array) => {
-    const buf = readInto!.buffer();
-    buf.set(bytes);
-    readInto!.callback(bytes.length, buf);
-  };
-  return { stream, events, read, send: (e: unknown) => wire().send(e as never) };
-}
+afterEach(stopWireBridges);
+const bridge = () => wireBridge(new ManualClock(), { pieceCount: 8 });
 
 const tick = () => new Promise((r) => process.nextTick(r));
 
@@ -117,6 +52,6 @@ describe('wire bridge: BEP 52 hash messages', () => {
     const reject = { type: 'hash-reject' as const, ...range };
     send({ type: 'wire.send', message: reject });
     await tick();
-    expect(stream.writes.some((w) => Buffer.from(w).equals(encodeMessage(reject)))).toBe(true);
+    expect(stream.writes.some((w) => Buffer.from(w.bytes).equals(encodeMessage(reject)))).toBe(true);
   });
 });

@@ -4,90 +4,15 @@
  * once, the peer actor is told `wire.congested` / `wire.drain` around the held blocks; reads are
  * charged, at most a burst at a time, and the socket pauses while the download limiters are in debt.
  */
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, setup, type AnyActorRef } from 'xstate';
-import { createPeerWireActor } from '../../src/io/peer-wire.js';
 import { burstOf, MIN_BURST, RateLimiter, type WireShaping } from '../../src/io/rate-limit.js';
-import type { ByteStream, ReadInto, Transport } from '../../src/io/transport.js';
-import { encodeHandshake, encodeMessage, type Handshake } from '../../src/protocol/wire.js';
+import { encodeHandshake, encodeMessage } from '../../src/protocol/wire.js';
+import { fakeHandshake as handshake, stopWireBridges, wireBridge } from '../support/fake-wire.js';
 import { ManualClock } from '../support/manual-clock.js';
 
-class FakeStream extends EventEmitter {
-  destroyed = false;
-  connecting = false;
-  readableLength = 0;
-  writableLength = 0;
-  paused = false;
-  pauses = 0;
-  writes: { at: number; bytes: Uint8Array }[] = [];
-  constructor(private readonly clock: ManualClock) {
-    super();
-  }
-  write(data: Uint8Array): boolean {
-    this.writes.push({ at: this.clock.now(), bytes: Uint8Array.from(data) });
-    return true;
-  }
-  end() {}
-  destroy() {
-    this.destroyed = true;
-  }
-  cork() {}
-  uncork() {}
-  setNoDelay() {}
-  pause() {
-    this.paused = true;
-    this.pauses++;
-  }
-  resume() {
-    this.paused = false;
-  }
-}
+const bridge = (shaping: WireShaping, clock: ManualClock) => wireBridge(clock, { shaping });
 
-const handshake: Handshake = {
-  reserved: new Uint8Array(8),
-  infoHash: new Uint8Array(20).fill(1),
-  peerId: new Uint8Array(20).fill(2),
-};
-
-const actors: AnyActorRef[] = [];
-afterEach(() => {
-  for (const a of actors.splice(0)) a.stop();
-});
-
-/** A wire bridge dialled over the fake transport, its events recorded. */
-function bridge(shaping: WireShaping, clock: ManualClock) {
-  const stream = new FakeStream(clock);
-  let readInto: ReadInto | undefined;
-  const transport: Transport = {
-    dial: (_h, _p, r) => {
-      readInto = r;
-      return stream as unknown as ByteStream;
-    },
-    adopt: () => undefined,
-    createServer: () => {
-      throw new Error('not used');
-    },
-    localAddresses: () => [],
-    isStream: (s): s is ByteStream => s === stream,
-  };
-  const events: { type: string; at: number }[] = [];
-  const parent = setup({
-    actors: { wire: createPeerWireActor(transport, clock, { ...(shaping && { shaping }) }) },
-  }).createMachine({
-    invoke: {
-      id: 'wire',
-      src: 'wire',
-      input: { connect: { host: '127.0.0.1', port: 1 }, handshake, pieceCount: 100 },
-    },
-    on: { '*': { actions: ({ event }) => void events.push({ type: event.type, at: clock.now() }) } },
-  });
-  const actor = createActor(parent, { clock });
-  actors.push(actor);
-  actor.start();
-  const wire = () => actor.getSnapshot().children.wire as AnyActorRef;
-  return { stream, events, send: (e: unknown) => wire().send(e as never), readInto: () => readInto! };
-}
+afterEach(stopWireBridges);
 
 const tick = () => new Promise((r) => process.nextTick(r));
 
