@@ -40,6 +40,8 @@ let plain: string;
 let withTracker: string;
 let tracker: Proc | undefined;
 let gate: HandshakeGate | undefined;
+/** libtorrent's own port (behind the gate). */
+let ltPort: number;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
@@ -94,7 +96,7 @@ beforeAll(async () => {
   await waitForPort(tport, 10_000, tracker);
 
   // libtorrent seeds; the gate in front of it takes only the v2 hash; listed under v2 only.
-  const ltPort = await freePort();
+  ltPort = await freePort();
   const ready = join(work, 'lt-ready');
   startProcess(PY, [join(HELPERS, 'lt_seed.py'), plain, src, String(ltPort), '--ready', ready]);
   await waitFor(() => existsSync(ready), 60_000, 'the libtorrent seeder');
@@ -143,6 +145,39 @@ describe('a libtorrent peer reachable only by the v2 hash, listed under v2 only 
     const seen = gate!.seen.slice(before);
     expect(seen.length).toBeGreaterThan(0);
     expect(new Set(seen)).toEqual(new Set([hex(hybridV2Hash(meta)!)]));
+  }, 120_000);
+
+  it('inside MSE too: bt-actor --encryption require reaches libtorrent itself, listed under v2 only', async () => {
+    // libtorrent's own port, listed under the v2 hash only (no gate: the key exchange hides the handshake),
+    // so it is dialled with the v2 hash, as the gate shows above: the MSE key exchange is keyed by that
+    // hash (SKEY) and libtorrent finds the torrent by it. Encryption required: no plaintext fallback.
+    const client = new TrackerClient({ peerId: randomBytes(20), port: ltPort });
+    const stats = { uploaded: 0, downloaded: 0, left: 0 };
+    await client.announce({ url, infoHash: hybridV2Hash(meta)!, event: 'started', numwant: 0, stats });
+    try {
+      const out = join(work, 'out-mse');
+      const r = await runBtActor(
+        [
+          withTracker,
+          '--out',
+          out,
+          '--port',
+          String(await freePort()),
+          '--bind',
+          '127.0.0.1',
+          '--encryption',
+          'require',
+        ],
+        90_000,
+      );
+      expect(r.code, `${r.stderr}\n${JSON.stringify(r.lines.slice(-5))}`).toBe(0);
+      await expectSameData(meta, src, out);
+      expect(r.lines).toContainEqual(
+        expect.objectContaining({ event: 'peer-connected', key: `127.0.0.1:${ltPort}`, encryption: 'rc4' }),
+      );
+    } finally {
+      await client.announce({ url, infoHash: hybridV2Hash(meta)!, event: 'stopped', numwant: 0, stats });
+    }
   }, 120_000);
 
   it('bt-actor info --scrape counts the seeder listed under the v2 hash (both hashes scraped, merged)', async () => {
