@@ -43,7 +43,7 @@ import {
   type TorrentSettings,
 } from '../machines/torrent/torrent.machine.js';
 import { BtError } from '../protocol/errors.js';
-import { parseMagnet, type MagnetLink } from '../protocol/magnet.js';
+import { magnetHybridV2Hash, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
 import { hybridV2Hash, MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
 import { filesMissingPieceLayers } from '../protocol/piece-verify.js';
 import { toHex } from '../protocol/bytes.js';
@@ -648,9 +648,15 @@ export class Engine {
         ...(options.inspect && { inspect: options.inspect }),
       });
       // Peers the DHT finds go to their torrent as tracker peers do (the peer book's caps apply).
+      // BEP 52: those found under a hybrid's v2 hash are marked (`viaV2`: dialled with that hash).
       this.dht.peers$.subscribe(({ infoHash, peers }) => {
-        const actor = this.handles.get(this.v2Keys.get(infoHash) ?? infoHash)?.actor;
-        if (actor && actor.getSnapshot().status === 'active') actor.send({ type: 'torrent.addPeers', peers });
+        const v1 = this.v2Keys.get(infoHash);
+        const actor = this.handles.get(v1 ?? infoHash)?.actor;
+        if (actor && actor.getSnapshot().status === 'active')
+          actor.send({
+            type: 'torrent.addPeers',
+            peers: v1 ? peers.map((p) => ({ ...p, viaV2: true as const })) : peers,
+          });
       });
     }
   }
@@ -833,8 +839,9 @@ export class Engine {
     if (meta && !magnet) meta = await withSavedLayers(dir, meta);
     const infoHashHex = meta?.infoHashHex ?? magnet!.infoHashHex;
     const infoHash = meta?.infoHash ?? magnet!.infoHash;
-    // BEP 52: a hybrid is also looked up and announced in the DHT under its truncated v2 hash.
-    const v2Hash = meta && hybridV2Hash(meta);
+    // BEP 52: a hybrid (a .torrent, or a link with both urn:btih: and urn:btmh:) is also routed, looked up
+    // and announced under its truncated v2 hash.
+    const v2Hash = meta ? hybridV2Hash(meta) : magnetHybridV2Hash(magnet!);
     const peers = (await Promise.all((options.peers ?? []).map(peerAddresses))).flat();
     // The link's peers (x.pe): a host name that does not resolve is left out, not an error.
     for (const p of magnet?.peers ?? []) peers.push(...(await peerAddresses(p).catch(() => [])));
@@ -941,7 +948,15 @@ export class Engine {
         if (e.type === 'torrent.complete') settle.resolve();
       });
       let unrouted = false;
-      const unrouteListener = attachListener(actor, this.listener, meta ?? { infoHashHex }, () => this.hasRoom());
+      const unrouteListener = attachListener(
+        actor,
+        this.listener,
+        meta ?? {
+          infoHashHex,
+          ...(v2Hash && { kind: 'hybrid' as const, infoHashV2: magnet!.infoHashV2! }),
+        },
+        () => this.hasRoom(),
+      );
       let done!: (o: TorrentOutcome) => void;
       const current: Run = {
         actor,

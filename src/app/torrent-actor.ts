@@ -25,7 +25,7 @@ import {
 } from '../machines/torrent/torrent.machine.js';
 import { hashTreesOf } from '../protocol/hash-tree.js';
 import { missingLayersOf } from '../machines/torrent/hash-fetch.js';
-import type { MagnetLink } from '../protocol/magnet.js';
+import { magnetHybridV2Hash, type MagnetLink } from '../protocol/magnet.js';
 import type { PeerEncryption } from '../protocol/peer-wire-types.js';
 import type { EncryptionPolicy } from '../protocol/mse.js';
 import { hybridV2Hash, type Metainfo } from '../protocol/metainfo.js';
@@ -116,7 +116,7 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
           connections: webSeedConnectionsActor(webSeedAgents),
         },
       }),
-      announcer: announcerLogic(client, infoHash, meta && hybridV2Hash(meta)),
+      announcer: announcerLogic(client, infoHash, meta ? hybridV2Hash(meta) : magnetHybridV2Hash(options.magnet!)),
     },
   });
 }
@@ -134,6 +134,9 @@ function magnetInfo(link: MagnetLink, random: () => number): TorrentInfo {
     webSeeds: link.webSeeds,
     // BEP 52: a v2-only link: the info dictionary is checked by its SHA-256.
     ...(link.v2Only && { v2Only: true as const }),
+    // BEP 52: a hybrid link: peers may name it by its v2 hash too, and the info dictionary's SHA-256
+    // must be the link's v2 hash (its SHA-1 is checked against the v1 hash).
+    ...(magnetHybridV2Hash(link) && { hybridV2Hash: magnetHybridV2Hash(link)!, infoHashV2: link.infoHashV2! }),
     // Each tracker of a link is a tier of its own (as libtorrent reads `tr`), in random order (BEP 12).
     announce: shuffleTiers(
       link.trackers.map((t) => [t]),

@@ -11,6 +11,7 @@ import { fromPromise } from 'xstate';
 import { peerKey } from '../protocol/peer-address.js';
 import type { AnnounceInput, AnnounceResult } from '../protocol/tracker-types.js';
 import type { AnnounceRequest } from './tracker-client.js';
+import type { ScrapeStats } from '../protocol/tracker-http.js';
 
 type AnnounceClient = { announce(req: AnnounceRequest, signal?: AbortSignal): Promise<AnnounceResult> };
 
@@ -38,7 +39,11 @@ async function announceBoth(
   void trackerId;
   const [a, b] = await Promise.allSettled([
     client.announce({ ...input, infoHash: v1 }, signal),
-    client.announce({ ...v2Input, infoHash: v2 }, signal),
+    // The v2 reply's peers are marked: one the v1 reply lacks may know the torrent by its v2 hash only
+    // (the merge keeps the v1 reply's entry of a peer in both).
+    client
+      .announce({ ...v2Input, infoHash: v2 }, signal)
+      .then((r) => ({ ...r, peers: r.peers.map((p) => ({ ...p, viaV2: true as const })) })),
   ]);
   const ok = [a, b].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   if (ok.length === 0) throw (a as PromiseRejectedResult).reason;
@@ -81,5 +86,29 @@ export function mergeAnnounceResults(results: readonly AnnounceResult[]): Announ
     ...(complete.length > 0 && { complete: Math.max(...complete) }),
     ...(incomplete.length > 0 && { incomplete: Math.max(...incomplete) }),
     peers,
+  };
+}
+
+/**
+ * One torrent's counts from a scrape that asked for it under several hashes (BEP 52: a hybrid's v1 hash
+ * and its v2 hash cut to 20 bytes), keyed by 40-hex hash as `TrackerClient.scrape` returns them: the
+ * largest of each count, as {@link mergeAnnounceResults} does. Not the sum: a hybrid peer (bt-actor,
+ * libtorrent) announces under both hashes and is counted under each, so a sum would count it twice; the
+ * maximum never counts a peer twice, and is the whole swarm when every peer announces both or one hash
+ * holds them all. A hash the tracker does not know is left out; none known: all zero.
+ *
+ * @example
+ * mergeScrapeStats(files, [v1Hex, v2Hex]); // → { complete: 3, incomplete: 1, downloaded: 7 }
+ */
+export function mergeScrapeStats(files: ReadonlyMap<string, ScrapeStats>, hashesHex: readonly string[]): ScrapeStats {
+  const known = hashesHex.flatMap((h) => {
+    const s = files.get(h);
+    return s ? [s] : [];
+  });
+  const max = (pick: (s: ScrapeStats) => number) => Math.max(0, ...known.map(pick));
+  return {
+    complete: max((s) => s.complete),
+    incomplete: max((s) => s.incomplete),
+    downloaded: max((s) => s.downloaded),
   };
 }

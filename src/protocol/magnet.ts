@@ -67,6 +67,18 @@ export interface MagnetLink {
   ignored: MagnetIgnored[];
 }
 
+/**
+ * BEP 52: a hybrid link's (both `urn:btih:` and `urn:btmh:`) v2 hash cut to 20 bytes, as handshakes,
+ * trackers and the DHT carry it; undefined for a v1-only or a v2-only link (whose `infoHash` is already
+ * that hash).
+ *
+ * @example
+ * magnetHybridV2Hash(parseMagnet('magnet:?xt=urn:btih:…&xt=urn:btmh:1220…')); // Uint8Array(20)
+ */
+export function magnetHybridV2Hash(link: Pick<MagnetLink, 'infoHashV2' | 'v2Only'>): Uint8Array | undefined {
+  return link.infoHashV2 && !link.v2Only ? link.infoHashV2.slice(0, 20) : undefined;
+}
+
 /** What {@link formatMagnet} writes: a link without its derived and ignored parts. */
 export interface MagnetLinkInput {
   infoHash: Uint8Array;

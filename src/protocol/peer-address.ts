@@ -22,6 +22,11 @@ export interface PeerAddress {
   family: 4 | 6;
   /** The peer's 20-byte id, when the tracker sent it (dictionary-model replies only). */
   peerId?: Uint8Array;
+  /**
+   * BEP 52: learnt only from a lookup under a hybrid torrent's truncated v2 hash (a tracker's or the DHT's
+   * reply to it): such a peer may know the torrent by that hash alone, so it is dialled with it.
+   */
+  viaV2?: true;
 }
 
 export type PeerAddressErrorCode = 'BT_ERR_PEERS_LENGTH' | 'BT_ERR_PEER_ADDRESS';

@@ -14,6 +14,7 @@ import { DhtNode } from '../../src/app/dht-node.js';
 import { Engine } from '../../src/app/engine.js';
 import { TrackerClient } from '../../src/io/tracker-client.js';
 import { hybridV2Hash, parseMetainfo } from '../../src/protocol/metainfo.js';
+import { handshakeGate } from '../support/handshake-gate.js';
 import { downloadAll, RawLeecher } from '../support/raw-leecher.js';
 import { pattern, pieceSpace, v2Torrent, type V2File } from '../support/v2-torrent.js';
 
@@ -133,12 +134,14 @@ describe('BEP 52 hybrid torrents in the DHT (every node on 127.0.0.1)', () => {
       // 2. A seeder without the DHT, announced by another node under the v2 hash only: an engine that
       // knows no peer finds it through its v2 lookup and downloads from it.
       const quiet = await seeder([]);
-      // Its UDP port is the quiet seeder's TCP port: its announce_peer (implied port) names the seeder.
-      const herald = await node(bootstrap, quiet.port);
+      // In front of it a gate that takes only handshakes naming the v2 hash (a peer that knows only v2).
+      const gate = await handshakeGate(quiet.port, v2);
+      // Its UDP port is the gate's TCP port: its announce_peer (implied port) names the gate.
+      const herald = await node(bootstrap, gate.port);
       const heralded = new Promise<void>((resolve) =>
         herald.events$.subscribe((e) => e.type === 'dht.lookupDone' && e.announced > 0 && resolve()),
       );
-      await herald.add(v2, quiet.port);
+      await herald.add(v2, gate.port);
       await heralded;
       await seed.close(); // only the quiet seeder holds the data now
       const leech = await Engine.create({ port: 0, host: '127.0.0.1', dht: dht('dht-leech') });
@@ -149,6 +152,10 @@ describe('BEP 52 hybrid torrents in the DHT (every node on 127.0.0.1)', () => {
       ).completed;
       for (const f of FILES)
         expect(Buffer.from(await readFile(join(out, 'folder', ...f.path))).equals(f.data), f.path.join('/')).toBe(true);
+      // Found under the v2 hash only: dialled with it (plaintext or not, every handshake the gate read named v2).
+      expect(gate.seen.filter((h) => h !== 'other').length).toBeGreaterThan(0);
+      expect(new Set(gate.seen.filter((h) => h !== 'other'))).toEqual(new Set([hex(v2)]));
+      await gate.close();
     } finally {
       await Promise.all(nodes.map((n) => n.close()));
     }

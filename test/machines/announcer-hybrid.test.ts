@@ -7,7 +7,7 @@
 import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { announcerLogic } from '../../src/app/trackers.js';
-import { mergeAnnounceResults } from '../../src/io/tracker-actors.js';
+import { mergeAnnounceResults, mergeScrapeStats } from '../../src/io/tracker-actors.js';
 import type { AnnouncerReport } from '../../src/machines/tracker/announcer.machine.js';
 import type { AnnounceRequest } from '../../src/io/tracker-client.js';
 import type { AnnounceResult } from '../../src/protocol/tracker-types.js';
@@ -57,6 +57,8 @@ describe('announcer of a hybrid torrent (BEP 52: both info hashes)', () => {
     calls[1]!.resolve(ok({ interval: 900, peers: [peer(2), peer(3)], complete: 5 }));
     await flush();
     expect(peersReported().map((p) => p.host)).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    // The one only the v2 reply named is marked (it is dialled with the v2 hash); one in both is not.
+    expect(peersReported().map((p) => p.viaV2 ?? false)).toEqual([false, false, true]);
     expect(actor.getSnapshot().context.status['http://t/a']!.lastResult).toMatchObject({
       interval: 900,
       trackerId: 'tid',
@@ -81,6 +83,7 @@ describe('announcer of a hybrid torrent (BEP 52: both info hashes)', () => {
     calls[1]!.resolve(ok({ peers: [peer(7)] }));
     await flush();
     expect(peersReported().map((p) => p.host)).toEqual(['10.0.0.7']);
+    expect(peersReported()[0]!.viaV2).toBe(true);
     expect(reports.filter((r) => r.type === 'announcer.tracker' && r.report.type === 'tracker.failed')).toEqual([]);
     expect(actor.getSnapshot().context.current).toBe('http://t/a');
 
@@ -153,5 +156,19 @@ describe('mergeAnnounceResults', () => {
     const r = { interval: 5, peers: [peer(3)] };
     expect(mergeAnnounceResults([r])).toBe(r);
     expect(() => mergeAnnounceResults([])).toThrow(RangeError);
+  });
+});
+
+describe('mergeScrapeStats (BEP 52: a hybrid scraped under both hashes)', () => {
+  const stats = (complete: number, incomplete: number, downloaded: number) => ({ complete, incomplete, downloaded });
+  it('the largest of each count over the hashes the tracker knows; the others left out; none known: zeros', () => {
+    const files = new Map([
+      ['11'.repeat(20), stats(3, 1, 9)],
+      ['22'.repeat(20), stats(2, 4, 5)],
+      ['33'.repeat(20), stats(50, 50, 50)], // another torrent of the reply
+    ]);
+    expect(mergeScrapeStats(files, ['11'.repeat(20), '22'.repeat(20)])).toEqual(stats(3, 4, 9));
+    expect(mergeScrapeStats(files, ['11'.repeat(20), '44'.repeat(20)])).toEqual(stats(3, 1, 9));
+    expect(mergeScrapeStats(files, ['44'.repeat(20)])).toEqual(stats(0, 0, 0));
   });
 });

@@ -95,6 +95,11 @@ export interface TorrentHarnessOptions {
   /** BEP 52: the torrent is a hybrid whose truncated v2 hash is this. */
   hybridV2Hash?: Uint8Array;
   /**
+   * BEP 52: with `magnet`, a hybrid link's v2 hash (32 bytes): the torrent is known by its first 20
+   * bytes too, and the fetched info dictionary's SHA-256 must be it.
+   */
+  magnetV2?: Uint8Array;
+  /**
    * BEP 52: the torrent is one v2 file whose piece layer is missing (input `missingLayers`): asked of
    * peers. `h.hashTrees` is its full tree (what an honest peer answers from).
    */
@@ -138,6 +143,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     announce: o.trackers ? [o.trackers] : [],
     ...(o.private !== undefined && { private: o.private }),
     ...(o.hybridV2Hash !== undefined && { hybridV2Hash: o.hybridV2Hash }),
+    ...(o.magnetV2 !== undefined && { hybridV2Hash: o.magnetV2.slice(0, 20), infoHashV2: o.magnetV2 }),
     ...(o.infoBytes !== undefined && { infoBytes: o.infoBytes }),
     ...(o.files !== undefined && { files: o.files.map((length) => ({ length })) }),
     ...(o.webSeeds !== undefined && {
@@ -349,12 +355,12 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
           const v = p.actor()?.getSnapshot().value as { connected?: Record<string, string> } | undefined;
           return v?.connected;
         },
-        /** TCP up, its handshake (peer id filled with `id`). */
-        connect(reserved: Uint8Array = NO_EXT, id = 0x70) {
+        /** TCP up, its handshake (peer id filled with `id`; naming `hash`, the torrent's v1 hash by default). */
+        connect(reserved: Uint8Array = NO_EXT, id = 0x70, hash: Uint8Array = infoHash) {
           p.push({ type: 'wire.connected' });
           p.push({
             type: 'wire.handshake',
-            handshake: { reserved, infoHash, peerId: new Uint8Array(20).fill(id) },
+            handshake: { reserved, infoHash: hash, peerId: new Uint8Array(20).fill(id) },
           });
         },
         bitfield(pieces: number[]) {

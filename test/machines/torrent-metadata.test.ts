@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeBencode } from '../../src/protocol/bencode.js';
 import { decodeExtensionHandshake, encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import { sha1 } from '../../src/protocol/sha1.js';
 import {
   decodeUtMetadata,
   encodeUtMetadata,
@@ -264,7 +265,7 @@ describe('torrent statechart: the metadata state (magnet link)', () => {
     h.incoming('10.0.0.9:50000');
     const inc = h.peer('10.0.0.9:50000');
     inc.connect(EXTENDED, 0x55);
-    expect(inc.wire().commands[0]).toEqual({ type: 'wire.sendHandshake' });
+    expect(inc.wire().commands[0]).toEqual({ type: 'wire.sendHandshake', infoHash: sha1(INFO) });
     // A second connection from the same address is refused.
     h.incoming('10.0.0.9:50000');
     expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);

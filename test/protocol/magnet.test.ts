@@ -10,6 +10,7 @@ import {
   MAX_MAGNET_NAME_BYTES,
   MagnetError,
   formatMagnet,
+  magnetHybridV2Hash,
   parseMagnet,
   type MagnetErrorCode,
 } from '../../src/protocol/magnet.js';
@@ -161,7 +162,12 @@ describe('parseMagnet: real-world-shaped links', () => {
       expect(link.v2Only).toBeUndefined();
       expect(link.ignored).toEqual([]);
       expect(parseMagnet(formatMagnet(link))).toEqual({ ...link, name: 'hybrid' });
+      // Its second name, as handshakes, trackers and the DHT carry it: the v2 hash cut to 20 bytes.
+      expect(Buffer.from(magnetHybridV2Hash(link)!).toString('hex')).toBe(BTMH.slice('urn:btmh:1220'.length, 53));
     }
+    // A v1 link and a v2-only one (whose infoHash is already that hash) have none.
+    expect(magnetHybridV2Hash(parseMagnet(`magnet:?xt=urn:btih:${HEX}`))).toBeUndefined();
+    expect(magnetHybridV2Hash(parseMagnet(`magnet:?xt=${BTMH}`, { v2Only: true }))).toBeUndefined();
   });
 
   it('a v2-only link, when asked for: the v2 hash, and the 20 bytes a v2 handshake carries', () => {

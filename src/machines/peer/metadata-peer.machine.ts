@@ -36,6 +36,11 @@ export interface MetadataPeerInput {
   address: PeerAddress;
   direction: 'outgoing' | 'incoming';
   infoHash: Uint8Array;
+  /**
+   * BEP 52: the other hash of a hybrid torrent (as handshakes carry it: 20 bytes) a peer may name it by
+   * too; an incoming peer is answered with the hash it named. An outgoing handshake names `infoHash`.
+   */
+  altInfoHash?: Uint8Array;
   /** Our peer id (a connection to it is a connection to ourselves). */
   peerId: Uint8Array;
   /** The actor that receives the {@link MetadataPeerReport}s (its torrent). */
@@ -73,6 +78,7 @@ export interface MetadataPeerContext {
   address: PeerAddress;
   direction: 'outgoing' | 'incoming';
   infoHash: Uint8Array;
+  altInfoHash: Uint8Array | undefined;
   peerId: Uint8Array;
   report: AnyActorRef;
   settings: PeerSettings;
@@ -105,7 +111,9 @@ export const metadataPeerMachine = setup({
   },
   guards: {
     isOurTorrent: ({ context, event }) =>
-      event.type === 'wire.handshake' && equalBytes(event.handshake.infoHash, context.infoHash),
+      event.type === 'wire.handshake' &&
+      (equalBytes(event.handshake.infoHash, context.infoHash) ||
+        (context.altInfoHash !== undefined && equalBytes(event.handshake.infoHash, context.altInfoHash))),
     isSelf: ({ context, event }) =>
       event.type === 'wire.handshake' && equalBytes(event.handshake.peerId, context.peerId),
     isExtended: ({ event }) =>
@@ -123,6 +131,7 @@ export const metadataPeerMachine = setup({
     address: input.address,
     direction: input.direction,
     infoHash: input.infoHash,
+    altInfoHash: input.altInfoHash,
     peerId: input.peerId,
     report: input.report,
     settings: { ...defaultPeerSettings, ...input.settings },
@@ -210,8 +219,10 @@ export const metadataPeerMachine = setup({
           {
             target: 'extending',
             actions: enqueueActions(({ context, event, enqueue }) => {
-              // An incoming peer spoke first; we answer only once its handshake named our torrent.
-              if (context.direction === 'incoming') enqueue.sendTo('wire', { type: 'wire.sendHandshake' });
+              // An incoming peer spoke first; we answer only once its handshake named our torrent, with
+              // the hash it named (BEP 52: a hybrid's v1 or truncated v2 hash).
+              if (context.direction === 'incoming')
+                enqueue.sendTo('wire', { type: 'wire.sendHandshake', infoHash: event.handshake.infoHash });
               const payload = ourExtensionHandshake({
                 reqq: context.settings.maxQueuedRequests,
                 registry: EXTENSIONS,

@@ -26,6 +26,12 @@ export interface PeerRecord {
   dead: boolean;
   /** False for the source address of an incoming connection (an ephemeral port nobody listens on). */
   dialable: boolean;
+  /**
+   * BEP 52: only a lookup under a hybrid's v2 hash named it (every address it was learnt as had
+   * `viaV2`): it is dialled with the truncated v2 hash. Any other source (the v1 lookup, PEX, `--peer`,
+   * an incoming connection) clears it.
+   */
+  v2Only: boolean;
 }
 
 export interface PeerBookOptions {
@@ -75,13 +81,32 @@ export class PeerBook {
   add(address: PeerAddress, options: { dialable?: boolean } = {}): PeerRecord {
     const key = peerKey(address);
     const dialable = options.dialable ?? true;
+    const { viaV2, ...plain } = address;
     let r = this.records.get(key);
     if (!r) {
       if (this.records.size >= this.maxKnown) this.evictOne();
-      r = { key, address, failures: 0, retryAt: 0, connected: false, peerId: undefined, dead: false, dialable };
+      r = {
+        key,
+        address: viaV2 ? plain : address,
+        failures: 0,
+        retryAt: 0,
+        connected: false,
+        peerId: undefined,
+        dead: false,
+        dialable,
+        v2Only: viaV2 === true,
+      };
       this.records.set(key, r);
-    } else if (dialable) r.dialable = true;
+    } else {
+      if (dialable) r.dialable = true;
+      if (!viaV2) r.v2Only = false;
+    }
     return r;
+  }
+
+  /** The address to dial for a record: marked `viaV2` when only the v2 lookup named it. */
+  dialAddress(r: PeerRecord): PeerAddress {
+    return r.v2Only ? { ...r.address, viaV2: true } : r.address;
   }
 
   /**

@@ -25,7 +25,7 @@ import {
   type AnyActorRef,
 } from 'xstate';
 import { Bitfield } from '../../protocol/bitfield.js';
-import { toHex } from '../../protocol/bytes.js';
+import { equalBytes, toHex } from '../../protocol/bytes.js';
 import { pieceBytes, type PieceGeometry } from '../../protocol/layout.js';
 import { peerKey, type PeerAddress } from '../../protocol/peer-address.js';
 import type { PeerEncryption } from '../../protocol/peer-wire-types.js';
@@ -109,6 +109,11 @@ export interface TorrentInfo {
    * so the info dictionary fetched from peers is checked by its SHA-256, not its SHA-1.
    */
   v2Only?: true;
+  /**
+   * BEP 52: added by a hybrid magnet link (`urn:btih:` and `urn:btmh:`): its full v2 info hash. The info
+   * dictionary fetched from peers (checked by its SHA-1 against `infoHash`) must also have this SHA-256.
+   */
+  infoHashV2?: Uint8Array;
 }
 
 export interface TorrentSettings {
@@ -830,7 +835,7 @@ function dialMore(c: TorrentContext, self: AnyActorRef): void {
       continue;
     }
     book.markConnecting(rec.key);
-    peers.push(rec.address);
+    peers.push(book.dialAddress(rec));
   }
   if (peers.length > 0 || book.size !== c.tally.known) self.send({ type: 'torrent.dial', peers, known: book.size });
 }
@@ -867,6 +872,31 @@ function chooseDials(
     }
   }
   return { dial, skip };
+}
+
+/** An address without its `viaV2` mark (what a peer entry keeps). */
+function plainAddress(address: PeerAddress): PeerAddress {
+  if (!address.viaV2) return address;
+  const { viaV2, ...plain } = address;
+  void viaV2;
+  return plain;
+}
+
+/**
+ * The hashes a dial to `address` names, first the one its handshake carries, then the other one a
+ * hybrid's peer may answer with (BEP 52). An address only the v2 lookup found (`viaV2`) is dialled with
+ * the truncated v2 hash (that peer may know no other); every other with the v1 hash.
+ */
+function dialHashes(c: TorrentContext, address: PeerAddress): { infoHash: Uint8Array; other?: Uint8Array } {
+  const v2 = c.info.hybridV2Hash;
+  if (!v2) return { infoHash: c.info.infoHash };
+  return address.viaV2 ? { infoHash: v2, other: c.info.infoHash } : { infoHash: c.info.infoHash, other: v2 };
+}
+
+/** The torrent as a peer actor dialling `address` sees it: {@link dialHashes} decides its two hashes. */
+function dialTorrent(c: TorrentContext, address: PeerAddress): PeerTorrent {
+  const { infoHash, other } = dialHashes(c, address);
+  return { ...peerTorrent(c), infoHash, ...(other && { hybridV2Hash: other }) };
 }
 
 const metaCount = (c: TorrentContext): number => (c.metadata ? Object.keys(c.metadata.peers).length : 0);
@@ -1449,6 +1479,16 @@ export const torrentMachine = setup({
       }
       if (r.kind === 'complete') {
         const torrent = torrentFileOf(r.info, context.info.announce);
+        const v2 = context.info.infoHashV2;
+        if (v2 && !equalBytes(sha256(r.info), v2)) {
+          // The dictionary the v1 hash names is not the one the v2 hash names: the link's halves disagree.
+          self.send({
+            type: 'torrent.metadataInvalid',
+            code: 'BT_ERR_MAGNET_HYBRID_MISMATCH',
+            message: `the magnet link's hashes disagree: the info dictionary of its v1 hash ${context.info.infoHashHex} has SHA-256 ${toHex(sha256(r.info))}, not its v2 hash ${toHex(v2)}`,
+          } satisfies TorrentEvent);
+          return;
+        }
         try {
           self.send({ type: 'torrent.metadata', meta: parseMetainfo(torrent), torrent } satisfies TorrentEvent);
         } catch (err) {
@@ -1664,20 +1704,22 @@ export const torrentMachine = setup({
               let spawned = c.spawned;
               for (const address of dial) {
                 const key = peerKey(address);
+                const { infoHash, other } = dialHashes(c, address);
                 const ref = spawn('metaPeer', {
                   id: `meta:${key}#${++spawned}`,
                   input: {
                     key,
-                    address,
+                    address: plainAddress(address),
                     direction: 'outgoing',
-                    infoHash: c.info.infoHash,
+                    infoHash,
+                    ...(other && { altInfoHash: other }),
                     peerId: c.peerId,
                     report: self,
                     settings: c.settings.peer,
                     ...(c.listenPort !== undefined && { listenPort: c.listenPort }),
                   },
                 });
-                peers[key] = { ref, address, peerId: undefined, size: undefined };
+                peers[key] = { ref, address: plainAddress(address), peerId: undefined, size: undefined };
               }
               return { metadata: { ...c.metadata!, peers }, spawned, tally: { ...c.tally, known: event.known } };
             });
@@ -1697,6 +1739,7 @@ export const torrentMachine = setup({
                   address: event.address,
                   direction: 'incoming',
                   infoHash: context.info.infoHash,
+                  ...(context.info.hybridV2Hash && { altInfoHash: context.info.hybridV2Hash }),
                   peerId: context.peerId,
                   report: self,
                   settings: context.settings.peer,
@@ -1982,14 +2025,14 @@ export const torrentMachine = setup({
                   id: `peer:${key}#${++spawned}`,
                   input: {
                     key,
-                    address,
+                    address: plainAddress(address),
                     direction: 'outgoing',
-                    torrent: peerTorrent(c),
+                    torrent: dialTorrent(c, address),
                     report: self,
                     settings: c.settings.peer,
                   },
                 });
-                peers[key] = newEntry(ref, address, 'outgoing', c.clock);
+                peers[key] = newEntry(ref, plainAddress(address), 'outgoing', c.clock);
               }
               return { peers, spawned, tally: { ...c.tally, known: event.known } };
             });
