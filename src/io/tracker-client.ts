@@ -7,8 +7,10 @@ import { toHex } from '../protocol/bytes.js';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { BtError } from '../protocol/errors.js';
 import { realClock, type Clock } from './clock.js';
+import { httpsModule } from './lazy-https.js';
 import type { AnnounceInput, AnnounceResult } from '../protocol/tracker-types.js';
 import {
   buildAnnounceUrl,
@@ -112,21 +114,66 @@ function codecError(err: unknown, url: string): BtError {
   return new TrackerTransportError('BT_ERR_UDP_REPLY', `${url}: ${String(err)}`, url);
 }
 
-/** Reads a fetch body, refusing more than `max` bytes (a hostile tracker cannot exhaust memory). */
-async function readCapped(res: Response, max: number, url: string): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > max)
-    throw new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${url}: reply of ${declared} bytes is too large`, url);
-  if (!res.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    total += chunk.length;
-    if (total > max)
-      throw new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${url}: reply longer than ${max} bytes`, url);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
+/** node:http's or node:https's `request` (the latter loaded at the first https tracker). */
+const requestOf = (url: URL): typeof httpRequest => (url.protocol === 'https:' ? httpsModule().request : httpRequest);
+
+/** One HTTP reply: its status, its `Location`, and its body (read only for a 200). */
+interface HttpReply {
+  status: number;
+  statusText: string;
+  location: string | undefined;
+  body: Uint8Array;
+}
+
+/**
+ * One GET of `url` with node:http / node:https (not `fetch`: loading undici costs ~80 ms of every
+ * run's start-up before the first announce). A 200's body is read whole, refusing more than `max`
+ * bytes (a hostile tracker cannot exhaust memory); any other status is returned with no body.
+ */
+function getOnce(url: string, signal: AbortSignal, max: number, displayUrl: string): Promise<HttpReply> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const tooLarge = (what: string) =>
+      new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${displayUrl}: ${what}`, displayUrl);
+    const req = requestOf(target)(
+      target,
+      { method: 'GET', signal, headers: { 'user-agent': 'bt-actor', 'accept-encoding': 'identity' } },
+      (res) => {
+        const reply = {
+          status: res.statusCode ?? 0,
+          statusText: res.statusMessage ?? '',
+          location: res.headers.location,
+        };
+        if (reply.status !== 200) {
+          res.resume();
+          resolve({ ...reply, body: new Uint8Array(0) });
+          return;
+        }
+        const declared = Number(res.headers['content-length'] ?? NaN);
+        if (declared > max) {
+          req.destroy();
+          reject(tooLarge(`reply of ${declared} bytes is too large`));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let total = 0;
+        res.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > max) {
+            req.destroy();
+            reject(tooLarge(`reply longer than ${max} bytes`));
+          } else chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ ...reply, body: Buffer.concat(chunks, total) }));
+        res.on('error', reject);
+        res.on('close', () => {
+          if (!res.complete) reject(new Error('the connection closed before the reply ended'));
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 interface UdpTarget {
@@ -229,25 +276,19 @@ export class TrackerClient {
     try {
       let current = url;
       for (let hop = 0; ; hop++) {
-        const res = await fetch(current, {
-          signal: combined,
-          redirect: 'manual',
-          headers: { 'accept-encoding': 'identity' },
-        });
-        if (res.status >= 300 && res.status < 400 && res.headers.has('location')) {
-          await res.body?.cancel().catch(() => {});
-          current = redirectTarget(current, res.headers.get('location')!, hop, displayUrl);
+        const res = await getOnce(current, combined, this.maxReplyBytes, displayUrl);
+        if (res.status >= 300 && res.status < 400 && res.location !== undefined) {
+          current = redirectTarget(current, res.location, hop, displayUrl);
           continue;
         }
         if (res.status !== 200) {
-          await res.body?.cancel().catch(() => {});
           throw new TrackerTransportError(
             'BT_ERR_TRACKER_HTTP_STATUS',
             `${displayUrl}: HTTP ${res.status} ${res.statusText}`.trim(),
             displayUrl,
           );
         }
-        return await readCapped(res, this.maxReplyBytes, displayUrl);
+        return res.body;
       }
     } catch (err) {
       throw networkError(err, displayUrl, signal, timeout.aborted);

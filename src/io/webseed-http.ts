@@ -18,11 +18,12 @@
  * ```
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpsAgent } from 'node:https';
 import { fromCallback, fromPromise, type EventObject } from 'xstate';
 import { BtError } from '../protocol/errors.js';
 import type { WebSeedConnectionsInput, WebSeedFetchInput, WebSeedRange } from '../protocol/webseed.js';
 import { realClock, type Clock } from './clock.js';
+import { httpsModule } from './lazy-https.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export type WebSeedErrorCode =
@@ -99,7 +100,7 @@ export class WebSeedAgents {
       timeout: this.idleMs,
       scheduling: 'lifo' as const,
     };
-    if (protocol === 'https:') return (entry.https ??= new HttpsAgent(options));
+    if (protocol === 'https:') return (entry.https ??= new (httpsModule().Agent)(options));
     return (entry.http ??= new HttpAgent(options));
   }
 
@@ -206,7 +207,8 @@ function getRange(
   } catch {
     return Promise.reject(new WebSeedError('BT_ERR_WEBSEED_URL', `not a URL: ${url}`, true));
   }
-  const request = parsed.protocol === 'http:' ? httpRequest : parsed.protocol === 'https:' ? httpsRequest : undefined;
+  const request =
+    parsed.protocol === 'http:' ? httpRequest : parsed.protocol === 'https:' ? httpsModule().request : undefined;
   if (!request) return Promise.reject(new WebSeedError('BT_ERR_WEBSEED_URL', `not an HTTP URL: ${url}`, true));
   const clock = options.clock ?? realClock;
   const timeoutMs = options.timeoutMs ?? 30_000;

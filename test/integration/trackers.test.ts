@@ -2,7 +2,10 @@
  * The tracker client and the announcer statechart against real trackers on 127.0.0.1 (the
  * bittorrent-tracker npm server, HTTP and UDP) and against fake trackers that misbehave.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
 import type { Socket as TcpSocket } from 'node:net';
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -218,6 +221,48 @@ describe('against a misbehaving HTTP tracker', () => {
     const p = client(1).announce({ url: `${base}/announce`, infoHash, numwant: 1, stats }, ac.signal);
     ac.abort();
     await expectCode(p, 'BT_ERR_TRACKER_ABORTED');
+  });
+  it('a reply past the size cap with no Content-Length (chunked) → BT_ERR_TRACKER_TOO_LARGE while it streams', async () => {
+    let written = 0;
+    reply = (res) => {
+      // Never ends on its own: the client must stop reading at the cap and close.
+      const more = () => {
+        if (res.destroyed) return;
+        written += 64 * 1024;
+        if (res.write(Buffer.alloc(64 * 1024, 0x61))) setImmediate(more);
+        else res.once('drain', more);
+      };
+      more();
+    };
+    const e = await expectCode(
+      client(1, { maxReplyBytes: 256 * 1024 }).announce({ url: `${base}/announce`, infoHash, numwant: 1, stats }),
+      'BT_ERR_TRACKER_TOO_LARGE',
+    );
+    expect(e.message).toContain('longer than 262144 bytes');
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+describe('an https tracker', () => {
+  it('is announced to over TLS: a certificate nobody vouches for → BT_ERR_TRACKER_CONNECT naming it', async () => {
+    const tls = join(import.meta.dirname, '../fixtures/tls');
+    let hits = 0;
+    const srv = createHttpsServer(
+      { key: await readFile(join(tls, 'localhost.key')), cert: await readFile(join(tls, 'localhost.crt')) },
+      (_req, res) => {
+        hits++;
+        res.end(encodeAnnounceResponse({ type: 'success', interval: 60, peers: [] }));
+      },
+    );
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `https://127.0.0.1:${(srv.address() as { port: number }).port}/announce`;
+      const e = await expectCode(client(1).announce({ url, infoHash, numwant: 1, stats }), 'BT_ERR_TRACKER_CONNECT');
+      expect(e.message).toMatch(/SELF_SIGNED|self.signed/i);
+      expect(hits).toBe(0);
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
   });
 });
 
