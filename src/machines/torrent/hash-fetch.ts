@@ -215,12 +215,10 @@ export class HashFetch {
 
   /**
    * The data on disk of file `file` was checked against its new layer: its pieces may be picked now.
-   * The file's first piece and piece count; undefined when no layer of that file awaited a check.
+   * False when no layer of that file awaited a check.
    */
-  layerChecked(file: number): { firstPiece: number; pieces: number } | undefined {
-    if (!this.unchecked.delete(file)) return undefined;
-    const m = this.files.find((f) => f.missing.file === file)!.missing;
-    return { firstPiece: m.firstPiece, pieces: m.pieces };
+  layerChecked(file: number): boolean {
+    return this.unchecked.delete(file);
   }
 
   private find(key: string, range: HashRange): { f: FileFetch; c: Chunk } | undefined {
