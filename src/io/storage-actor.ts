@@ -10,7 +10,7 @@ import { BLOCK_LENGTH } from '../protocol/layout.js';
 import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import type { Bitfield } from '../protocol/bitfield.js';
+import { Bitfield } from '../protocol/bitfield.js';
 import { realClock, type Clock } from './clock.js';
 import { isReservedName, loadResume, saveResume, saveTorrentFile } from './resume.js';
 import { torrentFileOf } from '../protocol/torrent-file.js';
@@ -235,6 +235,22 @@ export function storageActor(
       }
     };
 
+    /** Checks of a file's data against a fetched layer: given up when the storage closes. */
+    const rechecks = new AbortController();
+    /** The pieces of file `file` not verified yet, read and checked; those found good become `have`. */
+    const checkFileAgain = async (s: Storage, file: number): Promise<number[]> => {
+      const f = meta.files[file]!;
+      const only = new Bitfield(meta.pieceCount);
+      const first = Math.floor(f.offset / meta.pieceLength);
+      const end = Math.min(meta.pieceCount, Math.ceil((f.offset + f.length) / meta.pieceLength));
+      for (let p = first; p < end; p++) if (!have!.has(p)) only.set(p);
+      if (only.count === 0) return [];
+      const good = await s.check({ only, signal: rechecks.signal });
+      const found = [...good.setBits()].filter((p) => !have!.has(p));
+      for (const p of found) have!.set(p);
+      return found;
+    };
+
     receive((cmd) => {
       if (cmd.type === 'storage.write') {
         const { index, data } = cmd;
@@ -273,8 +289,15 @@ export function storageActor(
               await saveTorrentFile(options.torrentPath, torrentFileOf(meta.infoBytes, meta.announce, layers)).catch(
                 () => undefined, // not saved: a restart asks the peers again
               );
+            // The file's pieces already on disk (copied there, or left by another client) could not be
+            // verified at start; checked now, before the torrent picks them, so they are not fetched again.
+            const found = await checkFileAgain(s, cmd.file);
+            send({ type: 'storage.layerChecked', file: cmd.file, have: found });
+            if (found.length > 0) scheduleSave();
           })
-          .catch(fail);
+          .catch((err: unknown) => {
+            if (!closing) fail(err);
+          });
       } else if (cmd.type === 'storage.select') {
         const move = ready.then((s) => (closing ? undefined : s.setSkippedFiles(cmd.skippedFiles, have!)));
         writes.add(move);
@@ -297,6 +320,7 @@ export function storageActor(
         opened({ meta: cmd.meta, torrent: cmd.torrent });
       } else if (cmd.type === 'storage.close') {
         queueMicrotask(wakeWaiting);
+        rechecks.abort();
         // Closed before the metadata came: there is nothing to open, flush or save.
         if (!known && !meta) {
           closing ??= Promise.resolve().then(() => send({ type: 'storage.closed' }));
@@ -317,6 +341,7 @@ export function storageActor(
 
     return () => {
       abort.abort();
+      rechecks.abort();
       clock.clearTimeout(saveTimer);
       handle.storage = undefined;
       handle.have = undefined;

@@ -21,6 +21,11 @@ export type StorageEvent =
    * dictionary is fetched and sent as `storage.open`. Sent once, at start.
    */
   | { type: 'storage.needMetadata' }
+  /**
+   * BEP 52: after `storage.layer`, the pieces of that file not verified before were read from disk and
+   * checked against the new layer: `have` lists those found good (now verified, no download needed).
+   */
+  | { type: 'storage.layerChecked'; file: number; have: number[] }
   | { type: 'storage.closed' }
   | { type: 'storage.error'; code: string; message: string };
 
@@ -40,7 +45,8 @@ export type StorageCommand =
   | { type: 'storage.select'; skippedFiles: number[] }
   /**
    * BEP 52: the piece layer of file `file` (index of `meta.files`), fetched from peers and proven against
-   * its `pieces root`: the file's pieces are verified against it from now on.
+   * its `pieces root`: the file's pieces are verified against it from now on, and those already on disk
+   * are checked at once (answered with `storage.layerChecked`).
    */
   | { type: 'storage.layer'; file: number; layer: Uint8Array }
   | { type: 'storage.close' };

@@ -7,7 +7,9 @@
  * from a v2-only magnet link (`urn:btmh:`: the info dictionary over ut_metadata, checked by its SHA-256,
  * then the layers). A peer
  * answering with hashes that do not prove (a scripted peer) is banned, and the layers come from an honest
- * one.
+ * one. Layers fetched are served on, also on connections made before they came; and a layer-less
+ * torrent started on a folder that already holds (some of) its data checks each file against its layer
+ * once it comes, so only what is missing is downloaded.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,7 @@ import bencode from 'bencode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/app/engine.js';
 import type { TorrentReport } from '../../src/machines/torrent/torrent.machine.js';
-import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import { parseMetainfo, pieceSize } from '../../src/protocol/metainfo.js';
 import { filesMissingPieceLayers } from '../../src/protocol/piece-verify.js';
 import { hostileSeeder } from '../support/hostile-seeder.js';
 import { pattern, pieceSpace, v2Torrent, type V2File } from '../support/v2-torrent.js';
@@ -195,5 +197,88 @@ describe('BEP 52 hash requests between two engines', () => {
     ).completed;
     await expectFiles(out);
     await Promise.all([second.close(), third.close()]);
+  });
+
+  it('a peer connected before the layers came is answered once they did: the third engine gets them from the second alone', async () => {
+    const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });
+    const stripped = stripLayers(torrent);
+    const first = await seedEngine(torrent);
+    // The second engine has no peer yet: no layer, nothing to serve.
+    const second = await engine();
+    // No peer exchange: the third must not learn of the seed through the second.
+    const noPex = { settings: { pex: false } };
+    const t2 = await second.add(stripped, { dir: join(work, 'out-before-2'), ...noPex });
+    // The third knows only the second, and connects while the second still lacks every layer.
+    const third = await engine();
+    const out = join(work, 'out-before-3');
+    const events: TorrentReport[] = [];
+    const t3 = await third.add(stripped, { dir: out, peers: [{ host: '127.0.0.1', port: second.port }], ...noPex });
+    const connected = new Promise<void>((resolve) =>
+      t3.events$.subscribe((e) => {
+        events.push(e);
+        if (e.type === 'torrent.peer' && e.event === 'connected') resolve();
+      }),
+    );
+    await connected;
+    // The third asks at once, on admission, and is rejected (loopback: well within this second).
+    await new Promise((r) => setTimeout(r, 1000));
+    // Now the second finds the seed, and fetches the layers over a connection of its own.
+    t2.addPeers([{ host: '127.0.0.1', port: first.port, family: 4 }]);
+    await t2.completed;
+    await t3.completed;
+    await expectFiles(out);
+    // One connection all along (to the second), made before it had the layers: they came over it (the
+    // second rejected them at first; the third asked again 30 s later). It closes only once both are done.
+    const peerEvents = events.filter((e) => e.type === 'torrent.peer');
+    expect(
+      peerEvents.filter((e) => e.event === 'connected'),
+      JSON.stringify(peerEvents),
+    ).toHaveLength(1);
+    for (const e of peerEvents.filter((x) => x.event === 'closed')) expect(e).toMatchObject({ reason: 'not-useful' });
+    expect(events.some((e) => e.type === 'torrent.hashFailed' || e.type === 'torrent.banned')).toBe(false);
+    await Promise.all([first.close(), second.close(), third.close()]);
+  });
+
+  it('a layer-less torrent started on the data (no saved .torrent): each file is checked once its layer comes, only what is missing is downloaded', async () => {
+    const torrent = v2Torrent(FILES, { version: 'v2', pieceLength: PIECE });
+    const stripped = stripLayers(torrent);
+    const meta = parseMetainfo(stripped);
+    const seed = await seedEngine(torrent);
+    // Half of big.bin (its first 300 pieces) and all of mid.bin copied there; one.txt missing. And a
+    // folder with everything.
+    const half = join(work, 'out-half');
+    const all = join(work, 'out-all');
+    for (const f of FILES) {
+      const p = join(all, 'folder', ...f.path);
+      await mkdir(dirname(p), { recursive: true });
+      await writeFile(p, f.data);
+    }
+    await mkdir(join(half, 'folder', 'sub'), { recursive: true });
+    await writeFile(join(half, 'folder', 'big.bin'), FILES[0]!.data.subarray(0, 300 * PIECE));
+    await writeFile(join(half, 'folder', 'sub', 'mid.bin'), FILES[1]!.data);
+    const big = meta.files.find((f) => f.pathString === 'big.bin')!;
+    const one = meta.files.find((f) => f.pathString === 'sub/one.txt')!;
+    const missing = [...Array.from({ length: 301 }, (_, i) => big.offset / PIECE + 300 + i), one.offset / PIECE];
+    const missingBytes = missing.reduce((n, i) => n + pieceSize(meta, i), 0);
+
+    for (const [out, want] of [
+      [half, missingBytes],
+      [all, 0],
+    ] as const) {
+      const leech = await engine();
+      const events: TorrentReport[] = [];
+      const t = await leech.add(stripped, { dir: out, peers: [{ host: '127.0.0.1', port: seed.port }] });
+      t.events$.subscribe((e) => events.push(e));
+      await t.completed;
+      await expectFiles(out);
+      // The start check could verify only one.txt's piece (checked by its root), when it is there.
+      const ready = events.find((e) => e.type === 'torrent.ready');
+      expect(ready).toEqual({ type: 'torrent.ready', have: want === 0 ? 1 : 0, total: meta.pieceCount });
+      expect(t.progress.verifiedPieces).toBe(meta.pieceCount);
+      expect(t.progress.downloaded, out).toBe(want);
+      expect(events.some((e) => e.type === 'torrent.hashFailed')).toBe(false);
+      await leech.close();
+    }
+    await seed.close();
   });
 });

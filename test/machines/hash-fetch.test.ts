@@ -58,6 +58,13 @@ describe('HashFetch', () => {
     expect(whole.map((w) => w.file).sort()).toEqual([0, 2]);
     expect(Buffer.from(whole.find((w) => w.file === 0)!.layer).equals(big.bytes)).toBe(true);
     expect(Buffer.from(whole.find((w) => w.file === 2)!.layer).equals(small.bytes)).toBe(true);
+    // Whole, but each file's data on disk is checked against its layer before its pieces are picked.
+    expect(f.isDone).toBe(false);
+    expect([...f.blockedPieces()].length).toBe(2103);
+    expect(f.layerChecked(2)).toBe(true);
+    expect(f.layerChecked(2)).toBe(false); // once
+    expect([...f.blockedPieces()].length).toBe(2100);
+    expect(f.layerChecked(0)).toBe(true);
     expect(f.isDone).toBe(true);
     expect([...f.blockedPieces()]).toEqual([]);
   });
@@ -80,6 +87,7 @@ describe('HashFetch', () => {
     expect(third!.key).toBe('third');
     expect(f.rejected('other', third!.range, 4)).toBe(false); // not out to it
     expect(f.received('third', third!.range, a.hashes, 4)).toBe('ok');
+    expect(f.layerChecked(0)).toBe(true);
     expect(f.isDone).toBe(true);
   });
 });

@@ -107,6 +107,26 @@ describe('peer statechart: BEP 52 hash requests', () => {
     expect(h.reports('peer.closed')[0]!.detail).toMatch(/hash requests/);
   });
 
+  it('serves the trees the torrent gives later (peer.hashTrees): rejected before, answered after, in any state', () => {
+    const h = start();
+    // Given before the connection is up (the torrent fetched a layer while this peer was connecting)…
+    h.send({ type: 'peer.hashTrees', hashTrees: hashTreesOf({ pieceLength: 32768, files: [] }) });
+    h.connect();
+    h.push({ type: 'wire.hash-request', ...LAYER });
+    expect(h.messages('hash-reject')).toEqual([{ type: 'hash-reject', ...LAYER }]);
+    // …and while connected: the next request for the same range is answered from the new trees.
+    h.send({ type: 'peer.hashTrees', hashTrees: trees });
+    expect(h.snapshot().context.torrent.hashTrees).toBe(trees);
+    h.push({ type: 'wire.hash-request', ...LAYER });
+    const [answer] = h.messages('hashes');
+    expect(answer).toMatchObject(LAYER);
+    expect(verifyHashes(root, 6, LAYER, answer!.hashes)).toBe(true);
+    expect(h.messages('hash-reject')).toHaveLength(1);
+    // The allowance follows the trees now held (the count of answers so far carries over).
+    expect(h.snapshot().context.extMessages).toMatchObject({ hashRequests: 2, hashesServed: 1 });
+    expect(h.wire.commands.filter((c) => c.type === 'wire.close')).toEqual([]);
+  });
+
   it('asks for hashes when the torrent says (peer.hashRequest); hashes and hash rejects go to the torrent', () => {
     const h = start();
     h.connect();

@@ -18,7 +18,13 @@
  *   queue ≤ maxQueuedRequests, a block is sent only for a request queued when its read returned;
  * - reports-match-states: each `peer.state` report says what the state regions say;
  * - counted: the bytes in `peer.blocks` reports are the bytes counted downloaded;
- * - closed-is-final: after `peer.closed` nothing more is reported or sent.
+ * - closed-is-final: after `peer.closed` nothing more is reported or sent;
+ * - hash-serving: a `hash request` on a connected peer gets exactly one answer naming its range —
+ *   `hashes` exactly when the range is one of a tree the torrent gave (at spawn, or later with
+ *   `peer.hashTrees`) and fewer than `hashAllowance(trees)` answers were sent, those hashes being the
+ *   tree's own (with a proof up to the root: proving against the file's pieces root); a `hash reject`
+ *   otherwise; past the allowance plus `HASH_REQUEST_SLACK` requests the connection closes instead. No
+ *   answer is sent to anything but a request.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +34,18 @@ import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake
 import { MAX_READS } from '../../src/machines/peer/upload-queue.js';
 import { MAX_ALLOWED_IN, MAX_SUGGESTED, serveBudget } from '../../src/machines/peer/fast.js';
 import { outstanding } from '../../src/machines/peer/pipeline.js';
+import { HASH_REQUEST_SLACK, hashAllowance } from '../../src/machines/peer/hash-serving.js';
+import { hashCountOf, hashTreesOf, verifyHashes, type HashTrees } from '../../src/protocol/hash-tree.js';
+import {
+  blockHashes,
+  nextPowerOfTwo,
+  padHash,
+  pieceLayer,
+  rootFromPieceLayer,
+  sha256,
+} from '../../src/protocol/merkle.js';
+import type { HashRange, WireMessage } from '../../src/protocol/wire.js';
+import { pattern } from '../support/v2-torrent.js';
 import { propertyOptions } from '../support/fc.js';
 import {
   BLOCK,
@@ -64,7 +82,81 @@ const DELAYS = [
   testSettings.connectTimeoutMs,
 ];
 
+// BEP 52: two files' merkle trees (piece length 32 KiB: the piece layer is layer 1). The torrent holds X's
+// from the start; Y's comes later (`peer.hashTrees`, as after a layer fetched from peers).
+const HASH_PIECE = 32 * 1024;
+function modelFile(length: number, seed: number) {
+  const data = pattern(length, seed);
+  const layer = pieceLayer(blockHashes(data), HASH_PIECE);
+  const root = rootFromPieceLayer(layer, HASH_PIECE);
+  const width = nextPowerOfTwo(layer.length);
+  // The piece layer as a tree holds it: padded to a power of two with the pad hash of its height.
+  const padded = [...layer, ...Array.from({ length: width - layer.length }, () => padHash(1))];
+  // Its layers from the piece layer (layer 1) up to just below the root.
+  const layers = [padded];
+  while (layers.at(-1)!.length > 2) {
+    const below = layers.at(-1)!;
+    layers.push(below.filter((_, i) => i % 2 === 0).map((h, i) => sha256(Buffer.concat([h, below[2 * i + 1]!]))));
+  }
+  return {
+    length,
+    root,
+    width,
+    numLayers: 1 + Math.log2(width),
+    layers,
+    pieceLayer: Uint8Array.from(Buffer.concat(layer)),
+  };
+}
+const FILE_X = modelFile(20 * HASH_PIECE - 100, 11); // 20 pieces: 32 wide, 6 layers
+const FILE_Y = modelFile(5 * HASH_PIECE - 9, 12); // 5 pieces: 8 wide, 4 layers
+const treesOf = (files: (typeof FILE_X)[]) =>
+  hashTreesOf({ pieceLength: HASH_PIECE, files: files.map((f) => ({ ...f, piecesRoot: f.root })) });
+const TREES_X = treesOf([FILE_X]);
+const TREES_XY = treesOf([FILE_X, FILE_Y]);
+const UNKNOWN_ROOT = bytes(32, 5);
+
+/** A generated `hash request`: of X, Y or an unknown root; lengths and indexes in and out of range. */
+const hashRequestStep = fc.record({
+  t: fc.constant('hashRequest' as const),
+  root: fc.constantFrom(0, 0, 1, 1, 2),
+  length: fc.constantFrom(1, 2, 4, 8, 32, 3, 64),
+  k: fc.nat(9),
+  base: fc.constantFrom(1, 1, 1, 1, 0, 2),
+  proof: fc.constantFrom('full', 'full', 'none', 'over'),
+  n: fc.constantFrom(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 12, 40),
+});
+type HashRequestStep = typeof hashRequestStep extends fc.Arbitrary<infer S> ? S : never;
+
+function hashRangeOf(s: HashRequestStep): HashRange {
+  const file = s.root === 0 ? FILE_X : FILE_Y;
+  const top = file.numLayers - s.base - 1; // proof layers up to just below the root
+  return {
+    piecesRoot: s.root === 2 ? UNKNOWN_ROOT : file.root,
+    baseLayer: s.base,
+    index: s.k * s.length,
+    length: s.length,
+    proofLayers: s.proof === 'full' ? top : s.proof === 'over' ? top + 1 : 0,
+  };
+}
+
+/**
+ * The spec of a servable range (BEP 52, for the layers we hold: the piece layer and up): a tree the
+ * torrent gave, a layer from the piece layer to below the root, a power-of-two length of at most 512 at a
+ * multiple of it inside that (padded) layer, proof layers below the root.
+ */
+function servable(range: HashRange, given: readonly (typeof FILE_X)[]): typeof FILE_X | undefined {
+  const file = given.find((f) => Buffer.from(f.root).equals(range.piecesRoot));
+  const { baseLayer, index, length, proofLayers } = range;
+  if (!file || baseLayer < 1 || baseLayer >= file.numLayers) return undefined;
+  if (length < 1 || length > 512 || (length & (length - 1)) !== 0 || index % length !== 0) return undefined;
+  if (index + length > file.layers[baseLayer - 1]!.length || proofLayers >= file.numLayers - baseLayer)
+    return undefined;
+  return file;
+}
+
 const step = fc.oneof(
+  { weight: 3, arbitrary: hashRequestStep },
+  { weight: 1, arbitrary: fc.constant({ t: 'hashTrees' } as const) },
   { weight: 3, arbitrary: fc.constant({ t: 'connected' } as const) },
   {
     weight: 3,
@@ -114,16 +206,7 @@ const step = fc.oneof(
   fc.record({ t: fc.constant('extHandshake' as const), reqq: fc.integer({ min: 1, max: 6 }), bad: fc.boolean() }),
   fc.record({
     t: fc.constant('misc' as const),
-    kind: fc.constantFrom(
-      'keep-alive',
-      'port',
-      'suggest',
-      'allowed-fast',
-      'unknown',
-      'extended-other',
-      'hash-request',
-      'hashes',
-    ),
+    kind: fc.constantFrom('keep-alive', 'port', 'suggest', 'allowed-fast', 'unknown', 'extended-other', 'hashes'),
   }),
   fc.record({ t: fc.constant('torrentInterest' as const), v: fc.boolean() }),
   {
@@ -187,15 +270,27 @@ const prefix = fc.oneof(
 );
 const session = fc.tuple(prefix, fc.array(step, { minLength: 1, maxLength: 50 })).map(([p, rest]) => [...p, ...rest]);
 
-function run(steps: Step[]): void {
+/** What a run's hash requests met (a fixed session asserts its sequence is not vacuous). */
+interface HashTally {
+  answered: number;
+  rejected: number;
+  floodClosed: boolean;
+}
+
+function run(steps: Step[]): HashTally {
   const violations: string[] = [];
+  const hashTally: HashTally = { answered: 0, rejected: 0, floodClosed: false };
+  /** The `hashes` and `hash-reject` messages sent, in order. */
+  const hashMessages: WireMessage[] = [];
   const fail = (name: string, detail: string) => violations.push(`${name}: ${detail}`);
   const h = startPeer({
     // Two of the four pieces allowed fast: requests of both kinds while we choke the peer.
     settings: { allowedFastSetSize: 2 },
+    torrent: { hashTrees: TREES_X },
     onCommand: (cmd, snap) => {
       if (closedSeen) fail('closed-is-final', `${cmd.type} after peer.closed`);
       const requests = cmd.type === 'wire.sendMany' ? cmd.messages : cmd.type === 'wire.send' ? [cmd.message] : [];
+      for (const m of requests) if (m.type === 'hashes' || m.type === 'hash-reject') hashMessages.push(m);
       const v = snap.value as { connected?: { peerChoking?: string } };
       for (const m of requests) {
         if (
@@ -226,6 +321,62 @@ function run(steps: Step[]): void {
   let bytesReported = 0;
   let queuedBefore: BlockRequest[] = [];
   const pendingReads: BlockRequest[] = [];
+  /** The model torrent's account of hash serving: the trees it gave the peer, requests and answers. */
+  let givenFiles = [FILE_X];
+  let givenTrees: HashTrees = TREES_X;
+  let hashRequests = 0;
+  let hashesServed = 0;
+  let hashAnswersSeen = 0;
+  const hashAnswers = () => hashMessages;
+  /** One `hash request` pushed, and its answer checked against the model (invariant hash-serving). */
+  const hashRequest = (range: HashRange) => {
+    const connected = (h.value() as { connected?: unknown }).connected !== undefined && isActive();
+    const before = hashAnswers().length;
+    h.push({ type: 'wire.hash-request', ...range });
+    const answers = hashAnswers().slice(before);
+    hashAnswersSeen = before + answers.length;
+    if (!connected) {
+      if (answers.length > 0) fail('hash-serving', `an answer before the connection was up`);
+      return;
+    }
+    hashRequests++;
+    const allowance = hashAllowance(givenTrees);
+    if (hashRequests > allowance + HASH_REQUEST_SLACK) {
+      if (answers.length > 0 || isActive()) fail('hash-serving', `request ${hashRequests} (a flood) not closed`);
+      hashTally.floodClosed = true;
+      return;
+    }
+    const [a] = answers;
+    if (answers.length !== 1 || !a || (a.type !== 'hashes' && a.type !== 'hash-reject')) {
+      fail('hash-serving', `${answers.length} answers to one request`);
+      return;
+    }
+    const sameRange =
+      Buffer.from(a.piecesRoot).equals(range.piecesRoot) &&
+      a.baseLayer === range.baseLayer &&
+      a.index === range.index &&
+      a.length === range.length &&
+      a.proofLayers === range.proofLayers;
+    if (!sameRange) fail('hash-serving', `answer ${JSON.stringify({ ...a, hashes: undefined })} names another range`);
+    const file = servable(range, givenFiles);
+    const expected = file && hashesServed < allowance ? 'hashes' : 'hash-reject';
+    if (a.type !== expected) {
+      fail('hash-serving', `${a.type} for ${range.length}@${range.index} (served ${hashesServed}/${allowance})`);
+      return;
+    }
+    if (a.type === 'hash-reject') {
+      hashTally.rejected++;
+      return;
+    }
+    hashesServed++;
+    hashTally.answered++;
+    const own = Buffer.concat(file!.layers[range.baseLayer - 1]!.slice(range.index, range.index + range.length));
+    if (a.hashes.length !== hashCountOf(range) * 32 || !Buffer.from(a.hashes.subarray(0, own.length)).equals(own))
+      fail('hash-serving', `hashes for ${range.length}@${range.index} are not the tree's`);
+    const full = range.baseLayer + range.proofLayers + 1 === file!.numLayers;
+    if (full && !verifyHashes(file!.root, file!.numLayers, range, a.hashes))
+      fail('hash-serving', `hashes for ${range.length}@${range.index} do not prove against the root`);
+  };
   const ctx = (): PeerContext => h.snapshot().context;
   const outstandingNow = () => outstanding(ctx().pipeline);
   const isActive = () => h.status() === 'active';
@@ -233,6 +384,13 @@ function run(steps: Step[]): void {
   const apply = (s: Step) => {
     const pipeline = outstandingNow();
     switch (s.t) {
+      case 'hashRequest':
+        for (let i = 0; i < s.n && isActive(); i++) hashRequest(hashRangeOf(s));
+        return;
+      case 'hashTrees':
+        givenFiles = [FILE_X, FILE_Y];
+        givenTrees = TREES_XY;
+        return h.send({ type: 'peer.hashTrees', hashTrees: TREES_XY });
       case 'connected':
         return h.push({ type: 'wire.connected' });
       case 'handshake':
@@ -326,14 +484,10 @@ function run(steps: Step[]): void {
         if (s.kind === 'port') return h.push({ type: 'wire.port', port: 6881 });
         if (s.kind === 'unknown') return h.push({ type: 'wire.unknown', id: 42, payload: bytes(2, 0) });
         if (s.kind === 'extended-other') return h.push({ type: 'wire.extended', id: 3, payload: bytes(2, 0) });
-        // BEP 52 (the model torrent holds no merkle trees: a request is rejected, hashes are ignored).
-        if (s.kind === 'hash-request' || s.kind === 'hashes') {
-          const range = { piecesRoot: bytes(32, 5), baseLayer: 1, index: 0, length: 2, proofLayers: 0 };
-          return h.push(
-            s.kind === 'hashes'
-              ? { type: 'wire.hashes', ...range, hashes: bytes(64, 6) }
-              : { type: 'wire.hash-request', ...range },
-          );
+        // BEP 52: hashes we never asked for go to the torrent (which ignores them); nothing is answered.
+        if (s.kind === 'hashes') {
+          const range = { piecesRoot: UNKNOWN_ROOT, baseLayer: 1, index: 0, length: 2, proofLayers: 0 };
+          return h.push({ type: 'wire.hashes', ...range, hashes: bytes(64, 6) });
         }
         return h.push({ type: s.kind === 'suggest' ? 'wire.suggest' : 'wire.allowed-fast', index: 1 });
       case 'torrentInterest':
@@ -398,6 +552,9 @@ function run(steps: Step[]): void {
         } else if (r.type === 'peer.closed') closedSeen = true;
       }
       reportsSeen = reports.length;
+      const answersNow = hashAnswers().length;
+      if (answersNow !== hashAnswersSeen) fail('hash-serving', `${s.t}: a hash answer to no request`);
+      hashAnswersSeen = answersNow;
       if (!isActive()) break;
       const c = ctx();
       const out = outstanding(c.pipeline);
@@ -434,6 +591,7 @@ function run(steps: Step[]): void {
     }
     expect(h.errors()).toEqual([]);
     expect(violations).toEqual([]);
+    return hashTally;
   } finally {
     h.stop();
   }
@@ -442,9 +600,30 @@ function run(steps: Step[]): void {
 describe('peer statechart, model-based (fast-check sequences on a live actor, invariants after every step)', () => {
   it('keeps every invariant under any sequence of socket events, torrent commands, reads and time', () => {
     fc.assert(
-      fc.property(session, (steps) => run(steps)),
+      fc.property(session, (steps) => void run(steps)),
       { ...propertyOptions, numRuns: Math.min(propertyOptions.numRuns ?? 1000, 2000) },
     );
+  });
+
+  it('reaches hash answers, rejects, trees given later, the allowance and a flood close (hash-serving is not vacuous)', () => {
+    const y = { t: 'hashRequest', root: 1, length: 8, k: 0, base: 1, proof: 'full', n: 1 } as const;
+    const x = { ...y, root: 0, length: 32 } as const;
+    const tally = run([
+      { t: 'connected' },
+      { t: 'handshake', hash: 'ok', reserved: 3 },
+      { t: 'admit', mask: 0 },
+      x, // answered from the trees given at spawn
+      y, // Y's tree not given yet: rejected
+      { ...x, length: 3 }, // not a power of two: rejected
+      { t: 'hashTrees' },
+      y, // answered now
+      { ...y, proof: 'none', length: 2, k: 3 }, // a range inside Y, no proof: answered
+      { ...x, n: 40 }, // past the allowance (12): rejected
+      { ...x, n: 40 }, // past the allowance + 64: closed as a flood
+    ]);
+    expect(tally.answered).toBe(hashAllowance(TREES_XY));
+    expect(tally.rejected).toBeGreaterThan(2);
+    expect(tally.floodClosed).toBe(true);
   });
 
   it('reaches a connection that downloads, uploads and closes (the generator is not vacuous)', () => {

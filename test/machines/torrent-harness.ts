@@ -104,6 +104,13 @@ export interface TorrentHarnessOptions {
    * peers. `h.hashTrees` is its full tree (what an honest peer answers from).
    */
   missingLayer?: boolean;
+  /**
+   * BEP 52 with `missingLayer`: pieces whose bytes are on disk but unverified at start (the layer was
+   * unknown); the storage finds them when the layer comes (`storage.layerChecked`).
+   */
+  onDisk?: number[];
+  /** `auto`: `storage.layer` is answered at once with `storage.layerChecked`; `manual`: when the test says. */
+  layerCheck?: 'auto' | 'manual';
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -184,6 +191,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     opened: [] as Extract<StorageCommand, { type: 'storage.open' }>[],
     /** `storage.layer` commands (BEP 52 piece layers fetched from peers). */
     layers: [] as Extract<StorageCommand, { type: 'storage.layer' }>[],
+    /** `storage.layer` commands not answered yet (`layerCheck: 'manual'`). */
+    pendingChecks: [] as Extract<StorageCommand, { type: 'storage.layer' }>[],
     sendBack: undefined as ((e: StorageEvent) => void) | undefined,
     /** Pieces the harness's storage holds verified. */
     have: new Set<number>(o.have ?? []),
@@ -195,6 +204,12 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     if (ok) storage.have.add(w.index);
     if (!ok) return { type: 'storage.hashFailed', index: w.index, blockHashes: blockHashes(w.data) };
     return { type: 'storage.verified', index: w.index, ...(w.blockHashes && { blockHashes: blockHashes(w.data) }) };
+  };
+  /** The storage's answer to a layer: the pieces of `onDisk` it did not hold verified, found good now. */
+  const layerChecked = (file: number): StorageEvent => {
+    const found = (o.onDisk ?? []).filter((i) => !storage.have.has(i));
+    for (const i of found) storage.have.add(i);
+    return { type: 'storage.layerChecked', file, have: found };
   };
   const fakeStorage = fromCallback<StorageCommand>(({ sendBack, receive }) => {
     storage.sendBack = sendBack;
@@ -212,6 +227,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
         storage.opened.push(cmd);
       } else if (cmd.type === 'storage.layer') {
         storage.layers.push(cmd);
+        if ((o.layerCheck ?? 'auto') === 'auto') sendBack(layerChecked(cmd.file));
+        else storage.pendingChecks.push(cmd);
       } else if (cmd.type === 'storage.close') {
         storage.closes++;
         if (o.closes ?? true) sendBack({ type: 'storage.closed' });
@@ -288,6 +305,11 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
         fail ? { type: 'storage.hashFailed', index: w.index, blockHashes: blockHashes(w.data) } : verdict(w),
       );
       return w.index;
+    },
+    /** Answers the oldest `storage.layer` not answered yet (`layerCheck: 'manual'`). */
+    answerLayerCheck() {
+      const cmd = storage.pendingChecks.shift();
+      if (cmd) storage.sendBack!(layerChecked(cmd.file));
     },
     /** Any event from the storage actor (e.g. `storage.checkProgress`). */
     storageEvent(e: StorageEvent) {

@@ -5,7 +5,10 @@
  * file's `pieces root`, then hands the layer to the storage (`storage.layer`) and downloads; a reject
  * sends the range to another peer, so does a request unanswered past its timeout (a peer that said no is
  * asked again half a minute later); hashes that do not
- * prove get the peer banned like bad data; hashes nobody asked for are ignored.
+ * prove get the peer banned like bad data; hashes nobody asked for are ignored. A layer made whole is
+ * given to every live peer (`peer.hashTrees`: a peer connected before it came serves it too), and the
+ * file's pieces already on disk are checked against it before any is picked (`storage.layerChecked`):
+ * those found are verified without a download.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { answerHashRequest } from '../../src/protocol/hash-tree.js';
@@ -134,5 +137,64 @@ describe('torrent statechart: BEP 52 piece layers asked of peers', () => {
     expect(h.storage.layers).toHaveLength(1);
     serveAll(h, B);
     expect(h.value()).toMatchObject({ active: { complete: 'seeding' } });
+  });
+
+  it('a layer made whole is given to the live peers: one connected before it came serves it from then on', () => {
+    const h = start({ pieces: 8, missingLayer: true, peers: [A, B, C] });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    const [req] = a.messages('hash-request');
+    const { type: _t, ...range } = req!;
+    // B is admitted (a leecher asking us for the layer), C still connecting.
+    const b = h.peer(B);
+    b.connect(FAST, 0x72);
+    b.push({ type: 'wire.have-none' });
+    h.peer(C).push({ type: 'wire.connected' });
+    b.push({ type: 'wire.hash-request', ...range });
+    expect(b.messages('hash-reject')).toEqual([{ type: 'hash-reject', ...range }]);
+    a.push({ type: 'wire.hashes', ...range, hashes: honest(h, range) });
+    const trees = h.context().info.hashTrees!;
+    expect(trees.byRoot).toEqual(h.hashTrees.byRoot);
+    for (const key of [A, B, C]) expect(h.peer(key).actor()!.getSnapshot().context.torrent.hashTrees, key).toBe(trees);
+    b.push({ type: 'wire.hash-request', ...range });
+    expect(b.messages('hashes')).toEqual([{ type: 'hashes', ...range, hashes: honest(h, range) }]);
+  });
+
+  it("the file's pieces on disk are checked against the new layer before any is picked: those found are not fetched", () => {
+    const h = start({ pieces: 8, missingLayer: true, peers: [A], onDisk: [0, 1, 2, 5], layerCheck: 'manual' });
+    const a = h.peer(A);
+    a.seed(FAST);
+    const [req] = a.messages('hash-request');
+    const { type: _t, ...range } = req!;
+    a.push({ type: 'wire.hashes', ...range, hashes: honest(h, range) });
+    expect(h.storage.layers).toHaveLength(1);
+    // The layer is whole, but the storage has not said what it found: nothing is asked for yet.
+    h.advance(3_000);
+    expect(a.messages('request')).toEqual([]);
+    h.answerLayerCheck();
+    expect(h.context().tally).toMatchObject({ verifiedPieces: 4, left: 4 * 32 * 1024, fetched: 0 });
+    expect(h.events.filter((e) => e.type === 'torrent.piece')).toEqual(
+      [0, 1, 2, 5].map((index) => ({ type: 'torrent.piece', index })),
+    );
+    expect(a.messages('have').map((m) => m.index)).toEqual([0, 1, 2, 5]);
+    serveAll(h, A);
+    expect(h.value()).toMatchObject({ active: { complete: 'seeding' } });
+    expect([...new Set(a.messages('request').map((m) => m.index))].sort()).toEqual([3, 4, 6, 7]);
+    expect(h.storage.writes.map((w) => w.index).sort()).toEqual([3, 4, 6, 7]);
+    expect(h.context().tally.fetched).toBe(4 * 32 * 1024);
+  });
+
+  it('every piece on disk: the check completes the torrent, nothing is requested', () => {
+    const h = start({ pieces: 8, missingLayer: true, peers: [A], onDisk: [0, 1, 2, 3, 4, 5, 6, 7] });
+    const a = h.peer(A);
+    a.seed(FAST);
+    const [req] = a.messages('hash-request');
+    const { type: _t, ...range } = req!;
+    a.push({ type: 'wire.hashes', ...range, hashes: honest(h, range) });
+    expect(h.value()).toMatchObject({ active: { complete: 'seeding' } });
+    expect(a.messages('request')).toEqual([]);
+    expect(h.storage.writes).toEqual([]);
+    expect(h.events).toContainEqual({ type: 'torrent.complete' });
+    expect(h.context().tally).toMatchObject({ verifiedPieces: 8, left: 0, fetched: 0 });
   });
 });

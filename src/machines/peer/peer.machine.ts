@@ -529,6 +529,10 @@ export const peerMachine = setup({
     },
     // Before the connection is up (or while it is not requesting): requests go back.
     'peer.request': { actions: 'returnRequests' },
+    // BEP 52: layers the torrent fetched since this connection began: served from now on (a pure assign).
+    'peer.hashTrees': {
+      actions: assign({ torrent: ({ context, event }) => ({ ...context.torrent, hashTrees: event.hashTrees }) }),
+    },
   },
   states: {
     connecting: {

@@ -200,6 +200,11 @@ export type PeerCommand =
   /** BEP 11: send this `ut_pex` message (ignored unless the peer advertised `ut_pex` and we offer it). */
   | { type: 'peer.sendPex'; message: UtPexMessage }
   /** BEP 52: send a `hash request` for this range of a file's merkle tree (ignored before admission). */
-  | { type: 'peer.hashRequest'; range: HashRange };
+  | { type: 'peer.hashRequest'; range: HashRange }
+  /**
+   * BEP 52: the torrent's merkle trees grew (piece layers fetched from peers and proven): the peer's
+   * `hash request`s are answered from these from now on. Taken in any state.
+   */
+  | { type: 'peer.hashTrees'; hashTrees: HashTrees };
 
 export type { BlockRequest, PieceBlock };

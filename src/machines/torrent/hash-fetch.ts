@@ -3,7 +3,9 @@
  * without them, or fetched as an info dictionary) asks its peers for that file's piece layer in `hash
  * request`s of up to 512 hashes, and checks each `hashes` answer against the file's `pieces root`
  * (src/protocol/hash-tree.ts `verifyHashes`). Until a file's layer is whole its pieces cannot be
- * verified, so the torrent does not pick them ({@link HashFetch.blockedPieces}).
+ * verified, so the torrent does not pick them ({@link HashFetch.blockedPieces}); once it is whole, the
+ * pieces of the file already on disk are checked against it first (the storage actor's
+ * `storage.layerChecked`), so data that is there is not fetched again.
  *
  * A service the torrent owns (`context.svc.hashes`), changed only in its named actions. Bounded: a
  * peer has at most {@link MAX_HASH_REQUESTS_PER_PEER} requests out; a request unanswered after
@@ -89,6 +91,8 @@ export class HashFetch {
   private readonly files: FileFetch[];
   private readonly outstanding = new Map<string, number>();
   private readonly whole: FetchedLayer[] = [];
+  /** Files (metainfo indexes) whose layer is whole but whose data on disk is not checked against it yet. */
+  private readonly unchecked = new Set<number>();
 
   constructor(
     missing: readonly MissingLayer[],
@@ -114,15 +118,18 @@ export class HashFetch {
     });
   }
 
-  /** Every layer is known: nothing is blocked any more. */
+  /** Every layer is known and the data on disk checked against it: nothing is blocked any more. */
   get isDone(): boolean {
-    return this.files.every((f) => f.left === 0);
+    return this.unchecked.size === 0 && this.files.every((f) => f.left === 0);
   }
 
-  /** The pieces that cannot be verified yet (their file's layer is incomplete). */
+  /**
+   * The pieces not to pick yet: their file's layer is incomplete, or whole but the pieces already on
+   * disk are still being checked against it ({@link layerChecked}).
+   */
   *blockedPieces(): IterableIterator<number> {
     for (const f of this.files) {
-      if (f.left === 0) continue;
+      if (f.left === 0 && !this.unchecked.has(f.missing.file)) continue;
       for (let p = f.missing.firstPiece; p < f.missing.firstPiece + f.missing.pieces; p++) yield p;
     }
   }
@@ -175,7 +182,10 @@ export class HashFetch {
     const count = Math.min(c.range.length, f.missing.pieces - c.range.index);
     f.layer.set(hashes.subarray(0, count * HASH_SIZE), c.range.index * HASH_SIZE);
     f.left--;
-    if (f.left === 0) this.whole.push({ file: f.missing.file, layer: f.layer });
+    if (f.left === 0) {
+      this.whole.push({ file: f.missing.file, layer: f.layer });
+      this.unchecked.add(f.missing.file);
+    }
     return 'ok';
   }
 
@@ -201,6 +211,14 @@ export class HashFetch {
   /** The layers made whole since the last call. */
   takeCompleted(): FetchedLayer[] {
     return this.whole.splice(0);
+  }
+
+  /**
+   * The data on disk of file `file` was checked against its new layer: its pieces may be picked now.
+   * False when no layer of that file awaited a check.
+   */
+  layerChecked(file: number): boolean {
+    return this.unchecked.delete(file);
   }
 
   private find(key: string, range: HashRange): { f: FileFetch; c: Chunk } | undefined {

@@ -652,6 +652,17 @@ function withFetchedTrees(info: TorrentInfo, layers: readonly FetchedLayer[]): H
   return { byRoot: new Map([...old.byRoot, ...added.byRoot]), chunks: old.chunks + added.chunks };
 }
 
+/**
+ * The pieces a `storage.layerChecked` found on disk: only those of the file it names (as the torrent's
+ * `missingLayers` lays it out), each once.
+ */
+function foundOnDisk(info: TorrentInfo, event: { file: number; have: readonly number[] }): number[] {
+  const m = info.missingLayers?.find((x) => x.file === event.file);
+  if (!m) return [];
+  const inFile = (i: number) => Number.isInteger(i) && i >= m.firstPiece && i < m.firstPiece + m.pieces;
+  return [...new Set(event.have.filter(inFile))];
+}
+
 /** A hash request unanswered this long (ms of the torrent's clock) is asked of another peer. */
 const HASH_REQUEST_TIMEOUT_MS = 10_000;
 
@@ -1404,7 +1415,8 @@ export const torrentMachine = setup({
     },
     /**
      * A peer's `hashes`: a proven range is kept; a layer made whole goes to the storage actor (its pieces
-     * can be verified now) and its pieces to the picker; hashes that do not prove get the peer banned.
+     * can be verified now; those on disk are checked first: `takeCheckedLayer`); hashes that do not prove
+     * get the peer banned.
      */
     acceptHashes: ({ context, event, self }) => {
       if (event.type !== 'peer.hashes') return;
@@ -1420,16 +1432,29 @@ export const torrentMachine = setup({
       const whole = hashes.takeCompleted();
       for (const { file, layer } of whole) out.storage({ type: 'storage.layer', file, layer });
       if (whole.length > 0) self.send({ type: 'torrent.layers', layers: whole } satisfies TorrentEvent);
-      const picker = context.svc.picker;
-      if (whole.length > 0 && picker) {
-        picker.setPriorities(pickablePriorities(context));
-        for (const key of Object.keys(context.peers)) {
-          if (context.peers[key]!.peerId === undefined) continue;
-          updateInterest(context, out, key);
-          out.peer(key, { type: 'peer.refill' });
-        }
-      }
       askForHashes(context, out);
+      out.flush(self);
+    },
+    /**
+     * A fetched layer's file was checked on disk (`storage.layerChecked`): the pieces found there are ours
+     * (the picker marks them, peers hear `have`), the file's other pieces are picked from now on.
+     */
+    takeCheckedLayer: ({ context, event, self }) => {
+      if (event.type !== 'storage.layerChecked') return;
+      const picker = context.svc.picker;
+      if (!picker || !context.svc.hashes?.layerChecked(event.file)) return;
+      const out = new Outbox();
+      for (const index of foundOnDisk(context.info, event)) {
+        for (const { peer, request } of picker.pieceVerified(index))
+          out.peer(peer, { type: 'peer.cancel', ...request });
+        for (const key of Object.keys(context.peers)) out.peer(key, { type: 'peer.announce', index });
+      }
+      picker.setPriorities(pickablePriorities(context));
+      for (const key of Object.keys(context.peers)) {
+        if (context.peers[key]!.peerId === undefined) continue;
+        updateInterest(context, out, key);
+        out.peer(key, { type: 'peer.refill' });
+      }
       out.flush(self);
     },
     /** A peer's `hash reject`: the range is asked of another peer. */
@@ -2126,13 +2151,34 @@ export const torrentMachine = setup({
         'peer.blocks': { actions: 'acceptBlocks' },
         'peer.returned': { actions: 'takeBack' },
         'peer.hashes': { actions: 'acceptHashes' },
-        // The fetched layers' trees join ours: peers connecting from now on are answered from them too.
+        // The fetched layers' trees join ours: peers connecting from now on are answered from them, and
+        // every live peer (admitted or not yet) is given them.
         'torrent.layers': {
-          actions: assign(({ context, event }) => ({
-            info: { ...context.info, hashTrees: withFetchedTrees(context.info, event.layers) },
-          })),
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const hashTrees = withFetchedTrees(context.info, event.layers);
+            enqueue.assign({ info: { ...context.info, hashTrees } });
+            for (const e of Object.values(context.peers)) enqueue.sendTo(e.ref, { type: 'peer.hashTrees', hashTrees });
+          }),
         },
         'peer.hashReject': { actions: 'hashRejected' },
+        // BEP 52: a fetched layer's file checked on disk: what is there is verified without a download.
+        'storage.layerChecked': {
+          actions: [
+            assign(({ context, event }) => {
+              const g = geometryOf(context.info);
+              const found = foundOnDisk(context.info, event);
+              let left = context.tally.left;
+              for (const i of found) if (context.selection.pieces[i]! > 0) left -= pieceBytes(g, i);
+              return { tally: { ...context.tally, verifiedPieces: context.tally.verifiedPieces + found.length, left } };
+            }),
+            'takeCheckedLayer',
+            'publish',
+            enqueueActions(({ context, event, enqueue }) => {
+              for (const index of foundOnDisk(context.info, event)) enqueue.emit({ type: 'torrent.piece', index });
+              enqueue.raise({ type: 'torrent.verified' });
+            }),
+          ],
+        },
         'peer.state': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const e = context.peers[event.key];
