@@ -14,10 +14,14 @@ import type { Bitfield } from '../protocol/bitfield.js';
 import { realClock, type Clock } from './clock.js';
 import { isReservedName, loadResume, saveResume, saveTorrentFile } from './resume.js';
 import { torrentFileOf } from '../protocol/torrent-file.js';
+import { blockHashesOf } from '../protocol/piece-verify.js';
 import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
 
-/** SHA-1 of each 16 KiB block of a piece (the last one may be shorter): what smart ban compares. */
+/**
+ * SHA-1 of each 16 KiB block of a piece (the last one may be shorter): what smart ban compares for a v1
+ * torrent (a v2 or hybrid one's are SHA-256 leaves: `blockHashesOf` of src/protocol/piece-verify.ts).
+ */
 export function blockHashes(piece: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let begin = 0; begin < piece.length; begin += BLOCK_LENGTH)
@@ -235,17 +239,20 @@ export function storageActor(
       }
     };
 
+    /** The block hashes of a piece as the torrent's kind has them (v2, hybrid: SHA-256 leaves), once open. */
+    let hashesOf: ((index: number, data: Uint8Array) => Uint8Array[]) | undefined;
     receive((cmd) => {
       if (cmd.type === 'storage.write') {
         const { index, data } = cmd;
         ready
           .then(async (s) => {
+            hashesOf ??= blockHashesOf(s.meta);
             if (!s.verifyPiece(index, data)) {
               // The buffer is reused once the torrent hears of it: the block hashes are taken now.
-              send({ type: 'storage.hashFailed', index, blockHashes: blockHashes(data) });
+              send({ type: 'storage.hashFailed', index, blockHashes: hashesOf(index, data) });
               return;
             }
-            const hashes = cmd.blockHashes ? blockHashes(data) : undefined;
+            const hashes = cmd.blockHashes ? hashesOf(index, data) : undefined;
             const write = writeWaitingForSpace(s, index, data);
             writes.add(write);
             try {
