@@ -7,14 +7,15 @@
 import { createHash } from 'node:crypto';
 import { fromCallback } from 'xstate';
 import { BLOCK_LENGTH } from '../protocol/layout.js';
-import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-types.js';
+import type { BlockReadEvent, ReaderCommand } from '../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { pieceSize, type Metainfo } from '../protocol/metainfo.js';
 import type { Bitfield } from '../protocol/bitfield.js';
 import { realClock, type Clock } from './clock.js';
 import { isReservedName, loadResume, saveResume, saveTorrentFile } from './resume.js';
 import { torrentFileOf } from '../protocol/torrent-file.js';
-import { blockHashesOf } from '../protocol/piece-verify.js';
+import { blockHashesOf, fileLeavesOf } from '../protocol/piece-verify.js';
+import type { HashRange } from '../protocol/wire.js';
 import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
 
@@ -70,11 +71,12 @@ export function createStorageHandle(): StorageHandle {
  * events to the peer actor, which sends them unless the request was cancelled in the meantime.
  */
 export function blockReaderActor(handle: StorageHandle) {
-  return fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
+  return fromCallback<ReaderCommand>(({ sendBack, receive }) => {
     let alive = true;
     const answer = (e: BlockReadEvent) => alive && sendBack(e);
     receive((cmd) => {
       const s = handle.storage;
+      if (cmd.type === 'hash.leaves') return leavesOf(s, cmd.index, cmd.range);
       const { index, begin, length } = cmd;
       if (!s)
         return answer({
@@ -100,6 +102,23 @@ export function blockReaderActor(handle: StorageHandle) {
         (err: unknown) => answer({ type: 'upload.readFailed', index, begin, length, ...toError(err) }),
       );
     });
+    /** BEP 52: the leaves of a verified piece, read block by block, for a layer-0 `hash request`. */
+    const leavesOf = (s: Storage | undefined, index: number, range: HashRange) => {
+      const fail = (code: string, message: string) => answer({ type: 'hash.leavesFailed', range, code, message });
+      if (!s) return fail('BT_ERR_STORAGE_CLOSED', 'storage is not open');
+      if (!handle.have?.has(index)) return fail('BT_ERR_NOT_VERIFIED', `piece ${index} is not verified`);
+      const size = pieceSize(s.meta, index);
+      const reads: Promise<Buffer>[] = [];
+      for (let begin = 0; begin < size; begin += BLOCK_LENGTH)
+        reads.push(s.readBlock(index, begin, Math.min(BLOCK_LENGTH, size - begin)));
+      Promise.all(reads).then(
+        (blocks) => answer({ type: 'hash.leaves', range, leaves: fileLeavesOf(s.meta)(index, Buffer.concat(blocks)) }),
+        (err: unknown) => {
+          const e = toError(err);
+          fail(e.code, e.message);
+        },
+      );
+    };
     return () => {
       alive = false;
     };

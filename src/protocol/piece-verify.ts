@@ -134,6 +134,22 @@ function sha1Of(data: Uint8Array): Uint8Array {
  */
 export function blockHashesOf(meta: Metainfo): (index: number, data: Uint8Array) => Uint8Array[] {
   if (meta.kind === 'v1') return (_index, data) => perBlock(data, sha1Of);
+  const leaves = fileLeavesOf(meta);
+  return (index, data) => {
+    const out = leaves(index, data);
+    for (let at = out.length * BLOCK_SIZE; at < data.length; at += BLOCK_SIZE)
+      out.push(sha256Of(data.subarray(at, at + BLOCK_SIZE)));
+    return out;
+  };
+}
+
+/**
+ * The SHA-256 leaves of piece `index`'s file bytes (`data` the whole piece): one per 16 KiB block that
+ * holds bytes of its file, the last hashed short; none for the padding after. What a BEP 52 `hashes`
+ * answer of base layer 0 carries (zero hashes past the file's end), and what the torrent compares a
+ * failed copy's blocks with.
+ */
+export function fileLeavesOf(meta: Metainfo): (index: number, data: Uint8Array) => Uint8Array[] {
   const { pieceLength } = meta;
   /** For each piece, how many of its bytes are file bytes (from its start); -1: the whole piece. */
   const fileBytes = new Float64Array(meta.pieceCount).fill(-1);
@@ -145,10 +161,7 @@ export function blockHashesOf(meta: Metainfo): (index: number, data: Uint8Array)
   }
   return (index, data) => {
     const bytes = fileBytes[index]! < 0 ? data.length : Math.min(fileBytes[index]!, data.length);
-    const out = perBlock(data.subarray(0, bytes), sha256Of);
-    for (let at = out.length * BLOCK_SIZE; at < data.length; at += BLOCK_SIZE)
-      out.push(sha256Of(data.subarray(at, at + BLOCK_SIZE)));
-    return out;
+    return perBlock(data.subarray(0, bytes), sha256Of);
   };
 }
 

@@ -11,7 +11,7 @@ import type { blockReaderActor, storageActor } from '../io/storage-actor.js';
 import { blockHashesOf } from '../protocol/piece-verify.js';
 import { Bitfield } from '../protocol/bitfield.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-types.js';
+import type { BlockReadEvent, ReaderCommand } from '../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { StorageSeam, TorrentStorageActors } from '../app/runtime.js';
 import type { VirtualClock } from './scheduler.js';
@@ -130,10 +130,13 @@ export function simStorage(options: SimStorageOptions): StorageSeam & { stats: S
         });
         return () => void (alive = false);
       }) as unknown as StorageLogic;
-      const reader = fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
+      const reader = fromCallback<ReaderCommand>(({ sendBack, receive }) => {
         let alive = true;
         const answer = (e: BlockReadEvent) => queueMicrotask(() => alive && sendBack(e));
         receive((cmd) => {
+          // The simulated swarm's torrents are v1: no merkle leaves to give.
+          if (cmd.type === 'hash.leaves')
+            return answer({ type: 'hash.leavesFailed', range: cmd.range, code: 'BT_ERR_NOT_VERIFIED', message: 'v1' });
           const { index, begin, length } = cmd;
           if (!have.has(index))
             return answer({

@@ -650,7 +650,16 @@ class Outbox {
 function withFetchedTrees(info: TorrentInfo, layers: readonly FetchedLayer[]): HashTrees {
   const files = layers.flatMap(({ file, layer }) => {
     const m = info.missingLayers?.find((x) => x.file === file);
-    return m ? [{ length: m.pieces * info.pieceLength, piecesRoot: m.root, pieceLayer: layer }] : [];
+    return m
+      ? [
+          {
+            length: m.pieces * info.pieceLength,
+            piecesRoot: m.root,
+            pieceLayer: layer,
+            offset: m.firstPiece * info.pieceLength,
+          },
+        ]
+      : [];
   });
   const added = hashTreesOf({ pieceLength: info.pieceLength, files });
   const old = info.hashTrees;
