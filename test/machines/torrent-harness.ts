@@ -156,7 +156,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   const root = merkle ? rootFromPieceLayer(layer, pieceLength) : new Uint8Array(32);
   const hashTrees = hashTreesOf({
     pieceLength,
-    files: merkle ? [{ length, piecesRoot: root, pieceLayer: Uint8Array.from(Buffer.concat(layer)) }] : [],
+    files: merkle ? [{ length, piecesRoot: root, pieceLayer: Uint8Array.from(Buffer.concat(layer)), offset: 0 }] : [],
   });
   if (o.missingLayer) info.missingLayers = [{ file: 0, root, firstPiece: 0, pieces: pieceCount }];
   if (o.v2) {
