@@ -1472,7 +1472,8 @@ export const torrentMachine = setup({
         context.svc.smartBan.forget(verdict.index);
         const reason = `sent blocks of piece ${verdict.index} whose SHA-256 differs from the leaf hash a peer proved (BEP 52)`;
         const guilty = verdict.guilty.flatMap((key) => guiltyOf(context, key, reason) ?? []);
-        self.send({ type: 'torrent.struck', kind: 'badBlock', index: verdict.index, peers: verdict.guilty, guilty });
+        if (guilty.length > 0)
+          self.send({ type: 'torrent.struck', kind: 'badBlock', index: verdict.index, peers: verdict.guilty, guilty });
       }
       const out = new Outbox();
       askForBlockHashes(context, out);
