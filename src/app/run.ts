@@ -594,7 +594,12 @@ export function printText(e: TorrentReport, say: (line: string) => void): void {
   const bans = (b: { peer: string; reason: string }[]) => b.map((x) => `${x.peer} (${x.reason})`).join(', ');
   if (e.type === 'torrent.hashFailed')
     say(`piece ${e.index} failed its hash check${e.banned.length ? `; banned ${bans(e.banned)}` : ''}`);
-  if (e.type === 'torrent.banned') say(`piece ${e.index} verified; banned ${bans(e.banned)}`);
+  if (e.type === 'torrent.banned')
+    say(
+      e.kind === 'badBlock'
+        ? `piece ${e.index}: its proven block hashes (BEP 52) name the bad blocks' senders; banned ${bans(e.banned)}`
+        : `piece ${e.index} verified; banned ${bans(e.banned)}`,
+    );
   if (e.type === 'torrent.metadata') {
     say(`metadata: ${e.name}, ${e.pieces} ${e.pieces === 1 ? 'piece' : 'pieces'} of ${e.pieceLength} bytes`);
     for (const w of pathChangeWarnings(e.meta)) say(w);

@@ -166,7 +166,7 @@ export function createTorrentActor(options: TorrentActorOptions): TorrentActor {
             announce: shuffleTiers(meta.announce, runtime.random),
             private: meta.private,
             infoBytes: meta.infoBytes,
-            files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
+            files: meta.files.map((f) => ({ length: f.length, padding: f.padding, piecesRoot: f.piecesRoot })),
             webSeeds: usableWebSeeds(meta.urlList),
             layout: webSeedLayoutOf(meta),
             // BEP 52: peers' hash requests are answered from the piece layers we hold.

@@ -7,17 +7,22 @@
 import { createHash } from 'node:crypto';
 import { fromCallback } from 'xstate';
 import { BLOCK_LENGTH } from '../protocol/layout.js';
-import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-types.js';
+import type { BlockReadEvent, ReaderCommand } from '../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
-import type { Metainfo } from '../protocol/metainfo.js';
+import { pieceSize, type Metainfo } from '../protocol/metainfo.js';
 import { Bitfield } from '../protocol/bitfield.js';
 import { realClock, type Clock } from './clock.js';
 import { isReservedName, loadResume, saveResume, saveTorrentFile } from './resume.js';
 import { torrentFileOf } from '../protocol/torrent-file.js';
+import { blockHashesOf, fileLeavesOf } from '../protocol/piece-verify.js';
+import type { HashRange } from '../protocol/wire.js';
 import { StorageError } from './storage-error.js';
 import { Storage, type StorageOptions } from './storage.js';
 
-/** SHA-1 of each 16 KiB block of a piece (the last one may be shorter): what smart ban compares. */
+/**
+ * SHA-1 of each 16 KiB block of a piece (the last one may be shorter): what smart ban compares for a v1
+ * torrent (a v2 or hybrid one's are SHA-256 leaves: `blockHashesOf` of src/protocol/piece-verify.ts).
+ */
 export function blockHashes(piece: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let begin = 0; begin < piece.length; begin += BLOCK_LENGTH)
@@ -66,11 +71,12 @@ export function createStorageHandle(): StorageHandle {
  * events to the peer actor, which sends them unless the request was cancelled in the meantime.
  */
 export function blockReaderActor(handle: StorageHandle) {
-  return fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
+  return fromCallback<ReaderCommand>(({ sendBack, receive }) => {
     let alive = true;
     const answer = (e: BlockReadEvent) => alive && sendBack(e);
     receive((cmd) => {
       const s = handle.storage;
+      if (cmd.type === 'hash.leaves') return leavesOf(s, cmd.index, cmd.range);
       const { index, begin, length } = cmd;
       if (!s)
         return answer({
@@ -96,6 +102,23 @@ export function blockReaderActor(handle: StorageHandle) {
         (err: unknown) => answer({ type: 'upload.readFailed', index, begin, length, ...toError(err) }),
       );
     });
+    /** BEP 52: the leaves of a verified piece, read block by block, for a layer-0 `hash request`. */
+    const leavesOf = (s: Storage | undefined, index: number, range: HashRange) => {
+      const fail = (code: string, message: string) => answer({ type: 'hash.leavesFailed', range, code, message });
+      if (!s) return fail('BT_ERR_STORAGE_CLOSED', 'storage is not open');
+      if (!handle.have?.has(index)) return fail('BT_ERR_NOT_VERIFIED', `piece ${index} is not verified`);
+      const size = pieceSize(s.meta, index);
+      const reads: Promise<Buffer>[] = [];
+      for (let begin = 0; begin < size; begin += BLOCK_LENGTH)
+        reads.push(s.readBlock(index, begin, Math.min(BLOCK_LENGTH, size - begin)));
+      Promise.all(reads).then(
+        (blocks) => answer({ type: 'hash.leaves', range, leaves: fileLeavesOf(s.meta)(index, Buffer.concat(blocks)) }),
+        (err: unknown) => {
+          const e = toError(err);
+          fail(e.code, e.message);
+        },
+      );
+    };
     return () => {
       alive = false;
     };
@@ -251,17 +274,20 @@ export function storageActor(
       return found;
     };
 
+    /** The block hashes of a piece as the torrent's kind has them (v2, hybrid: SHA-256 leaves), once open. */
+    let hashesOf: ((index: number, data: Uint8Array) => Uint8Array[]) | undefined;
     receive((cmd) => {
       if (cmd.type === 'storage.write') {
         const { index, data } = cmd;
         ready
           .then(async (s) => {
+            hashesOf ??= blockHashesOf(s.meta);
             if (!s.verifyPiece(index, data)) {
               // The buffer is reused once the torrent hears of it: the block hashes are taken now.
-              send({ type: 'storage.hashFailed', index, blockHashes: blockHashes(data) });
+              send({ type: 'storage.hashFailed', index, blockHashes: hashesOf(index, data) });
               return;
             }
-            const hashes = cmd.blockHashes ? blockHashes(data) : undefined;
+            const hashes = cmd.blockHashes ? hashesOf(index, data) : undefined;
             const write = writeWaitingForSpace(s, index, data);
             writes.add(write);
             try {

@@ -38,6 +38,8 @@ export interface FileHashTree {
   pieceLayer: number;
   /** `layers[k]` is layer `pieceLayer + k`, its hashes concatenated (padded to a power of two); the last is the root. */
   layers: readonly Uint8Array[];
+  /** The torrent's piece the file starts at, when known: then its leaves can be read to answer layer 0. */
+  firstPiece?: number;
 }
 
 /** The trees of a torrent's files, by pieces root (hex); `chunks` counts their 512-hash ranges. */
@@ -53,6 +55,8 @@ export interface HashTreeFile {
   padding?: boolean;
   piecesRoot?: Uint8Array;
   pieceLayer?: Uint8Array;
+  /** Where the file starts in the torrent (bytes; a multiple of the piece length for a v2 file). */
+  offset?: number;
 }
 
 function pair(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -66,7 +70,11 @@ function pair(a: Uint8Array, b: Uint8Array): Uint8Array {
  * The tree of one file longer than a piece from its piece layer (concatenated hashes, one per piece,
  * as `piece layers` holds it, already checked against the root by the metainfo parser).
  */
-export function fileHashTree(root: Uint8Array, layer: Uint8Array, pieceLength: number): FileHashTree {
+export function fileHashTree(
+  root: Uint8Array,
+  layer: Uint8Array,
+  pieceLength: number,
+): { -readonly [K in keyof FileHashTree]: FileHashTree[K] } {
   const perPiece = blocksPerPiece(pieceLength);
   const pieceLayer = Math.round(Math.log2(perPiece));
   const pieces = layer.length / HASH_SIZE;
@@ -103,6 +111,7 @@ export function hashTreesOf(meta: { pieceLength: number; files: readonly HashTre
     const key = toHex(f.piecesRoot);
     if (byRoot.has(key)) continue; // two files with the same bytes share a root (and a tree)
     const tree = fileHashTree(f.piecesRoot, f.pieceLayer, meta.pieceLength);
+    if (f.offset !== undefined && f.offset % meta.pieceLength === 0) tree.firstPiece = f.offset / meta.pieceLength;
     byRoot.set(key, tree);
     chunks += Math.ceil(tree.layers[0]!.length / HASH_SIZE / MAX_SERVED_HASHES);
   }
@@ -176,4 +185,65 @@ export function verifyHashes(root: Uint8Array, numLayers: number, range: HashRan
     at += HASH_SIZE;
   }
   return equalHash(node, root);
+}
+
+/**
+ * BEP 52 base layer 0: the torrent piece whose leaves answer `range` — a request for exactly one piece's
+ * leaves (`length` the piece's width in leaves, `index` a multiple of it) of a file whose tree and first
+ * piece we know, proof layers below the root — or undefined (answered, or rejected, as any other
+ * request by {@link answerHashRequest}). The leaves are read from disk (a verified piece only), then
+ * {@link answerLeafRequest} makes the answer.
+ */
+export function leafRequestPiece(trees: HashTrees | undefined, range: HashRange): number | undefined {
+  if (range.baseLayer !== 0) return undefined;
+  const tree = trees?.byRoot.get(toHex(range.piecesRoot));
+  if (!tree || tree.firstPiece === undefined || tree.pieceLayer < 1) return undefined;
+  const width = 2 ** tree.pieceLayer;
+  const k = range.index / width;
+  if (range.length !== width || !Number.isInteger(k) || k >= tree.layers[0]!.length / HASH_SIZE) return undefined;
+  if (range.proofLayers >= tree.numLayers) return undefined;
+  return tree.firstPiece + k;
+}
+
+/**
+ * The answer to a layer-0 `range` (see {@link leafRequestPiece}) from `leaves`, the SHA-256 of the piece's
+ * file blocks read from disk: the leaves (zero hashes past the file's end), then the uncle hashes from
+ * the tree. Rejected when the leaves do not hash up to the piece's entry of the piece layer (the data on
+ * disk is not what we verified: we say nothing rather than something false).
+ */
+export function answerLeafRequest(
+  trees: HashTrees | undefined,
+  range: HashRange,
+  leaves: readonly Uint8Array[],
+): HashAnswer {
+  const tree = trees?.byRoot.get(toHex(range.piecesRoot));
+  if (!tree || leafRequestPiece(trees, range) === undefined)
+    return { kind: 'reject', why: "not a request for one piece's leaves" };
+  const { index, length, proofLayers } = range;
+  if (leaves.length > length) return { kind: 'reject', why: `${leaves.length} leaves for ${length}` };
+  const out = new Uint8Array(hashCountOf(range) * HASH_SIZE);
+  leaves.forEach((leaf, i) => out.set(leaf, i * HASH_SIZE));
+  const k = index / length;
+  const expected = tree.layers[0]!.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
+  const all = Array.from({ length }, (_, i) => out.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
+  if (!equalHash(subtreeRoot(all), expected))
+    return { kind: 'reject', why: `the leaves of piece ${k} do not hash to its layer entry` };
+  let at = length * HASH_SIZE;
+  for (let up = tree.pieceLayer; up <= proofLayers; up++) {
+    const layer = tree.layers[up - tree.pieceLayer]!;
+    const sibling = (index >>> up) ^ 1;
+    out.set(layer.subarray(sibling * HASH_SIZE, (sibling + 1) * HASH_SIZE), at);
+    at += HASH_SIZE;
+  }
+  return { kind: 'hashes', hashes: out };
+}
+
+function subtreeRoot(nodes: readonly Uint8Array[]): Uint8Array {
+  let layer = nodes.slice();
+  while (layer.length > 1) {
+    const next: Uint8Array[] = [];
+    for (let i = 0; i < layer.length; i += 2) next.push(pair(layer[i]!, layer[i + 1]!));
+    layer = next;
+  }
+  return layer[0]!;
 }

@@ -3,7 +3,7 @@
  * block reader) say to each other, declared once. Both layers import these shapes from here, the
  * lowest layer, so neither imports the other and no event is cast on its way across.
  */
-import type { Handshake, WireMessage } from './wire.js';
+import type { Handshake, HashRange, WireMessage } from './wire.js';
 
 type Distribute<T> = T extends { type: infer K extends string }
   ? Omit<T, 'type'> & { type: `wire.${K}`; at: number }
@@ -90,7 +90,20 @@ export interface BlockReadCommand {
   length: number;
 }
 
+/** BEP 52: read piece `index` and give the SHA-256 leaves of its file blocks, to answer `range` (base layer 0). */
+export interface LeafReadCommand {
+  type: 'hash.leaves';
+  index: number;
+  range: HashRange;
+}
+
+/** What the block reader is told: an upload's block, or a piece's leaves. */
+export type ReaderCommand = BlockReadCommand | LeafReadCommand;
+
 /** The block reader's answers (src/io/storage-actor.ts `blockReaderActor`). */
 export type BlockReadEvent =
   | { type: 'upload.block'; index: number; begin: number; length: number; data: Uint8Array }
-  | { type: 'upload.readFailed'; index: number; begin: number; length: number; code: string; message: string };
+  | { type: 'upload.readFailed'; index: number; begin: number; length: number; code: string; message: string }
+  /** BEP 52: the leaves of the piece asked by `hash.leaves` (one per block holding file bytes), or none. */
+  | { type: 'hash.leaves'; range: HashRange; leaves: Uint8Array[] }
+  | { type: 'hash.leavesFailed'; range: HashRange; code: string; message: string };

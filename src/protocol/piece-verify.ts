@@ -17,7 +17,7 @@
  * if (verify(index, pieceBytes)) await storage.writePiece(index, pieceBytes);
  */
 import { createHash } from 'node:crypto';
-import { blockHashes, equalHash, HASH_SIZE, merkleRoot, pieceHash as subtreeHash } from './merkle.js';
+import { BLOCK_SIZE, blockHashes, equalHash, HASH_SIZE, merkleRoot, pieceHash as subtreeHash } from './merkle.js';
 import { type Metainfo, type TorrentFile, pieceHash, pieceSize } from './metainfo.js';
 
 /** True when `data` is piece `index` of the torrent. */
@@ -119,4 +119,58 @@ function merkleVerifier(
 
 function sha1Of(data: Uint8Array): Uint8Array {
   return createHash('sha1').update(data).digest();
+}
+
+/**
+ * What smart ban and BEP 52 block blame compare a copy of piece `index` by: one hash per 16 KiB block
+ * of `data`. For a v1 torrent the SHA-1 of each block; for a v2-only or hybrid one the block's SHA-256
+ * leaf as the file's merkle tree has it (the bytes of the file only: a block that ends the file is
+ * hashed short, as in {@link merkleVerifier}), so a leaf can be compared with one proven by a peer's
+ * `hashes` (src/machines/torrent/block-hashes.ts). A block past the file's end (padding) gets the SHA-256
+ * of its bytes: its copies are still compared with each other.
+ *
+ * @example
+ * const leaves = blockHashesOf(meta)(index, piece); // storage.hashFailed's blockHashes
+ */
+export function blockHashesOf(meta: Metainfo): (index: number, data: Uint8Array) => Uint8Array[] {
+  if (meta.kind === 'v1') return (_index, data) => perBlock(data, sha1Of);
+  const leaves = fileLeavesOf(meta);
+  return (index, data) => {
+    const out = leaves(index, data);
+    for (let at = out.length * BLOCK_SIZE; at < data.length; at += BLOCK_SIZE)
+      out.push(sha256Of(data.subarray(at, at + BLOCK_SIZE)));
+    return out;
+  };
+}
+
+/**
+ * The SHA-256 leaves of piece `index`'s file bytes (`data` the whole piece): one per 16 KiB block that
+ * holds bytes of its file, the last hashed short; none for the padding after. What a BEP 52 `hashes`
+ * answer of base layer 0 carries (zero hashes past the file's end), and what the torrent compares a
+ * failed copy's blocks with.
+ */
+export function fileLeavesOf(meta: Metainfo): (index: number, data: Uint8Array) => Uint8Array[] {
+  const { pieceLength } = meta;
+  /** For each piece, how many of its bytes are file bytes (from its start); -1: the whole piece. */
+  const fileBytes = new Float64Array(meta.pieceCount).fill(-1);
+  for (const f of meta.files) {
+    if (f.padding || f.length === 0 || f.offset % pieceLength !== 0) continue;
+    const first = f.offset / pieceLength;
+    const last = first + Math.ceil(f.length / pieceLength) - 1;
+    if (last < meta.pieceCount) fileBytes[last] = f.length - (last - first) * pieceLength;
+  }
+  return (index, data) => {
+    const bytes = fileBytes[index]! < 0 ? data.length : Math.min(fileBytes[index]!, data.length);
+    return perBlock(data.subarray(0, bytes), sha256Of);
+  };
+}
+
+function perBlock(data: Uint8Array, hash: (b: Uint8Array) => Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < data.length; at += BLOCK_SIZE) out.push(hash(data.subarray(at, at + BLOCK_SIZE)));
+  return out;
+}
+
+function sha256Of(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(data).digest());
 }

@@ -8,9 +8,15 @@ import type { Metainfo } from './metainfo.js';
 export type StorageEvent =
   | { type: 'storage.checkProgress'; checked: number; total: number; valid: number }
   | { type: 'storage.ready'; have: Uint8Array }
-  /** `blockHashes`: SHA-1 of each 16 KiB block, when the write asked for them. */
+  /**
+   * `blockHashes`: a hash of each 16 KiB block, when the write asked for them — SHA-1 for a v1 torrent,
+   * the SHA-256 merkle leaf for a v2 or hybrid one (`blockHashesOf` of piece-verify.ts).
+   */
   | { type: 'storage.verified'; index: number; blockHashes?: Uint8Array[] }
-  /** `blockHashes`: SHA-1 of each 16 KiB block of the bad copy (who sent which is the torrent's record). */
+  /**
+   * `blockHashes`: a hash of each 16 KiB block of the bad copy, as for `storage.verified` (v2, hybrid:
+   * SHA-256 leaves, which BEP 52 `hashes` of layer 0 prove); who sent which is the torrent's record.
+   */
   | { type: 'storage.hashFailed'; index: number; blockHashes: Uint8Array[] }
   /** A write failed for want of space (ENOSPC, EDQUOT): writes are retried until there is room. */
   | { type: 'storage.diskFull'; message: string }

@@ -7,10 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { fromCallback } from 'xstate';
-import { blockHashes, type blockReaderActor, type storageActor } from '../io/storage-actor.js';
+import type { blockReaderActor, storageActor } from '../io/storage-actor.js';
+import { blockHashesOf } from '../protocol/piece-verify.js';
 import { Bitfield } from '../protocol/bitfield.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import type { BlockReadCommand, BlockReadEvent } from '../protocol/peer-wire-types.js';
+import type { BlockReadEvent, ReaderCommand } from '../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { StorageSeam, TorrentStorageActors } from '../app/runtime.js';
 import type { VirtualClock } from './scheduler.js';
@@ -94,6 +95,7 @@ export function simStorage(options: SimStorageOptions): StorageSeam & { stats: S
     actors(meta: Metainfo): TorrentStorageActors {
       stats.have ??= options.complete ? Bitfield.full(meta.pieceCount) : new Bitfield(meta.pieceCount);
       const have = stats.have;
+      const hashesOf = blockHashesOf(meta);
       const storage = fromCallback<StorageCommand>(({ sendBack, receive }) => {
         let alive = true;
         const send = (e: StorageEvent) => alive && sendBack(e);
@@ -109,7 +111,7 @@ export function simStorage(options: SimStorageOptions): StorageSeam & { stats: S
           const digest = createHash('sha1').update(data).digest();
           const good = Buffer.from(meta.pieces.subarray(index * 20, index * 20 + 20)).equals(digest);
           // Block hashes now: the torrent reuses the buffer once it hears the verdict.
-          const hashes = !good || cmd.blockHashes ? blockHashes(data) : undefined;
+          const hashes = !good || cmd.blockHashes ? hashesOf(index, data) : undefined;
           if (!good) {
             stats.hashFailed++;
             queueMicrotask(() => send({ type: 'storage.hashFailed', index, blockHashes: hashes! }));
@@ -128,10 +130,13 @@ export function simStorage(options: SimStorageOptions): StorageSeam & { stats: S
         });
         return () => void (alive = false);
       }) as unknown as StorageLogic;
-      const reader = fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
+      const reader = fromCallback<ReaderCommand>(({ sendBack, receive }) => {
         let alive = true;
         const answer = (e: BlockReadEvent) => queueMicrotask(() => alive && sendBack(e));
         receive((cmd) => {
+          // The simulated swarm's torrents are v1: no merkle leaves to give.
+          if (cmd.type === 'hash.leaves')
+            return answer({ type: 'hash.leavesFailed', range: cmd.range, code: 'BT_ERR_NOT_VERIFIED', message: 'v1' });
           const { index, begin, length } = cmd;
           if (!have.has(index))
             return answer({

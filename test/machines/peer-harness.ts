@@ -10,6 +10,8 @@ import type { PeerCommand, PeerInput, PeerReport, PeerSettings, PeerTorrent } fr
 import { Bitfield } from '../../src/protocol/bitfield.js';
 import type {
   BlockReadCommand,
+  LeafReadCommand,
+  ReaderCommand,
   BlockReadEvent,
   PeerWireCommand,
   PeerWireEvent,
@@ -90,10 +92,16 @@ export function startPeer(opts: StartOptions = {}) {
     });
     return () => void (wire.stopped = true);
   });
-  const reader = { reads: [] as BlockReadCommand[], sendBack: undefined as ((e: BlockReadEvent) => void) | undefined };
-  const fakeReader = fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
+  const reader = {
+    reads: [] as BlockReadCommand[],
+    /** BEP 52: the pieces whose leaves were asked (layer-0 hash requests). */
+    leafReads: [] as LeafReadCommand[],
+    sendBack: undefined as ((e: BlockReadEvent) => void) | undefined,
+  };
+  const fakeReader = fromCallback<ReaderCommand>(({ sendBack, receive }) => {
     reader.sendBack = sendBack;
     receive((cmd) => {
+      if (cmd.type === 'hash.leaves') return void reader.leafReads.push(cmd);
       reader.reads.push(cmd);
       opts.onRead?.(cmd, current());
     });

@@ -111,6 +111,11 @@ export interface TorrentHarnessOptions {
   onDisk?: number[];
   /** `auto`: `storage.layer` is answered at once with `storage.layerChecked`; `manual`: when the test says. */
   layerCheck?: 'auto' | 'manual';
+  /**
+   * BEP 52: the torrent is one v2 file with its piece layer known (`info.files` with its `pieces root`,
+   * `info.hashTrees` its tree); the storage reports SHA-256 leaves as `blockHashes`, as for a v2 torrent.
+   */
+  v2?: boolean;
 }
 
 /** One fake socket bridge, as the torrent's peer actor drives it. */
@@ -159,13 +164,20 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     }),
   };
   // BEP 52: the file's merkle tree over the harness's data (one file: piece space = file).
-  const layer = o.missingLayer ? pieceLayer(merkleBlockHashes(data), pieceLength) : [];
-  const root = o.missingLayer ? rootFromPieceLayer(layer, pieceLength) : new Uint8Array(32);
+  const merkle = o.missingLayer === true || o.v2 === true;
+  const layer = merkle ? pieceLayer(merkleBlockHashes(data), pieceLength) : [];
+  const root = merkle ? rootFromPieceLayer(layer, pieceLength) : new Uint8Array(32);
   const hashTrees = hashTreesOf({
     pieceLength,
-    files: o.missingLayer ? [{ length, piecesRoot: root, pieceLayer: Uint8Array.from(Buffer.concat(layer)) }] : [],
+    files: merkle ? [{ length, piecesRoot: root, pieceLayer: Uint8Array.from(Buffer.concat(layer)), offset: 0 }] : [],
   });
   if (o.missingLayer) info.missingLayers = [{ file: 0, root, firstPiece: 0, pieces: pieceCount }];
+  if (o.v2) {
+    info.files = [{ length, piecesRoot: root }];
+    info.hashTrees = hashTrees;
+  }
+  /** What the storage reports as a copy's block hashes: SHA-1 per block, or (v2) the SHA-256 leaves. */
+  const blockHashesOf = (piece: Uint8Array) => (o.v2 ? merkleBlockHashes(piece) : blockHashes(piece));
   const clock = new SimulatedClock();
 
   const wires = new Map<string, FakeWire>();
@@ -202,8 +214,8 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
     const start = w.index * pieceLength;
     const ok = Buffer.from(w.data).equals(data.subarray(start, start + pieceBytes(info, w.index)));
     if (ok) storage.have.add(w.index);
-    if (!ok) return { type: 'storage.hashFailed', index: w.index, blockHashes: blockHashes(w.data) };
-    return { type: 'storage.verified', index: w.index, ...(w.blockHashes && { blockHashes: blockHashes(w.data) }) };
+    if (!ok) return { type: 'storage.hashFailed', index: w.index, blockHashes: blockHashesOf(w.data) };
+    return { type: 'storage.verified', index: w.index, ...(w.blockHashes && { blockHashes: blockHashesOf(w.data) }) };
   };
   /** The storage's answer to a layer: the pieces of `onDisk` it did not hold verified, found good now. */
   const layerChecked = (file: number): StorageEvent => {
@@ -302,7 +314,7 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
       const w = storage.pending.shift();
       if (!w) return undefined;
       storage.sendBack!(
-        fail ? { type: 'storage.hashFailed', index: w.index, blockHashes: blockHashes(w.data) } : verdict(w),
+        fail ? { type: 'storage.hashFailed', index: w.index, blockHashes: blockHashesOf(w.data) } : verdict(w),
       );
       return w.index;
     },

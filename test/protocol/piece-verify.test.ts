@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type Metainfo, parseMetainfo } from '../../src/protocol/metainfo.js';
+import { createHash } from 'node:crypto';
+import { blockHashes, pieceLayer } from '../../src/protocol/merkle.js';
 import {
+  blockHashesOf,
   filesMissingPieceLayers,
   pieceVerifier,
   missingLayersNote,
@@ -149,5 +152,41 @@ describe('pieceVerifier', () => {
     expect(verify(0, new Uint8Array(16385))).toBe(false);
     expect(() => verify(9, first)).toThrow(RangeError);
     expect(() => verify(-1, first)).toThrow(RangeError);
+  });
+
+  it('blockHashesOf: SHA-1 blocks for v1; for v2 and hybrid the SHA-256 leaves of the file bytes, which hash to the piece layer', () => {
+    for (const version of ['v2', 'hybrid'] as const) {
+      const meta = parsed(version, { pieceLength: 32768 });
+      const of = blockHashesOf(meta);
+      const space = pieceSpace(meta, FILES);
+      const all = pieces(meta, space).map((p, i) => of(i, p));
+      // c.bin (70,000 bytes, 3 pieces of 32 KiB): its leaves, piece by piece, are the file's leaves.
+      const c = meta.files.find((f) => f.path.join('/') === 'd/c.bin')!;
+      const first = c.offset / meta.pieceLength;
+      const leaves = blockHashes(FILES[2]!.data);
+      expect(
+        all
+          .slice(first, first + 3)
+          .flatMap((l) => l.slice(0, 2))
+          .slice(0, leaves.length),
+      ).toEqual(leaves);
+      expect(
+        pieceLayer(
+          all.slice(first, first + 3).flatMap((l, k) => (k < 2 ? l : l.slice(0, 1))),
+          32768,
+        ),
+      ).toEqual(pieceLayer(leaves, 32768));
+      // A piece's last file block is hashed short; a block of padding past it by its bytes: one hash per block.
+      const a = of(1, pieces(meta, space)[1]!); // a.bin: 40,000 bytes; piece 1 holds 7,232 of them, then padding
+      expect(a).toHaveLength(2);
+      expect(a[0]).toEqual(blockHashes(FILES[0]!.data.subarray(32768))[0]);
+      expect(a[1]).toEqual(new Uint8Array(createHash('sha256').update(new Uint8Array(16384)).digest()));
+    }
+    const v1 = { ...parsed('hybrid'), kind: 'v1' as const };
+    const piece = new Uint8Array(20000).fill(7);
+    expect(blockHashesOf(v1)(0, piece)).toEqual([
+      createHash('sha1').update(piece.subarray(0, 16384)).digest(),
+      createHash('sha1').update(piece.subarray(16384)).digest(),
+    ]);
   });
 });

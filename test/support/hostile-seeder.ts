@@ -9,7 +9,8 @@
  * - `flood`: right after the handshake sends this many `have` messages and keep-alives, then serves;
  * - `slow`: serves each block in 1 KiB writes this many ms apart (a peer that trickles);
  * - `reset`: after serving this many blocks on a connection, sends half a block and resets it;
- * - `badHashes`: answers every BEP 52 `hash request` with `hashes` of the right count but wrong bytes.
+ * - `badHashes`: answers every BEP 52 `hash request` with `hashes` of the right count but wrong bytes;
+ * - `rejectHashes`: answers every BEP 52 `hash request` with a `hash reject` (counted in `hashRequests`).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -31,6 +32,8 @@ export interface HostileSeeder {
   notBitTorrent: number;
   /** BEP 52 `hash request`s answered with wrong hashes (`badHashes`). */
   badHashes: number;
+  /** BEP 52 `hash request`s rejected (`rejectHashes`). */
+  hashRequests: number;
   /** `ip:port` keys bt-actor knows this peer by: the listening address. */
   key: string;
   stop: () => Promise<void>;
@@ -47,11 +50,12 @@ export async function hostileSeeder(
     slow?: number;
     reset?: number;
     badHashes?: boolean;
+    rejectHashes?: boolean;
   },
 ): Promise<HostileSeeder> {
   const sockets = new Set<Socket>();
   const served = new Map<number, number>();
-  const state = { connections: 0, badBlocks: 0, notBitTorrent: 0, badHashes: 0 };
+  const state = { connections: 0, badBlocks: 0, notBitTorrent: 0, badHashes: 0, hashRequests: 0 };
   const corrupt = (index: number) =>
     opts.corrupt === 'all' || (opts.corrupt !== undefined && opts.corrupt.includes(index));
   const peerId = Buffer.concat([Buffer.from('-XX0001-'), randomBytes(12)]);
@@ -109,6 +113,10 @@ export async function hostileSeeder(
             const hashes = randomBytes(hashCountOf(range) * 32);
             state.badHashes++;
             socket.write(encodeMessage({ type: 'hashes', ...range, hashes }));
+          } else if (e.type === 'hash-request' && opts.rejectHashes) {
+            const { type: _t, ...range } = e;
+            state.hashRequests++;
+            socket.write(encodeMessage({ type: 'hash-reject', ...range }));
           } else if (e.type === 'request') {
             const start = e.index * meta.pieceLength + e.begin;
             const block = Buffer.from(data.subarray(start, start + e.length));
@@ -153,6 +161,9 @@ export async function hostileSeeder(
     },
     get badHashes() {
       return state.badHashes;
+    },
+    get hashRequests() {
+      return state.hashRequests;
     },
     get connections() {
       return state.connections;

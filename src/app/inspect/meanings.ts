@@ -262,7 +262,9 @@ export function eventMeaning(event: Record<string, unknown>): string | undefined
     case 'torrent.verified':
       return 'a piece was verified';
     case 'torrent.struck':
-      return `piece ${num(event.index) ?? '?'} failed its hash: its senders are blamed`;
+      return event.kind === 'badBlock'
+        ? `piece ${num(event.index) ?? '?'}: the leaf hashes a peer proved name the senders of its bad blocks`
+        : `piece ${num(event.index) ?? '?'} failed its hash: its senders are blamed`;
     case 'storage.ready':
       return 'the data on disk is checked';
     case 'storage.error':

@@ -11,7 +11,8 @@
  *   peer that keeps asking past the allowance plus {@link HASH_REQUEST_SLACK} is flooding: it is closed.
  *   So what one peer can make us compute and send is bounded by the size of the torrent's piece layers.
  */
-import { answerHashRequest, type HashTrees } from '../../protocol/hash-tree.js';
+import { answerHashRequest, leafRequestPiece, type HashTrees } from '../../protocol/hash-tree.js';
+import type { LeafReadCommand } from '../../protocol/peer-wire-types.js';
 import type { HashRange, WireMessage } from '../../protocol/wire.js';
 import type { ExtMessagesState } from './ext-messages.js';
 
@@ -23,7 +24,12 @@ export function hashAllowance(trees: HashTrees | undefined): number {
   return 2 * (trees?.chunks ?? 0) + 8;
 }
 
-export type HashRequestAnswer = { kind: 'send'; message: WireMessage } | { kind: 'close'; detail: string };
+/**
+ * Send this message; read a piece's leaves first (base layer 0: the reader answers with `hash.leaves`,
+ * answered by `answerLeafRequest`); or close a flooding peer.
+ */
+export type HashRequestAnswer =
+  { kind: 'send'; message: WireMessage } | { kind: 'read'; read: LeafReadCommand } | { kind: 'close'; detail: string };
 
 /**
  * The answer to a peer's `hash request`, and the state after it.
@@ -53,6 +59,13 @@ export function serveHashRequest(
     };
   const reject = { answer: { kind: 'send', message: { type: 'hash-reject', ...range } } as const };
   if (state.hashesServed >= allowance) return { ...reject, state: { ...state, hashRequests: requests } };
+  // BEP 52: base layer 0 (a peer whose piece failed asks who sent its bad block): read the piece's leaves.
+  const piece = leafRequestPiece(trees, range);
+  if (piece !== undefined)
+    return {
+      answer: { kind: 'read', read: { type: 'hash.leaves', index: piece, range } },
+      state: { ...state, hashRequests: requests, hashesServed: state.hashesServed + 1 },
+    };
   const a = answerHashRequest(trees, range);
   if (a.kind === 'reject') return { ...reject, state: { ...state, hashRequests: requests } };
   return {

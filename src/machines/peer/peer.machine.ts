@@ -30,8 +30,8 @@ import { Bitfield } from '../../protocol/bitfield.js';
 import { equalBytes, toHex } from '../../protocol/bytes.js';
 import { isPieceIndex, type BlockRequest } from '../../protocol/layout.js';
 import type {
-  BlockReadCommand,
   BlockReadEvent,
+  ReaderCommand,
   PeerWireCommand,
   PeerWireEvent,
   PeerWireInput,
@@ -53,6 +53,7 @@ import {
   type ExtMessagesState,
 } from './ext-messages.js';
 import { serveHashRequest } from './hash-serving.js';
+import { answerLeafRequest } from '../../protocol/hash-tree.js';
 import { admitFast, allowFast, emptyFast, pieceVerified, serveChoked, suggest, type FastState } from './fast.js';
 import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
 import {
@@ -171,8 +172,13 @@ const wireNotProvided = fromCallback<PeerWireCommand, PeerWireInput>(() => {
 });
 
 /** Placeholder reader: without storage nothing can be uploaded, so every read fails. */
-const readerNotProvided = fromCallback<BlockReadCommand>(({ sendBack, receive }) => {
-  receive(({ index, begin, length }) => {
+const readerNotProvided = fromCallback<ReaderCommand>(({ sendBack, receive }) => {
+  receive((cmd) => {
+    if (cmd.type === 'hash.leaves') {
+      sendBack({ type: 'hash.leavesFailed', range: cmd.range, code: 'BT_ERR_NO_READER', message: 'no reader' });
+      return;
+    }
+    const { index, begin, length } = cmd;
     const failed: BlockReadEvent = {
       type: 'upload.readFailed',
       index,
@@ -762,9 +768,31 @@ export const peerMachine = setup({
               const r = serveHashRequest(context.torrent.hashTrees, context.extMessages, event);
               enqueue.assign({ extMessages: r.state });
               if (r.answer.kind === 'send') enqueue.sendTo('wire', send(r.answer.message));
+              // Base layer 0: the piece's leaves are read from disk first (answered on `hash.leaves`).
+              else if (r.answer.kind === 'read') enqueue.sendTo('reader', r.answer.read);
               else enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: r.answer.detail });
             }),
           ],
+        },
+        // BEP 52: a verified piece's leaves, read for a layer-0 request: hashes with their proof, or a reject.
+        'hash.leaves': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const a = answerLeafRequest(context.torrent.hashTrees, event.range, event.leaves);
+            const range = hashRangeOf(event.range);
+            enqueue.sendTo(
+              'wire',
+              send(
+                a.kind === 'hashes'
+                  ? { type: 'hashes', ...range, hashes: a.hashes }
+                  : { type: 'hash-reject', ...range },
+              ),
+            );
+          }),
+        },
+        'hash.leavesFailed': {
+          actions: enqueueActions(({ event, enqueue }) =>
+            enqueue.sendTo('wire', send({ type: 'hash-reject', ...hashRangeOf(event.range) })),
+          ),
         },
         // BEP 52: answers to our hash requests go to the torrent, which checks it asked and that they prove.
         'wire.hashes': {

@@ -53,6 +53,7 @@ import { torrentFileOf } from '../../protocol/torrent-file.js';
 import { MAX_METADATA_SIZE } from '../../protocol/ut-metadata.js';
 import { addBan, banOf, sharesIp, type Bans } from './bans.js';
 import { SmartBan } from './smart-ban.js';
+import { BlockHashes, blockProofOf, type BlameFile } from './block-hashes.js';
 import { hashTreesOf, type HashTrees } from '../../protocol/hash-tree.js';
 import type { CloseReason, PeerCommand, PeerReport, PeerSettings, PeerTorrent, PeerView } from '../peer/types.js';
 import { randomFrom, seedFrom } from '../random.js';
@@ -64,7 +65,7 @@ import { nextPexMessage, NO_PEX_SENT, pexDue, type PexSent } from './pex-state.j
 import { PexFlag, type PexPeer } from '../../protocol/ut-pex.js';
 import { PiecePicker, type PickHints } from './piece-picker.js';
 import { HashFetch, missingLayersOf, type FetchedLayer, type MissingLayer } from './hash-fetch.js';
-import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FileSpan, type FilePriority } from './file-priority.js';
+import { FILE_PRIORITIES, piecePriorities, skippedFiles, type FilePriority } from './file-priority.js';
 import {
   webSeedMachine,
   type WebSeedCommand,
@@ -91,8 +92,11 @@ export interface TorrentInfo {
   private?: boolean;
   /** The bencoded info dictionary (`Metainfo.infoBytes`), served to peers over BEP 9 `ut_metadata`. */
   infoBytes?: Uint8Array;
-  /** The files in info-dictionary order (padding files marked): what file priorities map to pieces by. */
-  files?: readonly FileSpan[];
+  /**
+   * The files in info-dictionary order (padding files marked): what file priorities map to pieces by;
+   * with their BEP 52 `pieces root` (v2, hybrid): what block blame asks leaf hashes by (block-hashes.ts).
+   */
+  files?: readonly BlameFile[];
   /** BEP 19 web seeds (`url-list`, a magnet's `ws=`): used once the info dictionary is known. */
   webSeeds?: readonly string[];
   /** The files as a web seed serves them (their names as the torrent gives them), once known. */
@@ -243,8 +247,13 @@ export type TorrentReport =
   | { type: 'torrent.piece'; index: number }
   /** A piece failed its hash: who sent its blocks, and who was banned for it at once (a lone sender). */
   | { type: 'torrent.hashFailed'; index: number; peers: string[]; banned: BannedPeer[] }
-  /** Smart ban: a copy of piece `index` verified, and these peers had sent blocks that differ from it. */
-  | { type: 'torrent.banned'; index: number; banned: BannedPeer[] }
+  /**
+   * Peers banned for bad data after the fact: smart ban (a copy of piece `index` verified, and these peers
+   * had sent blocks that differ from it), BEP 52 hashes that do not prove (`index` -1), or — `kind`
+   * `badBlock` — BEP 52 block blame: piece `index` failed and the leaf hashes a peer proved show these
+   * peers sent its bad blocks (the piece has not verified yet).
+   */
+  | { type: 'torrent.banned'; index: number; banned: BannedPeer[]; kind?: 'badBlock' }
   /** A peer connected (its handshake was taken; `encryption`: how its connection is encrypted) or closed. */
   | {
       type: 'torrent.peer';
@@ -333,7 +342,7 @@ export type TorrentEvent =
   /** Internal: a piece failed its hash; the peer book's verdict on who sent it. */
   | {
       type: 'torrent.struck';
-      kind: 'hashFailed' | 'smartBan' | 'badHashes';
+      kind: 'hashFailed' | 'smartBan' | 'badHashes' | 'badBlock';
       index: number;
       peers: string[];
       guilty: Guilty[];
@@ -417,6 +426,8 @@ export interface TorrentServices {
   heldBack: Set<string>;
   /** Failed pieces: who sent which block, to blame only the liars once a good copy verifies. */
   smartBan: SmartBan;
+  /** BEP 52: failed v2 pieces whose leaf hashes are asked of peers, to blame the bad blocks' senders at once. */
+  blockHashes: BlockHashes;
   /** The `metadata` state's BEP 9 assembler (made when a peer first advertises a size), and its lone suspect. */
   assembler: MetadataAssembler | undefined;
   solo: string | undefined;
@@ -644,7 +655,16 @@ class Outbox {
 function withFetchedTrees(info: TorrentInfo, layers: readonly FetchedLayer[]): HashTrees {
   const files = layers.flatMap(({ file, layer }) => {
     const m = info.missingLayers?.find((x) => x.file === file);
-    return m ? [{ length: m.pieces * info.pieceLength, piecesRoot: m.root, pieceLayer: layer }] : [];
+    return m
+      ? [
+          {
+            length: m.pieces * info.pieceLength,
+            piecesRoot: m.root,
+            pieceLayer: layer,
+            offset: m.firstPiece * info.pieceLength,
+          },
+        ]
+      : [];
   });
   const added = hashTreesOf({ pieceLength: info.pieceLength, files });
   const old = info.hashTrees;
@@ -691,6 +711,16 @@ function askForHashes(c: TorrentContext, out: Outbox): void {
   if (!hashes || hashes.isDone) return;
   const peers = Object.keys(c.peers).filter((k) => c.peers[k]!.peerId !== undefined);
   for (const { key, range } of hashes.assign(peers, c.clock)) out.peer(key, { type: 'peer.hashRequest', range });
+}
+
+/** BEP 52 block blame: layer-0 hash requests for the failed pieces, to admitted peers that have them. */
+function askForBlockHashes(c: TorrentContext, out: Outbox): void {
+  const { blockHashes, picker } = c.svc;
+  if (blockHashes.size === 0 || !picker) return;
+  const admitted = Object.keys(c.peers).filter((k) => c.peers[k]!.peerId !== undefined);
+  const candidates = (index: number) => admitted.filter((k) => picker.peerHas(k, index));
+  for (const { key, range } of blockHashes.assign(candidates, c.clock))
+    out.peer(key, { type: 'peer.hashRequest', range });
 }
 
 /** Tells the peer whether it has pieces we lack, when that changed. */
@@ -926,7 +956,7 @@ function infoOf(meta: Metainfo, announce: string[][], webSeeds: readonly string[
     announce,
     private: meta.private,
     infoBytes: meta.infoBytes,
-    files: meta.files.map((f) => ({ length: f.length, padding: f.padding })),
+    files: meta.files.map((f) => ({ length: f.length, padding: f.padding, piecesRoot: f.piecesRoot })),
     webSeeds: usableWebSeeds([...webSeeds, ...meta.urlList]),
     layout: webSeedLayoutOf(meta),
     // BEP 52: an info dictionary from peers has no piece layers: a v2-only torrent asks its peers for them.
@@ -1337,9 +1367,11 @@ export const torrentMachine = setup({
       svc.heldBack.delete(event.key);
       svc.book.markClosed(event.key, { useful: event.downloaded > 0, retry: !FATAL.has(event.reason) });
       svc.hashes?.peerGone(event.key);
+      svc.blockHashes.peerGone(event.key);
       const out = new Outbox();
       refillOthers(context, out, event.key);
       askForHashes(context, out);
+      askForBlockHashes(context, out);
       out.flush(self);
       dialMore(context, self);
     },
@@ -1349,6 +1381,7 @@ export const torrentMachine = setup({
       const wasBacklogged = buffers!.backlogged;
       buffers!.done(event.index);
       const { smartBan } = context.svc;
+      context.svc.blockHashes.forget(event.index);
       if (smartBan.has(event.index)) {
         const liars = event.blockHashes ? smartBan.verified(event.index, event.blockHashes) : [];
         if (!event.blockHashes) smartBan.forget(event.index);
@@ -1390,10 +1423,16 @@ export const torrentMachine = setup({
         // Every block came from one peer: nobody else can be to blame.
         const g = guiltyOf(context, peers[0]!, `sent every block of piece ${event.index}, which failed its hash`);
         if (g) guilty.push(g);
-      } else smartBan.failed(event.index, senders, event.blockHashes);
+      } else {
+        smartBan.failed(event.index, senders, event.blockHashes);
+        // BEP 52: the piece's leaves, proven by a peer, will name the bad blocks' senders at once.
+        const proof = blockProofOf(context.info.files, context.info.pieceLength, context.info.hashTrees, event.index);
+        if (proof) context.svc.blockHashes.failed(event.index, senders, event.blockHashes, proof);
+      }
       self.send({ type: 'torrent.struck', kind: 'hashFailed', index: event.index, peers, guilty });
       // The piece's blocks are wanted again.
       const out = new Outbox();
+      askForBlockHashes(context, out);
       const web = context.svc.webPending.get(event.index);
       if (web !== undefined) {
         context.svc.webPending.delete(event.index);
@@ -1463,6 +1502,43 @@ export const torrentMachine = setup({
         return;
       const out = new Outbox();
       askForHashes(context, out);
+      out.flush(self);
+    },
+    /** BEP 52 block blame: layer-0 requests timed out or never sent (no peer had the piece) go out now. */
+    askForBlockHashes: ({ context, self }) => {
+      const out = new Outbox();
+      askForBlockHashes(context, out);
+      out.flush(self);
+    },
+    /**
+     * A peer's `hashes` of layer 0 for a failed piece: the senders of the blocks whose leaf differs from
+     * the proven one are struck (`badBlock`), and only they; hashes that do not prove are the answering
+     * peer's fault. Answers not asked by block blame are left to `acceptHashes`.
+     */
+    acceptBlockHashes: ({ context, event, self }) => {
+      if (event.type !== 'peer.hashes') return;
+      const verdict = context.svc.blockHashes.received(event.key, event.range, event.hashes);
+      if (verdict === 'unasked') return;
+      if (verdict === 'bad') {
+        const g = guiltyOf(context, event.key, 'sent BEP 52 block hashes that do not prove against the piece hash');
+        self.send({ type: 'torrent.struck', kind: 'badHashes', index: -1, peers: [event.key], guilty: g ? [g] : [] });
+      } else if (verdict.guilty.length > 0) {
+        // The smart ban's copies are those just judged: no second verdict on them when a copy verifies.
+        context.svc.smartBan.forget(verdict.index);
+        const reason = `sent blocks of piece ${verdict.index} whose SHA-256 differs from the leaf hash a peer proved (BEP 52)`;
+        const guilty = verdict.guilty.flatMap((key) => guiltyOf(context, key, reason) ?? []);
+        if (guilty.length > 0)
+          self.send({ type: 'torrent.struck', kind: 'badBlock', index: verdict.index, peers: verdict.guilty, guilty });
+      }
+      const out = new Outbox();
+      askForBlockHashes(context, out);
+      out.flush(self);
+    },
+    /** A peer's `hash reject` of a block-blame request: another peer is asked. */
+    blockHashRejected: ({ context, event, self }) => {
+      if (event.type !== 'peer.hashReject' || !context.svc.blockHashes.rejected(event.key, event.range)) return;
+      const out = new Outbox();
+      askForBlockHashes(context, out);
       out.flush(self);
     },
     tickBook: ({ context, self }) => {
@@ -1583,6 +1659,7 @@ export const torrentMachine = setup({
         interest: new Map(),
         heldBack: new Set(),
         smartBan: new SmartBan(),
+        blockHashes: new BlockHashes(HASH_REQUEST_TIMEOUT_MS),
         assembler: undefined,
         solo: undefined,
         webPending: new Map(),
@@ -2150,7 +2227,7 @@ export const torrentMachine = setup({
         'peer.wants': { actions: 'pick' },
         'peer.blocks': { actions: 'acceptBlocks' },
         'peer.returned': { actions: 'takeBack' },
-        'peer.hashes': { actions: 'acceptHashes' },
+        'peer.hashes': { actions: ['acceptHashes', 'acceptBlockHashes'] },
         // The fetched layers' trees join ours: peers connecting from now on are answered from them, and
         // every live peer (admitted or not yet) is given them.
         'torrent.layers': {
@@ -2160,7 +2237,7 @@ export const torrentMachine = setup({
             for (const e of Object.values(context.peers)) enqueue.sendTo(e.ref, { type: 'peer.hashTrees', hashTrees });
           }),
         },
-        'peer.hashReject': { actions: 'hashRejected' },
+        'peer.hashReject': { actions: ['hashRejected', 'blockHashRejected'] },
         // BEP 52: a fetched layer's file checked on disk: what is there is verified without a download.
         'storage.layerChecked': {
           actions: [
@@ -2337,7 +2414,12 @@ export const torrentMachine = setup({
                 const banned = event.guilty.map((g) => ({ peer: g.key, reason: g.reason }));
                 return event.kind === 'hashFailed'
                   ? { type: 'torrent.hashFailed', index: event.index, peers: event.peers, banned }
-                  : { type: 'torrent.banned', index: event.index, banned };
+                  : {
+                      type: 'torrent.banned',
+                      index: event.index,
+                      banned,
+                      ...(event.kind === 'badBlock' && { kind: 'badBlock' }),
+                    };
               },
             },
           ],
@@ -2362,7 +2444,15 @@ export const torrentMachine = setup({
             tick: {
               target: 'downloading',
               reenter: true,
-              actions: ['tickBook', 'advanceClock', 'askForHashes', 'publish', 'updateAnnouncer', 'sendPex'],
+              actions: [
+                'tickBook',
+                'advanceClock',
+                'askForHashes',
+                'askForBlockHashes',
+                'publish',
+                'updateAnnouncer',
+                'sendPex',
+              ],
             },
           },
         },
