@@ -137,7 +137,9 @@ function getOnce(url: string, signal: AbortSignal, max: number, displayUrl: stri
       new TrackerTransportError('BT_ERR_TRACKER_TOO_LARGE', `${displayUrl}: ${what}`, displayUrl);
     const req = requestOf(target)(
       target,
-      { method: 'GET', signal, headers: { 'user-agent': 'bt-actor', 'accept-encoding': 'identity' } },
+      // A connection per request (`agent: false`): trackers are asked once per interval, and many (opentracker)
+      // close a connection after the reply, so a kept-alive one would be reset when reused.
+      { method: 'GET', signal, agent: false, headers: { 'user-agent': 'bt-actor', 'accept-encoding': 'identity' } },
       (res) => {
         const reply = {
           status: res.statusCode ?? 0,
