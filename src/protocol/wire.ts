@@ -38,6 +38,8 @@ export const RESERVED_DHT = { byte: 7, mask: 0x01 } as const;
 export const RESERVED_FAST = { byte: 7, mask: 0x04 } as const;
 /** BEP 10: reserved[5] bit announcing the extension protocol. */
 export const RESERVED_EXTENDED = { byte: 5, mask: 0x10 } as const;
+/** BEP 52: reserved[7] bit announcing BitTorrent v2 (for a hybrid: the connection may move to the v2 hash). */
+export const RESERVED_V2 = { byte: 7, mask: 0x10 } as const;
 
 /** Message ids (the byte after the length prefix). */
 export const MessageId = {
@@ -107,6 +109,8 @@ export interface HandshakeExtensions {
   fast: boolean;
   /** BEP 10: reserved[5] & 0x10. */
   extended: boolean;
+  /** BEP 52: reserved[7] & 0x10. */
+  v2: boolean;
 }
 
 /** A block coordinate: `request`, `cancel` and `reject` carry one (the layout's {@link BlockRequest}). */
@@ -258,6 +262,7 @@ export function handshakeExtensions(reserved: Uint8Array): HandshakeExtensions {
     dht: ((reserved[RESERVED_DHT.byte] ?? 0) & RESERVED_DHT.mask) !== 0,
     fast: ((reserved[RESERVED_FAST.byte] ?? 0) & RESERVED_FAST.mask) !== 0,
     extended: ((reserved[RESERVED_EXTENDED.byte] ?? 0) & RESERVED_EXTENDED.mask) !== 0,
+    v2: ((reserved[RESERVED_V2.byte] ?? 0) & RESERVED_V2.mask) !== 0,
   };
 }
 
@@ -274,6 +279,7 @@ export function makeReserved(ext: Partial<HandshakeExtensions> = {}): Uint8Array
   if (ext.dht) r[RESERVED_DHT.byte]! |= RESERVED_DHT.mask;
   if (ext.fast) r[RESERVED_FAST.byte]! |= RESERVED_FAST.mask;
   if (ext.extended) r[RESERVED_EXTENDED.byte]! |= RESERVED_EXTENDED.mask;
+  if (ext.v2) r[RESERVED_V2.byte]! |= RESERVED_V2.mask;
   return r;
 }
 

@@ -57,7 +57,10 @@ export interface StartOptions {
   transport?: unknown;
   pieces?: number;
   /** What the torrent offers over BEP 10 (default: nothing — no metadata, no PEX). */
-  torrent?: Pick<PeerTorrent, 'private' | 'metadata' | 'pex' | 'listenPort' | 'dhtPort' | 'hybridV2Hash' | 'hashTrees'>;
+  torrent?: Pick<
+    PeerTorrent,
+    'private' | 'metadata' | 'pex' | 'listenPort' | 'dhtPort' | 'hybridV2Hash' | 'hashTrees' | 'v2'
+  >;
   /** Called with each command the wire receives, and the peer's snapshot at that moment. */
   onCommand?: (cmd: PeerWireCommand, peer: ReturnType<ActorRefFrom<typeof peerMachine>['getSnapshot']>) => void;
   /** Called with each read the reader receives, and the peer's snapshot at that moment. */

@@ -65,6 +65,7 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     expect(h.wire.input!.handshake.peerId).toEqual(OUR_ID);
     expect(h.wire.input!.handshake.reserved[7]! & 0x04).toBe(0x04); // we offer BEP 6
     expect(h.wire.input!.handshake.reserved[5]! & 0x10).toBe(0x10); // and BEP 10
+    expect(h.wire.input!.handshake.reserved[7]! & 0x10).toBe(0); // a v1 torrent: no BEP 52 bit
 
     h.push({ type: 'wire.connected' });
     expect(h.value()).toBe('handshaking');
@@ -76,7 +77,16 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     expect(h.value()).toBe('admitting');
     // The wire actor's word on encryption goes to the torrent with the handshake.
     expect(h.reports()).toEqual([
-      { type: 'peer.handshake', key: h.key, peerId: THEIR_ID, fast: true, extended: false, encryption: 'rc4' },
+      {
+        type: 'peer.handshake',
+        key: h.key,
+        peerId: THEIR_ID,
+        fast: true,
+        extended: false,
+        v2: false,
+        infoHash: INFO_HASH,
+        encryption: 'rc4',
+      },
     ]);
     expect(h.wire.commands).toEqual([]); // nothing is said before the torrent decides
 
@@ -92,7 +102,7 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     });
     const ctx = h.snapshot().context;
     expect(ctx.peerId).toBe('02'.repeat(20));
-    expect(ctx.extensions).toEqual({ fast: true, extended: false, dht: false });
+    expect(ctx.extensions).toEqual({ fast: true, extended: false, dht: false, v2: false });
     // Nothing to announce, a fast peer: have-none.
     expect(h.wire.commands).toEqual([{ type: 'wire.send', message: { type: 'have-none' } }]);
   });
@@ -226,12 +236,17 @@ describe('peer statechart: connecting, handshaking, admission', () => {
     h.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: V2, peerId: THEIR_ID } });
     expect(h.wire.commands).toEqual([{ type: 'wire.sendHandshake', infoHash: V2 }]);
     expect(h.value()).toBe('admitting');
-    // Outgoing: we name the v1 hash; a hybrid peer answering with the v2 one is still our torrent.
-    const out = start({ torrent: { hybridV2Hash: V2 } });
+    expect(h.reports('peer.handshake')[0]).toMatchObject({ v2: false, infoHash: V2 });
+    // Outgoing: we name the v1 hash and set the v2 bit (BEP 52); a hybrid peer answering with the v2
+    // hash is still our torrent, and the torrent learns which hash the connection runs under.
+    const out = start({ torrent: { hybridV2Hash: V2, v2: true } });
     expect(out.wire.input?.handshake.infoHash).toEqual(INFO_HASH);
+    expect(out.wire.input!.handshake.reserved[7]! & 0x10).toBe(0x10);
     out.push({ type: 'wire.connected' });
-    out.push({ type: 'wire.handshake', handshake: { reserved: NO_EXT, infoHash: V2, peerId: THEIR_ID } });
+    const V2_BIT = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0x10);
+    out.push({ type: 'wire.handshake', handshake: { reserved: V2_BIT, infoHash: V2, peerId: THEIR_ID } });
     expect(out.value()).toBe('admitting');
+    expect(out.reports('peer.handshake')[0]).toMatchObject({ v2: true, infoHash: V2 });
     // Without a v2 hash (a v1 torrent) the same handshake is another torrent's.
     const v1 = start({ direction: 'incoming', transport: {} });
     v1.push({ type: 'wire.connected' });

@@ -166,6 +166,34 @@ describe('torrent statechart: BEP 52 block blame', () => {
     expect([...h.peer(B).messages('hash-request'), ...c.messages('hash-request')]).toEqual([req]);
   });
 
+  it('a hybrid asks only peers that speak v2: the BEP 52 bit set, or the connection under the v2 hash', () => {
+    const V2 = new Uint8Array(20).fill(0x5e);
+    const D = '10.0.0.4:1';
+    const { h, a, b, index } = failedPiece({ peers: [A, B, C, D], hybridV2Hash: V2 });
+    // A and B named the v1 hash and set no v2 bit: a request to them would only time out.
+    expect([...a.messages('hash-request'), ...b.messages('hash-request')]).toEqual([]);
+    expect(h.context().svc.blockHashes.size).toBe(1);
+    // C sets the v2 bit; it is asked at the next tick after it says it has the piece.
+    const c = h.peer(C);
+    c.connect(Uint8Array.from([...FAST.subarray(0, 7), FAST[7]! | 0x10]), 0x73);
+    c.bitfield([index]);
+    h.advance(1_000);
+    const [req] = c.messages('hash-request');
+    expect(req).toMatchObject({ baseLayer: 0, index: index * 2, length: 2 });
+    // D named the v2 hash (no bit): it speaks v2 too, and gets the request once C rejects it.
+    const d = h.peer(D);
+    d.connect(FAST, 0x74, V2);
+    d.bitfield([index]);
+    c.push({ ...req!, type: 'wire.hash-reject' });
+    h.advance(1_000);
+    expect(d.messages('hash-request')).toEqual([req]);
+    d.push({ ...req!, type: 'wire.hashes', hashes: leaves(h, req!) });
+    expect(banned(h)).toEqual([
+      expect.objectContaining({ kind: 'badBlock', banned: [expect.objectContaining({ peer: B })] }),
+    ]);
+    expect([...a.messages('hash-request'), ...b.messages('hash-request')]).toEqual([]);
+  });
+
   it('a v1 torrent asks no leaves (smart ban alone)', () => {
     const { h, a, b } = failedPiece({ v2: false });
     expect([...a.messages('hash-request'), ...b.messages('hash-request')]).toEqual([]);

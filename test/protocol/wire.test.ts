@@ -52,13 +52,16 @@ describe('handshake', () => {
     expect(bytes.subarray(48, 68)).toEqual(peerId);
   });
 
-  it('reads and writes the extension bits (BEP 5, 6, 10)', () => {
+  it('reads and writes the extension bits (BEP 5, 6, 10, 52)', () => {
     expect(toHex(makeReserved({ dht: true, fast: true, extended: true }))).toBe('0000000000100005');
+    expect(toHex(makeReserved({ fast: true, extended: true, v2: true }))).toBe('0000000000100014');
     expect(toHex(makeReserved())).toBe('0000000000000000');
-    expect(handshakeExtensions(hex('0000000000100000'))).toEqual({ dht: false, fast: false, extended: true });
-    expect(handshakeExtensions(hex('0000000000000001'))).toEqual({ dht: true, fast: false, extended: false });
-    expect(handshakeExtensions(hex('0000000000000004'))).toEqual({ dht: false, fast: true, extended: false });
-    expect(handshakeExtensions(hex('ffffffffffefffff'))).toEqual({ dht: true, fast: true, extended: false });
+    const ext = (dht: boolean, fast: boolean, extended: boolean, v2: boolean) => ({ dht, fast, extended, v2 });
+    expect(handshakeExtensions(hex('0000000000100000'))).toEqual(ext(false, false, true, false));
+    expect(handshakeExtensions(hex('0000000000000001'))).toEqual(ext(true, false, false, false));
+    expect(handshakeExtensions(hex('0000000000000004'))).toEqual(ext(false, true, false, false));
+    expect(handshakeExtensions(hex('0000000000000010'))).toEqual(ext(false, false, false, true));
+    expect(handshakeExtensions(hex('ffffffffffefffff'))).toEqual(ext(true, true, false, true));
   });
 
   it('decodes, copying the fields', () => {

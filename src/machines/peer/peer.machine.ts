@@ -499,7 +499,12 @@ export const peerMachine = setup({
           ? { connect: { host: context.address.host, port: context.address.port } }
           : { transport: context.transport }),
         handshake: {
-          reserved: makeReserved({ extended: true, fast: true, dht: context.torrent.dhtPort !== undefined }),
+          reserved: makeReserved({
+            extended: true,
+            fast: true,
+            dht: context.torrent.dhtPort !== undefined,
+            v2: context.torrent.v2 === true,
+          }),
           infoHash: context.torrent.infoHash,
           peerId: context.torrent.peerId,
         },
@@ -581,12 +586,14 @@ export const peerMachine = setup({
               {
                 type: 'report',
                 params: ({ event }) => {
-                  const { fast, extended } = handshakeExtensions(event.handshake.reserved);
+                  const { fast, extended, v2 } = handshakeExtensions(event.handshake.reserved);
                   return {
                     type: 'peer.handshake' as const,
                     peerId: event.handshake.peerId,
                     fast,
                     extended,
+                    v2,
+                    infoHash: event.handshake.infoHash,
                     encryption: event.encryption ?? 'none',
                   };
                 },

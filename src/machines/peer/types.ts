@@ -91,6 +91,11 @@ export interface PeerTorrent {
    * which peers' `hash request`s are answered; absent: every hash request is rejected.
    */
   hashTrees?: HashTrees;
+  /**
+   * BEP 52: the torrent has a v2 half (v2-only or hybrid): our handshake sets the v2 bit (reserved[7] &
+   * 0x10), so a hybrid peer that supports v2 may answer with the v2 hash (libtorrent does).
+   */
+  v2?: true;
 }
 
 export interface PeerInput {
@@ -138,6 +143,10 @@ export type PeerReport =
       peerId: Uint8Array;
       fast: boolean;
       extended: boolean;
+      /** BEP 52: the peer set the v2 bit. */
+      v2: boolean;
+      /** The info hash the connection runs under: the one the peer named (incoming) or answered with (outgoing). */
+      infoHash: Uint8Array;
       /** How the connection is encrypted (MSE/PE), as its wire actor said with the handshake. */
       encryption: PeerEncryption;
     }

@@ -398,6 +398,8 @@ export interface PeerEntry {
   peerId: string | undefined;
   /** How the connection is encrypted (MSE/PE), once its handshake arrived. */
   encryption: PeerEncryption | undefined;
+  /** BEP 52: the peer may be asked for hashes ({@link speaksV2}), once its handshake arrived. */
+  hashes?: boolean;
   view: PeerView;
   downloaded: number;
   uploaded: number;
@@ -713,11 +715,21 @@ function askForHashes(c: TorrentContext, out: Outbox): void {
   for (const { key, range } of hashes.assign(peers, c.clock)) out.peer(key, { type: 'peer.hashRequest', range });
 }
 
-/** BEP 52 block blame: layer-0 hash requests for the failed pieces, to admitted peers that have them. */
+/**
+ * BEP 52: whether a peer whose handshake is `h` can be asked for hashes. Of a v2-only torrent, every
+ * peer (it named the v2 hash); of a hybrid, one that set the v2 bit or whose connection runs under the
+ * v2 hash (libtorrent 2.0.8 answers a dial that set our v2 bit with the v2 hash, and sets no bit itself);
+ * a v1 peer of a hybrid would let the request time out.
+ */
+function speaksV2(info: TorrentInfo, h: { v2: boolean; infoHash: Uint8Array }): boolean {
+  return info.hybridV2Hash === undefined || h.v2 || equalBytes(h.infoHash, info.hybridV2Hash);
+}
+
+/** BEP 52 block blame: layer-0 hash requests for the failed pieces, to admitted v2 peers that have them. */
 function askForBlockHashes(c: TorrentContext, out: Outbox): void {
   const { blockHashes, picker } = c.svc;
   if (blockHashes.size === 0 || !picker) return;
-  const admitted = Object.keys(c.peers).filter((k) => c.peers[k]!.peerId !== undefined);
+  const admitted = Object.keys(c.peers).filter((k) => c.peers[k]!.peerId !== undefined && c.peers[k]!.hashes);
   const candidates = (index: number) => admitted.filter((k) => picker.peerHas(k, index));
   for (const { key, range } of blockHashes.assign(candidates, c.clock))
     out.peer(key, { type: 'peer.hashRequest', range });
@@ -2206,7 +2218,12 @@ export const torrentMachine = setup({
               assign(({ context, event }) => {
                 const e = context.peers[event.key];
                 if (!e) return {};
-                const entry = { ...e, peerId: toHex(event.peerId), encryption: event.encryption };
+                const entry = {
+                  ...e,
+                  peerId: toHex(event.peerId),
+                  encryption: event.encryption,
+                  hashes: speaksV2(context.info, event),
+                };
                 return { peers: { ...context.peers, [event.key]: entry } };
               }),
               {
@@ -2569,8 +2586,15 @@ function peerTorrent(c: TorrentContext): PeerTorrent {
     // BEP 27: a private torrent says nothing of a DHT.
     ...(c.dhtPort !== undefined && c.info.private !== true && { dhtPort: c.dhtPort }),
     ...(c.info.hashTrees !== undefined && { hashTrees: c.info.hashTrees }),
+    ...(hasV2(c.info) && { v2: true as const }),
   };
 }
+
+/** BEP 52: the torrent has a v2 half (a hybrid, or v2-only: its files have `pieces root`s). */
+const hasV2 = (info: TorrentInfo): boolean =>
+  info.hybridV2Hash !== undefined ||
+  info.v2Only === true ||
+  info.files?.some((f) => f.piecesRoot !== undefined) === true;
 
 function newEntry(ref: PeerRef, address: PeerAddress, direction: 'outgoing' | 'incoming', since: number): PeerEntry {
   return {
