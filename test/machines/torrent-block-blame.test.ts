@@ -6,26 +6,14 @@
  * else is struck; hashes that do not prove get the answering peer banned; a reject or a silent peer
  * sends the request to another; with no answer at all, smart ban still blames once a good copy verifies.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { blockHashes, HASH_SIZE } from '../../src/protocol/merkle.js';
 import type { HashRange } from '../../src/protocol/wire.js';
-import { startTorrent, T_PIECE, type TorrentHarness } from './torrent-harness.js';
+import type { startTorrent } from './torrent-harness.js';
+import { T_PIECE, type TorrentHarness, trackedStart } from './torrent-harness.js';
 import { FAST } from './peer-harness.js';
 
-let current: TorrentHarness[] = [];
-function start(...args: Parameters<typeof startTorrent>) {
-  const h = startTorrent(...args);
-  current.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of current) {
-    expect(h.errors).toEqual([]);
-    if (h.actor.getSnapshot().context.svc.picker) h.picker().checkInvariants();
-    h.actor.stop();
-  }
-  current = [];
-});
+const start = trackedStart();
 
 const A = '10.0.0.1:1';
 const B = '10.0.0.2:1';

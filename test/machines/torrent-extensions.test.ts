@@ -4,27 +4,16 @@
  * a public and a private torrent, metadata requests answered with our info dictionary's bytes, peers
  * learned from PEX going to the peer book and dialled, and the PEX messages we send once a minute.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeExtensionHandshake, decodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import { decodeUtMetadata, encodeUtMetadata } from '../../src/protocol/ut-metadata.js';
 import { decodeUtPex, encodeUtPex, PexFlag, type UtPexDecoded } from '../../src/protocol/ut-pex.js';
 import { PEX_INTERVAL_MS } from '../../src/machines/torrent/pex-state.js';
 import { EXTENDED } from './peer-harness.js';
-import { startTorrent, type TorrentHarness } from './torrent-harness.js';
+import type { startTorrent } from './torrent-harness.js';
+import { type TorrentHarness, trackedStart } from './torrent-harness.js';
 
-let current: TorrentHarness[] = [];
-function start(...args: Parameters<typeof startTorrent>) {
-  const h = startTorrent(...args);
-  current.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of current) {
-    expect(h.errors).toEqual([]);
-    h.actor.stop();
-  }
-  current = [];
-});
+const start = trackedStart();
 
 /** A 20,000-byte info dictionary stand-in: 2 metadata pieces. */
 const INFO = Uint8Array.from({ length: 20_000 }, (_, i) => (i * 13 + 5) & 0xff);

@@ -8,6 +8,7 @@
  */
 import type { FilePriority } from '../../src/machines/torrent/file-priority.js';
 import { randomBytes } from 'node:crypto';
+import { afterEach, expect } from 'vitest';
 import { createActor, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';
 import { blockHashes } from '../../src/io/storage-actor.js';
 import { peerMachine } from '../../src/machines/peer/peer.machine.js';
@@ -137,6 +138,31 @@ const keyOf = (input: PeerWireInput) =>
 export function address(key: string): PeerAddress {
   const i = key.lastIndexOf(':');
   return { host: key.slice(0, i), port: Number(key.slice(i + 1)), family: 4 };
+}
+
+/**
+ * {@link startTorrent} for one test file: every harness it starts is checked after each test — no error
+ * reported, the picker's invariants hold (once it has a picker) — and stopped.
+ *
+ * @example
+ * const start = trackedStart(); // at the top of the file
+ * const h = start({ peers: [A] });
+ */
+export function trackedStart(): typeof startTorrent {
+  let current: TorrentHarness[] = [];
+  afterEach(() => {
+    for (const h of current) {
+      expect(h.errors).toEqual([]);
+      if (h.actor.getSnapshot().context.svc.picker) h.picker().checkInvariants();
+      h.actor.stop();
+    }
+    current = [];
+  });
+  return (...args) => {
+    const h = startTorrent(...args);
+    current.push(h);
+    return h;
+  };
 }
 
 export function startTorrent(o: TorrentHarnessOptions = {}) {

@@ -10,26 +10,13 @@
  * file's pieces already on disk are checked against it before any is picked (`storage.layerChecked`):
  * those found are verified without a download.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { answerHashRequest } from '../../src/protocol/hash-tree.js';
 import type { HashRange } from '../../src/protocol/wire.js';
-import { startTorrent, type TorrentHarness } from './torrent-harness.js';
+import { type TorrentHarness, trackedStart } from './torrent-harness.js';
 import { FAST } from './peer-harness.js';
 
-let current: TorrentHarness[] = [];
-function start(...args: Parameters<typeof startTorrent>) {
-  const h = startTorrent(...args);
-  current.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of current) {
-    expect(h.errors).toEqual([]);
-    if (h.actor.getSnapshot().context.svc.picker) h.picker().checkInvariants();
-    h.actor.stop();
-  }
-  current = [];
-});
+const start = trackedStart();
 
 const A = '10.0.0.1:1';
 const B = '10.0.0.2:1';

@@ -4,7 +4,7 @@
  * reached by either hash from the start and its fetched info dictionary must hash to both; an address
  * only the v2 lookup named (`viaV2`) is dialled with the truncated v2 hash, the others with the v1 hash.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import { sha256 } from '../../src/protocol/merkle.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
@@ -12,21 +12,9 @@ import type { PeerAddress } from '../../src/protocol/peer-address.js';
 import { encodeUtMetadata, metadataPiece, metadataPieceCount } from '../../src/protocol/ut-metadata.js';
 import { pattern, v2Torrent } from '../support/v2-torrent.js';
 import { EXTENDED, NO_EXT } from './peer-harness.js';
-import { address, startTorrent, type TorrentHarness } from './torrent-harness.js';
+import { address, type TorrentHarness, trackedStart } from './torrent-harness.js';
 
-let current: TorrentHarness[] = [];
-function start(...args: Parameters<typeof startTorrent>) {
-  const h = startTorrent(...args);
-  current.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of current) {
-    expect(h.errors).toEqual([]);
-    h.actor.stop();
-  }
-  current = [];
-});
+const start = trackedStart();
 
 const HYBRID = parseMetainfo(
   v2Torrent([{ path: ['a.bin'], data: pattern(50_000, 7) }], { version: 'hybrid', pieceLength: 32_768 }),

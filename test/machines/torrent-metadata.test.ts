@@ -5,7 +5,7 @@
  * strikes its senders and is fetched again; a request that times out goes to another peer; once the
  * dictionary hashes right the torrent opens its storage with it and checks.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeBencode } from '../../src/protocol/bencode.js';
 import { decodeExtensionHandshake, encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
@@ -19,24 +19,12 @@ import {
 import { METADATA_REQUEST_TIMEOUT_MS } from '../../src/machines/torrent/metadata-assembler.js';
 import type { TorrentReport } from '../../src/machines/torrent/torrent.machine.js';
 import { EXTENDED, FAST, NO_EXT } from './peer-harness.js';
-import { address, startTorrent, T_PIECE, type TorrentHarness } from './torrent-harness.js';
+import { address, T_PIECE, type TorrentHarness, trackedStart } from './torrent-harness.js';
 import { ok } from './tracker-harness.js';
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
-let current: TorrentHarness[] = [];
-function start(...args: Parameters<typeof startTorrent>) {
-  const h = startTorrent(...args);
-  current.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of current) {
-    expect(h.errors).toEqual([]);
-    h.actor.stop();
-  }
-  current = [];
-});
+const start = trackedStart();
 
 /** An info dictionary of the harness's torrent (4 pieces of 32 KiB), padded to two metadata pieces. */
 function infoDict(o: { private?: boolean; name?: string } = {}) {

@@ -6,28 +6,15 @@
  * Geometry of every test: 4 pieces of 32 KiB; files of 40, 48 and 40 KiB, so file 0 is in pieces 0–1,
  * file 1 in pieces 1–2, file 2 in pieces 2–3.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { FAST, NO_EXT, startTorrent, type TorrentHarness } from './torrent-harness.js';
+import { describe, expect, it } from 'vitest';
+import { FAST, NO_EXT, type TorrentHarness, trackedStart } from './torrent-harness.js';
 
 const KiB = 1024;
 const FILES = [40 * KiB, 48 * KiB, 40 * KiB];
 const A = '10.0.0.1:1';
 const B = '10.0.0.2:1';
 
-let current: TorrentHarness[] = [];
-function start(...args: Parameters<typeof startTorrent>) {
-  const h = startTorrent(...args);
-  current.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of current) {
-    expect(h.errors).toEqual([]);
-    if (h.actor.getSnapshot().context.svc.picker) h.picker().checkInvariants();
-    h.actor.stop();
-  }
-  current = [];
-});
+const start = trackedStart();
 
 const COMPLETE = { active: { complete: 'seeding' } };
 const isComplete = (h: TorrentHarness) => JSON.stringify(h.value()) === JSON.stringify(COMPLETE);

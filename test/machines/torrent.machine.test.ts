@@ -4,27 +4,14 @@
  * which a peer and the torrent work together: interest, picking, endgame, hash failures, bans,
  * closing and reconnecting, the choker's verdicts, storage failures and stopping.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { transition } from 'xstate';
 import { torrentMachine } from '../../src/machines/torrent/torrent.machine.js';
-import { address, FAST, NO_EXT, startTorrent, T_BLOCK, type TorrentHarness } from './torrent-harness.js';
+import { address, FAST, NO_EXT, T_BLOCK, trackedStart } from './torrent-harness.js';
 import { INFO_HASH, testSettings } from './peer-harness.js';
 import { flush, ok } from './tracker-harness.js';
 
-let current: TorrentHarness[] = [];
-function start(...args: Parameters<typeof startTorrent>) {
-  const h = startTorrent(...args);
-  current.push(h);
-  return h;
-}
-afterEach(() => {
-  for (const h of current) {
-    expect(h.errors).toEqual([]);
-    if (h.actor.getSnapshot().context.svc.picker) h.picker().checkInvariants();
-    h.actor.stop();
-  }
-  current = [];
-});
+const start = trackedStart();
 
 const A = '10.0.0.1:1';
 const B = '10.0.0.2:1';
