@@ -20,6 +20,13 @@
  * error. Requests from the peer for our metadata are answered with `reject` (we have none yet).
  */
 import { assign, enqueueActions, fromCallback, not, sendTo, setup, stopChild, type AnyActorRef } from 'xstate';
+import {
+  closedReason,
+  connectingState,
+  handshakeTimeoutAfter,
+  protocolErrorReason,
+  refusedHandshakes,
+} from './lifecycle.js';
 import { equalBytes, toHex } from '../../protocol/bytes.js';
 import type { PeerAddress } from '../../protocol/peer-address.js';
 import type { PeerWireCommand, PeerWireEvent, PeerWireInput } from '../../protocol/peer-wire-types.js';
@@ -160,20 +167,11 @@ export const metadataPeerMachine = setup({
   on: {
     'wire.closed': {
       target: '.closed',
-      actions: {
-        type: 'setClose',
-        params: ({ event }) =>
-          event.error
-            ? { reason: 'socket-error' as const, detail: `${event.error.code}: ${event.error.message}` }
-            : { reason: 'closed-by-peer' as const },
-      },
+      actions: { type: 'setClose', params: ({ event }) => closedReason(event.error) },
     },
     'wire.protocolError': {
       target: '.closing',
-      actions: {
-        type: 'setClose',
-        params: ({ event }) => ({ reason: 'protocol-error' as const, detail: `${event.code}: ${event.message}` }),
-      },
+      actions: { type: 'setClose', params: ({ event }) => protocolErrorReason(event) },
     },
     'meta.close': {
       target: '.closing',
@@ -184,30 +182,12 @@ export const metadataPeerMachine = setup({
     },
   },
   states: {
-    connecting: {
-      after: {
-        connectTimeout: {
-          target: 'closing',
-          actions: { type: 'setClose', params: { reason: 'timeout', detail: 'connect' } },
-        },
-      },
-      on: { 'wire.connected': 'handshaking' },
-    },
+    connecting: connectingState,
     handshaking: {
-      after: {
-        handshakeTimeout: {
-          target: 'closing',
-          actions: { type: 'setClose', params: { reason: 'timeout', detail: 'handshake' } },
-        },
-      },
+      after: handshakeTimeoutAfter,
       on: {
         'wire.handshake': [
-          {
-            guard: not('isOurTorrent'),
-            target: 'closing',
-            actions: { type: 'setClose', params: { reason: 'info-hash-mismatch' } },
-          },
-          { guard: 'isSelf', target: 'closing', actions: { type: 'setClose', params: { reason: 'self' } } },
+          ...refusedHandshakes,
           {
             guard: not('isExtended'),
             target: 'closing',

@@ -26,6 +26,13 @@ import {
   stopChild,
   type AnyActorRef,
 } from 'xstate';
+import {
+  closedReason,
+  connectingState,
+  handshakeTimeoutAfter,
+  protocolErrorReason,
+  refusedHandshakes,
+} from './lifecycle.js';
 import { Bitfield } from '../../protocol/bitfield.js';
 import { equalBytes, toHex } from '../../protocol/bytes.js';
 import { isPieceIndex, type BlockRequest } from '../../protocol/layout.js';
@@ -516,20 +523,11 @@ export const peerMachine = setup({
   on: {
     'wire.closed': {
       target: '.closed',
-      actions: {
-        type: 'setClose',
-        params: ({ event }) =>
-          event.error
-            ? { reason: 'socket-error' as const, detail: `${event.error.code}: ${event.error.message}` }
-            : { reason: 'closed-by-peer' as const },
-      },
+      actions: { type: 'setClose', params: ({ event }) => closedReason(event.error) },
     },
     'wire.protocolError': {
       target: '.closing',
-      actions: {
-        type: 'setClose',
-        params: ({ event }) => ({ reason: 'protocol-error' as const, detail: `${event.code}: ${event.message}` }),
-      },
+      actions: { type: 'setClose', params: ({ event }) => protocolErrorReason(event) },
     },
     'peer.close': {
       target: '.closing',
@@ -546,30 +544,12 @@ export const peerMachine = setup({
     },
   },
   states: {
-    connecting: {
-      after: {
-        connectTimeout: {
-          target: 'closing',
-          actions: { type: 'setClose', params: { reason: 'timeout', detail: 'connect' } },
-        },
-      },
-      on: { 'wire.connected': 'handshaking' },
-    },
+    connecting: connectingState,
     handshaking: {
-      after: {
-        handshakeTimeout: {
-          target: 'closing',
-          actions: { type: 'setClose', params: { reason: 'timeout', detail: 'handshake' } },
-        },
-      },
+      after: handshakeTimeoutAfter,
       on: {
         'wire.handshake': [
-          {
-            guard: not('isOurTorrent'),
-            target: 'closing',
-            actions: { type: 'setClose', params: { reason: 'info-hash-mismatch' } },
-          },
-          { guard: 'isSelf', target: 'closing', actions: { type: 'setClose', params: { reason: 'self' } } },
+          ...refusedHandshakes,
           {
             target: 'admitting',
             actions: [
