@@ -12,7 +12,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,7 +23,8 @@ import { hybridV2Hash, parseMetainfo, type Metainfo } from '../../src/protocol/m
 import { BT_ACTOR_BIN, runBtActor } from '../support/bt-actor-run.js';
 import { expectSameData, writeRandom } from '../support/data.js';
 import { handshakeGate, type HandshakeGate } from '../support/handshake-gate.js';
-import { freePort, startProcess, stopAll, waitForPort, type Proc } from '../support/proc.js';
+import { freePort, startProcess, stopAll } from '../support/proc.js';
+import { startOpentracker } from '../support/opentracker.js';
 
 const run = promisify(execFile);
 const HELPERS = join(import.meta.dirname, 'helpers');
@@ -38,7 +39,6 @@ let meta: Metainfo;
 let plain: string;
 /** The same info dictionary with `announce` = opentracker (what bt-actor is given). */
 let withTracker: string;
-let tracker: Proc | undefined;
 let gate: HandshakeGate | undefined;
 /** libtorrent's own port (behind the gate). */
 let ltPort: number;
@@ -79,21 +79,7 @@ beforeAll(async () => {
   );
   expect(parseMetainfo(await readFile(withTracker)).infoHashV2Hex).toBe(meta.infoHashV2Hex);
   const dir = await mkdtemp(join(work, 'ot-'));
-  await chmod(dir, 0o755);
-  await writeFile(join(dir, 'whitelist'), `${meta.infoHashHex}\n${hex(hybridV2Hash(meta)!)}\n`);
-  tracker = startProcess('opentracker', [
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(tport),
-    '-P',
-    String(tport),
-    '-d',
-    dir,
-    '-w',
-    '/whitelist',
-  ]);
-  await waitForPort(tport, 10_000, tracker);
+  await startOpentracker(dir, tport, [meta.infoHashHex, hex(hybridV2Hash(meta)!)]);
 
   // libtorrent seeds; the gate in front of it takes only the v2 hash; listed under v2 only.
   ltPort = await freePort();

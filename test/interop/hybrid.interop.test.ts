@@ -8,7 +8,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +17,8 @@ import { TrackerClient } from '../../src/io/tracker-client.js';
 import { hybridV2Hash, parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import { BT_ACTOR_BIN } from '../support/bt-actor-run.js';
 import { expectSameData, writeRandom } from '../support/data.js';
-import { freePort, jsonLines, startProcess, stopAll, waitForPort, type Proc } from '../support/proc.js';
+import { freePort, jsonLines, startProcess, stopAll, type Proc } from '../support/proc.js';
+import { startOpentracker } from '../support/opentracker.js';
 
 const run = promisify(execFile);
 const HELPERS = join(import.meta.dirname, 'helpers');
@@ -153,21 +154,7 @@ describe('hybrid torrents with a libtorrent that knows only the v2 hash', () => 
       const v2 = Buffer.from(hybridV2Hash(meta)!).toString('hex');
       // Debian's opentracker is built with a whitelist and chroots to -d: the list lives inside it.
       const dir = await mkdtemp(join(work, 'ot-'));
-      await chmod(dir, 0o755);
-      await writeFile(join(dir, 'whitelist'), `${meta.infoHashHex}\n${v2}\n`);
-      tracker = startProcess('opentracker', [
-        '-i',
-        '127.0.0.1',
-        '-p',
-        String(tport),
-        '-P',
-        String(tport),
-        '-d',
-        dir,
-        '-w',
-        '/whitelist',
-      ]);
-      await waitForPort(tport, 10_000, tracker);
+      tracker = await startOpentracker(dir, tport, [meta.infoHashHex, v2]);
       const seed = await btActorSeed(file, await freePort());
       const out = join(work, 'out-tracker');
       try {

@@ -20,7 +20,8 @@ import { announcerPeers } from '../../src/app/announcer-peers.js';
 import { createAnnouncer } from '../../src/app/trackers.js';
 import { encodeTorrent } from '../../src/protocol/metainfo-encode.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
-import { freePort, startProcess, waitForPort, type Proc } from '../support/proc.js';
+import { freePort, type Proc } from '../support/proc.js';
+import { startOpentracker } from '../support/opentracker.js';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
@@ -76,20 +77,7 @@ beforeAll(async () => {
     seedDir,
   };
   await writeFile(real.torrent, made.torrent);
-  await writeFile(join(dir, 'whitelist'), `${meta.infoHashHex}\n${realMeta.infoHashHex}\n`);
-  tracker = startProcess('opentracker', [
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-P',
-    String(port),
-    '-d',
-    dir,
-    '-w',
-    '/whitelist',
-  ]);
-  await waitForPort(port, 10_000, tracker);
+  tracker = await startOpentracker(dir, port, [meta.infoHashHex, realMeta.infoHashHex]);
 });
 afterAll(async () => {
   await tracker?.stop();
