@@ -2122,36 +2122,40 @@ export const torrentMachine = setup({
         'torrent.addPeers': { actions: 'learnPeers' },
         'torrent.reannounce': { actions: sendTo('announcer', { type: 'announcer.reannounce' }) },
         'torrent.dial': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const { dial, skip } = chooseDials(
-              context,
-              event.peers,
-              Object.keys(context.peers).length,
-              (key) => !!context.peers[key],
-              true,
-            );
-            enqueue.assign(({ context: c, spawn, self }) => {
-              const peers = { ...c.peers };
-              let spawned = c.spawned;
-              for (const address of dial) {
-                const key = peerKey(address);
-                const ref = spawn('peer', {
-                  id: `peer:${key}#${++spawned}`,
-                  input: {
-                    key,
-                    address: plainAddress(address),
-                    direction: 'outgoing',
-                    torrent: dialTorrent(c, address),
-                    report: self,
-                    settings: c.settings.peer,
-                  },
-                });
-                peers[key] = newEntry(ref, plainAddress(address), 'outgoing', c.clock);
-              }
-              return { peers, spawned, tally: { ...c.tally, known: event.known } };
-            });
-            if (skip.length > 0) enqueue({ type: 'undial', params: { keys: skip } });
-          }),
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const { dial, skip } = chooseDials(
+                context,
+                event.peers,
+                Object.keys(context.peers).length,
+                (key) => !!context.peers[key],
+                true,
+              );
+              enqueue.assign(({ context: c, spawn, self }) => {
+                const peers = { ...c.peers };
+                let spawned = c.spawned;
+                for (const address of dial) {
+                  const key = peerKey(address);
+                  const ref = spawn('peer', {
+                    id: `peer:${key}#${++spawned}`,
+                    input: {
+                      key,
+                      address: plainAddress(address),
+                      direction: 'outgoing',
+                      torrent: dialTorrent(c, address),
+                      report: self,
+                      settings: c.settings.peer,
+                    },
+                  });
+                  peers[key] = newEntry(ref, plainAddress(address), 'outgoing', c.clock);
+                }
+                return { peers, spawned, tally: { ...c.tally, known: event.known } };
+              });
+              if (skip.length > 0) enqueue({ type: 'undial', params: { keys: skip } });
+            }),
+            // The peers dialled and the peers known are in the progress at once (not a tick later).
+            'publish',
+          ],
         },
         'torrent.incoming': [
           {
