@@ -88,7 +88,8 @@ describe('shutdown', () => {
     p.child.kill('SIGINT');
     const { code, at } = await p.exited;
     expect(code).toBe(130);
-    expect(at - t0).toBeLessThan(1500);
+    // At once: well inside the 5 s a clean stop may wait for the stalled tracker (slack for a loaded CI).
+    expect(at - t0).toBeLessThan(3000);
   }, 20_000);
 
   it('SIGTERM says it stops cleanly (no "press Ctrl-C" to whoever sent it); a second signal exits at once (143)', async () => {
@@ -100,7 +101,8 @@ describe('shutdown', () => {
     p.child.kill('SIGTERM');
     const { code, at } = await p.exited;
     expect(code).toBe(143);
-    expect(at - t0).toBeLessThan(1500);
+    // At once: well inside the 5 s a clean stop may wait for the stalled tracker (slack for a loaded CI).
+    expect(at - t0).toBeLessThan(3000);
     expect(p.errors()).toMatch(
       /^bt-actor: SIGTERM: stopping cleanly \(telling trackers, closing files\); a second signal quits at once$/m,
     );
