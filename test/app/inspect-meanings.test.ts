@@ -261,20 +261,23 @@ describe("the page's words (src/inspector-ui/format.ts)", () => {
   });
 });
 
+const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
+/** A downloading torrent actor as the collector sees it; `context` is read at every flush (change it in place). */
+const fakeTorrent = (context: object) => ({
+  id: 'x:0',
+  sessionId: 'x:0',
+  logic: machine('torrent'),
+  system: {},
+  getSnapshot: () => ({ status: 'active', value: { active: 'downloading' }, context }),
+});
+
 describe('the collector measures the rates the page shows', () => {
   it("each peer's rate is its window rate; the torrent's (the header's) is its progress rate, the CLI's figure", () => {
     let now = 100_000;
     const c = new InspectCollector({ now: () => now });
     try {
-      const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
       const torrentCtx = { info: { pieceCount: 4 }, svc: {}, progress: { downloadRate: 0, uploadRate: 0 } };
-      const torrent = {
-        id: 'x:0',
-        sessionId: 'x:0',
-        logic: machine('torrent'),
-        system: {},
-        getSnapshot: () => ({ status: 'active', value: { active: 'downloading' }, context: torrentCtx }),
-      };
+      const torrent = fakeTorrent(torrentCtx);
       const traffic = [
         { downloaded: 0, uploaded: 0 },
         { downloaded: 0, uploaded: 0 },
@@ -326,20 +329,13 @@ describe('the collector measures the rates the page shows', () => {
   it("a peer's encryption is its torrent's entry for it (`peers[key].encryption`)", () => {
     const c = new InspectCollector();
     try {
-      const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
       const key = '127.0.0.1:7000';
       const torrentCtx = {
         info: { pieceCount: 4 },
         svc: {},
         peers: { [key]: { encryption: 'rc4' } } as Record<string, { encryption: string }>,
       };
-      const torrent = {
-        id: 'x:0',
-        sessionId: 'x:0',
-        logic: machine('torrent'),
-        system: {},
-        getSnapshot: () => ({ status: 'active', value: { active: 'downloading' }, context: torrentCtx }),
-      };
+      const torrent = fakeTorrent(torrentCtx);
       const peer = {
         id: `peer:${key}#1`,
         sessionId: 'x:1',
@@ -367,20 +363,13 @@ describe('the collector measures the rates the page shows', () => {
     let now = 100_000;
     const c = new InspectCollector({ now: () => now });
     try {
-      const machine = (id: string) => machineRegistry.find((m) => m.machine.id === id)!.machine;
       const url = 'http://127.0.0.1:1/file.bin';
       const torrentCtx = {
         info: { pieceCount: 4 },
         svc: {},
         progress: { downloadRate: 70_000, uploadRate: 0, webseedRates: { [url]: 70_000 } as Record<string, number> },
       };
-      const torrent = {
-        id: 'x:0',
-        sessionId: 'x:0',
-        logic: machine('torrent'),
-        system: {},
-        getSnapshot: () => ({ status: 'active', value: { active: 'downloading' }, context: torrentCtx }),
-      };
+      const torrent = fakeTorrent(torrentCtx);
       const webseed = {
         id: `webseed:${url}`,
         sessionId: 'x:1',
