@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTorrent } from '../../src/io/create-torrent.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { writeRandom } from '../support/data.js';
+import { stopGracefully } from '../support/bt-actor-run.js';
 import { freePort, jsonLines, startProcess, stopAll, waitForPort, type Proc } from '../support/proc.js';
 
 const BIN = join(import.meta.dirname, '../../bin/bt-actor.js');
@@ -47,13 +48,7 @@ function btActor(torrent: string, outDir: string, port: number, peers: number[] 
   return {
     stderr: () => stderr,
     lines,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
+    stop: () => stopGracefully(child, exited),
   };
 }
 

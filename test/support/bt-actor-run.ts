@@ -95,12 +95,18 @@ export async function startBtActorSeed(
     child,
     lines,
     stderr: () => stderr,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
+    stop: () => stopGracefully(child, exited),
   };
+}
+
+/**
+ * Stops a bt-actor child as a user would (SIGTERM: it tells its trackers and closes its files), killing
+ * it if it is still there 8 s later; resolves with its exit code. `exited` is its exit, awaited once.
+ */
+export async function stopGracefully(child: ChildProcess, exited: Promise<number | null>): Promise<number | null> {
+  if (child.exitCode === null) child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
 }
