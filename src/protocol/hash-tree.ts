@@ -22,7 +22,7 @@
  * send(a.kind === 'hashes' ? { type: 'hashes', ...request, hashes: a.hashes } : { type: 'hash-reject', ...request });
  */
 import { toHex } from './bytes.js';
-import { blocksPerPiece, equalHash, HASH_SIZE, nextPowerOfTwo, padHash, sha256 } from './merkle.js';
+import { blocksPerPiece, equalHash, HASH_SIZE, merkleRoot, nextPowerOfTwo, padHash, sha256 } from './merkle.js';
 import type { HashRange } from './wire.js';
 
 /** Most base-layer hashes we give in one `hashes` message: libtorrent asks for at most 512 at a time. */
@@ -225,8 +225,7 @@ export function answerLeafRequest(
   leaves.forEach((leaf, i) => out.set(leaf, i * HASH_SIZE));
   const k = index / length;
   const expected = tree.layers[0]!.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
-  const all = Array.from({ length }, (_, i) => out.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
-  if (!equalHash(subtreeRoot(all), expected))
+  if (!equalHash(merkleRoot(leaves, padHash(0), length), expected))
     return { kind: 'reject', why: `the leaves of piece ${k} do not hash to its layer entry` };
   let at = length * HASH_SIZE;
   for (let up = tree.pieceLayer; up <= proofLayers; up++) {
@@ -236,14 +235,4 @@ export function answerLeafRequest(
     at += HASH_SIZE;
   }
   return { kind: 'hashes', hashes: out };
-}
-
-function subtreeRoot(nodes: readonly Uint8Array[]): Uint8Array {
-  let layer = nodes.slice();
-  while (layer.length > 1) {
-    const next: Uint8Array[] = [];
-    for (let i = 0; i < layer.length; i += 2) next.push(pair(layer[i]!, layer[i + 1]!));
-    layer = next;
-  }
-  return layer[0]!;
 }
