@@ -17,7 +17,15 @@
  * if (verify(index, pieceBytes)) await storage.writePiece(index, pieceBytes);
  */
 import { createHash } from 'node:crypto';
-import { BLOCK_SIZE, blockHashes, equalHash, HASH_SIZE, merkleRoot, pieceHash as subtreeHash } from './merkle.js';
+import {
+  BLOCK_SIZE,
+  blockHashes,
+  equalHash,
+  HASH_SIZE,
+  merkleRoot,
+  pieceHash as subtreeHash,
+  sha256,
+} from './merkle.js';
 import { type Metainfo, type TorrentFile, pieceHash, pieceSize } from './metainfo.js';
 
 /** True when `data` is piece `index` of the torrent. */
@@ -133,12 +141,12 @@ function sha1Of(data: Uint8Array): Uint8Array {
  * const leaves = blockHashesOf(meta)(index, piece); // storage.hashFailed's blockHashes
  */
 export function blockHashesOf(meta: Metainfo): (index: number, data: Uint8Array) => Uint8Array[] {
-  if (meta.kind === 'v1') return (_index, data) => perBlock(data, sha1Of);
+  if (meta.kind === 'v1') return (_index, data) => sha1Blocks(data);
   const leaves = fileLeavesOf(meta);
   return (index, data) => {
     const out = leaves(index, data);
     for (let at = out.length * BLOCK_SIZE; at < data.length; at += BLOCK_SIZE)
-      out.push(sha256Of(data.subarray(at, at + BLOCK_SIZE)));
+      out.push(sha256(data.subarray(at, at + BLOCK_SIZE)));
     return out;
   };
 }
@@ -161,16 +169,13 @@ export function fileLeavesOf(meta: Metainfo): (index: number, data: Uint8Array) 
   }
   return (index, data) => {
     const bytes = fileBytes[index]! < 0 ? data.length : Math.min(fileBytes[index]!, data.length);
-    return perBlock(data.subarray(0, bytes), sha256Of);
+    return blockHashes(data.subarray(0, bytes));
   };
 }
 
-function perBlock(data: Uint8Array, hash: (b: Uint8Array) => Uint8Array): Uint8Array[] {
+/** The SHA-1 of each 16 KiB block (the last may be shorter). */
+function sha1Blocks(data: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let at = 0; at < data.length; at += BLOCK_SIZE) out.push(hash(data.subarray(at, at + BLOCK_SIZE)));
+  for (let at = 0; at < data.length; at += BLOCK_SIZE) out.push(sha1Of(data.subarray(at, at + BLOCK_SIZE)));
   return out;
-}
-
-function sha256Of(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(data).digest());
 }
