@@ -43,7 +43,10 @@ describe('BEP 52 block blame between engines', () => {
     const meta = parseMetainfo(torrent);
     const liar = await hostileSeeder(meta, pieceSpace(meta, FILES), { corrupt: 'all', rejectHashes: true });
     try {
-      const seed = await Engine.create({ port: 0, host: '127.0.0.1' });
+      // The honest seed uploads at 256 KiB/s: a failed piece fetched again takes it ≥ 0.25 s, while its
+      // leaf answer (no block: never held back by the limit) comes at once — so the block blame, not
+      // smart ban after a good copy, judges the first failed piece even on a loaded machine.
+      const seed = await Engine.create({ port: 0, host: '127.0.0.1', limits: { up: 256 * 1024 } });
       engines.push(seed);
       await (
         await seed.add(torrent, { dir: join(work, 'seed') })
