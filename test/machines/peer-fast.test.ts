@@ -38,14 +38,22 @@ describe('BEP 6: our allowed-fast set', () => {
     const h = start({ pieces: PIECES, settings: { allowedFastSetSize: K } });
     h.connect(FAST, [SET[0]!, ...OTHER]);
     expect(h.messages('allowed-fast')).toEqual([{ type: 'allowed-fast', index: SET[0] }]);
-    h.send({ type: 'peer.announce', index: OTHER[0]! });
+    h.announce(OTHER[0]!);
     expect(h.messages('allowed-fast')).toHaveLength(1);
-    h.send({ type: 'peer.announce', index: SET[1]! });
-    h.send({ type: 'peer.announce', index: SET[1]! });
+    h.announce(SET[1]!);
+    h.announce(SET[1]!);
     expect(h.messages('allowed-fast')).toEqual([
       { type: 'allowed-fast', index: SET[0] },
       { type: 'allowed-fast', index: SET[1] },
     ]);
+    // The have and the allowed-fast of one announce leave in one write.
+    expect(h.wire.commands.filter((c) => c.type === 'wire.sendMany').at(-1)).toEqual({
+      type: 'wire.sendMany',
+      messages: [
+        { type: 'have', index: SET[1] },
+        { type: 'allowed-fast', index: SET[1] },
+      ],
+    });
   });
 
   it('is not sent to a peer without the fast bit, nor when the set size is 0', () => {
@@ -88,7 +96,7 @@ describe('BEP 6: our allowed-fast set', () => {
     expect(h.messages('have-none')).toHaveLength(1);
     h.push({ type: 'wire.request', ...req(SET[2]!) });
     expect(h.messages('reject')).toEqual([{ type: 'reject', ...req(SET[2]!) }]);
-    h.send({ type: 'peer.announce', index: SET[2]! });
+    h.announce(SET[2]!);
     h.push({ type: 'wire.request', ...req(SET[2]!) });
     expect(h.reader.reads).toEqual([{ type: 'upload.read', ...req(SET[2]!) }]);
   });
@@ -151,7 +159,7 @@ describe('BEP 6: pieces the peer allows us', () => {
     expect(h.reports('peer.wants').at(-1)).toEqual({ type: 'peer.wants', key: h.key, count: 2 });
     h.push({ type: 'wire.choke' });
     expect(requestsState(h)).toBe('fast');
-    h.send({ type: 'peer.announce', index: 5 });
+    h.announce(5);
     expect(requestsState(h)).toBe('idle');
     expect(h.snapshot().context.fast.allowedIn).toEqual([]);
   });
@@ -212,7 +220,7 @@ describe('BEP 6: suggest', () => {
     h.push({ type: 'wire.unchoke' });
     h.send({ type: 'peer.interest', interested: true });
     expect(h.reports('peer.wants').at(-1)).toEqual({ type: 'peer.wants', key: h.key, count: 2, prefer: [3, 7] });
-    h.send({ type: 'peer.announce', index: 3 });
+    h.announce(3);
     expect(h.snapshot().context.fast.suggested).toEqual([7]);
     for (let i = 0; i < 30; i++) h.push({ type: 'wire.suggest', index: i });
     expect(h.snapshot().context.fast.suggested).toEqual(Array.from({ length: MAX_SUGGESTED }, (_, i) => 14 + i));

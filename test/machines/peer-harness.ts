@@ -78,6 +78,8 @@ export function bitfieldOf(pieces: number[], count = PIECES): Uint8Array {
 export function startPeer(opts: StartOptions = {}) {
   const clock = new SimulatedClock();
   const pieceCount = opts.pieces ?? PIECES;
+  /** Our pieces as the torrent told the peer (admission and announcements). */
+  const ours = new Set<number>();
   const wire = {
     input: undefined as PeerWireInput | undefined,
     commands: [] as PeerWireCommand[],
@@ -186,7 +188,13 @@ export function startPeer(opts: StartOptions = {}) {
     /** Handshake and admission with our pieces `have`: ends in `connected`. */
     connect(reserved: Uint8Array = NO_EXT, have: number[] = []) {
       h.handshake(reserved);
+      for (const i of have) ours.add(i);
       h.send({ type: 'peer.admit', have: bitfieldOf(have, pieceCount) });
+    },
+    /** The torrent verified `pieces`: `peer.announce` with our pieces so far (admitted and announced). */
+    announce(...pieces: number[]) {
+      for (const i of pieces) ours.add(i);
+      h.send({ type: 'peer.announce', pieces, have: bitfieldOf([...ours], pieceCount) });
     },
     bitfield(pieces: number[]) {
       h.push({ type: 'wire.bitfield', bytes: bitfieldOf(pieces, pieceCount) });

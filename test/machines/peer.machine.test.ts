@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { transition } from 'xstate';
 import { HAVE_SLACK, peerMachine } from '../../src/machines/peer/peer.machine.js';
 import { outstanding } from '../../src/machines/peer/pipeline.js';
-import type { PeerReport } from '../../src/machines/peer/types.js';
+import { HAVE_BATCH, type PeerReport } from '../../src/machines/peer/types.js';
 import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import {
   BLOCK,
@@ -140,11 +140,11 @@ describe('peer statechart: connecting, handshaking, admission', () => {
   it('our pieces verified before admission are in the admitted bitfield; announcements before it are ignored', () => {
     const h = start();
     h.handshake();
-    h.send({ type: 'peer.announce', index: 3 });
+    h.send({ type: 'peer.announce', pieces: [3], have: bitfieldOf([3]) });
     expect(h.wire.commands).toEqual([]);
     h.send({ type: 'peer.admit', have: bitfieldOf([3]) });
     expect(h.messages()).toEqual([{ type: 'bitfield', bytes: Uint8Array.from([0x10]) }]);
-    h.send({ type: 'peer.announce', index: 0 });
+    h.send({ type: 'peer.announce', pieces: [0], have: bitfieldOf([0, 3]) });
     expect(h.messages().at(-1)).toEqual({ type: 'have', index: 0 });
   });
 
@@ -270,14 +270,50 @@ describe('peer statechart: what the peer has, and our interest', () => {
     });
   });
 
+  it('a have of a piece we lack goes to the torrent at once; one of a piece we have rides on the next report', () => {
+    const h = start({ pieces: 8 });
+    h.connect(FAST, [0]);
+    h.push({ type: 'wire.have', index: 0 }); // ours already: only its availability changes
+    expect(h.reports('peer.have')).toEqual([]);
+    h.push({ type: 'wire.have', index: 2 }); // one we lack: told at once, with the one waiting
+    expect(h.reports('peer.have')).toEqual([{ type: 'peer.have', key: h.key, pieces: [0, 2] }]);
+    // Ours since the torrent announced it: waits, and rides on the liveness check's report.
+    h.announce(3);
+    h.push({ type: 'wire.have', index: 3 });
+    h.advance(testSettings.checkIntervalMs);
+    expect(h.reports('peer.stats')).toEqual([
+      { type: 'peer.stats', key: h.key, downloaded: 0, uploaded: 0, downRate: 0, upRate: 0, haves: [3] },
+    ]);
+    // …or on a `peer.wants` (the peer unchokes us and the torrent is interested)…
+    h.push({ type: 'wire.have', index: 0 });
+    h.push({ type: 'wire.unchoke' });
+    h.send({ type: 'peer.interest', interested: true });
+    expect(h.reports('peer.wants').at(-1)).toMatchObject({ count: testSettings.minQueue, haves: [0] });
+    // …or on a `peer.blocks`.
+    h.send({ type: 'peer.request', requests: [req(2, 0)] });
+    h.push({ type: 'wire.have', index: 3 });
+    h.deliver(req(2, 0));
+    expect(h.reports('peer.blocks').at(-1)).toMatchObject({ haves: [3] });
+    expect(h.snapshot().context.pieces.unsent).toEqual([]);
+    expect(h.reports('peer.have')).toHaveLength(1);
+    // At most HAVE_BATCH wait: then they go as one `peer.have`.
+    for (let i = 0; i < HAVE_BATCH; i++) h.push({ type: 'wire.have', index: 0 });
+    expect(h.reports('peer.have').at(-1)).toEqual({
+      type: 'peer.have',
+      key: h.key,
+      pieces: new Array<number>(HAVE_BATCH).fill(0),
+    });
+    expect(h.snapshot().context.pieces.unsent).toEqual([]);
+  });
+
   it('reports a valid bitfield, have-all, have-none and haves to the torrent', () => {
     const h = start();
     h.connect(FAST);
     h.bitfield([0, 2]);
     h.push({ type: 'wire.have', index: 3 });
     expect(h.reports('peer.bitfield')).toEqual([{ type: 'peer.bitfield', key: h.key, pieces: bitfieldOf([0, 2]) }]);
-    expect(h.reports('peer.have')).toEqual([{ type: 'peer.have', key: h.key, index: 3 }]);
-    expect(h.snapshot().context.announcedPieces).toBe(true);
+    expect(h.reports('peer.have')).toEqual([{ type: 'peer.have', key: h.key, pieces: [3] }]);
+    expect(h.snapshot().context.pieces.announced).toBe(true);
     const i = start();
     i.connect(FAST);
     i.push({ type: 'wire.have-all' });
@@ -546,14 +582,29 @@ describe('peer statechart: the request pipeline', () => {
     expect(connected(h).requests).toBe('active');
   });
 
-  it('an active peer with free slots asks again at each check (blocks may have been freed elsewhere)', () => {
+  it('an active peer with free slots asks again at each check, in its one check report (blocks may have been freed elsewhere)', () => {
     const h = requesting();
     const asked = h.reports('peer.wants').length;
     h.advance(testSettings.checkIntervalMs);
-    expect(h.reports('peer.wants').length).toBe(asked + 1);
+    expect(h.reports('peer.stats')).toEqual([
+      {
+        type: 'peer.stats',
+        key: h.key,
+        downloaded: 0,
+        uploaded: 0,
+        downRate: 0,
+        upRate: 0,
+        want: testSettings.minQueue,
+      },
+    ]);
+    expect(h.reports('peer.wants').length).toBe(asked); // no second event for the top-up
     h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
-    h.advance(testSettings.checkIntervalMs); // full: nothing to ask
-    expect(h.reports('peer.wants').length).toBe(asked + 1);
+    h.advance(testSettings.checkIntervalMs); // full, nothing moved: nothing to say
+    expect(h.reports('peer.stats')).toHaveLength(1);
+    // Choked: not requesting, so no top-up asked at the check.
+    h.push({ type: 'wire.choke' });
+    h.advance(2 * testSettings.checkIntervalMs);
+    expect(h.reports('peer.stats')).toHaveLength(1);
   });
 });
 
@@ -712,7 +763,10 @@ describe('peer statechart: liveness and closing', () => {
     for (let i = 0; i < 4; i++) h.advance(testSettings.checkIntervalMs);
     const stats = h.reports('peer.stats');
     expect(stats.at(-1)!.downRate).toBe(0);
-    const n = stats.length;
+    // Choked (BEP 3): no longer requesting, so no top-up either.
+    h.push({ type: 'wire.choke' });
+    h.advance(testSettings.checkIntervalMs);
+    const n = h.reports('peer.stats').length;
     h.advance(3 * testSettings.checkIntervalMs);
     expect(h.reports('peer.stats')).toHaveLength(n); // nothing moves: nothing to say
   });
@@ -752,13 +806,22 @@ describe('peer statechart: liveness and closing', () => {
 
   it('peer.announce sends have; commands before the connection is up are ignored', () => {
     const h = start();
-    h.send({ type: 'peer.announce', index: 2 });
+    h.announce(2);
     h.send({ type: 'peer.refill' });
     h.send({ type: 'peer.unchoke' });
     expect(h.wire.commands).toEqual([]);
     h.connect();
-    h.send({ type: 'peer.announce', index: 2 });
+    h.announce(2);
     expect(h.messages()).toEqual([{ type: 'have', index: 2 }]);
+    // Pieces announced together (found by one check) leave in one write.
+    h.announce(0, 1);
+    expect(h.wire.commands.at(-1)).toEqual({
+      type: 'wire.sendMany',
+      messages: [
+        { type: 'have', index: 0 },
+        { type: 'have', index: 1 },
+      ],
+    });
   });
 });
 

@@ -18,6 +18,10 @@
  *   queue ≤ maxQueuedRequests, a block is sent only for a request queued when its read returned;
  * - reports-match-states: each `peer.state` report says what the state regions say;
  * - counted: the bytes in `peer.blocks` reports are the bytes counted downloaded;
+ * - haves-told: every valid `have` the peer received reaches the torrent exactly once, in order (in a
+ *   `peer.have`, or riding on a `peer.wants` / `peer.blocks` / `peer.stats`); one still waiting is of a
+ *   piece the torrent told the peer we have (a have of a piece we lack is told at once), and fewer than
+ *   HAVE_BATCH wait;
  * - closed-is-final: after `peer.closed` nothing more is reported or sent;
  * - hash-serving: a `hash request` on a connected peer gets exactly one answer naming its range —
  *   `hashes` exactly when the range is one of a tree the torrent gave (at spawn, or later with
@@ -32,6 +36,7 @@ import type { PeerContext } from '../../src/machines/peer/peer.machine.js';
 import type { BlockRequest } from '../../src/protocol/layout.js';
 import { encodeExtensionHandshake } from '../../src/protocol/extension-handshake.js';
 import { MAX_READS } from '../../src/machines/peer/upload-queue.js';
+import { HAVE_BATCH } from '../../src/machines/peer/types.js';
 import { MAX_ALLOWED_IN, MAX_SUGGESTED, serveBudget } from '../../src/machines/peer/fast.js';
 import { outstanding } from '../../src/machines/peer/pipeline.js';
 import { HASH_REQUEST_SLACK, hashAllowance } from '../../src/machines/peer/hash-serving.js';
@@ -222,7 +227,7 @@ const step = fc.oneof(
   },
   { weight: 6, arbitrary: fc.record({ t: fc.constant('torrentRequest' as const), n: fc.integer({ min: 1, max: 6 }) }) },
   fc.record({ t: fc.constant('torrentCancel' as const), k: fc.nat(20) }),
-  fc.record({ t: fc.constant('announce' as const), i: fc.nat(PIECES - 1) }),
+  fc.record({ t: fc.constant('announce' as const), i: fc.nat(PIECES - 1), two: fc.boolean() }),
   { weight: 3, arbitrary: fc.record({ t: fc.constant('advance' as const), k: fc.nat(DELAYS.length - 1) }) },
   {
     weight: 1,
@@ -319,6 +324,10 @@ function run(steps: Step[]): HashTally {
   let closedSeen = false;
   let reportsSeen = 0;
   let bytesReported = 0;
+  /** Our pieces as the model torrent told the peer; the valid haves the peer took, and those it told. */
+  let ours = new Set<number>();
+  const havesIn: number[] = [];
+  const havesTold: number[] = [];
   let queuedBefore: BlockRequest[] = [];
   const pendingReads: BlockRequest[] = [];
   /** The model torrent's account of hash serving: the trees it gave the peer, requests and answers. */
@@ -402,8 +411,11 @@ function run(steps: Step[]): HashTally {
             peerId: s.hash === 'self' ? OUR_ID : THEIR_ID,
           },
         });
-      case 'admit':
-        return h.send({ type: 'peer.admit', have: bitfieldOf([0, 1, 2, 3].filter((i) => s.mask & (1 << i))) });
+      case 'admit': {
+        const have = [0, 1, 2, 3].filter((i) => s.mask & (1 << i));
+        if (h.value() === 'admitting') ours = new Set(have);
+        return h.send({ type: 'peer.admit', have: bitfieldOf(have) });
+      }
       case 'choke':
         return h.push({ type: 'wire.choke' });
       case 'unchoke':
@@ -519,8 +531,11 @@ function run(steps: Step[]): HashTally {
         given = given.filter((g) => !same(g, r));
         return h.send({ type: 'peer.cancel', ...r });
       }
-      case 'announce':
-        return h.send({ type: 'peer.announce', index: s.i });
+      case 'announce': {
+        const pieces = s.two ? [s.i, (s.i + 1) % PIECES] : [s.i];
+        if ((h.value() as { connected?: unknown }).connected) for (const i of pieces) ours.add(i);
+        return h.send({ type: 'peer.announce', pieces, have: bitfieldOf([...ours]) });
+      }
       case 'advance':
         return h.advance(DELAYS[s.k]!);
       case 'protocolError':
@@ -536,7 +551,9 @@ function run(steps: Step[]): HashTally {
     for (const s of steps) {
       if (!isActive()) break;
       const before = outstandingNow();
+      const haveCount = ctx().pieces.received;
       apply(s);
+      if (s.t === 'have' && isActive() && ctx().pieces.received > haveCount) havesIn.push(s.i);
       const reports = h.reports();
       for (const r of reports.slice(reportsSeen)) {
         if (closedSeen) fail('closed-is-final', `${r.type} after peer.closed`);
@@ -550,6 +567,9 @@ function run(steps: Step[]): HashTally {
         } else if (r.type === 'peer.returned') {
           for (const q of r.requests) given = given.filter((g) => !same(g, q));
         } else if (r.type === 'peer.closed') closedSeen = true;
+        if (r.type === 'peer.have') havesTold.push(...r.pieces);
+        else if ((r.type === 'peer.wants' || r.type === 'peer.blocks' || r.type === 'peer.stats') && r.haves)
+          havesTold.push(...r.haves);
       }
       reportsSeen = reports.length;
       const answersNow = hashAnswers().length;
@@ -569,6 +589,11 @@ function run(steps: Step[]): HashTally {
         fail('fast-bounded', `${c.fast.served} blocks served while choking`);
       if (c.uploads.queued.length > c.settings.maxQueuedRequests)
         fail('uploads-bounded', `${c.uploads.queued.length} queued`);
+      const waiting = c.pieces.unsent;
+      if ([...havesTold, ...waiting].join() !== havesIn.join())
+        fail('haves-told', `received [${havesIn}], told [${havesTold}], waiting [${waiting}]`);
+      if (waiting.some((i) => !ours.has(i))) fail('haves-told', `[${waiting}] waiting, ours [${[...ours]}]`);
+      if (waiting.length >= HAVE_BATCH) fail('haves-told', `${waiting.length} waiting`);
       if (c.traffic.downloaded !== bytesReported)
         fail('counted', `downloaded ${c.traffic.downloaded}, reported ${bytesReported}`);
       const state = reports.filter((r) => r.type === 'peer.state').at(-1);

@@ -9,7 +9,14 @@
 import type { FilePriority } from '../../src/machines/torrent/file-priority.js';
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect } from 'vitest';
-import { createActor, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';
+import {
+  createActor,
+  fromCallback,
+  SimulatedClock,
+  type AnyActorRef,
+  type AnyEventObject,
+  type InspectionEvent,
+} from 'xstate';
 import { blockHashes } from '../../src/io/storage-actor.js';
 import { peerMachine } from '../../src/machines/peer/peer.machine.js';
 import { metadataPeerMachine } from '../../src/machines/peer/metadata-peer.machine.js';
@@ -68,6 +75,8 @@ export interface TorrentHarnessOptions {
   trackers?: string[];
   /** Answer `storage.close` (default true; false: the storage never confirms, stopping times out). */
   closes?: boolean;
+  /** Events the actor system processes, by receiving actor id (`@xstate.event` inspection). */
+  onEvent?: (actorId: string, event: AnyEventObject) => void;
   /** Called with each command a peer's wire receives (when it receives it). */
   onCommand?: (wire: FakeWire, cmd: PeerWireCommand) => void;
   /** BEP 27: the torrent is private. */
@@ -290,8 +299,14 @@ export function startTorrent(o: TorrentHarnessOptions = {}) {
   });
   const events: (TorrentReport | TorrentRefused)[] = [];
   const answered = new Set<unknown>();
+  const onEvent = o.onEvent;
   const actor = createActor(logic, {
     clock,
+    ...(onEvent && {
+      inspect: (e: InspectionEvent) => {
+        if (e.type === '@xstate.event') onEvent((e.actorRef as AnyActorRef).id, e.event);
+      },
+    }),
     input: {
       // A magnet link says nothing of the torrent's size: its geometry comes with the info dictionary.
       info: o.magnet ? { ...info, length: 0, pieceLength: 0, pieceCount: 0 } : info,

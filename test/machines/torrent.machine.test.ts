@@ -53,6 +53,43 @@ describe('torrent statechart: peers and interest', () => {
     expect(b.messages('interested')).toHaveLength(1); // said once
   });
 
+  it("a peer's have of a piece we have waits for its next report; the picker counts it then", () => {
+    const h = start({ peers: [A], have: [0] });
+    const a = h.peer(A);
+    a.connect(NO_EXT, 0x71);
+    a.bitfield([1]);
+    a.push({ type: 'wire.have', index: 0 });
+    expect(h.picker().availability(0)).toBe(0); // waiting in the peer
+    a.push({ type: 'wire.have', index: 2 }); // one we lack: at once, the waiting one with it
+    expect(h.picker().availability(0)).toBe(1);
+    expect(h.picker().availability(2)).toBe(1);
+    h.picker().checkInvariants();
+  });
+
+  it('blocks wanted again (a peer left) are offered only to the peers we are interested in', () => {
+    const refills = new Map<string, number>();
+    const h = start({
+      peers: [A, B, C],
+      have: [0, 1],
+      onEvent: (id, e) => {
+        if (e.type === 'peer.refill') refills.set(id, (refills.get(id) ?? 0) + 1);
+      },
+    });
+    const a = h.peer(A);
+    a.connect(NO_EXT, 0x71);
+    a.bitfield([0, 1, 2, 3]);
+    const b = h.peer(B);
+    b.connect(NO_EXT, 0x72);
+    b.bitfield([0, 1]); // nothing we lack: not interested
+    const c = h.peer(C);
+    c.connect(NO_EXT, 0x73);
+    c.bitfield([2, 3]);
+    c.push({ type: 'wire.unchoke' });
+    expect(c.messages('request').length).toBeGreaterThan(0);
+    c.push({ type: 'wire.closed' });
+    expect([...refills.keys()].map((id) => id.split('#')[0])).toEqual([`peer:${A}`]);
+  });
+
   it('an unchoke while interested brings requests for blocks the peer has, rarest first, minQueue of them', () => {
     const h = start({ peers: [A, B] });
     const a = h.peer(A);

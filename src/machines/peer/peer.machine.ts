@@ -97,6 +97,8 @@ import {
   type PeerTorrent,
   type PeerView,
   type PickHints,
+  type NewHaves,
+  HAVE_BATCH,
 } from './types.js';
 
 /** The range of a `hashes` or `hash reject` message, without its other fields. */
@@ -135,8 +137,8 @@ export interface PeerContext {
   ext: ExtensionState;
   /** What this connection did with `ut_metadata` and `ut_pex` (src/machines/peer/ext-messages.ts). */
   extMessages: ExtMessagesState;
-  /** The peer told us what it has (bitfield, have-all, have-none, or a first have). */
-  announcedPieces: boolean;
+  /** What each side has, as far as the haves go. */
+  pieces: PiecesState;
   /** BEP 6: pieces the peer allows us while choked and suggests; our allowed-fast set for it (fast.ts). */
   fast: FastState;
   pipeline: PipelineState;
@@ -164,11 +166,32 @@ export interface Traffic {
    * out while they change, and once more when the rates have fallen to zero.
    */
   reported: { downloaded: number; uploaded: number; moving: boolean };
-  /** `have` messages received: a peer that sends more than the torrent has pieces (plus slack) is flooding. */
-  haves: number;
   /** Blocks received and dropped: late (their request given up) or never asked for. */
   dropped: number;
 }
+
+/** What each side of the connection has, as far as the peer machine needs to know. */
+export interface PiecesState {
+  /** The peer told us what it has (bitfield, have-all, have-none, or a first have). */
+  announced: boolean;
+  /** `have` messages received: a peer that sends more than the torrent has pieces (plus slack) is flooding. */
+  received: number;
+  /**
+   * Those of them not yet told to the torrent, in order: haves of pieces we have already, which change
+   * nothing but their availability; they ride on the next report (`NewHaves`).
+   */
+  unsent: readonly number[];
+  /**
+   * Our pieces (bitfield bytes) as the torrent last said (`peer.admit`, `peer.announce`): a have of a
+   * piece we lack is told to the torrent at once (it may make the peer interesting, and its blocks can be
+   * asked for). The torrent's own bytes, replaced on each announce, never changed.
+   */
+  ours: Uint8Array;
+}
+
+/** Whether bitfield `bytes` has piece `index` (BEP 3: high bit first). */
+const hasPiece = (bytes: Uint8Array, index: number): boolean =>
+  ((bytes[index >> 3] ?? 0) & (0x80 >> (index & 7))) !== 0;
 
 /** `have`s beyond the piece count a peer may send (duplicates happen) before it counts as a flood. */
 export const HAVE_SLACK = 64;
@@ -239,6 +262,15 @@ function hintsOf(c: PeerContext, choked: boolean): PickHints {
 }
 /** Shared, so the hot path (a `peer.blocks` per socket read) allocates nothing for no hints. */
 const NO_HINTS: PickHints = Object.freeze({});
+const NO_HAVES: readonly number[] = Object.freeze([]);
+
+/** The `have`s waiting to be told to the torrent, as a report's field (none: no field). */
+const newHavesOf = (c: PeerContext): NewHaves =>
+  c.pieces.unsent.length > 0 ? { haves: c.pieces.unsent } : NO_NEW_HAVES;
+/** The context change that marks the waiting haves told (none if none wait). */
+const havesTold = (c: PeerContext): Partial<PeerContext> =>
+  c.pieces.unsent.length > 0 ? { pieces: { ...c.pieces, unsent: NO_HAVES } } : {};
+const NO_NEW_HAVES: NewHaves = Object.freeze({});
 
 const requestsOf = (requests: readonly BlockRequest[]): WireMessage[] =>
   requests.map((r) => ({ type: 'request', index: r.index, begin: r.begin, length: r.length }));
@@ -280,7 +312,7 @@ export const peerMachine = setup({
     wantsInterest: ({ event }) => event.type === 'peer.interest' && event.interested,
     wantsNoInterest: ({ event }) => event.type === 'peer.interest' && !event.interested,
     isFast: ({ context }) => context.extensions.fast,
-    hasAnnouncedPieces: ({ context }) => context.announcedPieces,
+    hasAnnouncedPieces: ({ context }) => context.pieces.announced,
   },
   actions: {
     sendWire: sendTo('wire', (_, cmd: PeerWireCommand) => cmd),
@@ -300,13 +332,15 @@ export const peerMachine = setup({
      */
     askForBlocks: enqueueActions(({ context, enqueue }, params: { choked: boolean }) => {
       const count = freeSlots(context.pipeline, depthOf(context));
-      if (count > 0)
-        enqueue.sendTo(context.report, {
-          type: 'peer.wants',
-          key: context.key,
-          count,
-          ...hintsOf(context, params.choked),
-        } satisfies PeerReport);
+      if (count === 0) return;
+      enqueue.sendTo(context.report, {
+        type: 'peer.wants',
+        key: context.key,
+        count,
+        ...hintsOf(context, params.choked),
+        ...newHavesOf(context),
+      } satisfies PeerReport);
+      if (context.pieces.unsent.length > 0) enqueue.assign(havesTold(context));
     }),
     /** `wire.piece` / `wire.pieces`: blocks we asked for go to the torrent; one we never asked for closes. */
     receiveBlocks: enqueueActions(({ context, event, enqueue }, params: { requesting: boolean; choked?: boolean }) => {
@@ -324,7 +358,13 @@ export const peerMachine = setup({
         bytes > 0
           ? { ...t, down: addBytes(t.down, bytes, at), downloaded: t.downloaded + bytes, lastAt: at, dropped }
           : { ...t, lastAt: at, dropped };
-      enqueue.assign({ pipeline: r.pipeline, liveness: heard(context.liveness, r.accepted.length + r.late), traffic });
+      enqueue.assign({
+        pipeline: r.pipeline,
+        liveness: heard(context.liveness, r.accepted.length + r.late),
+        traffic,
+        // Waiting haves ride on the `peer.blocks` report (sent when a block was accepted).
+        ...(r.accepted.length > 0 && havesTold(context)),
+      });
       if (r.accepted.length > 0) {
         // Free slots as of after this delivery (the pipeline and the rate just changed).
         const depth = pipelineDepth(rateOf(traffic.down, at), context.settings, context.ext.reqq);
@@ -338,6 +378,7 @@ export const peerMachine = setup({
           want,
           batch: refillBatch(depth),
           ...(want > 0 ? hintsOf(context, params.choked === true) : NO_HINTS),
+          ...newHavesOf(context),
         } satisfies PeerReport);
       }
       if (r.unrequested) {
@@ -479,7 +520,7 @@ export const peerMachine = setup({
     extensions: { fast: false, extended: false, dht: false },
     ext: emptyExtensionState,
     extMessages: emptyExtMessages,
-    announcedPieces: false,
+    pieces: { announced: false, received: 0, unsent: NO_HAVES, ours: new Uint8Array(0) },
     fast: emptyFast,
     pipeline: emptyPipeline,
     uploads: emptyUploads,
@@ -491,7 +532,6 @@ export const peerMachine = setup({
       uploaded: 0,
       lastAt: 0,
       reported: { downloaded: 0, uploaded: 0, moving: false },
-      haves: 0,
       dropped: 0,
     },
     close: undefined,
@@ -598,6 +638,7 @@ export const peerMachine = setup({
         'peer.admit': {
           target: 'connected',
           actions: enqueueActions(({ context, event, enqueue }) => {
+            enqueue.assign({ pieces: { ...context.pieces, ours: event.have } });
             // BEP 10: our extension messages, how many requests we queue, who we are (before the bitfield).
             if (context.extensions.extended) {
               const offer = offeredExtensions(context.torrent);
@@ -655,7 +696,7 @@ export const peerMachine = setup({
                   enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: (err as Error).message });
                   return;
                 }
-                enqueue.assign({ announcedPieces: true });
+                enqueue.assign({ pieces: { ...context.pieces, announced: true } });
                 enqueue.sendTo(context.report, {
                   type: 'peer.bitfield',
                   key: context.key,
@@ -676,7 +717,7 @@ export const peerMachine = setup({
           {
             actions: [
               'heard',
-              assign({ announcedPieces: true }),
+              assign({ pieces: ({ context }) => ({ ...context.pieces, announced: true }) }),
               { type: 'report', params: { type: 'peer.bitfield', pieces: 'all' } },
             ],
           },
@@ -692,7 +733,7 @@ export const peerMachine = setup({
           {
             actions: [
               'heard',
-              assign({ announcedPieces: true }),
+              assign({ pieces: ({ context }) => ({ ...context.pieces, announced: true }) }),
               { type: 'report', params: { type: 'peer.bitfield', pieces: 'none' } },
             ],
           },
@@ -711,7 +752,7 @@ export const peerMachine = setup({
               }
               // Each piece is had once: far more haves than pieces is a flood (each would cost the torrent
               // an event), closed cheaply here.
-              const haves = context.traffic.haves + 1;
+              const haves = context.pieces.received + 1;
               if (haves > context.torrent.geometry.pieceCount + HAVE_SLACK) {
                 enqueue.raise({
                   type: 'peer.close',
@@ -720,14 +761,20 @@ export const peerMachine = setup({
                 });
                 return;
               }
-              enqueue.assign({ traffic: { ...context.traffic, haves } });
-              // A have counts as saying what it has: no bitfield may follow.
-              if (!context.announcedPieces) enqueue.assign({ announcedPieces: true });
-              enqueue.sendTo(context.report, {
-                type: 'peer.have',
-                key: context.key,
-                index: event.index,
-              } satisfies PeerReport);
+              // A have of a piece we lack is told at once (it may make the peer interesting, its blocks can be
+              // asked for); one of a piece we have changes only its availability: it waits for the next
+              // report (`NewHaves`), or until HAVE_BATCH wait. A have counts as saying what the peer has: no
+              // bitfield may follow (`announced`).
+              const p = context.pieces;
+              const unsent = [...p.unsent, event.index];
+              const now = unsent.length >= HAVE_BATCH || !hasPiece(p.ours, event.index);
+              enqueue.assign({ pieces: { ...p, announced: true, received: haves, unsent: now ? NO_HAVES : unsent } });
+              if (now)
+                enqueue.sendTo(context.report, {
+                  type: 'peer.have',
+                  key: context.key,
+                  pieces: unsent,
+                } satisfies PeerReport);
             }),
           ],
         },
@@ -922,13 +969,18 @@ export const peerMachine = setup({
         },
         'peer.announce': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            enqueue.sendTo('wire', send({ type: 'have', index: event.index }));
+            const messages: WireMessage[] = event.pieces.map((index) => ({ type: 'have', index }));
             // BEP 6: a piece of our allowed-fast set we now have is announced; the peer's hints for it go.
-            const f = pieceVerified(context.fast, event.index);
-            if (f.state !== context.fast) enqueue.assign({ fast: f.state });
-            if (f.announce) enqueue.sendTo('wire', send({ type: 'allowed-fast', index: event.index }));
+            let fast = context.fast;
+            for (const index of event.pieces) {
+              const f = pieceVerified(fast, index);
+              fast = f.state;
+              if (f.announce) messages.push({ type: 'allowed-fast', index });
+            }
+            enqueue.sendTo('wire', messages.length === 1 ? send(messages[0]!) : { type: 'wire.sendMany', messages });
+            enqueue.assign({ pieces: { ...context.pieces, ours: event.have }, ...(fast !== context.fast && { fast }) });
             // The last allowed piece we lacked is ours now: `requests.fast` has nothing left to ask for.
-            if (f.state.allowedIn.length === 0 && context.fast.allowedIn.length > 0)
+            if (fast.allowedIn.length === 0 && context.fast.allowedIn.length > 0)
               enqueue.raise({ type: 'peer.reconsider' });
           }),
         },
@@ -1098,11 +1150,8 @@ export const peerMachine = setup({
                 'peer.refill': { actions: { type: 'askForBlocks', params: { choked: false } } },
                 'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
                 'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
-                'peer.check': [
-                  { guard: 'isStarved', target: 'snubbed' },
-                  // Blocks may have become wanted with no event of ours (another peer closed): top up.
-                  { actions: { type: 'askForBlocks', params: { choked: false } } },
-                ],
+                // Not starved: the check's `peer.stats` report asked for a top-up.
+                'peer.check': { guard: 'isStarved', target: 'snubbed' },
               },
             },
             // BEP 6: the peer chokes us but allows us pieces (`allowed-fast`): requests only for those.
@@ -1121,10 +1170,7 @@ export const peerMachine = setup({
                 'peer.refill': { actions: { type: 'askForBlocks', params: { choked: true } } },
                 'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: true, choked: true } } },
                 'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: true, choked: true } } },
-                'peer.check': [
-                  { guard: 'isStarved', target: 'snubbed' },
-                  { actions: { type: 'askForBlocks', params: { choked: true } } },
-                ],
+                'peer.check': { guard: 'isStarved', target: 'snubbed' },
               },
             },
             snubbed: {
@@ -1151,7 +1197,7 @@ export const peerMachine = setup({
                 checkInterval: {
                   target: 'watching',
                   reenter: true,
-                  actions: enqueueActions(({ context, enqueue }) => {
+                  actions: enqueueActions(({ context, enqueue, check }) => {
                     const c = checkLiveness(
                       context.liveness,
                       context.settings.checkIntervalMs,
@@ -1164,7 +1210,14 @@ export const peerMachine = setup({
                     const downRate = rateOf(t.down, now);
                     const upRate = rateOf(t.up, now);
                     const changed = downloaded !== reported.downloaded || uploaded !== reported.uploaded;
-                    if (changed || reported.moving) {
+                    // A requesting pipeline (not starved: that one is snubbed now) is topped up: blocks may
+                    // have become wanted with no event of ours (another peer closed, a request came back).
+                    const fast = inState(check, '#peer.connected.requests.fast');
+                    const requesting =
+                      c.verdict === 'alive' && (fast || inState(check, '#peer.connected.requests.active'));
+                    const want = requesting ? freeSlots(context.pipeline, depthOf(context)) : 0;
+                    const haves = context.pieces.unsent.length > 0;
+                    if (changed || reported.moving || want > 0 || haves) {
                       enqueue.sendTo(context.report, {
                         type: 'peer.stats',
                         key: context.key,
@@ -1172,6 +1225,8 @@ export const peerMachine = setup({
                         uploaded,
                         downRate,
                         upRate,
+                        ...(want > 0 && { want, ...hintsOf(context, fast) }),
+                        ...newHavesOf(context),
                       } satisfies PeerReport);
                     }
                     enqueue.assign({
@@ -1180,6 +1235,7 @@ export const peerMachine = setup({
                         ...t,
                         reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 },
                       },
+                      ...havesTold(context),
                     });
                     if (c.keepAlive) enqueue.sendTo('wire', send({ type: 'keep-alive' }));
                     if (c.verdict === 'silent')

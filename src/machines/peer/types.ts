@@ -134,6 +134,21 @@ export interface PickHints {
   prefer?: readonly number[];
 }
 
+/**
+ * `have`s the peer received and had not yet told the torrent, riding on a report it sends anyway
+ * (`peer.wants`, `peer.blocks`, `peer.stats`): the torrent takes them before anything else the report
+ * says. Absent when none wait.
+ */
+export interface NewHaves {
+  haves?: readonly number[];
+}
+
+/**
+ * `have`s a peer holds back (while we are interested in it) before it sends them as one `peer.have`;
+ * fewer wait for the next report, at most one check interval.
+ */
+export const HAVE_BATCH = 32;
+
 /** Events the peer actor sends to its parent (the torrent actor). */
 export type PeerReport =
   /** The peer's handshake named our torrent: admit it (`peer.admit`) or close it (a duplicate). */
@@ -152,24 +167,49 @@ export type PeerReport =
     }
   /** What the peer has, as it first says it: a validated bitfield, or BEP 6 have-all / have-none. */
   | { type: 'peer.bitfield'; key: string; pieces: Uint8Array | 'all' | 'none' }
-  /** The peer's `have` (the index is checked). */
-  | { type: 'peer.have'; key: string; index: number }
+  /**
+   * The peer's `have`s (indices checked), in the order received, that no other report carried
+   * ({@link NewHaves}): sent at once while we are not interested in the peer (a have may change that),
+   * otherwise when {@link HAVE_BATCH} are waiting.
+   */
+  | { type: 'peer.have'; key: string; pieces: readonly number[] }
   /**
    * The request pipeline has `count` free slots: pick blocks for it (answered with `peer.request`).
    * {@link PickHints}: while the peer chokes us, only its allowed-fast pieces; suggested pieces first.
    */
-  | ({ type: 'peer.wants'; key: string; count: number } & PickHints)
+  | ({ type: 'peer.wants'; key: string; count: number } & PickHints & NewHaves)
   /**
    * Blocks the peer delivered that were outstanding to it, in order (their bytes are views of the
    * socket's buffer: copy them while handling the event). `want` free slots follow; a top-up smaller
    * than `batch` may wait (outside endgame).
    */
-  | ({ type: 'peer.blocks'; key: string; blocks: readonly PieceBlock[]; want: number; batch: number } & PickHints)
+  | ({
+      type: 'peer.blocks';
+      key: string;
+      blocks: readonly PieceBlock[];
+      want: number;
+      batch: number;
+    } & PickHints &
+      NewHaves)
   /** Requests the peer will not answer (choked without BEP 6, rejected, or snubbed): back to the picker. */
   | { type: 'peer.returned'; key: string; requests: readonly BlockRequest[] }
   | ({ type: 'peer.state'; key: string } & PeerView)
-  /** Counters and rates, every check interval while they change. */
-  | { type: 'peer.stats'; key: string; downloaded: number; uploaded: number; downRate: number; upRate: number }
+  /**
+   * The liveness check's report, at most one per check interval: counters and rates (sent while they
+   * change, and once more when the rates fall to zero), `want` free slots of a requesting pipeline to
+   * top up (blocks may have become wanted with no event of this peer: another one closed), and the
+   * `have`s no other report carried. Sent only when one of the three has something to say.
+   */
+  | ({
+      type: 'peer.stats';
+      key: string;
+      downloaded: number;
+      uploaded: number;
+      downRate: number;
+      upRate: number;
+      want?: number;
+    } & PickHints &
+      NewHaves)
   | { type: 'peer.closed'; key: string; reason: CloseReason; detail?: string; downloaded: number; uploaded: number }
   /**
    * The peer's BEP 10 handshake (each time it comes): whether it takes our `ut_pex` messages (it
@@ -196,11 +236,18 @@ export type PeerCommand =
   | { type: 'peer.request'; requests: BlockRequest[] }
   /** Another peer delivered this block first, or its piece was verified: cancel our request. */
   | { type: 'peer.cancel'; index: number; begin: number; length: number }
-  /** We verified piece `index`: tell the peer (`have`); ignored before the peer is admitted. */
-  | { type: 'peer.announce'; index: number }
+  /**
+   * We verified `pieces` (one, or those a check found at once): tell the peer (`have`s, one write);
+   * `have` is our pieces (bitfield bytes) with them, a fresh copy the peer keeps but never changes
+   * (whether a peer's have is of a piece we lack). Ignored before the peer is admitted.
+   */
+  | { type: 'peer.announce'; pieces: readonly number[]; have: Uint8Array }
   /** Whether the peer has pieces we lack (the torrent's picker decides): `interested` / `not interested`. */
   | { type: 'peer.interest'; interested: boolean }
-  /** Blocks may be wanted again (a peer left, a piece failed): ask for them if the pipeline has room. */
+  /**
+   * Blocks may be wanted again (a peer left, a piece failed): ask for them if the pipeline has room.
+   * Sent only to peers the torrent is interested in (no other is requesting).
+   */
   | { type: 'peer.refill' }
   /** The choker's verdict: let the peer download from us, or stop it. */
   | { type: 'peer.unchoke' }

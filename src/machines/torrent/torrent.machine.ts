@@ -773,9 +773,30 @@ function pickFor(c: TorrentContext, out: Outbox, key: string, count: number, bat
   if (requests.length > 0) out.peer(key, { type: 'peer.request', requests });
 }
 
+/**
+ * Asks a peer to top up (blocks became wanted again) — only one we are interested in: no other is
+ * requesting (its request region is idle), so it would drop the `peer.refill`.
+ */
+function refill(c: TorrentContext, out: Outbox, key: string): void {
+  if (c.svc.interest.get(key) === true) out.peer(key, { type: 'peer.refill' });
+}
+
 /** Asks every other peer to top up (blocks became wanted again). */
 function refillOthers(c: TorrentContext, out: Outbox, except?: string): void {
-  for (const key of Object.keys(c.peers)) if (key !== except) out.peer(key, { type: 'peer.refill' });
+  for (const key of Object.keys(c.peers)) if (key !== except) refill(c, out, key);
+}
+
+/**
+ * A peer's `have`s (a `peer.have`, or riding on another report): the picker counts them; a peer we were
+ * not interested in may be now (a have only ever makes a peer more interesting), and a seed may be of no
+ * use to a complete torrent.
+ */
+function takeHaves(c: TorrentContext, out: Outbox, key: string, pieces: readonly number[] | undefined): void {
+  const picker = c.svc.picker;
+  if (!picker || !pieces || pieces.length === 0) return;
+  for (const index of pieces) picker.have(key, index);
+  if (c.svc.interest.get(key) !== true) updateInterest(c, out, key);
+  closeIfUseless(c, out, key);
 }
 
 /**
@@ -1282,7 +1303,7 @@ export const torrentMachine = setup({
       for (const key of Object.keys(context.peers)) {
         if (context.peers[key]!.peerId === undefined) continue;
         updateInterest(context, out, key);
-        out.peer(key, { type: 'peer.refill' });
+        refill(context, out, key);
       }
       out.flush(self);
       self.send({
@@ -1325,17 +1346,23 @@ export const torrentMachine = setup({
     },
     peerHave: ({ context, event, self }) => {
       if (event.type !== 'peer.have') return;
-      context.svc.picker!.have(event.key, event.index);
       const out = new Outbox();
-      // A have only ever makes a peer more interesting.
-      if (context.svc.interest.get(event.key) !== true) updateInterest(context, out, event.key);
-      closeIfUseless(context, out, event.key);
+      takeHaves(context, out, event.key, event.pieces);
       out.flush(self);
     },
     pick: ({ context, event, self }) => {
       if (event.type !== 'peer.wants') return;
       const out = new Outbox();
+      takeHaves(context, out, event.key, event.haves);
       pickFor(context, out, event.key, event.count, undefined, event);
+      out.flush(self);
+    },
+    /** The liveness check's report: its haves, then a top-up of the free slots it names. */
+    checkReport: ({ context, event, self }) => {
+      if (event.type !== 'peer.stats') return;
+      const out = new Outbox();
+      takeHaves(context, out, event.key, event.haves);
+      if (event.want !== undefined && event.want > 0) pickFor(context, out, event.key, event.want, undefined, event);
       out.flush(self);
     },
     acceptBlocks: ({ context, event, self }) => {
@@ -1343,6 +1370,7 @@ export const torrentMachine = setup({
       const { picker, buffers } = context.svc;
       if (!picker || !buffers) return;
       const out = new Outbox();
+      takeHaves(context, out, event.key, event.haves);
       for (const b of event.blocks) {
         const len = b.block.length;
         const r = picker.blockReceived(event.key, b.index, b.begin, len);
@@ -1412,14 +1440,16 @@ export const torrentMachine = setup({
       }
       for (const { peer, request } of picker!.pieceVerified(event.index))
         out.peer(peer, { type: 'peer.cancel', ...request });
+      // Our pieces as of now: one copy, handed to every peer with the announce (none of them changes it).
+      const have = picker!.bitfield().toBytes();
       for (const key of Object.keys(context.peers)) {
-        out.peer(key, { type: 'peer.announce', index: event.index });
+        out.peer(key, { type: 'peer.announce', pieces: [event.index], have });
         // Our new piece may leave a peer with nothing we lack.
         if (context.svc.interest.get(key) === true) updateInterest(context, out, key);
       }
       // A piece left the write backlog: the requests held back for it may go out now.
       if (wasBacklogged && !buffers!.backlogged) {
-        for (const key of heldBack) out.peer(key, { type: 'peer.refill' });
+        for (const key of heldBack) refill(context, out, key);
         heldBack.clear();
       }
       out.flush(self);
@@ -1495,16 +1525,19 @@ export const torrentMachine = setup({
       const picker = context.svc.picker;
       if (!picker || !context.svc.hashes?.layerChecked(event.file)) return;
       const out = new Outbox();
-      for (const index of foundOnDisk(context.info, event)) {
+      const found = foundOnDisk(context.info, event);
+      for (const index of found)
         for (const { peer, request } of picker.pieceVerified(index))
           out.peer(peer, { type: 'peer.cancel', ...request });
-        for (const key of Object.keys(context.peers)) out.peer(key, { type: 'peer.announce', index });
+      if (found.length > 0) {
+        const have = picker.bitfield().toBytes();
+        for (const key of Object.keys(context.peers)) out.peer(key, { type: 'peer.announce', pieces: found, have });
       }
       picker.setPriorities(pickablePriorities(context));
       for (const key of Object.keys(context.peers)) {
         if (context.peers[key]!.peerId === undefined) continue;
         updateInterest(context, out, key);
-        out.peer(key, { type: 'peer.refill' });
+        refill(context, out, key);
       }
       out.flush(self);
     },
@@ -2299,12 +2332,23 @@ export const torrentMachine = setup({
           }),
         },
         'peer.stats': {
-          actions: assign(({ context, event }) => {
-            const e = context.peers[event.key];
-            if (!e) return {};
-            const { downloaded, uploaded, downRate, upRate } = event;
-            return { peers: { ...context.peers, [event.key]: { ...e, downloaded, uploaded, downRate, upRate } } };
-          }),
+          actions: [
+            assign(({ context, event }) => {
+              const e = context.peers[event.key];
+              const { downloaded, uploaded, downRate, upRate } = event;
+              // A report for its haves or a top-up only: the entry stays as it is.
+              if (
+                !e ||
+                (e.downloaded === downloaded &&
+                  e.uploaded === uploaded &&
+                  e.downRate === downRate &&
+                  e.upRate === upRate)
+              )
+                return {};
+              return { peers: { ...context.peers, [event.key]: { ...e, downloaded, uploaded, downRate, upRate } } };
+            }),
+            'checkReport',
+          ],
         },
         'peer.extensions': {
           actions: assign(({ context, event }) => {
