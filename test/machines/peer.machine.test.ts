@@ -498,13 +498,18 @@ describe('peer statechart: the request pipeline', () => {
     expect(b.reports('peer.wants')).toHaveLength(1); // no new request while choked
   });
 
-  it('a reject while unchoked frees a slot the torrent is asked to fill', () => {
+  it('a reject while unchoked frees a slot the torrent is asked to fill, in the same report', () => {
     const h = requesting(FAST);
     h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
+    const wants = h.reports('peer.wants').length;
     h.push({ type: 'wire.reject', ...req(0, BLOCK) });
-    expect(h.reports('peer.wants').at(-1)).toEqual({ type: 'peer.wants', key: h.key, count: 1 });
-    h.push({ type: 'wire.reject', ...req(2, 0) }); // never asked: nothing to give back
+    expect(h.reports('peer.returned')).toEqual([
+      { type: 'peer.returned', key: h.key, requests: [req(0, BLOCK)], want: 1 },
+    ]);
+    expect(h.reports('peer.wants')).toHaveLength(wants);
+    h.push({ type: 'wire.reject', ...req(2, 0) }); // never asked: nothing to give back, but a slot is free
     expect(h.reports('peer.returned')).toHaveLength(1);
+    expect(h.reports('peer.wants').at(-1)).toEqual({ type: 'peer.wants', key: h.key, count: 1 });
   });
 
   it('a peer that lowers its reqq below what is outstanding: the newest requests are cancelled and go back', () => {

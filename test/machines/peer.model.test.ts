@@ -19,7 +19,7 @@
  * - reports-match-states: each `peer.state` report says what the state regions say;
  * - counted: the bytes in `peer.blocks` reports are the bytes counted downloaded;
  * - haves-told: every valid `have` the peer received reaches the torrent exactly once, in order (in a
- *   `peer.have`, or riding on a `peer.wants` / `peer.blocks` / `peer.stats`); one still waiting is of a
+ *   `peer.have`, or riding on a `peer.wants` / `peer.blocks` / `peer.stats` / `peer.returned`); one still waiting is of a
  *   piece the torrent told the peer we have (a have of a piece we lack is told at once), and fewer than
  *   HAVE_BATCH wait;
  * - closed-is-final: after `peer.closed` nothing more is reported or sent;
@@ -568,7 +568,13 @@ function run(steps: Step[]): HashTally {
           for (const q of r.requests) given = given.filter((g) => !same(g, q));
         } else if (r.type === 'peer.closed') closedSeen = true;
         if (r.type === 'peer.have') havesTold.push(...r.pieces);
-        else if ((r.type === 'peer.wants' || r.type === 'peer.blocks' || r.type === 'peer.stats') && r.haves)
+        else if (
+          (r.type === 'peer.wants' ||
+            r.type === 'peer.blocks' ||
+            r.type === 'peer.stats' ||
+            r.type === 'peer.returned') &&
+          r.haves
+        )
           havesTold.push(...r.haves);
       }
       reportsSeen = reports.length;

@@ -490,14 +490,35 @@ export const peerMachine = setup({
       const next = suggest(context.fast, event.index, context.torrent.geometry.pieceCount);
       if (next !== context.fast) enqueue.assign({ fast: next });
     }),
-    /** BEP 6 `reject`: the request goes back to the torrent. */
-    takeReject: enqueueActions(({ context, event, enqueue }) => {
+    /**
+     * BEP 6 `reject`: the request goes back to the torrent. A requesting pipeline (`ask`; `choked`: in
+     * `requests.fast`) has a free slot now: the same report asks for the top-up (`want`).
+     */
+    takeReject: enqueueActions(({ context, event, enqueue }, params: { ask?: { choked: boolean } }) => {
       if (event.type !== 'wire.reject') return;
       const r = { index: event.index, begin: event.begin, length: event.length };
       const g = giveUp(context.pipeline, r);
-      if (!g.found) return;
-      enqueue.assign({ pipeline: g.pipeline });
-      enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: [r] } satisfies PeerReport);
+      const ask = params.ask;
+      const want = ask ? freeSlots(g.pipeline, depthOf(context)) : 0;
+      const extra = want > 0 && ask ? { ...hintsOf(context, ask.choked), ...newHavesOf(context) } : undefined;
+      if (g.found) {
+        enqueue.assign({ pipeline: g.pipeline, ...(extra && havesTold(context)) });
+        enqueue.sendTo(context.report, {
+          type: 'peer.returned',
+          key: context.key,
+          requests: [r],
+          ...(extra && { want, ...extra }),
+        } satisfies PeerReport);
+      } else if (extra) {
+        // A reject of nothing outstanding: still a chance to top up, as any reject while requesting.
+        enqueue.assign(havesTold(context));
+        enqueue.sendTo(context.report, {
+          type: 'peer.wants',
+          key: context.key,
+          count: want,
+          ...extra,
+        } satisfies PeerReport);
+      }
     }),
     closeForProtocol: raise((_, params: { detail: string }) => ({
       type: 'peer.close' as const,
@@ -1120,7 +1141,7 @@ export const peerMachine = setup({
             // Blocks while idle (late, after a choke) are still taken if we asked for them.
             'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: false } } },
             'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: false } } },
-            'wire.reject': { actions: ['heard', 'takeReject'] },
+            'wire.reject': { actions: ['heard', { type: 'takeReject', params: {} }] },
             // BEP 6 hints (ignored from a peer without the fast bit); a new allowed piece may start `fast`.
             'wire.allowed-fast': { actions: ['heard', 'takeAllowedFast', 'reconsider'] },
             'wire.suggest': { actions: ['heard', 'takeSuggest'] },
@@ -1145,7 +1166,7 @@ export const peerMachine = setup({
                 'peer.request': { actions: { type: 'sendRequests', params: { choked: false } } },
                 // A rejected request leaves a free slot (the torrent picks something else).
                 'wire.reject': {
-                  actions: ['heard', 'takeReject', { type: 'askForBlocks', params: { choked: false } }],
+                  actions: ['heard', { type: 'takeReject', params: { ask: { choked: false } } }],
                 },
                 'peer.refill': { actions: { type: 'askForBlocks', params: { choked: false } } },
                 'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
@@ -1163,7 +1184,7 @@ export const peerMachine = setup({
                   { guard: 'cannotRequestFast', target: 'idle' },
                 ],
                 'peer.request': { actions: { type: 'sendRequests', params: { choked: true } } },
-                'wire.reject': { actions: ['heard', 'takeReject', { type: 'askForBlocks', params: { choked: true } }] },
+                'wire.reject': { actions: ['heard', { type: 'takeReject', params: { ask: { choked: true } } }] },
                 'wire.allowed-fast': {
                   actions: ['heard', 'takeAllowedFast', { type: 'askForBlocks', params: { choked: true } }],
                 },

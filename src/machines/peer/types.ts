@@ -191,8 +191,11 @@ export type PeerReport =
       batch: number;
     } & PickHints &
       NewHaves)
-  /** Requests the peer will not answer (choked without BEP 6, rejected, or snubbed): back to the picker. */
-  | { type: 'peer.returned'; key: string; requests: readonly BlockRequest[] }
+  /**
+   * Requests the peer will not answer (choked without BEP 6, rejected, or snubbed): back to the picker.
+   * After a reject while requesting, `want` free slots to top up (as `peer.wants`).
+   */
+  | ({ type: 'peer.returned'; key: string; requests: readonly BlockRequest[]; want?: number } & PickHints & NewHaves)
   | ({ type: 'peer.state'; key: string } & PeerView)
   /**
    * The liveness check's report, at most one per check interval: counters and rates (sent while they

@@ -1394,9 +1394,15 @@ export const torrentMachine = setup({
       if (event.want > 0) pickFor(context, out, event.key, event.want, event.batch, event);
       out.flush(self);
     },
-    takeBack: ({ context, event }) => {
+    /** Requests a peer gave back; after a reject, the top-up it asks for (and the haves riding along). */
+    takeBack: ({ context, event, self }) => {
       if (event.type !== 'peer.returned') return;
       for (const r of event.requests) context.svc.picker?.rejected(event.key, r.index, r.begin);
+      if (event.want === undefined && event.haves === undefined) return;
+      const out = new Outbox();
+      takeHaves(context, out, event.key, event.haves);
+      if (event.want !== undefined && event.want > 0) pickFor(context, out, event.key, event.want, undefined, event);
+      out.flush(self);
     },
     peerGone: ({ context, event, self }) => {
       if (event.type !== 'peer.closed') return;
