@@ -113,7 +113,7 @@ const hashRangeOf = (m: HashRange): HashRange => ({
 type WithoutKey<T> = T extends unknown ? Omit<T, 'key'> : never;
 
 /**
- * Internal events: `peer.check` (the liveness timer's verdict) and `peer.reconsider`, raised after
+ * Internal events: `peer.check` (the liveness timer's verdict, raised only when it is `starved`) and `peer.reconsider`, raised after
  * anything that may change whether requests can flow (choke/unchoke, our interest, a snubbed peer
  * delivering): the request region re-evaluates its guards on it.
  */
@@ -1171,7 +1171,7 @@ export const peerMachine = setup({
                 'peer.refill': { actions: { type: 'askForBlocks', params: { choked: false } } },
                 'wire.piece': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
                 'wire.pieces': { actions: { type: 'receiveBlocks', params: { requesting: true } } },
-                // Not starved: the check's `peer.stats` report asked for a top-up.
+                // Raised only when starved; an alive check's top-up rides on its `peer.stats` report.
                 'peer.check': { guard: 'isStarved', target: 'snubbed' },
               },
             },
@@ -1265,7 +1265,9 @@ export const peerMachine = setup({
                         reason: 'timeout',
                         detail: `silent for ${c.liveness.silentMs / 1000} s`,
                       });
-                    else enqueue.raise({ type: 'peer.check', starved: c.verdict === 'starved' });
+                    // Only a starved verdict changes a state (`active` / `fast` → `snubbed`): an alive check
+                    // raises nothing (its top-up left in the `peer.stats` above).
+                    else if (c.verdict === 'starved') enqueue.raise({ type: 'peer.check', starved: true });
                   }),
                 },
               },
