@@ -36,6 +36,18 @@ const inspectorStaysLazy = {
   },
 };
 
+// The code cache's loader, for bin/bt-actor.js, which is CommonJS (bin/package.json) so that Node starts
+// without its ES module loader; `import()` in it (the inspector's modules) stays native.
+await build({
+  entryPoints: [join(dist, 'app/code-cache.js')],
+  outfile: join(dist, 'app/code-cache.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: ['node20'],
+  logLevel: 'warning',
+});
+
 const outfile = join(dist, 'app/cli.bundle.js');
 await build({
   entryPoints: [join(dist, 'app/cli.js')],

@@ -36,7 +36,8 @@ beforeAll(async () => {
   await mkdir(join(install, 'dist/app'), { recursive: true });
   await cp(join(ROOT, 'bin'), join(install, 'bin'), { recursive: true });
   await cp(join(ROOT, 'package.json'), join(install, 'package.json'));
-  for (const f of ['cli.bundle.js', 'code-cache.js']) await cp(join(ROOT, 'dist/app', f), join(install, 'dist/app', f));
+  for (const f of ['cli.bundle.js', 'code-cache.cjs'])
+    await cp(join(ROOT, 'dist/app', f), join(install, 'dist/app', f));
 
   server = createServer((req, res) => {
     announces.push(req.url ?? '');
