@@ -75,6 +75,12 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS (bin/package.json): Node starts without its ES module loader (docs/performance.md).
+    files: ['bin/**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['src/protocol/**/*.ts'],
     rules: restrict(
       [...nodeIo, 'xstate'],

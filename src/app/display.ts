@@ -10,7 +10,10 @@ import { formatBytes, printable } from './format.js';
 
 // ——— display width ———
 
-const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
+// Made at first use: building a Segmenter loads ICU's break rules, ~5-15 ms of every start otherwise
+// (docs/performance.md, Profiles, start-up), and plain ASCII text never needs one.
+let segmenter: Intl.Segmenter | undefined;
+const graphemes = (text: string) => (segmenter ??= new Intl.Segmenter('en', { granularity: 'grapheme' })).segment(text);
 
 /** Code point ranges a terminal draws two columns wide (East Asian Wide and Fullwidth, emoji). */
 const WIDE: readonly (readonly [number, number])[] = [
@@ -105,7 +108,7 @@ function graphemeWidth(g: string): number {
 export function displayWidth(text: string): number {
   if (/^[\x20-\x7e]*$/.test(text)) return text.length;
   let w = 0;
-  for (const { segment } of graphemes.segment(text)) w += graphemeWidth(segment);
+  for (const { segment } of graphemes(text)) w += graphemeWidth(segment);
   return w;
 }
 
@@ -119,7 +122,7 @@ export function truncateToWidth(text: string, width: number): string {
   const room = width - 1; // the ellipsis
   let out = '';
   let w = 0;
-  for (const { segment } of graphemes.segment(text)) {
+  for (const { segment } of graphemes(text)) {
     const gw = graphemeWidth(segment);
     if (w + gw > room) break;
     out += segment;
