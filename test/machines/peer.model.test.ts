@@ -16,6 +16,8 @@
  *   exactly what was left;
  * - uploads-bounded: reads under way ≤ MAX_READS, none started while the socket is congested, the
  *   queue ≤ maxQueuedRequests, a block is sent only for a request queued when its read returned;
+ * - uploads-batched: one event (a batch of requests, a reader's answer, a drain) starts at most one
+ *   reader command and sends at most one `wire.sendBlocks`, never an empty one;
  * - reports-match-states: each `peer.state` report says what the state regions say;
  * - counted: the bytes in `peer.blocks` reports are the bytes counted downloaded;
  * - closed-is-final: after `peer.closed` nothing more is reported or sent;
@@ -201,8 +203,22 @@ const step = fc.oneof(
     k: fc.nat(ALL.length - 1),
     bad: fc.constantFrom('no', 'no', 'no', 'no', 'no', 'no', 'range', 'long'),
   }),
+  fc.record({
+    t: fc.constant('wireRequests' as const),
+    ks: fc.array(fc.nat(ALL.length - 1), { minLength: 2, maxLength: 6 }),
+    badAt: fc.nat(5),
+    bad: fc.constantFrom('no', 'no', 'no', 'no', 'no', 'no', 'range', 'long'),
+  }),
   fc.record({ t: fc.constant('wireCancel' as const), k: fc.nat(ALL.length - 1) }),
-  fc.record({ t: fc.constant('read' as const), k: fc.nat(20), ok: fc.boolean() }),
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('read' as const),
+      k: fc.nat(20),
+      n: fc.integer({ min: 1, max: 4 }),
+      ok: fc.constantFrom(15, 15, 15, 0, 1, 2, 5, 14),
+    }),
+  },
   fc.record({ t: fc.constant('extHandshake' as const), reqq: fc.integer({ min: 1, max: 6 }), bad: fc.boolean() }),
   fc.record({
     t: fc.constant('misc' as const),
@@ -300,18 +316,26 @@ function run(steps: Step[]): HashTally {
         )
           fail('no-request-while-choked', `request ${m.index}:${m.begin} with ${JSON.stringify(snap.value)}`);
       }
-      if (cmd.type === 'wire.sendBlock') {
-        const r = { index: cmd.index, begin: cmd.begin, length: cmd.block.length };
-        if (!queuedBefore.some((q) => same(q, r)))
-          fail('uploads-bounded', `block ${id(r)} sent for a request not queued`);
+      if (cmd.type === 'wire.sendBlocks') {
+        if (++sendsThisStep > 1) fail('uploads-batched', `a second wire.sendBlocks in one step`);
+        if (cmd.blocks.length === 0) fail('uploads-batched', `an empty wire.sendBlocks`);
+        for (const b of cmd.blocks) {
+          const r = { index: b.index, begin: b.begin, length: b.block.length };
+          if (!queuedBefore.some((q) => same(q, r)))
+            fail('uploads-bounded', `block ${id(r)} sent for a request not queued`);
+        }
       }
     },
     onRead: (cmd, snap) => {
-      if (snap.context.uploads.congested) fail('uploads-bounded', `read ${id(cmd)} while congested`);
+      if (++readsThisStep > 1) fail('uploads-batched', `a second reader command in one step`);
+      if (cmd.blocks.length === 0) fail('uploads-batched', `an empty reader command`);
       const choking = (snap.value as { connected?: { amChoking?: string } }).connected?.amChoking === 'choking';
-      if (choking && !snap.context.fast.sentOut.includes(cmd.index))
-        fail('fast-bounded', `read ${id(cmd)} while choking, not an allowed-fast piece`);
-      pendingReads.push(cmd);
+      for (const r of cmd.blocks) {
+        if (snap.context.uploads.congested) fail('uploads-bounded', `read ${id(r)} while congested`);
+        if (choking && !snap.context.fast.sentOut.includes(r.index))
+          fail('fast-bounded', `read ${id(r)} while choking, not an allowed-fast piece`);
+        pendingReads.push(r);
+      }
     },
   });
   /** What the torrent stub believes outstanding to the peer. */
@@ -321,6 +345,8 @@ function run(steps: Step[]): HashTally {
   let bytesReported = 0;
   let queuedBefore: BlockRequest[] = [];
   const pendingReads: BlockRequest[] = [];
+  let readsThisStep = 0;
+  let sendsThisStep = 0;
   /** The model torrent's account of hash serving: the trees it gave the peer, requests and answers. */
   let givenFiles = [FILE_X];
   let givenTrees: HashTrees = TREES_X;
@@ -463,14 +489,32 @@ function run(steps: Step[]): HashTally {
         if (s.bad === 'long') return h.push({ type: 'wire.request', index: r.index, begin: 0, length: 2 * BLOCK });
         return h.push({ type: 'wire.request', ...r });
       }
+      case 'wireRequests': {
+        // One socket read's consecutive requests (`wire.requests`), one of them possibly bad.
+        const requests = s.ks.map((k, i) =>
+          i !== s.badAt || s.bad === 'no'
+            ? ALL[k]!
+            : s.bad === 'range'
+              ? { index: 9, begin: 0, length: BLOCK }
+              : { index: ALL[k]!.index, begin: 0, length: 2 * BLOCK },
+        );
+        return h.push({ type: 'wire.requests', requests });
+      }
       case 'wireCancel':
         return h.push({ type: 'wire.cancel', ...ALL[s.k]! });
       case 'read': {
+        // One reader answer for up to `n` of the blocks being read, each read or failed (bit i of `ok`).
         if (pendingReads.length === 0) return;
-        const [r] = pendingReads.splice(s.k % pendingReads.length, 1);
+        const done: BlockRequest[] = [];
+        for (let i = 0; i < s.n && pendingReads.length > 0; i++)
+          done.push(pendingReads.splice((s.k + i) % pendingReads.length, 1)[0]!);
         queuedBefore = ctx().uploads.queued.map((q) => ({ index: q.index, begin: q.begin, length: q.length }));
-        if (s.ok) h.answer({ type: 'upload.block', ...r!, data: bytes(r!.length, 3) });
-        else h.answer({ type: 'upload.readFailed', ...r!, code: 'BT_ERR_STORAGE_IO', message: 'no' });
+        const ok = (i: number) => ((s.ok >> i) & 1) === 1;
+        h.answer({
+          type: 'upload.blocks',
+          blocks: done.filter((_, i) => ok(i)).map((r) => ({ ...r, data: bytes(r.length, 3) })),
+          failed: done.filter((_, i) => !ok(i)).map((r) => ({ ...r, code: 'BT_ERR_STORAGE_IO', message: 'no' })),
+        });
         return;
       }
       case 'extHandshake':
@@ -536,6 +580,8 @@ function run(steps: Step[]): HashTally {
     for (const s of steps) {
       if (!isActive()) break;
       const before = outstandingNow();
+      readsThisStep = 0;
+      sendsThisStep = 0;
       apply(s);
       const reports = h.reports();
       for (const r of reports.slice(reportsSeen)) {
@@ -642,7 +688,10 @@ describe('peer statechart, model-based (fast-check sequences on a live actor, in
       { t: 'interested' },
       { t: 'unchokePeer' },
       { t: 'wireRequest', k: 0, bad: 'no' },
-      { t: 'read', k: 0, ok: true },
+      { t: 'read', k: 0, n: 1, ok: 1 },
+      { t: 'wireRequests', ks: [0, 1, 2, 3], badAt: 0, bad: 'no' },
+      { t: 'wireCancel', k: 1 },
+      { t: 'read', k: 0, n: 4, ok: 5 },
       { t: 'advance', k: 0 },
       { t: 'choke' },
       { t: 'close' },
