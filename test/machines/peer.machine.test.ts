@@ -277,7 +277,8 @@ describe('peer statechart: what the peer has, and our interest', () => {
     h.push({ type: 'wire.have', index: 3 });
     expect(h.reports('peer.bitfield')).toEqual([{ type: 'peer.bitfield', key: h.key, pieces: bitfieldOf([0, 2]) }]);
     expect(h.reports('peer.have')).toEqual([{ type: 'peer.have', key: h.key, index: 3 }]);
-    expect(h.snapshot().context.announcedPieces).toBe(true);
+    // Said: the bitfield is kept, for a later one to be checked against (a have changes nothing of it).
+    expect(h.snapshot().context.announcedPieces).toEqual(bitfieldOf([0, 2]));
     const i = start();
     i.connect(FAST);
     i.push({ type: 'wire.have-all' });
@@ -302,16 +303,22 @@ describe('peer statechart: what the peer has, and our interest', () => {
     expect(closedReport(b)).toMatchObject({ reason: 'protocol-error' });
   });
 
-  it('what a peer has is said once, first: a second bitfield, or one after a have, closes the connection', () => {
+  it('what a peer has is said once, first: a repeated bitfield or have-all, one taking a piece back, a second have-none close', () => {
     const a = start();
     a.connect(FAST);
     a.bitfield([0]);
-    a.bitfield([0, 1]);
+    a.bitfield([0]); // a repeat: adds nothing
     expect(closedReport(a)).toMatchObject({ reason: 'protocol-error', detail: 'a second bitfield' });
     expect(a.reports('peer.bitfield')).toHaveLength(1);
+    const back = start();
+    back.connect(FAST);
+    back.bitfield([0, 1]);
+    back.bitfield([0, 2]); // adds 2 but takes 1 back
+    expect(closedReport(back)).toMatchObject({ reason: 'protocol-error', detail: 'a second bitfield' });
+    expect(back.reports('peer.have')).toEqual([]);
     const b = start();
     b.connect(FAST);
-    b.push({ type: 'wire.have', index: 1 });
+    b.push({ type: 'wire.have-all' });
     b.push({ type: 'wire.have-all' });
     expect(closedReport(b)).toMatchObject({
       reason: 'protocol-error',
@@ -325,6 +332,30 @@ describe('peer statechart: what the peer has, and our interest', () => {
       reason: 'protocol-error',
       detail: 'have-none after its pieces were announced',
     });
+  });
+
+  it("aria2's later bitfields and have-all (instead of many haves): the pieces they add become peer.have reports", () => {
+    const h = start();
+    h.connect(FAST);
+    h.push({ type: 'wire.have-none' });
+    h.push({ type: 'wire.have', index: 3 });
+    h.bitfield([1, 3]); // adds 1 and 3 (3 was a have: the picker ignores it twice)
+    h.bitfield([0, 1, 3]); // adds 0
+    h.push({ type: 'wire.have-all' }); // adds 2
+    expect(h.status()).toBe('active');
+    expect(h.reports('peer.bitfield')).toEqual([{ type: 'peer.bitfield', key: h.key, pieces: 'none' }]);
+    expect(h.reports('peer.have').map((r) => r.index)).toEqual([3, 1, 3, 0, 2]);
+    h.bitfield([0, 1, 2, 3]); // after have-all: nothing more to add
+    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: 'a second bitfield' });
+  });
+
+  it('a later bitfield of the wrong length closes, naming it', () => {
+    const h = start();
+    h.connect(FAST);
+    h.bitfield([0]);
+    h.push({ type: 'wire.bitfield', bytes: Uint8Array.from([0xf0, 0x00]) });
+    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error' });
+    expect(h.reports('peer.have')).toEqual([]);
   });
 
   it('a have for a piece outside the torrent is a protocol error', () => {

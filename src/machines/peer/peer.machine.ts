@@ -64,6 +64,7 @@ import { serveHashRequest } from './hash-serving.js';
 import { answerLeafRequest } from '../../protocol/hash-tree.js';
 import { admitFast, allowFast, emptyFast, pieceVerified, serveChoked, suggest, type FastState } from './fast.js';
 import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
+import { laterAnnouncement, type Announced } from './announced.js';
 import {
   addRequests,
   emptyPipeline,
@@ -137,8 +138,11 @@ export interface PeerContext {
   ext: ExtensionState;
   /** What this connection did with `ut_metadata` and `ut_pex` (src/machines/peer/ext-messages.ts). */
   extMessages: ExtMessagesState;
-  /** The peer told us what it has (bitfield, have-all, have-none, or a first have). */
-  announcedPieces: boolean;
+  /**
+   * The peer told us what it has (bitfield, have-all, have-none, or a first have): `false` until then;
+   * its latest bitfield's bytes or `'all'`, for a later announcement to be checked against (announced.ts).
+   */
+  announcedPieces: Announced;
   /** BEP 6: pieces the peer allows us while choked and suggests; our allowed-fast set for it (fast.ts). */
   fast: FastState;
   pipeline: PipelineState;
@@ -278,7 +282,7 @@ export const peerMachine = setup({
     wantsInterest: ({ event }) => event.type === 'peer.interest' && event.interested,
     wantsNoInterest: ({ event }) => event.type === 'peer.interest' && !event.interested,
     isFast: ({ context }) => context.extensions.fast,
-    hasAnnouncedPieces: ({ context }) => context.announcedPieces,
+    hasAnnouncedPieces: ({ context }) => context.announcedPieces !== false,
   },
   actions: {
     sendWire: sendTo('wire', (_, cmd: PeerWireCommand) => cmd),
@@ -471,6 +475,23 @@ export const peerMachine = setup({
       enqueue.assign({ pipeline: g.pipeline });
       enqueue.sendTo(context.report, { type: 'peer.returned', key: context.key, requests: [r] } satisfies PeerReport);
     }),
+    /**
+     * A bitfield or have-all after the peer said what it has: the pieces it adds go to the torrent as
+     * `peer.have`s (aria2 sends these instead of many haves); one that adds nothing or takes a piece
+     * back closes the connection (announced.ts).
+     */
+    takeLaterAnnouncement: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'wire.bitfield' && event.type !== 'wire.have-all') return;
+      const later = event.type === 'wire.have-all' ? 'all' : event.bytes;
+      const a = laterAnnouncement(context.announcedPieces, later, context.torrent.geometry.pieceCount);
+      if (a.kind === 'close') {
+        enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: a.detail });
+        return;
+      }
+      enqueue.assign({ announcedPieces: a.announced });
+      for (const index of a.indexes)
+        enqueue.sendTo(context.report, { type: 'peer.have', key: context.key, index } satisfies PeerReport);
+    }),
     closeForProtocol: raise((_, params: { detail: string }) => ({
       type: 'peer.close' as const,
       reason: 'protocol-error' as const,
@@ -652,12 +673,9 @@ export const peerMachine = setup({
       type: 'parallel',
       on: {
         // BEP 3 and 6: what a peer has is said once, first (a second bitfield would replace what it told
-        // us, requests and all).
+        // us, requests and all) — but for aria2's later bitfields and have-all, which only add pieces.
         'wire.bitfield': [
-          {
-            guard: 'hasAnnouncedPieces',
-            actions: ['heard', { type: 'closeForProtocol', params: { detail: 'a second bitfield' } }],
-          },
+          { guard: 'hasAnnouncedPieces', actions: ['heard', 'takeLaterAnnouncement'] },
           {
             actions: [
               'heard',
@@ -668,7 +686,7 @@ export const peerMachine = setup({
                   enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: (err as Error).message });
                   return;
                 }
-                enqueue.assign({ announcedPieces: true });
+                enqueue.assign({ announcedPieces: event.bytes });
                 enqueue.sendTo(context.report, {
                   type: 'peer.bitfield',
                   key: context.key,
@@ -679,17 +697,11 @@ export const peerMachine = setup({
           },
         ],
         'wire.have-all': [
-          {
-            guard: 'hasAnnouncedPieces',
-            actions: [
-              'heard',
-              { type: 'closeForProtocol', params: { detail: 'have-all after its pieces were announced' } },
-            ],
-          },
+          { guard: 'hasAnnouncedPieces', actions: ['heard', 'takeLaterAnnouncement'] },
           {
             actions: [
               'heard',
-              assign({ announcedPieces: true }),
+              assign({ announcedPieces: 'all' as const }),
               { type: 'report', params: { type: 'peer.bitfield', pieces: 'all' } },
             ],
           },
