@@ -5,7 +5,7 @@
 // kernel (bench/helpers/measure.py). Nothing is asserted: it prints tables and writes bench/results/.
 // See docs/performance.md.
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -230,7 +230,26 @@ function rowsOf(c, o) {
 }
 
 /** One measured download. */
-async function download(row, c, ds, o, caseDir, k) {
+/**
+ * CPU seconds (user + system) the seeders' processes have used so far, from /proc/PID/stat (clock
+ * ticks of 1/100 s); null where /proc is not there. The difference around a download is the seeders'
+ * cost of serving it (the seeders serve nobody else meanwhile).
+ */
+function seedersCpuS(swarm) {
+  try {
+    let ticks = 0;
+    for (const s of swarm?.seeders ?? []) {
+      const stat = readFileSync(`/proc/${s.proc.pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    }
+    return ticks / 100;
+  } catch {
+    return null;
+  }
+}
+
+async function download(row, c, ds, o, caseDir, k, swarm) {
   const slug = `${row.name.replace(/[^a-z0-9]+/gi, '-')}-${k}`;
   const outDir = join(caseDir, `out-${slug}`);
   const workDir = join(caseDir, `run-${slug}`);
@@ -259,8 +278,10 @@ async function download(row, c, ds, o, caseDir, k) {
   ];
   log(`${c.id} · ${row.name} · run ${k}: downloading ${(c.bytes / MiB).toFixed(0)} MiB`);
   const t0 = performance.now();
+  const seedCpu0 = seedersCpuS(swarm);
   const p = start('/usr/bin/python3', args, { log: join(workDir, 'leecher.log'), cwd: workDir });
   const exit = await waitExit(p, (timeoutS + 30) * 1000);
+  const seedCpu1 = seedersCpuS(swarm);
   const harnessS = (performance.now() - t0) / 1000;
   let m = {};
   try {
@@ -283,6 +304,7 @@ async function download(row, c, ds, o, caseDir, k) {
     sys_s: m.sys_s ?? null,
     cpu_s: +cpu.toFixed(3),
     cpu_s_per_gib: +(cpu / (c.bytes / GiB)).toFixed(3),
+    seeder_cpu_s: seedCpu0 === null || seedCpu1 === null ? null : +(seedCpu1 - seedCpu0).toFixed(2),
     maxrss_mb: m.maxrss_kb ? +((m.maxrss_kb * 1024) / 1e6).toFixed(1) : null,
     peak_rss_mb: m.peak_rss_kb ? +((m.peak_rss_kb * 1024) / 1e6).toFixed(1) : null,
     peak_anon_mb: m.peak_anon_kb ? +((m.peak_anon_kb * 1024) / 1e6).toFixed(1) : null,
@@ -297,7 +319,7 @@ async function download(row, c, ds, o, caseDir, k) {
   rec.ok = rec.rc === 0 && rec.verified;
   if (!rec.ok) rec.log_tail = p.output(1500);
   log(
-    `${c.id} · ${row.name} · run ${k}: ${rec.ok ? 'ok' : `FAILED (rc ${rec.rc}, verified ${rec.verified})`} ${rec.mib_s} MiB/s, ${rec.cpu_s} CPU s, ${rec.maxrss_mb} MB RSS`,
+    `${c.id} · ${row.name} · run ${k}: ${rec.ok ? 'ok' : `FAILED (rc ${rec.rc}, verified ${rec.verified})`} ${rec.mib_s} MiB/s, ${rec.cpu_s} CPU s, ${rec.maxrss_mb} MB RSS, seeders ${rec.seeder_cpu_s ?? '–'} CPU s`,
   );
   if (!o.keep) {
     await rm(outDir, { recursive: true, force: true });
@@ -414,7 +436,7 @@ async function main(argv) {
         for (let k = 1; k <= o.repeat; k++) {
           for (const r of active) {
             swarm ??= await startSwarm(c, ds, o, caseDir);
-            r.runs.push(await download(r, c, ds, o, caseDir, k));
+            r.runs.push(await download(r, c, ds, o, caseDir, k, swarm));
             if (fresh) await stopSwarm();
             await sleep(300);
           }

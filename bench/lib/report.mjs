@@ -29,6 +29,7 @@ export function summarize(runs) {
     cpu_s_per_gib: round(m('cpu_s_per_gib')),
     maxrss_mb: round(m('maxrss_mb'), 1),
     peak_anon_mb: round(m('peak_anon_mb'), 1),
+    seeder_cpu_s: round(m('seeder_cpu_s')),
   };
 }
 
@@ -63,6 +64,7 @@ export const ROW_HEADERS = [
   'bt speed ×',
   'bt CPU ×',
   'bt RSS ×',
+  'seed CPU s',
 ];
 
 /** The printed table of one case: one line per client with its medians and bt-actor's ratios to it. */
@@ -81,6 +83,7 @@ export function caseTable(c) {
       x2(r.ratios?.speed),
       x2(r.ratios?.cpu_per_gib),
       x2(r.ratios?.rss),
+      r.median?.seeder_cpu_s,
     ]),
   );
 }
@@ -102,6 +105,7 @@ export function caseMarkdown(c) {
       x2(r.ratios?.speed),
       x2(r.ratios?.cpu_per_gib),
       x2(r.ratios?.rss),
+      m.seeder_cpu_s,
     ];
     return `| ${cells.map((x) => (x === null || x === undefined ? '–' : x)).join(' | ')} |`;
   });

@@ -19,8 +19,14 @@ import type {
   PieceBlock,
 } from '../protocol/peer-wire-types.js';
 import { Observable, type Subscriber } from 'rxjs';
-import { encodeHandshake, encodeMessage, encodePieceHeader, type WireEvent } from '../protocol/wire.js';
-import { frameWire, type PiecesEvent } from '../protocol/wire-framing-rx.js';
+import {
+  encodeHandshake,
+  encodeMessage,
+  encodePieceHeaders,
+  PIECE_HEADER_LENGTH,
+  type WireEvent,
+} from '../protocol/wire.js';
+import { frameWire, type PiecesEvent, type RequestsEvent } from '../protocol/wire-framing-rx.js';
 import { BLOCK_LENGTH } from '../protocol/layout.js';
 import { isAcceptedTransport } from './listener.js';
 import { randomBytes } from 'node:crypto';
@@ -57,14 +63,15 @@ const HIGH_WATER = 1 << 20;
  *
  * With `shaping` (a torrent's rate limiters, src/io/rate-limit.ts), every read is charged to the
  * download limiters and the socket pauses while they are in debt (a limited socket reads at most a
- * burst at a time); blocks (`wire.sendBlock`) are charged to the upload limiters and held, in order,
+ * burst at a time); blocks (`wire.sendBlocks`) are charged to the upload limiters and held, in order,
  * while those are in debt — the actor is told `wire.congested` then (no more block reads start) and
  * `wire.drain` once they are sent. Other messages are never held back.
  *
  * A connection's bytes are an Observable of chunks (reads of the shared buffer, or an accepted
  * socket's own chunks) piped through `frameWire` — one subscription per connection — and every framed
  * message becomes one event, except that the consecutive blocks of one read come as one `wire.pieces`
- * event (views of the read, never copied here). Commands written in one tick leave in one system call.
+ * event (views of the read, never copied here), and so do its consecutive requests (one `wire.requests`).
+ * Commands written in one tick leave in one system call (a batch of blocks: one corked writev).
  * Errors never throw: they become `wire.protocolError` or `wire.closed`. Stopping the actor destroys
  * the socket.
  */
@@ -185,7 +192,7 @@ function wireBridge(
   /** What the actor was last told: `wire.congested` (true) or `wire.drain` (false). */
   let congested = false;
   /** Blocks held back by the upload limiters (in order), and whether they are being waited for. */
-  const held: { index: number; begin: number; block: Uint8Array }[] = [];
+  const held: { header: Uint8Array; block: Uint8Array }[] = [];
   let upHeld = false;
   let cancelUpWait: (() => void) | undefined;
   /** The socket is paused for the download limiters. */
@@ -208,8 +215,9 @@ function wireBridge(
   const isShared = (b: Uint8Array) => sharedReadBuffer !== undefined && b.buffer === sharedReadBuffer.buffer;
   // A copy: the views are Buffers, whose `slice()` is a view too (Node's Buffer#slice shares memory).
   const own = (b: Uint8Array) => new Uint8Array(b);
-  const deliver = (e: WireEvent | PiecesEvent) => {
+  const deliver = (e: WireEvent | PiecesEvent | RequestsEvent) => {
     if (e.type === 'pieces') return send({ type: 'wire.pieces', blocks: e.blocks, at: now() });
+    if (e.type === 'requests') return send({ type: 'wire.requests', requests: e.requests, at: now() });
     if (e.type === 'bitfield' && isShared(e.bytes)) e.bytes = own(e.bytes);
     else if ((e.type === 'extended' || e.type === 'unknown') && isShared(e.payload)) e.payload = own(e.payload);
     else if (e.type === 'hash-request' || e.type === 'hashes' || e.type === 'hash-reject') {
@@ -243,6 +251,7 @@ function wireBridge(
       frameWire({
         handshake: true,
         batchBlocks: true,
+        batchRequests: true,
         limits: {
           ...(input.pieceCount !== undefined && { pieceCount: input.pieceCount }),
           maxMessageLength: (input.maxBlockLength ?? BLOCK_LENGTH) + 13,
@@ -303,12 +312,14 @@ function wireBridge(
       if (!closed && !socket.destroyed) socket.resume?.();
     }, down.chunk);
   }
-  // Upload limit: a block leaves when no limiter is in debt, and is charged as it leaves.
+  // Upload limit: a block leaves when no limiter is in debt, and is charged as it leaves. A block goes
+  // with its header (a view of the batch's one header buffer).
+  type OutBlock = { header: Uint8Array; block: Uint8Array };
   const upLimit = shaping?.up;
-  const writeBlock = (b: { index: number; begin: number; block: Uint8Array }) => {
-    write(encodePieceHeader(b.index, b.begin, b.block.length));
+  const writeBlock = (b: OutBlock) => {
+    write(b.header);
     write(b.block);
-    upLimit?.charge(13 + b.block.length);
+    upLimit?.charge(PIECE_HEADER_LENGTH + b.block.length);
   };
   const flushHeld = () => {
     cancelUpWait = undefined;
@@ -316,15 +327,23 @@ function wireBridge(
     while (held.length > 0 && !upLimit!.blocked) writeBlock(held.shift()!);
     if (upLimit!.blocked) {
       upHeld = true;
-      cancelUpWait = upLimit!.wait(flushHeld, 13 + BLOCK_LENGTH);
+      cancelUpWait = upLimit!.wait(flushHeld, PIECE_HEADER_LENGTH + BLOCK_LENGTH);
     } else upHeld = false;
     tellCongestion();
   };
-  const sendBlock = (b: { index: number; begin: number; block: Uint8Array }) => {
+  const sendBlock = (b: OutBlock) => {
     if (!upLimit?.limited && held.length === 0) return writeBlock(b);
     if (held.length === 0 && !upLimit!.blocked) writeBlock(b);
     else held.push(b);
     if (cancelUpWait === undefined && upLimit!.blocked) flushHeld();
+  };
+  // A batch of blocks: written in this tick, so one corked write (one writev) carries them all.
+  const sendBlocks = (blocks: readonly PieceBlock[]) => {
+    const headers = encodePieceHeaders(blocks);
+    for (let i = 0; i < blocks.length; i++) {
+      const at = i * PIECE_HEADER_LENGTH;
+      sendBlock({ header: headers.subarray(at, at + PIECE_HEADER_LENGTH), block: blocks[i]!.block });
+    }
   };
 
   // MSE as initiator: Ya and PadA at once, step 3 (with our handshake as IA) once Yb is here.
@@ -424,8 +443,8 @@ function wireBridge(
         write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
         break;
       }
-      case 'wire.sendBlock':
-        sendBlock(cmd);
+      case 'wire.sendBlocks':
+        sendBlocks(cmd.blocks);
         break;
       case 'wire.sendHandshake':
         write(encodeHandshake(cmd.infoHash ? { ...input.handshake, infoHash: cmd.infoHash } : input.handshake));

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { fromCallback } from 'xstate';
 import { BLOCK_LENGTH } from '../protocol/layout.js';
-import type { BlockReadEvent, ReaderCommand } from '../protocol/peer-wire-types.js';
+import type { BlockReadEvent, ReadBlock, ReadFailure, ReaderCommand } from '../protocol/peer-wire-types.js';
+import { ReadCache } from './read-cache.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import { pieceSize, type Metainfo } from '../protocol/metainfo.js';
 import { Bitfield } from '../protocol/bitfield.js';
@@ -60,15 +61,20 @@ export interface StorageHandle {
   storage: Storage | undefined;
   /** The pieces verified on disk: only those are ever read for an upload. */
   have: Bitfield | undefined;
+  /** Spans of verified pieces read for uploads, shared by the torrent's peers (bounded: src/io/read-cache.ts). */
+  cache: ReadCache;
 }
 
 export function createStorageHandle(): StorageHandle {
-  return { storage: undefined, have: undefined };
+  return { storage: undefined, have: undefined, cache: new ReadCache() };
 }
 
 /**
- * A peer's `reader` actor: reads requested blocks from the torrent's storage. Blocks travel back as
- * events to the peer actor, which sends them unless the request was cancelled in the meantime.
+ * A peer's `reader` actor: reads requested blocks from the torrent's storage. Each `upload.read` (a
+ * batch of blocks) is answered with one `upload.blocks` event — the blocks read, and those that could
+ * not be (not verified, storage closed, an I/O error) — to the peer actor, which sends the blocks still
+ * wanted. Blocks are views of spans read ahead through the torrent's {@link ReadCache}: adjacent blocks
+ * of a piece cost one positional read.
  */
 export function blockReaderActor(handle: StorageHandle) {
   return fromCallback<ReaderCommand>(({ sendBack, receive }) => {
@@ -77,30 +83,31 @@ export function blockReaderActor(handle: StorageHandle) {
     receive((cmd) => {
       const s = handle.storage;
       if (cmd.type === 'hash.leaves') return leavesOf(s, cmd.index, cmd.range);
-      const { index, begin, length } = cmd;
-      if (!s)
-        return answer({
-          type: 'upload.readFailed',
-          index,
-          begin,
-          length,
-          code: 'BT_ERR_STORAGE_CLOSED',
-          message: 'storage is not open',
-        });
-      // Only verified data leaves: a request for a piece we lack is refused (the peer rejects it).
-      if (!handle.have?.has(index))
-        return answer({
-          type: 'upload.readFailed',
-          index,
-          begin,
-          length,
-          code: 'BT_ERR_NOT_VERIFIED',
-          message: `piece ${index} is not verified`,
-        });
-      s.readBlock(index, begin, length).then(
-        (data) => answer({ type: 'upload.block', index, begin, length, data }),
-        (err: unknown) => answer({ type: 'upload.readFailed', index, begin, length, ...toError(err) }),
-      );
+      const failed: ReadFailure[] = [];
+      const reads: Promise<ReadBlock | ReadFailure>[] = [];
+      for (const b of cmd.blocks) {
+        const { index, begin, length } = b;
+        if (!s) failed.push({ index, begin, length, code: 'BT_ERR_STORAGE_CLOSED', message: 'storage is not open' });
+        // Only verified data leaves: a request for a piece we lack is refused (the peer rejects it).
+        else if (!handle.have?.has(index))
+          failed.push({ index, begin, length, code: 'BT_ERR_NOT_VERIFIED', message: `piece ${index} is not verified` });
+        else
+          reads.push(
+            handle.cache.read(s, b).then(
+              (data) => ({ index, begin, length, data }),
+              (err: unknown) => ({ index, begin, length, ...toError(err) }),
+            ),
+          );
+      }
+      if (reads.length === 0) return answer({ type: 'upload.blocks', blocks: [], failed });
+      void Promise.all(reads).then((done) => {
+        const blocks: ReadBlock[] = [];
+        for (const d of done) {
+          if ('data' in d) blocks.push(d);
+          else failed.push(d);
+        }
+        answer({ type: 'upload.blocks', blocks, failed });
+      });
     });
     /** BEP 52: the leaves of a verified piece, read block by block, for a layer-0 `hash request`. */
     const leavesOf = (s: Storage | undefined, index: number, range: HashRange) => {
@@ -358,6 +365,7 @@ export function storageActor(
             await s.flush();
             await save();
             handle.storage = undefined;
+            handle.cache.clear();
             return s.close();
           })
           .catch(() => undefined)
@@ -371,6 +379,7 @@ export function storageActor(
       clock.clearTimeout(saveTimer);
       handle.storage = undefined;
       handle.have = undefined;
+      handle.cache.clear();
       void storage?.close().catch(() => undefined);
     };
   });

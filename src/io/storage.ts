@@ -272,6 +272,16 @@ export class Storage {
         `block of ${length} bytes is longer than the cap of ${this.maxBlockLength}`,
       );
     }
+    return this.readRange(index, begin, length);
+  }
+
+  /**
+   * Reads `length` bytes at `begin` in piece `index`, of any length inside the piece: one positional
+   * read per file the range spans (the upload's read-ahead reads a whole span of blocks so). The same
+   * errors as {@link readBlock} but for the length cap.
+   */
+  async readRange(index: number, begin: number, length: number): Promise<Buffer> {
+    this.assertOpen();
     checkPieceRange(this.meta, index, begin, length);
     return this.track(async () => {
       const segments = mapPieceRange(this.meta, index, begin, length);

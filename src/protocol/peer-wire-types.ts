@@ -3,6 +3,7 @@
  * block reader) say to each other, declared once. Both layers import these shapes from here, the
  * lowest layer, so neither imports the other and no event is cast on its way across.
  */
+import type { BlockRequest } from './layout.js';
 import type { Handshake, HashRange, WireMessage } from './wire.js';
 
 type Distribute<T> = T extends { type: infer K extends string }
@@ -42,6 +43,8 @@ export type PeerWireEvent =
   | WireMessageEvent
   /** Consecutive `piece` messages decoded from one socket read, in order (a lone block comes as `wire.piece`). */
   | { type: 'wire.pieces'; blocks: PieceBlock[]; at: number }
+  /** Consecutive `request` messages decoded from one socket read, in order (a lone one comes as `wire.request`). */
+  | { type: 'wire.requests'; requests: BlockRequest[]; at: number }
   /** Malformed input from the peer (framing or message errors): the connection is unusable. */
   | { type: 'wire.protocolError'; code: string; message: string; at: number }
   /** The socket closed or failed; `error` is absent for a clean end. */
@@ -56,8 +59,11 @@ export type PeerWireCommand =
   | { type: 'wire.send'; message: WireMessage }
   /** Several messages written together (one socket write), e.g. a pipeline of requests. */
   | { type: 'wire.sendMany'; messages: WireMessage[] }
-  /** A `piece` message: the block follows its 13-byte header without being copied. */
-  | { type: 'wire.sendBlock'; index: number; begin: number; block: Uint8Array }
+  /**
+   * `piece` messages, in order, written together (one corked write): each block follows its 13-byte
+   * header without being copied. Each is charged to the upload limiters as it leaves.
+   */
+  | { type: 'wire.sendBlocks'; blocks: PieceBlock[] }
   /**
    * Our handshake, on an incoming connection; `infoHash` replaces its info hash (BEP 52: a hybrid torrent
    * answers with the hash the peer named, its v1 or its truncated v2 hash).
@@ -82,12 +88,13 @@ export interface PeerWireInput {
   maxBlockLength?: number;
 }
 
-/** A block to read from storage for the upload of one request. */
+/**
+ * Blocks to read from storage for the upload of the peer's requests, in the order asked: one command
+ * per batch (the reader reads adjacent blocks of a piece with one positional read).
+ */
 export interface BlockReadCommand {
   type: 'upload.read';
-  index: number;
-  begin: number;
-  length: number;
+  blocks: BlockRequest[];
 }
 
 /** BEP 52: read piece `index` and give the SHA-256 leaves of its file blocks, to answer `range` (base layer 0). */
@@ -100,10 +107,21 @@ export interface LeafReadCommand {
 /** What the block reader is told: an upload's block, or a piece's leaves. */
 export type ReaderCommand = BlockReadCommand | LeafReadCommand;
 
+/** A block read for an upload: `data` is `length` bytes (possibly a view of a larger read, not to be changed). */
+export interface ReadBlock extends BlockRequest {
+  data: Uint8Array;
+}
+
+/** A block that could not be read (not verified, storage closed, an I/O error): the peer rejects it. */
+export interface ReadFailure extends BlockRequest {
+  code: string;
+  message: string;
+}
+
 /** The block reader's answers (src/io/storage-actor.ts `blockReaderActor`). */
 export type BlockReadEvent =
-  | { type: 'upload.block'; index: number; begin: number; length: number; data: Uint8Array }
-  | { type: 'upload.readFailed'; index: number; begin: number; length: number; code: string; message: string }
+  /** The answer to one `upload.read`: every block of it, either read or failed. */
+  | { type: 'upload.blocks'; blocks: ReadBlock[]; failed: ReadFailure[] }
   /** BEP 52: the leaves of the piece asked by `hash.leaves` (one per block holding file bytes), or none. */
   | { type: 'hash.leaves'; range: HashRange; leaves: Uint8Array[] }
   | { type: 'hash.leavesFailed'; range: HashRange; code: string; message: string };

@@ -4,6 +4,7 @@
  * (src/io/peer-wire.ts): one subscription per connection.
  */
 import { Observable, type OperatorFunction } from 'rxjs';
+import type { BlockRequest } from './layout.js';
 import type { PieceBlock } from './peer-wire-types.js';
 import type { WireEvent } from './wire.js';
 import { WireFramer, type FrameWireOptions } from './wire-framing.js';
@@ -14,12 +15,23 @@ export interface PiecesEvent {
   blocks: PieceBlock[];
 }
 
+/** Consecutive `request` messages of one chunk, in order (see {@link FrameWireRxOptions.batchRequests}). */
+export interface RequestsEvent {
+  type: 'requests';
+  requests: BlockRequest[];
+}
+
 export interface FrameWireRxOptions extends FrameWireOptions {
   /**
    * Emit the consecutive `piece` messages decoded from one chunk as one {@link PiecesEvent} (a lone
    * block still comes as a `piece` event): one downstream event per socket read on the hot path.
    */
   batchBlocks?: boolean;
+  /**
+   * Emit the consecutive `request` messages decoded from one chunk as one {@link RequestsEvent} (a lone
+   * request still comes as a `request` event): a leecher's pipeline of requests is one event.
+   */
+  batchRequests?: boolean;
 }
 
 /**
@@ -38,30 +50,49 @@ export interface FrameWireRxOptions extends FrameWireOptions {
  * ```
  */
 export function frameWire(
-  options?: FrameWireOptions & { batchBlocks?: false },
+  options?: FrameWireOptions & { batchBlocks?: false; batchRequests?: false },
 ): OperatorFunction<Uint8Array, WireEvent>;
-export function frameWire(options: FrameWireRxOptions): OperatorFunction<Uint8Array, WireEvent | PiecesEvent>;
-export function frameWire(options: FrameWireRxOptions = {}): OperatorFunction<Uint8Array, WireEvent | PiecesEvent> {
+export function frameWire(
+  options: FrameWireRxOptions,
+): OperatorFunction<Uint8Array, WireEvent | PiecesEvent | RequestsEvent>;
+export function frameWire(
+  options: FrameWireRxOptions = {},
+): OperatorFunction<Uint8Array, WireEvent | PiecesEvent | RequestsEvent> {
   return (source) =>
-    new Observable<WireEvent | PiecesEvent>((subscriber) => {
+    new Observable<WireEvent | PiecesEvent | RequestsEvent>((subscriber) => {
       const framer = new WireFramer(options);
+      // At most one of the two runs is non-empty: a message of another type flushes it.
       let blocks: PieceBlock[] = [];
+      let requests: BlockRequest[] = [];
       const flush = () => {
-        if (blocks.length === 0) return;
-        const b = blocks;
-        blocks = [];
-        subscriber.next(b.length === 1 ? { type: 'piece', ...b[0]! } : { type: 'pieces', blocks: b });
+        if (blocks.length > 0) {
+          const b = blocks;
+          blocks = [];
+          subscriber.next(b.length === 1 ? { type: 'piece', ...b[0]! } : { type: 'pieces', blocks: b });
+        } else if (requests.length > 0) {
+          const r = requests;
+          requests = [];
+          subscriber.next(r.length === 1 ? { type: 'request', ...r[0]! } : { type: 'requests', requests: r });
+        }
       };
-      const emit = options.batchBlocks
-        ? (event: WireEvent): void => {
-            if (event.type === 'piece') {
-              blocks.push({ index: event.index, begin: event.begin, block: event.block });
-              return;
+      const { batchBlocks, batchRequests } = options;
+      const emit =
+        batchBlocks || batchRequests
+          ? (event: WireEvent): void => {
+              if (batchBlocks && event.type === 'piece') {
+                if (requests.length > 0) flush();
+                blocks.push({ index: event.index, begin: event.begin, block: event.block });
+                return;
+              }
+              if (batchRequests && event.type === 'request') {
+                if (blocks.length > 0) flush();
+                requests.push({ index: event.index, begin: event.begin, length: event.length });
+                return;
+              }
+              flush();
+              subscriber.next(event);
             }
-            flush();
-            subscriber.next(event);
-          }
-        : (event: WireEvent): void => subscriber.next(event);
+          : (event: WireEvent): void => subscriber.next(event);
       return source.subscribe({
         next(chunk) {
           try {

@@ -448,14 +448,28 @@ function withHashRange(id: number, m: HashRange, hashBytes: number): Uint8Array 
  * right after it (e.g. `socket.write(header); socket.write(block)`) to avoid copying the block.
  */
 export function encodePieceHeader(index: number, begin: number, blockLength: number): Uint8Array {
+  const out = new Uint8Array(PIECE_HEADER_LENGTH);
+  writePieceHeader(out, 0, index, begin, blockLength);
+  return out;
+}
+
+/**
+ * The 13-byte headers of `piece` messages for several blocks, in one buffer: header `i` is bytes
+ * `[13 i, 13 i + 13)` (one allocation for a batch of blocks sent together).
+ */
+export function encodePieceHeaders(blocks: readonly { index: number; begin: number; block: Uint8Array }[]): Uint8Array {
+  const out = new Uint8Array(PIECE_HEADER_LENGTH * blocks.length);
+  blocks.forEach((b, i) => writePieceHeader(out, i * PIECE_HEADER_LENGTH, b.index, b.begin, b.block.length));
+  return out;
+}
+
+function writePieceHeader(out: Uint8Array, at: number, index: number, begin: number, blockLength: number): void {
   u32(blockLength, 'block length');
   if (blockLength > 0xffffffff - 9) throw new WireError('BT_ERR_MESSAGE_VALUE', 'block too large for a length prefix');
-  const out = new Uint8Array(PIECE_HEADER_LENGTH);
-  writeU32(out, 0, 9 + blockLength);
-  out[4] = MessageId.piece;
-  writeU32(out, 5, u32(index, 'index'));
-  writeU32(out, 9, u32(begin, 'begin'));
-  return out;
+  writeU32(out, at, 9 + blockLength);
+  out[at + 4] = MessageId.piece;
+  writeU32(out, at + 5, u32(index, 'index'));
+  writeU32(out, at + 9, u32(begin, 'begin'));
 }
 
 /**

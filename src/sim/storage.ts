@@ -11,7 +11,7 @@ import type { blockReaderActor, storageActor } from '../io/storage-actor.js';
 import { blockHashesOf } from '../protocol/piece-verify.js';
 import { Bitfield } from '../protocol/bitfield.js';
 import type { Metainfo } from '../protocol/metainfo.js';
-import type { BlockReadEvent, ReaderCommand } from '../protocol/peer-wire-types.js';
+import type { BlockReadEvent, ReadBlock, ReadFailure, ReaderCommand } from '../protocol/peer-wire-types.js';
 import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js';
 import type { StorageSeam, TorrentStorageActors } from '../app/runtime.js';
 import type { VirtualClock } from './scheduler.js';
@@ -137,20 +137,41 @@ export function simStorage(options: SimStorageOptions): StorageSeam & { stats: S
           // The simulated swarm's torrents are v1: no merkle leaves to give.
           if (cmd.type === 'hash.leaves')
             return answer({ type: 'hash.leavesFailed', range: cmd.range, code: 'BT_ERR_NOT_VERIFIED', message: 'v1' });
-          const { index, begin, length } = cmd;
-          if (!have.has(index))
-            return answer({
-              type: 'upload.readFailed',
-              index,
-              begin,
-              length,
-              code: 'BT_ERR_NOT_VERIFIED',
-              message: `piece ${index} is not verified`,
-            });
-          stats.blocksRead++;
-          const data = content.bytes(index * meta.pieceLength + begin, length);
-          if (options.corrupt?.(index, begin)) data[0] = data[0]! ^ 0xff;
-          answer({ type: 'upload.block', index, begin, length, data });
+          // One answer per batch. The blocks of a piece are generated as one span (from the first
+          // block's start to the last one's end): one allocation, the blocks views of it.
+          const blocks: ReadBlock[] = [];
+          const failed: ReadFailure[] = [];
+          const spans = new Map<number, { start: number; end: number; data?: Buffer }>();
+          for (const { index, begin, length } of cmd.blocks) {
+            if (!have.has(index)) continue;
+            const span = spans.get(index);
+            if (!span) spans.set(index, { start: begin, end: begin + length });
+            else {
+              span.start = Math.min(span.start, begin);
+              span.end = Math.max(span.end, begin + length);
+            }
+          }
+          for (const { index, begin, length } of cmd.blocks) {
+            if (!have.has(index)) {
+              failed.push({
+                index,
+                begin,
+                length,
+                code: 'BT_ERR_NOT_VERIFIED',
+                message: `piece ${index} is not verified`,
+              });
+              continue;
+            }
+            const span = spans.get(index)!;
+            span.data ??= content.bytes(index * meta.pieceLength + span.start, span.end - span.start);
+            stats.blocksRead++;
+            const data = span.data.subarray(begin - span.start, begin - span.start + length);
+            // A corrupt block gets its own bytes (the span may hold another request of the same range).
+            const bad = options.corrupt?.(index, begin) ? Buffer.from(data) : undefined;
+            if (bad) bad[0] = bad[0]! ^ 0xff;
+            blocks.push({ index, begin, length, data: bad ?? data });
+          }
+          answer({ type: 'upload.blocks', blocks, failed });
         });
         return () => void (alive = false);
       }) as unknown as ReaderLogic;

@@ -29,7 +29,8 @@ describe('wire bridge: upload limit', () => {
     const { stream, events, send } = bridge(shaping, clock);
     stream.emit('connect');
     const block = new Uint8Array(16 * 1024).fill(7);
-    for (let i = 0; i < 10; i++) send({ type: 'wire.sendBlock', index: 0, begin: i * block.length, block });
+    const blocks = Array.from({ length: 10 }, (_, i) => ({ index: 0, begin: i * block.length, block }));
+    send({ type: 'wire.sendBlocks', blocks });
     send({ type: 'wire.send', message: { type: 'have', index: 3 } });
     await tick();
     const isBlock = (b: Uint8Array) => b.length === block.length;
@@ -45,12 +46,12 @@ describe('wire bridge: upload limit', () => {
       const sent = stream.writes.filter((w) => isBlock(w.bytes)).length * (block.length + 13);
       expect(sent).toBeLessThanOrEqual(burstOf(rate) + (rate * t) / 1000 + block.length + 13);
     }
-    const blocks = stream.writes.filter((w) => isBlock(w.bytes));
-    expect(blocks).toHaveLength(10);
+    const written = stream.writes.filter((w) => isBlock(w.bytes));
+    expect(written).toHaveLength(10);
     // 10 blocks at 64 KiB/s: the last leaves after about (10 × 16 KiB − burst) / rate.
     const expected = ((10 * (block.length + 13) - MIN_BURST - (block.length + 13)) * 1000) / rate;
-    expect(blocks.at(-1)!.at).toBeGreaterThanOrEqual(expected * 0.95);
-    expect(blocks.at(-1)!.at).toBeLessThanOrEqual(expected * 1.1);
+    expect(written.at(-1)!.at).toBeGreaterThanOrEqual(expected * 0.95);
+    expect(written.at(-1)!.at).toBeLessThanOrEqual(expected * 1.1);
     expect(events.at(-1)!.type).toBe('wire.drain');
   });
 
@@ -60,7 +61,10 @@ describe('wire bridge: upload limit', () => {
     const { stream, events, send } = bridge(shaping, clock);
     stream.emit('connect');
     const block = new Uint8Array(16 * 1024);
-    for (let i = 0; i < 5; i++) send({ type: 'wire.sendBlock', index: 1, begin: i * block.length, block });
+    send({
+      type: 'wire.sendBlocks',
+      blocks: Array.from({ length: 5 }, (_, i) => ({ index: 1, begin: i * block.length, block })),
+    });
     await tick();
     expect(stream.writes.filter((w) => w.bytes.length === block.length).length).toBeLessThan(5);
     shaping.up.parent!.setRate(0);

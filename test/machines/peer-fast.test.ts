@@ -30,7 +30,8 @@ const SET = allowedFastSet('10.0.0.2', INFO_HASH, PIECES, K);
 const OTHER = [0, 1, 2, 3, 4, 5, 6, 7].filter((i) => !SET.includes(i));
 const req = (index: number, begin = 0, length = BLOCK) => ({ index, begin, length });
 const requestsState = (h: PeerHarness) => (h.value() as { connected: { requests: string } }).connected.requests;
-const sentBlocks = (h: PeerHarness) => h.wire.commands.filter((c) => c.type === 'wire.sendBlock');
+/** The blocks sent, in order (every `wire.sendBlocks` batch). */
+const sentBlocks = (h: PeerHarness) => h.wire.commands.flatMap((c) => (c.type === 'wire.sendBlocks' ? c.blocks : []));
 
 describe('BEP 6: our allowed-fast set', () => {
   it('is sent at admission to a fast peer, for the pieces of it we have; the rest when we verify them', () => {
@@ -69,13 +70,9 @@ describe('BEP 6: our allowed-fast set', () => {
     h.connect(FAST, [0, 1, 2, 3, 4, 5, 6, 7]);
     expect((h.value() as { connected: { amChoking: string } }).connected.amChoking).toBe('choking');
     h.push({ type: 'wire.request', ...req(SET[0]!) });
-    expect(h.reader.reads).toEqual([{ type: 'upload.read', ...req(SET[0]!) }]);
-    h.answer({ type: 'upload.block', ...req(SET[0]!), data: bytes(BLOCK, 7) });
-    expect(sentBlocks(h)).toEqual(
-      [{ type: 'wire.sendBlock', ...req(SET[0]!, 0, undefined), block: bytes(BLOCK, 7) }].map(
-        ({ length: _, ...c }) => c,
-      ),
-    );
+    expect(h.reader.reads).toEqual([{ type: 'upload.read', blocks: [req(SET[0]!)] }]);
+    h.answer({ type: 'upload.blocks', blocks: [{ ...req(SET[0]!), data: bytes(BLOCK, 7) }], failed: [] });
+    expect(sentBlocks(h)).toEqual([{ index: SET[0]!, begin: 0, block: bytes(BLOCK, 7) }]);
     h.push({ type: 'wire.request', ...req(OTHER[0]!) });
     expect(h.messages('reject')).toEqual([{ type: 'reject', ...req(OTHER[0]!) }]);
     // Budget: SERVE_FACTOR × blocks of the set (2 blocks a piece); one is spent.
@@ -90,6 +87,24 @@ describe('BEP 6: our allowed-fast set', () => {
     ]);
   });
 
+  it('a batch while choking: allowed-fast blocks are read (one command) up to the budget, the rest rejected at once', () => {
+    const h = start({ pieces: PIECES, settings: { allowedFastSetSize: K } });
+    h.connect(FAST, [0, 1, 2, 3, 4, 5, 6, 7]);
+    const budget = SERVE_FACTOR * K * 2;
+    // The set's blocks, over the budget by two, with a piece outside the set in the middle.
+    const allowed = Array.from({ length: budget + 2 }, (_, i) => req(SET[i % K]!, (i % 2) * BLOCK));
+    const batch = [...allowed.slice(0, 3), req(OTHER[0]!), ...allowed.slice(3)];
+    h.push({ type: 'wire.requests', requests: batch });
+    expect(h.snapshot().context.fast.served).toBe(budget);
+    const read = h.reader.reads.flatMap((r) => r.blocks);
+    expect(h.reader.reads).toHaveLength(1);
+    expect(read).toEqual(allowed.slice(0, Math.min(budget, read.length)));
+    expect(h.messages('reject')).toEqual([
+      { type: 'reject', ...req(OTHER[0]!) },
+      ...allowed.slice(budget).map((r) => ({ type: 'reject', ...r })),
+    ]);
+  });
+
   it('a piece of the set we did not have yet is not served until we announced it', () => {
     const h = start({ pieces: PIECES, settings: { allowedFastSetSize: K } });
     h.connect(FAST, []);
@@ -98,7 +113,7 @@ describe('BEP 6: our allowed-fast set', () => {
     expect(h.messages('reject')).toEqual([{ type: 'reject', ...req(SET[2]!) }]);
     h.announce(SET[2]!);
     h.push({ type: 'wire.request', ...req(SET[2]!) });
-    expect(h.reader.reads).toEqual([{ type: 'upload.read', ...req(SET[2]!) }]);
+    expect(h.reader.reads).toEqual([{ type: 'upload.read', blocks: [req(SET[2]!)] }]);
   });
 });
 
@@ -254,7 +269,7 @@ describe('BEP 6: reject for every request we drop', () => {
     h.push({ type: 'wire.request', ...req(1) });
     h.push({ type: 'wire.cancel', ...req(1) });
     expect(h.messages('reject')).toEqual([{ type: 'reject', ...req(1) }]);
-    h.answer({ type: 'upload.block', ...req(1), data: bytes(BLOCK, 1) });
+    h.answer({ type: 'upload.blocks', blocks: [{ ...req(1), data: bytes(BLOCK, 1) }], failed: [] });
     expect(sentBlocks(h)).toEqual([]);
     // A cancel for nothing queued is not answered.
     h.push({ type: 'wire.cancel', ...req(2) });
@@ -265,7 +280,11 @@ describe('BEP 6: reject for every request we drop', () => {
     const h = unchokedFast();
     h.push({ type: 'wire.request', index: 1, begin: 0, length: 2 * BLOCK });
     h.push({ type: 'wire.request', ...req(2) });
-    h.answer({ type: 'upload.readFailed', ...req(2), code: 'BT_ERR_NOT_VERIFIED', message: 'not verified' });
+    h.answer({
+      type: 'upload.blocks',
+      blocks: [],
+      failed: [{ ...req(2), code: 'BT_ERR_NOT_VERIFIED', message: 'not verified' }],
+    });
     h.push({ type: 'wire.congested' });
     h.push({ type: 'wire.request', ...req(3) });
     h.send({ type: 'peer.choke' });

@@ -3,7 +3,8 @@
  * property over any sequence of requests, read answers, cancels, chokes and congestion, checked
  * against a model of the queue and of the reads under way:
  * - reads under way never exceed MAX_READS, and none starts while the socket is congested;
- * - every read asked for is of a request queued at that moment and not already being read;
+ * - every read asked for is of a request queued at that moment and not already being read, and the
+ *   reads one call starts come as one reader command (a batch of requests costs one command);
  * - reads start whenever they may (no request waits while a read slot is free and the socket drains);
  * - the queue never exceeds maxQueued (`flood` instead);
  * - `found` from readDone is true exactly when the request was still queued.
@@ -16,7 +17,7 @@ import {
   dropAll,
   emptyUploads,
   enqueue,
-  readDone,
+  readsDone,
   setCongested,
   startReads,
   validateRequest,
@@ -29,17 +30,20 @@ import { propertyOptions } from '../support/fc.js';
 const KiB = 1024;
 const BLOCK = 16 * KiB;
 const req = (index: number, begin: number, length = BLOCK): BlockRequest => ({ index, begin, length });
-const read = (r: BlockRequest): BlockReadCommand => ({ type: 'upload.read', ...r });
+const read = (...blocks: BlockRequest[]): BlockReadCommand => ({ type: 'upload.read', blocks });
 
-/** Applies an enqueue that must not flood. */
+/** Queues requests that must not flood, then starts what reads it may (one command). */
 function add(
   q: UploadQueueState,
-  r: BlockRequest,
+  r: BlockRequest | BlockRequest[],
   maxQueued = 100,
-): { queue: UploadQueueState; reads: BlockReadCommand[] } {
-  const e = enqueue(q, r, maxQueued);
-  if (e === 'flood') throw new Error('unexpected flood');
-  return e;
+): { queue: UploadQueueState; read: BlockReadCommand | undefined } {
+  for (const x of Array.isArray(r) ? r : [r]) {
+    const e = enqueue(q, x, maxQueued);
+    if (e === 'flood') throw new Error('unexpected flood');
+    q = e;
+  }
+  return startReads(q);
 }
 
 describe('validateRequest', () => {
@@ -78,95 +82,122 @@ describe('validateRequest', () => {
 });
 
 describe('enqueue and startReads', () => {
-  it('starts a read for each request until MAX_READS are under way', () => {
-    let q = emptyUploads;
-    for (let i = 0; i < MAX_READS; i++) {
-      const e = add(q, req(i, 0));
-      expect(e.reads).toEqual([read(req(i, 0))]);
-      q = e.queue;
-    }
-    expect(q.reads).toBe(MAX_READS);
-    const e = add(q, req(99, 0));
-    expect(e.reads).toEqual([]);
+  it('starts the reads of a batch of requests as one command, up to MAX_READS under way', () => {
+    const batch = Array.from({ length: MAX_READS + 1 }, (_, i) => req(i, 0));
+    const e = add(emptyUploads, batch);
+    expect(e.read).toEqual(read(...batch.slice(0, MAX_READS)));
+    expect(e.queue.reads).toBe(MAX_READS);
     expect(e.queue.queued).toHaveLength(MAX_READS + 1);
-    expect(e.queue.queued[MAX_READS]).toEqual({ ...req(99, 0), reading: false });
-    expect(startReads(e.queue)).toEqual({ queue: e.queue, reads: [] });
+    expect(e.queue.queued[MAX_READS]).toEqual({ ...req(MAX_READS, 0), reading: false });
+    expect(startReads(e.queue)).toEqual({ queue: e.queue, read: undefined });
     expect(emptyUploads).toEqual({ queued: [], reads: 0, congested: false }); // never mutated
   });
 
-  it('floods at maxQueued, leaving the queue as it was', () => {
+  it('queues without reading: enqueue starts nothing, startReads everything it may', () => {
     let q = emptyUploads;
-    for (let i = 0; i < 3; i++) q = add(q, req(i, 0), 3).queue;
+    for (let i = 0; i < 3; i++) {
+      const e = enqueue(q, req(i, 0), 10);
+      if (e === 'flood') throw new Error('flood');
+      q = e;
+    }
+    expect(q.reads).toBe(0);
+    expect(q.queued.every((r) => !r.reading)).toBe(true);
+    expect(startReads(q).read).toEqual(read(req(0, 0), req(1, 0), req(2, 0)));
+  });
+
+  it('floods at maxQueued, leaving the queue as it was', () => {
+    const q = add(emptyUploads, [req(0, 0), req(1, 0), req(2, 0)], 3).queue;
     expect(enqueue(q, req(3, 0), 3)).toBe('flood');
     expect(q.queued).toHaveLength(3);
     expect(enqueue(emptyUploads, req(0, 0), 0)).toBe('flood');
   });
 
-  it('copies only the request fields into the queue', () => {
+  it('copies only the request fields into the queue and the read', () => {
     const r = { index: 1, begin: 0, length: BLOCK, type: 'wire.request', at: 5 } as BlockRequest;
-    expect(add(emptyUploads, r).queue.queued).toEqual([{ index: 1, begin: 0, length: BLOCK, reading: true }]);
+    const e = add(emptyUploads, r);
+    expect(e.queue.queued).toEqual([{ index: 1, begin: 0, length: BLOCK, reading: true }]);
+    expect(e.read).toEqual(read(req(1, 0)));
   });
 
-  it('reads nothing while congested, and everything it may once drained', () => {
+  it('reads nothing while congested, and everything it may once drained (one command)', () => {
     let q = setCongested(emptyUploads, true).queue;
     expect(q.congested).toBe(true);
     for (let i = 0; i < MAX_READS + 2; i++) {
       const e = add(q, req(i, 0));
-      expect(e.reads).toEqual([]);
+      expect(e.read).toBeUndefined();
       q = e.queue;
     }
     expect(q.reads).toBe(0);
     const d = setCongested(q, false);
-    expect(d.reads).toEqual(Array.from({ length: MAX_READS }, (_, i) => read(req(i, 0))));
+    expect(d.read).toEqual(read(...Array.from({ length: MAX_READS }, (_, i) => req(i, 0))));
     expect(d.queue.reads).toBe(MAX_READS);
     expect(d.queue.congested).toBe(false);
     expect(d.queue.queued.map((r) => r.reading)).toEqual([...Array<boolean>(MAX_READS).fill(true), false, false]);
     // Congested again: nothing new starts, and the reads under way stay counted.
     const c = setCongested(d.queue, true);
-    expect(c.reads).toEqual([]);
+    expect(c.read).toBeUndefined();
     expect(c.queue.reads).toBe(MAX_READS);
   });
 });
 
-describe('readDone', () => {
-  it('takes the request out of the queue and starts the next read', () => {
-    let q = emptyUploads;
-    for (let i = 0; i <= MAX_READS; i++) q = add(q, req(i, 0)).queue;
-    const d = readDone(q, req(3, 0));
-    expect(d.found).toBe(true);
-    expect(d.reads).toEqual([read(req(MAX_READS, 0))]);
+describe('readsDone', () => {
+  it('takes the requests out of the queue and starts the next reads as one command', () => {
+    const q = add(
+      emptyUploads,
+      Array.from({ length: MAX_READS + 3 }, (_, i) => req(i, 0)),
+    ).queue;
+    const d = readsDone(q, [req(3, 0), req(5, 0)]);
+    expect(d.found).toEqual([true, true]);
+    expect(d.read).toEqual(read(req(MAX_READS, 0), req(MAX_READS + 1, 0)));
     expect(d.queue.reads).toBe(MAX_READS);
-    expect(d.queue.queued).toHaveLength(MAX_READS);
-    expect(d.queue.queued.some((r) => r.index === 3)).toBe(false);
+    expect(d.queue.queued).toHaveLength(MAX_READS + 1);
+    expect(d.queue.queued.some((r) => r.index === 3 || r.index === 5)).toBe(false);
   });
 
   it('says found: false for a request cancelled or dropped while it was read', () => {
-    let q = add(emptyUploads, req(0, 0)).queue;
-    q = add(q, req(1, 0)).queue;
+    let q = add(emptyUploads, [req(0, 0), req(1, 0), req(2, 0)]).queue;
     q = cancelUpload(q, req(0, 0));
-    expect(q.reads).toBe(2); // the read under way is still counted
-    const d = readDone(q, req(0, 0));
-    expect(d.found).toBe(false);
+    expect(q.reads).toBe(3); // the read under way is still counted
+    const d = readsDone(q, [req(0, 0), req(2, 0)]);
+    expect(d.found).toEqual([false, true]);
     expect(d.queue.reads).toBe(1);
     expect(d.queue.queued).toEqual([{ ...req(1, 0), reading: true }]);
     const dropped = dropAll(d.queue).queue;
-    const e = readDone(dropped, req(1, 0));
-    expect(e).toEqual({ queue: { queued: [], reads: 0, congested: false }, found: false, reads: [] });
+    const e = readsDone(dropped, [req(1, 0)]);
+    expect(e).toEqual({ queue: { queued: [], reads: 0, congested: false }, found: [false], read: undefined });
+  });
+
+  it('lets a read of a cancelled request answer the same request asked again (same bytes, read once)', () => {
+    let q = add(emptyUploads, req(0, 0)).queue;
+    q = cancelUpload(q, req(0, 0));
+    q = setCongested(q, true).queue;
+    q = add(q, req(0, 0)).queue; // a second copy, not read (congested)
+    const d = readsDone(q, [req(0, 0)]);
+    // The finished read was of the cancelled copy; its bytes serve the copy asked again, not read twice.
+    expect(d.found).toEqual([true]);
+    expect(d.queue.queued).toEqual([]);
+    expect(d.queue.reads).toBe(0);
   });
 
   it('starts no read while congested', () => {
-    let q = emptyUploads;
-    for (let i = 0; i <= MAX_READS; i++) q = add(q, req(i, 0)).queue;
+    let q = add(
+      emptyUploads,
+      Array.from({ length: MAX_READS + 1 }, (_, i) => req(i, 0)),
+    ).queue;
     q = setCongested(q, true).queue;
-    const d = readDone(q, req(0, 0));
-    expect(d.found).toBe(true);
-    expect(d.reads).toEqual([]);
+    const d = readsDone(q, [req(0, 0)]);
+    expect(d.found).toEqual([true]);
+    expect(d.read).toBeUndefined();
     expect(d.queue.reads).toBe(MAX_READS - 1);
-    expect(setCongested(d.queue, false).reads).toEqual([read(req(MAX_READS, 0))]);
+    expect(setCongested(d.queue, false).read).toEqual(read(req(MAX_READS, 0)));
   });
 
   it('never counts the reads below zero', () => {
-    expect(readDone(emptyUploads, req(0, 0))).toEqual({ queue: emptyUploads, found: false, reads: [] });
+    expect(readsDone(emptyUploads, [req(0, 0), req(1, 0)])).toEqual({
+      queue: emptyUploads,
+      found: [false, false],
+      read: undefined,
+    });
   });
 });
 
@@ -207,7 +238,7 @@ const keyOf = (r: BlockRequest): number =>
 
 type Op =
   | { t: 'request'; key: number; times: number }
-  | { t: 'answer'; i: number }
+  | { t: 'answer'; i: number; n: number }
   | { t: 'cancel'; key: number }
   | { t: 'drop' }
   | { t: 'congested'; on: boolean };
@@ -225,7 +256,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       ),
     }),
   },
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('answer' as const), i: fc.nat() }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({ t: fc.constant('answer' as const), i: fc.nat(), n: fc.integer({ min: 1, max: 5 }) }),
+  },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('cancel' as const), key: keyArb }) },
   { weight: 1, arbitrary: fc.constant({ t: 'drop' as const }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('congested' as const), on: fc.boolean() }) },
@@ -242,18 +276,21 @@ describe('upload queue property', () => {
         let congested = false;
         const fail = (what: string, detail: unknown) => expect({ [what]: detail }).toBeUndefined();
         /** Checks the reads asked for against the model (before they are marked), then marks them. */
-        const started = (reads: readonly BlockReadCommand[]) => {
-          if (reads.length > 0 && congested) fail('read while congested', reads);
-          for (const r of reads) {
+        const started = (read: BlockReadCommand | undefined) => {
+          if (!read) return;
+          if (congested) fail('read while congested', read);
+          if (read.type !== 'upload.read' || read.blocks.length === 0) fail('an empty read command', read);
+          for (const r of read.blocks) {
             const k = keyOf(r);
             const entry = queued.find((e) => e.key === k && !e.reading);
-            if (r.type !== 'upload.read' || !entry) fail('read of a request not queued or already read', r);
+            if (!entry) fail('read of a request not queued or already read', r);
             entry!.reading = true;
             underWay.push(k);
           }
         };
         for (const op of ops) {
           if (op.t === 'request') {
+            // A batch of `times` requests (one socket read), then the reads it allows, as one command.
             for (let n = 0; n < op.times; n++) {
               const e = enqueue(q, KEYS[op.key]!, maxQueued);
               if (queued.length >= maxQueued) {
@@ -261,18 +298,29 @@ describe('upload queue property', () => {
                 continue;
               }
               if (e === 'flood') return fail('flood below maxQueued', queued.length);
+              if (e.reads !== q.reads) fail('enqueue started a read', e);
               queued.push({ key: op.key, reading: false });
-              started(e.reads);
-              q = e.queue;
+              q = e;
             }
+            const s = startReads(q);
+            started(s.read);
+            q = s.queue;
           } else if (op.t === 'answer') {
+            // One reader answer: up to `n` of the reads under way, in any order.
             if (underWay.length === 0) continue;
-            const k = underWay.splice(op.i % underWay.length, 1)[0]!;
-            const d = readDone(q, { ...KEYS[k]! });
-            const i = queued.findIndex((e) => e.key === k);
-            if (d.found !== i >= 0) fail('found', { found: d.found, queued: i >= 0 });
-            if (i >= 0) queued.splice(i, 1);
-            started(d.reads);
+            const done: number[] = [];
+            for (let n = 0; n < op.n && underWay.length > 0; n++)
+              done.push(underWay.splice((op.i + n) % underWay.length, 1)[0]!);
+            const d = readsDone(
+              q,
+              done.map((k) => ({ ...KEYS[k]! })),
+            );
+            done.forEach((k, j) => {
+              const i = queued.findIndex((e) => e.key === k);
+              if (d.found[j] !== i >= 0) fail('found', { found: d.found[j], queued: i >= 0 });
+              if (i >= 0) queued.splice(i, 1);
+            });
+            started(d.read);
             q = d.queue;
           } else if (op.t === 'cancel') {
             q = cancelUpload(q, KEYS[op.key]!);
@@ -286,7 +334,7 @@ describe('upload queue property', () => {
           } else {
             congested = op.on;
             const d = setCongested(q, op.on);
-            started(d.reads);
+            started(d.read);
             q = d.queue;
           }
           // The queue is the model's, and the bounds hold.

@@ -313,7 +313,8 @@ describe('peer statechart: what the peer has, and our interest', () => {
     h.push({ type: 'wire.have', index: 3 });
     expect(h.reports('peer.bitfield')).toEqual([{ type: 'peer.bitfield', key: h.key, pieces: bitfieldOf([0, 2]) }]);
     expect(h.reports('peer.have')).toEqual([{ type: 'peer.have', key: h.key, pieces: [3] }]);
-    expect(h.snapshot().context.pieces.announced).toBe(true);
+    // Said: the bitfield is kept, for a later one to be checked against (a have changes nothing of it).
+    expect(h.snapshot().context.pieces.announced).toEqual(bitfieldOf([0, 2]));
     const i = start();
     i.connect(FAST);
     i.push({ type: 'wire.have-all' });
@@ -338,16 +339,22 @@ describe('peer statechart: what the peer has, and our interest', () => {
     expect(closedReport(b)).toMatchObject({ reason: 'protocol-error' });
   });
 
-  it('what a peer has is said once, first: a second bitfield, or one after a have, closes the connection', () => {
+  it('what a peer has is said once, first: a repeated bitfield or have-all, one taking a piece back, a second have-none close', () => {
     const a = start();
     a.connect(FAST);
     a.bitfield([0]);
-    a.bitfield([0, 1]);
+    a.bitfield([0]); // a repeat: adds nothing
     expect(closedReport(a)).toMatchObject({ reason: 'protocol-error', detail: 'a second bitfield' });
     expect(a.reports('peer.bitfield')).toHaveLength(1);
+    const back = start();
+    back.connect(FAST);
+    back.bitfield([0, 1]);
+    back.bitfield([0, 2]); // adds 2 but takes 1 back
+    expect(closedReport(back)).toMatchObject({ reason: 'protocol-error', detail: 'a second bitfield' });
+    expect(back.reports('peer.have')).toEqual([]);
     const b = start();
     b.connect(FAST);
-    b.push({ type: 'wire.have', index: 1 });
+    b.push({ type: 'wire.have-all' });
     b.push({ type: 'wire.have-all' });
     expect(closedReport(b)).toMatchObject({
       reason: 'protocol-error',
@@ -361,6 +368,30 @@ describe('peer statechart: what the peer has, and our interest', () => {
       reason: 'protocol-error',
       detail: 'have-none after its pieces were announced',
     });
+  });
+
+  it("aria2's later bitfields and have-all (instead of many haves): the pieces they add become peer.have reports", () => {
+    const h = start();
+    h.connect(FAST);
+    h.push({ type: 'wire.have-none' });
+    h.push({ type: 'wire.have', index: 3 });
+    h.bitfield([1, 3]); // adds 1 and 3 (3 was a have: the picker ignores it twice)
+    h.bitfield([0, 1, 3]); // adds 0
+    h.push({ type: 'wire.have-all' }); // adds 2
+    expect(h.status()).toBe('active');
+    expect(h.reports('peer.bitfield')).toEqual([{ type: 'peer.bitfield', key: h.key, pieces: 'none' }]);
+    expect(h.reports('peer.have').flatMap((r) => r.pieces)).toEqual([3, 1, 3, 0, 2]);
+    h.bitfield([0, 1, 2, 3]); // after have-all: nothing more to add
+    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: 'a second bitfield' });
+  });
+
+  it('a later bitfield of the wrong length closes, naming it', () => {
+    const h = start();
+    h.connect(FAST);
+    h.bitfield([0]);
+    h.push({ type: 'wire.bitfield', bytes: Uint8Array.from([0xf0, 0x00]) });
+    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error' });
+    expect(h.reports('peer.have')).toEqual([]);
   });
 
   it('a have for a piece outside the torrent is a protocol error', () => {
@@ -643,11 +674,99 @@ describe('peer statechart: uploading', () => {
   it('serves a valid request: reads the block, sends it, counts it', () => {
     const h = unchoked();
     h.push({ type: 'wire.request', ...req(1, BLOCK) });
-    expect(h.reader.reads).toEqual([{ type: 'upload.read', ...req(1, BLOCK) }]);
-    h.answer({ type: 'upload.block', ...req(1, BLOCK), data: bytes(BLOCK, 5) });
-    expect(h.wire.commands.at(-1)).toEqual({ type: 'wire.sendBlock', index: 1, begin: BLOCK, block: bytes(BLOCK, 5) });
+    expect(h.reader.reads).toEqual([{ type: 'upload.read', blocks: [req(1, BLOCK)] }]);
+    h.answer({ type: 'upload.blocks', blocks: [{ ...req(1, BLOCK), data: bytes(BLOCK, 5) }], failed: [] });
+    expect(h.wire.commands.at(-1)).toEqual({
+      type: 'wire.sendBlocks',
+      blocks: [{ index: 1, begin: BLOCK, block: bytes(BLOCK, 5) }],
+    });
     expect(h.snapshot().context.traffic.uploaded).toBe(BLOCK);
     expect(h.snapshot().context.uploads.queued).toEqual([]);
+  });
+
+  it('serves a batch of requests (`wire.requests`) with one read command and one `wire.sendBlocks`', () => {
+    const h = start();
+    h.connect(FAST, [0, 1]);
+    h.send({ type: 'peer.unchoke' });
+    const commandsBefore = h.wire.commands.length;
+    h.push({ type: 'wire.requests', requests: [req(0, 0), req(0, BLOCK), req(1, 0), req(2, 0)] });
+    expect(h.reader.reads).toEqual([{ type: 'upload.read', blocks: [req(0, 0), req(0, BLOCK), req(1, 0), req(2, 0)] }]);
+    // One answer: three blocks read (out of order), one failure (a piece we lack).
+    h.answer({
+      type: 'upload.blocks',
+      blocks: [
+        { ...req(1, 0), data: bytes(BLOCK, 3) },
+        { ...req(0, 0), data: bytes(BLOCK, 1) },
+        { ...req(0, BLOCK), data: bytes(BLOCK, 2) },
+      ],
+      failed: [{ ...req(2, 0), code: 'BT_ERR_NOT_VERIFIED', message: 'no' }],
+    });
+    const after = h.wire.commands.slice(commandsBefore);
+    expect(after).toEqual([
+      {
+        type: 'wire.sendBlocks',
+        blocks: [
+          { index: 1, begin: 0, block: bytes(BLOCK, 3) },
+          { index: 0, begin: 0, block: bytes(BLOCK, 1) },
+          { index: 0, begin: BLOCK, block: bytes(BLOCK, 2) },
+        ],
+      },
+      { type: 'wire.send', message: { type: 'reject', ...req(2, 0) } },
+    ]);
+    expect(h.snapshot().context.traffic.uploaded).toBe(3 * BLOCK);
+    expect(h.snapshot().context.uploads).toEqual({ queued: [], reads: 0, congested: false });
+  });
+
+  it('a batch: blocks cancelled meanwhile are left out of `wire.sendBlocks`; its rejects leave as one `wire.sendMany`', () => {
+    const h = start();
+    h.connect(FAST, [0, 1]);
+    // Choking it: every request of the batch is rejected (none of these pieces is allowed fast).
+    h.push({ type: 'wire.requests', requests: [req(1, 0), req(1, BLOCK), req(0, 0, 2 * BLOCK)] });
+    expect(h.wire.commands.at(-1)).toEqual({
+      type: 'wire.sendMany',
+      messages: [
+        { type: 'reject', ...req(1, 0) },
+        { type: 'reject', ...req(1, BLOCK) },
+        { type: 'reject', ...req(0, 0, 2 * BLOCK) },
+      ],
+    });
+    expect(h.reader.reads).toEqual([]);
+    h.send({ type: 'peer.unchoke' });
+    h.push({ type: 'wire.requests', requests: [req(0, 0), req(0, BLOCK), req(1, 0)] });
+    h.push({ type: 'wire.cancel', ...req(0, BLOCK) });
+    h.answer({
+      type: 'upload.blocks',
+      blocks: [req(0, 0), req(0, BLOCK), req(1, 0)].map((r) => ({ ...r, data: bytes(BLOCK, 4) })),
+      failed: [],
+    });
+    expect(h.wire.commands.filter((c) => c.type === 'wire.sendBlocks')).toEqual([
+      {
+        type: 'wire.sendBlocks',
+        blocks: [
+          { index: 0, begin: 0, block: bytes(BLOCK, 4) },
+          { index: 1, begin: 0, block: bytes(BLOCK, 4) },
+        ],
+      },
+    ]);
+    expect(h.snapshot().context.traffic.uploaded).toBe(2 * BLOCK);
+  });
+
+  it('a batch with a request outside the torrent closes, as does one past the queue cap', () => {
+    const bad = unchoked();
+    bad.push({ type: 'wire.requests', requests: [req(0, 0), { index: 9, begin: 0, length: BLOCK }, req(1, 0)] });
+    expect(closedReport(bad)).toMatchObject({
+      reason: 'protocol-error',
+      detail: `request 9:0+${BLOCK} is not a range of a piece of the torrent`,
+    });
+    const flood = unchoked();
+    flood.push({
+      type: 'wire.requests',
+      requests: Array.from({ length: testSettings.maxQueuedRequests + 1 }, () => req(1, 0)),
+    });
+    expect(closedReport(flood)).toMatchObject({
+      reason: 'protocol-error',
+      detail: `more than ${testSettings.maxQueuedRequests} requests queued (flood)`,
+    });
   });
 
   it('refuses requests while choking (BEP 6 reject), oversized ones, and failed reads; closes on nonsense', () => {
@@ -657,7 +776,11 @@ describe('peer statechart: uploading', () => {
     h.send({ type: 'peer.unchoke' });
     h.push({ type: 'wire.request', index: 0, begin: 0, length: 2 * BLOCK }); // too long
     h.push({ type: 'wire.request', ...req(2, 0) }); // we lack it: the reader says so
-    h.answer({ type: 'upload.readFailed', ...req(2, 0), code: 'BT_ERR_NOT_VERIFIED', message: 'no' });
+    h.answer({
+      type: 'upload.blocks',
+      blocks: [],
+      failed: [{ ...req(2, 0), code: 'BT_ERR_NOT_VERIFIED', message: 'no' }],
+    });
     expect(h.messages('reject')).toEqual([
       { type: 'reject', ...req(0, 0) },
       { type: 'reject', index: 0, begin: 0, length: 2 * BLOCK },
@@ -675,15 +798,15 @@ describe('peer statechart: uploading', () => {
     h.push({ type: 'wire.request', ...req(0, 0) });
     h.push({ type: 'wire.request', ...req(0, BLOCK) });
     h.push({ type: 'wire.cancel', ...req(0, 0) });
-    h.answer({ type: 'upload.block', ...req(0, 0), data: bytes(BLOCK, 1) });
+    h.answer({ type: 'upload.blocks', blocks: [{ ...req(0, 0), data: bytes(BLOCK, 1) }], failed: [] });
     h.send({ type: 'peer.choke' });
     // BEP 6: the cancel is answered with a reject, and so is the request the choke dropped.
     expect(h.messages('reject')).toEqual([
       { type: 'reject', ...req(0, 0) },
       { type: 'reject', ...req(0, BLOCK) },
     ]);
-    h.answer({ type: 'upload.block', ...req(0, BLOCK), data: bytes(BLOCK, 1) });
-    expect(h.wire.commands.filter((c) => c.type === 'wire.sendBlock')).toEqual([]);
+    h.answer({ type: 'upload.blocks', blocks: [{ ...req(0, BLOCK), data: bytes(BLOCK, 1) }], failed: [] });
+    expect(h.wire.commands.filter((c) => c.type === 'wire.sendBlocks')).toEqual([]);
     expect(h.snapshot().context.uploads).toEqual({ queued: [], reads: 0, congested: false });
   });
 
@@ -693,7 +816,7 @@ describe('peer statechart: uploading', () => {
     h.push({ type: 'wire.request', ...req(0, 0) });
     expect(h.reader.reads).toEqual([]);
     h.push({ type: 'wire.drain' });
-    expect(h.reader.reads).toEqual([{ type: 'upload.read', ...req(0, 0) }]);
+    expect(h.reader.reads).toEqual([{ type: 'upload.read', blocks: [req(0, 0)] }]);
     for (let i = 0; i <= testSettings.maxQueuedRequests; i++) h.push({ type: 'wire.request', ...req(1, 0) });
     expect(closedReport(h)).toMatchObject({
       reason: 'protocol-error',

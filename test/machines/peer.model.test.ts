@@ -16,9 +16,12 @@
  *   exactly what was left;
  * - uploads-bounded: reads under way ≤ MAX_READS, none started while the socket is congested, the
  *   queue ≤ maxQueuedRequests, a block is sent only for a request queued when its read returned;
+ * - uploads-batched: one event (a batch of requests, a reader's answer, a drain) starts at most one
+ *   reader command and sends at most one `wire.sendBlocks`, never an empty one;
  * - reports-match-states: each `peer.state` report says what the state regions say;
  * - counted: the bytes in `peer.blocks` reports are the bytes counted downloaded;
- * - haves-told: every valid `have` the peer received reaches the torrent exactly once, in order (in a
+ * - haves-told: every valid `have` the peer received (and each piece a later bitfield or have-all added)
+ *   reaches the torrent exactly once, in order (in a
  *   `peer.have`, or riding on a `peer.wants` / `peer.blocks` / `peer.stats` / `peer.returned`); one still waiting is of a
  *   piece the torrent told the peer we have (a have of a piece we lack is told at once), and fewer than
  *   HAVE_BATCH wait;
@@ -206,8 +209,22 @@ const step = fc.oneof(
     k: fc.nat(ALL.length - 1),
     bad: fc.constantFrom('no', 'no', 'no', 'no', 'no', 'no', 'range', 'long'),
   }),
+  fc.record({
+    t: fc.constant('wireRequests' as const),
+    ks: fc.array(fc.nat(ALL.length - 1), { minLength: 2, maxLength: 6 }),
+    badAt: fc.nat(5),
+    bad: fc.constantFrom('no', 'no', 'no', 'no', 'no', 'no', 'range', 'long'),
+  }),
   fc.record({ t: fc.constant('wireCancel' as const), k: fc.nat(ALL.length - 1) }),
-  fc.record({ t: fc.constant('read' as const), k: fc.nat(20), ok: fc.boolean() }),
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('read' as const),
+      k: fc.nat(20),
+      n: fc.integer({ min: 1, max: 4 }),
+      ok: fc.constantFrom(15, 15, 15, 0, 1, 2, 5, 14),
+    }),
+  },
   fc.record({ t: fc.constant('extHandshake' as const), reqq: fc.integer({ min: 1, max: 6 }), bad: fc.boolean() }),
   fc.record({
     t: fc.constant('misc' as const),
@@ -282,6 +299,14 @@ interface HashTally {
   floodClosed: boolean;
 }
 
+/** The pieces a peer's announcement (`pieces.announced`) names: its bitfield's, all, or none. */
+function piecesSaid(a: boolean | Uint8Array | 'all'): Set<number> {
+  const all = Array.from({ length: PIECES }, (_, i) => i);
+  if (a === 'all') return new Set(all);
+  if (!(a instanceof Uint8Array)) return new Set();
+  return new Set(all.filter((i) => (a[i >> 3]! & (0x80 >> (i & 7))) !== 0));
+}
+
 function run(steps: Step[]): HashTally {
   const violations: string[] = [];
   const hashTally: HashTally = { answered: 0, rejected: 0, floodClosed: false };
@@ -305,18 +330,26 @@ function run(steps: Step[]): HashTally {
         )
           fail('no-request-while-choked', `request ${m.index}:${m.begin} with ${JSON.stringify(snap.value)}`);
       }
-      if (cmd.type === 'wire.sendBlock') {
-        const r = { index: cmd.index, begin: cmd.begin, length: cmd.block.length };
-        if (!queuedBefore.some((q) => same(q, r)))
-          fail('uploads-bounded', `block ${id(r)} sent for a request not queued`);
+      if (cmd.type === 'wire.sendBlocks') {
+        if (++sendsThisStep > 1) fail('uploads-batched', `a second wire.sendBlocks in one step`);
+        if (cmd.blocks.length === 0) fail('uploads-batched', `an empty wire.sendBlocks`);
+        for (const b of cmd.blocks) {
+          const r = { index: b.index, begin: b.begin, length: b.block.length };
+          if (!queuedBefore.some((q) => same(q, r)))
+            fail('uploads-bounded', `block ${id(r)} sent for a request not queued`);
+        }
       }
     },
     onRead: (cmd, snap) => {
-      if (snap.context.uploads.congested) fail('uploads-bounded', `read ${id(cmd)} while congested`);
+      if (++readsThisStep > 1) fail('uploads-batched', `a second reader command in one step`);
+      if (cmd.blocks.length === 0) fail('uploads-batched', `an empty reader command`);
       const choking = (snap.value as { connected?: { amChoking?: string } }).connected?.amChoking === 'choking';
-      if (choking && !snap.context.fast.sentOut.includes(cmd.index))
-        fail('fast-bounded', `read ${id(cmd)} while choking, not an allowed-fast piece`);
-      pendingReads.push(cmd);
+      for (const r of cmd.blocks) {
+        if (snap.context.uploads.congested) fail('uploads-bounded', `read ${id(r)} while congested`);
+        if (choking && !snap.context.fast.sentOut.includes(r.index))
+          fail('fast-bounded', `read ${id(r)} while choking, not an allowed-fast piece`);
+        pendingReads.push(r);
+      }
     },
   });
   /** What the torrent stub believes outstanding to the peer. */
@@ -330,6 +363,8 @@ function run(steps: Step[]): HashTally {
   const havesTold: number[] = [];
   let queuedBefore: BlockRequest[] = [];
   const pendingReads: BlockRequest[] = [];
+  let readsThisStep = 0;
+  let sendsThisStep = 0;
   /** The model torrent's account of hash serving: the trees it gave the peer, requests and answers. */
   let givenFiles = [FILE_X];
   let givenTrees: HashTrees = TREES_X;
@@ -475,14 +510,32 @@ function run(steps: Step[]): HashTally {
         if (s.bad === 'long') return h.push({ type: 'wire.request', index: r.index, begin: 0, length: 2 * BLOCK });
         return h.push({ type: 'wire.request', ...r });
       }
+      case 'wireRequests': {
+        // One socket read's consecutive requests (`wire.requests`), one of them possibly bad.
+        const requests = s.ks.map((k, i) =>
+          i !== s.badAt || s.bad === 'no'
+            ? ALL[k]!
+            : s.bad === 'range'
+              ? { index: 9, begin: 0, length: BLOCK }
+              : { index: ALL[k]!.index, begin: 0, length: 2 * BLOCK },
+        );
+        return h.push({ type: 'wire.requests', requests });
+      }
       case 'wireCancel':
         return h.push({ type: 'wire.cancel', ...ALL[s.k]! });
       case 'read': {
+        // One reader answer for up to `n` of the blocks being read, each read or failed (bit i of `ok`).
         if (pendingReads.length === 0) return;
-        const [r] = pendingReads.splice(s.k % pendingReads.length, 1);
+        const done: BlockRequest[] = [];
+        for (let i = 0; i < s.n && pendingReads.length > 0; i++)
+          done.push(pendingReads.splice((s.k + i) % pendingReads.length, 1)[0]!);
         queuedBefore = ctx().uploads.queued.map((q) => ({ index: q.index, begin: q.begin, length: q.length }));
-        if (s.ok) h.answer({ type: 'upload.block', ...r!, data: bytes(r!.length, 3) });
-        else h.answer({ type: 'upload.readFailed', ...r!, code: 'BT_ERR_STORAGE_IO', message: 'no' });
+        const ok = (i: number) => ((s.ok >> i) & 1) === 1;
+        h.answer({
+          type: 'upload.blocks',
+          blocks: done.filter((_, i) => ok(i)).map((r) => ({ ...r, data: bytes(r.length, 3) })),
+          failed: done.filter((_, i) => !ok(i)).map((r) => ({ ...r, code: 'BT_ERR_STORAGE_IO', message: 'no' })),
+        });
         return;
       }
       case 'extHandshake':
@@ -552,8 +605,18 @@ function run(steps: Step[]): HashTally {
       if (!isActive()) break;
       const before = outstandingNow();
       const haveCount = ctx().pieces.received;
+      const saidBefore = ctx().pieces.announced;
+      readsThisStep = 0;
+      sendsThisStep = 0;
       apply(s);
       if (s.t === 'have' && isActive() && ctx().pieces.received > haveCount) havesIn.push(s.i);
+      // A later bitfield or have-all that was taken (aria2's way of sending many haves): the pieces it
+      // added to what the peer had said count as haves received.
+      const saidNow = isActive() ? ctx().pieces.announced : saidBefore;
+      if ((s.t === 'bitfield' || s.t === 'haveAll') && saidBefore !== false && saidNow !== saidBefore) {
+        const had = piecesSaid(saidBefore);
+        havesIn.push(...[...piecesSaid(saidNow)].filter((i) => !had.has(i)));
+      }
       const reports = h.reports();
       for (const r of reports.slice(reportsSeen)) {
         if (closedSeen) fail('closed-is-final', `${r.type} after peer.closed`);
@@ -673,7 +736,10 @@ describe('peer statechart, model-based (fast-check sequences on a live actor, in
       { t: 'interested' },
       { t: 'unchokePeer' },
       { t: 'wireRequest', k: 0, bad: 'no' },
-      { t: 'read', k: 0, ok: true },
+      { t: 'read', k: 0, n: 1, ok: 1 },
+      { t: 'wireRequests', ks: [0, 1, 2, 3], badAt: 0, bad: 'no' },
+      { t: 'wireCancel', k: 1 },
+      { t: 'read', k: 0, n: 4, ok: 5 },
       { t: 'advance', k: 0 },
       { t: 'choke' },
       { t: 'close' },

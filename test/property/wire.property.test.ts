@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { from } from 'rxjs';
+import { from, Subject } from 'rxjs';
 import { propertyOptions } from '../support/fc.js';
 import {
   DEFAULT_MAX_BITFIELD_LENGTH,
@@ -21,7 +21,7 @@ import {
   type WireMessage,
 } from '../../src/protocol/wire.js';
 import { WireFramer, type FrameWireOptions } from '../../src/protocol/wire-framing.js';
-import { frameWire } from '../../src/protocol/wire-framing-rx.js';
+import { frameWire, type PiecesEvent, type RequestsEvent } from '../../src/protocol/wire-framing-rx.js';
 import { Bitfield, BitfieldError } from '../../src/protocol/bitfield.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -298,6 +298,90 @@ describe('wire codec properties', () => {
           expect(failed).toBeNull();
           expect(completed).toBe(true);
           expectSameEvents(events, expectedEvents(hs, messages));
+        },
+      ),
+      propertyOptions,
+    );
+  });
+
+  it('frameWire batching: the consecutive requests of a chunk (and blocks) come as one batch; flattened, the same events for any split', () => {
+    // Runs of requests and of blocks are common here, so batches form.
+    const batchyArb = fc.oneof(
+      { weight: 2, arbitrary: messageArb },
+      {
+        weight: 3,
+        arbitrary: fc.record({ type: fc.constant('request' as const), index: u32, begin: u32, length: u32 }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({ type: fc.constant('piece' as const), index: u32, begin: u32, block: bytes(40) }),
+      },
+    );
+    const isRequest = (t: string) => t === 'request' || t === 'requests';
+    const isPiece = (t: string) => t === 'piece' || t === 'pieces';
+    fc.assert(
+      fc.property(
+        fc.option(handshakeArb, { nil: null }),
+        fc.array(batchyArb, { maxLength: 30 }),
+        cutsArb,
+        fc.boolean(),
+        (hs, messages, cuts, blocksToo) => {
+          const chunks = split(streamOf(hs, messages), cuts);
+          // Each event with the chunk it came out of.
+          const out: { chunk: number; e: WireEvent | PiecesEvent | RequestsEvent }[] = [];
+          let chunk = 0;
+          let completed = false;
+          const source = new Subject<Uint8Array>();
+          source
+            .pipe(frameWire({ handshake: hs !== null, batchRequests: true, batchBlocks: blocksToo }))
+            .subscribe({ next: (e) => out.push({ chunk, e }), complete: () => (completed = true) });
+          for (; chunk < chunks.length; chunk++) source.next(chunks[chunk]!);
+          source.complete();
+          expect(completed).toBe(true);
+          const flat: WireEvent[] = out.flatMap(({ e }) =>
+            e.type === 'requests'
+              ? e.requests.map((r) => ({ type: 'request' as const, ...r }))
+              : e.type === 'pieces'
+                ? e.blocks.map((b) => ({ type: 'piece' as const, ...b }))
+                : [e],
+          );
+          expectSameEvents(flat, expectedEvents(hs, messages));
+          for (let k = 0; k < out.length; k++) {
+            const { e } = out[k]!;
+            // A batch holds two or more (a lone one keeps its own type); blocks batch only when asked.
+            if (e.type === 'requests') expect(e.requests.length).toBeGreaterThan(1);
+            if (e.type === 'pieces') {
+              expect(blocksToo).toBe(true);
+              expect(e.blocks.length).toBeGreaterThan(1);
+            }
+            // Batches are maximal: two request events (or two block events, when batched) in a row come
+            // from different chunks.
+            const prev = out[k - 1];
+            if (!prev || prev.chunk !== out[k]!.chunk) continue;
+            expect(isRequest(prev.e.type) && isRequest(e.type)).toBe(false);
+            if (blocksToo) expect(isPiece(prev.e.type) && isPiece(e.type)).toBe(false);
+          }
+        },
+      ),
+      propertyOptions,
+    );
+  });
+
+  it('frameWire batching: a chunk of only requests is one event, whatever their number', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ index: u32, begin: u32, length: u32 }), { minLength: 2, maxLength: 40 }),
+        (rs) => {
+          const events: (WireEvent | PiecesEvent | RequestsEvent)[] = [];
+          from([
+            streamOf(
+              null,
+              rs.map((r) => ({ type: 'request' as const, ...r })),
+            ),
+          ])
+            .pipe(frameWire({ handshake: false, batchRequests: true }))
+            .subscribe((e) => events.push(e));
+          expect(events).toEqual([{ type: 'requests', requests: rs }]);
         },
       ),
       propertyOptions,

@@ -17,7 +17,10 @@ import type { ByteStream, ReadInto, Transport } from '../../src/io/transport.js'
 import type { Handshake } from '../../src/protocol/wire.js';
 import type { ManualClock } from './manual-clock.js';
 
-/** A socket that keeps what is written (with the clock's time) and counts pauses. */
+/**
+ * A socket that keeps what is written (with the clock's time and the cork it went under: writes of one
+ * `cork` number leave as one writev on a real socket) and counts pauses.
+ */
 export class FakeStream extends EventEmitter {
   destroyed = false;
   connecting = false;
@@ -25,20 +28,28 @@ export class FakeStream extends EventEmitter {
   writableLength = 0;
   paused = false;
   pauses = 0;
-  writes: { at: number; bytes: Uint8Array }[] = [];
+  writes: { at: number; bytes: Uint8Array; cork: number }[] = [];
+  /** Corks so far; `corked` while one is open. */
+  corks = 0;
+  corked = false;
   constructor(private readonly clock: ManualClock) {
     super();
   }
   write(data: Uint8Array): boolean {
-    this.writes.push({ at: this.clock.now(), bytes: Uint8Array.from(data) });
+    this.writes.push({ at: this.clock.now(), bytes: Uint8Array.from(data), cork: this.corked ? this.corks : 0 });
     return true;
   }
   end() {}
   destroy() {
     this.destroyed = true;
   }
-  cork() {}
-  uncork() {}
+  cork() {
+    this.corks++;
+    this.corked = true;
+  }
+  uncork() {
+    this.corked = false;
+  }
   setNoDelay() {}
   pause() {
     this.paused = true;

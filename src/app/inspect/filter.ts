@@ -6,14 +6,15 @@
 
 /**
  * Event types left out by default. `*` at the end matches any suffix. Block level: a 16 KiB block
- * is one `wire.piece` (or one batch `wire.pieces`), with its requests, cancels and rejects, and the
- * upload side's reads and sends.
+ * is one `wire.piece` (or one batch `wire.pieces`), with its requests (or a batch `wire.requests`),
+ * cancels and rejects, and the upload side's reads and sends (`upload.read`, `upload.blocks`).
  */
 export const DEFAULT_HIGH_RATE_EVENTS: readonly string[] = [
   'wire.piece',
   'wire.pieces',
   'wire.have',
   'wire.request',
+  'wire.requests',
   'wire.cancel',
   'wire.reject',
   'wire.keep-alive',
@@ -22,7 +23,7 @@ export const DEFAULT_HIGH_RATE_EVENTS: readonly string[] = [
   'wire.allowed-fast',
   'wire.suggest',
   'wire.port',
-  // Commands to the socket actor: wire.send, wire.sendMany, wire.sendBlock …
+  // Commands to the socket actor: wire.send, wire.sendMany, wire.sendBlocks …
   'wire.send*',
   'upload.*',
   // Between a peer and its torrent: per block batch, per piece, per second.

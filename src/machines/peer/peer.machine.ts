@@ -42,6 +42,7 @@ import type {
   PeerWireCommand,
   PeerWireEvent,
   PeerWireInput,
+  PieceBlock,
 } from '../../protocol/peer-wire-types.js';
 import { handshakeExtensions, makeReserved, type HashRange, type WireMessage } from '../../protocol/wire.js';
 import { encodeUtPex } from '../../protocol/ut-pex.js';
@@ -63,6 +64,7 @@ import { serveHashRequest } from './hash-serving.js';
 import { answerLeafRequest } from '../../protocol/hash-tree.js';
 import { admitFast, allowFast, emptyFast, pieceVerified, serveChoked, suggest, type FastState } from './fast.js';
 import { check as checkLiveness, freshLiveness, heard, type LivenessState } from './liveness.js';
+import { laterAnnouncement, type Announced } from './announced.js';
 import {
   addRequests,
   emptyPipeline,
@@ -82,8 +84,9 @@ import {
   dropAll,
   emptyUploads,
   enqueue as enqueueUpload,
-  readDone,
+  readsDone,
   setCongested,
+  startReads,
   validateRequest,
   type UploadQueueState,
 } from './upload-queue.js';
@@ -172,8 +175,11 @@ export interface Traffic {
 
 /** What each side of the connection has, as far as the peer machine needs to know. */
 export interface PiecesState {
-  /** The peer told us what it has (bitfield, have-all, have-none, or a first have). */
-  announced: boolean;
+  /**
+   * The peer told us what it has (bitfield, have-all, have-none, or a first have): `false` until then;
+   * its latest bitfield's bytes or `'all'`, for a later announcement to be checked against (announced.ts).
+   */
+  announced: Announced;
   /** `have` messages received: a peer that sends more than the torrent has pieces (plus slack) is flooding. */
   received: number;
   /**
@@ -208,14 +214,10 @@ const readerNotProvided = fromCallback<ReaderCommand>(({ sendBack, receive }) =>
       sendBack({ type: 'hash.leavesFailed', range: cmd.range, code: 'BT_ERR_NO_READER', message: 'no reader' });
       return;
     }
-    const { index, begin, length } = cmd;
     const failed: BlockReadEvent = {
-      type: 'upload.readFailed',
-      index,
-      begin,
-      length,
-      code: 'BT_ERR_NO_READER',
-      message: 'no block reader provided',
+      type: 'upload.blocks',
+      blocks: [],
+      failed: cmd.blocks.map((b) => ({ ...b, code: 'BT_ERR_NO_READER', message: 'no block reader provided' })),
     };
     sendBack(failed);
   });
@@ -312,7 +314,7 @@ export const peerMachine = setup({
     wantsInterest: ({ event }) => event.type === 'peer.interest' && event.interested,
     wantsNoInterest: ({ event }) => event.type === 'peer.interest' && !event.interested,
     isFast: ({ context }) => context.extensions.fast,
-    hasAnnouncedPieces: ({ context }) => context.pieces.announced,
+    hasAnnouncedPieces: ({ context }) => context.pieces.announced !== false,
   },
   actions: {
     sendWire: sendTo('wire', (_, cmd: PeerWireCommand) => cmd),
@@ -446,37 +448,52 @@ export const peerMachine = setup({
       enqueue.sendTo(context.report, { type: 'peer.state', key: context.key, ...view } satisfies PeerReport);
     }),
     /**
-     * A `request` from the peer: checked, then queued for a read — or, while we choke it (`serving:
-     * false`; BEP 3 ignores such requests, BEP 6 rejects them) or when it is too long, rejected.
+     * `wire.request` / `wire.requests` from the peer: each checked, then queued — or, while we choke it
+     * (`serving: false`; BEP 3 ignores such requests, BEP 6 rejects them) or when it is too long, rejected
+     * (the rejects of a batch leave as one `wire.sendMany`). The reads the batch allows start as one reader
+     * command. A request outside the torrent, or one past the queue's cap (a flood), closes the connection
+     * (what came before it in the batch is queued, as if it had come alone).
      */
-    takeRequest: enqueueActions(({ context, event, enqueue }, params: { serving: boolean }) => {
-      if (event.type !== 'wire.request') return;
-      const r = { index: event.index, begin: event.begin, length: event.length };
-      const v = validateRequest(context.torrent.geometry, r, context.settings.maxRequestLength);
-      if (v.verdict === 'error') {
-        enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: v.detail });
-        return;
+    takeRequests: enqueueActions(({ context, event, enqueue }, params: { serving: boolean }) => {
+      if (event.type !== 'wire.request' && event.type !== 'wire.requests') return;
+      const requests =
+        event.type === 'wire.request'
+          ? [{ index: event.index, begin: event.begin, length: event.length }]
+          : event.requests;
+      let uploads = context.uploads;
+      let fast: FastState | undefined;
+      const rejects: WireMessage[] = [];
+      let close: string | undefined;
+      for (const r of requests) {
+        const v = validateRequest(context.torrent.geometry, r, context.settings.maxRequestLength);
+        if (v.verdict === 'error') {
+          close = v.detail;
+          break;
+        }
+        // While we choke a BEP 6 peer, a piece of the allowed-fast set we sent it is served (up to a budget).
+        const served =
+          v.verdict === 'ok' && !params.serving && context.extensions.fast
+            ? serveChoked(fast ?? context.fast, r.index, context.torrent.geometry)
+            : undefined;
+        if (v.verdict === 'reject' || (!params.serving && !served)) {
+          if (context.extensions.fast)
+            rejects.push({ type: 'reject', index: r.index, begin: r.begin, length: r.length });
+          continue;
+        }
+        const q = enqueueUpload(uploads, r, context.settings.maxQueuedRequests);
+        if (q === 'flood') {
+          close = `more than ${context.settings.maxQueuedRequests} requests queued (flood)`;
+          break;
+        }
+        uploads = q;
+        if (served) fast = served;
       }
-      // While we choke a BEP 6 peer, a piece of the allowed-fast set we sent it is served (up to a budget).
-      const fast =
-        v.verdict === 'ok' && !params.serving && context.extensions.fast
-          ? serveChoked(context.fast, r.index, context.torrent.geometry)
-          : undefined;
-      if (v.verdict === 'reject' || (!params.serving && !fast)) {
-        if (context.extensions.fast) enqueue.sendTo('wire', send({ type: 'reject', ...r }));
-        return;
-      }
-      const q = enqueueUpload(context.uploads, r, context.settings.maxQueuedRequests);
-      if (q === 'flood') {
-        enqueue.raise({
-          type: 'peer.close',
-          reason: 'protocol-error',
-          detail: `more than ${context.settings.maxQueuedRequests} requests queued (flood)`,
-        });
-        return;
-      }
-      enqueue.assign({ uploads: q.queue, ...(fast && { fast }) });
-      for (const read of q.reads) enqueue.sendTo('reader', read);
+      const started = startReads(uploads);
+      if (started.queue !== context.uploads) enqueue.assign({ uploads: started.queue, ...(fast && { fast }) });
+      if (started.read) enqueue.sendTo('reader', started.read);
+      if (rejects.length > 0)
+        enqueue.sendTo('wire', rejects.length === 1 ? send(rejects[0]!) : { type: 'wire.sendMany', messages: rejects });
+      if (close !== undefined) enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: close });
     }),
     /** BEP 6 `allowed-fast` from a fast peer: a piece we may request while it chokes us (bounded). */
     takeAllowedFast: enqueueActions(({ context, event, enqueue }) => {
@@ -519,6 +536,24 @@ export const peerMachine = setup({
           ...extra,
         } satisfies PeerReport);
       }
+    }),
+    /**
+     * A bitfield or have-all after the peer said what it has: the pieces it adds go to the torrent as
+     * `peer.have`s (aria2 sends these instead of many haves); one that adds nothing or takes a piece
+     * back closes the connection (announced.ts).
+     */
+    takeLaterAnnouncement: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'wire.bitfield' && event.type !== 'wire.have-all') return;
+      const later = event.type === 'wire.have-all' ? 'all' : event.bytes;
+      const a = laterAnnouncement(context.pieces.announced, later, context.torrent.geometry.pieceCount);
+      if (a.kind === 'close') {
+        enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: a.detail });
+        return;
+      }
+      // The haves still waiting go first, so the torrent hears every have once and in order.
+      const pieces = [...context.pieces.unsent, ...a.indexes];
+      enqueue.assign({ pieces: { ...context.pieces, announced: a.announced, unsent: NO_HAVES } });
+      enqueue.sendTo(context.report, { type: 'peer.have', key: context.key, pieces } satisfies PeerReport);
     }),
     closeForProtocol: raise((_, params: { detail: string }) => ({
       type: 'peer.close' as const,
@@ -701,12 +736,9 @@ export const peerMachine = setup({
       type: 'parallel',
       on: {
         // BEP 3 and 6: what a peer has is said once, first (a second bitfield would replace what it told
-        // us, requests and all).
+        // us, requests and all) — but for aria2's later bitfields and have-all, which only add pieces.
         'wire.bitfield': [
-          {
-            guard: 'hasAnnouncedPieces',
-            actions: ['heard', { type: 'closeForProtocol', params: { detail: 'a second bitfield' } }],
-          },
+          { guard: 'hasAnnouncedPieces', actions: ['heard', 'takeLaterAnnouncement'] },
           {
             actions: [
               'heard',
@@ -717,7 +749,7 @@ export const peerMachine = setup({
                   enqueue.raise({ type: 'peer.close', reason: 'protocol-error', detail: (err as Error).message });
                   return;
                 }
-                enqueue.assign({ pieces: { ...context.pieces, announced: true } });
+                enqueue.assign({ pieces: { ...context.pieces, announced: event.bytes } });
                 enqueue.sendTo(context.report, {
                   type: 'peer.bitfield',
                   key: context.key,
@@ -728,17 +760,11 @@ export const peerMachine = setup({
           },
         ],
         'wire.have-all': [
-          {
-            guard: 'hasAnnouncedPieces',
-            actions: [
-              'heard',
-              { type: 'closeForProtocol', params: { detail: 'have-all after its pieces were announced' } },
-            ],
-          },
+          { guard: 'hasAnnouncedPieces', actions: ['heard', 'takeLaterAnnouncement'] },
           {
             actions: [
               'heard',
-              assign({ pieces: ({ context }) => ({ ...context.pieces, announced: true }) }),
+              assign({ pieces: ({ context }) => ({ ...context.pieces, announced: 'all' as const }) }),
               { type: 'report', params: { type: 'peer.bitfield', pieces: 'all' } },
             ],
           },
@@ -789,7 +815,9 @@ export const peerMachine = setup({
               const p = context.pieces;
               const unsent = [...p.unsent, event.index];
               const now = unsent.length >= HAVE_BATCH || !hasPiece(p.ours, event.index);
-              enqueue.assign({ pieces: { ...p, announced: true, received: haves, unsent: now ? NO_HAVES : unsent } });
+              enqueue.assign({
+                pieces: { ...p, announced: p.announced || true, received: haves, unsent: now ? NO_HAVES : unsent },
+              });
               if (now)
                 enqueue.sendTo(context.report, {
                   type: 'peer.have',
@@ -945,37 +973,40 @@ export const peerMachine = setup({
             }),
           ],
         },
-        'upload.block': {
+        // The answer to one read command: the blocks still wanted (not cancelled, not dropped by a choke)
+        // leave as one `wire.sendBlocks`; a failed read still wanted is rejected (BEP 6). The freed read
+        // slots start the next reads, as one command.
+        'upload.blocks': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const d = readDone(context.uploads, event);
-            // Sent only if still wanted: not cancelled, and not dropped by a choke.
-            if (d.found) {
-              const t = context.traffic;
-              enqueue.assign({
-                uploads: d.queue,
-                traffic: { ...t, uploaded: t.uploaded + event.length, up: addBytes(t.up, event.length, t.lastAt) },
+            const failedAt = event.blocks.length;
+            const d = readsDone(context.uploads, [...event.blocks, ...event.failed]);
+            const blocks: PieceBlock[] = [];
+            let bytes = 0;
+            event.blocks.forEach((b, i) => {
+              if (!d.found[i]) return;
+              blocks.push({ index: b.index, begin: b.begin, block: b.data });
+              bytes += b.length;
+            });
+            const rejects: WireMessage[] = [];
+            if (context.extensions.fast)
+              event.failed.forEach((f, i) => {
+                if (d.found[failedAt + i])
+                  rejects.push({ type: 'reject', index: f.index, begin: f.begin, length: f.length });
               });
-              enqueue.sendTo('wire', {
-                type: 'wire.sendBlock',
-                index: event.index,
-                begin: event.begin,
-                block: event.data,
-              });
-            } else enqueue.assign({ uploads: d.queue });
-            for (const read of d.reads) enqueue.sendTo('reader', read);
-          }),
-        },
-        'upload.readFailed': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const d = readDone(context.uploads, event);
-            enqueue.assign({ uploads: d.queue });
-            if (d.found && context.extensions.fast) {
+            const t = context.traffic;
+            enqueue.assign({
+              uploads: d.queue,
+              ...(bytes > 0 && {
+                traffic: { ...t, uploaded: t.uploaded + bytes, up: addBytes(t.up, bytes, t.lastAt) },
+              }),
+            });
+            if (blocks.length > 0) enqueue.sendTo('wire', { type: 'wire.sendBlocks', blocks });
+            if (rejects.length > 0)
               enqueue.sendTo(
                 'wire',
-                send({ type: 'reject', index: event.index, begin: event.begin, length: event.length }),
+                rejects.length === 1 ? send(rejects[0]!) : { type: 'wire.sendMany', messages: rejects },
               );
-            }
-            for (const read of d.reads) enqueue.sendTo('reader', read);
+            if (d.read) enqueue.sendTo('reader', d.read);
           }),
         },
         // Backpressure: while the socket is backed up no block is read for this peer; its requests wait
@@ -985,7 +1016,7 @@ export const peerMachine = setup({
           actions: enqueueActions(({ context, enqueue }) => {
             const d = setCongested(context.uploads, false);
             enqueue.assign({ uploads: d.queue });
-            for (const read of d.reads) enqueue.sendTo('reader', read);
+            if (d.read) enqueue.sendTo('reader', d.read);
           }),
         },
         'peer.announce': {
@@ -1035,7 +1066,8 @@ export const peerMachine = setup({
           states: {
             choking: {
               on: {
-                'wire.request': { actions: ['heard', { type: 'takeRequest', params: { serving: false } }] },
+                'wire.request': { actions: ['heard', { type: 'takeRequests', params: { serving: false } }] },
+                'wire.requests': { actions: ['heard', { type: 'takeRequests', params: { serving: false } }] },
                 'peer.unchoke': {
                   target: 'unchoked',
                   actions: [
@@ -1047,7 +1079,8 @@ export const peerMachine = setup({
             },
             unchoked: {
               on: {
-                'wire.request': { actions: ['heard', { type: 'takeRequest', params: { serving: true } }] },
+                'wire.request': { actions: ['heard', { type: 'takeRequests', params: { serving: true } }] },
+                'wire.requests': { actions: ['heard', { type: 'takeRequests', params: { serving: true } }] },
                 'peer.choke': {
                   target: 'choking',
                   actions: [
