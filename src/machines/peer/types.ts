@@ -202,6 +202,8 @@ export type PeerCommand =
   | { type: 'peer.interest'; interested: boolean }
   /** Blocks may be wanted again (a peer left, a piece failed): ask for them if the pipeline has room. */
   | { type: 'peer.refill' }
+  /** BEP 6: send `suggest` for these pieces (ignored unless the peer speaks the fast extension). */
+  | { type: 'peer.suggest'; pieces: readonly number[] }
   /** The choker's verdict: let the peer download from us, or stop it. */
   | { type: 'peer.unchoke' }
   | { type: 'peer.choke' }

@@ -631,6 +631,9 @@ export type Outgoing =
  * The commands of one named action. Named actions never run another actor: what they decide leaves
  * after the transition as one `torrent.deliver` event, whose transition sends each command.
  */
+/** Suggestions a seed keeps outstanding with each peer it unchokes (refreshed every choker round). */
+const SUGGEST_AHEAD = 8;
+
 class Outbox {
   readonly out: Outgoing[] = [];
   peer(key: string, event: PeerCommand): void {
@@ -1330,6 +1333,18 @@ export const torrentMachine = setup({
       // A have only ever makes a peer more interesting.
       if (context.svc.interest.get(event.key) !== true) updateInterest(context, out, event.key);
       closeIfUseless(context, out, event.key);
+      out.flush(self);
+    },
+    /** Seeding: the peers we unchoke get BEP 6 suggestions of the pieces we gave out least (piece-picker.md). */
+    suggestPieces: ({ context, event, self }) => {
+      if (event.type !== 'choker.unchoke') return;
+      const picker = context.svc.picker;
+      if (!picker?.isComplete) return;
+      const out = new Outbox();
+      for (const key of event.keys) {
+        const pieces = picker.suggestFor(key, SUGGEST_AHEAD);
+        if (pieces.length > 0) out.peer(key, { type: 'peer.suggest', pieces });
+      }
       out.flush(self);
     },
     pick: ({ context, event, self }) => {
@@ -2364,14 +2379,17 @@ export const torrentMachine = setup({
           }),
         },
         'choker.unchoke': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const unchoke = new Set(event.keys);
-            for (const [key, e] of Object.entries(context.peers)) {
-              if (e.peerId === undefined) continue;
-              if (unchoke.has(key) && e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.unchoke' });
-              else if (!unchoke.has(key) && !e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.choke' });
-            }
-          }),
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const unchoke = new Set(event.keys);
+              for (const [key, e] of Object.entries(context.peers)) {
+                if (e.peerId === undefined) continue;
+                if (unchoke.has(key) && e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.unchoke' });
+                else if (!unchoke.has(key) && !e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.choke' });
+              }
+            }),
+            'suggestPieces',
+          ],
         },
         'storage.verified': {
           actions: [
