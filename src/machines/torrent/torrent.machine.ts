@@ -627,13 +627,13 @@ export type Outgoing =
   | { to: 'storage'; event: StorageCommand }
   | { to: 'webseed'; key: string; event: WebSeedCommand };
 
+/** BEP 6 suggestions a seed keeps pending with each peer it unchokes (topped up every choker verdict). */
+const SUGGEST_AHEAD = 8;
+
 /**
  * The commands of one named action. Named actions never run another actor: what they decide leaves
  * after the transition as one `torrent.deliver` event, whose transition sends each command.
  */
-/** Suggestions a seed keeps outstanding with each peer it unchokes (refreshed every choker round). */
-const SUGGEST_AHEAD = 8;
-
 class Outbox {
   readonly out: Outgoing[] = [];
   peer(key: string, event: PeerCommand): void {
@@ -1335,7 +1335,7 @@ export const torrentMachine = setup({
       closeIfUseless(context, out, event.key);
       out.flush(self);
     },
-    /** Seeding: the peers we unchoke get BEP 6 suggestions of the pieces we gave out least (piece-picker.md). */
+    /** Seeding: the peers we unchoke get BEP 6 suggestions of the pieces with the fewest copies (piece-picker.md). */
     suggestPieces: ({ context, event, self }) => {
       if (event.type !== 'choker.unchoke') return;
       const picker = context.svc.picker;
