@@ -33,6 +33,22 @@ const requestsState = (h: PeerHarness) => (h.value() as { connected: { requests:
 /** The blocks sent, in order (every `wire.sendBlocks` batch). */
 const sentBlocks = (h: PeerHarness) => h.wire.commands.flatMap((c) => (c.type === 'wire.sendBlocks' ? c.blocks : []));
 
+describe('BEP 6: our suggestions', () => {
+  it('peer.suggest sends a suggest per piece to a fast peer, nothing to another', () => {
+    const h = start({ pieces: PIECES });
+    h.connect(FAST, [0, 1, 2, 3, 4, 5, 6, 7]);
+    h.send({ type: 'peer.suggest', pieces: [3, 5] });
+    expect(h.messages('suggest')).toEqual([
+      { type: 'suggest', index: 3 },
+      { type: 'suggest', index: 5 },
+    ]);
+    const plain = start({ pieces: PIECES });
+    plain.connect(NO_EXT, [0, 1, 2, 3, 4, 5, 6, 7]);
+    plain.send({ type: 'peer.suggest', pieces: [3] });
+    expect(plain.messages('suggest')).toEqual([]);
+  });
+});
+
 describe('BEP 6: our allowed-fast set', () => {
   it('is sent at admission to a fast peer, for the pieces of it we have; the rest when we verify them', () => {
     expect(SET).toHaveLength(K);

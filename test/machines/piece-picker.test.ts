@@ -286,9 +286,9 @@ describe('PiecePicker: verification', () => {
   });
 
   it('a failed piece is refetched from a single peer where possible (smart ban then has a clean copy)', () => {
-    const p = picker({ pieceLength: 4 * BLOCK, pieces: 3 });
-    p.addPeer('a', bits(3, [0]));
-    p.addPeer('b', 'all');
+    const p = picker({ pieceLength: 4 * BLOCK, pieces: 4 });
+    p.addPeer('a', bits(4, [0]));
+    p.addPeer('b', bits(4, [0, 1, 2]));
     // Piece 0 from both peers, two blocks each.
     const fromA = p.pick('a', 2);
     const fromB = p.pick('b', 2);
@@ -399,17 +399,17 @@ describe('BEP 6 hints: only (allowed-fast while choked) and prefer (suggest)', (
   });
 
   it('prefer: a suggested new piece before the rarest, but after unfinished pieces and never a skipped one', () => {
-    const p = picker({ pieces: 8, pieceLength: 2 * BLOCK });
-    p.addPeer('a', 'all');
-    p.addPeer('b', bits(8, [0, 1, 2, 3, 4, 5, 6]));
-    // Piece 7 is the rarest (only the seed has it); piece 4 is suggested.
+    const p = picker({ pieces: 9, pieceLength: 2 * BLOCK });
+    p.addPeer('a', bits(9, [0, 1, 2, 3, 4, 5, 6, 7]));
+    p.addPeer('b', bits(9, [0, 1, 2, 3, 4, 5, 6]));
+    // Piece 7 is the rarest (only 'a' has it); piece 4 is suggested.
     const first = p.pick('a', 1, { prefer: [4] });
     expect(first.map((r) => r.index)).toEqual([4]);
     // Piece 4 is now unfinished: it is finished first, then the suggestion 6 before rarest-first.
     expect(p.pick('a', 1, { prefer: [6] }).map((r) => r.index)).toEqual([4]);
     expect(p.pick('a', 1, { prefer: [6] }).map((r) => r.index)).toEqual([6]);
     expect(p.pick('a', 2).map((r) => r.index)).toEqual([6, 7]);
-    p.setPriorities(Uint8Array.from([2, 2, 2, 2, 2, 0, 2, 2]));
+    p.setPriorities(Uint8Array.from([2, 2, 2, 2, 2, 0, 2, 2, 2]));
     expect(p.pick('a', 1, { prefer: [5] }).map((r) => r.index)).not.toEqual([5]);
   });
 
@@ -418,5 +418,89 @@ describe('BEP 6 hints: only (allowed-fast while choked) and prefer (suggest)', (
     p.addPeer('a', 'all');
     const order = [0, 1, 2, 3].map(() => p.pick('a', p.blocksPerPiece, { prefer: [0, 3] })[0]!.index);
     expect(order).toEqual([1, 3, 2, 0]);
+  });
+});
+
+describe('From a seed: what no other peer holds first; a seed suggests the pieces with the fewest copies', () => {
+  it('takes its unfinished pieces nobody else holds, then its suggestions, then new pieces nobody holds; the rest last', () => {
+    const p = picker({ pieces: 6, pieceLength: 2 * BLOCK });
+    p.addPeer('s', 'all');
+    p.addPeer('b', bits(6, [0, 1]));
+    // Pieces 0 and 1 are held by 'b': a seed is asked for them only when nothing else is left.
+    const first = p.pick('s', 2);
+    expect(first.every((r) => r.index >= 2)).toBe(true);
+    const started = first[0]!.index;
+    // One block of it given back: finished before its suggestion, which comes before the other new pieces.
+    p.rejected('s', started, 0);
+    const unheld = [2, 3, 4, 5].filter((i) => i !== started);
+    const suggested = unheld[unheld.length - 1]!;
+    expect(p.pick('s', 3, { prefer: [suggested] }).map((r) => r.index)).toEqual([started, suggested, suggested]);
+    // The last two pieces nobody holds, then (nothing else left) those 'b' holds.
+    const rest = p.pick('s', 4).map((r) => r.index);
+    expect(rest.sort()).toEqual([unheld[0], unheld[0], unheld[1], unheld[1]]);
+    expect(
+      p
+        .pick('s', 4)
+        .map((r) => r.index)
+        .sort(),
+    ).toEqual([0, 0, 1, 1]);
+    p.checkInvariants();
+  });
+
+  it('a piece another peer holds is not finished from a seed while a piece nobody holds is wanted', () => {
+    const p = picker({ pieces: 3, pieceLength: 2 * BLOCK });
+    p.addPeer('b', bits(3, [0]));
+    p.addPeer('s', 'all');
+    expect(p.pick('b', 1)).toEqual([{ index: 0, begin: 0, length: BLOCK }]);
+    // Piece 0 is unfinished, and 'b' has it: the seed is asked for pieces 1 and 2.
+    expect(new Set(p.pick('s', 4).map((r) => r.index))).toEqual(new Set([1, 2]));
+    // Nothing else: the seed helps with piece 0 too.
+    expect(p.pick('s', 1)).toEqual([{ index: 0, begin: BLOCK, length: BLOCK }]);
+  });
+
+  it('allowed-fast pieces are not asked of a seed while another peer can serve us; of a lone seed they are', () => {
+    const p = picker({ pieces: 4 });
+    p.addPeer('s', 'all');
+    expect(p.pick('s', 4, { only: [1, 2] }).map((r) => r.index)).toEqual([1, 2]);
+    p.addPeer('b', bits(4, [3]));
+    expect(p.pick('s', 4, { only: [0] })).toEqual([]);
+    expect(p.pick('b', 4, { only: [3] }).map((r) => r.index)).toEqual([3]);
+  });
+
+  it('suggests every piece once before any twice, counting those suggested and not yet announced', () => {
+    const p = picker({ pieces: 8, have: Bitfield.full(8) });
+    p.addPeer('x', 'none');
+    p.addPeer('y', bits(8, [7]));
+    const toX = p.suggestFor('x', 3);
+    const toY = p.suggestFor('y', 3);
+    expect(toX).toHaveLength(3);
+    expect(toY).toHaveLength(3);
+    // Distinct, and never a piece the peer has.
+    expect(new Set([...toX, ...toY]).size).toBe(6);
+    expect(toY).not.toContain(7);
+    // Still pending with 'x': nothing more.
+    expect(p.suggestFor('x', 3)).toEqual([]);
+    // 'x' announces one: one more, among the pieces suggested to nobody and held by nobody.
+    p.have('x', toX[0]!);
+    const next = p.suggestFor('x', 3);
+    const fresh = [0, 1, 2, 3, 4, 5, 6].filter((i) => !toX.includes(i) && !toY.includes(i));
+    expect(next).toHaveLength(1);
+    expect(fresh).toContain(next[0]);
+    // A peer with every piece, or unknown, gets nothing.
+    p.addPeer('z', 'all');
+    expect(p.suggestFor('z', 3)).toEqual([]);
+    expect(p.suggestFor('nobody', 3)).toEqual([]);
+    p.checkInvariants();
+  });
+
+  it('once each piece is out, suggests the pieces with the fewest copies', () => {
+    const p = picker({ pieces: 3, have: Bitfield.full(3) });
+    p.addPeer('a', bits(3, [0]));
+    p.addPeer('b', bits(3, [0, 1]));
+    p.addPeer('c', 'none');
+    // Copies: piece 0 twice, piece 1 once, piece 2 never.
+    expect(p.suggestFor('c', 1)).toEqual([2]);
+    // Piece 2 is now on its way to 'c': piece 1 and 2 have one copy each for 'a'; piece 0 is last.
+    expect(p.suggestFor('a', 2).sort()).toEqual([1, 2]);
   });
 });

@@ -460,6 +460,31 @@ describe('torrent statechart: the choker', () => {
     const again = keys.filter((k) => h.context().peers[k]!.view.amChoking === false);
     expect(again).toHaveLength(5);
   });
+
+  it('seeding, the peers it unchokes get BEP 6 suggestions: each piece once before any twice', () => {
+    const keys = Array.from({ length: 7 }, (_, i) => `10.0.2.${i}:1`);
+    const all = Array.from({ length: 16 }, (_, i) => i);
+    const h = start({ peers: keys, pieces: 16, have: all });
+    keys.forEach((k, i) => {
+      const p = h.peer(k);
+      p.connect(FAST, 0x40 + i);
+      p.push({ type: 'wire.have-none' });
+      p.push({ type: 'wire.interested' });
+    });
+    const suggested = (k: string) =>
+      h
+        .peer(k)
+        .messages('suggest')
+        .map((m) => m.index);
+    const unchoked = keys.filter((k) => h.context().peers[k]!.view.amChoking === false);
+    expect(unchoked).toHaveLength(5);
+    for (const k of keys) expect(suggested(k)).toHaveLength(unchoked.includes(k) ? 8 : 0);
+    // The first two peers unchoked share the 16 pieces between them.
+    expect(new Set([...suggested(unchoked[0]!), ...suggested(unchoked[1]!)])).toEqual(new Set(all));
+    // A round later nobody has announced anything: nothing more is suggested.
+    h.advance(10_000);
+    for (const k of unchoked) expect(suggested(k)).toHaveLength(8);
+  });
 });
 
 describe('torrent statechart: failures and stopping', () => {

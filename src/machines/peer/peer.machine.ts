@@ -1050,6 +1050,13 @@ export const peerMachine = setup({
             enqueue.sendTo('wire', send({ type: 'hash-request', ...event.range }));
           }),
         },
+        'peer.suggest': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            if (!context.extensions.fast || event.pieces.length === 0) return;
+            const messages = event.pieces.map((index) => ({ type: 'suggest' as const, index }));
+            enqueue.sendTo('wire', { type: 'wire.sendMany', messages });
+          }),
+        },
         'peer.cancel': {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const r = { index: event.index, begin: event.begin, length: event.length };

@@ -252,6 +252,8 @@ export type PeerCommand =
    * Sent only to peers the torrent is interested in (no other is requesting).
    */
   | { type: 'peer.refill' }
+  /** BEP 6: send `suggest` for these pieces (ignored unless the peer speaks the fast extension). */
+  | { type: 'peer.suggest'; pieces: readonly number[] }
   /** The choker's verdict: let the peer download from us, or stop it. */
   | { type: 'peer.unchoke' }
   | { type: 'peer.choke' }

@@ -9,6 +9,8 @@
  *    received) — duplicate requests for outstanding blocks, oldest request first, at most
  *    `endgameMaxRequests` outstanding per block; {@link PiecePicker.blockReceived} then lists the peers
  *    to send `cancel` to.
+ * From a seed (a peer with every piece), while other peers are known, pieces no other peer holds and the
+ * seed's suggestions come first; as a seed, {@link PiecePicker.suggestFor} says what to suggest.
  *
  * Every block of every unverified piece is in exactly one state: wanted, requested (from one or more
  * peers, recorded) or received (its contributor recorded). Per-block state exists only for pieces in
@@ -152,6 +154,8 @@ interface PeerState<P> {
   freshCount: number;
   /** Block ids outstanding to it. */
   readonly requests: Set<number>;
+  /** As a seed: the pieces we suggested to it ({@link PiecePicker.suggestFor}), newest last. */
+  suggested: number[];
 }
 
 /**
@@ -602,7 +606,14 @@ export class PiecePicker<P = string> {
       throw new PickerError('BT_ERR_PICKER_BITFIELD', `bitfield of ${pieces.length} pieces for ${this.pieceCount}`);
     }
     if (this.peers.has(peer)) this.removePeer(peer);
-    const st: PeerState<P> = { key: peer, pieces: null, wantCount: 0, freshCount: 0, requests: new Set() };
+    const st: PeerState<P> = {
+      key: peer,
+      pieces: null,
+      wantCount: 0,
+      freshCount: 0,
+      requests: new Set(),
+      suggested: [],
+    };
     this.peers.set(peer, st);
     if (pieces === 'all' || (pieces instanceof Bitfield && pieces.isComplete)) {
       this.seeds++;
@@ -629,6 +640,41 @@ export class PiecePicker<P = string> {
     this.gain(st, index);
     if (st.pieces.isComplete) this.becomeSeed(st);
     return lack;
+  }
+
+  /**
+   * As a seed (BEP 6 `suggest`): up to `ahead` pieces to suggest to `peer`, so that it has that many of
+   * our suggestions it still lacks — the pieces with the fewest copies, counting those held (`have`) and
+   * those promised (suggested to a peer that has not announced them yet), ties at random. A swarm whose
+   * leechers take a seed's suggestions first ({@link pick}) then gets every piece from the seed once
+   * before any twice, instead of leechers choosing the same pieces among those nobody holds yet (which
+   * they cannot tell apart from those on their way to someone else). Nothing for a peer that has every
+   * piece or is unknown. O(n log n + peers × ahead).
+   *
+   * @example
+   * ```ts
+   * if (picker.isComplete) for (const index of picker.suggestFor(key, 8)) send({ type: 'suggest', index });
+   * ```
+   */
+  suggestFor(peer: P, ahead: number): number[] {
+    const st = this.peers.get(peer);
+    if (!st || st.pieces === null) return [];
+    const pieces = st.pieces;
+    st.suggested = st.suggested.filter((i) => !pieces.has(i));
+    const need = Math.floor(ahead) - st.suggested.length;
+    if (!(need > 0)) return [];
+    const copies = Uint32Array.from(this.counts);
+    for (const other of this.partialPeers) for (const i of other.suggested) if (!other.pieces!.has(i)) copies[i]!++;
+    const candidates: { i: number; tie: number }[] = [];
+    for (let i = 0; i < this.pieceCount; i++) if (!pieces.has(i)) candidates.push({ i, tie: this.random() });
+    candidates.sort((a, b) => copies[a.i]! - copies[b.i]! || a.tie - b.tie);
+    const chosen: number[] = [];
+    for (const c of candidates) {
+      if (chosen.length >= need) break;
+      if (!st.suggested.includes(c.i)) chosen.push(c.i);
+    }
+    st.suggested.push(...chosen);
+    return chosen;
   }
 
   /**
@@ -716,6 +762,9 @@ export class PiecePicker<P = string> {
 
     // BEP 6: the peer chokes us; only the pieces it allows us (allowed-fast) may be asked for.
     if (hints?.only) {
+      // Not from a seed while other peers can serve us: the seed's upload is the swarm's scarcest, and
+      // the peers it chose to unchoke should have it (docs/machines/piece-picker.md, "From a seed").
+      if (st.pieces === null && this.partialPeers.size > 0) return out;
       this.pickAmong(st, out, count, hints.only, undefined, false);
       return this.claimRefetch(peer, out);
     }
@@ -728,6 +777,17 @@ export class PiecePicker<P = string> {
     }
 
     if (!this.sequentialOrder && this.levels.length <= 1) {
+      // From a seed, first what no other peer we know has (the others can give us the rest): unfinished
+      // pieces nobody holds, the seed's suggestions, then new pieces nobody holds (bucket 0 of the order).
+      if (st.pieces === null && this.partialPeers.size > 0) {
+        this.pickPartial(st, out, count, undefined, true);
+        if (out.length >= count) return this.claimRefetch(peer, out);
+        // Its suggestions next: a seed suggests the pieces with the fewest copies, those on their way counted.
+        if (prefer) this.pickAmong(st, out, count, prefer, undefined, true);
+        if (out.length >= count) return this.claimRefetch(peer, out);
+        this.pickFreshByOrder(st, out, count, undefined, true);
+        if (out.length >= count) return this.claimRefetch(peer, out);
+      }
       // One priority level: 1. finish partial pieces first (a failed piece being refetched by another
       // peer is left to it), 2. new pieces, rarest first.
       this.pickPartial(st, out, count, undefined);
@@ -856,11 +916,17 @@ export class PiecePicker<P = string> {
   }
 
   /** Phase 1: wanted blocks of in-progress pieces the peer has (of priority `level`, or any not skipped). */
-  private pickPartial(st: PeerState<P>, out: BlockRequest[], count: number, level: number | undefined): void {
+  private pickPartial(
+    st: PeerState<P>,
+    out: BlockRequest[],
+    count: number,
+    level: number | undefined,
+    unheld = false,
+  ): void {
     if (this.open.size === 0) return;
     for (const index of this.open) {
       const pr = this.priority[index]!;
-      if (pr === 0 || (level !== undefined && pr !== level)) continue;
+      if (pr === 0 || (level !== undefined && pr !== level) || (unheld && this.counts[index]! > 0)) continue;
       if (!this.stateHas(st, index) || this.refetchedByOther(index, st.key)) continue;
       this.takeWanted(this.inProgress.get(index)!, st, out, count);
       if (out.length >= count) return;
@@ -1136,10 +1202,17 @@ export class PiecePicker<P = string> {
     return walk > this.pieceCount / 8 + st.pieces.count;
   }
 
-  private pickFreshByOrder(st: PeerState<P>, out: BlockRequest[], count: number, level: number | undefined): void {
+  private pickFreshByOrder(
+    st: PeerState<P>,
+    out: BlockRequest[],
+    count: number,
+    level: number | undefined,
+    unheld = false,
+  ): void {
     const order = this.order;
     let p = 0;
-    while (out.length < count && p < this.freshSize && this.freshCountOf(st) > 0) {
+    // `unheld`: bucket 0 only (pieces no non-seed peer has).
+    while (out.length < count && p < (unheld ? this.ends[0]! : this.freshSize) && this.freshCountOf(st) > 0) {
       const i = order[p]!;
       if (!this.stateHas(st, i) || (level !== undefined && this.priority[i] !== level)) {
         p++;

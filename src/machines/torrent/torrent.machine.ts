@@ -627,6 +627,9 @@ export type Outgoing =
   | { to: 'storage'; event: StorageCommand }
   | { to: 'webseed'; key: string; event: WebSeedCommand };
 
+/** BEP 6 suggestions a seed keeps pending with each peer it unchokes (topped up every choker verdict). */
+const SUGGEST_AHEAD = 8;
+
 /**
  * The commands of one named action. Named actions never run another actor: what they decide leaves
  * after the transition as one `torrent.deliver` event, whose transition sends each command.
@@ -1348,6 +1351,18 @@ export const torrentMachine = setup({
       if (event.type !== 'peer.have') return;
       const out = new Outbox();
       takeHaves(context, out, event.key, event.pieces);
+      out.flush(self);
+    },
+    /** Seeding: the peers we unchoke get BEP 6 suggestions of the pieces with the fewest copies (piece-picker.md). */
+    suggestPieces: ({ context, event, self }) => {
+      if (event.type !== 'choker.unchoke') return;
+      const picker = context.svc.picker;
+      if (!picker?.isComplete) return;
+      const out = new Outbox();
+      for (const key of event.keys) {
+        const pieces = picker.suggestFor(key, SUGGEST_AHEAD);
+        if (pieces.length > 0) out.peer(key, { type: 'peer.suggest', pieces });
+      }
       out.flush(self);
     },
     pick: ({ context, event, self }) => {
@@ -2414,14 +2429,17 @@ export const torrentMachine = setup({
           }),
         },
         'choker.unchoke': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const unchoke = new Set(event.keys);
-            for (const [key, e] of Object.entries(context.peers)) {
-              if (e.peerId === undefined) continue;
-              if (unchoke.has(key) && e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.unchoke' });
-              else if (!unchoke.has(key) && !e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.choke' });
-            }
-          }),
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const unchoke = new Set(event.keys);
+              for (const [key, e] of Object.entries(context.peers)) {
+                if (e.peerId === undefined) continue;
+                if (unchoke.has(key) && e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.unchoke' });
+                else if (!unchoke.has(key) && !e.view.amChoking) enqueue.sendTo(e.ref, { type: 'peer.choke' });
+              }
+            }),
+            'suggestPieces',
+          ],
         },
         'storage.verified': {
           actions: [

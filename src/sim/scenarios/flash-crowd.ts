@@ -17,7 +17,7 @@ export const flashCrowd: Scenario = {
   async run({ sim, nodes, figures, fail }) {
     const MIB = sizeMiB();
     const t = sim.torrent({ length: MIB << 20, pieceLength: 256 << 10 });
-    await sim.node(t, { complete: true, upBps: UP, label: 'seed' });
+    const seed = await sim.node(t, { complete: true, upBps: UP, label: 'seed' });
     const leechers: SimNode[] = [];
     for (let i = 0; i < nodes; i++) leechers.push(await sim.node(t, { complete: false, upBps: UP }));
     const F = t.meta.length;
@@ -30,6 +30,11 @@ export const flashCrowd: Scenario = {
     figures['last complete s'] = Number.isFinite(last) ? secs(last) : 'never';
     figures['first complete s'] = secs(Math.min(...done));
     figures['ratio'] = Number.isFinite(last) ? Math.round((last / bound) * 100) / 100 : 'inf';
+    // What the seed's uplink carried (payload and protocol): a swarm cannot finish before the seed sent
+    // every piece once, so every MiB above the torrent's size is a piece it sent again.
+    let fromSeed = 0;
+    for (const [pair, bytes] of sim.net.delivered) if (pair.startsWith(`${seed.host}>`)) fromSeed += bytes;
+    figures['seed uploaded MiB'] = Math.round((fromSeed / (1 << 20)) * 10) / 10;
     if (why !== 'done')
       fail(`${leechers.filter((n) => n.completedAt === undefined).length} leechers incomplete (${why})`);
     else if (last > 1.5 * bound) fail(`last leecher at ${secs(last)} s > 1.5 x fluid bound ${secs(bound)} s`);
