@@ -225,7 +225,15 @@ function checkPick(m: Model, peer: Peer, count: number, endgameMaxRequests: numb
   const p = m.p;
   const mine = [...(m.peers.get(peer) ?? [])].filter((i) => !m.verified.has(i));
   const wantedForPeer = mine.flatMap((i) => m.blocksOf(i).filter((id) => m.wanted(id)));
-  const partialWanted = mine.filter((i) => m.inProgress(i)).flatMap((i) => m.blocksOf(i).filter((id) => m.wanted(id)));
+  // From a seed, while a peer that is not a seed is known, pieces no such peer holds come first: the
+  // partial pieces others hold are left to them (docs/machines/piece-picker.md, "From a seed").
+  const full = (set: Set<number> | undefined) => set !== undefined && set.size === p.pieceCount;
+  const others = [...m.peers].filter(([q, set]) => q !== peer && !full(set)).map(([, set]) => set);
+  const fromSeed = full(m.peers.get(peer)) && others.length > 0;
+  const firstPartial = (i: number) => !fromSeed || !others.some((set) => set.has(i));
+  const partialWanted = mine
+    .filter((i) => m.inProgress(i) && firstPartial(i))
+    .flatMap((i) => m.blocksOf(i).filter((id) => m.wanted(id)));
   const fresh = new Set(mine.filter((i) => !m.inProgress(i)));
 
   const out = p.pick(peer, count);
