@@ -59,11 +59,13 @@ describe('bt-actor run --stream', () => {
       '--stream',
       '--json',
     ]);
+    // Listening from the start: the run prints its stream lines at once, maybe before the seeder has
+    // checked its data (lines printed before a listener is attached are not seen).
+    const lines = jsonLines(proc.child.stdout!);
     try {
       await (
         await seeder.add(torrent, { dir: src })
       ).completed;
-      const lines = jsonLines(proc.child.stdout!);
       const until = async (pred: () => boolean, ms: number) => {
         const end = Date.now() + ms;
         while (!pred()) {
