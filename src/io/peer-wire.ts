@@ -19,14 +19,8 @@ import type {
   PieceBlock,
 } from '../protocol/peer-wire-types.js';
 import { Observable, type Subscriber } from 'rxjs';
-import {
-  encodeHandshake,
-  encodeMessage,
-  encodePieceHeaders,
-  PIECE_HEADER_LENGTH,
-  type WireEvent,
-} from '../protocol/wire.js';
-import { frameWire, type PiecesEvent, type RequestsEvent } from '../protocol/wire-framing-rx.js';
+import { encodeHandshake, encodeMessage, encodePieceHeaders, PIECE_HEADER_LENGTH } from '../protocol/wire.js';
+import { frameWire, type FramedEvent } from '../protocol/wire-framing-rx.js';
 import { BLOCK_LENGTH } from '../protocol/layout.js';
 import { isAcceptedTransport } from './listener.js';
 import { randomBytes } from 'node:crypto';
@@ -70,7 +64,8 @@ const HIGH_WATER = 1 << 20;
  * A connection's bytes are an Observable of chunks (reads of the shared buffer, or an accepted
  * socket's own chunks) piped through `frameWire` — one subscription per connection — and every framed
  * message becomes one event, except that the consecutive blocks of one read come as one `wire.pieces`
- * event (views of the read, never copied here), and so do its consecutive requests (one `wire.requests`).
+ * event (views of the read, never copied here), and so do its consecutive requests (one `wire.requests`)
+ * and haves (one `wire.haves`: a peer's batch of announcements).
  * Commands written in one tick leave in one system call (a batch of blocks: one corked writev).
  * Errors never throw: they become `wire.protocolError` or `wire.closed`. Stopping the actor destroys
  * the socket.
@@ -215,9 +210,10 @@ function wireBridge(
   const isShared = (b: Uint8Array) => sharedReadBuffer !== undefined && b.buffer === sharedReadBuffer.buffer;
   // A copy: the views are Buffers, whose `slice()` is a view too (Node's Buffer#slice shares memory).
   const own = (b: Uint8Array) => new Uint8Array(b);
-  const deliver = (e: WireEvent | PiecesEvent | RequestsEvent) => {
+  const deliver = (e: FramedEvent) => {
     if (e.type === 'pieces') return send({ type: 'wire.pieces', blocks: e.blocks, at: now() });
     if (e.type === 'requests') return send({ type: 'wire.requests', requests: e.requests, at: now() });
+    if (e.type === 'haves') return send({ type: 'wire.haves', indices: e.indices, at: now() });
     if (e.type === 'bitfield' && isShared(e.bytes)) e.bytes = own(e.bytes);
     else if ((e.type === 'extended' || e.type === 'unknown') && isShared(e.payload)) e.payload = own(e.payload);
     else if (e.type === 'hash-request' || e.type === 'hashes' || e.type === 'hash-reject') {
@@ -252,6 +248,7 @@ function wireBridge(
         handshake: true,
         batchBlocks: true,
         batchRequests: true,
+        batchHaves: true,
         limits: {
           ...(input.pieceCount !== undefined && { pieceCount: input.pieceCount }),
           maxMessageLength: (input.maxBlockLength ?? BLOCK_LENGTH) + 13,

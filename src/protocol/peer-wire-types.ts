@@ -45,6 +45,8 @@ export type PeerWireEvent =
   | { type: 'wire.pieces'; blocks: PieceBlock[]; at: number }
   /** Consecutive `request` messages decoded from one socket read, in order (a lone one comes as `wire.request`). */
   | { type: 'wire.requests'; requests: BlockRequest[]; at: number }
+  /** Consecutive `have` messages decoded from one socket read, in order (a lone one comes as `wire.have`). */
+  | { type: 'wire.haves'; indices: number[]; at: number }
   /** Malformed input from the peer (framing or message errors): the connection is unusable. */
   | { type: 'wire.protocolError'; code: string; message: string; at: number }
   /** The socket closed or failed; `error` is absent for a clean end. */

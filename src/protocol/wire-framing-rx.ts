@@ -21,6 +21,15 @@ export interface RequestsEvent {
   requests: BlockRequest[];
 }
 
+/** Consecutive `have` messages of one chunk, in order (see {@link FrameWireRxOptions.batchHaves}). */
+export interface HavesEvent {
+  type: 'haves';
+  indices: number[];
+}
+
+/** An event of {@link frameWire} with batching: a message, or a run of blocks, requests or haves. */
+export type FramedEvent = WireEvent | PiecesEvent | RequestsEvent | HavesEvent;
+
 export interface FrameWireRxOptions extends FrameWireOptions {
   /**
    * Emit the consecutive `piece` messages decoded from one chunk as one {@link PiecesEvent} (a lone
@@ -32,6 +41,11 @@ export interface FrameWireRxOptions extends FrameWireOptions {
    * request still comes as a `request` event): a leecher's pipeline of requests is one event.
    */
   batchRequests?: boolean;
+  /**
+   * Emit the consecutive `have` messages decoded from one chunk as one {@link HavesEvent} (a lone have
+   * still comes as a `have` event): a peer's batch of announcements is one event.
+   */
+  batchHaves?: boolean;
 }
 
 /**
@@ -50,20 +64,17 @@ export interface FrameWireRxOptions extends FrameWireOptions {
  * ```
  */
 export function frameWire(
-  options?: FrameWireOptions & { batchBlocks?: false; batchRequests?: false },
+  options?: FrameWireOptions & { batchBlocks?: false; batchRequests?: false; batchHaves?: false },
 ): OperatorFunction<Uint8Array, WireEvent>;
-export function frameWire(
-  options: FrameWireRxOptions,
-): OperatorFunction<Uint8Array, WireEvent | PiecesEvent | RequestsEvent>;
-export function frameWire(
-  options: FrameWireRxOptions = {},
-): OperatorFunction<Uint8Array, WireEvent | PiecesEvent | RequestsEvent> {
+export function frameWire(options: FrameWireRxOptions): OperatorFunction<Uint8Array, FramedEvent>;
+export function frameWire(options: FrameWireRxOptions = {}): OperatorFunction<Uint8Array, FramedEvent> {
   return (source) =>
-    new Observable<WireEvent | PiecesEvent | RequestsEvent>((subscriber) => {
+    new Observable<FramedEvent>((subscriber) => {
       const framer = new WireFramer(options);
-      // At most one of the two runs is non-empty: a message of another type flushes it.
+      // At most one of the three runs is non-empty: a message of another type flushes it.
       let blocks: PieceBlock[] = [];
       let requests: BlockRequest[] = [];
+      let haves: number[] = [];
       const flush = () => {
         if (blocks.length > 0) {
           const b = blocks;
@@ -73,20 +84,29 @@ export function frameWire(
           const r = requests;
           requests = [];
           subscriber.next(r.length === 1 ? { type: 'request', ...r[0]! } : { type: 'requests', requests: r });
+        } else if (haves.length > 0) {
+          const h = haves;
+          haves = [];
+          subscriber.next(h.length === 1 ? { type: 'have', index: h[0]! } : { type: 'haves', indices: h });
         }
       };
-      const { batchBlocks, batchRequests } = options;
+      const { batchBlocks, batchRequests, batchHaves } = options;
       const emit =
-        batchBlocks || batchRequests
+        batchBlocks || batchRequests || batchHaves
           ? (event: WireEvent): void => {
               if (batchBlocks && event.type === 'piece') {
-                if (requests.length > 0) flush();
+                if (requests.length > 0 || haves.length > 0) flush();
                 blocks.push({ index: event.index, begin: event.begin, block: event.block });
                 return;
               }
               if (batchRequests && event.type === 'request') {
-                if (blocks.length > 0) flush();
+                if (blocks.length > 0 || haves.length > 0) flush();
                 requests.push({ index: event.index, begin: event.begin, length: event.length });
+                return;
+              }
+              if (batchHaves && event.type === 'have') {
+                if (blocks.length > 0 || requests.length > 0) flush();
+                haves.push(event.index);
                 return;
               }
               flush();

@@ -306,6 +306,32 @@ describe('peer statechart: what the peer has, and our interest', () => {
     expect(h.snapshot().context.pieces.unsent).toEqual([]);
   });
 
+  it('a read of several haves (wire.haves) is taken as those haves: told at once if one is of a piece we lack, closed if one is out of range', () => {
+    const h = start({ pieces: 8 });
+    h.connect(FAST, [0, 1]);
+    h.push({ type: 'wire.haves', indices: [0, 1] }); // all ours: they wait for the next report
+    expect(h.reports('peer.have')).toEqual([]);
+    expect(h.snapshot().context.pieces).toMatchObject({ unsent: [0, 1], received: 2, announced: true });
+    h.push({ type: 'wire.haves', indices: [1, 5, 6] }); // 5 and 6 we lack: all told at once
+    expect(h.reports('peer.have')).toEqual([{ type: 'peer.have', key: h.key, pieces: [0, 1, 1, 5, 6] }]);
+    expect(h.snapshot().context.pieces.unsent).toEqual([]);
+    h.push({ type: 'wire.haves', indices: [2, 8] });
+    expect(closedReport(h)).toMatchObject({ reason: 'protocol-error', detail: 'have for piece 8 of 8' });
+    expect(h.reports('peer.have')).toHaveLength(1);
+  });
+
+  it('a flood of haves in batches closes as one by one does', () => {
+    const h = start({ pieces: 8 });
+    h.connect(FAST);
+    h.push({ type: 'wire.haves', indices: Array.from({ length: 8 + HAVE_SLACK }, (_, i) => i % 8) });
+    expect(h.snapshot().status).toBe('active');
+    h.push({ type: 'wire.haves', indices: [0, 1] });
+    expect(h.snapshot().context.close).toMatchObject({
+      reason: 'protocol-error',
+      detail: `${10 + HAVE_SLACK} haves for a torrent of 8 pieces`,
+    });
+  });
+
   it('reports a valid bitfield, have-all, have-none and haves to the torrent', () => {
     const h = start();
     h.connect(FAST);

@@ -190,6 +190,12 @@ const step = fc.oneof(
   ),
   { weight: 6, arbitrary: fc.constantFrom({ t: 'unchoke' } as const, { t: 'torrentInterest', v: true } as const) },
   fc.record({ t: fc.constant('have' as const), i: fc.nat(PIECES - 1) }),
+  // A read holding several haves (one `wire.haves`); now and then one out of range among them.
+  fc.record({
+    t: fc.constant('haves' as const),
+    is: fc.array(fc.nat(PIECES - 1), { minLength: 2, maxLength: 6 }),
+    bad: fc.constantFrom(false, false, false, true),
+  }),
   fc.record({ t: fc.constant('bitfield' as const), mask: fc.nat(15), bad: fc.constant(false) }),
   {
     weight: 1,
@@ -475,6 +481,8 @@ function run(steps: Step[]): HashTally {
         return h.send({ type: 'peer.choke' });
       case 'have':
         return h.push({ type: 'wire.have', index: s.i });
+      case 'haves':
+        return h.push({ type: 'wire.haves', indices: s.bad ? [...s.is, PIECES] : s.is });
       case 'bitfield':
         return h.push({
           type: 'wire.bitfield',
@@ -610,6 +618,7 @@ function run(steps: Step[]): HashTally {
       sendsThisStep = 0;
       apply(s);
       if (s.t === 'have' && isActive() && ctx().pieces.received > haveCount) havesIn.push(s.i);
+      if (s.t === 'haves' && isActive() && ctx().pieces.received > haveCount) havesIn.push(...s.is);
       // A later bitfield or have-all that was taken (aria2's way of sending many haves): the pieces it
       // added to what the peer had said count as haves received.
       const saidNow = isActive() ? ctx().pieces.announced : saidBefore;

@@ -118,7 +118,8 @@ describe('torrent statechart: peers and interest', () => {
     // Piece 3 comes from A.
     while (h.context().tally.verifiedPieces < 4 && a.serve() > 0);
     expect(b.messages()).toContainEqual({ type: 'have', index: 3 });
-    expect(b.messages().at(-1)).toEqual({ type: 'not-interested' });
+    const interest = b.messages().filter((m) => m.type === 'interested' || m.type === 'not-interested');
+    expect(interest.map((m) => m.type)).toEqual(['interested', 'not-interested']);
   });
 });
 
@@ -252,6 +253,54 @@ describe('torrent statechart: blocks to pieces to disk', () => {
     // Nor is it taken when it comes to us.
     h.incoming(A);
     expect(h.events.filter((e) => e.type === 'torrent.refused')).toHaveLength(1);
+  });
+});
+
+describe('torrent statechart: haves batched per tick', () => {
+  it('the first verified piece after a quiet tick is announced at once; the next ones wait for the tick and go as one batch', () => {
+    const h = start({ peers: [A, B], pieces: 8, storage: 'manual' });
+    const a = h.peer(A);
+    a.seed(FAST, 0x71);
+    const b = h.peer(B);
+    b.connect(NO_EXT, 0x72);
+    const haveBatches = () =>
+      b
+        .wire()
+        .commands.map((c) => (c.type === 'wire.send' ? [c.message] : c.type === 'wire.sendMany' ? c.messages : []))
+        .map((ms) => ms.filter((m) => m.type === 'have').map((m) => (m as { index: number }).index))
+        .filter((is) => is.length > 0);
+    // Pieces arrive and are verified within one tick.
+    const verified: number[] = [];
+    while (verified.length < 3) {
+      a.serve();
+      let i: number | undefined;
+      while ((i = h.answerWrite()) !== undefined) verified.push(i);
+    }
+    expect(haveBatches()).toEqual([[verified[0]]]);
+    expect(h.context().svc.haves.pending).toEqual(verified.slice(1));
+    // The tick: the waiting pieces go together, in one write.
+    h.advance(1000);
+    expect(haveBatches()).toEqual([[verified[0]], verified.slice(1)]);
+    // A tick with nothing new: the next piece goes at once again.
+    h.advance(1000);
+    const before = verified.length;
+    while (verified.length === before) {
+      a.serve();
+      let i: number | undefined;
+      while ((i = h.answerWrite()) !== undefined) verified.push(i);
+    }
+    expect(haveBatches().at(-1)).toEqual([verified[before]]);
+    // Completion announces whatever waits, without waiting for the tick.
+    while (h.context().tally.verifiedPieces < 8) {
+      a.serve();
+      while (h.answerWrite() !== undefined);
+    }
+    expect(
+      haveBatches()
+        .flat()
+        .sort((x, y) => x - y),
+    ).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(h.context().svc.haves.pending).toEqual([]);
   });
 });
 

@@ -21,7 +21,7 @@ import {
   type WireMessage,
 } from '../../src/protocol/wire.js';
 import { WireFramer, type FrameWireOptions } from '../../src/protocol/wire-framing.js';
-import { frameWire, type PiecesEvent, type RequestsEvent } from '../../src/protocol/wire-framing-rx.js';
+import { frameWire, type FramedEvent } from '../../src/protocol/wire-framing-rx.js';
 import { Bitfield, BitfieldError } from '../../src/protocol/bitfield.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -304,8 +304,8 @@ describe('wire codec properties', () => {
     );
   });
 
-  it('frameWire batching: the consecutive requests of a chunk (and blocks) come as one batch; flattened, the same events for any split', () => {
-    // Runs of requests and of blocks are common here, so batches form.
+  it('frameWire batching: the consecutive requests of a chunk (and blocks, haves) come as one batch; flattened, the same events for any split', () => {
+    // Runs of requests, blocks and haves are common here, so batches form.
     const batchyArb = fc.oneof(
       { weight: 2, arbitrary: messageArb },
       {
@@ -316,24 +316,29 @@ describe('wire codec properties', () => {
         weight: 1,
         arbitrary: fc.record({ type: fc.constant('piece' as const), index: u32, begin: u32, block: bytes(40) }),
       },
+      { weight: 2, arbitrary: fc.record({ type: fc.constant('have' as const), index: u32 }) },
     );
     const isRequest = (t: string) => t === 'request' || t === 'requests';
     const isPiece = (t: string) => t === 'piece' || t === 'pieces';
+    const isHave = (t: string) => t === 'have' || t === 'haves';
     fc.assert(
       fc.property(
         fc.option(handshakeArb, { nil: null }),
         fc.array(batchyArb, { maxLength: 30 }),
         cutsArb,
         fc.boolean(),
-        (hs, messages, cuts, blocksToo) => {
+        fc.boolean(),
+        (hs, messages, cuts, blocksToo, havesToo) => {
           const chunks = split(streamOf(hs, messages), cuts);
           // Each event with the chunk it came out of.
-          const out: { chunk: number; e: WireEvent | PiecesEvent | RequestsEvent }[] = [];
+          const out: { chunk: number; e: FramedEvent }[] = [];
           let chunk = 0;
           let completed = false;
           const source = new Subject<Uint8Array>();
           source
-            .pipe(frameWire({ handshake: hs !== null, batchRequests: true, batchBlocks: blocksToo }))
+            .pipe(
+              frameWire({ handshake: hs !== null, batchRequests: true, batchBlocks: blocksToo, batchHaves: havesToo }),
+            )
             .subscribe({ next: (e) => out.push({ chunk, e }), complete: () => (completed = true) });
           for (; chunk < chunks.length; chunk++) source.next(chunks[chunk]!);
           source.complete();
@@ -343,7 +348,9 @@ describe('wire codec properties', () => {
               ? e.requests.map((r) => ({ type: 'request' as const, ...r }))
               : e.type === 'pieces'
                 ? e.blocks.map((b) => ({ type: 'piece' as const, ...b }))
-                : [e],
+                : e.type === 'haves'
+                  ? e.indices.map((index) => ({ type: 'have' as const, index }))
+                  : [e],
           );
           expectSameEvents(flat, expectedEvents(hs, messages));
           for (let k = 0; k < out.length; k++) {
@@ -354,12 +361,17 @@ describe('wire codec properties', () => {
               expect(blocksToo).toBe(true);
               expect(e.blocks.length).toBeGreaterThan(1);
             }
+            if (e.type === 'haves') {
+              expect(havesToo).toBe(true);
+              expect(e.indices.length).toBeGreaterThan(1);
+            }
             // Batches are maximal: two request events (or two block events, when batched) in a row come
             // from different chunks.
             const prev = out[k - 1];
             if (!prev || prev.chunk !== out[k]!.chunk) continue;
             expect(isRequest(prev.e.type) && isRequest(e.type)).toBe(false);
             if (blocksToo) expect(isPiece(prev.e.type) && isPiece(e.type)).toBe(false);
+            if (havesToo) expect(isHave(prev.e.type) && isHave(e.type)).toBe(false);
           }
         },
       ),
@@ -372,7 +384,7 @@ describe('wire codec properties', () => {
       fc.property(
         fc.array(fc.record({ index: u32, begin: u32, length: u32 }), { minLength: 2, maxLength: 40 }),
         (rs) => {
-          const events: (WireEvent | PiecesEvent | RequestsEvent)[] = [];
+          const events: FramedEvent[] = [];
           from([
             streamOf(
               null,

@@ -13,6 +13,7 @@ export const DEFAULT_HIGH_RATE_EVENTS: readonly string[] = [
   'wire.piece',
   'wire.pieces',
   'wire.have',
+  'wire.haves',
   'wire.request',
   'wire.requests',
   'wire.cancel',

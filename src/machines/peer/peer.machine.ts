@@ -321,6 +321,45 @@ export const peerMachine = setup({
     report: enqueueActions(({ context, enqueue }, report: WithoutKey<PeerReport>) => {
       enqueue.sendTo(context.report, { ...report, key: context.key } as PeerReport);
     }),
+    /**
+     * The peer's haves (`wire.have`, or a read's run of them as `wire.haves`). A have of a piece we lack
+     * is told at once (it may make the peer interesting, its blocks can be asked for); one of a piece we
+     * have changes only its availability: it waits for the next report (`NewHaves`), or until HAVE_BATCH
+     * wait. A have counts as saying what the peer has: no bitfield may follow (`announced`). A piece
+     * index out of range, or far more haves than pieces (a flood: each would cost the torrent an event),
+     * closes the connection.
+     */
+    takeHaves: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'wire.have' && event.type !== 'wire.haves') return;
+      const indices = event.type === 'wire.have' ? [event.index] : event.indices;
+      const { geometry } = context.torrent;
+      const bad = indices.find((index) => !isPieceIndex(geometry, index));
+      if (bad !== undefined) {
+        enqueue.raise({
+          type: 'peer.close',
+          reason: 'protocol-error',
+          detail: `have for piece ${bad} of ${geometry.pieceCount}`,
+        });
+        return;
+      }
+      const haves = context.pieces.received + indices.length;
+      if (haves > geometry.pieceCount + HAVE_SLACK) {
+        enqueue.raise({
+          type: 'peer.close',
+          reason: 'protocol-error',
+          detail: `${haves} haves for a torrent of ${geometry.pieceCount} pieces`,
+        });
+        return;
+      }
+      const p = context.pieces;
+      const unsent = [...p.unsent, ...indices];
+      const now = unsent.length >= HAVE_BATCH || indices.some((index) => !hasPiece(p.ours, index));
+      enqueue.assign({
+        pieces: { ...p, announced: p.announced || true, received: haves, unsent: now ? NO_HAVES : unsent },
+      });
+      if (now)
+        enqueue.sendTo(context.report, { type: 'peer.have', key: context.key, pieces: unsent } satisfies PeerReport);
+    }),
     /** Any message shows the peer is alive. */
     heard: assign(({ context, event }) => {
       const t = context.traffic;
@@ -785,48 +824,8 @@ export const peerMachine = setup({
             ],
           },
         ],
-        'wire.have': {
-          actions: [
-            'heard',
-            enqueueActions(({ context, event, enqueue }) => {
-              if (!isPieceIndex(context.torrent.geometry, event.index)) {
-                enqueue.raise({
-                  type: 'peer.close',
-                  reason: 'protocol-error',
-                  detail: `have for piece ${event.index} of ${context.torrent.geometry.pieceCount}`,
-                });
-                return;
-              }
-              // Each piece is had once: far more haves than pieces is a flood (each would cost the torrent
-              // an event), closed cheaply here.
-              const haves = context.pieces.received + 1;
-              if (haves > context.torrent.geometry.pieceCount + HAVE_SLACK) {
-                enqueue.raise({
-                  type: 'peer.close',
-                  reason: 'protocol-error',
-                  detail: `${haves} haves for a torrent of ${context.torrent.geometry.pieceCount} pieces`,
-                });
-                return;
-              }
-              // A have of a piece we lack is told at once (it may make the peer interesting, its blocks can be
-              // asked for); one of a piece we have changes only its availability: it waits for the next
-              // report (`NewHaves`), or until HAVE_BATCH wait. A have counts as saying what the peer has: no
-              // bitfield may follow (`announced`).
-              const p = context.pieces;
-              const unsent = [...p.unsent, event.index];
-              const now = unsent.length >= HAVE_BATCH || !hasPiece(p.ours, event.index);
-              enqueue.assign({
-                pieces: { ...p, announced: p.announced || true, received: haves, unsent: now ? NO_HAVES : unsent },
-              });
-              if (now)
-                enqueue.sendTo(context.report, {
-                  type: 'peer.have',
-                  key: context.key,
-                  pieces: unsent,
-                } satisfies PeerReport);
-            }),
-          ],
-        },
+        'wire.have': { actions: ['heard', 'takeHaves'] },
+        'wire.haves': { actions: ['heard', 'takeHaves'] },
         'wire.keep-alive': { actions: 'heard' },
         // BEP 5: a peer's DHT node, told to the torrent (and from there to ours) when we run a DHT.
         'wire.port': {

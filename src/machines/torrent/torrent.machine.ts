@@ -426,6 +426,13 @@ export interface TorrentServices {
   interest: Map<string, boolean>;
   /** Peers whose top-up waited because pieces were backed up for the disk. */
   heldBack: Set<string>;
+  /**
+   * Our `have`s: the verified pieces not yet announced to the peers, and whether an announcement went
+   * out since the last tick. The first piece after a quiet tick is announced at once; later ones wait
+   * for the tick (or completion) and go together — at most about one announcement per peer per tick
+   * instead of one per piece ({@link announceHaves}).
+   */
+  haves: { pending: number[]; sentThisTick: boolean };
   /** Failed pieces: who sent which block, to blame only the liars once a good copy verifies. */
   smartBan: SmartBan;
   /** BEP 52: failed v2 pieces whose leaf hashes are asked of peers, to blame the bad blocks' senders at once. */
@@ -745,6 +752,22 @@ function updateInterest(c: TorrentContext, out: Outbox, key: string): void {
   if (c.svc.interest.get(key) === want) return;
   c.svc.interest.set(key, want);
   out.peer(key, { type: 'peer.interest', interested: want });
+}
+
+/**
+ * Announces our pending verified pieces (`peer.announce`: `have` messages) to every peer, with our
+ * pieces as of now (one copy for all: none of them changes it). Batched by the tick: a swarm's peers
+ * hear of a new piece at most a tick late, and a fast download sends each peer one batch of haves per
+ * tick (one write, one event on each side) instead of one per piece.
+ */
+function announceHaves(c: TorrentContext, out: Outbox): void {
+  const haves = c.svc.haves;
+  if (haves.pending.length === 0) return;
+  const pieces = haves.pending;
+  haves.pending = [];
+  haves.sentThisTick = true;
+  const have = c.svc.picker!.bitfield().toBytes();
+  for (const key of Object.keys(c.peers)) out.peer(key, { type: 'peer.announce', pieces, have });
 }
 
 /** Both sides have everything: the connection is of no use to either. */
@@ -1461,13 +1484,12 @@ export const torrentMachine = setup({
       }
       for (const { peer, request } of picker!.pieceVerified(event.index))
         out.peer(peer, { type: 'peer.cancel', ...request });
-      // Our pieces as of now: one copy, handed to every peer with the announce (none of them changes it).
-      const have = picker!.bitfield().toBytes();
-      for (const key of Object.keys(context.peers)) {
-        out.peer(key, { type: 'peer.announce', pieces: [event.index], have });
-        // Our new piece may leave a peer with nothing we lack.
+      const haves = context.svc.haves;
+      haves.pending.push(event.index);
+      if (!haves.sentThisTick) announceHaves(context, out);
+      // Our new piece may leave a peer with nothing we lack.
+      for (const key of Object.keys(context.peers))
         if (context.svc.interest.get(key) === true) updateInterest(context, out, key);
-      }
       // A piece left the write backlog: the requests held back for it may go out now.
       if (wasBacklogged && !buffers!.backlogged) {
         for (const key of heldBack) refill(context, out, key);
@@ -1611,6 +1633,23 @@ export const torrentMachine = setup({
       context.svc.book.tick(context.settings.tickMs);
       dialMore(context, self);
     },
+    /** The tick: the pieces verified since the last announcement go out together (see announceHaves). */
+    tickHaves: ({ context, self }) => {
+      const haves = context.svc.haves;
+      if (haves.pending.length === 0) {
+        haves.sentThisTick = false;
+        return;
+      }
+      const out = new Outbox();
+      announceHaves(context, out);
+      out.flush(self);
+    },
+    /** Complete: every verified piece is announced now (peers learn at once that we are a seed). */
+    flushHaves: ({ context, self }) => {
+      const out = new Outbox();
+      announceHaves(context, out);
+      out.flush(self);
+    },
 
     // The `metadata` state's named actions: the assembler (a service) is touched only here.
     askMetadata: ({ context, self }) => {
@@ -1724,6 +1763,7 @@ export const torrentMachine = setup({
         buffers: undefined,
         interest: new Map(),
         heldBack: new Set(),
+        haves: { pending: [], sentThisTick: false },
         smartBan: new SmartBan(),
         blockHashes: new BlockHashes(HASH_REQUEST_TIMEOUT_MS),
         assembler: undefined,
@@ -2535,6 +2575,7 @@ export const torrentMachine = setup({
               reenter: true,
               actions: [
                 'tickBook',
+                'tickHaves',
                 'advanceClock',
                 'askForHashes',
                 'askForBlockHashes',
@@ -2547,6 +2588,7 @@ export const torrentMachine = setup({
         },
         complete: {
           entry: [
+            'flushHaves',
             'publish',
             // Trackers hear `completed` with nothing left — once the whole torrent is here (a selection
             // that is done only tells them `left` 0).
@@ -2574,7 +2616,7 @@ export const torrentMachine = setup({
                 tick: {
                   target: 'seeding',
                   reenter: true,
-                  actions: ['tickBook', 'advanceClock', 'publish', 'updateAnnouncer', 'sendPex'],
+                  actions: ['tickBook', 'tickHaves', 'advanceClock', 'publish', 'updateAnnouncer', 'sendPex'],
                 },
               },
             },
