@@ -15,7 +15,6 @@
  * There is one way a torrent stops: the handle's stop routine (`pause`, `remove` and `Engine.close`
  * all go through it). The `bt-actor run` and `demo` commands are an engine plus a renderer.
  */
-import { lookup } from 'node:dns/promises';
 import { type FileHandle, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -62,6 +61,7 @@ import {
 import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../protocol/mse.js';
 import { sleep } from '../io/clock.js';
+import { dnsModule } from '../io/lazy-builtins.js';
 import { FILE_PRIORITIES, skippedFiles, type FilePriority } from '../machines/torrent/file-priority.js';
 import { pieceBytes, type PieceGeometry } from '../protocol/layout.js';
 import { isRate, RateLimiter, type RateLimits, type WireShaping } from '../io/rate-limit.js';
@@ -473,7 +473,7 @@ async function peerAddresses(peer: PeerInput): Promise<PeerAddress[]> {
   if (ip) return [{ host: ip.host, port, family: ip.family }];
   let found: { address: string }[];
   try {
-    found = await lookup(host, { all: true });
+    found = await dnsModule().lookup(host, { all: true });
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new EngineError('BT_ERR_PEER_ADDRESS', `peer ${host}:${port}: the host does not resolve (${why})`);
