@@ -48,7 +48,7 @@ import { filesMissingPieceLayers } from '../protocol/piece-verify.js';
 import { toHex } from '../protocol/bytes.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
-import { DhtNode, type DhtOptions } from './dht-node.js';
+import type { DhtNode, DhtOptions } from './dht-node.js';
 import {
   attachListener,
   connectedPeers,
@@ -633,6 +633,7 @@ export class Engine {
     readonly peerId: Uint8Array,
     private readonly options: EngineOptions,
     private readonly runtime: EngineRuntime,
+    dht: DhtNode | undefined,
   ) {
     this.maxConnections = options.maxConnections ?? DEFAULT_ENGINE_MAX_CONNECTIONS;
     this.torrentRuntime = { ...runtime, transport: this.cappedTransport(runtime.transport) };
@@ -640,13 +641,8 @@ export class Engine {
       down: new RateLimiter(runtime.clock, options.limits?.down ?? 0),
       up: new RateLimiter(runtime.clock, options.limits?.up ?? 0),
     };
-    if (options.dht) {
-      this.dht = new DhtNode({
-        ...(options.dht === true ? {} : options.dht),
-        port: listener.port,
-        ...(options.host !== undefined && { host: options.host }),
-        ...(options.inspect && { inspect: options.inspect }),
-      });
+    this.dht = dht;
+    if (this.dht) {
       // Peers the DHT finds go to their torrent as tracker peers do (the peer book's caps apply).
       // BEP 52: those found under a hybrid's v2 hash are marked (`viaV2`: dialled with that hash).
       this.dht.peers$.subscribe(({ infoHash, peers }) => {
@@ -684,7 +680,17 @@ export class Engine {
     });
     const peerId = generatePeerId(randomBytesOf(runtime));
     const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock });
-    const engine = new Engine(listener, client, peerId, options, runtime);
+    // The DHT's code (its statecharts, its UDP socket) is loaded only when the DHT is on: a start-up
+    // without it does not build them (docs/performance.md, Profiles, start-up).
+    const dht = options.dht
+      ? new (await import('./dht-node.js')).DhtNode({
+          ...(options.dht === true ? {} : options.dht),
+          port: listener.port,
+          ...(options.host !== undefined && { host: options.host }),
+          ...(options.inspect && { inspect: options.inspect }),
+        })
+      : undefined;
+    const engine = new Engine(listener, client, peerId, options, runtime, dht);
     engine.encryptionPolicy = encryption;
     return (made.engine = engine);
   }
