@@ -3,7 +3,7 @@
  * (unreadable or invalid torrent, bad arguments).
  */
 import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../protocol/mse.js';
-import { appendFileSync, constants } from 'node:fs';
+import { appendFileSync, constants, readFileSync } from 'node:fs';
 import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -320,7 +320,9 @@ function warnPathChanges(meta: Metainfo, io: Io): void {
 async function loadTorrent(file: string, io: Io): Promise<Metainfo | null> {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(file);
+    // Synchronous, as the checks of the output folder: nothing else runs yet, and each asynchronous call
+    // is a round trip through the thread pool before the first announce (docs/performance.md, start-up).
+    bytes = readFileSync(file);
   } catch (err) {
     io.err(`bt-actor: ${unreadable(file, err as NodeJS.ErrnoException)}`);
     return null;

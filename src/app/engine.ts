@@ -15,7 +15,6 @@
  * There is one way a torrent stops: the handle's stop routine (`pause`, `remove` and `Engine.close`
  * all go through it). The `bt-actor run` and `demo` commands are an engine plus a renderer.
  */
-import { lookup } from 'node:dns/promises';
 import { type FileHandle, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -49,7 +48,7 @@ import { filesMissingPieceLayers } from '../protocol/piece-verify.js';
 import { toHex } from '../protocol/bytes.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { generatePeerId } from '../protocol/peer-id.js';
-import { DhtNode, type DhtOptions } from './dht-node.js';
+import type { DhtNode, DhtOptions } from './dht-node.js';
 import {
   attachListener,
   connectedPeers,
@@ -62,6 +61,7 @@ import {
 import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../protocol/mse.js';
 import { sleep } from '../io/clock.js';
+import { dnsModule } from '../io/lazy-builtins.js';
 import { FILE_PRIORITIES, skippedFiles, type FilePriority } from '../machines/torrent/file-priority.js';
 import { pieceBytes, type PieceGeometry } from '../protocol/layout.js';
 import { isRate, RateLimiter, type RateLimits, type WireShaping } from '../io/rate-limit.js';
@@ -473,7 +473,7 @@ async function peerAddresses(peer: PeerInput): Promise<PeerAddress[]> {
   if (ip) return [{ host: ip.host, port, family: ip.family }];
   let found: { address: string }[];
   try {
-    found = await lookup(host, { all: true });
+    found = await dnsModule().lookup(host, { all: true });
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new EngineError('BT_ERR_PEER_ADDRESS', `peer ${host}:${port}: the host does not resolve (${why})`);
@@ -633,6 +633,7 @@ export class Engine {
     readonly peerId: Uint8Array,
     private readonly options: EngineOptions,
     private readonly runtime: EngineRuntime,
+    dht: DhtNode | undefined,
   ) {
     this.maxConnections = options.maxConnections ?? DEFAULT_ENGINE_MAX_CONNECTIONS;
     this.torrentRuntime = { ...runtime, transport: this.cappedTransport(runtime.transport) };
@@ -640,13 +641,8 @@ export class Engine {
       down: new RateLimiter(runtime.clock, options.limits?.down ?? 0),
       up: new RateLimiter(runtime.clock, options.limits?.up ?? 0),
     };
-    if (options.dht) {
-      this.dht = new DhtNode({
-        ...(options.dht === true ? {} : options.dht),
-        port: listener.port,
-        ...(options.host !== undefined && { host: options.host }),
-        ...(options.inspect && { inspect: options.inspect }),
-      });
+    this.dht = dht;
+    if (this.dht) {
       // Peers the DHT finds go to their torrent as tracker peers do (the peer book's caps apply).
       // BEP 52: those found under a hybrid's v2 hash are marked (`viaV2`: dialled with that hash).
       this.dht.peers$.subscribe(({ infoHash, peers }) => {
@@ -684,7 +680,17 @@ export class Engine {
     });
     const peerId = generatePeerId(randomBytesOf(runtime));
     const client = new TrackerClient({ peerId, port: listener.port, clock: runtime.clock });
-    const engine = new Engine(listener, client, peerId, options, runtime);
+    // The DHT's code (its statecharts, its UDP socket) is loaded only when the DHT is on: a start-up
+    // without it does not build them (docs/performance.md, Profiles, start-up).
+    const dht = options.dht
+      ? new (await import('./dht-node.js')).DhtNode({
+          ...(options.dht === true ? {} : options.dht),
+          port: listener.port,
+          ...(options.host !== undefined && { host: options.host }),
+          ...(options.inspect && { inspect: options.inspect }),
+        })
+      : undefined;
+    const engine = new Engine(listener, client, peerId, options, runtime, dht);
     engine.encryptionPolicy = encryption;
     return (made.engine = engine);
   }

@@ -1,5 +1,5 @@
 /** `--peer HOST:PORT`: an IP address or a host name (resolved once, at start) and a port. */
-import { lookup } from 'node:dns/promises';
+import { dnsModule } from '../io/lazy-builtins.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
 import { realClock } from '../io/clock.js';
 
@@ -31,7 +31,7 @@ export async function resolvePeerArg(s: string): Promise<PeerAddress | string> {
   let timer: unknown;
   try {
     const found = await Promise.race([
-      lookup(parts.host, { all: true }),
+      dnsModule().lookup(parts.host, { all: true }),
       new Promise<never>((_, reject) => {
         timer = realClock.setTimeout(() => reject(new Error('timed out')), LOOKUP_TIMEOUT_MS);
       }),

@@ -4,8 +4,7 @@
  * {@link Engine} holding the one torrent plus a renderer; the engine alone starts and stops it.
  */
 import type { EncryptionPolicy } from '../protocol/mse.js';
-import { constants } from 'node:fs';
-import { access, mkdir, stat } from 'node:fs/promises';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import type { TorrentReport } from '../machines/torrent/torrent.machine.js';
@@ -81,9 +80,9 @@ export interface RunOptions {
 }
 
 /** `stat` of `p`, or undefined when nothing is there (or a file stands on the way); other errors are thrown. */
-async function statIfAny(p: string) {
+function statIfAny(p: string) {
   try {
-    return await stat(p);
+    return statSync(p);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -102,37 +101,37 @@ export async function prepareOutDir(dir: string, meta?: Metainfo): Promise<strin
   try {
     // The deepest part of the path that exists: it must be a folder, and writable when we create under it.
     let existing = abs;
-    let st = await statIfAny(existing);
+    let st = statIfAny(existing);
     while (!st && dirname(existing) !== existing) {
       existing = dirname(existing);
-      st = await statIfAny(existing);
+      st = statIfAny(existing);
     }
     if (st && !st.isDirectory())
       return existing === abs ? `--out ${dir} is a file, not a folder` : `cannot create ${dir}: ${existing} is a file`;
     if (existing !== abs) {
       try {
-        await access(existing, constants.W_OK);
+        accessSync(existing, constants.W_OK);
       } catch (err) {
         return `cannot create ${dir}: ${existing} is not writable: ${fsReason(err)}`;
       }
       try {
-        await mkdir(abs, { recursive: true });
+        mkdirSync(abs, { recursive: true });
       } catch (err) {
         return `cannot create ${dir}: ${fsReason(err)}`;
       }
     }
     // A folder we cannot write to (read-only mount, no permission) would fail only at the first piece.
     try {
-      await access(abs, constants.W_OK);
+      accessSync(abs, constants.W_OK);
     } catch (err) {
       return `cannot use ${dir}: ${fsReason(err)}`;
     }
     // The torrent's data already there (its file, or its folder for a multi-file torrent) is written too.
     if (meta) {
       const target = join(abs, meta.name);
-      if (await statIfAny(target))
+      if (statIfAny(target))
         try {
-          await access(target, constants.W_OK);
+          accessSync(target, constants.W_OK);
         } catch (err) {
           return `cannot use ${dir}: ${target} is not writable: ${fsReason(err)}`;
         }

@@ -34,6 +34,7 @@ import { generatePeerId } from '../protocol/peer-id.js';
 import { seedFrom } from '../machines/random.js';
 import { randomBytesOf, resolveRuntime, type EngineRuntime } from './runtime.js';
 import { announcerLogic, shuffleTiers } from './trackers.js';
+import { lazyLogic } from './lazy-logic.js';
 import { usableWebSeeds, webSeedLayoutOf } from '../protocol/webseed.js';
 import { WebSeedAgents, webSeedConnectionsActor, webSeedFetchActor } from '../io/webseed-http.js';
 import { webSeedMachine } from '../machines/webseed/webseed.machine.js';
@@ -102,20 +103,24 @@ export function torrentLogic(options: TorrentActorOptions, peerId: Uint8Array) {
   });
   // Each web seed's kept-alive HTTP connections, closed when its actor stops (its `connections` actor).
   const webSeedAgents = new WebSeedAgents();
+  // The peer, metadata-peer and web-seed statecharts are built with these effects at the first peer or
+  // web seed, not before the torrent's first announce (src/app/lazy-logic.ts).
   return torrentMachine.provide({
     actors: {
       storage,
-      peer: peerMachine.provide({ actors: { wire, reader } }),
-      metaPeer: metadataPeerMachine.provide({ actors: { wire } }),
-      webseed: webSeedMachine.provide({
-        actors: {
-          fetch: webSeedFetchActor(runtime.clock, {
-            ...(options.shaping && { down: options.shaping.down }),
-            agents: webSeedAgents,
-          }),
-          connections: webSeedConnectionsActor(webSeedAgents),
-        },
-      }),
+      peer: lazyLogic(() => peerMachine.provide({ actors: { wire, reader } })),
+      metaPeer: lazyLogic(() => metadataPeerMachine.provide({ actors: { wire } })),
+      webseed: lazyLogic(() =>
+        webSeedMachine.provide({
+          actors: {
+            fetch: webSeedFetchActor(runtime.clock, {
+              ...(options.shaping && { down: options.shaping.down }),
+              agents: webSeedAgents,
+            }),
+            connections: webSeedConnectionsActor(webSeedAgents),
+          },
+        }),
+      ),
       announcer: announcerLogic(client, infoHash, meta ? hybridV2Hash(meta) : magnetHybridV2Hash(options.magnet!)),
     },
   });

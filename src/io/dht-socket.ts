@@ -7,10 +7,10 @@
  * @example
  * const logic = dhtMachine.provide({ actors: { socket: dhtSocketActor(), saveTable: saveDhtTableActor(file) } });
  */
-import { createSocket, type Socket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
+import type { Socket } from 'node:dgram';
 import { fromCallback } from 'xstate';
 import { realClock, type TimerId } from './clock.js';
+import { dgramModule, dnsModule } from './lazy-builtins.js';
 import type { DhtEndpoint, DhtSocketCommand, DhtSocketInput, DhtSocketReport } from '../protocol/dht-socket-types.js';
 import { KrpcError, decodeKrpc, encodeKrpc, type KrpcLimits } from '../protocol/krpc.js';
 import { normaliseHost } from '../protocol/peer-address.js';
@@ -60,7 +60,7 @@ export async function resolveBootstrap(
   family: 4 | 6,
   options: DhtSocketOptions = {},
 ): Promise<{ routers: DhtEndpoint[]; unresolved: string[] }> {
-  const find = options.lookup ?? ((host: string) => lookup(host, { all: true }));
+  const find = options.lookup ?? ((host: string) => dnsModule().lookup(host, { all: true }));
   const timeoutMs = options.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS;
   const results = await Promise.all(
     entries.map(async (entry): Promise<DhtEndpoint[] | string> => {
@@ -116,7 +116,7 @@ export function dhtSocketActor(options: DhtSocketOptions = {}) {
     const limits = { ...DHT_RECEIVE_LIMITS, ...input.limits };
     let closed = false;
     let bound = false;
-    const socket: Socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    const socket: Socket = dgramModule().createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
     socket.on('error', (err) => {
       if (!bound && !closed) report({ type: 'socket.failed', message: `UDP port ${input.port}: ${err.message}` });
     });

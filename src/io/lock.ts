@@ -104,7 +104,9 @@ function alive(pid: number): boolean {
 export async function lockHolder(path: string): Promise<number | undefined> {
   let pid: number | undefined;
   try {
-    pid = parsePid(await readFile(path, 'utf8'));
+    // A read of a few bytes, done at once: the CLI asks before it starts anything (no thread-pool round
+    // trip before the first announce: docs/performance.md, Profiles, start-up).
+    pid = parsePid(readFileSync(path, 'utf8'));
   } catch {
     return undefined;
   }

@@ -18,7 +18,7 @@ import { torrentFileOf } from '../protocol/torrent-file.js';
 import { blockHashesOf, fileLeavesOf } from '../protocol/piece-verify.js';
 import type { HashRange } from '../protocol/wire.js';
 import { StorageError } from './storage-error.js';
-import { Storage, type StorageOptions } from './storage.js';
+import { nothingOnDisk, Storage, type StorageOptions } from './storage.js';
 
 /**
  * SHA-1 of each 16 KiB block of a piece (the last one may be shorter): what smart ban compares for a v1
@@ -170,6 +170,19 @@ export function storageActor(
       const m = await metaKnown;
       meta = m.meta;
       if (m.torrent && options.torrentPath) await saveTorrentFile(options.torrentPath, m.torrent);
+      // Nothing on disk yet (a new download): no piece can verify, so the torrent hears `storage.ready`
+      // at once and its trackers are announced to while the folder is opened; writes wait for the open.
+      // Not after a magnet's metadata: its selection comes as `storage.select` after the open, and must
+      // be applied before the first write (its trackers were announced to while it fetched the metadata).
+      if (known && (await nothingOnDisk(meta, dir, options))) {
+        have = new Bitfield(meta.pieceCount);
+        handle.have = have;
+        send({ type: 'storage.checkProgress', checked: meta.pieceCount, total: meta.pieceCount, valid: 0 });
+        send({ type: 'storage.ready', have: have.toBytes() });
+        storage = await Storage.open(meta, dir, options);
+        handle.storage = storage;
+        return storage;
+      }
       storage = await Storage.open(meta, dir, options);
       handle.storage = storage;
       let last = 0;

@@ -817,6 +817,33 @@ function isStored(f: TorrentFile): boolean {
   return true;
 }
 
+/**
+ * True when nothing of the torrent can be on disk in `dir` yet: its top entry (`DIR/<name>`, the file
+ * of a single-file torrent or the folder of a multi-file one) does not exist, nor does its part file
+ * (`partPath`). Then no piece can verify, and a check would find none: the storage actor tells the torrent
+ * so before opening (docs/performance.md, Profiles, start-up). Two `lstat`s at once; anything but ENOENT
+ * (a name the storage refuses, EACCES, a dangling link) is false, and the full open and check decide.
+ */
+export async function nothingOnDisk(
+  meta: Metainfo,
+  dir: string,
+  options: Pick<StorageOptions, 'partPath'> = {},
+): Promise<boolean> {
+  let top: string;
+  try {
+    top = resolve(dir, diskComponents(meta, meta.multiFile ? ['-'] : [])[0]!);
+  } catch {
+    return false;
+  }
+  const absent = (path: string) =>
+    lstat(path).then(
+      () => false,
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+    );
+  const found = await Promise.all([absent(top), ...(options.partPath !== undefined ? [absent(options.partPath)] : [])]);
+  return found.every(Boolean);
+}
+
 /** One check's file sizes (each file measured once) and the folders it found missing. */
 interface SizeSweep {
   sizes: Map<number, Promise<number>>;

@@ -4,13 +4,12 @@
  * nothing here retries across announces (the tracker statechart does, with backoff).
  */
 import { toHex } from '../protocol/bytes.js';
-import { createSocket, type Socket } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
+import type { Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { BtError } from '../protocol/errors.js';
 import { realClock, type Clock } from './clock.js';
-import { httpsModule } from './lazy-https.js';
+import { dgramModule, dnsModule, httpsModule } from './lazy-builtins.js';
 import type { AnnounceInput, AnnounceResult } from '../protocol/tracker-types.js';
 import {
   buildAnnounceUrl,
@@ -381,7 +380,7 @@ export class TrackerClient {
       );
     const hostname = u.hostname.replace(/^\[|\]$/g, '');
     try {
-      const { address, family } = await lookup(hostname);
+      const { address, family } = await dnsModule().lookup(hostname);
       return { host: address, port, family: family === 6 ? 6 : 4 };
     } catch (err) {
       throw networkError(err, url, undefined, false);
@@ -403,7 +402,7 @@ export class TrackerClient {
   ): Promise<{ res: UdpResponse; target: UdpTarget }> {
     const target = await this.udpTarget(url);
     const key = `${target.host}:${target.port}`;
-    const socket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+    const socket = dgramModule().createSocket(target.family === 6 ? 'udp6' : 'udp4');
     const dropped: DroppedPackets = { count: 0, last: '' };
     socket.unref();
     try {

@@ -23,7 +23,7 @@ import { fromCallback, fromPromise, type EventObject } from 'xstate';
 import { BtError } from '../protocol/errors.js';
 import type { WebSeedConnectionsInput, WebSeedFetchInput, WebSeedRange } from '../protocol/webseed.js';
 import { realClock, type Clock } from './clock.js';
-import { httpsModule } from './lazy-https.js';
+import { httpsModule } from './lazy-builtins.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export type WebSeedErrorCode =

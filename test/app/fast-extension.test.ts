@@ -45,7 +45,10 @@ afterAll(async () => {
 describe('BEP 6 between engines', () => {
   it('a seeder that unchokes nobody serves its allowed-fast pieces: the choked leecher completes byte-identical', async () => {
     const seed = await engine();
-    await seed.add(torrent, { dir: work, settings: { choker: { slots: 0 }, peer: { allowedFastSetSize: 10 } } });
+    // Checked before the leecher dials (a torrent still checking its data refuses connections).
+    await (
+      await seed.add(torrent, { dir: work, settings: { choker: { slots: 0 }, peer: { allowedFastSetSize: 10 } } })
+    ).completed;
     const proxy = await recordingProxy(seed.port);
     const leech = await engine();
     const t = await leech.add(torrent, { dir: join(work, 'af'), peers: [{ host: '127.0.0.1', port: proxy.port }] });
@@ -65,7 +68,9 @@ describe('BEP 6 between engines', () => {
 
   it('with no allowed-fast set (allowedFastSetSize 0) the same choked leecher gets nothing', async () => {
     const seed = await engine();
-    await seed.add(torrent, { dir: work, settings: { choker: { slots: 0 }, peer: { allowedFastSetSize: 0 } } });
+    await (
+      await seed.add(torrent, { dir: work, settings: { choker: { slots: 0 }, peer: { allowedFastSetSize: 0 } } })
+    ).completed;
     const leech = await engine();
     const t = await leech.add(torrent, { dir: join(work, 'none'), peers: [{ host: '127.0.0.1', port: seed.port }] });
     await new Promise((r) => setTimeout(r, 3000));
