@@ -1,11 +1,11 @@
 // A flame graph (self-contained SVG) of bt-actor downloading, from a V8 CPU profile (issue 18).
 //
-//   node bench/flame.mjs [--size 1g] [--seeder libtorrent] [--out docs/images/flame-1gib.svg] [--bt-dir DIR]
+//   node bench/flame.mjs [--size MiB] [--seeder libtorrent] [--out FILE.svg] [--bt-dir DIR]
 //   node bench/flame.mjs --profile FILE.cpuprofile [--out FILE.svg] [--title TEXT]
 //
-// Without --profile it runs one bench download (`bench/bench.mjs --cases 1 --clients bt-actor`, one
-// seeder on loopback) with bt-actor under `node --cpu-prof` (BT_BENCH_NODE_ARGS), then draws the
-// profile it wrote. Stacks are merged by function (name, script, line); a frame's width is its share
+// Without --profile it runs one bench download of --size MiB (default 1024; `bench/bench.mjs --cases 1
+// --clients bt-actor`, one seeder on loopback) with bt-actor under `node --cpu-prof`
+// (BT_BENCH_NODE_ARGS), then draws the profile it wrote. Stacks are merged by function (name, script, line); a frame's width is its share
 // of the samples (inclusive time), the root at the bottom; frames under 0.1 % are dropped. Colours say
 // where the code is: bt-actor (dist/), xstate, rxjs, other packages, Node's internals, the garbage
 // collector / program / idle. Each frame's tooltip gives its function, place, ms and %.
@@ -21,7 +21,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
   options: {
     profile: { type: 'string' },
-    size: { type: 'string', default: '1g' },
+    size: { type: 'string', default: '1024' },
     seeder: { type: 'string', default: 'libtorrent' },
     out: { type: 'string' },
     title: { type: 'string' },
@@ -186,9 +186,9 @@ try {
   const tree = mergedTree(profile);
   const title =
     values.title ??
-    `bt-actor leeching ${values.size} from one ${values.seeder} seeder on loopback — CPU profile (node --cpu-prof)`;
+    `bt-actor leeching ${values.size} MiB from one ${values.seeder} seeder on loopback — CPU profile (node --cpu-prof)`;
   const svg = render(tree, { width: Number(values.width), title, minPercent: Number(values['min-percent']) });
-  const out = values.out ?? join(root, `docs/images/flame-${values.size}.svg`);
+  const out = values.out ?? join(root, `docs/images/flame-${values.size}mib.svg`);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, svg);
   const top = [...tree.children.values()].sort((a, b) => b.total - a.total).slice(0, 5);
