@@ -7,8 +7,8 @@
 // --clients bt-actor`, one seeder on loopback) with bt-actor under `node --cpu-prof`
 // (BT_BENCH_NODE_ARGS), then draws the profile it wrote. Stacks are merged by function (name, script, line); a frame's width is its share
 // of the samples (inclusive time), the root at the bottom; frames under 0.1 % are dropped. Colours say
-// where the code is: bt-actor (dist/), xstate, rxjs, other packages, Node's internals, the garbage
-// collector / program / idle. Each frame's tooltip gives its function, place, ms and %.
+// where the code is: bt-actor, xstate, rxjs, other packages (in the CLI bundle by the module comment
+// esbuild puts before each module's code), Node's internals, the garbage collector / program / idle. Each frame's tooltip gives its function, place, ms and %.
 // Never asserted anywhere (no timed tests).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -64,13 +64,50 @@ function profileDownload() {
   return { file: files[0], cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Where a frame's code is: its colour class. */
-function kindOf({ url, functionName }) {
+/**
+ * For a bundle (esbuild marks each module's code with a `// node_modules/…` or `// src/…` comment line):
+ * the module each line belongs to, as sorted [first line (0-based), path] pairs; empty for other files.
+ */
+const bundleModules = new Map();
+function modulesOf(url) {
+  let mods = bundleModules.get(url);
+  if (mods) return mods;
+  mods = [];
+  if (url.endsWith('.bundle.js') || url.endsWith('.bundle.mjs')) {
+    try {
+      const lines = readFileSync(url.replace(/^file:\/\//, ''), 'utf8').split('\n');
+      lines.forEach((line, i) => {
+        const m = /^\/\/ ((?:node_modules|src|dist)\/\S+)$/.exec(line);
+        if (m) mods.push([i, m[1]]);
+      });
+    } catch {
+      // not readable: the frames keep the bundle's name
+    }
+  }
+  bundleModules.set(url, mods);
+  return mods;
+}
+
+/** Where a frame's code is: its colour class (inside a bundle, by the module its line belongs to). */
+function kindOf({ url, functionName, lineNumber }) {
   if (!url) return functionName === '(garbage collector)' ? 'gc' : 'vm';
-  if (url.includes('node_modules/xstate')) return 'xstate';
-  if (url.includes('node_modules/rxjs')) return 'rxjs';
-  if (url.includes('node_modules/')) return 'package';
-  if (url.startsWith('node:')) return 'node';
+  let where = url;
+  const mods = modulesOf(url);
+  if (mods.length > 0) {
+    let lo = -1;
+    for (let a = 0, b = mods.length - 1; a <= b;) {
+      const m = (a + b) >> 1;
+      if (mods[m][0] <= lineNumber) {
+        lo = m;
+        a = m + 1;
+      } else b = m - 1;
+    }
+    if (lo >= 0) where = mods[lo][1];
+  }
+  if (where.includes('node_modules/xstate')) return 'xstate';
+  if (where.includes('node_modules/rxjs')) return 'rxjs';
+  if (where.includes('node_modules/')) return 'package';
+  if (where.startsWith('node:')) return 'node';
   return 'bt-actor';
 }
 const COLOURS = {
