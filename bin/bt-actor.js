@@ -9,15 +9,11 @@
 const { join } = require('node:path');
 const { setTimeout } = require('node:timers');
 const { loadBundle } = require('../dist/app/code-cache.cjs');
+const { capYoungGeneration, userSetsSemiSpace } = require('./young-generation.js');
 
-// The young generation stays at V8's initial size (two 1 MiB semi-spaces) instead of growing to 32 MiB
-// with the allocation rate of a fast download: ~30 MB less peak RSS at no cost in CPU or throughput
-// (docs/performance.md, Targets (issue 18)). Only the growth factor can be set at run time (the
-// semi-space sizes only on Node's command line), and it must be set before the bundle is compiled: V8's
-// code cache records the flags it was made with. A semi-space flag of the user's own wins.
-if (!/semi-space/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)) {
-  require('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
-}
+// V8's young generation capped at 8 MiB instead of growing to 32 MiB: ~30 MB less peak RSS at no
+// measured cost (bin/young-generation.js). A semi-space flag of the user's own wins.
+const youngGeneration = userSetsSemiSpace() ? undefined : capYoungGeneration();
 
 const argv = process.argv.slice(2);
 const cli = loadBundle(join(__dirname, '../dist/app/cli.bundle.js'), {
@@ -27,8 +23,10 @@ const cli = loadBundle(join(__dirname, '../dist/app/cli.bundle.js'), {
 // The cache is written after the command has run a second (it then holds the functions the start-up
 // compiled), or at exit if that comes first. Only when it was not used: no write on a normal start.
 if (cli.status !== 'used' && cli.status !== 'off') {
-  setTimeout(() => cli.save(), 1000).unref();
-  process.once('exit', () => cli.save());
+  // Saved with the flags the bundle was compiled with, or the next start would refuse the cache.
+  const save = () => (youngGeneration ? youngGeneration.withV8Flags(() => cli.save()) : cli.save());
+  setTimeout(save, 1000).unref();
+  process.once('exit', save);
 }
 
 // `bt-actor info x.torrent | head` closes our stdout early: that is not an error.
