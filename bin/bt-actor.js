@@ -9,11 +9,6 @@
 const { join } = require('node:path');
 const { setTimeout } = require('node:timers');
 const { loadBundle } = require('../dist/app/code-cache.cjs');
-const { capYoungGeneration, userSetsSemiSpace } = require('./young-generation.js');
-
-// V8's young generation capped at 8 MiB instead of growing to 32 MiB: ~30 MB less peak RSS at no
-// measured cost (bin/young-generation.js). A semi-space flag of the user's own wins.
-const youngGeneration = userSetsSemiSpace() ? undefined : capYoungGeneration();
 
 const argv = process.argv.slice(2);
 const cli = loadBundle(join(__dirname, '../dist/app/cli.bundle.js'), {
@@ -23,10 +18,8 @@ const cli = loadBundle(join(__dirname, '../dist/app/cli.bundle.js'), {
 // The cache is written after the command has run a second (it then holds the functions the start-up
 // compiled), or at exit if that comes first. Only when it was not used: no write on a normal start.
 if (cli.status !== 'used' && cli.status !== 'off') {
-  // Saved with the flags the bundle was compiled with, or the next start would refuse the cache.
-  const save = () => (youngGeneration ? youngGeneration.withV8Flags(() => cli.save()) : cli.save());
-  setTimeout(save, 1000).unref();
-  process.once('exit', save);
+  setTimeout(() => cli.save(), 1000).unref();
+  process.once('exit', () => cli.save());
 }
 
 // `bt-actor info x.torrent | head` closes our stdout early: that is not an error.
