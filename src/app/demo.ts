@@ -5,7 +5,8 @@
  * (an engine and the normal display), verifies every file and prints a summary.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createTorrent } from '../io/create-torrent.js';
@@ -52,10 +53,12 @@ async function makeDataset(root: string, total: number): Promise<void> {
   await writeRandomFile(join(root, 'empty.txt'), 0);
 }
 
-const sha = async (p: string) =>
-  createHash('sha256')
-    .update(await readFile(p))
-    .digest('hex');
+/** SHA-256 of a file, read in chunks (a demo of many GiB must not hold a file in memory). */
+async function sha(p: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(p, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
 
 export async function runDemo(o: DemoOptions): Promise<number> {
   const work = await mkdtemp(join(tmpdir(), 'bt-actor-demo-'));
