@@ -3,7 +3,7 @@
  * (unreadable or invalid torrent, bad arguments).
  */
 import { ENCRYPTION_POLICIES, type EncryptionPolicy } from '../protocol/mse.js';
-import { appendFileSync, constants, readFileSync } from 'node:fs';
+import { appendFileSync, constants, readFileSync, statSync } from 'node:fs';
 import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,15 @@ import { TrackerClient } from '../io/tracker-client.js';
 import { mergeScrapeStats } from '../io/tracker-actors.js';
 import { isBtError } from '../protocol/errors.js';
 import { MagnetError, magnetHybridV2Hash, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
-import { hybridV2Hash, MetainfoError, parseMetainfo, toHex, type Metainfo } from '../protocol/metainfo.js';
+import {
+  checkTorrentFileSize,
+  hybridV2Hash,
+  MAX_TORRENT_FILE_SIZE,
+  MetainfoError,
+  parseMetainfo,
+  toHex,
+  type Metainfo,
+} from '../protocol/metainfo.js';
 import { missingLayersNote } from '../protocol/piece-verify.js';
 import {
   decimalNumber,
@@ -318,17 +326,21 @@ function warnPathChanges(meta: Metainfo, io: Io): void {
 }
 
 async function loadTorrent(file: string, io: Io): Promise<Metainfo | null> {
-  let bytes: Uint8Array;
+  let bytes: Uint8Array | undefined;
+  let size = 0;
   try {
     // Synchronous, as the checks of the output folder: nothing else runs yet, and each asynchronous call
     // is a round trip through the thread pool before the first announce (docs/performance.md, start-up).
-    bytes = readFileSync(file);
+    size = statSync(file).size;
+    // The data given instead of its .torrent is not read (checkTorrentFileSize refuses it below).
+    if (size <= MAX_TORRENT_FILE_SIZE) bytes = readFileSync(file);
   } catch (err) {
     io.err(`bt-actor: ${unreadable(file, err as NodeJS.ErrnoException)}`);
     return null;
   }
   try {
-    return parseMetainfo(bytes);
+    checkTorrentFileSize(size);
+    return parseMetainfo(bytes!);
   } catch (err) {
     if (err instanceof MetainfoError) {
       io.err(`bt-actor: ${file}: invalid torrent: ${err.message} [${err.code}]`);

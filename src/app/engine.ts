@@ -43,7 +43,13 @@ import {
 } from '../machines/torrent/torrent.machine.js';
 import { BtError } from '../protocol/errors.js';
 import { magnetHybridV2Hash, parseMagnet, type MagnetLink } from '../protocol/magnet.js';
-import { hybridV2Hash, MetainfoError, parseMetainfo, type Metainfo } from '../protocol/metainfo.js';
+import {
+  checkTorrentFileSize,
+  hybridV2Hash,
+  MetainfoError,
+  parseMetainfo,
+  type Metainfo,
+} from '../protocol/metainfo.js';
 import { filesMissingPieceLayers } from '../protocol/piece-verify.js';
 import { toHex } from '../protocol/bytes.js';
 import { normaliseHost, type PeerAddress } from '../protocol/peer-address.js';
@@ -488,6 +494,17 @@ async function peerAddresses(peer: PeerInput): Promise<PeerAddress[]> {
  * The .torrent file a magnet link's earlier run saved in `dir` (`<dir>/.bt-actor/<hash>.torrent`), when
  * it is there, parses, and is of this info hash; otherwise undefined (the metadata is fetched).
  */
+/** A .torrent file's bytes; one larger than any .torrent (the data itself, given by mistake) is not read. */
+async function readTorrentFile(path: string): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    checkTorrentFileSize((await fh.stat()).size);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
 async function savedTorrent(dir: string, infoHashHex: string): Promise<Metainfo | undefined> {
   try {
     const meta = parseMetainfo(await readFile(torrentFilePath(dir, infoHashHex)));
@@ -837,7 +854,7 @@ export class Engine {
     let meta: Metainfo | undefined = magnet
       ? await savedTorrent(dir, magnet.infoHashHex)
       : typeof source === 'string'
-        ? parseMetainfo(await readFile(source))
+        ? parseMetainfo(await readTorrentFile(source))
         : source instanceof Uint8Array
           ? parseMetainfo(source)
           : (source as Metainfo);

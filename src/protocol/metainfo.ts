@@ -232,8 +232,26 @@ export function parseMetainfo(bytes: Uint8Array, options: ParseOptions = {}): Me
   return parseTorrent(bytes, options).metainfo;
 }
 
+/**
+ * A .torrent file larger than this is refused, before it is read when it comes from a path (libtorrent
+ * refuses above 10 MB by default; the largest real torrents — a million pieces, BEP 52 piece layers —
+ * stay well below): a path to the data itself instead of its .torrent must not be read into memory.
+ */
+export const MAX_TORRENT_FILE_SIZE = 100 * 1024 * 1024;
+
+/** Throws `BT_ERR_METAINFO_LENGTH` when `size` bytes are more than a .torrent file may hold. */
+export function checkTorrentFileSize(size: number): void {
+  if (size > MAX_TORRENT_FILE_SIZE)
+    throw new MetainfoError(
+      'BT_ERR_METAINFO_LENGTH',
+      'file',
+      `${size} bytes, larger than any .torrent file (at most ${MAX_TORRENT_FILE_SIZE}): the data rather than its .torrent?`,
+    );
+}
+
 /** Like {@link parseMetainfo}, and also returns the decoded top-level dictionary. */
 export function parseTorrent(bytes: Uint8Array, options: ParseOptions = {}): ParsedTorrent {
+  checkTorrentFileSize(bytes.length);
   let value: BencodeValue;
   let infoSpan;
   let layersSpan;

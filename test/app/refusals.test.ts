@@ -7,7 +7,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,27 @@ describe('refusals: one line, exit 2, nothing started', () => {
     for (const cmd of ['info', 'run']) {
       for (const url of ['https://example.org/x.torrent', 'http://127.0.0.1:1/x.torrent'])
         expectRefusal(await bt(cmd, url), /give the path of a \.torrent file, not a URL/);
+    }
+  });
+
+  it('the data given instead of its .torrent (3 GiB, sparse): refused by its size, not read', async () => {
+    const iso = join(dir, 'data.iso');
+    const fh = await open(iso, 'w');
+    await fh.truncate(3 * 1024 ** 3);
+    await fh.close();
+    const tooLarge =
+      /larger than any \.torrent file \(at most 104857600\): the data rather than its \.torrent\? \[BT_ERR_METAINFO_LENGTH\]$/;
+    for (const cmd of ['info', 'run']) expectRefusal(await bt(cmd, iso), tooLarge);
+    // The library: Engine.add of the path refuses it with the same typed error.
+    const engine = await Engine.create({ port: 0, host: '127.0.0.1' });
+    try {
+      await expect(engine.add(iso, { dir: join(dir, 'never') })).rejects.toMatchObject({
+        name: 'MetainfoError',
+        code: 'BT_ERR_METAINFO_LENGTH',
+      });
+    } finally {
+      await engine.close();
+      await rm(iso);
     }
   });
 
