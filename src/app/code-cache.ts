@@ -20,6 +20,7 @@
  * const { main } = cli.exports as { main: (argv: string[]) => Promise<number> };
  * setTimeout(() => cli.save(), 1000).unref();
  */
+import { isAscii } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -91,7 +92,9 @@ export function loadBundle(bundle: string, options: LoadOptions = {}): LoadedBun
   const label = LABELS.has(options.label ?? '') ? options.label! : 'other';
   const enabled = options.enabled ?? true;
   const bytes = readFileSync(bundle);
-  const source = bytes.toString('utf8');
+  // esbuild writes ASCII (non-ASCII characters escaped): decoded as Latin-1, a copy into a one-byte
+  // string, ~4 ms less than UTF-8 decoding of the 0.9 MB at every start; any other bundle as UTF-8.
+  const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   const dirs = enabled ? (options.dirs ?? defaultCacheDirs(bundle)) : [];
   const files = dirs.map((dir) => cacheFileName(bundle, dir, label));
   const key = enabled ? cacheKey(bytes) : Buffer.alloc(0);

@@ -39,6 +39,17 @@ const load = (options: Parameters<typeof loadBundle>[1] = {}) =>
   loadBundle(bundle, { label: 'run', dirs: [dir], ...options });
 
 describe('code cache', () => {
+  it('an ASCII bundle (as esbuild writes) and one with UTF-8 in it both load, their strings intact', async () => {
+    // AAAA: ASCII, read as Latin-1. The second has a non-ASCII value (UTF-8 on disk): read as UTF-8.
+    expect(load({ enabled: false }).exports.value).toBe('AAAA');
+    await writeFile(bundle, bundleText('é—日本'));
+    expect(load({ enabled: false }).exports.value).toBe('é—日本');
+    const cached = load();
+    cached.save();
+    expect(load().status).toBe('used');
+    expect(load().exports.value).toBe('é—日本');
+  });
+
   it('the first load compiles from source and writes the cache; the second uses it', async () => {
     const first = load();
     expect(first.status).toBe('missing');
