@@ -490,10 +490,6 @@ async function peerAddresses(peer: PeerInput): Promise<PeerAddress[]> {
   return addresses;
 }
 
-/**
- * The .torrent file a magnet link's earlier run saved in `dir` (`<dir>/.bt-actor/<hash>.torrent`), when
- * it is there, parses, and is of this info hash; otherwise undefined (the metadata is fetched).
- */
 /** A .torrent file's bytes; one larger than any .torrent (the data itself, given by mistake) is not read. */
 async function readTorrentFile(path: string): Promise<Uint8Array> {
   const fh = await open(path, 'r');
@@ -505,6 +501,10 @@ async function readTorrentFile(path: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * The .torrent file a magnet link's earlier run saved in `dir` (`<dir>/.bt-actor/<hash>.torrent`), when
+ * it is there, parses, and is of this info hash; otherwise undefined (the metadata is fetched).
+ */
 async function savedTorrent(dir: string, infoHashHex: string): Promise<Metainfo | undefined> {
   try {
     const meta = parseMetainfo(await readFile(torrentFilePath(dir, infoHashHex)));

@@ -1,7 +1,7 @@
 /**
  * A swarm of bt-actor engines on 127.0.0.1: one seed and three leechers meeting through a
  * bittorrent-tracker server. Every leecher completes byte-identical, and the leechers upload to each
- * other (the seed is not their only source).
+ * other (the seed, held to 8 MiB/s, is not their only source).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
@@ -11,7 +11,9 @@ import { Server as TrackerServer } from 'bittorrent-tracker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachListener, createTorrentActor, type TorrentActor } from '../../src/app/torrent-actor.js';
 import { createTorrent } from '../../src/io/create-torrent.js';
+import { realClock } from '../../src/io/clock.js';
 import { PeerListener, selfKeys } from '../../src/io/listener.js';
+import { RateLimiter, type WireShaping } from '../../src/io/rate-limit.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 
 let work: string;
@@ -20,9 +22,15 @@ let meta: Metainfo;
 let data: Buffer;
 const engines: { actor: TorrentActor; listener: PeerListener }[] = [];
 
-async function engine(dir: string): Promise<TorrentActor> {
+async function engine(dir: string, shaping?: WireShaping): Promise<TorrentActor> {
   const listener = await PeerListener.listen({ port: 0, host: '127.0.0.1' });
-  const actor = createTorrentActor({ meta, dir, port: listener.port, selfKeys: selfKeys(listener.port) });
+  const actor = createTorrentActor({
+    meta,
+    dir,
+    port: listener.port,
+    selfKeys: selfKeys(listener.port),
+    ...(shaping && { shaping }),
+  });
   attachListener(actor, listener, meta);
   engines.push({ actor, listener });
   actor.start();
@@ -77,7 +85,12 @@ afterAll(async () => {
 
 describe('a bt-actor swarm', () => {
   it('one seed, three leechers: all complete, and the leechers upload to each other', async () => {
-    const seed = await engine(join(work, 'seed'));
+    // The seed uploads at 8 MiB/s: alone it would need 9 s for the three leechers' 72 MiB, so they must
+    // serve each other (unthrottled on loopback, it could serve all three before they met).
+    const seed = await engine(join(work, 'seed'), {
+      down: new RateLimiter(realClock),
+      up: new RateLimiter(realClock, 8 * 1024 * 1024),
+    });
     await new Promise<void>((resolve) => seed.subscribe((s) => s.matches({ active: 'complete' }) && resolve()));
     const leechers: TorrentActor[] = [];
     for (let i = 0; i < 3; i++) leechers.push(await engine(join(work, `leech${i}`)));
