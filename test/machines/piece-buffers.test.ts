@@ -48,14 +48,36 @@ describe('PieceBuffers', () => {
     expect(b.backlogged).toBe(true);
   });
 
-  it('keeps free buffers only within the cap, counted with the pieces still waiting', () => {
+  it('with the backlog over its cap, a written piece gives its buffer to the next piece (no new buffer)', () => {
+    const b = new PieceBuffers(() => PIECE, { maxPendingBytes: 3 * PIECE });
+    const buffers = new Set<Uint8Array>();
+    // Pieces in progress when the backlog filled still complete: 5 wait for a cap of 3.
+    for (let i = 0; i < 5; i++) {
+      b.addBlock(i, 0, block(i));
+      buffers.add(b.take(i)!);
+    }
+    expect(b.backlogged).toBe(true);
+    // Written in a burst, then as many new pieces: all on the buffers already there.
+    for (let i = 0; i < 5; i++) b.done(i);
+    for (let i = 5; i < 10; i++) {
+      b.addBlock(i, 0, block(i));
+      expect(buffers.has(b.take(i)!)).toBe(true);
+    }
+    expect(b.bytesHeld).toBe(5 * PIECE);
+  });
+
+  it('keeps at most twice the cap in free buffers, and none after trim()', () => {
     const b = new PieceBuffers(() => PIECE, { maxPendingBytes: 2 * PIECE });
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 6; i++) {
       b.addBlock(i, 0, block(i));
       b.take(i);
     }
-    for (let i = 0; i < 4; i++) b.done(i);
-    // 4 pieces were written, but only 2 buffers are kept for reuse.
-    expect(b.bytesHeld).toBe(2 * PIECE);
+    for (let i = 0; i < 6; i++) b.done(i);
+    // 6 pieces were written, but only 4 buffers are kept for reuse.
+    expect(b.bytesHeld).toBe(4 * PIECE);
+    b.trim();
+    expect(b.bytesHeld).toBe(0);
+    b.addBlock(6, 0, block(6));
+    expect(b.take(6)).toHaveLength(PIECE);
   });
 });

@@ -1650,6 +1650,8 @@ export const torrentMachine = setup({
       announceHaves(context, out);
       out.flush(self);
     },
+    /** Complete: the free piece buffers go (a seed needs none; a new selection allocates again). */
+    freeBuffers: ({ context }) => context.svc.buffers?.trim(),
 
     // The `metadata` state's named actions: the assembler (a service) is touched only here.
     askMetadata: ({ context, self }) => {
@@ -2589,6 +2591,7 @@ export const torrentMachine = setup({
         complete: {
           entry: [
             'flushHaves',
+            'freeBuffers',
             'publish',
             // Trackers hear `completed` with nothing left — once the whole torrent is here (a selection
             // that is done only tells them `left` 0).
