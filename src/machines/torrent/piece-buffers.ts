@@ -5,8 +5,9 @@
  * (or failed its hash).
  *
  * Memory is bounded by the pieces in progress, which the picker keeps few (it finishes started pieces
- * first), plus the pieces being verified and written. Buffers of the common piece size are reused
- * through a free list (no new, zero-filled piece buffer per piece), emptied when the download completes.
+ * first), plus the pieces being verified and written, plus free buffers (no more than were in use at the
+ * busiest moment, and at most twice the backlog cap). Buffers of the common piece size are reused
+ * through that free list (no new, zero-filled piece buffer per piece), emptied when the download completes.
  */
 /** Bytes of pieces that may wait for verification and writing before peers hold back (16 MiB: ~50 ms at 300 MiB/s; more only raised peak RSS in the benchmark). */
 export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
