@@ -1,7 +1,7 @@
 // Start-up order (docs/performance.md, Profiles, start-up): a torrent with nothing on disk is announced
 // to while its folder is still being opened, and says `left` = everything; a torrent with data on disk
 // is announced to only after its check, with what the check left. The trackers are a recording seam.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { partsPath } from '../../src/io/resume.js';
 import { nothingOnDisk } from '../../src/io/storage.js';
 import { encodeTorrent } from '../../src/protocol/metainfo-encode.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import { pieceHashList } from '../support/data.js';
 
 const PIECE = 16384;
 let work: string;
@@ -29,13 +30,7 @@ afterAll(async () => {
 /** A multi-file torrent `name`: an empty file (created when the storage opens) and 3.5 pieces of data. */
 function torrent(name: string) {
   const data = randomBytes(3 * PIECE + PIECE / 2);
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < data.length; at += PIECE)
-    pieces.push(
-      createHash('sha1')
-        .update(data.subarray(at, at + PIECE))
-        .digest(),
-    );
+  const pieces = pieceHashList(data, PIECE);
   const bytes = encodeTorrent({
     name,
     multiFile: true,

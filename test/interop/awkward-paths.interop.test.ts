@@ -5,7 +5,7 @@
  * every file's bytes are compared with the source, file by file in torrent order.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -18,6 +18,7 @@ import { runBtActor, BT_ACTOR_BIN } from '../support/bt-actor-run.js';
 import { libtorrentLeecher } from '../support/leechers.js';
 import { freePort, jsonLines, stopAll } from '../support/proc.js';
 import { libtorrentSeeder, type Seeder } from '../support/seeders.js';
+import { pieceHashes } from '../support/data.js';
 
 const run = promisify(execFile);
 const HELPERS = join(import.meta.dirname, 'helpers');
@@ -54,13 +55,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'bt-actor-awkward-'));
   data = FILES.map((f) => randomBytes(f.length));
   const all = Buffer.concat(data);
-  const pieces = Buffer.concat(
-    Array.from({ length: Math.ceil(all.length / PIECE) }, (_, i) =>
-      createHash('sha1')
-        .update(all.subarray(i * PIECE, (i + 1) * PIECE))
-        .digest(),
-    ),
-  );
+  const pieces = pieceHashes(all, PIECE);
   const torrent = encodeBencode({
     'created by': 'bt-actor awkward-paths test',
     info: { name: 'awkward', 'piece length': PIECE, files: FILES.map((f) => ({ ...f })), pieces },

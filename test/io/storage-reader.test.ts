@@ -6,7 +6,6 @@
  * are failures of their own blocks, not of the batch; the cache stays bounded.
  */
 import { randomBytes } from 'node:crypto';
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { Bitfield } from '../../src/protocol/bitfield.js';
 import { encodeTorrent } from '../../src/protocol/metainfo-encode.js';
 import { parseMetainfo, type Metainfo } from '../../src/protocol/metainfo.js';
 import type { BlockReadEvent } from '../../src/protocol/peer-wire-types.js';
+import { pieceHashes } from '../support/data.js';
 
 const BLOCK = 16 * 1024;
 /** 1 MiB pieces (4 spans each), 5.5 pieces: the last is short. */
@@ -34,13 +34,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bt-actor-reader-'));
   data = randomBytes(LENGTH);
   const count = Math.ceil(LENGTH / PIECE);
-  const pieces = Buffer.concat(
-    Array.from({ length: count }, (_, i) =>
-      createHash('sha1')
-        .update(data.subarray(i * PIECE, (i + 1) * PIECE))
-        .digest(),
-    ),
-  );
+  const pieces = pieceHashes(data, PIECE);
   meta = parseMetainfo(
     encodeTorrent({
       name: 'f',

@@ -3,7 +3,7 @@
  * the storage actor syncs before it writes a resume file that claims the pieces. FileHandle's
  * `datasync` and `sync` are counted through its prototype.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { storageActor } from '../../src/io/storage-actor.js';
 import { Storage } from '../../src/io/storage.js';
 import { encodeTorrent } from '../../src/protocol/metainfo-encode.js';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import { pieceHashList } from '../support/data.js';
 
 let dir: string;
 let proto: FileHandle;
@@ -31,13 +32,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 const PIECE = 16384;
 function torrent(files: number) {
   const data = randomBytes(files * 1000);
-  const pieces = [];
-  for (let at = 0; at < data.length; at += PIECE)
-    pieces.push(
-      createHash('sha1')
-        .update(data.subarray(at, at + PIECE))
-        .digest(),
-    );
+  const pieces = pieceHashList(data, PIECE);
   const meta = parseMetainfo(
     encodeTorrent({
       name: `t${files}`,

@@ -12,17 +12,14 @@ import { peerMachine } from '../../src/machines/peer/peer.machine.js';
 import { torrentMachine, type TorrentInfo } from '../../src/machines/torrent/torrent.machine.js';
 import { Bitfield } from '../../src/protocol/bitfield.js';
 import type { PeerAddress } from '../../src/protocol/peer-address.js';
+import { pieceHashList } from '../support/data.js';
 
 const PIECE = 32 * 1024;
 
 function makeTorrent(length: number) {
   const data = randomBytes(length);
-  const pieceCount = Math.ceil(length / PIECE);
-  const hashes = Array.from({ length: pieceCount }, (_, i) =>
-    createHash('sha1')
-      .update(data.subarray(i * PIECE, (i + 1) * PIECE))
-      .digest(),
-  );
+  const hashes = pieceHashList(data, PIECE);
+  const pieceCount = hashes.length;
   const info: TorrentInfo = {
     infoHash: randomBytes(20),
     infoHashHex: '',

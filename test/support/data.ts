@@ -20,6 +20,22 @@ export async function writeRandom(path: string, size: number): Promise<void> {
   }
 }
 
+/** SHA-1 of each `pieceLength` bytes of `data` (the last piece may be shorter), in order. */
+export function pieceHashList(data: Uint8Array, pieceLength: number): Buffer[] {
+  const hashes: Buffer[] = [];
+  for (let at = 0; at < data.length; at += pieceLength)
+    hashes.push(
+      createHash('sha1')
+        .update(data.subarray(at, at + pieceLength))
+        .digest(),
+    );
+  return hashes;
+}
+
+/** The metainfo's `pieces`: {@link pieceHashList} concatenated. */
+export const pieceHashes = (data: Uint8Array, pieceLength: number): Buffer =>
+  Buffer.concat(pieceHashList(data, pieceLength));
+
 export const sha256File = async (p: string) =>
   createHash('sha256')
     .update(await readFile(p))

@@ -3,9 +3,9 @@
  * encoder as `bt-actor create` (src/protocol/metainfo-encode.ts) with roots and layers from the merkle
  * module, and v1 pieces over the padded data for a hybrid.
  */
-import { createHash } from 'node:crypto';
 import { blockHashes, merkleRoot, pieceLayer, rootFromPieceLayer } from '../../src/protocol/merkle.js';
 import { encodeTorrent, type TorrentSpecFile } from '../../src/protocol/metainfo-encode.js';
+import { pieceHashList } from './data.js';
 
 export interface V2File {
   path: string[];
@@ -44,13 +44,7 @@ export function v2Torrent(
     }
   }
   const all = Buffer.concat(v1);
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < all.length; at += pieceLength)
-    pieces.push(
-      createHash('sha1')
-        .update(all.subarray(at, at + pieceLength))
-        .digest(),
-    );
+  const pieces = pieceHashList(all, pieceLength);
   return encodeTorrent({
     name: options.name ?? (multiFile ? 'folder' : files[0]!.path[0]!),
     files: spec,
