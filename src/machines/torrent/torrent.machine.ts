@@ -1633,13 +1633,12 @@ export const torrentMachine = setup({
       context.svc.book.tick(context.settings.tickMs);
       dialMore(context, self);
     },
-    /** The tick: the pieces verified since the last announcement go out together (see announceHaves). */
+    /**
+     * The tick: a new tick begins (the next piece may go at once), unless the pieces verified since the
+     * last announcement go out together now (see announceHaves), which counts as this tick's.
+     */
     tickHaves: ({ context, self }) => {
-      const haves = context.svc.haves;
-      if (haves.pending.length === 0) {
-        haves.sentThisTick = false;
-        return;
-      }
+      context.svc.haves.sentThisTick = false;
       const out = new Outbox();
       announceHaves(context, out);
       out.flush(self);
