@@ -25,27 +25,20 @@ describe('PieceBuffers', () => {
     expect(b.take(1)).toBe(first);
   });
 
-  it('is backlogged while the pieces waiting for the disk reach the cap, and not after they are written', () => {
+  it('leaves room for requests of the cap less the bytes of pieces not verified yet', () => {
     const b = new PieceBuffers(() => PIECE, { maxPendingBytes: 3 * PIECE });
-    for (let i = 0; i < 3; i++) {
-      expect(b.backlogged).toBe(false);
-      b.addBlock(i, 0, block(i));
-      b.take(i);
-    }
-    expect(b.backlogged).toBe(true);
-    b.done(1);
-    expect(b.backlogged).toBe(false);
-    expect(b.pending).toBe(2);
+    expect(b.limit).toBe(3 * PIECE);
+    expect(b.room(0)).toBe(3 * PIECE);
+    expect(b.room(PIECE / 2)).toBe(2.5 * PIECE);
+    expect(b.room(3 * PIECE)).toBe(0);
+    expect(b.room(5 * PIECE)).toBe(0);
   });
 
   it('always lets two pieces wait, however large', () => {
     const b = new PieceBuffers(() => 8 * PIECE, { maxPendingBytes: PIECE });
-    b.addBlock(0, 0, block(1));
-    b.take(0);
-    expect(b.backlogged).toBe(false);
-    b.addBlock(1, 0, block(1));
-    b.take(1);
-    expect(b.backlogged).toBe(true);
+    expect(b.limit).toBe(16 * PIECE);
+    expect(b.room(8 * PIECE)).toBe(8 * PIECE);
+    expect(b.room(16 * PIECE)).toBe(0);
   });
 
   it('with the backlog over its cap, a written piece gives its buffer to the next piece (no new buffer)', () => {
@@ -56,7 +49,6 @@ describe('PieceBuffers', () => {
       b.addBlock(i, 0, block(i));
       buffers.add(b.take(i)!);
     }
-    expect(b.backlogged).toBe(true);
     // Written in a burst, then as many new pieces: all on the buffers already there.
     for (let i = 0; i < 5; i++) b.done(i);
     for (let i = 5; i < 10; i++) {

@@ -9,11 +9,15 @@
  * busiest moment, and at most twice the backlog cap). Buffers of the common piece size are reused
  * through that free list (no new, zero-filled piece buffer per piece), emptied when the download completes.
  */
-/** Bytes of pieces that may wait for verification and writing before peers hold back (16 MiB: ~50 ms at 300 MiB/s; more only raised peak RSS in the benchmark). */
+/**
+ * Bytes of the pieces not verified yet — blocks received, requested, and whole pieces waiting for
+ * verification and writing — before peers hold back (16 MiB: ~50 ms at 300 MiB/s; more only raised
+ * peak RSS in the benchmark).
+ */
 export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 export interface PieceBuffersOptions {
-  /** Cap on pieces waiting to be verified and written (see {@link PieceBuffers.backlogged}). */
+  /** Cap on the bytes of pieces not verified yet, received or requested (see {@link PieceBuffers.room}). */
   maxPendingBytes?: number;
 }
 
@@ -23,24 +27,27 @@ export class PieceBuffers {
   private readonly taken = new Map<number, Uint8Array>();
   private readonly free: Uint8Array[] = [];
 
-  private takenBytes = 0;
   private freeBytes = 0;
   private readonly maxPendingBytes: number;
+  /** The cap, or two pieces if they are larger: at least two pieces may always wait. */
+  readonly limit: number;
 
   constructor(
     private readonly pieceSize: (index: number) => number,
     options: PieceBuffersOptions = {},
   ) {
     this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    this.limit = Math.max(this.maxPendingBytes, 2 * pieceSize(0));
   }
 
   /**
-   * Pieces waiting to be verified and written have reached the cap: peers should not start new
-   * pieces until some are written (a disk slower than the network then slows the download instead of
-   * growing memory). At least two pieces may always wait.
+   * Bytes that may be requested now: the {@link limit} less `committedBytes`, the blocks of pieces not
+   * verified yet that are received (in pieces in progress, or waiting to be verified and written) or
+   * requested and on their way. Nothing more is asked for at 0 — a disk slower than the network then
+   * slows the download instead of growing memory, and blocks already on their way cannot overshoot.
    */
-  get backlogged(): boolean {
-    return this.taken.size >= 2 && this.takenBytes >= this.maxPendingBytes;
+  room(committedBytes: number): number {
+    return Math.max(0, this.limit - committedBytes);
   }
 
   /** Pieces being assembled. */
@@ -86,7 +93,6 @@ export class PieceBuffers {
     if (!buf) return undefined;
     this.inProgress.delete(index);
     this.taken.set(index, buf);
-    this.takenBytes += buf.length;
     return buf;
   }
 
@@ -95,7 +101,6 @@ export class PieceBuffers {
     const buf = this.taken.get(index);
     if (!buf) return;
     this.taken.delete(index);
-    this.takenBytes -= buf.length;
     this.release(buf);
   }
 
@@ -133,7 +138,6 @@ export class PieceBuffers {
     this.inProgress.clear();
     this.taken.clear();
     this.free.length = 0;
-    this.takenBytes = 0;
     this.freeBytes = 0;
   }
 }

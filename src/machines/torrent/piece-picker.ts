@@ -245,6 +245,8 @@ export class PiecePicker<P = string> {
   private readonly dupCandidates = new Set<number>();
   /** Wanted blocks in the whole torrent; endgame when 0 and not complete. */
   private wantedBlocks = 0;
+  /** Blocks of pieces not verified yet that are requested (once, however many peers it is out to) or received. */
+  private committedBlocks = 0;
 
   private readonly peers = new Map<P, PeerState<P>>();
   private readonly partialPeers = new Set<PeerState<P>>();
@@ -484,6 +486,15 @@ export class PiecePicker<P = string> {
   /** Number of verified pieces. O(1). */
   get verifiedCount(): number {
     return this.verified.count;
+  }
+
+  /**
+   * Blocks of the pieces not verified yet that are requested (each once: an endgame duplicate is one
+   * block) or received: the bytes held in memory until their piece is verified, or on their way there,
+   * which the torrent bounds by its write backlog. O(1).
+   */
+  get committedCount(): number {
+    return this.committedBlocks;
   }
 
   /** Every remaining block is requested or received (and some piece is not verified yet). O(1). */
@@ -985,6 +996,7 @@ export class PiecePicker<P = string> {
       prog.requested--;
       this.dupCandidates.delete(id);
     } else {
+      this.committedBlocks++;
       prog.wanted--;
       if (this.priority[index]! > 0) this.wantedBlocks--;
       if (prog.wanted === 0) this.open.delete(index);
@@ -1018,6 +1030,7 @@ export class PiecePicker<P = string> {
         this.dupCandidates.delete(id);
       }
       if (this.priority[index]! > 0) this.wantedBlocks -= prog.wanted;
+      this.committedBlocks -= prog.requested + prog.received;
       this.inProgress.delete(index);
       this.open.delete(index);
     } else if (this.pos[index]! >= 0) {
@@ -1050,6 +1063,7 @@ export class PiecePicker<P = string> {
       if (prog.state[b] !== RECEIVED) continue;
       prog.state[b] = WANTED;
       prog.received--;
+      this.committedBlocks--;
       prog.wanted++;
       if (this.priority[index]! > 0) this.wantedBlocks++;
     }
@@ -1110,6 +1124,7 @@ export class PiecePicker<P = string> {
     if (wantedPieces !== this.wantedPieces || wantedLeft !== this.wantedLeftBytes) fail('wanted pieces / bytes');
     // Blocks.
     const outstanding = new Map<P, Set<number>>();
+    let committed = 0;
     const candidates = new Set<number>();
     for (const [index, prog] of this.inProgress) {
       if (prog.index !== index || prog.blocks !== this.blockCount(index)) fail(`progress of ${index}`);
@@ -1140,12 +1155,14 @@ export class PiecePicker<P = string> {
         }
       }
       if (w !== prog.wanted || q !== prog.requested || r !== prog.received) fail(`tallies of ${index}`);
+      committed += q + r;
       if (w === prog.blocks) fail(`piece ${index} is in progress but wholly wanted`);
       if (w > 0 !== this.open.has(index)) fail(`open set and ${index}`);
       if (this.priority[index] !== 0) wanted += w;
     }
     for (const index of this.open) if (!this.inProgress.has(index)) fail(`open piece ${index} not in progress`);
     if (wanted !== this.wantedBlocks) fail(`wantedBlocks ${this.wantedBlocks}, real ${wanted}`);
+    if (committed !== this.committedBlocks) fail(`committedBlocks ${this.committedBlocks}, real ${committed}`);
     if (candidates.size !== this.dupCandidates.size) fail('endgame candidates');
     for (const id of candidates) if (!this.dupCandidates.has(id)) fail('endgame candidates');
     let seeds = 0;
@@ -1182,6 +1199,7 @@ export class PiecePicker<P = string> {
       prog.requesters[b] = [st.key];
       prog.wanted--;
       prog.requested++;
+      this.committedBlocks++;
       this.wantedBlocks--;
       const id = this.blockId(index, b);
       st.requests.add(id);
@@ -1293,6 +1311,7 @@ export class PiecePicker<P = string> {
     this.dupCandidates.delete(id);
     prog.state[b] = WANTED;
     prog.requested--;
+    this.committedBlocks--;
     prog.wanted++;
     if (this.priority[index]! > 0) this.wantedBlocks++;
     if (b < prog.firstWanted) prog.firstWanted = b;

@@ -130,8 +130,10 @@ export interface TorrentSettings {
   /** Time allowed for stopping (trackers' `completed` and `stopped`, flushing files). */
   stopTimeoutMs: number;
   /**
-   * Bytes of pieces that may wait to be verified and written before peers stop asking for new blocks
-   * (a disk slower than the network then slows the download instead of growing memory).
+   * Bytes of the pieces not verified yet (blocks received, whole pieces waiting to be verified and
+   * written, blocks requested and on their way) before peers stop asking for new blocks (a disk slower
+   * than the network then slows the download instead of growing memory). It also bounds the bytes in
+   * flight from all peers together.
    */
   writeBacklogBytes: number;
   /** How long a peer banned for bad data stays banned. */
@@ -784,19 +786,43 @@ function closeIfUseless(c: TorrentContext, out: Outbox, key: string): void {
 function pickFor(c: TorrentContext, out: Outbox, key: string, count: number, batch?: number, hints?: PickHints): void {
   const { picker, buffers } = c.svc;
   if (!picker || !buffers) return;
-  // Pieces wait for the disk past the cap: no new requests until some are written.
-  if (buffers.backlogged) {
-    c.svc.heldBack.add(key);
-    return;
-  }
   let n = count;
   // In endgame every remaining block is already out: duplicates are only worth it for a peer about to
-  // run dry, so its pipeline stays short. Otherwise a small top-up waits to leave in one write.
+  // run dry, so its pipeline stays short (and bring no new bytes to hold). Otherwise the requests are
+  // bounded by the write backlog's room, and a small top-up waits to leave in one write.
   if (picker.inEndgame) n = Math.min(n, ENDGAME_DEPTH - picker.outstandingCount(key));
-  else if (batch !== undefined && n < batch) return;
+  else {
+    n = Math.min(n, requestBudget(c));
+    if (n < count && n < (batch ?? 1)) {
+      // Pieces waiting for the disk and blocks on their way fill the backlog: asked again once it drains.
+      c.svc.heldBack.add(key);
+      return;
+    }
+    if (batch !== undefined && n < batch) return;
+  }
   if (n <= 0) return;
   const requests = picker.pick(key, n, hints);
   if (requests.length > 0) out.peer(key, { type: 'peer.request', requests });
+}
+
+/**
+ * Blocks that may be requested now without the write backlog — the pieces not verified yet: blocks
+ * received, waiting for the disk, or on their way — passing its cap.
+ */
+function requestBudget(c: TorrentContext): number {
+  const { picker, buffers } = c.svc;
+  return Math.floor(buffers!.room(picker!.committedCount * picker!.blockLength) / picker!.blockLength);
+}
+
+/**
+ * Peers held back by a full backlog ask again once a quarter of it is free (not at every block, which
+ * would wake them all for a block's room).
+ */
+function releaseHeldBack(c: TorrentContext, out: Outbox): void {
+  const { heldBack, buffers } = c.svc;
+  if (heldBack.size === 0 || requestBudget(c) * c.svc.picker!.blockLength < buffers!.limit / 4) return;
+  for (const key of heldBack) refill(c, out, key);
+  heldBack.clear();
 }
 
 /**
@@ -1264,7 +1290,7 @@ export const torrentMachine = setup({
       if (event.type !== 'webseed.wants') return;
       const { picker, buffers } = context.svc;
       const out = new Outbox();
-      const got = picker && buffers && !buffers.backlogged ? picker.pickPiece(event.key) : undefined;
+      const got = picker && buffers && requestBudget(context) > 0 ? picker.pickPiece(event.key) : undefined;
       out.webseed(event.key, got ? { type: 'webseed.assign', index: got.index } : { type: 'webseed.none' });
       out.flush(self);
     },
@@ -1430,16 +1456,17 @@ export const torrentMachine = setup({
         }
       }
       if (event.want > 0) pickFor(context, out, event.key, event.want, event.batch, event);
+      releaseHeldBack(context, out);
       out.flush(self);
     },
     /** Requests a peer gave back; after a reject, the top-up it asks for (and the haves riding along). */
     takeBack: ({ context, event, self }) => {
       if (event.type !== 'peer.returned') return;
       for (const r of event.requests) context.svc.picker?.rejected(event.key, r.index, r.begin);
-      if (event.want === undefined && event.haves === undefined) return;
       const out = new Outbox();
       takeHaves(context, out, event.key, event.haves);
       if (event.want !== undefined && event.want > 0) pickFor(context, out, event.key, event.want, undefined, event);
+      if (context.svc.picker) releaseHeldBack(context, out);
       out.flush(self);
     },
     peerGone: ({ context, event, self }) => {
@@ -1461,8 +1488,7 @@ export const torrentMachine = setup({
     },
     pieceVerified: ({ context, event, self }) => {
       if (event.type !== 'storage.verified') return;
-      const { picker, buffers, heldBack } = context.svc;
-      const wasBacklogged = buffers!.backlogged;
+      const { picker, buffers } = context.svc;
       buffers!.done(event.index);
       const { smartBan } = context.svc;
       context.svc.blockHashes.forget(event.index);
@@ -1491,10 +1517,7 @@ export const torrentMachine = setup({
       for (const key of Object.keys(context.peers))
         if (context.svc.interest.get(key) === true) updateInterest(context, out, key);
       // A piece left the write backlog: the requests held back for it may go out now.
-      if (wasBacklogged && !buffers!.backlogged) {
-        for (const key of heldBack) refill(context, out, key);
-        heldBack.clear();
-      }
+      releaseHeldBack(context, out);
       out.flush(self);
     },
     pieceFailed: ({ context, event, self }) => {

@@ -1,9 +1,10 @@
 /**
  * slow-disk: the leechers' disks write 4x slower than the network delivers. They complete, at the
  * disk's pace, and the pieces waiting for the disk never exceed the torrent's write backlog
- * (`writeBacklogBytes`): memory stays bounded however fast the peers could send.
+ * (`writeBacklogBytes`, here 1 MiB: four pieces, a small part of the torrent): memory stays bounded
+ * however fast the peers could send, and blocks already requested when the disk fell behind cannot
+ * overshoot it (they count against it too).
  */
-import { defaultTorrentSettings } from '../../machines/torrent/torrent.machine.js';
 import type { SimNode } from '../swarm.js';
 import { allComplete, secs, type Scenario } from '../scenario.js';
 
@@ -16,12 +17,15 @@ export const slowDisk: Scenario = {
     const t = sim.torrent({ length: 8 << 20, pieceLength: piece });
     await sim.node(t, { complete: true, upBps: 8 << 20, label: 'seed' });
     const writeBps = 512 << 10;
+    const backlog = 4 * piece;
     const leechers: SimNode[] = [];
     for (let i = 0; i < Math.max(1, nodes - 1); i++)
-      leechers.push(await sim.node(t, { complete: false, upBps: 2 << 20, writeBps }));
+      leechers.push(
+        await sim.node(t, { complete: false, upBps: 2 << 20, writeBps, settings: { writeBacklogBytes: backlog } }),
+      );
     const why = await sim.run(() => allComplete(leechers), 30 * 60_000);
     const maxQueued = Math.max(...leechers.map((n) => n.storage.maxQueued));
-    const bound = Math.ceil(defaultTorrentSettings.writeBacklogBytes / piece) + 1;
+    const bound = Math.ceil(backlog / piece) + 1;
     const last = Math.max(...leechers.map((n) => n.completedAt ?? Infinity));
     figures['disk KiB/s'] = writeBps / 1024;
     figures['most pieces waiting for the disk'] = maxQueued;
