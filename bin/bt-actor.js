@@ -16,10 +16,13 @@ const cli = loadBundle(join(__dirname, '../dist/app/cli.bundle.js'), {
   enabled: process.env.BT_ACTOR_NO_CODE_CACHE !== '1',
 });
 // The cache is written after the command has run a second (it then holds the functions the start-up
-// compiled), or at exit if that comes first. Only when it was not used: no write on a normal start.
+// compiled), or at exit if that comes first. Only when it was not used: no write on a normal start. It
+// is written under V8's default flags, which the next start compiles with (`run` holds V8's young
+// generation while it downloads: src/app/young-generation.ts).
 if (cli.status !== 'used' && cli.status !== 'off') {
-  setTimeout(() => cli.save(), 1000).unref();
-  process.once('exit', () => cli.save());
+  const save = () => cli.exports.withDefaultHeapFlags(() => cli.save());
+  setTimeout(save, 1000).unref();
+  process.once('exit', save);
 }
 
 // `bt-actor info x.torrent | head` closes our stdout early: that is not an error.

@@ -42,6 +42,9 @@ import { rateOption } from './rate-arg.js';
 import { prepareOutDir, runDownload } from './run.js';
 import { DEFAULT_INSPECT_PORT, parseEventFilter, type InspectionOptions } from './inspect/index.js';
 
+/** For the launcher (bin/bt-actor.js): the code cache is written under V8's default flags. */
+export { withDefaultHeapFlags } from './young-generation.js';
+
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;

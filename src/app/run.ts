@@ -25,6 +25,7 @@ import { peerStates } from './torrent-actor.js';
 import { startInspection, type Inspection, type InspectionOptions } from './inspect/index.js';
 import { realClock, unrefTimer } from '../io/clock.js';
 import { isIpAddress } from '../io/transport.js';
+import { holdYoungGeneration } from './young-generation.js';
 
 export interface RunOptions {
   /** The torrent, or (`magnet`) a magnet link whose info dictionary is fetched from peers first. */
@@ -396,6 +397,8 @@ async function download(
         readyAt ??= realClock.now();
         completeAt ??= realClock.now();
         complete = true;
+        // Seeding from here: V8's young generation may grow again (young-generation.ts).
+        holdYoungGeneration(false);
         // The bar at 100% at once; without --seed it is the last frame.
         if (display) {
           if (o.seed) display.update(view(false));
@@ -450,10 +453,14 @@ async function download(
     stop();
   };
   o.signal?.addEventListener('abort', interrupted, { once: true });
+  // Downloading: V8's young generation stays at its first size until the torrent is complete (a seeding
+  // run's check finds it so at once).
+  holdYoungGeneration(true);
   t.resume();
   if (o.signal?.aborted) interrupted();
   // However the run ends (completion, the seed ratio, a signal, a failure), the engine closes it.
   await ended;
+  holdYoungGeneration(false);
   await streams?.close();
   await engine.close();
   const endedAt = realClock.now();
