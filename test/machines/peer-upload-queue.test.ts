@@ -6,7 +6,8 @@
  * - every read asked for is of a request queued at that moment and not already being read, and the
  *   reads one call starts come as one reader command (a batch of requests costs one command);
  * - reads start whenever they may (no request waits while a read slot is free and the socket drains);
- * - the queue never exceeds maxQueued (`flood` instead);
+ * - the queue never exceeds maxQueued (queueRoom says how many more fit: past it, a flood);
+ * - the requests being read are the head of the queue (`started`), in the order they were asked;
  * - `found` from readDone is true exactly when the request was still queued.
  */
 import { describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import {
   dropAll,
   emptyUploads,
   enqueue,
+  queueRoom,
   readsDone,
   setCongested,
   startReads,
@@ -38,13 +40,13 @@ function add(
   r: BlockRequest | BlockRequest[],
   maxQueued = 100,
 ): { queue: UploadQueueState; read: BlockReadCommand | undefined } {
-  for (const x of Array.isArray(r) ? r : [r]) {
-    const e = enqueue(q, x, maxQueued);
-    if (e === 'flood') throw new Error('unexpected flood');
-    q = e;
-  }
-  return startReads(q);
+  const batch = Array.isArray(r) ? r : [r];
+  if (batch.length > queueRoom(q, maxQueued)) throw new Error('unexpected flood');
+  return startReads(enqueue(q, batch));
 }
+
+/** Whether each queued request is being read (the head of the queue, `started` long). */
+const readingOf = (q: UploadQueueState) => q.queued.map((_, i) => i < q.started);
 
 describe('validateRequest', () => {
   // 3 pieces of 32 KiB and a last one of 1000 bytes.
@@ -88,34 +90,35 @@ describe('enqueue and startReads', () => {
     expect(e.read).toEqual(read(...batch.slice(0, MAX_READS)));
     expect(e.queue.reads).toBe(MAX_READS);
     expect(e.queue.queued).toHaveLength(MAX_READS + 1);
-    expect(e.queue.queued[MAX_READS]).toEqual({ ...req(MAX_READS, 0), reading: false });
+    expect(e.queue.queued[MAX_READS]).toEqual(req(MAX_READS, 0));
+    expect(e.queue.started).toBe(MAX_READS);
     expect(startReads(e.queue)).toEqual({ queue: e.queue, read: undefined });
-    expect(emptyUploads).toEqual({ queued: [], reads: 0, congested: false }); // never mutated
+    expect(emptyUploads).toEqual({ queued: [], started: 0, reads: 0, congested: false }); // never mutated
   });
 
   it('queues without reading: enqueue starts nothing, startReads everything it may', () => {
     let q = emptyUploads;
-    for (let i = 0; i < 3; i++) {
-      const e = enqueue(q, req(i, 0), 10);
-      if (e === 'flood') throw new Error('flood');
-      q = e;
-    }
+    for (let i = 0; i < 3; i++) q = enqueue(q, [req(i, 0)]);
     expect(q.reads).toBe(0);
-    expect(q.queued.every((r) => !r.reading)).toBe(true);
+    expect(q.started).toBe(0);
     expect(startReads(q).read).toEqual(read(req(0, 0), req(1, 0), req(2, 0)));
+    expect(enqueue(q, [])).toBe(q);
   });
 
-  it('floods at maxQueued, leaving the queue as it was', () => {
-    const q = add(emptyUploads, [req(0, 0), req(1, 0), req(2, 0)], 3).queue;
-    expect(enqueue(q, req(3, 0), 3)).toBe('flood');
-    expect(q.queued).toHaveLength(3);
-    expect(enqueue(emptyUploads, req(0, 0), 0)).toBe('flood');
+  it('has room for maxQueued requests in all; none once they are queued', () => {
+    expect(queueRoom(emptyUploads, 3)).toBe(3);
+    const q = add(emptyUploads, [req(0, 0), req(1, 0)], 3).queue;
+    expect(queueRoom(q, 3)).toBe(1);
+    expect(queueRoom(add(q, req(2, 0), 3).queue, 3)).toBe(0);
+    expect(queueRoom(q, 1)).toBe(0);
+    expect(queueRoom(emptyUploads, 0)).toBe(0);
   });
 
   it('copies only the request fields into the queue and the read', () => {
     const r = { index: 1, begin: 0, length: BLOCK, type: 'wire.request', at: 5 } as BlockRequest;
     const e = add(emptyUploads, r);
-    expect(e.queue.queued).toEqual([{ index: 1, begin: 0, length: BLOCK, reading: true }]);
+    expect(e.queue.queued).toEqual([{ index: 1, begin: 0, length: BLOCK }]);
+    expect(e.queue.started).toBe(1);
     expect(e.read).toEqual(read(req(1, 0)));
   });
 
@@ -132,7 +135,7 @@ describe('enqueue and startReads', () => {
     expect(d.read).toEqual(read(...Array.from({ length: MAX_READS }, (_, i) => req(i, 0))));
     expect(d.queue.reads).toBe(MAX_READS);
     expect(d.queue.congested).toBe(false);
-    expect(d.queue.queued.map((r) => r.reading)).toEqual([...Array<boolean>(MAX_READS).fill(true), false, false]);
+    expect(readingOf(d.queue)).toEqual([...Array<boolean>(MAX_READS).fill(true), false, false]);
     // Congested again: nothing new starts, and the reads under way stay counted.
     const c = setCongested(d.queue, true);
     expect(c.read).toBeUndefined();
@@ -161,10 +164,11 @@ describe('readsDone', () => {
     const d = readsDone(q, [req(0, 0), req(2, 0)]);
     expect(d.found).toEqual([false, true]);
     expect(d.queue.reads).toBe(1);
-    expect(d.queue.queued).toEqual([{ ...req(1, 0), reading: true }]);
+    expect(d.queue.queued).toEqual([req(1, 0)]);
+    expect(d.queue.started).toBe(1);
     const dropped = dropAll(d.queue).queue;
     const e = readsDone(dropped, [req(1, 0)]);
-    expect(e).toEqual({ queue: { queued: [], reads: 0, congested: false }, found: [false], read: undefined });
+    expect(e).toEqual({ queue: { queued: [], started: 0, reads: 0, congested: false }, found: [false], read: undefined });
   });
 
   it('lets a read of a cancelled request answer the same request asked again (same bytes, read once)', () => {
@@ -208,10 +212,8 @@ describe('cancelUpload and dropAll', () => {
     q = add(q, req(1, 0)).queue;
     q = add(q, req(0, 0)).queue;
     const c = cancelUpload(q, req(0, 0));
-    expect(c.queued).toEqual([
-      { ...req(1, 0), reading: false },
-      { ...req(0, 0), reading: false },
-    ]);
+    expect(c.queued).toEqual([req(1, 0), req(0, 0)]);
+    expect(c.started).toBe(0);
     expect(cancelUpload(q, req(0, 0, 100))).toBe(q);
     expect(cancelUpload(q, req(5, 0))).toBe(q);
   });
@@ -221,8 +223,7 @@ describe('cancelUpload and dropAll', () => {
     q = add(q, req(1, BLOCK, 100)).queue;
     const d = dropAll(q);
     expect(d.dropped).toEqual([req(0, 0), req(1, BLOCK, 100)]);
-    expect(d.dropped[0]).not.toHaveProperty('reading');
-    expect(d.queue).toEqual({ queued: [], reads: 2, congested: false });
+    expect(d.queue).toEqual({ queued: [], started: 0, reads: 2, congested: false });
     expect(dropAll(emptyUploads).dropped).toEqual([]);
   });
 });
@@ -291,17 +292,16 @@ describe('upload queue property', () => {
         for (const op of ops) {
           if (op.t === 'request') {
             // A batch of `times` requests (one socket read), then the reads it allows, as one command.
-            for (let n = 0; n < op.times; n++) {
-              const e = enqueue(q, KEYS[op.key]!, maxQueued);
-              if (queued.length >= maxQueued) {
-                if (e !== 'flood') fail('no flood at maxQueued', queued.length);
-                continue;
-              }
-              if (e === 'flood') return fail('flood below maxQueued', queued.length);
-              if (e.reads !== q.reads) fail('enqueue started a read', e);
-              queued.push({ key: op.key, reading: false });
-              q = e;
-            }
+            const room = queueRoom(q, maxQueued);
+            if (room !== Math.max(0, maxQueued - queued.length)) fail('room', { room, queued: queued.length });
+            const fit = Math.min(op.times, room);
+            const e = enqueue(
+              q,
+              Array.from({ length: fit }, () => KEYS[op.key]!),
+            );
+            if (e.reads !== q.reads || e.started !== q.started) fail('enqueue started a read', e);
+            for (let n = 0; n < fit; n++) queued.push({ key: op.key, reading: false });
+            q = e;
             const s = startReads(q);
             started(s.read);
             q = s.queue;
@@ -338,7 +338,7 @@ describe('upload queue property', () => {
             q = d.queue;
           }
           // The queue is the model's, and the bounds hold.
-          const have = q.queued.map((e) => `${keyOf(e)}${e.reading ? 'r' : ''}`).join();
+          const have = q.queued.map((e, i) => `${keyOf(e)}${i < q.started ? 'r' : ''}`).join();
           const want = queued.map((e) => `${e.key}${e.reading ? 'r' : ''}`).join();
           if (have !== want) expect(have).toBe(want);
           if (q.reads !== underWay.length) fail('reads', { counted: q.reads, underWay: underWay.length });
@@ -346,7 +346,7 @@ describe('upload queue property', () => {
           if (q.queued.length > maxQueued) fail('more than maxQueued', q.queued.length);
           if (q.congested !== congested) fail('congested', q.congested);
           // Reads start whenever they may.
-          if (!congested && q.reads < MAX_READS && q.queued.some((e) => !e.reading)) fail('a read could start', q);
+          if (!congested && q.reads < MAX_READS && q.started < q.queued.length) fail('a read could start', q);
         }
       }),
       propertyOptions,

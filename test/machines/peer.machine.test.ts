@@ -740,7 +740,7 @@ describe('peer statechart: uploading', () => {
       { type: 'wire.send', message: { type: 'reject', ...req(2, 0) } },
     ]);
     expect(h.snapshot().context.traffic.uploaded).toBe(3 * BLOCK);
-    expect(h.snapshot().context.uploads).toEqual({ queued: [], reads: 0, congested: false });
+    expect(h.snapshot().context.uploads).toEqual({ queued: [], started: 0, reads: 0, congested: false });
   });
 
   it('a batch: blocks cancelled meanwhile are left out of `wire.sendBlocks`; its rejects leave as one `wire.sendMany`', () => {
@@ -833,7 +833,7 @@ describe('peer statechart: uploading', () => {
     ]);
     h.answer({ type: 'upload.blocks', blocks: [{ ...req(0, BLOCK), data: bytes(BLOCK, 1) }], failed: [] });
     expect(h.wire.commands.filter((c) => c.type === 'wire.sendBlocks')).toEqual([]);
-    expect(h.snapshot().context.uploads).toEqual({ queued: [], reads: 0, congested: false });
+    expect(h.snapshot().context.uploads).toEqual({ queued: [], started: 0, reads: 0, congested: false });
   });
 
   it('backpressure: no read while the socket is congested; a flood past the cap closes', () => {

@@ -84,6 +84,7 @@ import {
   dropAll,
   emptyUploads,
   enqueue as enqueueUpload,
+  queueRoom,
   readsDone,
   setCongested,
   startReads,
@@ -499,7 +500,8 @@ export const peerMachine = setup({
         event.type === 'wire.request'
           ? [{ index: event.index, begin: event.begin, length: event.length }]
           : event.requests;
-      let uploads = context.uploads;
+      const room = queueRoom(context.uploads, context.settings.maxQueuedRequests);
+      const accepted: BlockRequest[] = [];
       let fast: FastState | undefined;
       const rejects: WireMessage[] = [];
       let close: string | undefined;
@@ -519,15 +521,14 @@ export const peerMachine = setup({
             rejects.push({ type: 'reject', index: r.index, begin: r.begin, length: r.length });
           continue;
         }
-        const q = enqueueUpload(uploads, r, context.settings.maxQueuedRequests);
-        if (q === 'flood') {
+        if (accepted.length >= room) {
           close = `more than ${context.settings.maxQueuedRequests} requests queued (flood)`;
           break;
         }
-        uploads = q;
+        accepted.push(r);
         if (served) fast = served;
       }
-      const started = startReads(uploads);
+      const started = startReads(enqueueUpload(context.uploads, accepted));
       if (started.queue !== context.uploads) enqueue.assign({ uploads: started.queue, ...(fast && { fast }) });
       if (started.read) enqueue.sendTo('reader', started.read);
       if (rejects.length > 0)

@@ -10,13 +10,14 @@
 import { isRangeInPiece, sameBlock, type BlockRequest, type PieceGeometry } from '../../protocol/layout.js';
 import type { BlockReadCommand } from '../../protocol/peer-wire-types.js';
 
-export interface UploadRequest extends BlockRequest {
-  /** A read of its block is under way. */
-  readonly reading: boolean;
-}
-
 export interface UploadQueueState {
-  readonly queued: readonly UploadRequest[];
+  /**
+   * The requests accepted, in order. The first {@link started} are being read (reads start in queue
+   * order, and a request queued later is never read before an earlier one); the rest wait.
+   */
+  readonly queued: readonly BlockRequest[];
+  /** How many requests at the head of {@link queued} are being read. */
+  readonly started: number;
   /** Reads under way (including those of requests since dropped). */
   readonly reads: number;
   readonly congested: boolean;
@@ -25,7 +26,7 @@ export interface UploadQueueState {
 /** Block reads kept under way per peer. */
 export const MAX_READS = 16;
 
-export const emptyUploads: UploadQueueState = { queued: [], reads: 0, congested: false };
+export const emptyUploads: UploadQueueState = { queued: [], started: 0, reads: 0, congested: false };
 
 /**
  * What to do with a `request` from the peer: `ok`; `reject` (valid but not served: too long); or a
@@ -47,73 +48,90 @@ export function validateRequest(
 
 /**
  * Starts reads for queued requests while fewer than MAX_READS run and the socket is not congested: one
- * reader command for all of them (in queue order), or none.
+ * reader command for all of them (in queue order), or none. O(reads started): the queue is not copied.
  */
 export function startReads(q: UploadQueueState): { queue: UploadQueueState; read: BlockReadCommand | undefined } {
-  if (q.congested || q.reads >= MAX_READS || !q.queued.some((r) => !r.reading)) return { queue: q, read: undefined };
-  const blocks: BlockRequest[] = [];
-  let n = q.reads;
-  const queued = q.queued.map((r) => {
-    if (r.reading || n >= MAX_READS) return r;
-    n++;
-    blocks.push({ index: r.index, begin: r.begin, length: r.length });
-    return { ...r, reading: true };
-  });
-  return { queue: { queued, reads: n, congested: q.congested }, read: { type: 'upload.read', blocks } };
+  const n = Math.min(MAX_READS - q.reads, q.queued.length - q.started);
+  if (q.congested || n <= 0) return { queue: q, read: undefined };
+  const blocks = q.queued.slice(q.started, q.started + n);
+  return {
+    queue: { queued: q.queued, started: q.started + n, reads: q.reads + n, congested: q.congested },
+    read: { type: 'upload.read', blocks },
+  };
+}
+
+/** Requests that may still be queued before the queue reaches `maxQueued` (past it: a flood). */
+export function queueRoom(q: UploadQueueState, maxQueued: number): number {
+  return Math.max(0, maxQueued - q.queued.length);
 }
 
 /**
- * Queues a valid request; `flood` when the queue is already at `maxQueued`. Starts no read: the caller
- * calls {@link startReads} once for a batch of requests.
+ * Queues valid requests (at most {@link queueRoom}: the caller stops at a flood), in order, copying
+ * only their fields. Starts no read: the caller calls {@link startReads} once for the batch. One copy of
+ * the queue per batch, not per request.
  */
-export function enqueue(q: UploadQueueState, r: BlockRequest, maxQueued: number): UploadQueueState | 'flood' {
-  if (q.queued.length >= maxQueued) return 'flood';
-  return { ...q, queued: q.queued.concat({ index: r.index, begin: r.begin, length: r.length, reading: false }) };
+export function enqueue(q: UploadQueueState, requests: readonly BlockRequest[]): UploadQueueState {
+  if (requests.length === 0) return q;
+  const added = requests.map(({ index, begin, length }) => ({ index, begin, length }));
+  return { ...q, queued: q.queued.concat(added) };
 }
 
-function without(
-  queued: readonly UploadRequest[],
-  r: BlockRequest,
-  reading?: boolean,
-): { queued: readonly UploadRequest[]; found: boolean } {
-  // A finished read matches the copy being read (a request cancelled while read and asked again has a
-  // second copy, not yet read); a cancel matches the oldest copy.
-  let i = reading === undefined ? -1 : queued.findIndex((x) => x.reading === reading && sameBlock(x, r));
-  if (i < 0) i = queued.findIndex((x) => sameBlock(x, r));
-  if (i < 0) return { queued, found: false };
-  return { queued: queued.slice(0, i).concat(queued.slice(i + 1)), found: true };
+/** The queue without the entries at `drop` (indices, ascending), `started` moved back for those being read. */
+function removeAt(q: UploadQueueState, drop: readonly number[]): UploadQueueState {
+  if (drop.length === 0) return q;
+  const queued: BlockRequest[] = [];
+  let from = 0;
+  for (const i of drop) {
+    for (let k = from; k < i; k++) queued.push(q.queued[k]!);
+    from = i + 1;
+  }
+  for (let k = from; k < q.queued.length; k++) queued.push(q.queued[k]!);
+  let started = q.started;
+  for (const i of drop) if (i < q.started) started--;
+  return { ...q, queued, started };
 }
 
 /**
  * The reads of `done` finished (read or failed: the blocks of one `upload.blocks`): each request leaves
  * the queue; `found[i]` says whether `done[i]` was still queued (not cancelled nor dropped by a choke
- * meanwhile) — only then is its block sent, or its failure rejected. The freed read slots start the next
- * reads (`read`).
+ * meanwhile) — only then is its block sent, or its failure rejected. A finished read matches the copy
+ * being read; if that one was cancelled, the oldest copy asked again (same bytes: it is served by this
+ * read). The freed read slots start the next reads (`read`). One copy of the queue per answer.
  */
 export function readsDone(
   q: UploadQueueState,
   done: readonly BlockRequest[],
 ): { queue: UploadQueueState; found: boolean[]; read: BlockReadCommand | undefined } {
-  let queued = q.queued;
+  const taken = new Set<number>();
+  const match = (r: BlockRequest, from: number, to: number): number => {
+    for (let i = from; i < to; i++) if (!taken.has(i) && sameBlock(q.queued[i]!, r)) return i;
+    return -1;
+  };
   const found = done.map((r) => {
-    const w = without(queued, r, true);
-    queued = w.queued;
-    return w.found;
+    let i = match(r, 0, q.started);
+    if (i < 0) i = match(r, q.started, q.queued.length);
+    if (i < 0) return false;
+    taken.add(i);
+    return true;
   });
-  const next = startReads({ queued, reads: Math.max(0, q.reads - done.length), congested: q.congested });
+  const left = removeAt(
+    q,
+    [...taken].sort((a, b) => a - b),
+  );
+  const next = startReads({ ...left, reads: Math.max(0, q.reads - done.length) });
   return { queue: next.queue, found, read: next.read };
 }
 
-/** The peer's `cancel`: the request leaves the queue (a read under way is ignored when it returns). */
+/** The peer's `cancel`: its oldest queued copy leaves the queue (a read under way is ignored when it returns). */
 export function cancelUpload(q: UploadQueueState, r: BlockRequest): UploadQueueState {
-  const { queued, found } = without(q.queued, r);
-  return found ? { ...q, queued } : q;
+  const i = q.queued.findIndex((x) => sameBlock(x, r));
+  return i < 0 ? q : removeAt(q, [i]);
 }
 
 /** Every queued request dropped (we choke the peer); returns them for BEP 6 rejects. */
 export function dropAll(q: UploadQueueState): { queue: UploadQueueState; dropped: readonly BlockRequest[] } {
   return {
-    queue: { ...q, queued: [] },
+    queue: { ...q, queued: [], started: 0 },
     dropped: q.queued.map(({ index, begin, length }) => ({ index, begin, length })),
   };
 }
