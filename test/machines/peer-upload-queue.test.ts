@@ -168,7 +168,11 @@ describe('readsDone', () => {
     expect(d.queue.started).toBe(1);
     const dropped = dropAll(d.queue).queue;
     const e = readsDone(dropped, [req(1, 0)]);
-    expect(e).toEqual({ queue: { queued: [], started: 0, reads: 0, congested: false }, found: [false], read: undefined });
+    expect(e).toEqual({
+      queue: { queued: [], started: 0, reads: 0, congested: false },
+      found: [false],
+      read: undefined,
+    });
   });
 
   it('lets a read of a cancelled request answer the same request asked again (same bytes, read once)', () => {
