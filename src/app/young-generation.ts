@@ -29,11 +29,6 @@ export function holdYoungGeneration(hold: boolean): void {
   setFlagsFromString(`--semi-space-growth-factor=${hold ? 1 : DEFAULT_GROWTH}`);
 }
 
-/** True while {@link holdYoungGeneration} holds it. */
-export function youngGenerationHeld(): boolean {
-  return held;
-}
-
 /**
  * Runs `fn` with V8's default flags (the hold lifted for its duration), for writing the code cache:
  * a cache made under other flags than the next start's is refused.
