@@ -19,6 +19,8 @@
  *   went out this tick, and none waits once a tick has passed (or the download is complete);
  * - unchoked-at-most-slots-plus-one: at most the choker's slots + 1 optimistic peers unchoked;
  * - tally-agrees: the verified count and wanted bytes left in the statechart's context are the picker's;
+ * - backlog-bounded: the blocks of pieces not verified yet — requested, received, waiting for the disk —
+ *   never pass the write backlog's cap (requests already out count: none can overshoot it);
  * - only-liars-banned: every ban names a peer that sent a wrong block (smart ban never blames an honest one);
  * - no-write-after-error: after a storage failure the torrent is in `error` and writes nothing more;
  * - stop-is-clean: after `torrent.stop` the torrent is `stopped`, every socket and the storage closed.
@@ -293,6 +295,9 @@ function run(
     for (const key of KEYS)
       if (!c.peers[key] && picker.outstandingCount(key) > 0)
         fail('closed-peer-holds-nothing', `${key} holds ${picker.outstandingCount(key)}`);
+    const committed = picker.committedCount * picker.blockLength;
+    if (c.svc.buffers && committed > c.svc.buffers.limit)
+      fail('backlog-bounded', `${picker.committedCount} blocks committed, cap ${c.svc.buffers.limit} bytes`);
     if (c.tally.verifiedPieces !== picker.verifiedCount || c.tally.left !== picker.wantedLeft) {
       fail(
         'tally-agrees',
