@@ -234,10 +234,9 @@ describe("the page's words (src/inspector-ui/format.ts)", () => {
         amInterested: 'interested',
         peerChoking: 'unchoked',
         requests: 'active',
-        liveness: 'watching',
       },
     });
-    expect(words.split(' · ')).toHaveLength(6);
+    expect(words.split(' · ')).toHaveLength(5);
     expect(words).toContain('the peer unchokes us (we may download)');
     expect(words).not.toMatch(/connected\.|amChoking/);
     expect(topWords(peer, 'handshaking')).toBe('exchanging the BitTorrent handshake');

@@ -7,7 +7,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_ALLOWED_IN, MAX_SUGGESTED, SERVE_FACTOR } from '../../src/machines/peer/fast.js';
 import { allowedFastSet } from '../../src/protocol/allowed-fast.js';
-import { BLOCK, bytes, FAST, INFO_HASH, NO_EXT, startPeer, testSettings, type PeerHarness } from './peer-harness.js';
+import {
+  BLOCK,
+  bytes,
+  FAST,
+  INFO_HASH,
+  NO_EXT,
+  startPeer,
+  testSettings,
+  TICK_MS,
+  type PeerHarness,
+} from './peer-harness.js';
 
 let current: PeerHarness[] = [];
 function start(...args: Parameters<typeof startPeer>) {
@@ -220,7 +230,7 @@ describe('BEP 6: pieces the peer allows us', () => {
     const h = chokedInterested();
     h.push({ type: 'wire.allowed-fast', index: 3 });
     h.send({ type: 'peer.request', requests: [req(3)] });
-    h.advance(testSettings.snubTimeoutMs + testSettings.checkIntervalMs);
+    h.advance(testSettings.snubTimeoutMs + TICK_MS);
     expect(requestsState(h)).toBe('snubbed');
     expect(h.reports('peer.returned').at(-1)).toEqual({ type: 'peer.returned', key: h.key, requests: [req(3)] });
   });

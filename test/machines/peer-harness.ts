@@ -30,7 +30,6 @@ export const testSettings: PeerSettings = {
   keepAliveIntervalMs: 120_000,
   silenceLimitMs: 180_000,
   snubTimeoutMs: 60_000,
-  checkIntervalMs: 5_000,
   queueSeconds: 3,
   minQueue: 2,
   maxQueue: 4,
@@ -38,6 +37,12 @@ export const testSettings: PeerSettings = {
   maxQueuedRequests: 500,
   allowedFastSetSize: 0,
 };
+
+/**
+ * The torrent's tick as the harness plays it: `advance` sends `peer.tick` every 5 s of the clock from
+ * the peer's admission (the real torrent ticks every second; 5 s differs from every timer above).
+ */
+export const TICK_MS = 5_000;
 
 export const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 export const INFO_HASH = bytes(20, 0xaa);
@@ -138,6 +143,8 @@ export function startPeer(opts: StartOptions = {}) {
   parent.start();
   const peer = parent.getSnapshot().children.peer as ActorRefFrom<typeof peerMachine>;
 
+  /** Clock time since the last `peer.tick` (or the admission). */
+  let sinceTick = 0;
   const h = {
     clock,
     key: KEY,
@@ -152,15 +159,27 @@ export function startPeer(opts: StartOptions = {}) {
     },
     /** A command from the torrent. */
     send(cmd: PeerCommand) {
+      if (cmd.type === 'peer.admit') sinceTick = 0;
       peer.send(cmd);
     },
     /** Answers a read of the fake block reader. */
     answer(e: BlockReadEvent) {
       reader.sendBack!(e);
     },
-    /** Advances the simulated clock in steps (SimulatedClock fires each timer at most once per step). */
+    /**
+     * Advances the simulated clock in steps (SimulatedClock fires each timer at most once per step),
+     * sending the torrent's `peer.tick` each {@link TICK_MS} since the admission.
+     */
     advance(ms: number, step = 1000) {
-      for (let t = 0; t < ms; t += step) clock.increment(Math.min(step, ms - t));
+      for (let t = 0; t < ms; t += step) {
+        const dt = Math.min(step, ms - t);
+        clock.increment(dt);
+        sinceTick += dt;
+        while (sinceTick >= TICK_MS) {
+          sinceTick -= TICK_MS;
+          if (peer.getSnapshot().status === 'active') peer.send({ type: 'peer.tick', elapsedMs: TICK_MS });
+        }
+      }
     },
     snapshot: () => peer.getSnapshot(),
     value: () => peer.getSnapshot().value as unknown,

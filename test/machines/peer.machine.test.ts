@@ -22,6 +22,7 @@ import {
   testSettings,
   THEIR_ID,
   type PeerHarness,
+  TICK_MS,
 } from './peer-harness.js';
 
 let current: PeerHarness[] = [];
@@ -40,7 +41,7 @@ afterEach(() => {
   current = [];
 });
 
-const REGIONS = ['amChoking', 'amInterested', 'peerChoking', 'peerInterested', 'requests', 'liveness'];
+const REGIONS = ['amChoking', 'amInterested', 'peerChoking', 'peerInterested', 'requests'];
 const connected = (h: PeerHarness) => (h.value() as { connected: Record<string, string> }).connected;
 const closedReport = (h: PeerHarness) => h.reports('peer.closed')[0];
 const req = (index: number, begin: number, length = BLOCK) => ({ index, begin, length });
@@ -98,7 +99,6 @@ describe('peer statechart: connecting, handshaking, admission', () => {
       peerChoking: 'choked',
       peerInterested: 'notInterested',
       requests: 'idle',
-      liveness: 'watching',
     });
     const ctx = h.snapshot().context;
     expect(ctx.peerId).toBe('02'.repeat(20));
@@ -280,7 +280,7 @@ describe('peer statechart: what the peer has, and our interest', () => {
     // Ours since the torrent announced it: waits, and rides on the liveness check's report.
     h.announce(3);
     h.push({ type: 'wire.have', index: 3 });
-    h.advance(testSettings.checkIntervalMs);
+    h.advance(TICK_MS);
     expect(h.reports('peer.stats')).toEqual([
       { type: 'peer.stats', key: h.key, downloaded: 0, uploaded: 0, downRate: 0, upRate: 0, haves: [3] },
     ]);
@@ -606,10 +606,10 @@ describe('peer statechart: the request pipeline', () => {
   it('snub: no block for snubTimeoutMs gives the requests back; a block brings the peer back', () => {
     const h = requesting();
     h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
-    h.advance(testSettings.snubTimeoutMs - testSettings.checkIntervalMs);
+    h.advance(testSettings.snubTimeoutMs - TICK_MS);
     h.push({ type: 'wire.keep-alive' }); // alive, but no blocks
     expect(connected(h).requests).toBe('active');
-    h.advance(testSettings.checkIntervalMs);
+    h.advance(TICK_MS);
     expect(connected(h).requests).toBe('snubbed');
     expect(h.reports('peer.returned').at(-1)!.requests).toEqual([req(0, 0), req(0, BLOCK)]);
     expect(h.reports('peer.state').at(-1)).toMatchObject({ snubbed: true });
@@ -623,9 +623,9 @@ describe('peer statechart: the request pipeline', () => {
   it('a peer that keeps delivering is never snubbed', () => {
     const h = requesting();
     let next = 0;
-    for (let t = 0; t < 3 * testSettings.snubTimeoutMs; t += testSettings.checkIntervalMs) {
+    for (let t = 0; t < 3 * testSettings.snubTimeoutMs; t += TICK_MS) {
       h.send({ type: 'peer.request', requests: [req(next % 4, 0)] });
-      h.advance(testSettings.checkIntervalMs);
+      h.advance(TICK_MS);
       h.deliver(req(next % 4, 0));
       next++;
     }
@@ -647,7 +647,7 @@ describe('peer statechart: the request pipeline', () => {
   it('an active peer with free slots asks again at each check, in its one check report (blocks may have been freed elsewhere)', () => {
     const h = requesting();
     const asked = h.reports('peer.wants').length;
-    h.advance(testSettings.checkIntervalMs);
+    h.advance(TICK_MS);
     expect(h.reports('peer.stats')).toEqual([
       {
         type: 'peer.stats',
@@ -661,11 +661,11 @@ describe('peer statechart: the request pipeline', () => {
     ]);
     expect(h.reports('peer.wants').length).toBe(asked); // no second event for the top-up
     h.send({ type: 'peer.request', requests: [req(0, 0), req(0, BLOCK)] });
-    h.advance(testSettings.checkIntervalMs); // full, nothing moved: nothing to say
+    h.advance(TICK_MS); // full, nothing moved: nothing to say
     expect(h.reports('peer.stats')).toHaveLength(1);
     // Choked: not requesting, so no top-up asked at the check.
     h.push({ type: 'wire.choke' });
-    h.advance(2 * testSettings.checkIntervalMs);
+    h.advance(2 * TICK_MS);
     expect(h.reports('peer.stats')).toHaveLength(1);
   });
 });
@@ -855,9 +855,9 @@ describe('peer statechart: liveness and closing', () => {
   it('drops a peer that sends nothing for silenceLimitMs, and keeps one that talks', () => {
     const h = start();
     h.connect();
-    h.advance(testSettings.silenceLimitMs - testSettings.checkIntervalMs);
+    h.advance(testSettings.silenceLimitMs - TICK_MS);
     expect(h.status()).toBe('active');
-    h.advance(testSettings.checkIntervalMs);
+    h.advance(TICK_MS);
     expect(closedReport(h)).toMatchObject({ reason: 'timeout' });
     expect(h.wire.commands.at(-1)).toEqual({ type: 'wire.close' });
 
@@ -910,18 +910,18 @@ describe('peer statechart: liveness and closing', () => {
     const h = requesting();
     h.send({ type: 'peer.request', requests: [req(0, 0)] });
     h.deliver(req(0, 0));
-    h.advance(testSettings.checkIntervalMs);
+    h.advance(TICK_MS);
     const [first] = h.reports('peer.stats');
     expect(first).toMatchObject({ key: h.key, downloaded: BLOCK, uploaded: 0 });
     expect(first!.downRate).toBeGreaterThan(0);
-    for (let i = 0; i < 4; i++) h.advance(testSettings.checkIntervalMs);
+    for (let i = 0; i < 4; i++) h.advance(TICK_MS);
     const stats = h.reports('peer.stats');
     expect(stats.at(-1)!.downRate).toBe(0);
     // Choked (BEP 3): no longer requesting, so no top-up either.
     h.push({ type: 'wire.choke' });
-    h.advance(testSettings.checkIntervalMs);
+    h.advance(TICK_MS);
     const n = h.reports('peer.stats').length;
-    h.advance(3 * testSettings.checkIntervalMs);
+    h.advance(3 * TICK_MS);
     expect(h.reports('peer.stats')).toHaveLength(n); // nothing moves: nothing to say
   });
 
@@ -976,6 +976,32 @@ describe('peer statechart: liveness and closing', () => {
         { type: 'have', index: 1 },
       ],
     });
+  });
+
+  it("peer.tick carries the torrent's new pieces: their haves in one write, our pieces kept, then the check's report", () => {
+    const h = start({ pieces: 8 });
+    h.send({ type: 'peer.tick', elapsedMs: TICK_MS, pieces: [1], have: bitfieldOf([1], 8) });
+    expect(h.wire.commands).toEqual([]); // before admission: ignored
+    h.connect(NO_EXT, [0]);
+    h.send({ type: 'peer.tick', elapsedMs: TICK_MS, pieces: [1, 2], have: bitfieldOf([0, 1, 2], 8) });
+    expect(h.wire.commands.at(-1)).toEqual({
+      type: 'wire.sendMany',
+      messages: [
+        { type: 'have', index: 1 },
+        { type: 'have', index: 2 },
+      ],
+    });
+    // Ours now: the peer's have of piece 2 only changes its availability (waits for a report) …
+    h.push({ type: 'wire.have', index: 2 });
+    expect(h.reports('peer.have')).toEqual([]);
+    // … and the next tick's check carries it, with no haves of ours to send.
+    const before = h.wire.commands.length;
+    h.send({ type: 'peer.tick', elapsedMs: TICK_MS });
+    expect(h.wire.commands).toHaveLength(before);
+    expect(h.reports('peer.stats').at(-1)).toMatchObject({ haves: [2] });
+    // The check counts the ticks' time: silent for the limit, the peer is dropped.
+    for (let t = 0; t < testSettings.silenceLimitMs; t += TICK_MS) h.send({ type: 'peer.tick', elapsedMs: TICK_MS });
+    expect(h.reports('peer.closed').at(-1)).toMatchObject({ reason: 'timeout' });
   });
 });
 

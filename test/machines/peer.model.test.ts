@@ -65,6 +65,7 @@ import {
   startPeer,
   testSettings,
   THEIR_ID,
+  TICK_MS,
 } from './peer-harness.js';
 
 /** Every block of the test torrent (4 pieces of 2 blocks). */
@@ -83,7 +84,7 @@ const RESERVED = [
   Uint8Array.from([0, 0, 0, 0, 0, 0x10, 0, 4]),
 ];
 const DELAYS = [
-  testSettings.checkIntervalMs,
+  TICK_MS,
   testSettings.keepAliveIntervalMs,
   testSettings.snubTimeoutMs,
   testSettings.silenceLimitMs,

@@ -23,7 +23,7 @@ describe('torrent statechart: transfer rates', () => {
     const h = (current = startTorrent({
       peers: [A, B],
       pieces: 128,
-      peerSettings: { checkIntervalMs: 1_000, minQueue: 4, maxQueue: 8 },
+      peerSettings: { minQueue: 4, maxQueue: 8 },
     }));
     const a = h.peer(A);
     const b = h.peer(B);

@@ -14,9 +14,9 @@
  * - picker-consistent: every block of every piece is in exactly one state (the picker's own check);
  * - verified-never-requested: no request is ever sent for a piece already verified;
  * - every-verified-piece-announced: every connected peer has been told of every verified piece, or the
- *   piece waits for the tick (haves are batched per tick: the first after a quiet tick goes at once);
- * - haves-wait-at-most-a-tick: a verified piece waits unannounced only when an announcement already
- *   went out this tick, and none waits once a tick has passed (or the download is complete);
+ *   piece waits for the tick (haves ride on the tick's `peer.tick`);
+ * - haves-wait-at-most-a-tick: no verified piece waits unannounced once a tick has passed (or the
+ *   download is complete);
  * - unchoked-at-most-slots-plus-one: at most the choker's slots + 1 optimistic peers unchoked;
  * - tally-agrees: the verified count and wanted bytes left in the statechart's context are the picker's;
  * - backlog-bounded: the blocks of pieces not verified yet — requested, received, waiting for the disk —
@@ -254,8 +254,6 @@ function run(
     }
     const { haves } = c.svc;
     const waiting = new Set(haves.pending);
-    if (waiting.size > 0 && !haves.sentThisTick)
-      fail('haves-wait-at-most-a-tick', `[${haves.pending}] wait with no announcement this tick`);
     const ticking = JSON.stringify(snap.value).includes('downloading') || picker.isComplete;
     if (waiting.size > 0 && ticking && (advanced || picker.isComplete))
       fail('haves-wait-at-most-a-tick', `[${haves.pending}] still wait after a tick or completion`);

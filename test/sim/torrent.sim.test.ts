@@ -267,7 +267,7 @@ describe('torrent statechart with simulated peers', () => {
     const { actor, clock, sim, complete } = start(
       t,
       { '10.0.0.1:1': { stallAfter: 3 }, '10.0.0.2:1': { refuseTimes: 1 } },
-      { peer: { snubTimeoutMs: 10_000, checkIntervalMs: 1000 } },
+      { peer: { snubTimeoutMs: 10_000 } },
     );
     await runUntil(actor, clock, complete);
     expect(complete()).toBe(true);

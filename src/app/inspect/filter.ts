@@ -34,6 +34,7 @@ export const DEFAULT_HIGH_RATE_EVENTS: readonly string[] = [
   'peer.returned',
   'peer.have',
   'peer.announce',
+  'peer.tick',
   'peer.cancel',
   'peer.refill',
   'peer.check',

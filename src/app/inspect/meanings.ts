@@ -49,8 +49,6 @@ export const STATE_MEANINGS: Readonly<Record<string, Readonly<Record<string, str
     'connected.requests.active': 'downloading: blocks requested',
     'connected.requests.fast': 'choked by the peer, requesting only the pieces it allows us (BEP 6 allowed-fast)',
     'connected.requests.snubbed': 'snubbed: no block for a while, its requests moved to other peers',
-    'connected.liveness': 'keep-alives and the silence check',
-    'connected.liveness.watching': 'watching for silence, sending keep-alives',
     closing: 'disconnecting',
     closed: 'disconnected',
   },

@@ -1,6 +1,6 @@
 /**
  * Liveness and keep-alive of one peer connection, as an immutable value counted in check intervals
- * (the peer statechart runs a check every `checkIntervalMs` on the actor system's clock): how long the
+ * (the peer statechart checks at each tick of its torrent, `peer.tick`, once a second): how long the
  * peer has been silent, how long we have waited for a block while requests were outstanding, and when
  * our next keep-alive is due. Pure.
  */

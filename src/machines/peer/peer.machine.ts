@@ -2,9 +2,11 @@
  * One peer connection as an actor: connecting → handshaking → connected → closing → closed.
  *
  * `connected` is a parallel state with the regions of BEP 3 — amChoking, amInterested, peerChoking,
- * peerInterested — plus the request pipeline (idle / active / snubbed) and the liveness timer (checks
- * for silence and snubbing, keep-alives, counters reported to the torrent). The socket lives in the `wire` actor that src/io provides; the machine sees `wire.*`
- * events and sends `wire.*` commands (src/protocol/peer-wire-types.ts).
+ * peerInterested — plus the request pipeline (idle / active / fast / snubbed). Liveness (silence and
+ * snubbing, keep-alives, counters reported to the torrent) is checked on the torrent's tick
+ * (`peer.tick`, once a second): the peer keeps no timer of its own once connected. The socket lives in
+ * the `wire` actor that src/io provides; the machine sees `wire.*` events and sends `wire.*` commands
+ * (src/protocol/peer-wire-types.ts).
  *
  * The machine is a thin coordinator over pure modules: the request pipeline (pipeline.ts), the upload
  * queue (upload-queue.ts), the extension protocol (extensions.ts) and liveness (liveness.ts). Its
@@ -117,7 +119,7 @@ const hashRangeOf = (m: HashRange): HashRange => ({
 type WithoutKey<T> = T extends unknown ? Omit<T, 'key'> : never;
 
 /**
- * Internal events: `peer.check` (the liveness timer's verdict, raised only when it is `starved`) and `peer.reconsider`, raised after
+ * Internal events: `peer.check` (the liveness check's verdict, raised only when it is `starved`) and `peer.reconsider`, raised after
  * anything that may change whether requests can flow (choke/unchoke, our interest, a snubbed peer
  * delivering): the request region re-evaluates its guards on it.
  */
@@ -275,6 +277,32 @@ const havesTold = (c: PeerContext): Partial<PeerContext> =>
   c.pieces.unsent.length > 0 ? { pieces: { ...c.pieces, unsent: NO_HAVES } } : {};
 const NO_NEW_HAVES: NewHaves = Object.freeze({});
 
+/**
+ * Our newly verified `pieces` told to the peer (`peer.announce`, or riding on `peer.tick`): the `have`s
+ * to send (one write), with BEP 6 `allowed-fast` for a piece of its allowed-fast set we now have (its
+ * hints for it go); our pieces as the torrent said (`have`); and whether the requests must be
+ * reconsidered (the last allowed piece we lacked is ours now: `requests.fast` has nothing left to ask for).
+ */
+function announce(
+  c: PeerContext,
+  pieces: readonly number[],
+  have: Uint8Array,
+): { send: PeerWireCommand; pieces: PiecesState; fast: FastState; reconsider: boolean } {
+  const messages: WireMessage[] = pieces.map((index) => ({ type: 'have', index }));
+  let fast = c.fast;
+  for (const index of pieces) {
+    const f = pieceVerified(fast, index);
+    fast = f.state;
+    if (f.announce) messages.push({ type: 'allowed-fast', index });
+  }
+  return {
+    send: messages.length === 1 ? send(messages[0]!) : { type: 'wire.sendMany', messages },
+    pieces: { ...c.pieces, ours: have },
+    fast,
+    reconsider: fast.allowedIn.length === 0 && c.fast.allowedIn.length > 0,
+  };
+}
+
 const requestsOf = (requests: readonly BlockRequest[]): WireMessage[] =>
   requests.map((r) => ({ type: 'request', index: r.index, begin: r.begin, length: r.length }));
 
@@ -288,7 +316,6 @@ export const peerMachine = setup({
   delays: {
     connectTimeout: ({ context }) => context.settings.connectTimeoutMs,
     handshakeTimeout: ({ context }) => context.settings.handshakeTimeoutMs,
-    checkInterval: ({ context }) => context.settings.checkIntervalMs,
   },
   guards: {
     isOurTorrent: ({ context, event }) =>
@@ -326,9 +353,10 @@ export const peerMachine = setup({
      * The peer's haves (`wire.have`, or a read's run of them as `wire.haves`). A have of a piece we lack
      * is told at once (it may make the peer interesting, its blocks can be asked for); one of a piece we
      * have changes only its availability: it waits for the next report (`NewHaves`), or until HAVE_BATCH
-     * wait. A have counts as saying what the peer has: no bitfield may follow (`announced`). A piece
-     * index out of range, or far more haves than pieces (a flood: each would cost the torrent an event),
-     * closes the connection.
+     * wait. (Holding back the lacking ones too while we are interested made interest flap: our torrent
+     * judged the peer on pieces it had not heard of yet.) A have counts as saying what the peer has: no
+     * bitfield may follow (`announced`). A piece index out of range, or far more haves than pieces (a
+     * flood: each would cost the torrent an event), closes the connection.
      */
     takeHaves: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'wire.have' && event.type !== 'wire.haves') return;
@@ -1021,19 +1049,67 @@ export const peerMachine = setup({
         },
         'peer.announce': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const messages: WireMessage[] = event.pieces.map((index) => ({ type: 'have', index }));
-            // BEP 6: a piece of our allowed-fast set we now have is announced; the peer's hints for it go.
-            let fast = context.fast;
-            for (const index of event.pieces) {
-              const f = pieceVerified(fast, index);
-              fast = f.state;
-              if (f.announce) messages.push({ type: 'allowed-fast', index });
+            const a = announce(context, event.pieces, event.have);
+            enqueue.sendTo('wire', a.send);
+            enqueue.assign({ pieces: a.pieces, ...(a.fast !== context.fast && { fast: a.fast }) });
+            if (a.reconsider) enqueue.raise({ type: 'peer.reconsider' });
+          }),
+        },
+        // The torrent's tick: the pieces it verified since its last announcement, then the liveness
+        // check (one event, one context change).
+        'peer.tick': {
+          actions: enqueueActions(({ context, event, enqueue, check }) => {
+            let c = context;
+            let reconsider = false;
+            if (event.pieces !== undefined && event.pieces.length > 0 && event.have !== undefined) {
+              const a = announce(context, event.pieces, event.have);
+              enqueue.sendTo('wire', a.send);
+              c = { ...context, pieces: a.pieces, fast: a.fast };
+              reconsider = a.reconsider;
             }
-            enqueue.sendTo('wire', messages.length === 1 ? send(messages[0]!) : { type: 'wire.sendMany', messages });
-            enqueue.assign({ pieces: { ...context.pieces, ours: event.have }, ...(fast !== context.fast && { fast }) });
-            // The last allowed piece we lacked is ours now: `requests.fast` has nothing left to ask for.
-            if (fast.allowedIn.length === 0 && context.fast.allowedIn.length > 0)
-              enqueue.raise({ type: 'peer.reconsider' });
+            const l = checkLiveness(c.liveness, event.elapsedMs, outstandingCount(c.pipeline) > 0, c.settings);
+            const t = c.traffic;
+            const now = t.lastAt + l.liveness.silentMs;
+            const { downloaded, uploaded, reported } = t;
+            const downRate = rateOf(t.down, now);
+            const upRate = rateOf(t.up, now);
+            const changed = downloaded !== reported.downloaded || uploaded !== reported.uploaded;
+            // A requesting pipeline (not starved: that one is snubbed now) is topped up: blocks may have
+            // become wanted with no event of ours (another peer closed, a request came back).
+            const fast = inState(check, '#peer.connected.requests.fast');
+            const requesting = l.verdict === 'alive' && (fast || inState(check, '#peer.connected.requests.active'));
+            const want = requesting ? freeSlots(c.pipeline, depthOf(c)) : 0;
+            if (changed || reported.moving || want > 0 || c.pieces.unsent.length > 0) {
+              enqueue.sendTo(c.report, {
+                type: 'peer.stats',
+                key: c.key,
+                downloaded,
+                uploaded,
+                downRate,
+                upRate,
+                ...(want > 0 && { want, ...hintsOf(c, fast) }),
+                ...newHavesOf(c),
+              } satisfies PeerReport);
+            }
+            enqueue.assign({
+              liveness: l.liveness,
+              traffic: { ...t, reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 } },
+              pieces: c.pieces.unsent.length > 0 ? { ...c.pieces, unsent: NO_HAVES } : c.pieces,
+              ...(c.fast !== context.fast && { fast: c.fast }),
+            });
+            if (l.keepAlive) enqueue.sendTo('wire', send({ type: 'keep-alive' }));
+            if (l.verdict === 'silent')
+              enqueue.raise({
+                type: 'peer.close',
+                reason: 'timeout',
+                detail: `silent for ${l.liveness.silentMs / 1000} s`,
+              });
+            // Only a starved verdict changes a state (`active` / `fast` → `snubbed`): an alive check raises
+            // nothing (its top-up left in the `peer.stats` above).
+            else {
+              if (reconsider) enqueue.raise({ type: 'peer.reconsider' });
+              if (l.verdict === 'starved') enqueue.raise({ type: 'peer.check', starved: true });
+            }
           }),
         },
         // BEP 11: the torrent decides what and when (once a minute); we send it only if both sides speak it.
@@ -1246,70 +1322,6 @@ export const peerMachine = setup({
                 ],
                 'wire.piece': { actions: [{ type: 'receiveBlocks', params: { requesting: false } }, 'reconsider'] },
                 'wire.pieces': { actions: [{ type: 'receiveBlocks', params: { requesting: false } }, 'reconsider'] },
-              },
-            },
-          },
-        },
-        liveness: {
-          initial: 'watching',
-          states: {
-            watching: {
-              after: {
-                checkInterval: {
-                  target: 'watching',
-                  reenter: true,
-                  actions: enqueueActions(({ context, enqueue, check }) => {
-                    const c = checkLiveness(
-                      context.liveness,
-                      context.settings.checkIntervalMs,
-                      outstandingCount(context.pipeline) > 0,
-                      context.settings,
-                    );
-                    const t = context.traffic;
-                    const now = t.lastAt + c.liveness.silentMs;
-                    const { downloaded, uploaded, reported } = t;
-                    const downRate = rateOf(t.down, now);
-                    const upRate = rateOf(t.up, now);
-                    const changed = downloaded !== reported.downloaded || uploaded !== reported.uploaded;
-                    // A requesting pipeline (not starved: that one is snubbed now) is topped up: blocks may
-                    // have become wanted with no event of ours (another peer closed, a request came back).
-                    const fast = inState(check, '#peer.connected.requests.fast');
-                    const requesting =
-                      c.verdict === 'alive' && (fast || inState(check, '#peer.connected.requests.active'));
-                    const want = requesting ? freeSlots(context.pipeline, depthOf(context)) : 0;
-                    const haves = context.pieces.unsent.length > 0;
-                    if (changed || reported.moving || want > 0 || haves) {
-                      enqueue.sendTo(context.report, {
-                        type: 'peer.stats',
-                        key: context.key,
-                        downloaded,
-                        uploaded,
-                        downRate,
-                        upRate,
-                        ...(want > 0 && { want, ...hintsOf(context, fast) }),
-                        ...newHavesOf(context),
-                      } satisfies PeerReport);
-                    }
-                    enqueue.assign({
-                      liveness: c.liveness,
-                      traffic: {
-                        ...t,
-                        reported: { downloaded, uploaded, moving: changed || downRate > 0 || upRate > 0 },
-                      },
-                      ...havesTold(context),
-                    });
-                    if (c.keepAlive) enqueue.sendTo('wire', send({ type: 'keep-alive' }));
-                    if (c.verdict === 'silent')
-                      enqueue.raise({
-                        type: 'peer.close',
-                        reason: 'timeout',
-                        detail: `silent for ${c.liveness.silentMs / 1000} s`,
-                      });
-                    // Only a starved verdict changes a state (`active` / `fast` → `snubbed`): an alive check
-                    // raises nothing (its top-up left in the `peer.stats` above).
-                    else if (c.verdict === 'starved') enqueue.raise({ type: 'peer.check', starved: true });
-                  }),
-                },
               },
             },
           },

@@ -29,8 +29,6 @@ export interface PeerSettings {
   silenceLimitMs: number;
   /** A peer that sends no block for this long while we wait for some is snubbed. */
   snubTimeoutMs: number;
-  /** How often the liveness and snub checks run and the peer reports its counters to the torrent. */
-  checkIntervalMs: number;
   /** Request queue depth: seconds of the peer's rate, and the bounds. */
   queueSeconds: number;
   minQueue: number;
@@ -52,7 +50,6 @@ export const defaultPeerSettings: PeerSettings = {
   keepAliveIntervalMs: 120_000,
   silenceLimitMs: 180_000,
   snubTimeoutMs: 60_000,
-  checkIntervalMs: 1_000,
   queueSeconds: 3,
   minQueue: 8,
   maxQueue: 500,
@@ -144,8 +141,8 @@ export interface NewHaves {
 }
 
 /**
- * `have`s a peer holds back (while we are interested in it) before it sends them as one `peer.have`;
- * fewer wait for the next report, at most one check interval.
+ * `have`s of pieces we already have that a peer holds back before it sends them as one `peer.have`;
+ * fewer wait for the next report, at most one tick.
  */
 export const HAVE_BATCH = 32;
 
@@ -169,8 +166,8 @@ export type PeerReport =
   | { type: 'peer.bitfield'; key: string; pieces: Uint8Array | 'all' | 'none' }
   /**
    * The peer's `have`s (indices checked), in the order received, that no other report carried
-   * ({@link NewHaves}): sent at once while we are not interested in the peer (a have may change that),
-   * otherwise when {@link HAVE_BATCH} are waiting.
+   * ({@link NewHaves}): sent at once for a piece we lack (a have may make the peer interesting, its
+   * blocks can be asked for), otherwise when {@link HAVE_BATCH} are waiting.
    */
   | { type: 'peer.have'; key: string; pieces: readonly number[] }
   /**
@@ -245,6 +242,13 @@ export type PeerCommand =
    * (whether a peer's have is of a piece we lack). Ignored before the peer is admitted.
    */
   | { type: 'peer.announce'; pieces: readonly number[]; have: Uint8Array }
+  /**
+   * The torrent's tick (every second: its `tickMs`), `elapsedMs` since the last: the peer's liveness
+   * check runs on it (silence, snubbing, keep-alive, its counters reported as `peer.stats`). The pieces
+   * verified since the last announcement ride on it (`pieces` and `have` as in `peer.announce`): one
+   * event per peer per second, whatever the torrent has to say. Ignored before the peer is admitted.
+   */
+  | { type: 'peer.tick'; elapsedMs: number; pieces?: readonly number[]; have?: Uint8Array }
   /** Whether the peer has pieces we lack (the torrent's picker decides): `interested` / `not interested`. */
   | { type: 'peer.interest'; interested: boolean }
   /**

@@ -429,12 +429,11 @@ export interface TorrentServices {
   /** Peers whose top-up waited because pieces were backed up for the disk. */
   heldBack: Set<string>;
   /**
-   * Our `have`s: the verified pieces not yet announced to the peers, and whether an announcement went
-   * out since the last tick. The first piece after a quiet tick is announced at once; later ones wait
-   * for the tick (or completion) and go together — at most about one announcement per peer per tick
-   * instead of one per piece ({@link announceHaves}).
+   * Our `have`s: the verified pieces not yet announced to the peers. They ride on the next tick's
+   * `peer.tick` (or go at completion, {@link announceHaves}): one event per peer per second, however
+   * many pieces, instead of one per piece.
    */
-  haves: { pending: number[]; sentThisTick: boolean };
+  haves: { pending: number[] };
   /** Failed pieces: who sent which block, to blame only the liars once a good copy verifies. */
   smartBan: SmartBan;
   /** BEP 52: failed v2 pieces whose leaf hashes are asked of peers, to blame the bad blocks' senders at once. */
@@ -757,19 +756,24 @@ function updateInterest(c: TorrentContext, out: Outbox, key: string): void {
 }
 
 /**
- * Announces our pending verified pieces (`peer.announce`: `have` messages) to every peer, with our
- * pieces as of now (one copy for all: none of them changes it). Batched by the tick: a swarm's peers
- * hear of a new piece at most a tick late, and a fast download sends each peer one batch of haves per
- * tick (one write, one event on each side) instead of one per piece.
+ * The pending verified pieces and our pieces as of now (one copy for all: none of them changes it), for
+ * `peer.tick` or `peer.announce` (`have` messages); none pending: undefined. Batched by the tick: a
+ * swarm's peers hear of a new piece at most a tick late, and a fast download sends each peer one batch
+ * of haves per tick (one write, one event on each side) instead of one per piece.
  */
-function announceHaves(c: TorrentContext, out: Outbox): void {
+function ourNewPieces(c: TorrentContext): { pieces: number[]; have: Uint8Array } | undefined {
   const haves = c.svc.haves;
-  if (haves.pending.length === 0) return;
+  if (haves.pending.length === 0) return undefined;
   const pieces = haves.pending;
   haves.pending = [];
-  haves.sentThisTick = true;
-  const have = c.svc.picker!.bitfield().toBytes();
-  for (const key of Object.keys(c.peers)) out.peer(key, { type: 'peer.announce', pieces, have });
+  return { pieces, have: c.svc.picker!.bitfield().toBytes() };
+}
+
+/** Completion: the pending pieces go to every peer now (`peer.announce`), not at the next tick. */
+function announceHaves(c: TorrentContext, out: Outbox): void {
+  const news = ourNewPieces(c);
+  if (news === undefined) return;
+  for (const key of Object.keys(c.peers)) out.peer(key, { type: 'peer.announce', ...news });
 }
 
 /** Both sides have everything: the connection is of no use to either. */
@@ -1510,9 +1514,8 @@ export const torrentMachine = setup({
       }
       for (const { peer, request } of picker!.pieceVerified(event.index))
         out.peer(peer, { type: 'peer.cancel', ...request });
-      const haves = context.svc.haves;
-      haves.pending.push(event.index);
-      if (!haves.sentThisTick) announceHaves(context, out);
+      // Announced at the next tick (`peer.tick`), with the others verified by then.
+      context.svc.haves.pending.push(event.index);
       // Our new piece may leave a peer with nothing we lack.
       for (const key of Object.keys(context.peers))
         if (context.svc.interest.get(key) === true) updateInterest(context, out, key);
@@ -1657,13 +1660,13 @@ export const torrentMachine = setup({
       dialMore(context, self);
     },
     /**
-     * The tick: a new tick begins (the next piece may go at once), unless the pieces verified since the
-     * last announcement go out together now (see announceHaves), which counts as this tick's.
+     * The tick, for every peer: `peer.tick` (its liveness check and counters), carrying the pieces verified
+     * since the last tick (see announceHaves).
      */
-    tickHaves: ({ context, self }) => {
-      context.svc.haves.sentThisTick = false;
+    tickPeers: ({ context, self }) => {
       const out = new Outbox();
-      announceHaves(context, out);
+      const tick = { type: 'peer.tick' as const, elapsedMs: context.settings.tickMs, ...ourNewPieces(context) };
+      for (const key of Object.keys(context.peers)) out.peer(key, tick);
       out.flush(self);
     },
     /** Complete: every verified piece is announced now (peers learn at once that we are a seed). */
@@ -1787,7 +1790,7 @@ export const torrentMachine = setup({
         buffers: undefined,
         interest: new Map(),
         heldBack: new Set(),
-        haves: { pending: [], sentThisTick: false },
+        haves: { pending: [] },
         smartBan: new SmartBan(),
         blockHashes: new BlockHashes(HASH_REQUEST_TIMEOUT_MS),
         assembler: undefined,
@@ -2599,7 +2602,7 @@ export const torrentMachine = setup({
               reenter: true,
               actions: [
                 'tickBook',
-                'tickHaves',
+                'tickPeers',
                 'advanceClock',
                 'askForHashes',
                 'askForBlockHashes',
@@ -2641,7 +2644,7 @@ export const torrentMachine = setup({
                 tick: {
                   target: 'seeding',
                   reenter: true,
-                  actions: ['tickBook', 'tickHaves', 'advanceClock', 'publish', 'updateAnnouncer', 'sendPex'],
+                  actions: ['tickBook', 'tickPeers', 'advanceClock', 'publish', 'updateAnnouncer', 'sendPex'],
                 },
               },
             },
