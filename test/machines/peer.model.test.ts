@@ -25,6 +25,8 @@
  *   `peer.have`, or riding on a `peer.wants` / `peer.blocks` / `peer.stats` / `peer.returned`); one still waiting is of a
  *   piece the torrent told the peer we have (a have of a piece we lack is told at once), and fewer than
  *   HAVE_BATCH wait;
+ * - ours-told: while connected, the peer holds our pieces as the torrent last said them (`peer.admit`,
+ *   `peer.announce`, or riding on `peer.tick`), and has sent a `have` for each announced after admission;
  * - closed-is-final: after `peer.closed` nothing more is reported or sent;
  * - hash-serving: a `hash request` on a connected peer gets exactly one answer naming its range —
  *   `hashes` exactly when the range is one of a tree the torrent gave (at spawn, or later with
@@ -251,7 +253,8 @@ const step = fc.oneof(
   },
   { weight: 6, arbitrary: fc.record({ t: fc.constant('torrentRequest' as const), n: fc.integer({ min: 1, max: 6 }) }) },
   fc.record({ t: fc.constant('torrentCancel' as const), k: fc.nat(20) }),
-  fc.record({ t: fc.constant('announce' as const), i: fc.nat(PIECES - 1), two: fc.boolean() }),
+  // Our new pieces, as `peer.announce` (completion, a layer check) or riding on the torrent's `peer.tick`.
+  fc.record({ t: fc.constant('announce' as const), i: fc.nat(PIECES - 1), two: fc.boolean(), onTick: fc.boolean() }),
   { weight: 3, arbitrary: fc.record({ t: fc.constant('advance' as const), k: fc.nat(DELAYS.length - 1) }) },
   {
     weight: 1,
@@ -366,6 +369,8 @@ function run(steps: Step[]): HashTally {
   let bytesReported = 0;
   /** Our pieces as the model torrent told the peer; the valid haves the peer took, and those it told. */
   let ours = new Set<number>();
+  /** Our pieces at the admission (told by the bitfield, not by `have`s). */
+  let admitted = new Set<number>();
   const havesIn: number[] = [];
   const havesTold: number[] = [];
   let queuedBefore: BlockRequest[] = [];
@@ -455,7 +460,10 @@ function run(steps: Step[]): HashTally {
         });
       case 'admit': {
         const have = [0, 1, 2, 3].filter((i) => s.mask & (1 << i));
-        if (h.value() === 'admitting') ours = new Set(have);
+        if (h.value() === 'admitting') {
+          ours = new Set(have);
+          admitted = new Set(have);
+        }
         return h.send({ type: 'peer.admit', have: bitfieldOf(have) });
       }
       case 'choke':
@@ -596,7 +604,10 @@ function run(steps: Step[]): HashTally {
       case 'announce': {
         const pieces = s.two ? [s.i, (s.i + 1) % PIECES] : [s.i];
         if ((h.value() as { connected?: unknown }).connected) for (const i of pieces) ours.add(i);
-        return h.send({ type: 'peer.announce', pieces, have: bitfieldOf([...ours]) });
+        const have = bitfieldOf([...ours]);
+        return h.send(
+          s.onTick ? { type: 'peer.tick', elapsedMs: TICK_MS, pieces, have } : { type: 'peer.announce', pieces, have },
+        );
       }
       case 'advance':
         return h.advance(DELAYS[s.k]!);
@@ -673,6 +684,14 @@ function run(steps: Step[]): HashTally {
         fail('haves-told', `received [${havesIn}], told [${havesTold}], waiting [${waiting}]`);
       if (waiting.some((i) => !ours.has(i))) fail('haves-told', `[${waiting}] waiting, ours [${[...ours]}]`);
       if (waiting.length >= HAVE_BATCH) fail('haves-told', `${waiting.length} waiting`);
+      if ((h.value() as { connected?: unknown }).connected) {
+        const said = bitfieldOf([...ours]).join();
+        if (c.pieces.ours.join() !== said)
+          fail('ours-told', `the peer holds bitfield [${c.pieces.ours.join()}] as ours, the torrent said [${said}]`);
+        const sent = new Set(h.messages('have').map((m) => m.index));
+        const untold = [...ours].filter((i) => !admitted.has(i) && !sent.has(i));
+        if (untold.length > 0) fail('ours-told', `announced [${untold}] never sent as have`);
+      }
       if (c.traffic.downloaded !== bytesReported)
         fail('counted', `downloaded ${c.traffic.downloaded}, reported ${bytesReported}`);
       const state = reports.filter((r) => r.type === 'peer.state').at(-1);

@@ -1661,7 +1661,7 @@ export const torrentMachine = setup({
     },
     /**
      * The tick, for every peer: `peer.tick` (its liveness check and counters), carrying the pieces verified
-     * since the last tick (see announceHaves).
+     * since the last tick (see ourNewPieces), one object shared by all.
      */
     tickPeers: ({ context, self }) => {
       const out = new Outbox();
