@@ -49,7 +49,12 @@ afterAll(async () => {
 
 /** Every ban bt-actor reported (hashFailed and banned lines): `ip:port` and reason. */
 function bansOf(r: Run): { peer: string; reason: string }[] {
-  return r.lines
+  return bansIn(r.lines);
+}
+
+/** The bans `lines` report. */
+function bansIn(lines: Run['lines']): { peer: string; reason: string }[] {
+  return lines
     .filter((l) => l.event === 'hashFailed' || l.event === 'banned')
     .flatMap((l) => l.banned as { peer: string; reason: string }[]);
 }
@@ -122,7 +127,7 @@ describe('hostile peers among honest libtorrent seeders', () => {
       // The ban closes it — unless the good copy that convicts it was the last piece: the download is
       // complete then, and the run ends with the ban (its connection closes with the run).
       const complete = r.lines.findIndex((l) => l.event === 'complete');
-      const convicted = r.lines.findIndex((l) => bansOf({ ...r, lines: [l] }).some((b) => b.peer === bad.key));
+      const convicted = r.lines.findIndex((l) => bansIn([l]).some((b) => b.peer === bad.key));
       if (complete < 0 || convicted < complete)
         expect(r.lines).toContainEqual(
           expect.objectContaining({ event: 'peer-closed', key: bad.key, reason: 'bad-data' }),

@@ -229,7 +229,7 @@ export type PeerReport =
 export type PeerCommand =
   /**
    * The torrent takes the peer after its handshake (not a duplicate): `have` is our verified pieces
-   * (bitfield bytes) at this moment; pieces verified later arrive as `peer.announce`.
+   * (bitfield bytes) at this moment; pieces verified later arrive on `peer.tick` (or `peer.announce`).
    */
   | { type: 'peer.admit'; have: Uint8Array }
   /** Blocks picked for this peer (after `peer.wants` or `peer.blocks`): send the requests. */
