@@ -1,7 +1,7 @@
 /**
- * Storage for simulated nodes: no bytes are kept. A torrent's content is a pure function of the
+ * Storage for simulated nodes: no node keeps bytes. A torrent's content is a pure function of the
  * scenario's seed ({@link Content}), so a node only records which pieces it has verified; a block it
- * uploads is generated again from the function. Writes are checked with SHA-1 against the metainfo like
+ * uploads is read from the content (kept once for the whole swarm when small). Writes are checked with SHA-1 against the metainfo like
  * the real storage, and may be slow (a disk of `writeBps`): the torrent then waits for `storage.verified`
  * and its write backlog is what holds memory, as with a slow real disk.
  */
@@ -16,16 +16,38 @@ import type { StorageCommand, StorageEvent } from '../protocol/storage-types.js'
 import type { StorageSeam, TorrentStorageActors } from '../app/runtime.js';
 import type { VirtualClock } from './scheduler.js';
 
-/** A torrent's bytes as a function of their offset (seeded): nothing is stored. */
+/** Content up to this size is generated once and kept (every node of a swarm reads the same bytes). */
+const KEEP_MAX = 256 * 1024 * 1024;
+
+/**
+ * A torrent's bytes as a function of their offset (seeded): no node stores any. A content of up to
+ * {@link KEEP_MAX} is generated once, at its first read, and kept for every node of the swarm; a larger
+ * one is generated again at each read.
+ */
 export class Content {
+  private kept: Buffer | undefined;
+
   constructor(
     readonly seed: number,
     readonly length: number,
+    /** Kept whole when no longer than this ({@link KEEP_MAX}). */
+    private readonly keepMax = KEEP_MAX,
   ) {}
 
-  /** Bytes [start, start + length) of the content. */
+  /** Bytes [start, start + length) of the content, in a buffer of their own (the caller may change it). */
   bytes(start: number, length: number): Buffer {
+    return Buffer.from(this.view(start, length));
+  }
+
+  /** Bytes [start, start + length) of the content, possibly shared with other readers: not to be changed. */
+  view(start: number, length: number): Buffer {
     const end = Math.min(this.length, start + length);
+    if (this.length > this.keepMax) return this.generate(start, end);
+    this.kept ??= this.generate(0, this.length);
+    return this.kept.subarray(start, end);
+  }
+
+  private generate(start: number, end: number): Buffer {
     const first = start >>> 2;
     const words = ((end + 3) >>> 2) - first;
     const out = Buffer.allocUnsafe(words * 4 + 4);
@@ -51,7 +73,7 @@ export class Content {
     for (let i = 0; i < count; i++)
       out.set(
         createHash('sha1')
-          .update(this.bytes(i * pieceLength, pieceLength))
+          .update(this.view(i * pieceLength, pieceLength))
           .digest(),
         i * 20,
       );
@@ -163,7 +185,7 @@ export function simStorage(options: SimStorageOptions): StorageSeam & { stats: S
               continue;
             }
             const span = spans.get(index)!;
-            span.data ??= content.bytes(index * meta.pieceLength + span.start, span.end - span.start);
+            span.data ??= content.view(index * meta.pieceLength + span.start, span.end - span.start);
             stats.blocksRead++;
             const data = span.data.subarray(begin - span.start, begin - span.start + length);
             // A corrupt block gets its own bytes (the span may hold another request of the same range).
