@@ -3,8 +3,10 @@
  * and Transmission (Debian packages). Each runs in its own process group and is stopped by PID.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { parseMetainfo } from '../../src/protocol/metainfo.js';
 import { startProcess, waitForPort, type Proc } from './proc.js';
 
 const HELPERS = join(import.meta.dirname, '../interop/helpers');
@@ -150,5 +152,49 @@ export async function transmissionSeeder(
     torrent,
   ]);
   await waitForPort(port, 60_000, proc);
+  // Its port is open at once, but it refuses peers of the torrent until it has checked the data (-v):
+  // several seconds here. A leecher that dialled it then would back off and might finish without it.
+  if (!requireEncryption) {
+    const { infoHash } = parseMetainfo(await readFile(torrent));
+    await waitFor(await handshakeProbe(port, infoHash, proc), 60_000, 'transmission-cli seeding', proc);
+  }
   return { kind: 'transmission', port, proc, stop: () => proc.stop() };
+}
+
+/**
+ * Polls 127.0.0.1:`port` with a plaintext BitTorrent handshake for `infoHash` until the peer answers
+ * with its own handshake for that torrent (it is serving it); the returned check says whether it has.
+ */
+async function handshakeProbe(port: number, infoHash: Uint8Array, proc: Proc): Promise<() => boolean> {
+  const hello = Buffer.concat([
+    Buffer.from('\x13BitTorrent protocol', 'latin1'),
+    Buffer.alloc(8),
+    infoHash,
+    Buffer.from('-PR0000-probeprobe12', 'latin1'),
+  ]);
+  let ready = false;
+  const attempt = () => {
+    if (ready || proc.child.exitCode !== null) return;
+    const s = connect(port, '127.0.0.1');
+    let got = Buffer.alloc(0);
+    let over = false;
+    const again = () => {
+      if (over) return;
+      over = true;
+      s.destroy();
+      if (!ready) setTimeout(attempt, 250).unref();
+    };
+    s.setTimeout(2000, again);
+    s.on('error', again);
+    s.on('close', again);
+    s.on('connect', () => s.write(hello));
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (got.length < 48) return;
+      ready = got.subarray(0, 20).equals(hello.subarray(0, 20)) && got.subarray(28, 48).equals(infoHash);
+      again();
+    });
+  };
+  attempt();
+  return () => ready;
 }
