@@ -4,6 +4,11 @@
  * {@link CHUNK} bytes), connection resets, hosts that die, and dial attempts reordered by a seeded
  * jitter. It is a {@link Transport} per host: the engine's wire bridge and listener use it exactly as
  * they use TCP (a `SimStream` is a {@link ByteStream}). Every delivery goes into the {@link Trace}.
+ *
+ * Like a TCP socket, a stream dialled with a {@link ReadInto} (or adopted onto one) has its bytes read
+ * into the buffer the bridge lends (Node's `onread`), so the engine's shared read buffer is used as in
+ * production; other streams get `data` events. Bytes on the way are views of what the sender wrote
+ * (never changed after a write, as with a socket), copied once, into the reader's buffer.
  */
 import { EventEmitter } from 'node:events';
 import type { ByteStream, ReadInto, StreamServer, Transport } from '../io/transport.js';
@@ -49,6 +54,8 @@ export class SimStream extends EventEmitter {
   peer: SimStream | undefined;
   private out: Uint8Array[] = [];
   private outLength = 0;
+  /** Where reads land when the reader lends a buffer (a dial's or an adoption's `onread`). */
+  readInto: ReadInto | undefined;
   private ending = false;
   private needDrain = false;
   /** Bytes this end has sent / received. */
@@ -81,21 +88,21 @@ export class SimStream extends EventEmitter {
     return ok;
   }
 
-  /** Takes up to `n` queued bytes (one chunk on the wire). */
-  take(n: number): Uint8Array {
+  /** Takes up to `n` queued bytes (one chunk on the wire), as views of what was written. */
+  take(n: number): Chunk {
     const size = Math.min(n, this.outLength);
-    const chunk = Buffer.allocUnsafe(size);
+    const parts: Uint8Array[] = [];
     let at = 0;
     while (at < size) {
       const head = this.out[0]!;
       const k = Math.min(head.length, size - at);
-      chunk.set(k === head.length ? head : head.subarray(0, k), at);
+      parts.push(k === head.length ? head : head.subarray(0, k));
       at += k;
       if (k === head.length) this.out.shift();
       else this.out[0] = head.subarray(k);
     }
     this.outLength -= size;
-    return chunk;
+    return { parts, length: size };
   }
 
   /** Called by the uplink when this stream's queue ran empty. */
@@ -140,6 +147,26 @@ export class SimStream extends EventEmitter {
   cork(): void {}
   uncork(): void {}
   setNoDelay(): void {}
+}
+
+/** Bytes on their way: views of the sender's writes, in order. */
+interface Chunk {
+  parts: Uint8Array[];
+  length: number;
+}
+
+/** FNV-1a over the first `max` bytes of a chunk's parts: {@link fingerprint} of the bytes they make up. */
+function chunkFingerprint(c: Chunk, max = 64): string {
+  if (c.parts.length === 1 || c.parts[0]!.length >= max) return fingerprint(c.parts[0]!, max);
+  const head = new Uint8Array(Math.min(max, c.length));
+  let at = 0;
+  for (const p of c.parts) {
+    if (at >= head.length) break;
+    const k = Math.min(p.length, head.length - at);
+    head.set(k === p.length ? p : p.subarray(0, k), at);
+    at += k;
+  }
+  return fingerprint(head, max);
 }
 
 class SimServer extends EventEmitter {
@@ -258,8 +285,20 @@ export class SimNetwork {
   transportFor(host: string): Transport {
     const h = this.hostOf(host);
     return {
-      dial: (to: string, port: number, _readInto?: ReadInto) => this.dial(h, to, port) as unknown as ByteStream,
-      adopt: () => undefined,
+      dial: (to: string, port: number, readInto?: ReadInto) => {
+        const s = this.dial(h, to, port);
+        s.readInto = readInto;
+        return s as unknown as ByteStream;
+      },
+      // As a TCP socket is moved onto one reading with `onread`: only with nothing buffered, and its
+      // listeners (the listener's) go.
+      adopt: (stream: ByteStream, readInto: ReadInto) => {
+        if (!(stream instanceof SimStream) || stream.destroyed || stream.connecting || stream.pending > 0)
+          return undefined;
+        stream.removeAllListeners();
+        stream.readInto = readInto;
+        return stream as unknown as ByteStream;
+      },
       createServer: () => new SimServer(this, h) as unknown as StreamServer,
       localAddresses: () => [host],
       isStream: (s: unknown): s is ByteStream => s instanceof SimStream,
@@ -336,14 +375,43 @@ export class SimNetwork {
     }, tx);
   }
 
-  private deliver(src: SimStream, dst: SimStream, chunk: Uint8Array): void {
+  private deliver(src: SimStream, dst: SimStream, chunk: Chunk): void {
     if (dst.destroyed) return;
     dst.received += chunk.length;
     this.counts.chunks++;
     const pair = `${src.host.host}>${dst.host.host}`;
     this.delivered.set(pair, (this.delivered.get(pair) ?? 0) + chunk.length);
-    this.trace.record(this.clock.now(), 'data', `${pair}:${dst.localPort} ${chunk.length} ${fingerprint(chunk)}`);
-    dst.emit('data', chunk);
+    this.trace.record(this.clock.now(), 'data', `${pair}:${dst.localPort} ${chunk.length} ${chunkFingerprint(chunk)}`);
+    const into = dst.readInto;
+    if (!into) {
+      const data = Buffer.allocUnsafe(chunk.length);
+      let at = 0;
+      for (const p of chunk.parts) {
+        data.set(p, at);
+        at += p.length;
+      }
+      dst.emit('data', data);
+      return;
+    }
+    // Reads into the lent buffer, as many as it takes (a limited reader lends a small one).
+    let part = 0;
+    let off = 0;
+    while (part < chunk.parts.length && !dst.destroyed) {
+      const buf = into.buffer();
+      let n = 0;
+      while (n < buf.length && part < chunk.parts.length) {
+        const p = chunk.parts[part]!;
+        const k = Math.min(p.length - off, buf.length - n);
+        buf.set(off === 0 && k === p.length ? p : p.subarray(off, off + k), n);
+        n += k;
+        off += k;
+        if (off === p.length) {
+          part++;
+          off = 0;
+        }
+      }
+      into.callback(n, buf);
+    }
   }
 
   /** `end()` with nothing left to send: the other side sees the end after the link's latency. */
