@@ -1,9 +1,9 @@
 /**
  * Storage for simulated nodes: no node keeps bytes. A torrent's content is a pure function of the
  * scenario's seed ({@link Content}), so a node only records which pieces it has verified; a block it
- * uploads is read from the content (kept once for the whole swarm when small). Writes are checked with SHA-1 against the metainfo like
- * the real storage, and may be slow (a disk of `writeBps`): the torrent then waits for `storage.verified`
- * and its write backlog is what holds memory, as with a slow real disk.
+ * uploads is read from the content (kept once for the whole swarm when small). Writes are checked with
+ * SHA-1 against the metainfo like the real storage, and may be slow (a disk of `writeBps`): the torrent
+ * then waits for `storage.verified` and its write backlog is what holds memory, as with a slow real disk.
  */
 import { createHash } from 'node:crypto';
 import { fromCallback } from 'xstate';
