@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseMetainfo } from '../../src/protocol/metainfo.js';
+import { decodeHandshake, encodeHandshake } from '../../src/protocol/wire.js';
 import { startProcess, waitForPort, type Proc } from './proc.js';
 
 const HELPERS = join(import.meta.dirname, '../interop/helpers');
@@ -156,7 +157,7 @@ export async function transmissionSeeder(
   // several seconds here. A leecher that dialled it then would back off and might finish without it.
   if (!requireEncryption) {
     const { infoHash } = parseMetainfo(await readFile(torrent));
-    await waitFor(await handshakeProbe(port, infoHash, proc), 60_000, 'transmission-cli seeding', proc);
+    await waitFor(handshakeProbe(port, infoHash, proc), 60_000, 'transmission-cli seeding', proc);
   }
   return { kind: 'transmission', port, proc, stop: () => proc.stop() };
 }
@@ -165,13 +166,12 @@ export async function transmissionSeeder(
  * Polls 127.0.0.1:`port` with a plaintext BitTorrent handshake for `infoHash` until the peer answers
  * with its own handshake for that torrent (it is serving it); the returned check says whether it has.
  */
-async function handshakeProbe(port: number, infoHash: Uint8Array, proc: Proc): Promise<() => boolean> {
-  const hello = Buffer.concat([
-    Buffer.from('\x13BitTorrent protocol', 'latin1'),
-    Buffer.alloc(8),
+function handshakeProbe(port: number, infoHash: Uint8Array, proc: Proc): () => boolean {
+  const hello = encodeHandshake({
+    reserved: new Uint8Array(8),
     infoHash,
-    Buffer.from('-PR0000-probeprobe12', 'latin1'),
-  ]);
+    peerId: Buffer.from('-PR0000-probeprobe12', 'latin1'),
+  });
   let ready = false;
   const attempt = () => {
     if (ready || proc.child.exitCode !== null) return;
@@ -190,8 +190,9 @@ async function handshakeProbe(port: number, infoHash: Uint8Array, proc: Proc): P
     s.on('connect', () => s.write(hello));
     s.on('data', (d: Buffer) => {
       got = Buffer.concat([got, d]);
-      if (got.length < 48) return;
-      ready = got.subarray(0, 20).equals(hello.subarray(0, 20)) && got.subarray(28, 48).equals(infoHash);
+      const r = decodeHandshake(got);
+      if (r.kind === 'need') return;
+      ready = r.kind === 'handshake' && Buffer.from(r.handshake.infoHash).equals(infoHash);
       again();
     });
   };
