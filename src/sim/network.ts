@@ -383,14 +383,9 @@ export class SimNetwork {
     this.delivered.set(pair, (this.delivered.get(pair) ?? 0) + chunk.length);
     this.trace.record(this.clock.now(), 'data', `${pair}:${dst.localPort} ${chunk.length} ${chunkFingerprint(chunk)}`);
     const into = dst.readInto;
+    // Without a lent buffer the reader gets bytes of its own (it may keep or decrypt them in place).
     if (!into) {
-      const data = Buffer.allocUnsafe(chunk.length);
-      let at = 0;
-      for (const p of chunk.parts) {
-        data.set(p, at);
-        at += p.length;
-      }
-      dst.emit('data', data);
+      dst.emit('data', Buffer.concat(chunk.parts, chunk.length));
       return;
     }
     // Reads into the lent buffer, as many as it takes (a limited reader lends a small one).
